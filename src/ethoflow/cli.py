@@ -1,0 +1,104 @@
+"""The ``ethoflow`` command: ``ethoflow doctor`` and the per-pipeline utilities.
+
+Pipelines add a subcommand by naming a module in :data:`SUBCOMMANDS`; the module provides
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their
+subcommand runs, so ``ethoflow doctor`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata as md
+import platform
+import sys
+
+from ethoflow.core.errors import EthoflowError
+from ethoflow.core.logging import get_logger, setup_logging
+
+#: subcommand name -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def _version(dist: str) -> str:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+def doctor_report() -> list[tuple[str, str]]:
+    """(item, value) rows: versions, Slurm, GPUs for torch and jax, and the executor in use."""
+    from ethoflow.dispatch import DispatchError, load_compute, slurm_available
+
+    rows = [("python", platform.python_version() + f" ({sys.executable})")]
+    for dist in ("ethoflow", "torch", "jax", "jaxlib", "keypoint-moseq", "dvc", "dvclive", "submitit", "zarr"):
+        rows.append((dist, _version(dist)))
+    rows.append(("slurm", "answers (sinfo lists a usable node)" if slurm_available() else "not reachable"))
+    try:
+        import torch
+
+        gpu = torch.cuda.is_available()
+        rows.append(("torch GPU", f"yes: {torch.cuda.get_device_name(0)}" if gpu else "no (CPU)"))
+    except Exception as exc:  # noqa: BLE001 - report, never crash the doctor
+        rows.append(("torch GPU", f"error: {exc}"))
+    try:
+        import jax
+
+        devs = jax.devices()
+        rows.append(("jax devices", ", ".join(f"{d.platform}:{d.id}" for d in devs)))
+    except Exception as exc:  # noqa: BLE001
+        rows.append(("jax devices", f"error: {exc}"))
+    try:
+        compute = load_compute()
+        rows.append(("executor", f"{compute.effective_executor()} (compute.executor={compute.executor}, "
+                     f"ETHOFLOW_EXECUTOR overrides)"))
+    except EthoflowError as exc:
+        rows.append(("executor", f"params error: {exc}"))
+    except DispatchError as exc:  # pragma: no cover - subclass of EthoflowError
+        rows.append(("executor", str(exc)))
+    return rows
+
+
+def _doctor(_args: argparse.Namespace) -> int:
+    rows = doctor_report()
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ethoflow", description="ethoflow: reproducible behaviour-ML pipelines")
+    sub = parser.add_subparsers(dest="command", required=True)
+    doc = sub.add_parser("doctor", help="versions, Slurm, GPUs and the executor stages would use")
+    doc.set_defaults(func=_doctor)
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(module=module)
+        # Arguments are added lazily below, only for the chosen subcommand.
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ethoflow`` console script."""
+    setup_logging()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
+        parser = argparse.ArgumentParser(prog=f"ethoflow {argv[0]}", description=SUBCOMMANDS[argv[0]][1])
+        module.add_arguments(parser)
+        args = parser.parse_args(argv[1:])
+        runner = module.run
+    else:
+        args = build_parser().parse_args(argv)
+        runner = args.func
+    try:
+        return int(runner(args) or 0)
+    except EthoflowError as exc:
+        get_logger("ethoflow.cli").error("%s", exc)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

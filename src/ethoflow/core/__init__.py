@@ -1,0 +1,42 @@
+"""Shared pieces every stage uses: typed params, atomic writes, stable JSON/YAML, logging, progress."""
+
+from ethoflow.core.errors import EthoflowError, InputError, ParamsError
+from ethoflow.core.io import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_overwrite,
+    read_json,
+    read_yaml,
+    to_plain,
+    write_json,
+    write_yaml,
+)
+from ethoflow.core.logging import get_logger, setup_logging
+from ethoflow.core.params import load_params, load_section
+from ethoflow.core.paths import project_root, state_dir
+from ethoflow.core.progress import progress
+from ethoflow.core.seed import seed_everything
+
+__all__ = [
+    "EthoflowError",
+    "InputError",
+    "ParamsError",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_overwrite",
+    "get_logger",
+    "load_params",
+    "load_section",
+    "progress",
+    "project_root",
+    "read_json",
+    "read_yaml",
+    "seed_everything",
+    "setup_logging",
+    "state_dir",
+    "to_plain",
+    "write_json",
+    "write_yaml",
+]

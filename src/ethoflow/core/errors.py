@@ -1,0 +1,17 @@
+"""Exception types. Each message names the file, the row or key, and what is wrong."""
+
+
+class EthoflowError(Exception):
+    """Base class for errors that stages report to the user without a traceback."""
+
+
+class ParamsError(EthoflowError):
+    """A params file has a missing, unknown or mistyped key (message names the file and key path)."""
+
+
+class InputError(EthoflowError):
+    """An input file is missing, unreadable or inconsistent (message names the file and the problem)."""
+
+
+class OverwriteError(EthoflowError):
+    """An output outside DVC's own outs exists and ``overwrite`` was not given."""

@@ -1,0 +1,171 @@
+"""Atomic writes and stable JSON/YAML.
+
+Every file a stage writes goes through :func:`atomic_path` (or the helpers built on it): the data is
+written to a temporary file in the destination folder and renamed over the target, so a killed stage
+never leaves a half-written output. JSON and YAML are written with sorted keys and with numpy and
+pandas scalars converted to plain Python types, so the same data always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ethoflow.core.errors import InputError, OverwriteError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it over ``path``.
+
+    The temporary file keeps ``path``'s suffix (or ``suffix``) so that libraries that choose a format
+    from the extension (pandas, matplotlib, numpy) still work. On an exception the temporary file is
+    removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sfx = suffix if suffix is not None else "".join(path.suffixes)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{sfx}", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file + fsync + rename)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_plain(obj: Any) -> Any:
+    """Convert numpy/pandas/pathlib/datetime values (recursively) into plain JSON/YAML types.
+
+    numpy integers and floats become ``int``/``float``, arrays become lists, ``Path`` becomes ``str``,
+    dates become ISO strings, tuples and sets become lists (sets sorted), mappings get ``str`` keys.
+    Pydantic models are dumped with ``model_dump()``.
+    """
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a hard dependency
+        np = None  # type: ignore[assignment]
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    if np is not None:
+        if isinstance(obj, np.bool_):
+            return bool(obj)
+        if isinstance(obj, np.integer):
+            return int(obj)
+        if isinstance(obj, np.floating):
+            return float(obj)
+        if isinstance(obj, np.ndarray):
+            return [to_plain(v) for v in obj.tolist()]
+        if isinstance(obj, np.datetime64):
+            return str(obj)
+    if hasattr(obj, "model_dump"):
+        return to_plain(obj.model_dump())
+    if isinstance(obj, Mapping):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        return sorted(to_plain(v) for v in obj)
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return obj.isoformat()
+    if hasattr(obj, "isoformat"):  # pandas Timestamp
+        return obj.isoformat()
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"cannot convert {type(obj).__name__} to a plain JSON/YAML value: {obj!r}")
+
+
+def _json_safe(obj: Any) -> Any:
+    """Replace NaN/inf floats with None (JSON has no NaN)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def dumps_json(obj: Any) -> str:
+    """Stable JSON text: plain types, sorted keys, 2-space indent, NaN as null, trailing newline."""
+    return json.dumps(_json_safe(to_plain(obj)), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as stable JSON (see :func:`dumps_json`) atomically."""
+    return atomic_write_text(path, dumps_json(obj))
+
+
+def write_yaml(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as YAML with sorted keys and plain types, atomically."""
+    text = yaml.safe_dump(to_plain(obj), sort_keys=True, default_flow_style=False, allow_unicode=True)
+    return atomic_write_text(path, text)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a missing or malformed file raises :class:`InputError` naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+
+
+def read_yaml(path: str | os.PathLike) -> Any:
+    """Read a YAML file; a missing or malformed file raises :class:`InputError` naming it."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: invalid YAML: {exc}") from None
+
+
+def check_overwrite(paths: list[str | os.PathLike] | str | os.PathLike, overwrite: bool) -> None:
+    """Raise :class:`OverwriteError` if any of ``paths`` exists and ``overwrite`` is false.
+
+    Use for outputs that are not DVC outs (files a user owns): they are never replaced silently.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing and not overwrite:
+        raise OverwriteError(
+            "refusing to overwrite existing output(s) without overwrite=true: " + ", ".join(existing)
+        )

@@ -1,0 +1,93 @@
+"""Dispatch on a real Slurm cluster (``scripts/local-slurm.sh start``; .ci/run starts it).
+
+Skipped with the reason when Slurm does not answer, except under ``ETHOFLOW_REQUIRE_SLURM=1``
+(set by .ci/run), where a missing cluster is a failure.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from ethoflow.core import selftest
+from ethoflow.dispatch import ComputeParams, DispatchError, StageResources, map_array, run, slurm_available
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture(scope="module", autouse=True)
+def need_slurm():
+    if slurm_available():
+        return
+    reason = "Slurm is not running (start it with: sudo scripts/local-slurm.sh start)"
+    if os.environ.get("ETHOFLOW_REQUIRE_SLURM") == "1":
+        pytest.fail(f"ETHOFLOW_REQUIRE_SLURM=1 but {reason}")
+    pytest.skip(reason)
+
+
+def slurm(**res) -> ComputeParams:
+    base = {"cpus": 1, "mem_gb": 1, "timeout_min": 5}
+    return ComputeParams(executor="slurm", default=StageResources(**{**base, **res}))
+
+
+def test_job_succeeds_and_returns_result(in_tmp):
+    out = run(selftest.hello, 7, stage="slurm_ok", compute=slurm(), poll_s=0.5)
+    assert out["square"] == 49
+    assert out["job"] is not None  # it really ran as a Slurm job
+    logs = list((in_tmp / ".ethoflow" / "jobs" / "slurm_ok").rglob("*_log.out"))
+    assert logs, "submitit log folder is inside the project"
+
+
+def test_job_that_raises_reports_job_id_and_error(in_tmp):
+    with pytest.raises(DispatchError) as err:
+        run(selftest.fail, "the job's own error", stage="slurm_fail", compute=slurm(), poll_s=0.5)
+    msg = str(err.value)
+    assert "stage slurm_fail: job" in msg and "failed" in msg
+    assert "the job's own error" in msg
+
+
+def test_job_over_time_limit_fails(in_tmp):
+    with pytest.raises(DispatchError) as err:
+        run(selftest.sleep, 600, stage="slurm_timeout", compute=slurm(timeout_min=1), poll_s=1.0)
+    msg = str(err.value)
+    assert "stage slurm_timeout: job" in msg
+    assert "timed-out" in msg or "TIMEOUT" in msg
+
+
+def test_job_array(in_tmp):
+    outs = map_array(selftest.hello, [1, 2, 3, 4], stage="slurm_array", compute=slurm(array_parallelism=2), poll_s=0.5)
+    assert [o["square"] for o in outs] == [1, 4, 9, 16]
+    job_ids = {o["job"] for o in outs}
+    assert len(job_ids) == 4
+
+
+def test_slurm_and_local_outputs_are_byte_identical(in_tmp):
+    local = run(selftest.write_digest, str(in_tmp / "a.npy"), 11, stage="digest", compute=ComputeParams(executor="local"))
+    remote = run(selftest.write_digest, str(in_tmp / "b.npy"), 11, stage="digest", compute=slurm(), poll_s=0.5)
+    assert local == remote
+    assert (in_tmp / "a.npy").read_bytes() == (in_tmp / "b.npy").read_bytes()
+
+
+def test_stage_script_exits_nonzero_with_job_error(in_tmp):
+    """A stage whose Slurm job raises exits 1 and prints the job id and the job's error."""
+    (in_tmp / "params.yaml").write_text("compute:\n  executor: slurm\n  default: {cpus: 1, mem_gb: 1, timeout_min: 5}\n")
+    script = in_tmp / "stage.py"
+    script.write_text(textwrap.dedent(
+        """
+        from ethoflow.core import selftest
+        from ethoflow.core.stage import run_stage
+        from ethoflow.dispatch import run
+
+        def main():
+            run(selftest.fail, "bad input in tape 3", stage="failing_stage", poll_s=0.5)
+
+        if __name__ == "__main__":
+            run_stage(main)
+        """
+    ))
+    res = subprocess.run([sys.executable, str(script)], cwd=in_tmp, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1, res.stderr
+    assert "bad input in tape 3" in res.stderr
+    assert "failing_stage: job" in res.stderr
