@@ -60,8 +60,20 @@ def doctor_report() -> list[tuple[str, str]]:
     return rows
 
 
-def _doctor(_args: argparse.Namespace) -> int:
+def slurm_check() -> str:
+    """Submit one tiny job through ``ethoflow.dispatch`` to Slurm and describe where it ran."""
+    from ethoflow.core import selftest
+    from ethoflow.dispatch import ComputeParams, StageResources, run
+
+    compute = ComputeParams(executor="slurm", default=StageResources(cpus=1, mem_gb=1, timeout_min=5))
+    out = run(selftest.hello, 6, stage="doctor", compute=compute, poll_s=0.5)
+    return f"job {out['job']} on {out['host']} returned {out['square']}"
+
+
+def _doctor(args: argparse.Namespace) -> int:
     rows = doctor_report()
+    if getattr(args, "slurm", False):
+        rows.append(("slurm job", slurm_check()))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
@@ -72,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ethoflow", description="ethoflow: reproducible behaviour-ML pipelines")
     sub = parser.add_subparsers(dest="command", required=True)
     doc = sub.add_parser("doctor", help="versions, Slurm, GPUs and the executor stages would use")
+    doc.add_argument("--slurm", action="store_true", help="also submit a tiny test job to Slurm")
     doc.set_defaults(func=_doctor)
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text)

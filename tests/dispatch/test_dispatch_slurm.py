@@ -91,3 +91,11 @@ def test_stage_script_exits_nonzero_with_job_error(in_tmp):
     assert res.returncode == 1, res.stderr
     assert "bad input in tape 3" in res.stderr
     assert "failing_stage: job" in res.stderr
+
+
+def test_doctor_slurm_check(in_tmp, capsys):
+    from ethoflow.cli import main
+
+    assert main(["doctor", "--slurm"]) == 0
+    out = capsys.readouterr().out
+    assert "slurm job" in out and "returned 36" in out
