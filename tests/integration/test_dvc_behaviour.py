@@ -1,0 +1,108 @@
+"""DVC behaviour of the real dvc.yaml, in a temporary copy of the project with tiny params.
+
+The chain used is activity demo -> Zarr store -> VAE snips -> VAE training -> latents -> df03
+(small and CPU-friendly, and it crosses two pipelines).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import yaml
+
+from tests.integration.dvcproject import copy_project, dvc, git, ran_stages, set_params
+
+pytestmark = pytest.mark.integration
+
+TARGET = "build06"
+CHAIN = {"demo_hbehave", "hbehave_zarr", "vae_snips", "vae_train", "vae_embed", "build06"}
+# Changing this param must rerun exactly these stages.
+CHANGED_PARAM = {"vae": {"train": {"lr": 0.002}}}
+CHANGED_PARAM_CLI = "vae.train.lr=0.003"
+RERUN = {"vae_train", "vae_embed", "build06"}
+
+
+def tiny_params() -> dict:
+    from tests.integration.tiny_params import TINY
+
+    return TINY
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    proj = copy_project(tmp_path_factory.mktemp("dvc"), tiny_params())
+    first = dvc(proj, "repro", TARGET)
+    assert CHAIN <= ran_stages(first), first.stdout
+    git(proj, "add", "-A")
+    git(proj, "commit", "-q", "-m", "first repro")
+    return proj
+
+
+def test_second_repro_runs_nothing(project):
+    again = dvc(project, "repro", TARGET)
+    assert ran_stages(again) == set()
+    assert "up to date" in again.stdout.lower() or "didn't change" in again.stdout
+
+
+def test_param_change_reruns_exactly_stage_and_descendants(project):
+    set_params(project, CHANGED_PARAM)
+    res = dvc(project, "repro", TARGET)
+    assert ran_stages(res) == RERUN
+    git(project, "checkout", "params.yaml", "dvc.lock")
+    dvc(project, "checkout")
+
+
+def test_compute_change_reruns_nothing(project):
+    set_params(project, {"compute": {"default": {"cpus": 7, "timeout_min": 999}}})
+    res = dvc(project, "repro", TARGET)
+    assert ran_stages(res) == set()
+    git(project, "checkout", "params.yaml")
+
+
+def test_exp_run_records_metrics(project):
+    res = dvc(project, "exp", "run", "-n", "lr-variant", "-S", CHANGED_PARAM_CLI, TARGET)
+    assert ran_stages(res) == RERUN
+    shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
+    exps = [e for entry in shown for e in (entry.get("experiments") or [])]
+    names = [run.get("name") for e in exps for run in e.get("revs", [])] + [e.get("name") for e in exps]
+    assert "lr-variant" in names
+    runs = [run for e in exps for run in e.get("revs", []) if run.get("name") == "lr-variant"]
+    data = runs[0]["data"]
+    assert data["params"]["params.yaml"]["data"]["vae"]["train"]["lr"] == 0.003
+    assert data["metrics"], "the experiment records metrics"
+    # back to the committed baseline
+    git(project, "checkout", "params.yaml", "dvc.lock")
+    dvc(project, "checkout", "-f")
+
+
+def test_metrics_diff_lists_changed_metric(project):
+    set_params(project, CHANGED_PARAM)
+    dvc(project, "repro", TARGET)
+    diff = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
+    assert diff, "dvc metrics diff lists the metrics that changed"
+    changed = {path: m for path, m in diff.items() if any(v.get("diff") not in (0, None) for v in m.values())}
+    assert changed, diff
+    git(project, "checkout", "params.yaml", "dvc.lock")
+    dvc(project, "checkout", "-f")
+
+
+@pytest.mark.slurm
+def test_slurm_executor_gives_byte_identical_outs(project, monkeypatch):
+    from ethoflow.dispatch import slurm_available
+
+    if not slurm_available():
+        import os
+
+        if os.environ.get("ETHOFLOW_REQUIRE_SLURM") == "1":
+            pytest.fail("ETHOFLOW_REQUIRE_SLURM=1 but Slurm is not running")
+        pytest.skip("Slurm is not running (sudo scripts/local-slurm.sh start)")
+    before = yaml.safe_load((project / "dvc.lock").read_text())
+    monkeypatch.setenv("ETHOFLOW_EXECUTOR", "slurm")
+    res = dvc(project, "repro", "-f", "-s", "vae_train")
+    assert "submitted job" in (res.stdout + res.stderr)
+    after = yaml.safe_load((project / "dvc.lock").read_text())
+    assert after["stages"]["vae_train"]["outs"] == before["stages"]["vae_train"]["outs"]
+    status = subprocess.run(["git", "status", "--porcelain", "dvc.lock"], cwd=project, capture_output=True, text=True)
+    assert status.stdout.strip() == ""
