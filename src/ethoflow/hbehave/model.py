@@ -282,15 +282,17 @@ class HBehaveMAE(nn.Module):
     # ------------------------------------------------------------------ layout helpers
     def to_units(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, Tt, Ht, Wt, D)`` token grid -> ``(B, U, mt, mh, mw, D)`` mask units (row-major units)."""
-        B, _, _, _, D = x.shape
-        (ut, uh, uw), (mt, mh, mw) = self.arch.units, self.arch.mask_unit
+        B, Tt, _, _, D = x.shape
+        (_, uh, uw), (mt, mh, mw) = self.arch.units, self.arch.mask_unit
+        ut = Tt // mt
         x = x.reshape(B, ut, mt, uh, mh, uw, mw, D).permute(0, 1, 3, 5, 2, 4, 6, 7)
         return x.reshape(B, ut * uh * uw, mt, mh, mw, D)
 
     def from_units(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, U, t, h, w, D)`` (all units) -> ``(B, Ut*t, Uh*h, Uw*w, D)`` token grid."""
-        B, _, t, h, w, D = x.shape
-        ut, uh, uw = self.arch.units
+        B, U, t, h, w, D = x.shape
+        _, uh, uw = self.arch.units
+        ut = U // (uh * uw)
         x = x.reshape(B, ut, uh, uw, t, h, w, D).permute(0, 1, 4, 2, 5, 3, 6, 7)
         return x.reshape(B, ut * t, uh * h, uw * w, D)
 
@@ -315,7 +317,7 @@ class HBehaveMAE(nn.Module):
     def encode(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Encoder levels, each ``(B, K, t_l, h_l, w_l, D_l)`` (K = kept units, or all when ``keep`` is None)."""
         z = self.patch_embed(x).permute(0, 2, 3, 4, 1)
-        z = z + self.pos_t[None, :, None, None] + self.pos_h[None, None, :, None] + self.pos_w[None, None, None, :]
+        z = z + self.time_pos(z.shape[1])[None, :, None, None] + self.pos_h[None, None, :, None] + self.pos_w[None, None, None, :]
         z = self.to_units(z)
         if keep is not None:
             idx = keep[:, :, None, None, None, None].expand(-1, -1, *z.shape[2:])
@@ -326,11 +328,31 @@ class HBehaveMAE(nn.Module):
             levels.append(self.norm(z) if s == len(self.stages) - 1 else z)
         return levels
 
+    def time_pos(self, n_tokens: int) -> torch.Tensor:
+        """Time positional embedding for ``n_tokens`` tokens (linearly interpolated from the trained
+        length when a window of another length is embedded, as ViT/Hiera do at other resolutions)."""
+        if n_tokens == self.pos_t.shape[0]:
+            return self.pos_t
+        return F.interpolate(self.pos_t.T[None], size=n_tokens, mode="linear", align_corners=True)[0].T
+
+    def check_window(self, minutes: int) -> None:
+        """A window must be a whole number of mask units long (``mask_unit[0] * patch_kernel[0]`` minutes).
+
+        Raises:
+            ParamsError: naming the window and the unit length.
+        """
+        span = self.arch.mask_unit[0] * self.arch.patch_kernel[0]
+        if minutes <= 0 or minutes % span:
+            raise ParamsError(f"window of {minutes} minutes is not a multiple of the model's mask unit span "
+                              f"({span} minutes = product of q_strides x patch_kernel along time)")
+
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Per-level embeddings of full windows: list of ``(B, T_level, D_level)``.
 
-        ``T_level = T / minutes_per_token[level]``; spatial tokens (H, W) of a level are averaged.
+        ``x``: ``(B, 1, T', H, W)``; ``T'`` is the trained ``T`` or any multiple of the mask-unit span
+        (longer context: global-attention stages see the whole window; time positions interpolated).
+        ``T_level = T' / minutes_per_token[level]``; spatial tokens (H, W) of a level are averaged.
         """
         return [self.from_units(z).mean(dim=(2, 3)) for z in self.encode(x)]
 

@@ -207,8 +207,8 @@ class ExtractParams(StrictModel):
     """Embedding extraction (stage ``hbehave_extract``, ``foreach`` over ``aggregations``).
 
     Attributes:
-        aggregations: name -> window length in minutes (``1day: 1440``); a window longer than the
-            model's input is refused; a shorter one must equal it (the model has a fixed input).
+        aggregations: name -> window length in minutes (``1day: 1440``): the trained window length
+            or any multiple of the mask-unit span (longer context; time positions interpolated).
         window_stride_min: stride S between windows; tokens spread back to minutes and overlapping
             windows averaged (S = window: no overlap).
         batch_size: windows per forward pass.
@@ -226,13 +226,15 @@ class HeatmapParams(StrictModel):
 
     Attributes:
         day_start, day_end: light phase as ``HH:MM`` (07:00-19:00 by default).
-        max_dims: embedding dimensions drawn per heatmap (first N).
+        max_dims: embedding dimensions drawn per heatmap (evenly spaced when a level has more).
+        max_cages: draw at most this many cages (sorted ids); the summary table covers all.
         dpi: figure resolution.
     """
 
     day_start: str = "07:00"
     day_end: str = "19:00"
     max_dims: int = Field(32, ge=1)
+    max_cages: int | None = Field(None, ge=1)
     dpi: int = Field(80, ge=20)
 
 

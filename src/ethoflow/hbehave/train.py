@@ -116,7 +116,10 @@ def lr_at(step: int, total: int, warmup: int, lr: float, min_lr: float) -> float
 def fingerprint(model: ModelParams, train: TrainParams, store: str | os.PathLike) -> str:
     """Hash of everything a checkpoint depends on (resume only when it matches)."""
     attrs = read_store_attrs(store)
-    blob = json.dumps(to_plain({"model": model, "train": train, "split": attrs.get("split"),
+    code = hashlib.sha256()
+    for mod in ("model.py", "train.py"):  # a checkpoint of other code is not resumed
+        code.update((Path(__file__).parent / mod).read_bytes())
+    blob = json.dumps(to_plain({"code": code.hexdigest(), "model": model, "train": train, "split": attrs.get("split"),
                                 "norm": attrs.get("normalisation"), "cages": list_cages(store),
                                 "ingest": attrs.get("ingest_report")}), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -285,7 +288,9 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
     if rank == 0 and live_dir is not None:
         from dvclive import Live
 
-        live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=resumed_from is not None)
+        live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False)
+        for rec in history:  # a resumed run replays the finished epochs, so the curves are whole
+            _log_epoch(live, rec)
     use_amp = device.type == "cuda" and torch.cuda.is_bf16_supported()
 
     def payload(done_step: int) -> dict[str, Any]:
@@ -337,11 +342,7 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
         if rank == 0:
             log.info("epoch %d: %s", epoch + 1, {k: round(v, 5) for k, v in rec.items() if k != "epoch"})
             if live is not None:
-                names = {"train_loss": "train/loss", "val_loss": "val/loss", "lr": "train/lr"}
-                for k, v in rec.items():
-                    if k in names:
-                        live.log_metric(names[k], v)
-                live.next_step()
+                _log_epoch(live, rec)
             save_checkpoint(last, payload(step))
         if stopped:
             break
@@ -363,6 +364,7 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
     if rank == 0:
         if not stopped:
             save_checkpoint(Path(out_model), {**payload(step), "optimizer": {}, "summary": summary})
+            last.unlink(missing_ok=True)  # finished: the next run starts afresh
         if live is not None:
             live.end()
         write_json(ckpt_dir / "summary.json", summary)
@@ -370,6 +372,14 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
         dist.barrier()
         dist.destroy_process_group()
     return summary
+
+
+def _log_epoch(live, rec: dict[str, float]) -> None:
+    names = {"train_loss": "train/loss", "val_loss": "val/loss", "lr": "train/lr"}
+    for k, v in rec.items():
+        if k in names:
+            live.log_metric(names[k], v)
+    live.next_step()
 
 
 @torch.no_grad()
