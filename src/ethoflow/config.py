@@ -14,6 +14,7 @@ from pydantic import Field
 
 from ethoflow.core.params import DEFAULT_PARAMS, StrictModel, load_params, validate_section
 from ethoflow.dispatch import ComputeParams
+from ethoflow.hbehave.params import HBehaveParams
 
 
 class ProjectParams(StrictModel):
@@ -23,7 +24,7 @@ class ProjectParams(StrictModel):
     # Pipeline sections: replaced by their typed models as the pipelines land.
     acoustic: dict[str, Any] = Field(default_factory=dict)
     moseq: dict[str, Any] = Field(default_factory=dict)
-    hbehave: dict[str, Any] = Field(default_factory=dict)
+    hbehave: HBehaveParams = Field(default_factory=HBehaveParams)
     vae: dict[str, Any] = Field(default_factory=dict)
     build06: dict[str, Any] = Field(default_factory=dict)
 
