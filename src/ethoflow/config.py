@@ -15,6 +15,7 @@ from pydantic import Field
 from ethoflow.core.params import DEFAULT_PARAMS, StrictModel, load_params, validate_section
 from ethoflow.build06.params import Build06Params
 from ethoflow.dispatch import ComputeParams
+from ethoflow.hbehave.params import HBehaveParams
 from ethoflow.vae.params import VAEParams
 
 
@@ -25,7 +26,7 @@ class ProjectParams(StrictModel):
     # Pipeline sections: replaced by their typed models as the pipelines land.
     acoustic: dict[str, Any] = Field(default_factory=dict)
     moseq: dict[str, Any] = Field(default_factory=dict)
-    hbehave: dict[str, Any] = Field(default_factory=dict)
+    hbehave: HBehaveParams = Field(default_factory=HBehaveParams)
     vae: VAEParams = Field(default_factory=VAEParams)
     build06: Build06Params = Field(default_factory=Build06Params)
 

@@ -155,3 +155,34 @@ def normalise(activity: np.ndarray, valid: np.ndarray, stats: dict[str, Any]) ->
     out = (np.nan_to_num(activity.astype(np.float32)) - mean) / std
     out[~valid] = 0.0
     return out.astype(np.float32)
+
+
+def read_normalisation(path: str | os.PathLike) -> dict[str, Any]:
+    """The store's normalisation statistics ``{"mode", "mean": [C], "std": [C], "train_cages", ...}``.
+
+    Fitted on the training cages by the ``hbehave_zarr`` stage; apply them with :func:`normalise`.
+
+    Raises:
+        InputError: the store has no statistics (written by an older or foreign writer).
+    """
+    attrs = read_store_attrs(path)
+    stats = attrs.get("normalisation")
+    if not stats or "mean" not in stats or "std" not in stats:
+        raise InputError(f"{path}: store has no normalisation statistics (re-run hbehave_zarr)")
+    return dict(stats)
+
+
+def read_split(path: str | os.PathLike) -> dict[str, list[str]]:
+    """``{"train": [...], "val": [...]}`` cage ids (all cages in train when the store has no split)."""
+    attrs = read_store_attrs(path)
+    split = attrs.get("split")
+    if not split:
+        return {"train": list_cages(path), "val": []}
+    return {"train": list(split.get("train", [])), "val": list(split.get("val", []))}
+
+
+def read_normalised(path: str | os.PathLike, cage_id: str, start: int = 0, stop: int | None = None) -> CageRecord:
+    """Like :func:`read_cage`, with ``activity`` z-scored by the store's statistics (invalid -> 0)."""
+    rec = read_cage(path, cage_id, start, stop)
+    rec.activity = normalise(rec.activity, rec.valid, read_normalisation(path))
+    return rec

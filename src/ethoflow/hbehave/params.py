@@ -1,0 +1,261 @@
+"""Typed ``hbehave`` section of ``params.yaml`` (no torch/zarr imports here).
+
+Sections: ``demo`` (seeded DVC-like cages), ``zarr`` (ingest rules, normalisation, train/val split),
+``model`` (hBehaveMAE architecture, with the names of the published configuration), ``train``,
+``extract`` and ``heatmaps``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ethoflow.core.params import StrictModel
+
+
+class DemoParams(StrictModel):
+    """Seeded demo generator of Digital-Ventilated-Cage-like activity (see ``ethoflow.demo.hbehave``).
+
+    Attributes:
+        seed: generator seed (same params = same bytes).
+        n_cages: number of cages.
+        n_days: days per cage (1440 minutes each).
+        start: first minute, ``YYYY-MM-DD HH:MM``.
+        strains: strains assigned to cages in turn (strain differences in activity level and bouts).
+        electrodes: electrodes per cage (a DVC rack cage has 12).
+        gap_prob: probability that a cage has a recording gap (30-180 missing minutes).
+        duplicate_rows: duplicated minutes per cage (some identical, some conflicting).
+        bad_values: non-numeric cells per cage (``ERR``) and empty cells.
+        swapped_rows: adjacent row pairs swapped per cage (unsorted rows).
+    """
+
+    seed: int = 0
+    n_cages: int = Field(4, ge=1)
+    n_days: int = Field(3, ge=1)
+    start: str = "2024-03-04 00:00"
+    strains: list[str] = Field(default_factory=lambda: ["C57BL/6J", "BALB/cJ"], min_length=1)
+    electrodes: int = Field(12, ge=1)
+    gap_prob: float = Field(0.5, ge=0, le=1)
+    duplicate_rows: int = Field(3, ge=0)
+    bad_values: int = Field(2, ge=0)
+    swapped_rows: int = Field(1, ge=0)
+
+
+class ZarrParams(StrictModel):
+    """Ingest of raw activity into the Zarr store (stage ``hbehave_zarr``).
+
+    Attributes:
+        input_format: ``dvc_csv`` (per-cage ``{cage_id}.csv`` with ``timestamp, v_1..v_N`` plus a
+            summary CSV) or ``dam`` (Drosophila Activity Monitor DAM2/DAM5 text files).
+        input_dir: folder with the per-cage CSVs or the DAM files (a DVC dependency).
+        summary_file: summary CSV inside ``input_dir`` (``cage_id, from_tpt, to_tpt, strain,
+            nb_animals, age`` ...); optional for DAM (per-tube metadata, cage ids like ``M014_ch01``).
+        dam_glob: file pattern of DAM monitor files inside ``input_dir``.
+        dam_layout: ``per_tube`` (each of the 32 tubes is a cage with one channel: one fly = one
+            animal, like one DVC cage) or ``per_monitor`` (one cage per monitor file, 32 channels).
+        dam_interval_min: DAM reading interval in minutes; ``null`` detects it (median step).
+        duplicates: rule for several rows with the same minute: ``mean`` (of the valid values per
+            channel), ``first``, ``last`` (in file order) or ``error``.
+        missing_in_summary: cages with a CSV but no summary row: ``keep`` (metadata unknown,
+            reported) or ``error``. Summary rows without a CSV are always reported.
+        normalisation: z-score statistics ``per_electrode`` or ``global``, fitted on training cages.
+        val_fraction: fraction of cages held out for validation (at least one cage stays in train).
+        val_cages: explicit validation cage ids (overrides ``val_fraction``).
+        split_seed: seed of the cage split.
+        chunk_minutes: Zarr chunk length along time (a day by default: window reads touch few chunks).
+    """
+
+    input_format: Literal["dvc_csv", "dam"] = "dvc_csv"
+    input_dir: str = "data/raw/hbehave/demo"
+    summary_file: str | None = "summary.csv"
+    dam_glob: str = "*.txt"
+    dam_layout: Literal["per_tube", "per_monitor"] = "per_tube"
+    dam_interval_min: int | None = Field(None, ge=1)
+    duplicates: Literal["mean", "first", "last", "error"] = "mean"
+    missing_in_summary: Literal["keep", "error"] = "keep"
+    normalisation: Literal["per_electrode", "global"] = "per_electrode"
+    val_fraction: float = Field(0.25, ge=0, lt=1)
+    val_cages: list[str] | None = None
+    split_seed: int = 0
+    chunk_minutes: int = Field(1440, ge=1)
+
+
+def parse_q_strides(text: str) -> list[tuple[int, int, int]]:
+    """``"6,1,1;4,1,1"`` -> ``[(6, 1, 1), (4, 1, 1)]`` (the published hBehaveMAE notation)."""
+    if text is None or str(text).strip() == "":
+        return []
+    out = []
+    for part in str(text).split(";"):
+        vals = [int(v) for v in part.split(",")]
+        if len(vals) != 3 or any(v < 1 for v in vals):
+            raise ValueError(f"q_strides entry {part!r} is not three positive integers 'T,H,W'")
+        out.append(tuple(vals))
+    return out
+
+
+def _ints(value, n: int | None = None, name: str = "") -> list[int]:
+    if isinstance(value, str):
+        value = [int(v) for v in value.replace(",", " ").split()]
+    if isinstance(value, int):
+        value = [value]
+    vals = [int(v) for v in value]
+    if n is not None and len(vals) != n:
+        raise ValueError(f"{name} needs {n} integers, got {vals}")
+    return vals
+
+
+class ModelParams(StrictModel):
+    """hBehaveMAE architecture (Stoffl et al., ECCV 2024), with the published parameter names.
+
+    Attributes:
+        input_size: ``(T, H, W)`` of one window: minutes, 1, electrodes (``"1440 1 12"`` or a list).
+        patch_kernel: Conv3d patch embedding kernel = stride ``(t, h, w)``.
+        stages: transformer blocks per stage (``"2 3 4"``).
+        q_strides: query pooling strides between stages, ``"6,1,1;4,1,1"`` (len(stages) - 1 entries).
+        mask_unit_attn: per stage, ``true`` for attention within mask units, ``false`` for global
+            attention (``null``: mask-unit attention in the first stage only, as Hiera does).
+        init_embed_dim: width of stage 1 (doubles per stage unless ``out_embed_dims`` is given).
+        init_num_heads: heads of stage 1 (doubled with the width).
+        out_embed_dims: explicit widths per stage (the DVC preset uses it).
+        mlp_ratio: MLP hidden width / width.
+        mask_ratio: fraction of mask units hidden from the encoder during training.
+        decoder: ``single`` (from the last level) or ``multi`` (all levels fused).
+        decoder_embed_dim, decoder_depth, decoder_num_heads: the MAE decoder.
+        norm_pix_loss: per-patch normalised targets (MAE's ``norm_pix_loss``).
+    """
+
+    input_size: list[int] = Field(default_factory=lambda: [1440, 1, 12])
+    patch_kernel: list[int] = Field(default_factory=lambda: [5, 1, 12])
+    stages: list[int] = Field(default_factory=lambda: [1, 1, 1])
+    q_strides: str = "6,1,1;4,1,1"
+    mask_unit_attn: list[bool] | None = None
+    init_embed_dim: int = Field(32, ge=1)
+    init_num_heads: int = Field(1, ge=1)
+    out_embed_dims: list[int] | None = None
+    mlp_ratio: float = Field(4.0, gt=0)
+    mask_ratio: float = Field(0.75, ge=0, lt=1)
+    decoder: Literal["single", "multi"] = "multi"
+    decoder_embed_dim: int = Field(32, ge=1)
+    decoder_depth: int = Field(1, ge=0)
+    decoder_num_heads: int = Field(1, ge=1)
+    norm_pix_loss: bool = False
+
+    @field_validator("input_size", "patch_kernel", mode="before")
+    @classmethod
+    def _three_ints(cls, v, info):
+        return _ints(v, 3, info.field_name)
+
+    @field_validator("stages", "out_embed_dims", mode="before")
+    @classmethod
+    def _int_list(cls, v, info):
+        return None if v is None else _ints(v, None, info.field_name)
+
+    @field_validator("q_strides")
+    @classmethod
+    def _q(cls, v):
+        parse_q_strides(v)
+        return v
+
+    @model_validator(mode="after")
+    def _lengths(self):
+        n = len(self.stages)
+        if len(parse_q_strides(self.q_strides)) != n - 1:
+            raise ValueError(f"q_strides has {len(parse_q_strides(self.q_strides))} entries; stages has {n} stages, needs {n - 1}")
+        if self.out_embed_dims is not None and len(self.out_embed_dims) != n:
+            raise ValueError(f"out_embed_dims has {len(self.out_embed_dims)} entries, stages has {n}")
+        if self.mask_unit_attn is not None and len(self.mask_unit_attn) != n:
+            raise ValueError(f"mask_unit_attn has {len(self.mask_unit_attn)} entries, stages has {n}")
+        return self
+
+
+class TrainParams(StrictModel):
+    """Training of hBehaveMAE (stage ``hbehave_train``).
+
+    Attributes:
+        seed: seed of weights, window sampling and masks.
+        epochs: passes over the training windows.
+        batch_size: windows per optimisation step (per process under DDP).
+        window_stride_min: stride between training windows (minutes).
+        lr, weight_decay, betas: AdamW.
+        warmup_epochs: linear warm-up before the cosine decay (fraction of an epoch allowed).
+        min_lr: floor of the cosine decay.
+        min_valid_fraction: windows with less valid data are skipped.
+        max_windows: cap on training windows per epoch (``null``: all).
+        checkpoint_every: save a resumable checkpoint every N steps (and at each epoch end).
+    """
+
+    seed: int = 0
+    epochs: int = Field(2, ge=1)
+    batch_size: int = Field(8, ge=1)
+    window_stride_min: int = Field(360, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    min_lr: float = Field(1e-5, ge=0)
+    weight_decay: float = Field(0.05, ge=0)
+    betas: list[float] = Field(default_factory=lambda: [0.9, 0.95])
+    warmup_epochs: float = Field(0.5, ge=0)
+    min_valid_fraction: float = Field(0.5, ge=0, le=1)
+    max_windows: int | None = Field(None, ge=1)
+    checkpoint_every: int = Field(50, ge=1)
+
+
+class ExtractParams(StrictModel):
+    """Embedding extraction (stage ``hbehave_extract``, ``foreach`` over ``aggregations``).
+
+    Attributes:
+        aggregations: name -> window length in minutes (``1day: 1440``); a window longer than the
+            model's input is refused; a shorter one must equal it (the model has a fixed input).
+        window_stride_min: stride S between windows; tokens spread back to minutes and overlapping
+            windows averaged (S = window: no overlap).
+        batch_size: windows per forward pass.
+        precision: ``auto`` (bf16 autocast on GPU, fp32 on CPU), ``fp32``, ``fp16``, ``bf16``.
+    """
+
+    aggregations: dict[str, int] = Field(default_factory=lambda: {"1day": 1440})
+    window_stride_min: int = Field(360, ge=1)
+    batch_size: int = Field(16, ge=1)
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+
+
+class HeatmapParams(StrictModel):
+    """Day/night heatmaps (stage ``hbehave_heatmaps``).
+
+    Attributes:
+        day_start, day_end: light phase as ``HH:MM`` (07:00-19:00 by default).
+        max_dims: embedding dimensions drawn per heatmap (first N).
+        dpi: figure resolution.
+    """
+
+    day_start: str = "07:00"
+    day_end: str = "19:00"
+    max_dims: int = Field(32, ge=1)
+    dpi: int = Field(80, ge=20)
+
+
+class HBehaveParams(StrictModel):
+    """The ``hbehave`` section of ``params.yaml``."""
+
+    demo: DemoParams = Field(default_factory=DemoParams)
+    zarr: ZarrParams = Field(default_factory=ZarrParams)
+    model: ModelParams = Field(default_factory=ModelParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    extract: ExtractParams = Field(default_factory=ExtractParams)
+    heatmaps: HeatmapParams = Field(default_factory=HeatmapParams)
+
+
+# The published 4-week DVC configuration (hBehaveMAE, Stoffl et al., ECCV 2024).
+DVC_4WEEK_PRESET: dict = {
+    "input_size": [40320, 1, 12],
+    "patch_kernel": [5, 1, 12],
+    "stages": [2, 3, 4, 4, 5, 5, 6],
+    "q_strides": "6,1,1;4,1,1;3,1,1;4,1,1;2,1,1;2,1,1",
+    "out_embed_dims": [128, 160, 192, 192, 224, 224, 256],
+    "init_embed_dim": 128,
+    "init_num_heads": 2,
+    "decoder": "multi",
+    "decoder_embed_dim": 128,
+    "decoder_depth": 1,
+    "decoder_num_heads": 1,
+}
+
+PRESETS: dict[str, dict] = {"cpu_1day": ModelParams().model_dump(), "dvc_4weeks": DVC_4WEEK_PRESET}
