@@ -145,9 +145,9 @@ def _epoch(model, opt, x, m, idx, p: VAEParams, epoch: int, train: bool, gen: to
                     torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
                 opt.step()
         k = terms.n
-        sums["recon"] += float(terms.recon) * k
-        sums["kl"] += float(terms.kl) * k
-        sums["loss"] += float(terms.loss) * k
+        sums["recon"] += float(terms.recon.detach()) * k
+        sums["kl"] += float(terms.kl.detach()) * k
+        sums["loss"] += float(terms.loss.detach()) * k
         kd = terms.kl_per_dim.detach().cpu().numpy().astype(np.float64) * k
         sums["kl_per_dim"] = kd if sums["kl_per_dim"] is None else sums["kl_per_dim"] + kd
         sums["n"] += k
