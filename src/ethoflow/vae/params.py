@@ -101,7 +101,8 @@ class TrainParams(StrictModel):
 
 
 class EmbedParams(StrictModel):
-    """Inference (vae_embed). ``batch_size`` never changes results."""
+    """Inference (vae_embed). ``batch_size`` changes results only in the last float digit
+    (matrix-product blocking), but is listed in the stage's params so outputs stay byte-identical."""
 
     batch_size: int = Field(256, ge=1)
 
