@@ -297,7 +297,7 @@ def _check_unique(keys: pa.ChunkedArray | pa.Array, what: str, origin: list[tupl
     dups = pc.filter(counts.field("values"), dup_mask).to_pylist()
     examples = sorted(dups)[:5]
     if isinstance(origin, str):
-        where = origin
+        where = ", ".join(repr(e) for e in examples)
     else:
         ends = np.cumsum([n for _, n in origin])
         where_parts = []
