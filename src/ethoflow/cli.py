@@ -17,7 +17,9 @@ from ethoflow.core.errors import EthoflowError
 from ethoflow.core.logging import get_logger, setup_logging
 
 #: subcommand name -> (module, one-line help)
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "build06": ("ethoflow.build06.cli", "merge VAE latents into df02 -> df03 (dry run, overwrite, schema)"),
+}
 
 
 def _version(dist: str) -> str:

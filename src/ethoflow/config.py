@@ -13,8 +13,10 @@ from typing import Any
 from pydantic import Field
 
 from ethoflow.core.params import DEFAULT_PARAMS, StrictModel, load_params, validate_section
+from ethoflow.build06.params import Build06Params
 from ethoflow.dispatch import ComputeParams
 from ethoflow.hbehave.params import HBehaveParams
+from ethoflow.vae.params import VAEParams
 
 
 class ProjectParams(StrictModel):
@@ -25,8 +27,8 @@ class ProjectParams(StrictModel):
     acoustic: dict[str, Any] = Field(default_factory=dict)
     moseq: dict[str, Any] = Field(default_factory=dict)
     hbehave: HBehaveParams = Field(default_factory=HBehaveParams)
-    vae: dict[str, Any] = Field(default_factory=dict)
-    build06: dict[str, Any] = Field(default_factory=dict)
+    vae: VAEParams = Field(default_factory=VAEParams)
+    build06: Build06Params = Field(default_factory=Build06Params)
 
 
 def load_project_params(path: str | os.PathLike = DEFAULT_PARAMS) -> ProjectParams:

@@ -1,0 +1,28 @@
+"""vae_train: train the time-series VAE on df02 snips (through ethoflow.dispatch; resumable)."""
+
+from ethoflow import dispatch
+from ethoflow.core import load_section, state_dir
+from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.vae.params import VAEParams
+from ethoflow.vae.train import train_vae
+
+
+def main(argv=None):
+    parser = stage_parser(__doc__)
+    parser.add_argument("--df02", default="data/processed/vae/df02.parquet")
+    parser.add_argument("--store", default="data/interim/hbehave/activity.zarr")
+    parser.add_argument("--model-dir", default=None, help="default: models/vae/<model_name>")
+    parser.add_argument("--live-dir", default="metrics/vae/train_live")
+    parser.add_argument("--metrics", default="metrics/vae/train.json")
+    args = parser.parse_args(argv)
+    cfg = load_section("vae", VAEParams, args.params)
+    dispatch.run(
+        train_vae, args.df02, args.store, cfg.model_dump(),
+        args.model_dir or f"models/vae/{cfg.model_name}", args.live_dir, args.metrics,
+        str(state_dir("checkpoints", "vae_train")),
+        stage="vae_train", params_path=args.params,
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main)

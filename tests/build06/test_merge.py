@@ -1,0 +1,205 @@
+"""build06 on hand-made df02 / latent tables: coverage, checks, stems, schemas, safety, outputs."""
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from ethoflow.build06 import Build06Params, normalise_snip_ids, run_build06
+from ethoflow.core.errors import InputError, OverwriteError
+
+import pyarrow as pa
+
+
+def df02_frame():
+    rows = [("e1", "c1", 0), ("e1", "c1", 1), ("e1", "c2", 0), ("e2", "c1", 0), ("e2", "c1", 1),
+            ("e3", "c9", 0), ("e3", "c9", 1)]
+    return pd.DataFrame({
+        "experiment_date": [r[0] for r in rows],
+        "cage_id": [r[1] for r in rows],
+        "snip_id": [f"{e}_{c}_t{t:04d}" for e, c, t in rows],
+        "time_int": [r[2] for r in rows],
+        "strain": ["B6"] * 7,
+    })
+
+
+def z_of(snip_id, k=3):
+    h = sum(map(ord, snip_id))
+    return [round(h / 100.0 + i, 3) for i in range(k)]
+
+
+def write_latents(folder, exp, ids, cols=None, k=3):
+    cols = cols or [f"z_mu_{i:02d}" for i in range(k)]
+    folder.mkdir(parents=True, exist_ok=True)
+    df = pd.DataFrame([[s, *z_of(s, len(cols))] for s in ids], columns=["snip_id", *cols])
+    path = folder / f"morph_latents_{exp}.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path):
+    df = df02_frame()
+    df.to_csv(tmp_path / "df02.csv", index=False)
+    lat = tmp_path / "latents" / "m1"
+    write_latents(lat, "e1", df.snip_id[:3])
+    write_latents(lat, "e2", df.snip_id[3:4])  # partial: one of two
+    # e3: no file
+    return tmp_path
+
+
+def cfg_for(tmp, **kw):
+    base = dict(model_name="m1", df02=str(tmp / "df02.csv"), latents_root=str(tmp / "latents"),
+                out=str(tmp / "out" / "df03.parquet"), coverage_report=str(tmp / "out" / "coverage.json"))
+    base.update(kw)
+    return Build06Params(**base)
+
+
+def test_full_coverage_one_experiment(project):
+    res = run_build06(cfg_for(project, experiments=["e1"]))
+    df03 = pd.read_parquet(project / "out" / "df03.parquet")
+    assert df03.snip_id.tolist() == ["e1_c1_t0000", "e1_c1_t0001", "e1_c2_t0000"]
+    assert df03[["z_mu_00", "z_mu_01", "z_mu_02"]].to_numpy().tolist() == [z_of(s) for s in df03.snip_id]
+    assert res.coverage["overall"] == {"n_rows": 3, "n_with_latents": 3, "coverage": 1.0}
+    cov = json.loads((project / "out" / "coverage.json").read_text())
+    assert cov["per_experiment"]["e1"]["coverage"] == 1.0 and cov["below_threshold"] == []
+    csv = pd.read_csv(project / "out" / "df03.csv")
+    np.testing.assert_allclose(csv[["z_mu_00", "z_mu_01", "z_mu_02"]], df03[["z_mu_00", "z_mu_01", "z_mu_02"]])
+
+
+def test_partial_and_missing_experiment_warn_and_continue(project, caplog):
+    with caplog.at_level(logging.WARNING):
+        res = run_build06(cfg_for(project))
+    df03 = pd.read_parquet(project / "out" / "df03.parquet")
+    assert len(df03) == 7 and df03.snip_id.tolist() == df02_frame().snip_id.tolist()  # left join keeps order
+    assert df03.z_mu_00.isna().tolist() == [False, False, False, False, True, True, True]
+    per = res.coverage["per_experiment"]
+    assert per["e1"]["coverage"] == 1.0
+    assert per["e2"]["coverage"] == 0.5
+    assert per["e3"] == {"n_rows": 2, "n_with_latents": 0, "coverage": 0.0, "latent_file": None}
+    assert res.coverage["overall"]["coverage"] == pytest.approx(4 / 7)
+    assert res.coverage["below_threshold"] == ["e2", "e3"]
+    text = caplog.text
+    assert "no latents for experiment e3" in text and "below 95%" in text and "experiment e2: coverage 50.0%" in text
+
+
+def test_unknown_explicit_experiment(project):
+    with pytest.raises(InputError, match=r"experiment\(s\) \['e7'\] have no rows"):
+        run_build06(cfg_for(project, experiments=["e1", "e7"]))
+
+
+def test_duplicate_snip_id_is_an_error(project):
+    lat = project / "latents" / "m1"
+    write_latents(lat, "e3", ["e3_c9_t0000", "e1_c1_t0001"])  # e1_c1_t0001 is already in e1's file
+    with pytest.raises(InputError, match=r"duplicated snip_id in latents.*'e1_c1_t0001' in .*morph_latents_e1.csv, .*morph_latents_e3.csv"):
+        run_build06(cfg_for(project))
+    assert not (project / "out" / "df03.parquet").exists()
+    write_latents(lat, "e3", ["e3_c9_t0000", "e3_c9_t0000"])  # within one file
+    with pytest.raises(InputError, match="duplicated snip_id"):
+        run_build06(cfg_for(project))
+
+
+def test_duplicate_snip_id_in_df02_is_an_error(project):
+    df = df02_frame()
+    pd.concat([df, df.iloc[[0]]]).to_csv(project / "df02.csv", index=False)
+    with pytest.raises(InputError, match=r"duplicated snip_id in df02.*e1_c1_t0000"):
+        run_build06(cfg_for(project))
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", ""])
+def test_non_finite_z_is_an_error(project, bad):
+    path = project / "latents" / "m1" / "morph_latents_e2.csv"
+    path.write_text(f"snip_id,z_mu_00,z_mu_01,z_mu_02\ne2_c1_t0000,1.0,{bad},2.0\n")
+    with pytest.raises(InputError, match=r"morph_latents_e2.csv: non-finite z value in column z_mu_01 for snip_id 'e2_c1_t0000'"):
+        run_build06(cfg_for(project))
+    assert not (project / "out").exists()
+
+
+def test_stem_normalisation(project):
+    assert normalise_snip_ids(pa.array(["a_b_s0012", "a_b_t0012", "x_s12", "s0001_y", "a_s00012"])).to_pylist() == [
+        "a_b_t0012", "a_b_t0012", "x_s12", "s0001_y", "a_t00012"]
+    lat = project / "latents" / "m1"
+    write_latents(lat, "e2", ["e2_c1_s0000", "e2_c1_s0001"])  # legacy _s#### stems
+    res = run_build06(cfg_for(project, experiments=["e2"]))
+    assert res.coverage["overall"]["coverage"] == 1.0
+    df03 = pd.read_parquet(project / "out" / "df03.parquet")
+    assert df03.snip_id.tolist() == ["e2_c1_t0000", "e2_c1_t0001"]  # df02's ids are kept
+    assert df03.z_mu_00.tolist() == [z_of("e2_c1_s0000")[0], z_of("e2_c1_s0001")[0]]
+
+
+def test_schema_policies(tmp_path):
+    df = df02_frame().iloc[:3]
+    df.to_csv(tmp_path / "df02.csv", index=False)
+    bn = ["z_mu_b_00", "z_mu_b_01", "z_mu_n_00"]
+    write_latents(tmp_path / "latents" / "m1", "e1", df.snip_id, cols=bn)
+    res = run_build06(cfg_for(tmp_path, z_schema="auto"))
+    assert res.z_columns == bn
+    res = run_build06(cfg_for(tmp_path, z_schema="bio_nuisance", overwrite=True))
+    assert list(pq.read_schema(tmp_path / "out" / "df03.parquet").names[-3:]) == bn
+    with pytest.raises(InputError, match="z_schema 'flat' needs z_mu_XX"):
+        run_build06(cfg_for(tmp_path, z_schema="flat", overwrite=True))
+    write_latents(tmp_path / "latents" / "m1", "e1", df.snip_id, cols=["z_mu_00", "z_mu_01"])
+    with pytest.raises(InputError, match="bio_nuisance' needs z_mu_b_XX and z_mu_n_XX"):
+        run_build06(cfg_for(tmp_path, z_schema="bio_nuisance", overwrite=True))
+
+
+def test_dry_run_writes_nothing(project):
+    before = sorted(p for p in project.rglob("*"))
+    res = run_build06(cfg_for(project, dry_run=True, analysis_root=str(project / "analysis")))
+    assert sorted(p for p in project.rglob("*")) == before
+    assert res.dry_run and str(project / "df02.csv") in res.reads
+    assert str(project / "out" / "df03.parquet") in res.writes
+    assert str(project / "analysis" / "df03_e3.csv") in res.writes
+    assert res.latent_files["e3"] is None
+
+
+def test_overwrite_protection(project):
+    run_build06(cfg_for(project, analysis_root=str(project / "analysis")))
+    stamp = (project / "out" / "df03.parquet").stat().st_mtime_ns
+    with pytest.raises(OverwriteError, match="df03.parquet"):
+        run_build06(cfg_for(project))
+    assert (project / "out" / "df03.parquet").stat().st_mtime_ns == stamp
+    # inside DVC the main outputs are DVC's; the analysis copies stay protected
+    with pytest.raises(OverwriteError, match=r"df03_e1.csv"):
+        run_build06(cfg_for(project, analysis_root=str(project / "analysis")), dvc_managed=True)
+    run_build06(cfg_for(project), dvc_managed=True)
+    run_build06(cfg_for(project, analysis_root=str(project / "analysis"), overwrite=True))
+
+
+def test_analysis_copies_sidecar_and_train_metadata(project):
+    pd.DataFrame({"snip_id": ["e1_c1_s0000", "e2_c1_t0000"], "split": ["train", "test"],
+                  "strain": ["x", "y"]}).to_csv(project / "train.csv", index=False)
+    run_build06(cfg_for(project, analysis_root=str(project / "analysis"), train_metadata=str(project / "train.csv")))
+    e2 = pd.read_csv(project / "analysis" / "df03_e2.csv")
+    assert e2.snip_id.tolist() == ["e2_c1_t0000", "e2_c1_t0001"]
+    assert sorted(p.name for p in (project / "analysis").iterdir()) == ["df03_e1.csv", "df03_e2.csv", "df03_e3.csv"]
+    df03 = pd.read_parquet(project / "out" / "df03.parquet")
+    assert df03.split.isna().tolist()[:4] == [False, True, True, False]
+    assert df03.split[0] == "train" and df03.split[3] == "test"
+    assert df03.strain_train.tolist()[0] == "x" and df03.strain.tolist()[0] == "B6"
+    side = json.loads((project / "out" / "df03.json").read_text())
+    assert side["model_name"] == "m1"
+    assert side["latent_store"] == str(project / "latents" / "m1")
+    assert side["coverage"]["coverage"] == pytest.approx(4 / 7)
+    assert side["params"]["train_metadata"] == str(project / "train.csv")
+    assert "git_commit" in side and side["timestamp"].endswith("+00:00")
+
+
+def test_morphseq_style_roots(tmp_path):
+    root = tmp_path / "morphseq"
+    meta = root / "metadata" / "combined_metadata_files"
+    meta.mkdir(parents=True)
+    df = df02_frame().iloc[:3].assign(experiment_date=[20240418] * 3)
+    df["snip_id"] = ["20240418_A01_e01_s0001", "20240418_A01_e01_s0002", "20240418_B02_e01_s0001"]
+    df.to_csv(meta / "embryo_metadata_df02.csv", index=False)
+    legacy = tmp_path / "data" / "analysis" / "latent_embeddings" / "legacy" / "legacy_vae"
+    write_latents(legacy, "20240418", df.snip_id.str.replace("_s", "_t"), k=4)
+    cfg = Build06Params(model_name="legacy_vae", morphseq_root=str(root), data_root=str(tmp_path / "data"),
+                        out=str(tmp_path / "df03.parquet"), coverage_report=str(tmp_path / "cov.json"))
+    res = run_build06(cfg)
+    assert res.paths.df02 == meta / "embryo_metadata_df02.csv"
+    assert res.experiments == ["20240418"] and res.coverage["overall"]["coverage"] == 1.0
+    assert len(res.z_columns) == 4

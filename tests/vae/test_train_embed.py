@@ -1,0 +1,140 @@
+"""vae_train (split by cage, normalisation in the checkpoint, early stopping, curves, resume) and vae_embed."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ethoflow.core.errors import InputError
+from ethoflow.vae.embed import embed_experiments, latent_columns
+from ethoflow.vae.model import VAEConfig
+from ethoflow.vae.params import VAEParams
+from ethoflow.vae.snips import build_df02, load_snip_arrays, write_df02
+from ethoflow.vae.train import fit_normaliser, load_vae, split_by_cage, train_vae
+from tests.vae.helpers import make_store
+
+torch.set_num_threads(1)
+
+
+def tiny_params(**train):
+    return VAEParams.model_validate({
+        "model_name": "tiny",
+        "seed": 3,
+        "snips": {"snip_len": 30, "snip_stride": 30},
+        "model": {"latent_dim": 3, "hidden_dim": 8, "num_layers": 1, "encoder": "conv", "nuisance_dims": 1},
+        "train": {"epochs": 4, "batch_size": 16, "lr": 0.01, "warmup_epochs": 1, "val_fraction": 0.34, **train},
+    })
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("vae")
+    store = make_store(d / "a.zarr", minutes=600)
+    p = tiny_params()
+    df = build_df02(store, p.snips)
+    write_df02(df, d / "df02.parquet", None)
+    return d, store, d / "df02.parquet", df
+
+
+def run(d, store, df02, p, tag, ckpt=None, **kw):
+    out = d / tag
+    return train_vae(str(df02), str(store), p.model_dump(), str(out / "model"), str(out / "live"),
+                     str(out / "train.json"), str(ckpt or out / "ckpt"), **kw), out
+
+
+def test_split_by_cage_holds_out_whole_cages():
+    df = pd.DataFrame({"experiment_date": ["e"] * 6 + ["f"] * 2, "cage_id": list("aabbccaa")})
+    tr, va = split_by_cage(df, 0.25, seed=0)
+    assert len(tr) + len(va) == 8 and set(tr).isdisjoint(va)
+    keys = (df.experiment_date + df.cage_id).to_numpy()
+    assert set(keys[tr]).isdisjoint(keys[va]) and len(set(keys[va])) == 1
+    tr1, va1 = split_by_cage(df.iloc[:2], 0.5, seed=0)  # one cage: no validation
+    assert len(va1) == 0 and len(tr1) == 2
+
+
+def test_fit_normaliser_ignores_missing():
+    x = np.array([[[1.0, 5.0], [3.0, np.nan]]], np.float32)
+    m = np.array([[[True, True], [True, False]]])
+    s = fit_normaliser(x, m)
+    assert s["mean"] == pytest.approx([2.0, 5.0]) and s["std"] == pytest.approx([1.0, 1.0])
+
+
+def test_train_outputs_normaliser_and_curves(data):
+    d, store, df02, df = data
+    p = tiny_params()
+    summary, out = run(d, store, df02, p, "full")
+    model, ck = load_vae(out / "model" / "model.pt")
+    assert ck["config"]["seq_len"] == 30 and ck["config"]["channels"] == 4 and ck["config"]["nuisance_dims"] == 1
+    # normalisation fitted on the training cages' snips only
+    used = df[df.use_snip_flag].reset_index(drop=True)
+    tr, va = split_by_cage(used, p.train.val_fraction, p.seed)
+    x, m = load_snip_arrays(store, used.iloc[tr], 30)
+    assert ck["normaliser"]["mean"] == pytest.approx(fit_normaliser(x, m)["mean"])
+    assert summary["n_train_snips"] == len(tr) and summary["n_val_snips"] == len(va) > 0
+    assert summary["epochs_run"] == 4 and summary["monitor"] == "val"
+    assert json.loads((out / "train.json").read_text())["best_epoch"] == summary["best_epoch"]
+    live = json.loads((out / "live" / "metrics.json").read_text())
+    for key in ("recon", "kl", "elbo"):
+        assert key in live["train"] and key in live["val"]
+    assert set(live["val"]["kl_dim"]) == {"00", "01", "02"}
+    tsv = out / "live" / "plots" / "metrics" / "val" / "kl_dim" / "00.tsv"
+    assert len(tsv.read_text().strip().splitlines()) == 1 + 4  # header + one row per epoch
+    assert not (out / "ckpt").exists() or not any((out / "ckpt").iterdir())  # finished: checkpoint removed
+
+
+def test_resume_after_kill_gives_the_same_model(data):
+    d, store, df02, _ = data
+    p = tiny_params()
+    _, full = run(d, store, df02, p, "ref")
+    first, part = run(d, store, df02, p, "resumed", max_epochs_this_run=2)
+    assert first == {"interrupted": True, "epoch": 2}
+    assert not (part / "model" / "model.pt").exists()
+    assert list((part / "ckpt").glob("*/last.pt"))
+    run(d, store, df02, p, "resumed")
+    a = torch.load(full / "model" / "model.pt", weights_only=False)["state_dict"]
+    b = torch.load(part / "model" / "model.pt", weights_only=False)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    la = json.loads((full / "live" / "metrics.json").read_text())
+    lb = json.loads((part / "live" / "metrics.json").read_text())
+    assert la == lb
+
+
+def test_early_stopping(data):
+    d, store, df02, _ = data
+    p = tiny_params(lr=1e-12, epochs=10, patience=2, warmup_epochs=0)
+    summary, _ = run(d, store, df02, p, "early")
+    assert summary["stopped_early"] and summary["epochs_run"] == 3 and summary["best_epoch"] == 0
+
+
+def test_no_flagged_snips_is_an_error(tmp_path, data):
+    d, store, df02, df = data
+    bad = df.assign(use_snip_flag=False)
+    write_df02(bad, tmp_path / "df02.parquet", None)
+    with pytest.raises(InputError, match="no snip has use_snip_flag"):
+        run(tmp_path, store, tmp_path / "df02.parquet", tiny_params(), "x")
+
+
+def test_embed_writes_latent_store_layout(data, tmp_path):
+    d, store, df02, df = data
+    _, out = run(d, store, df02, tiny_params(epochs=1), "emb")
+    files = embed_experiments(out / "model" / "model.pt", df02, store, tmp_path / "lat" / "tiny", batch_size=7)
+    assert [f.name for f in files] == ["morph_latents_expA.csv", "morph_latents_expB.csv"]
+    a = pd.read_csv(files[0])
+    assert list(a.columns) == ["snip_id", "z_mu_b_00", "z_mu_b_01", "z_mu_n_00"]
+    assert a.snip_id.tolist() == df[df.experiment_date == "expA"].snip_id.tolist()  # every snip, flagged or not
+    assert np.isfinite(a.iloc[:, 1:].to_numpy()).all()
+    again = embed_experiments(out / "model" / "model.pt", df02, store, tmp_path / "lat2", ["expA"], batch_size=7)
+    assert again[0].read_bytes() == files[0].read_bytes()  # deterministic
+    other = pd.read_csv(embed_experiments(out / "model" / "model.pt", df02, store, tmp_path / "lat4", ["expA"],
+                                          batch_size=64)[0])
+    np.testing.assert_allclose(other.iloc[:, 1:], a.iloc[:, 1:], atol=1e-5)  # batch size: rounding only
+    with pytest.raises(InputError, match="not in df02"):
+        embed_experiments(out / "model" / "model.pt", df02, store, tmp_path / "lat3", ["nope"])
+
+
+def test_latent_column_names():
+    assert latent_columns(VAEConfig(seq_len=4, channels=1, latent_dim=3)) == ["z_mu_00", "z_mu_01", "z_mu_02"]
+    assert latent_columns(VAEConfig(seq_len=4, channels=1, latent_dim=3, nuisance_dims=2)) == [
+        "z_mu_b_00", "z_mu_n_00", "z_mu_n_01"]
