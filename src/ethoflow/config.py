@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
+from ethoflow.acoustic.params import AcousticParams
 from ethoflow.core.params import DEFAULT_PARAMS, StrictModel, load_params, validate_section
 from ethoflow.dispatch import ComputeParams
 
@@ -21,7 +22,7 @@ class ProjectParams(StrictModel):
 
     compute: ComputeParams = Field(default_factory=ComputeParams)
     # Pipeline sections: replaced by their typed models as the pipelines land.
-    acoustic: dict[str, Any] = Field(default_factory=dict)
+    acoustic: AcousticParams = Field(default_factory=AcousticParams)
     moseq: dict[str, Any] = Field(default_factory=dict)
     hbehave: dict[str, Any] = Field(default_factory=dict)
     vae: dict[str, Any] = Field(default_factory=dict)

@@ -48,6 +48,7 @@ class DemoParams(StrictModel):
         snr_db: [min, max] call level over the background in dB.
         clicks_per_minute: broadband clicks (distractors) per minute.
         whistles_per_minute: pure-tone distractor whistles per minute (not annotated as calls).
+        others_per_minute / other_f0_hz: harmonic sounds of "another species" (not annotated).
     """
 
     seed: int = 7
@@ -61,6 +62,8 @@ class DemoParams(StrictModel):
     snr_db: tuple[float, float] = (6.0, 18.0)
     clicks_per_minute: float = 30.0
     whistles_per_minute: float = 6.0
+    others_per_minute: float = 10.0
+    other_f0_hz: tuple[float, float] = (1700.0, 2600.0)
 
 
 class SourceParams(StrictModel):
@@ -99,6 +102,8 @@ class CorpusParams(StrictModel):
     """acoustic_corpus: which annotations to ingest and how to clean them.
 
     Attributes:
+        data_dir: folder with the recordings and annotations, tracked as the stage's dependency in
+            dvc.yaml (``${acoustic.corpus.data_dir}``); the sources' paths normally lie inside it.
         sources: annotation sources.
         label_map: raw label -> class name; ``noise`` marks annotated non-target sounds.
         unmapped: what an unmapped label becomes: ``keep`` (its own class), ``target``, ``noise``
@@ -110,6 +115,7 @@ class CorpusParams(StrictModel):
         on_error: ``skip`` (report and leave out bad files/events) or ``fail`` (stop with the report).
     """
 
+    data_dir: str = "data/raw/acoustic/demo"
     sources: list[SourceParams] = Field(default_factory=list)
     label_map: dict[str, str] = Field(default_factory=dict)
     unmapped: Literal["keep", "target", "noise", "drop"] = "target"

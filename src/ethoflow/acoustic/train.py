@@ -131,8 +131,9 @@ def _evaluate(model: Any, data: SegmentData, batch_size: int) -> tuple[dict[str,
 
 
 def train_model(variant_dir: str, out_dir: str, f: FeatureParams, t: TrainParams, ckpt_dir: str,
-                live_dir: str | None = None) -> dict[str, Any]:
-    """Train on ``variant_dir``'s train/val CSVs; write ``out_dir/model.pt`` and ``out_dir/train_summary.json``.
+                live_dir: str | None = None, summary_path: str | None = None) -> dict[str, Any]:
+    """Train on ``variant_dir``'s train/val CSVs; write ``out_dir/model.pt``, ``out_dir/history.json`` and the
+    summary (``summary_path``, default ``out_dir/train_summary.json``).
 
     Returns the summary dict (best epoch, val and test scores, epochs run, resumed flag).
 
@@ -240,7 +241,7 @@ def train_model(variant_dir: str, out_dir: str, f: FeatureParams, t: TrainParams
     with atomic_path(out / "model.pt") as tmp:
         torch.save({"state_dict": model.state_dict(), "model": model.config, "classes": classes,
                     "features": f.model_dump(), "best_epoch": state["best_epoch"]}, tmp)
-    write_json(out / "train_summary.json", summary)
+    write_json(summary_path or out / "train_summary.json", summary)
     write_json(out / "history.json", state["history"])
     if live is not None:
         live.end()

@@ -4,6 +4,7 @@ Each tape has ``recordings_per_tape`` mono 16-bit WAV files ``<tape>_r<k>.wav`` 
 table per file (``<tape>_r<k>.Table.1.selections.txt``, columns as Raven Pro writes them plus
 ``Annotation`` and ``Quality``). Background: pink noise plus low-frequency brown rumble with a slowly
 varying level; distractors that are *not* annotated: broadband clicks and pure-tone whistles.
+Other species (not annotated): the same kind of harmonic sounds with a higher fundamental.
 Calls: 2-4 harmonics of a frequency-modulated fundamental (up/down sweeps or a sinusoidal vibrato),
 with a raised-cosine envelope, duration and level drawn per call.
 
@@ -93,6 +94,12 @@ def synth_recording(rng: np.random.Generator, p: DemoParams) -> tuple[np.ndarray
         i = int(rng.integers(0, n - m))
         f = rng.uniform(2500, 3800)
         x[i : i + m] += bg_rms * rng.uniform(1, 4) * np.sin(2 * np.pi * f * np.arange(m) / sr) * np.hanning(m)
+    # other species: harmonic FM sounds in a higher band, not annotated (false-alarm bait for the CNN)
+    for _ in range(rng.poisson(p.others_per_minute * dur / 60)):
+        d = float(rng.uniform(0.1, 0.5))
+        sig, _, _ = harmonic_call(rng, d, sr, p.other_f0_hz)
+        i = int(rng.integers(0, n - sig.size))
+        x[i : i + sig.size] += sig * bg_rms * 10 ** (rng.uniform(*p.snr_db) / 20)
     # calls: Poisson count, placed without overlap
     n_calls = max(1, int(rng.poisson(p.calls_per_minute * dur / 60)))
     calls: list[dict] = []
