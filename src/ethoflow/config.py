@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
+from ethoflow.acoustic.params import AcousticParams
 from ethoflow.core.params import DEFAULT_PARAMS, StrictModel, load_params, validate_section
 from ethoflow.build06.params import Build06Params
 from ethoflow.dispatch import ComputeParams
@@ -24,7 +25,7 @@ class ProjectParams(StrictModel):
 
     compute: ComputeParams = Field(default_factory=ComputeParams)
     # Pipeline sections: replaced by their typed models as the pipelines land.
-    acoustic: dict[str, Any] = Field(default_factory=dict)
+    acoustic: AcousticParams = Field(default_factory=AcousticParams)
     moseq: dict[str, Any] = Field(default_factory=dict)
     hbehave: HBehaveParams = Field(default_factory=HBehaveParams)
     vae: VAEParams = Field(default_factory=VAEParams)

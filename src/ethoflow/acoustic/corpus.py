@@ -1,0 +1,303 @@
+"""acoustic_corpus: recordings + crowsetta annotations -> one corpus index (events and recordings).
+
+Every annotation format is read by **crowsetta** (Raven selection tables, Audacity labels, the
+BirdsongRecognition dataset's ``Annotation.xml``, Praat TextGrid, ...). The index is a JSON file::
+
+    {"recordings": [{recording, tape, source, file, sr, duration_s, n_channels}, ...],
+     "events":     [{uid, recording, tape, source, file, start_s, end_s, low_hz, high_hz,
+                     raw_label, label, role, quality, n_merged}, ...],
+     "classes": [...]}
+
+``role`` is ``target`` (a call to detect, ``label`` its class), ``noise`` (an annotated non-target
+sound, usable as a noise example) or ``ignored`` (dropped by the label map or ``min_quality``; still
+avoided when noise is mined). Bad input (unreadable annotation or audio file, annotation for a missing
+file, an event past the end of its file, zero or negative duration) is collected per file; with
+``on_error: skip`` those files/events are left out and listed in the report, with ``fail`` the stage
+stops with the whole list.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ethoflow.acoustic.params import CorpusParams, SourceParams
+from ethoflow.core import InputError, get_logger
+
+log = get_logger(__name__)
+
+END_TOLERANCE_S = 1e-3
+
+
+@dataclass
+class Problems:
+    """Bad-input messages, per file."""
+
+    items: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, file: str | Path, problem: str) -> None:
+        self.items.append({"file": str(file), "problem": problem})
+        log.warning("%s: %s", file, problem)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _audio_info(path: Path) -> tuple[int, float, int]:
+    import soundfile as sf
+
+    info = sf.info(str(path))
+    return int(info.samplerate), float(info.frames) / info.samplerate, int(info.channels)
+
+
+def _pair_audio(annot_path: Path, src: SourceParams, root: Path) -> Path:
+    if src.audio:
+        return root / src.audio
+    folder = root / src.audio_dir if src.audio_dir else annot_path.parent
+    name = annot_path.name
+    for marker in (".Table.", ".selections", ".TextGrid", ".txt", ".csv"):
+        if marker in name:
+            name = name.split(marker)[0]
+            break
+    else:
+        name = annot_path.stem
+    return folder / f"{name}{src.audio_ext}"
+
+
+def _read_source(src: SourceParams, root: Path, problems: Problems) -> list[dict[str, Any]]:
+    """Raw events of one source: dicts with file (Path), start_s, end_s, low_hz, high_hz, raw_label, quality."""
+    import crowsetta
+    import numpy as np
+
+    paths = sorted(glob.glob(str(root / src.annotations)))
+    if not paths:
+        problems.add(src.annotations, f"source '{src.name}': no annotation file matches this pattern")
+        return []
+    events: list[dict[str, Any]] = []
+    for p in paths:
+        p = Path(p)
+        try:
+            if src.format == "raven":
+                obj = crowsetta.Transcriber(format="raven").from_file(p, annot_col=src.label_column)
+                df = obj.df
+                audio = _pair_audio(p, src, root)
+                qcol = src.quality_column
+                if qcol and qcol not in df.columns:
+                    raise ValueError(f"quality column '{qcol}' not in the table (columns: {list(df.columns)})")
+                for i, row in enumerate(df.itertuples(index=False)):
+                    r = row._asdict()
+                    events.append(
+                        dict(
+                            file=audio,
+                            annot=p,
+                            row=i + 1,
+                            start_s=float(r["begin_time_s"]),
+                            end_s=float(r["end_time_s"]),
+                            low_hz=float(r["low_freq_hz"]),
+                            high_hz=float(r["high_freq_hz"]),
+                            raw_label=str(r["annotation"]),
+                            quality=float(df[qcol].iloc[i]) if qcol else None,
+                        )
+                    )
+            elif src.format == "birdsong-recognition-dataset":
+                wav_dir = root / src.audio_dir if src.audio_dir else p.parent / "Wave"
+                obj = crowsetta.Transcriber(format=src.format).from_file(p, wav_path=wav_dir)
+                missing: dict[str, int] = {}
+                for seq in obj.sequences:
+                    audio = wav_dir / Path(seq.wav_file).name
+                    if not audio.exists():
+                        missing[audio.name] = missing.get(audio.name, 0) + len(seq.syls)
+                        continue
+                    sr = _audio_info(audio)[0]
+                    for i, syl in enumerate(seq.syls):
+                        events.append(
+                            dict(
+                                file=audio,
+                                annot=p,
+                                row=i + 1,
+                                start_s=syl.position / sr,
+                                end_s=(syl.position + syl.length) / sr,
+                                low_hz=None,
+                                high_hz=None,
+                                raw_label=str(syl.label),
+                                quality=None,
+                            )
+                        )
+                if missing:
+                    names = sorted(missing, key=lambda s: (len(s), s))
+                    problems.add(
+                        p,
+                        f"{sum(missing.values())} annotated notes of {len(missing)} audio files that do not exist "
+                        f"in {wav_dir} were skipped ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})",
+                    )
+            else:
+                obj = crowsetta.Transcriber(format=src.format).from_file(p)
+                annots = obj.to_annot()
+                annots = annots if isinstance(annots, list) else [annots]
+                for annot in annots:
+                    audio = _pair_audio(p, src, root)
+                    if getattr(annot, "seq", None) is not None:
+                        seq = annot.seq
+                        on = np.asarray(seq.onsets_s, float)
+                        off = np.asarray(seq.offsets_s, float)
+                        items = [(a, b, None, None, lab) for a, b, lab in zip(on, off, seq.labels)]
+                    else:
+                        items = [(b.onset, b.offset, b.low_freq, b.high_freq, b.label) for b in annot.bboxes]
+                    for i, (a, b, lo, hi, lab) in enumerate(items):
+                        events.append(
+                            dict(file=audio, annot=p, row=i + 1, start_s=float(a), end_s=float(b),
+                                 low_hz=None if lo is None else float(lo), high_hz=None if hi is None else float(hi),
+                                 raw_label=str(lab), quality=None)
+                        )
+        except Exception as exc:  # crowsetta raises many types for a bad file
+            problems.add(p, f"cannot read as '{src.format}' annotations: {type(exc).__name__}: {exc}")
+    return events
+
+
+def _map_label(raw: str, cfg: CorpusParams) -> tuple[str | None, str]:
+    """(class label or None, role)."""
+    lab = cfg.label_map.get(raw)
+    if lab is None:
+        lab = {"keep": raw, "target": "target", "noise": "noise", "drop": None}[cfg.unmapped]
+    if lab is None:
+        return None, "ignored"
+    if lab == "noise":
+        return "noise", "noise"
+    return lab, "target"
+
+
+def merge_events(events: list[dict[str, Any]], gap_s: float) -> list[dict[str, Any]]:
+    """Merge events of one recording and one (label, role) whose gap is <= ``gap_s`` seconds.
+
+    Merged events span first start to last end, low/high frequency the min/max, quality the minimum,
+    ``n_merged`` the number of events joined (notes into a song bout).
+    """
+    out: list[dict[str, Any]] = []
+    key = lambda e: (e["recording"], e["role"], str(e["label"]), e["start_s"], e["end_s"])  # noqa: E731
+    for e in sorted(events, key=key):
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last["recording"] == e["recording"]
+            and last["role"] == e["role"]
+            and last["label"] == e["label"]
+            and e["start_s"] - last["end_s"] <= gap_s
+        ):
+            last["end_s"] = max(last["end_s"], e["end_s"])
+            for k, f in (("low_hz", min), ("high_hz", max), ("quality", min)):
+                vals = [v for v in (last[k], e[k]) if v is not None]
+                last[k] = f(vals) if vals else None
+            last["n_merged"] += e["n_merged"]
+        else:
+            out.append(dict(e))
+    return out
+
+
+def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read every source and return ``(index, report)`` (see the module docstring for the layout).
+
+    Args:
+        cfg: the ``acoustic.corpus`` params. root: the project root that source paths are relative to.
+
+    Raises:
+        InputError: no source given, duplicate recording names, or any bad input with ``on_error: fail``
+            (the message lists every problem with its file).
+    """
+    root = Path(root)
+    if not cfg.sources:
+        raise InputError("acoustic.corpus.sources is empty: name at least one annotation source")
+    problems = Problems()
+    recordings: dict[str, dict[str, Any]] = {}
+    events: list[dict[str, Any]] = []
+    n_raw = 0
+    for src in cfg.sources:
+        raw = _read_source(src, root, problems)
+        n_raw += len(raw)
+        tape_re = re.compile(src.tape_regex)
+        by_file: dict[Path, list[dict]] = {}
+        for e in raw:
+            by_file.setdefault(e["file"], []).append(e)
+        for audio, evs in sorted(by_file.items(), key=lambda kv: str(kv[0])):
+            rel = _relpath(audio, root)
+            if not audio.exists():
+                problems.add(rel, f"{len(evs)} annotations (from {_relpath(evs[0]['annot'], root)}) refer to this "
+                                  f"audio file, which does not exist")
+                continue
+            try:
+                sr, dur, nch = _audio_info(audio)
+            except Exception as exc:
+                problems.add(rel, f"unreadable audio ({type(exc).__name__}: {exc}); its {len(evs)} annotations skipped")
+                continue
+            rec_id = audio.stem
+            m = tape_re.search(rec_id)
+            if not m:
+                raise InputError(f"acoustic.corpus.sources[{src.name}].tape_regex {src.tape_regex!r} does not match "
+                                 f"the recording name '{rec_id}' ({rel})")
+            tape = m.groupdict().get("tape") or m.group(0)
+            tape = f"{src.name}/{tape}" if src.prefix_tapes else tape
+            if rec_id in recordings and recordings[rec_id]["file"] != rel:
+                raise InputError(f"two audio files are both named '{rec_id}': {recordings[rec_id]['file']} and {rel}; "
+                                 f"rename one (recording ids are file stems)")
+            recordings[rec_id] = dict(recording=rec_id, tape=tape, source=src.name, file=rel, sr=sr,
+                                      duration_s=round(dur, 6), n_channels=nch)
+            for e in evs:
+                where = f"{_relpath(e['annot'], root)} row {e['row']}"
+                if not e["end_s"] > e["start_s"]:
+                    problems.add(rel, f"{where}: zero or negative duration (start {e['start_s']:.4f} s, "
+                                      f"end {e['end_s']:.4f} s); event skipped")
+                    continue
+                if e["end_s"] > dur + END_TOLERANCE_S or e["start_s"] < 0:
+                    problems.add(rel, f"{where}: event {e['start_s']:.3f}-{e['end_s']:.3f} s lies outside the "
+                                      f"recording (0-{dur:.3f} s); event skipped")
+                    continue
+                label, role = _map_label(e["raw_label"], cfg)
+                if role == "target" and cfg.min_quality is not None and e["quality"] is not None \
+                        and e["quality"] < cfg.min_quality:
+                    role = "ignored"
+                events.append(dict(recording=rec_id, tape=tape, source=src.name, file=rel,
+                                   start_s=e["start_s"], end_s=min(e["end_s"], dur), low_hz=e["low_hz"],
+                                   high_hz=e["high_hz"], raw_label=e["raw_label"], label=label, role=role,
+                                   quality=e["quality"], n_merged=1))
+    if problems and cfg.on_error == "fail":
+        lines = "\n".join(f"  {p['file']}: {p['problem']}" for p in problems.items)
+        raise InputError(f"acoustic_corpus: {len(problems)} bad inputs (acoustic.corpus.on_error: fail):\n{lines}")
+    if cfg.merge_gap_s is not None:
+        events = merge_events(events, cfg.merge_gap_s)
+    events.sort(key=lambda e: (e["recording"], e["start_s"], e["end_s"], str(e["label"])))
+    counters: dict[str, int] = {}
+    for e in events:
+        k = counters.get(e["recording"], 0) + 1
+        counters[e["recording"]] = k
+        e["uid"] = f"{e['recording']}#{k:05d}"
+        for key in ("start_s", "end_s"):
+            e[key] = round(float(e[key]), 6)
+    classes = sorted({e["label"] for e in events if e["role"] == "target"})
+    if not any(e["role"] == "target" for e in events):
+        raise InputError("acoustic_corpus: no target events left after reading and cleaning the sources "
+                         f"({len(problems)} problems; see the log)")
+    index = {"recordings": [recordings[k] for k in sorted(recordings)], "events": events, "classes": classes}
+    report = {
+        "n_sources": len(cfg.sources),
+        "n_annotations_read": n_raw,
+        "n_recordings": len(recordings),
+        "n_tapes": len({r["tape"] for r in recordings.values()}),
+        "n_events": len(events),
+        "n_by_role": {r: sum(e["role"] == r for e in events) for r in ("target", "noise", "ignored")},
+        "n_targets_by_class": {c: sum(e["label"] == c and e["role"] == "target" for e in events) for c in classes},
+        "n_problems": len(problems),
+        "problems": problems.items,
+        "on_error": cfg.on_error,
+    }
+    log.info("corpus: %d recordings, %d tapes, %d events (%s), %d problems", report["n_recordings"],
+             report["n_tapes"], len(events), report["n_by_role"], len(problems))
+    return index, report
+
+
+def _relpath(p: Path, root: Path) -> str:
+    try:
+        return str(Path(p).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(p)

@@ -1,0 +1,335 @@
+"""Typed ``acoustic`` section of ``params.yaml`` (no torch/librosa imports here).
+
+Layout::
+
+    acoustic:
+      demo:       synthetic tapes for ``make repro`` (demo_acoustic stage)
+      corpus:     annotation sources, label mapping, quality filter, merging, bad-input policy
+      variants:   name -> dataset variant (split strategy, seed, noise mining); DVC ``foreach``
+      features:   spectrogram front end (ANIMAL-SPOT recipe) shared by training and prediction
+      train:      ResNet + linear classifier, Adam, lr decay, early stopping, augmentation
+      predict:    settings: name -> {seq_len_s, hop_s}; DVC ``matrix`` variant x setting
+      evaluate:   threshold, chaining of windows into detections, IoU matching
+      rf:         random-forest false-alarm filter on per-detection librosa features
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ethoflow.core.params import StrictModel
+
+ANNOTATION_FORMATS = (
+    "raven",
+    "aud-seq",
+    "aud-bbox",
+    "birdsong-recognition-dataset",
+    "textgrid",
+    "simple-seq",
+    "generic-seq",
+    "notmat",
+)
+
+
+class DemoParams(StrictModel):
+    """Synthetic demo tapes (:mod:`ethoflow.demo.acoustic`).
+
+    Attributes:
+        seed: generator seed.
+        n_tapes: number of tapes; each tape has ``recordings_per_tape`` WAV files.
+        recordings_per_tape: recordings (files) per tape.
+        recording_s: length of one recording in seconds.
+        sr: sample rate in Hz.
+        calls_per_minute: mean call rate (Poisson).
+        call_dur_s: [min, max] call duration in seconds.
+        f0_hz: [min, max] fundamental frequency in Hz.
+        snr_db: [min, max] call level over the background in dB.
+        clicks_per_minute: broadband clicks (distractors) per minute.
+        whistles_per_minute: pure-tone distractor whistles per minute (not annotated as calls).
+        others_per_minute / other_f0_hz: harmonic sounds of "another species" (not annotated).
+    """
+
+    seed: int = 7
+    n_tapes: int = 6
+    recordings_per_tape: int = Field(2, ge=1)
+    recording_s: float = Field(20.0, gt=1)
+    sr: int = 48000
+    calls_per_minute: float = Field(18.0, gt=0)
+    call_dur_s: tuple[float, float] = (0.15, 0.9)
+    f0_hz: tuple[float, float] = (500.0, 1400.0)
+    snr_db: tuple[float, float] = (6.0, 18.0)
+    clicks_per_minute: float = 30.0
+    whistles_per_minute: float = 6.0
+    others_per_minute: float = 10.0
+    other_f0_hz: tuple[float, float] = (1700.0, 2600.0)
+
+
+class SourceParams(StrictModel):
+    """One annotation source read with crowsetta.
+
+    Attributes:
+        name: source name (prefixes tape ids when ``prefix_tapes``).
+        format: crowsetta format name (``raven``, ``aud-seq`` (Audacity labels),
+            ``birdsong-recognition-dataset``, ``textgrid``, ...).
+        annotations: glob (relative to the project root) of annotation files.
+        audio_dir: folder of the audio files; a Raven/Audacity/TextGrid table ``X.Table.1.selections.txt``
+            / ``X.txt`` / ``X.TextGrid`` is paired with ``X.<audio_ext>`` there (birdsong-recognition-dataset
+            names its files itself).
+        audio: one audio file that every table of this source annotates (overrides pairing by name).
+        audio_ext: audio file extension.
+        label_column: Raven column with the label (crowsetta ``annot_col``).
+        quality_column: Raven column with a numeric quality (higher is better), if any.
+        tape_regex: regex applied to the audio file stem; group ``tape`` names the tape (several
+            recordings of one tape share it). Default: each file is its own tape.
+        prefix_tapes: prefix tape ids with ``<name>/``.
+    """
+
+    name: str
+    format: Literal[ANNOTATION_FORMATS]  # type: ignore[valid-type]
+    annotations: str
+    audio_dir: str | None = None
+    audio: str | None = None
+    audio_ext: str = ".wav"
+    label_column: str = "Annotation"
+    quality_column: str | None = None
+    tape_regex: str = r"(?P<tape>.+)"
+    prefix_tapes: bool = False
+
+
+class CorpusParams(StrictModel):
+    """acoustic_corpus: which annotations to ingest and how to clean them.
+
+    Attributes:
+        data_dir: folder with the recordings and annotations, tracked as the stage's dependency in
+            dvc.yaml (``${acoustic.corpus.data_dir}``); the sources' paths normally lie inside it.
+        sources: annotation sources.
+        label_map: raw label -> class name; ``noise`` marks annotated non-target sounds.
+        unmapped: what an unmapped label becomes: ``keep`` (its own class), ``target``, ``noise``
+            or ``drop`` (dropped from the classes, but still avoided by noise mining).
+        min_quality: drop (as targets) events whose quality is below this (events without a quality
+            are kept); dropped events are still avoided by noise mining.
+        merge_gap_s: merge events of one class in one recording closer than this (e.g. notes into
+            song bouts); ``null``: no merging.
+        on_error: ``skip`` (report and leave out bad files/events) or ``fail`` (stop with the report).
+    """
+
+    data_dir: str = "data/raw/acoustic/demo"
+    sources: list[SourceParams] = Field(default_factory=list)
+    label_map: dict[str, str] = Field(default_factory=dict)
+    unmapped: Literal["keep", "target", "noise", "drop"] = "target"
+    min_quality: float | None = None
+    merge_gap_s: float | None = Field(None, ge=0)
+    on_error: Literal["skip", "fail"] = "skip"
+
+
+class SplitFractions(StrictModel):
+    train: float = Field(0.7, ge=0)
+    val: float = Field(0.15, ge=0)
+    test: float = Field(0.15, ge=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> SplitFractions:
+        if self.train + self.val + self.test <= 0:
+            raise ValueError("split fractions must not all be 0")
+        return self
+
+
+class VariantParams(StrictModel):
+    """One training-dataset variant (acoustic_variants@<name>).
+
+    Attributes:
+        split: ``random`` (events shuffled, tapes may be shared across splits), ``quality_balanced``
+            (random within each quality level, tapes may be shared), ``tape_exclusive`` (whole tapes
+            to one split: no tape is shared).
+        fractions: train/val/test fractions (of events, or of tapes for ``tape_exclusive``).
+        benchmark_tapes: tapes held out of every split (evaluation only).
+        seed: seed of splits, noise mining and Bernoulli draws.
+        noise_per_target: noise segments mined per target event; the fractional part is a Bernoulli
+            draw (1.5: one, plus a second with probability 0.5).
+        margin_s: mined noise keeps this distance (seconds) from every annotated event.
+        noise_min_s: minimum noise segment length in seconds (``null``: ``features.seq_len_s``).
+        classes: target classes used (``null``: all in the corpus).
+        spectrogram_pngs: write this many example spectrogram PNGs per split (0: none).
+    """
+
+    split: Literal["random", "quality_balanced", "tape_exclusive"] = "tape_exclusive"
+    fractions: SplitFractions = Field(default_factory=SplitFractions)
+    benchmark_tapes: list[str] = Field(default_factory=list)
+    seed: int = 0
+    noise_per_target: float = Field(1.0, ge=0)
+    margin_s: float = Field(0.25, ge=0)
+    noise_min_s: float | None = Field(None, gt=0)
+    classes: list[str] | None = None
+    spectrogram_pngs: int = Field(0, ge=0)
+
+
+class FeatureParams(StrictModel):
+    """Spectrogram front end (ANIMAL-SPOT's recipe, written for ethoflow).
+
+    Attributes:
+        sr: resample every recording to this rate (Hz).
+        preemphasis: pre-emphasis coefficient (0: off).
+        n_fft: STFT size (samples); hop_length: STFT hop (samples).
+        n_freq_bins: frequency bins after compression; fmin/fmax: band kept (Hz).
+        freq_compression: ``linear`` (interpolation of STFT bins) or ``mel``.
+        db_floor: dB floor (values below are clipped); ref_db: dB mapped to 1 by ``fixed`` (0 dB: a
+            full-scale sine, the STFT is scaled by its window sum).
+        normalization: ``fixed`` ((dB - floor) / (ref - floor), clipped to [0, 1]) or ``minmax`` (per window).
+        seq_len_s: training window length in seconds.
+    """
+
+    sr: int = Field(48000, gt=0)
+    preemphasis: float = Field(0.98, ge=0, lt=1)
+    n_fft: int = Field(2048, gt=0)
+    hop_length: int = Field(1024, gt=0)
+    n_freq_bins: int = Field(128, gt=1)
+    fmin: float = Field(0.0, ge=0)
+    fmax: float = Field(4000.0, gt=0)
+    freq_compression: Literal["linear", "mel"] = "linear"
+    db_floor: float = -100.0
+    ref_db: float = 0.0
+    normalization: Literal["fixed", "minmax"] = "minmax"
+    seq_len_s: float = Field(0.4, gt=0)
+
+    @model_validator(mode="after")
+    def _band(self) -> FeatureParams:
+        if self.fmax <= self.fmin:
+            raise ValueError(f"fmax ({self.fmax}) must be above fmin ({self.fmin})")
+        if self.fmax > self.sr / 2:
+            raise ValueError(f"fmax ({self.fmax}) is above the Nyquist frequency of sr {self.sr}")
+        return self
+
+
+class AugmentParams(StrictModel):
+    """Training-only augmentation (applied to spectrogram windows).
+
+    Attributes:
+        p: probability of each augmentation.
+        gain_db: [min, max] amplitude change in dB.
+        pitch: [min, max] frequency scaling factor (pitch shift).
+        stretch: [min, max] time-stretch factor.
+        noise_mix: [min, max] weight of a mined noise window mixed in (power domain).
+    """
+
+    enabled: bool = True
+    p: float = Field(0.5, ge=0, le=1)
+    gain_db: tuple[float, float] = (-6.0, 3.0)
+    pitch: tuple[float, float] = (0.9, 1.1)
+    stretch: tuple[float, float] = (0.85, 1.15)
+    noise_mix: tuple[float, float] = (0.2, 0.6)
+
+
+class TrainParams(StrictModel):
+    """acoustic_train: ResNet encoder + linear classifier (ANIMAL-SPOT-style).
+
+    Attributes:
+        resnet: depth (18, 34; basic blocks). base_width: channels of the first stage (64 as ResNet).
+        epochs: maximum epochs; batch_size; lr: Adam learning rate; weight_decay.
+        lr_patience_epochs / lr_decay_factor: lr *= factor when the val metric has not improved for
+            this many epochs.
+        early_stopping_patience_epochs: stop when the val metric has not improved for this many epochs.
+        metric: validation metric to maximise (``f1`` of target vs noise, or ``accuracy``).
+        seed: torch/numpy seed. num_threads: torch CPU threads (0: torch's default).
+    """
+
+    resnet: Literal[18, 34] = 18
+    base_width: int = Field(64, ge=4)
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    lr_patience_epochs: int = Field(4, ge=1)
+    lr_decay_factor: float = Field(0.5, gt=0, le=1)
+    early_stopping_patience_epochs: int = Field(8, ge=1)
+    metric: Literal["f1", "accuracy"] = "f1"
+    seed: int = 0
+    num_threads: int = Field(0, ge=0)
+    augment: AugmentParams = Field(default_factory=AugmentParams)
+
+
+class PredictSetting(StrictModel):
+    """One prediction setting: window length and hop (seconds)."""
+
+    seq_len_s: float = Field(0.4, gt=0)
+    hop_s: float = Field(0.1, gt=0)
+
+
+class PredictParams(StrictModel):
+    """acoustic_predict: settings (name -> window/hop) form the DVC matrix with the variants."""
+
+    settings: dict[str, PredictSetting] = Field(default_factory=lambda: {"default": PredictSetting()})
+    batch_size: int = Field(64, ge=1)
+    num_threads: int = Field(0, ge=0)
+
+    @field_validator("settings")
+    @classmethod
+    def _nonempty(cls, v: dict) -> dict:
+        if not v:
+            raise ValueError("at least one prediction setting is needed")
+        return v
+
+
+class EvaluateParams(StrictModel):
+    """acoustic_evaluate: windows -> detections -> matching.
+
+    Attributes:
+        threshold: window probability threshold.
+        boundary: ``center`` (each positive window stands for its central hop) or ``full`` (whole window).
+        min_gap_s: detections closer than this are joined; min_dur_s: shorter detections dropped.
+        iou: IoU needed for a match (1-D, time).
+    """
+
+    threshold: float = Field(0.5, ge=0, le=1)
+    boundary: Literal["center", "full"] = "center"
+    min_gap_s: float = Field(0.1, ge=0)
+    min_dur_s: float = Field(0.05, ge=0)
+    iou: float = Field(0.4, gt=0, le=1)
+
+
+class RFParams(StrictModel):
+    """acoustic_rf_train / acoustic_rf_filter: random forest on per-detection features.
+
+    Attributes:
+        fmin/fmax: band of the band-limited STFT features (Hz); n_fft/hop_length in samples at the
+            recording's rate; n_mfcc MFCCs (with deltas and delta-deltas, mean and std).
+        n_estimators, max_depth, min_samples_leaf: sklearn RandomForestClassifier.
+        n_folds: group-aware (by tape) folds for out-of-fold validation probabilities.
+        target: ``recall`` (highest threshold keeping recall >= target_value) or ``fbeta``
+            (threshold maximising F-beta with ``beta``).
+    """
+
+    fmin: float = 0.0
+    fmax: float = 4000.0
+    n_fft: int = 1024
+    hop_length: int = 256
+    n_mfcc: int = 13
+    n_estimators: int = Field(200, ge=1)
+    max_depth: int | None = None
+    min_samples_leaf: int = Field(1, ge=1)
+    n_folds: int = Field(4, ge=2)
+    target: Literal["recall", "fbeta"] = "recall"
+    target_value: float = Field(0.95, gt=0, le=1)
+    beta: float = Field(1.0, gt=0)
+    seed: int = 0
+
+
+class AcousticParams(StrictModel):
+    """The ``acoustic`` section."""
+
+    demo: DemoParams = Field(default_factory=DemoParams)
+    corpus: CorpusParams = Field(default_factory=CorpusParams)
+    variants: dict[str, VariantParams] = Field(default_factory=lambda: {"v1": VariantParams()})
+    features: FeatureParams = Field(default_factory=FeatureParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    predict: PredictParams = Field(default_factory=PredictParams)
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    rf: RFParams = Field(default_factory=RFParams)
+
+
+def load_acoustic(path: str = "params.yaml") -> AcousticParams:
+    """Load and validate the ``acoustic`` section (raises ``ParamsError`` naming file and key)."""
+    from ethoflow.core.params import load_section
+
+    return load_section("acoustic", AcousticParams, path)

@@ -1,0 +1,47 @@
+"""Figures: example spectrograms of a variant's segments (optional output of acoustic_variants)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ethoflow.acoustic.params import FeatureParams
+from ethoflow.core import atomic_path
+
+
+def segment_pngs(df: pd.DataFrame, out_dir: str | Path, f: FeatureParams, n_per_split: int, seed: int) -> None:
+    """Write ``n_per_split`` spectrogram PNGs per split (``<split>_<kind>_<uid>.png``), segments drawn
+    with ``seed``; each shows the segment with 0.25 s of context, its edges marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ethoflow.acoustic.spectrogram import load_audio, power_spectrogram, to_input
+
+    rng = np.random.default_rng(seed)
+    out = Path(out_dir)
+    cache: dict[str, np.ndarray] = {}
+    for split, g in df.groupby("split", sort=True):
+        pick = g.iloc[np.sort(rng.choice(len(g), size=min(n_per_split, len(g)), replace=False))]
+        for r in pick.itertuples(index=False):
+            if r.file not in cache:
+                cache[r.file] = load_audio(r.file, f.sr)
+            y = cache[r.file]
+            a = max(0.0, r.start_s - 0.25)
+            b = r.end_s + 0.25
+            P = power_spectrogram(y[int(a * f.sr) : int(b * f.sr)], f)
+            img = to_input(P, f.model_copy(update={"normalization": "minmax"}))
+            fig, ax = plt.subplots(figsize=(4, 2.5), dpi=80)
+            ax.imshow(img, origin="lower", aspect="auto", extent=(a, a + P.shape[1] * f.hop_length / f.sr, f.fmin, f.fmax))
+            for t in (r.start_s, r.end_s):
+                ax.axvline(t, color="w", lw=1, ls="--")
+            ax.set(xlabel="time (s)", ylabel="Hz", title=f"{split} {r.kind} {r.uid}")
+            ax.title.set_fontsize(7)
+            fig.tight_layout()
+            name = f"{split}_{r.kind}_{r.uid}".replace("/", "_").replace("#", "_").replace("~", "_")
+            with atomic_path(out / f"{name}.png") as tmp:
+                fig.savefig(tmp, metadata={"Software": None})
+            plt.close(fig)

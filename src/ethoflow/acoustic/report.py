@@ -1,0 +1,135 @@
+"""acoustic_report: one table comparing the CNN and CNN+RF layers of every model and prediction setting.
+
+Writes ``metrics.csv`` (model, setting, layer, group, method + counts and scores), ``metrics_per_tape.csv``,
+``summary.json`` (headline: Hungarian matching on held-out tapes, for ``dvc metrics diff``), the PR
+curves (``pr/<model>-<setting>-<layer>.csv`` + ``pr_curves.png``) and event-level confusion tables (``confusion/<model>-<setting>-<layer>.csv``
+with ``actual``/``predicted`` columns for DVC's confusion template, + PNG).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ethoflow.core import InputError, atomic_path, get_logger, read_json, write_json
+
+log = get_logger(__name__)
+
+LAYERS = {"cnn": ("metrics/acoustic/evaluate", "data/processed/acoustic/detections"),
+          "rf": ("metrics/acoustic/rf", "data/processed/acoustic/filtered")}
+METRIC_COLS = ["n_gt", "n_pred", "tp", "fp", "fn", "precision", "recall", "f1", "start_offset_ms", "end_offset_ms"]
+
+
+def _csv(df: pd.DataFrame, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
+
+
+def confusion_rows(det: pd.DataFrame, gt: pd.DataFrame, tapes: set[str] | None) -> pd.DataFrame:
+    """Event-level (actual, predicted) pairs: matched (gt label, detection label), false alarms
+    (``none``, label), misses (label, ``none``). ``tapes``: restrict to these tapes (None: all)."""
+    if tapes is not None:
+        det, gt = det[det.tape.isin(tapes)], gt[gt.tape.isin(tapes)]
+    lab = dict(zip(gt.uid, gt.label))
+    matched = det[det.gt_hungarian != ""]
+    rows = [(lab.get(u, "none"), p) for u, p in zip(matched.gt_hungarian, matched.label)]
+    rows += [("none", p) for p in det[det.gt_hungarian == ""].label]
+    rows += [(label, "none") for u, label in zip(gt.uid, gt.label) if u not in set(matched.gt_hungarian)]
+    return pd.DataFrame(rows, columns=["actual", "predicted"]).sort_values(["actual", "predicted"], kind="stable")
+
+
+def build_report(variants: list[str], settings: list[str], out_metrics: str = "metrics/acoustic",
+                 out_reports: str = "reports/acoustic", corpus: str = "data/interim/acoustic/corpus/corpus_index.json") -> dict[str, Any]:
+    """Collect every (variant, setting, layer) evaluation and write the report files; return the summary.
+
+    Raises:
+        InputError: an expected evaluation file is missing (run the evaluate/rf stages first).
+    """
+    from ethoflow.acoustic.evaluate import HELDOUT_ROLES, ground_truth
+
+    index = read_json(corpus)
+    rows, tape_rows, curves, summary = [], [], [], {}
+    conf_dir = Path(out_reports) / "confusion"
+    confusions = {}
+    for v in variants:
+        vindex = read_json(f"data/interim/acoustic/variants/{v}/variant_index.json")
+        held = {t for t, r in vindex["tape_roles"].items() if r in HELDOUT_ROLES}
+        gt = ground_truth(index, vindex["classes"])
+        for s in settings:
+            name = f"{v}-{s}"
+            for layer, (mdir, ddir) in LAYERS.items():
+                mpath = Path(mdir) / f"{name}.json"
+                if not mpath.exists():
+                    raise InputError(f"{mpath}: missing; run the acoustic evaluate/rf stages for {name}")
+                m = read_json(mpath)
+                head_group = "heldout" if m["groups"].get("heldout") else "all"
+                for group, methods in m["groups"].items():
+                    for method, c in methods.items():
+                        rows.append({"model": v, "setting": s, "layer": layer, "group": group, "method": method,
+                                     **{k: c.get(k) for k in METRIC_COLS}})
+                hm = m["groups"][head_group].get("hungarian", {})
+                gm = m["groups"][head_group].get("greedy", {})
+                summary.setdefault(v, {}).setdefault(s, {})[layer] = {
+                    "group": head_group, "f1": hm.get("f1"), "precision": hm.get("precision"), "recall": hm.get("recall"),
+                    "tp": hm.get("tp"), "fp": hm.get("fp"), "fn": hm.get("fn"), "f1_greedy": gm.get("f1")}
+                pt = pd.read_csv(Path(ddir) / name / "per_tape.csv")
+                if len(pt):
+                    pt.insert(0, "layer", layer)
+                    pt.insert(0, "setting", s)
+                    pt.insert(0, "model", v)
+                    tape_rows.append(pt)
+                c = pd.read_csv(Path(ddir) / name / "pr_curve.csv")
+                c.insert(0, "curve", f"{name}/{layer}")
+                curves.append(c)
+                det = pd.read_parquet(Path(ddir) / name / "detections.parquet")
+                conf = confusion_rows(det, gt, held or None)
+                confusions[f"{name}-{layer}"] = conf
+                _csv(conf, conf_dir / f"{name}-{layer}.csv")
+    metrics = pd.DataFrame(rows)
+    _csv(metrics, Path(out_metrics) / "metrics.csv")
+    per_tape = pd.concat(tape_rows, ignore_index=True) if tape_rows else pd.DataFrame()
+    _csv(per_tape, Path(out_metrics) / "metrics_per_tape.csv")
+    write_json(Path(out_metrics) / "summary.json", summary)
+    curves_df = pd.concat(curves, ignore_index=True)
+    for name, c in curves_df.groupby("curve", sort=True):
+        _csv(c.drop(columns="curve"), Path(out_reports) / "pr" / f"{name.replace('/', '-')}.csv")
+    _plots(curves_df, confusions, Path(out_reports))
+    return summary
+
+
+def _plots(curves: pd.DataFrame, confusions: dict[str, pd.DataFrame], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+    for name, c in curves.groupby("curve", sort=True):
+        ax.plot(c.recall, c.precision, marker=".", label=name)
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02), title="event-level PR (held-out tapes)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(out / "pr_curves.png") as tmp:
+        fig.savefig(tmp, metadata={"Software": None})
+    plt.close(fig)
+    n = len(confusions)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), dpi=100, squeeze=False)
+    for ax, (name, conf) in zip(axes[0], sorted(confusions.items())):
+        labels = sorted(set(conf.actual) | set(conf.predicted))
+        mat = np.zeros((len(labels), len(labels)), int)
+        for a, p in zip(conf.actual, conf.predicted):
+            mat[labels.index(a), labels.index(p)] += 1
+        ax.imshow(mat, cmap="Blues")
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                ax.text(j, i, str(mat[i, j]), ha="center", va="center", fontsize=8)
+        ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels,
+               xlabel="predicted", ylabel="actual", title=name)
+        ax.title.set_fontsize(8)
+    fig.tight_layout()
+    with atomic_path(out / "confusion.png") as tmp:
+        fig.savefig(tmp, metadata={"Software": None})
+    plt.close(fig)

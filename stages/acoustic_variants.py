@@ -1,0 +1,26 @@
+"""acoustic_variants: build one variant's train/val/test segments, noise mining and selection tables."""
+
+from ethoflow.acoustic.params import AcousticParams
+from ethoflow.acoustic.variants import build_variant, write_variant
+from ethoflow.core import ParamsError, load_section, read_json
+from ethoflow.core.stage import run_stage, stage_parser
+
+
+def main(argv=None):
+    parser = stage_parser(__doc__)
+    parser.add_argument("variant")
+    parser.add_argument("--corpus", default="data/interim/acoustic/corpus/corpus_index.json")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    cfg = load_section("acoustic", AcousticParams, args.params)
+    if args.variant not in cfg.variants:
+        raise ParamsError(f"{args.params}: acoustic.variants has no variant '{args.variant}'")
+    spec = cfg.variants[args.variant]
+    index = read_json(args.corpus)
+    df, vindex = build_variant(index, spec, cfg.features.seq_len_s)
+    out = args.out or f"data/interim/acoustic/variants/{args.variant}"
+    write_variant(out, df, vindex, index, spec.spectrogram_pngs, cfg.features, spec.seed)
+
+
+if __name__ == "__main__":
+    run_stage(main)
