@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 TARGET = "build06"
 CHAIN = {"demo_hbehave", "hbehave_zarr", "vae_snips", "vae_train", "vae_embed", "build06"}
 # Changing this param must rerun exactly these stages.
-CHANGED_PARAM = {"vae": {"train": {"lr": 0.002}}}
+CHANGED_PARAM = {"vae": {"train": {"lr": 0.005}}}
 CHANGED_PARAM_CLI = "vae.train.lr=0.003"
 RERUN = {"vae_train", "vae_embed", "build06"}
 
@@ -51,7 +51,7 @@ def test_param_change_reruns_exactly_stage_and_descendants(project):
     res = dvc(project, "repro", TARGET)
     assert ran_stages(res) == RERUN
     git(project, "checkout", "params.yaml", "dvc.lock")
-    dvc(project, "checkout")
+    dvc(project, "checkout", "-f", "--with-deps", TARGET)
 
 
 def test_compute_change_reruns_nothing(project):
@@ -74,7 +74,7 @@ def test_exp_run_records_metrics(project):
     assert data["metrics"], "the experiment records metrics"
     # back to the committed baseline
     git(project, "checkout", "params.yaml", "dvc.lock")
-    dvc(project, "checkout", "-f")
+    dvc(project, "checkout", "-f", "--with-deps", TARGET)
 
 
 def test_metrics_diff_lists_changed_metric(project):
@@ -85,7 +85,7 @@ def test_metrics_diff_lists_changed_metric(project):
     changed = {path: m for path, m in diff.items() if any(v.get("diff") not in (0, None) for v in m.values())}
     assert changed, diff
     git(project, "checkout", "params.yaml", "dvc.lock")
-    dvc(project, "checkout", "-f")
+    dvc(project, "checkout", "-f", "--with-deps", TARGET)
 
 
 @pytest.mark.slurm
@@ -99,6 +99,8 @@ def test_slurm_executor_gives_byte_identical_outs(project, monkeypatch):
             pytest.fail("ETHOFLOW_REQUIRE_SLURM=1 but Slurm is not running")
         pytest.skip("Slurm is not running (sudo scripts/local-slurm.sh start)")
     before = yaml.safe_load((project / "dvc.lock").read_text())
+    # The local test cluster has no GPUs; compute is no stage's param, so this invalidates nothing.
+    set_params(project, {"compute": {"stages": {"vae_train": {"gpus": 0, "cpus": 1, "mem_gb": 2}}}})
     monkeypatch.setenv("ETHOFLOW_EXECUTOR", "slurm")
     res = dvc(project, "repro", "-f", "-s", "vae_train")
     assert "submitted job" in (res.stdout + res.stderr)
@@ -106,3 +108,4 @@ def test_slurm_executor_gives_byte_identical_outs(project, monkeypatch):
     assert after["stages"]["vae_train"]["outs"] == before["stages"]["vae_train"]["outs"]
     status = subprocess.run(["git", "status", "--porcelain", "dvc.lock"], cwd=project, capture_output=True, text=True)
     assert status.stdout.strip() == ""
+    git(project, "checkout", "params.yaml")
