@@ -220,29 +220,53 @@ def _scontrol_state(job_id: str) -> str:
     return state if reason in ("None", "") else f"{state} ({reason})"
 
 
-def _in_queue(job_id: str) -> bool:
-    """True while ``squeue`` still lists the job (pending, running or completing)."""
+#: Pending reasons under which a job can never start: resources beyond what the partition offers.
+HOPELESS_REASONS = ("PartitionConfig", "BadConstraints", "PartitionNodeLimit", "PartitionTimeLimit", "InvalidQOS",
+                    "InvalidAccount", "QOSMaxWallDurationPerJobLimit")
+
+
+def _queue_state(job_id: str) -> tuple[str, str] | None:
+    """``(state, reason)`` from ``squeue`` while Slurm lists the job, else ``None``."""
     import subprocess
 
     try:
         out = subprocess.run(
-            ["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True, timeout=30, check=False
+            ["squeue", "-h", "-j", str(job_id), "-o", "%T|%r"], capture_output=True, text=True, timeout=30, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
-        return True  # cannot tell: keep waiting
-    return out.returncode == 0 and bool(out.stdout.strip())
+        return ("UNKNOWN", "squeue did not answer")  # cannot tell: keep waiting
+    line = out.stdout.strip().splitlines()
+    if out.returncode != 0 or not line:
+        return None
+    state, _, reason = line[0].partition("|")
+    return state, reason
 
 
-def _finished(job: Any) -> bool:
+def _finished(job: Any, stage: str, seen: dict[str, tuple[str, str]]) -> bool:
     """A job is finished when its result pickle exists or Slurm no longer lists it.
 
     submitit's own ``job.done()`` relies on ``sacct``, which clusters without accounting (and the
     local test cluster) do not answer; a job killed by Slurm (time or memory limit) then never
-    writes its result pickle, and ``job.result()`` would wait forever.
+    writes its result pickle, and ``job.result()`` would wait forever. State changes are logged;
+    a job pending for a reason under which it can never start is cancelled with a clear error.
     """
     if job.paths.result_pickle.exists():
         return True
-    return not _in_queue(job.job_id)
+    state = _queue_state(job.job_id)
+    if state is None:
+        return True
+    if seen.get(job.job_id) != state:
+        seen[job.job_id] = state
+        log.info("stage %s: job %s %s%s", stage, job.job_id, state[0].lower(),
+                 f" ({state[1]})" if state[1] and state[1] != "None" else "")
+    if state[0] == "PENDING" and state[1] in HOPELESS_REASONS:
+        job.cancel(check=False)
+        raise DispatchError(
+            f"stage {stage}: job {job.job_id} can never start ({state[1]}): it asks for more than the "
+            f"partition offers (cpus, mem_gb, gpus, timeout_min or nodes). Lower them under "
+            f"compute.stages.{stage.split('@')[0]} or compute.default in params.yaml, or choose another partition."
+        )
+    return False
 
 
 def _wait(jobs: list[Any], stage: str, poll_s: float, grace_s: float = 5.0) -> None:
@@ -250,12 +274,13 @@ def _wait(jobs: list[Any], stage: str, poll_s: float, grace_s: float = 5.0) -> N
     streamers = [
         _LogStreamer([j.paths.stdout, j.paths.stderr], prefix=f"[{stage} job {j.job_id}] ") for j in jobs
     ]
+    seen: dict[str, tuple[str, str]] = {}
     try:
         pending = list(jobs)
         while pending:
             for s in streamers:
                 s.pump()
-            pending = [j for j in pending if not _finished(j)]
+            pending = [j for j in pending if not _finished(j, stage, seen)]
             if pending:
                 time.sleep(poll_s)
         # A job that left the queue may still be flushing its result pickle to a shared filesystem.
@@ -309,6 +334,21 @@ def _result(job: Any, stage: str) -> Any:
         ) from None
 
 
+def _submit(stage: str, submit: Callable[[], Any]) -> Any:
+    """Call ``submit``; an ``sbatch`` rejection becomes a :class:`DispatchError` naming the params."""
+    from submitit.core.utils import FailedJobError
+
+    try:
+        return submit()
+    except FailedJobError as exc:
+        text = str(exc).strip().splitlines()
+        raise DispatchError(
+            f"stage {stage}: Slurm rejected the job: {text[-1] if text else exc}. Check the resources "
+            f"under compute.stages.{stage.split('@')[0]} / compute.default in params.yaml "
+            f"(e.g. gpus on a cluster without GPUs, an unknown partition or account)."
+        ) from None
+
+
 def _log_submitted(jobs: list[Any], stage: str) -> None:
     for j in jobs:
         log.info("stage %s: submitted job %s; logs: %s, %s", stage, j.job_id, j.paths.stdout, j.paths.stderr)
@@ -341,7 +381,7 @@ def run(
     if executor is None:
         log.debug("stage %s: running in-process", stage)
         return fn(*args, **kwargs)
-    job = executor.submit(fn, *args, **kwargs)
+    job = _submit(stage, lambda: executor.submit(fn, *args, **kwargs))
     if kind == "debug":
         return _result(job, stage)
     _log_submitted([job], stage)
@@ -370,7 +410,7 @@ def map_array(
     executor = make_executor(stage, compute, kind)
     if executor is None:
         return [fn(*xs) for xs in zip(*iterables)]
-    jobs = executor.map_array(fn, *iterables)
+    jobs = _submit(stage, lambda: executor.map_array(fn, *iterables))
     if kind != "debug":
         _log_submitted(jobs, stage)
         _wait(jobs, stage, poll_s)

@@ -99,3 +99,18 @@ def test_doctor_slurm_check(in_tmp, capsys):
     assert main(["doctor", "--slurm"]) == 0
     out = capsys.readouterr().out
     assert "slurm job" in out and "returned 36" in out
+
+
+def test_job_that_can_never_start_fails_fast(in_tmp):
+    """Asking for more CPUs than any node has: cancelled with a message naming the params to change."""
+    with pytest.raises(DispatchError) as err:
+        run(selftest.hello, 1, stage="too_big", compute=slurm(cpus=512), poll_s=0.5)
+    msg = str(err.value)
+    assert "can never start" in msg and "compute.stages.too_big" in msg
+
+
+def test_rejected_submission_names_the_params(in_tmp):
+    """The local cluster has no GPUs: sbatch rejects the job, the error says where to look."""
+    with pytest.raises(DispatchError) as err:
+        run(selftest.hello, 1, stage="gpu_stage", compute=slurm(gpus=1), poll_s=0.5)
+    assert "Slurm rejected the job" in str(err.value) and "compute.stages.gpu_stage" in str(err.value)
