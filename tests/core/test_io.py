@@ -65,3 +65,16 @@ def test_check_overwrite(tmp_path):
     with pytest.raises(OverwriteError, match="df03.csv"):
         check_overwrite([f], overwrite=False)
     check_overwrite([f], overwrite=True)
+
+
+def test_atomic_torch_save_is_byte_identical(tmp_path):
+    """torch.save names its archive after the file: the temp name must not make bytes differ."""
+    import torch
+
+    from ethoflow.core.io import atomic_path
+
+    state = {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3)}
+    for name in ("a", "b"):
+        with atomic_path(tmp_path / name / "model.pt") as tmp:
+            torch.save(state, tmp)
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()

@@ -13,7 +13,7 @@ import datetime as _dt
 import json
 import math
 import os
-import tempfile
+import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,22 +27,32 @@ from ethoflow.core.errors import InputError, OverwriteError
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``.
 
-    The temporary file keeps ``path``'s suffix (or ``suffix``) so that libraries that choose a format
-    from the extension (pandas, matplotlib, numpy) still work. On an exception the temporary file is
-    removed and ``path`` is left untouched.
+    The temporary name is deterministic (``.<stem>.partial<suffix>``): some writers embed the file
+    name in the bytes they write (``torch.save`` names its zip archive after the file), so a random
+    name would make identical content hash differently. It keeps ``path``'s suffix (or ``suffix``)
+    so libraries that choose a format from the extension (pandas, matplotlib, numpy) still work.
+    A partial file left by a killed run is replaced. On an exception the temporary file is removed
+    and ``path`` is left untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sfx = suffix if suffix is not None else "".join(path.suffixes)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{sfx}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    stem = path.name[: len(path.name) - len("".join(path.suffixes))] or path.name
+    tmp_path = path.with_name(f".{stem}.partial{sfx}")
+    if tmp_path.is_dir():
+        shutil.rmtree(tmp_path)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
     try:
         yield tmp_path
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+            if tmp_path.is_dir():
+                shutil.rmtree(tmp_path)
+            else:
+                tmp_path.unlink()
         raise
 
 
