@@ -325,7 +325,8 @@ def _result(job: Any, stage: str) -> Any:
                 f"stage {stage}: job {job.job_id} failed (debug executor): {type(exc).__name__}: {exc}"
             ) from exc
     try:
-        return job.result()
+        # results(): one entry per task (a multi-task DDP job returns rank 0's result).
+        return job.results()[0]
     except (FailedJobError, UncompletedJobError) as exc:
         state = _scontrol_state(job.job_id)
         raise DispatchError(
