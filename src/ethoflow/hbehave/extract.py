@@ -78,7 +78,6 @@ def load_model(model_path: str | os.PathLike, model_params: ModelParams | None =
     model = HBehaveMAE(arch)
     model.load_state_dict(ck["state_dict"])
     model.eval().to(device)
-    torch.set_grad_enabled(False)
     meta = {k: v for k, v in ck.items() if k not in ("state_dict", "optimizer")}
     return model, meta
 
