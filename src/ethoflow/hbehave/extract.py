@@ -58,8 +58,6 @@ def load_model(model_path: str | os.PathLike, model_params: ModelParams | None =
         ParamsError: the checkpoint's architecture differs from ``model_params`` (keys listed).
         InputError: missing or unreadable checkpoint.
     """
-    import torch
-
     from ethoflow.hbehave.model import HBehaveMAE, architecture_from_dict, build_architecture
     from ethoflow.hbehave.train import load_checkpoint
 
