@@ -190,3 +190,15 @@ def test_normalise_invalid_zero():
     v = np.isfinite(x)
     z = normalise(x, v, {"mean": [2.0, 4.0], "std": [1.0, 0.0]})
     np.testing.assert_allclose(z, [[-1, 0], [1, 0]])
+
+
+def test_store_is_byte_identical_across_runs(tmp_path):
+    generate(DemoParams(n_cages=2, n_days=1, seed=2), tmp_path / "raw")
+    cfg = ZarrParams(input_dir=str(tmp_path / "raw"))
+    build_store(cfg, tmp_path / "a.zarr")
+    build_store(cfg, tmp_path / "b.zarr")
+    files_a = sorted(p.relative_to(tmp_path / "a.zarr") for p in (tmp_path / "a.zarr").rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(tmp_path / "b.zarr") for p in (tmp_path / "b.zarr").rglob("*") if p.is_file())
+    assert files_a == files_b and len(files_a) > 5
+    for f in files_a:
+        assert (tmp_path / "a.zarr" / f).read_bytes() == (tmp_path / "b.zarr" / f).read_bytes(), f

@@ -45,6 +45,7 @@ def test_train_resume_is_exact(tiny_store, tiny_params, tmp_path):
     for k in a["state_dict"]:
         assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
     assert a["history"] == b["history"]
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()  # same bytes, killed or not
     assert not (tmp_path / "ck_b" / "last.pt").exists()  # finished runs leave no resume point
     assert (tmp_path / "live_b" / "plots" / "metrics" / "train" / "loss.tsv").read_text().count("\n") == tp.epochs + 1
     assert a["normalisation"] == read_normalisation(tiny_store)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import atomic_path, to_plain, write_json
+from ethoflow.core.io import atomic_write_bytes, to_plain, write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
 from ethoflow.hbehave.model import Architecture, HBehaveMAE, build_architecture, build_model, describe
@@ -126,8 +126,13 @@ def fingerprint(model: ModelParams, train: TrainParams, store: str | os.PathLike
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    """``torch.save`` to memory, then an atomic write (the archive name no longer depends on the
+    temporary file name, so the same payload gives the same bytes)."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -363,7 +368,8 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
         summary["ranks_in_sync"] = True
     if rank == 0:
         if not stopped:
-            save_checkpoint(Path(out_model), {**payload(step), "optimizer": {}, "summary": summary})
+            stable = {k: v for k, v in summary.items() if k not in ("seconds", "resumed_from_step")}
+            save_checkpoint(Path(out_model), {**payload(step), "optimizer": {}, "summary": stable})  # same bytes per run
             last.unlink(missing_ok=True)  # finished: the next run starts afresh
         if live is not None:
             live.end()
