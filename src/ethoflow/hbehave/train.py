@@ -236,6 +236,36 @@ def train_model(
     return _train(*args, **kwargs)
 
 
+def dispatch_train(*args: Any, stage: str = "hbehave_train", compute: Any = None, params_path: str = "params.yaml",
+                   poll_s: float = 1.0, **kwargs: Any) -> dict[str, Any]:
+    """:func:`train_model` through ``ethoflow.dispatch`` (local, debug or Slurm; DDP on Slurm tasks).
+
+    ``ethoflow.dispatch.run`` reads a job's result with submitit's ``job.result()``, which submitit
+    refuses for a job with several tasks (``tasks_per_node`` > 1: one DDP rank per task). For that
+    case this submits with dispatch's own executor and waiting (log streaming, Ctrl-C cancels) and
+    returns rank 0's result; everything else goes through ``dispatch.run`` unchanged.
+
+    Raises:
+        DispatchError: the job failed (job id and stderr tail).
+    """
+    from ethoflow import dispatch
+
+    compute = compute or dispatch.load_compute(params_path)
+    res = compute.resources(stage)
+    if compute.effective_executor() != "slurm" or (res.tasks_per_node or 1) * (res.nodes or 1) == 1:
+        return dispatch.run(train_model, *args, stage=stage, compute=compute, poll_s=poll_s, **kwargs)
+    job = dispatch.make_executor(stage, compute, "slurm").submit(train_model, *args, **kwargs)
+    dispatch._log_submitted([job], stage)
+    dispatch._wait([job], stage, poll_s)
+    try:
+        return job.results()[0]
+    except Exception as exc:  # noqa: BLE001 - any task failure: report job id and stderr
+        raise dispatch.DispatchError(
+            f"stage {stage}: job {job.job_id} failed: {dispatch._job_error_line(exc)}\n"
+            f"stderr ({job.paths.stderr}), last lines:\n{dispatch._tail(job.paths.stderr)}"
+        ) from None
+
+
 def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max_steps=None) -> dict[str, Any]:
     import torch.distributed as dist
 
@@ -360,7 +390,8 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
         "seconds": round(time.time() - t0, 2), "world_size": world, "resumed_from_step": resumed_from,
     }
     if world > 1:  # DDP keeps replicas identical; check it rather than trust it
-        digest = torch.tensor([float(sum(p.double().sum() for p in model.parameters()))], dtype=torch.float64)
+        with torch.no_grad():
+            digest = torch.tensor([float(sum(p.double().sum() for p in model.parameters()))], dtype=torch.float64)
         digests = [torch.zeros_like(digest) for _ in range(world)]
         dist.all_gather(digests, digest)
         if any(float(d) != float(digests[0]) for d in digests):
