@@ -130,3 +130,22 @@ def test_is_day():
     assert n[0] and n[20 * 60] and not n[12 * 60]
     with pytest.raises(ParamsError):
         is_day(ts, "25:00", "08:00")
+
+
+def test_extraction_uses_the_training_statistics(trained, tiny_store, tmp_path):
+    """The array-task body normalises with the checkpoint's statistics (= the store's, fitted on train cages)."""
+    from ethoflow.hbehave.extract import embed_cage_to_file
+    from ethoflow.hbehave.store import normalise, read_cage, read_normalisation
+
+    model_path, _ = trained
+    model, meta = load_model(model_path)
+    assert meta["normalisation"] == read_normalisation(tiny_store)
+    cfg = ExtractParams(aggregations={"4h": 240}, window_stride_min=120)
+    part = embed_cage_to_file(str(model_path), str(tiny_store), "cage02", 240, cfg.model_dump(), str(tmp_path / "p.npz"))
+    rec = read_cage(tiny_store, "cage02")
+    ref = embed_cage(model, normalise(rec.activity, rec.valid, meta["normalisation"]), 240, 120)
+    raw = embed_cage(model, np.nan_to_num(rec.activity), 240, 120)
+    with np.load(part, allow_pickle=False) as z:
+        np.testing.assert_allclose(z["level2"], ref[1], rtol=1e-6, atol=1e-6)
+        assert not np.allclose(z["level2"], raw[1], atol=1e-3)
+        np.testing.assert_allclose(z["valid"], rec.valid.mean(1))
