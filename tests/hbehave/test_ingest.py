@@ -202,3 +202,14 @@ def test_store_is_byte_identical_across_runs(tmp_path):
     assert files_a == files_b and len(files_a) > 5
     for f in files_a:
         assert (tmp_path / "a.zarr" / f).read_bytes() == (tmp_path / "b.zarr" / f).read_bytes(), f
+
+
+def test_demo_strains_differ(tmp_path):
+    generate(DemoParams(n_cages=4, n_days=2, seed=0), tmp_path)
+    summ = read_summary(tmp_path / "summary.csv")
+    per_animal = {}
+    for cid, row in summ.iterrows():
+        rec, _ = read_dvc_csv(tmp_path / f"{cid}.csv")
+        per_animal.setdefault(row["strain"], []).append(np.nanmean(rec.activity) / row["nb_animals"])
+    assert set(per_animal) == {"C57BL/6J", "BALB/cJ"}
+    assert min(per_animal["C57BL/6J"]) > 1.4 * max(per_animal["BALB/cJ"])
