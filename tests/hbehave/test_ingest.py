@@ -213,3 +213,11 @@ def test_demo_strains_differ(tmp_path):
         per_animal.setdefault(row["strain"], []).append(np.nanmean(rec.activity) / row["nb_animals"])
     assert set(per_animal) == {"C57BL/6J", "BALB/cJ"}
     assert min(per_animal["C57BL/6J"]) > 1.4 * max(per_animal["BALB/cJ"])
+
+
+def test_inconsistent_channels_name_the_cages(tmp_path):
+    _write_cage(tmp_path / "a.csv", [["2024-01-01 00:00", "1", "1", "1"]], n=3)
+    _write_cage(tmp_path / "b.csv", [["2024-01-01 00:00", "1", "1"]], n=2)
+    _summary(tmp_path / "summary.csv", [{"cage_id": "a"}, {"cage_id": "b"}])
+    with pytest.raises(InputError, match=r"3 channels .* in a; 2 channels .* in b"):
+        build_store(ZarrParams(input_dir=str(tmp_path)), tmp_path / "o.zarr")
