@@ -149,3 +149,14 @@ def test_extraction_uses_the_training_statistics(trained, tiny_store, tmp_path):
         np.testing.assert_allclose(z["level2"], ref[1], rtol=1e-6, atol=1e-6)
         assert not np.allclose(z["level2"], raw[1], atol=1e-3)
         np.testing.assert_allclose(z["valid"], rec.valid.mean(1))
+
+
+@pytest.mark.parametrize("precision,tol", [("bf16", 0.2), ("fp16", 0.05)])
+def test_reduced_precision_close_to_fp32(precision, tol):
+    m = build_model(ModelParams(input_size=[240, 1, 4], patch_kernel=[5, 1, 2], stages=[1, 1, 1],
+                                q_strides="4,1,1;3,1,2", init_embed_dim=8, decoder_embed_dim=8)).eval()
+    x = np.random.default_rng(0).normal(size=(500, 4)).astype(np.float32)
+    ref = embed_cage(m, x, 240, 60, precision="fp32")
+    out = embed_cage(m, x, 240, 60, precision=precision)
+    for a, b in zip(out, ref):
+        assert a.dtype == np.float32 and np.abs(a - b).max() < tol
