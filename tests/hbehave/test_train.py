@@ -66,3 +66,13 @@ def test_channel_mismatch_and_bad_architecture(tiny_store, tiny_params, tmp_path
         train_model(bad, tp, tiny_store, tmp_path / "m.pt", None, tmp_path / "ck")
     with pytest.raises(ParamsError, match="divisible"):
         train_model(ModelParams(**{**mp.model_dump(), "input_size": [245, 1, 4]}), tp, tiny_store, tmp_path / "m.pt", None, tmp_path / "ck")
+
+
+def test_ddp_worker_error_is_one_clear_line(tiny_store, tiny_params, tmp_path):
+    from ethoflow.core.errors import EthoflowError
+
+    mp, tp = tiny_params
+    # windows longer than any cage: every rank fails with InputError
+    long = ModelParams(**{**mp.model_dump(), "input_size": [2880, 1, 4]})
+    with pytest.raises(EthoflowError, match="no training window of 2880 minutes"):
+        train_model(long, tp, tiny_store, tmp_path / "m.pt", None, tmp_path / "ck", nproc=2)

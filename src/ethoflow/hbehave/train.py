@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ethoflow.core.errors import InputError
+from ethoflow.core.errors import EthoflowError, InputError
 from ethoflow.core.io import atomic_write_bytes, to_plain, write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
@@ -231,7 +231,11 @@ def train_model(
     if nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1 and int(os.environ.get("SLURM_NTASKS", "1")) == 1:
         import torch.multiprocessing as mp
 
-        mp.spawn(_spawn_worker, args=(nproc, _free_port(), args, kwargs), nprocs=nproc, join=True)
+        try:
+            mp.spawn(_spawn_worker, args=(nproc, _free_port(), args, kwargs), nprocs=nproc, join=True)
+        except mp.ProcessRaisedException as exc:  # a rank's error, as one line (the stage prints it)
+            lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+            raise EthoflowError(f"DDP training failed in a worker process: {lines[-1] if lines else exc}") from None
         return json.loads((Path(ckpt_dir) / "summary.json").read_text())
     return _train(*args, **kwargs)
 
@@ -360,7 +364,7 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
                 lv /= world
             losses.append(float(lv))
             step += 1
-            if rank == 0 and step % tp.checkpoint_every == 0:
+            if rank == 0 and step % tp.checkpoint_every == 0 and step % steps_per_epoch:  # epoch ends save below
                 save_checkpoint(last, payload(step))
             if max_steps is not None and step >= max_steps:
                 stopped = True
