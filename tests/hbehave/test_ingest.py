@@ -221,3 +221,21 @@ def test_inconsistent_channels_name_the_cages(tmp_path):
     _summary(tmp_path / "summary.csv", [{"cage_id": "a"}, {"cage_id": "b"}])
     with pytest.raises(InputError, match=r"3 channels .* in a; 2 channels .* in b"):
         build_store(ZarrParams(input_dir=str(tmp_path)), tmp_path / "o.zarr")
+
+
+def test_dam_bad_date_and_non_numeric_count(tmp_path):
+    t0 = dt.datetime(2017, 7, 1, 10, 0)
+    lines = [_dam_line(k + 1, t0 + dt.timedelta(minutes=k), 1, [1] * 32) for k in range(3)]
+    cells = lines[1].split("\t")
+    cells[4 + 6 + 2] = "x"  # tube 3 of the second reading
+    lines[1] = "\t".join(cells)
+    (tmp_path / "M004.txt").write_text("\n".join(lines) + "\n")
+    recs, rep = read_dam(tmp_path / "M004.txt")
+    assert rep["non_numeric_values"] == 1
+    assert not recs[2].valid[1, 0] and recs[2].valid[[0, 2], 0].all() and recs[1].valid.all()
+    cells = lines[2].split("\t")
+    cells[1] = "32 Jul 17"
+    lines[2] = "\t".join(cells)
+    (tmp_path / "M005.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="M005.txt: line 3: unparseable date '32 Jul 17'"):
+        read_dam(tmp_path / "M005.txt")
