@@ -160,3 +160,19 @@ def test_reduced_precision_close_to_fp32(precision, tol):
     out = embed_cage(m, x, 240, 60, precision=precision)
     for a, b in zip(out, ref):
         assert a.dtype == np.float32 and np.abs(a - b).max() < tol
+
+
+def test_extract_through_submitit_debug_executor(trained, tiny_store, in_tmp):
+    """Cages go through dispatch.map_array; the debug executor pickles each task like Slurm would."""
+    from ethoflow.dispatch import ComputeParams
+
+    model_path, mp = trained
+    cfg = ExtractParams(aggregations={"4h": 240}, window_stride_min=240)
+    local = extract(model_path, tiny_store, "4h", cfg, in_tmp / "a", model_params=mp, compute=ComputeParams(executor="local"))
+    dbg = extract(model_path, tiny_store, "4h", cfg, in_tmp / "b", model_params=mp, compute=ComputeParams(executor="debug"))
+    assert local["rows"] == dbg["rows"] == 4320
+    assert list((in_tmp / ".ethoflow" / "jobs").iterdir()), "tasks went through submitit"
+    for lvl in ("level1", "comb"):
+        a = load_embeddings(in_tmp / "a" / f"embeddings_4h_{lvl}.npz")["embeddings"]
+        b = load_embeddings(in_tmp / "b" / f"embeddings_4h_{lvl}.npz")["embeddings"]
+        np.testing.assert_array_equal(a, b)
