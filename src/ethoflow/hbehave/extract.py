@@ -58,8 +58,6 @@ def load_model(model_path: str | os.PathLike, model_params: ModelParams | None =
         ParamsError: the checkpoint's architecture differs from ``model_params`` (keys listed).
         InputError: missing or unreadable checkpoint.
     """
-    import torch
-
     from ethoflow.hbehave.model import HBehaveMAE, architecture_from_dict, build_architecture
     from ethoflow.hbehave.train import load_checkpoint
 
@@ -78,7 +76,6 @@ def load_model(model_path: str | os.PathLike, model_params: ModelParams | None =
     model = HBehaveMAE(arch)
     model.load_state_dict(ck["state_dict"])
     model.eval().to(device)
-    torch.set_grad_enabled(False)
     meta = {k: v for k, v in ck.items() if k not in ("state_dict", "optimizer")}
     return model, meta
 

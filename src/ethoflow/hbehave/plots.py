@@ -52,10 +52,11 @@ def _phase_matrix(emb: np.ndarray, ts: np.ndarray, valid: np.ndarray, sel: np.nd
     if len(idx) == 0:
         return np.full((emb.shape[1], 1), np.nan)
     breaks = np.flatnonzero(np.diff(idx) > 1) + 1
+    sep = max(1, len(idx) // 150)  # wide enough to see at figure resolution
     cols = []
     for k, seg in enumerate(np.split(idx, breaks)):
         if k:
-            cols.append(np.full((emb.shape[1], 1), np.nan))
+            cols.append(np.full((emb.shape[1], sep), np.nan))
         block = emb[seg].T.copy()
         block[:, valid[seg] == 0] = np.nan
         cols.append(block)
@@ -78,7 +79,8 @@ def plot_cage(emb: np.ndarray, ts: np.ndarray, valid: np.ndarray, title: str, pa
     sd = e[ok].std(0) if ok.any() else e.std(0)
     e = (e - mu) / np.where(sd > 0, sd, 1.0)
     day = is_day(ts, cfg.day_start, cfg.day_end)
-    fig, axes = plt.subplots(2, 1, figsize=(9, 4.5), constrained_layout=True)
+    fig, axes = plt.subplots(2, 1, figsize=(9, 4.5))
+    fig.subplots_adjust(left=0.07, right=0.86, top=0.93, bottom=0.12, hspace=0.35)
     for ax, sel, name in ((axes[0], day, f"day {cfg.day_start}-{cfg.day_end}"), (axes[1], ~day, "night")):
         m = _phase_matrix(e, ts, valid, sel)
         im = ax.imshow(m, aspect="auto", interpolation="nearest", cmap="RdBu_r", vmin=-3, vmax=3)
@@ -86,7 +88,7 @@ def plot_cage(emb: np.ndarray, ts: np.ndarray, valid: np.ndarray, title: str, pa
         ax.set_ylabel("dim")
         ax.set_yticks([0, len(dims) - 1], [str(dims[0]), str(dims[-1])])
     axes[1].set_xlabel("minutes of the phase, in time order (white: next period / no data)")
-    fig.colorbar(im, ax=axes, shrink=0.8, label="z-score")
+    fig.colorbar(im, cax=fig.add_axes((0.89, 0.15, 0.02, 0.75)), label="z-score")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=cfg.dpi)
     plt.close(fig)
