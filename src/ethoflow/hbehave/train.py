@@ -242,32 +242,14 @@ def train_model(
 
 def dispatch_train(*args: Any, stage: str = "hbehave_train", compute: Any = None, params_path: str = "params.yaml",
                    poll_s: float = 1.0, **kwargs: Any) -> dict[str, Any]:
-    """:func:`train_model` through ``ethoflow.dispatch`` (local, debug or Slurm; DDP on Slurm tasks).
+    """:func:`train_model` through ``ethoflow.dispatch`` (local, debug or Slurm; one DDP rank per Slurm task).
 
-    ``ethoflow.dispatch.run`` reads a job's result with submitit's ``job.result()``, which submitit
-    refuses for a job with several tasks (``tasks_per_node`` > 1: one DDP rank per task). For that
-    case this submits with dispatch's own executor and waiting (log streaming, Ctrl-C cancels) and
-    returns rank 0's result; everything else goes through ``dispatch.run`` unchanged.
-
-    Raises:
-        DispatchError: the job failed (job id and stderr tail).
+    Returns rank 0's summary. Raises ``DispatchError`` when the job fails (job id and stderr tail).
     """
     from ethoflow import dispatch
 
-    compute = compute or dispatch.load_compute(params_path)
-    res = compute.resources(stage)
-    if compute.effective_executor() != "slurm" or (res.tasks_per_node or 1) * (res.nodes or 1) == 1:
-        return dispatch.run(train_model, *args, stage=stage, compute=compute, poll_s=poll_s, **kwargs)
-    job = dispatch.make_executor(stage, compute, "slurm").submit(train_model, *args, **kwargs)
-    dispatch._log_submitted([job], stage)
-    dispatch._wait([job], stage, poll_s)
-    try:
-        return job.results()[0]
-    except Exception as exc:  # noqa: BLE001 - any task failure: report job id and stderr
-        raise dispatch.DispatchError(
-            f"stage {stage}: job {job.job_id} failed: {dispatch._job_error_line(exc)}\n"
-            f"stderr ({job.paths.stderr}), last lines:\n{dispatch._tail(job.paths.stderr)}"
-        ) from None
+    return dispatch.run(train_model, *args, stage=stage, compute=compute, params_path=params_path, poll_s=poll_s,
+                        **kwargs)
 
 
 def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max_steps=None) -> dict[str, Any]:
