@@ -62,7 +62,12 @@ def test_full_coverage_one_experiment(project):
     res = run_build06(cfg_for(project, experiments=["e1"]))
     df03 = pd.read_parquet(project / "out" / "df03.parquet")
     assert df03.snip_id.tolist() == ["e1_c1_t0000", "e1_c1_t0001", "e1_c2_t0000"]
-    assert df03[["z_mu_00", "z_mu_01", "z_mu_02"]].to_numpy().tolist() == [z_of(s) for s in df03.snip_id]
+    np.testing.assert_allclose(df03[["z_mu_00", "z_mu_01", "z_mu_02"]].to_numpy(), [z_of(s) for s in df03.snip_id],
+                               rtol=1e-6)
+    assert df03.z_mu_00.dtype == np.float32  # default z_dtype
+    run_build06(cfg_for(project, experiments=["e1"], z_dtype="float64", overwrite=True))
+    df64 = pd.read_parquet(project / "out" / "df03.parquet")
+    assert df64[["z_mu_00", "z_mu_01", "z_mu_02"]].to_numpy().tolist() == [z_of(s) for s in df64.snip_id]
     assert res.coverage["overall"] == {"n_rows": 3, "n_with_latents": 3, "coverage": 1.0}
     cov = json.loads((project / "out" / "coverage.json").read_text())
     assert cov["per_experiment"]["e1"]["coverage"] == 1.0 and cov["below_threshold"] == []
@@ -127,7 +132,7 @@ def test_stem_normalisation(project):
     assert res.coverage["overall"]["coverage"] == 1.0
     df03 = pd.read_parquet(project / "out" / "df03.parquet")
     assert df03.snip_id.tolist() == ["e2_c1_t0000", "e2_c1_t0001"]  # df02's ids are kept
-    assert df03.z_mu_00.tolist() == [z_of("e2_c1_s0000")[0], z_of("e2_c1_s0001")[0]]
+    assert df03.z_mu_00.tolist() == pytest.approx([z_of("e2_c1_s0000")[0], z_of("e2_c1_s0001")[0]], rel=1e-6)
 
 
 def test_schema_policies(tmp_path):

@@ -121,6 +121,7 @@ def test_embed_writes_latent_store_layout(data, tmp_path):
     _, out = run(d, store, df02, tiny_params(epochs=1), "emb")
     files = embed_experiments(out / "model" / "model.pt", df02, store, tmp_path / "lat" / "tiny", batch_size=7)
     assert [f.name for f in files] == ["morph_latents_expA.csv", "morph_latents_expB.csv"]
+    assert all(f.with_suffix(".parquet").exists() for f in files)  # Parquet twins for fast reads
     a = pd.read_csv(files[0])
     assert list(a.columns) == ["snip_id", "z_mu_b_00", "z_mu_b_01", "z_mu_n_00"]
     assert a.snip_id.tolist() == df[df.experiment_date == "expA"].snip_id.tolist()  # every snip, flagged or not
