@@ -208,3 +208,13 @@ def test_morphseq_style_roots(tmp_path):
     assert res.paths.df02 == meta / "embryo_metadata_df02.csv"
     assert res.experiments == ["20240418"] and res.coverage["overall"]["coverage"] == 1.0
     assert len(res.z_columns) == 4
+
+
+def test_df02_csv_whose_column_changes_type_late(tmp_path):
+    n = 30_000  # the last row changes the column's type
+    df = pd.DataFrame({"experiment_date": ["e1"] * n, "snip_id": [f"e1_c_t{i:05d}" for i in range(n)],
+                       "note": [1] * (n - 1) + ["text"]})
+    df.to_csv(tmp_path / "df02.csv", index=False)
+    write_latents(tmp_path / "latents" / "m1", "e1", df.snip_id[:10])
+    res = run_build06(cfg_for(tmp_path))
+    assert res.n_rows == n and res.coverage["overall"]["n_with_latents"] == 10

@@ -132,8 +132,15 @@ def read_table(path: str | os.PathLike, what: str = "table") -> pa.Table:
         if path.suffix == ".parquet":
             return pq.ParquetFile(path).read()
         if path.suffix == ".csv" or path.name.endswith(".csv.gz"):
-            return pacsv.read_csv(path)
-    except (pa.ArrowInvalid, OSError) as exc:
+            try:
+                return pacsv.read_csv(path)
+            except pa.ArrowInvalid:
+                # Arrow infers column types from the first block; a column that changes type further
+                # down (common in hand-kept metadata tables) gets pandas' whole-column inference.
+                import pandas as pd
+
+                return pa.Table.from_pandas(pd.read_csv(path, low_memory=False), preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read {what}: {exc}") from None
     raise InputError(f"{path}: {what} must be .parquet or .csv")
 
