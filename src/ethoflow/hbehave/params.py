@@ -118,6 +118,7 @@ class ModelParams(StrictModel):
         init_embed_dim: width of stage 1 (doubles per stage unless ``out_embed_dims`` is given).
         init_num_heads: heads of stage 1 (doubled with the width).
         out_embed_dims: explicit widths per stage (the DVC preset uses it).
+        out_num_heads: explicit heads per stage (``null``: ``init_num_heads`` doubled per stage).
         mlp_ratio: MLP hidden width / width.
         mask_ratio: fraction of mask units hidden from the encoder during training.
         decoder: ``single`` (from the last level) or ``multi`` (all levels fused).
@@ -133,6 +134,7 @@ class ModelParams(StrictModel):
     init_embed_dim: int = Field(32, ge=1)
     init_num_heads: int = Field(1, ge=1)
     out_embed_dims: list[int] | None = None
+    out_num_heads: list[int] | None = None
     mlp_ratio: float = Field(4.0, gt=0)
     mask_ratio: float = Field(0.75, ge=0, lt=1)
     decoder: Literal["single", "multi"] = "multi"
@@ -146,7 +148,7 @@ class ModelParams(StrictModel):
     def _three_ints(cls, v, info):
         return _ints(v, 3, info.field_name)
 
-    @field_validator("stages", "out_embed_dims", mode="before")
+    @field_validator("stages", "out_embed_dims", "out_num_heads", mode="before")
     @classmethod
     def _int_list(cls, v, info):
         return None if v is None else _ints(v, None, info.field_name)
@@ -164,6 +166,8 @@ class ModelParams(StrictModel):
             raise ValueError(f"q_strides has {len(parse_q_strides(self.q_strides))} entries; stages has {n} stages, needs {n - 1}")
         if self.out_embed_dims is not None and len(self.out_embed_dims) != n:
             raise ValueError(f"out_embed_dims has {len(self.out_embed_dims)} entries, stages has {n}")
+        if self.out_num_heads is not None and len(self.out_num_heads) != n:
+            raise ValueError(f"out_num_heads has {len(self.out_num_heads)} entries, stages has {n}")
         if self.mask_unit_attn is not None and len(self.mask_unit_attn) != n:
             raise ValueError(f"mask_unit_attn has {len(self.mask_unit_attn)} entries, stages has {n}")
         return self
@@ -203,8 +207,8 @@ class ExtractParams(StrictModel):
     """Embedding extraction (stage ``hbehave_extract``, ``foreach`` over ``aggregations``).
 
     Attributes:
-        aggregations: name -> window length in minutes (``1day: 1440``); a window longer than the
-            model's input is refused; a shorter one must equal it (the model has a fixed input).
+        aggregations: name -> window length in minutes (``1day: 1440``): the trained window length
+            or any multiple of the mask-unit span (longer context; time positions interpolated).
         window_stride_min: stride S between windows; tokens spread back to minutes and overlapping
             windows averaged (S = window: no overlap).
         batch_size: windows per forward pass.
@@ -222,13 +226,15 @@ class HeatmapParams(StrictModel):
 
     Attributes:
         day_start, day_end: light phase as ``HH:MM`` (07:00-19:00 by default).
-        max_dims: embedding dimensions drawn per heatmap (first N).
+        max_dims: embedding dimensions drawn per heatmap (evenly spaced when a level has more).
+        max_cages: draw at most this many cages (sorted ids); the summary table covers all.
         dpi: figure resolution.
     """
 
     day_start: str = "07:00"
     day_end: str = "19:00"
     max_dims: int = Field(32, ge=1)
+    max_cages: int | None = Field(None, ge=1)
     dpi: int = Field(80, ge=20)
 
 
@@ -252,6 +258,10 @@ DVC_4WEEK_PRESET: dict = {
     "out_embed_dims": [128, 160, 192, 192, 224, 224, 256],
     "init_embed_dim": 128,
     "init_num_heads": 2,
+    # heads doubled per stage would give 224/64 at stage 6; double while widths allow, then hold.
+    "out_num_heads": [2, 4, 8, 8, 8, 8, 8],
+    "mask_unit_attn": [True, False, False, False, False, False, False],
+    "mask_ratio": 0.75,
     "decoder": "multi",
     "decoder_embed_dim": 128,
     "decoder_depth": 1,

@@ -1,0 +1,132 @@
+"""hbehave_extract: token-to-minute spreading, window starts, equality with a per-minute reference,
+architecture mismatch, output files without pickles; heatmaps and coverage table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ethoflow.core.errors import ParamsError
+from ethoflow.hbehave.extract import embed_cage, extract, load_embeddings, load_model, spread_tokens, window_starts
+from ethoflow.hbehave.model import build_model
+from ethoflow.hbehave.params import ExtractParams, HeatmapParams, ModelParams
+from ethoflow.hbehave.plots import heatmaps, is_day
+from ethoflow.hbehave.train import train_model
+
+
+def test_spread_tokens_covers_each_minute_once():
+    sums = np.zeros((20, 2))
+    tok = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])
+    spread_tokens(tok, 5, 3, sums)
+    assert (sums[:3] == 0).all() and (sums[18:] == 0).all()
+    np.testing.assert_array_equal(sums[3:8, 0], 1.0)
+    np.testing.assert_array_equal(sums[8:13, 1], 20.0)
+    np.testing.assert_array_equal(sums[13:18, 0], 3.0)
+
+
+def test_window_starts_cover_all_minutes():
+    assert window_starts(1000, 240, 120) == [0, 120, 240, 360, 480, 600, 720, 760]
+    assert window_starts(240, 240, 60) == [0]
+    assert window_starts(100, 240, 60) == [0]
+    for m, w, s in [(1000, 240, 120), (4320, 1440, 360), (777, 60, 7)]:
+        st = window_starts(m, w, s)
+        cover = np.zeros(m, int)
+        for a in st:
+            cover[a : a + w] += 1
+        assert (cover > 0).all() and max(st) + w == m
+
+
+def _reference_minute(model, x, window, starts, minute):
+    """Naive per-minute definition: embed every window covering ``minute`` again, average the covering tokens."""
+    outs = None
+    n = 0
+    for s in starts:
+        if s <= minute < s + window:
+            lv = model.embed(torch.from_numpy(x[s : s + window]).reshape(1, 1, window, 1, x.shape[1]))
+            toks = [e[0, (minute - s) // m].numpy() for e, m in zip(lv, model.arch.minutes_per_token)]
+            outs = toks if outs is None else [a + b for a, b in zip(outs, toks)]
+            n += 1
+    return [o / n for o in outs]
+
+
+def test_strided_spreading_equals_per_minute_reference():
+    torch.manual_seed(0)
+    m = build_model(ModelParams(input_size=[240, 1, 4], patch_kernel=[5, 1, 2], stages=[1, 1, 1],
+                                q_strides="4,1,1;3,1,2", init_embed_dim=8, decoder_embed_dim=8)).eval()
+    x = np.random.default_rng(0).normal(size=(700, 4)).astype(np.float32)
+    levels = embed_cage(m, x, 240, 60, batch_size=3)
+    assert [lv.shape for lv in levels] == [(700, 8), (700, 16), (700, 32)]
+    starts = window_starts(700, 240, 60)
+    for minute in (0, 59, 61, 333, 460, 699):
+        ref = _reference_minute(m, x, 240, starts, minute)
+        for lv, r in zip(levels, ref):
+            np.testing.assert_allclose(lv[minute], r, rtol=1e-5, atol=1e-6)
+    # stride = window: each minute gets exactly its one window's token (no averaging)
+    one = embed_cage(m, x[:480], 240, 240)
+    tok = m.embed(torch.from_numpy(x[240:480]).reshape(1, 1, 240, 1, 4))
+    np.testing.assert_allclose(one[2][240:480], np.repeat(tok[2][0].numpy(), 60, 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(one[0][240:480], np.repeat(tok[0][0].numpy(), 5, 0), rtol=1e-5, atol=1e-6)
+
+
+def test_short_cage_is_padded():
+    m = build_model(ModelParams(input_size=[240, 1, 4], patch_kernel=[5, 1, 2], stages=[1, 1, 1],
+                                q_strides="4,1,1;3,1,2", init_embed_dim=8, decoder_embed_dim=8)).eval()
+    out = embed_cage(m, np.zeros((100, 4), np.float32), 240, 60)
+    assert out[0].shape == (100, 8) and np.isfinite(out[0]).all()
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_store, tmp_path_factory):
+    from tests.hbehave.conftest import TINY_MODEL
+    from ethoflow.hbehave.params import TrainParams
+
+    d = tmp_path_factory.mktemp("hb_model")
+    mp = ModelParams(**TINY_MODEL)
+    train_model(mp, TrainParams(epochs=1, batch_size=4, window_stride_min=240), tiny_store, d / "m.pt", None, d / "ck")
+    return d / "m.pt", mp
+
+
+def test_extract_outputs_and_mismatch(trained, tiny_store, tmp_path):
+    model_path, mp = trained
+    cfg = ExtractParams(aggregations={"4h": 240, "8h": 480}, window_stride_min=120, batch_size=4)
+    met = extract(model_path, tiny_store, "4h", cfg, tmp_path / "emb", model_params=mp)
+    assert met["cages"] == 3 and met["rows"] == 3 * 1440 and met["dims"] == {"level1": 8, "level2": 16, "level3": 32, "comb": 56}
+    for lvl in ("level1", "level2", "level3", "comb"):
+        with np.load(tmp_path / "emb" / f"embeddings_4h_{lvl}.npz", allow_pickle=False) as z:
+            assert z["embeddings"].dtype == np.float32 and z["embeddings"].shape[0] == 4320
+            assert z["timestamps"].dtype == np.dtype("datetime64[m]")
+    e = load_embeddings(tmp_path / "emb" / "embeddings_4h_comb.npz")
+    assert e["frame_map"] == {"cage01": (0, 1440), "cage02": (1440, 2880), "cage03": (2880, 4320)}
+    lv1 = load_embeddings(tmp_path / "emb" / "embeddings_4h_level1.npz")["embeddings"]
+    np.testing.assert_array_equal(e["embeddings"][:, :8], lv1)
+    idx = pd.read_parquet(tmp_path / "emb" / "index_4h.parquet")
+    assert len(idx) == 4320 and list(idx["row"][:2]) == [0, 1] and idx["cage_id"].iloc[-1] == "cage03"
+    assert not (tmp_path / "emb" / ".parts").exists()
+    # longer context window (a multiple of the mask unit span)
+    met8 = extract(model_path, tiny_store, "8h", cfg, tmp_path / "emb8", model_params=mp)
+    assert met8["rows"] == 4320
+    # params that no longer describe the checkpoint: a clear error
+    other = ModelParams(**{**mp.model_dump(), "init_embed_dim": 16})
+    with pytest.raises(ParamsError, match="init_embed_dim|dims"):
+        load_model(model_path, other)
+    with pytest.raises(ParamsError, match="no 'nope'"):
+        extract(model_path, tiny_store, "nope", cfg, tmp_path / "x", model_params=mp)
+    # heatmaps + coverage table
+    hm = heatmaps(tmp_path / "emb", "4h", HeatmapParams(max_cages=2, max_dims=8), tmp_path / "hm")
+    assert hm["figures"] == 2 * 4 and (tmp_path / "hm" / "cage01_comb.png").stat().st_size > 1000
+    table = pd.read_csv(tmp_path / "hm" / "summary.csv")
+    assert list(table["cage_id"]) == ["cage01", "cage02", "cage03"]
+    assert (table["rows"] == 1440).all() and (table["day_minutes"] == 720).all()
+    assert (table["minutes_covered"] <= table["rows"]).all() and table["fraction_valid"].between(0, 1).all()
+
+
+def test_is_day():
+    ts = np.datetime64("2024-01-01T00:00") + np.arange(1440).astype("timedelta64[m]")
+    d = is_day(ts)
+    assert d.sum() == 720 and d[7 * 60] and not d[7 * 60 - 1] and not d[19 * 60]
+    n = is_day(ts, "20:00", "08:00")
+    assert n[0] and n[20 * 60] and not n[12 * 60]
+    with pytest.raises(ParamsError):
+        is_day(ts, "25:00", "08:00")
