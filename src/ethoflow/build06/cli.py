@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
             if p is None:
                 print(f"  missing latents for {e}")
         for w in res.writes:
-            print(f"  write  {w}")
+            note = "  (exists: needs --overwrite)" if w in res.protected_existing else ""
+            print(f"  write  {w}{note}")
         return 0
     cov = res.coverage["overall"]
     print(f"df03: {res.n_rows} rows, {len(res.z_columns)} z columns, coverage {100 * cov['coverage']:.1f}% "

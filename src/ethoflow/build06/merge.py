@@ -81,6 +81,7 @@ class Build06Result:
     n_rows: int = 0
     dry_run: bool = False
     table: pa.Table | None = None
+    protected_existing: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- paths and experiments
@@ -490,10 +491,11 @@ def run_build06(
         for e in missing:
             log.info("build06 dry run: no latents for %s: %s", e,
                      "would generate them with vae_embed" if cfg.generate_missing_latents else "would warn and skip")
+        blocked = [str(p) for p in protected if Path(p).exists() and not cfg.overwrite]
         for w in writes:
-            log.info("build06 dry run: would write %s%s", w, " (exists; needs overwrite)" if Path(w).exists() and w in map(str, protected) else "")
+            log.info("build06 dry run: would write %s%s", w, " (exists; needs overwrite)" if w in blocked else "")
         return Build06Result(paths, experiments, {e: str(p) if p else None for e, p in files.items()},
-                             reads, writes, dry_run=True)
+                             reads, writes, dry_run=True, protected_existing=blocked)
     check_overwrite(protected, cfg.overwrite)
 
     files = ensure_latents(paths, cfg, experiments)
