@@ -139,3 +139,14 @@ def test_latent_column_names():
     assert latent_columns(VAEConfig(seq_len=4, channels=1, latent_dim=3)) == ["z_mu_00", "z_mu_01", "z_mu_02"]
     assert latent_columns(VAEConfig(seq_len=4, channels=1, latent_dim=3, nuisance_dims=2)) == [
         "z_mu_b_00", "z_mu_n_00", "z_mu_n_01"]
+
+
+def test_latent_pca_recovers_the_dominant_direction():
+    from ethoflow.vae.plots import latent_pca
+
+    rng = np.random.default_rng(0)
+    t = rng.standard_normal(500)
+    z = np.stack([3 * t, 3 * t, 0.1 * rng.standard_normal(500)], 1)
+    scores, ratio = latent_pca(z)
+    assert scores.shape == (500, 2) and ratio[0] > 0.99
+    assert abs(np.corrcoef(scores[:, 0], t)[0, 1]) > 0.999
