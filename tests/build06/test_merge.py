@@ -5,13 +5,12 @@ import logging
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from ethoflow.build06 import Build06Params, normalise_snip_ids, run_build06
 from ethoflow.core.errors import InputError, OverwriteError
-
-import pyarrow as pa
 
 
 def df02_frame():

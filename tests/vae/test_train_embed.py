@@ -59,6 +59,8 @@ def test_fit_normaliser_ignores_missing():
     m = np.array([[[True, True], [True, False]]])
     s = fit_normaliser(x, m)
     assert s["mean"] == pytest.approx([2.0, 5.0]) and s["std"] == pytest.approx([1.0, 1.0])
+    s2 = fit_normaliser(np.full((1, 2, 1), np.nan, np.float32), np.zeros((1, 2, 1), bool))  # no valid reading
+    assert s2 == {"mean": [0.0], "std": [1.0]}
 
 
 def test_train_outputs_normaliser_and_curves(data):

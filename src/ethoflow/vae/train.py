@@ -47,14 +47,12 @@ def fit_normaliser(x: np.ndarray, mask: np.ndarray) -> dict[str, list[float]]:
     A channel without valid readings gets mean 0, std 1; a constant channel gets std 1.
     """
     c = x.shape[-1]
-    flat = np.where(mask, np.nan_to_num(x), np.nan).reshape(-1, c).astype(np.float64)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(flat, axis=0)
-            std = np.nanstd(flat, axis=0)
+    vals = np.where(mask, np.nan_to_num(x), 0.0).reshape(-1, c).astype(np.float64)
+    w = mask.reshape(-1, c)
+    n = w.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = vals.sum(0) / n
+        std = np.sqrt((np.where(w, vals - mean, 0.0) ** 2).sum(0) / n)
     mean = np.where(np.isfinite(mean), mean, 0.0)
     std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
     return {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
