@@ -33,7 +33,7 @@ from ethoflow.vae.latent_store import write_latent_csv
 
 
 def generate(work: Path, rows: int, dims: int, n_exp: int, seed: int = 0) -> None:
-    stamp = work / f"data_{rows}_{dims}_{n_exp}.v2.ok"
+    stamp = work / "inputs.ok"
     if stamp.exists():
         return
     rng = np.random.default_rng(seed)
@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument("--csv-latents", action="store_true",
                     help="latent store without Parquet twins (external morphseq layout): parse the CSVs")
     args = ap.parse_args()
-    work = Path(args.workdir).resolve()
+    work = Path(args.workdir).resolve() / f"{args.rows}x{args.dims}x{args.experiments}"
     t = time.perf_counter()
     generate(work, args.rows, args.dims, args.experiments)
     print(f"inputs ready in {time.perf_counter() - t:.1f} s: {work} "
