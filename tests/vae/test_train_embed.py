@@ -98,6 +98,7 @@ def test_resume_after_kill_gives_the_same_model(data):
     a = torch.load(full / "model" / "model.pt", weights_only=False)["state_dict"]
     b = torch.load(part / "model" / "model.pt", weights_only=False)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (full / "model" / "model.pt").read_bytes() == (part / "model" / "model.pt").read_bytes()
     la = json.loads((full / "live" / "metrics.json").read_text())
     lb = json.loads((part / "live" / "metrics.json").read_text())
     assert la == lb

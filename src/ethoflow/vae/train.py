@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ import pandas as pd
 import torch
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import atomic_path, to_plain, write_json
+from ethoflow.core.io import atomic_write_bytes, to_plain, write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
 from ethoflow.core.seed import seed_everything
@@ -113,6 +114,14 @@ def run_key(df02_path: str | os.PathLike, params: VAEParams) -> str:
         {"df02": _file_digest(df02_path), "p": to_plain(params.model_dump(exclude={"embed"}))}, sort_keys=True
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _save(path: Path, obj: dict[str, Any]) -> None:
+    """``torch.save`` through memory, then an atomic write: saving straight to the temporary file
+    would put its random name inside the zip archive and change the bytes from run to run."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _epoch(model, opt, x, m, idx, p: VAEParams, epoch: int, train: bool, gen: torch.Generator | None):
@@ -277,9 +286,8 @@ def train_vae(
             log.info("vae_train: early stop at epoch %d (best epoch %d)", epoch, state["best_epoch"])
         state["epoch"] = epoch + 1
         ckpt_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(ckpt_path) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "torch_rng": torch.get_rng_state(), "state": state}, tmp)
+        _save(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "torch_rng": torch.get_rng_state(), "state": state})
         done_now += 1
         if max_epochs_this_run is not None and done_now >= max_epochs_this_run and state["epoch"] < p.train.epochs \
                 and not state["stopped_early"]:
@@ -289,8 +297,7 @@ def train_vae(
 
     best = state["best_state"]
     out = Path(model_dir) / "model.pt"
-    with atomic_path(out) as tmp:
-        torch.save({
+    _save(out, {
             "format": CHECKPOINT_FORMAT,
             "config": cfg.to_dict(),
             "state_dict": best,
@@ -299,7 +306,7 @@ def train_vae(
             "snip_len": p.snips.snip_len,
             "model_name": p.model_name,
             "best_epoch": state["best_epoch"],
-        }, tmp)
+        })
     best_rec = state["history"][state["best_epoch"]]
     ref = best_rec["val"] or best_rec["train"]
     summary = {
