@@ -44,7 +44,8 @@ def test_stage_chain_in_tmp_project(in_tmp, monkeypatch):
     assert sorted(p.name for p in Path("data/processed/latents/t").glob("*.csv")) == [
         "morph_latents_expA.csv", "morph_latents_expB.csv"]
     assert json.loads(Path("metrics/build06/coverage.json").read_text())["overall"]["coverage"] == 1.0
-    assert Path("reports/vae/latents_pca.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for fig in ("reports/vae/latents_pca.png", "reports/vae/reconstructions.png"):
+        assert Path(fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     params["build06"] = {"dry_run": True}
     (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ParamsError, match="dry_run is true"):

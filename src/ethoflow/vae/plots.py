@@ -72,3 +72,47 @@ def plot_latents(
         fig.savefig(tmp, metadata={"Software": None})
     plt.close(fig)
     return out
+
+
+def plot_reconstructions(
+    x: np.ndarray, mask: np.ndarray, x_hat: np.ndarray, snip_ids: list[str], out: str | os.PathLike,
+    channels: list[str] | None = None, max_channels: int = 4,
+) -> Path:
+    """Input vs reconstruction for a few snips (normalised units; missing readings not drawn).
+
+    Args:
+        x, mask, x_hat: (N, T, C) normalised input, validity, reconstruction (N small, e.g. 4).
+        snip_ids: (N,) titles.
+        out: PNG path (written atomically).
+        channels: channel names; the first ``max_channels`` are drawn, one row each.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n, t, c = x.shape
+    k = min(c, max_channels)
+    names = channels or [f"ch{i}" for i in range(c)]
+    fig, axes = plt.subplots(k, max(n, 1), figsize=(3.2 * max(n, 1), 1.6 * k), dpi=100, squeeze=False,
+                             sharex=True)
+    minutes = np.arange(t)
+    for j in range(n):
+        for i in range(k):
+            ax = axes[i, j]
+            shown = np.where(mask[j, :, i], x[j, :, i], np.nan)
+            ax.plot(minutes, shown, lw=0.8, color="0.3", label="input")
+            ax.plot(minutes, x_hat[j, :, i], lw=1.0, color="#d55e00", label="reconstruction")
+            if j == 0:
+                ax.set_ylabel(names[i], fontsize=8)
+            if i == 0:
+                ax.set_title(snip_ids[j], fontsize=8)
+            ax.tick_params(labelsize=7)
+        axes[-1, j].set_xlabel("minute in snip", fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, metadata={"Software": None})
+    plt.close(fig)
+    return out

@@ -193,6 +193,7 @@ def train_vae(
     metrics_path: str,
     checkpoint_root: str,
     max_epochs_this_run: int | None = None,
+    figure_path: str | None = None,
 ) -> dict[str, Any]:
     """Train the VAE and write ``model_dir/model.pt``, DVCLive curves and ``metrics_path``.
 
@@ -208,6 +209,8 @@ def train_vae(
         checkpoint_root: where per-run resumable checkpoints live (outside DVC's outs).
         max_epochs_this_run: stop after this many epochs in this call without writing outputs
             (simulates a kill; used by the resume test).
+        figure_path: when set, a PNG of input vs reconstruction for four validation snips (training
+            snips when there is no validation cage), with the best weights.
 
     Returns:
         the summary written to ``metrics_path`` (or ``{"interrupted": True, ...}``).
@@ -324,6 +327,17 @@ def train_vae(
         "n_val_cages": int(df.iloc[va]["cage_id"].nunique()) if len(va) else 0,
     }
     write_json(metrics_path, summary)
+    if figure_path:
+        from ethoflow.vae.plots import plot_reconstructions
+
+        model.load_state_dict(best)
+        model.eval()
+        pool = va if len(va) else tr
+        pick = pool[np.linspace(0, len(pool) - 1, num=min(4, len(pool))).round().astype(int)]
+        with torch.no_grad():
+            x_hat, _, _ = model(x[pick], m[pick], sample=False)
+        plot_reconstructions(x[pick].cpu().numpy(), m[pick].cpu().numpy(), x_hat.cpu().numpy(),
+                             df["snip_id"].iloc[pick].astype(str).tolist(), figure_path, channels or None)
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: outputs written, checkpoint no longer needed
     return summary
 
