@@ -6,7 +6,7 @@ from ethoflow.core.params import load_section
 from ethoflow.core.paths import state_dir
 from ethoflow.core.stage import run_stage, stage_parser
 from ethoflow.hbehave.params import HBehaveParams
-from ethoflow.hbehave.train import train_model
+from ethoflow.hbehave.train import dispatch_train
 
 
 def main(argv=None):
@@ -19,8 +19,8 @@ def main(argv=None):
     cfg = load_section("hbehave", HBehaveParams, args.params)
     compute = dispatch.load_compute(args.params)
     nproc = int((compute.resources("hbehave_train").options or {}).get("nproc", 1))  # local DDP processes
-    summary = dispatch.run(
-        train_model, cfg.model, cfg.train, args.store, args.out, args.live, str(state_dir("hbehave_train")),
+    summary = dispatch_train(
+        cfg.model, cfg.train, args.store, args.out, args.live, str(state_dir("hbehave_train")),
         nproc=nproc, stage="hbehave_train", compute=compute,
     )
     write_json(args.metrics, summary)

@@ -130,3 +130,49 @@ def test_is_day():
     assert n[0] and n[20 * 60] and not n[12 * 60]
     with pytest.raises(ParamsError):
         is_day(ts, "25:00", "08:00")
+
+
+def test_extraction_uses_the_training_statistics(trained, tiny_store, tmp_path):
+    """The array-task body normalises with the checkpoint's statistics (= the store's, fitted on train cages)."""
+    from ethoflow.hbehave.extract import embed_cage_to_file
+    from ethoflow.hbehave.store import normalise, read_cage, read_normalisation
+
+    model_path, _ = trained
+    model, meta = load_model(model_path)
+    assert meta["normalisation"] == read_normalisation(tiny_store)
+    cfg = ExtractParams(aggregations={"4h": 240}, window_stride_min=120)
+    part = embed_cage_to_file(str(model_path), str(tiny_store), "cage02", 240, cfg.model_dump(), str(tmp_path / "p.npz"))
+    rec = read_cage(tiny_store, "cage02")
+    ref = embed_cage(model, normalise(rec.activity, rec.valid, meta["normalisation"]), 240, 120)
+    raw = embed_cage(model, np.nan_to_num(rec.activity), 240, 120)
+    with np.load(part, allow_pickle=False) as z:
+        np.testing.assert_allclose(z["level2"], ref[1], rtol=1e-6, atol=1e-6)
+        assert not np.allclose(z["level2"], raw[1], atol=1e-3)
+        np.testing.assert_allclose(z["valid"], rec.valid.mean(1))
+
+
+@pytest.mark.parametrize("precision,tol", [("bf16", 0.2), ("fp16", 0.05)])
+def test_reduced_precision_close_to_fp32(precision, tol):
+    m = build_model(ModelParams(input_size=[240, 1, 4], patch_kernel=[5, 1, 2], stages=[1, 1, 1],
+                                q_strides="4,1,1;3,1,2", init_embed_dim=8, decoder_embed_dim=8)).eval()
+    x = np.random.default_rng(0).normal(size=(500, 4)).astype(np.float32)
+    ref = embed_cage(m, x, 240, 60, precision="fp32")
+    out = embed_cage(m, x, 240, 60, precision=precision)
+    for a, b in zip(out, ref):
+        assert a.dtype == np.float32 and np.abs(a - b).max() < tol
+
+
+def test_extract_through_submitit_debug_executor(trained, tiny_store, in_tmp):
+    """Cages go through dispatch.map_array; the debug executor pickles each task like Slurm would."""
+    from ethoflow.dispatch import ComputeParams
+
+    model_path, mp = trained
+    cfg = ExtractParams(aggregations={"4h": 240}, window_stride_min=240)
+    local = extract(model_path, tiny_store, "4h", cfg, in_tmp / "a", model_params=mp, compute=ComputeParams(executor="local"))
+    dbg = extract(model_path, tiny_store, "4h", cfg, in_tmp / "b", model_params=mp, compute=ComputeParams(executor="debug"))
+    assert local["rows"] == dbg["rows"] == 4320
+    assert list((in_tmp / ".ethoflow" / "jobs").iterdir()), "tasks went through submitit"
+    for lvl in ("level1", "comb"):
+        a = load_embeddings(in_tmp / "a" / f"embeddings_4h_{lvl}.npz")["embeddings"]
+        b = load_embeddings(in_tmp / "b" / f"embeddings_4h_{lvl}.npz")["embeddings"]
+        np.testing.assert_array_equal(a, b)

@@ -190,3 +190,52 @@ def test_normalise_invalid_zero():
     v = np.isfinite(x)
     z = normalise(x, v, {"mean": [2.0, 4.0], "std": [1.0, 0.0]})
     np.testing.assert_allclose(z, [[-1, 0], [1, 0]])
+
+
+def test_store_is_byte_identical_across_runs(tmp_path):
+    generate(DemoParams(n_cages=2, n_days=1, seed=2), tmp_path / "raw")
+    cfg = ZarrParams(input_dir=str(tmp_path / "raw"))
+    build_store(cfg, tmp_path / "a.zarr")
+    build_store(cfg, tmp_path / "b.zarr")
+    files_a = sorted(p.relative_to(tmp_path / "a.zarr") for p in (tmp_path / "a.zarr").rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(tmp_path / "b.zarr") for p in (tmp_path / "b.zarr").rglob("*") if p.is_file())
+    assert files_a == files_b and len(files_a) > 5
+    for f in files_a:
+        assert (tmp_path / "a.zarr" / f).read_bytes() == (tmp_path / "b.zarr" / f).read_bytes(), f
+
+
+def test_demo_strains_differ(tmp_path):
+    generate(DemoParams(n_cages=4, n_days=2, seed=0), tmp_path)
+    summ = read_summary(tmp_path / "summary.csv")
+    per_animal = {}
+    for cid, row in summ.iterrows():
+        rec, _ = read_dvc_csv(tmp_path / f"{cid}.csv")
+        per_animal.setdefault(row["strain"], []).append(np.nanmean(rec.activity) / row["nb_animals"])
+    assert set(per_animal) == {"C57BL/6J", "BALB/cJ"}
+    assert min(per_animal["C57BL/6J"]) > 1.4 * max(per_animal["BALB/cJ"])
+
+
+def test_inconsistent_channels_name_the_cages(tmp_path):
+    _write_cage(tmp_path / "a.csv", [["2024-01-01 00:00", "1", "1", "1"]], n=3)
+    _write_cage(tmp_path / "b.csv", [["2024-01-01 00:00", "1", "1"]], n=2)
+    _summary(tmp_path / "summary.csv", [{"cage_id": "a"}, {"cage_id": "b"}])
+    with pytest.raises(InputError, match=r"3 channels .* in a; 2 channels .* in b"):
+        build_store(ZarrParams(input_dir=str(tmp_path)), tmp_path / "o.zarr")
+
+
+def test_dam_bad_date_and_non_numeric_count(tmp_path):
+    t0 = dt.datetime(2017, 7, 1, 10, 0)
+    lines = [_dam_line(k + 1, t0 + dt.timedelta(minutes=k), 1, [1] * 32) for k in range(3)]
+    cells = lines[1].split("\t")
+    cells[4 + 6 + 2] = "x"  # tube 3 of the second reading
+    lines[1] = "\t".join(cells)
+    (tmp_path / "M004.txt").write_text("\n".join(lines) + "\n")
+    recs, rep = read_dam(tmp_path / "M004.txt")
+    assert rep["non_numeric_values"] == 1
+    assert not recs[2].valid[1, 0] and recs[2].valid[[0, 2], 0].all() and recs[1].valid.all()
+    cells = lines[2].split("\t")
+    cells[1] = "32 Jul 17"
+    lines[2] = "\t".join(cells)
+    (tmp_path / "M005.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="M005.txt: line 3: unparseable date '32 Jul 17'"):
+        read_dam(tmp_path / "M005.txt")

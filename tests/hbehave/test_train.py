@@ -45,6 +45,7 @@ def test_train_resume_is_exact(tiny_store, tiny_params, tmp_path):
     for k in a["state_dict"]:
         assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
     assert a["history"] == b["history"]
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()  # same bytes, killed or not
     assert not (tmp_path / "ck_b" / "last.pt").exists()  # finished runs leave no resume point
     assert (tmp_path / "live_b" / "plots" / "metrics" / "train" / "loss.tsv").read_text().count("\n") == tp.epochs + 1
     assert a["normalisation"] == read_normalisation(tiny_store)
@@ -65,3 +66,50 @@ def test_channel_mismatch_and_bad_architecture(tiny_store, tiny_params, tmp_path
         train_model(bad, tp, tiny_store, tmp_path / "m.pt", None, tmp_path / "ck")
     with pytest.raises(ParamsError, match="divisible"):
         train_model(ModelParams(**{**mp.model_dump(), "input_size": [245, 1, 4]}), tp, tiny_store, tmp_path / "m.pt", None, tmp_path / "ck")
+
+
+def test_ddp_worker_error_is_one_clear_line(tiny_store, tiny_params, tmp_path):
+    from ethoflow.core.errors import EthoflowError
+
+    mp, tp = tiny_params
+    # windows longer than any cage: every rank fails with InputError
+    long = ModelParams(**{**mp.model_dump(), "input_size": [2880, 1, 4]})
+    with pytest.raises(EthoflowError, match="no training window of 2880 minutes"):
+        train_model(long, tp, tiny_store, tmp_path / "m.pt", None, tmp_path / "ck", nproc=2)
+
+
+def test_stage_resumes_after_kill(tiny_store, tmp_path):
+    """SIGKILL the hbehave_train stage mid-run; running it again resumes from the last checkpoint."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import yaml
+
+    from tests.hbehave.conftest import TINY_MODEL
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"hbehave": {
+        "model": TINY_MODEL, "train": {"epochs": 10, "batch_size": 2, "window_stride_min": 240, "checkpoint_every": 5}}}))
+    env = dict(os.environ, PYTHONPATH=str(repo / "src"), ETHOFLOW_ROOT=str(tmp_path), ETHOFLOW_EXECUTOR="local",
+               OMP_NUM_THREADS="1")
+    cmd = [sys.executable, str(repo / "stages" / "hbehave_train.py"), "--params", "params.yaml", "--store", str(tiny_store),
+           "--out", "m.pt", "--live", "live", "--metrics", "train.json"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = tmp_path / ".ethoflow" / "hbehave_train" / "last.pt"
+    deadline = time.time() + 120
+    while not ck.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "training finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ck.exists() and not (tmp_path / "m.pt").exists()
+    res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    out = json.loads((tmp_path / "train.json").read_text())
+    assert out["completed"] and 0 < out["resumed_from_step"] < out["steps"]
+    assert (tmp_path / "m.pt").exists() and not ck.exists()

@@ -7,7 +7,10 @@ Public API (light imports only; torch is imported by the model/train/extract mod
   :func:`read_normalisation`, :func:`read_split`, :func:`read_normalised`;
 - ingest: :func:`ethoflow.hbehave.ingest.build_store`; readers in :mod:`ethoflow.hbehave.io`
   (:func:`read_dvc_csv`, :func:`read_dam`, :func:`parse_dam_datetime`);
-- params: :class:`ethoflow.hbehave.params.HBehaveParams`.
+- params: :class:`ethoflow.hbehave.params.HBehaveParams`;
+- model / training / extraction / plots (imported on first use, they need torch or matplotlib):
+  :func:`build_model`, :func:`train_model`, :func:`load_embeddings`, :func:`heatmaps`
+  (the extraction itself: :func:`ethoflow.hbehave.extract.extract`).
 """
 
 from ethoflow.hbehave.store import (
@@ -24,7 +27,29 @@ from ethoflow.hbehave.store import (
     write_cage,
 )
 
+_LAZY = {
+    "build_store": "ethoflow.hbehave.ingest",
+    "build_model": "ethoflow.hbehave.model",
+    "train_model": "ethoflow.hbehave.train",
+    "load_embeddings": "ethoflow.hbehave.extract",
+    "heatmaps": "ethoflow.hbehave.plots",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ethoflow.hbehave' has no attribute {name!r}")
+
+
 __all__ = [
+    "build_model",
+    "build_store",
+    "heatmaps",
+    "load_embeddings",
+    "train_model",
     "CageRecord",
     "create_store",
     "list_cages",

@@ -144,9 +144,13 @@ def read_inputs(cfg: ZarrParams) -> tuple[list[CageRecord], dict[str, Any]]:
     report["summary_without_data"] = sorted(set(summary.index) - set(ids)) if summary is not None else []
     if report["summary_without_data"]:
         log.warning("summary rows without data (no cage written): %s", ", ".join(report["summary_without_data"]))
-    chans = {tuple(r.attrs["channels"]) for r in records}
+    chans: dict[tuple, list[str]] = {}
+    for r in records:
+        chans.setdefault(tuple(r.attrs["channels"]), []).append(r.cage_id)
     if len(chans) > 1:
-        raise InputError(f"{root}: cages have different channels: {sorted(chans)}")
+        detail = "; ".join(f"{len(c)} channels ({', '.join(c[:3])}{'...' if len(c) > 3 else ''}) in {', '.join(ids)}"
+                           for c, ids in chans.items())
+        raise InputError(f"{root}: cages have different channels: {detail}")
     records.sort(key=lambda r: r.cage_id)
     return records, report
 

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ethoflow.core.errors import InputError
-from ethoflow.core.io import atomic_path, to_plain, write_json
+from ethoflow.core.errors import EthoflowError, InputError
+from ethoflow.core.io import atomic_write_bytes, to_plain, write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
 from ethoflow.hbehave.model import Architecture, HBehaveMAE, build_architecture, build_model, describe
@@ -126,8 +126,13 @@ def fingerprint(model: ModelParams, train: TrainParams, store: str | os.PathLike
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    """``torch.save`` to memory, then an atomic write (the archive name no longer depends on the
+    temporary file name, so the same payload gives the same bytes)."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -226,9 +231,43 @@ def train_model(
     if nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1 and int(os.environ.get("SLURM_NTASKS", "1")) == 1:
         import torch.multiprocessing as mp
 
-        mp.spawn(_spawn_worker, args=(nproc, _free_port(), args, kwargs), nprocs=nproc, join=True)
+        try:
+            mp.spawn(_spawn_worker, args=(nproc, _free_port(), args, kwargs), nprocs=nproc, join=True)
+        except mp.ProcessRaisedException as exc:  # a rank's error, as one line (the stage prints it)
+            lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+            raise EthoflowError(f"DDP training failed in a worker process: {lines[-1] if lines else exc}") from None
         return json.loads((Path(ckpt_dir) / "summary.json").read_text())
     return _train(*args, **kwargs)
+
+
+def dispatch_train(*args: Any, stage: str = "hbehave_train", compute: Any = None, params_path: str = "params.yaml",
+                   poll_s: float = 1.0, **kwargs: Any) -> dict[str, Any]:
+    """:func:`train_model` through ``ethoflow.dispatch`` (local, debug or Slurm; DDP on Slurm tasks).
+
+    ``ethoflow.dispatch.run`` reads a job's result with submitit's ``job.result()``, which submitit
+    refuses for a job with several tasks (``tasks_per_node`` > 1: one DDP rank per task). For that
+    case this submits with dispatch's own executor and waiting (log streaming, Ctrl-C cancels) and
+    returns rank 0's result; everything else goes through ``dispatch.run`` unchanged.
+
+    Raises:
+        DispatchError: the job failed (job id and stderr tail).
+    """
+    from ethoflow import dispatch
+
+    compute = compute or dispatch.load_compute(params_path)
+    res = compute.resources(stage)
+    if compute.effective_executor() != "slurm" or (res.tasks_per_node or 1) * (res.nodes or 1) == 1:
+        return dispatch.run(train_model, *args, stage=stage, compute=compute, poll_s=poll_s, **kwargs)
+    job = dispatch.make_executor(stage, compute, "slurm").submit(train_model, *args, **kwargs)
+    dispatch._log_submitted([job], stage)
+    dispatch._wait([job], stage, poll_s)
+    try:
+        return job.results()[0]
+    except Exception as exc:  # noqa: BLE001 - any task failure: report job id and stderr
+        raise dispatch.DispatchError(
+            f"stage {stage}: job {job.job_id} failed: {dispatch._job_error_line(exc)}\n"
+            f"stderr ({job.paths.stderr}), last lines:\n{dispatch._tail(job.paths.stderr)}"
+        ) from None
 
 
 def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max_steps=None) -> dict[str, Any]:
@@ -325,7 +364,7 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
                 lv /= world
             losses.append(float(lv))
             step += 1
-            if rank == 0 and step % tp.checkpoint_every == 0:
+            if rank == 0 and step % tp.checkpoint_every == 0 and step % steps_per_epoch:  # epoch ends save below
                 save_checkpoint(last, payload(step))
             if max_steps is not None and step >= max_steps:
                 stopped = True
@@ -355,7 +394,8 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
         "seconds": round(time.time() - t0, 2), "world_size": world, "resumed_from_step": resumed_from,
     }
     if world > 1:  # DDP keeps replicas identical; check it rather than trust it
-        digest = torch.tensor([float(sum(p.double().sum() for p in model.parameters()))], dtype=torch.float64)
+        with torch.no_grad():
+            digest = torch.tensor([float(sum(p.double().sum() for p in model.parameters()))], dtype=torch.float64)
         digests = [torch.zeros_like(digest) for _ in range(world)]
         dist.all_gather(digests, digest)
         if any(float(d) != float(digests[0]) for d in digests):
@@ -363,7 +403,8 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
         summary["ranks_in_sync"] = True
     if rank == 0:
         if not stopped:
-            save_checkpoint(Path(out_model), {**payload(step), "optimizer": {}, "summary": summary})
+            stable = {k: v for k, v in summary.items() if k not in ("seconds", "resumed_from_step")}
+            save_checkpoint(Path(out_model), {**payload(step), "optimizer": {}, "summary": stable})  # same bytes per run
             last.unlink(missing_ok=True)  # finished: the next run starts afresh
         if live is not None:
             live.end()

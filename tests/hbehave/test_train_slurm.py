@@ -1,0 +1,36 @@
+"""DDP training as one Slurm job with 2 tasks (submitit tasks_per_node=2, gloo on CPU).
+
+Skipped with the reason when Slurm does not answer, except under ``ETHOFLOW_REQUIRE_SLURM=1``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from ethoflow.dispatch import ComputeParams, StageResources, slurm_available
+from ethoflow.hbehave.train import dispatch_train
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture(scope="module", autouse=True)
+def need_slurm():
+    if slurm_available():
+        return
+    reason = "Slurm is not running (start it with: sudo scripts/local-slurm.sh start)"
+    if os.environ.get("ETHOFLOW_REQUIRE_SLURM") == "1":
+        pytest.fail(f"ETHOFLOW_REQUIRE_SLURM=1 but {reason}")
+    pytest.skip(reason)
+
+
+def test_ddp_two_slurm_tasks(tiny_store, tiny_params, in_tmp):
+    mp, tp = tiny_params
+    compute = ComputeParams(executor="slurm", default=StageResources(cpus=1, mem_gb=2, timeout_min=10, tasks_per_node=2))
+    out = dispatch_train(mp, tp.model_copy(update={"epochs": 1}), str(tiny_store), str(in_tmp / "m.pt"), None,
+              str(in_tmp / "ck"), stage="hbehave_train", compute=compute, poll_s=0.5)
+    assert out["world_size"] == 2 and out["ranks_in_sync"] and out["completed"]
+    ck = torch.load(in_tmp / "m.pt", weights_only=True)
+    assert ck["world_size"] == 2
