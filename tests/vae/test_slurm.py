@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 
 from ethoflow.dispatch import ComputeParams, StageResources, run, slurm_available
 from ethoflow.vae.embed import embed_experiments
@@ -29,7 +30,11 @@ def need_slurm():
     pytest.skip(reason)
 
 
-def test_train_and_embed_on_slurm_match_local(in_tmp):
+def test_train_and_embed_on_slurm_match_local(in_tmp, monkeypatch):
+    # Float reductions depend on torch's thread count: pin it here and in the job (Slurm passes the
+    # environment on), as a lab pins it for comparable runs.
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     store = make_store(in_tmp / "a.zarr", minutes=240)
     p = VAEParams.model_validate({"model_name": "s", "snips": {"snip_len": 30, "snip_stride": 30},
                                   "model": {"latent_dim": 2, "hidden_dim": 8, "num_layers": 1},
