@@ -5,6 +5,8 @@ from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
 from ethoflow.vae.embed import embed_experiments
 from ethoflow.vae.params import VAEParams
+from ethoflow.vae.plots import plot_latents
+from ethoflow.vae.snips import read_df02
 
 
 def main(argv=None):
@@ -12,13 +14,15 @@ def main(argv=None):
     parser.add_argument("--df02", default="data/processed/vae/df02.parquet")
     parser.add_argument("--store", default="data/interim/hbehave/activity.zarr")
     parser.add_argument("--latents-root", default="data/processed/latents")
+    parser.add_argument("--plot", default="reports/vae/latents_pca.png")
     args = parser.parse_args(argv)
     cfg = load_section("vae", VAEParams, args.params)
-    dispatch.run(
+    files = dispatch.run(
         embed_experiments, f"models/vae/{cfg.model_name}/model.pt", args.df02, args.store,
         f"{args.latents_root}/{cfg.model_name}", batch_size=cfg.embed.batch_size,
         stage="vae_embed", params_path=args.params,
     )
+    plot_latents(files, read_df02(args.df02), args.plot)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,13 @@ def main(argv=None):
     parser.add_argument("--model-dir", default=None, help="default: models/vae/<model_name>")
     parser.add_argument("--live-dir", default="metrics/vae/train_live")
     parser.add_argument("--metrics", default="metrics/vae/train.json")
+    parser.add_argument("--figure", default="reports/vae/reconstructions.png")
     args = parser.parse_args(argv)
     cfg = load_section("vae", VAEParams, args.params)
     dispatch.run(
         train_vae, args.df02, args.store, cfg.model_dump(),
         args.model_dir or f"models/vae/{cfg.model_name}", args.live_dir, args.metrics,
-        str(state_dir("checkpoints", "vae_train")),
+        str(state_dir("checkpoints", "vae_train")), figure_path=args.figure,
         stage="vae_train", params_path=args.params,
     )
 

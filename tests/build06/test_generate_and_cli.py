@@ -65,8 +65,12 @@ def test_cli_dry_run_run_and_overwrite(tmp_path, capsys, monkeypatch):
     assert "df03: 5 rows, 3 z columns, coverage 100.0%" in capsys.readouterr().out
     assert pd.read_parquet("out/df03.parquet").experiment_date.unique().tolist() == ["e1", "e2"]
     assert main(args) == 1  # exists: refused without --overwrite
-    assert main([*args, "--overwrite", "--z-schema", "flat", "--no-csv", "--experiments", "e3"]) == 0
+    assert main([*args, "--dry-run"]) == 0
+    assert "write  out/df03.parquet  (exists: needs --overwrite)" in capsys.readouterr().out
+    assert main([*args, "--overwrite", "--z-schema", "flat", "--z-dtype", "float64", "--no-csv",
+                 "--experiments", "e3"]) == 0
     assert json.loads((tmp_path / "out" / "coverage.json").read_text())["overall"]["n_rows"] == 2
+    assert pd.read_parquet("out/df03.parquet").z_mu_00.dtype == "float64"
 
 
 def test_cli_reads_params_section(tmp_path, capsys, monkeypatch):

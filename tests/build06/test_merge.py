@@ -5,13 +5,12 @@ import logging
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from ethoflow.build06 import Build06Params, normalise_snip_ids, run_build06
 from ethoflow.core.errors import InputError, OverwriteError
-
-import pyarrow as pa
 
 
 def df02_frame():
@@ -62,7 +61,12 @@ def test_full_coverage_one_experiment(project):
     res = run_build06(cfg_for(project, experiments=["e1"]))
     df03 = pd.read_parquet(project / "out" / "df03.parquet")
     assert df03.snip_id.tolist() == ["e1_c1_t0000", "e1_c1_t0001", "e1_c2_t0000"]
-    assert df03[["z_mu_00", "z_mu_01", "z_mu_02"]].to_numpy().tolist() == [z_of(s) for s in df03.snip_id]
+    np.testing.assert_allclose(df03[["z_mu_00", "z_mu_01", "z_mu_02"]].to_numpy(), [z_of(s) for s in df03.snip_id],
+                               rtol=1e-6)
+    assert df03.z_mu_00.dtype == np.float32  # default z_dtype
+    run_build06(cfg_for(project, experiments=["e1"], z_dtype="float64", overwrite=True))
+    df64 = pd.read_parquet(project / "out" / "df03.parquet")
+    assert df64[["z_mu_00", "z_mu_01", "z_mu_02"]].to_numpy().tolist() == [z_of(s) for s in df64.snip_id]
     assert res.coverage["overall"] == {"n_rows": 3, "n_with_latents": 3, "coverage": 1.0}
     cov = json.loads((project / "out" / "coverage.json").read_text())
     assert cov["per_experiment"]["e1"]["coverage"] == 1.0 and cov["below_threshold"] == []
@@ -127,7 +131,7 @@ def test_stem_normalisation(project):
     assert res.coverage["overall"]["coverage"] == 1.0
     df03 = pd.read_parquet(project / "out" / "df03.parquet")
     assert df03.snip_id.tolist() == ["e2_c1_t0000", "e2_c1_t0001"]  # df02's ids are kept
-    assert df03.z_mu_00.tolist() == [z_of("e2_c1_s0000")[0], z_of("e2_c1_s0001")[0]]
+    assert df03.z_mu_00.tolist() == pytest.approx([z_of("e2_c1_s0000")[0], z_of("e2_c1_s0001")[0]], rel=1e-6)
 
 
 def test_schema_policies(tmp_path):
@@ -203,3 +207,13 @@ def test_morphseq_style_roots(tmp_path):
     assert res.paths.df02 == meta / "embryo_metadata_df02.csv"
     assert res.experiments == ["20240418"] and res.coverage["overall"]["coverage"] == 1.0
     assert len(res.z_columns) == 4
+
+
+def test_df02_csv_whose_column_changes_type_late(tmp_path):
+    n = 30_000  # the last row changes the column's type
+    df = pd.DataFrame({"experiment_date": ["e1"] * n, "snip_id": [f"e1_c_t{i:05d}" for i in range(n)],
+                       "note": [1] * (n - 1) + ["text"]})
+    df.to_csv(tmp_path / "df02.csv", index=False)
+    write_latents(tmp_path / "latents" / "m1", "e1", df.snip_id[:10])
+    res = run_build06(cfg_for(tmp_path))
+    assert res.n_rows == n and res.coverage["overall"]["n_with_latents"] == 10

@@ -59,6 +59,8 @@ def test_fit_normaliser_ignores_missing():
     m = np.array([[[True, True], [True, False]]])
     s = fit_normaliser(x, m)
     assert s["mean"] == pytest.approx([2.0, 5.0]) and s["std"] == pytest.approx([1.0, 1.0])
+    s2 = fit_normaliser(np.full((1, 2, 1), np.nan, np.float32), np.zeros((1, 2, 1), bool))  # no valid reading
+    assert s2 == {"mean": [0.0], "std": [1.0]}
 
 
 def test_train_outputs_normaliser_and_curves(data):
@@ -96,6 +98,7 @@ def test_resume_after_kill_gives_the_same_model(data):
     a = torch.load(full / "model" / "model.pt", weights_only=False)["state_dict"]
     b = torch.load(part / "model" / "model.pt", weights_only=False)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (full / "model" / "model.pt").read_bytes() == (part / "model" / "model.pt").read_bytes()
     la = json.loads((full / "live" / "metrics.json").read_text())
     lb = json.loads((part / "live" / "metrics.json").read_text())
     assert la == lb
@@ -121,6 +124,7 @@ def test_embed_writes_latent_store_layout(data, tmp_path):
     _, out = run(d, store, df02, tiny_params(epochs=1), "emb")
     files = embed_experiments(out / "model" / "model.pt", df02, store, tmp_path / "lat" / "tiny", batch_size=7)
     assert [f.name for f in files] == ["morph_latents_expA.csv", "morph_latents_expB.csv"]
+    assert all(f.with_suffix(".parquet").exists() for f in files)  # Parquet twins for fast reads
     a = pd.read_csv(files[0])
     assert list(a.columns) == ["snip_id", "z_mu_b_00", "z_mu_b_01", "z_mu_n_00"]
     assert a.snip_id.tolist() == df[df.experiment_date == "expA"].snip_id.tolist()  # every snip, flagged or not
@@ -138,3 +142,14 @@ def test_latent_column_names():
     assert latent_columns(VAEConfig(seq_len=4, channels=1, latent_dim=3)) == ["z_mu_00", "z_mu_01", "z_mu_02"]
     assert latent_columns(VAEConfig(seq_len=4, channels=1, latent_dim=3, nuisance_dims=2)) == [
         "z_mu_b_00", "z_mu_n_00", "z_mu_n_01"]
+
+
+def test_latent_pca_recovers_the_dominant_direction():
+    from ethoflow.vae.plots import latent_pca
+
+    rng = np.random.default_rng(0)
+    t = rng.standard_normal(500)
+    z = np.stack([3 * t, 3 * t, 0.1 * rng.standard_normal(500)], 1)
+    scores, ratio = latent_pca(z)
+    assert scores.shape == (500, 2) and ratio[0] > 0.99
+    assert abs(np.corrcoef(scores[:, 0], t)[0, 1]) > 0.999

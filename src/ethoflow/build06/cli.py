@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--experiments", nargs="+", default=None, metavar="EXP",
                         help="experiments to merge (default: all of df02; commas also separate)")
     parser.add_argument("--z-schema", choices=["auto", "flat", "bio_nuisance"], default=None)
+    parser.add_argument("--z-dtype", choices=["float32", "float64"], default=None)
     parser.add_argument("--model-name", default=None)
     parser.add_argument("--df02", default=None, help="df02 Parquet/CSV")
     parser.add_argument("--latents-root", default=None, help="parent of <model_name>/morph_latents_{exp}.csv")
@@ -54,6 +55,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[Build06Params, str | Non
         "dry_run": args.dry_run,
         "overwrite": args.overwrite,
         "z_schema": args.z_schema,
+        "z_dtype": args.z_dtype,
         "model_name": args.model_name,
         "df02": args.df02,
         "latents_root": args.latents_root,
@@ -85,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
             if p is None:
                 print(f"  missing latents for {e}")
         for w in res.writes:
-            print(f"  write  {w}")
+            note = "  (exists: needs --overwrite)" if w in res.protected_existing else ""
+            print(f"  write  {w}{note}")
         return 0
     cov = res.coverage["overall"]
     print(f"df03: {res.n_rows} rows, {len(res.z_columns)} z columns, coverage {100 * cov['coverage']:.1f}% "

@@ -42,10 +42,10 @@ from ethoflow.build06.params import (
 from ethoflow.core.errors import InputError, ParamsError
 from ethoflow.core.io import atomic_path, check_overwrite, write_json
 from ethoflow.core.logging import get_logger
+from ethoflow.vae.latent_store import LATENT_FILE, latent_header, read_latent_file
 
 log = get_logger(__name__)
 
-LATENT_FILE = "morph_latents_{experiment}.csv"
 FLAT_RE = re.compile(r"^z_mu_\d+$")
 BION_RE = re.compile(r"^z_mu_[bn]_\d+$")
 STEM_PATTERN = r"_s(\d{4,})$"
@@ -81,6 +81,7 @@ class Build06Result:
     n_rows: int = 0
     dry_run: bool = False
     table: pa.Table | None = None
+    protected_existing: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- paths and experiments
@@ -130,10 +131,17 @@ def read_table(path: str | os.PathLike, what: str = "table") -> pa.Table:
         raise InputError(f"{path}: {what} not found")
     try:
         if path.suffix == ".parquet":
-            return pq.read_table(path)
+            return pq.ParquetFile(path).read()
         if path.suffix == ".csv" or path.name.endswith(".csv.gz"):
-            return pacsv.read_csv(path)
-    except (pa.ArrowInvalid, OSError) as exc:
+            try:
+                return pacsv.read_csv(path)
+            except pa.ArrowInvalid:
+                # Arrow infers column types from the first block; a column that changes type further
+                # down (common in hand-kept metadata tables) gets pandas' whole-column inference.
+                import pandas as pd
+
+                return pa.Table.from_pandas(pd.read_csv(path, low_memory=False), preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read {what}: {exc}") from None
     raise InputError(f"{path}: {what} must be .parquet or .csv")
 
@@ -206,7 +214,10 @@ def ensure_latents(paths: Paths, cfg: Build06Params, experiments: list[str]) -> 
 # --------------------------------------------------------------------------- latents
 def normalise_snip_ids(ids: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
     """Replace a trailing ``_s####`` stem (4+ digits) by ``_t####``; other ids are unchanged."""
-    return pc.replace_substring_regex(pc.cast(ids, pa.string()), pattern=STEM_PATTERN, replacement=r"_t\1")
+    ids = pc.cast(ids, pa.string())
+    if not pc.any(pc.match_substring(ids, "_s")).as_py():  # cheap test first: most stores have none
+        return ids
+    return pc.replace_substring_regex(ids, pattern=STEM_PATTERN, replacement=r"_t\1")
 
 
 def select_z_columns(columns: list[str], schema: str, source: str | os.PathLike) -> list[str]:
@@ -236,22 +247,37 @@ def select_z_columns(columns: list[str], schema: str, source: str | os.PathLike)
 
 
 def _check_finite(table: pa.Table, cols: list[str], source: str | os.PathLike, ids: pa.ChunkedArray) -> None:
+    """Raise InputError at the first null, NaN or infinite z value (naming file, column, snip_id, row)."""
     for c in cols:
         col = table[c]
-        if not pa.types.is_floating(col.type) and not pa.types.is_integer(col.type):
-            raise InputError(f"{source}: column {c} is not numeric ({col.type})")
-        ok = pc.is_finite(pc.cast(col, pa.float64()))  # null -> null
-        bad = pc.invert(pc.fill_null(ok, False))
-        if pc.any(bad).as_py():
-            i = int(pc.index(bad, True).as_py())
-            raise InputError(f"{source}: non-finite z value in column {c} for snip_id {ids[i].as_py()!r} "
-                             f"(row {i + 2} of the file): {col[i].as_py()!r}")
+        if not pa.types.is_floating(col.type):
+            raise InputError(f"{source}: column {c} is not floating point ({col.type})")
+        offset = 0
+        for chunk in col.chunks:
+            if chunk.null_count:
+                i = offset + int(np.flatnonzero(~np.asarray(chunk.is_valid()))[0])
+                raise InputError(f"{source}: non-finite z value in column {c} for snip_id {ids[i].as_py()!r} "
+                                 f"(row {i + 2} of the file): empty")
+            vals = chunk.to_numpy(zero_copy_only=False)
+            finite = np.isfinite(vals)
+            if not finite.all():
+                j = int(np.flatnonzero(~finite)[0])
+                i = offset + j
+                raise InputError(f"{source}: non-finite z value in column {c} for snip_id {ids[i].as_py()!r} "
+                                 f"(row {i + 2} of the file): {vals[j]!r}")
+            offset += len(chunk)
 
 
-def read_latents(files: dict[str, Path | None], schema: str = "auto") -> tuple[pa.Table, list[str]]:
+def read_latents(
+    files: dict[str, Path | None], schema: str = "auto", dtype: str = "float32"
+) -> tuple[pa.Table, list[str]]:
     """Read and check the latent files; returns (table with ``__snip_key__`` + z columns, z columns).
 
-    The key is ``snip_id`` after stem normalisation. z columns are read as float64.
+    The key is ``snip_id`` after stem normalisation (one combined chunk); z columns are parsed as
+    ``dtype`` (``float32`` or ``float64``) and keep one chunk per file.
+
+    Each CSV's Parquet twin is read instead when its fingerprint matches (see
+    :mod:`ethoflow.vae.latent_store`); the values are the same.
 
     Raises:
         InputError: a file lacks ``snip_id`` or the schema's columns, files disagree on their z
@@ -262,7 +288,7 @@ def read_latents(files: dict[str, Path | None], schema: str = "auto") -> tuple[p
     for exp, path in files.items():
         if path is None:
             continue
-        header = pacsv.open_csv(path).schema.names if path.suffix == ".csv" else pq.read_schema(path).names
+        header = latent_header(path)
         if "snip_id" not in header:
             raise InputError(f"{path}: latent file has no snip_id column")
         zc = select_z_columns(header, schema, path)
@@ -270,11 +296,11 @@ def read_latents(files: dict[str, Path | None], schema: str = "auto") -> tuple[p
             cols = zc
         elif zc != cols:
             raise InputError(f"{path}: z columns {zc[:4]}... differ from the other latent files' {cols[:4]}...")
-        convert = pacsv.ConvertOptions(
-            include_columns=["snip_id", *zc],
-            column_types={"snip_id": pa.string(), **{c: pa.float64() for c in zc}},
-        )
-        t = pacsv.read_csv(path, convert_options=convert) if path.suffix == ".csv" else pq.read_table(path, columns=["snip_id", *zc])
+        try:
+            t, parsed = read_latent_file(path, zc, dtype)
+        except pa.ArrowInvalid as exc:
+            raise InputError(f"{path}: cannot read latents: {exc}") from None
+        log.debug("build06: %s read from its %s", path, parsed)
         _check_finite(t, zc, path, t["snip_id"])
         if t["snip_id"].null_count:
             raise InputError(f"{path}: empty snip_id in {t['snip_id'].null_count} row(s)")
@@ -283,8 +309,10 @@ def read_latents(files: dict[str, Path | None], schema: str = "auto") -> tuple[p
         origin.append((str(path), len(t)))
     if not parts:
         return pa.table({KEY: pa.array([], pa.string())}), []
-    table = pa.concat_tables(parts).combine_chunks()
-    _check_unique(table[KEY], "latents", origin)
+    table = pa.concat_tables(parts)
+    key = pa.chunked_array([table[KEY].combine_chunks()])
+    table = table.set_column(0, KEY, key)
+    _check_unique(key, "latents", origin)
     return table, cols or []
 
 
@@ -324,7 +352,10 @@ def left_join(df02: pa.Table, latents: pa.Table, z_cols: list[str], source: str 
         raise InputError(f"{source}: df02 has no snip_id column")
     key = normalise_snip_ids(df02["snip_id"])
     _check_unique(key, f"df02 ({source})", str(source))
-    idx = pc.index_in(key, value_set=latents[KEY]) if len(latents) else pa.nulls(len(df02), pa.int32())
+    if len(latents):
+        idx = pc.index_in(key, value_set=latents[KEY].combine_chunks())
+    else:
+        idx = pa.nulls(len(df02), pa.int32())
     matched = pc.is_valid(idx)
     out = df02
     for c in z_cols:
@@ -405,8 +436,11 @@ def git_commit() -> str | None:
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
+    # Dictionary-encode only non-float columns: trying it on a million distinct floats per z column
+    # costs several seconds and is then abandoned by the writer anyway.
+    dict_cols = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+        pq.write_table(table, tmp, use_dictionary=dict_cols)
 
 
 def _write_csv(table: pa.Table, path: Path) -> None:
@@ -457,14 +491,15 @@ def run_build06(
         for e in missing:
             log.info("build06 dry run: no latents for %s: %s", e,
                      "would generate them with vae_embed" if cfg.generate_missing_latents else "would warn and skip")
+        blocked = [str(p) for p in protected if Path(p).exists() and not cfg.overwrite]
         for w in writes:
-            log.info("build06 dry run: would write %s%s", w, " (exists; needs overwrite)" if Path(w).exists() and w in map(str, protected) else "")
+            log.info("build06 dry run: would write %s%s", w, " (exists; needs overwrite)" if w in blocked else "")
         return Build06Result(paths, experiments, {e: str(p) if p else None for e, p in files.items()},
-                             reads, writes, dry_run=True)
+                             reads, writes, dry_run=True, protected_existing=blocked)
     check_overwrite(protected, cfg.overwrite)
 
     files = ensure_latents(paths, cfg, experiments)
-    latents, z_cols = read_latents(files, cfg.z_schema)
+    latents, z_cols = read_latents(files, cfg.z_schema, cfg.z_dtype)
     exp_col = experiment_strings(df02, cfg.experiment_column, paths.df02)
     if cfg.experiments is not None:
         keep = pc.is_in(exp_col, value_set=pa.array(experiments, pa.string()))
@@ -486,6 +521,7 @@ def run_build06(
         "latent_files": {e: str(p) if p else None for e, p in files.items()},
         "df02": str(paths.df02),
         "z_schema": cfg.z_schema,
+        "z_dtype": cfg.z_dtype,
         "z_columns": z_cols,
         "n_rows": df03.num_rows,
         "params": params_record if params_record is not None else cfg.model_dump(),

@@ -32,6 +32,8 @@ class Build06Params(StrictModel):
         experiment_column: df02 column naming the experiment.
         z_schema: ``auto`` (every ``z_mu_*`` column present: flat and/or bio/nuisance), ``flat``
             (``z_mu_XX`` only, required) or ``bio_nuisance`` (``z_mu_b_XX`` and ``z_mu_n_XX``, required).
+        z_dtype: type of the z columns in df03; ``float32`` (what the VAE computes; half the memory)
+            or ``float64`` (for external latents written with more precision).
         generate_missing_latents: embed experiments without a latent file through vae_embed
             (``vae_checkpoint`` + ``activity_store``); otherwise warn and merge what exists.
         vae_checkpoint: model for ``generate_missing_latents``; ``null``: ``models/vae/<model_name>/model.pt``.
@@ -55,6 +57,7 @@ class Build06Params(StrictModel):
     experiments: list[str] | None = None
     experiment_column: str = "experiment_date"
     z_schema: Literal["auto", "flat", "bio_nuisance"] = "auto"
+    z_dtype: Literal["float32", "float64"] = "float32"
     generate_missing_latents: bool = False
     vae_checkpoint: str | None = None
     activity_store: str = "data/interim/hbehave/activity.zarr"

@@ -20,16 +20,15 @@ import pandas as pd
 import torch
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import atomic_path
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
+from ethoflow.vae.latent_store import LATENT_FILE, latent_path, write_latent_csv  # noqa: F401 (re-export)
 from ethoflow.vae.model import TimeSeriesVAE, VAEConfig
 from ethoflow.vae.snips import load_snip_arrays, read_df02
 from ethoflow.vae.train import apply_normaliser, load_vae
 
 log = get_logger(__name__)
 
-LATENT_FILE = "morph_latents_{experiment}.csv"
 _SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -38,11 +37,6 @@ def latent_columns(cfg: VAEConfig) -> list[str]:
     if cfg.nuisance_dims == 0:
         return [f"z_mu_{i:02d}" for i in range(cfg.latent_dim)]
     return [f"z_mu_b_{i:02d}" for i in range(cfg.bio_dims)] + [f"z_mu_n_{i:02d}" for i in range(cfg.nuisance_dims)]
-
-
-def latent_path(latents_root: str | os.PathLike, model_name: str, experiment: str) -> Path:
-    """``<latents_root>/<model_name>/morph_latents_{experiment}.csv``."""
-    return Path(latents_root) / model_name / LATENT_FILE.format(experiment=experiment)
 
 
 @torch.no_grad()
@@ -66,10 +60,12 @@ def embed_experiments(
     out_dir: str | os.PathLike,
     experiments: list[str] | None = None,
     batch_size: int = 256,
+    twin: bool = True,
 ) -> list[Path]:
     """Write ``out_dir/morph_latents_{experiment}.csv`` for each experiment of df02 (or ``experiments``).
 
-    ``out_dir`` is the model's folder of the latent store (``<latents_root>/<model_name>``).
+    ``out_dir`` is the model's folder of the latent store (``<latents_root>/<model_name>``). With
+    ``twin`` each CSV gets its Parquet twin (see :mod:`ethoflow.vae.latent_store`).
 
     Returns:
         the files written, in experiment order.
@@ -103,8 +99,7 @@ def embed_experiments(
         table = pd.DataFrame(mu, columns=cols)
         table.insert(0, "snip_id", sub["snip_id"].astype(str).to_numpy())
         path = Path(out_dir) / LATENT_FILE.format(experiment=exp)
-        with atomic_path(path) as tmp:
-            table.to_csv(tmp, index=False, float_format="%.7g")
+        write_latent_csv(table.to_csv(index=False, float_format="%.7g", lineterminator="\n"), path, twin=twin)
         log.info("vae_embed: %s: %d snips -> %s", exp, len(table), path)
         written.append(path)
     return written

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ import pandas as pd
 import torch
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import atomic_path, to_plain, write_json
+from ethoflow.core.io import atomic_write_bytes, to_plain, write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
 from ethoflow.core.seed import seed_everything
@@ -47,14 +48,12 @@ def fit_normaliser(x: np.ndarray, mask: np.ndarray) -> dict[str, list[float]]:
     A channel without valid readings gets mean 0, std 1; a constant channel gets std 1.
     """
     c = x.shape[-1]
-    flat = np.where(mask, np.nan_to_num(x), np.nan).reshape(-1, c).astype(np.float64)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(flat, axis=0)
-            std = np.nanstd(flat, axis=0)
+    vals = np.where(mask, np.nan_to_num(x), 0.0).reshape(-1, c).astype(np.float64)
+    w = mask.reshape(-1, c)
+    n = w.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = vals.sum(0) / n
+        std = np.sqrt((np.where(w, vals - mean, 0.0) ** 2).sum(0) / n)
     mean = np.where(np.isfinite(mean), mean, 0.0)
     std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
     return {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
@@ -115,6 +114,14 @@ def run_key(df02_path: str | os.PathLike, params: VAEParams) -> str:
         {"df02": _file_digest(df02_path), "p": to_plain(params.model_dump(exclude={"embed"}))}, sort_keys=True
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _save(path: Path, obj: dict[str, Any]) -> None:
+    """``torch.save`` through memory, then an atomic write: saving straight to the temporary file
+    would put its random name inside the zip archive and change the bytes from run to run."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _epoch(model, opt, x, m, idx, p: VAEParams, epoch: int, train: bool, gen: torch.Generator | None):
@@ -186,6 +193,7 @@ def train_vae(
     metrics_path: str,
     checkpoint_root: str,
     max_epochs_this_run: int | None = None,
+    figure_path: str | None = None,
 ) -> dict[str, Any]:
     """Train the VAE and write ``model_dir/model.pt``, DVCLive curves and ``metrics_path``.
 
@@ -201,6 +209,8 @@ def train_vae(
         checkpoint_root: where per-run resumable checkpoints live (outside DVC's outs).
         max_epochs_this_run: stop after this many epochs in this call without writing outputs
             (simulates a kill; used by the resume test).
+        figure_path: when set, a PNG of input vs reconstruction for four validation snips (training
+            snips when there is no validation cage), with the best weights.
 
     Returns:
         the summary written to ``metrics_path`` (or ``{"interrupted": True, ...}``).
@@ -279,9 +289,8 @@ def train_vae(
             log.info("vae_train: early stop at epoch %d (best epoch %d)", epoch, state["best_epoch"])
         state["epoch"] = epoch + 1
         ckpt_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(ckpt_path) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "torch_rng": torch.get_rng_state(), "state": state}, tmp)
+        _save(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "torch_rng": torch.get_rng_state(), "state": state})
         done_now += 1
         if max_epochs_this_run is not None and done_now >= max_epochs_this_run and state["epoch"] < p.train.epochs \
                 and not state["stopped_early"]:
@@ -291,8 +300,7 @@ def train_vae(
 
     best = state["best_state"]
     out = Path(model_dir) / "model.pt"
-    with atomic_path(out) as tmp:
-        torch.save({
+    _save(out, {
             "format": CHECKPOINT_FORMAT,
             "config": cfg.to_dict(),
             "state_dict": best,
@@ -301,7 +309,7 @@ def train_vae(
             "snip_len": p.snips.snip_len,
             "model_name": p.model_name,
             "best_epoch": state["best_epoch"],
-        }, tmp)
+        })
     best_rec = state["history"][state["best_epoch"]]
     ref = best_rec["val"] or best_rec["train"]
     summary = {
@@ -319,6 +327,17 @@ def train_vae(
         "n_val_cages": int(df.iloc[va]["cage_id"].nunique()) if len(va) else 0,
     }
     write_json(metrics_path, summary)
+    if figure_path:
+        from ethoflow.vae.plots import plot_reconstructions
+
+        model.load_state_dict(best)
+        model.eval()
+        pool = va if len(va) else tr
+        pick = pool[np.linspace(0, len(pool) - 1, num=min(4, len(pool))).round().astype(int)]
+        with torch.no_grad():
+            x_hat, _, _ = model(x[pick], m[pick], sample=False)
+        plot_reconstructions(x[pick].cpu().numpy(), m[pick].cpu().numpy(), x_hat.cpu().numpy(),
+                             df["snip_id"].iloc[pick].astype(str).tolist(), figure_path, channels or None)
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: outputs written, checkpoint no longer needed
     return summary
 
