@@ -20,7 +20,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def finch_params(data: Path, epochs: int, base_width: int, seed: int) -> dict:
+def finch_params(data: Path, epochs: int, base_width: int, seed: int, threads: int = 1) -> dict:
     return {"acoustic": {
         "corpus": {
             "data_dir": str(data),
@@ -30,8 +30,9 @@ def finch_params(data: Path, epochs: int, base_width: int, seed: int) -> dict:
         "variants": {"finch": {"split": "tape_exclusive", "fractions": {"train": 0.6, "val": 0.2, "test": 0.2},
                                "seed": seed, "noise_per_target": 2.0, "margin_s": 0.1}},
         "features": {"sr": 32000, "fmin": 0.0, "fmax": 8000.0},
-        "train": {"epochs": epochs, "base_width": base_width, "seed": seed, "early_stopping_patience_epochs": 8},
-        "predict": {"settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.1}}},
+        "train": {"epochs": epochs, "base_width": base_width, "seed": seed, "early_stopping_patience_epochs": 8,
+                  "num_threads": threads},
+        "predict": {"settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.1}}, "num_threads": threads},
         "evaluate": {"threshold": 0.5, "min_gap_s": 0.3, "min_dur_s": 0.1, "iou": 0.4},
         "rf": {"fmax": 8000.0, "n_estimators": 200},
     }}
@@ -47,13 +48,14 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--base-width", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--until", default="report")
     args = ap.parse_args()
     setup_logging()
     wd = Path(args.workdir)
     wd.mkdir(parents=True, exist_ok=True)
     (wd / "dvc.yaml").write_text("stages: {}\n")  # marks the project root for ethoflow's state folder
-    params = finch_params(Path(args.data).resolve(), args.epochs, args.base_width, args.seed)
+    params = finch_params(Path(args.data).resolve(), args.epochs, args.base_width, args.seed, args.threads)
     (wd / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     t0 = time.time()
     run_pipeline(wd, until=args.until)

@@ -149,7 +149,10 @@ class VariantParams(StrictModel):
         noise_per_target: noise segments mined per target event; the fractional part is a Bernoulli
             draw (1.5: one, plus a second with probability 0.5).
         margin_s: mined noise keeps this distance (seconds) from every annotated event.
-        noise_min_s: minimum noise segment length in seconds (``null``: ``features.seq_len_s``).
+        noise_min_s / noise_max_s: noise segments are as long as their target, clipped to
+            [noise_min_s, noise_max_s] seconds (``noise_min_s`` null: ``features.seq_len_s``; ``noise_max_s``
+            null: no upper limit). Training cuts ``seq_len_s`` windows from them, so long song bouts need
+            no equally long silent gaps.
         classes: target classes used (``null``: all in the corpus).
         spectrogram_pngs: write this many example spectrogram PNGs per split (0: none).
     """
@@ -161,6 +164,7 @@ class VariantParams(StrictModel):
     noise_per_target: float = Field(1.0, ge=0)
     margin_s: float = Field(0.25, ge=0)
     noise_min_s: float | None = Field(None, gt=0)
+    noise_max_s: float | None = Field(1.0, gt=0)
     classes: list[str] | None = None
     spectrogram_pngs: int = Field(0, ge=0)
 
