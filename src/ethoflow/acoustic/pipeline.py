@@ -23,7 +23,7 @@ def run_pipeline(workdir: str | Path, until: str = "report", env: dict[str, str]
     """Run the acoustic stages up to and including ``until`` in ``workdir``.
 
     Raises:
-        EthoflowError: a stage exited non-zero (its stderr tail is in the message).
+        EthoflowError: a stage exited non-zero (its own error line is in the log it printed).
     """
     from ethoflow.acoustic.params import AcousticParams
 
@@ -41,7 +41,7 @@ def run_pipeline(workdir: str | Path, until: str = "report", env: dict[str, str]
         for extra in calls:
             cmd = [sys.executable, str(STAGES_DIR / f"acoustic_{step}.py"), *extra]
             log.info("running %s", " ".join(cmd[1:]))
-            res = subprocess.run(cmd, cwd=workdir, env=full_env, capture_output=True, text=True)
+            res = subprocess.run(cmd, cwd=workdir, env=full_env)  # the stage's log goes to our stderr
             if res.returncode != 0:
-                raise EthoflowError(f"stage acoustic_{step} {' '.join(extra)} failed ({res.returncode}):\n"
-                                    f"{res.stderr[-3000:]}")
+                raise EthoflowError(f"stage acoustic_{step} {' '.join(extra)} failed (exit {res.returncode}); "
+                                    f"its error is in the log above")
