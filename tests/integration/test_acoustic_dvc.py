@@ -13,15 +13,14 @@ pytestmark = pytest.mark.integration
 TINY_ACOUSTIC = {
     "acoustic": {
         "demo": {"n_tapes": 3, "recordings_per_tape": 2, "recording_s": 8.0, "sr": 16000, "calls_per_minute": 30.0},
-        "variants": {"v1": {"split": "tape_exclusive", "spectrogram_pngs": 1},
-                     "v2": {"split": "random", "noise_per_target": 1.0}},
+        "variants": {"v1": {"split": "tape_exclusive", "spectrogram_pngs": 1}},
         "features": {"sr": 16000, "n_fft": 512, "hop_length": 256, "n_freq_bins": 32},
         "train": {"base_width": 4, "epochs": 2, "num_threads": 1},
         "predict": {"num_threads": 1},
         "rf": {"n_estimators": 10, "n_folds": 2},
     }
 }
-VARIANTS = ("v1", "v2")
+VARIANTS = ("v1",)  # one foreach item keeps the test short; the stages are the same for more
 ALL = {"demo_acoustic", "acoustic_corpus", "acoustic_report"} | {
     f"{s}@{v}" for s in ("acoustic_variants", "acoustic_train") for v in VARIANTS} | {
     f"{s}@{v}-default" for s in ("acoustic_predict", "acoustic_evaluate", "acoustic_rf_train", "acoustic_rf_filter")
@@ -52,7 +51,7 @@ def test_repro_writes_every_output(project):
     assert list((project / "data/processed/acoustic/filtered/v1-default/selections").glob("*.selections.txt"))
     assert (project / "models/acoustic/v1/dvclive/metrics.json").exists()
     assert (project / "reports/acoustic/pr/v1-default-cnn.csv").exists()
-    assert (project / "reports/acoustic/confusion/v2-default-rf.csv").exists()
+    assert (project / "reports/acoustic/confusion/v1-default-rf.csv").exists()
     res = dvc(project, "repro", "acoustic_report")
     assert ran_stages(res) == set()
 
@@ -60,12 +59,13 @@ def test_repro_writes_every_output(project):
 def test_exp_run_lr_reruns_training_and_descendants_and_metrics_diff(project):
     res = dvc(project, "exp", "run", "-n", "lr-acoustic", "-S", "acoustic.train.lr=0.01", "acoustic_report")
     ran = ran_stages(res)
-    assert {"acoustic_train@v1", "acoustic_train@v2", "acoustic_report"} <= ran
-    assert not ran & {"demo_acoustic", "acoustic_corpus", "acoustic_variants@v1", "acoustic_variants@v2"}
+    assert {"acoustic_train@v1", "acoustic_predict@v1-default", "acoustic_report"} <= ran
+    assert not ran & {"demo_acoustic", "acoustic_corpus", "acoustic_variants@v1"}
     shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
     exps = [e for entry in shown for e in (entry.get("experiments") or [])]
     names = [run.get("name") for e in exps for run in e.get("revs", [])] + [e.get("name") for e in exps]
     assert "lr-acoustic" in names
     diff = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
     changed = {p for p, m in diff.items() if any(v.get("diff") not in (0, None) for v in m.values())}
-    assert any(p.startswith("metrics/acoustic/train/") or "dvclive" in p for p in changed), diff
+    assert "metrics/acoustic/train/v1.json" in changed, diff
+    assert diff["metrics/acoustic/train/v1.json"]["final_train_loss"]["diff"] != 0

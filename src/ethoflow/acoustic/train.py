@@ -239,7 +239,8 @@ def train_model(variant_dir: str, out_dir: str, f: FeatureParams, t: TrainParams
     summary = {
         "classes": classes, "best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
         "stopped_early": state["stopped_early"], "resumed": resumed, "metric": t.metric,
-        "best_val_metric": state["best_metric"], "scores": scores,
+        "best_val_metric": state["best_metric"], "best_val_loss": state.get("best_loss"),
+        "final_train_loss": state["history"][-1]["train_loss"] if state["history"] else None, "scores": scores,
         "n_segments": {s: len(d) for s, d in data.items()},
     }
     out.mkdir(parents=True, exist_ok=True)
