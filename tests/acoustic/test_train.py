@@ -83,3 +83,15 @@ def test_predict_windows_cover_each_recording(variant_dir, tmp_path, tiny_featur
         assert len(sub) == len(window_starts(r["duration_s"], 0.4, 0.1)) == 79
         assert sub.end_s.max() <= r["duration_s"] + 1e-9
         assert ((sub.prob > 0) & (sub.prob < 1)).all()
+
+
+def test_training_is_submittable_through_dispatch(variant_dir, in_tmp, tiny_features, tiny_train):
+    """The train call pickles and runs through submitit's job machinery (debug executor)."""
+    from ethoflow import dispatch
+    from ethoflow.dispatch import ComputeParams
+
+    s = dispatch.run(train_model, str(variant_dir), str(in_tmp / "m"), tiny_features,
+                     tiny_train.model_copy(update={"epochs": 1}), str(in_tmp / "ck"),
+                     stage="acoustic_train@v", compute=ComputeParams(executor="debug"))
+    assert s["epochs_run"] == 1 and (in_tmp / "m" / "model.pt").exists()
+    assert list((in_tmp / ".ethoflow" / "jobs").glob("acoustic_train_v/*"))
