@@ -331,6 +331,23 @@ class AcousticParams(StrictModel):
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     rf: RFParams = Field(default_factory=RFParams)
 
+    def variant(self, name: str, params_path: str = "params.yaml") -> VariantParams:
+        """The variant ``name`` (raises ``ParamsError`` naming the missing key)."""
+        from ethoflow.core import ParamsError
+
+        if name not in self.variants:
+            raise ParamsError(f"{params_path}: acoustic.variants has no variant '{name}' (have: {sorted(self.variants)})")
+        return self.variants[name]
+
+    def setting(self, name: str, params_path: str = "params.yaml") -> PredictSetting:
+        """The prediction setting ``name`` (raises ``ParamsError`` naming the missing key)."""
+        from ethoflow.core import ParamsError
+
+        if name not in self.predict.settings:
+            raise ParamsError(f"{params_path}: acoustic.predict.settings has no setting '{name}' "
+                              f"(have: {sorted(self.predict.settings)})")
+        return self.predict.settings[name]
+
 
 def load_acoustic(path: str = "params.yaml") -> AcousticParams:
     """Load and validate the ``acoustic`` section (raises ``ParamsError`` naming file and key)."""
