@@ -59,11 +59,11 @@ class DemoParams(StrictModel):
     calls_per_minute: float = Field(18.0, gt=0)
     call_dur_s: tuple[float, float] = (0.15, 0.9)
     f0_hz: tuple[float, float] = (500.0, 1400.0)
-    snr_db: tuple[float, float] = (6.0, 18.0)
+    snr_db: tuple[float, float] = (0.0, 12.0)
     clicks_per_minute: float = 30.0
     whistles_per_minute: float = 6.0
-    others_per_minute: float = 10.0
-    other_f0_hz: tuple[float, float] = (1700.0, 2600.0)
+    others_per_minute: float = 15.0
+    other_f0_hz: tuple[float, float] = (1100.0, 2000.0)
 
 
 class SourceParams(StrictModel):

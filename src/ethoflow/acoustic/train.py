@@ -64,7 +64,8 @@ class SegmentData:
         L = self.f.seq_len_s
         if rng is None:
             return (s + e) / 2 - L / 2
-        return float(rng.uniform(s, e - L)) if e - s > L else float(rng.uniform(e - L, s))
+        lo, hi = sorted((s, e - L))  # inside a long segment, or around a short one
+        return float(rng.uniform(lo, hi))
 
     def batch(self, idx: np.ndarray, rng: np.random.Generator | None = None, aug: Any = None,
               noise_pool: SegmentData | None = None) -> tuple[np.ndarray, np.ndarray]:
