@@ -14,7 +14,8 @@ def main(argv=None):
     parser.add_argument("setting")
     args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
-    ev, s = cfg.evaluate, cfg.predict.settings[args.setting]
+    cfg.variant(args.variant, args.params)
+    ev, s = cfg.evaluate, cfg.setting(args.setting, args.params)
     name = f"{args.variant}-{args.setting}"
     vindex = read_json(f"data/interim/acoustic/variants/{args.variant}/variant_index.json")
     roles = vindex["tape_roles"]

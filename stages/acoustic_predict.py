@@ -3,7 +3,7 @@
 from ethoflow import dispatch
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.predict import predict_recordings
-from ethoflow.core import ParamsError, load_section, read_json
+from ethoflow.core import load_section, read_json
 from ethoflow.core.stage import run_stage, stage_parser
 
 
@@ -13,9 +13,8 @@ def main(argv=None):
     parser.add_argument("setting")
     args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
-    if args.setting not in cfg.predict.settings:
-        raise ParamsError(f"{args.params}: acoustic.predict.settings has no setting '{args.setting}'")
-    s = cfg.predict.settings[args.setting]
+    cfg.variant(args.variant, args.params)
+    s = cfg.setting(args.setting, args.params)
     recs = read_json(f"data/interim/acoustic/variants/{args.variant}/variant_index.json")["recordings"]
     dispatch.run(
         predict_recordings, f"models/acoustic/{args.variant}/model.pt", recs, s.seq_len_s, s.hop_s,

@@ -15,6 +15,7 @@ def main(argv=None):
     parser.add_argument("setting")
     args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
+    cfg.variant(args.variant, args.params), cfg.setting(args.setting, args.params)
     name = f"{args.variant}-{args.setting}"
     vindex = read_json(f"data/interim/acoustic/variants/{args.variant}/variant_index.json")
     files = {r["recording"]: r["file"] for r in vindex["recordings"]}

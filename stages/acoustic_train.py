@@ -3,7 +3,7 @@
 from ethoflow import dispatch
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.train import train_model
-from ethoflow.core import ParamsError, load_section, state_dir
+from ethoflow.core import load_section, state_dir
 from ethoflow.core.stage import run_stage, stage_parser
 
 
@@ -12,8 +12,7 @@ def main(argv=None):
     parser.add_argument("variant")
     args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
-    if args.variant not in cfg.variants:
-        raise ParamsError(f"{args.params}: acoustic.variants has no variant '{args.variant}'")
+    cfg.variant(args.variant, args.params)
     out = f"models/acoustic/{args.variant}"
     dispatch.run(
         train_model, f"data/interim/acoustic/variants/{args.variant}", out, cfg.features, cfg.train,

@@ -2,7 +2,7 @@
 
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.variants import build_variant, write_variant
-from ethoflow.core import ParamsError, load_section, read_json
+from ethoflow.core import load_section, read_json
 from ethoflow.core.stage import run_stage, stage_parser
 
 
@@ -13,9 +13,7 @@ def main(argv=None):
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
-    if args.variant not in cfg.variants:
-        raise ParamsError(f"{args.params}: acoustic.variants has no variant '{args.variant}'")
-    spec = cfg.variants[args.variant]
+    spec = cfg.variant(args.variant, args.params)
     index = read_json(args.corpus)
     df, vindex = build_variant(index, spec, cfg.features.seq_len_s)
     out = args.out or f"data/interim/acoustic/variants/{args.variant}"

@@ -57,6 +57,8 @@ def _pair_audio(annot_path: Path, src: SourceParams, root: Path) -> Path:
     if src.audio:
         return root / src.audio
     folder = root / src.audio_dir if src.audio_dir else annot_path.parent
+    if src.audio_dir and Path(src.audio_dir).is_absolute():
+        folder = Path(src.audio_dir)
     name = annot_path.name
     for marker in (".Table.", ".selections", ".TextGrid", ".txt", ".csv"):
         if marker in name:
@@ -297,6 +299,9 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
 
 
 def _relpath(p: Path, root: Path) -> str:
+    """Paths configured as absolute stay absolute; relative ones are kept relative to the project root."""
+    if Path(p).is_absolute():
+        return str(p)
     try:
         return str(Path(p).resolve().relative_to(root.resolve()))
     except ValueError:

@@ -59,11 +59,11 @@ class DemoParams(StrictModel):
     calls_per_minute: float = Field(18.0, gt=0)
     call_dur_s: tuple[float, float] = (0.15, 0.9)
     f0_hz: tuple[float, float] = (500.0, 1400.0)
-    snr_db: tuple[float, float] = (6.0, 18.0)
+    snr_db: tuple[float, float] = (0.0, 12.0)
     clicks_per_minute: float = 30.0
     whistles_per_minute: float = 6.0
-    others_per_minute: float = 10.0
-    other_f0_hz: tuple[float, float] = (1700.0, 2600.0)
+    others_per_minute: float = 15.0
+    other_f0_hz: tuple[float, float] = (1100.0, 2000.0)
 
 
 class SourceParams(StrictModel):
@@ -149,7 +149,10 @@ class VariantParams(StrictModel):
         noise_per_target: noise segments mined per target event; the fractional part is a Bernoulli
             draw (1.5: one, plus a second with probability 0.5).
         margin_s: mined noise keeps this distance (seconds) from every annotated event.
-        noise_min_s: minimum noise segment length in seconds (``null``: ``features.seq_len_s``).
+        noise_min_s / noise_max_s: noise segments are as long as their target, clipped to
+            [noise_min_s, noise_max_s] seconds (``noise_min_s`` null: ``features.seq_len_s``; ``noise_max_s``
+            null: no upper limit). Training cuts ``seq_len_s`` windows from them, so long song bouts need
+            no equally long silent gaps.
         classes: target classes used (``null``: all in the corpus).
         spectrogram_pngs: write this many example spectrogram PNGs per split (0: none).
     """
@@ -161,6 +164,7 @@ class VariantParams(StrictModel):
     noise_per_target: float = Field(1.0, ge=0)
     margin_s: float = Field(0.25, ge=0)
     noise_min_s: float | None = Field(None, gt=0)
+    noise_max_s: float | None = Field(1.0, gt=0)
     classes: list[str] | None = None
     spectrogram_pngs: int = Field(0, ge=0)
 
@@ -326,6 +330,23 @@ class AcousticParams(StrictModel):
     predict: PredictParams = Field(default_factory=PredictParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     rf: RFParams = Field(default_factory=RFParams)
+
+    def variant(self, name: str, params_path: str = "params.yaml") -> VariantParams:
+        """The variant ``name`` (raises ``ParamsError`` naming the missing key)."""
+        from ethoflow.core import ParamsError
+
+        if name not in self.variants:
+            raise ParamsError(f"{params_path}: acoustic.variants has no variant '{name}' (have: {sorted(self.variants)})")
+        return self.variants[name]
+
+    def setting(self, name: str, params_path: str = "params.yaml") -> PredictSetting:
+        """The prediction setting ``name`` (raises ``ParamsError`` naming the missing key)."""
+        from ethoflow.core import ParamsError
+
+        if name not in self.predict.settings:
+            raise ParamsError(f"{params_path}: acoustic.predict.settings has no setting '{name}' "
+                              f"(have: {sorted(self.predict.settings)})")
+        return self.predict.settings[name]
 
 
 def load_acoustic(path: str = "params.yaml") -> AcousticParams:

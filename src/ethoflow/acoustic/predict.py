@@ -1,7 +1,8 @@
 """acoustic_predict: per-window call probabilities for whole recordings.
 
 Each recording's spectrogram is computed once; windows of ``seq_len_s`` every ``hop_s`` are sliced
-from it and classified in batches (no audio reloading per window, unlike ANIMAL-SPOT's predictor).
+from it and classified in batches (no audio reloading per window, unlike ANIMAL-SPOT's predictor),
+with channels-last memory layout and ``torch.inference_mode`` (faster CPU convolutions, same results).
 Output rows: ``tape, recording, start_s, end_s, prob, logit, label`` where ``prob`` = 1 - P(noise),
 ``logit`` its log-odds and ``label`` the most likely target class.
 """
@@ -41,10 +42,11 @@ def predict_power(model: Any, power: np.ndarray, f: FeatureParams, duration_s: f
 
     starts = window_starts(duration_s, seq_len_s, hop_s)
     logits, cls = [], []
-    with torch.no_grad():
+    model = model.to(memory_format=torch.channels_last)  # faster CPU convolutions, same results
+    with torch.inference_mode():
         for k in range(0, len(starts), batch_size):
             x = torch.from_numpy(window_batch(power, starts[k : k + batch_size], seq_len_s, f))
-            lo = model(x)
+            lo = model(x.contiguous(memory_format=torch.channels_last))
             logits.append(target_logit(lo).numpy())
             cls.append(lo[:, 1:].argmax(1).numpy())
     logit = np.concatenate(logits).astype(np.float64)

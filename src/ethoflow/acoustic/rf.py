@@ -63,8 +63,8 @@ def fit_filter(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, p: RFParams) 
     y = np.asarray(y, int)
     stats: dict[str, Any] = {"n_train": int(len(y)), "n_pos": int(y.sum()), "n_groups": int(len(set(groups)))}
     if len(set(y.tolist())) < 2:
-        log.warning("rf: training detections are all %s; the filter keeps every detection",
-                    "true" if len(y) and y[0] else "false alarms")
+        what = "absent" if not len(y) else ("all true calls" if y[0] else "all false alarms")
+        log.warning("rf: training detections are %s; the filter keeps every detection", what)
         return None, 0.0, stats | {"fitted": False}
 
     def make() -> Any:

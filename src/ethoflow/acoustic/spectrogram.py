@@ -34,7 +34,6 @@ def load_audio(path: str | Path, sr: int) -> np.ndarray:
         InputError: the file is missing or unreadable.
     """
     import soundfile as sf
-    from scipy.signal import resample_poly
 
     try:
         y, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
@@ -42,6 +41,8 @@ def load_audio(path: str | Path, sr: int) -> np.ndarray:
         raise InputError(f"{path}: cannot read audio ({type(exc).__name__}: {exc})") from None
     y = y.mean(axis=1)
     if file_sr != sr:
+        from scipy.signal import resample_poly
+
         g = np.gcd(int(file_sr), int(sr))
         y = resample_poly(y, sr // g, file_sr // g).astype(np.float32)
     return y

@@ -5,7 +5,8 @@ longer than the window gives a random window inside it each epoch, a shorter one
 contains it at a random offset (validation/test: centred). Augmentation (training only) per
 :func:`ethoflow.acoustic.spectrogram.augment_window`. Adam; the learning rate is multiplied by
 ``lr_decay_factor`` when the validation metric has not improved for ``lr_patience_epochs``; training
-stops after ``early_stopping_patience_epochs`` without improvement; the best weights are kept.
+stops after ``early_stopping_patience_epochs`` without improvement; the best weights are kept
+(improvement: a higher validation metric, or an equal one with a lower validation loss).
 
 Resumable: a checkpoint (model, optimizer, best weights, counters, history) is written after every
 epoch to ``<ckpt_dir>/checkpoint.pt`` together with a fingerprint of the inputs and params; a rerun
@@ -63,7 +64,8 @@ class SegmentData:
         L = self.f.seq_len_s
         if rng is None:
             return (s + e) / 2 - L / 2
-        return float(rng.uniform(s, e - L)) if e - s > L else float(rng.uniform(e - L, s))
+        lo, hi = sorted((s, e - L))  # inside a long segment, or around a short one
+        return float(rng.uniform(lo, hi))
 
     def batch(self, idx: np.ndarray, rng: np.random.Generator | None = None, aug: Any = None,
               noise_pool: SegmentData | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -207,8 +209,12 @@ def train_model(variant_dir: str, out_dir: str, f: FeatureParams, t: TrainParams
         rec = {"epoch": ep, "train_loss": tot / len(train), "val_loss": val_loss, "lr": state["lr"],
                **{f"val_{k}": v for k, v in val.items()}}
         state["history"].append(rec)
-        if metric > state["best_metric"]:
-            state.update(best_metric=metric, best_epoch=ep, since_best=0, since_lr=0,
+        # improvement: a higher metric, or the same metric with a lower validation loss (the metric
+        # saturates early on easy data; the loss keeps ranking the epochs)
+        better = metric > state["best_metric"] + 1e-9 or (
+            abs(metric - state["best_metric"]) <= 1e-9 and val_loss < state.get("best_loss", float("inf")))
+        if better:
+            state.update(best_metric=metric, best_loss=val_loss, best_epoch=ep, since_best=0, since_lr=0,
                          best_state=copy.deepcopy(model.state_dict()))
         else:
             state["since_best"] += 1
@@ -234,7 +240,8 @@ def train_model(variant_dir: str, out_dir: str, f: FeatureParams, t: TrainParams
     summary = {
         "classes": classes, "best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
         "stopped_early": state["stopped_early"], "resumed": resumed, "metric": t.metric,
-        "best_val_metric": state["best_metric"], "scores": scores,
+        "best_val_metric": state["best_metric"], "best_val_loss": state.get("best_loss"),
+        "final_train_loss": state["history"][-1]["train_loss"] if state["history"] else None, "scores": scores,
         "n_segments": {s: len(d) for s, d in data.items()},
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,8 @@ has the same quality mix (these two may share a tape across splits, by design). 
 are held out of every split.
 
 Noise mining (for each target: ``floor(noise_per_target)`` segments plus one more with probability
-equal to the fractional part): segments of ``max(target duration, noise_min_s)`` are drawn uniformly
+equal to the fractional part): segments of the target's duration clipped to ``[noise_min_s,
+noise_max_s]`` are drawn uniformly
 from the gaps of the same recording that keep ``margin_s`` from **every** annotated event (targets,
 annotated noise, ignored labels) and do not overlap noise already mined; when the recording has no
 such gap, other recordings of the same tape are tried (``fallback``), never another tape.
@@ -169,6 +170,8 @@ def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) 
         base = int(np.floor(spec.noise_per_target))
         k = base + int(rng.random() < spec.noise_per_target - base)
         length = max(e["end_s"] - e["start_s"], noise_min)
+        if spec.noise_max_s is not None:
+            length = max(min(length, spec.noise_max_s), noise_min)
         for j in range(k):
             candidates = [e["recording"]] + [r for r in recs_of_tape[e["tape"]] if r != e["recording"]]
             seg, used = None, None
@@ -210,6 +213,7 @@ def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) 
         "counts": counts,
         "tape_roles": dict(sorted(roles.items())),
         "noise": {"per_target": spec.noise_per_target, "margin_s": spec.margin_s, "min_len_s": noise_min,
+                  "max_len_s": spec.noise_max_s,
                   "n_mined": int(((df.kind == "noise") & (df.source_uid != "")).sum()),
                   "n_from_other_recording": n_fallback, "n_unavailable": n_unavailable},
         "recordings": [

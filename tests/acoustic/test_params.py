@@ -1,0 +1,31 @@
+"""The acoustic params section: issue defaults, params.yaml validates, wrong keys name the key."""
+
+import pytest
+
+from ethoflow.acoustic.params import AcousticParams, FeatureParams, TrainParams
+from ethoflow.config import load_project_params
+from ethoflow.core import ParamsError
+from ethoflow.core.params import validate_section
+from tests.conftest import REPO
+
+
+def test_defaults_are_alpaca_defaults():
+    f, t = FeatureParams(), TrainParams()
+    assert (f.sr, f.n_fft, f.hop_length, f.n_freq_bins, f.fmin, f.fmax, f.seq_len_s) == (48000, 2048, 1024, 128, 0, 4000, 0.4)
+    assert (t.resnet, t.batch_size, t.base_width) == (18, 16, 64)
+    assert AcousticParams().evaluate.iou == 0.4
+
+
+def test_params_yaml_validates():
+    p = load_project_params(REPO / "params.yaml")
+    assert "v1" in p.acoustic.variants and "default" in p.acoustic.predict.settings
+    assert p.acoustic.corpus.sources[0].format == "raven"
+
+
+def test_wrong_key_and_value_are_named():
+    with pytest.raises(ParamsError, match=r"acoustic\.train\.lrr: unknown key"):
+        validate_section({"train": {"lrr": 1}}, AcousticParams, "params.yaml", "acoustic")
+    with pytest.raises(ParamsError, match=r"acoustic\.variants\.v1\.split"):
+        validate_section({"variants": {"v1": {"split": "by_moon"}}}, AcousticParams, "params.yaml", "acoustic")
+    with pytest.raises(ParamsError, match="Nyquist"):
+        validate_section({"features": {"sr": 8000, "fmax": 6000}}, AcousticParams, "params.yaml", "acoustic")

@@ -1,0 +1,97 @@
+"""Training: tiny run writes model + summary + DVCLive; a killed run resumes to the same weights."""
+
+import contextlib
+
+import pytest
+import torch
+
+import ethoflow.acoustic.train as train_mod
+from ethoflow.acoustic.params import VariantParams
+from ethoflow.acoustic.predict import predict_recordings, window_starts
+from ethoflow.acoustic.train import load_model, train_model
+from ethoflow.acoustic.variants import build_variant, write_variant
+from ethoflow.core import read_json
+
+
+@pytest.fixture
+def variant_dir(demo_index, tmp_path):
+    df, vi = build_variant(demo_index, VariantParams(split="tape_exclusive", seed=1, noise_per_target=1.0), 0.4)
+    write_variant(tmp_path / "v", df, vi, demo_index)
+    return tmp_path / "v"
+
+
+def test_train_writes_model_summary_and_dvclive(variant_dir, tmp_path, tiny_features, tiny_train):
+    s = train_model(str(variant_dir), str(tmp_path / "m"), tiny_features, tiny_train, str(tmp_path / "ck"),
+                    live_dir=str(tmp_path / "live"))
+    assert s["epochs_run"] == 2 and 1 <= s["best_epoch"] <= 2 and not s["resumed"]
+    assert set(s["scores"]) == {"train", "val", "test"}
+    assert (tmp_path / "live" / "metrics.json").exists()
+    assert (tmp_path / "live" / "plots" / "metrics" / "val_f1.tsv").read_text().count("\n") == 3  # header + 2 epochs
+    assert not (tmp_path / "ck" / "checkpoint.pt").exists()  # removed after success
+    model, meta = load_model(tmp_path / "m" / "model.pt")
+    assert meta["classes"] == ["target"] and meta["features"]["n_freq_bins"] == 32
+    assert read_json(tmp_path / "m" / "train_summary.json")["best_epoch"] == s["best_epoch"]
+
+
+def test_resume_after_kill_gives_the_same_model(variant_dir, tmp_path, tiny_features, tiny_train, monkeypatch):
+    tiny_train = tiny_train.model_copy(update={"epochs": 3})
+    ref = train_model(str(variant_dir), str(tmp_path / "ref"), tiny_features, tiny_train, str(tmp_path / "ck_ref"))
+    real = train_mod.atomic_path
+    writes = {"n": 0}
+
+    @contextlib.contextmanager
+    def killing_atomic_path(path, *a, **k):
+        with real(path, *a, **k) as tmp:
+            yield tmp
+        if str(path).endswith("checkpoint.pt"):
+            writes["n"] += 1
+            if writes["n"] == 2:
+                raise KeyboardInterrupt  # killed right after the 2nd epoch's checkpoint
+
+    monkeypatch.setattr(train_mod, "atomic_path", killing_atomic_path)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(str(variant_dir), str(tmp_path / "run"), tiny_features, tiny_train, str(tmp_path / "ck"))
+    assert (tmp_path / "ck" / "checkpoint.pt").exists() and not (tmp_path / "run" / "model.pt").exists()
+    monkeypatch.setattr(train_mod, "atomic_path", real)
+    s = train_model(str(variant_dir), str(tmp_path / "run"), tiny_features, tiny_train, str(tmp_path / "ck"))
+    assert s["resumed"] and s["epochs_run"] == 3
+    a = torch.load(tmp_path / "ref" / "model.pt", weights_only=False)["state_dict"]
+    b = torch.load(tmp_path / "run" / "model.pt", weights_only=False)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert s["scores"] == ref["scores"]
+
+
+def test_stale_checkpoint_is_ignored(variant_dir, tmp_path, tiny_features, tiny_train):
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    torch.save({"fingerprint": "other", "model": {}, "optimizer": {}, "state": {}}, ck / "checkpoint.pt")
+    s = train_model(str(variant_dir), str(tmp_path / "m"), tiny_features, tiny_train.model_copy(update={"epochs": 1}), str(ck))
+    assert not s["resumed"]
+
+
+def test_predict_windows_cover_each_recording(variant_dir, tmp_path, tiny_features, tiny_train):
+    import pandas as pd
+
+    train_model(str(variant_dir), str(tmp_path / "m"), tiny_features, tiny_train.model_copy(update={"epochs": 1}), str(tmp_path / "ck"))
+    recs = read_json(variant_dir / "variant_index.json")["recordings"][:2]
+    predict_recordings(str(tmp_path / "m" / "model.pt"), recs, 0.4, 0.1, str(tmp_path / "p.parquet"))
+    p = pd.read_parquet(tmp_path / "p.parquet")
+    assert list(p.columns) == ["tape", "recording", "start_s", "end_s", "prob", "logit", "label"]
+    for r in recs:
+        sub = p[p.recording == r["recording"]]
+        # 8 s, hop 0.1: starts 0.0 ... 7.8 (the last window begins before duration - seq_len/2)
+        assert len(sub) == len(window_starts(r["duration_s"], 0.4, 0.1)) == 79
+        assert sub.end_s.max() <= r["duration_s"] + 1e-9
+        assert ((sub.prob > 0) & (sub.prob < 1)).all()
+
+
+def test_training_is_submittable_through_dispatch(variant_dir, in_tmp, tiny_features, tiny_train):
+    """The train call pickles and runs through submitit's job machinery (debug executor)."""
+    from ethoflow import dispatch
+    from ethoflow.dispatch import ComputeParams
+
+    s = dispatch.run(train_model, str(variant_dir), str(in_tmp / "m"), tiny_features,
+                     tiny_train.model_copy(update={"epochs": 1}), str(in_tmp / "ck"),
+                     stage="acoustic_train@v", compute=ComputeParams(executor="debug"))
+    assert s["epochs_run"] == 1 and (in_tmp / "m" / "model.pt").exists()
+    assert list((in_tmp / ".ethoflow" / "jobs").glob("acoustic_train_v/*"))

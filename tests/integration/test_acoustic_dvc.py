@@ -1,0 +1,78 @@
+"""The acoustic DAG under DVC on tiny demo data: repro, no-op repro, `dvc exp run -S`, `dvc metrics diff`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.dvcproject import copy_project, dvc, git, ran_stages
+
+pytestmark = pytest.mark.integration
+
+TINY_ACOUSTIC = {
+    "acoustic": {
+        "demo": {"n_tapes": 3, "recordings_per_tape": 2, "recording_s": 8.0, "sr": 16000, "calls_per_minute": 30.0},
+        "variants": {"v1": {"split": "tape_exclusive", "spectrogram_pngs": 1}},
+        "features": {"sr": 16000, "n_fft": 512, "hop_length": 256, "n_freq_bins": 32},
+        "train": {"base_width": 4, "epochs": 2, "num_threads": 1},
+        "predict": {"num_threads": 1, "settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.1},
+                                                   "coarse": {"seq_len_s": 0.5, "hop_s": 0.25}}},
+        "rf": {"n_estimators": 10, "n_folds": 2},
+    }
+}
+VARIANTS = ("v1",)  # one foreach item keeps the test short; the stages are the same for more
+SETTINGS = ("default", "coarse")  # the matrix: every variant x every prediction setting
+ALL = {"demo_acoustic", "acoustic_corpus", "acoustic_report"} | {
+    f"{s}@{v}" for s in ("acoustic_variants", "acoustic_train") for v in VARIANTS} | {
+    f"{s}@{v}-{k}" for s in ("acoustic_predict", "acoustic_evaluate", "acoustic_rf_train", "acoustic_rf_filter")
+    for v in VARIANTS for k in SETTINGS}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    proj = copy_project(tmp_path_factory.mktemp("acoustic_dvc"), TINY_ACOUSTIC)
+    res = dvc(proj, "repro", "acoustic_report")
+    assert ran_stages(res) == ALL, res.stdout
+    git(proj, "add", "-A")
+    git(proj, "add", "-f", "metrics/acoustic")  # commit the metrics so `dvc metrics diff` has a baseline
+    git(proj, "commit", "-q", "-m", "first repro")
+    return proj
+
+
+def test_repro_writes_every_output(project):
+    summary = json.loads((project / "metrics/acoustic/summary.json").read_text())
+    for v in VARIANTS:
+        for k in SETTINGS:
+            for layer in ("cnn", "rf"):
+                assert 0.0 <= summary[v][k][layer]["f1"] <= 1.0
+    csv = (project / "metrics/acoustic/metrics.csv").read_text().splitlines()
+    assert csv[0].startswith("model,setting,layer,group,method,n_gt,n_pred,tp,fp,fn,precision,recall,f1")
+    assert len(csv) == 1 + len(VARIANTS) * len(SETTINGS) * 2 * 2 * 2  # layers x groups x methods
+    assert (project / "metrics/acoustic/metrics_per_tape.csv").exists()
+    assert list((project / "data/interim/acoustic/variants/v1/spectrograms").glob("*.png"))
+    assert list((project / "data/processed/acoustic/filtered/v1-default/selections").glob("*.selections.txt"))
+    assert (project / "models/acoustic/v1/dvclive/metrics.json").exists()
+    assert (project / "reports/acoustic/pr/v1-default-cnn.csv").exists()
+    assert (project / "reports/acoustic/confusion/v1-coarse-rf.csv").exists()
+    import pandas as pd
+
+    coarse = pd.read_parquet(project / "data/processed/acoustic/predictions/v1-coarse/predictions.parquet")
+    assert (coarse.end_s - coarse.start_s).max() == pytest.approx(0.5)
+    res = dvc(project, "repro", "acoustic_report")
+    assert ran_stages(res) == set()
+
+
+def test_exp_run_lr_reruns_training_and_descendants_and_metrics_diff(project):
+    res = dvc(project, "exp", "run", "-n", "lr-acoustic", "-S", "acoustic.train.lr=0.01", "acoustic_report")
+    ran = ran_stages(res)
+    assert {"acoustic_train@v1", "acoustic_predict@v1-default", "acoustic_predict@v1-coarse", "acoustic_report"} <= ran
+    assert not ran & {"demo_acoustic", "acoustic_corpus", "acoustic_variants@v1"}
+    shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
+    exps = [e for entry in shown for e in (entry.get("experiments") or [])]
+    names = [run.get("name") for e in exps for run in e.get("revs", [])] + [e.get("name") for e in exps]
+    assert "lr-acoustic" in names
+    diff = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
+    changed = {p for p, m in diff.items() if any(v.get("diff") not in (0, None) for v in m.values())}
+    assert "metrics/acoustic/train/v1.json" in changed, diff
+    assert diff["metrics/acoustic/train/v1.json"]["final_train_loss"]["diff"] != 0
