@@ -14,6 +14,7 @@ from pydantic import Field
 
 from ethoflow.core.params import DEFAULT_PARAMS, StrictModel, load_params, validate_section
 from ethoflow.dispatch import ComputeParams
+from ethoflow.moseq.params import MoseqParams
 
 
 class ProjectParams(StrictModel):
@@ -22,7 +23,7 @@ class ProjectParams(StrictModel):
     compute: ComputeParams = Field(default_factory=ComputeParams)
     # Pipeline sections: replaced by their typed models as the pipelines land.
     acoustic: dict[str, Any] = Field(default_factory=dict)
-    moseq: dict[str, Any] = Field(default_factory=dict)
+    moseq: MoseqParams = Field(default_factory=MoseqParams)
     hbehave: dict[str, Any] = Field(default_factory=dict)
     vae: dict[str, Any] = Field(default_factory=dict)
     build06: dict[str, Any] = Field(default_factory=dict)

@@ -71,9 +71,9 @@ class LoadParams(StrictModel):
     extension: str | None = None
     bodyparts: list[str] | None = None
     use_bodyparts: list[str] | None = None
-    anterior_bodyparts: list[str] = Field(min_length=1)
-    posterior_bodyparts: list[str] = Field(min_length=1)
-    fps: float | None = Field(None, gt=0)
+    anterior_bodyparts: list[str] = Field(default_factory=lambda: ["head"], min_length=1)
+    posterior_bodyparts: list[str] = Field(default_factory=lambda: ["tail"], min_length=1)
+    fps: float | None = Field(30.0, gt=0)
     video_dir: str | None = None
     min_frames: int = Field(30, ge=1)
     max_nan_fraction: float = Field(0.5, ge=0, le=1)
@@ -179,7 +179,7 @@ class MoseqParams(StrictModel):
     """The ``moseq`` section: demo data, loading, outliers, PCA, AR-HMM and full model, seed."""
 
     demo: DemoParams = Field(default_factory=DemoParams)
-    load: LoadParams
+    load: LoadParams = Field(default_factory=LoadParams)
     outliers: OutlierParams = Field(default_factory=OutlierParams)
     pca: PCAParams = Field(default_factory=PCAParams)
     arhmm: ARHMMParams = Field(default_factory=ARHMMParams)
