@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -94,6 +95,24 @@ def _shrink_png(path: Path, limit: int = MAX_PLOT_BYTES) -> None:
         small.save(path, optimize=True)
 
 
+@contextlib.contextmanager
+def _savefig_dpi(dpi: int):
+    """Force ``Figure.savefig(dpi=...)`` (kpms hard-codes 300 dpi for its QA plots: slow, > 1 MB)."""
+    from matplotlib.figure import Figure
+
+    orig = Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        kwargs["dpi"] = dpi
+        return orig(self, *args, **kwargs)
+
+    Figure.savefig = savefig
+    try:
+        yield
+    finally:
+        Figure.savefig = orig
+
+
 def outliers(cfg: MoseqParams, load_dir: str | os.PathLike, out_dir: str | os.PathLike,
              plots_dir: str | os.PathLike) -> dict[str, Any]:
     """moseq_outliers: ``keypoint_moseq.outlier_removal`` (medoid-distance outliers interpolated,
@@ -117,7 +136,7 @@ def outliers(cfg: MoseqParams, load_dir: str | os.PathLike, out_dir: str | os.Pa
         d.mkdir(parents=True)
     work = out / "_qa"
     before = {k: np.isnan(v).any(-1) | (confs[k] == 0) for k, v in coords.items()}
-    with matplotlib.rc_context({"figure.dpi": cfg.outliers.plot_dpi}):
+    with _savefig_dpi(cfg.outliers.plot_dpi):
         coords2, confs2 = kpms.outlier_removal(
             {k: v.copy() for k, v in coords.items()}, {k: v.copy() for k, v in confs.items()}, str(work),
             overwrite=True, outlier_scale_factor=cfg.outliers.outlier_scale_factor, bodyparts=bodyparts,
