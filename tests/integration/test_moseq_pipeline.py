@@ -19,6 +19,7 @@ MOSEQ_STAGES = ["moseq_load", "moseq_outliers", "moseq_pca", "moseq_arhmm", "mos
 SUMMARY_KEYS = {"kappa", "median_duration_frames", "median_duration_ms", "syllables_90pct_frames",
                 "total_syllables", "latent_dim", "variance_explained", "search"}
 TINY_FIT = {
+    "outliers": {"plot_dpi": 40},
     "arhmm": {"trial_iters": 4, "arhmm_iters": 6, "max_trials": 3},
     "full": {"trial_iters": 2, "full_iters": 3, "max_trials": 2},
 }
@@ -37,7 +38,7 @@ def _check_outputs(root: Path, n_sessions: int) -> dict:
     summary = read_json(root / "metrics/moseq/summary.json")
     assert SUMMARY_KEYS <= set(summary)
     assert set(summary["kappa"]) == {"arhmm", "full"}
-    assert summary["median_duration_ms"] == pytest.approx(summary["median_duration_frames"] * 1000 / summary["fps"])
+    assert summary["median_duration_ms"] == pytest.approx(summary["median_duration_frames"] * 1000 / summary["fps"], abs=1e-3)
     assert 1 <= summary["syllables_90pct_frames"] <= summary["total_syllables"]
     assert summary["sessions"] == n_sessions
     res = root / "models/moseq/results/model"
