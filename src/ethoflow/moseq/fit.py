@@ -19,8 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ethoflow.core.errors import InputError
+from pydantic import ValidationError
+
+from ethoflow.core.errors import InputError, ParamsError
 from ethoflow.core.logging import get_logger
+from ethoflow.core.params import format_validation_error
 from ethoflow.moseq import io, search
 from ethoflow.moseq.params import MoseqComputeOptions, MoseqParams, SearchParams
 
@@ -181,7 +184,10 @@ def search_stage(
     stage = f"moseq_{kind}"
     compute = compute or dispatch.load_compute(params_path)
     options = dict(compute.resources(stage).options or {})
-    MoseqComputeOptions(**options)  # validate at stage start
+    try:  # validate at stage start
+        MoseqComputeOptions(**options)
+    except ValidationError as exc:
+        raise ParamsError(format_validation_error(exc, params_path, f"compute.stages.{stage}.options")) from None
     out = Path(out_dir).resolve()
     if kind == "arhmm":
         config_src, inputs = Path(pca_dir), [Path(keypoints), Path(pca_dir) / "pca.p", Path(pca_dir) / "config.yml"]
