@@ -105,3 +105,22 @@ def test_bad_compute_options_fail_at_stage_start(project):
     with pytest.raises(ParamsError, match="compute.stages.moseq_arhmm.options.*mixed_map_iter"):
         fit.search_stage("arhmm", MoseqParams(), project["root"] / "arhmm", keypoints=project["kp"],
                          pca_dir=project["pca"], compute=compute)
+
+
+def test_rounds_of_several_trials_go_through_map_array(project, monkeypatch):
+    from ethoflow import dispatch
+
+    rounds = []
+    orig = dispatch.map_array
+
+    def spy(fn, *iterables, **kw):
+        rounds.append(len(iterables[0]))
+        return orig(fn, *iterables, **kw)
+
+    monkeypatch.setattr(dispatch, "map_array", spy)
+    cfg = MoseqParams(arhmm={"target_duration_ms": [1000, 1300], "trial_iters": 3, "arhmm_iters": 3,
+                             "trials_per_round": 3})
+    st = _run(project, cfg)
+    assert st.status == "found"
+    assert rounds and all(n == 3 for n in rounds[:-1]) and len(st.trials) == sum(rounds)
+    assert len({t.kappa for t in st.trials}) == len(st.trials)

@@ -93,12 +93,13 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
         config = {**config, "trans_hypparams": {**config["trans_hypparams"], "kappa": kappa}}
         model = kpms.init_model(data, pca=pca, seed=jr.PRNGKey(int(spec["seed"])), **{
             k: v for k, v in config.items() if k != "seed"})
-        model = kpms.update_hypparams(model, kappa=kappa)
         start, ar_only = 0, True
     else:
         model, data, metadata, start = kpms.load_checkpoint(spec["init_dir"], spec["init_name"])
-        model = kpms.update_hypparams(model, kappa=kappa)
         start, ar_only = int(start), False
+    # kappa in the model's transition hyperparameters (kpms.update_hypparams skips 0-d arrays,
+    # which a reloaded checkpoint holds, so it is set directly)
+    model["hypparams"]["trans_hypparams"]["kappa"] = kappa
     model, _ = kpms.fit_model(
         model, data, metadata, str(project_dir), name, ar_only=ar_only, start_iter=start,
         num_iters=start + int(spec["iters"]), save_every_n_iters=int(spec["iters"]),
