@@ -250,11 +250,14 @@ def search_stage(
     else:
         log.info("%s: %s", stage, state.message)
     total = cfg.arhmm.arhmm_iters if kind == "arhmm" else cfg.full.full_iters
-    import h5py
+    if "end_iter" not in state.extra:  # recorded once, before the trial checkpoints may go
+        import h5py
 
-    with h5py.File(out / chosen.checkpoint / "checkpoint.h5", "r") as f:
-        trial_end = max(int(k) for k in f["model_snapshots"])
-    end_iter = trial_end - sp.trial_iters + total
+        with h5py.File(out / chosen.checkpoint / "checkpoint.h5", "r") as f:
+            trial_end = max(int(k) for k in f["model_snapshots"])
+        state.extra["end_iter"] = trial_end - sp.trial_iters + total
+        state.save(state_path)
+    end_iter = int(state.extra["end_iter"])
     spec = {**base, "final_name": kind, "trial_name": chosen.checkpoint, "end_iter": end_iter,
             "save_every": max(1, min(25, total // 2))}
     dispatch.run(continue_fit, spec, stage=stage, compute=compute)
