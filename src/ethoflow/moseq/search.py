@@ -46,6 +46,8 @@ STATE_VERSION = 1
 PRIOR_SLOPE = 0.5
 #: largest step (decades) of the one-point extrapolation.
 MAX_STEP = 4.0
+#: cap of |ln(duration / target centre)| used in the interpolation (saturated durations).
+F_CAP = math.log(8.0)
 #: a bracket narrower than this (decades) with no hit ends the search.
 MIN_BRACKET = 1e-3
 
@@ -224,41 +226,65 @@ def _tried(state: SearchState, x: float, tol: float = 1e-9) -> bool:
     return any(abs(t.log10_kappa - x) <= tol for t in (*state.trials, *state.pending))
 
 
+def _fc(state: SearchState, t: Trial) -> float:
+    """``f`` clipped to +-F_CAP: a saturated duration (one syllable per session at huge kappa) must
+    not drag the interpolation towards its side."""
+    return max(-F_CAP, min(F_CAP, state.f(t)))
+
+
 def _secant_candidate(state: SearchState, x_lo: float, x_hi: float) -> tuple[float | None, str]:
-    """The secant (or one-point extrapolation) root, or None with the reason to bisect instead."""
-    pts = sorted(state.trials, key=lambda t: (abs(state.f(t)), t.index))
-    if not pts:
+    """The next kappa of the secant method, or None with the reason to bisect instead.
+
+    Two-sided bracket: regula falsi between the bracket ends with the Illinois modification (the
+    end kept through k >= 2 consecutive trials on the other side has its f halved k-1 times).
+    One-sided: secant through the two trials nearest the target (prior slope with one trial),
+    step at most MAX_STEP decades; a root beyond an untried range bound probes that bound.
+    """
+    trials = state.trials
+    if not trials:
         return state.start, "start"
-    if len(pts) == 1:
-        # one point: step along the prior slope, at most MAX_STEP decades, inside the open bracket
-        p = pts[0]
-        step = max(-MAX_STEP, min(MAX_STEP, -state.f(p) / PRIOR_SLOPE))
-        x = p.log10_kappa + step
-        margin = 0.05 * (x_hi - x_lo)
-        return min(max(x, x_lo + margin), x_hi - margin), "prior-slope step"
-    else:
-        p, q = pts[0], pts[1]
-        dx = q.log10_kappa - p.log10_kappa
-        df = state.f(q) - state.f(p)
-        if dx == 0 or df / dx <= 1e-6:  # flat or decreasing: no usable slope
-            return None, "no positive slope"
-        x = p.log10_kappa - state.f(p) * dx / df
-    # Safeguards: too-slow shrinking of the bracket, or a root outside the open bracket.
-    widths = [_bracket(state, k)[1] - _bracket(state, k)[0] for k in range(1, len(state.trials) + 1)]
-    if len(widths) >= 3 and widths[-1] > 0.5 * widths[-3]:
+    widths = [_bracket(state, k)[1] - _bracket(state, k)[0] for k in range(1, len(trials) + 1)]
+    if len(widths) >= 4 and widths[-1] > 0.5 * widths[-4]:
         return None, "bracket shrinking too slowly"
     a, b = state.bounds
-    if x <= x_lo:
-        if x_lo == a and not _tried(state, a):
-            return a, "probe lower bound"
-        return None, "root below bracket"
-    if x >= x_hi:
-        if x_hi == b and not _tried(state, b):
-            return b, "probe upper bound"
-        return None, "root above bracket"
+    lo_t = [t for t in trials if state.side(t.duration) < 0 and t.log10_kappa == x_lo]
+    hi_t = [t for t in trials if state.side(t.duration) > 0 and t.log10_kappa == x_hi]
+    if lo_t and hi_t:
+        fl, fh = _fc(state, lo_t[-1]), _fc(state, hi_t[-1])
+        sides = [state.side(t.duration) for t in trials]
+        run = 1
+        while run < len(sides) and sides[-run - 1] == sides[-1]:
+            run += 1
+        if run >= 2:
+            if sides[-1] < 0:
+                fh *= 0.5 ** (run - 1)
+            else:
+                fl *= 0.5 ** (run - 1)
+        if fh - fl <= 0:
+            return None, "no positive slope"
+        x = x_lo - fl * (x_hi - x_lo) / (fh - fl)
+        why = "regula falsi (Illinois)"
+    else:
+        pts = sorted(trials, key=lambda t: (abs(state.f(t)), t.index))
+        p = pts[0]
+        slope, why = PRIOR_SLOPE, "prior-slope step"
+        if len(pts) >= 2:
+            q = pts[1]
+            dx, df = q.log10_kappa - p.log10_kappa, _fc(state, q) - _fc(state, p)
+            if dx != 0 and df / dx > 1e-6:
+                slope, why = df / dx, "secant"
+        x = p.log10_kappa + max(-MAX_STEP, min(MAX_STEP, -_fc(state, p) / slope))
+        if x <= x_lo:
+            if x_lo == a and not _tried(state, a):
+                return a, "probe lower bound"
+            return None, "root below bracket"
+        if x >= x_hi:
+            if x_hi == b and not _tried(state, b):
+                return b, "probe upper bound"
+            return None, "root above bracket"
     # keep a minimum distance from the bracket ends (avoids one-sided creeping)
     margin = 0.02 * (x_hi - x_lo)
-    return min(max(x, x_lo + margin), x_hi - margin), "secant"
+    return min(max(x, x_lo + margin), x_hi - margin), why
 
 
 def propose(state: SearchState) -> list[float]:
