@@ -3,7 +3,6 @@ through DVC. Few iterations: these check wiring, files and resumability, not mod
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

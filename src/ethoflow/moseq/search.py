@@ -12,12 +12,13 @@ geometric mean of the window):
 
 - ``bisection``: halve the bracket ``[x_lo, x_hi]`` (largest x known too short, smallest x known too
   long; the range bounds until measured). The baseline.
-- ``secant``: a safeguarded secant (Brent/Dekker-style): the next x is the root of the line through
-  the two measured points nearest the target (in f), extrapolated from a prior slope while only one
-  point is known. The candidate is accepted only strictly inside the bracket and while the bracket
-  keeps shrinking fast enough (at least halving every two steps); otherwise bisection. Where the
-  extrapolation leaves the range, the range bound itself is tried: a bound still on the wrong side
-  proves the target unreachable.
+- ``secant``: safeguarded interpolation on the measured (x, f) pairs (Dekker/Brent style). While
+  the window is not bracketed: the secant through the two trials nearest the target (a prior slope
+  after one trial), steps of at most ``MAX_STEP`` decades; a root beyond an untried range bound
+  probes that bound (still on the wrong side: the target is unreachable). Once bracketed: regula
+  falsi between the bracket ends with the Illinois modification. ``f`` is capped at +-``F_CAP``
+  (saturated durations). A candidate must lie strictly inside the bracket, and the bracket must
+  halve every three trials; otherwise bisection.
 
 State (one JSON file, written atomically after every trial): method, target window (frames), range,
 the current bracket, every trial (index, log10 kappa, kappa, median duration, checkpoint name), the
