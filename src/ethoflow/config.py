@@ -8,7 +8,6 @@ only their own section with :func:`ethoflow.core.params.load_section`.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from pydantic import Field
 
@@ -17,6 +16,7 @@ from ethoflow.core.params import DEFAULT_PARAMS, StrictModel, load_params, valid
 from ethoflow.build06.params import Build06Params
 from ethoflow.dispatch import ComputeParams
 from ethoflow.hbehave.params import HBehaveParams
+from ethoflow.moseq.params import MoseqParams
 from ethoflow.vae.params import VAEParams
 
 
@@ -24,9 +24,9 @@ class ProjectParams(StrictModel):
     """All sections of ``params.yaml``."""
 
     compute: ComputeParams = Field(default_factory=ComputeParams)
-    # Pipeline sections: replaced by their typed models as the pipelines land.
+    # One typed model per pipeline, owned by ethoflow.<pipeline>.params.
     acoustic: AcousticParams = Field(default_factory=AcousticParams)
-    moseq: dict[str, Any] = Field(default_factory=dict)
+    moseq: MoseqParams = Field(default_factory=MoseqParams)
     hbehave: HBehaveParams = Field(default_factory=HBehaveParams)
     vae: VAEParams = Field(default_factory=VAEParams)
     build06: Build06Params = Field(default_factory=Build06Params)

@@ -1,0 +1,134 @@
+"""Seeded synthetic pose tracks for the moseq pipeline, written as DeepLabCut ``.h5`` files.
+
+A synthetic animal is a chain of ``n_keypoints`` points (head first, 6 px apart). Its behaviour is a
+sequence of ``n_motifs`` recurring movement motifs (syllable-like): each motif has its own body bend
+(a travelling wave with motif-specific amplitude, frequency and phase speed), forward speed and
+turning rate. Motif durations are gamma-distributed around ``motif_duration_s``; the next motif
+follows a fixed random transition matrix without self-transitions. Keypoints get Gaussian jitter
+and a random fraction is dropped (NaN, likelihood 0), like a tracker's misses.
+
+Files: ``<out>/session_<i>.h5``, a pandas DataFrame in DeepLabCut's layout (columns MultiIndex
+``scorer / bodyparts / coords`` with coords ``x, y, likelihood``; key ``df_with_missing``), so the
+pipeline reads them with ``keypoint_moseq.load_keypoints(..., "deeplabcut")``; plus
+``motifs.tsv`` with the true motif of every frame (ground truth for comparisons).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ethoflow.core.io import atomic_path, write_json
+from ethoflow.moseq.params import DemoParams
+
+SCORER = "ethoflowDemoDLC"
+
+
+def _motif_table(rng: np.random.Generator, n_motifs: int) -> dict[str, np.ndarray]:
+    return {
+        "amp": rng.uniform(0.1, 0.6, n_motifs),          # bend amplitude (rad per segment)
+        "freq": rng.uniform(0.5, 3.0, n_motifs),         # bend oscillation (Hz)
+        "wave": rng.uniform(0.0, 1.5, n_motifs),         # phase lag between segments (rad)
+        "speed": rng.uniform(0.0, 60.0, n_motifs),       # forward speed (px/s)
+        "turn": rng.uniform(-1.5, 1.5, n_motifs),        # turning rate (rad/s)
+    }
+
+
+def simulate_session(rng: np.random.Generator, p: DemoParams, motifs: dict[str, np.ndarray],
+                     trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One session: keypoints (T, K, 2) in pixels and the true motif per frame (T,)."""
+    T, K, fps = p.n_frames, p.n_keypoints, p.fps
+    labels = np.empty(T, dtype=np.int64)
+    t, m = 0, int(rng.integers(p.n_motifs))
+    mean_len = p.motif_duration_s * fps
+    while t < T:
+        n = max(2, int(round(rng.gamma(8.0, mean_len / 8.0))))
+        labels[t : t + n] = m
+        t += n
+        m = int(rng.choice(p.n_motifs, p=trans[m]))
+    dt = 1.0 / fps
+    time = np.arange(T) * dt
+    heading = np.cumsum(motifs["turn"][labels] * dt) + rng.uniform(0, 2 * np.pi)
+    speed = motifs["speed"][labels]
+    centre = np.cumsum(np.stack([np.cos(heading), np.sin(heading)], -1) * speed[:, None] * dt, axis=0)
+    centre += np.array([300.0, 300.0])
+    seg = np.arange(K - 1)
+    bend = motifs["amp"][labels][:, None] * np.sin(
+        2 * np.pi * motifs["freq"][labels][:, None] * time[:, None] - motifs["wave"][labels][:, None] * seg[None]
+    )  # (T, K-1)
+    angles = heading[:, None] + np.pi + np.cumsum(bend, axis=1)  # segments point backwards from the head
+    steps = 6.0 * np.stack([np.cos(angles), np.sin(angles)], -1)  # (T, K-1, 2)
+    body = np.concatenate([np.zeros((T, 1, 2)), np.cumsum(steps, axis=1)], axis=1)
+    body -= body.mean(axis=1, keepdims=True)
+    xy = centre[:, None, :] + body + rng.normal(0, p.noise_px, size=(T, K, 2))
+    return xy, labels
+
+
+def to_dlc_frame(xy: np.ndarray, likelihood: np.ndarray, bodyparts: list[str]) -> pd.DataFrame:
+    """A DeepLabCut-layout DataFrame from keypoints (T, K, 2) and likelihoods (T, K)."""
+    T, K, _ = xy.shape
+    cols = pd.MultiIndex.from_product([[SCORER], bodyparts, ["x", "y", "likelihood"]],
+                                      names=["scorer", "bodyparts", "coords"])
+    values = np.concatenate([xy, likelihood[..., None]], axis=-1).reshape(T, K * 3)
+    return pd.DataFrame(values, columns=cols)
+
+
+def _write_dlc_h5(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """``df.to_hdf`` in DeepLabCut's (fixed) format without HDF5 object timestamps, so the same
+    data give the same bytes (pandas does not expose PyTables' ``track_times`` for this format)."""
+    import tables
+
+    orig = {name: getattr(tables.File, name) for name in ("create_array", "create_carray", "create_earray")}
+
+    def untimed(fn):
+        def wrapper(self, *args, **kwargs):
+            kwargs.setdefault("track_times", False)
+            return fn(self, *args, **kwargs)
+        return wrapper
+
+    try:
+        for name, fn in orig.items():
+            setattr(tables.File, name, untimed(fn))
+        df.to_hdf(path, key="df_with_missing", mode="w", format="fixed")
+    finally:
+        for name, fn in orig.items():
+            setattr(tables.File, name, fn)
+
+
+def generate(p: DemoParams, out_dir: str | os.PathLike) -> list[Path]:
+    """Write ``p.n_sessions`` DeepLabCut ``.h5`` files and ``motifs.tsv`` to ``out_dir``.
+
+    Deterministic: the same params give the same files.
+    """
+    rng = np.random.default_rng(p.seed)
+    motifs = _motif_table(rng, p.n_motifs)
+    trans = rng.uniform(0.2, 1.0, (p.n_motifs, p.n_motifs))
+    np.fill_diagonal(trans, 0.0)
+    trans /= trans.sum(1, keepdims=True)
+    bodyparts = ["head"] + [f"spine{i}" for i in range(1, p.n_keypoints - 1)] + ["tail"]
+    out = Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    files, truth = [], []
+    for s in range(p.n_sessions):
+        xy, labels = simulate_session(rng, p, motifs, trans)
+        lik = rng.uniform(0.8, 1.0, size=xy.shape[:2])
+        miss = rng.random(xy.shape[:2]) < p.nan_fraction
+        xy[miss] = np.nan
+        lik[miss] = 0.0
+        df = to_dlc_frame(np.round(xy, 3), np.round(lik, 4), bodyparts)
+        path = out / f"session_{s}.h5"
+        with atomic_path(path) as tmp:
+            _write_dlc_h5(df, tmp)
+        files.append(path)
+        truth.append(pd.DataFrame({"session": f"session_{s}", "frame": np.arange(len(labels)), "motif": labels}))
+    with atomic_path(out / "motifs.tsv") as tmp:
+        pd.concat(truth).to_csv(tmp, index=False, sep="\t")
+    write_json(out / "demo.json", {**p.model_dump(), "bodyparts": bodyparts,
+                                   "format": "deeplabcut", "files": [f.name for f in files]})
+    return files

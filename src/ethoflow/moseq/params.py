@@ -1,0 +1,201 @@
+"""Typed parameters of the ``moseq`` section of ``params.yaml`` (Keypoint-MoSeq pipeline).
+
+No jax/keypoint-moseq import here: stages validate params before anything heavy is loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ethoflow.core.params import StrictModel
+
+#: keypoint formats that ``keypoint_moseq.load_keypoints`` reads.
+KEYPOINT_FORMATS = (
+    "deeplabcut",
+    "sleap",
+    "anipose",
+    "sleap-anipose",
+    "nwb",
+    "facemap",
+    "freipose",
+    "dannce",
+)
+
+
+class DemoParams(StrictModel):
+    """Synthetic pose demo (``ethoflow.demo.moseq``).
+
+    Attributes:
+        n_sessions: number of recordings (one ``.h5`` file each).
+        n_frames: frames per recording.
+        n_keypoints: keypoints along the synthetic animal's body (head first).
+        n_motifs: number of recurring movement motifs (syllable-like).
+        motif_duration_s: mean motif duration in seconds (durations are drawn around it).
+        fps: frame rate in Hz (written to the demo README; the pipeline reads it from ``load.fps``).
+        noise_px: keypoint jitter in pixels.
+        nan_fraction: fraction of keypoints dropped (NaN, likelihood 0) at random.
+        seed: generator seed.
+    """
+
+    n_sessions: int = Field(3, ge=1)
+    n_frames: int = Field(900, ge=50)
+    n_keypoints: int = Field(6, ge=3)
+    n_motifs: int = Field(4, ge=2)
+    motif_duration_s: float = Field(0.35, gt=0)
+    fps: float = Field(30.0, gt=0)
+    noise_px: float = Field(0.5, ge=0)
+    nan_fraction: float = Field(0.01, ge=0, lt=1)
+    seed: int = 0
+
+
+class LoadParams(StrictModel):
+    """How keypoints are read (``moseq_load``).
+
+    Attributes:
+        format: a ``keypoint_moseq.load_keypoints`` format (deeplabcut, sleap, nwb, anipose, ...).
+        paths: files, folders or glob patterns (relative to the project root) to load.
+        extension: file extension filter for folders (``None``: the format's default).
+        bodyparts: expected bodypart names in file order (``None``: as found in the files).
+        use_bodyparts: bodyparts used for modelling (``None``: all).
+        anterior_bodyparts / posterior_bodyparts: define the heading axis (must be in use_bodyparts).
+        fps: frame rate in Hz; ``None`` detects it from a video in ``video_dir``.
+        video_dir: folder with the recordings' videos (fps detection when ``fps`` is ``None``).
+        min_frames: tracks (e.g. SLEAP track fragments) with fewer tracked frames are dropped.
+        max_nan_fraction: sessions with a larger fraction of missing coordinates are excluded.
+    """
+
+    format: Literal[KEYPOINT_FORMATS] = "deeplabcut"  # type: ignore[valid-type]
+    paths: list[str] = Field(default_factory=lambda: ["data/raw/moseq"], min_length=1)
+    extension: str | None = None
+    bodyparts: list[str] | None = None
+    use_bodyparts: list[str] | None = None
+    anterior_bodyparts: list[str] = Field(default_factory=lambda: ["head"], min_length=1)
+    posterior_bodyparts: list[str] = Field(default_factory=lambda: ["tail"], min_length=1)
+    fps: float | None = Field(30.0, gt=0)
+    video_dir: str | None = None
+    min_frames: int = Field(30, ge=1)
+    max_nan_fraction: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _fps_source(self) -> LoadParams:
+        if self.fps is None and not self.video_dir:
+            raise ValueError("set load.fps or load.video_dir (fps is detected from a video)")
+        return self
+
+
+class OutlierParams(StrictModel):
+    """``keypoint_moseq.outlier_removal`` (``moseq_outliers``).
+
+    Attributes:
+        outlier_scale_factor: multiplier of the medoid-distance threshold; higher removes fewer points.
+        plot_dpi: dpi of the QA plots (kept under 1 MB each).
+    """
+
+    outlier_scale_factor: float = Field(6.0, gt=0)
+    plot_dpi: int = Field(80, ge=20, le=300)
+
+
+class PCAParams(StrictModel):
+    """PCA of the aligned poses (``moseq_pca``).
+
+    Attributes:
+        variance_threshold: latent_dim = fewest components whose cumulative explained variance
+            reaches this fraction.
+    """
+
+    variance_threshold: float = Field(0.90, gt=0, le=1)
+
+
+class SearchParams(StrictModel):
+    """Kappa search shared by the AR-HMM and the full model.
+
+    Attributes:
+        target_duration_ms: [low, high] window for the median syllable duration in milliseconds.
+        kappa_log10_range: [low, high] search range in log10(kappa) (AR-HMM; the full model centres
+            a range of ``kappa_span_log10`` on the AR-HMM kappa).
+        method: ``secant`` (safeguarded secant on measured (log10 kappa, log duration)) or
+            ``bisection`` (baseline).
+        max_trials: most fits the search may run.
+        trial_iters: Gibbs iterations per trial fit.
+        trials_per_round: kappas proposed and fitted at once (one Slurm job array per round when
+            ``compute.executor`` is ``slurm``; one after another locally). It changes which kappas
+            are tried, hence is a result param and not a ``compute`` option.
+        on_unreachable: ``closest`` continues with the trial nearest the window (logged and
+            recorded); ``error`` stops the stage.
+    """
+
+    target_duration_ms: tuple[float, float] = (300.0, 400.0)
+    kappa_log10_range: tuple[float, float] = (3.0, 18.0)
+    method: Literal["secant", "bisection"] = "secant"
+    max_trials: int = Field(12, ge=1)
+    trial_iters: int = Field(10, ge=1)
+    trials_per_round: int = Field(1, ge=1)
+    on_unreachable: Literal["closest", "error"] = "closest"
+
+    @model_validator(mode="after")
+    def _ranges(self) -> SearchParams:
+        lo, hi = self.target_duration_ms
+        if not 0 < lo < hi:
+            raise ValueError(f"target_duration_ms must be 0 < low < high, got {[lo, hi]}")
+        a, b = self.kappa_log10_range
+        if not a < b:
+            raise ValueError(f"kappa_log10_range must be low < high, got {[a, b]}")
+        return self
+
+
+class ARHMMParams(SearchParams):
+    """AR-HMM stage (``moseq_arhmm``): search, then continue to ``arhmm_iters`` in all."""
+
+    arhmm_iters: int = Field(50, ge=1)
+
+    @model_validator(mode="after")
+    def _iters(self) -> ARHMMParams:
+        if self.arhmm_iters < self.trial_iters:
+            raise ValueError("arhmm_iters must be >= trial_iters")
+        return self
+
+
+class FullParams(SearchParams):
+    """Full keypoint-SLDS stage (``moseq_full``), warm-started from the AR-HMM.
+
+    Attributes:
+        kappa_span_log10: half-width of the search range in decades around the AR-HMM kappa.
+        full_iters: full-model iterations in all (trials included).
+    """
+
+    kappa_span_log10: float = Field(3.0, gt=0)
+    full_iters: int = Field(20, ge=1)
+
+    @model_validator(mode="after")
+    def _iters(self) -> FullParams:
+        if self.full_iters < self.trial_iters:
+            raise ValueError("full_iters must be >= trial_iters")
+        return self
+
+
+class MoseqParams(StrictModel):
+    """The ``moseq`` section: demo data, loading, outliers, PCA, AR-HMM and full model, seed."""
+
+    demo: DemoParams = Field(default_factory=DemoParams)
+    load: LoadParams = Field(default_factory=LoadParams)
+    outliers: OutlierParams = Field(default_factory=OutlierParams)
+    pca: PCAParams = Field(default_factory=PCAParams)
+    arhmm: ARHMMParams = Field(default_factory=ARHMMParams)
+    full: FullParams = Field(default_factory=FullParams)
+    seed: int = 0
+
+
+class MoseqComputeOptions(StrictModel):
+    """``compute.stages.moseq_arhmm|moseq_full.options``: execution knobs that never change results.
+
+    Attributes:
+        parallel_message_passing: keypoint-moseq's associative-scan Kalman sampler (``None``: on for
+            GPU, off for CPU; ``"force"``: on even on CPU). Faster on GPU, longer jit, more memory.
+        mixed_map_iters: split the batched E-step into this many sequential chunks
+            (``jax_moseq.utils.set_mixed_map_iters``) to save GPU memory; ``None``: off.
+    """
+
+    parallel_message_passing: bool | Literal["force"] | None = None
+    mixed_map_iters: int | None = Field(None, ge=1)

@@ -1,0 +1,214 @@
+"""moseq_load, moseq_outliers and moseq_pca: keypoints in, cleaned keypoints and PCA out."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ethoflow.core.errors import InputError, ParamsError
+from ethoflow.core.io import write_json
+from ethoflow.core.logging import get_logger
+from ethoflow.moseq import io
+from ethoflow.moseq.params import MoseqParams
+
+log = get_logger(__name__)
+
+KEYPOINTS = "keypoints.p"
+MAX_PLOT_BYTES = 1_000_000
+
+
+def load(cfg: MoseqParams, out_dir: str | os.PathLike, root: str | os.PathLike = ".") -> dict[str, Any]:
+    """moseq_load: read keypoints, cast to float64, drop fragments and NaN-heavy sessions, write the
+    kpms config (bodyparts, use_bodyparts, anterior/posterior bodyparts, fps) and ``keypoints.p``.
+
+    Returns:
+        The load report (also written to ``out_dir/load_report.json``).
+
+    Raises:
+        InputError: unreadable files, unknown bodyparts, nothing left after cleaning, no fps.
+    """
+    p = cfg.load
+    paths = io.resolve_paths(p.paths, root)
+    coords, confs, bodyparts = io.load_keypoint_files(paths, p.format, p.extension)
+    if p.bodyparts is not None and list(p.bodyparts) != bodyparts:
+        raise ParamsError(f"moseq.load.bodyparts {p.bodyparts} do not match the files' bodyparts {bodyparts}")
+    use = list(p.use_bodyparts) if p.use_bodyparts else list(bodyparts)
+    for key, names in (("use_bodyparts", use), ("anterior_bodyparts", p.anterior_bodyparts),
+                       ("posterior_bodyparts", p.posterior_bodyparts)):
+        bad = [n for n in names if n not in bodyparts]
+        if bad:
+            raise ParamsError(f"moseq.load.{key}: {bad} not among the files' bodyparts {bodyparts}")
+    for key, names in (("anterior_bodyparts", p.anterior_bodyparts), ("posterior_bodyparts", p.posterior_bodyparts)):
+        bad = [n for n in names if n not in use]
+        if bad:
+            raise ParamsError(f"moseq.load.{key}: {bad} must also be in use_bodyparts")
+    use_idx = [bodyparts.index(b) for b in use]
+    coords, confs, report = io.clean_sessions(coords, confs, p.min_frames, p.max_nan_fraction, use_idx)
+    if p.fps is not None:
+        fps, fps_source = float(p.fps), "params"
+    else:
+        vdir = p.video_dir if os.path.isabs(p.video_dir) else os.path.join(root, p.video_dir)
+        fps, fps_source = io.detect_fps(vdir), f"video in {p.video_dir}"
+    out = Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    io.write_kpms_config(
+        out, bodyparts=bodyparts, use_bodyparts=use, anterior_bodyparts=list(p.anterior_bodyparts),
+        posterior_bodyparts=list(p.posterior_bodyparts), skeleton=[], fps=fps, video_dir="",
+    )
+    io.save_keypoints(out / KEYPOINTS, coords, confs, bodyparts)
+    summary = {
+        "files": [os.path.relpath(x, root) for x in paths],
+        "format": p.format,
+        "fps": fps,
+        "fps_source": fps_source,
+        "bodyparts": bodyparts,
+        "use_bodyparts": use,
+        "sessions": report.kept,
+        "frames": {k: int(v.shape[0]) for k, v in coords.items()},
+        "nan_fraction": report.nan_fraction,
+        "dropped_fragments": report.fragments,
+        "excluded_nan_sessions": report.nan_excluded,
+        "min_frames": p.min_frames,
+        "max_nan_fraction": p.max_nan_fraction,
+    }
+    write_json(out / "load_report.json", summary)
+    log.info("loaded %d sessions (%d fragments dropped, %d NaN-heavy sessions excluded), fps %.4g (%s)",
+             len(report.kept), len(report.fragments), len(report.nan_excluded), fps, fps_source)
+    return summary
+
+
+def _shrink_png(path: Path, limit: int = MAX_PLOT_BYTES) -> None:
+    """Downscale a PNG in place until it is under ``limit`` bytes (kpms saves QA plots at 300 dpi)."""
+    from PIL import Image
+
+    while path.stat().st_size >= limit:
+        with Image.open(path) as im:
+            im.load()
+            small = im.resize((max(1, im.width * 7 // 10), max(1, im.height * 7 // 10)), Image.LANCZOS)
+        small.save(path, optimize=True)
+
+
+@contextlib.contextmanager
+def _savefig_dpi(dpi: int):
+    """Force ``Figure.savefig(dpi=...)`` (kpms hard-codes 300 dpi for its QA plots: slow, > 1 MB)."""
+    from matplotlib.figure import Figure
+
+    orig = Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        kwargs["dpi"] = dpi
+        return orig(self, *args, **kwargs)
+
+    Figure.savefig = savefig
+    try:
+        yield
+    finally:
+        Figure.savefig = orig
+
+
+def outliers(cfg: MoseqParams, load_dir: str | os.PathLike, out_dir: str | os.PathLike,
+             plots_dir: str | os.PathLike) -> dict[str, Any]:
+    """moseq_outliers: ``keypoint_moseq.outlier_removal`` (medoid-distance outliers interpolated,
+    their confidences set to 0) with QA plots kept under 1 MB each.
+
+    Returns:
+        {session: fraction of keypoint positions interpolated} (also ``out_dir/outliers.json``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import keypoint_moseq as kpms
+    import matplotlib.pyplot as plt
+
+    coords, confs, bodyparts = io.load_keypoints_pickle(Path(load_dir) / KEYPOINTS)
+    config = io.read_kpms_config(load_dir)
+    out, plots = Path(out_dir), Path(plots_dir)
+    for d in (out, plots):
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+    work = out / "_qa"
+    before = {k: np.isnan(v).any(-1) | (confs[k] == 0) for k, v in coords.items()}
+    with _savefig_dpi(cfg.outliers.plot_dpi):
+        coords2, confs2 = kpms.outlier_removal(
+            {k: v.copy() for k, v in coords.items()}, {k: v.copy() for k, v in confs.items()}, str(work),
+            overwrite=True, outlier_scale_factor=cfg.outliers.outlier_scale_factor, bodyparts=bodyparts,
+        )
+    plt.close("all")
+    for png in sorted(work.rglob("*.png")):
+        dst = plots / png.name
+        shutil.move(str(png), dst)
+        _shrink_png(dst)
+    shutil.rmtree(work)
+    coords2, confs2 = io.to_float64(coords2, confs2)
+    io.save_keypoints(out / KEYPOINTS, coords2, confs2, bodyparts)
+    shutil.copy2(Path(load_dir) / "config.yml", out / "config.yml")
+    frac = {k: round(float(((confs2[k] == 0) & ~before[k]).mean()), 6) for k in coords2}
+    write_json(out / "outliers.json", {"outlier_fraction": frac,
+                                       "outlier_scale_factor": cfg.outliers.outlier_scale_factor})
+    log.info("outliers: %s", ", ".join(f"{k} {100 * v:.2f}%" for k, v in frac.items()))
+    return frac
+
+
+def choose_latent_dim(explained_variance_ratio: np.ndarray, threshold: float) -> int:
+    """Fewest principal components whose cumulative explained variance reaches ``threshold``.
+
+    Args:
+        explained_variance_ratio: (n_components,) fractions, descending (sklearn PCA).
+        threshold: in (0, 1].
+
+    Returns:
+        latent_dim >= 1; all components when even all of them fall short (a warning is logged).
+    """
+    ratio = np.asarray(explained_variance_ratio, dtype=float)
+    if ratio.ndim != 1 or ratio.size == 0:
+        raise InputError("PCA has no components")
+    cum = np.cumsum(ratio)
+    hit = np.nonzero(cum >= threshold - 1e-12)[0]
+    if hit.size == 0:
+        log.warning("all %d PCs explain only %.3f < variance_threshold %.3f", ratio.size, cum[-1], threshold)
+        return int(ratio.size)
+    return int(hit[0] + 1)
+
+
+def pca(cfg: MoseqParams, outliers_dir: str | os.PathLike, out_dir: str | os.PathLike,
+        scree_png: str | os.PathLike, metrics_json: str | os.PathLike) -> dict[str, Any]:
+    """moseq_pca: fit PCA on aligned poses, latent_dim by ``variance_threshold``, ``pca.p`` and a
+    scree plot; the kpms config in ``out_dir`` gets ``latent_dim``."""
+    from ethoflow.moseq import jaxcache
+
+    jaxcache.enable()
+    import keypoint_moseq as kpms
+
+    from ethoflow.moseq.plots import scree_plot
+
+    coords, confs, _ = io.load_keypoints_pickle(Path(outliers_dir) / KEYPOINTS)
+    out = Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    shutil.copy2(Path(outliers_dir) / "config.yml", out / "config.yml")
+    config = io.read_kpms_config(out)
+    data, _ = kpms.format_data(coords, confs, **config)
+    model = kpms.fit_pca(**data, **config)
+    ratio = np.asarray(model.explained_variance_ratio_, dtype=float)
+    latent_dim = choose_latent_dim(ratio, cfg.pca.variance_threshold)
+    kpms.save_pca(model, str(out))
+    io.update_kpms_config(out, latent_dim=latent_dim)
+    scree_plot(ratio, latent_dim, cfg.pca.variance_threshold, scree_png)
+    metrics = {
+        "latent_dim": latent_dim,
+        "variance_explained": round(float(np.cumsum(ratio)[latent_dim - 1]), 6),
+        "variance_threshold": cfg.pca.variance_threshold,
+        "n_components": int(ratio.size),
+    }
+    write_json(metrics_json, metrics)
+    log.info("PCA: latent_dim %d explains %.3f of the variance", latent_dim, metrics["variance_explained"])
+    return metrics

@@ -1,0 +1,125 @@
+"""moseq_results: reindexed final model, per-frame syllables, summary metrics and figures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ethoflow.core.errors import InputError
+from ethoflow.core.io import read_json, write_json
+from ethoflow.core.logging import get_logger
+from ethoflow.moseq import io
+from ethoflow.moseq.fit import STATE_FILE
+from ethoflow.moseq.params import MoseqParams
+
+log = get_logger(__name__)
+
+MODEL_NAME = "model"
+
+
+def run_lengths(labels: np.ndarray) -> np.ndarray:
+    """Lengths (frames) of the runs of equal values in a 1-D label sequence."""
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        return np.zeros(0, dtype=int)
+    change = np.flatnonzero(np.diff(labels) != 0) + 1
+    edges = np.concatenate([[0], change, [labels.size]])
+    return np.diff(edges)
+
+
+def syllables_covering(freq: np.ndarray, fraction: float = 0.9) -> int:
+    """Fewest syllables whose frame fractions (sorted descending) sum to at least ``fraction``."""
+    f = np.sort(np.asarray(freq, dtype=float))[::-1]
+    if f.sum() <= 0:
+        return 0
+    cum = np.cumsum(f) / f.sum()
+    return int(np.searchsorted(cum, fraction - 1e-12) + 1)
+
+
+def results(
+    cfg: MoseqParams,
+    arhmm_dir: str | os.PathLike,
+    full_dir: str | os.PathLike,
+    pca_metrics: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    summary_json: str | os.PathLike,
+    plots_dir: str | os.PathLike,
+) -> dict[str, Any]:
+    """Reindex syllables by frequency (``reindex_syllables_in_checkpoint``), ``extract_results``
+    with ``model_name``, ``save_results_as_csv``, a compact checkpoint (final snapshot only),
+    ``summary.json`` and figures (syllable frequency, duration histogram, kappa search trajectory).
+
+    Returns:
+        The summary dict (kappa per stage, median duration in frames and ms, syllables covering 90%
+        of frames, total syllables used, latent_dim, variance explained, fits per search).
+    """
+    from ethoflow.moseq import jaxcache
+
+    jaxcache.enable()
+    import keypoint_moseq as kpms
+    from keypoint_moseq.io import save_hdf5
+
+    from ethoflow.moseq import plots
+
+    arhmm_dir, full_dir, out = Path(arhmm_dir), Path(full_dir), Path(out_dir)
+    src = full_dir / "full" / "checkpoint.h5"
+    if not src.exists():
+        raise InputError(f"{src} missing: run moseq_full first")
+    if out.exists():
+        shutil.rmtree(out)
+    (out / MODEL_NAME).mkdir(parents=True)
+    shutil.copy2(full_dir / "config.yml", out / "config.yml")
+    model, data, metadata, it = kpms.load_checkpoint(str(full_dir), "full")
+    ckpt = out / MODEL_NAME / "checkpoint.h5"
+    # the final snapshot only: the search's and the fit's intermediate snapshots stay behind
+    save_hdf5(str(ckpt), {"model_snapshots": {str(int(it)): model}, "metadata": metadata, "data": data})
+    kpms.reindex_syllables_in_checkpoint(str(out), MODEL_NAME)
+    model, data, metadata, it = kpms.load_checkpoint(str(out), MODEL_NAME)
+    res = kpms.extract_results(model, metadata, str(out), MODEL_NAME)
+    kpms.save_results_as_csv(res, str(out), MODEL_NAME)
+
+    config = io.read_kpms_config(out)
+    fps = float(config["fps"])
+    num_states = int(np.asarray(model["params"]["pi"]).shape[0])
+    counts = np.zeros(num_states)
+    durations = []
+    for name in sorted(res):
+        syl = np.asarray(res[name]["syllable"])
+        counts += np.bincount(syl, minlength=num_states)[:num_states]
+        durations.append(run_lengths(syl))
+    dur = np.concatenate(durations)
+    freq = counts / counts.sum()
+    states = {k: read_json(d / STATE_FILE) for k, d in (("arhmm", arhmm_dir), ("full", full_dir))}
+    pca = read_json(pca_metrics)
+    median_frames = float(np.median(dur))
+    summary = {
+        "kappa": {k: s["extra"]["kappa"] for k, s in states.items()},
+        "search": {k: {"fits": len(s["trials"]), "status": s["status"], "method": s["method"]}
+                   for k, s in states.items()},
+        "median_duration_frames": median_frames,
+        "median_duration_ms": round(median_frames * 1000.0 / fps, 3),
+        "target_duration_ms": list(cfg.full.target_duration_ms),
+        "syllables_90pct_frames": syllables_covering(freq, 0.9),
+        "total_syllables": int((counts > 0).sum()),
+        "latent_dim": int(pca["latent_dim"]),
+        "variance_explained": float(pca["variance_explained"]),
+        "fps": fps,
+        "iterations": int(it),
+        "sessions": len(res),
+    }
+    write_json(summary_json, summary)
+    plots_dir = Path(plots_dir)
+    if plots_dir.exists():
+        shutil.rmtree(plots_dir)
+    plots_dir.mkdir(parents=True)
+    plots.syllable_frequency_plot(freq[counts > 0], plots_dir / "syllable_frequency.png")
+    plots.duration_histogram(dur * 1000.0 / fps, cfg.full.target_duration_ms, plots_dir / "duration_histogram.png")
+    plots.search_trajectory_plot({"AR-HMM": states["arhmm"], "full": states["full"]}, fps,
+                                 plots_dir / "kappa_search.png")
+    log.info("results: %d syllables (%d cover 90%% of frames), median duration %.1f ms",
+             summary["total_syllables"], summary["syllables_90pct_frames"], summary["median_duration_ms"])
+    return summary

@@ -1,0 +1,457 @@
+"""Resumable search for the kappa that puts the median syllable duration in a target window.
+
+Keypoint-MoSeq's stickiness hyperparameter kappa sets how long syllables last: the median syllable
+duration grows monotonically (up to sampling noise) with kappa (Wiltschko et al. 2015; Weinreb et al.
+2024, Nat. Methods). Its scale depends on the data, so kappa is searched in log10(kappa).
+
+This module is pure Python (no jax, no keypoint-moseq): the objective is a callable, so the search
+logic is unit-testable with a synthetic ``duration(kappa)``.
+
+Methods (``x = log10 kappa``, ``f(x) = ln(median duration) - ln(target centre)``, target centre the
+geometric mean of the window):
+
+- ``bisection``: halve the bracket ``[x_lo, x_hi]`` (largest x known too short, smallest x known too
+  long; the range bounds until measured). The baseline.
+- ``secant``: safeguarded interpolation on the measured (x, f) pairs (Dekker/Brent style). While
+  the window is not bracketed: the secant through the two trials nearest the target (a prior slope
+  after one trial), steps of at most ``MAX_STEP`` decades; a root beyond an untried range bound
+  probes that bound (still on the wrong side: the target is unreachable). Once bracketed: regula
+  falsi between the bracket ends with the Illinois modification. ``f`` is capped at +-``F_CAP``
+  (saturated durations). A candidate must lie strictly inside the bracket, and the bracket must
+  halve every three trials; otherwise bisection.
+
+State (one JSON file, written atomically after every trial): method, target window (frames), range,
+the current bracket, every trial (index, log10 kappa, kappa, median duration, checkpoint name), the
+round in flight (``pending``), status (``running``, ``found``, ``unreachable``, ``max_trials``),
+the chosen trial, and a ``fingerprint`` of the inputs: a state with another fingerprint is stale and
+the search starts afresh. Proposals depend only on the recorded trials, so a killed search
+restarted from its state file proposes the same kappas and ends at the same answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ethoflow.core.errors import EthoflowError
+from ethoflow.core.io import read_json, write_json
+from ethoflow.core.logging import get_logger
+
+log = get_logger(__name__)
+
+STATE_VERSION = 1
+#: prior slope d ln(duration) / d log10(kappa) used while only one point is measured.
+PRIOR_SLOPE = 0.5
+#: largest step (decades) of the one-point extrapolation.
+MAX_STEP = 4.0
+#: cap of |ln(duration / target centre)| used in the interpolation (saturated durations).
+F_CAP = math.log(8.0)
+#: a bracket narrower than this (decades) with no hit ends the search.
+MIN_BRACKET = 1e-3
+
+
+class SearchError(EthoflowError):
+    """The kappa search cannot go on (unreachable target with ``on_unreachable='error'``, bad state)."""
+
+
+@dataclass
+class Trial:
+    """One fit at one kappa.
+
+    Attributes:
+        index: trial number (0-based, in the order proposed).
+        log10_kappa: the searched coordinate.
+        kappa: ``10 ** log10_kappa``.
+        duration: median syllable duration in frames (``None`` while the trial is pending).
+        checkpoint: the trial's checkpoint (model) name.
+    """
+
+    index: int
+    log10_kappa: float
+    kappa: float
+    duration: float | None = None
+    checkpoint: str = ""
+    why: str = ""
+
+
+@dataclass
+class SearchState:
+    """The whole state of one search (see the module docstring)."""
+
+    method: str
+    target: tuple[float, float]
+    bounds: tuple[float, float]
+    start: float
+    max_trials: int
+    per_round: int = 1
+    fingerprint: str = ""
+    bracket: tuple[float, float] = (0.0, 0.0)
+    trials: list[Trial] = field(default_factory=list)
+    pending: list[Trial] = field(default_factory=list)
+    status: str = "running"
+    chosen: int | None = None
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    version: int = STATE_VERSION
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["target"] = list(self.target)
+        d["bounds"] = list(self.bounds)
+        d["bracket"] = list(self.bracket)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SearchState:
+        d = dict(d)
+        d["target"] = tuple(d["target"])
+        d["bounds"] = tuple(d["bounds"])
+        d["bracket"] = tuple(d["bracket"])
+        d["trials"] = [Trial(**t) for t in d.get("trials", [])]
+        d["pending"] = [Trial(**t) for t in d.get("pending", [])]
+        return cls(**d)
+
+    def save(self, path: str | Path) -> None:
+        """Write the state atomically (temp file + rename)."""
+        write_json(path, self.to_dict())
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def done(self) -> bool:
+        return self.status != "running"
+
+    @property
+    def centre(self) -> float:
+        """ln of the target centre (geometric mean of the window), frames."""
+        return 0.5 * (math.log(self.target[0]) + math.log(self.target[1]))
+
+    def side(self, duration: float) -> int:
+        """-1: shorter than the window, 0: inside, +1: longer."""
+        if duration < self.target[0]:
+            return -1
+        if duration > self.target[1]:
+            return 1
+        return 0
+
+    def f(self, trial: Trial) -> float:
+        return math.log(max(trial.duration, 1e-9)) - self.centre
+
+    def best(self) -> Trial | None:
+        """The measured trial closest to the window (in log duration); in-window trials first,
+        then the one nearest the centre; ties by index."""
+        measured = [t for t in self.trials if t.duration is not None]
+        if not measured:
+            return None
+        return min(measured, key=lambda t: (self.side(t.duration) != 0, abs(self.f(t)), t.index))
+
+
+def new_state(
+    method: str,
+    target_frames: tuple[float, float],
+    bounds_log10: tuple[float, float],
+    max_trials: int,
+    start_log10: float | None = None,
+    per_round: int = 1,
+    fingerprint: str = "",
+) -> SearchState:
+    """A fresh search state.
+
+    Args:
+        method: ``"secant"`` or ``"bisection"``.
+        target_frames: (low, high) median syllable duration window in frames.
+        bounds_log10: (low, high) search range in log10(kappa).
+        max_trials: most trials (fits).
+        start_log10: first kappa to try (default: the middle of the range).
+        per_round: kappas proposed at once (run as one job array).
+        fingerprint: identifies the inputs; a saved state with another one is stale.
+
+    Raises:
+        SearchError: bad method, window or range.
+    """
+    if method not in ("secant", "bisection"):
+        raise SearchError(f"unknown kappa search method {method!r}; use 'secant' or 'bisection'")
+    lo, hi = (float(v) for v in target_frames)
+    if not 0 < lo < hi:
+        raise SearchError(f"target window must be 0 < low < high frames, got {[lo, hi]}")
+    a, b = (float(v) for v in bounds_log10)
+    if not a < b:
+        raise SearchError(f"kappa range must be low < high in log10, got {[a, b]}")
+    start = 0.5 * (a + b) if start_log10 is None else min(max(float(start_log10), a), b)
+    return SearchState(
+        method=method, target=(lo, hi), bounds=(a, b), start=start, max_trials=int(max_trials),
+        per_round=int(per_round), fingerprint=fingerprint, bracket=(a, b),
+    )
+
+
+def load_or_new(path: str | Path, fresh: SearchState) -> SearchState:
+    """The saved state at ``path`` when it matches ``fresh``'s inputs, else ``fresh``.
+
+    A state matches when fingerprint, method, target, bounds, start, max_trials and per_round agree;
+    anything else (another params set, other data) means the saved trials do not apply.
+    """
+    path = Path(path)
+    if not path.exists():
+        return fresh
+    try:
+        saved = SearchState.from_dict(read_json(path))
+    except (TypeError, KeyError, ValueError) as exc:
+        log.warning("search state %s unreadable (%s); starting afresh", path, exc)
+        return fresh
+    keys = ("fingerprint", "method", "target", "bounds", "start", "max_trials", "per_round", "version")
+    if any(getattr(saved, k) != getattr(fresh, k) for k in keys):
+        log.info("search state %s is for other inputs; starting afresh", path)
+        return fresh
+    return saved
+
+
+# ---------------------------------------------------------------------- proposals
+def _bracket(state: SearchState, upto: int | None = None) -> tuple[float, float]:
+    """(x_lo, x_hi): largest x measured too short (else lower bound), smallest measured too long
+    (else upper bound), from the first ``upto`` trials (all by default)."""
+    a, b = state.bounds
+    x_lo, x_hi = a, b
+    for t in state.trials[:upto]:
+        s = state.side(t.duration)
+        if s < 0:
+            x_lo = max(x_lo, t.log10_kappa)
+        elif s > 0:
+            x_hi = min(x_hi, t.log10_kappa)
+    return x_lo, x_hi
+
+
+def _tried(state: SearchState, x: float, tol: float = 1e-9) -> bool:
+    return any(abs(t.log10_kappa - x) <= tol for t in (*state.trials, *state.pending))
+
+
+def _fc(state: SearchState, t: Trial) -> float:
+    """``f`` clipped to +-F_CAP: a saturated duration (one syllable per session at huge kappa) must
+    not drag the interpolation towards its side."""
+    return max(-F_CAP, min(F_CAP, state.f(t)))
+
+
+def _secant_candidate(state: SearchState, x_lo: float, x_hi: float) -> tuple[float | None, str]:
+    """The next kappa of the secant method, or None with the reason to bisect instead.
+
+    Two-sided bracket: regula falsi between the bracket ends with the Illinois modification (the
+    end kept through k >= 2 consecutive trials on the other side has its f halved k-1 times).
+    One-sided: secant through the two trials nearest the target (prior slope with one trial),
+    step at most MAX_STEP decades; a root beyond an untried range bound probes that bound.
+    """
+    trials = state.trials
+    if not trials:
+        return state.start, "start"
+    widths = [_bracket(state, k)[1] - _bracket(state, k)[0] for k in range(1, len(trials) + 1)]
+    if len(widths) >= 4 and widths[-1] > 0.5 * widths[-4]:
+        return None, "bracket shrinking too slowly"
+    a, b = state.bounds
+    lo_t = [t for t in trials if state.side(t.duration) < 0 and t.log10_kappa == x_lo]
+    hi_t = [t for t in trials if state.side(t.duration) > 0 and t.log10_kappa == x_hi]
+    if lo_t and hi_t:
+        fl, fh = _fc(state, lo_t[-1]), _fc(state, hi_t[-1])
+        sides = [state.side(t.duration) for t in trials]
+        run = 1
+        while run < len(sides) and sides[-run - 1] == sides[-1]:
+            run += 1
+        if run >= 2:
+            if sides[-1] < 0:
+                fh *= 0.5 ** (run - 1)
+            else:
+                fl *= 0.5 ** (run - 1)
+        if fh - fl <= 0:
+            return None, "no positive slope"
+        x = x_lo - fl * (x_hi - x_lo) / (fh - fl)
+        why = "regula falsi (Illinois)"
+    else:
+        pts = sorted(trials, key=lambda t: (abs(state.f(t)), t.index))
+        p = pts[0]
+        slope, why = PRIOR_SLOPE, "prior-slope step"
+        if len(pts) >= 2:
+            q = pts[1]
+            dx, df = q.log10_kappa - p.log10_kappa, _fc(state, q) - _fc(state, p)
+            if dx != 0 and df / dx > 1e-6:
+                slope, why = df / dx, "secant"
+        x = p.log10_kappa + max(-MAX_STEP, min(MAX_STEP, -_fc(state, p) / slope))
+        if x <= x_lo:
+            if x_lo == a and not _tried(state, a):
+                return a, "probe lower bound"
+            return None, "root below bracket"
+        if x >= x_hi:
+            if x_hi == b and not _tried(state, b):
+                return b, "probe upper bound"
+            return None, "root above bracket"
+    # keep a minimum distance from the bracket ends (avoids one-sided creeping)
+    margin = 0.02 * (x_hi - x_lo)
+    return min(max(x, x_lo + margin), x_hi - margin), why
+
+
+def propose(state: SearchState) -> list[float]:
+    """The next round of log10 kappas to try (at most ``per_round``; empty when done).
+
+    Deterministic: depends only on the recorded trials.
+    """
+    if state.done:
+        return []
+    x_lo, x_hi = _bracket(state)
+    room = state.max_trials - len(state.trials)
+    n = max(0, min(state.per_round, room))
+    return [x for x, _ in _proposals(state, x_lo, x_hi, n)]
+
+
+def _proposals(state: SearchState, x_lo: float, x_hi: float, n: int) -> list[tuple[float, str]]:
+    out: list[tuple[float, str]] = []
+    if n <= 0:
+        return out
+    if not state.trials:
+        out.append((state.start, "start"))
+    elif state.method == "secant":
+        x, why = _secant_candidate(state, x_lo, x_hi)
+        if x is not None and not _tried(state, x):
+            out.append((x, why))
+    # fill the round with k-section points of the bracket (plain bisection when per_round == 1)
+    m = n - len(out)
+    if m > 0:
+        reason = "bisection" if state.method == "bisection" else "bisection (safeguard)"
+        for i in range(1, m + 1):
+            p = x_lo + (x_hi - x_lo) * i / (m + 1)
+            if not _tried(state, p) and all(abs(p - o) > 1e-9 for o, _ in out):
+                out.append((p, reason))
+    return [(float(round(x, 12)), why) for x, why in out[:n]]
+
+
+def _update(state: SearchState) -> None:
+    """Recompute bracket and status after trials were recorded."""
+    x_lo, x_hi = _bracket(state)
+    state.bracket = (x_lo, x_hi)
+    if not state.trials:
+        return
+    hits = [t for t in state.trials if state.side(t.duration) == 0]
+    a, b = state.bounds
+    if hits:
+        best = state.best()
+        state.status, state.chosen = "found", best.index
+        state.message = (
+            f"median duration {best.duration:.3g} frames at kappa {best.kappa:.4g} is inside "
+            f"[{state.target[0]:.3g}, {state.target[1]:.3g}] after {len(state.trials)} fits"
+        )
+        return
+    # a measured range bound still on the wrong side proves the target unreachable
+    for t in state.trials:
+        s = state.side(t.duration)
+        if abs(t.log10_kappa - b) < 1e-9 and s < 0:
+            state.status, state.chosen = "unreachable", t.index
+            state.message = (
+                f"target {state.target[0]:.3g}-{state.target[1]:.3g} frames unreachable: median duration "
+                f"is only {t.duration:.3g} frames at the largest kappa 10^{b:g}; widen the range or "
+                f"lower the target"
+            )
+            return
+        if abs(t.log10_kappa - a) < 1e-9 and s > 0:
+            state.status, state.chosen = "unreachable", t.index
+            state.message = (
+                f"target {state.target[0]:.3g}-{state.target[1]:.3g} frames unreachable: median duration "
+                f"is already {t.duration:.3g} frames at the smallest kappa 10^{a:g}; widen the range or "
+                f"raise the target"
+            )
+            return
+    if x_hi - x_lo < MIN_BRACKET:
+        best = state.best()
+        state.status, state.chosen = "unreachable", best.index
+        if x_hi == b or x_lo == a:
+            state.message = (
+                f"target {state.target[0]:.3g}-{state.target[1]:.3g} frames unreachable in kappa range "
+                f"10^{a:g}-10^{b:g}: closest median duration {best.duration:.3g} frames at kappa "
+                f"{best.kappa:.4g}; widen the range or change the target"
+            )
+            return
+        state.message = (
+            f"bracket [{x_lo:.4g}, {x_hi:.4g}] collapsed without a median duration in the window "
+            f"(duration jumps across it: not monotone at this resolution); closest "
+            f"{best.duration:.3g} frames at kappa {best.kappa:.4g}"
+        )
+        return
+    if len(state.trials) >= state.max_trials:
+        best = state.best()
+        state.status, state.chosen = "max_trials", best.index
+        state.message = (
+            f"no median duration in the window after {len(state.trials)} fits (max_trials); closest "
+            f"{best.duration:.3g} frames at kappa {best.kappa:.4g}"
+        )
+
+
+def run_search(
+    evaluate: Callable[[Sequence[Trial]], Sequence[tuple[float, str]]],
+    state: SearchState,
+    state_path: str | Path | None,
+    name: Callable[[int, float], str] = lambda i, x: f"trial-{i:02d}",
+    on_trial: Callable[[SearchState, Trial], None] | None = None,
+) -> SearchState:
+    """Run (or resume) the search until a hit, an unreachable target or ``max_trials``.
+
+    Args:
+        evaluate: fits a round of trials; given the trials (index, log10_kappa, kappa, checkpoint
+            name set), returns ``(median duration in frames, checkpoint name)`` for each, in order.
+            It may be called with the rest of an interrupted round (``state.pending``).
+        state: a fresh state or one from :func:`load_or_new`.
+        state_path: the JSON state file, written atomically after every trial (``None``: not saved).
+        name: checkpoint name of trial ``i`` at ``log10 kappa x``.
+        on_trial: called after each recorded trial (logging, tests).
+
+    Returns:
+        The final state (``status`` ``found``, ``unreachable`` or ``max_trials``; ``chosen`` the
+        trial to continue from).
+    """
+    def save() -> None:
+        if state_path is not None:
+            state.save(state_path)
+
+    _update(state)
+    while not state.done:
+        if not state.pending:
+            x_lo, x_hi = _bracket(state)
+            room = state.max_trials - len(state.trials)
+            xs = _proposals(state, x_lo, x_hi, max(0, min(state.per_round, room)))
+            if not xs:
+                best = state.best()
+                if best is None:
+                    raise SearchError("kappa search proposed nothing and has no trials")
+                state.status, state.chosen = "max_trials", best.index
+                state.message = f"nothing left to try; closest {best.duration:.3g} frames at kappa {best.kappa:.4g}"
+                break
+            base = len(state.trials)
+            state.pending = [
+                Trial(index=base + i, log10_kappa=x, kappa=float(10.0**x), checkpoint=name(base + i, x), why=why)
+                for i, (x, why) in enumerate(xs)
+            ]
+            save()
+        todo = list(state.pending)
+        results = list(evaluate(todo))
+        if len(results) != len(todo):
+            raise SearchError(f"evaluate returned {len(results)} results for {len(todo)} trials")
+        for trial, (duration, ckpt) in zip(todo, results):
+            if duration is None or not math.isfinite(float(duration)) or float(duration) <= 0:
+                raise SearchError(f"trial {trial.index} at kappa {trial.kappa:.4g} gave no valid duration ({duration})")
+            trial.duration, trial.checkpoint = float(duration), str(ckpt)
+            state.trials.append(trial)
+            state.pending = [p for p in state.pending if p.index != trial.index]
+            log.info(
+                "kappa trial %d: kappa %.4g -> median duration %.3g frames (target %.3g-%.3g)",
+                trial.index, trial.kappa, trial.duration, *state.target,
+            )
+            save()
+            if on_trial is not None:
+                on_trial(state, trial)
+        _update(state)
+        save()
+    save()
+    return state
+
+
+def bisection_fits_needed(duration: Callable[[float], float], **kw: Any) -> int:
+    """Number of fits bisection needs on ``duration(log10 kappa)`` (benchmarks and tests)."""
+    st = new_state("bisection", **kw)
+    run_search(lambda ts: [(duration(t.log10_kappa), "") for t in ts], st, None)
+    return len(st.trials)

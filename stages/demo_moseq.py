@@ -1,0 +1,18 @@
+"""demo_moseq: write seeded synthetic pose tracks (DeepLabCut .h5) to data/raw/moseq."""
+
+from ethoflow.core import load_section
+from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.demo.moseq import generate
+from ethoflow.moseq.params import MoseqParams
+
+
+def main(argv=None):
+    parser = stage_parser(__doc__)
+    parser.add_argument("--out", default="data/raw/moseq")
+    args = parser.parse_args(argv)
+    cfg = load_section("moseq", MoseqParams, args.params)
+    generate(cfg.demo, args.out)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,93 @@
+"""The whole moseq DAG: on the real SLEAP flies (stage functions in-process) and on the demo data
+through DVC. Few iterations: these check wiring, files and resumability, not model quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ethoflow.core.io import read_json
+from tests.conftest import REPO
+from tests.integration.dvcproject import copy_project, dvc, ran_stages
+
+pytestmark = pytest.mark.integration
+
+MOSEQ_STAGES = ["moseq_load", "moseq_outliers", "moseq_pca", "moseq_arhmm", "moseq_full", "moseq_results"]
+SUMMARY_KEYS = {"kappa", "median_duration_frames", "median_duration_ms", "syllables_90pct_frames",
+                "total_syllables", "latent_dim", "variance_explained", "search"}
+TINY_FIT = {
+    "outliers": {"plot_dpi": 40},
+    "arhmm": {"trial_iters": 4, "arhmm_iters": 6, "max_trials": 3},
+    "full": {"trial_iters": 2, "full_iters": 3, "max_trials": 2},
+}
+
+
+@pytest.fixture
+def jax_cache(monkeypatch):
+    """One persistent JAX cache for all tests (the repo's git-ignored .ethoflow/jax-cache)."""
+    path = REPO / ".ethoflow" / "jax-cache"
+    path.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("ETHOFLOW_JAX_CACHE", str(path))
+    return path
+
+
+def _check_outputs(root: Path, n_sessions: int) -> dict:
+    summary = read_json(root / "metrics/moseq/summary.json")
+    assert SUMMARY_KEYS <= set(summary)
+    assert set(summary["kappa"]) == {"arhmm", "full"}
+    assert summary["median_duration_ms"] == pytest.approx(summary["median_duration_frames"] * 1000 / summary["fps"], abs=1e-3)
+    assert 1 <= summary["syllables_90pct_frames"] <= summary["total_syllables"]
+    assert summary["sessions"] == n_sessions
+    res = root / "models/moseq/results/model"
+    assert (res / "checkpoint.h5").exists() and (res / "results.h5").exists()
+    assert len(list((res / "results").glob("*.csv"))) == n_sessions
+    for stage in ("arhmm", "full"):
+        d = root / "models/moseq" / stage
+        state = read_json(d / "search_state.json")
+        assert state["extra"]["complete"] and state["trials"]
+        assert (d / stage / "checkpoint.h5").exists()
+        assert not list(d.glob(f"{stage}-trial-*")), "intermediate trial checkpoints left behind"
+    for png in (root / "reports/moseq").rglob("*.png"):
+        assert png.stat().st_size < 1_000_000, png
+    for name in ("syllable_frequency", "duration_histogram", "kappa_search"):
+        assert (root / "reports/moseq/results" / f"{name}.png").exists()
+    return summary
+
+
+def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
+    """centered_pair_predictions.slp: two full tracks plus many 1-15 frame fragments; fps from the video."""
+    from stages import moseq_arhmm, moseq_full, moseq_load, moseq_outliers, moseq_pca, moseq_results
+
+    sleap = shared_data / "keypoints" / "sleap"
+    use = ["head", "thorax", "abdomen", "wingL", "wingR", "forelegL1", "forelegR1", "hindlegL3", "hindlegR3"]
+    params = {"moseq": {
+        "load": {"format": "sleap", "paths": [str(sleap / "centered_pair_predictions.slp")],
+                 "use_bodyparts": use, "anterior_bodyparts": ["head"], "posterior_bodyparts": ["abdomen"],
+                 "fps": None, "video_dir": str(sleap), "min_frames": 100, "max_nan_fraction": 0.5},
+        **TINY_FIT,
+    }}
+    (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
+    (in_tmp / "dvc.yaml").write_text("stages: {}\n")
+    for mod in (moseq_load, moseq_outliers, moseq_pca, moseq_arhmm, moseq_full, moseq_results):
+        mod.main(["--params", "params.yaml"])
+    report = read_json(in_tmp / "data/interim/moseq/load/load_report.json")
+    assert report["fps_source"].startswith("video") and report["fps"] > 0
+    assert len(report["sessions"]) == 2, report["sessions"]
+    assert report["dropped_fragments"] and max(report["dropped_fragments"].values()) < 100
+    summary = _check_outputs(in_tmp, 2)
+    assert summary["latent_dim"] >= 1 and 0.9 <= summary["variance_explained"] <= 1.0
+
+
+def test_dvc_repro_moseq_dag_on_demo_data(tmp_path, jax_cache):
+    params = {"moseq": {
+        "demo": {"n_sessions": 2, "n_frames": 300, "n_keypoints": 5},
+        **TINY_FIT,
+    }}
+    proj = copy_project(tmp_path, params=params)
+    res = dvc(proj, "repro", "moseq_results")
+    assert {"demo_moseq", *MOSEQ_STAGES} <= ran_stages(res)
+    _check_outputs(proj, 2)
+    again = dvc(proj, "repro", "moseq_results")
+    assert not ran_stages(again), "second dvc repro reran stages"

@@ -1,0 +1,126 @@
+"""The moseq_arhmm stage's search loop with the model fit replaced by a cheap fake: a crash in the
+middle resumes from the state file, the final fit and the clean-up run once, stale state is reset."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from ethoflow.core.io import read_json
+from ethoflow.dispatch import ComputeParams
+from ethoflow.moseq import fit
+from ethoflow.moseq.params import MoseqParams
+
+
+class Crash(Exception):
+    pass
+
+
+def fake_duration(kappa: float) -> float:
+    return 2.0 + 400.0 / (1.0 + math.exp(-(math.log10(kappa) - 9.0) / 1.5))
+
+
+@pytest.fixture
+def project(in_tmp, monkeypatch):
+    pytest.importorskip("keypoint_moseq")
+    from ethoflow.moseq.io import write_kpms_config
+
+    pca_dir = in_tmp / "pca"
+    write_kpms_config(pca_dir, bodyparts=["a", "b", "c"], use_bodyparts=["a", "b", "c"],
+                      anterior_bodyparts=["a"], posterior_bodyparts=["c"], skeleton=[], fps=30.0, video_dir="")
+    (pca_dir / "pca.p").write_bytes(b"pca")
+    kp = in_tmp / "keypoints.p"
+    kp.write_bytes(b"keypoints")
+    calls: list[float] = []
+    state = {"crash_after": None}
+
+    def fake_fit_trial(spec):
+        if state["crash_after"] is not None and len(calls) >= state["crash_after"]:
+            raise Crash("killed")
+        calls.append(spec["kappa"])
+        d = Path(spec["project_dir"]) / spec["name"]
+        d.mkdir(parents=True, exist_ok=True)
+        with h5py.File(d / "checkpoint.h5", "w") as f:
+            f.create_dataset(f"model_snapshots/{spec['iters']}/x", data=np.zeros(1))
+        return fake_duration(spec["kappa"]), spec["name"]
+
+    finals: list[dict] = []
+
+    def fake_continue(spec):
+        finals.append(spec)
+        d = Path(spec["project_dir"]) / spec["final_name"]
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "checkpoint.h5").write_bytes(b"final")
+        return spec["end_iter"]
+
+    monkeypatch.setattr(fit, "fit_trial", fake_fit_trial)
+    monkeypatch.setattr(fit, "continue_fit", fake_continue)
+    return {"root": in_tmp, "pca": pca_dir, "kp": kp, "calls": calls, "state": state, "finals": finals}
+
+
+def _run(p, cfg):
+    return fit.search_stage("arhmm", cfg, p["root"] / "arhmm", keypoints=p["kp"], pca_dir=p["pca"],
+                            compute=ComputeParams())
+
+
+def test_stage_resumes_after_crash_and_cleans_up(project):
+    cfg = MoseqParams(arhmm={"target_duration_ms": [1000, 1300], "trial_iters": 3, "arhmm_iters": 7})
+    project["state"]["crash_after"] = 2
+    with pytest.raises(Crash):
+        _run(project, cfg)
+    saved = read_json(project["root"] / "arhmm" / "search_state.json")
+    assert len(saved["trials"]) == 2 and saved["status"] == "running"
+    first_two = list(project["calls"])
+    project["state"]["crash_after"] = None
+    st = _run(project, cfg)
+    assert st.status == "found"
+    assert project["calls"][:2] == first_two
+    assert not set(project["calls"][2:]) & set(first_two), "a finished trial was refitted"
+    assert len(project["finals"]) == 1 and project["finals"][0]["end_iter"] == 7
+    assert project["finals"][0]["trial_name"] == st.trials[st.chosen].checkpoint
+    out = project["root"] / "arhmm"
+    assert not list(out.glob("arhmm-trial-*")) and (out / "arhmm" / "checkpoint.h5").exists()
+    from ethoflow.moseq.io import read_kpms_config
+
+    assert read_kpms_config(out)["trans_hypparams"]["kappa"] == pytest.approx(st.trials[st.chosen].kappa)
+    # complete: a rerun does nothing
+    n = len(project["calls"])
+    _run(project, cfg)
+    assert len(project["calls"]) == n and len(project["finals"]) == 1
+    # other params: stale state, the search starts afresh
+    cfg2 = MoseqParams(arhmm={"target_duration_ms": [500, 700], "trial_iters": 3, "arhmm_iters": 7})
+    st2 = _run(project, cfg2)
+    assert st2.status == "found" and len(project["calls"]) > n
+    assert st2.target == pytest.approx((15.0, 21.0))
+
+
+def test_bad_compute_options_fail_at_stage_start(project):
+    from ethoflow.core.errors import ParamsError
+
+    compute = ComputeParams(stages={"moseq_arhmm": {"options": {"mixed_map_iter": 4}}})
+    with pytest.raises(ParamsError, match="compute.stages.moseq_arhmm.options.*mixed_map_iter"):
+        fit.search_stage("arhmm", MoseqParams(), project["root"] / "arhmm", keypoints=project["kp"],
+                         pca_dir=project["pca"], compute=compute)
+
+
+def test_rounds_of_several_trials_go_through_map_array(project, monkeypatch):
+    from ethoflow import dispatch
+
+    rounds = []
+    orig = dispatch.map_array
+
+    def spy(fn, *iterables, **kw):
+        rounds.append(len(iterables[0]))
+        return orig(fn, *iterables, **kw)
+
+    monkeypatch.setattr(dispatch, "map_array", spy)
+    cfg = MoseqParams(arhmm={"target_duration_ms": [1000, 1300], "trial_iters": 3, "arhmm_iters": 3,
+                             "trials_per_round": 3})
+    st = _run(project, cfg)
+    assert st.status == "found"
+    assert rounds and all(n == 3 for n in rounds[:-1]) and len(st.trials) == sum(rounds)
+    assert len({t.kappa for t in st.trials}) == len(st.trials)
