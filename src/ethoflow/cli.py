@@ -52,6 +52,13 @@ def doctor_report() -> list[tuple[str, str]]:
     except Exception as exc:  # noqa: BLE001
         rows.append(("jax devices", f"error: {exc}"))
     try:
+        from ethoflow.config import load_project_params
+
+        load_project_params()
+        rows.append(("params.yaml", "valid (every section)"))
+    except EthoflowError as exc:
+        rows.append(("params.yaml", f"INVALID: {exc}"))
+    try:
         compute = load_compute()
         rows.append(("executor", f"{compute.effective_executor()} (compute.executor={compute.executor}, "
                      f"ETHOFLOW_EXECUTOR overrides)"))

@@ -71,7 +71,7 @@ def test_doctor_lists_versions_gpu_slurm_executor(capsys, monkeypatch, tmp_path)
     (tmp_path / "params.yaml").write_text("compute:\n  executor: local\n")
     monkeypatch.setenv("ETHOFLOW_EXECUTOR", "debug")
     rows = dict(doctor_report())
-    for key in ("python", "torch", "jax", "dvc", "submitit", "slurm", "torch GPU", "jax devices", "executor"):
+    for key in ("python", "torch", "jax", "dvc", "submitit", "slurm", "torch GPU", "jax devices", "params.yaml", "executor"):
         assert key in rows
     assert rows["executor"].startswith("debug")
     assert rows["torch GPU"].startswith(("no", "yes"))
