@@ -35,7 +35,6 @@ def project(tmp_path_factory):
     res = dvc(proj, "repro", "acoustic_report")
     assert ran_stages(res) == ALL, res.stdout
     git(proj, "add", "-A")
-    git(proj, "add", "-f", "metrics/acoustic")  # commit the metrics so `dvc metrics diff` has a baseline
     git(proj, "commit", "-q", "-m", "first repro")
     return proj
 
