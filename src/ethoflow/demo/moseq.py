@@ -30,8 +30,8 @@ SCORER = "ethoflowDemoDLC"
 
 def _motif_table(rng: np.random.Generator, n_motifs: int) -> dict[str, np.ndarray]:
     return {
-        "amp": rng.uniform(0.1, 0.6, n_motifs),          # bend amplitude (rad per segment)
-        "freq": rng.uniform(0.5, 3.0, n_motifs),         # bend oscillation (Hz)
+        "amp": rng.uniform(0.2, 0.9, n_motifs),          # bend amplitude (rad per segment)
+        "freq": rng.uniform(1.0, 5.0, n_motifs),         # bend oscillation (Hz)
         "wave": rng.uniform(0.0, 1.5, n_motifs),         # phase lag between segments (rad)
         "speed": rng.uniform(0.0, 60.0, n_motifs),       # forward speed (px/s)
         "turn": rng.uniform(-1.5, 1.5, n_motifs),        # turning rate (rad/s)

@@ -45,7 +45,7 @@ class DemoParams(StrictModel):
     n_motifs: int = Field(4, ge=2)
     motif_duration_s: float = Field(0.35, gt=0)
     fps: float = Field(30.0, gt=0)
-    noise_px: float = Field(0.5, ge=0)
+    noise_px: float = Field(0.2, ge=0)
     nan_fraction: float = Field(0.01, ge=0, lt=1)
     seed: int = 0
 

@@ -123,7 +123,10 @@ def outliers(cfg: MoseqParams, load_dir: str | os.PathLike, out_dir: str | os.Pa
     """
     import matplotlib
 
+    from ethoflow.moseq import jaxcache
+
     matplotlib.use("Agg")
+    jaxcache.enable()
     import keypoint_moseq as kpms
     import matplotlib.pyplot as plt
 
