@@ -43,8 +43,9 @@ from ethoflow.core.logging import get_logger
 log = get_logger(__name__)
 
 STATE_VERSION = 1
-#: prior slope d ln(duration) / d log10(kappa) used while only one point is measured.
-PRIOR_SLOPE = 0.5
+#: prior slope d ln(duration) / d log10(kappa) used while only one point is measured (measured:
+#: 0.35 on the demo data, 0.15-0.26 on the SLEAP flies).
+PRIOR_SLOPE = 0.3
 #: largest step (decades) of the one-point extrapolation.
 MAX_STEP = 4.0
 #: cap of |ln(duration / target centre)| used in the interpolation (saturated durations).
