@@ -10,6 +10,21 @@ FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 DATEFMT = "%H:%M:%S"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (test capture, redirected streams)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
 def setup_logging(level: str | int | None = None) -> None:
     """Configure the ``ethoflow`` logger once (stderr, :data:`FORMAT`).
 
@@ -19,7 +34,7 @@ def setup_logging(level: str | int | None = None) -> None:
     level = level or os.environ.get("ETHOFLOW_LOG_LEVEL", "INFO")
     logger = logging.getLogger("ethoflow")
     if not any(getattr(h, "_ethoflow", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter(FORMAT, DATEFMT))
         handler._ethoflow = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
