@@ -12,6 +12,22 @@ SHARED_DATA = Path(os.environ.get("ETHOFLOW_SHARED_DATA", REPO.parent / "shared"
 
 os.environ.setdefault("ETHOFLOW_PROGRESS", "0")
 
+_SLURM_REASON = "Slurm is not running (start it with: sudo scripts/local-slurm.sh start)"
+
+
+def pytest_runtest_setup(item):
+    """Tests marked ``slurm`` skip with the reason when no Slurm answers, or fail under
+    ``ETHOFLOW_REQUIRE_SLURM=1`` (set by .ci/run), where the real-cluster tests must run."""
+    if item.get_closest_marker("slurm") is None:
+        return
+    from ethoflow.dispatch import slurm_available
+
+    if slurm_available():
+        return
+    if os.environ.get("ETHOFLOW_REQUIRE_SLURM") == "1":
+        pytest.fail(f"ETHOFLOW_REQUIRE_SLURM=1 but {_SLURM_REASON}")
+    pytest.skip(_SLURM_REASON)
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

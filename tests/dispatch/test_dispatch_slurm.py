@@ -4,7 +4,6 @@ Skipped with the reason when Slurm does not answer, except under ``ETHOFLOW_REQU
 (set by .ci/run), where a missing cluster is a failure.
 """
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -12,19 +11,9 @@ import textwrap
 import pytest
 
 from ethoflow.core import selftest
-from ethoflow.dispatch import ComputeParams, DispatchError, StageResources, map_array, run, slurm_available
+from ethoflow.dispatch import ComputeParams, DispatchError, StageResources, map_array, run
 
 pytestmark = pytest.mark.slurm
-
-
-@pytest.fixture(scope="module", autouse=True)
-def need_slurm():
-    if slurm_available():
-        return
-    reason = "Slurm is not running (start it with: sudo scripts/local-slurm.sh start)"
-    if os.environ.get("ETHOFLOW_REQUIRE_SLURM") == "1":
-        pytest.fail(f"ETHOFLOW_REQUIRE_SLURM=1 but {reason}")
-    pytest.skip(reason)
 
 
 def slurm(**res) -> ComputeParams:

@@ -5,25 +5,14 @@ Skipped with the reason when Slurm does not answer, except under ``ETHOFLOW_REQU
 
 from __future__ import annotations
 
-import os
 
 import pytest
 import torch
 
-from ethoflow.dispatch import ComputeParams, StageResources, slurm_available
+from ethoflow.dispatch import ComputeParams, StageResources
 from ethoflow.hbehave.train import dispatch_train
 
 pytestmark = pytest.mark.slurm
-
-
-@pytest.fixture(scope="module", autouse=True)
-def need_slurm():
-    if slurm_available():
-        return
-    reason = "Slurm is not running (start it with: sudo scripts/local-slurm.sh start)"
-    if os.environ.get("ETHOFLOW_REQUIRE_SLURM") == "1":
-        pytest.fail(f"ETHOFLOW_REQUIRE_SLURM=1 but {reason}")
-    pytest.skip(reason)
 
 
 def test_ddp_two_slurm_tasks(tiny_store, tiny_params, in_tmp):

@@ -90,14 +90,6 @@ def test_metrics_diff_lists_changed_metric(project):
 
 @pytest.mark.slurm
 def test_slurm_executor_gives_byte_identical_outs(project, monkeypatch):
-    from ethoflow.dispatch import slurm_available
-
-    if not slurm_available():
-        import os
-
-        if os.environ.get("ETHOFLOW_REQUIRE_SLURM") == "1":
-            pytest.fail("ETHOFLOW_REQUIRE_SLURM=1 but Slurm is not running")
-        pytest.skip("Slurm is not running (sudo scripts/local-slurm.sh start)")
     before = yaml.safe_load((project / "dvc.lock").read_text())
     # The local test cluster has no GPUs; compute is no stage's param, so this invalidates nothing.
     set_params(project, {"compute": {"stages": {"vae_train": {"gpus": 0, "cpus": 1, "mem_gb": 2}}}})

@@ -5,12 +5,11 @@ Skipped with the reason when Slurm does not answer, except under ``ETHOFLOW_REQU
 
 from __future__ import annotations
 
-import os
 
 import pytest
 import torch
 
-from ethoflow.dispatch import ComputeParams, StageResources, run, slurm_available
+from ethoflow.dispatch import ComputeParams, StageResources, run
 from ethoflow.vae.embed import embed_experiments
 from ethoflow.vae.params import VAEParams
 from ethoflow.vae.snips import build_df02, write_df02
@@ -18,16 +17,6 @@ from ethoflow.vae.train import train_vae
 from tests.vae.helpers import make_store
 
 pytestmark = pytest.mark.slurm
-
-
-@pytest.fixture(scope="module", autouse=True)
-def need_slurm():
-    if slurm_available():
-        return
-    reason = "Slurm is not running (start it with: sudo scripts/local-slurm.sh start)"
-    if os.environ.get("ETHOFLOW_REQUIRE_SLURM") == "1":
-        pytest.fail(f"ETHOFLOW_REQUIRE_SLURM=1 but {reason}")
-    pytest.skip(reason)
 
 
 def test_train_and_embed_on_slurm_match_local(in_tmp, monkeypatch):
