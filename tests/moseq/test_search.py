@@ -73,6 +73,40 @@ def test_secant_needs_fewer_fits_than_bisection_overall():
     assert totals["secant"] < totals["bisection"], totals
 
 
+def noisy_integer_median(slope: float, offset: float, sigma: float = 0.15):
+    """Like a real trial: a power law with multiplicative noise that is fixed per kappa (same kappa,
+    same seed, same fit), rounded to a whole number of frames as a median of run lengths is."""
+    import random
+
+    def fn(x: float) -> float:
+        noise = random.Random(f"{slope}/{offset}/{x:.9f}").gauss(0.0, sigma)
+        return float(max(1, round(math.exp(offset + slope * x + noise))))
+
+    return fn
+
+
+def test_secant_needs_fewer_fits_than_bisection_on_noisy_integer_medians():
+    totals, found = {"secant": 0, "bisection": 0}, {"secant": 0, "bisection": 0}
+    for slope, offset in [(0.2, 0.5), (0.3, 0.0), (0.35, -0.8), (0.5, -2.0), (0.8, -4.0)]:
+        fn = noisy_integer_median(slope, offset)
+        for low in (6, 9, 14, 20, 30):
+            for method in totals:
+                st = search(fn, method, target=(low, low * 4 / 3), max_trials=12)
+                totals[method] += len(st.trials)
+                found[method] += st.status == "found"
+                assert all(3.0 <= t.log10_kappa <= 18.0 for t in st.trials)
+    assert found["secant"] >= found["bisection"], found
+    assert totals["secant"] < totals["bisection"], totals
+
+
+def test_bracket_collapsing_on_a_jump_stops_early():
+    # duration jumps from 8 to 30 frames at log10 kappa 7.3: no kappa gives 10-13 frames
+    st = search(lambda x: 8.0 if x < 7.3 else 30.0, "secant", target=(10.0, 13.0))
+    assert st.status == "unreachable" and "collapsed" in st.message
+    assert len(st.trials) < 30
+    assert 7.3 - 0.02 <= st.bracket[0] < 7.3 <= st.bracket[1] <= 7.3 + 0.02
+
+
 def test_narrow_window_secant_much_faster():
     fn = power_law(0.4, -1.0)
     b = search(fn, "bisection", target=(10.0, 10.3))

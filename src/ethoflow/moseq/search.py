@@ -12,13 +12,16 @@ geometric mean of the window):
 
 - ``bisection``: halve the bracket ``[x_lo, x_hi]`` (largest x known too short, smallest x known too
   long; the range bounds until measured). The baseline.
-- ``secant``: safeguarded interpolation on the measured (x, f) pairs (Dekker/Brent style). While
-  the window is not bracketed: the secant through the two trials nearest the target (a prior slope
-  after one trial), steps of at most ``MAX_STEP`` decades; a root beyond an untried range bound
-  probes that bound (still on the wrong side: the target is unreachable). Once bracketed: regula
-  falsi between the bracket ends with the Illinois modification. ``f`` is capped at +-``F_CAP``
-  (saturated durations). A candidate must lie strictly inside the bracket, and the bracket must
-  halve every three trials; otherwise bisection.
+- ``secant``: a safeguarded secant on all the measured (x, f) pairs. A line through them: its
+  slope is the least-squares slope of every non-saturated trial, shrunk towards a prior slope
+  (trials close together mostly measure the integer median's noise); its root is the average of
+  the roots each trial predicts along that slope, weighted towards trials near the target. Steps
+  of at most ``MAX_STEP`` decades; a root beyond an untried range bound probes that bound (still
+  on the wrong side: the target is unreachable). ``f`` is capped at +-``F_CAP`` (saturated
+  durations). Safeguards (Dekker/Brent style): a candidate must lie inside the bracket, at least
+  ``RESOLUTION`` decades (or a quarter of the bracket) from its ends, and the bracket must halve
+  every three trials; otherwise bisection. A bracket narrower than ``MIN_BRACKET`` with no hit
+  means the duration jumps across the window: the search stops with the closest trial.
 
 State (one JSON file, written atomically after every trial): method, target window (frames), range,
 the current bracket, every trial (index, log10 kappa, kappa, median duration, checkpoint name), the
@@ -42,16 +45,25 @@ from ethoflow.core.logging import get_logger
 
 log = get_logger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: secant on a line fitted to all trials (1: Illinois regula falsi)
 #: prior slope d ln(duration) / d log10(kappa) used while only one point is measured (measured:
 #: 0.35 on the demo data, 0.15-0.26 on the SLEAP flies).
 PRIOR_SLOPE = 0.3
-#: largest step (decades) of the one-point extrapolation.
+#: weight of the prior slope, in decades^2 of trial spread (see :func:`_slope`).
+PRIOR_WEIGHT = 2.0
+#: smallest slope used (duration must rise with kappa).
+MIN_SLOPE = 0.05
+#: largest step (decades).
 MAX_STEP = 4.0
 #: cap of |ln(duration / target centre)| used in the interpolation (saturated durations).
 F_CAP = math.log(8.0)
-#: a bracket narrower than this (decades) with no hit ends the search.
-MIN_BRACKET = 1e-3
+#: a bracket narrower than this (decades, kappa within 5%) with no hit ends the search: the
+#: duration jumps across the window there.
+MIN_BRACKET = 0.02
+#: spread (ln units) of a trial's duration around the fitted line, used to weight root estimates.
+ROOT_NOISE = 0.1
+#: candidates keep this far (decades) from the bracket ends while the bracket is wide.
+RESOLUTION = 0.1
 
 
 class SearchError(EthoflowError):
@@ -234,13 +246,46 @@ def _fc(state: SearchState, t: Trial) -> float:
     return max(-F_CAP, min(F_CAP, state.f(t)))
 
 
+def _slope(state: SearchState) -> float:
+    """Slope d f / d x (ln-duration per decade of kappa) fitted on every measured trial.
+
+    Least squares on the trials whose duration is not saturated (``|f| < F_CAP``), shrunk towards
+    ``PRIOR_SLOPE`` with the weight of ``PRIOR_WEIGHT`` decades^2 of spread: trials close together
+    (where the integer median's noise dominates the local secant) barely move the prior; trials
+    decades apart set the slope. Never below ``MIN_SLOPE`` (duration rises with kappa).
+    """
+    pts = [(t.log10_kappa, state.f(t)) for t in state.trials if abs(state.f(t)) < F_CAP]
+    sxx = sxy = 0.0
+    if len(pts) >= 2:
+        mx = sum(x for x, _ in pts) / len(pts)
+        my = sum(y for _, y in pts) / len(pts)
+        sxx = sum((x - mx) ** 2 for x, _ in pts)
+        sxy = sum((x - mx) * (y - my) for x, y in pts)
+    return max(MIN_SLOPE, (sxy + PRIOR_WEIGHT * PRIOR_SLOPE) / (sxx + PRIOR_WEIGHT))
+
+
+def _root_estimate(state: SearchState, slope: float) -> float:
+    """Where the fitted line reaches the target centre: each trial ``i`` predicts the root
+    ``x_i - f_i / slope``; the prediction is the average of those, weighted by
+    ``1 / (f_i^2 + ROOT_NOISE^2)`` (a trial near the target extrapolates least, so its slope error
+    matters least; ``ROOT_NOISE`` stands for the integer median's own noise)."""
+    num = den = 0.0
+    for t in state.trials:
+        fc = _fc(state, t)
+        w = 1.0 / (fc * fc + ROOT_NOISE * ROOT_NOISE)
+        num += w * (t.log10_kappa - fc / slope)
+        den += w
+    return num / den
+
+
 def _secant_candidate(state: SearchState, x_lo: float, x_hi: float) -> tuple[float | None, str]:
     """The next kappa of the secant method, or None with the reason to bisect instead.
 
-    Two-sided bracket: regula falsi between the bracket ends with the Illinois modification (the
-    end kept through k >= 2 consecutive trials on the other side has its f halved k-1 times).
-    One-sided: secant through the two trials nearest the target (prior slope with one trial),
-    step at most MAX_STEP decades; a root beyond an untried range bound probes that bound.
+    The root of the line fitted to all trials (:func:`_slope`, :func:`_root_estimate`), at most
+    ``MAX_STEP`` decades from the trial nearest the target and at least ``RESOLUTION`` decades (or
+    a quarter of the bracket) inside the bracket. Safeguards: a root beyond an untried range bound
+    probes that bound (unreachable target); a root outside the bracket, or a bracket that has not
+    halved in three trials, means bisection.
     """
     trials = state.trials
     if not trials:
@@ -249,43 +294,21 @@ def _secant_candidate(state: SearchState, x_lo: float, x_hi: float) -> tuple[flo
     if len(widths) >= 4 and widths[-1] > 0.5 * widths[-4]:
         return None, "bracket shrinking too slowly"
     a, b = state.bounds
-    lo_t = [t for t in trials if state.side(t.duration) < 0 and t.log10_kappa == x_lo]
-    hi_t = [t for t in trials if state.side(t.duration) > 0 and t.log10_kappa == x_hi]
-    if lo_t and hi_t:
-        fl, fh = _fc(state, lo_t[-1]), _fc(state, hi_t[-1])
-        sides = [state.side(t.duration) for t in trials]
-        run = 1
-        while run < len(sides) and sides[-run - 1] == sides[-1]:
-            run += 1
-        if run >= 2:
-            if sides[-1] < 0:
-                fh *= 0.5 ** (run - 1)
-            else:
-                fl *= 0.5 ** (run - 1)
-        if fh - fl <= 0:
-            return None, "no positive slope"
-        x = x_lo - fl * (x_hi - x_lo) / (fh - fl)
-        why = "regula falsi (Illinois)"
-    else:
-        pts = sorted(trials, key=lambda t: (abs(state.f(t)), t.index))
-        p = pts[0]
-        slope, why = PRIOR_SLOPE, "prior-slope step"
-        if len(pts) >= 2:
-            q = pts[1]
-            dx, df = q.log10_kappa - p.log10_kappa, _fc(state, q) - _fc(state, p)
-            if dx != 0 and df / dx > 1e-6:
-                slope, why = df / dx, "secant"
-        x = p.log10_kappa + max(-MAX_STEP, min(MAX_STEP, -_fc(state, p) / slope))
-        if x <= x_lo:
-            if x_lo == a and not _tried(state, a):
-                return a, "probe lower bound"
-            return None, "root below bracket"
-        if x >= x_hi:
-            if x_hi == b and not _tried(state, b):
-                return b, "probe upper bound"
-            return None, "root above bracket"
-    # keep a minimum distance from the bracket ends (avoids one-sided creeping)
-    margin = 0.02 * (x_hi - x_lo)
+    slope = _slope(state)
+    p = min(trials, key=lambda t: (abs(state.f(t)), t.index))
+    x = max(p.log10_kappa - MAX_STEP, min(p.log10_kappa + MAX_STEP, _root_estimate(state, slope)))
+    why = f"secant (fitted slope {slope:.3g} per decade)"
+    if x <= x_lo:
+        if x_lo == a and not _tried(state, a):
+            return a, "probe lower bound"
+        return None, "root below bracket"
+    if x >= x_hi:
+        if x_hi == b and not _tried(state, b):
+            return b, "probe upper bound"
+        return None, "root above bracket"
+    # keep away from the bracket ends: a kappa next to a measured one mostly re-measures noise
+    w = x_hi - x_lo
+    margin = max(0.02 * w, min(RESOLUTION, 0.25 * w))
     return min(max(x, x_lo + margin), x_hi - margin), why
 
 
