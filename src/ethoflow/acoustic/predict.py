@@ -1,8 +1,8 @@
 """acoustic_predict: per-window call probabilities for whole recordings.
 
 Each recording's spectrogram is computed once; windows of ``seq_len_s`` every ``hop_s`` are sliced
-from it and classified in batches (no audio reloading per window, unlike ANIMAL-SPOT's predictor),
-with channels-last memory layout and ``torch.inference_mode`` (faster CPU convolutions, same results).
+from it and classified in batches (ANIMAL-SPOT's predictor instead computes each window's
+spectrogram from its samples and classifies windows one at a time), with channels-last memory layout and ``torch.inference_mode`` (faster CPU convolutions, same results).
 Output rows: ``tape, recording, start_s, end_s, prob, logit, label`` where ``prob`` = 1 - P(noise),
 ``logit`` its log-odds and ``label`` the most likely target class.
 """
@@ -93,29 +93,27 @@ def predict_recordings(model_path: str, recordings: list[dict[str, Any]], seq_le
 
 def naive_predict(model: Any, file: str | Path, f: FeatureParams, duration_s: float, seq_len_s: float,
                   hop_s: float) -> np.ndarray:
-    """Reference predictor (as ANIMAL-SPOT's): load and transform each window's audio separately, one
-    window at a time. Returns the window log-odds (n,). Used by ``benchmarks/acoustic_predict.py``."""
-    import soundfile as sf
+    """Reference predictor, the way ANIMAL-SPOT's ``predict.py`` works (``StridedAudioDataset``, batch
+    size 1): load the recording once (mono, resampled to ``f.sr``), then for each window take its
+    samples, compute their spectrogram and network input, and classify that window alone.
+
+    Returns the window log-odds, shape (n_windows,), same windows as :func:`predict_power`. Used by
+    ``benchmarks/acoustic_predict.py``; not part of the pipeline.
+    """
     import torch
 
     from ethoflow.acoustic.model import target_logit
-    from ethoflow.acoustic.spectrogram import power_spectrogram, to_input
+    from ethoflow.acoustic.spectrogram import load_audio, power_spectrogram, to_input
 
     starts = window_starts(duration_s, seq_len_s, hop_s)
     T = max(1, int(round(seq_len_s * f.sr / f.hop_length)))
+    n_samples = int(round(seq_len_s * f.sr))
+    y_all = load_audio(file, f.sr)
     out = []
-    file_sr = sf.info(str(file)).samplerate
     with torch.no_grad():
         for s in starts:
-            a, b = int(round(s * file_sr)), int(round((s + seq_len_s) * file_sr))
-            y, _ = sf.read(str(file), start=a, stop=b, dtype="float32", always_2d=True)
-            y = y.mean(1)
-            if file_sr != f.sr:
-                from scipy.signal import resample_poly
-
-                g = np.gcd(int(file_sr), int(f.sr))
-                y = resample_poly(y, f.sr // g, file_sr // g).astype(np.float32)
-            P = power_spectrogram(y, f)[:, :T]
+            a = int(round(s * f.sr))
+            P = power_spectrogram(y_all[a : a + n_samples], f)[:, :T]
             if P.shape[1] < T:
                 P = np.pad(P, ((0, 0), (0, T - P.shape[1])))
             x = torch.from_numpy(to_input(P, f)[None, None])
