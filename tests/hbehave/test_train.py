@@ -111,5 +111,8 @@ def test_stage_resumes_after_kill(tiny_store, tmp_path):
     res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     out = json.loads((tmp_path / "train.json").read_text())
-    assert out["completed"] and 0 < out["resumed_from_step"] < out["steps"]
+    run = json.loads((ck.parent / "summary.json").read_text())  # the run's own record, not a DVC metric
+    assert out["completed"] and 0 < run["resumed_from_step"] < out["steps"] == run["steps"]
+    assert "resumed_from_step" not in out and "seconds" not in out, "run info must stay out of the metrics"
+    assert "resumed from step" in res.stderr
     assert (tmp_path / "m.pt").exists() and not ck.exists()

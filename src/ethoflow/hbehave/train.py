@@ -218,8 +218,8 @@ def train_model(
         max_steps: stop after this many optimisation steps (tests simulate a kill with it).
 
     Returns:
-        Metrics: ``train_loss``, ``val_loss``, ``steps``, ``epochs``, ``parameters``, ``flops_per_window``,
-        ``seconds``, ``world_size``, ``resumed_from_step``.
+        Summary: ``train_loss``, ``val_loss``, ``steps``, ``epochs``, ``parameters``, ``flops_per_window``,
+        ``world_size``, and the run info ``seconds`` and ``resumed_from_step`` (see :func:`stable_metrics`).
 
     Raises:
         ParamsError: the architecture does not divide evenly.
@@ -238,6 +238,17 @@ def train_model(
             raise EthoflowError(f"DDP training failed in a worker process: {lines[-1] if lines else exc}") from None
         return json.loads((Path(ckpt_dir) / "summary.json").read_text())
     return _train(*args, **kwargs)
+
+
+#: summary keys that describe one run rather than its result (wall time, where a resumed run began);
+#: logged, kept in the run's ``summary.json`` under ``.ethoflow/``, left out of DVC metrics so that
+#: a rerun or a resumed run writes the same metrics file.
+RUN_INFO_KEYS = ("seconds", "resumed_from_step")
+
+
+def stable_metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    """``summary`` without :data:`RUN_INFO_KEYS`: the same inputs and params give the same dict."""
+    return {k: v for k, v in summary.items() if k not in RUN_INFO_KEYS}
 
 
 def dispatch_train(*args: Any, stage: str = "hbehave_train", compute: Any = None, params_path: str = "params.yaml",
@@ -385,12 +396,14 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
         summary["ranks_in_sync"] = True
     if rank == 0:
         if not stopped:
-            stable = {k: v for k, v in summary.items() if k not in ("seconds", "resumed_from_step")}
+            stable = stable_metrics(summary)
             save_checkpoint(Path(out_model), {**payload(step), "optimizer": {}, "summary": stable})  # same bytes per run
             last.unlink(missing_ok=True)  # finished: the next run starts afresh
         if live is not None:
             live.end()
         write_json(ckpt_dir / "summary.json", summary)
+        log.info("training %s in %.1f s%s", "finished" if not stopped else "stopped", summary["seconds"],
+                 f" (resumed from step {resumed_from})" if resumed_from is not None else "")
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
