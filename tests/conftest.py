@@ -43,3 +43,22 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ETHOFLOW_ROOT", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture
+def local_and_slurm(monkeypatch) -> dict:
+    """``{"local": ..., "slurm": ...}`` compute params for a run-both-and-compare test: one CPU,
+    2 GB, 10 minutes on Slurm. torch runs on one thread in both (float reductions depend on the
+    thread count; Slurm passes the environment on to the job)."""
+    import torch
+
+    from ethoflow.dispatch import ComputeParams, StageResources
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    yield {
+        "local": ComputeParams(executor="local"),
+        "slurm": ComputeParams(executor="slurm", default=StageResources(cpus=1, mem_gb=2, timeout_min=10)),
+    }
+    torch.set_num_threads(n)

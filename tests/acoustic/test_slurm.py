@@ -12,24 +12,18 @@ from ethoflow.acoustic.predict import predict_recordings
 from ethoflow.acoustic.train import train_model
 from ethoflow.acoustic.variants import build_variant, write_variant
 from ethoflow.core import read_json
-from ethoflow.dispatch import ComputeParams, StageResources, run
+from ethoflow.dispatch import run
 
 pytestmark = pytest.mark.slurm
 
 
-def test_train_and_predict_on_slurm_match_local(demo_index, in_tmp, monkeypatch, tiny_features, tiny_train):
-    # torch runs on one thread here (conftest) and in the job (Slurm passes the environment on).
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+def test_train_and_predict_on_slurm_match_local(demo_index, in_tmp, local_and_slurm, tiny_features, tiny_train):
     df, vi = build_variant(demo_index, VariantParams(split="tape_exclusive", seed=1, noise_per_target=1.0), 0.4)
     write_variant(in_tmp / "v", df, vi, demo_index)
     recs = read_json(in_tmp / "v" / "variant_index.json")["recordings"]
     t = tiny_train.model_copy(update={"epochs": 1})
-    compute = {
-        "local": ComputeParams(executor="local"),
-        "slurm": ComputeParams(executor="slurm", default=StageResources(cpus=1, mem_gb=2, timeout_min=10)),
-    }
     outs = {}
-    for kind, c in compute.items():
+    for kind, c in local_and_slurm.items():
         d = in_tmp / kind
         run(train_model, str(in_tmp / "v"), str(d / "model"), tiny_features, t, str(d / "ck"),
             stage="acoustic_train@v", compute=c, poll_s=0.5)

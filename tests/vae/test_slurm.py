@@ -5,11 +5,9 @@ Skipped with the reason when Slurm does not answer, except under ``ETHOFLOW_REQU
 
 from __future__ import annotations
 
-
 import pytest
-import torch
 
-from ethoflow.dispatch import ComputeParams, StageResources, run
+from ethoflow.dispatch import run
 from ethoflow.vae.embed import embed_experiments
 from ethoflow.vae.params import VAEParams
 from ethoflow.vae.snips import build_df02, write_df02
@@ -19,22 +17,14 @@ from tests.vae.helpers import make_store
 pytestmark = pytest.mark.slurm
 
 
-def test_train_and_embed_on_slurm_match_local(in_tmp, monkeypatch):
-    # Float reductions depend on torch's thread count: pin it here and in the job (Slurm passes the
-    # environment on), as a lab pins it for comparable runs.
-    torch.set_num_threads(1)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+def test_train_and_embed_on_slurm_match_local(in_tmp, local_and_slurm):
     store = make_store(in_tmp / "a.zarr", minutes=240)
     p = VAEParams.model_validate({"model_name": "s", "snips": {"snip_len": 30, "snip_stride": 30},
                                   "model": {"latent_dim": 2, "hidden_dim": 8, "num_layers": 1},
                                   "train": {"epochs": 2}})
     write_df02(build_df02(store, p.snips), in_tmp / "df02.parquet", None)
-    compute = {
-        "local": ComputeParams(executor="local"),
-        "slurm": ComputeParams(executor="slurm", default=StageResources(cpus=1, mem_gb=2, timeout_min=10)),
-    }
     outs = {}
-    for kind, c in compute.items():
+    for kind, c in local_and_slurm.items():
         d = in_tmp / kind
         run(train_vae, str(in_tmp / "df02.parquet"), str(store), p.model_dump(), str(d / "model"), str(d / "live"),
             str(d / "train.json"), str(d / "ck"), stage="vae_train", compute=c, poll_s=0.5)
