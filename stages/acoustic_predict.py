@@ -1,26 +1,19 @@
 """acoustic_predict: per-window call probabilities for every recording (one variant's model x one setting)."""
 
 from ethoflow import dispatch
-from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.predict import predict_recordings
-from ethoflow.core import load_section, read_json
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.acoustic.stage import matrix_item
+from ethoflow.core.stage import run_stage
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("variant")
-    parser.add_argument("setting")
-    args = parser.parse_args(argv)
-    cfg = load_section("acoustic", AcousticParams, args.params)
-    cfg.variant(args.variant, args.params)
-    s = cfg.setting(args.setting, args.params)
-    recs = read_json(f"data/interim/acoustic/variants/{args.variant}/variant_index.json")["recordings"]
+    it = matrix_item(__doc__, argv)
+    s, cfg = it.setting, it.cfg
     dispatch.run(
-        predict_recordings, f"models/acoustic/{args.variant}/model.pt", recs, s.seq_len_s, s.hop_s,
-        f"data/processed/acoustic/predictions/{args.variant}-{args.setting}/predictions.parquet",
+        predict_recordings, f"models/acoustic/{it.variant}/model.pt", it.vindex["recordings"], s.seq_len_s, s.hop_s,
+        f"data/processed/acoustic/predictions/{it.name}/predictions.parquet",
         cfg.predict.batch_size, cfg.predict.num_threads,
-        stage=f"acoustic_predict@{args.variant}-{args.setting}", params_path=args.params,
+        stage=f"acoustic_predict@{it.name}", params_path=it.params,
     )
 
 

@@ -3,21 +3,15 @@
 import pandas as pd
 
 from ethoflow.acoustic.evaluate import evaluate_detections, ground_truth, write_layer
-from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.rf import load_filter, rf_curve, rf_probabilities
-from ethoflow.core import atomic_path, load_section, read_json
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.acoustic.stage import matrix_item
+from ethoflow.core import atomic_path, read_json
+from ethoflow.core.stage import run_stage
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("variant")
-    parser.add_argument("setting")
-    args = parser.parse_args(argv)
-    cfg = load_section("acoustic", AcousticParams, args.params)
-    cfg.variant(args.variant, args.params), cfg.setting(args.setting, args.params)
-    name = f"{args.variant}-{args.setting}"
-    vindex = read_json(f"data/interim/acoustic/variants/{args.variant}/variant_index.json")
+    it = matrix_item(__doc__, argv)
+    cfg, name, vindex = it.cfg, it.name, it.vindex
     det = pd.read_parquet(f"data/processed/acoustic/detections/{name}/detections.parquet")
     X = pd.read_parquet(f"data/processed/acoustic/rf_features/{name}/features.parquet")
     flt = load_filter(f"models/acoustic/rf/{name}/rf.pkl")
@@ -26,7 +20,7 @@ def main(argv=None):
     kept = det[det.rf_prob >= flt["threshold"]].drop(columns=["gt_greedy", "gt_hungarian", "iou_hungarian"])
     result = evaluate_detections(kept.reset_index(drop=True), gt, vindex["tape_roles"], cfg.evaluate.iou)
     out = f"data/processed/acoustic/filtered/{name}"
-    meta = {"variant": args.variant, "setting": args.setting, "iou": cfg.evaluate.iou,
+    meta = {"variant": it.variant, "setting": it.setting_name, "iou": cfg.evaluate.iou,
             "rf_threshold": flt["threshold"], "recordings": [r["recording"] for r in vindex["recordings"]]}
     write_layer(out, f"metrics/acoustic/rf/{name}.json", "rf", result, meta)
     with atomic_path(f"{out}/pr_curve.csv") as tmp:

@@ -3,22 +3,16 @@
 import pandas as pd
 
 from ethoflow.acoustic.features import detection_features
-from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.rf import TRAIN_ROLES, fit_filter, save_filter
-from ethoflow.core import atomic_path, load_section, read_json, write_json
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.acoustic.stage import matrix_item
+from ethoflow.core import atomic_path, write_json
+from ethoflow.core.stage import run_stage
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("variant")
-    parser.add_argument("setting")
-    args = parser.parse_args(argv)
-    cfg = load_section("acoustic", AcousticParams, args.params)
-    cfg.variant(args.variant, args.params), cfg.setting(args.setting, args.params)
-    name = f"{args.variant}-{args.setting}"
-    vindex = read_json(f"data/interim/acoustic/variants/{args.variant}/variant_index.json")
-    files = {r["recording"]: r["file"] for r in vindex["recordings"]}
+    it = matrix_item(__doc__, argv)
+    cfg, name = it.cfg, it.name
+    files = {r["recording"]: r["file"] for r in it.vindex["recordings"]}
     det = pd.read_parquet(f"data/processed/acoustic/detections/{name}/detections.parquet")
     X = detection_features(det, files, cfg.rf)
     with atomic_path(f"data/processed/acoustic/rf_features/{name}/features.parquet") as tmp:

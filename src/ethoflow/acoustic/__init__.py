@@ -4,7 +4,8 @@ The public API is listed in ``__all__`` and imported lazily on first use, so ``i
 loads neither torch nor librosa. Modules: ``params`` (typed section), ``corpus`` (crowsetta ingestion),
 ``variants`` (splits, noise mining, selection tables), ``spectrogram`` (front end, augmentation),
 ``model`` (ResNet), ``train``, ``predict``, ``evaluate`` (detections, IoU matching), ``features``
-(librosa), ``rf`` (false-alarm filter), ``report``, ``pipeline`` (run the stages outside DVC).
+(librosa), ``rf`` (false-alarm filter), ``report``, ``stage`` (what the matrix stage scripts share),
+``pipeline`` (run the stages outside DVC).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.acoustic.params import FeatureParams
-from ethoflow.core import atomic_path
+from ethoflow.core import save_figure
 
 
 def segment_pngs(df: pd.DataFrame, out_dir: str | Path, f: FeatureParams, n_per_split: int, seed: int) -> None:
@@ -42,6 +42,4 @@ def segment_pngs(df: pd.DataFrame, out_dir: str | Path, f: FeatureParams, n_per_
             ax.title.set_fontsize(7)
             fig.tight_layout()
             name = f"{split}_{r.kind}_{r.uid}".replace("/", "_").replace("#", "_").replace("~", "_")
-            with atomic_path(out / f"{name}.png") as tmp:
-                fig.savefig(tmp, metadata={"Software": None})
-            plt.close(fig)
+            save_figure(fig, out / f"{name}.png")

@@ -2,7 +2,8 @@
 
 Each recording's spectrogram is computed once; windows of ``seq_len_s`` every ``hop_s`` are sliced
 from it and classified in batches (ANIMAL-SPOT's predictor instead computes each window's
-spectrogram from its samples and classifies windows one at a time), with channels-last memory layout and ``torch.inference_mode`` (faster CPU convolutions, same results).
+spectrogram from its samples and classifies windows one at a time), with channels-last memory
+layout and ``torch.inference_mode``.
 Output rows: ``tape, recording, start_s, end_s, prob, logit, label`` where ``prob`` = 1 - P(noise),
 ``logit`` its log-odds and ``label`` the most likely target class.
 """
@@ -103,19 +104,17 @@ def naive_predict(model: Any, file: str | Path, f: FeatureParams, duration_s: fl
     import torch
 
     from ethoflow.acoustic.model import target_logit
-    from ethoflow.acoustic.spectrogram import load_audio, power_spectrogram, to_input
+    from ethoflow.acoustic.spectrogram import frames_per_window, load_audio, power_spectrogram, slice_frames, to_input
 
     starts = window_starts(duration_s, seq_len_s, hop_s)
-    T = max(1, int(round(seq_len_s * f.sr / f.hop_length)))
+    T = frames_per_window(seq_len_s, f)
     n_samples = int(round(seq_len_s * f.sr))
     y_all = load_audio(file, f.sr)
     out = []
     with torch.no_grad():
         for s in starts:
             a = int(round(s * f.sr))
-            P = power_spectrogram(y_all[a : a + n_samples], f)[:, :T]
-            if P.shape[1] < T:
-                P = np.pad(P, ((0, 0), (0, T - P.shape[1])))
+            P = slice_frames(power_spectrogram(y_all[a : a + n_samples], f), 0, T)  # zero power past the end
             x = torch.from_numpy(to_input(P, f)[None, None])
             out.append(float(target_logit(model(x))[0]))
     return np.asarray(out)

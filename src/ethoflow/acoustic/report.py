@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ethoflow.core import InputError, atomic_path, get_logger, read_json, write_json
+from ethoflow.acoustic.stage import VARIANT_INDEX
+from ethoflow.core import InputError, atomic_path, get_logger, read_json, save_figure, write_json
 
 log = get_logger(__name__)
 
@@ -55,7 +56,7 @@ def build_report(variants: list[str], settings: list[str], out_metrics: str = "m
     conf_dir = Path(out_reports) / "confusion"
     confusions = {}
     for v in variants:
-        vindex = read_json(f"data/interim/acoustic/variants/{v}/variant_index.json")
+        vindex = read_json(VARIANT_INDEX.format(variant=v))
         held = {t for t, r in vindex["tape_roles"].items() if r in HELDOUT_ROLES}
         gt = ground_truth(index, vindex["classes"])
         for s in settings:
@@ -112,9 +113,7 @@ def _plots(curves: pd.DataFrame, confusions: dict[str, pd.DataFrame], out: Path)
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02), title="event-level PR (held-out tapes)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(out / "pr_curves.png") as tmp:
-        fig.savefig(tmp, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, out / "pr_curves.png")
     n = len(confusions)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3), dpi=100, squeeze=False)
     for ax, (name, conf) in zip(axes[0], sorted(confusions.items())):
@@ -130,6 +129,4 @@ def _plots(curves: pd.DataFrame, confusions: dict[str, pd.DataFrame], out: Path)
                xlabel="predicted", ylabel="actual", title=name)
         ax.title.set_fontsize(8)
     fig.tight_layout()
-    with atomic_path(out / "confusion.png") as tmp:
-        fig.savefig(tmp, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, out / "confusion.png")

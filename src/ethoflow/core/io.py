@@ -134,6 +134,22 @@ def dumps_json(obj: Any) -> str:
     return json.dumps(_json_safe(to_plain(obj)), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
+def save_figure(fig: Any, path: str | os.PathLike, **savefig_kw: Any) -> Path:
+    """Write a matplotlib figure to ``path`` atomically, then close it.
+
+    PNG files get no ``Software`` tag (it names the matplotlib version, so the same plot from
+    another install would hash differently in DVC). ``savefig_kw`` go to ``Figure.savefig``
+    (``dpi``, ``format``, ...). Returns ``path``.
+    """
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, metadata={"Software": None}, **savefig_kw)
+    plt.close(fig)
+    return path
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as stable JSON (see :func:`dumps_json`) atomically."""
     return atomic_write_text(path, dumps_json(obj))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ethoflow.core.io import atomic_path
+from ethoflow.core.io import save_figure
 
 DPI = 100
 
@@ -18,19 +18,17 @@ def _fig(figsize=(4.5, 3.0)):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt, *plt.subplots(figsize=figsize)
+    return plt.subplots(figsize=figsize)
 
 
-def _save(plt, fig, path: str | os.PathLike) -> None:
+def _save(fig, path: str | os.PathLike) -> None:
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=DPI, format="png", metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=DPI, format="png")
 
 
 def scree_plot(ratio: np.ndarray, latent_dim: int, threshold: float, path: str | os.PathLike) -> None:
     """Cumulative explained variance (fraction) vs number of PCs, with the threshold and latent_dim."""
-    plt, fig, ax = _fig()
+    fig, ax = _fig()
     cum = np.cumsum(ratio)
     n = np.arange(1, cum.size + 1)
     ax.plot(n, cum, "o-", ms=3)
@@ -38,32 +36,32 @@ def scree_plot(ratio: np.ndarray, latent_dim: int, threshold: float, path: str |
     ax.axvline(latent_dim, color="C3", lw=1, label=f"latent_dim {latent_dim}")
     ax.set(xlabel="principal components", ylabel="cumulative explained variance", ylim=(0, 1.02))
     ax.legend(frameon=False, fontsize=8)
-    _save(plt, fig, path)
+    _save(fig, path)
 
 
 def syllable_frequency_plot(freq: np.ndarray, path: str | os.PathLike) -> None:
     """Fraction of frames per syllable (syllables reindexed by frequency)."""
-    plt, fig, ax = _fig()
+    fig, ax = _fig()
     ax.bar(np.arange(freq.size), freq, color="C0")
     ax.set(xlabel="syllable", ylabel="fraction of frames")
-    _save(plt, fig, path)
+    _save(fig, path)
 
 
 def duration_histogram(durations_ms: np.ndarray, window_ms: Sequence[float], path: str | os.PathLike) -> None:
     """Histogram of syllable durations (ms) with the target window shaded."""
-    plt, fig, ax = _fig()
+    fig, ax = _fig()
     ax.hist(durations_ms, bins=40, color="C0")
     ax.axvspan(window_ms[0], window_ms[1], color="C2", alpha=0.2, label="target window")
     ax.axvline(float(np.median(durations_ms)), color="C3", lw=1, label="median")
     ax.set(xlabel="syllable duration (ms)", ylabel="syllables")
     ax.legend(frameon=False, fontsize=8)
-    _save(plt, fig, path)
+    _save(fig, path)
 
 
 def search_trajectory_plot(searches: dict[str, dict], fps: float, path: str | os.PathLike) -> None:
     """Median syllable duration (ms) vs kappa for every trial of each search, numbered in order,
     with each search's target window shaded."""
-    plt, fig, ax = _fig((5.0, 3.2))
+    fig, ax = _fig((5.0, 3.2))
     for i, (label, st) in enumerate(searches.items()):
         trials = [t for t in st["trials"] if t["duration"] is not None]
         k = np.array([t["kappa"] for t in trials])
@@ -75,4 +73,4 @@ def search_trajectory_plot(searches: dict[str, dict], fps: float, path: str | os
         ax.axhspan(lo, hi, color=f"C{i}", alpha=0.12)
     ax.set(xscale="log", yscale="log", xlabel="kappa", ylabel="median syllable duration (ms)")
     ax.legend(frameon=False, fontsize=8)
-    _save(plt, fig, path)
+    _save(fig, path)

@@ -473,9 +473,3 @@ def run_search(
     save()
     return state
 
-
-def bisection_fits_needed(duration: Callable[[float], float], **kw: Any) -> int:
-    """Number of fits bisection needs on ``duration(log10 kappa)`` (benchmarks and tests)."""
-    st = new_state("bisection", **kw)
-    run_search(lambda ts: [(duration(t.log10_kappa), "") for t in ts], st, None)
-    return len(st.trials)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ethoflow.core.io import atomic_path
+from ethoflow.core.io import save_figure
 
 
 def latent_pca(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,11 +67,7 @@ def plot_latents(
         ax.legend(fontsize=7, markerscale=2)
     axes[0].set_ylabel(f"PC2 ({100 * ratio[1]:.0f}% var)")
     fig.tight_layout()
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, metadata={"Software": None})
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def plot_reconstructions(
@@ -111,8 +107,4 @@ def plot_reconstructions(
         axes[-1, j].set_xlabel("minute in snip", fontsize=8)
     axes[0, 0].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, metadata={"Software": None})
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
