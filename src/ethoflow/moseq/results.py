@@ -79,7 +79,11 @@ def results(
     save_hdf5(str(ckpt), {"model_snapshots": {str(int(it)): model}, "metadata": metadata, "data": data})
     kpms.reindex_syllables_in_checkpoint(str(out), MODEL_NAME)
     model, data, metadata, it = kpms.load_checkpoint(str(out), MODEL_NAME)
-    res = kpms.extract_results(model, metadata, str(out), MODEL_NAME)
+    res = kpms.extract_results(model, metadata, str(out), MODEL_NAME, save_results=False)
+    # kpms orders recordings by a set (hash-randomised per process): sort them so results.h5 has the
+    # same bytes from the same inputs (written with kpms' own writer, as extract_results would)
+    res = {name: res[name] for name in sorted(res)}
+    save_hdf5(str(out / MODEL_NAME / "results.h5"), res)
     kpms.save_results_as_csv(res, str(out), MODEL_NAME)
 
     config = io.read_kpms_config(out)
