@@ -1,5 +1,6 @@
-"""acoustic_report: metrics.csv, metrics_per_tape.csv, summary.json, PR curves and confusion tables (cnn vs rf)."""
+"""acoustic_report: headline metrics (cnn vs rf), metrics.csv, metrics_per_tape.csv, PR curves, confusion tables, plot data."""
 
+from ethoflow import dispatch
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.report import build_report
 from ethoflow.core import load_section
@@ -7,9 +8,13 @@ from ethoflow.core.stage import run_stage, stage_parser
 
 
 def main(argv=None):
-    args = stage_parser(__doc__).parse_args(argv)
+    parser = stage_parser(__doc__)
+    parser.add_argument("--metrics", required=True, help="headline metrics JSON (metrics/acoustic.json)")
+    parser.add_argument("--reports", required=True, help="folder of the tables, figures and plot data")
+    args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
-    build_report(sorted(cfg.variants), sorted(cfg.predict.settings))
+    dispatch.run(build_report, sorted(cfg.variants), sorted(cfg.predict.settings), args.metrics, args.reports,
+                 stage="acoustic_report", params_path=args.params)
 
 
 if __name__ == "__main__":

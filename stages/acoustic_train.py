@@ -17,7 +17,6 @@ def main(argv=None):
     dispatch.run(
         train_model, f"data/interim/acoustic/variants/{args.variant}", out, cfg.features, cfg.train,
         str(state_dir("checkpoints", "acoustic_train", args.variant)), live_dir=f"{out}/dvclive",
-        summary_path=f"metrics/acoustic/train/{args.variant}.json",
         stage=f"acoustic_train@{args.variant}", params_path=args.params,
     )
 

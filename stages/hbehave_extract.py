@@ -13,13 +13,13 @@ def main(argv=None):
     parser.add_argument("--model", default="models/hbehave/model.pt")
     parser.add_argument("--store", default="data/interim/hbehave/activity.zarr")
     parser.add_argument("--out", default=None, help="default: data/processed/hbehave/embeddings/<agg>")
-    parser.add_argument("--metrics", default=None, help="default: metrics/hbehave/extract_<agg>.json")
+    parser.add_argument("--summary", default=None, help="default: data/processed/hbehave/embeddings/<agg>/summary.json")
     args = parser.parse_args(argv)
     cfg = load_section("hbehave", HBehaveParams, args.params)
     out = args.out or f"data/processed/hbehave/embeddings/{args.agg}"
     metrics = extract(args.model, args.store, args.agg, cfg.extract, out, model_params=cfg.model,
                       stage=f"hbehave_extract@{args.agg}")
-    write_json(args.metrics or f"metrics/hbehave/extract_{args.agg}.json", metrics)
+    write_json(args.summary or f"{out}/summary.json", metrics)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ def main(argv=None):
     parser.add_argument("--agg", required=True)
     parser.add_argument("--embeddings", default=None, help="default: data/processed/hbehave/embeddings/<agg>")
     parser.add_argument("--out", default=None, help="default: reports/hbehave/heatmaps/<agg>")
-    parser.add_argument("--metrics", default=None, help="default: metrics/hbehave/heatmaps_<agg>.json")
+    parser.add_argument("--summary", default=None, help="default: reports/hbehave/heatmaps/<agg>/summary.json")
     args = parser.parse_args(argv)
     cfg = load_section("hbehave.heatmaps", HeatmapParams, args.params)
     emb = args.embeddings or f"data/processed/hbehave/embeddings/{args.agg}"
-    metrics = heatmaps(emb, args.agg, cfg, args.out or f"reports/hbehave/heatmaps/{args.agg}")
-    write_json(args.metrics or f"metrics/hbehave/heatmaps_{args.agg}.json", metrics)
+    out = args.out or f"reports/hbehave/heatmaps/{args.agg}"
+    metrics = heatmaps(emb, args.agg, cfg, out)
+    write_json(args.summary or f"{out}/summary.json", metrics)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """hbehave_train: train hBehaveMAE on the activity store (through ethoflow.dispatch; DDP when asked)."""
 
 from ethoflow import dispatch
-from ethoflow.core.io import write_json
+from ethoflow.core.io import write_json, write_metrics
 from ethoflow.core.params import load_section
 from ethoflow.core.paths import state_dir
 from ethoflow.core.stage import run_stage, stage_parser
 from ethoflow.hbehave.params import HBehaveParams
-from ethoflow.hbehave.train import dispatch_train, stable_metrics
+from ethoflow.hbehave.train import dispatch_train, headline_metrics, stable_metrics
 
 
 def main(argv=None):
@@ -14,7 +14,8 @@ def main(argv=None):
     parser.add_argument("--store", default="data/interim/hbehave/activity.zarr")
     parser.add_argument("--out", default="models/hbehave/model.pt")
     parser.add_argument("--live", default="reports/hbehave/train_live")
-    parser.add_argument("--metrics", default="metrics/hbehave/train.json")
+    parser.add_argument("--summary", required=True, help="training summary JSON (a plain out)")
+    parser.add_argument("--metrics", required=True, help="headline metrics JSON (metrics/hbehave.json)")
     args = parser.parse_args(argv)
     cfg = load_section("hbehave", HBehaveParams, args.params)
     compute = dispatch.load_compute(args.params)
@@ -23,7 +24,9 @@ def main(argv=None):
         cfg.model, cfg.train, args.store, args.out, args.live, str(state_dir("hbehave_train")),
         nproc=nproc, stage="hbehave_train", compute=compute,
     )
-    write_json(args.metrics, stable_metrics(summary))  # wall time etc.: logged, not a metric
+    stable = stable_metrics(summary)  # wall time etc.: logged, not kept
+    write_json(args.summary, stable)
+    write_metrics(args.metrics, headline_metrics(stable))
 
 
 if __name__ == "__main__":

@@ -11,11 +11,9 @@ def main(argv=None):
     parser = stage_parser(__doc__)
     parser.add_argument("--out", default="data/interim/hbehave/activity.zarr")
     parser.add_argument("--report", default="data/interim/hbehave/zarr_report.json")
-    parser.add_argument("--metrics", default="metrics/hbehave/zarr.json")
     args = parser.parse_args(argv)
     report = build_store(load_section("hbehave.zarr", ZarrParams, args.params), args.out)
     write_json(args.report, report)
-    write_json(args.metrics, report["totals"])
 
 
 if __name__ == "__main__":

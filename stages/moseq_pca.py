@@ -11,7 +11,7 @@ def main(argv=None):
     parser.add_argument("--in-dir", default="data/interim/moseq/outliers")
     parser.add_argument("--out", default="models/moseq/pca")
     parser.add_argument("--scree", default="reports/moseq/pca_scree.png")
-    parser.add_argument("--metrics", default="metrics/moseq/pca.json")
+    parser.add_argument("--metrics", default="models/moseq/pca/pca.json", help="PCA summary JSON")
     args = parser.parse_args(argv)
     cfg = load_section("moseq", MoseqParams, args.params)
     pca(cfg, args.in_dir, args.out, args.scree, args.metrics)

@@ -11,12 +11,12 @@ def main(argv=None):
     parser.add_argument("--store", default="data/interim/hbehave/activity.zarr")
     parser.add_argument("--out", default="data/processed/vae/df02.parquet")
     parser.add_argument("--csv", default="data/processed/vae/df02.csv")
-    parser.add_argument("--metrics", default="metrics/vae/snips.json")
+    parser.add_argument("--summary", default="data/processed/vae/snips_summary.json")
     args = parser.parse_args(argv)
     cfg = load_section("vae", VAEParams, args.params)
     df = build_df02(args.store, cfg.snips)
     write_df02(df, args.out, args.csv)
-    write_json(args.metrics, snips_summary(df))
+    write_json(args.summary, snips_summary(df))
 
 
 if __name__ == "__main__":

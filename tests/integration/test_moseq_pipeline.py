@@ -63,7 +63,7 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
     sleap = shared_data / "keypoints" / "sleap"
     use = ["head", "thorax", "abdomen", "wingL", "wingR", "forelegL1", "forelegR1", "hindlegL3", "hindlegR3"]
     params = {"moseq": {
-        "load": {"format": "sleap", "paths": [str(sleap / "centered_pair_predictions.slp")],
+        "load": {"format": "sleap", "input_dir": str(sleap), "paths": [str(sleap / "centered_pair_predictions.slp")],
                  "use_bodyparts": use, "anterior_bodyparts": ["head"], "posterior_bodyparts": ["abdomen"],
                  "fps": None, "video_dir": str(sleap), "min_frames": 100, "max_nan_fraction": 0.5},
         **TINY_FIT,

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from ethoflow.core.params import StrictModel
+from ethoflow.core.paths import path_within
 
 ANNOTATION_FORMATS = (
     "raven",
@@ -103,7 +104,8 @@ class CorpusParams(StrictModel):
 
     Attributes:
         data_dir: folder with the recordings and annotations, tracked as the stage's dependency in
-            dvc.yaml (``${acoustic.corpus.data_dir}``); the sources' paths normally lie inside it.
+            dvc.yaml (``${acoustic.corpus.data_dir}``); every source's ``annotations`` and ``audio_dir``
+            must lie inside it (validated), so replacing a file there reruns the stages that read it.
         sources: annotation sources.
         label_map: raw label -> class name; ``noise`` marks annotated non-target sounds.
         unmapped: what an unmapped label becomes: ``keep`` (its own class), ``target``, ``noise``
@@ -122,6 +124,16 @@ class CorpusParams(StrictModel):
     min_quality: float | None = None
     merge_gap_s: float | None = Field(None, ge=0)
     on_error: Literal["skip", "fail"] = "skip"
+
+    @model_validator(mode="after")
+    def _inputs_tracked(self) -> CorpusParams:
+        outside = [f"sources[{i}].{k}={v!r}" for i, src in enumerate(self.sources)
+                   for k, v in (("annotations", src.annotations), ("audio_dir", src.audio_dir))
+                   if v is not None and not path_within(v, self.data_dir)]
+        if outside:
+            raise ValueError(f"{', '.join(outside)} outside corpus.data_dir {self.data_dir!r}, the folder DVC "
+                             "tracks as the corpus/train/predict dependency: set data_dir to a folder that holds them")
+        return self
 
 
 class SplitFractions(StrictModel):

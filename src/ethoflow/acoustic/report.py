@@ -1,9 +1,12 @@
 """acoustic_report: one table comparing the CNN and CNN+RF layers of every model and prediction setting.
 
-Writes ``metrics.csv`` (model, setting, layer, group, method + counts and scores), ``metrics_per_tape.csv``,
-``summary.json`` (headline: Hungarian matching on held-out tapes, for ``dvc metrics diff``), the PR
-curves (``pr/<model>-<setting>-<layer>.csv`` + ``pr_curves.png``) and event-level confusion tables (``confusion/<model>-<setting>-<layer>.csv``
-with ``actual``/``predicted`` columns for DVC's confusion template, + PNG).
+Writes the headline metrics (``metrics/acoustic.json``: F1, precision and recall per variant, setting and
+layer, Hungarian matching on held-out tapes; committed to git for ``dvc metrics diff``) and, under
+``reports/acoustic/``: ``metrics.csv`` (model, setting, layer, group, method + counts and scores),
+``metrics_per_tape.csv``, ``summary.json`` (the headline with counts), the PR curves (``pr/<model>-<setting>-<layer>.csv``
++ ``pr_curves.png``), event-level confusion tables (``confusion/<model>-<setting>-<layer>.csv`` with
+``actual``/``predicted`` columns for DVC's confusion template, + PNG), and long-format plot data with a
+``series`` column for DVC plots that overlay variants (``plots/pr.csv``, ``plots/train_curves.csv``).
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.acoustic.stage import VARIANT_INDEX
-from ethoflow.core import InputError, atomic_path, get_logger, read_json, save_figure, write_json
+from ethoflow.core import InputError, atomic_path, get_logger, read_json, save_figure, write_json, write_metrics
 
 log = get_logger(__name__)
 
-LAYERS = {"cnn": ("metrics/acoustic/evaluate", "data/processed/acoustic/detections"),
-          "rf": ("metrics/acoustic/rf", "data/processed/acoustic/filtered")}
+#: layer -> the folder of its per-item outs (``<folder>/<variant>-<setting>/metrics.json``, detections, ...)
+LAYERS = {"cnn": "data/processed/acoustic/detections", "rf": "data/processed/acoustic/filtered"}
+#: the per-item evaluation summary inside each layer's out folder
+LAYER_METRICS = "metrics.json"
+HEADLINE_KEYS = ("f1", "precision", "recall")
 METRIC_COLS = ["n_gt", "n_pred", "tp", "fp", "fn", "precision", "recall", "f1", "start_offset_ms", "end_offset_ms"]
 
 
@@ -42,9 +48,18 @@ def confusion_rows(det: pd.DataFrame, gt: pd.DataFrame, tapes: set[str] | None) 
     return pd.DataFrame(rows, columns=["actual", "predicted"]).sort_values(["actual", "predicted"], kind="stable")
 
 
-def build_report(variants: list[str], settings: list[str], out_metrics: str = "metrics/acoustic",
-                 out_reports: str = "reports/acoustic", corpus: str = "data/interim/acoustic/corpus/corpus_index.json") -> dict[str, Any]:
+def build_report(variants: list[str], settings: list[str], metrics_json: str = "metrics/acoustic.json",
+                 out_reports: str = "reports/acoustic", corpus: str = "data/interim/acoustic/corpus/corpus_index.json",
+                 models_dir: str = "models/acoustic") -> dict[str, Any]:
     """Collect every (variant, setting, layer) evaluation and write the report files; return the summary.
+
+    Args:
+        variants, settings: names from ``acoustic.variants`` and ``acoustic.predict.settings``.
+        metrics_json: the headline metrics file (numbers only: ``{variant-setting: {layer: {f1, precision,
+            recall}}}``).
+        out_reports: folder of the tables, figures and plot data.
+        corpus: the corpus index (ground truth).
+        models_dir: ``<models_dir>/<variant>/history.json`` holds each variant's per-epoch training record.
 
     Raises:
         InputError: an expected evaluation file is missing (run the evaluate/rf stages first).
@@ -61,8 +76,8 @@ def build_report(variants: list[str], settings: list[str], out_metrics: str = "m
         gt = ground_truth(index, vindex["classes"])
         for s in settings:
             name = f"{v}-{s}"
-            for layer, (mdir, ddir) in LAYERS.items():
-                mpath = Path(mdir) / f"{name}.json"
+            for layer, ddir in LAYERS.items():
+                mpath = Path(ddir) / name / LAYER_METRICS
                 if not mpath.exists():
                     raise InputError(f"{mpath}: missing; run the acoustic evaluate/rf stages for {name}")
                 m = read_json(mpath)
@@ -90,15 +105,42 @@ def build_report(variants: list[str], settings: list[str], out_metrics: str = "m
                 confusions[f"{name}-{layer}"] = conf
                 _csv(conf, conf_dir / f"{name}-{layer}.csv")
     metrics = pd.DataFrame(rows)
-    _csv(metrics, Path(out_metrics) / "metrics.csv")
+    _csv(metrics, Path(out_reports) / "metrics.csv")
     per_tape = pd.concat(tape_rows, ignore_index=True) if tape_rows else pd.DataFrame()
-    _csv(per_tape, Path(out_metrics) / "metrics_per_tape.csv")
-    write_json(Path(out_metrics) / "summary.json", summary)
+    _csv(per_tape, Path(out_reports) / "metrics_per_tape.csv")
+    write_json(Path(out_reports) / "summary.json", summary)
+    write_metrics(metrics_json, {f"{v}-{s}": {layer: {k: m[k] for k in HEADLINE_KEYS if m.get(k) is not None}
+                                             for layer, m in by_layer.items()}
+                                 for v, by_setting in summary.items() for s, by_layer in by_setting.items()})
     curves_df = pd.concat(curves, ignore_index=True)
     for name, c in curves_df.groupby("curve", sort=True):
         _csv(c.drop(columns="curve"), Path(out_reports) / "pr" / f"{name.replace('/', '-')}.csv")
+    _csv(curves_df.assign(series=curves_df.curve.str.replace("/", "-")).drop(columns="curve"),
+         Path(out_reports) / "plots" / "pr.csv")
+    _csv(training_curves(variants, models_dir), Path(out_reports) / "plots" / "train_curves.csv")
     _plots(curves_df, confusions, Path(out_reports))
     return summary
+
+
+def training_curves(variants: list[str], models_dir: str | Path = "models/acoustic") -> pd.DataFrame:
+    """Per-epoch training records of every variant in long format (``series`` = variant), for a DVC plot
+    that overlays the variants' curves.
+
+    Raises:
+        InputError: a variant's ``history.json`` is missing (run acoustic_train first).
+    """
+    frames = []
+    for v in variants:
+        path = Path(models_dir) / v / "history.json"
+        if not path.exists():
+            raise InputError(f"{path}: missing; run acoustic_train@{v} first")
+        hist = read_json(path)
+        records = hist["history"] if isinstance(hist, dict) else hist
+        df = pd.DataFrame([{k: x for k, x in r.items() if isinstance(x, (int, float)) and not isinstance(x, bool)}
+                           for r in records])
+        df.insert(0, "series", v)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["series", "epoch"])
 
 
 def _plots(curves: pd.DataFrame, confusions: dict[str, pd.DataFrame], out: Path) -> None:

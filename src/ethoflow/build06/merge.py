@@ -365,6 +365,13 @@ def left_join(df02: pa.Table, latents: pa.Table, z_cols: list[str], source: str 
     return out, matched
 
 
+def headline_metrics(cov: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a reviewer compares (``metrics/build06.json``): the fraction of df02 rows that got
+    latents, and the row counts behind it."""
+    o = cov["overall"]
+    return {"coverage": o["coverage"], "rows": o["n_rows"], "rows_with_latents": o["n_with_latents"]}
+
+
 def coverage(exp: pa.ChunkedArray | pa.Array, matched: pa.Array | pa.ChunkedArray, experiments: list[str],
              files: dict[str, Path | None], warn_below: float) -> dict[str, Any]:
     """Fraction of df02 rows with latents, overall and per experiment (with the latent file used)."""

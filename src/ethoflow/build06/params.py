@@ -63,7 +63,7 @@ class Build06Params(StrictModel):
     activity_store: str = "data/interim/hbehave/activity.zarr"
     out: str = "data/processed/df03.parquet"
     write_csv: bool = True
-    coverage_report: str = "metrics/build06/coverage.json"
+    coverage_report: str = "data/processed/df03_coverage.json"
     coverage_warn: float = Field(0.95, ge=0.0, le=1.0)
     analysis_root: str | None = None
     train_metadata: str | None = None

@@ -11,6 +11,7 @@ from ethoflow.core.io import (
     save_figure,
     to_plain,
     write_json,
+    write_metrics,
     write_yaml,
 )
 from ethoflow.core.logging import get_logger, setup_logging
@@ -40,5 +41,6 @@ __all__ = [
     "state_dir",
     "to_plain",
     "write_json",
+    "write_metrics",
     "write_yaml",
 ]

@@ -155,6 +155,32 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, dumps_json(obj))
 
 
+def write_metrics(path: str | os.PathLike, metrics: dict[str, Any]) -> Path:
+    """Write a pipeline's headline metrics (``metrics/<pipeline>.json``) for ``dvc metrics diff``.
+
+    Headline metrics are committed to git (``cache: false`` in dvc.yaml), so a reviewer's fresh clone
+    can diff them without a DVC cache. They hold numbers only: a nested dict whose leaves are ints or
+    finite floats (floats rounded to 6 significant digits, so the file is small and a rerun on the same
+    machine rewrites it byte-identically); strings, paths and shapes belong in the stage's plain outs.
+
+    Raises:
+        ValueError: a leaf is not a number (the dotted key is named).
+    """
+
+    def clean(obj: Any, key: str) -> Any:
+        if isinstance(obj, dict):
+            return {str(k): clean(v, f"{key}.{k}" if key else str(k)) for k, v in obj.items()}
+        if isinstance(obj, bool) or not isinstance(obj, (int, float)):
+            raise ValueError(f"{path}: metrics key {key!r} is {obj!r}; headline metrics hold numbers only")
+        if isinstance(obj, float):
+            if not math.isfinite(obj):
+                raise ValueError(f"{path}: metrics key {key!r} is {obj}; headline metrics must be finite")
+            return float(f"{obj:.6g}")
+        return int(obj)
+
+    return write_json(path, clean(metrics, ""))
+
+
 def write_yaml(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as YAML with sorted keys and plain types, atomically."""
     text = yaml.safe_dump(to_plain(obj), sort_keys=True, default_flow_style=False, allow_unicode=True)

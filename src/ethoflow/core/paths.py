@@ -26,3 +26,31 @@ def state_dir(*parts: str, root: str | os.PathLike | None = None) -> Path:
     path = project_root(root) / ".ethoflow" / Path(*parts) if parts else project_root(root) / ".ethoflow"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+_GLOB_CHARS = set("*?[")
+
+
+def glob_base(pattern: str) -> str:
+    """The static folder part of a glob (``data/raw/x/*.slp`` -> ``data/raw/x``); a plain path is itself."""
+    parts = Path(pattern).parts
+    static = []
+    for part in parts:
+        if _GLOB_CHARS & set(part):
+            break
+        static.append(part)
+    return str(Path(*static)) if static else "."
+
+
+def path_within(path: str | os.PathLike, folder: str | os.PathLike, root: str | os.PathLike | None = None) -> bool:
+    """Whether ``path`` (a file, folder or glob; relative paths from the project root) lies inside ``folder``
+    or is ``folder`` itself, compared lexically (the paths need not exist). Used to check that every input
+    a stage reads is covered by the folder dvc.yaml lists as the stage's dependency."""
+    base = project_root(root)
+
+    def norm(p: str | os.PathLike) -> str:
+        p = Path(p)
+        return os.path.normpath(p if p.is_absolute() else base / p)
+
+    inner, outer = norm(glob_base(str(path))), norm(folder)
+    return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)

@@ -246,6 +246,13 @@ def train_model(
 RUN_INFO_KEYS = ("seconds", "resumed_from_step")
 
 
+def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a reviewer compares (``metrics/hbehave.json``): the final epoch's masked-reconstruction
+    loss on the training and validation windows (``val`` left out when no validation cage exists)."""
+    loss = {k: summary[f"{k}_loss"] for k in ("train", "val") if summary.get(f"{k}_loss") is not None}
+    return {"loss": loss, "epochs": summary.get("epochs", 0)}
+
+
 def stable_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     """``summary`` without :data:`RUN_INFO_KEYS`: the same inputs and params give the same dict."""
     return {k: v for k, v in summary.items() if k not in RUN_INFO_KEYS}

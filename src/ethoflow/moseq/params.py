@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ethoflow.core.params import StrictModel
+from ethoflow.core.paths import path_within
 
 #: keypoint formats that ``keypoint_moseq.load_keypoints`` reads.
 KEYPOINT_FORMATS = (
@@ -55,6 +56,9 @@ class LoadParams(StrictModel):
 
     Attributes:
         format: a ``keypoint_moseq.load_keypoints`` format (deeplabcut, sleap, nwb, anipose, ...).
+        input_dir: the folder holding the keypoint files (and ``video_dir``, if set); dvc.yaml lists it as
+            ``moseq_load``'s dependency (``${moseq.load.input_dir}``), so replacing a file there reruns the
+            stage. ``paths`` must lie inside it.
         paths: files, folders or glob patterns (relative to the project root) to load.
         extension: file extension filter for folders (``None``: the format's default).
         bodyparts: expected bodypart names in file order (``None``: as found in the files).
@@ -67,6 +71,7 @@ class LoadParams(StrictModel):
     """
 
     format: Literal[KEYPOINT_FORMATS] = "deeplabcut"  # type: ignore[valid-type]
+    input_dir: str = "data/raw/moseq"
     paths: list[str] = Field(default_factory=lambda: ["data/raw/moseq"], min_length=1)
     extension: str | None = None
     bodyparts: list[str] | None = None
@@ -82,6 +87,16 @@ class LoadParams(StrictModel):
     def _fps_source(self) -> LoadParams:
         if self.fps is None and not self.video_dir:
             raise ValueError("set load.fps or load.video_dir (fps is detected from a video)")
+        return self
+
+    @model_validator(mode="after")
+    def _inputs_tracked(self) -> LoadParams:
+        outside = [p for p in [*self.paths, *([self.video_dir] if self.video_dir else [])]
+                   if not path_within(p, self.input_dir)]
+        if outside:
+            raise ValueError(f"load.paths / load.video_dir {outside} lie outside load.input_dir "
+                             f"{self.input_dir!r}, the folder DVC tracks as moseq_load's dependency: "
+                             "set input_dir to a folder that holds them")
         return self
 
 

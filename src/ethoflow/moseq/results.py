@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import read_json, write_json
+from ethoflow.core.io import read_json, write_json, write_metrics
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
 from ethoflow.moseq.fit import STATE_FILE
@@ -48,6 +49,7 @@ def results(
     out_dir: str | os.PathLike,
     summary_json: str | os.PathLike,
     plots_dir: str | os.PathLike,
+    metrics_json: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Reindex syllables by frequency (``reindex_syllables_in_checkpoint``), ``extract_results``
     with ``model_name``, ``save_results_as_csv``, a compact checkpoint (final snapshot only),
@@ -116,10 +118,14 @@ def results(
         "sessions": len(res),
     }
     write_json(summary_json, summary)
+    if metrics_json is not None:
+        write_metrics(metrics_json, headline_metrics(summary))
     plots_dir = Path(plots_dir)
     if plots_dir.exists():
         shutil.rmtree(plots_dir)
     plots_dir.mkdir(parents=True)
+    kappa_search_table(states, fps).to_csv(plots_dir / "kappa_search.csv", index=False, float_format="%.6f",
+                                           lineterminator="\n")
     plots.syllable_frequency_plot(freq[counts > 0], plots_dir / "syllable_frequency.png")
     plots.duration_histogram(dur * 1000.0 / fps, cfg.full.target_duration_ms, plots_dir / "duration_histogram.png")
     plots.search_trajectory_plot({"AR-HMM": states["arhmm"], "full": states["full"]}, fps,
@@ -127,3 +133,26 @@ def results(
     log.info("results: %d syllables (%d cover 90%% of frames), median duration %.1f ms",
              summary["total_syllables"], summary["syllables_90pct_frames"], summary["median_duration_ms"])
     return summary
+
+
+def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a reviewer compares (``metrics/moseq.json``): log10 kappa of the AR-HMM and full model,
+    median syllable duration (ms), syllables in use and how many cover 90% of frames, PCA latent_dim."""
+    return {
+        "log10_kappa": {k: round(math.log10(v), 4) for k, v in summary["kappa"].items()},
+        "median_ms": summary["median_duration_ms"],
+        "syllables": summary["total_syllables"],
+        "syllables_90pct": summary["syllables_90pct_frames"],
+        "latent_dim": summary["latent_dim"],
+    }
+
+
+def kappa_search_table(states: dict[str, dict[str, Any]], fps: float) -> "pd.DataFrame":
+    """Every kappa-search trial in long format for a DVC plot (``series`` = ``arhmm`` / ``full``):
+    trial index, log10 kappa and the median syllable duration in ms (trials still pending are left out)."""
+    import pandas as pd
+
+    rows = [{"series": k, "trial": int(t["index"]), "log10_kappa": float(t["log10_kappa"]),
+             "median_ms": float(t["duration"]) * 1000.0 / fps}
+            for k, st in states.items() for t in st["trials"] if t.get("duration") is not None]
+    return pd.DataFrame(rows, columns=["series", "trial", "log10_kappa", "median_ms"])

@@ -169,6 +169,23 @@ def _epoch(model, opt, x, m, idx, p: VAEParams, epoch: int, train: bool, gen: to
     }
 
 
+#: a latent dimension whose KL to the prior (nats, mean per snip) is below this carries no information
+ACTIVE_DIM_MIN_KL = 0.01
+
+
+def active_dims(kl_per_dim: list[float], min_kl: float = ACTIVE_DIM_MIN_KL) -> int:
+    """Number of active latent dimensions: KL(q(z_d|x) || p(z_d)) of at least ``min_kl`` nats (Burda et
+    al. 2016's activity criterion, here on the KL per dimension); fewer than half signals posterior collapse."""
+    return int(sum(1 for v in kl_per_dim if v >= min_kl))
+
+
+def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a reviewer compares (``metrics/vae.json``): ELBO, reconstruction and KL terms of the best
+    epoch (validation split when there is one), active latent dims, and that epoch."""
+    return {"elbo": summary["elbo"], "recon": summary["recon"], "kl": summary["kl"],
+            "active_dims": summary["active_dims"], "best_epoch": summary["best_epoch"]}
+
+
 def _log_epoch(live, rec: dict[str, Any]) -> None:
     for split in ("train", "val"):
         r = rec.get(split)
@@ -322,6 +339,8 @@ def train_vae(
         "recon": ref["recon"],
         "kl": ref["kl"],
         "elbo": -(ref["recon"] + ref["kl"]),
+        "latent_dim": len(ref["kl_per_dim"]),
+        "active_dims": active_dims(ref["kl_per_dim"]),
         "n_train_snips": int(len(tr)),
         "n_val_snips": int(len(va)),
         "n_val_cages": int(df.iloc[va]["cage_id"].nunique()) if len(va) else 0,

@@ -1,0 +1,167 @@
+"""dvc.yaml keeps DVC's contract: complete deps, headline metrics in git, named plots.
+
+Complete deps: every stage depends on the code it runs (its script and every ethoflow module the script
+imports, directly or through other modules, lazily or not) and on every input folder its params name. The
+import graph is read from the source (``ast``), the stages from DVC's own resolution of dvc.yaml, so
+``${...}`` and ``foreach``/``matrix`` are expanded exactly as ``dvc repro`` expands them.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"
+_MODULE_STRING = re.compile(r"^ethoflow(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+#: stage (without @item) -> params keys naming the user folders it reads; each must be a dep
+STAGE_INPUTS = {
+    "acoustic_corpus": ["acoustic.corpus.data_dir"],
+    "acoustic_train": ["acoustic.corpus.data_dir"],
+    "acoustic_predict": ["acoustic.corpus.data_dir"],
+    "acoustic_rf_train": ["acoustic.corpus.data_dir"],
+    "moseq_load": ["moseq.load.input_dir"],
+    "hbehave_zarr": ["hbehave.zarr.input_dir"],
+}
+
+
+def _module_file(module: str) -> Path | None:
+    base = SRC.joinpath(*module.split("."))
+    if (base / "__init__.py").exists():
+        return base / "__init__.py"
+    if base.with_suffix(".py").exists():
+        return base.with_suffix(".py")
+    return None
+
+
+def _imported_modules(tree: ast.AST) -> set[str]:
+    """ethoflow module names a file imports: ``import``/``from`` statements anywhere (also inside
+    functions) and module-name strings (``importlib.import_module("ethoflow.x.y")`` or lazy-import tables)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _MODULE_STRING.match(node.value):
+            names.add(node.value)
+    return {n for n in names if n.split(".")[0] == "ethoflow"}
+
+
+def code_files(script: Path) -> set[str]:
+    """Every file (repo-relative) that running ``script`` can import from ethoflow, plus the script."""
+    seen: set[Path] = set()
+    todo = [script]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in _imported_modules(ast.parse(path.read_text(encoding="utf-8"))):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__, a/b/__init__ too
+                found = _module_file(".".join(parts[:i]))
+                if found is not None:
+                    todo.append(found)
+    return {str(p.relative_to(REPO)) for p in seen}
+
+
+def _covered(path: str, deps: list[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in deps)
+
+
+def missing_deps(cmd: str, deps: list[str]) -> list[str]:
+    """The code files a stage's ``cmd`` runs that none of ``deps`` covers (a dep folder covers its files)."""
+    scripts = re.findall(r"python\s+(stages/\S+\.py)", cmd)
+    assert scripts, f"no stage script in cmd {cmd!r}"
+    needed = set().union(*(code_files(REPO / s) for s in scripts))
+    return sorted(f for f in needed if not _covered(f, deps))
+
+
+def _params() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def _get(d: dict, dotted: str):
+    for part in dotted.split("."):
+        d = d[part]
+    return d
+
+
+@pytest.fixture(scope="module")
+def stages() -> dict[str, dict]:
+    """Every resolved stage: name -> {cmd, deps, metrics (path -> cache flag)}, as DVC resolves dvc.yaml."""
+    from dvc.repo import Repo
+
+    with Repo(str(REPO)) as repo:
+        out = {}
+        for st in repo.index.stages:
+            out[st.addressing] = {
+                "cmd": st.cmd,
+                "deps": [d.def_path for d in st.deps],
+                "metrics": {o.def_path: o.use_cache for o in st.outs if o.metric},
+                "outs": [o.def_path for o in st.outs],
+            }
+        plots = repo.plots.show()  # noqa: F841 - resolves definitions; errors surface here
+    return out
+
+
+def test_every_stage_depends_on_the_code_it_imports(stages):
+    problems = {name: missing_deps(st["cmd"], st["deps"]) for name, st in stages.items()}
+    problems = {k: v for k, v in problems.items() if v}
+    assert not problems, f"stages whose imported code is not among their deps: {problems}"
+
+
+def test_every_stage_depends_on_the_user_inputs_its_params_name(stages):
+    params = _params()
+    for name, st in stages.items():
+        for key in STAGE_INPUTS.get(name.split("@")[0], []):
+            folder = _get(params, key)
+            assert folder in st["deps"], f"{name}: {key}={folder!r} is not among its deps {st['deps']}"
+
+
+def test_the_deps_check_fails_when_an_import_is_not_a_dep(stages):
+    """The check can fail: drop one module folder the script imports and it is reported."""
+    st = stages["vae_train"]
+    deps = [d for d in st["deps"] if d != "src/ethoflow/hbehave"]
+    missing = missing_deps(st["cmd"], deps)
+    assert missing and all(m.startswith("src/ethoflow/hbehave/") for m in missing), missing
+    deps = [d for d in st["deps"] if d != "src/ethoflow/core"]
+    assert "src/ethoflow/core/params.py" in missing_deps(st["cmd"], deps)
+
+
+def test_the_import_graph_follows_lazy_imports():
+    files = code_files(REPO / "stages/vae_train.py")
+    assert "src/ethoflow/vae/snips.py" in files  # imported inside vae.train's functions
+    assert "src/ethoflow/dispatch.py" in files and "src/ethoflow/core/io.py" in files
+
+
+def test_metrics_are_one_headline_file_per_pipeline_in_git(stages):
+    declared = {p: cache for st in stages.values() for p, cache in st["metrics"].items()}
+    assert declared == {f"metrics/{p}.json": False for p in ("acoustic", "moseq", "hbehave", "vae", "build06")}
+    ignored = (REPO / ".gitignore").read_text()
+    assert "/metrics/" not in ignored, "headline metrics are committed to git, not ignored"
+
+
+def test_no_out_lands_in_metrics_but_the_headlines(stages):
+    for name, st in stages.items():
+        for out in st["outs"]:
+            if out.startswith("metrics/"):
+                assert out in st["metrics"], f"{name}: {out} is under metrics/ but not a headline metric"
+
+
+def test_named_plots_use_existing_templates():
+    spec = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    builtin = {"simple", "linear", "confusion", "confusion_normalized", "scatter", "scatter_jitter", "smooth",
+               "bar_horizontal_sorted", "bar_horizontal"}
+    for entry in spec["plots"]:
+        props = next(iter(entry.values())) if isinstance(entry, dict) else {}
+        template = (props or {}).get("template")
+        if template and template not in builtin:
+            assert (REPO / ".dvc/plots" / f"{template}.json").is_file(), template
