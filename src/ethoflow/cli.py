@@ -19,6 +19,7 @@ from ethoflow.core.logging import get_logger, setup_logging
 #: subcommand name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build06": ("ethoflow.build06.cli", "merge VAE latents into df02 -> df03 (dry run, overwrite, schema)"),
+    "repro": ("ethoflow.repro", "dvc repro with up to N independent stale stages at once (-j N)"),
 }
 
 
