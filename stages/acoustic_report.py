@@ -9,8 +9,8 @@ from ethoflow.core.stage import run_stage, stage_parser
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("--metrics", required=True, help="headline metrics JSON (metrics/acoustic.json)")
-    parser.add_argument("--reports", required=True, help="folder of the tables, figures and plot data")
+    parser.add_argument("--metrics", default="metrics/acoustic.json", help="headline metrics (numbers only)")
+    parser.add_argument("--reports", default="reports/acoustic", help="folder of the tables, figures and plot data")
     args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
     dispatch.run(build_report, sorted(cfg.variants), sorted(cfg.predict.settings), args.metrics, args.reports,

@@ -165,3 +165,83 @@ def test_named_plots_use_existing_templates():
         template = (props or {}).get("template")
         if template and template not in builtin:
             assert (REPO / ".dvc/plots" / f"{template}.json").is_file(), template
+
+
+def _plot_sources(spec: dict) -> dict[str, list[str]]:
+    """plot id -> the data files (or folders / images) it reads, from dvc.yaml's top-level ``plots``."""
+    out = {}
+    for entry in spec["plots"]:
+        if isinstance(entry, str):
+            out[entry] = [entry]
+            continue
+        pid, props = next(iter(entry.items()))
+        y = (props or {}).get("y")
+        out[pid] = list(y) if isinstance(y, dict) else [pid]
+    return out
+
+
+def test_every_plot_reads_a_stage_out(stages):
+    spec = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    outs = [o for st in stages.values() for o in st["outs"]]
+    for pid, sources in _plot_sources(spec).items():
+        for src in sources:
+            assert any(src == o or src.startswith(o.rstrip("/") + "/") for o in outs), f"plot {pid}: {src} is no out"
+
+
+def test_plots_show_writes_one_page_with_every_named_plot(tmp_path):
+    """`dvc plots show` renders each named plot (with its template) into one HTML page. The data are
+    small stand-ins in the columns the stages write; the pipelines' own runs are checked elsewhere."""
+    import shutil
+    import subprocess
+    import sys
+
+    spec = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    proj = tmp_path / "p"
+    proj.mkdir()
+    shutil.copy(REPO / "dvc.yaml", proj / "dvc.yaml")
+    shutil.copy(REPO / "params.yaml", proj / "params.yaml")
+    shutil.copytree(REPO / ".dvc" / "plots", proj / ".dvc" / "plots")
+    subprocess.run(["git", "init", "-q"], cwd=proj, check=True)
+    columns: dict[str, list[str]] = {}
+    for entry in spec["plots"]:
+        pid, props = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
+        props = props or {}
+        if pid.endswith(".png"):
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            (proj / pid).parent.mkdir(parents=True, exist_ok=True)
+            fig = plt.figure(figsize=(1, 1))
+            fig.savefig(proj / pid)
+            plt.close(fig)
+            continue
+        if props.get("template") == "confusion":
+            (proj / pid).mkdir(parents=True, exist_ok=True)
+            (proj / pid / "v1-default-cnn.csv").write_text("actual,predicted\ncall,call\nnone,call\ncall,none\n")
+            continue
+        for src, field in props["y"].items():
+            columns.setdefault(src, ["series", "trial"] if props.get("template") else [])
+            columns[src] += [props["x"], field]
+    for src, cols in columns.items():
+        cols = list(dict.fromkeys(cols))
+        sep = "\t" if src.endswith(".tsv") else ","
+        rows = [sep.join(cols)] + [sep.join("v1" if c == "series" else str(i + 0.5 * j) for j, c in enumerate(cols))
+                                   for i in range(3)]
+        (proj / src).parent.mkdir(parents=True, exist_ok=True)
+        (proj / src).write_text("\n".join(rows) + "\n")
+    dvc_bin = Path(sys.executable).parent / "dvc"
+    res = subprocess.run([str(dvc_bin), "plots", "show", "-o", "page"], cwd=proj, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "WARNING" not in res.stdout + res.stderr, res.stdout + res.stderr
+    html = (proj / "page" / "index.html").read_text()
+    element_ids = set(re.findall(r'vegaEmbed\(\'#([^\']+)\'', html)) | set(re.findall(r'\bid="([^"]+)"', html))
+    for pid in _plot_sources(spec):  # DVC names a plot's element after its id (a folder: after each file)
+        key = re.sub(r"[/.]", "_", pid)
+        assert any(e == key or e.startswith(key + "_") for e in element_ids), f"plot {pid} not on the page: {element_ids}"
+    for entry in spec["plots"]:
+        if isinstance(entry, dict):
+            title = next(iter(entry.values())).get("title")
+            if title:
+                assert title in html, title

@@ -98,7 +98,7 @@ def test_stage_resumes_after_kill(tiny_store, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(repo / "src"), ETHOFLOW_ROOT=str(tmp_path), ETHOFLOW_EXECUTOR="local",
                OMP_NUM_THREADS="1")
     cmd = [sys.executable, str(repo / "stages" / "hbehave_train.py"), "--params", "params.yaml", "--store", str(tiny_store),
-           "--out", "m.pt", "--live", "live", "--metrics", "train.json"]
+           "--out", "m.pt", "--live", "live", "--summary", "train.json", "--metrics", "headline.json"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ck = tmp_path / ".ethoflow" / "hbehave_train" / "last.pt"
     deadline = time.time() + 120
@@ -115,4 +115,5 @@ def test_stage_resumes_after_kill(tiny_store, tmp_path):
     assert out["completed"] and 0 < run["resumed_from_step"] < out["steps"] == run["steps"]
     assert "resumed_from_step" not in out and "seconds" not in out, "run info must stay out of the metrics"
     assert "resumed from step" in res.stderr
+    assert set(json.loads((tmp_path / "headline.json").read_text())) == {"loss", "epochs"}
     assert (tmp_path / "m.pt").exists() and not ck.exists()

@@ -40,15 +40,19 @@ def project(tmp_path_factory):
 
 
 def test_repro_writes_every_output(project):
-    summary = json.loads((project / "metrics/acoustic/summary.json").read_text())
+    summary = json.loads((project / "reports/acoustic/summary.json").read_text())
+    headline = json.loads((project / "metrics/acoustic.json").read_text())
+    assert set(headline) == {f"{v}-{k}" for v in VARIANTS for k in SETTINGS}
+    assert all(set(layers) == {"cnn", "rf"} and set(layers["cnn"]) == {"f1", "precision", "recall"}
+               for layers in headline.values())
     for v in VARIANTS:
         for k in SETTINGS:
             for layer in ("cnn", "rf"):
                 assert 0.0 <= summary[v][k][layer]["f1"] <= 1.0
-    csv = (project / "metrics/acoustic/metrics.csv").read_text().splitlines()
+    csv = (project / "reports/acoustic/metrics.csv").read_text().splitlines()
     assert csv[0].startswith("model,setting,layer,group,method,n_gt,n_pred,tp,fp,fn,precision,recall,f1")
     assert len(csv) == 1 + len(VARIANTS) * len(SETTINGS) * 2 * 2 * 2  # layers x groups x methods
-    assert (project / "metrics/acoustic/metrics_per_tape.csv").exists()
+    assert (project / "reports/acoustic/metrics_per_tape.csv").exists()
     assert list((project / "data/interim/acoustic/variants/v1/spectrograms").glob("*.png"))
     assert list((project / "data/processed/acoustic/filtered/v1-default/selections").glob("*.selections.txt"))
     assert (project / "models/acoustic/v1/dvclive/metrics.json").exists()
@@ -71,7 +75,8 @@ def test_exp_run_lr_reruns_training_and_descendants_and_metrics_diff(project):
     exps = [e for entry in shown for e in (entry.get("experiments") or [])]
     names = [run.get("name") for e in exps for run in e.get("revs", [])] + [e.get("name") for e in exps]
     assert "lr-acoustic" in names
-    diff = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
-    changed = {p for p, m in diff.items() if any(v.get("diff") not in (0, None) for v in m.values())}
-    assert "metrics/acoustic/train/v1.json" in changed, diff
-    assert diff["metrics/acoustic/train/v1.json"]["final_train_loss"]["diff"] != 0
+    # every headline number is listed with its old (HEAD) and new value; the training curves changed
+    diff = json.loads(dvc(project, "metrics", "diff", "--all", "--json").stdout)
+    cnn_f1 = diff["metrics/acoustic.json"]["v1-default.cnn.f1"]
+    assert cnn_f1["old"] is not None and cnn_f1["new"] is not None, diff
+    assert (project / "dvc.lock").read_text() != git(project, "show", "HEAD:dvc.lock"), "the model changed"

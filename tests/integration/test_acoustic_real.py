@@ -48,7 +48,7 @@ def test_finch_whole_pipeline(shared_data, tmp_path):
     assert not (split_tapes[0] & split_tapes[1]) and not (split_tapes[0] & split_tapes[2]) and not (split_tapes[1] & split_tapes[2])
     pred = pd.read_parquet(tmp_path / "data/processed/acoustic/predictions/finch-default/predictions.parquet")
     assert pred.recording.nunique() == 40 and pred.prob.between(0, 1).all()
-    m = pd.read_csv(tmp_path / "metrics/acoustic/metrics.csv")
+    m = pd.read_csv(tmp_path / "reports/acoustic/metrics.csv")
     held = m[(m.group == "heldout") & (m.method == "hungarian")]
     assert set(held.layer) == {"cnn", "rf"}
     assert (held.n_gt == sum(e["tape"] in split_tapes[2] for e in bouts)).all()
@@ -80,5 +80,5 @@ def test_raven_field_recording(shared_data, tmp_path):
     assert {"NOCA", "WOTH", "EATO"} <= set(index["classes"])  # multi-class labels kept
     pred = pd.read_parquet(tmp_path / "data/processed/acoustic/predictions/field-default/predictions.parquet")
     assert pred.start_s.max() <= 10.0 and len(pred) == 99  # starts 0.0 ... 9.8 (hop 0.1, 0.4 s windows)
-    ev = json.loads((tmp_path / "metrics/acoustic/evaluate/field-default.json").read_text())
+    ev = json.loads((tmp_path / "data/processed/acoustic/detections/field-default/metrics.json").read_text())
     assert ev["groups"]["all"]["hungarian"]["n_gt"] == 9

@@ -48,7 +48,7 @@ def test_real_dam_file_zarr_train_extract_heatmaps(shared_data, tmp_path):
     assert report["files"]["M014.txt"]["status_codes"] == {"1": 3447, "24": 1, "51": 17}
     res = _stage("hbehave_train", tmp_path)
     assert "hBehaveMAE parameters:" in res.stdout
-    train = json.loads((tmp_path / "metrics/hbehave/train.json").read_text())
+    train = json.loads((tmp_path / "models/hbehave/train_summary.json").read_text())
     assert train["completed"] and np.isfinite(train["train_loss"]) and np.isfinite(train["val_loss"])
     _stage("hbehave_extract", tmp_path, "--agg", "4h")
     out = tmp_path / "data/processed/hbehave/embeddings/4h"
@@ -86,7 +86,7 @@ def test_dvc_repro_demo_dag(tmp_path):
     res = dvc(proj, "repro", "hbehave_heatmaps")
     assert ran_stages(res) == {"demo_hbehave", "hbehave_zarr", "hbehave_train", "hbehave_extract@4h", "hbehave_heatmaps@4h"}
     assert (proj / "reports/hbehave/heatmaps/4h/summary.csv").exists()
-    assert (proj / "metrics/hbehave/zarr.json").exists() and (proj / "models/hbehave/model.pt").exists()
+    assert (proj / "data/interim/hbehave/zarr_report.json").exists() and (proj / "models/hbehave/model.pt").exists()
     assert ran_stages(dvc(proj, "repro", "hbehave_heatmaps")) == set()
     set_params(proj, {"hbehave": {"heatmaps": {"dpi": 60}}})
     assert ran_stages(dvc(proj, "repro", "hbehave_heatmaps")) == {"hbehave_heatmaps@4h"}

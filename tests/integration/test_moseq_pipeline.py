@@ -34,7 +34,12 @@ def jax_cache(monkeypatch):
 
 
 def _check_outputs(root: Path, n_sessions: int) -> dict:
-    summary = read_json(root / "metrics/moseq/summary.json")
+    summary = read_json(root / "models/moseq/results/summary.json")
+    headline = read_json(root / "metrics/moseq.json")
+    assert set(headline["log10_kappa"]) == {"arhmm", "full"} and headline["median_ms"] == pytest.approx(
+        summary["median_duration_ms"], rel=1e-5)
+    search = (root / "reports/moseq/results/kappa_search.csv").read_text().splitlines()
+    assert search[0] == "series,trial,log10_kappa,median_ms" and len(search) > 2
     assert SUMMARY_KEYS <= set(summary)
     assert set(summary["kappa"]) == {"arhmm", "full"}
     assert summary["median_duration_ms"] == pytest.approx(summary["median_duration_frames"] * 1000 / summary["fps"], abs=1e-3)

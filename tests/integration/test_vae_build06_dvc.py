@@ -20,7 +20,7 @@ CHAIN = {"vae_snips", "vae_train", "vae_embed", "build06"}
 def check_df03(proj, n_lat):
     df02 = pd.read_parquet(proj / "data/processed/vae/df02.parquet")
     df03 = pd.read_parquet(proj / "data/processed/df03.parquet")
-    cov = json.loads((proj / "metrics/build06/coverage.json").read_text())
+    cov = json.loads((proj / "data/processed/df03_coverage.json").read_text())
     assert cov["overall"]["coverage"] == 1.0 and cov["overall"]["n_rows"] == len(df02) > 0
     assert df03.snip_id.tolist() == df02.snip_id.tolist()
     zc = [c for c in df03.columns if c.startswith("z_mu_")]
@@ -28,7 +28,7 @@ def check_df03(proj, n_lat):
     side = json.loads((proj / "data/processed/df03.json").read_text())
     assert side["model_name"] == "vae_tiny" and side["latent_store"] == "data/processed/latents/vae_tiny"
     assert (proj / "models/vae/vae_tiny/model.pt").exists()
-    live = json.loads((proj / "metrics/vae/train_live/metrics.json").read_text())
+    live = json.loads((proj / "reports/vae/train_live/metrics.json").read_text())
     assert "kl_dim" in live["train"]
     return df02, df03
 

@@ -39,11 +39,11 @@ def test_stage_chain_in_tmp_project(in_tmp, monkeypatch):
     stage("build06")([])
     df02 = pd.read_parquet("data/processed/vae/df02.parquet")
     assert len(df02) == 3 * 8
-    assert json.loads(Path("metrics/vae/snips.json").read_text())["n_snips"] == 24
+    assert json.loads(Path("data/processed/vae/snips_summary.json").read_text())["n_snips"] == 24
     assert Path("models/vae/t/model.pt").exists()
     assert sorted(p.name for p in Path("data/processed/latents/t").glob("*.csv")) == [
         "morph_latents_expA.csv", "morph_latents_expB.csv"]
-    assert json.loads(Path("metrics/build06/coverage.json").read_text())["overall"]["coverage"] == 1.0
+    assert json.loads(Path("data/processed/df03_coverage.json").read_text())["overall"]["coverage"] == 1.0
     for fig in ("reports/vae/latents_pca.png", "reports/vae/reconstructions.png"):
         assert Path(fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     params["build06"] = {"dry_run": True}
