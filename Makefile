@@ -19,7 +19,10 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# Validate the whole params.yaml first: DVC deletes a stage's outs before running it, so a
+# misspelled key must stop here (exit 2, file and key named), before DVC touches any output.
 repro: $(STAMP)
+	$(BIN)/ethoflow check-params
 	$(BIN)/dvc repro
 
 test: $(STAMP)

@@ -2,7 +2,9 @@
 
 Pipelines add a subcommand by naming a module in :data:`SUBCOMMANDS`; the module provides
 ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their
-subcommand runs, so ``ethoflow doctor`` stays fast.
+subcommand runs, so ``ethoflow doctor`` stays fast. ``ethoflow check-params`` (or ``ethoflow doctor
+--params``) only validates ``params.yaml``, without importing torch or jax; ``make repro`` runs it
+before ``dvc repro``.
 """
 
 from __future__ import annotations
@@ -80,7 +82,34 @@ def slurm_check() -> str:
     return f"job {out['job']} on {out['host']} returned {out['square']}"
 
 
+def check_params(path: str = "params.yaml") -> int:
+    """Validate every section of the params file ``path``, importing no torch/jax (about a second).
+
+    ``make repro`` runs this before ``dvc repro``: DVC deletes a stage's outs before running it, so
+    a misspelled key must stop the run before DVC starts, not at stage start.
+
+    Returns:
+        0 when valid (one line on stdout); 2 when not, with one line per problem on stderr, each
+        naming the file and the dotted key (``params.yaml: hbehave.heatmaps.dpii: unknown key ...``).
+    """
+    from ethoflow.config import load_project_params
+
+    try:
+        load_project_params(path)
+    except EthoflowError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{path}: valid (every section)")
+    return 0
+
+
+def _check_params(args: argparse.Namespace) -> int:
+    return check_params(args.path)
+
+
 def _doctor(args: argparse.Namespace) -> int:
+    if getattr(args, "params", False):
+        return check_params()
     rows = doctor_report()
     if getattr(args, "slurm", False):
         rows.append(("slurm job", slurm_check()))
@@ -95,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     doc = sub.add_parser("doctor", help="versions, Slurm, GPUs and the executor stages would use")
     doc.add_argument("--slurm", action="store_true", help="also submit a tiny test job to Slurm")
+    doc.add_argument("--params", action="store_true",
+                     help="only validate params.yaml (fast, as `ethoflow check-params`); exit 2 if invalid")
     doc.set_defaults(func=_doctor)
+    chk = sub.add_parser("check-params", help="validate every section of params.yaml; exit 2 naming file and key")
+    chk.add_argument("path", nargs="?", default="params.yaml", help="params file (default: params.yaml)")
+    chk.set_defaults(func=_check_params)
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text)
         p.set_defaults(module=module)

@@ -78,3 +78,40 @@ def test_executor_env_override(monkeypatch):
     monkeypatch.setenv("ETHOFLOW_EXECUTOR", "cloud")
     with pytest.raises(Exception, match="ETHOFLOW_EXECUTOR='cloud' is not an executor"):
         compute.effective_executor()
+
+
+def test_params_read_as_yaml_1_2_like_dvc(tmp_path):
+    """What `dvc exp run -S` writes unquoted reads back as DVC reads it (YAML 1.2), not as PyYAML's
+    YAML 1.1 would (19:00 -> 1140, 1e-05 -> '1e-05', yes -> True)."""
+    from dvc.utils.serialize import load_yaml
+
+    from ethoflow.core.params import load_params
+
+    text = "s:\n  t: 19:00\n  lr: 1e-05\n  flag: yes\n  hexish: 0x1F\n  day: 2024-03-04 00:00\n  none: null\n"
+    p = write(tmp_path, text)
+    data = load_params(p)
+    assert data == load_yaml(str(p))
+    assert data["s"] == {"t": "19:00", "lr": 1e-05, "flag": "yes", "hexish": 31, "day": "2024-03-04 00:00",
+                         "none": None}
+
+
+def test_invalid_yaml_and_duplicate_keys_one_line(tmp_path):
+    p = write(tmp_path, "demo:\n  seed: 1\n  seed: 2\n")
+    with pytest.raises(ParamsError, match=r"params.yaml: invalid YAML at line 3, column 3: found duplicate key") as e:
+        load_section("demo", Section, p)
+    assert "\n" not in str(e.value)
+    p = write(tmp_path, "demo: [1\n")
+    with pytest.raises(ParamsError, match=r"params.yaml: invalid YAML at line \d+, column \d+"):
+        load_section("demo", Section, p)
+
+
+def test_string_none_is_refused_with_the_key(tmp_path):
+    """`-S key=None` writes the string 'None', not null: refused, naming the key."""
+
+    class Paths(StrictModel):
+        root: str | None = None
+
+    p = write(tmp_path, "demo:\n  root: None\n")
+    with pytest.raises(ParamsError, match=r"params.yaml: demo.root: the string 'None'; write null"):
+        load_section("demo", Paths, p)
+    assert load_section("demo", Paths, write(tmp_path, "demo:\n  root: null\n")).root is None

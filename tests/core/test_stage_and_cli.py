@@ -77,3 +77,34 @@ def test_doctor_lists_versions_gpu_slurm_executor(capsys, monkeypatch, tmp_path)
     assert rows["torch GPU"].startswith(("no", "yes"))
     assert main(["doctor"]) == 0
     assert "submitit" in capsys.readouterr().out
+
+
+def test_check_params_fast_exit_codes(tmp_path):
+    """`ethoflow check-params` (run by `make repro` before `dvc repro`): 0 for the repository's
+    params.yaml, 2 naming the file and the dotted key for a misspelled key; torch and jax stay
+    unimported so the check costs about a second."""
+    from tests.conftest import REPO
+
+    code = textwrap.dedent("""
+        import sys
+        from ethoflow.cli import main
+        rc = main(sys.argv[1:])
+        heavy = sorted(m for m in ("torch", "jax") if m in sys.modules)
+        print("HEAVY", heavy, file=sys.stderr)
+        sys.exit(rc)
+    """)
+
+    def check(*args, cwd=tmp_path):
+        return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+    ok = check("check-params", str(REPO / "params.yaml"))
+    assert ok.returncode == 0, ok.stderr
+    assert "valid" in ok.stdout and "HEAVY []" in ok.stderr
+
+    bad = tmp_path / "params.yaml"
+    bad.write_text((REPO / "params.yaml").read_text().replace("    dpi: 80", "    dpii: 80"))
+    for args in (("check-params", str(bad)), ("check-params",), ("doctor", "--params")):
+        res = check(*args)
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        assert "params.yaml: hbehave.heatmaps.dpii: unknown key" in res.stderr
+        assert "HEAVY []" in res.stderr

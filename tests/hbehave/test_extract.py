@@ -126,10 +126,28 @@ def test_is_day():
     ts = np.datetime64("2024-01-01T00:00") + np.arange(1440).astype("timedelta64[m]")
     d = is_day(ts)
     assert d.sum() == 720 and d[7 * 60] and not d[7 * 60 - 1] and not d[19 * 60]
-    n = is_day(ts, "20:00", "08:00")
+    n = is_day(ts, 20, 8)
     assert n[0] and n[20 * 60] and not n[12 * 60]
-    with pytest.raises(ParamsError):
-        is_day(ts, "25:00", "08:00")
+    half = is_day(ts, 6.5, 18.5)  # 06:30-18:30
+    assert half.sum() == 720 and half[6 * 60 + 30] and not half[6 * 60 + 29] and not half[18 * 60 + 30]
+    assert is_day(ts, 0, 24).all() and not is_day(ts, 24, 0).any()
+    with pytest.raises(ParamsError, match="day_start_hour"):
+        is_day(ts, 25, 8)
+    with pytest.raises(ParamsError, match="both 7"):
+        is_day(ts, 7, 7)
+
+
+def test_heatmap_day_hours_params():
+    """Hours as numbers (floats allowed, 0-24); the old HH:MM keys fail naming the new key."""
+    from ethoflow.core.params import validate_section
+
+    assert HeatmapParams(day_start_hour=6.5, day_end_hour=18).day_start_hour == 6.5
+    for bad in ({"day_start_hour": 24.5}, {"day_end_hour": -1}, {"day_start_hour": "07:00"},
+                {"day_start_hour": 8, "day_end_hour": 8}):
+        with pytest.raises(ParamsError, match=r"p.yaml: hbehave.heatmaps"):
+            validate_section(bad, HeatmapParams, "p.yaml", "hbehave.heatmaps")
+    with pytest.raises(ParamsError, match=r"hbehave.heatmaps.day_end: unknown key \(renamed: use day_end_hour"):
+        validate_section({"day_end": "19:00"}, HeatmapParams, "p.yaml", "hbehave.heatmaps")
 
 
 def test_extraction_uses_the_training_statistics(trained, tiny_store, tmp_path):
@@ -176,3 +194,15 @@ def test_extract_through_submitit_debug_executor(trained, tiny_store, in_tmp):
         a = load_embeddings(in_tmp / "a" / f"embeddings_4h_{lvl}.npz")["embeddings"]
         b = load_embeddings(in_tmp / "b" / f"embeddings_4h_{lvl}.npz")["embeddings"]
         np.testing.assert_array_equal(a, b)
+
+
+def test_demo_start_accepts_an_unquoted_yaml_timestamp(tmp_path):
+    """`start: 2024-03-04 00:00:00` unquoted is a YAML timestamp; it reads as the documented text."""
+    from ethoflow.core.params import load_section
+    from ethoflow.hbehave.params import DemoParams
+
+    p = tmp_path / "params.yaml"
+    p.write_text("hbehave:\n  demo:\n    start: 2024-03-04 06:30:00\n")
+    assert load_section("hbehave.demo", DemoParams, p).start == "2024-03-04 06:30"
+    p.write_text("hbehave:\n  demo:\n    start: 2024-03-04\n")
+    assert load_section("hbehave.demo", DemoParams, p).start == "2024-03-04 00:00"

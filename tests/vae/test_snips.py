@@ -20,6 +20,23 @@ def test_is_night_light_phase_and_wrap():
     assert is_night(ts, 7, 19).tolist() == [True, False, False, True]
     # light phase wrapping midnight (lights on 20:00, off 08:00)
     assert is_night(ts, 20, 8).tolist() == [False, False, True, True]
+    # fractional hours: lights on at 06:30
+    assert is_night(ts, 6.5, 19).tolist() == [False, False, False, True]
+
+
+def test_snip_day_hours_same_rule_as_hbehave():
+    """vae.snips and hbehave.heatmaps share key names, type and rule (is_night == ~is_day)."""
+    import pytest
+    from pydantic import ValidationError
+
+    from ethoflow.hbehave.plots import is_day
+
+    ts = np.datetime64("2024-01-01T00:00") + np.arange(1440).astype("timedelta64[m]")
+    for a, b in ((7, 19), (20, 8), (6.5, 18.25), (0, 24)):
+        assert (is_night(ts, a, b) == ~is_day(ts, a, b)).all()
+    for bad in ({"day_start_hour": "07:00"}, {"day_end_hour": 25}, {"day_start_hour": 19}):
+        with pytest.raises(ValidationError):
+            SnipParams(**bad)
 
 
 def test_df02_from_store(tmp_path):

@@ -7,11 +7,12 @@ Sections: ``demo`` (seeded DVC-like cages), ``zarr`` (ingest rules, normalisatio
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ethoflow.core.params import StrictModel
+from ethoflow.core.params import HourOfDay, StrictModel, check_light_phase
 
 
 class DemoParams(StrictModel):
@@ -40,6 +41,16 @@ class DemoParams(StrictModel):
     duplicate_rows: int = Field(3, ge=0)
     bad_values: int = Field(2, ge=0)
     swapped_rows: int = Field(1, ge=0)
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start_text(cls, v):
+        # An unquoted `start: 2024-03-04 00:00:00` is a YAML timestamp; keep the documented text form.
+        if isinstance(v, dt.datetime):
+            return v.isoformat(" ", "minutes" if v.second == 0 and v.microsecond == 0 else "seconds")
+        if isinstance(v, dt.date):
+            return f"{v.isoformat()} 00:00"
+        return v
 
 
 class ZarrParams(StrictModel):
@@ -225,17 +236,35 @@ class HeatmapParams(StrictModel):
     """Day/night heatmaps (stage ``hbehave_heatmaps``).
 
     Attributes:
-        day_start, day_end: light phase as ``HH:MM`` (07:00-19:00 by default).
+        day_start_hour: lights on, hours after midnight (0-24; 6.5 is 06:30). The light phase is
+            ``[day_start_hour, day_end_hour)``; it wraps midnight when ``day_start_hour > day_end_hour``.
+            Same key and meaning as ``vae.snips.day_start_hour``.
+        day_end_hour: lights off, hours after midnight (0-24).
         max_dims: embedding dimensions drawn per heatmap (evenly spaced when a level has more).
         max_cages: draw at most this many cages (sorted ids); the summary table covers all.
         dpi: figure resolution.
+
+    Raises (on validation):
+        ValueError: an hour outside 0-24 or written as ``"HH:MM"``, or equal start and end (ambiguous;
+            0 and 24 is constant light, 24 and 0 constant dark). The old keys ``day_start``/``day_end``
+            are unknown keys whose message names the new key.
     """
 
-    day_start: str = "07:00"
-    day_end: str = "19:00"
+    renamed_keys = {
+        "day_start": "renamed: use day_start_hour, hours as a number, e.g. 7 or 6.5 for 06:30",
+        "day_end": "renamed: use day_end_hour, hours as a number, e.g. 19 or 18.5 for 18:30",
+    }
+
+    day_start_hour: HourOfDay = 7.0
+    day_end_hour: HourOfDay = 19.0
     max_dims: int = Field(32, ge=1)
     max_cages: int | None = Field(None, ge=1)
     dpi: int = Field(80, ge=20)
+
+    @model_validator(mode="after")
+    def _phase_not_empty(self):
+        check_light_phase(self.day_start_hour, self.day_end_hour)
+        return self
 
 
 class HBehaveParams(StrictModel):

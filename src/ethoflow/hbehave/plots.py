@@ -1,7 +1,7 @@
 """Stage ``hbehave_heatmaps``: day/night heatmaps of embedding dimensions, plus a coverage summary.
 
 For every cage and level (``level1..levelN``, ``comb``) of one aggregation, one PNG with two panels:
-the light phase (``day_start``-``day_end``, 07:00-19:00 by default) and the dark phase. Each panel shows
+the light phase (``day_start_hour``-``day_end_hour``, 7-19 h by default) and the dark phase. Each panel shows
 the embedding dimensions (rows; evenly spaced ones when a level has more than ``max_dims``) over the
 phase's minutes in time order, days side by side separated by a white column; each dimension is
 z-scored over the cage so the colours compare within a row. Minutes without any valid reading are blank.
@@ -22,6 +22,7 @@ import numpy as np
 from ethoflow.core.errors import ParamsError
 from ethoflow.core.io import atomic_path
 from ethoflow.core.logging import get_logger
+from ethoflow.core.params import check_light_phase
 from ethoflow.core.progress import progress
 from ethoflow.hbehave.extract import load_embeddings
 from ethoflow.hbehave.params import HeatmapParams
@@ -29,21 +30,34 @@ from ethoflow.hbehave.params import HeatmapParams
 log = get_logger(__name__)
 
 
-def _hhmm(text: str, key: str) -> int:
+def hhmm(hour: float) -> str:
+    """``HH:MM`` of an hour of day given as a number of hours (6.5 -> ``06:30``, 24 -> ``24:00``)."""
+    minutes = int(round(hour * 60))
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def is_day(timestamps: np.ndarray, day_start_hour: float = 7.0, day_end_hour: float = 19.0) -> np.ndarray:
+    """Bool (N,): True where the clock time of ``timestamps`` (datetime64) is in the light phase.
+
+    The light phase is ``[day_start_hour, day_end_hour)`` in hours after midnight (floats allowed:
+    6.5 is 06:30); it wraps midnight when ``day_start_hour > day_end_hour``. Same rule as
+    :func:`ethoflow.vae.snips.is_night` (its negation).
+
+    Raises:
+        ParamsError: an hour outside 0-24 or the two hours equal (see ``HeatmapParams``).
+    """
+    for key, h in (("day_start_hour", day_start_hour), ("day_end_hour", day_end_hour)):
+        if not 0 <= h <= 24:
+            raise ParamsError(f"hbehave.heatmaps.{key}: {h!r} is not an hour of day (0-24)")
     try:
-        h, m = (int(v) for v in text.split(":"))
-        if not (0 <= h < 24 and 0 <= m < 60):
-            raise ValueError
-    except ValueError:
-        raise ParamsError(f"hbehave.heatmaps.{key}: {text!r} is not HH:MM") from None
-    return h * 60 + m
-
-
-def is_day(timestamps: np.ndarray, day_start: str = "07:00", day_end: str = "19:00") -> np.ndarray:
-    """True for minutes in ``[day_start, day_end)`` (clock time of ``timestamps``, datetime64[m])."""
-    a, b = _hhmm(day_start, "day_start"), _hhmm(day_end, "day_end")
-    mod = timestamps.astype("datetime64[m]").astype(np.int64) % 1440
-    return (mod >= a) & (mod < b) if a < b else (mod >= a) | (mod < b)
+        check_light_phase(day_start_hour, day_end_hour)
+    except ValueError as exc:
+        raise ParamsError(f"hbehave.heatmaps: {exc}") from None
+    ts = np.asarray(timestamps).astype("datetime64[s]")
+    hours = (ts - ts.astype("datetime64[D]")).astype(np.int64) / 3600.0
+    if day_start_hour <= day_end_hour:
+        return (hours >= day_start_hour) & (hours < day_end_hour)
+    return (hours >= day_start_hour) | (hours < day_end_hour)
 
 
 def _phase_matrix(emb: np.ndarray, ts: np.ndarray, valid: np.ndarray, sel: np.ndarray) -> np.ndarray:
@@ -78,10 +92,10 @@ def plot_cage(emb: np.ndarray, ts: np.ndarray, valid: np.ndarray, title: str, pa
     mu = e[ok].mean(0) if ok.any() else e.mean(0)
     sd = e[ok].std(0) if ok.any() else e.std(0)
     e = (e - mu) / np.where(sd > 0, sd, 1.0)
-    day = is_day(ts, cfg.day_start, cfg.day_end)
+    day = is_day(ts, cfg.day_start_hour, cfg.day_end_hour)
     fig, axes = plt.subplots(2, 1, figsize=(9, 4.5))
     fig.subplots_adjust(left=0.07, right=0.86, top=0.93, bottom=0.12, hspace=0.35)
-    for ax, sel, name in ((axes[0], day, f"day {cfg.day_start}-{cfg.day_end}"), (axes[1], ~day, "night")):
+    for ax, sel, name in ((axes[0], day, f"day {hhmm(cfg.day_start_hour)}-{hhmm(cfg.day_end_hour)}"), (axes[1], ~day, "night")):
         m = _phase_matrix(e, ts, valid, sel)
         im = ax.imshow(m, aspect="auto", interpolation="nearest", cmap="RdBu_r", vmin=-3, vmax=3)
         ax.set_title(f"{title}: {name} ({int(sel.sum())} min)", fontsize=9)
@@ -116,7 +130,7 @@ def heatmaps(emb_dir: str | os.PathLike, agg: str, cfg: HeatmapParams, out_dir: 
     rows = []
     for cid in cages:
         a, b = fmap[cid]
-        day = is_day(ts[a:b], cfg.day_start, cfg.day_end)
+        day = is_day(ts[a:b], cfg.day_start_hour, cfg.day_end_hour)
         v = valid[a:b]
         rows.append({"cage_id": cid, "rows": int(b - a), "minutes_covered": int((v > 0).sum()),
                      "fraction_valid": float(v.mean()) if b > a else 0.0, "day_minutes": int(day.sum()),

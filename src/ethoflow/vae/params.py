@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from ethoflow.core.params import StrictModel
+from ethoflow.core.params import HourOfDay, StrictModel, check_light_phase
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -33,9 +33,11 @@ class SnipParams(StrictModel):
             for ``use_snip_flag``.
         max_frac_zero: QC: a snip whose valid readings are zero in more than this fraction is flagged
             out (dead electrode / empty tube); 1.0 disables the check.
-        day_start_hour: lights on (hour, 0-24); a snip whose midpoint falls before it or at/after
-            ``day_end_hour`` is ``is_night``.
-        day_end_hour: lights off (hour, 0-24).
+        day_start_hour: lights on, hours after midnight (0-24; 6.5 is 06:30). The light phase is
+            ``[day_start_hour, day_end_hour)`` (wrapping midnight when start > end); a snip whose
+            midpoint falls outside it is ``is_night``. Same key and meaning as
+            ``hbehave.heatmaps.day_start_hour``; equal start and end are refused.
+        day_end_hour: lights off, hours after midnight (0-24).
         default_experiment: ``experiment_date`` for cages whose store attrs have no ``experiment``;
             ``null`` uses the date of the cage's first minute (``YYYYMMDD``).
     """
@@ -44,9 +46,14 @@ class SnipParams(StrictModel):
     snip_stride: int = Field(60, ge=1)
     min_frac_valid: float = Field(0.8, ge=0.0, le=1.0)
     max_frac_zero: float = Field(1.0, ge=0.0, le=1.0)
-    day_start_hour: float = Field(7.0, ge=0.0, le=24.0)
-    day_end_hour: float = Field(19.0, ge=0.0, le=24.0)
+    day_start_hour: HourOfDay = 7.0
+    day_end_hour: HourOfDay = 19.0
     default_experiment: str | None = None
+
+    @model_validator(mode="after")
+    def _phase_not_empty(self):
+        check_light_phase(self.day_start_hour, self.day_end_hour)
+        return self
 
 
 class ModelParams(StrictModel):

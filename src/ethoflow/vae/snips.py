@@ -63,8 +63,9 @@ def make_snip_id(experiment: str, cage_id: str, time_int: int) -> str:
 def is_night(timestamps: np.ndarray, day_start_hour: float, day_end_hour: float) -> np.ndarray:
     """Bool (N,): True where the hour of day of ``timestamps`` (datetime64) is outside the light phase.
 
-    The light phase is ``[day_start_hour, day_end_hour)``; when ``day_start_hour > day_end_hour`` the
-    light phase wraps around midnight.
+    The light phase is ``[day_start_hour, day_end_hour)`` in hours after midnight (floats allowed: 6.5
+    is 06:30); when ``day_start_hour > day_end_hour`` it wraps around midnight. Same rule as
+    :func:`ethoflow.hbehave.plots.is_day` (params ``vae.snips.day_start_hour``/``day_end_hour``).
     """
     ts = np.asarray(timestamps).astype("datetime64[s]")
     day = ts.astype("datetime64[D]")
