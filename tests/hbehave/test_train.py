@@ -115,5 +115,5 @@ def test_stage_resumes_after_kill(tiny_store, tmp_path):
     assert out["completed"] and 0 < run["resumed_from_step"] < out["steps"] == run["steps"]
     assert "resumed_from_step" not in out and "seconds" not in out, "run info must stay out of the metrics"
     assert "resumed from step" in res.stderr
-    assert set(json.loads((tmp_path / "headline.json").read_text())) == {"loss", "epochs"}
+    assert set(json.loads((tmp_path / "headline.json").read_text())) == {"loss"}
     assert (tmp_path / "m.pt").exists() and not ck.exists()

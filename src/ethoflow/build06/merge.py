@@ -367,9 +367,9 @@ def left_join(df02: pa.Table, latents: pa.Table, z_cols: list[str], source: str 
 
 def headline_metrics(cov: dict[str, Any]) -> dict[str, Any]:
     """The numbers a reviewer compares (``metrics/build06.json``): the fraction of df02 rows that got
-    latents, and the row counts behind it."""
+    latents, and the number of df02 rows."""
     o = cov["overall"]
-    return {"coverage": o["coverage"], "rows": o["n_rows"], "rows_with_latents": o["n_with_latents"]}
+    return {"coverage": o["coverage"], "rows": o["n_rows"]}
 
 
 def coverage(exp: pa.ChunkedArray | pa.Array, matched: pa.Array | pa.ChunkedArray, experiments: list[str],

@@ -250,7 +250,7 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     """The numbers a reviewer compares (``metrics/hbehave.json``): the final epoch's masked-reconstruction
     loss on the training and validation windows (``val`` left out when no validation cage exists)."""
     loss = {k: summary[f"{k}_loss"] for k in ("train", "val") if summary.get(f"{k}_loss") is not None}
-    return {"loss": loss, "epochs": summary.get("epochs", 0)}
+    return {"loss": loss}
 
 
 def stable_metrics(summary: dict[str, Any]) -> dict[str, Any]:

@@ -137,13 +137,12 @@ def results(
 
 def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     """The numbers a reviewer compares (``metrics/moseq.json``): log10 kappa of the AR-HMM and full model,
-    median syllable duration (ms), syllables in use and how many cover 90% of frames, PCA latent_dim."""
+    median syllable duration (ms), syllables in use and how many cover 90% of frames."""
     return {
         "log10_kappa": {k: round(math.log10(v), 4) for k, v in summary["kappa"].items()},
         "median_ms": summary["median_duration_ms"],
         "syllables": summary["total_syllables"],
         "syllables_90pct": summary["syllables_90pct_frames"],
-        "latent_dim": summary["latent_dim"],
     }
 
 
