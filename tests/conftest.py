@@ -15,9 +15,21 @@ os.environ.setdefault("ETHOFLOW_PROGRESS", "0")
 _SLURM_REASON = "Slurm is not running (start it with: sudo scripts/local-slurm.sh start)"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sshd: starts a throw-away OpenSSH server on 127.0.0.1 (openssh-server)")
+
+
 def pytest_runtest_setup(item):
     """Tests marked ``slurm`` skip with the reason when no Slurm answers, or fail under
-    ``ETHOFLOW_REQUIRE_SLURM=1`` (set by .ci/run), where the real-cluster tests must run."""
+    ``ETHOFLOW_REQUIRE_SLURM=1`` (set by .ci/run), where the real-cluster tests must run.
+    Likewise tests marked ``sshd`` when no OpenSSH server is installed (``ETHOFLOW_REQUIRE_SSHD=1``)."""
+    if item.get_closest_marker("sshd") is not None:
+        from tests.integration.sshd import SSHD_REASON, sshd_path
+
+        if sshd_path() is None:
+            if os.environ.get("ETHOFLOW_REQUIRE_SSHD") == "1":
+                pytest.fail(f"ETHOFLOW_REQUIRE_SSHD=1 but {SSHD_REASON}")
+            pytest.skip(SSHD_REASON)
     if item.get_closest_marker("slurm") is None:
         return
     from ethoflow.dispatch import slurm_available
