@@ -1,7 +1,7 @@
 """vae_train: train the time-series VAE on df02 snips (through ethoflow.dispatch; resumable)."""
 
 from ethoflow import dispatch
-from ethoflow.core import load_section, state_dir, write_metrics
+from ethoflow.core import load_section, state_dir, write_live_curves, write_metrics
 from ethoflow.core.stage import run_stage, stage_parser
 from ethoflow.vae.params import VAEParams
 from ethoflow.vae.train import headline_metrics, train_vae
@@ -15,6 +15,7 @@ def main(argv=None):
     parser.add_argument("--live-dir", default="reports/vae/train_live")
     parser.add_argument("--summary", default=None, help="training summary JSON; default: <model dir>/train_summary.json")
     parser.add_argument("--metrics", default="metrics/vae.json", help="headline metrics (numbers only)")
+    parser.add_argument("--curves", default=None, help="long-format ELBO/KL/reconstruction curves CSV (train/val)")
     parser.add_argument("--figure", default="reports/vae/reconstructions.png")
     args = parser.parse_args(argv)
     cfg = load_section("vae", VAEParams, args.params)
@@ -27,6 +28,8 @@ def main(argv=None):
     )
     if not summary.get("interrupted"):
         write_metrics(args.metrics, headline_metrics(summary))
+        if args.curves:
+            write_live_curves(args.live_dir, ["elbo", "recon", "kl"], args.curves)
 
 
 if __name__ == "__main__":

@@ -180,12 +180,14 @@ def _plot_sources(spec: dict) -> dict[str, list[str]]:
     return out
 
 
-def test_every_plot_reads_a_stage_out(stages):
+def test_every_plot_reads_a_single_file_out(stages):
+    """A plot source inside a folder out makes `dvc exp run` fail in a clone whose cache lacks that
+    folder ("failed to load directory"), so every source is a file out of its own."""
     spec = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    outs = [o for st in stages.values() for o in st["outs"]]
+    outs = {o for st in stages.values() for o in st["outs"]}
     for pid, sources in _plot_sources(spec).items():
         for src in sources:
-            assert any(src == o or src.startswith(o.rstrip("/") + "/") for o in outs), f"plot {pid}: {src} is no out"
+            assert src in outs, f"plot {pid}: {src} is not a single-file out of a stage"
 
 
 def test_plots_show_writes_one_page_with_every_named_plot(tmp_path):
@@ -216,10 +218,6 @@ def test_plots_show_writes_one_page_with_every_named_plot(tmp_path):
             fig = plt.figure(figsize=(1, 1))
             fig.savefig(proj / pid)
             plt.close(fig)
-            continue
-        if props.get("template") == "confusion":
-            (proj / pid).mkdir(parents=True, exist_ok=True)
-            (proj / pid / "v1-default-cnn.csv").write_text("actual,predicted\ncall,call\nnone,call\ncall,none\n")
             continue
         for src, field in props["y"].items():
             columns.setdefault(src, ["series", "trial"] if props.get("template") else [])

@@ -51,17 +51,17 @@ def test_editing_an_imported_module_or_an_input_file_makes_exactly_its_stages_st
     module = project / "src/ethoflow/vae/snips.py"
     original = module.read_text()
     module.write_text(original + "\n# edited\n")
-    stale = json.loads(dvc(project, "status", "--json", TARGET).stdout)
+    stale = json.loads(dvc(project, "status", "--json", "--with-deps", TARGET).stdout)
     assert {"vae_snips", "vae_train", "vae_embed", "build06"} <= set(stale), stale
     assert not {"demo_hbehave", "hbehave_zarr"} & set(stale), stale
     module.write_text(original)
-    assert json.loads(dvc(project, "status", "--json", TARGET).stdout) == {}
+    assert json.loads(dvc(project, "status", "--json", "--with-deps", TARGET).stdout) == {}
     raw = sorted((project / "data/raw/hbehave/demo").glob("*.csv"))[0]
     raw.write_text(raw.read_text().replace("\n", "\r\n", 1))  # a user replaces one input file
     stale = json.loads(dvc(project, "status", "--json", "hbehave_zarr").stdout)
     assert "hbehave_zarr" in stale and any("changed deps" in e for e in stale["hbehave_zarr"]), stale
     dvc(project, "checkout", "-f", "demo_hbehave")
-    assert json.loads(dvc(project, "status", "--json", TARGET).stdout) == {}
+    assert json.loads(dvc(project, "status", "--json", "--with-deps", TARGET).stdout) == {}
 
 
 def test_param_change_reruns_exactly_stage_and_descendants(project):

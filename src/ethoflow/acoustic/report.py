@@ -3,10 +3,10 @@
 Writes the headline metrics (``metrics/acoustic.json``: F1, precision and recall per variant, setting and
 layer, Hungarian matching on held-out tapes; committed to git for ``dvc metrics diff``) and, under
 ``reports/acoustic/``: ``metrics.csv`` (model, setting, layer, group, method + counts and scores),
-``metrics_per_tape.csv``, ``summary.json`` (the headline with counts), the PR curves (``pr/<model>-<setting>-<layer>.csv``
-+ ``pr_curves.png``), event-level confusion tables (``confusion/<model>-<setting>-<layer>.csv`` with
-``actual``/``predicted`` columns for DVC's confusion template, + PNG), and long-format plot data with a
-``series`` column for DVC plots that overlay variants (``plots/pr.csv``, ``plots/train_curves.csv``).
+``metrics_per_tape.csv``, ``summary.json`` (the headline with counts), ``pr_curves.png``, ``confusion.png``, and
+long-format plot data with a ``series`` column (``<model>-<setting>-<layer>``, or the variant) for DVC plots
+that overlay variants: ``plots/pr.csv`` (threshold, precision, recall, f1), ``plots/confusion.csv``
+(event-level ``actual``/``predicted`` pairs) and ``plots/train_curves.csv`` (per-epoch training record).
 """
 
 from __future__ import annotations
@@ -68,7 +68,6 @@ def build_report(variants: list[str], settings: list[str], metrics_json: str = "
 
     index = read_json(corpus)
     rows, tape_rows, curves, summary = [], [], [], {}
-    conf_dir = Path(out_reports) / "confusion"
     confusions = {}
     for v in variants:
         vindex = read_json(VARIANT_INDEX.format(variant=v))
@@ -103,7 +102,6 @@ def build_report(variants: list[str], settings: list[str], metrics_json: str = "
                 det = pd.read_parquet(Path(ddir) / name / "detections.parquet")
                 conf = confusion_rows(det, gt, held or None)
                 confusions[f"{name}-{layer}"] = conf
-                _csv(conf, conf_dir / f"{name}-{layer}.csv")
     metrics = pd.DataFrame(rows)
     _csv(metrics, Path(out_reports) / "metrics.csv")
     per_tape = pd.concat(tape_rows, ignore_index=True) if tape_rows else pd.DataFrame()
@@ -113,10 +111,10 @@ def build_report(variants: list[str], settings: list[str], metrics_json: str = "
                                              for layer, m in by_layer.items()}
                                  for v, by_setting in summary.items() for s, by_layer in by_setting.items()})
     curves_df = pd.concat(curves, ignore_index=True)
-    for name, c in curves_df.groupby("curve", sort=True):
-        _csv(c.drop(columns="curve"), Path(out_reports) / "pr" / f"{name.replace('/', '-')}.csv")
     _csv(curves_df.assign(series=curves_df.curve.str.replace("/", "-")).drop(columns="curve"),
          Path(out_reports) / "plots" / "pr.csv")
+    _csv(pd.concat([c.assign(series=k) for k, c in sorted(confusions.items())], ignore_index=True)[
+        ["series", "actual", "predicted"]], Path(out_reports) / "plots" / "confusion.csv")
     _csv(training_curves(variants, models_dir), Path(out_reports) / "plots" / "train_curves.csv")
     _plots(curves_df, confusions, Path(out_reports))
     return summary

@@ -11,6 +11,7 @@ from ethoflow.core.io import (
     save_figure,
     to_plain,
     write_json,
+    write_live_curves,
     write_metrics,
     write_yaml,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "state_dir",
     "to_plain",
     "write_json",
+    "write_live_curves",
     "write_metrics",
     "write_yaml",
 ]

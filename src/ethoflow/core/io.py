@@ -181,6 +181,37 @@ def write_metrics(path: str | os.PathLike, metrics: dict[str, Any]) -> Path:
     return write_json(path, clean(metrics, ""))
 
 
+def write_live_curves(live_dir: str | os.PathLike, metrics: list[str], out_csv: str | os.PathLike,
+                      splits: tuple[str, ...] = ("train", "val")) -> Path:
+    """Join DVCLive's per-split curves into one long-format CSV for a DVC plot that overlays the splits.
+
+    Reads ``<live_dir>/plots/metrics/<split>/<metric>.tsv`` (DVCLive's layout for a metric logged as
+    ``<split>/<metric>``) and writes ``series`` (the split), ``step`` and one column per metric; a split
+    with no curves is left out. A single file out (not a file inside DVCLive's folder) is what a top-level
+    DVC plot can read in a clone whose cache lacks that folder.
+
+    Raises:
+        InputError: none of the curves exists (DVCLive wrote nothing under ``live_dir``).
+    """
+    import pandas as pd
+
+    frames = []
+    for split in splits:
+        cols = []
+        for name in metrics:
+            tsv = Path(live_dir) / "plots" / "metrics" / split / f"{name}.tsv"
+            if tsv.exists():
+                cols.append(pd.read_csv(tsv, sep="\t")[["step", name]].set_index("step"))
+        if cols:
+            frames.append(pd.concat(cols, axis=1).reset_index().assign(series=split))
+    if not frames:
+        raise InputError(f"{live_dir}: no DVCLive curves {metrics} under plots/metrics/")
+    df = pd.concat(frames, ignore_index=True)[["series", "step", *[m for m in metrics if any(m in f for f in frames)]]]
+    with atomic_path(out_csv) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
+    return Path(out_csv)
+
+
 def write_yaml(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as YAML with sorted keys and plain types, atomically."""
     text = yaml.safe_dump(to_plain(obj), sort_keys=True, default_flow_style=False, allow_unicode=True)
