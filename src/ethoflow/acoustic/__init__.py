@@ -3,9 +3,9 @@
 The public API is listed in ``__all__`` and imported lazily on first use, so ``import ethoflow.acoustic``
 loads neither torch nor librosa. Modules: ``params`` (typed section), ``corpus`` (crowsetta ingestion),
 ``variants`` (splits, noise mining, selection tables), ``spectrogram`` (front end, augmentation),
-``model`` (ResNet), ``train``, ``predict``, ``evaluate`` (detections, IoU matching), ``features``
-(librosa), ``rf`` (false-alarm filter), ``report``, ``stage`` (what the matrix stage scripts share),
-``pipeline`` (run the stages outside DVC).
+``model`` (ResNet), ``train``, ``predict``, ``animal_spot`` (existing ANIMAL-SPOT model files),
+``evaluate`` (detections, IoU matching), ``features`` (librosa), ``rf`` (false-alarm filter), ``report``,
+``stage`` (what the matrix stage scripts share), ``pipeline`` (run the stages outside DVC).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ _LAZY = {
     "train_model": "train",
     "load_model": "train",
     "predict_recordings": "predict",
+    "load_animal_spot": "animal_spot",
+    "is_animal_spot_file": "animal_spot",
     "chain_windows": "evaluate",
     "match_greedy": "evaluate",
     "match_hungarian": "evaluate",

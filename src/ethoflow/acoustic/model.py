@@ -33,6 +33,35 @@ class BasicBlock(nn.Module):
         return torch.relu(y + self.short(x))
 
 
+class Bottleneck(nn.Module):
+    """1x1 -> 3x3 (``stride``) -> 1x1 conv-BN layers with an identity (or 1x1 projection) shortcut, as
+    in ResNet-50/101/152. ``c_mid`` channels inside, ``c_mid * expansion`` out. Not used by
+    :class:`CallClassifier`; :mod:`ethoflow.acoustic.animal_spot` builds deeper ANIMAL-SPOT encoders with it."""
+
+    expansion = 4
+
+    def __init__(self, c_in: int, c_mid: int, stride: int):
+        super().__init__()
+        c_out = c_mid * self.expansion
+        self.conv1 = nn.Conv2d(c_in, c_mid, 1, 1, 0, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_mid)
+        self.conv2 = nn.Conv2d(c_mid, c_mid, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_mid)
+        self.conv3 = nn.Conv2d(c_mid, c_out, 1, 1, 0, bias=False)
+        self.bn3 = nn.BatchNorm2d(c_out)
+        self.short = (
+            nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            if stride != 1 or c_in != c_out
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = torch.relu(self.bn2(self.conv2(y)))
+        y = self.bn3(self.conv3(y))
+        return torch.relu(y + self.short(x))
+
+
 class CallClassifier(nn.Module):
     """ResNet-18/34 encoder (1 channel) -> global average pool -> linear layer (``n_classes`` logits).
 
