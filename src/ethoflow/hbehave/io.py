@@ -21,6 +21,14 @@ plus a per-cage report of what the rules did. The rules (documented in ``docs/hb
   marks that reading invalid for every tube; counts per code in ``status_codes``.
 - **DAM reading interval** N > 1 minute: each reading's count covers the N minutes ending at its
   timestamp and is spread evenly over them (counts per minute), so totals are kept.
+- **DAM5 (multibeam)**: only the rows of one data type (column 8, ``CT`` counts by default) are read;
+  the other types (``C1``-``C4``, ``D1``-``D4``, ``Pn``, ``TA``) are left out and counted.
+- **DAM interval not a whole number of minutes** (e.g. 131 s): readings are spread onto minutes by
+  overlap (:func:`resample_to_minutes`); a minute is valid when valid readings cover at least
+  ``min_valid_fraction`` of it.
+- **Damaged DAM rows** (column count, date, time, status; counts non-numeric, negative or above
+  ``max_count``): ``on_bad_row="fail"`` raises ``<file>: line N: ... in column C (...)``; ``skip``
+  leaves the row (a bad count: that tube's value) out and reports it (:func:`read_dam_readings`).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +65,43 @@ def _gaps(valid_row: np.ndarray, grid0: int) -> list[list[Any]]:
     d = np.diff(np.concatenate([[0], missing.astype(np.int8), [0]]))
     starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
     return [[str(np.datetime64(grid0 + int(s), "m")), int(e - s)] for s, e in zip(starts, stops)]
+
+
+def _merge_duplicates(
+    keys: np.ndarray, values: np.ndarray, cell_valid: np.ndarray, *, where: str, duplicates: str, unit: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Merge rows with equal sorted ``keys`` (minutes or seconds since the epoch, ``unit`` ``m``/``s``).
+
+    Returns:
+        ``(unique keys, values, cell_valid, duplicate rows, conflicting keys)``; ``mean`` averages the
+        valid values per channel, ``first``/``last`` take one copy (file order).
+
+    Raises:
+        InputError: a repeated key when ``duplicates == "error"`` (the first times listed).
+    """
+    uniq, first_idx, counts = np.unique(keys, return_index=True, return_counts=True)
+    n_dup = int((counts - 1).sum())
+    conflicting = 0
+    if not n_dup:
+        return uniq, values[first_idx], cell_valid[first_idx], 0, 0
+    if duplicates == "error":
+        bad = [str(np.datetime64(int(m), unit)) for m in uniq[counts > 1][:MAX_LISTED]]
+        raise InputError(f"{where}: duplicate timestamps (duplicates=error): {', '.join(bad)}")
+    merged, mvalid = values[first_idx].copy(), cell_valid[first_idx].copy()
+    for k in np.flatnonzero(counts > 1):
+        i0, c = first_idx[k], counts[k]
+        blk, bv = values[i0 : i0 + c], cell_valid[i0 : i0 + c]
+        if not np.array_equal(np.where(bv, blk, np.nan), np.where(bv[:1], blk[:1], np.nan).repeat(c, 0), equal_nan=True):
+            conflicting += 1
+        if duplicates == "first":
+            merged[k], mvalid[k] = blk[0], bv[0]
+        elif duplicates == "last":
+            merged[k], mvalid[k] = blk[-1], bv[-1]
+        else:
+            cnt = bv.sum(0)
+            merged[k] = np.where(cnt > 0, np.where(bv, blk, 0.0).sum(0) / np.maximum(cnt, 1), np.nan)
+            mvalid[k] = cnt > 0
+    return uniq, merged, mvalid, n_dup, conflicting
 
 
 def grid_from_rows(
@@ -95,32 +141,9 @@ def grid_from_rows(
     if len(minutes) == 0:
         raise InputError(f"{where}: no rows inside the recording window")
     order = np.argsort(minutes, kind="stable")
-    minutes, values, cell_valid = minutes[order], values[order], cell_valid[order]
-    uniq, first_idx, counts = np.unique(minutes, return_index=True, return_counts=True)
-    n_dup = int((counts - 1).sum())
+    uniq, values, cell_valid, n_dup, conflicting = _merge_duplicates(
+        minutes[order], values[order], cell_valid[order], where=where, duplicates=duplicates, unit="m")
     report["duplicate_rows"] = n_dup
-    conflicting = 0
-    if n_dup:
-        if duplicates == "error":
-            bad = [str(np.datetime64(int(m), "m")) for m in uniq[counts > 1][:MAX_LISTED]]
-            raise InputError(f"{where}: duplicate timestamps (duplicates=error): {', '.join(bad)}")
-        merged, mvalid = values[first_idx].copy(), cell_valid[first_idx].copy()
-        for k in np.flatnonzero(counts > 1):
-            i0, c = first_idx[k], counts[k]
-            blk, bv = values[i0 : i0 + c], cell_valid[i0 : i0 + c]
-            if not np.array_equal(np.where(bv, blk, np.nan), np.where(bv[:1], blk[:1], np.nan).repeat(c, 0), equal_nan=True):
-                conflicting += 1
-            if duplicates == "first":
-                merged[k], mvalid[k] = blk[0], bv[0]
-            elif duplicates == "last":
-                merged[k], mvalid[k] = blk[-1], bv[-1]
-            else:
-                cnt = bv.sum(0)
-                merged[k] = np.where(cnt > 0, np.where(bv, blk, 0.0).sum(0) / np.maximum(cnt, 1), np.nan)
-                mvalid[k] = cnt > 0
-        values, cell_valid = merged, mvalid
-    else:
-        values, cell_valid = values[first_idx], cell_valid[first_idx]
     report["conflicting_duplicates"] = conflicting
     g0, g1 = (int(uniq[0]), int(uniq[-1]) + 1) if window is None else window
     m = g1 - g0
@@ -265,31 +288,374 @@ def read_dvc_csv(
 
 _DAM_DATE_FORMATS = ("%d %b %y", "%d %b %Y", "%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%b-%y", "%d-%b-%Y")
 _DAM_TIME_FORMATS = ("%H:%M:%S", "%H:%M")
+_EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
+_INT = re.compile(r"^[+-]?\d+$")
+
+DAM_CHANNELS = 32
+DAM_EXTRA_COLS = 6
+DAM_COLUMNS = 4 + DAM_EXTRA_COLS + DAM_CHANNELS  # 42
+DAM_TYPE_COL = 7  # 0-based: column 8, the data type of a DAM5 (multibeam) row
+DAM_COUNT_COL = 4 + DAM_EXTRA_COLS  # 0-based: column 11 holds tube 1
+# Data types a DAM5 file writes in column 8 (upper case): counts, per-beam counts, dwell, position, tabulated.
+DAM5_DATA_TYPES = frozenset({"CT", "C1", "C2", "C3", "C4", "D1", "D2", "D3", "D4", "PN", "PNF", "TA"})
+ROW_PROBLEMS = ("column_count", "date", "time", "status")
+VALUE_PROBLEMS = ("non_numeric", "negative", "above_max")
+
+
+def _parse_dam_date(date: str) -> _dt.date:
+    for fmt in _DAM_DATE_FORMATS:
+        try:
+            return _dt.datetime.strptime(date, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"unparseable date {date!r}")
+
+
+def _parse_dam_time(time: str) -> _dt.time:
+    for fmt in _DAM_TIME_FORMATS:
+        try:
+            return _dt.datetime.strptime(time, fmt).time()
+        except ValueError:
+            continue
+    raise ValueError(f"unparseable time {time!r}")
 
 
 def parse_dam_datetime(date: str, time: str) -> _dt.datetime:
     """Parse a DAM date and time, e.g. ``"1 Jul 17"`` + ``"07:04:00"`` (DAM2/DAM5 write ``%d %b %y``).
 
-    Also accepts four-digit years, ISO dates and ``dd/mm/yyyy``. Raises ``ValueError`` otherwise.
+    Also accepts four-digit years, ISO dates and ``dd/mm/yyyy``; times with or without seconds.
+
+    Raises:
+        ValueError: ``unparseable date '...'`` or ``unparseable time '...'``.
     """
-    date, time = date.strip(), time.strip()
-    for df in _DAM_DATE_FORMATS:
-        try:
-            d = _dt.datetime.strptime(date, df).date()
-        except ValueError:
+    return _dt.datetime.combine(_parse_dam_date(date.strip()), _parse_dam_time(time.strip()))
+
+
+@dataclass
+class DamProblem:
+    """One problem in a DAM file: where (line, 1-based column), what, and the value found.
+
+    ``kind`` is one of :data:`ROW_PROBLEMS` (the row cannot be placed: left out with
+    ``on_bad_row="skip"``) or :data:`VALUE_PROBLEMS` (one tube's count of that reading is left out).
+    """
+
+    line: int
+    column: int
+    field: str
+    kind: str
+    message: str
+    value: str
+
+    def text(self, path: str | os.PathLike) -> str:
+        return f"{path}: line {self.line}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "column": self.column, "field": self.field, "problem": self.kind,
+                "value": self.value, "message": self.message}
+
+
+@dataclass
+class DamReadings:
+    """The rows of one DAM file that carry the counts, parsed and validated, before the minute grid.
+
+    Attributes:
+        path: the file.
+        dam_format: ``DAM2`` (one row per reading) or ``DAM5`` (multibeam: one row per data type per
+            reading, column 8 names the type; only ``data_type`` rows are kept).
+        data_type: the data type kept (DAM5), ``None`` for DAM2.
+        lines: int64 (n,) line numbers (1-based) of the kept rows.
+        seconds: int64 (n,) time stamps in seconds since 1970 (the end of each reading's interval).
+        status: int64 (n,) status column (1 = valid reading).
+        counts: float64 (n, 32) counts as written; NaN where a count was left out.
+        count_ok: bool (n, 32) False where a count was left out (non-numeric, negative, above max).
+        problems: every problem found, in file order.
+        rows_read: non-blank lines; blank_lines: blank lines (ignored).
+        data_type_rows: rows per data type (DAM5), e.g. ``{"CT": 12, "C1": 12, ..., "TA": 384}``.
+    """
+
+    path: Path
+    dam_format: str
+    data_type: str | None
+    lines: np.ndarray
+    seconds: np.ndarray
+    status: np.ndarray
+    counts: np.ndarray
+    count_ok: np.ndarray
+    problems: list[DamProblem]
+    rows_read: int
+    blank_lines: int
+    data_type_rows: dict[str, int]
+
+    @property
+    def skipped_rows(self) -> int:
+        return sum(p.kind in ROW_PROBLEMS for p in self.problems)
+
+    @property
+    def skipped_values(self) -> int:
+        return sum(p.kind in VALUE_PROBLEMS for p in self.problems)
+
+    def problem_counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for p in self.problems:
+            out[p.kind] = out.get(p.kind, 0) + 1
+        return out
+
+
+def _column_count_problem(line: int, n: int) -> DamProblem:
+    if n < DAM_COLUMNS:
+        msg = (f"{n} columns instead of {DAM_COLUMNS}: column {n + 1} onward missing "
+               "(a field missing mid-line, or the line cut short)")
+        return DamProblem(line, n + 1, "columns", "column_count", msg, str(n))
+    msg = f"{n} columns instead of {DAM_COLUMNS}: column {DAM_COLUMNS + 1} onward is extra"
+    return DamProblem(line, DAM_COLUMNS + 1, "columns", "column_count", msg, str(n))
+
+
+def _summarise(counts: dict[str, int], kinds: tuple[str, ...]) -> str:
+    return ", ".join(f"{counts[k]} {k}" for k in kinds if counts.get(k))
+
+
+def read_dam_readings(
+    path: str | os.PathLike,
+    *,
+    data_type: str = "CT",
+    max_count: int = 1000,
+    on_bad_row: str = "fail",
+) -> DamReadings:
+    """Parse and validate a DAM2/DAM5 file into its readings (no minute grid yet).
+
+    Every non-blank line must have 42 tab-separated columns; kept rows (all rows of a DAM2 file, the
+    ``data_type`` rows of a DAM5 file) must have a date (column 2), time (column 3) and integer status
+    (column 4); the 32 counts (columns 11-42) of status-1 rows must be integers in
+    ``[0, max_count]``. A DAM5 file is recognised by DAM5 data types (``CT``, ``C1``, ``D1``, ``Pn``,
+    ``TA`` ...) in column 8; DAM2 files have a number there.
+
+    Args:
+        path: the monitor file.
+        data_type: DAM5 rows to keep (column 8, case-insensitive); ignored for DAM2.
+        max_count: largest plausible count per reading (counts per tube and reading interval).
+        on_bad_row: ``fail``: one problem is raised (file, line, column; the first row that cannot
+            be placed, else the first bad count) with the number of further problems. ``skip``: rows
+            that cannot be placed (column count, date, time, status) are left out, and a bad count
+            leaves out that tube's value of that reading only (the other tubes of a line with the
+            right column count are aligned); all listed in ``problems`` and logged.
+
+    Returns:
+        :class:`DamReadings`.
+
+    Raises:
+        InputError: file unreadable or empty; with ``on_bad_row="fail"`` any problem (one line:
+            ``<file>: line N: <problem> in column C (<field>)``); a DAM5 file without ``data_type``
+            rows; no readable row.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read DAM file ({exc.strerror})") from None
+    problems: list[DamProblem] = []
+    rows: list[tuple[int, list[str]]] = []
+    blank = 0
+    all_lines = text.splitlines()
+    for ln, line in enumerate(all_lines, 1):
+        if not line.strip():
+            blank += 1
             continue
-        for tf in _DAM_TIME_FORMATS:
-            try:
-                t = _dt.datetime.strptime(time, tf).time()
-            except ValueError:
-                continue
-            return _dt.datetime.combine(d, t)
-        raise ValueError(f"unparseable time {time!r}")
-    raise ValueError(f"unparseable date {date!r}")
+        cells = line.split("\t")
+        while len(cells) > DAM_COLUMNS and not cells[-1].strip():  # trailing tabs
+            cells.pop()
+        if len(cells) != DAM_COLUMNS:
+            problems.append(_column_count_problem(ln, len(cells)))
+            continue
+        rows.append((ln, [c.strip() for c in cells]))
+    rows_read = len(all_lines) - blank
+    if rows_read == 0:
+        raise InputError(f"{path}: empty DAM file")
+
+    types = [c[DAM_TYPE_COL] for _, c in rows]
+    multibeam = any(t.upper() in DAM5_DATA_TYPES for t in types)
+    type_rows: dict[str, int] = {}
+    if multibeam:
+        for t in types:
+            type_rows[t] = type_rows.get(t, 0) + 1
+        want = data_type.upper()
+        rows = [r for r, t in zip(rows, types) if t.upper() == want]
+        if not rows:
+            raise InputError(f"{path}: DAM5 (multibeam) file has no {data_type!r} rows (column 8 holds "
+                             f"{', '.join(sorted(type_rows))}); set hbehave.zarr.dam_data_type")
+
+    dates: dict[str, _dt.date] = {}
+    times: dict[str, int] = {}
+    kept_lines, kept_secs, kept_status, kept_counts = [], [], [], []
+    for ln, c in rows:
+        d, t, st = c[1], c[2], c[3]
+        try:
+            day = dates[d] if d in dates else dates.setdefault(d, _parse_dam_date(d))
+        except ValueError as exc:
+            problems.append(DamProblem(ln, 2, "date", "date", f"{exc} in column 2 (date)", d))
+            continue
+        try:
+            if t not in times:
+                tt = _parse_dam_time(t)
+                times[t] = tt.hour * 3600 + tt.minute * 60 + tt.second
+            sec = times[t]
+        except ValueError as exc:
+            problems.append(DamProblem(ln, 3, "time", "time", f"{exc} in column 3 (time)", t))
+            continue
+        if not _INT.match(st):
+            msg = f"non-integer status {st!r} in column 4 (status)"
+            problems.append(DamProblem(ln, 4, "status", "status", msg, st))
+            continue
+        kept_lines.append(ln)
+        kept_secs.append((day.toordinal() - _EPOCH_ORDINAL) * 86400 + sec)
+        kept_status.append(int(st))
+        kept_counts.append(c[DAM_COUNT_COL:])
+
+    n = len(kept_lines)
+    status = np.asarray(kept_status, dtype=np.int64)
+    txt = np.asarray(kept_counts, dtype=str).reshape(n, DAM_CHANNELS)
+    try:
+        counts = txt.astype(np.int64).astype(np.float64)
+        isint = np.ones(txt.shape, bool)
+    except (ValueError, OverflowError):  # some cell is not an integer: find which
+        isint = np.vectorize(lambda v: bool(_INT.match(v)), otypes=[bool])(txt)
+        counts = np.full(txt.shape, np.nan)
+        counts[isint] = txt[isint].astype(np.float64)
+    checked = (status == 1)[:, None]  # counts of invalid readings are not used, so not checked
+    bad_kinds = (("non_numeric", checked & ~isint), ("negative", checked & isint & (counts < 0)),
+                 ("above_max", checked & isint & (counts > max_count)))
+    count_ok = np.ones(txt.shape, bool)
+    for kind, mask in bad_kinds:
+        for r, ch in np.argwhere(mask):
+            v = str(txt[r, ch])
+            col, fld = DAM_COUNT_COL + ch + 1, f"tube {ch + 1}"
+            if kind == "non_numeric":
+                what = f"non-numeric count {v!r}" if v else "empty count"
+            elif kind == "negative":
+                what = f"negative count {v}"
+            else:
+                what = f"count {v} above hbehave.zarr.dam_max_count ({max_count})"
+            problems.append(DamProblem(int(kept_lines[r]), col, fld, kind, f"{what} in column {col} ({fld})", v))
+        count_ok &= ~mask
+    counts[~count_ok] = np.nan
+    problems.sort(key=lambda p: (p.line, p.column))
+
+    if problems and on_bad_row == "fail":  # a row that cannot be placed is named before a bad count
+        first = min(problems, key=lambda p: (p.kind not in ROW_PROBLEMS, p.line, p.column))
+        more = f"; {len(problems) - 1} more problem(s) in this file" if len(problems) > 1 else ""
+        raise InputError(f"{first.text(path)}{more} (hbehave.zarr.dam_on_bad_row: fail; "
+                         "skip leaves bad rows and counts out and reports them)")
+    if n == 0:
+        first = f"; first: {problems[0].text(path)}" if problems else ""
+        raise InputError(f"{path}: no readable DAM row ({len(problems)} problems{first})")
+    readings = DamReadings(
+        path=path, dam_format="DAM5" if multibeam else "DAM2", data_type=data_type if multibeam else None,
+        lines=np.asarray(kept_lines, dtype=np.int64), seconds=np.asarray(kept_secs, dtype=np.int64),
+        status=status, counts=counts, count_ok=count_ok, problems=problems, rows_read=rows_read,
+        blank_lines=blank, data_type_rows=type_rows)
+    if problems:
+        pc = readings.problem_counts()
+        log.warning("%s: %d rows skipped (%s), %d count values left out (%s); first: %s", path,
+                    readings.skipped_rows, _summarise(pc, ROW_PROBLEMS) or "none", readings.skipped_values,
+                    _summarise(pc, VALUE_PROBLEMS) or "none", f"line {problems[0].line}: {problems[0].message}")
+    return readings
 
 
-DAM_CHANNELS = 32
-DAM_EXTRA_COLS = 6
+def resample_to_minutes(
+    seconds: np.ndarray,
+    values: np.ndarray,
+    cell_valid: np.ndarray,
+    *,
+    interval_s: int,
+    where: str,
+    duplicates: str = "mean",
+    min_valid_fraction: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Spread readings stamped at the end of their interval onto the per-minute grid, by overlap.
+
+    Each reading covers the ``interval_s`` seconds before its time stamp, or less when the previous
+    reading is nearer (readings never overlap, so no count is counted twice); its count is spread over
+    that span in proportion to time. Grid minute ``T`` is the minute ending at ``T``, ``[T - 60 s, T)``
+    (the DAM convention: a reading stamped 07:04:00 counted during 07:03-07:04; whole-minute files are
+    placed the same way). A minute's ``coverage`` is the fraction of it covered by valid readings;
+    it is valid when ``coverage >= min_valid_fraction`` and its activity is the counts falling in it
+    divided by ``coverage`` (counts per minute; equal to the plain sum when fully covered).
+
+    Args:
+        seconds: int64 (n,) time stamps, seconds since 1970, in file order.
+        values: float (n, C) counts per reading; NaN where unusable.
+        cell_valid: bool (n, C).
+        interval_s: reading interval, seconds (>= 1).
+        where: file name for messages.
+        duplicates: rule for readings with the same time stamp (``mean``, ``first``, ``last``, ``error``).
+        min_valid_fraction: coverage (0-1] a minute needs to be valid.
+
+    Returns:
+        ``(activity float32 (M, C) counts per minute (NaN where not valid), valid bool (M, C),
+        coverage float32 (M, C) in 0-1, timestamps datetime64[m] (M,), report)``.
+
+    Raises:
+        InputError: no reading, ``interval_s < 1``, or a repeated time stamp with ``duplicates="error"``.
+    """
+    if len(seconds) == 0:
+        raise InputError(f"{where}: no readings")
+    if interval_s < 1:
+        raise InputError(f"{where}: reading interval {interval_s} s is not positive")
+    seconds = np.asarray(seconds, dtype=np.int64)
+    report: dict[str, Any] = {"unsorted_rows": int(np.sum(np.diff(seconds) < 0)), "outside_window_rows": 0}
+    order = np.argsort(seconds, kind="stable")
+    t, v, ok, n_dup, conflicting = _merge_duplicates(
+        seconds[order], np.asarray(values, float)[order], np.asarray(cell_valid, bool)[order],
+        where=where, duplicates=duplicates, unit="s")
+    report["duplicate_rows"] = n_dup
+    report["conflicting_duplicates"] = conflicting
+    ok = ok & np.isfinite(v)
+    start = t - int(interval_s)
+    start[1:] = np.maximum(start[1:], t[:-1])
+    length = t - start
+    m_first = start // 60 + 1  # grid minute m holds seconds [60 (m - 1), 60 m)
+    m_last = (t - 1) // 60 + 1
+    g0, g1 = int(m_first[0]), int(m_last[-1]) + 1
+    m_total = g1 - g0
+    c = v.shape[1]
+    acc = np.zeros((m_total, c))
+    cov_s = np.zeros((m_total, c), np.int64)
+    any_s = np.zeros(m_total, np.int64)
+    vz = np.where(ok, v, 0.0)
+    for k in range(int((m_last - m_first).max()) + 1):
+        m = m_first + k
+        use = m <= m_last
+        if not use.any():
+            continue
+        mu = m[use]
+        ov = np.minimum(t[use], mu * 60) - np.maximum(start[use], (mu - 1) * 60)
+        idx = mu - g0
+        np.add.at(any_s, idx, ov)
+        np.add.at(acc, idx, vz[use] * (ov / length[use])[:, None])
+        np.add.at(cov_s, idx, ok[use] * ov[:, None])
+    coverage = cov_s / 60.0
+    valid = (cov_s > 0) & (coverage >= min_valid_fraction - 1e-9)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(cov_s == 60, acc, acc * 60.0 / cov_s)
+    activity = np.where(valid, rate, np.nan).astype(np.float32)
+    has_row = any_s > 0
+    gaps = _gaps(has_row, g0)
+    report.update({
+        "minutes": int(m_total),
+        "gap_minutes": int((~has_row).sum()),
+        "n_gaps": len(gaps),
+        "gaps": gaps[:MAX_LISTED],
+        "valid_fraction": float(valid.mean()) if valid.size else 0.0,
+        "partial_minutes": int(((any_s > 0) & (any_s < 60)).sum()),
+        "low_coverage_minutes": int(((cov_s > 0) & ~valid).any(axis=1).sum()),
+    })
+    ts = (g0 + np.arange(m_total)).astype("datetime64[m]")
+    return activity, valid, coverage.astype(np.float32), ts, report
+
+
+def _detect_interval_s(seconds: np.ndarray) -> int:
+    """Median step (seconds) between distinct valid readings; 60 with fewer than two."""
+    steps = np.diff(np.unique(seconds))
+    return int(round(float(np.median(steps)))) if len(steps) else 60
 
 
 def read_dam(
@@ -299,79 +665,125 @@ def read_dam(
     interval_min: int | None = None,
     duplicates: str = "mean",
     summary: pd.DataFrame | None = None,
+    interval_s: int | None = None,
+    data_type: str = "CT",
+    max_count: int = 1000,
+    on_bad_row: str = "fail",
+    min_valid_fraction: float = 0.5,
 ) -> tuple[list[CageRecord], dict[str, Any]]:
-    """Read a DAM2/DAM5 monitor file (TriKinetics) as cages.
+    """Read a DAM2/DAM5 monitor file (TriKinetics) as cages on the per-minute grid.
 
-    File format: tab-separated, no header; columns: index, date (``1 Jul 17``), time (``07:04:00``),
-    status (1 = valid; 51 = no data), six further columns, then 32 activity counts (one per tube).
-    One row per reading interval (usually a minute).
+    File format: tab-separated, no header, 42 columns: index, date (``1 Jul 17``), time
+    (``07:04:00``), status (1 = valid; 51 = no data), six further columns, then 32 counts (one per
+    tube). DAM2 writes one row per reading; DAM5 (multibeam) one row per data type per reading, the
+    type in column 8 (``CT`` counts, ``C1``-``C4``, ``D1``-``D4``, ``Pn``, 32 ``TA`` rows): only the
+    ``data_type`` rows are read (:func:`read_dam_readings` validates the rows).
+
+    The reading interval (``interval_s``, else ``interval_min``, else the median step between valid
+    readings, in seconds; a detected step within 1 s of whole minutes counts as whole minutes)
+    chooses the placement. A whole number of minutes: each reading goes to its
+    minute (seconds floored, counted in ``off_minute_rows``), and an interval of N > 1 minutes spreads
+    each count evenly over the N minutes ending at its time stamp (``resampling: minute``, the DAM2
+    rule). Any other interval (a DAM5 interval of 131 s, 30 s readings): resampled by overlap with
+    :func:`resample_to_minutes` (``resampling: overlap``): no artificial gaps, counts kept.
 
     Args:
         path: the monitor file (its stem, e.g. ``M014``, names the cages).
         layout: ``per_tube`` (32 cages ``M014_ch01``..``M014_ch32``, one channel ``counts``) or
             ``per_monitor`` (one cage ``M014`` with channels ``ch01``..``ch32``).
-        interval_min: reading interval in minutes (``None``: the median step between valid rows).
-        duplicates: duplicate-minute rule.
+        interval_min: reading interval in minutes (``None``: detected).
+        duplicates: rule for several readings with the same time stamp.
         summary: optional metadata table indexed by cage id (strain, age ...).
+        interval_s: reading interval in seconds (overrides ``interval_min``; ``None``: detected as the
+            median step between valid readings).
+        data_type: DAM5 data type read as counts (column 8), ``CT`` by default.
+        max_count: largest plausible count per reading.
+        on_bad_row: ``fail`` or ``skip`` (see :func:`read_dam_readings`).
+        min_valid_fraction: coverage a resampled minute needs to be valid (0-1].
 
     Returns:
-        ``(records, report)``.
+        ``(records, report)``; the report counts every rule (``status_codes``, ``skipped_rows``,
+        ``skipped_values``, ``problems`` with line and column, ``interval_s``, ``resampling`` ...).
 
     Raises:
-        InputError: wrong column count, unparseable date/time, non-numeric counts (naming line).
+        InputError: a bad row or count with ``on_bad_row="fail"`` (file, line and column named), a DAM5
+            file without ``data_type`` rows, no readable row, an unknown layout.
     """
+    if layout not in ("per_tube", "per_monitor"):
+        raise InputError(f"unknown DAM layout {layout!r} (per_tube | per_monitor)")
     path = Path(path)
     monitor = path.stem
-    try:
-        raw = pd.read_csv(path, sep="\t", header=None, dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: not a DAM file (tab-separated, 42 columns): {exc}") from None
-    ncol = 4 + DAM_EXTRA_COLS + DAM_CHANNELS
-    if raw.shape[1] != ncol:
-        raise InputError(f"{path}: DAM file has {raw.shape[1]} columns, expected {ncol} "
-                         f"(index, date, time, status, {DAM_EXTRA_COLS} more, {DAM_CHANNELS} counts)")
-    raw = raw.apply(lambda s: s.str.strip())
-    stamps = []
-    for i, (d, t) in enumerate(zip(raw[1], raw[2])):
-        try:
-            stamps.append(parse_dam_datetime(d, t))
-        except ValueError as exc:
-            raise InputError(f"{path}: line {i + 1}: {exc}") from None
-    minutes = _minutes(pd.DatetimeIndex(stamps))
-    status = pd.to_numeric(raw[3], errors="coerce")
-    if status.isna().any():
-        i = int(np.flatnonzero(status.isna().values)[0])
-        raise InputError(f"{path}: line {i + 1}: non-numeric status {raw[3][i]!r}")
-    status = status.values.astype(int)
-    counts_txt = raw.iloc[:, 4 + DAM_EXTRA_COLS :]
-    counts = counts_txt.apply(pd.to_numeric, errors="coerce").values.astype(float)
-    nonnum = np.isnan(counts)
+    rd = read_dam_readings(path, data_type=data_type, max_count=max_count, on_bad_row=on_bad_row)
+    status = rd.status
+    pc = rd.problem_counts()
     codes, ncodes = np.unique(status, return_counts=True)
     report: dict[str, Any] = {
         "source_file": str(path),
-        "rows_read": len(raw),
+        "rows_read": rd.rows_read,
         "status_codes": {str(c): int(k) for c, k in zip(codes, ncodes)},
         "invalid_status_rows": int((status != 1).sum()),
-        "non_numeric_values": int(nonnum.sum()),
-        "bad_timestamps": 0,
+        "non_numeric_values": int(pc.get("non_numeric", 0)),
+        "bad_timestamps": int(pc.get("date", 0) + pc.get("time", 0)),
     }
     row_ok = status == 1
-    if interval_min is None:
-        steps = np.diff(np.sort(minutes[row_ok])) if row_ok.sum() > 1 else np.array([1])
-        steps = steps[steps > 0]
-        interval_min = int(np.median(steps)) if len(steps) else 1
-    report["interval_min"] = int(interval_min)
-    cell_valid = row_ok[:, None] & ~nonnum
-    values = np.where(cell_valid, counts, np.nan)
-    if interval_min > 1:  # spread each reading over the interval that ends at its timestamp
-        k = interval_min
-        minutes = (minutes[:, None] - np.arange(k)[::-1][None, :]).ravel()
-        values = np.repeat(values / k, k, axis=0)
-        cell_valid = np.repeat(cell_valid, k, axis=0)
-    act, valid, ts, rep = grid_from_rows(minutes, values, cell_valid, where=str(path), duplicates=duplicates)
+    cell_valid = row_ok[:, None] & rd.count_ok
+    values = np.where(cell_valid, rd.counts, np.nan)
+    if interval_s is None and interval_min is None:
+        detected_s = _detect_interval_s(rd.seconds[row_ok])
+        # within a second of whole minutes (clock jitter of a 1-minute setting): whole minutes
+        whole_minutes = abs(detected_s - 60 * round(detected_s / 60)) <= 1 and detected_s >= 59
+    else:
+        whole_minutes = interval_s is None or interval_s % 60 == 0
+    if whole_minutes:  # placed on their minute (seconds floored), as DAM2 files always were
+        minutes = rd.seconds // 60
+        report["off_minute_rows"] = int((rd.seconds % 60 != 0).sum())
+        if interval_s is not None:
+            interval_min = interval_s // 60
+        if interval_min is None:
+            steps = np.diff(np.sort(minutes[row_ok])) if row_ok.sum() > 1 else np.array([1])
+            steps = steps[steps > 0]
+            interval_min = int(np.median(steps)) if len(steps) else 1
+        report["interval_min"] = int(interval_min)
+        if interval_min > 1:  # spread each reading over the interval that ends at its timestamp
+            k = interval_min
+            minutes = (minutes[:, None] - np.arange(k)[::-1][None, :]).ravel()
+            values = np.repeat(values / k, k, axis=0)
+            cell_valid = np.repeat(cell_valid, k, axis=0)
+        act, valid, ts, rep = grid_from_rows(minutes, values, cell_valid, where=str(path), duplicates=duplicates)
+        interval_s = int(interval_min) * 60
+        resampling = "minute"
+    else:
+        if interval_s is None:
+            interval_s = detected_s
+        act, valid, _cov, ts, rep = resample_to_minutes(rd.seconds, values, cell_valid, interval_s=interval_s,
+                                                        where=str(path), duplicates=duplicates,
+                                                        min_valid_fraction=min_valid_fraction)
+        report["interval_min"] = round(interval_s / 60, 4)
+        resampling = "overlap"
     report.update(rep)
-    base = {"source_file": path.name, "source_format": "dam", "monitor": monitor,
-            "interval_min": int(interval_min), "start": str(ts[0])}
+    report.update({
+        "format": rd.dam_format,
+        "data_type": rd.data_type,
+        "data_type_rows": rd.data_type_rows,
+        "interval_s": int(interval_s),
+        "resampling": resampling,
+        "readings": int(len(rd.seconds)),
+        "blank_lines": rd.blank_lines,
+        "skipped_rows": rd.skipped_rows,
+        "skipped_values": rd.skipped_values,
+        "problem_counts": pc,
+        "problems": [p.as_dict() for p in rd.problems[:MAX_LISTED]],
+    })
+    if rd.dam_format == "DAM5":
+        others = ", ".join(f"{n} {t}" for t, n in rd.data_type_rows.items() if t.upper() != str(data_type).upper())
+        log.info("%s: DAM5 (multibeam): %d %s rows read as counts (left out: %s); reading interval %d s, %s",
+                 path, len(rd.seconds), data_type, others or "none", interval_s,
+                 "resampled to minutes by overlap" if resampling == "overlap" else "on whole minutes")
+    base: dict[str, Any] = {"source_file": path.name, "source_format": "dam", "monitor": monitor,
+                            "interval_min": report["interval_min"], "start": str(ts[0])}
+    if rd.dam_format == "DAM5" or resampling == "overlap":
+        base.update({"dam_format": rd.dam_format, "data_type": rd.data_type, "interval_s": int(interval_s),
+                     "resampling": resampling})
     records: list[CageRecord] = []
     if layout == "per_monitor":
         meta = _meta_from_summary(summary.loc[monitor] if summary is not None and monitor in summary.index else None)
@@ -379,7 +791,7 @@ def read_dam(
         exp, date = _experiment(meta, int(ts[0].astype(np.int64)))
         records.append(CageRecord(monitor, act, valid, ts, {**meta, **base, "experiment": exp,
                                                             "experiment_date": date, "channels": channels}))
-    elif layout == "per_tube":
+    else:
         for c in range(DAM_CHANNELS):
             cid = f"{monitor}_ch{c + 1:02d}"
             meta = _meta_from_summary(summary.loc[cid] if summary is not None and cid in summary.index else None)
@@ -387,6 +799,4 @@ def read_dam(
             records.append(CageRecord(cid, act[:, c : c + 1].copy(), valid[:, c : c + 1].copy(), ts,
                                       {**meta, **base, "experiment": exp, "experiment_date": date,
                                        "tube": c + 1, "channels": ["counts"]}))
-    else:
-        raise InputError(f"unknown DAM layout {layout!r} (per_tube | per_monitor)")
     return records, report

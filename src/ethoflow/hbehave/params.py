@@ -66,6 +66,21 @@ class ZarrParams(StrictModel):
         dam_layout: ``per_tube`` (each of the 32 tubes is a cage with one channel: one fly = one
             animal, like one DVC cage) or ``per_monitor`` (one cage per monitor file, 32 channels).
         dam_interval_min: DAM reading interval in minutes; ``null`` detects it (median step).
+        dam_interval_s: DAM reading interval in seconds (e.g. ``131`` for a DAM5 setting), instead of
+            ``dam_interval_min``; ``null`` detects it (median step between valid readings, seconds). A
+            whole number of minutes places each reading on its minute; any other interval is resampled
+            to minutes by overlap (each count spread over the seconds its reading covers).
+        dam_data_type: DAM5 (multibeam) rows read as counts: the data type in column 8, ``CT`` (total
+            counts) by default, or ``C1``-``C4``, ``D1``-``D4``, ``Pn`` (case-insensitive); the other
+            types' rows are left out, never averaged in. DAM2 files have no data type (ignored).
+        dam_max_count: largest plausible count per tube and reading; a larger one is a bad count.
+        dam_min_valid_fraction: a resampled minute (overlap) is valid when valid readings cover at
+            least this fraction of it (0-1]; its count is then scaled to a full minute.
+        dam_on_bad_row: a DAM row with the wrong column count, an unparseable date or time, a
+            non-integer status, or a count that is non-numeric, negative or above ``dam_max_count``:
+            ``fail`` stops the stage naming file, line and column; ``skip`` leaves the row out (a bad
+            count: that tube's value of that reading only) and reports every problem (stage log and
+            ``zarr_report.json``).
         duplicates: rule for several rows with the same minute: ``mean`` (of the valid values per
             channel), ``first``, ``last`` (in file order) or ``error``.
         missing_in_summary: cages with a CSV but no summary row: ``keep`` (metadata unknown,
@@ -83,6 +98,11 @@ class ZarrParams(StrictModel):
     dam_glob: str = "*.txt"
     dam_layout: Literal["per_tube", "per_monitor"] = "per_tube"
     dam_interval_min: int | None = Field(None, ge=1)
+    dam_interval_s: int | None = Field(None, ge=1)
+    dam_data_type: str = "CT"
+    dam_max_count: int = Field(1000, ge=1)
+    dam_min_valid_fraction: float = Field(0.5, gt=0, le=1)
+    dam_on_bad_row: Literal["fail", "skip"] = "fail"
     duplicates: Literal["mean", "first", "last", "error"] = "mean"
     missing_in_summary: Literal["keep", "error"] = "keep"
     normalisation: Literal["per_electrode", "global"] = "per_electrode"
@@ -90,6 +110,21 @@ class ZarrParams(StrictModel):
     val_cages: list[str] | None = None
     split_seed: int = 0
     chunk_minutes: int = Field(1440, ge=1)
+
+    @field_validator("dam_data_type")
+    @classmethod
+    def _data_type(cls, v: str) -> str:
+        v = str(v).strip()
+        if v.upper() not in {"CT", "C1", "C2", "C3", "C4", "D1", "D2", "D3", "D4", "PN", "PNF"}:
+            raise ValueError(f"{v!r} is not a DAM5 data type read per tube: CT (counts), C1-C4, D1-D4, Pn "
+                             "(TA rows hold 32 rows per reading and are not read)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_interval(self):
+        if self.dam_interval_min is not None and self.dam_interval_s is not None:
+            raise ValueError("set dam_interval_s or dam_interval_min, not both (null detects the interval)")
+        return self
 
 
 def parse_q_strides(text: str) -> list[tuple[int, int, int]]:
