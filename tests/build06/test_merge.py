@@ -173,6 +173,16 @@ def test_overwrite_protection(project):
     run_build06(cfg_for(project, analysis_root=str(project / "analysis"), overwrite=True))
 
 
+def test_dvc_managed_outputs_are_byte_identical_across_runs(project):
+    """Under DVC the sidecar carries no commit or timestamp (dvc.lock is the provenance), so a rerun
+    rewrites every output byte for byte."""
+    run_build06(cfg_for(project), dvc_managed=True)
+    first = {p.name: p.read_bytes() for p in (project / "out").iterdir()}
+    assert "timestamp" not in json.loads(first["df03.json"]) and "git_commit" not in json.loads(first["df03.json"])
+    run_build06(cfg_for(project), dvc_managed=True)
+    assert {p.name: p.read_bytes() for p in (project / "out").iterdir()} == first
+
+
 def test_analysis_copies_sidecar_and_train_metadata(project):
     pd.DataFrame({"snip_id": ["e1_c1_s0000", "e2_c1_t0000"], "split": ["train", "test"],
                   "strain": ["x", "y"]}).to_csv(project / "train.csv", index=False)

@@ -522,6 +522,12 @@ def run_build06(
     for exp, path in zip(experiments, copies):
         _write_csv(df03.filter(pc.equal(exp_col, exp)), path)
     write_json(paths.coverage, cov)
+    # Provenance of a run outside DVC: the commit and the time. Under DVC, dvc.lock records the inputs'
+    # hashes, and a timestamp in an out would make every rerun's df03.json differ.
+    run_info = {} if dvc_managed else {
+        "git_commit": git_commit(),
+        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
     write_json(paths.sidecar, {
         "model_name": paths.model_name,
         "latent_store": str(paths.latents_dir),
@@ -532,8 +538,7 @@ def run_build06(
         "z_columns": z_cols,
         "n_rows": df03.num_rows,
         "params": params_record if params_record is not None else cfg.model_dump(),
-        "git_commit": git_commit(),
-        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **run_info,
         "coverage": cov["overall"],
         "outputs": writes,
     })
