@@ -29,3 +29,16 @@ def test_wrong_key_and_value_are_named():
         validate_section({"variants": {"v1": {"split": "by_moon"}}}, AcousticParams, "params.yaml", "acoustic")
     with pytest.raises(ParamsError, match="Nyquist"):
         validate_section({"features": {"sr": 8000, "fmax": 6000}}, AcousticParams, "params.yaml", "acoustic")
+
+
+def test_sources_outside_the_tracked_data_dir_are_refused():
+    """dvc.yaml tracks corpus.data_dir as the dep: a source elsewhere would change nothing in DVC's eyes."""
+    from pydantic import ValidationError
+
+    from ethoflow.acoustic.params import CorpusParams
+
+    src = {"name": "s", "format": "raven", "annotations": "/lab/tapes/*.selections.txt", "audio_dir": "/lab/tapes"}
+    with pytest.raises(ValidationError, match=r"sources\[0\]\.annotations='/lab/tapes/\*\.selections\.txt'.*data_dir"):
+        CorpusParams(data_dir="data/raw/acoustic/demo", sources=[src])
+    assert CorpusParams(data_dir="/lab", sources=[src]).data_dir == "/lab"
+    assert CorpusParams(sources=[src]).data_dir is None  # library use outside DVC: nothing to check

@@ -106,6 +106,7 @@ class CorpusParams(StrictModel):
         data_dir: folder with the recordings and annotations, tracked as the stage's dependency in
             dvc.yaml (``${acoustic.corpus.data_dir}``); every source's ``annotations`` and ``audio_dir``
             must lie inside it (validated), so replacing a file there reruns the stages that read it.
+            ``None`` (library use outside DVC): not checked.
         sources: annotation sources.
         label_map: raw label -> class name; ``noise`` marks annotated non-target sounds.
         unmapped: what an unmapped label becomes: ``keep`` (its own class), ``target``, ``noise``
@@ -117,7 +118,7 @@ class CorpusParams(StrictModel):
         on_error: ``skip`` (report and leave out bad files/events) or ``fail`` (stop with the report).
     """
 
-    data_dir: str = "data/raw/acoustic/demo"
+    data_dir: str | None = None
     sources: list[SourceParams] = Field(default_factory=list)
     label_map: dict[str, str] = Field(default_factory=dict)
     unmapped: Literal["keep", "target", "noise", "drop"] = "target"
@@ -127,6 +128,8 @@ class CorpusParams(StrictModel):
 
     @model_validator(mode="after")
     def _inputs_tracked(self) -> CorpusParams:
+        if self.data_dir is None:
+            return self
         outside = [f"sources[{i}].{k}={v!r}" for i, src in enumerate(self.sources)
                    for k, v in (("annotations", src.annotations), ("audio_dir", src.audio_dir))
                    if v is not None and not path_within(v, self.data_dir)]

@@ -58,7 +58,7 @@ class LoadParams(StrictModel):
         format: a ``keypoint_moseq.load_keypoints`` format (deeplabcut, sleap, nwb, anipose, ...).
         input_dir: the folder holding the keypoint files (and ``video_dir``, if set); dvc.yaml lists it as
             ``moseq_load``'s dependency (``${moseq.load.input_dir}``), so replacing a file there reruns the
-            stage. ``paths`` must lie inside it.
+            stage. ``paths`` must lie inside it. ``None`` (library use outside DVC): not checked.
         paths: files, folders or glob patterns (relative to the project root) to load.
         extension: file extension filter for folders (``None``: the format's default).
         bodyparts: expected bodypart names in file order (``None``: as found in the files).
@@ -71,7 +71,7 @@ class LoadParams(StrictModel):
     """
 
     format: Literal[KEYPOINT_FORMATS] = "deeplabcut"  # type: ignore[valid-type]
-    input_dir: str = "data/raw/moseq"
+    input_dir: str | None = None
     paths: list[str] = Field(default_factory=lambda: ["data/raw/moseq"], min_length=1)
     extension: str | None = None
     bodyparts: list[str] | None = None
@@ -91,6 +91,8 @@ class LoadParams(StrictModel):
 
     @model_validator(mode="after")
     def _inputs_tracked(self) -> LoadParams:
+        if self.input_dir is None:
+            return self
         outside = [p for p in [*self.paths, *([self.video_dir] if self.video_dir else [])]
                    if not path_within(p, self.input_dir)]
         if outside:
