@@ -60,17 +60,20 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def local_and_slurm(monkeypatch) -> dict:
     """``{"local": ..., "slurm": ...}`` compute params for a run-both-and-compare test: one CPU,
-    2 GB, 10 minutes on Slurm. torch runs on one thread in both (float reductions depend on the
-    thread count; Slurm passes the environment on to the job)."""
+    2 GB, 10 minutes on Slurm. torch and the BLAS behind numpy run on one thread in both (float
+    reductions depend on the thread count, OpenBLAS's too; Slurm passes the environment on to the job,
+    where OMP_NUM_THREADS=1 holds from the start)."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     from ethoflow.dispatch import ComputeParams, StageResources
 
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    yield {
-        "local": ComputeParams(executor="local"),
-        "slurm": ComputeParams(executor="slurm", default=StageResources(cpus=1, mem_gb=2, timeout_min=10)),
-    }
+    with threadpool_limits(1):
+        yield {
+            "local": ComputeParams(executor="local"),
+            "slurm": ComputeParams(executor="slurm", default=StageResources(cpus=1, mem_gb=2, timeout_min=10)),
+        }
     torch.set_num_threads(n)
