@@ -50,13 +50,19 @@ def git(proj: Path, *args: str) -> str:
 
 
 def copy_project(tmp_path: Path, params: dict[str, Any] | None = None) -> Path:
-    """A committed copy of the project at ``tmp_path/project`` with ``params`` merged in."""
+    """A committed copy of the project at ``tmp_path/project`` with ``params`` merged in.
+
+    The copy has no ``dvc.lock``: the committed one records the demo's outs at full size, which are in
+    no cache here (a queued or saved experiment would try to load them), and its own runs write a new one.
+    """
     proj = tmp_path / "project"
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO, capture_output=True, check=True,
     ).stdout.decode().split("\0")
     for rel in filter(None, files):
+        if rel == "dvc.lock":
+            continue
         src = REPO / rel
         if not src.is_file():
             continue
@@ -71,6 +77,17 @@ def copy_project(tmp_path: Path, params: dict[str, Any] | None = None) -> Path:
     git(proj, "config", "user.name", "ethoflow test")
     git(proj, "add", "-A")
     git(proj, "commit", "-q", "-m", "project copy")
+    return proj
+
+
+def repro_and_commit(tmp_path: Path, params: dict[str, Any] | None, target: str, expect: set[str]) -> Path:
+    """:func:`copy_project`, then ``dvc repro target`` (which must run at least the stages ``expect``),
+    then commit everything it wrote: the baseline that review, remote and experiment tests start from."""
+    proj = copy_project(tmp_path, params)
+    first = dvc(proj, "repro", target)
+    assert expect <= ran_stages(first), first.stdout
+    git(proj, "add", "-A")
+    git(proj, "commit", "-q", "-m", f"first repro of {target}")
     return proj
 
 

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.integration.dvcproject import copy_project, dvc, git, ran_stages, set_params
+from tests.integration.dvcproject import dvc, git, ran_stages, repro_and_commit, set_params
 
 pytestmark = pytest.mark.integration
 
@@ -32,12 +32,7 @@ def tiny_params() -> dict:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    proj = copy_project(tmp_path_factory.mktemp("dvc"), tiny_params())
-    first = dvc(proj, "repro", TARGET)
-    assert CHAIN <= ran_stages(first), first.stdout
-    git(proj, "add", "-A")
-    git(proj, "commit", "-q", "-m", "first repro")
-    return proj
+    return repro_and_commit(tmp_path_factory.mktemp("dvc"), tiny_params(), TARGET, CHAIN)
 
 
 def test_second_repro_runs_nothing(project):

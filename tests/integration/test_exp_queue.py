@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.integration.dvcproject import BIN, copy_project, dvc, git, ran_stages
+from tests.integration.dvcproject import BIN, dvc, git, repro_and_commit
+from tests.integration.tiny_params import TINY
 from tests.integration.dvcproject import _env as dvc_env
 
 pytestmark = pytest.mark.integration
@@ -32,26 +32,9 @@ LATENT_DIMS = (2, 4)
 GRID_TIMEOUT_S = 900
 
 
-def tiny_params() -> dict:
-    from tests.integration.tiny_params import TINY
-
-    return TINY
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    proj = copy_project(tmp_path_factory.mktemp("queue"), tiny_params())
-    first = dvc(proj, "repro", TARGET)
-    assert CHAIN <= ran_stages(first), first.stdout
-    # The copied dvc.lock also records the other pipelines' outs, which are in no cache here; saving
-    # a queued experiment loads recorded outs (at least those the top-level plots name) and fails
-    # with "failed to load directory" on those. Keep only what this project copy has run.
-    lock = yaml.safe_load((proj / "dvc.lock").read_text())
-    lock["stages"] = {name: stage for name, stage in lock["stages"].items() if name in CHAIN}
-    (proj / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
-    git(proj, "add", "-A")
-    git(proj, "commit", "-q", "-m", "first repro")
-    return proj
+    return repro_and_commit(tmp_path_factory.mktemp("queue"), TINY, TARGET, CHAIN)
 
 
 def processes_in(proj: Path) -> list[int]:

@@ -18,19 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.dvcproject import copy_project, dvc, git, ran_stages
+from tests.integration.dvcproject import dvc, git, ran_stages, repro_and_commit
+from tests.integration.tiny_params import TINY
 from tests.integration.sshd import running_sshd
 
 pytestmark = pytest.mark.integration
 
 TARGET = "vae_train"
 CHAIN = {"demo_hbehave", "hbehave_zarr", "vae_snips", "vae_train"}
-
-
-def tiny_params() -> dict:
-    from tests.integration.tiny_params import TINY
-
-    return TINY
 
 
 def out_paths(proj: Path) -> list[str]:
@@ -58,11 +53,7 @@ def metric_values(proj: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    proj = copy_project(tmp_path_factory.mktemp("remote"), tiny_params())
-    first = dvc(proj, "repro", TARGET)
-    assert CHAIN <= ran_stages(first), first.stdout
-    git(proj, "add", "-A")
-    git(proj, "commit", "-q", "-m", "first repro")
+    proj = repro_and_commit(tmp_path_factory.mktemp("remote"), TINY, TARGET, CHAIN)
     outs = out_paths(proj)
     assert any(p.startswith("models/") for p in outs), outs
     assert any(p.startswith("metrics/") for p in outs), outs
