@@ -115,7 +115,8 @@ def test_extract_outputs_and_mismatch(trained, tiny_store, tmp_path):
         extract(model_path, tiny_store, "nope", cfg, tmp_path / "x", model_params=mp)
     # heatmaps + coverage table
     hm = heatmaps(tmp_path / "emb", "4h", HeatmapParams(max_cages=2, max_dims=8), tmp_path / "hm")
-    assert hm["figures"] == 2 * 4 and (tmp_path / "hm" / "cage01_comb.png").stat().st_size > 1000
+    assert hm["figures"] == 2 * 4 * 2 and (tmp_path / "hm" / "heatmap_4h_comb_cage01_DAY.png").stat().st_size > 1000
+    assert (tmp_path / "hm" / "heatmap_4h_comb_cage01_NIGHT.png").stat().st_size > 1000
     table = pd.read_csv(tmp_path / "hm" / "summary.csv")
     assert list(table["cage_id"]) == ["cage01", "cage02", "cage03"]
     assert (table["rows"] == 1440).all() and (table["day_minutes"] == 720).all()

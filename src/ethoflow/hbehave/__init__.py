@@ -9,7 +9,8 @@ Public API (light imports only; torch is imported by the model/train/extract mod
   (:func:`read_dvc_csv`, :func:`read_dam`, :func:`parse_dam_datetime`);
 - params: :class:`ethoflow.hbehave.params.HBehaveParams`;
 - model / training / extraction / plots (imported on first use, they need torch or matplotlib):
-  :func:`build_model`, :func:`train_model`, :func:`load_embeddings`, :func:`heatmaps`
+  :func:`build_model`, :func:`train_model`, :func:`load_embeddings`, :func:`heatmaps`,
+  :func:`actograms` (:func:`actogram_data` + :func:`plot_actogram` for one cage)
   (the extraction itself: :func:`ethoflow.hbehave.extract.extract`).
 """
 
@@ -33,6 +34,9 @@ _LAZY = {
     "train_model": "ethoflow.hbehave.train",
     "load_embeddings": "ethoflow.hbehave.extract",
     "heatmaps": "ethoflow.hbehave.plots",
+    "actograms": "ethoflow.hbehave.plots",
+    "actogram_data": "ethoflow.hbehave.plots",
+    "plot_actogram": "ethoflow.hbehave.plots",
 }
 
 
@@ -45,10 +49,13 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "actogram_data",
+    "actograms",
     "build_model",
     "build_store",
     "heatmaps",
     "load_embeddings",
+    "plot_actogram",
     "train_model",
     "CageRecord",
     "create_store",

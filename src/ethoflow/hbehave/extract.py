@@ -13,10 +13,13 @@ For one aggregation (a window length in minutes, e.g. ``1day`` = 1440) and every
 
 Outputs per aggregation (``out_dir``): ``embeddings_{agg}_{level}.npz`` for ``level1..levelN`` and
 ``comb`` with ``embeddings`` (rows, dim) float32, ``timestamps`` (rows,) ``datetime64[m]``, ``valid``
-(rows,) float32 (fraction of valid channels at that minute), ``frame_map`` (structured array
+(rows,) float32 (fraction of valid channels at that minute), ``cage_rows`` (structured array
 ``cage_id, start, stop``: the rows of each cage) -- all loadable with ``allow_pickle=False`` -- and
-``index_{agg}.parquet`` (one row per minute: ``row, cage_id, experiment, timestamp, valid_fraction``).
-Rows follow the cages in sorted order, each on its complete minute grid.
+``frame_map``, the layout of the hBehaveMAE v7 extraction script: a 0-d object array holding the dict
+``cage_id -> slice(start, stop)`` (``np.load(path, allow_pickle=True)['frame_map'].item()``; the only
+array that needs ``allow_pickle=True``). Beside them ``index_{agg}.parquet`` (one row per minute:
+``row, cage_id, experiment, timestamp, valid_fraction``). Rows follow the cages in sorted order, each on
+its complete minute grid.
 
 Cages are independent: they are split across Slurm array tasks with ``ethoflow.dispatch.map_array``.
 """
@@ -225,7 +228,8 @@ def extract(model_path: str | os.PathLike, store: str | os.PathLike, agg: str, c
         valid_all.append(valid)
         start += m
     width = max(8, max(len(c) for c in cages))
-    frame_map = np.array(frame, dtype=[("cage_id", f"U{width}"), ("start", "i8"), ("stop", "i8")])
+    cage_rows = np.array(frame, dtype=[("cage_id", f"U{width}"), ("start", "i8"), ("stop", "i8")])
+    frame_map = v7_frame_map(cage_rows)
     timestamps = np.concatenate(ts_all).astype("datetime64[m]")
     valid = np.concatenate(valid_all).astype(np.float32)
     dims = {}
@@ -233,7 +237,8 @@ def extract(model_path: str | os.PathLike, store: str | os.PathLike, agg: str, c
         emb = np.concatenate(per_level[name]).astype(np.float32)
         dims[name] = int(emb.shape[1])
         with atomic_path(out_dir / f"embeddings_{agg}_{name}.npz") as tmp:
-            np.savez_compressed(tmp, embeddings=emb, timestamps=timestamps, valid=valid, frame_map=frame_map)
+            np.savez_compressed(tmp, embeddings=emb, timestamps=timestamps, valid=valid, cage_rows=cage_rows,
+                                frame_map=frame_map)
     with atomic_path(out_dir / f"index_{agg}.parquet") as tmp:
         pd.concat(rows, ignore_index=True).to_parquet(tmp, index=False)
     for p in parts:
@@ -244,8 +249,23 @@ def extract(model_path: str | os.PathLike, store: str | os.PathLike, agg: str, c
             "rows": int(start), "dims": dims, "windows": n_windows}
 
 
+def v7_frame_map(cage_rows: np.ndarray) -> np.ndarray:
+    """The v7 extraction script's ``frame_map``: a 0-d object array holding ``{cage_id: slice(start, stop)}``.
+
+    ``cage_rows`` is the structured ``(cage_id, start, stop)`` array. Keys are plain ``str``, slices hold
+    plain ``int`` (the pickle stays free of numpy scalar types and reads back with any numpy version).
+    """
+    fm = {str(r["cage_id"]): slice(int(r["start"]), int(r["stop"])) for r in cage_rows}
+    out = np.empty((), dtype=object)
+    out[()] = fm
+    return out
+
+
 def load_embeddings(path: str | os.PathLike) -> dict[str, Any]:
-    """Read an ``embeddings_{agg}_{level}.npz`` (no pickles): arrays plus ``frame_map`` as a dict.
+    """Read an ``embeddings_{agg}_{level}.npz`` without unpickling: arrays plus the cage rows as a dict.
+
+    Reads ``cage_rows`` (files written before the v7 ``frame_map`` was added kept the structured array
+    under ``frame_map``; those read too). The pickled v7 ``frame_map`` is never loaded here.
 
     Returns:
         ``{"embeddings", "timestamps", "valid", "frame_map": {cage_id: (start, stop)}}``.
@@ -254,5 +274,6 @@ def load_embeddings(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path}: embeddings file not found (run hbehave_extract)")
     with np.load(path, allow_pickle=False) as z:
-        fm = {str(r["cage_id"]): (int(r["start"]), int(r["stop"])) for r in z["frame_map"]}
+        rows = z["cage_rows"] if "cage_rows" in z.files else z["frame_map"]
+        fm = {str(r["cage_id"]): (int(r["start"]), int(r["stop"])) for r in rows}
         return {"embeddings": z["embeddings"], "timestamps": z["timestamps"], "valid": z["valid"], "frame_map": fm}

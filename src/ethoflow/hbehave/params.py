@@ -2,7 +2,7 @@
 
 Sections: ``demo`` (seeded DVC-like cages), ``zarr`` (ingest rules, normalisation, train/val split),
 ``model`` (hBehaveMAE architecture, with the names of the published configuration), ``train``,
-``extract`` and ``heatmaps``.
+``extract``, ``heatmaps`` and ``actogram``.
 """
 
 from __future__ import annotations
@@ -302,6 +302,31 @@ class HeatmapParams(StrictModel):
         return self
 
 
+class ActogramParams(StrictModel):
+    """Double-plotted actograms per cage, a QC figure of the store (stage ``hbehave_actograms``).
+
+    The light/dark shading uses ``hbehave.heatmaps.day_start_hour`` / ``day_end_hour`` (one light phase
+    for the whole hbehave pipeline).
+
+    Attributes:
+        bin_min: minutes per bar (a divisor of 1440: 1, 5, 10, 15, 30, 60, ...); a bar is the mean
+            activity per valid minute of its bin.
+        max_cages: draw at most this many cages (sorted ids); ``summary.csv`` covers all.
+        dpi: figure resolution.
+    """
+
+    bin_min: int = Field(30, ge=1, le=1440)
+    max_cages: int | None = Field(None, ge=1)
+    dpi: int = Field(80, ge=20)
+
+    @field_validator("bin_min")
+    @classmethod
+    def _divides_day(cls, v: int) -> int:
+        if 1440 % v:
+            raise ValueError(f"{v} does not divide a day (1440 minutes) into whole bins; use e.g. 5, 10, 15, 30 or 60")
+        return v
+
+
 class HBehaveParams(StrictModel):
     """The ``hbehave`` section of ``params.yaml``."""
 
@@ -311,6 +336,7 @@ class HBehaveParams(StrictModel):
     train: TrainParams = Field(default_factory=TrainParams)
     extract: ExtractParams = Field(default_factory=ExtractParams)
     heatmaps: HeatmapParams = Field(default_factory=HeatmapParams)
+    actogram: ActogramParams = Field(default_factory=ActogramParams)
 
 
 # The published 4-week DVC configuration (hBehaveMAE, Stoffl et al., ECCV 2024).
