@@ -55,7 +55,7 @@ def test_real_dam_file_zarr_train_extract_heatmaps(shared_data, tmp_path):
     with np.load(out / "embeddings_4h_comb.npz", allow_pickle=False) as z:
         assert z["embeddings"].shape == (32 * 3482, 8 + 16 + 32) and np.isfinite(z["embeddings"]).all()
         assert str(z["timestamps"][0]) == "2017-06-30T14:08"
-        assert z["frame_map"]["cage_id"][4] == "M014_ch05"
+        assert z["cage_rows"]["cage_id"][4] == "M014_ch05"
     idx = pd.read_parquet(out / "index_4h.parquet")
     assert idx["experiment"].unique().tolist() == ["20170630"]
     _stage("hbehave_heatmaps", tmp_path, "--agg", "4h")
@@ -63,7 +63,7 @@ def test_real_dam_file_zarr_train_extract_heatmaps(shared_data, tmp_path):
     assert len(table) == 32 and (table["rows"] == 3482).all()
     # status-51 and status-24 minutes (and the 2-minute steps between the first rows) are not covered
     assert (table["minutes_covered"] == 3482 - 35).all()
-    assert len(list((tmp_path / "reports/hbehave/heatmaps/4h").glob("*.png"))) == 2 * 4
+    assert len(list((tmp_path / "reports/hbehave/heatmaps/4h").glob("*.png"))) == 2 * 4 * 2  # cages x levels x DAY/NIGHT
 
 
 TINY_DVC = {"hbehave": {
