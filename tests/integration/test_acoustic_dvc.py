@@ -56,9 +56,12 @@ def test_repro_writes_every_output(project):
     assert list((project / "data/interim/acoustic/variants/v1/spectrograms").glob("*.png"))
     assert list((project / "data/processed/acoustic/filtered/v1-default/selections").glob("*.selections.txt"))
     assert (project / "models/acoustic/v1/dvclive/metrics.json").exists()
-    assert (project / "reports/acoustic/pr/v1-default-cnn.csv").exists()
-    assert (project / "reports/acoustic/confusion/v1-coarse-rf.csv").exists()
     import pandas as pd
+
+    items = {f"{v}-{k}-{layer}" for v in VARIANTS for k in SETTINGS for layer in ("cnn", "rf")}
+    assert set(pd.read_csv(project / "reports/acoustic/plots/pr.csv").series) == items
+    assert set(pd.read_csv(project / "reports/acoustic/plots/confusion.csv").series) == items
+    assert set(pd.read_csv(project / "reports/acoustic/plots/train_curves.csv").series) == set(VARIANTS)
 
     coarse = pd.read_parquet(project / "data/processed/acoustic/predictions/v1-coarse/predictions.parquet")
     assert (coarse.end_s - coarse.start_s).max() == pytest.approx(0.5)
