@@ -65,6 +65,9 @@ def load_model(model_path: str | os.PathLike, model_params: ModelParams | None =
     from ethoflow.hbehave.train import load_checkpoint
 
     ck = load_checkpoint(model_path)
+    if isinstance(ck, dict) and ("model" in ck or "model_state" in ck) and "architecture" not in ck:
+        raise InputError(f"{model_path}: a BehaveMAE checkpoint (the authors' main_pretrain.py); convert it with "
+                         "ethoflow.hbehave.pretrained.resolve_model (the hbehave_extract stage does, with hbehave.pretrained)")
     if "architecture" not in ck or "state_dict" not in ck:
         raise InputError(f"{model_path}: not an hBehaveMAE checkpoint (no architecture/state_dict)")
     arch = architecture_from_dict(ck["architecture"])
@@ -138,7 +141,7 @@ def embed_cage(model, x: np.ndarray, window: int, stride: int, batch_size: int =
         x = np.concatenate([x, np.zeros((window - M, x.shape[1]), np.float32)])
     starts = window_starts(M, window, stride) if starts is None else starts
     mpt = arch.minutes_per_token
-    sums = [np.zeros((max(M, window), d), np.float64) for d in arch.dims]
+    sums = [np.zeros((max(M, window), d), np.float64) for d in model.level_dims]
     counts = np.zeros(max(M, window), np.float64)
     device = next(model.parameters()).device
     for b in range(0, len(starts), batch_size):

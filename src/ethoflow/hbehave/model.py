@@ -52,6 +52,16 @@ class Architecture:
         dims, heads, depths, mask_unit_attn: per stage.
         level_tokens: (t, h, w) per unit at each level; ``level_grid``: the level's full token grid.
         minutes_per_token: minutes covered by one token of each level.
+        pos_embed: ``separable`` (learned per time, H and W position, summed), ``full`` (one per token) or
+            ``temporal_spatial`` (per time + per (H, W) position): the last two are BehaveMAE's
+            ``pos_embed`` and ``sep_pos_embed``.
+        level_proj_dims: per level, a linear projection of the stage output to this width (BehaveMAE's
+            ``projections``, its ``out_embed_dims``); ``None``: levels are the stage outputs.
+        final_norm: LayerNorm on the last level (ethoflow's encoder; BehaveMAE's levels have none).
+        pool_attn: attention scope of a stage's first (pooling) block: ``either`` (within mask units
+            if the previous or this stage uses them) or ``previous`` (the previous stage's, as BehaveMAE).
+        norm_eps: LayerNorm epsilon (BehaveMAE: 1e-6).
+        encoder_only: no decoder (a model loaded for extraction only).
     """
 
     input_size: tuple[int, int, int]
@@ -75,6 +85,14 @@ class Architecture:
     decoder_depth: int
     decoder_num_heads: int
     norm_pix_loss: bool
+    # Variants for checkpoints of the authors' code (``ethoflow.hbehave.pretrained``); the defaults are
+    # ethoflow's own model, so checkpoints saved before these fields existed load unchanged.
+    pos_embed: str = "separable"
+    level_proj_dims: tuple[int, ...] | None = None
+    final_norm: bool = True
+    pool_attn: str = "either"
+    norm_eps: float = 1e-5
+    encoder_only: bool = False
 
     @property
     def n_levels(self) -> int:
@@ -194,13 +212,14 @@ class UnitAttention(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block; with ``q_stride`` it pools (and projects the residual when widening)."""
 
-    def __init__(self, dim: int, dim_out: int, heads: int, mlp_ratio: float, q_stride=None, within_units=False):
+    def __init__(self, dim: int, dim_out: int, heads: int, mlp_ratio: float, q_stride=None, within_units=False,
+                 eps: float = 1e-5):
         super().__init__()
         self.q_stride = q_stride
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = UnitAttention(dim, dim_out, heads, q_stride, within_units)
         self.res_proj = nn.Linear(dim, dim_out) if dim != dim_out else None
-        self.norm2 = nn.LayerNorm(dim_out)
+        self.norm2 = nn.LayerNorm(dim_out, eps=eps)
         hidden = int(dim_out * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim_out, hidden), nn.GELU(), nn.Linear(hidden, dim_out))
 
@@ -232,23 +251,44 @@ class HBehaveMAE(nn.Module):
         d0 = arch.dims[0]
         self.patch_embed = nn.Conv3d(1, d0, kernel_size=arch.patch_kernel, stride=arch.patch_kernel)
         Tt, Ht, Wt = arch.tokens
-        self.pos_t = nn.Parameter(torch.zeros(Tt, d0))
-        self.pos_h = nn.Parameter(torch.zeros(Ht, d0))
-        self.pos_w = nn.Parameter(torch.zeros(Wt, d0))
+        if arch.pos_embed == "separable":
+            self.pos_t = nn.Parameter(torch.zeros(Tt, d0))
+            self.pos_h = nn.Parameter(torch.zeros(Ht, d0))
+            self.pos_w = nn.Parameter(torch.zeros(Wt, d0))
+        elif arch.pos_embed == "full":
+            self.pos_embed = nn.Parameter(torch.zeros(Tt, Ht, Wt, d0))
+        elif arch.pos_embed == "temporal_spatial":
+            self.pos_t = nn.Parameter(torch.zeros(Tt, d0))
+            self.pos_hw = nn.Parameter(torch.zeros(Ht, Wt, d0))
+        else:
+            raise ValueError(f"unknown pos_embed {arch.pos_embed!r} (separable, full, temporal_spatial)")
+        if arch.pool_attn not in ("either", "previous"):
+            raise ValueError(f"unknown pool_attn {arch.pool_attn!r} (either, previous)")
+        eps = arch.norm_eps
         self.stages = nn.ModuleList()
         for s, depth in enumerate(arch.depths):
             blocks = []
             for i in range(depth):
                 first = i == 0 and s > 0
+                if not first:
+                    within = arch.mask_unit_attn[s]
+                elif arch.pool_attn == "previous":
+                    within = arch.mask_unit_attn[s - 1]
+                else:  # the pooling block keeps the previous stage's attention scope (pool, then go global)
+                    within = arch.mask_unit_attn[s - 1] or arch.mask_unit_attn[s]
                 blocks.append(Block(
                     arch.dims[s - 1] if first else arch.dims[s], arch.dims[s], arch.heads[s], arch.mlp_ratio,
-                    q_stride=arch.q_strides[s - 1] if first else None,
-                    # the pooling block keeps the previous stage's attention scope (pool, then go global)
-                    within_units=(arch.mask_unit_attn[s - 1] or arch.mask_unit_attn[s]) if first else arch.mask_unit_attn[s],
+                    q_stride=arch.q_strides[s - 1] if first else None, within_units=within, eps=eps,
                 ))
             self.stages.append(nn.Sequential(*blocks))
         dl = arch.dims[-1]
-        self.norm = nn.LayerNorm(dl)
+        if arch.final_norm:
+            self.norm = nn.LayerNorm(dl, eps=eps)
+        if arch.level_proj_dims is not None:
+            self.level_proj = nn.ModuleList([nn.Linear(d, o) for d, o in zip(arch.dims, arch.level_proj_dims)])
+        if arch.encoder_only:
+            self._init()
+            return
         # decoder
         self.fusion = nn.ModuleList()
         if arch.decoder == "multi":
@@ -268,7 +308,8 @@ class HBehaveMAE(nn.Module):
         self._init()
 
     def _init(self) -> None:
-        for p in (self.pos_t, self.pos_h, self.pos_w, self.mask_token, self.decoder_pos):
+        names = ("pos_t", "pos_h", "pos_w", "pos_embed", "pos_hw", "mask_token", "decoder_pos")
+        for p in [getattr(self, n) for n in names if hasattr(self, n)]:
             nn.init.trunc_normal_(p, std=0.02)
         for m in self.modules():
             if isinstance(m, nn.Linear):
@@ -317,7 +358,10 @@ class HBehaveMAE(nn.Module):
     def encode(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Encoder levels, each ``(B, K, t_l, h_l, w_l, D_l)`` (K = kept units, or all when ``keep`` is None)."""
         z = self.patch_embed(x).permute(0, 2, 3, 4, 1)
-        z = z + self.time_pos(z.shape[1])[None, :, None, None] + self.pos_h[None, None, :, None] + self.pos_w[None, None, None, :]
+        if self.arch.pos_embed == "separable":  # the original expression: ethoflow checkpoints give the same bits
+            z = z + self.time_pos(z.shape[1])[None, :, None, None] + self.pos_h[None, None, :, None] + self.pos_w[None, None, None, :]
+        else:
+            z = z + self.positions(z.shape[1])[None]
         z = self.to_units(z)
         if keep is not None:
             idx = keep[:, :, None, None, None, None].expand(-1, -1, *z.shape[2:])
@@ -325,15 +369,30 @@ class HBehaveMAE(nn.Module):
         levels = []
         for s, stage in enumerate(self.stages):
             z = stage(z)
-            levels.append(self.norm(z) if s == len(self.stages) - 1 else z)
+            levels.append(self.norm(z) if s == len(self.stages) - 1 and self.arch.final_norm else z)
         return levels
+
+    @staticmethod
+    def _interp_time(p: torch.Tensor, n_tokens: int) -> torch.Tensor:
+        """Linear interpolation along the first axis of ``p`` to ``n_tokens`` (``align_corners``)."""
+        if n_tokens == p.shape[0]:
+            return p
+        flat = p.reshape(p.shape[0], -1)
+        out = F.interpolate(flat.T[None], size=n_tokens, mode="linear", align_corners=True)[0].T
+        return out.reshape(n_tokens, *p.shape[1:])
 
     def time_pos(self, n_tokens: int) -> torch.Tensor:
         """Time positional embedding for ``n_tokens`` tokens (linearly interpolated from the trained
         length when a window of another length is embedded, as ViT/Hiera do at other resolutions)."""
-        if n_tokens == self.pos_t.shape[0]:
-            return self.pos_t
-        return F.interpolate(self.pos_t.T[None], size=n_tokens, mode="linear", align_corners=True)[0].T
+        return self._interp_time(self.pos_t, n_tokens)
+
+    def positions(self, n_tokens: int) -> torch.Tensor:
+        """Positional embedding of the token grid ``(n_tokens, Ht, Wt, D)`` (time interpolated as :meth:`time_pos`)."""
+        if self.arch.pos_embed == "separable":
+            return self.time_pos(n_tokens)[:, None, None] + self.pos_h[None, :, None] + self.pos_w[None, None, :]
+        if self.arch.pos_embed == "full":
+            return self._interp_time(self.pos_embed, n_tokens)
+        return self.time_pos(n_tokens)[:, None, None] + self.pos_hw[None]
 
     def check_window(self, minutes: int) -> None:
         """A window must be a whole number of mask units long (``mask_unit[0] * patch_kernel[0]`` minutes).
@@ -354,7 +413,22 @@ class HBehaveMAE(nn.Module):
         (longer context: global-attention stages see the whole window; time positions interpolated).
         ``T_level = T' / minutes_per_token[level]``; spatial tokens (H, W) of a level are averaged.
         """
-        return [self.from_units(z).mean(dim=(2, 3)) for z in self.encode(x)]
+        return [g.mean(dim=(2, 3)) for g in self.level_grids(x)]
+
+    @torch.no_grad()
+    def level_grids(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Per-level token grids of full windows: list of ``(B, T_level, H_level, W_level, D_out)``, after
+        the level projections when the model has them (BehaveMAE's ``return_intermediates`` outputs)."""
+        out = []
+        for s, z in enumerate(self.encode(x)):
+            g = self.from_units(z)
+            out.append(self.level_proj[s](g) if self.arch.level_proj_dims is not None else g)
+        return out
+
+    @property
+    def level_dims(self) -> tuple[int, ...]:
+        """Width of each level's embedding (projection widths when the model has them)."""
+        return tuple(self.arch.level_proj_dims) if self.arch.level_proj_dims is not None else tuple(self.arch.dims)
 
     # ------------------------------------------------------------------ decoder + loss
     def decode(self, levels: list[torch.Tensor], keep: torch.Tensor) -> torch.Tensor:

@@ -253,6 +253,11 @@ class ExtractParams(StrictModel):
     """Embedding extraction (stage ``hbehave_extract``, ``foreach`` over ``aggregations``).
 
     Attributes:
+        model: the checkpoint extraction reads (a DVC dependency of ``hbehave_extract``): ethoflow's own
+            (``models/hbehave/model.pt``, written by ``hbehave_train``) or a checkpoint of the authors'
+            BehaveMAE code (``main_pretrain.py``'s ``checkpoint-*.pth``; read with ``hbehave.pretrained``),
+            told apart by their contents. Another path than ``hbehave_train``'s output takes training out
+            of the DAG.
         aggregations: name -> window length in minutes (``1day: 1440``): the trained window length
             or any multiple of the mask-unit span (longer context; time positions interpolated).
         window_stride_min: stride S between windows; tokens spread back to minutes and overlapping
@@ -261,10 +266,77 @@ class ExtractParams(StrictModel):
         precision: ``auto`` (bf16 autocast on GPU, fp32 on CPU), ``fp32``, ``fp16``, ``bf16``.
     """
 
+    model: str = "models/hbehave/model.pt"
     aggregations: dict[str, int] = Field(default_factory=lambda: {"1day": 1440})
     window_stride_min: int = Field(360, ge=1)
     batch_size: int = Field(16, ge=1)
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+
+
+class PretrainedArchitecture(StrictModel):
+    """Architecture arguments of a BehaveMAE checkpoint, as the authors' ``main_pretrain.py`` and its
+    extraction script take them (their meaning, not ``hbehave.model``'s: stage widths start at
+    ``init_embed_dim`` and double per stage, heads likewise; ``out_embed_dims`` are the widths of the
+    per-level projections, i.e. of the embeddings). ``null``: taken from the ``args`` the checkpoint was
+    saved with; a value set here must agree with them.
+
+    Attributes:
+        input_size: ``(T, H, W)`` of one window (``"40320 1 12"`` or a list).
+        patch_kernel: patch embedding kernel = stride ``(t, h, w)``.
+        stages: blocks per stage (``"2 3 4 4 5 5 6"``).
+        q_strides: pooling between stages, ``"6,1,1;4,1,1;..."``.
+        mask_unit_attn: per stage, mask-unit (``true``) or global attention.
+        init_embed_dim, init_num_heads: width and heads of stage 1.
+        out_embed_dims: per-level embedding widths (``"128 160 192 192 224 224 256"``).
+        sep_pos_embed: the checkpoint holds separate temporal/spatial positional embeddings
+            (``--sep_pos_embed``); ``null``: from its args, else from its keys.
+    """
+
+    input_size: list[int] | None = None
+    patch_kernel: list[int] | None = None
+    stages: list[int] | None = None
+    q_strides: str | None = None
+    mask_unit_attn: list[bool] | None = None
+    init_embed_dim: int | None = Field(None, ge=1)
+    init_num_heads: int | None = Field(None, ge=1)
+    out_embed_dims: list[int] | None = None
+    sep_pos_embed: bool | None = None
+
+    @field_validator("input_size", "patch_kernel", mode="before")
+    @classmethod
+    def _three_ints(cls, v, info):
+        return None if v is None else _ints(v, 3, info.field_name)
+
+    @field_validator("stages", "out_embed_dims", mode="before")
+    @classmethod
+    def _int_list(cls, v, info):
+        return None if v is None else _ints(v, None, info.field_name)
+
+    @field_validator("q_strides")
+    @classmethod
+    def _q(cls, v):
+        if v is not None:
+            parse_q_strides(v)
+        return v
+
+
+class PretrainedParams(StrictModel):
+    """Extraction with a checkpoint of the authors' BehaveMAE code (used when ``hbehave.extract.model``
+    is one; ignored for ethoflow's own checkpoints).
+
+    Attributes:
+        stats: the z-score statistics file the model was trained with (``.npy``, the extraction
+            script's ``--stats_path``): ``np.save`` of ``{'mean': m, 'std': s}`` (one value, or one per
+            channel), an array ``[mean, std]`` or ``[[mean...], [std...]]``, or an ``.npz`` with ``mean``
+            and ``std``. Read without unpickling code. Required when ``normalise`` is true.
+        normalise: z-score the activity with ``stats`` (invalid minutes then 0); ``false`` feeds the raw
+            values (invalid minutes 0), for models trained on unnormalised data.
+        architecture: the architecture arguments (:class:`PretrainedArchitecture`).
+    """
+
+    stats: str | None = None
+    normalise: bool = True
+    architecture: PretrainedArchitecture = Field(default_factory=PretrainedArchitecture)
 
 
 class HeatmapParams(StrictModel):
@@ -335,6 +407,7 @@ class HBehaveParams(StrictModel):
     model: ModelParams = Field(default_factory=ModelParams)
     train: TrainParams = Field(default_factory=TrainParams)
     extract: ExtractParams = Field(default_factory=ExtractParams)
+    pretrained: PretrainedParams = Field(default_factory=PretrainedParams)
     heatmaps: HeatmapParams = Field(default_factory=HeatmapParams)
     actogram: ActogramParams = Field(default_factory=ActogramParams)
 
