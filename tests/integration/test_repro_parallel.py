@@ -145,5 +145,14 @@ def test_failing_variant_stops_new_stages_and_keeps_the_other(runs):
     model = next(o for o in after["acoustic_train@v1"]["outs"] if o["path"].endswith("model.pt"))
     old = next(o for o in before["acoustic_train@v1"]["outs"] if o["path"].endswith("model.pt"))
     assert model["md5"] != old["md5"]
-    assert "started  acoustic_predict" not in res.stdout, "nothing starts after the failure"
-    assert after["acoustic_predict@v1-default"] == before["acoustic_predict@v1-default"]
+    # Nothing starts once the failure is seen; what was already running finishes and is recorded. Whether
+    # v1's predict started before v2 failed depends on timing (v1 may finish first), so check the order.
+    lines = res.stdout.splitlines()
+    failed_at = next(i for i, line in enumerate(lines) if "FAILED   acoustic_train@v2" in line)
+    assert not [line for line in lines[failed_at + 1:] if "started" in line], "nothing starts after the failure"
+    started = {m.group(1) for m in re.finditer(r"started  (\S+)", res.stdout)}
+    ended = {m.group(1) for m in re.finditer(r"(?:finished|FAILED)\s+(\S+)", res.stdout)}
+    assert started == ended, "every started stage ran to its end"
+    assert not {s for s in started if "v2" in s} - {"acoustic_train@v2"} and "acoustic_report" not in started
+    if "acoustic_predict@v1-default" not in started:
+        assert after["acoustic_predict@v1-default"] == before["acoustic_predict@v1-default"]
