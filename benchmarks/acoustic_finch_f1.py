@@ -65,10 +65,10 @@ def main() -> None:
 
     for seed in args.seeds:
         vi = json.loads((wd / f"data/interim/acoustic/variants/seed{seed}/variant_index.json").read_text())
-        tr = json.loads((wd / f"metrics/acoustic/train/seed{seed}.json").read_text())
+        tr = json.loads((wd / f"models/acoustic/seed{seed}/train_summary.json").read_text())
         print(f"seed{seed}: held-out tapes {sorted(t for t, r in vi['tape_roles'].items() if r == 'test')}, "
               f"best epoch {tr['best_epoch']} of {tr['epochs_run']}")
-    m = pd.read_csv(wd / "metrics/acoustic/metrics.csv")
+    m = pd.read_csv(wd / "reports/acoustic/metrics.csv")
     held = m[m.group == "heldout"]
     print(held.to_string(index=False))
     pooled = held.groupby(["layer", "method"])[["n_gt", "n_pred", "tp", "fp", "fn"]].sum()

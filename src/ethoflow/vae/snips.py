@@ -207,7 +207,7 @@ def read_df02(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def snips_summary(df: pd.DataFrame) -> dict[str, Any]:
-    """Counts for metrics/vae/snips.json: snips, flagged snips, cages, per experiment."""
+    """Counts for data/processed/vae/snips_summary.json: snips, flagged snips, cages, per experiment."""
     per_exp = {
         str(exp): {"n_snips": int(len(g)), "n_use": int(g["use_snip_flag"].sum()), "n_cages": int(g["cage_id"].nunique())}
         for exp, g in df.groupby("experiment_date", sort=True)
