@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.acoustic.params import FeatureParams, TrainParams
-from ethoflow.core import InputError, atomic_path, get_logger, progress, write_json
+from ethoflow.core import InputError, atomic_path, get_logger, load_torch, progress, write_json
 
 log = get_logger(__name__)
 
@@ -166,7 +166,7 @@ def train_model(variant_dir: str, out_dir: str, f: FeatureParams, t: TrainParams
              "since_lr": 0, "lr": t.lr, "history": [], "stopped_early": False}
     resumed = False
     if ck_path.exists():
-        ck = torch.load(ck_path, weights_only=False)
+        ck = load_torch(ck_path, "resume checkpoint", weights_only=False)
         if ck.get("fingerprint") == fp:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
@@ -268,7 +268,7 @@ def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
 
     if not Path(path).exists():
         raise InputError(f"{path}: model file not found (run acoustic_train first)")
-    ck = torch.load(path, weights_only=False)
+    ck = load_torch(path, "acoustic model file", weights_only=False)
     model = CallClassifier(**ck["model"])
     model.load_state_dict(ck["state_dict"])
     model.eval()

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ethoflow.core.errors import EthoflowError, InputError
-from ethoflow.core.io import atomic_write_bytes, to_plain, write_json
+from ethoflow.core.io import atomic_write_bytes, load_torch, to_plain, write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
 from ethoflow.hbehave.model import Architecture, HBehaveMAE, build_architecture, build_model, describe
@@ -145,7 +145,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path}: checkpoint not found (run hbehave_train first)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return load_torch(path, "checkpoint", map_location="cpu", weights_only=True)
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any unpickling error is a bad input file
         raise InputError(f"{path}: unreadable checkpoint: {exc}") from None
 

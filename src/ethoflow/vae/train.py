@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import atomic_write_bytes, to_plain, write_json
+from ethoflow.core.io import atomic_write_bytes, load_torch, to_plain, write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
 from ethoflow.core.seed import seed_everything
@@ -264,7 +264,7 @@ def train_vae(
     state: dict[str, Any] = {"epoch": 0, "best": float("inf"), "best_epoch": -1, "bad": 0, "history": [],
                              "best_state": None, "stopped_early": False}
     if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ck = load_torch(ckpt_path, "VAE resume checkpoint", map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["torch_rng"])
@@ -372,7 +372,7 @@ def load_vae(path: str | os.PathLike, device: str | torch.device = "cpu") -> tup
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: VAE checkpoint not found (run vae_train first)")
-    ck = torch.load(path, map_location=device, weights_only=False)
+    ck = load_torch(path, "VAE model file", map_location=device, weights_only=False)
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{path}: not an ethoflow VAE checkpoint")
     model = TimeSeriesVAE(VAEConfig.from_dict(ck["config"])).to(device)
