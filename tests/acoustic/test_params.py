@@ -42,3 +42,18 @@ def test_sources_outside_the_tracked_data_dir_are_refused():
         CorpusParams(data_dir="data/raw/acoustic/demo", sources=[src])
     assert CorpusParams(data_dir="/lab", sources=[src]).data_dir == "/lab"
     assert CorpusParams(sources=[src]).data_dir is None  # library use outside DVC: nothing to check
+
+
+def test_split_fractions_must_sum_to_one_not_renormalised():
+    """issue #14 item 4: fractions that do not sum to 1 are an error naming the key and the sum."""
+    bad = {"variants": {"v1": {"fractions": {"train": 0.7, "val": 0.2, "test": 0.2}}}}
+    with pytest.raises(ParamsError) as ei:
+        validate_section(bad, AcousticParams, "params.yaml", "acoustic")
+    msg = str(ei.value)
+    assert "acoustic.variants.v1.fractions" in msg and "1.1" in msg and "sum to 1" in msg
+    assert "params.yaml" in msg
+    ok = {"variants": {"v1": {"fractions": {"train": 0.7, "val": 0.15, "test": 0.15}}}}
+    assert validate_section(ok, AcousticParams, "params.yaml", "acoustic").variants["v1"].fractions.train == 0.7
+    with pytest.raises(ParamsError, match="= 0"):
+        validate_section({"variants": {"v1": {"fractions": {"train": 0, "val": 0, "test": 0}}}}, AcousticParams,
+                         "params.yaml", "acoustic")

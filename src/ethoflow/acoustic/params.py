@@ -145,9 +145,13 @@ class SplitFractions(StrictModel):
     test: float = Field(0.15, ge=0)
 
     @model_validator(mode="after")
-    def _positive(self) -> SplitFractions:
-        if self.train + self.val + self.test <= 0:
-            raise ValueError("split fractions must not all be 0")
+    def _sum_to_one(self) -> SplitFractions:
+        # an error, not a silent renormalisation: {train: 0.7, val: 0.2, test: 0.2} is a typo, and
+        # scaling it would give splits the user never wrote down
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"split fractions train + val + test must sum to 1, got {self.train:g} + {self.val:g} + "
+                             f"{self.test:g} = {total:g} (they are not renormalised)")
         return self
 
 

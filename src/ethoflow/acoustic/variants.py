@@ -72,8 +72,8 @@ def draw_segment(rng: np.random.Generator, gaps: list[tuple[float, float]], leng
 
 
 def _split_counts(n: int, fr: dict[str, float]) -> dict[str, int]:
-    total = sum(fr.values())
-    counts = {s: int(round(fr[s] / total * n)) for s in ("val", "test")}
+    # fractions sum to 1 (SplitFractions refuses anything else: no renormalisation here)
+    counts = {s: int(round(fr[s] * n)) for s in ("val", "test")}
     for s in ("val", "test"):  # a requested split gets at least one item when possible
         if fr[s] > 0 and counts[s] == 0 and n >= 3:
             counts[s] = 1
