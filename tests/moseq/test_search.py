@@ -15,6 +15,7 @@ import pytest
 from ethoflow.core.io import read_json
 from ethoflow.moseq.search import (
     SearchError,
+    final_outcome,
     SearchState,
     load_or_new,
     new_state,
@@ -228,3 +229,50 @@ def test_sigkill_after_second_trial_resumes_without_redoing_trials(tmp_path):
     assert final["status"] == "found"
     assert [t["log10_kappa"] for t in final["trials"]] == [t["log10_kappa"] for t in ref["trials"]]
     assert final["trials"][final["chosen"]]["kappa"] == ref["trials"][ref["chosen"]]["kappa"]
+
+
+def test_window_reached_at_the_lower_range_bound_is_at_bound():
+    """Steep curve whose window (9-12) is reached only at kappa 10^3, the lower bound: the secant
+    probes the bound, hits, and says so (bound, kappa, widen the range)."""
+    st = search(lambda x: 10.0 * math.exp(x - 3.0), "secant")
+    assert st.status == "at_bound", st.message
+    chosen = st.trials[st.chosen]
+    assert chosen.log10_kappa == 3.0 and 9 <= chosen.duration <= 12
+    assert "lower bound" in st.message and "widen kappa_log10_range" in st.message
+    final_outcome(st, chosen.duration)
+    assert st.status == "at_bound" and st.extra["at_bound"] == {"bound": "lower", "log10_kappa": 3.0, "kappa": 1000.0}
+    assert "widen kappa_log10_range" in st.message
+
+
+def test_window_reached_at_the_upper_range_bound_is_at_bound():
+    st = search(lambda x: 10.0 * math.exp(x - 18.0), "secant")
+    assert st.status == "at_bound" and "upper bound" in st.message, st.message
+
+
+def _synthetic_drift(trial_iters: int, total_iters: int, x: float) -> float:
+    """Median duration after ``iters`` Gibbs iterations at log10 kappa ``x``: syllables keep
+    lengthening with iterations (the mouse data: inside 300-400 ms at 5 iterations, 466.7 ms at 15)."""
+    return math.exp(0.35 * (x - 10.0)) * 10.5 * (total_iters / trial_iters) ** 0.3
+
+
+def test_drift_of_the_final_model_is_detected():
+    fn = lambda x: _synthetic_drift(5, 5, x)  # noqa: E731 - trials: 5 iterations
+    st = search(fn, "secant")
+    assert st.status == "found"
+    chosen = st.trials[st.chosen]
+    final = _synthetic_drift(5, 15, chosen.log10_kappa)  # the final model: 15 iterations
+    assert final > 12.0
+    final_outcome(st, final, fps=30.0)
+    assert st.status == "drifted" and st.extra["search_status"] == "found"
+    assert st.extra["trial_duration"] == chosen.duration and st.extra["final_duration"] == final
+    assert f"{chosen.duration * 1000 / 30:.1f} ms" in st.message and f"{final * 1000 / 30:.1f} ms" in st.message
+
+
+def test_final_outcome_inside_or_after_a_failed_search():
+    st = search(lambda x: _synthetic_drift(5, 5, x), "secant")
+    final_outcome(st, 10.0)
+    assert st.status == "found"
+    st = search(power_law(0.2, 0.0), "bisection", bounds=(3.0, 6.0))  # unreachable: too short
+    assert st.status == "unreachable"
+    final_outcome(st, 2.0)
+    assert st.status == "unreachable" and st.extra["final_duration"] == 2.0

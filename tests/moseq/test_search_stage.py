@@ -36,7 +36,7 @@ def project(in_tmp, monkeypatch):
     kp = in_tmp / "keypoints.p"
     kp.write_bytes(b"keypoints")
     calls: list[float] = []
-    state = {"crash_after": None}
+    state = {"crash_after": None, "drift": 1.0, "trial_durations": []}
 
     def fake_fit_trial(spec):
         if state["crash_after"] is not None and len(calls) >= state["crash_after"]:
@@ -46,6 +46,7 @@ def project(in_tmp, monkeypatch):
         d.mkdir(parents=True, exist_ok=True)
         with h5py.File(d / "checkpoint.h5", "w") as f:
             f.create_dataset(f"model_snapshots/{spec['iters']}/x", data=np.zeros(1))
+        state["trial_durations"].append((spec["name"], fake_duration(spec["kappa"])))
         return fake_duration(spec["kappa"]), spec["name"]
 
     finals: list[dict] = []
@@ -55,7 +56,9 @@ def project(in_tmp, monkeypatch):
         d = Path(spec["project_dir"]) / spec["final_name"]
         d.mkdir(parents=True, exist_ok=True)
         (d / "checkpoint.h5").write_bytes(b"final")
-        return spec["end_iter"]
+        # the final model's duration: the chosen trial's unless a test sets a drift factor
+        trial = next(c for c in reversed(state["trial_durations"]) if c[0] == spec["trial_name"])
+        return {"end_iter": spec["end_iter"], "duration": trial[1] * state["drift"]}
 
     monkeypatch.setattr(fit, "fit_trial", fake_fit_trial)
     monkeypatch.setattr(fit, "continue_fit", fake_continue)
@@ -124,3 +127,31 @@ def test_rounds_of_several_trials_go_through_map_array(project, monkeypatch):
     assert st.status == "found"
     assert rounds and all(n == 3 for n in rounds[:-1]) and len(st.trials) == sum(rounds)
     assert len({t.kappa for t in st.trials}) == len(st.trials)
+
+
+def test_final_model_drifted_out_of_window_is_reported(project, caplog):
+    """The chosen trial (3 iterations) is inside the window, the final model (7 iterations) is 40%
+    longer: status ``drifted``, both durations in ms in the stage log and the state file."""
+    import logging
+
+    cfg = MoseqParams(arhmm={"target_duration_ms": [1000, 1300], "trial_iters": 3, "arhmm_iters": 7})
+    project["state"]["drift"] = 1.4
+    with caplog.at_level(logging.WARNING):
+        st = _run(project, cfg)
+    assert st.status == "drifted" and st.extra["search_status"] == "found"
+    trial_d = st.trials[st.chosen].duration
+    assert st.extra["trial_duration"] == pytest.approx(trial_d)
+    assert st.extra["final_duration"] == pytest.approx(1.4 * trial_d)
+    trial_ms, final_ms = trial_d * 1000 / 30, 1.4 * trial_d * 1000 / 30
+    assert 1000 <= trial_ms <= 1300 < final_ms
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "drifted" in r.getMessage()]
+    assert warned and f"{trial_ms:.1f} ms" in warned[0] and f"{final_ms:.1f} ms" in warned[0]
+    saved = read_json(project["root"] / "arhmm" / "search_state.json")
+    assert saved["status"] == "drifted" and saved["version"] == 3 and saved["extra"]["complete"]
+
+
+def test_final_model_inside_window_is_found(project):
+    cfg = MoseqParams(arhmm={"target_duration_ms": [1000, 1300], "trial_iters": 3, "arhmm_iters": 7})
+    st = _run(project, cfg)
+    assert st.status == "found" and "final model" in st.message
+    assert st.extra["final_duration"] == pytest.approx(st.trials[st.chosen].duration)

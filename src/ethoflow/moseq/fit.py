@@ -108,10 +108,11 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
     return median_duration(model["states"]["z"], data["mask"]), name
 
 
-def continue_fit(spec: dict[str, Any]) -> int:
-    """Continue the chosen trial's model to ``total_iters`` under the final name (resumable:
-    restarts from the final checkpoint's latest snapshot when one exists). Returns the last
-    iteration index."""
+def continue_fit(spec: dict[str, Any]) -> dict[str, float]:
+    """Continue the chosen trial's model to ``end_iter`` under the final name (resumable:
+    restarts from the final checkpoint's latest snapshot when one exists). Returns ``end_iter``
+    (the last iteration index) and ``duration``, the final model's median syllable duration in
+    frames (:func:`median_duration`)."""
     from ethoflow.moseq import jaxcache
 
     jaxcache.enable(spec.get("root"))
@@ -126,14 +127,14 @@ def continue_fit(spec: dict[str, Any]) -> int:
         model, data, metadata, start = kpms.load_checkpoint(project_dir, spec["trial_name"])
     start, end = int(start), int(spec["end_iter"])
     if start < end:
-        kpms.fit_model(
+        model, _ = kpms.fit_model(
             model, data, metadata, str(project_dir), final, ar_only=spec["kind"] == "arhmm",
             start_iter=start, num_iters=end, save_every_n_iters=int(spec.get("save_every", 10)),
             generate_progress_plots=False, parallel_message_passing=opts.parallel_message_passing,
         )
     elif not final_ckpt.exists():
         shutil.copytree(Path(project_dir) / spec["trial_name"], Path(project_dir) / final)
-    return end
+    return {"end_iter": end, "duration": median_duration(model["states"]["z"], data["mask"])}
 
 
 def _sha(path: str | os.PathLike) -> str:
@@ -242,11 +243,13 @@ def search_stage(
 
     state = search.run_search(evaluate, state, state_path, name=lambda i, x: f"{kind}-trial-{i:02d}")
     chosen = state.trials[state.chosen]
-    if state.status != "found":
+    if state.status not in search.HIT_STATUSES:
         msg = f"{stage}: {state.message}"
         if sp.on_unreachable == "error":
             raise search.SearchError(msg + " (on_unreachable: error)")
         log.warning("%s; continuing with the closest trial (on_unreachable: closest)", msg)
+    elif state.status == "at_bound":
+        log.warning("%s: %s", stage, state.message)
     else:
         log.info("%s: %s", stage, state.message)
     total = cfg.arhmm.arhmm_iters if kind == "arhmm" else cfg.full.full_iters
@@ -260,7 +263,12 @@ def search_stage(
     end_iter = int(state.extra["end_iter"])
     spec = {**base, "final_name": kind, "trial_name": chosen.checkpoint, "end_iter": end_iter,
             "save_every": max(1, min(25, total // 2))}
-    dispatch.run(continue_fit, spec, stage=stage, compute=compute)
+    final = dispatch.run(continue_fit, spec, stage=stage, compute=compute)
+    search.final_outcome(state, float(final["duration"]), fps)
+    if state.status == "found":
+        log.info("%s: %s", stage, state.message)
+    else:  # drifted, at_bound, unreachable, max_trials
+        log.warning("%s: %s", stage, state.message)
     io.update_kpms_config(out, trans_hypparams={**config["trans_hypparams"], "kappa": chosen.kappa})
     for t in state.trials:  # the trial checkpoints are intermediate: keep the final model only
         d = out / t.checkpoint

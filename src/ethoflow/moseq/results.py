@@ -32,6 +32,36 @@ def run_lengths(labels: np.ndarray) -> np.ndarray:
     return np.diff(edges)
 
 
+def duration_stats(durations: np.ndarray, fps: float) -> dict[str, float]:
+    """Distribution of syllable durations (run lengths in frames): quartiles in ms (numpy's linear
+    interpolation) and the fraction of syllables lasting a single frame ("spiky" syllables)."""
+    d = np.asarray(durations, dtype=float)
+    if d.size == 0:
+        raise InputError("no syllables: cannot compute the duration distribution")
+    q25, q50, q75 = (float(v) for v in np.percentile(d, [25, 50, 75]))
+    to_ms = 1000.0 / fps
+    return {"q25_ms": round(q25 * to_ms, 3), "median_ms": round(q50 * to_ms, 3),
+            "q75_ms": round(q75 * to_ms, 3), "one_frame_fraction": round(float(np.mean(d == 1)), 6)}
+
+
+def search_outcome(state: dict[str, Any], fps: float) -> dict[str, Any]:
+    """One search's outcome for ``summary.json`` from its state file: fits, method, status (of the
+    final model, see :func:`ethoflow.moseq.search.final_outcome`), message, the chosen trial's and
+    the final model's median duration (ms), the range bound when the kappa sits on one."""
+    extra = state.get("extra", {})
+
+    def ms(frames: Any) -> float | None:
+        return None if frames is None else round(float(frames) * 1000.0 / fps, 3)
+
+    out = {"fits": len(state["trials"]), "status": state["status"], "method": state["method"],
+           "search_status": extra.get("search_status", state["status"]), "message": state.get("message", ""),
+           "trial_median_ms": ms(extra.get("trial_duration")), "final_median_ms": ms(extra.get("final_duration")),
+           "final_in_window": state["status"] in ("found", "at_bound")}
+    if "at_bound" in extra:
+        out["at_bound"] = extra["at_bound"]
+    return out
+
+
 def syllables_covering(freq: np.ndarray, fraction: float = 0.9) -> int:
     """Fewest syllables whose frame fractions (sorted descending) sum to at least ``fraction``."""
     f = np.sort(np.asarray(freq, dtype=float))[::-1]
@@ -104,10 +134,10 @@ def results(
     median_frames = float(np.median(dur))
     summary = {
         "kappa": {k: s["extra"]["kappa"] for k, s in states.items()},
-        "search": {k: {"fits": len(s["trials"]), "status": s["status"], "method": s["method"]}
-                   for k, s in states.items()},
+        "search": {k: search_outcome(s, fps) for k, s in states.items()},
         "median_duration_frames": median_frames,
         "median_duration_ms": round(median_frames * 1000.0 / fps, 3),
+        "duration_ms": duration_stats(dur, fps),
         "target_duration_ms": list(cfg.full.target_duration_ms),
         "syllables_90pct_frames": syllables_covering(freq, 0.9),
         "total_syllables": int((counts > 0).sum()),
@@ -137,13 +167,22 @@ def results(
 
 def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     """The numbers a reviewer compares (``metrics/moseq.json``): log10 kappa of the AR-HMM and full model,
-    median syllable duration (ms), syllables in use and how many cover 90% of frames."""
-    return {
+    syllable duration quartiles (ms) and fraction of 1-frame syllables, syllables in use and how many
+    cover 90% of frames, and per model ``in_window``: 1 when the final model's median duration is
+    inside the target window (status ``found`` or ``at_bound``), else 0 (the status strings are in
+    ``summary.json``)."""
+    dist = summary.get("duration_ms", {})
+    out = {
         "log10_kappa": {k: round(math.log10(v), 4) for k, v in summary["kappa"].items()},
         "median_ms": summary["median_duration_ms"],
+        "q25_ms": dist.get("q25_ms"),
+        "q75_ms": dist.get("q75_ms"),
+        "one_frame_fraction": dist.get("one_frame_fraction"),
+        "in_window": {k: int(bool(s.get("final_in_window"))) for k, s in summary.get("search", {}).items()},
         "syllables": summary["total_syllables"],
         "syllables_90pct": summary["syllables_90pct_frames"],
     }
+    return {k: v for k, v in out.items() if v is not None and v != {}}
 
 
 def kappa_search_table(states: dict[str, dict[str, Any]], fps: float) -> "pd.DataFrame":

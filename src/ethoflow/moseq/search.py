@@ -25,8 +25,9 @@ geometric mean of the window):
 
 State (one JSON file, written atomically after every trial): method, target window (frames), range,
 the current bracket, every trial (index, log10 kappa, kappa, median duration, checkpoint name), the
-round in flight (``pending``), status (``running``, ``found``, ``unreachable``, ``max_trials``),
-the chosen trial, and a ``fingerprint`` of the inputs: a state with another fingerprint is stale and
+round in flight (``pending``), status (``running``, ``found``, ``at_bound``, ``unreachable``,
+``max_trials``; after the final fit also ``drifted``, see :func:`final_outcome`), the chosen trial,
+and a ``fingerprint`` of the inputs: a state with another fingerprint is stale and
 the search starts afresh. Proposals depend only on the recorded trials, so a killed search
 restarted from its state file proposes the same kappas and ends at the same answer.
 """
@@ -45,7 +46,10 @@ from ethoflow.core.logging import get_logger
 
 log = get_logger(__name__)
 
-STATE_VERSION = 2  # 2: secant on a line fitted to all trials (1: Illinois regula falsi)
+STATE_VERSION = 3  # 3: status of the final model (drifted, at_bound); 2: secant on a line fitted
+# to all trials (1: Illinois regula falsi)
+#: statuses whose chosen trial has its median duration inside the window.
+HIT_STATUSES = ("found", "at_bound")
 #: prior slope d ln(duration) / d log10(kappa) used while only one point is measured (measured:
 #: 0.35 on the demo data, 0.15-0.26 on the SLEAP flies).
 PRIOR_SLOPE = 0.3
@@ -361,6 +365,13 @@ def _update(state: SearchState) -> None:
             f"median duration {best.duration:.3g} frames at kappa {best.kappa:.4g} is inside "
             f"[{state.target[0]:.3g}, {state.target[1]:.3g}] after {len(state.trials)} fits"
         )
+        bound = at_bound(state, best)
+        if bound is not None:
+            state.status = "at_bound"
+            state.message += (
+                f", at the {bound} bound of the kappa range (10^{best.log10_kappa:g}): the window may "
+                f"extend beyond it; widen kappa_log10_range"
+            )
         return
     # a measured range bound still on the wrong side proves the target unreachable
     for t in state.trials:
@@ -404,6 +415,67 @@ def _update(state: SearchState) -> None:
             f"no median duration in the window after {len(state.trials)} fits (max_trials); closest "
             f"{best.duration:.3g} frames at kappa {best.kappa:.4g}"
         )
+
+
+def at_bound(state: SearchState, trial: Trial) -> str | None:
+    """``"lower"`` / ``"upper"`` when ``trial`` sits on that bound of the kappa range, else None."""
+    a, b = state.bounds
+    if abs(trial.log10_kappa - a) < 1e-9:
+        return "lower"
+    if abs(trial.log10_kappa - b) < 1e-9:
+        return "upper"
+    return None
+
+
+def final_outcome(state: SearchState, final_duration: float, fps: float | None = None) -> SearchState:
+    """Record the final model's median duration (frames) and make ``status`` describe the final model.
+
+    The search measures trials of ``trial_iters`` iterations; the final model runs on to all its
+    iterations and its median duration may drift. Afterwards ``status`` is:
+
+    - ``found`` / ``at_bound``: the final model's median is inside the window (``at_bound``: the
+      chosen kappa is a range bound; widen the range);
+    - ``drifted``: the chosen trial was inside the window but the final model is not;
+    - ``unreachable`` / ``max_trials``: no trial was inside and the final model is not either.
+
+    A final model inside the window after a failed search counts as ``found``. The search's own
+    status stays in ``extra["search_status"]``, durations in ``extra["trial_duration"]`` and
+    ``extra["final_duration"]`` (frames). ``fps`` only formats milliseconds in the message.
+    """
+    chosen = state.trials[state.chosen]
+    search_status = state.extra.get("search_status", state.status)
+    final_duration = float(final_duration)
+    inside = state.side(final_duration) == 0
+
+    def ms(frames: float) -> str:
+        return f"{frames:.3g} frames" if not fps else f"{frames * 1000.0 / fps:.1f} ms ({frames:.3g} frames)"
+
+    window = (f"[{state.target[0]:.3g}, {state.target[1]:.3g}] frames" if not fps else
+              f"{state.target[0] * 1000.0 / fps:.0f}-{state.target[1] * 1000.0 / fps:.0f} ms")
+    state.extra.update({"search_status": search_status, "search_message": state.extra.get(
+        "search_message", state.message), "trial_duration": chosen.duration, "final_duration": final_duration})
+    bound = at_bound(state, chosen)
+    if bound is not None:
+        state.extra["at_bound"] = {"bound": bound, "log10_kappa": chosen.log10_kappa, "kappa": chosen.kappa}
+    if inside:
+        state.status = "at_bound" if bound is not None else "found"
+        state.message = (f"final model's median duration {ms(final_duration)} is inside {window} "
+                         f"(trial: {ms(chosen.duration)}) at kappa {chosen.kappa:.4g}")
+        if bound is not None:
+            state.message += (f", the {bound} bound of the kappa range (10^{chosen.log10_kappa:g}); "
+                              f"widen kappa_log10_range")
+    elif search_status in HIT_STATUSES:
+        state.status = "drifted"
+        state.message = (
+            f"drifted: median duration {ms(chosen.duration)} at the trial's iterations was inside {window}, "
+            f"the final model's is {ms(final_duration)} (kappa {chosen.kappa:.4g}); raise trial_iters so "
+            f"trials measure closer to the final fit, or adjust the target"
+        )
+    else:
+        state.status = search_status
+        state.message = (f"{state.extra['search_message']}; final model's median duration "
+                         f"{ms(final_duration)}")
+    return state
 
 
 def run_search(
