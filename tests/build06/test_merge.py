@@ -227,3 +227,32 @@ def test_df02_csv_whose_column_changes_type_late(tmp_path):
     write_latents(tmp_path / "latents" / "m1", "e1", df.snip_id[:10])
     res = run_build06(cfg_for(tmp_path))
     assert res.n_rows == n and res.coverage["overall"]["n_with_latents"] == 10
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_empty_snip_id_in_df02_is_an_error_naming_rows(project, blank):
+    """issue #14 item 4: an empty snip_id cell in df02 would silently get no latents."""
+    df = df02_frame()
+    df.loc[[1, 4], "snip_id"] = blank
+    df.to_csv(project / "df02.csv", index=False)
+    with pytest.raises(InputError) as ei:
+        run_build06(cfg_for(project))
+    msg = str(ei.value)
+    assert "df02.csv" in msg and "empty snip_id in 2 row(s)" in msg and "data rows 2, 5" in msg
+    assert not (project / "out").exists()
+
+
+def test_unmatched_latents_are_counted_and_warned(project, caplog):
+    """issue #14 item 4: latents whose snip_id is in no df02 row are counted in the coverage report."""
+    lat = project / "latents" / "m1"
+    write_latents(lat, "e2", ["e2_c1_t0000", "e2_c7_t0003", "e2_c7_t0004"])  # two ids df02 does not have
+    with caplog.at_level(logging.WARNING):
+        res = run_build06(cfg_for(project))
+    assert res.coverage["unmatched_latents"] == 2
+    assert res.coverage["unmatched_latent_examples"] == ["e2_c7_t0003", "e2_c7_t0004"]
+    cov = json.loads((project / "out" / "coverage.json").read_text())
+    assert cov["unmatched_latents"] == 2
+    assert "2 latent row(s) have a snip_id in no df02 row" in caplog.text and "e2_c7_t0003" in caplog.text
+    # a latent of an experiment that is not merged is still "in df02": not counted
+    run_build06(cfg_for(project, experiments=["e1"], overwrite=True))
+    assert json.loads((project / "out" / "coverage.json").read_text())["unmatched_latents"] == 0

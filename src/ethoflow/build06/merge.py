@@ -339,6 +339,36 @@ def _check_unique(keys: pa.ChunkedArray | pa.Array, what: str, origin: list[tupl
 
 
 # --------------------------------------------------------------------------- join and coverage
+def check_df02_snip_ids(df02: pa.Table, source: str | os.PathLike = "df02") -> None:
+    """Raise InputError when df02 has no ``snip_id`` column or empty ``snip_id`` cells (null or blank).
+
+    An empty id can match no latent, so its row would silently get no z values; the message names the
+    file and the first few data rows (1-based, header not counted: line = row + 1 in a CSV).
+    """
+    if "snip_id" not in df02.column_names:
+        raise InputError(f"{source}: df02 has no snip_id column")
+    ids = pc.cast(df02["snip_id"], pa.string())
+    blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(ids), ""), True)
+    n = pc.sum(pc.cast(blank, pa.int64())).as_py() or 0
+    if n:
+        rows = np.flatnonzero(blank.to_numpy(zero_copy_only=False))[:5] + 1
+        more = ", ..." if n > len(rows) else ""
+        raise InputError(f"{source}: empty snip_id in {n} row(s) of df02 (data rows {', '.join(map(str, rows))}"
+                         f"{more}; 1-based, header not counted); every df02 row needs its snip_id")
+
+
+def unmatched_latents(latents: pa.Table, df02_keys: pa.ChunkedArray | pa.Array) -> tuple[int, list[str]]:
+    """Latent rows whose (normalised) snip_id is in no df02 row: (count, first 5 ids)."""
+    if not len(latents):
+        return 0, []
+    hit = pc.is_in(latents[KEY], value_set=pc.cast(df02_keys, pa.string()).combine_chunks()
+                   if isinstance(df02_keys, pa.ChunkedArray) else pc.cast(df02_keys, pa.string()))
+    miss = pc.invert(hit)
+    n = int(pc.sum(pc.cast(miss, pa.int64())).as_py() or 0)
+    examples = pc.filter(latents[KEY], miss).to_pylist()[:5] if n else []
+    return n, examples
+
+
 def left_join(df02: pa.Table, latents: pa.Table, z_cols: list[str], source: str | os.PathLike = "df02") -> tuple[pa.Table, pa.Array]:
     """df02 + z columns matched on normalised ``snip_id``; every df02 row kept, in order.
 
@@ -483,6 +513,7 @@ def run_build06(
     """
     paths = resolve_paths(cfg, model_name)
     df02 = read_table(paths.df02, "df02")
+    check_df02_snip_ids(df02, paths.df02)
     experiments = resolve_experiments(df02, cfg, paths.df02)
     main_out, copies = plan_outputs(paths, experiments)
     protected = copies if dvc_managed else [*main_out, *copies]
@@ -508,11 +539,18 @@ def run_build06(
     files = ensure_latents(paths, cfg, experiments)
     latents, z_cols = read_latents(files, cfg.z_schema, cfg.z_dtype)
     exp_col = experiment_strings(df02, cfg.experiment_column, paths.df02)
+    all_ids = df02["snip_id"]  # "unmatched" means in no df02 row, whichever experiments are merged
     if cfg.experiments is not None:
         keep = pc.is_in(exp_col, value_set=pa.array(experiments, pa.string()))
         df02, exp_col = df02.filter(keep), exp_col.filter(keep)
     df03, matched = left_join(df02, latents, z_cols, paths.df02)
     cov = coverage(exp_col, matched, experiments, files, cfg.coverage_warn)
+    n_unmatched, unmatched_examples = unmatched_latents(latents, normalise_snip_ids(all_ids))
+    cov["unmatched_latents"] = n_unmatched
+    cov["unmatched_latent_examples"] = unmatched_examples
+    if n_unmatched:
+        log.warning("build06: %d latent row(s) have a snip_id in no df02 row (%s) and are left out of df03, "
+                    "e.g. %s", n_unmatched, paths.df02, ", ".join(repr(x) for x in unmatched_examples))
     if cfg.train_metadata:
         df03 = join_train_metadata(df03, cfg.train_metadata, cfg.train_metadata_on)
 
@@ -540,6 +578,7 @@ def run_build06(
         "params": params_record if params_record is not None else cfg.model_dump(),
         **run_info,
         "coverage": cov["overall"],
+        "unmatched_latents": cov["unmatched_latents"],
         "outputs": writes,
     })
     log.info("build06: df03 %d rows, %d z columns, coverage %.1f%% -> %s", df03.num_rows, len(z_cols),
