@@ -153,3 +153,24 @@ def test_latent_pca_recovers_the_dominant_direction():
     scores, ratio = latent_pca(z)
     assert scores.shape == (500, 2) and ratio[0] > 0.99
     assert abs(np.corrcoef(scores[:, 0], t)[0, 1]) > 0.999
+
+
+def test_collapse_warning_message():
+    """issue #14 item 4: more than half the latent dims below 0.01 nats of KL is posterior collapse."""
+    from ethoflow.vae.train import collapse_warning
+
+    msg = collapse_warning([0.5] + [0.001] * 7)
+    assert msg.startswith("7 of 8 latent dims inactive (KL < 0.01 nats): posterior collapse")
+    assert collapse_warning([0.5, 0.5, 0.001, 0.001]) is None  # exactly half: not "more than half"
+    assert collapse_warning([0.5] * 3) is None and collapse_warning([]) is None
+
+
+def test_posterior_collapse_is_warned_in_the_log(data, caplog):
+    import logging
+
+    d, store, df02, _ = data
+    p = tiny_params(epochs=3, beta=1e4, beta_schedule="constant")  # a huge KL weight collapses the posterior
+    with caplog.at_level(logging.WARNING):
+        summary, _ = run(d, store, df02, p, "collapse")
+    assert summary["active_dims"] * 2 < summary["latent_dim"] and summary["posterior_collapse"] is True
+    assert f"{summary['latent_dim'] - summary['active_dims']} of 3 latent dims inactive" in caplog.text

@@ -179,6 +179,16 @@ def active_dims(kl_per_dim: list[float], min_kl: float = ACTIVE_DIM_MIN_KL) -> i
     return int(sum(1 for v in kl_per_dim if v >= min_kl))
 
 
+def collapse_warning(kl_per_dim: list[float], min_kl: float = ACTIVE_DIM_MIN_KL) -> str | None:
+    """The posterior-collapse warning when more than half the latent dims are inactive (else None)."""
+    n = len(kl_per_dim)
+    inactive = n - active_dims(kl_per_dim, min_kl)
+    if n == 0 or inactive * 2 <= n:
+        return None
+    return (f"{inactive} of {n} latent dims inactive (KL < {min_kl:g} nats): posterior collapse; the latents "
+            "carry little information (try a smaller train.beta, a longer beta warm-up or a smaller latent_dim)")
+
+
 def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     """The numbers a reviewer compares (``metrics/vae.json``): ELBO and KL term of the best epoch (validation
     split when there is one) and the number of active latent dims."""
@@ -344,6 +354,9 @@ def train_vae(
         "n_val_snips": int(len(va)),
         "n_val_cages": int(df.iloc[va]["cage_id"].nunique()) if len(va) else 0,
     }
+    summary["posterior_collapse"] = collapse_warning(ref["kl_per_dim"]) is not None
+    if summary["posterior_collapse"]:
+        log.warning("vae_train: %s", collapse_warning(ref["kl_per_dim"]))
     write_json(metrics_path, summary)
     if figure_path:
         from ethoflow.vae.plots import plot_reconstructions
