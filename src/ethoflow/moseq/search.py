@@ -497,8 +497,9 @@ def run_search(
         on_trial: called after each recorded trial (logging, tests).
 
     Returns:
-        The final state (``status`` ``found``, ``unreachable`` or ``max_trials``; ``chosen`` the
-        trial to continue from).
+        The final state (``status`` ``found``, ``at_bound``, ``unreachable`` or ``max_trials``;
+        ``chosen`` the trial to continue from). The stage then records the final model's outcome
+        with :func:`final_outcome`.
     """
     def save() -> None:
         if state_path is not None:
