@@ -23,6 +23,7 @@ Job logs live in ``<project>/.ethoflow/jobs/<stage>/`` (git-ignored), never in /
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -220,6 +221,78 @@ def _scontrol_state(job_id: str) -> str:
     return state if reason in ("None", "") else f"{state} ({reason})"
 
 
+#: Slurm job states after which a job never runs again (``scontrol``/``squeue`` names).
+TERMINAL_STATES = ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
+                   "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT")
+
+#: What the job's own log says about how it ended, first match wins: (pattern, state). Slurm's
+#: ``slurmstepd`` lines and submitit's time-limit handler (which stops the job at the signal it gets
+#: ``signal_delay_s`` before the limit, so Slurm itself records FAILED, not TIMEOUT).
+_LOG_STATES = (
+    (re.compile(r"DUE TO TIME LIMIT|timed-out and not checkpointable|Job has timed out"), "TIMEOUT"),
+    # slurmstepd's words only: "CUDA out of memory" is the job's own error, not Slurm's memory limit
+    (re.compile(r"oom[-_]kill event|Exceeded job memory limit|\bOUT_OF_MEMORY\b"), "OUT_OF_MEMORY"),
+    (re.compile(r"DUE TO NODE FAILURE"), "NODE_FAIL"),
+    (re.compile(r"DUE TO PREEMPTION"), "PREEMPTED"),
+    (re.compile(r"\bCANCELLED AT\b"), "CANCELLED"),
+)
+
+
+def _base_state(state: str) -> str:
+    """``"FAILED (NonZeroExitCode)"`` -> ``"FAILED"``; ``"CANCELLED by 1000"`` -> ``"CANCELLED"``."""
+    return state.split()[0] if state.strip() else "UNKNOWN"
+
+
+def state_from_log(text: str) -> str | None:
+    """The final state the job's log text names (time limit, out of memory, cancellation...), or None."""
+    for pattern, state in _LOG_STATES:
+        if pattern.search(text):
+            return state
+    return None
+
+
+def _final_state(job_id: str, log_text: str, wait_s: float = 10.0, poll_s: float = 0.5) -> str:
+    """How the job ended: its log's word where it has one (the truer cause), else Slurm's terminal state.
+
+    Without accounting (``sacct``) Slurm may still say RUNNING or COMPLETING for a moment after the job's
+    process is gone, so ``scontrol`` is polled for up to ``wait_s`` until a terminal state; a job Slurm
+    still lists as running after that is reported as such, never as the final state.
+    """
+    from_log = state_from_log(log_text)
+    if from_log:
+        return from_log
+    deadline = time.time() + wait_s
+    state = _scontrol_state(job_id)
+    while _base_state(state) not in TERMINAL_STATES and _base_state(state) != "UNKNOWN" and time.time() < deadline:
+        time.sleep(poll_s)
+        state = _scontrol_state(job_id)
+    base = _base_state(state)
+    if base in TERMINAL_STATES:
+        return state
+    if base == "UNKNOWN":
+        return "UNKNOWN (Slurm no longer lists the job)"
+    return f"unknown (Slurm still said {state} {wait_s:g} s after the job's end)"
+
+
+def failure_message(stage: str, job_id: str, state: str, detail: str, stderr_path: Any, tail: str) -> str:
+    """The DispatchError text of a failed job: stage, job id, final state, what happened, the knob to
+    turn where there is one, and the tail of the job's stderr."""
+    key = stage.split("@")[0]
+    hint = {
+        "TIMEOUT": f"it ran past its time limit: raise compute.stages.{key}.timeout_min (or "
+                   "compute.default.timeout_min) in params.yaml",
+        "OUT_OF_MEMORY": f"it ran out of memory: raise compute.stages.{key}.mem_gb (or compute.default.mem_gb) "
+                         "in params.yaml",
+        "CANCELLED": "it was cancelled (scancel, or an administrator)",
+        "NODE_FAIL": "its node failed; rerun the stage",
+        "PREEMPTED": "it was preempted by a job of higher priority; rerun the stage",
+    }.get(_base_state(state))
+    head = f"stage {stage}: job {job_id} failed (state {state}): {detail}"
+    if hint:
+        head += f"; {hint}"
+    return f"{head}\nstderr ({stderr_path}), last lines:\n{tail}"
+
+
 #: Pending reasons under which a job can never start: resources beyond what the partition offers.
 HOPELESS_REASONS = ("PartitionConfig", "BadConstraints", "PartitionNodeLimit", "PartitionTimeLimit", "InvalidQOS",
                     "InvalidAccount", "QOSMaxWallDurationPerJobLimit")
@@ -296,6 +369,11 @@ def _wait(jobs: list[Any], stage: str, poll_s: float, grace_s: float = 5.0) -> N
         raise
 
 
+def _log_text(job: Any, n: int = 200) -> str:
+    """The last ``n`` lines of the job's stderr and stdout (where slurmstepd and submitit say how it ended)."""
+    return "\n".join(_tail(p, n) for p in (job.paths.stderr, job.paths.stdout))
+
+
 def _job_error_line(exc: Exception) -> str:
     """The last line of the job's own traceback from a submitit error message."""
     text = str(exc)
@@ -311,12 +389,12 @@ def _result(job: Any, stage: str) -> Any:
 
     is_debug = type(job).__name__ == "DebugJob"
     if not is_debug and not job.paths.result_pickle.exists():
-        state = _scontrol_state(job.job_id)
-        raise DispatchError(
-            f"stage {stage}: job {job.job_id} failed (state {state}): it ended without a result "
-            f"(killed by Slurm: time limit, memory limit, cancellation or node failure)\n"
-            f"stderr ({job.paths.stderr}), last lines:\n{_tail(job.paths.stderr)}"
-        )
+        tail = _tail(job.paths.stderr)
+        state = _final_state(job.job_id, _log_text(job))
+        raise DispatchError(failure_message(
+            stage, job.job_id, state, "it ended without a result (killed by Slurm: time limit, memory limit, "
+            "cancellation or node failure)" if _base_state(state) not in TERMINAL_STATES else "it ended without a result",
+            job.paths.stderr, tail))
     if is_debug:
         try:
             return job.result()
@@ -328,11 +406,10 @@ def _result(job: Any, stage: str) -> Any:
         # results(): one entry per task (a multi-task DDP job returns rank 0's result).
         return job.results()[0]
     except (FailedJobError, UncompletedJobError) as exc:
-        state = _scontrol_state(job.job_id)
-        raise DispatchError(
-            f"stage {stage}: job {job.job_id} failed (state {state}): {_job_error_line(exc)}\n"
-            f"stderr ({job.paths.stderr}), last lines:\n{_tail(job.paths.stderr)}"
-        ) from None
+        line = _job_error_line(exc)
+        state = _final_state(job.job_id, line + "\n" + _log_text(job))
+        raise DispatchError(failure_message(stage, job.job_id, state, line, job.paths.stderr,
+                                            _tail(job.paths.stderr))) from None
 
 
 def _submit(stage: str, submit: Callable[[], Any]) -> Any:

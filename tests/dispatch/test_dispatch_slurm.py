@@ -35,6 +35,8 @@ def test_job_that_raises_reports_job_id_and_error(in_tmp):
     msg = str(err.value)
     assert "stage slurm_fail: job" in msg and "failed" in msg
     assert "the job's own error" in msg
+    first = msg.splitlines()[0]
+    assert "(state FAILED" in first and "RUNNING" not in first
 
 
 def test_job_over_time_limit_fails(in_tmp):
@@ -42,7 +44,23 @@ def test_job_over_time_limit_fails(in_tmp):
         run(selftest.sleep, 600, stage="slurm_timeout", compute=slurm(timeout_min=1), poll_s=1.0)
     msg = str(err.value)
     assert "stage slurm_timeout: job" in msg
-    assert "timed-out" in msg or "TIMEOUT" in msg
+    first = msg.splitlines()[0]
+    assert "(state TIMEOUT)" in first and "RUNNING" not in first  # the final state, not a stale one
+    assert "compute.stages.slurm_timeout.timeout_min" in first  # the knob to turn
+
+
+def test_cancelled_job_reports_cancelled(in_tmp):
+    """A job cancelled with scancel is reported as CANCELLED, not RUNNING."""
+    import subprocess as sp
+
+    with pytest.raises(DispatchError) as err:
+        # check=True: the job's python survives the SIGTERM (submitit bypasses it) and raises on the
+        # killed command instead of returning; a job killed outright ends without a result
+        run(sp.run, ["bash", "-c", "scancel $SLURM_JOB_ID; sleep 60"], stage="slurm_cancel@a", compute=slurm(),
+            poll_s=0.5, check=True)
+    first = str(err.value).splitlines()[0]
+    assert first.startswith("stage slurm_cancel@a: job") and "(state CANCELLED" in first, first
+    assert "RUNNING" not in first and "cancelled" in first
 
 
 def test_job_array(in_tmp):
