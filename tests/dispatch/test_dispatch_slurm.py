@@ -121,3 +121,15 @@ def test_rejected_submission_names_the_params(in_tmp):
     with pytest.raises(DispatchError) as err:
         run(selftest.hello, 1, stage="gpu_stage", compute=slurm(gpus=1), poll_s=0.5)
     assert "Slurm rejected the job" in str(err.value) and "compute.stages.gpu_stage" in str(err.value)
+
+
+def test_corrupt_checkpoint_under_slurm_names_the_file(in_tmp):
+    """issue #14 item 3: the job's InputError about a truncated model file reaches the user as one line."""
+    from ethoflow.core.io import load_torch
+
+    bad = in_tmp / "model.pt"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(DispatchError) as err:
+        run(load_torch, str(bad), "acoustic model file", stage="slurm_ckpt", compute=slurm(), poll_s=0.5)
+    first = str(err.value).splitlines()[0]
+    assert "(state FAILED" in first and str(bad) in first and "truncated or corrupt" in first

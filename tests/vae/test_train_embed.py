@@ -174,3 +174,18 @@ def test_posterior_collapse_is_warned_in_the_log(data, caplog):
         summary, _ = run(d, store, df02, p, "collapse")
     assert summary["active_dims"] * 2 < summary["latent_dim"] and summary["posterior_collapse"] is True
     assert f"{summary['latent_dim'] - summary['active_dims']} of 3 latent dims inactive" in caplog.text
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty"])
+def test_embed_with_corrupt_model_names_the_file_and_writes_nothing(data, tmp_path, how):
+    """issue #14 item 3: a truncated model.pt is one InputError naming the file (was OSError [Errno 22])."""
+    d, store, df02, _ = data
+    _, out = run(d, store, df02, tiny_params(epochs=1), f"corrupt_{how}")
+    model = out / "model" / "model.pt"
+    raw = model.read_bytes()
+    model.write_bytes(raw[: len(raw) // 3] if how == "truncated" else b"")
+    with pytest.raises(InputError) as ei:
+        embed_experiments(model, df02, store, tmp_path / "lat" / "tiny")
+    msg = str(ei.value)
+    assert str(model) in msg and ("truncated or corrupt" in msg or "empty" in msg) and "\n" not in msg
+    assert not (tmp_path / "lat").exists()
