@@ -95,3 +95,19 @@ def test_training_is_submittable_through_dispatch(variant_dir, in_tmp, tiny_feat
                      stage="acoustic_train@v", compute=ComputeParams(executor="debug"))
     assert s["epochs_run"] == 1 and (in_tmp / "m" / "model.pt").exists()
     assert list((in_tmp / ".ethoflow" / "jobs").glob("acoustic_train_v/*"))
+
+
+def test_corrupt_resume_checkpoint_names_the_file(variant_dir, tmp_path, tiny_features, tiny_train):
+    """issue #14 item 3: a truncated resume checkpoint is one InputError naming it, and no model is written."""
+    from ethoflow.core import InputError
+
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    torch.save({"fingerprint": "x", "model": {"w": torch.zeros(1000)}}, ck / "checkpoint.pt")
+    raw = (ck / "checkpoint.pt").read_bytes()
+    (ck / "checkpoint.pt").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(InputError) as ei:
+        train_model(str(variant_dir), str(tmp_path / "m"), tiny_features, tiny_train, str(ck))
+    msg = str(ei.value)
+    assert str(ck / "checkpoint.pt") in msg and "truncated or corrupt" in msg and "delete it" in msg
+    assert not (tmp_path / "m" / "model.pt").exists()

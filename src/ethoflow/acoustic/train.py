@@ -166,7 +166,7 @@ def train_model(variant_dir: str, out_dir: str, f: FeatureParams, t: TrainParams
              "since_lr": 0, "lr": t.lr, "history": [], "stopped_early": False}
     resumed = False
     if ck_path.exists():
-        ck = load_torch(ck_path, "resume checkpoint", weights_only=False)
+        ck = load_torch(ck_path, "resume checkpoint", "delete it to train from the start", weights_only=False)
         if ck.get("fingerprint") == fp:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])

@@ -254,13 +254,14 @@ def check_overwrite(paths: list[str | os.PathLike] | str | os.PathLike, overwrit
         )
 
 
-def load_torch(path: str | os.PathLike, what: str = "checkpoint", **load_kw: Any) -> Any:
+def load_torch(path: str | os.PathLike, what: str = "checkpoint",
+               hint: str = "re-create it (rerun the stage that writes it) or restore it", **load_kw: Any) -> Any:
     """``torch.load`` that turns a missing, empty, truncated or corrupt file into one line.
 
     Raises :class:`InputError` naming the file and the cause (torch's own messages, e.g.
     ``OSError: [Errno 22] Invalid argument`` or an ``UnpicklingError`` traceback, name no file).
     ``what`` names the kind of file in the message ("VAE model file", "resume checkpoint", ...);
-    ``load_kw`` go to ``torch.load`` (``map_location``, ``weights_only``).
+    ``hint`` says what to do about a corrupt file; ``load_kw`` go to ``torch.load`` (``map_location``, ``weights_only``).
     """
     import pickle
     import zipfile
@@ -271,11 +272,11 @@ def load_torch(path: str | os.PathLike, what: str = "checkpoint", **load_kw: Any
     if not path.is_file():
         raise InputError(f"{path}: {what} not found")
     if path.stat().st_size == 0:
-        raise InputError(f"{path}: {what} is empty (0 bytes)")
+        raise InputError(f"{path}: {what} is empty (0 bytes); {hint}")
     try:
         return torch.load(path, **load_kw)
     except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError, RuntimeError, ValueError,
             AttributeError, ImportError, KeyError, IndexError, TypeError) as exc:
         text = " ".join(str(exc).split())[:160]
         raise InputError(f"{path}: {what} is truncated or corrupt ({type(exc).__name__}: {text}); "
-                         "re-create it (rerun the stage that writes it) or restore it") from None
+                         f"{hint}") from None

@@ -274,7 +274,8 @@ def train_vae(
     state: dict[str, Any] = {"epoch": 0, "best": float("inf"), "best_epoch": -1, "bad": 0, "history": [],
                              "best_state": None, "stopped_early": False}
     if ckpt_path.exists():
-        ck = load_torch(ckpt_path, "VAE resume checkpoint", map_location=device, weights_only=False)
+        ck = load_torch(ckpt_path, "VAE resume checkpoint", "delete it to train from the start", map_location=device,
+                        weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["torch_rng"])
