@@ -54,3 +54,16 @@ def test_model_loaders_name_corrupt_file(tmp_path, how):
         with pytest.raises(InputError) as ei:
             loader(p)
         assert str(p) in str(ei.value), loader
+
+
+
+def test_load_torch_permission_denied_is_not_called_corrupt(tmp_path, monkeypatch):
+    p = _good(tmp_path)
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied", str(p))
+
+    monkeypatch.setattr(torch, "load", denied)  # root ignores chmod 0, so the denial is simulated
+    with pytest.raises(InputError) as ei:
+        load_torch(p)
+    assert str(ei.value) == f"{p}: checkpoint cannot be read: permission denied"

@@ -275,6 +275,8 @@ def load_torch(path: str | os.PathLike, what: str = "checkpoint",
         raise InputError(f"{path}: {what} is empty (0 bytes); {hint}")
     try:
         return torch.load(path, **load_kw)
+    except PermissionError:
+        raise InputError(f"{path}: {what} cannot be read: permission denied") from None
     except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError, RuntimeError, ValueError,
             AttributeError, ImportError, KeyError, IndexError, TypeError) as exc:
         text = " ".join(str(exc).split())[:160]
