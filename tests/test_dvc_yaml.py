@@ -108,7 +108,6 @@ def stages() -> dict[str, dict]:
                 "metrics": {o.def_path: o.use_cache for o in st.outs if o.metric},
                 "outs": [o.def_path for o in st.outs],
             }
-        plots = repo.plots.show()  # noqa: F841 - resolves definitions; errors surface here
     return out
 
 
