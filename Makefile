@@ -1,6 +1,6 @@
 # ethoflow: two commands set up and run everything.
 #   make repro   create .venv, install the locked dependencies, run `dvc repro` on the demo data
-#   make test    same environment, run the whole test suite
+#   make test    same environment: ruff (lint + format check), then the whole test suite
 PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -25,7 +25,10 @@ repro: $(STAMP)
 	$(BIN)/ethoflow check-params
 	$(BIN)/dvc repro
 
+# Lint and format check first (ruff, configured in pyproject.toml), then the suite.
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 doctor: $(STAMP)

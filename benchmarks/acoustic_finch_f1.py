@@ -22,21 +22,46 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def finch_params(data: Path, epochs: int, base_width: int, seeds: list[int], threads: int = 1) -> dict:
-    return {"acoustic": {
-        "corpus": {
-            "data_dir": str(data),
-            "sources": [{"name": "finch", "format": "birdsong-recognition-dataset",
-                         "annotations": str(data / "Bird0" / "Annotation.xml"), "audio_dir": str(data / "Bird0" / "Wave")}],
-            "unmapped": "target", "label_map": {}, "merge_gap_s": 0.3, "on_error": "skip"},
-        "variants": {f"seed{seed}": {"split": "tape_exclusive", "fractions": {"train": 0.6, "val": 0.2, "test": 0.2},
-                                     "seed": seed, "noise_per_target": 2.0, "margin_s": 0.1} for seed in seeds},
-        "features": {"sr": 32000, "fmin": 0.0, "fmax": 8000.0},
-        "train": {"epochs": epochs, "base_width": base_width, "seed": 0, "early_stopping_patience_epochs": 8,
-                  "num_threads": threads},
-        "predict": {"settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.1}}, "num_threads": threads},
-        "evaluate": {"threshold": 0.5, "min_gap_s": 0.3, "min_dur_s": 0.1, "iou": 0.4},
-        "rf": {"fmax": 8000.0, "n_estimators": 200},
-    }}
+    return {
+        "acoustic": {
+            "corpus": {
+                "data_dir": str(data),
+                "sources": [
+                    {
+                        "name": "finch",
+                        "format": "birdsong-recognition-dataset",
+                        "annotations": str(data / "Bird0" / "Annotation.xml"),
+                        "audio_dir": str(data / "Bird0" / "Wave"),
+                    }
+                ],
+                "unmapped": "target",
+                "label_map": {},
+                "merge_gap_s": 0.3,
+                "on_error": "skip",
+            },
+            "variants": {
+                f"seed{seed}": {
+                    "split": "tape_exclusive",
+                    "fractions": {"train": 0.6, "val": 0.2, "test": 0.2},
+                    "seed": seed,
+                    "noise_per_target": 2.0,
+                    "margin_s": 0.1,
+                }
+                for seed in seeds
+            },
+            "features": {"sr": 32000, "fmin": 0.0, "fmax": 8000.0},
+            "train": {
+                "epochs": epochs,
+                "base_width": base_width,
+                "seed": 0,
+                "early_stopping_patience_epochs": 8,
+                "num_threads": threads,
+            },
+            "predict": {"settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.1}}, "num_threads": threads},
+            "evaluate": {"threshold": 0.5, "min_gap_s": 0.3, "min_dur_s": 0.1, "iou": 0.4},
+            "rf": {"fmax": 8000.0, "n_estimators": 200},
+        }
+    }
 
 
 def main() -> None:
@@ -66,8 +91,10 @@ def main() -> None:
     for seed in args.seeds:
         vi = json.loads((wd / f"data/interim/acoustic/variants/seed{seed}/variant_index.json").read_text())
         tr = json.loads((wd / f"models/acoustic/seed{seed}/train_summary.json").read_text())
-        print(f"seed{seed}: held-out tapes {sorted(t for t, r in vi['tape_roles'].items() if r == 'test')}, "
-              f"best epoch {tr['best_epoch']} of {tr['epochs_run']}")
+        print(
+            f"seed{seed}: held-out tapes {sorted(t for t, r in vi['tape_roles'].items() if r == 'test')}, "
+            f"best epoch {tr['best_epoch']} of {tr['epochs_run']}"
+        )
     m = pd.read_csv(wd / "reports/acoustic/metrics.csv")
     held = m[m.group == "heldout"]
     print(held.to_string(index=False))
@@ -77,6 +104,7 @@ def main() -> None:
     pooled["f1"] = 2 * pooled.precision * pooled.recall / (pooled.precision + pooled.recall)
     print(f"\npooled over {len(args.seeds)} tape split(s), IoU 0.4, held-out tapes only:")
     print(pooled.to_string())
+
 
 if __name__ == "__main__":
     main()

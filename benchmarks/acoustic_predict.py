@@ -42,18 +42,29 @@ def main() -> None:
     default_threads = torch.get_num_threads()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0, help="length of the benchmark tape (s)")
-    ap.add_argument("--threads", type=int, nargs="+", default=sorted({1, default_threads}),
-                    help=f"torch CPU thread counts to run (default: 1 and torch's default, {default_threads})")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=sorted({1, default_threads}),
+        help=f"torch CPU thread counts to run (default: 1 and torch's default, {default_threads})",
+    )
     ap.add_argument("--base-width", type=int, default=64)
-    ap.add_argument("--model", default=None,
-                    help="a trained model.pt (e.g. models/acoustic/<variant>/model.pt) instead of an untrained "
-                         "ResNet-18; its front end params are used")
+    ap.add_argument(
+        "--model",
+        default=None,
+        help="a trained model.pt (e.g. models/acoustic/<variant>/model.pt) instead of an untrained "
+        "ResNet-18; its front end params are used",
+    )
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--hop", type=float, default=0.1)
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each; the fastest is reported")
-    ap.add_argument("--tape-sr", type=int, default=48000,
-                    help="sample rate of the tape (the model runs at 48 kHz: other rates are resampled once per "
-                         "tape by both)")
+    ap.add_argument(
+        "--tape-sr",
+        type=int,
+        default=48000,
+        help="sample rate of the tape (the model runs at 48 kHz: other rates are resampled once per tape by both)",
+    )
     args = ap.parse_args()
     torch.manual_seed(0)
     f = FeatureParams()
@@ -85,19 +96,25 @@ def main() -> None:
                 t_naive = min(t_naive, time.perf_counter() - t0)
             rows.append((threads, t_ours, t_naive, ours.logit.to_numpy(), naive))
     n = len(rows[0][3])
-    print(f"tape: {args.seconds:.0f} s at {args.tape_sr / 1000:g} kHz (model at {f.sr / 1000:g} kHz), {n} windows "
-          f"({f.seq_len_s} s, hop {args.hop} s), {args.model or f'untrained ResNet-18 width {args.base_width}'}, "
-          f"batch {args.batch_size}; "
-          f"{default_threads} CPU thread(s) by default")
+    print(
+        f"tape: {args.seconds:.0f} s at {args.tape_sr / 1000:g} kHz (model at {f.sr / 1000:g} kHz), {n} windows "
+        f"({f.seq_len_s} s, hop {args.hop} s), {args.model or f'untrained ResNet-18 width {args.base_width}'}, "
+        f"batch {args.batch_size}; "
+        f"{default_threads} CPU thread(s) by default"
+    )
     print("threads | ours: s audio/s, ms/window | naive: s audio/s, ms/window | speed-up")
     for threads, t_ours, t_naive, _, _ in rows:
-        print(f"{threads:7d} | {args.seconds / t_ours:8.1f} {1000 * t_ours / n:8.2f} | "
-              f"{args.seconds / t_naive:8.1f} {1000 * t_naive / n:8.2f} | {t_naive / t_ours:6.1f}x")
+        print(
+            f"{threads:7d} | {args.seconds / t_ours:8.1f} {1000 * t_ours / n:8.2f} | "
+            f"{args.seconds / t_naive:8.1f} {1000 * t_naive / n:8.2f} | {t_naive / t_ours:6.1f}x"
+        )
     a, b = rows[-1][3], rows[-1][4]
     inner = slice(1, -1)
-    print(f"agreement ({'trained' if args.model else 'untrained'} network; log-odds std {a.std():.4f}): correlation "
-          f"{np.corrcoef(a[inner], b[inner])[0, 1]:.4f}, median |difference| {np.median(np.abs(a - b)):.4f}, "
-          f"max {np.abs(a - b).max():.4f}")
+    print(
+        f"agreement ({'trained' if args.model else 'untrained'} network; log-odds std {a.std():.4f}): correlation "
+        f"{np.corrcoef(a[inner], b[inner])[0, 1]:.4f}, median |difference| {np.median(np.abs(a - b)):.4f}, "
+        f"max {np.abs(a - b).max():.4f}"
+    )
 
 
 if __name__ == "__main__":

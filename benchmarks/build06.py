@@ -46,15 +46,26 @@ def generate(work: Path, rows: int, dims: int, n_exp: int, seed: int = 0) -> Non
     exps = np.array([f"2024{m:02d}01" for m in range(1, n_exp + 1)])
     exp_s = exps[exp_of]
     snip = pc.binary_join_element_wise(
-        pa.array(exp_s), pa.array([f"cage{c:05d}" for c in cage]), pa.array([f"t{x:04d}" for x in t]), "_")
+        pa.array(exp_s), pa.array([f"cage{c:05d}" for c in cage]), pa.array([f"t{x:04d}" for x in t]), "_"
+    )
     start = np.datetime64("2024-01-01T00:00", "ms") + (t * 60_000).astype("timedelta64[ms]")
-    df02 = pa.table({
-        "experiment_date": exp_s, "cage_id": [f"cage{c:05d}" for c in cage], "snip_id": snip,
-        "time_int": t, "start_minute": t * 60, "start_time": start,
-        "end_time": start + np.timedelta64(3_600_000, "ms"), "is_night": (t % 24) < 7,
-        "strain": np.where(cage % 2 == 0, "C57BL/6J", "BALB/cJ"), "age": (cage % 10 + 8).astype(float),
-        "frac_valid": rng.random(rows), "frac_zero": rng.random(rows), "use_snip_flag": rng.random(rows) > 0.05,
-    })
+    df02 = pa.table(
+        {
+            "experiment_date": exp_s,
+            "cage_id": [f"cage{c:05d}" for c in cage],
+            "snip_id": snip,
+            "time_int": t,
+            "start_minute": t * 60,
+            "start_time": start,
+            "end_time": start + np.timedelta64(3_600_000, "ms"),
+            "is_night": (t % 24) < 7,
+            "strain": np.where(cage % 2 == 0, "C57BL/6J", "BALB/cJ"),
+            "age": (cage % 10 + 8).astype(float),
+            "frac_valid": rng.random(rows),
+            "frac_zero": rng.random(rows),
+            "use_snip_flag": rng.random(rows) > 0.05,
+        }
+    )
     pq.write_table(df02, work / "df02.parquet")
     lat = work / "latents" / "bench"
     lat.mkdir(parents=True, exist_ok=True)
@@ -103,32 +114,44 @@ def main() -> None:
     ap.add_argument("--experiments", type=int, default=10)
     ap.add_argument("--workdir", default=".ethoflow/bench/build06")
     ap.add_argument("--csv", action="store_true", help="also write df03.csv")
-    ap.add_argument("--csv-latents", action="store_true",
-                    help="latent store without Parquet twins (external morphseq layout): parse the CSVs")
+    ap.add_argument(
+        "--csv-latents",
+        action="store_true",
+        help="latent store without Parquet twins (external morphseq layout): parse the CSVs",
+    )
     args = ap.parse_args()
     work = Path(args.workdir).resolve() / f"{args.rows}x{args.dims}x{args.experiments}"
     t = time.perf_counter()
     generate(work, args.rows, args.dims, args.experiments)
-    print(f"inputs ready in {time.perf_counter() - t:.1f} s: {work} "
-          f"(df02 {os.path.getsize(work / 'df02.parquet') / 1e6:.0f} MB, latents "
-          f"{sum(p.stat().st_size for p in (work / 'latents' / 'bench').glob('*.csv')) / 1e6:.0f} MB CSV)")
+    print(
+        f"inputs ready in {time.perf_counter() - t:.1f} s: {work} "
+        f"(df02 {os.path.getsize(work / 'df02.parquet') / 1e6:.0f} MB, latents "
+        f"{sum(p.stat().st_size for p in (work / 'latents' / 'bench').glob('*.csv')) / 1e6:.0f} MB CSV)"
+    )
     env = {**os.environ, "ETHOFLOW_PROGRESS": "0"}
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", CHILD, str(work), "1" if args.csv else "0",
-                          "0" if args.csv_latents else "1"], env=env,
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(work), "1" if args.csv else "0", "0" if args.csv_latents else "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - t
     if out.returncode:
         sys.exit(out.stderr)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     kind = "CSV only (parsed)" if args.csv_latents else "CSV + Parquet twins (as vae_embed writes)"
-    print(f"build06: {r['rows']:,} snips x {r['z']} latent dims, latent store {kind}, "
-          f"coverage {100 * r['coverage']:.1f}%")
+    print(
+        f"build06: {r['rows']:,} snips x {r['z']} latent dims, latent store {kind}, coverage {100 * r['coverage']:.1f}%"
+    )
     print(f"  merge (read, check, join, write Parquet{' + CSV' if args.csv else ''}): {r['merge_s']:.2f} s")
     print(f"  process wall incl. Python start and imports: {wall:.2f} s")
     print(f"  peak memory (max RSS): {r['maxrss_mb']:.0f} MB")
-    print(f"  CPU time of the child (user+sys, all threads): {r['cpu_s']:.2f} s; "
-          f"1-min load average at the end: {r['load']:.1f} on {os.cpu_count()} cores")
+    print(
+        f"  CPU time of the child (user+sys, all threads): {r['cpu_s']:.2f} s; "
+        f"1-min load average at the end: {r['load']:.1f} on {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -29,25 +29,30 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=360, help="window stride S in minutes")
     ap.add_argument("--days", type=int, default=3)
     ap.add_argument("--sample", type=int, default=24, help="minutes timed for the naive recomputation")
-    ap.add_argument("--per-minute-days", type=float, default=None,
-                    help="days embedded for the S=1 run (default: all; it takes ~window x longer)")
+    ap.add_argument(
+        "--per-minute-days",
+        type=float,
+        default=None,
+        help="days embedded for the S=1 run (default: all; it takes ~window x longer)",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--compare", default="720,120,30,5", help="further strides compared with S=1")
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--train-epochs", type=int, default=10,
-                    help="train the model on the demo cages first (0: seeded random weights)")
+    ap.add_argument(
+        "--train-epochs",
+        type=int,
+        default=10,
+        help="train the model on the demo cages first (0: seeded random weights)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     from ethoflow.demo.hbehave import generate
-    from ethoflow.hbehave.extract import embed_cage, window_starts
+    from ethoflow.hbehave.extract import embed_cage, load_model, window_starts
     from ethoflow.hbehave.ingest import build_store
     from ethoflow.hbehave.model import build_model, count_parameters
-    from ethoflow.hbehave.params import DemoParams, ModelParams, ZarrParams
+    from ethoflow.hbehave.params import DemoParams, ModelParams, TrainParams, ZarrParams
     from ethoflow.hbehave.store import read_normalised
-
-    from ethoflow.hbehave.extract import load_model
-    from ethoflow.hbehave.params import TrainParams
     from ethoflow.hbehave.train import train_model
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,10 +61,18 @@ def main() -> None:
         x = read_normalised(Path(tmp) / "a.zarr", "cage01").activity
         if args.train_epochs:
             t = time.perf_counter()
-            s = train_model(ModelParams(), TrainParams(epochs=args.train_epochs), Path(tmp) / "a.zarr",
-                            Path(tmp) / "m.pt", None, Path(tmp) / "ck")
-            print(f"trained {args.train_epochs} epochs on the demo cages in {time.perf_counter() - t:.1f} s "
-                  f"(train loss {s['train_loss']:.3f})")
+            s = train_model(
+                ModelParams(),
+                TrainParams(epochs=args.train_epochs),
+                Path(tmp) / "a.zarr",
+                Path(tmp) / "m.pt",
+                None,
+                Path(tmp) / "ck",
+            )
+            print(
+                f"trained {args.train_epochs} epochs on the demo cages in {time.perf_counter() - t:.1f} s "
+                f"(train loss {s['train_loss']:.3f})"
+            )
             model, _ = load_model(Path(tmp) / "m.pt")
         else:
             torch.manual_seed(0)
@@ -67,9 +80,11 @@ def main() -> None:
     W = model.arch.input_size[0]
     M = x.shape[0]
     S = args.stride
-    print(f"model: CPU preset ({'trained' if args.train_epochs else 'random weights'}), {count_parameters(model)['total']:,} parameters, window {W} min, levels "
-          f"{list(model.arch.minutes_per_token)} min/token; data: 1 demo cage, {M} minutes x {x.shape[1]} electrodes; "
-          f"threads {args.threads}")
+    print(
+        f"model: CPU preset ({'trained' if args.train_epochs else 'random weights'}), {count_parameters(model)['total']:,} parameters, window {W} min, levels "
+        f"{list(model.arch.minutes_per_token)} min/token; data: 1 demo cage, {M} minutes x {x.shape[1]} electrodes; "
+        f"threads {args.threads}"
+    )
 
     t = time.perf_counter()
     strided = embed_cage(model, x, W, S, batch_size=args.batch)
@@ -94,9 +109,11 @@ def main() -> None:
             max_diff = max(max_diff, float(np.abs(toks - ref[minute]).max()))
     t_naive_sample = time.perf_counter() - t
     t_naive = t_naive_sample / len(sample) * M
-    print(f"naive per-minute recomputation (same windows): {n_windows_naive} windows for {len(sample)} minutes in "
-          f"{t_naive_sample:.2f} s -> {t_naive:.1f} s extrapolated to {M} minutes; "
-          f"max |difference| vs strided over all levels: {max_diff:.2e} (equal: {max_diff < 1e-4})")
+    print(
+        f"naive per-minute recomputation (same windows): {n_windows_naive} windows for {len(sample)} minutes in "
+        f"{t_naive_sample:.2f} s -> {t_naive:.1f} s extrapolated to {M} minutes; "
+        f"max |difference| vs strided over all levels: {max_diff:.2e} (equal: {max_diff < 1e-4})"
+    )
     print(f"speed-up strided vs naive recomputation: {t_naive / t_strided:.0f}x")
 
     # one window per minute (S = 1)
@@ -117,7 +134,10 @@ def main() -> None:
             rel = float(np.sqrt(((a - b) ** 2).mean() / (b**2).mean()))
             corr = float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
             cells.append(f"L{i + 1} {rel:.2f}/{corr:.3f}")
-        print(f"  S={s_cmp:4d}: {len(window_starts(m1, W, s_cmp)):5d} windows {t_ref:6.2f} s  x{t_s1 / t_ref:5.0f}  " + "  ".join(cells))
+        print(
+            f"  S={s_cmp:4d}: {len(window_starts(m1, W, s_cmp)):5d} windows {t_ref:6.2f} s  x{t_s1 / t_ref:5.0f}  "
+            + "  ".join(cells)
+        )
 
 
 if __name__ == "__main__":

@@ -38,16 +38,19 @@ def main(argv=None) -> None:
     ap.add_argument("--keypoints", default="data/interim/moseq/outliers/keypoints.p")
     ap.add_argument("--pca-dir", default="models/moseq/pca")
     ap.add_argument("--trial-iters", type=int, default=None, help="default: moseq.arhmm.trial_iters")
-    ap.add_argument("--windows", nargs="*", default=None,
-                    help="target windows in ms, low:high (default: 15 windows of ratio 4:3 from 100 to 1300 ms)")
+    ap.add_argument(
+        "--windows",
+        nargs="*",
+        default=None,
+        help="target windows in ms, low:high (default: 15 windows of ratio 4:3 from 100 to 1300 ms)",
+    )
     ap.add_argument("--cache", default=None, help="JSON file of fitted durations (read and extended)")
     ap.add_argument("--trace", action="store_true", help="print every trial (log10 kappa, median frames, why)")
     args = ap.parse_args(argv)
     cfg = load_section("moseq", MoseqParams, args.params)
     fps = float(read_kpms_config(args.pca_dir)["fps"])
     iters = args.trial_iters or cfg.arhmm.trial_iters
-    windows = args.windows or [f"{lo:.0f}:{lo * 4 / 3:.0f}" for lo in
-                                (100 * (13 ** (i / 14)) for i in range(15))]
+    windows = args.windows or [f"{lo:.0f}:{lo * 4 / 3:.0f}" for lo in (100 * (13 ** (i / 14)) for i in range(15))]
     key = f"{os.path.abspath(args.keypoints)}|{os.path.getmtime(args.keypoints)}|iters={iters}|seed={cfg.seed}"
     cached = json.load(open(args.cache)) if args.cache and os.path.exists(args.cache) else {}
     memo: dict[float, float] = {float(x): d for x, d in cached.get(key, {}).items()}
@@ -59,9 +62,19 @@ def main(argv=None) -> None:
         for t in trials:
             if t.log10_kappa not in memo:
                 t0 = time.time()
-                d, _ = fit_trial({"kind": "arhmm", "project_dir": workdir, "name": "trial", "kappa": t.kappa,
-                                  "iters": iters, "seed": cfg.seed, "options": {}, "keypoints": args.keypoints,
-                                  "pca_dir": args.pca_dir})
+                d, _ = fit_trial(
+                    {
+                        "kind": "arhmm",
+                        "project_dir": workdir,
+                        "name": "trial",
+                        "kappa": t.kappa,
+                        "iters": iters,
+                        "seed": cfg.seed,
+                        "options": {},
+                        "keypoints": args.keypoints,
+                        "pca_dir": args.pca_dir,
+                    }
+                )
                 fit_s.append(time.time() - t0)
                 memo[t.log10_kappa] = d
                 if args.cache:
@@ -73,8 +86,10 @@ def main(argv=None) -> None:
 
     totals = {"bisection": 0, "secant": 0}
     found = {"bisection": 0, "secant": 0}
-    print(f"demo data, AR-HMM trials of {iters} iterations, fps {fps:g}, kappa range "
-          f"10^{cfg.arhmm.kappa_log10_range[0]:g}-10^{cfg.arhmm.kappa_log10_range[1]:g}")
+    print(
+        f"demo data, AR-HMM trials of {iters} iterations, fps {fps:g}, kappa range "
+        f"10^{cfg.arhmm.kappa_log10_range[0]:g}-10^{cfg.arhmm.kappa_log10_range[1]:g}"
+    )
     wins = {"secant": 0, "bisection": 0, "tie": 0}
     for w in windows:
         counts = {}
@@ -86,15 +101,20 @@ def main(argv=None) -> None:
             totals[method] += len(st.trials)
             counts[method] = len(st.trials)
             found[method] += st.status == "found"
-            print(f"window {lo:g}-{hi:g} ms  {method:9s}  fits {len(st.trials):2d}  status {st.status:11s}"
-                  f"  kappa {best.kappa:.3g}  median {best.duration * 1000 / fps:.0f} ms", flush=True)
+            print(
+                f"window {lo:g}-{hi:g} ms  {method:9s}  fits {len(st.trials):2d}  status {st.status:11s}"
+                f"  kappa {best.kappa:.3g}  median {best.duration * 1000 / fps:.0f} ms",
+                flush=True,
+            )
             if args.trace:
                 print("    " + ", ".join(f"{t.log10_kappa:.2f}:{t.duration:g} ({t.why})" for t in st.trials))
         d = counts["secant"] - counts["bisection"]
         wins["secant" if d < 0 else "bisection" if d > 0 else "tie"] += 1
     print(f"fewer fits: secant on {wins['secant']} windows, bisection on {wins['bisection']}, tie on {wins['tie']}")
-    print(f"total fits over {len(windows)} windows: bisection {totals['bisection']}, secant {totals['secant']} "
-          f"({len(memo)} distinct kappas fitted, {sum(fit_s):.0f} s of fitting)")
+    print(
+        f"total fits over {len(windows)} windows: bisection {totals['bisection']}, secant {totals['secant']} "
+        f"({len(memo)} distinct kappas fitted, {sum(fit_s):.0f} s of fitting)"
+    )
     print(f"windows reached: bisection {found['bisection']}/{len(windows)}, secant {found['secant']}/{len(windows)}")
 
 

@@ -10,9 +10,14 @@ def main(argv=None):
     it = matrix_item(__doc__, argv)
     out = f"data/processed/acoustic/detections/{it.name}"
     dispatch.run(
-        evaluate_item, it, f"data/processed/acoustic/predictions/{it.name}/predictions.parquet",
-        "data/interim/acoustic/corpus/corpus_index.json", out, f"{out}/metrics.json",
-        stage=f"acoustic_evaluate@{it.name}", params_path=it.params,
+        evaluate_item,
+        it,
+        f"data/processed/acoustic/predictions/{it.name}/predictions.parquet",
+        "data/interim/acoustic/corpus/corpus_index.json",
+        out,
+        f"{out}/metrics.json",
+        stage=f"acoustic_evaluate@{it.name}",
+        params_path=it.params,
     )
 
 

@@ -10,10 +10,16 @@ def main(argv=None):
     it = matrix_item(__doc__, argv)
     s, cfg = it.setting, it.cfg
     dispatch.run(
-        predict_recordings, f"models/acoustic/{it.variant}/model.pt", it.vindex["recordings"], s.seq_len_s, s.hop_s,
+        predict_recordings,
+        f"models/acoustic/{it.variant}/model.pt",
+        it.vindex["recordings"],
+        s.seq_len_s,
+        s.hop_s,
         f"data/processed/acoustic/predictions/{it.name}/predictions.parquet",
-        cfg.predict.batch_size, cfg.predict.num_threads,
-        stage=f"acoustic_predict@{it.name}", params_path=it.params,
+        cfg.predict.batch_size,
+        cfg.predict.num_threads,
+        stage=f"acoustic_predict@{it.name}",
+        params_path=it.params,
     )
 
 

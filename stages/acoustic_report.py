@@ -13,8 +13,15 @@ def main(argv=None):
     parser.add_argument("--reports", default="reports/acoustic", help="folder of the tables, figures and plot data")
     args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
-    dispatch.run(build_report, sorted(cfg.variants), sorted(cfg.predict.settings), args.metrics, args.reports,
-                 stage="acoustic_report", params_path=args.params)
+    dispatch.run(
+        build_report,
+        sorted(cfg.variants),
+        sorted(cfg.predict.settings),
+        args.metrics,
+        args.reports,
+        stage="acoustic_report",
+        params_path=args.params,
+    )
 
 
 if __name__ == "__main__":

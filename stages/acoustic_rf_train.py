@@ -10,9 +10,14 @@ def main(argv=None):
     it = matrix_item(__doc__, argv)
     models = f"models/acoustic/rf/{it.name}"
     dispatch.run(
-        rf_train_item, it, f"data/processed/acoustic/detections/{it.name}/detections.parquet",
-        f"data/processed/acoustic/rf_features/{it.name}/features.parquet", f"{models}/rf.pkl", f"{models}/rf_summary.json",
-        stage=f"acoustic_rf_train@{it.name}", params_path=it.params,
+        rf_train_item,
+        it,
+        f"data/processed/acoustic/detections/{it.name}/detections.parquet",
+        f"data/processed/acoustic/rf_features/{it.name}/features.parquet",
+        f"{models}/rf.pkl",
+        f"{models}/rf_summary.json",
+        stage=f"acoustic_rf_train@{it.name}",
+        params_path=it.params,
     )
 
 

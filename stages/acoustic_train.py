@@ -15,9 +15,15 @@ def main(argv=None):
     cfg.variant(args.variant, args.params)
     out = f"models/acoustic/{args.variant}"
     dispatch.run(
-        train_model, f"data/interim/acoustic/variants/{args.variant}", out, cfg.features, cfg.train,
-        str(state_dir("checkpoints", "acoustic_train", args.variant)), live_dir=f"{out}/dvclive",
-        stage=f"acoustic_train@{args.variant}", params_path=args.params,
+        train_model,
+        f"data/interim/acoustic/variants/{args.variant}",
+        out,
+        cfg.features,
+        cfg.train,
+        str(state_dir("checkpoints", "acoustic_train", args.variant)),
+        live_dir=f"{out}/dvclive",
+        stage=f"acoustic_train@{args.variant}",
+        params_path=args.params,
     )
 
 

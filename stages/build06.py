@@ -16,8 +16,10 @@ def main(argv=None):
     vae = load_section("vae", VAEParams, args.params, required=False)
     res = run_build06(cfg, model_name=vae.model_name, dvc_managed=True)
     if res.dry_run:
-        raise ParamsError(f"{args.params}: build06.dry_run is true: nothing written (use `ethoflow build06 "
-                          "--dry-run` for plans; dvc repro needs the outputs)")
+        raise ParamsError(
+            f"{args.params}: build06.dry_run is true: nothing written (use `ethoflow build06 "
+            "--dry-run` for plans; dvc repro needs the outputs)"
+        )
     write_metrics(args.metrics, headline_metrics(res.coverage))
 
 

@@ -21,8 +21,11 @@ def main(argv=None):
     parser.add_argument("--store", default="data/interim/hbehave/activity.zarr")
     parser.add_argument("--out", default=None, help="default: data/processed/hbehave/embeddings/<agg>")
     parser.add_argument("--summary", default=None, help="default: data/processed/hbehave/embeddings/<agg>/summary.json")
-    parser.add_argument("--work-dir", default=".ethoflow/hbehave_extract",
-                        help="where a BehaveMAE checkpoint is converted (readable by Slurm array tasks)")
+    parser.add_argument(
+        "--work-dir",
+        default=".ethoflow/hbehave_extract",
+        help="where a BehaveMAE checkpoint is converted (readable by Slurm array tasks)",
+    )
     args = parser.parse_args(argv)
     cfg = load_section("hbehave", HBehaveParams, args.params)
     out = args.out or f"data/processed/hbehave/embeddings/{args.agg}"
@@ -30,8 +33,15 @@ def main(argv=None):
     model_path, source = resolve_model(args.model or cfg.extract.model, cfg.pretrained, args.work_dir, n_channels)
     # an ethoflow checkpoint must match hbehave.model; a BehaveMAE one is described by hbehave.pretrained
     model_params = cfg.model if source["format"] == "ethoflow" else None
-    metrics = extract(model_path, args.store, args.agg, cfg.extract, out, model_params=model_params,
-                      stage=f"hbehave_extract@{args.agg}")
+    metrics = extract(
+        model_path,
+        args.store,
+        args.agg,
+        cfg.extract,
+        out,
+        model_params=model_params,
+        stage=f"hbehave_extract@{args.agg}",
+    )
     metrics["model"] = source
     write_json(args.summary or f"{out}/summary.json", metrics)
 

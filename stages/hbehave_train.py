@@ -22,8 +22,15 @@ def main(argv=None):
     compute = dispatch.load_compute(args.params)
     nproc = int((compute.resources("hbehave_train").options or {}).get("nproc", 1))  # local DDP processes
     summary = dispatch_train(
-        cfg.model, cfg.train, args.store, args.out, args.live, str(state_dir("hbehave_train")),
-        nproc=nproc, stage="hbehave_train", compute=compute,
+        cfg.model,
+        cfg.train,
+        args.store,
+        args.out,
+        args.live,
+        str(state_dir("hbehave_train")),
+        nproc=nproc,
+        stage="hbehave_train",
+        compute=compute,
     )
     stable = stable_metrics(summary)  # wall time etc.: logged, not kept
     write_json(args.summary, stable)

@@ -18,9 +18,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     cfg = load_section("vae", VAEParams, args.params)
     files = dispatch.run(
-        embed_experiments, f"models/vae/{cfg.model_name}/model.pt", args.df02, args.store,
-        f"{args.latents_root}/{cfg.model_name}", batch_size=cfg.embed.batch_size,
-        stage="vae_embed", params_path=args.params,
+        embed_experiments,
+        f"models/vae/{cfg.model_name}/model.pt",
+        args.df02,
+        args.store,
+        f"{args.latents_root}/{cfg.model_name}",
+        batch_size=cfg.embed.batch_size,
+        stage="vae_embed",
+        params_path=args.params,
     )
     plot_latents(files, read_df02(args.df02), args.plot)
 

@@ -13,7 +13,9 @@ def main(argv=None):
     parser.add_argument("--store", default="data/interim/hbehave/activity.zarr")
     parser.add_argument("--model-dir", default=None, help="default: models/vae/<model_name>")
     parser.add_argument("--live-dir", default="reports/vae/train_live")
-    parser.add_argument("--summary", default=None, help="training summary JSON; default: <model dir>/train_summary.json")
+    parser.add_argument(
+        "--summary", default=None, help="training summary JSON; default: <model dir>/train_summary.json"
+    )
     parser.add_argument("--metrics", default="metrics/vae.json", help="headline metrics (numbers only)")
     parser.add_argument("--curves", default=None, help="long-format ELBO/KL/reconstruction curves CSV (train/val)")
     parser.add_argument("--figure", default="reports/vae/reconstructions.png")
@@ -21,10 +23,17 @@ def main(argv=None):
     cfg = load_section("vae", VAEParams, args.params)
     model_dir = args.model_dir or f"models/vae/{cfg.model_name}"
     summary = dispatch.run(
-        train_vae, args.df02, args.store, cfg.model_dump(),
-        model_dir, args.live_dir, args.summary or f"{model_dir}/train_summary.json",
-        str(state_dir("checkpoints", "vae_train")), figure_path=args.figure,
-        stage="vae_train", params_path=args.params,
+        train_vae,
+        args.df02,
+        args.store,
+        cfg.model_dump(),
+        model_dir,
+        args.live_dir,
+        args.summary or f"{model_dir}/train_summary.json",
+        str(state_dir("checkpoints", "vae_train")),
+        figure_path=args.figure,
+        stage="vae_train",
+        params_path=args.params,
     )
     if not summary.get("interrupted"):
         write_metrics(args.metrics, headline_metrics(summary))

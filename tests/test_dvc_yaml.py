@@ -157,8 +157,17 @@ def test_no_out_lands_in_metrics_but_the_headlines(stages):
 
 def test_named_plots_use_existing_templates():
     spec = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    builtin = {"simple", "linear", "confusion", "confusion_normalized", "scatter", "scatter_jitter", "smooth",
-               "bar_horizontal_sorted", "bar_horizontal"}
+    builtin = {
+        "simple",
+        "linear",
+        "confusion",
+        "confusion_normalized",
+        "scatter",
+        "scatter_jitter",
+        "smooth",
+        "bar_horizontal_sorted",
+        "bar_horizontal",
+    }
     for entry in spec["plots"]:
         props = next(iter(entry.values())) if isinstance(entry, dict) else {}
         template = (props or {}).get("template")
@@ -224,8 +233,9 @@ def test_plots_show_writes_one_page_with_every_named_plot(tmp_path):
     for src, cols in columns.items():
         cols = list(dict.fromkeys(cols))
         sep = "\t" if src.endswith(".tsv") else ","
-        rows = [sep.join(cols)] + [sep.join("v1" if c == "series" else str(i + 0.5 * j) for j, c in enumerate(cols))
-                                   for i in range(3)]
+        rows = [sep.join(cols)] + [
+            sep.join("v1" if c == "series" else str(i + 0.5 * j) for j, c in enumerate(cols)) for i in range(3)
+        ]
         (proj / src).parent.mkdir(parents=True, exist_ok=True)
         (proj / src).write_text("\n".join(rows) + "\n")
     dvc_bin = Path(sys.executable).parent / "dvc"
@@ -233,10 +243,12 @@ def test_plots_show_writes_one_page_with_every_named_plot(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     assert "WARNING" not in res.stdout + res.stderr, res.stdout + res.stderr
     html = (proj / "page" / "index.html").read_text()
-    element_ids = set(re.findall(r'vegaEmbed\(\'#([^\']+)\'', html)) | set(re.findall(r'\bid="([^"]+)"', html))
+    element_ids = set(re.findall(r"vegaEmbed\(\'#([^\']+)\'", html)) | set(re.findall(r'\bid="([^"]+)"', html))
     for pid in _plot_sources(spec):  # DVC names a plot's element after its id (a folder: after each file)
         key = re.sub(r"[/.]", "_", pid)
-        assert any(e == key or e.startswith(key + "_") for e in element_ids), f"plot {pid} not on the page: {element_ids}"
+        assert any(e == key or e.startswith(key + "_") for e in element_ids), (
+            f"plot {pid} not on the page: {element_ids}"
+        )
     for entry in spec["plots"]:
         if isinstance(entry, dict):
             title = next(iter(entry.values())).get("title")

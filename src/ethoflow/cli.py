@@ -64,8 +64,12 @@ def doctor_report() -> list[tuple[str, str]]:
         rows.append(("params.yaml", f"INVALID: {exc}"))
     try:
         compute = load_compute()
-        rows.append(("executor", f"{compute.effective_executor()} (compute.executor={compute.executor}, "
-                     f"ETHOFLOW_EXECUTOR overrides)"))
+        rows.append(
+            (
+                "executor",
+                f"{compute.effective_executor()} (compute.executor={compute.executor}, ETHOFLOW_EXECUTOR overrides)",
+            )
+        )
     except EthoflowError as exc:
         rows.append(("executor", f"params error: {exc}"))
     except DispatchError as exc:  # pragma: no cover - subclass of EthoflowError
@@ -125,8 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     doc = sub.add_parser("doctor", help="versions, Slurm, GPUs and the executor stages would use")
     doc.add_argument("--slurm", action="store_true", help="also submit a tiny test job to Slurm")
-    doc.add_argument("--params", action="store_true",
-                     help="only validate params.yaml (fast, as `ethoflow check-params`); exit 2 if invalid")
+    doc.add_argument(
+        "--params",
+        action="store_true",
+        help="only validate params.yaml (fast, as `ethoflow check-params`); exit 2 if invalid",
+    )
     doc.set_defaults(func=_doctor)
     chk = sub.add_parser("check-params", help="validate every section of params.yaml; exit 2 naming file and key")
     chk.add_argument("path", nargs="?", default="params.yaml", help="params file (default: params.yaml)")

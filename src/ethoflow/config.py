@@ -12,8 +12,8 @@ import os
 from pydantic import Field
 
 from ethoflow.acoustic.params import AcousticParams
-from ethoflow.core.params import DEFAULT_PARAMS, StrictModel, load_params, validate_section
 from ethoflow.build06.params import Build06Params
+from ethoflow.core.params import DEFAULT_PARAMS, StrictModel, load_params, validate_section
 from ethoflow.dispatch import ComputeParams
 from ethoflow.hbehave.params import HBehaveParams
 from ethoflow.moseq.params import MoseqParams

@@ -122,9 +122,7 @@ class ComputeParams(StrictModel):
         env = os.environ.get(ENV_EXECUTOR)
         if env:
             if env not in EXECUTORS:
-                raise DispatchError(
-                    f"{ENV_EXECUTOR}={env!r} is not an executor; use one of {', '.join(EXECUTORS)}"
-                )
+                raise DispatchError(f"{ENV_EXECUTOR}={env!r} is not an executor; use one of {', '.join(EXECUTORS)}")
             return env
         return self.executor
 
@@ -222,8 +220,19 @@ def _scontrol_state(job_id: str) -> str:
 
 
 #: Slurm job states after which a job never runs again (``scontrol``/``squeue`` names).
-TERMINAL_STATES = ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
-                   "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT")
+TERMINAL_STATES = (
+    "COMPLETED",
+    "FAILED",
+    "TIMEOUT",
+    "CANCELLED",
+    "OUT_OF_MEMORY",
+    "NODE_FAIL",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "REVOKED",
+    "SPECIAL_EXIT",
+)
 
 #: What the job's own log says about how it ended, first match wins: (pattern, state). Slurm's
 #: ``slurmstepd`` lines and submitit's time-limit handler (which stops the job at the signal it gets
@@ -280,9 +289,9 @@ def failure_message(stage: str, job_id: str, state: str, detail: str, stderr_pat
     key = stage.split("@")[0]
     hint = {
         "TIMEOUT": f"it ran past its time limit: raise compute.stages.{key}.timeout_min (or "
-                   "compute.default.timeout_min) in params.yaml",
+        "compute.default.timeout_min) in params.yaml",
         "OUT_OF_MEMORY": f"it ran out of memory: raise compute.stages.{key}.mem_gb (or compute.default.mem_gb) "
-                         "in params.yaml",
+        "in params.yaml",
         "CANCELLED": "it was cancelled (scancel, or an administrator)",
         "NODE_FAIL": "its node failed; rerun the stage",
         "PREEMPTED": "it was preempted by a job of higher priority; rerun the stage",
@@ -294,8 +303,15 @@ def failure_message(stage: str, job_id: str, state: str, detail: str, stderr_pat
 
 
 #: Pending reasons under which a job can never start: resources beyond what the partition offers.
-HOPELESS_REASONS = ("PartitionConfig", "BadConstraints", "PartitionNodeLimit", "PartitionTimeLimit", "InvalidQOS",
-                    "InvalidAccount", "QOSMaxWallDurationPerJobLimit")
+HOPELESS_REASONS = (
+    "PartitionConfig",
+    "BadConstraints",
+    "PartitionNodeLimit",
+    "PartitionTimeLimit",
+    "InvalidQOS",
+    "InvalidAccount",
+    "QOSMaxWallDurationPerJobLimit",
+)
 
 
 def _queue_state(job_id: str) -> tuple[str, str] | None:
@@ -330,8 +346,13 @@ def _finished(job: Any, stage: str, seen: dict[str, tuple[str, str]]) -> bool:
         return True
     if seen.get(job.job_id) != state:
         seen[job.job_id] = state
-        log.info("stage %s: job %s %s%s", stage, job.job_id, state[0].lower(),
-                 f" ({state[1]})" if state[1] and state[1] != "None" else "")
+        log.info(
+            "stage %s: job %s %s%s",
+            stage,
+            job.job_id,
+            state[0].lower(),
+            f" ({state[1]})" if state[1] and state[1] != "None" else "",
+        )
     if state[0] == "PENDING" and state[1] in HOPELESS_REASONS:
         job.cancel(check=False)
         raise DispatchError(
@@ -344,9 +365,7 @@ def _finished(job: Any, stage: str, seen: dict[str, tuple[str, str]]) -> bool:
 
 def _wait(jobs: list[Any], stage: str, poll_s: float, grace_s: float = 5.0) -> None:
     """Block until every job is finished, streaming logs; cancel all on Ctrl-C."""
-    streamers = [
-        _LogStreamer([j.paths.stdout, j.paths.stderr], prefix=f"[{stage} job {j.job_id}] ") for j in jobs
-    ]
+    streamers = [_LogStreamer([j.paths.stdout, j.paths.stderr], prefix=f"[{stage} job {j.job_id}] ") for j in jobs]
     seen: dict[str, tuple[str, str]] = {}
     try:
         pending = list(jobs)
@@ -391,10 +410,18 @@ def _result(job: Any, stage: str) -> Any:
     if not is_debug and not job.paths.result_pickle.exists():
         tail = _tail(job.paths.stderr)
         state = _final_state(job.job_id, _log_text(job))
-        raise DispatchError(failure_message(
-            stage, job.job_id, state, "it ended without a result (killed by Slurm: time limit, memory limit, "
-            "cancellation or node failure)" if _base_state(state) not in TERMINAL_STATES else "it ended without a result",
-            job.paths.stderr, tail))
+        raise DispatchError(
+            failure_message(
+                stage,
+                job.job_id,
+                state,
+                "it ended without a result (killed by Slurm: time limit, memory limit, cancellation or node failure)"
+                if _base_state(state) not in TERMINAL_STATES
+                else "it ended without a result",
+                job.paths.stderr,
+                tail,
+            )
+        )
     if is_debug:
         try:
             return job.result()
@@ -408,8 +435,9 @@ def _result(job: Any, stage: str) -> Any:
     except (FailedJobError, UncompletedJobError) as exc:
         line = _job_error_line(exc)
         state = _final_state(job.job_id, line + "\n" + _log_text(job))
-        raise DispatchError(failure_message(stage, job.job_id, state, line, job.paths.stderr,
-                                            _tail(job.paths.stderr))) from None
+        raise DispatchError(
+            failure_message(stage, job.job_id, state, line, job.paths.stderr, _tail(job.paths.stderr))
+        ) from None
 
 
 def _submit(stage: str, submit: Callable[[], Any]) -> Any:

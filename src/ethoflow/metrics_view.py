@@ -32,7 +32,9 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def metric_rows(diff_rev: str | None = None, targets: list[str] | None = None, root: str | None = None) -> list[list[str]]:
+def metric_rows(
+    diff_rev: str | None = None, targets: list[str] | None = None, root: str | None = None
+) -> list[list[str]]:
     """Rows of strings: ``[file, metric, value]`` for the workspace, or with ``diff_rev``
     ``[file, metric, old, new, change]`` for every metric (changed or not).
 

@@ -43,7 +43,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -154,7 +154,7 @@ def _child_env() -> dict[str, str]:
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 def tail(path: Path, n: int = 30) -> str:
@@ -221,8 +221,15 @@ def schedule(
         cmd = command(stage)
         fh.write(f"# ethoflow repro: {stage} started {_iso(now)}\n# $ {' '.join(cmd)}\n".encode())
         fh.flush()
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=cwd, env=dict(env) if env is not None else None, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+        )
         running[stage] = _Running(proc, fh, now, time.monotonic())
         outcomes[stage] = Outcome(stage, "running", log=path, started=now)
         waiting = len(pending)
@@ -304,9 +311,10 @@ def failure_message(outcomes: Sequence[Outcome], root: str | os.PathLike | None 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``-j N``, ``--dry`` and the optional DVC targets."""
-    parser.add_argument("-j", "--jobs", type=int, default=1,
-                        help="how many stages run at once (default: %(default)s)")
-    parser.add_argument("--dry", action="store_true", help="print the stale stages and what each waits for; run nothing")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="how many stages run at once (default: %(default)s)")
+    parser.add_argument(
+        "--dry", action="store_true", help="print the stale stages and what each waits for; run nothing"
+    )
     parser.add_argument("targets", nargs="*", help="DVC stages or dvc.yaml files as for dvc repro (default: all)")
 
 
@@ -321,15 +329,18 @@ def run(args: argparse.Namespace) -> int:
     if not plan.order:
         print(f"nothing to reproduce ({plan.up_to_date} stages up to date)")
         return 0
-    print(f"{len(plan.order)} stale stages ({len(plan.changed)} changed, the rest downstream of them), "
-          f"{plan.up_to_date} up to date; running up to {args.jobs} at once")
+    print(
+        f"{len(plan.order)} stale stages ({len(plan.changed)} changed, the rest downstream of them), "
+        f"{plan.up_to_date} up to date; running up to {args.jobs} at once"
+    )
     if args.dry:
         for s in plan.order:
             waits = ", ".join(sorted(plan.waits_for[s])) or "-"
             print(f"  {s}  (waits for: {waits})")
         return 0
-    outcomes = schedule(plan.order, plan.waits_for, dvc_command, args.jobs, root / ".ethoflow" / "repro",
-                        cwd=root, env=_child_env())
+    outcomes = schedule(
+        plan.order, plan.waits_for, dvc_command, args.jobs, root / ".ethoflow" / "repro", cwd=root, env=_child_env()
+    )
     msg = failure_message(outcomes, root)
     if msg:
         for o in outcomes:

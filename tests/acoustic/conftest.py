@@ -35,8 +35,17 @@ def demo_dir(tmp_path_factory):
 def demo_index(demo_dir):
     from ethoflow.acoustic.corpus import build_corpus
 
-    cfg = CorpusParams(sources=[dict(name="demo", format="raven", annotations=f"{demo_dir}/*.selections.txt",
-                                     quality_column="Quality", tape_regex="^(?P<tape>[^_]+)")])
+    cfg = CorpusParams(
+        sources=[
+            dict(
+                name="demo",
+                format="raven",
+                annotations=f"{demo_dir}/*.selections.txt",
+                quality_column="Quality",
+                tape_regex="^(?P<tape>[^_]+)",
+            )
+        ]
+    )
     index, _ = build_corpus(cfg, root="/")
     return index
 

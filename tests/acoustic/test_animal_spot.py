@@ -48,8 +48,14 @@ def test_parity_with_animal_spot_predict_log(as_dir, tmp_path):
     ref = _read_log(as_dir / "tape_predict_output.log")
     assert len(ref) == 193
     out = tmp_path / "predictions.parquet"
-    summary = predict_recordings(str(as_dir / "model.pk"), [{"tape": "T", "recording": "tape", "file": str(as_dir / "tape.wav")}],
-                                 seq_len_s=0.4, hop_s=0.05, out_path=str(out), min_max_norm=True)
+    summary = predict_recordings(
+        str(as_dir / "model.pk"),
+        [{"tape": "T", "recording": "tape", "file": str(as_dir / "tape.wav")}],
+        seq_len_s=0.4,
+        hop_s=0.05,
+        out_path=str(out),
+        min_max_norm=True,
+    )
     df = pd.read_parquet(out)
     assert summary["n_windows"] == 193 and summary["audio_s"] == pytest.approx(10.0)
     assert list(df.columns) == ["tape", "recording", "start_s", "end_s", "prob", "logit", "label"]
@@ -67,9 +73,19 @@ def test_parity_with_animal_spot_predict_log(as_dir, tmp_path):
 def test_load_front_end_and_classes(as_dir):
     model, fe, classes = load_animal_spot(as_dir / "model.pk")
     assert classes == ["noise", "target"] and not model.training
-    assert fe == AnimalSpotFrontEnd(sr=48000, preemphasis=0.98, n_fft=2048, hop_length=1024, n_freq_bins=128,
-                                    fmin=0.0, fmax=4000.0, freq_compression="linear", min_level_db=-100.0,
-                                    ref_level_db=20.0, min_max_norm=False)
+    assert fe == AnimalSpotFrontEnd(
+        sr=48000,
+        preemphasis=0.98,
+        n_fft=2048,
+        hop_length=1024,
+        n_freq_bins=128,
+        fmin=0.0,
+        fmax=4000.0,
+        freq_compression="linear",
+        min_level_db=-100.0,
+        ref_level_db=20.0,
+        min_max_norm=False,
+    )
     assert is_animal_spot_file(as_dir / "model.pk")
 
 
@@ -134,7 +150,9 @@ def test_wrong_shape_lists_keys_and_shapes(as_ckpt, tmp_path):
         load_animal_spot(path)
     cls = dict(as_ckpt["classifierState"], **{"linear.weight": torch.zeros(3, 512)})
     torch.save(dict(as_ckpt, classifierState=cls), path)
-    with pytest.raises(InputError, match=r"classifierState does not match .*linear\.weight: file \(3, 512\), expected \(2, 512\)"):
+    with pytest.raises(
+        InputError, match=r"classifierState does not match .*linear\.weight: file \(3, 512\), expected \(2, 512\)"
+    ):
         load_animal_spot(path)
 
 
@@ -149,15 +167,26 @@ def test_window_samples_follow_animal_spot():
 
 def _tiny_net(resnet_size=18, max_pool=1, n_classes=2):
     torch.manual_seed(0)
-    return AnimalSpotNet({"resnet_size": resnet_size, "input_channels": 1, "conv_kernel_size": 7, "max_pool": max_pool},
-                         {"input_channels": 512 if resnet_size < 50 else 2048, "pooling": "avg",
-                          "num_classes": n_classes}).eval()
+    return AnimalSpotNet(
+        {"resnet_size": resnet_size, "input_channels": 1, "conv_kernel_size": 7, "max_pool": max_pool},
+        {"input_channels": 512 if resnet_size < 50 else 2048, "pooling": "avg", "num_classes": n_classes},
+    ).eval()
 
 
 @pytest.mark.parametrize("kind", ["linear", "mel"])
 def test_front_end_shapes_and_short_recording(kind):
-    fe = AnimalSpotFrontEnd(sr=16000, preemphasis=0.98, n_fft=512, hop_length=128, n_freq_bins=32, fmin=500.0,
-                            fmax=6000.0, freq_compression=kind, min_level_db=-100.0, ref_level_db=20.0)
+    fe = AnimalSpotFrontEnd(
+        sr=16000,
+        preemphasis=0.98,
+        n_fft=512,
+        hop_length=128,
+        n_freq_bins=32,
+        fmin=500.0,
+        fmax=6000.0,
+        freq_compression=kind,
+        min_level_db=-100.0,
+        ref_level_db=20.0,
+    )
     rng = np.random.default_rng(0)
     y = rng.normal(0, 0.1, 16000).astype(np.float32)
     x = window_inputs(np.stack([y[:6400], y[1600:8000]]), fe)
@@ -185,7 +214,11 @@ def test_other_resnets_use_animal_spot_names(resnet_size, max_pool):
 
     net = _tiny_net(resnet_size, max_pool, n_classes=3)
     keys = {_to_theirs(k) for k in net.encoder.state_dict()}
-    assert "layer1.0.shortcut.0.weight" in keys if max_pool == 0 or resnet_size >= 50 else "layer1.0.shortcut.0.weight" not in keys
+    assert (
+        "layer1.0.shortcut.0.weight" in keys
+        if max_pool == 0 or resnet_size >= 50
+        else "layer1.0.shortcut.0.weight" not in keys
+    )
     assert ("layer3.5.conv1.weight" in keys) and ("layer2.0.shortcut.1.running_mean" in keys)
     assert ("layer1.0.conv3.weight" in keys) == (resnet_size >= 50)
     with torch.inference_mode():
@@ -193,8 +226,18 @@ def test_other_resnets_use_animal_spot_names(resnet_size, max_pool):
 
 
 def test_multiclass_probability_is_one_minus_noise():
-    fe = AnimalSpotFrontEnd(sr=16000, preemphasis=0.98, n_fft=512, hop_length=256, n_freq_bins=32, fmin=0.0,
-                            fmax=8000.0, freq_compression="linear", min_level_db=-100.0, ref_level_db=20.0)
+    fe = AnimalSpotFrontEnd(
+        sr=16000,
+        preemphasis=0.98,
+        n_fft=512,
+        hop_length=256,
+        n_freq_bins=32,
+        fmin=0.0,
+        fmax=8000.0,
+        freq_compression="linear",
+        min_level_db=-100.0,
+        ref_level_db=20.0,
+    )
     y = np.random.default_rng(1).normal(0, 0.1, 16000).astype(np.float32)
     net = _tiny_net(n_classes=3)
     classes = ["call_a", "call_b", "noise"]  # ANIMAL-SPOT sorts class names: noise need not be index 0

@@ -14,8 +14,14 @@ from .conftest import TINY_DEMO
 
 
 def _src(folder, **kw):
-    return dict(name="demo", format="raven", annotations=f"{folder}/*.selections.txt", quality_column="Quality",
-                tape_regex="^(?P<tape>[^_]+)", **kw)
+    return dict(
+        name="demo",
+        format="raven",
+        annotations=f"{folder}/*.selections.txt",
+        quality_column="Quality",
+        tape_regex="^(?P<tape>[^_]+)",
+        **kw,
+    )
 
 
 def test_demo_is_deterministic(tmp_path, demo_dir):
@@ -45,8 +51,20 @@ def test_label_map_min_quality_and_merge(demo_dir):
     assert report["n_by_role"]["target"] == sum(e["quality"] >= 2 for e in index["events"])
     merged, _ = build_corpus(CorpusParams(sources=[_src(demo_dir)], merge_gap_s=100.0), root="/")
     assert len([e for e in merged["events"] if e["role"] == "target"]) == 6  # one bout per recording
-    evs = [dict(recording="r", role="target", label="a", start_s=s, end_s=e, low_hz=None, high_hz=None,
-                quality=None, n_merged=1) for s, e in [(0, 1), (1.2, 2), (3, 4)]]
+    evs = [
+        dict(
+            recording="r",
+            role="target",
+            label="a",
+            start_s=s,
+            end_s=e,
+            low_hz=None,
+            high_hz=None,
+            quality=None,
+            n_merged=1,
+        )
+        for s, e in [(0, 1), (1.2, 2), (3, 4)]
+    ]
     out = merge_events(evs, 0.3)
     assert [(e["start_s"], e["end_s"], e["n_merged"]) for e in out] == [(0, 2, 2), (3, 4, 1)]
 
@@ -62,8 +80,10 @@ def test_bad_inputs_are_reported_per_file_or_fail(tmp_path, demo_dir):
     t = d / "T02_r1.Table.1.selections.txt"
     lines = t.read_text().splitlines()
     cols = lines[1].split("\t")
-    zero = cols.copy(); zero[0] = "98"; zero[4] = zero[3]
-    late = cols.copy(); late[0] = "99"; late[3] = "7.9"; late[4] = "9.5"
+    zero = cols.copy()
+    zero[0], zero[4] = "98", zero[3]
+    late = cols.copy()
+    late[0], late[3], late[4] = "99", "7.9", "9.5"
     t.write_text("\n".join(lines + ["\t".join(zero), "\t".join(late)]) + "\n")
     index, report = build_corpus(CorpusParams(sources=[_src(d)]), root="/")
     msgs = [(p["file"].split("/")[-1], p["problem"]) for p in report["problems"]]

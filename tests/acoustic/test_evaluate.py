@@ -17,7 +17,7 @@ from ethoflow.acoustic.evaluate import (
 
 def test_iou_1d_hand_cases():
     assert iou_1d((0, 1), (0, 1)) == 1.0
-    assert iou_1d((0, 1), (1, 2)) == 0.0          # touching: no overlap
+    assert iou_1d((0, 1), (1, 2)) == 0.0  # touching: no overlap
     assert iou_1d((0, 1), (2, 3)) == 0.0
     assert iou_1d((0, 2), (1, 3)) == pytest.approx(1 / 3)
     assert iou_1d((0, 4), (1, 2)) == pytest.approx(0.25)  # containment
@@ -87,18 +87,37 @@ def test_chain_windows_center_and_full_boundaries():
 
 
 def test_logit_mean_is_duration_weighted():
-    w = pd.DataFrame({"start_s": [0.0, 0.3], "end_s": [0.4, 0.5], "prob": [0.9, 0.6],
-                      "logit": [2.0, 0.5]})  # second window truncated at the recording end (0.2 s)
+    w = pd.DataFrame(
+        {"start_s": [0.0, 0.3], "end_s": [0.4, 0.5], "prob": [0.9, 0.6], "logit": [2.0, 0.5]}
+    )  # second window truncated at the recording end (0.2 s)
     d = chain_windows(w, 0.5, 0.3, "full")
     assert d.cnn_logit_mean[0] == pytest.approx((2.0 * 0.4 + 0.5 * 0.2) / 0.6)
 
 
 def test_evaluate_detections_groups_by_role():
-    gt = pd.DataFrame({"uid": ["a#1", "b#1"], "recording": ["a", "b"], "tape": ["A", "B"],
-                       "start_s": [1.0, 1.0], "end_s": [2.0, 2.0], "label": ["call", "call"]})
-    det = pd.DataFrame({"tape": ["A", "B", "B"], "recording": ["a", "b", "b"], "role": ["train", "test", "test"],
-                        "start_s": [1.0, 5.0, 1.1], "end_s": [2.0, 6.0, 2.0], "cnn_logit_mean": [1.0, 1.0, 1.0],
-                        "prob_max": [0.9, 0.9, 0.9], "n_windows": [1, 1, 1], "label": ["call"] * 3})
+    gt = pd.DataFrame(
+        {
+            "uid": ["a#1", "b#1"],
+            "recording": ["a", "b"],
+            "tape": ["A", "B"],
+            "start_s": [1.0, 1.0],
+            "end_s": [2.0, 2.0],
+            "label": ["call", "call"],
+        }
+    )
+    det = pd.DataFrame(
+        {
+            "tape": ["A", "B", "B"],
+            "recording": ["a", "b", "b"],
+            "role": ["train", "test", "test"],
+            "start_s": [1.0, 5.0, 1.1],
+            "end_s": [2.0, 6.0, 2.0],
+            "cnn_logit_mean": [1.0, 1.0, 1.0],
+            "prob_max": [0.9, 0.9, 0.9],
+            "n_windows": [1, 1, 1],
+            "label": ["call"] * 3,
+        }
+    )
     res = evaluate_detections(det, gt, {"A": "train", "B": "test"}, 0.4)
     held = res["groups"]["heldout"]["hungarian"]
     assert (held["n_gt"], held["tp"], held["fp"], held["fn"]) == (1, 1, 1, 0)

@@ -36,7 +36,10 @@ def test_noise_has_higher_entropy_than_tone():
     sr = 32000
     p = RFParams(fmin=0, fmax=8000)
     noise = np.random.default_rng(1).standard_normal(sr).astype(np.float32)
-    assert segment_features(noise, sr, p)["avg_entropy"] > segment_features(_clip(total=1.0, on=0.0), sr, p)["avg_entropy"] + 3
+    assert (
+        segment_features(noise, sr, p)["avg_entropy"]
+        > segment_features(_clip(total=1.0, on=0.0), sr, p)["avg_entropy"] + 3
+    )
 
 
 def test_band_limit_ignores_out_of_band_energy():
@@ -50,7 +53,9 @@ def test_detection_feature_table(tmp_path):
     import soundfile as sf
 
     sf.write(tmp_path / "r.wav", _clip(2000.0, 32000, 1.0, 0.5, 3.0), 32000)
-    det = pd.DataFrame({"recording": ["r", "r"], "start_s": [0.9, 2.5], "end_s": [1.6, 2.52], "cnn_logit_mean": [3.0, -1.0]})
+    det = pd.DataFrame(
+        {"recording": ["r", "r"], "start_s": [0.9, 2.5], "end_s": [1.6, 2.52], "cnn_logit_mean": [3.0, -1.0]}
+    )
     X = detection_features(det, {"r": str(tmp_path / "r.wav")}, RFParams(fmax=8000))
     assert X.shape == (2, 11 + 78 + 1)
     assert X.cnn_logit_mean.tolist() == [3.0, -1.0]

@@ -11,7 +11,15 @@ from tests.conftest import REPO
 
 def test_defaults_are_alpaca_defaults():
     f, t = FeatureParams(), TrainParams()
-    assert (f.sr, f.n_fft, f.hop_length, f.n_freq_bins, f.fmin, f.fmax, f.seq_len_s) == (48000, 2048, 1024, 128, 0, 4000, 0.4)
+    assert (f.sr, f.n_fft, f.hop_length, f.n_freq_bins, f.fmin, f.fmax, f.seq_len_s) == (
+        48000,
+        2048,
+        1024,
+        128,
+        0,
+        4000,
+        0.4,
+    )
     assert (t.resnet, t.batch_size, t.base_width) == (18, 16, 64)
     assert AcousticParams().evaluate.iou == 0.4
 
@@ -55,5 +63,9 @@ def test_split_fractions_must_sum_to_one_not_renormalised():
     ok = {"variants": {"v1": {"fractions": {"train": 0.7, "val": 0.15, "test": 0.15}}}}
     assert validate_section(ok, AcousticParams, "params.yaml", "acoustic").variants["v1"].fractions.train == 0.7
     with pytest.raises(ParamsError, match="= 0"):
-        validate_section({"variants": {"v1": {"fractions": {"train": 0, "val": 0, "test": 0}}}}, AcousticParams,
-                         "params.yaml", "acoustic")
+        validate_section(
+            {"variants": {"v1": {"fractions": {"train": 0, "val": 0, "test": 0}}}},
+            AcousticParams,
+            "params.yaml",
+            "acoustic",
+        )

@@ -8,13 +8,28 @@ from ethoflow.acoustic.rf import rf_curve
 
 
 def _gt():
-    return pd.DataFrame({"uid": ["a#1", "a#2", "b#1"], "recording": ["a", "a", "b"], "tape": ["A", "A", "B"],
-                         "start_s": [0.0, 2.0, 0.0], "end_s": [1.0, 3.0, 1.0], "label": ["song", "call", "song"]})
+    return pd.DataFrame(
+        {
+            "uid": ["a#1", "a#2", "b#1"],
+            "recording": ["a", "a", "b"],
+            "tape": ["A", "A", "B"],
+            "start_s": [0.0, 2.0, 0.0],
+            "end_s": [1.0, 3.0, 1.0],
+            "label": ["song", "call", "song"],
+        }
+    )
 
 
 def _det():
-    return pd.DataFrame({"tape": ["A", "A", "B"], "recording": ["a", "a", "b"], "label": ["song", "song", "song"],
-                         "gt_hungarian": ["a#1", "", ""], "rf_prob": [0.9, 0.3, 0.6]})
+    return pd.DataFrame(
+        {
+            "tape": ["A", "A", "B"],
+            "recording": ["a", "a", "b"],
+            "label": ["song", "song", "song"],
+            "gt_hungarian": ["a#1", "", ""],
+            "rf_prob": [0.9, 0.3, 0.6],
+        }
+    )
 
 
 def test_confusion_rows_count_hits_false_alarms_and_misses():

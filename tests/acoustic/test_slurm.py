@@ -25,10 +25,30 @@ def test_train_and_predict_on_slurm_match_local(demo_index, in_tmp, local_and_sl
     outs = {}
     for kind, c in local_and_slurm.items():
         d = in_tmp / kind
-        run(train_model, str(in_tmp / "v"), str(d / "model"), tiny_features, t, str(d / "ck"),
-            stage="acoustic_train@v", compute=c, poll_s=0.5)
-        run(predict_recordings, str(d / "model" / "model.pt"), recs, 0.4, 0.2, str(d / "pred.parquet"), 16, 1,
-            stage="acoustic_predict@v-default", compute=c, poll_s=0.5)
+        run(
+            train_model,
+            str(in_tmp / "v"),
+            str(d / "model"),
+            tiny_features,
+            t,
+            str(d / "ck"),
+            stage="acoustic_train@v",
+            compute=c,
+            poll_s=0.5,
+        )
+        run(
+            predict_recordings,
+            str(d / "model" / "model.pt"),
+            recs,
+            0.4,
+            0.2,
+            str(d / "pred.parquet"),
+            16,
+            1,
+            stage="acoustic_predict@v-default",
+            compute=c,
+            poll_s=0.5,
+        )
         outs[kind] = [(d / "model" / "model.pt").read_bytes(), (d / "pred.parquet").read_bytes()]
     assert list((in_tmp / ".ethoflow" / "jobs" / "acoustic_train_v").rglob("*_log.out")), "ran as a Slurm job"
     assert outs["slurm"] == outs["local"]

@@ -23,8 +23,9 @@ def _tone(freq, sr, dur, amp=0.5):
 
 @pytest.mark.parametrize("kind", ["linear", "mel"])
 def test_power_spectrogram_shape_and_peak(kind):
-    f = FeatureParams(sr=16000, n_fft=512, hop_length=256, n_freq_bins=64, fmin=0, fmax=4000, freq_compression=kind,
-                      preemphasis=0.0)
+    f = FeatureParams(
+        sr=16000, n_fft=512, hop_length=256, n_freq_bins=64, fmin=0, fmax=4000, freq_compression=kind, preemphasis=0.0
+    )
     y = _tone(1000, 16000, 1.0)
     P = power_spectrogram(y, f)
     assert P.shape == (64, 1 + len(y) // 256) and P.dtype == np.float32
@@ -32,7 +33,9 @@ def test_power_spectrogram_shape_and_peak(kind):
     if kind == "linear":  # bins are linear between 0 and 4000 Hz: 1000 Hz is bin ~ 63 * 1/4
         assert abs(peak - 63 / 4) <= 1
     # full-scale sine scaled by the window sum: about 0 dB at its peak (interpolation between bins: up to -3 dB)
-    assert 10 * np.log10(power_spectrogram(_tone(1000, 16000, 1.0, 1.0), f.model_copy(update={"freq_compression": "linear"})).max()) == pytest.approx(-1.5, abs=1.6)
+    assert 10 * np.log10(
+        power_spectrogram(_tone(1000, 16000, 1.0, 1.0), f.model_copy(update={"freq_compression": "linear"})).max()
+    ) == pytest.approx(-1.5, abs=1.6)
 
 
 def test_input_normalisation_and_window_batch():

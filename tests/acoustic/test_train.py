@@ -21,8 +21,14 @@ def variant_dir(demo_index, tmp_path):
 
 
 def test_train_writes_model_summary_and_dvclive(variant_dir, tmp_path, tiny_features, tiny_train):
-    s = train_model(str(variant_dir), str(tmp_path / "m"), tiny_features, tiny_train, str(tmp_path / "ck"),
-                    live_dir=str(tmp_path / "live"))
+    s = train_model(
+        str(variant_dir),
+        str(tmp_path / "m"),
+        tiny_features,
+        tiny_train,
+        str(tmp_path / "ck"),
+        live_dir=str(tmp_path / "live"),
+    )
     assert s["epochs_run"] == 2 and 1 <= s["best_epoch"] <= 2 and not s["resumed"]
     assert set(s["scores"]) == {"train", "val", "test"}
     assert (tmp_path / "live" / "metrics.json").exists()
@@ -65,14 +71,22 @@ def test_stale_checkpoint_is_ignored(variant_dir, tmp_path, tiny_features, tiny_
     ck = tmp_path / "ck"
     ck.mkdir()
     torch.save({"fingerprint": "other", "model": {}, "optimizer": {}, "state": {}}, ck / "checkpoint.pt")
-    s = train_model(str(variant_dir), str(tmp_path / "m"), tiny_features, tiny_train.model_copy(update={"epochs": 1}), str(ck))
+    s = train_model(
+        str(variant_dir), str(tmp_path / "m"), tiny_features, tiny_train.model_copy(update={"epochs": 1}), str(ck)
+    )
     assert not s["resumed"]
 
 
 def test_predict_windows_cover_each_recording(variant_dir, tmp_path, tiny_features, tiny_train):
     import pandas as pd
 
-    train_model(str(variant_dir), str(tmp_path / "m"), tiny_features, tiny_train.model_copy(update={"epochs": 1}), str(tmp_path / "ck"))
+    train_model(
+        str(variant_dir),
+        str(tmp_path / "m"),
+        tiny_features,
+        tiny_train.model_copy(update={"epochs": 1}),
+        str(tmp_path / "ck"),
+    )
     recs = read_json(variant_dir / "variant_index.json")["recordings"][:2]
     predict_recordings(str(tmp_path / "m" / "model.pt"), recs, 0.4, 0.1, str(tmp_path / "p.parquet"))
     p = pd.read_parquet(tmp_path / "p.parquet")
@@ -90,9 +104,16 @@ def test_training_is_submittable_through_dispatch(variant_dir, in_tmp, tiny_feat
     from ethoflow import dispatch
     from ethoflow.dispatch import ComputeParams
 
-    s = dispatch.run(train_model, str(variant_dir), str(in_tmp / "m"), tiny_features,
-                     tiny_train.model_copy(update={"epochs": 1}), str(in_tmp / "ck"),
-                     stage="acoustic_train@v", compute=ComputeParams(executor="debug"))
+    s = dispatch.run(
+        train_model,
+        str(variant_dir),
+        str(in_tmp / "m"),
+        tiny_features,
+        tiny_train.model_copy(update={"epochs": 1}),
+        str(in_tmp / "ck"),
+        stage="acoustic_train@v",
+        compute=ComputeParams(executor="debug"),
+    )
     assert s["epochs_run"] == 1 and (in_tmp / "m" / "model.pt").exists()
     assert list((in_tmp / ".ethoflow" / "jobs").glob("acoustic_train_v/*"))
 

@@ -45,7 +45,7 @@ def test_noise_never_overlaps_any_event(demo_index, seed):
         for ev in events.get(r.recording, []):
             assert not _overlaps(seg, ev, margin - 1e-6), (r.uid, seg, ev)
     # mined noise segments do not overlap each other either
-    for rec, g in noise.groupby("recording"):
+    for _rec, g in noise.groupby("recording"):
         iv = sorted(zip(g.start_s, g.end_s))
         assert all(b[0] >= a[1] - 1e-9 for a, b in zip(iv, iv[1:]))
 
@@ -56,7 +56,9 @@ def test_noise_falls_back_to_other_recording_of_the_same_tape(demo_index):
     tape = index["events"][0]["tape"]
     dur = next(r["duration_s"] for r in index["recordings"] if r["recording"] == rec)
     # fill the recording with an ignored event: no gap left there
-    index["events"].append(dict(index["events"][0], uid=f"{rec}#99999", start_s=0.0, end_s=dur, role="ignored", label=None))
+    index["events"].append(
+        dict(index["events"][0], uid=f"{rec}#99999", start_s=0.0, end_s=dur, role="ignored", label=None)
+    )
     df, vi = build_variant(index, VariantParams(split="tape_exclusive", noise_per_target=1.0), 0.4)
     mined_for = df[(df.kind == "noise") & df.source_uid.str.startswith(rec + "#")]
     assert len(mined_for) > 0
@@ -68,7 +70,9 @@ def test_fractional_noise_per_target_is_a_bernoulli_draw(demo_index):
     n_t = sum(e["role"] == "target" for e in demo_index["events"])
     ns = []
     for seed in range(6):
-        df, _ = build_variant(demo_index, VariantParams(split="random", seed=seed, noise_per_target=1.5, margin_s=0.0), 0.2)
+        df, _ = build_variant(
+            demo_index, VariantParams(split="random", seed=seed, noise_per_target=1.5, margin_s=0.0), 0.2
+        )
         ns.append((df.kind == "noise").sum())
     ns = np.array(ns)
     assert ns.min() >= n_t and ns.max() <= 2 * n_t
@@ -80,7 +84,11 @@ def test_fractional_noise_per_target_is_a_bernoulli_draw(demo_index):
 def test_tape_exclusive_never_leaks_a_tape(demo_index, seed):
     df, vi = build_variant(demo_index, VariantParams(split="tape_exclusive", seed=seed, noise_per_target=1.0), 0.4)
     tapes = {s: set(df[df.split == s].tape) for s in SPLITS}
-    assert not (tapes["train"] & tapes["val"]) and not (tapes["train"] & tapes["test"]) and not (tapes["val"] & tapes["test"])
+    assert (
+        not (tapes["train"] & tapes["val"])
+        and not (tapes["train"] & tapes["test"])
+        and not (tapes["val"] & tapes["test"])
+    )
     assert all(tapes[s] for s in SPLITS)  # 3 tapes: one per split
     # noise rows stay on their target's tape and split
     for s in SPLITS:

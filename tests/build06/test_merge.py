@@ -14,15 +14,24 @@ from ethoflow.core.errors import InputError, OverwriteError
 
 
 def df02_frame():
-    rows = [("e1", "c1", 0), ("e1", "c1", 1), ("e1", "c2", 0), ("e2", "c1", 0), ("e2", "c1", 1),
-            ("e3", "c9", 0), ("e3", "c9", 1)]
-    return pd.DataFrame({
-        "experiment_date": [r[0] for r in rows],
-        "cage_id": [r[1] for r in rows],
-        "snip_id": [f"{e}_{c}_t{t:04d}" for e, c, t in rows],
-        "time_int": [r[2] for r in rows],
-        "strain": ["B6"] * 7,
-    })
+    rows = [
+        ("e1", "c1", 0),
+        ("e1", "c1", 1),
+        ("e1", "c2", 0),
+        ("e2", "c1", 0),
+        ("e2", "c1", 1),
+        ("e3", "c9", 0),
+        ("e3", "c9", 1),
+    ]
+    return pd.DataFrame(
+        {
+            "experiment_date": [r[0] for r in rows],
+            "cage_id": [r[1] for r in rows],
+            "snip_id": [f"{e}_{c}_t{t:04d}" for e, c, t in rows],
+            "time_int": [r[2] for r in rows],
+            "strain": ["B6"] * 7,
+        }
+    )
 
 
 def z_of(snip_id, k=3):
@@ -51,8 +60,13 @@ def project(tmp_path):
 
 
 def cfg_for(tmp, **kw):
-    base = dict(model_name="m1", df02=str(tmp / "df02.csv"), latents_root=str(tmp / "latents"),
-                out=str(tmp / "out" / "df03.parquet"), coverage_report=str(tmp / "out" / "coverage.json"))
+    base = dict(
+        model_name="m1",
+        df02=str(tmp / "df02.csv"),
+        latents_root=str(tmp / "latents"),
+        out=str(tmp / "out" / "df03.parquet"),
+        coverage_report=str(tmp / "out" / "coverage.json"),
+    )
     base.update(kw)
     return Build06Params(**base)
 
@@ -61,8 +75,9 @@ def test_full_coverage_one_experiment(project):
     res = run_build06(cfg_for(project, experiments=["e1"]))
     df03 = pd.read_parquet(project / "out" / "df03.parquet")
     assert df03.snip_id.tolist() == ["e1_c1_t0000", "e1_c1_t0001", "e1_c2_t0000"]
-    np.testing.assert_allclose(df03[["z_mu_00", "z_mu_01", "z_mu_02"]].to_numpy(), [z_of(s) for s in df03.snip_id],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        df03[["z_mu_00", "z_mu_01", "z_mu_02"]].to_numpy(), [z_of(s) for s in df03.snip_id], rtol=1e-6
+    )
     assert df03.z_mu_00.dtype == np.float32  # default z_dtype
     run_build06(cfg_for(project, experiments=["e1"], z_dtype="float64", overwrite=True))
     df64 = pd.read_parquet(project / "out" / "df03.parquet")
@@ -98,7 +113,10 @@ def test_unknown_explicit_experiment(project):
 def test_duplicate_snip_id_is_an_error(project):
     lat = project / "latents" / "m1"
     write_latents(lat, "e3", ["e3_c9_t0000", "e1_c1_t0001"])  # e1_c1_t0001 is already in e1's file
-    with pytest.raises(InputError, match=r"duplicated snip_id in latents.*'e1_c1_t0001' in .*morph_latents_e1.csv, .*morph_latents_e3.csv"):
+    with pytest.raises(
+        InputError,
+        match=r"duplicated snip_id in latents.*'e1_c1_t0001' in .*morph_latents_e1.csv, .*morph_latents_e3.csv",
+    ):
         run_build06(cfg_for(project))
     assert not (project / "out" / "df03.parquet").exists()
     write_latents(lat, "e3", ["e3_c9_t0000", "e3_c9_t0000"])  # within one file
@@ -117,14 +135,21 @@ def test_duplicate_snip_id_in_df02_is_an_error(project):
 def test_non_finite_z_is_an_error(project, bad):
     path = project / "latents" / "m1" / "morph_latents_e2.csv"
     path.write_text(f"snip_id,z_mu_00,z_mu_01,z_mu_02\ne2_c1_t0000,1.0,{bad},2.0\n")
-    with pytest.raises(InputError, match=r"morph_latents_e2.csv: non-finite z value in column z_mu_01 for snip_id 'e2_c1_t0000'"):
+    with pytest.raises(
+        InputError, match=r"morph_latents_e2.csv: non-finite z value in column z_mu_01 for snip_id 'e2_c1_t0000'"
+    ):
         run_build06(cfg_for(project))
     assert not (project / "out").exists()
 
 
 def test_stem_normalisation(project):
     assert normalise_snip_ids(pa.array(["a_b_s0012", "a_b_t0012", "x_s12", "s0001_y", "a_s00012"])).to_pylist() == [
-        "a_b_t0012", "a_b_t0012", "x_s12", "s0001_y", "a_t00012"]
+        "a_b_t0012",
+        "a_b_t0012",
+        "x_s12",
+        "s0001_y",
+        "a_t00012",
+    ]
     lat = project / "latents" / "m1"
     write_latents(lat, "e2", ["e2_c1_s0000", "e2_c1_s0001"])  # legacy _s#### stems
     res = run_build06(cfg_for(project, experiments=["e2"]))
@@ -184,8 +209,9 @@ def test_dvc_managed_outputs_are_byte_identical_across_runs(project):
 
 
 def test_analysis_copies_sidecar_and_train_metadata(project):
-    pd.DataFrame({"snip_id": ["e1_c1_s0000", "e2_c1_t0000"], "split": ["train", "test"],
-                  "strain": ["x", "y"]}).to_csv(project / "train.csv", index=False)
+    pd.DataFrame({"snip_id": ["e1_c1_s0000", "e2_c1_t0000"], "split": ["train", "test"], "strain": ["x", "y"]}).to_csv(
+        project / "train.csv", index=False
+    )
     run_build06(cfg_for(project, analysis_root=str(project / "analysis"), train_metadata=str(project / "train.csv")))
     e2 = pd.read_csv(project / "analysis" / "df03_e2.csv")
     assert e2.snip_id.tolist() == ["e2_c1_t0000", "e2_c1_t0001"]
@@ -211,8 +237,13 @@ def test_morphseq_style_roots(tmp_path):
     df.to_csv(meta / "embryo_metadata_df02.csv", index=False)
     legacy = tmp_path / "data" / "analysis" / "latent_embeddings" / "legacy" / "legacy_vae"
     write_latents(legacy, "20240418", df.snip_id.str.replace("_s", "_t"), k=4)
-    cfg = Build06Params(model_name="legacy_vae", morphseq_root=str(root), data_root=str(tmp_path / "data"),
-                        out=str(tmp_path / "df03.parquet"), coverage_report=str(tmp_path / "cov.json"))
+    cfg = Build06Params(
+        model_name="legacy_vae",
+        morphseq_root=str(root),
+        data_root=str(tmp_path / "data"),
+        out=str(tmp_path / "df03.parquet"),
+        coverage_report=str(tmp_path / "cov.json"),
+    )
     res = run_build06(cfg)
     assert res.paths.df02 == meta / "embryo_metadata_df02.csv"
     assert res.experiments == ["20240418"] and res.coverage["overall"]["coverage"] == 1.0
@@ -221,8 +252,13 @@ def test_morphseq_style_roots(tmp_path):
 
 def test_df02_csv_whose_column_changes_type_late(tmp_path):
     n = 30_000  # the last row changes the column's type
-    df = pd.DataFrame({"experiment_date": ["e1"] * n, "snip_id": [f"e1_c_t{i:05d}" for i in range(n)],
-                       "note": [1] * (n - 1) + ["text"]})
+    df = pd.DataFrame(
+        {
+            "experiment_date": ["e1"] * n,
+            "snip_id": [f"e1_c_t{i:05d}" for i in range(n)],
+            "note": [1] * (n - 1) + ["text"],
+        }
+    )
     df.to_csv(tmp_path / "df02.csv", index=False)
     write_latents(tmp_path / "latents" / "m1", "e1", df.snip_id[:10])
     res = run_build06(cfg_for(tmp_path))

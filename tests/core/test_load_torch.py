@@ -26,8 +26,9 @@ def _damage(p: Path, how: str) -> Path:
     return p
 
 
-@pytest.mark.parametrize("how,problem", [("empty", "empty"), ("truncated", "truncated or corrupt"),
-                                         ("garbage", "truncated or corrupt")])
+@pytest.mark.parametrize(
+    "how,problem", [("empty", "empty"), ("truncated", "truncated or corrupt"), ("garbage", "truncated or corrupt")]
+)
 def test_load_torch_names_file_and_problem(tmp_path, how, problem):
     p = _damage(_good(tmp_path), how)
     with pytest.raises(InputError) as ei:
@@ -54,7 +55,6 @@ def test_model_loaders_name_corrupt_file(tmp_path, how):
         with pytest.raises(InputError) as ei:
             loader(p)
         assert str(p) in str(ei.value), loader
-
 
 
 def test_load_torch_permission_denied_is_not_called_corrupt(tmp_path, monkeypatch):

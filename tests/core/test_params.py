@@ -91,8 +91,14 @@ def test_params_read_as_yaml_1_2_like_dvc(tmp_path):
     p = write(tmp_path, text)
     data = load_params(p)
     assert data == load_yaml(str(p))
-    assert data["s"] == {"t": "19:00", "lr": 1e-05, "flag": "yes", "hexish": 31, "day": "2024-03-04 00:00",
-                         "none": None}
+    assert data["s"] == {
+        "t": "19:00",
+        "lr": 1e-05,
+        "flag": "yes",
+        "hexish": 31,
+        "day": "2024-03-04 00:00",
+        "none": None,
+    }
 
 
 def test_invalid_yaml_and_duplicate_keys_one_line(tmp_path):

@@ -113,8 +113,13 @@ def test_every_leaf_is_enumerated():
     keys = [k for k, _ in LEAVES]
     assert len(keys) == len(set(keys)) > 100
     # spot checks: nested mappings, lists of mappings, lists, nulls, quoted strings
-    for key in ("hbehave.heatmaps.dpi", "acoustic.corpus.sources", "hbehave.demo.start",
-                "compute.default.slurm_extra", "compute.stages.moseq_full.options.mixed_map_iters"):
+    for key in (
+        "hbehave.heatmaps.dpi",
+        "acoustic.corpus.sources",
+        "hbehave.demo.start",
+        "compute.default.slurm_extra",
+        "compute.stages.moseq_full.options.mixed_map_iters",
+    ):
         assert key in keys
 
 

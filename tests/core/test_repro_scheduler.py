@@ -18,8 +18,10 @@ def fake(events, spec):
 
     def command(stage):
         secs, rc, line = spec[stage]
-        script = (f'echo "start {stage} $(date +%s.%N)" >> {events}; echo "{line}"; sleep {secs}; '
-                  f'echo "end {stage} $(date +%s.%N)" >> {events}; exit {rc}')
+        script = (
+            f'echo "start {stage} $(date +%s.%N)" >> {events}; echo "{line}"; sleep {secs}; '
+            f'echo "end {stage} $(date +%s.%N)" >> {events}; exit {rc}'
+        )
         return ["sh", "-c", script]
 
     return command
@@ -54,7 +56,8 @@ def test_dag_order_and_at_most_n_at_once(tmp_path):
     assert overlap(t["b"], t["c"]), "b and c ran at the same time"
     assert not overlap(t["c"], t["d"]) or not overlap(t["b"], t["d"]), "never three at once"
     starts = sorted((v[0], s) for s, v in t.items())
-    assert [s for _, s in starts][:3] == ["a", "b", "c"], "ready stages start in plan order"
+    # b and c are launched together in plan order; their shells may log their start in either order
+    assert [s for _, s in starts][0] == "a" and {s for _, s in starts[1:3]} == {"b", "c"}, "ready stages first"
     assert "stage b: working" in (tmp_path / "logs" / "b.log").read_text().splitlines()
     text = out.getvalue()
     assert "started  b" in text and "finished e in" in text
@@ -75,11 +78,16 @@ def test_stop_on_failure_lets_running_stages_finish(tmp_path):
     # after_bad needs bad); slow finishes and counts as ran.
     order = ["slow", "bad", "late", "after_bad"]
     waits = {"slow": set(), "bad": set(), "late": set(), "after_bad": {"bad"}}
-    spec = {"slow": (1.0, 0, ""), "bad": (0.1, 3, "stage bad: submitted job 4242; logs: x.out, x.err"),
-            "late": (0.1, 0, ""), "after_bad": (0.1, 0, "")}
+    spec = {
+        "slow": (1.0, 0, ""),
+        "bad": (0.1, 3, "stage bad: submitted job 4242; logs: x.out, x.err"),
+        "late": (0.1, 0, ""),
+        "after_bad": (0.1, 0, ""),
+    }
     ev = tmp_path / "events"
-    res = {o.stage: o for o in schedule(order, waits, fake(ev, spec), 2, tmp_path / "logs", poll_s=0.02,
-                                        out=io.StringIO())}
+    res = {
+        o.stage: o for o in schedule(order, waits, fake(ev, spec), 2, tmp_path / "logs", poll_s=0.02, out=io.StringIO())
+    }
     assert res["slow"].status == "ran" and res["slow"].returncode == 0
     assert res["bad"].status == "failed" and res["bad"].returncode == 3 and res["bad"].job_ids == ["4242"]
     assert res["late"].status == "not started" and res["after_bad"].status == "not started"

@@ -18,7 +18,9 @@ def run_script(tmp_path, body):
 
 
 def test_stage_error_is_one_clear_line_and_exit_1(tmp_path):
-    res = run_script(tmp_path, """
+    res = run_script(
+        tmp_path,
+        """
         from ethoflow.core.errors import InputError
         from ethoflow.core.stage import run_stage
 
@@ -26,7 +28,8 @@ def test_stage_error_is_one_clear_line_and_exit_1(tmp_path):
             raise InputError("tapes/t1.wav: annotation at 12.0-13.5 s is past the end of the file (10.0 s)")
 
         run_stage(main)
-    """)
+    """,
+    )
     assert res.returncode == 1
     assert "ERROR" in res.stderr and "tapes/t1.wav: annotation at 12.0-13.5 s" in res.stderr
     assert "Traceback" not in res.stderr
@@ -34,12 +37,15 @@ def test_stage_error_is_one_clear_line_and_exit_1(tmp_path):
 
 def test_stage_bad_params_fail_at_start(tmp_path):
     (tmp_path / "params.yaml").write_text("compute:\n  executer: slurm\n")
-    res = run_script(tmp_path, """
+    res = run_script(
+        tmp_path,
+        """
         from ethoflow.core.stage import run_stage
         from ethoflow.dispatch import load_compute
 
         run_stage(lambda: load_compute("params.yaml"))
-    """)
+    """,
+    )
     assert res.returncode == 1
     assert "params.yaml: compute.executer: unknown key" in res.stderr
 
@@ -71,7 +77,18 @@ def test_doctor_lists_versions_gpu_slurm_executor(capsys, monkeypatch, tmp_path)
     (tmp_path / "params.yaml").write_text("compute:\n  executor: local\n")
     monkeypatch.setenv("ETHOFLOW_EXECUTOR", "debug")
     rows = dict(doctor_report())
-    for key in ("python", "torch", "jax", "dvc", "submitit", "slurm", "torch GPU", "jax devices", "params.yaml", "executor"):
+    for key in (
+        "python",
+        "torch",
+        "jax",
+        "dvc",
+        "submitit",
+        "slurm",
+        "torch GPU",
+        "jax devices",
+        "params.yaml",
+        "executor",
+    ):
         assert key in rows
     assert rows["executor"].startswith("debug")
     assert rows["torch GPU"].startswith(("no", "yes"))

@@ -56,8 +56,14 @@ def test_cancelled_job_reports_cancelled(in_tmp):
     with pytest.raises(DispatchError) as err:
         # check=True: the job's python survives the SIGTERM (submitit bypasses it) and raises on the
         # killed command instead of returning; a job killed outright ends without a result
-        run(sp.run, ["bash", "-c", "scancel $SLURM_JOB_ID; sleep 60"], stage="slurm_cancel@a", compute=slurm(),
-            poll_s=0.5, check=True)
+        run(
+            sp.run,
+            ["bash", "-c", "scancel $SLURM_JOB_ID; sleep 60"],
+            stage="slurm_cancel@a",
+            compute=slurm(),
+            poll_s=0.5,
+            check=True,
+        )
     first = str(err.value).splitlines()[0]
     assert first.startswith("stage slurm_cancel@a: job") and "(state CANCELLED" in first, first
     assert "RUNNING" not in first and "cancelled" in first
@@ -71,7 +77,9 @@ def test_job_array(in_tmp):
 
 
 def test_slurm_and_local_outputs_are_byte_identical(in_tmp):
-    local = run(selftest.write_digest, str(in_tmp / "a.npy"), 11, stage="digest", compute=ComputeParams(executor="local"))
+    local = run(
+        selftest.write_digest, str(in_tmp / "a.npy"), 11, stage="digest", compute=ComputeParams(executor="local")
+    )
     remote = run(selftest.write_digest, str(in_tmp / "b.npy"), 11, stage="digest", compute=slurm(), poll_s=0.5)
     assert local == remote
     assert (in_tmp / "a.npy").read_bytes() == (in_tmp / "b.npy").read_bytes()
@@ -79,10 +87,13 @@ def test_slurm_and_local_outputs_are_byte_identical(in_tmp):
 
 def test_stage_script_exits_nonzero_with_job_error(in_tmp):
     """A stage whose Slurm job raises exits 1 and prints the job id and the job's error."""
-    (in_tmp / "params.yaml").write_text("compute:\n  executor: slurm\n  default: {cpus: 1, mem_gb: 1, timeout_min: 5}\n")
+    (in_tmp / "params.yaml").write_text(
+        "compute:\n  executor: slurm\n  default: {cpus: 1, mem_gb: 1, timeout_min: 5}\n"
+    )
     script = in_tmp / "stage.py"
-    script.write_text(textwrap.dedent(
-        """
+    script.write_text(
+        textwrap.dedent(
+            """
         from ethoflow.core import selftest
         from ethoflow.core.stage import run_stage
         from ethoflow.dispatch import run
@@ -93,7 +104,8 @@ def test_stage_script_exits_nonzero_with_job_error(in_tmp):
         if __name__ == "__main__":
             run_stage(main)
         """
-    ))
+        )
+    )
     res = subprocess.run([sys.executable, str(script)], cwd=in_tmp, capture_output=True, text=True, timeout=300)
     assert res.returncode == 1, res.stderr
     assert "bad input in tape 3" in res.stderr

@@ -5,17 +5,25 @@ import pytest
 from ethoflow.dispatch import failure_message, state_from_log
 
 
-@pytest.mark.parametrize("text,state", [
-    ("slurmstepd: error: *** JOB 12 ON n1 CANCELLED AT 2026-12-01T02:00:00 DUE TO TIME LIMIT ***", "TIMEOUT"),
-    ("submitit.core.utils.UncompletedJobError: Job not requeued because: timed-out and not checkpointable.",
-     "TIMEOUT"),
-    ("slurmstepd: error: Detected 1 oom-kill event(s) in StepId=12.0. Some of your processes may have been "
-     "killed by the cgroup out-of-memory handler.", "OUT_OF_MEMORY"),
-    ("slurmstepd: error: *** JOB 12 ON n1 CANCELLED AT 2026-12-01T02:00:00 ***", "CANCELLED"),
-    ("slurmstepd: error: *** JOB 12 ON n1 CANCELLED AT 2026-12-01T02:00:00 DUE TO NODE FAILURE ***", "NODE_FAIL"),
-    ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB", None),  # the job's own error
-    ("ValueError: bad input", None),
-])
+@pytest.mark.parametrize(
+    "text,state",
+    [
+        ("slurmstepd: error: *** JOB 12 ON n1 CANCELLED AT 2026-12-01T02:00:00 DUE TO TIME LIMIT ***", "TIMEOUT"),
+        (
+            "submitit.core.utils.UncompletedJobError: Job not requeued because: timed-out and not checkpointable.",
+            "TIMEOUT",
+        ),
+        (
+            "slurmstepd: error: Detected 1 oom-kill event(s) in StepId=12.0. Some of your processes may have been "
+            "killed by the cgroup out-of-memory handler.",
+            "OUT_OF_MEMORY",
+        ),
+        ("slurmstepd: error: *** JOB 12 ON n1 CANCELLED AT 2026-12-01T02:00:00 ***", "CANCELLED"),
+        ("slurmstepd: error: *** JOB 12 ON n1 CANCELLED AT 2026-12-01T02:00:00 DUE TO NODE FAILURE ***", "NODE_FAIL"),
+        ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB", None),  # the job's own error
+        ("ValueError: bad input", None),
+    ],
+)
 def test_state_from_log(text, state):
     assert state_from_log(text) == state
 
@@ -28,12 +36,15 @@ def test_timeout_message_names_state_and_knob():
     assert "RUNNING" not in msg and "/j/42.err" in msg and msg.endswith("tail")
 
 
-@pytest.mark.parametrize("state,words", [
-    ("OUT_OF_MEMORY", "compute.stages.vae_train.mem_gb"),
-    ("CANCELLED by 1000", "cancelled"),
-    ("NODE_FAIL", "node failed"),
-    ("FAILED (NonZeroExitCode)", None),
-])
+@pytest.mark.parametrize(
+    "state,words",
+    [
+        ("OUT_OF_MEMORY", "compute.stages.vae_train.mem_gb"),
+        ("CANCELLED by 1000", "cancelled"),
+        ("NODE_FAIL", "node failed"),
+        ("FAILED (NonZeroExitCode)", None),
+    ],
+)
 def test_other_states(state, words):
     msg = failure_message("vae_train", "7", state, "ValueError: x", "/j/7.err", "t")
     assert f"(state {state}): ValueError: x" in msg

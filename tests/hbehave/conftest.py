@@ -11,8 +11,16 @@ from ethoflow.hbehave.params import DemoParams, ModelParams, TrainParams, ZarrPa
 
 torch.set_num_threads(1)
 
-TINY_MODEL = dict(input_size=[240, 1, 4], patch_kernel=[5, 1, 2], stages=[1, 1, 1], q_strides="4,1,1;3,1,2",
-                  init_embed_dim=8, init_num_heads=1, decoder_embed_dim=8, mask_ratio=0.5)
+TINY_MODEL = dict(
+    input_size=[240, 1, 4],
+    patch_kernel=[5, 1, 2],
+    stages=[1, 1, 1],
+    q_strides="4,1,1;3,1,2",
+    init_embed_dim=8,
+    init_num_heads=1,
+    decoder_embed_dim=8,
+    mask_ratio=0.5,
+)
 
 
 @pytest.fixture(scope="session")

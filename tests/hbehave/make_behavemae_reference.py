@@ -54,18 +54,40 @@ OUT = HERE / "data" / "behavemae"
 CONFIGS = {
     # main_pretrain.py defaults: one positional embedding per token (sep_pos_embed off), multi decoder
     "tiny_full_pos": dict(
-        input_size=[48, 1, 4], patch_kernel=[2, 1, 2], stages=[1, 2, 2], q_strides="2,1,1;3,1,2",
-        mask_unit_attn=[True, False, False], init_embed_dim=8, init_num_heads=1, out_embed_dims=[6, 10, 12],
-        sep_pos_embed=False, decoding_strategy="multi", decoder_embed_dim=8, decoder_depth=1,
-        decoder_num_heads=1, mask_ratio=0.75, norm_loss=False,
+        input_size=[48, 1, 4],
+        patch_kernel=[2, 1, 2],
+        stages=[1, 2, 2],
+        q_strides="2,1,1;3,1,2",
+        mask_unit_attn=[True, False, False],
+        init_embed_dim=8,
+        init_num_heads=1,
+        out_embed_dims=[6, 10, 12],
+        sep_pos_embed=False,
+        decoding_strategy="multi",
+        decoder_embed_dim=8,
+        decoder_depth=1,
+        decoder_num_heads=1,
+        mask_ratio=0.75,
+        norm_loss=False,
     ),
     # separate temporal/spatial positional embedding (main_test.py's default), single decoder, and
     # mask-unit attention switched back on in stage 3 (its pooling block keeps stage 2's global scope)
     "tiny_sep_pos": dict(
-        input_size=[36, 1, 3], patch_kernel=[3, 1, 1], stages=[2, 1, 2], q_strides="2,1,1;2,1,3",
-        mask_unit_attn=[True, False, True], init_embed_dim=4, init_num_heads=2, out_embed_dims=[5, 7, 9],
-        sep_pos_embed=True, decoding_strategy="single", decoder_embed_dim=8, decoder_depth=1,
-        decoder_num_heads=2, mask_ratio=0.5, norm_loss=True,
+        input_size=[36, 1, 3],
+        patch_kernel=[3, 1, 1],
+        stages=[2, 1, 2],
+        q_strides="2,1,1;2,1,3",
+        mask_unit_attn=[True, False, True],
+        init_embed_dim=4,
+        init_num_heads=2,
+        out_embed_dims=[5, 7, 9],
+        sep_pos_embed=True,
+        decoding_strategy="single",
+        decoder_embed_dim=8,
+        decoder_depth=1,
+        decoder_num_heads=2,
+        mask_ratio=0.5,
+        norm_loss=True,
     ),
 }
 STATS = {"mean": np.float64(3.25), "std": np.float64(1.75)}
@@ -75,9 +97,8 @@ SEED = 13
 def _timm_without_torchvision() -> str:
     """Make ``from timm.models.layers import DropPath, Mlp`` work; return how (for the provenance)."""
     try:
-        from timm.models.layers import DropPath, Mlp  # noqa: F401
-
         import timm
+        from timm.models.layers import DropPath, Mlp  # noqa: F401
 
         return f"timm {timm.__version__}"
     except Exception as exc:  # noqa: BLE001 - ImportError or torchvision's RuntimeError
@@ -103,9 +124,20 @@ def _args(cfg: dict, misc, out_dir: Path) -> argparse.Namespace:
     """The Namespace main_pretrain.py's parser gives for these arguments (architecture keys parsed alike)."""
     a = dict(cfg)
     a["q_strides"] = misc.parse_tuples(cfg["q_strides"])
-    a.update(model="hbehavemae", non_hierarchical=False, masking_strategy="random", num_frames=cfg["input_size"][0],
-             output_dir=str(out_dir), epochs=1, batch_size=2, fp32=True, distributed=False, seed=SEED,
-             no_qkv_bias=False, bias_wd=False)
+    a.update(
+        model="hbehavemae",
+        non_hierarchical=False,
+        masking_strategy="random",
+        num_frames=cfg["input_size"][0],
+        output_dir=str(out_dir),
+        epochs=1,
+        batch_size=2,
+        fp32=True,
+        distributed=False,
+        seed=SEED,
+        no_qkv_bias=False,
+        bias_wd=False,
+    )
     return argparse.Namespace(**a)
 
 
@@ -125,15 +157,17 @@ def main(argv=None) -> None:
     repo = a.behavemae.resolve()
     timm_note = _timm_without_torchvision()
     sys.path.insert(0, str(repo))
-    from models import models_defs
     from models.general_hiera import GeneralizedHiera
     from models.hiera_utils import undo_windowing
     from util import misc
     from util.pos_embed import interpolate_pos_embed
 
+    from models import models_defs
+
     try:
-        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except Exception:  # noqa: BLE001 - an exported tree has no git metadata
         commit = a.commit
     torch.set_num_threads(1)
@@ -148,8 +182,9 @@ def main(argv=None) -> None:
         model.eval()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95))
         scaler = misc.NativeScalerWithGradNormCount(fp32=True)
-        path = misc.save_model(args=args, epoch=0, model=model, model_without_ddp=model, optimizer=optimizer,
-                               loss_scaler=scaler)
+        path = misc.save_model(
+            args=args, epoch=0, model=model, model_without_ddp=model, optimizer=optimizer, loss_scaler=scaler
+        )
         ckpt = a.out / f"{name}.pth"
         Path(path).replace(ckpt)
         work.rmdir()
@@ -175,9 +210,11 @@ def main(argv=None) -> None:
             B, U = kv.shape[:2]
             grid = undo_windowing(kv.reshape(B, U, *kv.shape[2:]), list(lv.shape[1:-1]), list(kv.shape[2:-1]))
             assert torch.allclose(lv, grid, atol=1e-6), float((lv - grid).abs().max())
-        how = ("main_test.py's path: gen_hiera(**vars(args)) + load_state_dict(strict=False), "
-               "forward(x, return_intermediates=True); " + interp + "; equal (1e-6) to the hbehavemae model's "
-               "GeneralizedHiera.forward with every mask unit kept, undo_windowing'd")
+        how = (
+            "main_test.py's path: gen_hiera(**vars(args)) + load_state_dict(strict=False), "
+            "forward(x, return_intermediates=True); " + interp + "; equal (1e-6) to the hbehavemae model's "
+            "GeneralizedHiera.forward with every mask unit kept, undo_windowing'd"
+        )
         arrays = {"x": x.numpy()}
         arrays.update({f"level{j + 1}": lv.numpy() for j, lv in enumerate(levels)})
         np.savez_compressed(a.out / f"{name}_io.npz", **arrays)

@@ -132,8 +132,11 @@ def test_params_and_stage(tmp_path, in_tmp):
     with pytest.raises(ValueError, match="does not divide a day"):
         ActogramParams(bin_min=7)
     store = _small_store(tmp_path / "s.zarr", {"c1": {}})
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
-        {"hbehave": {"heatmaps": {"day_start_hour": 6, "day_end_hour": 18}, "actogram": {"bin_min": 15, "dpi": 30}}}))
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump(
+            {"hbehave": {"heatmaps": {"day_start_hour": 6, "day_end_hour": 18}, "actogram": {"bin_min": 15, "dpi": 30}}}
+        )
+    )
     main(["--params", str(tmp_path / "params.yaml"), "--store", str(store), "--out", "rep"])
     assert (in_tmp / "rep" / "actogram_c1.png").is_file()
     assert json.loads((in_tmp / "rep" / "summary.json").read_text())["invalid_minutes"] == 120
@@ -145,8 +148,15 @@ def test_actograms_on_the_shared_dam_file(shared_data, tmp_path):
     from ethoflow.hbehave.store import read_cage
 
     store = tmp_path / "dam.zarr"
-    build_store(ZarrParams(input_format="dam", input_dir=str(shared_data / "activity" / "dam"), summary_file=None,
-                           dam_layout="per_tube"), store)
+    build_store(
+        ZarrParams(
+            input_format="dam",
+            input_dir=str(shared_data / "activity" / "dam"),
+            summary_file=None,
+            dam_layout="per_tube",
+        ),
+        store,
+    )
     met = actograms(store, ActogramParams(bin_min=60, max_cages=1, dpi=30), tmp_path / "o")
     assert met["cages"] == 32 and met["figures"] == 1 and (tmp_path / "o" / "actogram_M014_ch01.png").is_file()
     table = pd.read_csv(tmp_path / "o" / "summary.csv")

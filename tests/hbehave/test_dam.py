@@ -36,8 +36,21 @@ def _dam_date(when: dt.datetime) -> str:
 
 
 def _row(idx: int, when: dt.datetime, status, col7, dtype, counts) -> str:
-    return "\t".join([str(idx), _dam_date(when), when.strftime("%H:%M:%S"), str(status), "0", "30", str(col7),
-                      dtype, "0", "0", *map(str, counts)])
+    return "\t".join(
+        [
+            str(idx),
+            _dam_date(when),
+            when.strftime("%H:%M:%S"),
+            str(status),
+            "0",
+            "30",
+            str(col7),
+            dtype,
+            "0",
+            "0",
+            *map(str, counts),
+        ]
+    )
 
 
 def make_dam5(path, n_readings=12, interval_s=131, seed=0, status=None, types=None):
@@ -128,12 +141,12 @@ def test_dam5_131s_readings_spread_over_minutes_without_gaps(tmp_path):
     assert tube5.cage_id == "M030_ch05" and tube5.attrs["interval_s"] == 131 and tube5.attrs["data_type"] == "CT"
     # grid minute T holds [T - 1 min, T): reading 2 (35, stamped 17:03:36) covers 17:01:25-17:03:36,
     # reading 3 (22) 17:03:36-17:05:47, reading 4 (0) 17:05:47-17:07:58
-    assert _minute(tube5, "17:03") == pytest.approx(35 * 60 / 131)               # inside reading 2
-    assert _minute(tube5, "17:04") == pytest.approx((35 * 36 + 22 * 24) / 131)   # 36 s of 2, 24 s of 3
-    assert _minute(tube5, "17:05") == pytest.approx(22 * 60 / 131)               # inside reading 3
-    assert _minute(tube5, "17:06") == pytest.approx(22 * 47 / 131)               # 47 s of 3, 13 s of 4 (0)
-    assert _minute(tube5, "17:07") == 0.0                                        # inside reading 4
-    assert _minute(tube5, "17:08") == pytest.approx(ct[4, 4] * 2 / 131)          # 58 s of 4, 2 s of 5
+    assert _minute(tube5, "17:03") == pytest.approx(35 * 60 / 131)  # inside reading 2
+    assert _minute(tube5, "17:04") == pytest.approx((35 * 36 + 22 * 24) / 131)  # 36 s of 2, 24 s of 3
+    assert _minute(tube5, "17:05") == pytest.approx(22 * 60 / 131)  # inside reading 3
+    assert _minute(tube5, "17:06") == pytest.approx(22 * 47 / 131)  # 47 s of 3, 13 s of 4 (0)
+    assert _minute(tube5, "17:07") == 0.0  # inside reading 4
+    assert _minute(tube5, "17:08") == pytest.approx(ct[4, 4] * 2 / 131)  # 58 s of 4, 2 s of 5
     # every minute of every tube against the per-second reference built from the file's CT rows
     for c in range(32):
         expect, cov, first_min = per_second_reference(ct[:, c], np.ones(12, bool), 131, _epoch_s(T0))
@@ -159,8 +172,10 @@ def test_dam5_invalid_reading_only_invalidates_the_minutes_it_covers(tmp_path):
     t = mon.timestamps
     # minute 17:11 ([17:10, 17:11)) has 9 s of valid reading 5, 17:12 lies inside the invalid reading:
     # both invalid; 17:13 has 40 s of valid reading 7 (counts scaled to the minute): valid
-    i = {hhmm: int(np.flatnonzero(t == np.datetime64(f"2017-12-21T{hhmm}"))[0])
-         for hhmm in ("17:10", "17:11", "17:12", "17:13")}
+    i = {
+        hhmm: int(np.flatnonzero(t == np.datetime64(f"2017-12-21T{hhmm}"))[0])
+        for hhmm in ("17:10", "17:11", "17:12", "17:13")
+    }
     assert not mon.valid[i["17:11"]].any() and not mon.valid[i["17:12"]].any()
     assert mon.valid[i["17:10"]].all() and mon.valid[i["17:13"]].all()
     np.testing.assert_allclose(mon.activity[i["17:13"]], ct[6] * 40 / 131 / (40 / 60), rtol=1e-5)
@@ -169,8 +184,11 @@ def test_dam5_invalid_reading_only_invalidates_the_minutes_it_covers(tmp_path):
 
 def test_dam5_without_the_data_type_is_refused(tmp_path):
     make_dam5(tmp_path / "M032.txt", types=["C1", "D1", "Pn"])
-    with pytest.raises(InputError, match=r"M032.txt: DAM5 \(multibeam\) file has no 'CT' rows \(column 8 holds "
-                                         r"C1, D1, Pn\); set hbehave.zarr.dam_data_type"):
+    with pytest.raises(
+        InputError,
+        match=r"M032.txt: DAM5 \(multibeam\) file has no 'CT' rows \(column 8 holds "
+        r"C1, D1, Pn\); set hbehave.zarr.dam_data_type",
+    ):
         read_dam(tmp_path / "M032.txt")
 
 
@@ -227,12 +245,14 @@ def test_resample_rules_directly():
     np.testing.assert_allclose(act[:, 0], [60.0, np.nan, 30.0, 10 + 20], equal_nan=True)
     assert valid[:, 0].tolist() == [True, False, True, True] and rep["gap_minutes"] == 0
     # counts kept: with every covered minute valid, counts per minute x coverage add up to all counts
-    act, valid, cov, _, _ = resample_to_minutes(secs, vals, np.ones((3, 1), bool), interval_s=60, where="x",
-                                                min_valid_fraction=1e-6)
+    act, valid, cov, _, _ = resample_to_minutes(
+        secs, vals, np.ones((3, 1), bool), interval_s=60, where="x", min_valid_fraction=1e-6
+    )
     assert valid.all() and float((act * cov).sum()) == pytest.approx(60 + 20 + 30)
     with pytest.raises(InputError, match="x: duplicate timestamps"):
-        resample_to_minutes(np.array([60, 60]), vals[:2], np.ones((2, 1), bool), interval_s=60, where="x",
-                            duplicates="error")
+        resample_to_minutes(
+            np.array([60, 60]), vals[:2], np.ones((2, 1), bool), interval_s=60, where="x", duplicates="error"
+        )
 
 
 # --------------------------------------------------------------------------- DAM2: M014.txt
@@ -282,6 +302,7 @@ def test_m014_minutes_match_the_file_rows(shared_data):
 
 
 # --------------------------------------------------------------------------- damaged rows
+
 
 def _dam2_lines(n=8):
     t0 = dt.datetime(2017, 7, 1, 10, 0)
@@ -366,8 +387,8 @@ def test_damaged_row_skip_is_reported_and_nothing_shifts(tmp_path, name):
 
 def test_skip_mode_stage_log_says_how_many_and_why(tmp_path, caplog):
     lines, _ = _dam2_lines()
-    lines[2] = _set(lines[2], 20, None)     # missing field
-    lines[4] = _set(lines[4], 19, "-4")     # negative count
+    lines[2] = _set(lines[2], 20, None)  # missing field
+    lines[4] = _set(lines[4], 19, "-4")  # negative count
     lines[5] = _set(lines[5], 40, "99999")  # absurd count
     (tmp_path / "M008.txt").write_text("\n".join(lines) + "\n")
     cfg = ZarrParams(input_format="dam", input_dir=str(tmp_path), summary_file=None, dam_on_bad_row="skip")
@@ -378,10 +399,14 @@ def test_skip_mode_stage_log_says_how_many_and_why(tmp_path, caplog):
             rep = build_store(cfg, tmp_path / "s.zarr")
     finally:
         log.removeHandler(caplog.handler)
-    assert ("M008.txt: 1 rows skipped (1 column_count), 2 count values left out (1 negative, 1 above_max); "
-            "first: line 3: 41 columns instead of 42: column 42 onward missing") in caplog.text
-    assert ("DAM rows: 1 files, 7 readings read (1 DAM2); 1 rows skipped (1 column_count); "
-            "2 count values left out (1 negative, 1 above_max)") in caplog.text
+    assert (
+        "M008.txt: 1 rows skipped (1 column_count), 2 count values left out (1 negative, 1 above_max); "
+        "first: line 3: 41 columns instead of 42: column 42 onward missing"
+    ) in caplog.text
+    assert (
+        "DAM rows: 1 files, 7 readings read (1 DAM2); 1 rows skipped (1 column_count); "
+        "2 count values left out (1 negative, 1 above_max)"
+    ) in caplog.text
     assert rep["dam_rows"]["skipped_rows"] == 1 and rep["dam_rows"]["files_with_problems"] == ["M008.txt"]
     assert [(p["line"], p["column"]) for p in rep["files"]["M008.txt"]["problems"]] == [(3, 42), (5, 19), (6, 40)]
 

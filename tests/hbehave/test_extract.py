@@ -53,8 +53,16 @@ def _reference_minute(model, x, window, starts, minute):
 
 def test_strided_spreading_equals_per_minute_reference():
     torch.manual_seed(0)
-    m = build_model(ModelParams(input_size=[240, 1, 4], patch_kernel=[5, 1, 2], stages=[1, 1, 1],
-                                q_strides="4,1,1;3,1,2", init_embed_dim=8, decoder_embed_dim=8)).eval()
+    m = build_model(
+        ModelParams(
+            input_size=[240, 1, 4],
+            patch_kernel=[5, 1, 2],
+            stages=[1, 1, 1],
+            q_strides="4,1,1;3,1,2",
+            init_embed_dim=8,
+            decoder_embed_dim=8,
+        )
+    ).eval()
     x = np.random.default_rng(0).normal(size=(700, 4)).astype(np.float32)
     levels = embed_cage(m, x, 240, 60, batch_size=3)
     assert [lv.shape for lv in levels] == [(700, 8), (700, 16), (700, 32)]
@@ -71,16 +79,24 @@ def test_strided_spreading_equals_per_minute_reference():
 
 
 def test_short_cage_is_padded():
-    m = build_model(ModelParams(input_size=[240, 1, 4], patch_kernel=[5, 1, 2], stages=[1, 1, 1],
-                                q_strides="4,1,1;3,1,2", init_embed_dim=8, decoder_embed_dim=8)).eval()
+    m = build_model(
+        ModelParams(
+            input_size=[240, 1, 4],
+            patch_kernel=[5, 1, 2],
+            stages=[1, 1, 1],
+            q_strides="4,1,1;3,1,2",
+            init_embed_dim=8,
+            decoder_embed_dim=8,
+        )
+    ).eval()
     out = embed_cage(m, np.zeros((100, 4), np.float32), 240, 60)
     assert out[0].shape == (100, 8) and np.isfinite(out[0]).all()
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_store, tmp_path_factory):
-    from tests.hbehave.conftest import TINY_MODEL
     from ethoflow.hbehave.params import TrainParams
+    from tests.hbehave.conftest import TINY_MODEL
 
     d = tmp_path_factory.mktemp("hb_model")
     mp = ModelParams(**TINY_MODEL)
@@ -92,7 +108,11 @@ def test_extract_outputs_and_mismatch(trained, tiny_store, tmp_path):
     model_path, mp = trained
     cfg = ExtractParams(aggregations={"4h": 240, "8h": 480}, window_stride_min=120, batch_size=4)
     met = extract(model_path, tiny_store, "4h", cfg, tmp_path / "emb", model_params=mp)
-    assert met["cages"] == 3 and met["rows"] == 3 * 1440 and met["dims"] == {"level1": 8, "level2": 16, "level3": 32, "comb": 56}
+    assert (
+        met["cages"] == 3
+        and met["rows"] == 3 * 1440
+        and met["dims"] == {"level1": 8, "level2": 16, "level3": 32, "comb": 56}
+    )
     for lvl in ("level1", "level2", "level3", "comb"):
         with np.load(tmp_path / "emb" / f"embeddings_4h_{lvl}.npz", allow_pickle=False) as z:
             assert z["embeddings"].dtype == np.float32 and z["embeddings"].shape[0] == 4320
@@ -143,8 +163,12 @@ def test_heatmap_day_hours_params():
     from ethoflow.core.params import validate_section
 
     assert HeatmapParams(day_start_hour=6.5, day_end_hour=18).day_start_hour == 6.5
-    for bad in ({"day_start_hour": 24.5}, {"day_end_hour": -1}, {"day_start_hour": "07:00"},
-                {"day_start_hour": 8, "day_end_hour": 8}):
+    for bad in (
+        {"day_start_hour": 24.5},
+        {"day_end_hour": -1},
+        {"day_start_hour": "07:00"},
+        {"day_start_hour": 8, "day_end_hour": 8},
+    ):
         with pytest.raises(ParamsError, match=r"p.yaml: hbehave.heatmaps"):
             validate_section(bad, HeatmapParams, "p.yaml", "hbehave.heatmaps")
     with pytest.raises(ParamsError, match=r"hbehave.heatmaps.day_end: unknown key \(renamed: use day_end_hour"):
@@ -160,7 +184,9 @@ def test_extraction_uses_the_training_statistics(trained, tiny_store, tmp_path):
     model, meta = load_model(model_path)
     assert meta["normalisation"] == read_normalisation(tiny_store)
     cfg = ExtractParams(aggregations={"4h": 240}, window_stride_min=120)
-    part = embed_cage_to_file(str(model_path), str(tiny_store), "cage02", 240, cfg.model_dump(), str(tmp_path / "p.npz"))
+    part = embed_cage_to_file(
+        str(model_path), str(tiny_store), "cage02", 240, cfg.model_dump(), str(tmp_path / "p.npz")
+    )
     rec = read_cage(tiny_store, "cage02")
     ref = embed_cage(model, normalise(rec.activity, rec.valid, meta["normalisation"]), 240, 120)
     raw = embed_cage(model, np.nan_to_num(rec.activity), 240, 120)
@@ -172,8 +198,16 @@ def test_extraction_uses_the_training_statistics(trained, tiny_store, tmp_path):
 
 @pytest.mark.parametrize("precision,tol", [("bf16", 0.2), ("fp16", 0.05)])
 def test_reduced_precision_close_to_fp32(precision, tol):
-    m = build_model(ModelParams(input_size=[240, 1, 4], patch_kernel=[5, 1, 2], stages=[1, 1, 1],
-                                q_strides="4,1,1;3,1,2", init_embed_dim=8, decoder_embed_dim=8)).eval()
+    m = build_model(
+        ModelParams(
+            input_size=[240, 1, 4],
+            patch_kernel=[5, 1, 2],
+            stages=[1, 1, 1],
+            q_strides="4,1,1;3,1,2",
+            init_embed_dim=8,
+            decoder_embed_dim=8,
+        )
+    ).eval()
     x = np.random.default_rng(0).normal(size=(500, 4)).astype(np.float32)
     ref = embed_cage(m, x, 240, 60, precision="fp32")
     out = embed_cage(m, x, 240, 60, precision=precision)
@@ -187,8 +221,12 @@ def test_extract_through_submitit_debug_executor(trained, tiny_store, in_tmp):
 
     model_path, mp = trained
     cfg = ExtractParams(aggregations={"4h": 240}, window_stride_min=240)
-    local = extract(model_path, tiny_store, "4h", cfg, in_tmp / "a", model_params=mp, compute=ComputeParams(executor="local"))
-    dbg = extract(model_path, tiny_store, "4h", cfg, in_tmp / "b", model_params=mp, compute=ComputeParams(executor="debug"))
+    local = extract(
+        model_path, tiny_store, "4h", cfg, in_tmp / "a", model_params=mp, compute=ComputeParams(executor="local")
+    )
+    dbg = extract(
+        model_path, tiny_store, "4h", cfg, in_tmp / "b", model_params=mp, compute=ComputeParams(executor="debug")
+    )
     assert local["rows"] == dbg["rows"] == 4320
     assert list((in_tmp / ".ethoflow" / "jobs").iterdir()), "tasks went through submitit"
     for lvl in ("level1", "comb"):

@@ -30,16 +30,18 @@ def _summary(path, rows):
 def test_rules_duplicates_unsorted_gaps_non_numeric(tmp_path):
     rows = [
         ["2024-01-01 00:00:00", "1", "2", "3"],
-        ["2024-01-01 00:02:00", "5", "ERR", "5"],   # non-numeric in v_2
-        ["2024-01-01 00:01:00", "2", "2", "2"],     # unsorted
-        ["2024-01-01 00:01:00", "4", "", "2"],      # conflicting duplicate, empty cell
-        ["2024-01-01 00:05:00", "1", "1", "1"],     # gap 00:03-00:04
-        ["2024-01-01 00:09:00", "1", "1", "1"],     # outside window
+        ["2024-01-01 00:02:00", "5", "ERR", "5"],  # non-numeric in v_2
+        ["2024-01-01 00:01:00", "2", "2", "2"],  # unsorted
+        ["2024-01-01 00:01:00", "4", "", "2"],  # conflicting duplicate, empty cell
+        ["2024-01-01 00:05:00", "1", "1", "1"],  # gap 00:03-00:04
+        ["2024-01-01 00:09:00", "1", "1", "1"],  # outside window
         ["not a time", "1", "1", "1"],
     ]
     _write_cage(tmp_path / "c1.csv", rows)
-    _summary(tmp_path / "s.csv", [{"cage_id": "c1", "from_tpt": "2024-01-01 00:00", "to_tpt": "2024-01-01 00:07",
-                                   "strain": "B6", "age": 10}])
+    _summary(
+        tmp_path / "s.csv",
+        [{"cage_id": "c1", "from_tpt": "2024-01-01 00:00", "to_tpt": "2024-01-01 00:07", "strain": "B6", "age": 10}],
+    )
     summ = read_summary(tmp_path / "s.csv")
     rec, rep = read_dvc_csv(tmp_path / "c1.csv", summary_row=summ.loc["c1"], duplicates="mean")
     assert rec.n_minutes == 7 and rec.activity.shape == (7, 3)

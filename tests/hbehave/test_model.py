@@ -19,8 +19,16 @@ from ethoflow.hbehave.params import DVC_4WEEK_PRESET, ModelParams, parse_q_strid
 
 torch.set_num_threads(1)
 
-TINY = dict(input_size=[240, 1, 4], patch_kernel=[5, 1, 2], stages=[1, 1, 1], q_strides="4,1,1;3,1,2",
-            init_embed_dim=8, init_num_heads=1, decoder_embed_dim=8, mask_ratio=0.5)
+TINY = dict(
+    input_size=[240, 1, 4],
+    patch_kernel=[5, 1, 2],
+    stages=[1, 1, 1],
+    q_strides="4,1,1;3,1,2",
+    init_embed_dim=8,
+    init_num_heads=1,
+    decoder_embed_dim=8,
+    mask_ratio=0.5,
+)
 
 
 def test_parse_q_strides():
@@ -182,7 +190,9 @@ def test_dvc_4week_preset_builds_on_meta_and_reports_parameters():
     assert counts["total"] > 50_000_000
     info = describe(m)
     assert info["flops_per_window"]["encoder_full"] > 1e10
-    print(f"4-week preset: {counts['total']:,} parameters; encoder FLOPs per window {info['flops_per_window']['encoder_full']:,}")
+    print(
+        f"4-week preset: {counts['total']:,} parameters; encoder FLOPs per window {info['flops_per_window']['encoder_full']:,}"
+    )
 
 
 def test_embed_longer_windows_interpolates_positions():

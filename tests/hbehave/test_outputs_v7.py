@@ -22,8 +22,14 @@ def emb_dir(tiny_store, tmp_path_factory):
     d = tmp_path_factory.mktemp("hb_v7")
     mp = ModelParams(**TINY_MODEL)
     train_model(mp, TrainParams(epochs=1, batch_size=4, window_stride_min=240), tiny_store, d / "m.pt", None, d / "ck")
-    extract(d / "m.pt", tiny_store, "4h", ExtractParams(aggregations={"4h": 240}, window_stride_min=120, batch_size=4),
-            d / "emb", model_params=mp)
+    extract(
+        d / "m.pt",
+        tiny_store,
+        "4h",
+        ExtractParams(aggregations={"4h": 240}, window_stride_min=120, batch_size=4),
+        d / "emb",
+        model_params=mp,
+    )
     return d / "emb"
 
 
@@ -31,28 +37,29 @@ def _v7_snippet(path, start_night: str, end_night: str):
     """The v7 README's post-processing example, as written there (only the path and the night are arguments)."""
     # Load the data
     data = np.load(path, allow_pickle=True)
-    embeddings = data['embeddings']
-    timestamps = data['timestamps']
-    frame_map = data['frame_map'].item()
+    embeddings = data["embeddings"]
+    timestamps = data["timestamps"]
+    frame_map = data["frame_map"].item()
 
     # Create a DataFrame for easy filtering
     df = pd.DataFrame(embeddings)
-    df['timestamp'] = timestamps
+    df["timestamp"] = timestamps
 
     # Filter for a specific night
     start_night = pd.to_datetime(start_night)
     end_night = pd.to_datetime(end_night)
 
-    night_df = df[(df['timestamp'] >= start_night) & (df['timestamp'] < end_night)]
-    nocturnal_embeddings = night_df.drop(columns=['timestamp']).values
+    night_df = df[(df["timestamp"] >= start_night) & (df["timestamp"] < end_night)]
+    nocturnal_embeddings = night_df.drop(columns=["timestamp"]).values
     return embeddings, timestamps, frame_map, nocturnal_embeddings
 
 
 def test_v7_snippet_runs_on_our_npz(emb_dir):
     idx = pd.read_parquet(emb_dir / "index_4h.parquet")
     for level in LEVELS:
-        emb, ts, frame_map, night = _v7_snippet(emb_dir / f"embeddings_4h_{level}.npz",
-                                                 "2024-03-04 19:00:00", "2024-03-05 07:00:00")
+        emb, ts, frame_map, night = _v7_snippet(
+            emb_dir / f"embeddings_4h_{level}.npz", "2024-03-04 19:00:00", "2024-03-05 07:00:00"
+        )
         # frame_map: a dict cage_id -> slice of rows, the rows the Parquet index gives each cage
         assert isinstance(frame_map, dict) and sorted(frame_map) == sorted(idx["cage_id"].unique())
         for cid, sl in frame_map.items():
@@ -78,7 +85,11 @@ def test_pickle_free_readers_read_every_other_array(emb_dir):
             with pytest.raises(ValueError, match="allow_pickle"):
                 z["frame_map"]  # only the v7 dict is pickled
         rows = arrays["cage_rows"]
-        assert rows.dtype.names == ("cage_id", "start", "stop") and list(rows["cage_id"]) == ["cage01", "cage02", "cage03"]
+        assert rows.dtype.names == ("cage_id", "start", "stop") and list(rows["cage_id"]) == [
+            "cage01",
+            "cage02",
+            "cage03",
+        ]
         with np.load(path, allow_pickle=True) as z:
             fm = z["frame_map"].item()
         assert {str(r["cage_id"]): slice(int(r["start"]), int(r["stop"])) for r in rows} == fm
@@ -90,8 +101,13 @@ def test_pickle_free_readers_read_every_other_array(emb_dir):
 def test_load_embeddings_reads_files_written_before_the_v7_map(tmp_path):
     old = np.array([("c1", 0, 2), ("c2", 2, 5)], dtype=[("cage_id", "U8"), ("start", "i8"), ("stop", "i8")])
     ts = np.datetime64("2024-01-01T00:00") + np.arange(5).astype("timedelta64[m]")
-    np.savez_compressed(tmp_path / "e.npz", embeddings=np.zeros((5, 2), np.float32), timestamps=ts,
-                        valid=np.ones(5, np.float32), frame_map=old)
+    np.savez_compressed(
+        tmp_path / "e.npz",
+        embeddings=np.zeros((5, 2), np.float32),
+        timestamps=ts,
+        valid=np.ones(5, np.float32),
+        frame_map=old,
+    )
     assert load_embeddings(tmp_path / "e.npz")["frame_map"] == {"c1": (0, 2), "c2": (2, 5)}
 
 

@@ -94,15 +94,24 @@ def test_architecture_from_the_checkpoint_args_and_conflicts():
     same = PretrainedParams(architecture=PretrainedArchitecture(stages="1 2 2", q_strides="2,1,1;3,1,2"))
     assert resolve_arguments(same, args, ck["model"], "x.pth") == a
     other = PretrainedParams(architecture=PretrainedArchitecture(stages=[1, 2, 3], init_embed_dim=16))
-    with pytest.raises(ParamsError, match=r"x\.pth: .*stages: params \[1, 2, 3\] vs checkpoint args \[1, 2, 2\]; "
-                                          r"init_embed_dim: params 16 vs checkpoint args 8"):
+    with pytest.raises(
+        ParamsError,
+        match=r"x\.pth: .*stages: params \[1, 2, 3\] vs checkpoint args \[1, 2, 2\]; "
+        r"init_embed_dim: params 16 vs checkpoint args 8",
+    ):
         resolve_arguments(other, args, ck["model"], "x.pth")
     with pytest.raises(ParamsError, match="no saved args for input_size, patch_kernel"):
         resolve_arguments(PretrainedParams(), {}, ck["model"], "x.pth")
     # without args, sep_pos_embed is read from the keys
-    full = PretrainedParams(architecture=PretrainedArchitecture(**{k: v for k, v in json.loads(
-        (DATA / "tiny_sep_pos.json").read_text())["architecture"].items() if k in PretrainedArchitecture.model_fields
-        and k != "sep_pos_embed"}))
+    full = PretrainedParams(
+        architecture=PretrainedArchitecture(
+            **{
+                k: v
+                for k, v in json.loads((DATA / "tiny_sep_pos.json").read_text())["architecture"].items()
+                if k in PretrainedArchitecture.model_fields and k != "sep_pos_embed"
+            }
+        )
+    )
     sep = read_checkpoint(DATA / "tiny_sep_pos.pth")["model"]
     assert resolve_arguments(full, {}, sep, "y.pth")["sep_pos_embed"] is True
 
@@ -111,8 +120,11 @@ def _without_args(tmp_path: Path, name: str, edit=None) -> tuple[Path, Pretraine
     """The reference checkpoint with ``edit`` applied to its state dict and no saved args (architecture
     from params only, so shape problems reach the state-dict check)."""
     ck = read_checkpoint(DATA / f"{name}.pth")
-    arch = {k: v for k, v in json.loads((DATA / f"{name}.json").read_text())["architecture"].items()
-            if k in PretrainedArchitecture.model_fields}
+    arch = {
+        k: v
+        for k, v in json.loads((DATA / f"{name}.json").read_text())["architecture"].items()
+        if k in PretrainedArchitecture.model_fields
+    }
     sd = dict(ck["model"])
     if edit:
         edit(sd)
@@ -128,11 +140,20 @@ def test_wrong_shapes_are_one_line_naming_file_keys_and_shapes(tmp_path):
         convert_checkpoint(path, wider, tmp_path / "o.pt")
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith(f"{path}: checkpoint does not match hbehave.pretrained.architecture")
-    assert "70 of another shape: pos_embed [1, 48, 8] (expected [1, 48, 16]), patch_embed.proj.weight [8, 1, 2, 1, 2] " \
-           "(expected [16, 1, 2, 1, 2])" in msg and msg.count(" (expected ") == 4  # the first four
+    assert (
+        "70 of another shape: pos_embed [1, 48, 8] (expected [1, 48, 16]), patch_embed.proj.weight [8, 1, 2, 1, 2] "
+        "(expected [16, 1, 2, 1, 2])"
+        in msg
+        and msg.count(" (expected ") == 4
+    )  # the first four
     # a projection width other than the file's
-    narrow = params.model_copy(update={"architecture": params.architecture.model_copy(update={"out_embed_dims": [6, 10, 13]})})
-    with pytest.raises(InputError, match=r"2 of another shape: projections\.2\.weight \[12, 32\] \(expected \[13, 32\]\), projections\.2\.bias \[12\]"):
+    narrow = params.model_copy(
+        update={"architecture": params.architecture.model_copy(update={"out_embed_dims": [6, 10, 13]})}
+    )
+    with pytest.raises(
+        InputError,
+        match=r"2 of another shape: projections\.2\.weight \[12, 32\] \(expected \[13, 32\]\), projections\.2\.bias \[12\]",
+    ):
         convert_checkpoint(path, narrow, tmp_path / "o.pt")
 
 
@@ -142,16 +163,23 @@ def test_missing_and_unexpected_keys(tmp_path):
         sd["blocks.9.norm1.weight"] = torch.zeros(3)
 
     path, params = _without_args(tmp_path, "tiny_full_pos", drop)
-    with pytest.raises(InputError, match=r"edited\.pth: .*1 missing: blocks\.1\.mlp\.fc1\.weight; "
-                                         r"1 not in this architecture: blocks\.9\.norm1\.weight \[3\]"):
+    with pytest.raises(
+        InputError,
+        match=r"edited\.pth: .*1 missing: blocks\.1\.mlp\.fc1\.weight; "
+        r"1 not in this architecture: blocks\.9\.norm1\.weight \[3\]",
+    ):
         convert_checkpoint(path, params, tmp_path / "o.pt")
     # a sep_pos_embed that contradicts the file: the positional keys are named
     flipped = params.model_copy(update={"architecture": params.architecture.model_copy(update={"sep_pos_embed": True})})
     path, _ = _without_args(tmp_path, "tiny_full_pos")
-    with pytest.raises(InputError, match="missing: pos_embed_temporal, pos_embed_spatial.*not in this architecture: pos_embed"):
+    with pytest.raises(
+        InputError, match="missing: pos_embed_temporal, pos_embed_spatial.*not in this architecture: pos_embed"
+    ):
         convert_checkpoint(path, flipped, tmp_path / "o.pt")
     # decoder keys are not needed
-    path, params = _without_args(tmp_path, "tiny_full_pos", lambda sd: [sd.pop(k) for k in list(sd) if k.startswith("decoder")])
+    path, params = _without_args(
+        tmp_path, "tiny_full_pos", lambda sd: [sd.pop(k) for k in list(sd) if k.startswith("decoder")]
+    )
     convert_checkpoint(path, params, tmp_path / "o.pt")
 
 
@@ -170,6 +198,7 @@ def test_not_a_checkpoint(tmp_path):
         resolve_model(tmp_path / "other.pth", p, tmp_path)
     with pytest.raises(InputError, match="not a BehaveMAE checkpoint"):
         convert_checkpoint(tmp_path / "other.pth", p, tmp_path / "o.pt")
+
     # a pickle that would run code is refused, not executed
     class Boom:
         def __reduce__(self):
@@ -211,9 +240,15 @@ def test_normalise_switch(tmp_path):
     with pytest.raises(ParamsError, match="hbehave.pretrained.stats: .*tiny_full_pos.pth is a BehaveMAE checkpoint"):
         convert_checkpoint(DATA / "tiny_full_pos.pth", PretrainedParams(), tmp_path / "o.pt")
     convert_checkpoint(DATA / "tiny_full_pos.pth", PretrainedParams(normalise=False), tmp_path / "o.pt")
-    assert torch.load(tmp_path / "o.pt", weights_only=True)["normalisation"] == {"mode": "none", "mean": 0.0, "std": 1.0}
+    assert torch.load(tmp_path / "o.pt", weights_only=True)["normalisation"] == {
+        "mode": "none",
+        "mean": 0.0,
+        "std": 1.0,
+    }
     with pytest.raises(InputError, match=r"reads 1\*4 = 4 channels per minute .* the store has 12"):
-        convert_checkpoint(DATA / "tiny_full_pos.pth", PretrainedParams(normalise=False), tmp_path / "o.pt", n_channels=12)
+        convert_checkpoint(
+            DATA / "tiny_full_pos.pth", PretrainedParams(normalise=False), tmp_path / "o.pt", n_channels=12
+        )
 
 
 def test_ethoflow_checkpoints_load_and_give_identical_outputs():
@@ -222,7 +257,13 @@ def test_ethoflow_checkpoints_load_and_give_identical_outputs():
     ref = np.load(DATA / "ethoflow_before_pretrained_io.npz")
     a = model.arch
     assert (a.pos_embed, a.level_proj_dims, a.final_norm, a.pool_attn, a.norm_eps, a.encoder_only) == (
-        "separable", None, True, "either", 1e-5, False)
+        "separable",
+        None,
+        True,
+        "either",
+        1e-5,
+        False,
+    )
     x = torch.from_numpy(ref["x"])
     for i, lv in enumerate(model.embed(x)):
         np.testing.assert_array_equal(lv.numpy(), ref[f"level{i + 1}"])
@@ -232,7 +273,9 @@ def test_ethoflow_checkpoints_load_and_give_identical_outputs():
     np.testing.assert_array_equal(pred.numpy(), ref["pred"])
     np.testing.assert_array_equal(mask.numpy(), ref["mask"])
     # the file has none of the new fields; they take their defaults
-    assert not {"pos_embed", "level_proj_dims", "final_norm", "pool_attn", "norm_eps", "encoder_only"} & set(meta["architecture"])
+    assert not {"pos_embed", "level_proj_dims", "final_norm", "pool_attn", "norm_eps", "encoder_only"} & set(
+        meta["architecture"]
+    )
 
 
 def test_stage_extracts_from_a_behavemae_checkpoint_without_training(tiny_store, in_tmp):
@@ -244,12 +287,23 @@ def test_stage_extracts_from_a_behavemae_checkpoint_without_training(tiny_store,
     lab.mkdir()
     shutil.copy(DATA / "tiny_full_pos.pth", lab / "checkpoint-00000.pth")
     shutil.copy(STATS, lab / "zscore_stats.npy")
-    params = {"hbehave": {"extract": {"model": "lab/checkpoint-00000.pth", "aggregations": {"48min": 48, "96min": 96},
-                                      "window_stride_min": 48, "batch_size": 8, "precision": "fp32"},
-                          "pretrained": {"stats": "lab/zscore_stats.npy", "normalise": True}}}
+    params = {
+        "hbehave": {
+            "extract": {
+                "model": "lab/checkpoint-00000.pth",
+                "aggregations": {"48min": 48, "96min": 96},
+                "window_stride_min": 48,
+                "batch_size": 8,
+                "precision": "fp32",
+            },
+            "pretrained": {"stats": "lab/zscore_stats.npy", "normalise": True},
+        }
+    }
     (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
     HBehaveParams(**params["hbehave"])  # valid as written
-    spec = importlib.util.spec_from_file_location("stage_hbehave_extract", Path(__file__).parents[2] / "stages" / "hbehave_extract.py")
+    spec = importlib.util.spec_from_file_location(
+        "stage_hbehave_extract", Path(__file__).parents[2] / "stages" / "hbehave_extract.py"
+    )
     stage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stage)
     stage.main(["--agg", "48min", "--store", str(tiny_store), "--out", "emb"])

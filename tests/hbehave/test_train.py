@@ -9,8 +9,8 @@ import torch
 
 from ethoflow.core.errors import InputError, ParamsError
 from ethoflow.hbehave.params import ModelParams
-from ethoflow.hbehave.train import Windows, lr_at, train_model
 from ethoflow.hbehave.store import read_normalisation, read_split
+from ethoflow.hbehave.train import Windows, lr_at, train_model
 
 
 def test_lr_warmup_then_cosine():
@@ -53,7 +53,9 @@ def test_train_resume_is_exact(tiny_store, tiny_params, tmp_path):
 
 def test_ddp_gloo_two_processes(tiny_store, tiny_params, tmp_path):
     mp, tp = tiny_params
-    out = train_model(mp, tp.model_copy(update={"epochs": 1}), tiny_store, tmp_path / "m.pt", None, tmp_path / "ck", nproc=2)
+    out = train_model(
+        mp, tp.model_copy(update={"epochs": 1}), tiny_store, tmp_path / "m.pt", None, tmp_path / "ck", nproc=2
+    )
     assert out["world_size"] == 2 and out["ranks_in_sync"] and out["completed"]
     ck = torch.load(tmp_path / "m.pt", weights_only=True)
     assert ck["world_size"] == 2 and math.isfinite(ck["history"][0]["train_loss"])
@@ -61,11 +63,20 @@ def test_ddp_gloo_two_processes(tiny_store, tiny_params, tmp_path):
 
 def test_channel_mismatch_and_bad_architecture(tiny_store, tiny_params, tmp_path):
     mp, tp = tiny_params
-    bad = ModelParams(**{**mp.model_dump(), "input_size": [240, 1, 12], "patch_kernel": [5, 1, 12], "q_strides": "4,1,1;3,1,1"})
+    bad = ModelParams(
+        **{**mp.model_dump(), "input_size": [240, 1, 12], "patch_kernel": [5, 1, 12], "q_strides": "4,1,1;3,1,1"}
+    )
     with pytest.raises(InputError, match="4 channels"):
         train_model(bad, tp, tiny_store, tmp_path / "m.pt", None, tmp_path / "ck")
     with pytest.raises(ParamsError, match="divisible"):
-        train_model(ModelParams(**{**mp.model_dump(), "input_size": [245, 1, 4]}), tp, tiny_store, tmp_path / "m.pt", None, tmp_path / "ck")
+        train_model(
+            ModelParams(**{**mp.model_dump(), "input_size": [245, 1, 4]}),
+            tp,
+            tiny_store,
+            tmp_path / "m.pt",
+            None,
+            tmp_path / "ck",
+        )
 
 
 def test_ddp_worker_error_is_one_clear_line(tiny_store, tiny_params, tmp_path):
@@ -93,12 +104,39 @@ def test_stage_resumes_after_kill(tiny_store, tmp_path):
     from tests.hbehave.conftest import TINY_MODEL
 
     repo = Path(__file__).resolve().parents[2]
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"hbehave": {
-        "model": TINY_MODEL, "train": {"epochs": 10, "batch_size": 2, "window_stride_min": 240, "checkpoint_every": 5}}}))
-    env = dict(os.environ, PYTHONPATH=str(repo / "src"), ETHOFLOW_ROOT=str(tmp_path), ETHOFLOW_EXECUTOR="local",
-               OMP_NUM_THREADS="1")
-    cmd = [sys.executable, str(repo / "stages" / "hbehave_train.py"), "--params", "params.yaml", "--store", str(tiny_store),
-           "--out", "m.pt", "--live", "live", "--summary", "train.json", "--metrics", "headline.json"]
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hbehave": {
+                    "model": TINY_MODEL,
+                    "train": {"epochs": 10, "batch_size": 2, "window_stride_min": 240, "checkpoint_every": 5},
+                }
+            }
+        )
+    )
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(repo / "src"),
+        ETHOFLOW_ROOT=str(tmp_path),
+        ETHOFLOW_EXECUTOR="local",
+        OMP_NUM_THREADS="1",
+    )
+    cmd = [
+        sys.executable,
+        str(repo / "stages" / "hbehave_train.py"),
+        "--params",
+        "params.yaml",
+        "--store",
+        str(tiny_store),
+        "--out",
+        "m.pt",
+        "--live",
+        "live",
+        "--summary",
+        "train.json",
+        "--metrics",
+        "headline.json",
+    ]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ck = tmp_path / ".ethoflow" / "hbehave_train" / "last.pt"
     deadline = time.time() + 120

@@ -5,7 +5,6 @@ Skipped with the reason when Slurm does not answer, except under ``ETHOFLOW_REQU
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
@@ -17,9 +16,20 @@ pytestmark = pytest.mark.slurm
 
 def test_ddp_two_slurm_tasks(tiny_store, tiny_params, in_tmp):
     mp, tp = tiny_params
-    compute = ComputeParams(executor="slurm", default=StageResources(cpus=1, mem_gb=2, timeout_min=10, tasks_per_node=2))
-    out = dispatch_train(mp, tp.model_copy(update={"epochs": 1}), str(tiny_store), str(in_tmp / "m.pt"), None,
-              str(in_tmp / "ck"), stage="hbehave_train", compute=compute, poll_s=0.5)
+    compute = ComputeParams(
+        executor="slurm", default=StageResources(cpus=1, mem_gb=2, timeout_min=10, tasks_per_node=2)
+    )
+    out = dispatch_train(
+        mp,
+        tp.model_copy(update={"epochs": 1}),
+        str(tiny_store),
+        str(in_tmp / "m.pt"),
+        None,
+        str(in_tmp / "ck"),
+        stage="hbehave_train",
+        compute=compute,
+        poll_s=0.5,
+    )
     assert out["world_size"] == 2 and out["ranks_in_sync"] and out["completed"]
     ck = torch.load(in_tmp / "m.pt", weights_only=True)
     assert ck["world_size"] == 2

@@ -56,10 +56,16 @@ def copy_project(tmp_path: Path, params: dict[str, Any] | None = None) -> Path:
     no cache here (a queued or saved experiment would try to load them), and its own runs write a new one.
     """
     proj = tmp_path / "project"
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, files):
         if rel == "dvc.lock":
             continue

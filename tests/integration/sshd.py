@@ -51,7 +51,8 @@ class SSHServer:
 def _keygen(path: Path) -> None:
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ethoflow-test", "-f", str(path)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
 
 
@@ -107,28 +108,33 @@ def running_sshd(workdir: Path, start_timeout: float = 20) -> Iterator[SSHServer
         port = _free_port()
         config = workdir / "sshd_config"
         config.write_text(
-            "\n".join([
-                f"ListenAddress {HOST}",
-                f"Port {port}",
-                f"HostKey {host_key}",
-                f"PidFile {workdir / 'sshd.pid'}",
-                f"AuthorizedKeysFile {authorized}",
-                f"AllowUsers {user}",
-                "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PermitRootLogin prohibit-password",
-                "UsePAM no",
-                "StrictModes no",  # the keys live in a temporary directory
-                "Subsystem sftp internal-sftp",
-                "LogLevel VERBOSE",
-                "",
-            ])
+            "\n".join(
+                [
+                    f"ListenAddress {HOST}",
+                    f"Port {port}",
+                    f"HostKey {host_key}",
+                    f"PidFile {workdir / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {authorized}",
+                    f"AllowUsers {user}",
+                    "PubkeyAuthentication yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PermitRootLogin prohibit-password",
+                    "UsePAM no",
+                    "StrictModes no",  # the keys live in a temporary directory
+                    "Subsystem sftp internal-sftp",
+                    "LogLevel VERBOSE",
+                    "",
+                ]
+            )
         )
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [sshd, "-D", "-e", "-f", str(config)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + start_timeout
         while proc.poll() is None and time.monotonic() < deadline and not _banner(port):

@@ -16,17 +16,25 @@ TINY_ACOUSTIC = {
         "variants": {"v1": {"split": "tape_exclusive", "spectrogram_pngs": 1}},
         "features": {"sr": 16000, "n_fft": 512, "hop_length": 256, "n_freq_bins": 32},
         "train": {"base_width": 4, "epochs": 2, "num_threads": 1},
-        "predict": {"num_threads": 1, "settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.1},
-                                                   "coarse": {"seq_len_s": 0.5, "hop_s": 0.25}}},
+        "predict": {
+            "num_threads": 1,
+            "settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.1}, "coarse": {"seq_len_s": 0.5, "hop_s": 0.25}},
+        },
         "rf": {"n_estimators": 10, "n_folds": 2},
     }
 }
 VARIANTS = ("v1",)  # one foreach item keeps the test short; the stages are the same for more
 SETTINGS = ("default", "coarse")  # the matrix: every variant x every prediction setting
-ALL = {"demo_acoustic", "acoustic_corpus", "acoustic_report"} | {
-    f"{s}@{v}" for s in ("acoustic_variants", "acoustic_train") for v in VARIANTS} | {
-    f"{s}@{v}-{k}" for s in ("acoustic_predict", "acoustic_evaluate", "acoustic_rf_train", "acoustic_rf_filter")
-    for v in VARIANTS for k in SETTINGS}
+ALL = (
+    {"demo_acoustic", "acoustic_corpus", "acoustic_report"}
+    | {f"{s}@{v}" for s in ("acoustic_variants", "acoustic_train") for v in VARIANTS}
+    | {
+        f"{s}@{v}-{k}"
+        for s in ("acoustic_predict", "acoustic_evaluate", "acoustic_rf_train", "acoustic_rf_filter")
+        for v in VARIANTS
+        for k in SETTINGS
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +51,10 @@ def test_repro_writes_every_output(project):
     summary = json.loads((project / "reports/acoustic/summary.json").read_text())
     headline = json.loads((project / "metrics/acoustic.json").read_text())
     assert set(headline) == {f"{v}-{k}" for v in VARIANTS for k in SETTINGS}
-    assert all(set(layers) == {"cnn", "rf"} and set(layers["cnn"]) == {"f1", "precision", "recall"}
-               for layers in headline.values())
+    assert all(
+        set(layers) == {"cnn", "rf"} and set(layers["cnn"]) == {"f1", "precision", "recall"}
+        for layers in headline.values()
+    )
     for v in VARIANTS:
         for k in SETTINGS:
             for layer in ("cnn", "rf"):

@@ -23,18 +23,37 @@ def _write(workdir, params):
 
 def test_finch_whole_pipeline(shared_data, tmp_path):
     bird = shared_data / "audio" / "birdsongrec" / "Bird0"
-    _write(tmp_path, {
-        "corpus": {"data_dir": str(bird), "merge_gap_s": 0.3, "unmapped": "target",
-                   "sources": [{"name": "finch", "format": "birdsong-recognition-dataset",
-                                "annotations": str(bird / "Annotation.xml"), "audio_dir": str(bird / "Wave")}]},
-        "variants": {"finch": {"split": "tape_exclusive", "fractions": {"train": 0.6, "val": 0.2, "test": 0.2},
-                               "noise_per_target": 1.0, "margin_s": 0.1}},
-        "features": {"sr": 32000, "fmax": 8000.0, "n_freq_bins": 64},
-        "train": TINY,
-        "predict": {"num_threads": 1, "settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.2}}},
-        "evaluate": {"min_gap_s": 0.3},
-        "rf": {"fmax": 8000.0, "n_estimators": 10, "n_folds": 2},
-    })
+    _write(
+        tmp_path,
+        {
+            "corpus": {
+                "data_dir": str(bird),
+                "merge_gap_s": 0.3,
+                "unmapped": "target",
+                "sources": [
+                    {
+                        "name": "finch",
+                        "format": "birdsong-recognition-dataset",
+                        "annotations": str(bird / "Annotation.xml"),
+                        "audio_dir": str(bird / "Wave"),
+                    }
+                ],
+            },
+            "variants": {
+                "finch": {
+                    "split": "tape_exclusive",
+                    "fractions": {"train": 0.6, "val": 0.2, "test": 0.2},
+                    "noise_per_target": 1.0,
+                    "margin_s": 0.1,
+                }
+            },
+            "features": {"sr": 32000, "fmax": 8000.0, "n_freq_bins": 64},
+            "train": TINY,
+            "predict": {"num_threads": 1, "settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.2}}},
+            "evaluate": {"min_gap_s": 0.3},
+            "rf": {"fmax": 8000.0, "n_estimators": 10, "n_folds": 2},
+        },
+    )
     run_pipeline(tmp_path)
     report = json.loads((tmp_path / "data/interim/acoustic/corpus/report.json").read_text())
     assert report["n_recordings"] == 40 and report["n_tapes"] == 40
@@ -45,7 +64,11 @@ def test_finch_whole_pipeline(shared_data, tmp_path):
     assert 40 <= len(bouts) <= 80 and max(e["n_merged"] for e in bouts) > 10  # notes merged into bouts
     vi = json.loads((tmp_path / "data/interim/acoustic/variants/finch/variant_index.json").read_text())
     split_tapes = [set(vi["counts"][s]["tapes"]) for s in ("train", "val", "test")]
-    assert not (split_tapes[0] & split_tapes[1]) and not (split_tapes[0] & split_tapes[2]) and not (split_tapes[1] & split_tapes[2])
+    assert (
+        not (split_tapes[0] & split_tapes[1])
+        and not (split_tapes[0] & split_tapes[2])
+        and not (split_tapes[1] & split_tapes[2])
+    )
     pred = pd.read_parquet(tmp_path / "data/processed/acoustic/predictions/finch-default/predictions.parquet")
     assert pred.recording.nunique() == 40 and pred.prob.between(0, 1).all()
     m = pd.read_csv(tmp_path / "reports/acoustic/metrics.csv")
@@ -59,17 +82,36 @@ def test_finch_whole_pipeline(shared_data, tmp_path):
 
 def test_raven_field_recording(shared_data, tmp_path):
     raven = shared_data / "audio" / "raven"
-    _write(tmp_path, {
-        "corpus": {"data_dir": str(raven), "unmapped": "keep",
-                   "sources": [{"name": "field", "format": "raven", "label_column": "Species",
-                                "annotations": str(raven / "*.selections.txt"),
-                                "audio": str(raven / "Recording_1_Segment_07-snippet.wav")}]},
-        "variants": {"field": {"split": "random", "fractions": {"train": 0.5, "val": 0.25, "test": 0.25},
-                               "noise_per_target": 1.0, "margin_s": 0.0, "noise_min_s": 0.2}},
-        "features": {"sr": 32000, "fmax": 8000.0, "n_freq_bins": 64},
-        "train": TINY,
-        "predict": {"num_threads": 1},
-    })
+    _write(
+        tmp_path,
+        {
+            "corpus": {
+                "data_dir": str(raven),
+                "unmapped": "keep",
+                "sources": [
+                    {
+                        "name": "field",
+                        "format": "raven",
+                        "label_column": "Species",
+                        "annotations": str(raven / "*.selections.txt"),
+                        "audio": str(raven / "Recording_1_Segment_07-snippet.wav"),
+                    }
+                ],
+            },
+            "variants": {
+                "field": {
+                    "split": "random",
+                    "fractions": {"train": 0.5, "val": 0.25, "test": 0.25},
+                    "noise_per_target": 1.0,
+                    "margin_s": 0.0,
+                    "noise_min_s": 0.2,
+                }
+            },
+            "features": {"sr": 32000, "fmax": 8000.0, "n_freq_bins": 64},
+            "train": TINY,
+            "predict": {"num_threads": 1},
+        },
+    )
     run_pipeline(tmp_path, until="evaluate")
     report = json.loads((tmp_path / "data/interim/acoustic/corpus/report.json").read_text())
     # the table covers 300 s, the snippet 10 s: every event past its end is reported and skipped

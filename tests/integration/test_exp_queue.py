@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.dvcproject import BIN, dvc, git, repro_and_commit
-from tests.integration.tiny_params import TINY
 from tests.integration.dvcproject import _env as dvc_env
+from tests.integration.tiny_params import TINY
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,11 @@ def start_queue(proj: Path, jobs: int) -> None:
     with log.open("w") as out:
         res = subprocess.run(
             [str(BIN / "dvc"), "queue", "start", "-j", str(jobs)],
-            cwd=proj, env=dvc_env(proj), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            cwd=proj,
+            env=dvc_env(proj),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             timeout=120,
         )
     assert res.returncode == 0, log.read_text()
@@ -114,9 +118,14 @@ def readable_metrics(data: dict) -> dict[str, dict]:
 def test_queued_grid_runs_every_point(project):
     try:
         queued = dvc(
-            project, "exp", "run", "--queue",
-            "-S", "vae.train.lr=" + ",".join(map(str, LRS)),
-            "-S", "vae.model.latent_dim=" + ",".join(map(str, LATENT_DIMS)),
+            project,
+            "exp",
+            "run",
+            "--queue",
+            "-S",
+            "vae.train.lr=" + ",".join(map(str, LRS)),
+            "-S",
+            "vae.model.latent_dim=" + ",".join(map(str, LATENT_DIMS)),
             TARGET,
         )
         assert queued.stdout.count("Queued experiment") == 4, queued.stdout

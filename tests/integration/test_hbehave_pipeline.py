@@ -17,30 +17,58 @@ from tests.integration.dvcproject import copy_project, dvc, ran_stages, set_para
 
 REPO = Path(__file__).resolve().parents[2]
 
-TINY_MODEL_1CH = {"input_size": [240, 1, 1], "patch_kernel": [5, 1, 1], "stages": [1, 1, 1], "q_strides": "4,1,1;3,1,1",
-                  "mask_unit_attn": [True, False, False], "init_embed_dim": 8, "init_num_heads": 1,
-                  "decoder_embed_dim": 8, "decoder_depth": 1, "decoder_num_heads": 1}
+TINY_MODEL_1CH = {
+    "input_size": [240, 1, 1],
+    "patch_kernel": [5, 1, 1],
+    "stages": [1, 1, 1],
+    "q_strides": "4,1,1;3,1,1",
+    "mask_unit_attn": [True, False, False],
+    "init_embed_dim": 8,
+    "init_num_heads": 1,
+    "decoder_embed_dim": 8,
+    "decoder_depth": 1,
+    "decoder_num_heads": 1,
+}
 
 
 def _stage(name: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), ETHOFLOW_ROOT=str(cwd), ETHOFLOW_PROGRESS="0",
-               ETHOFLOW_EXECUTOR="local", OMP_NUM_THREADS="1")
-    res = subprocess.run([sys.executable, str(REPO / "stages" / f"{name}.py"), "--params", str(cwd / "params.yaml"), *args],
-                         cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO / "src"),
+        ETHOFLOW_ROOT=str(cwd),
+        ETHOFLOW_PROGRESS="0",
+        ETHOFLOW_EXECUTOR="local",
+        OMP_NUM_THREADS="1",
+    )
+    res = subprocess.run(
+        [sys.executable, str(REPO / "stages" / f"{name}.py"), "--params", str(cwd / "params.yaml"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, f"{name} failed:\n{res.stdout}\n{res.stderr}"
     return res
 
 
 @pytest.mark.integration
 def test_real_dam_file_zarr_train_extract_heatmaps(shared_data, tmp_path):
-    params = {"hbehave": {
-        "zarr": {"input_format": "dam", "input_dir": str(shared_data / "activity" / "dam"), "summary_file": None,
-                 "dam_layout": "per_tube", "val_fraction": 0.25},
-        "model": TINY_MODEL_1CH,
-        "train": {"epochs": 1, "batch_size": 32, "window_stride_min": 240},
-        "extract": {"aggregations": {"4h": 240}, "window_stride_min": 120, "batch_size": 32},
-        "heatmaps": {"max_cages": 2, "max_dims": 8},
-    }}
+    params = {
+        "hbehave": {
+            "zarr": {
+                "input_format": "dam",
+                "input_dir": str(shared_data / "activity" / "dam"),
+                "summary_file": None,
+                "dam_layout": "per_tube",
+                "val_fraction": 0.25,
+            },
+            "model": TINY_MODEL_1CH,
+            "train": {"epochs": 1, "batch_size": 32, "window_stride_min": 240},
+            "extract": {"aggregations": {"4h": 240}, "window_stride_min": 120, "batch_size": 32},
+            "heatmaps": {"max_cages": 2, "max_dims": 8},
+        }
+    }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     _stage("hbehave_zarr", tmp_path)
     report = json.loads((tmp_path / "data/interim/hbehave/zarr_report.json").read_text())
@@ -63,17 +91,27 @@ def test_real_dam_file_zarr_train_extract_heatmaps(shared_data, tmp_path):
     assert len(table) == 32 and (table["rows"] == 3482).all()
     # status-51 and status-24 minutes (and the 2-minute steps between the first rows) are not covered
     assert (table["minutes_covered"] == 3482 - 35).all()
-    assert len(list((tmp_path / "reports/hbehave/heatmaps/4h").glob("*.png"))) == 2 * 4 * 2  # cages x levels x DAY/NIGHT
+    assert (
+        len(list((tmp_path / "reports/hbehave/heatmaps/4h").glob("*.png"))) == 2 * 4 * 2
+    )  # cages x levels x DAY/NIGHT
 
 
-TINY_DVC = {"hbehave": {
-    "demo": {"n_cages": 3, "n_days": 1},
-    "model": {"input_size": [240, 1, 12], "patch_kernel": [5, 1, 12], "stages": [1, 1, 1], "q_strides": "4,1,1;3,1,1",
-              "init_embed_dim": 8, "decoder_embed_dim": 8},
-    "train": {"epochs": 1, "batch_size": 8, "window_stride_min": 120},
-    "extract": {"aggregations": {"4h": 240}, "window_stride_min": 120},
-    "heatmaps": {"max_cages": 1, "max_dims": 8},
-}}
+TINY_DVC = {
+    "hbehave": {
+        "demo": {"n_cages": 3, "n_days": 1},
+        "model": {
+            "input_size": [240, 1, 12],
+            "patch_kernel": [5, 1, 12],
+            "stages": [1, 1, 1],
+            "q_strides": "4,1,1;3,1,1",
+            "init_embed_dim": 8,
+            "decoder_embed_dim": 8,
+        },
+        "train": {"epochs": 1, "batch_size": 8, "window_stride_min": 120},
+        "extract": {"aggregations": {"4h": 240}, "window_stride_min": 120},
+        "heatmaps": {"max_cages": 1, "max_dims": 8},
+    }
+}
 
 
 @pytest.mark.integration
@@ -84,7 +122,13 @@ def test_dvc_repro_demo_dag(tmp_path):
     p["hbehave"]["extract"]["aggregations"] = {"4h": 240}
     (proj / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     res = dvc(proj, "repro", "hbehave_heatmaps")
-    assert ran_stages(res) == {"demo_hbehave", "hbehave_zarr", "hbehave_train", "hbehave_extract@4h", "hbehave_heatmaps@4h"}
+    assert ran_stages(res) == {
+        "demo_hbehave",
+        "hbehave_zarr",
+        "hbehave_train",
+        "hbehave_extract@4h",
+        "hbehave_heatmaps@4h",
+    }
     assert (proj / "reports/hbehave/heatmaps/4h/summary.csv").exists()
     assert (proj / "data/interim/hbehave/zarr_report.json").exists() and (proj / "models/hbehave/model.pt").exists()
     assert ran_stages(dvc(proj, "repro", "hbehave_heatmaps")) == set()

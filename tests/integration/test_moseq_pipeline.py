@@ -15,8 +15,16 @@ from tests.integration.dvcproject import copy_project, dvc, ran_stages
 pytestmark = pytest.mark.integration
 
 MOSEQ_STAGES = ["moseq_load", "moseq_outliers", "moseq_pca", "moseq_arhmm", "moseq_full", "moseq_results"]
-SUMMARY_KEYS = {"kappa", "median_duration_frames", "median_duration_ms", "syllables_90pct_frames",
-                "total_syllables", "latent_dim", "variance_explained", "search"}
+SUMMARY_KEYS = {
+    "kappa",
+    "median_duration_frames",
+    "median_duration_ms",
+    "syllables_90pct_frames",
+    "total_syllables",
+    "latent_dim",
+    "variance_explained",
+    "search",
+}
 TINY_FIT = {
     "outliers": {"plot_dpi": 40},
     "arhmm": {"trial_iters": 4, "arhmm_iters": 6, "max_trials": 3},
@@ -37,12 +45,15 @@ def _check_outputs(root: Path, n_sessions: int) -> dict:
     summary = read_json(root / "models/moseq/results/summary.json")
     headline = read_json(root / "metrics/moseq.json")
     assert set(headline["log10_kappa"]) == {"arhmm", "full"} and headline["median_ms"] == pytest.approx(
-        summary["median_duration_ms"], rel=1e-5)
+        summary["median_duration_ms"], rel=1e-5
+    )
     search = (root / "reports/moseq/results/kappa_search.csv").read_text().splitlines()
     assert search[0] == "series,trial,log10_kappa,median_ms" and len(search) > 2
     assert SUMMARY_KEYS <= set(summary)
     assert set(summary["kappa"]) == {"arhmm", "full"}
-    assert summary["median_duration_ms"] == pytest.approx(summary["median_duration_frames"] * 1000 / summary["fps"], abs=1e-3)
+    assert summary["median_duration_ms"] == pytest.approx(
+        summary["median_duration_frames"] * 1000 / summary["fps"], abs=1e-3
+    )
     assert 1 <= summary["syllables_90pct_frames"] <= summary["total_syllables"]
     assert summary["sessions"] == n_sessions
     res = root / "models/moseq/results/model"
@@ -67,12 +78,23 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
 
     sleap = shared_data / "keypoints" / "sleap"
     use = ["head", "thorax", "abdomen", "wingL", "wingR", "forelegL1", "forelegR1", "hindlegL3", "hindlegR3"]
-    params = {"moseq": {
-        "load": {"format": "sleap", "input_dir": str(sleap), "paths": [str(sleap / "centered_pair_predictions.slp")],
-                 "use_bodyparts": use, "anterior_bodyparts": ["head"], "posterior_bodyparts": ["abdomen"],
-                 "fps": None, "video_dir": str(sleap), "min_frames": 100, "max_nan_fraction": 0.5},
-        **TINY_FIT,
-    }}
+    params = {
+        "moseq": {
+            "load": {
+                "format": "sleap",
+                "input_dir": str(sleap),
+                "paths": [str(sleap / "centered_pair_predictions.slp")],
+                "use_bodyparts": use,
+                "anterior_bodyparts": ["head"],
+                "posterior_bodyparts": ["abdomen"],
+                "fps": None,
+                "video_dir": str(sleap),
+                "min_frames": 100,
+                "max_nan_fraction": 0.5,
+            },
+            **TINY_FIT,
+        }
+    }
     (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
     (in_tmp / "dvc.yaml").write_text("stages: {}\n")
     for mod in (moseq_load, moseq_outliers, moseq_pca, moseq_arhmm, moseq_full, moseq_results):
@@ -86,10 +108,12 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
 
 
 def test_dvc_repro_moseq_dag_on_demo_data(tmp_path, jax_cache, monkeypatch):
-    params = {"moseq": {
-        "demo": {"n_sessions": 2, "n_frames": 300, "n_keypoints": 5},
-        **TINY_FIT,
-    }}
+    params = {
+        "moseq": {
+            "demo": {"n_sessions": 2, "n_frames": 300, "n_keypoints": 5},
+            **TINY_FIT,
+        }
+    }
     proj = copy_project(tmp_path, params=params)
     res = dvc(proj, "repro", "moseq_results")
     assert {"demo_moseq", *MOSEQ_STAGES} <= ran_stages(res)

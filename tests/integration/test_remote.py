@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from tests.integration.dvcproject import dvc, git, ran_stages, repro_and_commit
-from tests.integration.tiny_params import TINY
 from tests.integration.sshd import running_sshd
+from tests.integration.tiny_params import TINY
 
 pytestmark = pytest.mark.integration
 

@@ -25,10 +25,18 @@ pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 
 VARIANTS = ("v1", "v2")
 JOB = {"gpus": 0, "cpus": 1, "mem_gb": 2, "timeout_min": 10}
-DISPATCHED = ("acoustic_train", "acoustic_predict", "acoustic_evaluate", "acoustic_rf_train", "acoustic_rf_filter",
-              "acoustic_report")
+DISPATCHED = (
+    "acoustic_train",
+    "acoustic_predict",
+    "acoustic_evaluate",
+    "acoustic_rf_train",
+    "acoustic_rf_filter",
+    "acoustic_report",
+)
 #: submitit's own log lines in a job's stdout: "submitit INFO (2026-12-01 00:40:00,123) - Starting with ..."
-_SUBMITIT = re.compile(r"submitit INFO \((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\) - (Starting with|Job completed successfully)")
+_SUBMITIT = re.compile(
+    r"submitit INFO \((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\) - (Starting with|Job completed successfully)"
+)
 
 
 def _project(tmp: Path) -> Path:
@@ -56,8 +64,9 @@ def _env_for(proj: Path, executor: str) -> dict[str, str]:
 def _start(proj: Path, executor: str, *cmd: str) -> subprocess.Popen:
     """Start ``cmd`` (a program of this environment) in ``proj``; stdout/stderr go to files beside it."""
     out, err = (open(proj.parent / f"{cmd[0]}.{k}", "w") for k in ("out", "err"))  # noqa: SIM115
-    proc = subprocess.Popen([str(BIN / cmd[0]), *cmd[1:]], cwd=proj, env=_env_for(proj, executor), stdout=out,
-                            stderr=err, text=True)
+    proc = subprocess.Popen(
+        [str(BIN / cmd[0]), *cmd[1:]], cwd=proj, env=_env_for(proj, executor), stdout=out, stderr=err, text=True
+    )
     proc.files = (out, err)  # type: ignore[attr-defined]
     return proc
 
@@ -83,8 +92,9 @@ def job_span(proj: Path, stage: str) -> tuple[datetime, datetime]:
     assert len(logs) == 1, f"{stage}: expected one job log, found {logs}"
     found = dict((kind, ts) for ts, kind in _SUBMITIT.findall(logs[0].read_text()))
     assert set(found) == {"Starting with", "Job completed successfully"}, logs[0].read_text()[-2000:]
-    start, end = (datetime.strptime(found[k], "%Y-%m-%d %H:%M:%S,%f")
-                  for k in ("Starting with", "Job completed successfully"))
+    start, end = (
+        datetime.strptime(found[k], "%Y-%m-%d %H:%M:%S,%f") for k in ("Starting with", "Job completed successfully")
+    )
     return start, end
 
 
@@ -102,8 +112,10 @@ def runs(tmp_path_factory):
     t_par = time.monotonic() - t0
     assert res_ser.returncode == 0, res_ser.stdout + res_ser.stderr
     assert res_par.returncode == 0, res_par.stdout + res_par.stderr
-    print(f"\nserial in-process dvc repro: {t_ser:.0f}s; ethoflow repro -j 2 on Slurm: {t_par:.0f}s "
-          f"(run side by side)\n{res_par.stdout}")
+    print(
+        f"\nserial in-process dvc repro: {t_ser:.0f}s; ethoflow repro -j 2 on Slurm: {t_par:.0f}s "
+        f"(run side by side)\n{res_par.stdout}"
+    )
     return {"par": par, "ser": ser, "res_par": res_par, "outs_par": lock_outs(par), "outs_ser": lock_outs(ser)}
 
 
@@ -137,8 +149,10 @@ def test_failing_variant_stops_new_stages_and_keeps_the_other(runs):
     print(f"\nfailing run: {time.monotonic() - t0:.0f}s\n{res.stdout}\n{res.stderr[-1500:]}")
     assert res.returncode != 0
     last = res.stderr.strip().splitlines()[-1]
-    assert re.search(r"stage failed: acoustic_train@v2 \(exit \d+, Slurm job \d+; log \.ethoflow/repro/acoustic_train@v2\.log\)",
-                     last), last
+    assert re.search(
+        r"stage failed: acoustic_train@v2 \(exit \d+, Slurm job \d+; log \.ethoflow/repro/acoustic_train@v2\.log\)",
+        last,
+    ), last
     after = yaml.safe_load((proj / "dvc.lock").read_text())["stages"]
     train = {v: after[f"acoustic_train@{v}"]["params"]["params.yaml"]["acoustic.train"]["epochs"] for v in VARIANTS}
     assert train == {"v1": 1, "v2": 2}, "v1 recorded with the new params, v2 untouched"
@@ -149,7 +163,7 @@ def test_failing_variant_stops_new_stages_and_keeps_the_other(runs):
     # v1's predict started before v2 failed depends on timing (v1 may finish first), so check the order.
     lines = res.stdout.splitlines()
     failed_at = next(i for i, line in enumerate(lines) if "FAILED   acoustic_train@v2" in line)
-    assert not [line for line in lines[failed_at + 1:] if "started" in line], "nothing starts after the failure"
+    assert not [line for line in lines[failed_at + 1 :] if "started" in line], "nothing starts after the failure"
     started = {m.group(1) for m in re.finditer(r"started  (\S+)", res.stdout)}
     ended = {m.group(1) for m in re.finditer(r"(?:finished|FAILED)\s+(\S+)", res.stdout)}
     assert started == ended, "every started stage ran to its end"

@@ -56,8 +56,14 @@ def test_real_dam_file_repro_build06_full_coverage(tmp_path, shared_data):
     dam_dir = shared_data / "activity" / "dam"
     assert (dam_dir / "M014.txt").exists()
     params = {
-        "hbehave": {"zarr": {"input_format": "dam", "input_dir": str(dam_dir), "dam_glob": "M014.txt",
-                             "dam_layout": "per_monitor"}},
+        "hbehave": {
+            "zarr": {
+                "input_format": "dam",
+                "input_dir": str(dam_dir),
+                "dam_glob": "M014.txt",
+                "dam_layout": "per_monitor",
+            }
+        },
         "vae": {**TINY_VAE, "train": {**TINY_VAE["train"], "epochs": 1}},
     }
     proj = copy_project(tmp_path, params=params)

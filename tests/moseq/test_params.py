@@ -12,8 +12,9 @@ def test_paths_outside_input_dir_are_refused():
 
 
 def test_paths_and_video_dir_inside_input_dir_are_accepted():
-    p = LoadParams(input_dir="/lab/poses", paths=["/lab/poses/*.slp", "/lab/poses/day2"], fps=None,
-                   video_dir="/lab/poses/videos")
+    p = LoadParams(
+        input_dir="/lab/poses", paths=["/lab/poses/*.slp", "/lab/poses/day2"], fps=None, video_dir="/lab/poses/videos"
+    )
     assert p.input_dir == "/lab/poses"
 
 

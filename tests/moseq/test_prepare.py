@@ -71,8 +71,13 @@ def test_nothing_left_is_a_clear_error():
 
 @pytest.mark.parametrize(
     "ratio, threshold, expected",
-    [([0.5, 0.3, 0.15, 0.05], 0.9, 3), ([0.5, 0.3, 0.15, 0.05], 0.8, 2), ([0.95, 0.05], 0.9, 1),
-     ([0.4, 0.3, 0.2], 0.95, 3), ([0.5, 0.4, 0.1], 0.9, 2)],
+    [
+        ([0.5, 0.3, 0.15, 0.05], 0.9, 3),
+        ([0.5, 0.3, 0.15, 0.05], 0.8, 2),
+        ([0.95, 0.05], 0.9, 1),
+        ([0.4, 0.3, 0.2], 0.95, 3),
+        ([0.5, 0.4, 0.1], 0.9, 2),
+    ],
 )
 def test_latent_dim_is_fewest_pcs_reaching_threshold(ratio, threshold, expected):
     assert choose_latent_dim(np.array(ratio), threshold) == expected

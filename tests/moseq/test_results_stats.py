@@ -15,22 +15,42 @@ def test_quartiles_and_one_frame_fraction_on_a_known_sequence():
     assert runs.tolist() == [1, 1, 3, 2, 1, 4, 8]
     st = duration_stats(runs, fps=10.0)  # 100 ms per frame
     # sorted 1 1 1 2 3 4 8: q25 at position 1.5 -> 1, median 2, q75 at position 4.5 -> 3.5
-    assert st == {"q25_ms": 100.0, "median_ms": 200.0, "q75_ms": 350.0, "one_frame_fraction": pytest.approx(3 / 7, abs=1e-6)}
+    assert st == {
+        "q25_ms": 100.0,
+        "median_ms": 200.0,
+        "q75_ms": 350.0,
+        "one_frame_fraction": pytest.approx(3 / 7, abs=1e-6),
+    }
 
 
 def test_headline_has_numbers_only():
     states = {
-        "arhmm": {"trials": [{}] * 2, "status": "found", "method": "secant", "message": "m",
-                  "extra": {"trial_duration": 10.5, "final_duration": 11.0}},
-        "full": {"trials": [{}], "status": "drifted", "method": "secant", "message": "d",
-                 "extra": {"search_status": "found", "trial_duration": 11.0, "final_duration": 14.0}},
+        "arhmm": {
+            "trials": [{}] * 2,
+            "status": "found",
+            "method": "secant",
+            "message": "m",
+            "extra": {"trial_duration": 10.5, "final_duration": 11.0},
+        },
+        "full": {
+            "trials": [{}],
+            "status": "drifted",
+            "method": "secant",
+            "message": "d",
+            "extra": {"search_status": "found", "trial_duration": 11.0, "final_duration": 14.0},
+        },
     }
     search = {k: search_outcome(s, 30.0) for k, s in states.items()}
     assert search["full"]["status"] == "drifted" and search["full"]["final_median_ms"] == pytest.approx(466.667)
     assert search["full"]["trial_median_ms"] == pytest.approx(366.667) and not search["full"]["final_in_window"]
-    summary = {"kappa": {"arhmm": 1e6, "full": 1e5}, "median_duration_ms": 400.0, "total_syllables": 20,
-               "syllables_90pct_frames": 6, "search": search,
-               "duration_ms": {"q25_ms": 200.0, "median_ms": 400.0, "q75_ms": 700.0, "one_frame_fraction": 0.05}}
+    summary = {
+        "kappa": {"arhmm": 1e6, "full": 1e5},
+        "median_duration_ms": 400.0,
+        "total_syllables": 20,
+        "syllables_90pct_frames": 6,
+        "search": search,
+        "duration_ms": {"q25_ms": 200.0, "median_ms": 400.0, "q75_ms": 700.0, "one_frame_fraction": 0.05},
+    }
     h = headline_metrics(summary)
     assert h["q25_ms"] == 200.0 and h["q75_ms"] == 700.0 and h["one_frame_fraction"] == 0.05
     assert h["in_window"] == {"arhmm": 1, "full": 0}

@@ -15,8 +15,8 @@ import pytest
 from ethoflow.core.io import read_json
 from ethoflow.moseq.search import (
     SearchError,
-    final_outcome,
     SearchState,
+    final_outcome,
     load_or_new,
     new_state,
     propose,
@@ -69,8 +69,9 @@ def test_search_converges_inside_window_and_bounds(method, curve):
 def test_secant_needs_fewer_fits_than_bisection_overall():
     totals = {}
     for method in ("secant", "bisection"):
-        totals[method] = sum(len(search(fn, method, target=(9.0, 12.0) if i < 5 else (40.0, 55.0)).trials)
-                             for i, fn in enumerate(CURVES))
+        totals[method] = sum(
+            len(search(fn, method, target=(9.0, 12.0) if i < 5 else (40.0, 55.0)).trials) for i, fn in enumerate(CURVES)
+        )
     assert totals["secant"] < totals["bisection"], totals
 
 
@@ -183,8 +184,13 @@ def test_state_file_written_after_every_trial_and_stale_state_ignored(tmp_path):
 
 def _worker(state: Path, log: Path, sleep_s: float) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    return subprocess.Popen([sys.executable, str(HERE / "search_worker.py"), str(state), str(log), str(sleep_s)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "search_worker.py"), str(state), str(log), str(sleep_s)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_sigkill_after_second_trial_resumes_without_redoing_trials(tmp_path):
@@ -223,7 +229,7 @@ def test_sigkill_after_second_trial_resumes_without_redoing_trials(tmp_path):
     proc = _worker(state, log, 0.0)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    evaluated_after = log.read_text().split()[len(evaluated_before):]
+    evaluated_after = log.read_text().split()[len(evaluated_before) :]
     assert not set(map(float, evaluated_after)) & set(done_before), "finished trials were fitted again"
     final = read_json(state)
     assert final["status"] == "found"

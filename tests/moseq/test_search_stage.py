@@ -30,8 +30,16 @@ def project(in_tmp, monkeypatch):
     from ethoflow.moseq.io import write_kpms_config
 
     pca_dir = in_tmp / "pca"
-    write_kpms_config(pca_dir, bodyparts=["a", "b", "c"], use_bodyparts=["a", "b", "c"],
-                      anterior_bodyparts=["a"], posterior_bodyparts=["c"], skeleton=[], fps=30.0, video_dir="")
+    write_kpms_config(
+        pca_dir,
+        bodyparts=["a", "b", "c"],
+        use_bodyparts=["a", "b", "c"],
+        anterior_bodyparts=["a"],
+        posterior_bodyparts=["c"],
+        skeleton=[],
+        fps=30.0,
+        video_dir="",
+    )
     (pca_dir / "pca.p").write_bytes(b"pca")
     kp = in_tmp / "keypoints.p"
     kp.write_bytes(b"keypoints")
@@ -66,8 +74,9 @@ def project(in_tmp, monkeypatch):
 
 
 def _run(p, cfg):
-    return fit.search_stage("arhmm", cfg, p["root"] / "arhmm", keypoints=p["kp"], pca_dir=p["pca"],
-                            compute=ComputeParams())
+    return fit.search_stage(
+        "arhmm", cfg, p["root"] / "arhmm", keypoints=p["kp"], pca_dir=p["pca"], compute=ComputeParams()
+    )
 
 
 def test_stage_resumes_after_crash_and_cleans_up(project):
@@ -106,8 +115,14 @@ def test_bad_compute_options_fail_at_stage_start(project):
 
     compute = ComputeParams(stages={"moseq_arhmm": {"options": {"mixed_map_iter": 4}}})
     with pytest.raises(ParamsError, match="compute.stages.moseq_arhmm.options.*mixed_map_iter"):
-        fit.search_stage("arhmm", MoseqParams(), project["root"] / "arhmm", keypoints=project["kp"],
-                         pca_dir=project["pca"], compute=compute)
+        fit.search_stage(
+            "arhmm",
+            MoseqParams(),
+            project["root"] / "arhmm",
+            keypoints=project["kp"],
+            pca_dir=project["pca"],
+            compute=compute,
+        )
 
 
 def test_rounds_of_several_trials_go_through_map_array(project, monkeypatch):
@@ -121,8 +136,9 @@ def test_rounds_of_several_trials_go_through_map_array(project, monkeypatch):
         return orig(fn, *iterables, **kw)
 
     monkeypatch.setattr(dispatch, "map_array", spy)
-    cfg = MoseqParams(arhmm={"target_duration_ms": [1000, 1300], "trial_iters": 3, "arhmm_iters": 3,
-                             "trials_per_round": 3})
+    cfg = MoseqParams(
+        arhmm={"target_duration_ms": [1000, 1300], "trial_iters": 3, "arhmm_iters": 3, "trials_per_round": 3}
+    )
     st = _run(project, cfg)
     assert st.status == "found"
     assert rounds and all(n == 3 for n in rounds[:-1]) and len(st.trials) == sum(rounds)

@@ -15,8 +15,17 @@ torch.set_num_threads(1)
 @pytest.mark.parametrize("pe", [False, True])
 def test_forward_shapes_each_encoder(encoder, pe):
     torch.manual_seed(0)
-    cfg = VAEConfig(seq_len=30, channels=5, latent_dim=6, hidden_dim=16, num_layers=2, encoder=encoder,
-                    positional_encoding=pe, nuisance_dims=2, num_heads=2)
+    cfg = VAEConfig(
+        seq_len=30,
+        channels=5,
+        latent_dim=6,
+        hidden_dim=16,
+        num_layers=2,
+        encoder=encoder,
+        positional_encoding=pe,
+        nuisance_dims=2,
+        num_heads=2,
+    )
     model = TimeSeriesVAE(cfg)
     x = torch.randn(7, 30, 5)
     mask = torch.rand(7, 30, 5) > 0.3
@@ -126,15 +135,14 @@ def test_loss_decreases_over_two_epochs_on_synthetic_data(encoder):
     tt = torch.arange(t).float()[None, :, None]
     x = amp * torch.sin(tt / 3.0 + phase) + 0.05 * torch.randn(n, t, c)
     mask = torch.rand(n, t, c) > 0.1
-    model = TimeSeriesVAE(VAEConfig(seq_len=t, channels=c, latent_dim=4, hidden_dim=16, num_layers=1,
-                                    encoder=encoder))
+    model = TimeSeriesVAE(VAEConfig(seq_len=t, channels=c, latent_dim=4, hidden_dim=16, num_layers=1, encoder=encoder))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
 
     def epoch_loss(train):
         model.train(train)
         total = 0.0
         for s in range(0, n, 16):
-            xb, mb = x[s:s + 16], mask[s:s + 16]
+            xb, mb = x[s : s + 16], mask[s : s + 16]
             with torch.set_grad_enabled(train):
                 x_hat, mu, lv = model(xb, mb, sample=train)
                 terms = vae_loss(x_hat, xb, mu, lv, beta=0.1, mask=mb)

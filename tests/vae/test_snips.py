@@ -6,7 +6,16 @@ import pytest
 
 from ethoflow.core.errors import InputError
 from ethoflow.vae.params import SnipParams
-from ethoflow.vae.snips import DF02_COLUMNS, build_df02, cage_snips, is_night, load_snip_arrays, make_snip_id, read_df02, write_df02
+from ethoflow.vae.snips import (
+    DF02_COLUMNS,
+    build_df02,
+    cage_snips,
+    is_night,
+    load_snip_arrays,
+    make_snip_id,
+    read_df02,
+    write_df02,
+)
 from tests.vae.helpers import make_store
 
 

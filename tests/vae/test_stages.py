@@ -27,9 +27,12 @@ def test_stage_chain_in_tmp_project(in_tmp, monkeypatch):
     monkeypatch.setenv("ETHOFLOW_EXECUTOR", "debug")
     make_store(in_tmp / "data/interim/hbehave/activity.zarr", minutes=240)
     params = {
-        "vae": {"model_name": "t", "snips": {"snip_len": 30, "snip_stride": 30},
-                "model": {"latent_dim": 2, "hidden_dim": 8, "num_layers": 1, "encoder": "gru"},
-                "train": {"epochs": 1}},
+        "vae": {
+            "model_name": "t",
+            "snips": {"snip_len": 30, "snip_stride": 30},
+            "model": {"latent_dim": 2, "hidden_dim": 8, "num_layers": 1, "encoder": "gru"},
+            "train": {"epochs": 1},
+        },
         "build06": {},
     }
     (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
@@ -42,7 +45,9 @@ def test_stage_chain_in_tmp_project(in_tmp, monkeypatch):
     assert json.loads(Path("data/processed/vae/snips_summary.json").read_text())["n_snips"] == 24
     assert Path("models/vae/t/model.pt").exists()
     assert sorted(p.name for p in Path("data/processed/latents/t").glob("*.csv")) == [
-        "morph_latents_expA.csv", "morph_latents_expB.csv"]
+        "morph_latents_expA.csv",
+        "morph_latents_expB.csv",
+    ]
     assert json.loads(Path("data/processed/df03_coverage.json").read_text())["overall"]["coverage"] == 1.0
     for fig in ("reports/vae/latents_pca.png", "reports/vae/reconstructions.png"):
         assert Path(fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -19,13 +19,15 @@ torch.set_num_threads(1)
 
 
 def tiny_params(**train):
-    return VAEParams.model_validate({
-        "model_name": "tiny",
-        "seed": 3,
-        "snips": {"snip_len": 30, "snip_stride": 30},
-        "model": {"latent_dim": 3, "hidden_dim": 8, "num_layers": 1, "encoder": "conv", "nuisance_dims": 1},
-        "train": {"epochs": 4, "batch_size": 16, "lr": 0.01, "warmup_epochs": 1, "val_fraction": 0.34, **train},
-    })
+    return VAEParams.model_validate(
+        {
+            "model_name": "tiny",
+            "seed": 3,
+            "snips": {"snip_len": 30, "snip_stride": 30},
+            "model": {"latent_dim": 3, "hidden_dim": 8, "num_layers": 1, "encoder": "conv", "nuisance_dims": 1},
+            "train": {"epochs": 4, "batch_size": 16, "lr": 0.01, "warmup_epochs": 1, "val_fraction": 0.34, **train},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +42,16 @@ def data(tmp_path_factory):
 
 def run(d, store, df02, p, tag, ckpt=None, **kw):
     out = d / tag
-    return train_vae(str(df02), str(store), p.model_dump(), str(out / "model"), str(out / "live"),
-                     str(out / "train.json"), str(ckpt or out / "ckpt"), **kw), out
+    return train_vae(
+        str(df02),
+        str(store),
+        p.model_dump(),
+        str(out / "model"),
+        str(out / "live"),
+        str(out / "train.json"),
+        str(ckpt or out / "ckpt"),
+        **kw,
+    ), out
 
 
 def test_split_by_cage_holds_out_whole_cages():
@@ -131,8 +141,9 @@ def test_embed_writes_latent_store_layout(data, tmp_path):
     assert np.isfinite(a.iloc[:, 1:].to_numpy()).all()
     again = embed_experiments(out / "model" / "model.pt", df02, store, tmp_path / "lat2", ["expA"], batch_size=7)
     assert again[0].read_bytes() == files[0].read_bytes()  # deterministic
-    other = pd.read_csv(embed_experiments(out / "model" / "model.pt", df02, store, tmp_path / "lat4", ["expA"],
-                                          batch_size=64)[0])
+    other = pd.read_csv(
+        embed_experiments(out / "model" / "model.pt", df02, store, tmp_path / "lat4", ["expA"], batch_size=64)[0]
+    )
     np.testing.assert_allclose(other.iloc[:, 1:], a.iloc[:, 1:], atol=1e-5)  # batch size: rounding only
     with pytest.raises(InputError, match="not in df02"):
         embed_experiments(out / "model" / "model.pt", df02, store, tmp_path / "lat3", ["nope"])
@@ -141,7 +152,10 @@ def test_embed_writes_latent_store_layout(data, tmp_path):
 def test_latent_column_names():
     assert latent_columns(VAEConfig(seq_len=4, channels=1, latent_dim=3)) == ["z_mu_00", "z_mu_01", "z_mu_02"]
     assert latent_columns(VAEConfig(seq_len=4, channels=1, latent_dim=3, nuisance_dims=2)) == [
-        "z_mu_b_00", "z_mu_n_00", "z_mu_n_01"]
+        "z_mu_b_00",
+        "z_mu_n_00",
+        "z_mu_n_01",
+    ]
 
 
 def test_latent_pca_recovers_the_dominant_direction():

@@ -110,8 +110,9 @@ class AnimalSpotEncoder(nn.Module):
     basic blocks for ResNet-18/34, bottlenecks (4x wider outputs) for 50/101/152.
     """
 
-    def __init__(self, resnet_size: int = 18, input_channels: int = 1, conv_kernel_size: Any = 7,
-                 max_pool: int = 1, **_: Any):
+    def __init__(
+        self, resnet_size: int = 18, input_channels: int = 1, conv_kernel_size: Any = 7, max_pool: int = 1, **_: Any
+    ):
         super().__init__()
         depth = int(resnet_size)
         block, expansion = (BasicBlock, 1) if depth in (18, 34) else (Bottleneck, Bottleneck.expansion)
@@ -190,8 +191,13 @@ def _state_mismatch(expected: dict[str, Any], got: dict[str, Any]) -> list[str]:
 
 def _check_opts(path: Path, ck: dict[str, Any]) -> None:
     enc, cls, data = ck["encoderOpts"], ck["classifierOpts"], ck["dataOpts"]
-    for name, d in (("encoderOpts", enc), ("classifierOpts", cls), ("dataOpts", data),
-                    ("encoderState", ck["encoderState"]), ("classifierState", ck["classifierState"])):
+    for name, d in (
+        ("encoderOpts", enc),
+        ("classifierOpts", cls),
+        ("dataOpts", data),
+        ("encoderState", ck["encoderState"]),
+        ("classifierState", ck["classifierState"]),
+    ):
         if not isinstance(d, dict):
             raise InputError(f"{path}: not an ANIMAL-SPOT model file: {name} is a {type(d).__name__}, not a dict")
     missing = [f"encoderOpts.{k}" for k in ("resnet_size",) if k not in enc]
@@ -202,14 +208,18 @@ def _check_opts(path: Path, ck: dict[str, Any]) -> None:
     if missing:
         raise InputError(f"{path}: ANIMAL-SPOT model file lacks {', '.join(missing)}")
     if enc["resnet_size"] not in RESNET_BLOCKS:
-        raise InputError(f"{path}: encoderOpts.resnet_size {enc['resnet_size']!r} is not one of {sorted(RESNET_BLOCKS)}")
+        raise InputError(
+            f"{path}: encoderOpts.resnet_size {enc['resnet_size']!r} is not one of {sorted(RESNET_BLOCKS)}"
+        )
     if int(enc.get("max_pool", 1)) not in (0, 1, 2):
         raise InputError(f"{path}: encoderOpts.max_pool {enc.get('max_pool')!r} is not 0, 1 or 2")
     if cls.get("pooling", "avg") not in ("avg", "max"):
         raise InputError(f"{path}: classifierOpts.pooling {cls.get('pooling')!r} is not 'avg' or 'max'")
     if data["freq_compression"] not in ("linear", "mel"):
-        raise InputError(f"{path}: dataOpts.freq_compression {data['freq_compression']!r} is not supported "
-                         "(ethoflow reads 'linear' and 'mel' ANIMAL-SPOT models)")
+        raise InputError(
+            f"{path}: dataOpts.freq_compression {data['freq_compression']!r} is not supported "
+            "(ethoflow reads 'linear' and 'mel' ANIMAL-SPOT models)"
+        )
     if data["freq_compression"] == "mel" and data["fmax"] > data["sr"] // 2:
         raise InputError(f"{path}: dataOpts.fmax {data['fmax']} is above sr // 2 = {data['sr'] // 2}")
 
@@ -221,8 +231,9 @@ def _classes(path: Path, ck: dict[str, Any], n_out: int) -> list[str]:
     if not isinstance(raw, dict) or sorted(int(v) for v in raw.values()) != list(range(len(raw))):
         raise InputError(f"{path}: classes {raw!r} is not a mapping of class name -> index 0..n-1")
     if len(raw) != n_out:
-        raise InputError(f"{path}: {len(raw)} classes {sorted(raw, key=raw.get)} but classifierOpts.num_classes "
-                         f"is {n_out}")
+        raise InputError(
+            f"{path}: {len(raw)} classes {sorted(raw, key=raw.get)} but classifierOpts.num_classes is {n_out}"
+        )
     return [str(k) for k, _ in sorted(raw.items(), key=lambda kv: int(kv[1]))]
 
 
@@ -237,12 +248,18 @@ def _load_problem(exc: Exception) -> str:
     text = " ".join(str(exc).split())
     glob = re.search(r"Unsupported global: GLOBAL (\S+)", text)
     if glob:
-        return (f"holds a {glob.group(1)} object; ethoflow loads model files with torch's weights_only loader "
-                "(tensors, dicts, lists, numbers, strings), which never runs code from the file")
+        return (
+            f"holds a {glob.group(1)} object; ethoflow loads model files with torch's weights_only loader "
+            "(tensors, dicts, lists, numbers, strings), which never runs code from the file"
+        )
     if "WeightsUnpickler" in text or isinstance(exc, pickle.UnpicklingError):
         return "not a torch.save file, or corrupt"
     first = re.split(r"(?<=[a-z])\. ", text)[0][:160]
-    return f"truncated or corrupt: {type(exc).__name__}: {first}" if first else f"truncated or corrupt: {type(exc).__name__}"
+    return (
+        f"truncated or corrupt: {type(exc).__name__}: {first}"
+        if first
+        else f"truncated or corrupt: {type(exc).__name__}"
+    )
 
 
 def load_animal_spot(path: str | Path, min_max_norm: bool = False) -> tuple[Any, AnimalSpotFrontEnd, list[str]]:
@@ -279,8 +296,10 @@ def load_animal_spot(path: str | Path, min_max_norm: bool = False) -> tuple[Any,
         raise InputError(f"{path}: not an ANIMAL-SPOT model file (holds a {type(ck).__name__}, not a dict)")
     missing = [k for k in REQUIRED_KEYS if k not in ck]
     if missing:
-        raise InputError(f"{path}: not an ANIMAL-SPOT model file: missing {', '.join(missing)} "
-                         f"(has {', '.join(map(str, list(ck)[:8]))})")
+        raise InputError(
+            f"{path}: not an ANIMAL-SPOT model file: missing {', '.join(missing)} "
+            f"(has {', '.join(map(str, list(ck)[:8]))})"
+        )
     _check_opts(path, ck)
     model = AnimalSpotNet(ck["encoderOpts"], ck["classifierOpts"])
     for part, state in (("encoder", ck["encoderState"]), ("classifier", ck["classifierState"])):
@@ -290,17 +309,25 @@ def load_animal_spot(path: str | Path, min_max_norm: bool = False) -> tuple[Any,
         if diff:
             opts = ck["encoderOpts"] if part == "encoder" else ck["classifierOpts"]
             more = f" (+{len(diff) - N_SHOWN} more)" if len(diff) > N_SHOWN else ""
-            raise InputError(f"{path}: {part}State does not match ANIMAL-SPOT's {part} for {part}Opts {opts}: "
-                             f"{'; '.join(diff[:N_SHOWN])}{more}")
+            raise InputError(
+                f"{path}: {part}State does not match ANIMAL-SPOT's {part} for {part}Opts {opts}: "
+                f"{'; '.join(diff[:N_SHOWN])}{more}"
+            )
         module.load_state_dict({_to_ours(k): v for k, v in state.items()})
     model.eval()
     classes = _classes(path, ck, int(ck["classifierOpts"]["num_classes"]))
     d = ck["dataOpts"]
     fe = AnimalSpotFrontEnd(
-        sr=int(d["sr"]), preemphasis=float(d.get("preemphases", 0.98)), n_fft=int(d["n_fft"]),
-        hop_length=int(d["hop_length"]), n_freq_bins=int(d.get("num_mels", d.get("n_freq_bins"))),
-        fmin=float(d["fmin"]), fmax=float(d["fmax"]), freq_compression=str(d["freq_compression"]),
-        min_level_db=float(d.get("min_level_db", -100)), ref_level_db=float(d.get("ref_level_db", 20)),
+        sr=int(d["sr"]),
+        preemphasis=float(d.get("preemphases", 0.98)),
+        n_fft=int(d["n_fft"]),
+        hop_length=int(d["hop_length"]),
+        n_freq_bins=int(d.get("num_mels", d.get("n_freq_bins"))),
+        fmin=float(d["fmin"]),
+        fmax=float(d["fmax"]),
+        freq_compression=str(d["freq_compression"]),
+        min_level_db=float(d.get("min_level_db", -100)),
+        ref_level_db=float(d.get("ref_level_db", 20)),
         min_max_norm=bool(min_max_norm),
     )
     return model, fe, classes
@@ -336,6 +363,7 @@ def _linear_bins(sr: int, n_fft: int, n_bins: int, fmin: float, fmax: float) -> 
 def _mel_filters(sr: int, n_stft: int, n_mels: int, fmin: float, fmax: float):
     """Triangular mel filters (n_stft, n_mels), float32 torch tensor: ``n_mels + 2`` edges equally spaced
     in mel between ``fmin`` and ``fmax``, placed at STFT bin ``floor((2 * n_stft - 1) * f / sr)``."""
+
     def hz2mel(f: float) -> float:
         return 2595 * np.log10(1 + f / 700)
 
@@ -369,8 +397,9 @@ def window_inputs(segments: Any, fe: AnimalSpotFrontEnd):
     if y.shape[1] < fe.n_fft:
         y = torch.nn.functional.pad(y, (0, fe.n_fft - y.shape[1]))
     win = torch.hann_window(fe.n_fft)
-    spec = torch.view_as_real(torch.stft(y, fe.n_fft, fe.hop_length, window=win, center=False, onesided=True,
-                                         return_complex=True)).transpose(1, 2)  # (B, T, n_stft, 2)
+    spec = torch.view_as_real(
+        torch.stft(y, fe.n_fft, fe.hop_length, window=win, center=False, onesided=True, return_complex=True)
+    ).transpose(1, 2)  # (B, T, n_stft, 2)
     spec = spec / win.pow(2).sum().sqrt()
     power = spec.pow(2).sum(-1)  # (B, T, n_stft)
     if fe.freq_compression == "linear":
@@ -408,12 +437,20 @@ def _noise_index(classes: list[str]) -> int:
         return classes.index("noise")
     if len(classes) == 2:  # as predict.py for two classes: prob is the softmax of class 1 ("target")
         return 0
-    raise InputError(f"ANIMAL-SPOT model classes {classes} have no 'noise' class: ethoflow's detection "
-                     "probability is 1 - P(noise)")
+    raise InputError(
+        f"ANIMAL-SPOT model classes {classes} have no 'noise' class: ethoflow's detection probability is 1 - P(noise)"
+    )
 
 
-def predict_samples(model: Any, fe: AnimalSpotFrontEnd, classes: list[str], y: np.ndarray, seq_len_s: float,
-                    hop_s: float, batch_size: int = 64) -> pd.DataFrame:
+def predict_samples(
+    model: Any,
+    fe: AnimalSpotFrontEnd,
+    classes: list[str],
+    y: np.ndarray,
+    seq_len_s: float,
+    hop_s: float,
+    batch_size: int = 64,
+) -> pd.DataFrame:
     """Classify ANIMAL-SPOT's windows (:func:`window_samples`) of mono samples ``y`` (at ``fe.sr`` Hz).
 
     Windows are independent (each from its own samples), so a caller may split a long tape into
@@ -441,16 +478,26 @@ def predict_samples(model: Any, fe: AnimalSpotFrontEnd, classes: list[str], y: n
             label.append(lo[:, others].argmax(1).numpy())
     logit = np.concatenate(logits) if logits else np.zeros(0)
     lab = np.concatenate(label) if label else np.zeros(0, dtype=int)
-    return pd.DataFrame({
-        "start_s": np.round(starts / fe.sr, 6),
-        "end_s": np.round(np.minimum(starts + L, len(y)) / fe.sr, 6),
-        "prob": 1.0 / (1.0 + np.exp(-logit)), "logit": logit,
-        "label": [classes[others[i]] for i in lab],
-    })
+    return pd.DataFrame(
+        {
+            "start_s": np.round(starts / fe.sr, 6),
+            "end_s": np.round(np.minimum(starts + L, len(y)) / fe.sr, 6),
+            "prob": 1.0 / (1.0 + np.exp(-logit)),
+            "logit": logit,
+            "label": [classes[others[i]] for i in lab],
+        }
+    )
 
 
-def predict_tape(model: Any, fe: AnimalSpotFrontEnd, classes: list[str], file: str | Path, seq_len_s: float,
-                 hop_s: float, batch_size: int = 64) -> pd.DataFrame:
+def predict_tape(
+    model: Any,
+    fe: AnimalSpotFrontEnd,
+    classes: list[str],
+    file: str | Path,
+    seq_len_s: float,
+    hop_s: float,
+    batch_size: int = 64,
+) -> pd.DataFrame:
     """:func:`predict_samples` of an audio file, read mono and resampled to ``fe.sr`` Hz by
     :func:`ethoflow.acoustic.spectrogram.load_audio` (``InputError`` if unreadable).
 
@@ -462,9 +509,16 @@ def predict_tape(model: Any, fe: AnimalSpotFrontEnd, classes: list[str], file: s
     return predict_samples(model, fe, classes, load_audio(file, fe.sr), seq_len_s, hop_s, batch_size)
 
 
-def predict_recordings(model_path: str, recordings: list[dict[str, Any]], seq_len_s: float, hop_s: float,
-                       out_path: str, batch_size: int = 64, num_threads: int = 0,
-                       min_max_norm: bool = False) -> dict[str, Any]:
+def predict_recordings(
+    model_path: str,
+    recordings: list[dict[str, Any]],
+    seq_len_s: float,
+    hop_s: float,
+    out_path: str,
+    batch_size: int = 64,
+    num_threads: int = 0,
+    min_max_norm: bool = False,
+) -> dict[str, Any]:
     """As :func:`ethoflow.acoustic.predict.predict_recordings`, for an ANIMAL-SPOT model file.
 
     ``recordings``: dicts with ``recording``, ``tape``, ``file``. Writes Parquet ``out_path`` with the
@@ -487,10 +541,24 @@ def predict_recordings(model_path: str, recordings: list[dict[str, Any]], seq_le
     out = pd.concat(frames, ignore_index=True)
     with atomic_path(out_path) as tmp:
         out.to_parquet(tmp, index=False)
-    log.info("ANIMAL-SPOT model %s: %d windows of %d recordings (%.0f s audio)", model_path, len(out),
-             len(recordings), audio_s)
+    log.info(
+        "ANIMAL-SPOT model %s: %d windows of %d recordings (%.0f s audio)",
+        model_path,
+        len(out),
+        len(recordings),
+        audio_s,
+    )
     return {"n_recordings": len(recordings), "n_windows": len(out), "audio_s": audio_s}
 
 
-__all__ = ["AnimalSpotFrontEnd", "AnimalSpotNet", "is_animal_spot_file", "load_animal_spot", "predict_recordings",
-           "predict_samples", "predict_tape", "window_inputs", "window_samples"]
+__all__ = [
+    "AnimalSpotFrontEnd",
+    "AnimalSpotNet",
+    "is_animal_spot_file",
+    "load_animal_spot",
+    "predict_recordings",
+    "predict_samples",
+    "predict_tape",
+    "window_inputs",
+    "window_samples",
+]

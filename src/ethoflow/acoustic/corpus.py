@@ -150,9 +150,17 @@ def _read_source(src: SourceParams, root: Path, problems: Problems) -> list[dict
                         items = [(b.onset, b.offset, b.low_freq, b.high_freq, b.label) for b in annot.bboxes]
                     for i, (a, b, lo, hi, lab) in enumerate(items):
                         events.append(
-                            dict(file=audio, annot=p, row=i + 1, start_s=float(a), end_s=float(b),
-                                 low_hz=None if lo is None else float(lo), high_hz=None if hi is None else float(hi),
-                                 raw_label=str(lab), quality=None)
+                            dict(
+                                file=audio,
+                                annot=p,
+                                row=i + 1,
+                                start_s=float(a),
+                                end_s=float(b),
+                                low_hz=None if lo is None else float(lo),
+                                high_hz=None if hi is None else float(hi),
+                                raw_label=str(lab),
+                                quality=None,
+                            )
                         )
         except Exception as exc:  # crowsetta raises many types for a bad file
             problems.add(p, f"cannot read as '{src.format}' annotations: {type(exc).__name__}: {exc}")
@@ -225,8 +233,11 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
         for audio, evs in sorted(by_file.items(), key=lambda kv: str(kv[0])):
             rel = _relpath(audio, root)
             if not audio.exists():
-                problems.add(rel, f"{len(evs)} annotations (from {_relpath(evs[0]['annot'], root)}) refer to this "
-                                  f"audio file, which does not exist")
+                problems.add(
+                    rel,
+                    f"{len(evs)} annotations (from {_relpath(evs[0]['annot'], root)}) refer to this "
+                    f"audio file, which does not exist",
+                )
                 continue
             try:
                 sr, dur, nch = _audio_info(audio)
@@ -236,33 +247,61 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
             rec_id = audio.stem
             m = tape_re.search(rec_id)
             if not m:
-                raise InputError(f"acoustic.corpus.sources[{src.name}].tape_regex {src.tape_regex!r} does not match "
-                                 f"the recording name '{rec_id}' ({rel})")
+                raise InputError(
+                    f"acoustic.corpus.sources[{src.name}].tape_regex {src.tape_regex!r} does not match "
+                    f"the recording name '{rec_id}' ({rel})"
+                )
             tape = m.groupdict().get("tape") or m.group(0)
             tape = f"{src.name}/{tape}" if src.prefix_tapes else tape
             if rec_id in recordings and recordings[rec_id]["file"] != rel:
-                raise InputError(f"two audio files are both named '{rec_id}': {recordings[rec_id]['file']} and {rel}; "
-                                 f"rename one (recording ids are file stems)")
-            recordings[rec_id] = dict(recording=rec_id, tape=tape, source=src.name, file=rel, sr=sr,
-                                      duration_s=round(dur, 6), n_channels=nch)
+                raise InputError(
+                    f"two audio files are both named '{rec_id}': {recordings[rec_id]['file']} and {rel}; "
+                    f"rename one (recording ids are file stems)"
+                )
+            recordings[rec_id] = dict(
+                recording=rec_id, tape=tape, source=src.name, file=rel, sr=sr, duration_s=round(dur, 6), n_channels=nch
+            )
             for e in evs:
                 where = f"{_relpath(e['annot'], root)} row {e['row']}"
                 if not e["end_s"] > e["start_s"]:
-                    problems.add(rel, f"{where}: zero or negative duration (start {e['start_s']:.4f} s, "
-                                      f"end {e['end_s']:.4f} s); event skipped")
+                    problems.add(
+                        rel,
+                        f"{where}: zero or negative duration (start {e['start_s']:.4f} s, "
+                        f"end {e['end_s']:.4f} s); event skipped",
+                    )
                     continue
                 if e["end_s"] > dur + END_TOLERANCE_S or e["start_s"] < 0:
-                    problems.add(rel, f"{where}: event {e['start_s']:.3f}-{e['end_s']:.3f} s lies outside the "
-                                      f"recording (0-{dur:.3f} s); event skipped")
+                    problems.add(
+                        rel,
+                        f"{where}: event {e['start_s']:.3f}-{e['end_s']:.3f} s lies outside the "
+                        f"recording (0-{dur:.3f} s); event skipped",
+                    )
                     continue
                 label, role = _map_label(e["raw_label"], cfg)
-                if role == "target" and cfg.min_quality is not None and e["quality"] is not None \
-                        and e["quality"] < cfg.min_quality:
+                if (
+                    role == "target"
+                    and cfg.min_quality is not None
+                    and e["quality"] is not None
+                    and e["quality"] < cfg.min_quality
+                ):
                     role = "ignored"
-                events.append(dict(recording=rec_id, tape=tape, source=src.name, file=rel,
-                                   start_s=e["start_s"], end_s=min(e["end_s"], dur), low_hz=e["low_hz"],
-                                   high_hz=e["high_hz"], raw_label=e["raw_label"], label=label, role=role,
-                                   quality=e["quality"], n_merged=1))
+                events.append(
+                    dict(
+                        recording=rec_id,
+                        tape=tape,
+                        source=src.name,
+                        file=rel,
+                        start_s=e["start_s"],
+                        end_s=min(e["end_s"], dur),
+                        low_hz=e["low_hz"],
+                        high_hz=e["high_hz"],
+                        raw_label=e["raw_label"],
+                        label=label,
+                        role=role,
+                        quality=e["quality"],
+                        n_merged=1,
+                    )
+                )
     if problems and cfg.on_error == "fail":
         lines = "\n".join(f"  {p['file']}: {p['problem']}" for p in problems.items)
         raise InputError(f"acoustic_corpus: {len(problems)} bad inputs (acoustic.corpus.on_error: fail):\n{lines}")
@@ -278,8 +317,10 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
             e[key] = round(float(e[key]), 6)
     classes = sorted({e["label"] for e in events if e["role"] == "target"})
     if not any(e["role"] == "target" for e in events):
-        raise InputError("acoustic_corpus: no target events left after reading and cleaning the sources "
-                         f"({len(problems)} problems; see the log)")
+        raise InputError(
+            "acoustic_corpus: no target events left after reading and cleaning the sources "
+            f"({len(problems)} problems; see the log)"
+        )
     index = {"recordings": [recordings[k] for k in sorted(recordings)], "events": events, "classes": classes}
     report = {
         "n_sources": len(cfg.sources),
@@ -293,8 +334,14 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
         "problems": problems.items,
         "on_error": cfg.on_error,
     }
-    log.info("corpus: %d recordings, %d tapes, %d events (%s), %d problems", report["n_recordings"],
-             report["n_tapes"], len(events), report["n_by_role"], len(problems))
+    log.info(
+        "corpus: %d recordings, %d tapes, %d events (%s), %d problems",
+        report["n_recordings"],
+        report["n_tapes"],
+        len(events),
+        report["n_by_role"],
+        len(problems),
+    )
     return index, report
 
 

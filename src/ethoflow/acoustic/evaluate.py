@@ -81,7 +81,9 @@ def match_hungarian(gt: np.ndarray, det: np.ndarray, thr: float) -> list[tuple[i
     return sorted((int(i), int(j), float(M[i, j])) for i, j in zip(rows, cols) if valid[i, j])
 
 
-def counts(n_gt: int, n_pred: int, pairs: list[tuple[int, int, float]], gt: np.ndarray, det: np.ndarray) -> dict[str, Any]:
+def counts(
+    n_gt: int, n_pred: int, pairs: list[tuple[int, int, float]], gt: np.ndarray, det: np.ndarray
+) -> dict[str, Any]:
     """tp/fp/fn, precision, recall, f1 and mean absolute start/end offsets (ms) of matched pairs."""
     tp = len(pairs)
     fp, fn = n_pred - tp, n_gt - tp
@@ -91,13 +93,28 @@ def counts(n_gt: int, n_pred: int, pairs: list[tuple[int, int, float]], gt: np.n
     det = np.asarray(det, float).reshape(-1, 2)
     so = [abs(det[j, 0] - gt[i, 0]) * 1000 for i, j, _ in pairs]
     eo = [abs(det[j, 1] - gt[i, 1]) * 1000 for i, j, _ in pairs]
-    return {"n_gt": n_gt, "n_pred": n_pred, "tp": tp, "fp": fp, "fn": fn, "precision": p, "recall": r,
-            "f1": 2 * p * r / (p + r) if p + r else 0.0,
-            "start_offset_ms": float(np.mean(so)) if so else None, "end_offset_ms": float(np.mean(eo)) if eo else None}
+    return {
+        "n_gt": n_gt,
+        "n_pred": n_pred,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": p,
+        "recall": r,
+        "f1": 2 * p * r / (p + r) if p + r else 0.0,
+        "start_offset_ms": float(np.mean(so)) if so else None,
+        "end_offset_ms": float(np.mean(eo)) if eo else None,
+    }
 
 
-def chain_windows(win: pd.DataFrame, threshold: float, hop_s: float, boundary: str = "center",
-                  min_gap_s: float = 0.0, min_dur_s: float = 0.0) -> pd.DataFrame:
+def chain_windows(
+    win: pd.DataFrame,
+    threshold: float,
+    hop_s: float,
+    boundary: str = "center",
+    min_gap_s: float = 0.0,
+    min_dur_s: float = 0.0,
+) -> pd.DataFrame:
     """Detections of one recording from its windows (``start_s, end_s, prob, logit`` [, ``label``]).
 
     Returns a DataFrame with ``start_s, end_s, cnn_logit_mean, prob_max, n_windows, label``.
@@ -130,9 +147,16 @@ def chain_windows(win: pd.DataFrame, threshold: float, hop_s: float, boundary: s
         if d["end"] - d["start"] < min_dur_s:
             continue
         vals, cnt = np.unique(labels[idx], return_counts=True)
-        rows.append({"start_s": round(max(d["start"], 0.0), 6), "end_s": round(d["end"], 6),
-                     "cnn_logit_mean": float(np.sum(logit[idx] * dur[idx]) / np.sum(dur[idx])),
-                     "prob_max": float(prob[idx].max()), "n_windows": len(idx), "label": str(vals[cnt.argmax()])})
+        rows.append(
+            {
+                "start_s": round(max(d["start"], 0.0), 6),
+                "end_s": round(d["end"], 6),
+                "cnn_logit_mean": float(np.sum(logit[idx] * dur[idx]) / np.sum(dur[idx])),
+                "prob_max": float(prob[idx].max()),
+                "n_windows": len(idx),
+                "label": str(vals[cnt.argmax()]),
+            }
+        )
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -183,8 +207,17 @@ def aggregate(per_rec: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             v = pd.to_numeric(g[c], errors="coerce").to_numpy(float)
             ok = ~np.isnan(v) & (w > 0)
             off[c] = float(np.sum(v[ok] * w[ok]) / np.sum(w[ok])) if ok.any() else None
-        row.update(n_gt=int(g.n_gt.sum()), n_pred=int(g.n_pred.sum()), tp=tp, fp=fp, fn=fn, precision=p, recall=r,
-                   f1=2 * p * r / (p + r) if p + r else 0.0, **off)
+        row.update(
+            n_gt=int(g.n_gt.sum()),
+            n_pred=int(g.n_pred.sum()),
+            tp=tp,
+            fp=fp,
+            fn=fn,
+            precision=p,
+            recall=r,
+            f1=2 * p * r / (p + r) if p + r else 0.0,
+            **off,
+        )
         out.append(row)
     return pd.DataFrame(out)
 
@@ -200,13 +233,26 @@ def evaluate_detections(det: pd.DataFrame, gt: pd.DataFrame, roles: dict[str, st
     groups: dict[str, Any] = {}
     for name, mask in (("heldout", per_rec.role.isin(HELDOUT_ROLES)), ("all", per_rec.role.notna())):
         sub = per_rec[mask]
-        groups[name] = {r["method"]: {k: v for k, v in r.items() if k != "method"}
-                        for r in aggregate(sub, ["method"]).to_dict("records")} if len(sub) else {}
+        groups[name] = (
+            {
+                r["method"]: {k: v for k, v in r.items() if k != "method"}
+                for r in aggregate(sub, ["method"]).to_dict("records")
+            }
+            if len(sub)
+            else {}
+        )
     return {"detections": det, "per_recording": per_rec, "per_tape": per_tape, "groups": groups}
 
 
-def detect_all(pred: pd.DataFrame, roles: dict[str, str], threshold: float, hop_s: float, boundary: str,
-               min_gap_s: float, min_dur_s: float) -> pd.DataFrame:
+def detect_all(
+    pred: pd.DataFrame,
+    roles: dict[str, str],
+    threshold: float,
+    hop_s: float,
+    boundary: str,
+    min_gap_s: float,
+    min_dur_s: float,
+) -> pd.DataFrame:
     """:func:`chain_windows` over every recording of a predictions table -> detections (:data:`DET_COLUMNS`)."""
     frames = []
     for (tape, rec), w in pred.groupby(["tape", "recording"], sort=True):
@@ -216,12 +262,22 @@ def detect_all(pred: pd.DataFrame, roles: dict[str, str], threshold: float, hop_
         d.insert(0, "tape", tape)
         frames.append(d)
     det = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DET_COLUMNS)
-    return det[DET_COLUMNS].astype({"start_s": float, "end_s": float, "cnn_logit_mean": float, "prob_max": float,
-                                    "n_windows": int})
+    return det[DET_COLUMNS].astype(
+        {"start_s": float, "end_s": float, "cnn_logit_mean": float, "prob_max": float, "n_windows": int}
+    )
 
 
-def pr_curve(pred: pd.DataFrame, gt: pd.DataFrame, roles: dict[str, str], hop_s: float, boundary: str,
-             min_gap_s: float, min_dur_s: float, iou: float, thresholds: np.ndarray | None = None) -> pd.DataFrame:
+def pr_curve(
+    pred: pd.DataFrame,
+    gt: pd.DataFrame,
+    roles: dict[str, str],
+    hop_s: float,
+    boundary: str,
+    min_gap_s: float,
+    min_dur_s: float,
+    iou: float,
+    thresholds: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Event-level precision/recall (Hungarian, held-out tapes or all when none) per window threshold."""
     thresholds = np.round(np.arange(0.05, 1.0, 0.05), 2) if thresholds is None else thresholds
     held = {t for t, r in roles.items() if r in HELDOUT_ROLES}
@@ -235,13 +291,15 @@ def pr_curve(pred: pd.DataFrame, gt: pd.DataFrame, roles: dict[str, str], hop_s:
         tp, fp, fn = int(per.tp.sum()), int(per.fp.sum()), int(per.fn.sum())
         pr = tp / (tp + fp) if tp + fp else 1.0
         rc = tp / (tp + fn) if tp + fn else 0.0
-        rows.append({"threshold": float(thr), "precision": pr, "recall": rc,
-                     "f1": 2 * pr * rc / (pr + rc) if pr + rc else 0.0})
+        rows.append(
+            {"threshold": float(thr), "precision": pr, "recall": rc, "f1": 2 * pr * rc / (pr + rc) if pr + rc else 0.0}
+        )
     return pd.DataFrame(rows)
 
 
-def write_layer(out_dir: str | Path, metrics_path: str | Path, layer: str, result: dict[str, Any],
-                meta: dict[str, Any]) -> None:
+def write_layer(
+    out_dir: str | Path, metrics_path: str | Path, layer: str, result: dict[str, Any], meta: dict[str, Any]
+) -> None:
     """Write one layer's (``cnn`` or ``rf``) detections.parquet, per_tape.csv, selection tables and metrics JSON."""
     from ethoflow.acoustic.variants import write_tables
 
@@ -251,14 +309,21 @@ def write_layer(out_dir: str | Path, metrics_path: str | Path, layer: str, resul
         det.to_parquet(tmp, index=False)
     with atomic_path(out / "per_tape.csv") as tmp:
         result["per_tape"].to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
-    write_tables(det.assign(label=det["label"]), out / "selections", meta["recordings"],
-                 extra=["cnn_logit_mean", "prob_max", "gt_hungarian"] + (["rf_prob"] if "rf_prob" in det else []))
-    write_json(metrics_path, {"layer": layer, **{k: v for k, v in meta.items() if k != "recordings"},
-                              "groups": result["groups"]})
+    write_tables(
+        det.assign(label=det["label"]),
+        out / "selections",
+        meta["recordings"],
+        extra=["cnn_logit_mean", "prob_max", "gt_hungarian"] + (["rf_prob"] if "rf_prob" in det else []),
+    )
+    write_json(
+        metrics_path,
+        {"layer": layer, **{k: v for k, v in meta.items() if k != "recordings"}, "groups": result["groups"]},
+    )
 
 
-def evaluate_item(item: MatrixItem, predictions: str | Path, corpus_index: str | Path, out_dir: str | Path,
-                  metrics_path: str | Path) -> None:
+def evaluate_item(
+    item: MatrixItem, predictions: str | Path, corpus_index: str | Path, out_dir: str | Path, metrics_path: str | Path
+) -> None:
     """``acoustic_evaluate`` for one (variant, setting): window probabilities -> detections -> matching.
 
     Writes the ``cnn`` layer into ``out_dir`` (see :func:`write_layer`) and its metrics JSON to
@@ -275,8 +340,13 @@ def evaluate_item(item: MatrixItem, predictions: str | Path, corpus_index: str |
     gt = ground_truth(read_json(corpus_index), vindex["classes"])
     det = detect_all(pred, roles, ev.threshold, s.hop_s, ev.boundary, ev.min_gap_s, ev.min_dur_s)
     result = evaluate_detections(det, gt, roles, ev.iou)
-    meta = {"variant": item.variant, "setting": item.setting_name, "iou": ev.iou, "threshold": ev.threshold,
-            "recordings": [r["recording"] for r in vindex["recordings"]]}
+    meta = {
+        "variant": item.variant,
+        "setting": item.setting_name,
+        "iou": ev.iou,
+        "threshold": ev.threshold,
+        "recordings": [r["recording"] for r in vindex["recordings"]],
+    }
     write_layer(out_dir, metrics_path, "cnn", result, meta)
     curve = pr_curve(pred, gt, roles, s.hop_s, ev.boundary, ev.min_gap_s, ev.min_dur_s, ev.iou)
     with atomic_path(Path(out_dir) / "pr_curve.csv") as tmp:

@@ -68,16 +68,29 @@ def segment_features(y: np.ndarray, sr: int, p: RFParams) -> dict[str, float]:
     out = {
         "dur_50": float(t[0.75] - t[0.25] + hop_s),
         "dur_90": float(t[0.95] - t[0.05] + hop_s),
-        "freq_5": float(fq[0.05]), "freq_25": float(fq[0.25]), "center_freq": float(fq[0.5]),
-        "freq_75": float(fq[0.75]), "freq_95": float(fq[0.95]),
-        "bw_50": float(fq[0.75] - fq[0.25]), "bw_90": float(fq[0.95] - fq[0.05]),
+        "freq_5": float(fq[0.05]),
+        "freq_25": float(fq[0.25]),
+        "center_freq": float(fq[0.5]),
+        "freq_75": float(fq[0.75]),
+        "freq_95": float(fq[0.95]),
+        "bw_50": float(fq[0.75] - fq[0.25]),
+        "bw_90": float(fq[0.95] - fq[0.05]),
         "avg_entropy": float(np.mean(_entropy_bits(S, axis=0))) if S.size else 0.0,
         "agg_entropy": float(_entropy_bits(S.sum(axis=1), axis=0)) if S.size else 0.0,
     }
     with warnings.catch_warnings():  # tiny segments leave some mel filters empty
         warnings.simplefilter("ignore")
-        mf = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=p.n_mfcc, n_fft=n_fft, hop_length=hop, fmin=p.fmin,
-                                  fmax=fmax, center=False, n_mels=max(p.n_mfcc + 1, min(40, n_fft // 8)))
+        mf = librosa.feature.mfcc(
+            y=y,
+            sr=sr,
+            n_mfcc=p.n_mfcc,
+            n_fft=n_fft,
+            hop_length=hop,
+            fmin=p.fmin,
+            fmax=fmax,
+            center=False,
+            n_mels=max(p.n_mfcc + 1, min(40, n_fft // 8)),
+        )
     n = mf.shape[1]
     width = min(9, n if n % 2 else n - 1)
     if width >= 3:

@@ -130,12 +130,17 @@ class CorpusParams(StrictModel):
     def _inputs_tracked(self) -> CorpusParams:
         if self.data_dir is None:
             return self
-        outside = [f"sources[{i}].{k}={v!r}" for i, src in enumerate(self.sources)
-                   for k, v in (("annotations", src.annotations), ("audio_dir", src.audio_dir))
-                   if v is not None and not path_within(v, self.data_dir)]
+        outside = [
+            f"sources[{i}].{k}={v!r}"
+            for i, src in enumerate(self.sources)
+            for k, v in (("annotations", src.annotations), ("audio_dir", src.audio_dir))
+            if v is not None and not path_within(v, self.data_dir)
+        ]
         if outside:
-            raise ValueError(f"{', '.join(outside)} outside corpus.data_dir {self.data_dir!r}, the folder DVC "
-                             "tracks as the corpus/train/predict dependency: set data_dir to a folder that holds them")
+            raise ValueError(
+                f"{', '.join(outside)} outside corpus.data_dir {self.data_dir!r}, the folder DVC "
+                "tracks as the corpus/train/predict dependency: set data_dir to a folder that holds them"
+            )
         return self
 
 
@@ -150,8 +155,10 @@ class SplitFractions(StrictModel):
         # scaling it would give splits the user never wrote down
         total = self.train + self.val + self.test
         if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"split fractions train + val + test must sum to 1, got {self.train:g} + {self.val:g} + "
-                             f"{self.test:g} = {total:g} (they are not renormalised)")
+            raise ValueError(
+                f"split fractions train + val + test must sum to 1, got {self.train:g} + {self.val:g} + "
+                f"{self.test:g} = {total:g} (they are not renormalised)"
+            )
         return self
 
 
@@ -355,7 +362,9 @@ class AcousticParams(StrictModel):
         from ethoflow.core import ParamsError
 
         if name not in self.variants:
-            raise ParamsError(f"{params_path}: acoustic.variants has no variant '{name}' (have: {sorted(self.variants)})")
+            raise ParamsError(
+                f"{params_path}: acoustic.variants has no variant '{name}' (have: {sorted(self.variants)})"
+            )
         return self.variants[name]
 
     def setting(self, name: str, params_path: str = "params.yaml") -> PredictSetting:
@@ -363,8 +372,10 @@ class AcousticParams(StrictModel):
         from ethoflow.core import ParamsError
 
         if name not in self.predict.settings:
-            raise ParamsError(f"{params_path}: acoustic.predict.settings has no setting '{name}' "
-                              f"(have: {sorted(self.predict.settings)})")
+            raise ParamsError(
+                f"{params_path}: acoustic.predict.settings has no setting '{name}' "
+                f"(have: {sorted(self.predict.settings)})"
+            )
         return self.predict.settings[name]
 
 

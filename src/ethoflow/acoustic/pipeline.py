@@ -43,5 +43,7 @@ def run_pipeline(workdir: str | Path, until: str = "report", env: dict[str, str]
             log.info("running %s", " ".join(cmd[1:]))
             res = subprocess.run(cmd, cwd=workdir, env=full_env)  # the stage's log goes to our stderr
             if res.returncode != 0:
-                raise EthoflowError(f"stage acoustic_{step} {' '.join(extra)} failed (exit {res.returncode}); "
-                                    f"its error is in the log above")
+                raise EthoflowError(
+                    f"stage acoustic_{step} {' '.join(extra)} failed (exit {res.returncode}); "
+                    f"its error is in the log above"
+                )

@@ -35,7 +35,9 @@ def segment_pngs(df: pd.DataFrame, out_dir: str | Path, f: FeatureParams, n_per_
             P = power_spectrogram(y[int(a * f.sr) : int(b * f.sr)], f)
             img = to_input(P, f.model_copy(update={"normalization": "minmax"}))
             fig, ax = plt.subplots(figsize=(4, 2.5), dpi=80)
-            ax.imshow(img, origin="lower", aspect="auto", extent=(a, a + P.shape[1] * f.hop_length / f.sr, f.fmin, f.fmax))
+            ax.imshow(
+                img, origin="lower", aspect="auto", extent=(a, a + P.shape[1] * f.hop_length / f.sr, f.fmin, f.fmax)
+            )
             for t in (r.start_s, r.end_s):
                 ax.axvline(t, color="w", lw=1, ls="--")
             ax.set(xlabel="time (s)", ylabel="Hz", title=f"{split} {r.kind} {r.uid}")

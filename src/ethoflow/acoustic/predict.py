@@ -30,8 +30,15 @@ def window_starts(duration_s: float, seq_len_s: float, hop_s: float) -> np.ndarr
     return np.round(np.arange(n) * hop_s, 6)
 
 
-def predict_power(model: Any, power: np.ndarray, f: FeatureParams, duration_s: float, seq_len_s: float,
-                  hop_s: float, batch_size: int = 64) -> pd.DataFrame:
+def predict_power(
+    model: Any,
+    power: np.ndarray,
+    f: FeatureParams,
+    duration_s: float,
+    seq_len_s: float,
+    hop_s: float,
+    batch_size: int = 64,
+) -> pd.DataFrame:
     """Classify every window of one recording's power spectrogram (F, n_frames).
 
     Returns a DataFrame with ``start_s, end_s, prob, logit, label_idx`` (one row per window).
@@ -51,14 +58,26 @@ def predict_power(model: Any, power: np.ndarray, f: FeatureParams, duration_s: f
             logits.append(target_logit(lo).numpy())
             cls.append(lo[:, 1:].argmax(1).numpy())
     logit = np.concatenate(logits).astype(np.float64)
-    return pd.DataFrame({
-        "start_s": starts, "end_s": np.round(np.minimum(starts + seq_len_s, duration_s), 6),
-        "prob": 1.0 / (1.0 + np.exp(-logit)), "logit": logit, "label_idx": np.concatenate(cls),
-    })
+    return pd.DataFrame(
+        {
+            "start_s": starts,
+            "end_s": np.round(np.minimum(starts + seq_len_s, duration_s), 6),
+            "prob": 1.0 / (1.0 + np.exp(-logit)),
+            "logit": logit,
+            "label_idx": np.concatenate(cls),
+        }
+    )
 
 
-def predict_recordings(model_path: str, recordings: list[dict[str, Any]], seq_len_s: float, hop_s: float,
-                       out_path: str, batch_size: int = 64, num_threads: int = 0) -> dict[str, Any]:
+def predict_recordings(
+    model_path: str,
+    recordings: list[dict[str, Any]],
+    seq_len_s: float,
+    hop_s: float,
+    out_path: str,
+    batch_size: int = 64,
+    num_threads: int = 0,
+) -> dict[str, Any]:
     """Predict every recording (dicts with recording, tape, file, duration_s); write Parquet ``out_path``.
 
     Returns a summary (recordings, windows, seconds of audio, seconds of compute).
@@ -92,8 +111,9 @@ def predict_recordings(model_path: str, recordings: list[dict[str, Any]], seq_le
     return {"n_recordings": len(recordings), "n_windows": len(out), "audio_s": audio_s}
 
 
-def naive_predict(model: Any, file: str | Path, f: FeatureParams, duration_s: float, seq_len_s: float,
-                  hop_s: float) -> np.ndarray:
+def naive_predict(
+    model: Any, file: str | Path, f: FeatureParams, duration_s: float, seq_len_s: float, hop_s: float
+) -> np.ndarray:
     """Reference predictor, the way ANIMAL-SPOT's ``predict.py`` works (``StridedAudioDataset``, batch
     size 1): load the recording once (mono, resampled to ``f.sr``), then for each window take its
     samples, compute their spectrogram and network input, and classify that window alone.

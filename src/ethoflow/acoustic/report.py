@@ -48,9 +48,14 @@ def confusion_rows(det: pd.DataFrame, gt: pd.DataFrame, tapes: set[str] | None) 
     return pd.DataFrame(rows, columns=["actual", "predicted"]).sort_values(["actual", "predicted"], kind="stable")
 
 
-def build_report(variants: list[str], settings: list[str], metrics_json: str = "metrics/acoustic.json",
-                 out_reports: str = "reports/acoustic", corpus: str = "data/interim/acoustic/corpus/corpus_index.json",
-                 models_dir: str = "models/acoustic") -> dict[str, Any]:
+def build_report(
+    variants: list[str],
+    settings: list[str],
+    metrics_json: str = "metrics/acoustic.json",
+    out_reports: str = "reports/acoustic",
+    corpus: str = "data/interim/acoustic/corpus/corpus_index.json",
+    models_dir: str = "models/acoustic",
+) -> dict[str, Any]:
     """Collect every (variant, setting, layer) evaluation and write the report files; return the summary.
 
     Args:
@@ -83,13 +88,28 @@ def build_report(variants: list[str], settings: list[str], metrics_json: str = "
                 head_group = "heldout" if m["groups"].get("heldout") else "all"
                 for group, methods in m["groups"].items():
                     for method, c in methods.items():
-                        rows.append({"model": v, "setting": s, "layer": layer, "group": group, "method": method,
-                                     **{k: c.get(k) for k in METRIC_COLS}})
+                        rows.append(
+                            {
+                                "model": v,
+                                "setting": s,
+                                "layer": layer,
+                                "group": group,
+                                "method": method,
+                                **{k: c.get(k) for k in METRIC_COLS},
+                            }
+                        )
                 hm = m["groups"][head_group].get("hungarian", {})
                 gm = m["groups"][head_group].get("greedy", {})
                 summary.setdefault(v, {}).setdefault(s, {})[layer] = {
-                    "group": head_group, "f1": hm.get("f1"), "precision": hm.get("precision"), "recall": hm.get("recall"),
-                    "tp": hm.get("tp"), "fp": hm.get("fp"), "fn": hm.get("fn"), "f1_greedy": gm.get("f1")}
+                    "group": head_group,
+                    "f1": hm.get("f1"),
+                    "precision": hm.get("precision"),
+                    "recall": hm.get("recall"),
+                    "tp": hm.get("tp"),
+                    "fp": hm.get("fp"),
+                    "fn": hm.get("fn"),
+                    "f1_greedy": gm.get("f1"),
+                }
                 pt = pd.read_csv(Path(ddir) / name / "per_tape.csv")
                 if len(pt):
                     pt.insert(0, "layer", layer)
@@ -107,14 +127,27 @@ def build_report(variants: list[str], settings: list[str], metrics_json: str = "
     per_tape = pd.concat(tape_rows, ignore_index=True) if tape_rows else pd.DataFrame()
     _csv(per_tape, Path(out_reports) / "metrics_per_tape.csv")
     write_json(Path(out_reports) / "summary.json", summary)
-    write_metrics(metrics_json, {f"{v}-{s}": {layer: {k: m[k] for k in HEADLINE_KEYS if m.get(k) is not None}
-                                             for layer, m in by_layer.items()}
-                                 for v, by_setting in summary.items() for s, by_layer in by_setting.items()})
+    write_metrics(
+        metrics_json,
+        {
+            f"{v}-{s}": {
+                layer: {k: m[k] for k in HEADLINE_KEYS if m.get(k) is not None} for layer, m in by_layer.items()
+            }
+            for v, by_setting in summary.items()
+            for s, by_layer in by_setting.items()
+        },
+    )
     curves_df = pd.concat(curves, ignore_index=True)
-    _csv(curves_df.assign(series=curves_df.curve.str.replace("/", "-")).drop(columns="curve"),
-         Path(out_reports) / "plots" / "pr.csv")
-    _csv(pd.concat([c.assign(series=k) for k, c in sorted(confusions.items())], ignore_index=True)[
-        ["series", "actual", "predicted"]], Path(out_reports) / "plots" / "confusion.csv")
+    _csv(
+        curves_df.assign(series=curves_df.curve.str.replace("/", "-")).drop(columns="curve"),
+        Path(out_reports) / "plots" / "pr.csv",
+    )
+    _csv(
+        pd.concat([c.assign(series=k) for k, c in sorted(confusions.items())], ignore_index=True)[
+            ["series", "actual", "predicted"]
+        ],
+        Path(out_reports) / "plots" / "confusion.csv",
+    )
     _csv(training_curves(variants, models_dir), Path(out_reports) / "plots" / "train_curves.csv")
     _plots(curves_df, confusions, Path(out_reports))
     return summary
@@ -134,8 +167,9 @@ def training_curves(variants: list[str], models_dir: str | Path = "models/acoust
             raise InputError(f"{path}: missing; run acoustic_train@{v} first")
         hist = read_json(path)
         records = hist["history"] if isinstance(hist, dict) else hist
-        df = pd.DataFrame([{k: x for k, x in r.items() if isinstance(x, (int, float)) and not isinstance(x, bool)}
-                           for r in records])
+        df = pd.DataFrame(
+            [{k: x for k, x in r.items() if isinstance(x, (int, float)) and not isinstance(x, bool)} for r in records]
+        )
         df.insert(0, "series", v)
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["series", "epoch"])
@@ -165,8 +199,15 @@ def _plots(curves: pd.DataFrame, confusions: dict[str, pd.DataFrame], out: Path)
         for i in range(len(labels)):
             for j in range(len(labels)):
                 ax.text(j, i, str(mat[i, j]), ha="center", va="center", fontsize=8)
-        ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels,
-               xlabel="predicted", ylabel="actual", title=name)
+        ax.set(
+            xticks=range(len(labels)),
+            yticks=range(len(labels)),
+            xticklabels=labels,
+            yticklabels=labels,
+            xlabel="predicted",
+            ylabel="actual",
+            title=name,
+        )
         ax.title.set_fontsize(8)
     fig.tight_layout()
     save_figure(fig, out / "confusion.png")

@@ -71,9 +71,14 @@ def fit_filter(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, p: RFParams) 
         return None, 0.0, stats | {"fitted": False}
 
     def make() -> Any:
-        return RandomForestClassifier(n_estimators=p.n_estimators, max_depth=p.max_depth,
-                                      min_samples_leaf=p.min_samples_leaf, random_state=p.seed, n_jobs=1,
-                                      class_weight="balanced")
+        return RandomForestClassifier(
+            n_estimators=p.n_estimators,
+            max_depth=p.max_depth,
+            min_samples_leaf=p.min_samples_leaf,
+            random_state=p.seed,
+            n_jobs=1,
+            class_weight="balanced",
+        )
 
     n_folds = min(p.n_folds, len(set(groups)))
     oof = np.full(len(y), np.nan)
@@ -90,16 +95,22 @@ def fit_filter(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, p: RFParams) 
     thr = choose_threshold(oof, y, p)
     keep = oof >= thr
     tp = int((keep & (y == 1)).sum())
-    stats |= {"fitted": True, "n_folds": n_folds, "threshold": thr,
-              "val_recall": tp / max(int(y.sum()), 1), "val_precision": tp / max(int(keep.sum()), 1),
-              "val_kept": int(keep.sum())}
+    stats |= {
+        "fitted": True,
+        "n_folds": n_folds,
+        "threshold": thr,
+        "val_recall": tp / max(int(y.sum()), 1),
+        "val_precision": tp / max(int(keep.sum()), 1),
+        "val_kept": int(keep.sum()),
+    }
     return make().fit(X, y), thr, stats
 
 
 def save_filter(path: str | Path, model: Any, threshold: float, columns: list[str], stats: dict[str, Any]) -> None:
     """Pickle ``{model, threshold, columns, stats}`` atomically."""
-    atomic_write_bytes(path, pickle.dumps({"model": model, "threshold": threshold, "columns": columns, "stats": stats},
-                                          protocol=4))
+    atomic_write_bytes(
+        path, pickle.dumps({"model": model, "threshold": threshold, "columns": columns, "stats": stats}, protocol=4)
+    )
 
 
 def load_filter(path: str | Path) -> dict[str, Any]:
@@ -115,8 +126,9 @@ def rf_probabilities(flt: dict[str, Any], X: pd.DataFrame) -> np.ndarray:
     return flt["model"].predict_proba(X[flt["columns"]])[:, 1]
 
 
-def rf_curve(det: pd.DataFrame, gt: pd.DataFrame, roles: dict[str, str],
-             thresholds: np.ndarray | None = None) -> pd.DataFrame:
+def rf_curve(
+    det: pd.DataFrame, gt: pd.DataFrame, roles: dict[str, str], thresholds: np.ndarray | None = None
+) -> pd.DataFrame:
     """Event-level precision/recall of the ``rf`` layer on held-out tapes (all when none) per RF threshold.
 
     ``det`` holds every CNN detection with ``rf_prob`` and its Hungarian match (``gt_hungarian``): the
@@ -135,12 +147,15 @@ def rf_curve(det: pd.DataFrame, gt: pd.DataFrame, roles: dict[str, str],
         n = int(keep.sum())
         pr = tp / n if n else 1.0
         rc = tp / n_gt if n_gt else 0.0
-        rows.append({"threshold": float(t), "precision": pr, "recall": rc, "f1": 2 * pr * rc / (pr + rc) if pr + rc else 0.0})
+        rows.append(
+            {"threshold": float(t), "precision": pr, "recall": rc, "f1": 2 * pr * rc / (pr + rc) if pr + rc else 0.0}
+        )
     return pd.DataFrame(rows)
 
 
-def rf_train_item(item: MatrixItem, detections: str | Path, features_out: str | Path, model_out: str | Path,
-                  summary_out: str | Path) -> None:
+def rf_train_item(
+    item: MatrixItem, detections: str | Path, features_out: str | Path, model_out: str | Path, summary_out: str | Path
+) -> None:
     """``acoustic_rf_train`` for one (variant, setting): features of every detection, forest on the training tapes.
 
     Writes the features (``features_out``, parquet), the filter (``model_out``, see :func:`save_filter`)
@@ -163,8 +178,15 @@ def rf_train_item(item: MatrixItem, detections: str | Path, features_out: str | 
     write_json(summary_out, stats)
 
 
-def rf_filter_item(item: MatrixItem, detections: str | Path, features: str | Path, model: str | Path,
-                   corpus_index: str | Path, out_dir: str | Path, metrics_path: str | Path) -> None:
+def rf_filter_item(
+    item: MatrixItem,
+    detections: str | Path,
+    features: str | Path,
+    model: str | Path,
+    corpus_index: str | Path,
+    out_dir: str | Path,
+    metrics_path: str | Path,
+) -> None:
     """``acoustic_rf_filter`` for one (variant, setting): keep the detections the forest accepts.
 
     Writes the ``rf`` layer into ``out_dir`` and its metrics JSON to ``metrics_path`` (as
@@ -182,8 +204,13 @@ def rf_filter_item(item: MatrixItem, detections: str | Path, features: str | Pat
     gt = ground_truth(read_json(corpus_index), vindex["classes"])
     kept = det[det.rf_prob >= flt["threshold"]].drop(columns=["gt_greedy", "gt_hungarian", "iou_hungarian"])
     result = evaluate_detections(kept.reset_index(drop=True), gt, vindex["tape_roles"], cfg.evaluate.iou)
-    meta = {"variant": item.variant, "setting": item.setting_name, "iou": cfg.evaluate.iou,
-            "rf_threshold": flt["threshold"], "recordings": [r["recording"] for r in vindex["recordings"]]}
+    meta = {
+        "variant": item.variant,
+        "setting": item.setting_name,
+        "iou": cfg.evaluate.iou,
+        "rf_threshold": flt["threshold"],
+        "recordings": [r["recording"] for r in vindex["recordings"]],
+    }
     write_layer(out_dir, metrics_path, "rf", result, meta)
     with atomic_path(Path(out_dir) / "pr_curve.csv") as tmp:
         rf_curve(det, gt, vindex["tape_roles"]).to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")

@@ -78,8 +78,15 @@ def power_spectrogram(y: np.ndarray, f: FeatureParams) -> np.ndarray:
         y = np.pad(y, (0, f.n_fft - y.size))
     win = torch.hann_window(f.n_fft, periodic=True, dtype=torch.float32)
     with torch.no_grad():
-        spec = torch.stft(torch.from_numpy(y), f.n_fft, f.hop_length, window=win, center=True,
-                          pad_mode="constant", return_complex=True)
+        spec = torch.stft(
+            torch.from_numpy(y),
+            f.n_fft,
+            f.hop_length,
+            window=win,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
         mag = spec.abs() * (2.0 / win.sum())
         power = (mag * mag).numpy()
     fb = _filterbank(f.sr, f.n_fft, f.n_freq_bins, float(f.fmin), float(f.fmax), f.freq_compression)
@@ -129,7 +136,11 @@ def window_batch(power: np.ndarray, starts_s: np.ndarray, seq_len_s: float, f: F
         idx = first[:, None] + np.arange(T)[None, :]
         win = power[:, idx].transpose(1, 0, 2)  # (B, F, T)
     else:
-        win = np.stack([slice_frames(power, s, T) for s in first]) if len(first) else np.zeros((0, power.shape[0], T), np.float32)
+        win = (
+            np.stack([slice_frames(power, s, T) for s in first])
+            if len(first)
+            else np.zeros((0, power.shape[0], T), np.float32)
+        )
     return to_input(win, f)[:, None]
 
 

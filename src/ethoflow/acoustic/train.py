@@ -67,8 +67,13 @@ class SegmentData:
         lo, hi = sorted((s, e - L))  # inside a long segment, or around a short one
         return float(rng.uniform(lo, hi))
 
-    def batch(self, idx: np.ndarray, rng: np.random.Generator | None = None, aug: Any = None,
-              noise_pool: SegmentData | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def batch(
+        self,
+        idx: np.ndarray,
+        rng: np.random.Generator | None = None,
+        aug: Any = None,
+        noise_pool: SegmentData | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Inputs (B, 1, F, T) and labels (B,) for rows ``idx``; ``rng`` given: random offsets (+ ``aug``)."""
         from ethoflow.acoustic.spectrogram import augment_window, slice_frames, to_input
 
@@ -82,8 +87,9 @@ class SegmentData:
                 if noise_pool is not None and len(noise_pool.noise_idx):
                     j = int(noise_pool.noise_idx[rng.integers(len(noise_pool.noise_idx))])
                     nt0 = noise_pool._t0(j, rng)
-                    noise = slice_frames(noise_pool.power[noise_pool.rows.file[j]],
-                                         int(round(nt0 * f.sr / f.hop_length)), self.n_frames)
+                    noise = slice_frames(
+                        noise_pool.power[noise_pool.rows.file[j]], int(round(nt0 * f.sr / f.hop_length)), self.n_frames
+                    )
                 centre = (t0 + f.seq_len_s / 2) * f.sr / f.hop_length
                 wins.append(augment_window(P, centre, self.n_frames, rng, aug, noise))
             else:
@@ -112,8 +118,12 @@ def _scores(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
     fn = int(((pred == 0) & (y > 0)).sum())
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
-    return {"accuracy": float((pred == y).mean()) if len(y) else 0.0, "precision": p, "recall": r,
-            "f1": 2 * p * r / (p + r) if p + r else 0.0}
+    return {
+        "accuracy": float((pred == y).mean()) if len(y) else 0.0,
+        "precision": p,
+        "recall": r,
+        "f1": 2 * p * r / (p + r) if p + r else 0.0,
+    }
 
 
 def _evaluate(model: Any, data: SegmentData, batch_size: int) -> tuple[dict[str, float], float]:
@@ -132,8 +142,15 @@ def _evaluate(model: Any, data: SegmentData, batch_size: int) -> tuple[dict[str,
     return _scores(logits, data.y), sum(losses) / max(len(data), 1)
 
 
-def train_model(variant_dir: str, out_dir: str, f: FeatureParams, t: TrainParams, ckpt_dir: str,
-                live_dir: str | None = None, summary_path: str | None = None) -> dict[str, Any]:
+def train_model(
+    variant_dir: str,
+    out_dir: str,
+    f: FeatureParams,
+    t: TrainParams,
+    ckpt_dir: str,
+    live_dir: str | None = None,
+    summary_path: str | None = None,
+) -> dict[str, Any]:
     """Train on ``variant_dir``'s train/val CSVs; write ``out_dir/model.pt``, ``out_dir/history.json`` and the
     summary (``summary_path``, default ``out_dir/train_summary.json``).
 
@@ -151,7 +168,9 @@ def train_model(variant_dir: str, out_dir: str, f: FeatureParams, t: TrainParams
         torch.set_num_threads(t.num_threads)
     vdir, out, ckdir = Path(variant_dir), Path(out_dir), Path(ckpt_dir)
     classes = read_json(vdir / "variant_index.json")["classes"]
-    splits = {s: pd.read_csv(vdir / f"{s}.csv", keep_default_na=False, na_values=[""]) for s in ("train", "val", "test")}
+    splits = {
+        s: pd.read_csv(vdir / f"{s}.csv", keep_default_na=False, na_values=[""]) for s in ("train", "val", "test")
+    }
     for s in ("train", "val"):
         if splits[s].empty:
             raise InputError(f"{vdir / (s + '.csv')}: the {s} split is empty; change the variant's fractions")
@@ -162,8 +181,17 @@ def train_model(variant_dir: str, out_dir: str, f: FeatureParams, t: TrainParams
     opt = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     fp = fingerprint(vdir, f, t)
     ck_path = ckdir / "checkpoint.pt"
-    state = {"epoch": 0, "best_metric": -1.0, "best_epoch": 0, "best_state": None, "since_best": 0,
-             "since_lr": 0, "lr": t.lr, "history": [], "stopped_early": False}
+    state = {
+        "epoch": 0,
+        "best_metric": -1.0,
+        "best_epoch": 0,
+        "best_state": None,
+        "since_best": 0,
+        "since_lr": 0,
+        "lr": t.lr,
+        "history": [],
+        "stopped_early": False,
+    }
     resumed = False
     if ck_path.exists():
         ck = load_torch(ck_path, "resume checkpoint", "delete it to train from the start", weights_only=False)
@@ -206,16 +234,28 @@ def train_model(variant_dir: str, out_dir: str, f: FeatureParams, t: TrainParams
             tot += float(loss.detach()) * len(idx)
         val, val_loss = _evaluate(model, data["val"], max(t.batch_size, 64))
         metric = val[t.metric]
-        rec = {"epoch": ep, "train_loss": tot / len(train), "val_loss": val_loss, "lr": state["lr"],
-               **{f"val_{k}": v for k, v in val.items()}}
+        rec = {
+            "epoch": ep,
+            "train_loss": tot / len(train),
+            "val_loss": val_loss,
+            "lr": state["lr"],
+            **{f"val_{k}": v for k, v in val.items()},
+        }
         state["history"].append(rec)
         # improvement: a higher metric, or the same metric with a lower validation loss (the metric
         # saturates early on easy data; the loss keeps ranking the epochs)
         better = metric > state["best_metric"] + 1e-9 or (
-            abs(metric - state["best_metric"]) <= 1e-9 and val_loss < state.get("best_loss", float("inf")))
+            abs(metric - state["best_metric"]) <= 1e-9 and val_loss < state.get("best_loss", float("inf"))
+        )
         if better:
-            state.update(best_metric=metric, best_loss=val_loss, best_epoch=ep, since_best=0, since_lr=0,
-                         best_state=copy.deepcopy(model.state_dict()))
+            state.update(
+                best_metric=metric,
+                best_loss=val_loss,
+                best_epoch=ep,
+                since_best=0,
+                since_lr=0,
+                best_state=copy.deepcopy(model.state_dict()),
+            )
         else:
             state["since_best"] += 1
             state["since_lr"] += 1
@@ -225,8 +265,16 @@ def train_model(variant_dir: str, out_dir: str, f: FeatureParams, t: TrainParams
             if state["since_best"] >= t.early_stopping_patience_epochs:
                 state["stopped_early"] = True
         state["epoch"] = ep
-        log.info("epoch %d: train loss %.4f, val loss %.4f, val %s %.3f (best %.3f @ %d)", ep, rec["train_loss"],
-                 val_loss, t.metric, metric, state["best_metric"], state["best_epoch"])
+        log.info(
+            "epoch %d: train loss %.4f, val loss %.4f, val %s %.3f (best %.3f @ %d)",
+            ep,
+            rec["train_loss"],
+            val_loss,
+            t.metric,
+            metric,
+            state["best_metric"],
+            state["best_epoch"],
+        )
         if live is not None:
             for k, v in rec.items():
                 if k != "epoch":
@@ -234,20 +282,36 @@ def train_model(variant_dir: str, out_dir: str, f: FeatureParams, t: TrainParams
             live.next_step()
         ckdir.mkdir(parents=True, exist_ok=True)
         with atomic_path(ck_path) as tmp:
-            torch.save({"fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(), "state": state}, tmp)
+            torch.save(
+                {"fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(), "state": state}, tmp
+            )
     model.load_state_dict(state["best_state"])
     scores = {s: _evaluate(model, d, 64)[0] for s, d in data.items()}
     summary = {
-        "classes": classes, "best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
-        "stopped_early": state["stopped_early"], "resumed": resumed, "metric": t.metric,
-        "best_val_metric": state["best_metric"], "best_val_loss": state.get("best_loss"),
-        "final_train_loss": state["history"][-1]["train_loss"] if state["history"] else None, "scores": scores,
+        "classes": classes,
+        "best_epoch": state["best_epoch"],
+        "epochs_run": state["epoch"],
+        "stopped_early": state["stopped_early"],
+        "resumed": resumed,
+        "metric": t.metric,
+        "best_val_metric": state["best_metric"],
+        "best_val_loss": state.get("best_loss"),
+        "final_train_loss": state["history"][-1]["train_loss"] if state["history"] else None,
+        "scores": scores,
         "n_segments": {s: len(d) for s, d in data.items()},
     }
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "model.pt") as tmp:
-        torch.save({"state_dict": model.state_dict(), "model": model.config, "classes": classes,
-                    "features": f.model_dump(), "best_epoch": state["best_epoch"]}, tmp)
+        torch.save(
+            {
+                "state_dict": model.state_dict(),
+                "model": model.config,
+                "classes": classes,
+                "features": f.model_dump(),
+                "best_epoch": state["best_epoch"],
+            },
+            tmp,
+        )
     write_json(summary_path or out / "train_summary.json", summary)
     write_json(out / "history.json", state["history"])
     if live is not None:
@@ -262,7 +326,6 @@ def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
     Raises:
         InputError: the file is missing.
     """
-    import torch
 
     from ethoflow.acoustic.model import CallClassifier
 

@@ -58,7 +58,9 @@ def free_gaps(duration_s: float, occupied: list[tuple[float, float]], margin_s: 
     return [(a, b) for a, b in gaps if b > a]
 
 
-def draw_segment(rng: np.random.Generator, gaps: list[tuple[float, float]], length_s: float) -> tuple[float, float] | None:
+def draw_segment(
+    rng: np.random.Generator, gaps: list[tuple[float, float]], length_s: float
+) -> tuple[float, float] | None:
     """A segment of ``length_s`` uniformly placed in the gaps that can hold it (None when none can)."""
     room = np.array([max(0.0, (b - a) - length_s) for a, b in gaps])
     fits = [i for i, (a, b) in enumerate(gaps) if b - a >= length_s]
@@ -94,7 +96,9 @@ def _assign(items: list[Any], rng: np.random.Generator, fr: dict[str, float]) ->
     return out
 
 
-def split_events(targets: list[dict], tapes: list[str], spec: VariantParams, rng: np.random.Generator) -> tuple[dict[str, str], dict[str, str]]:
+def split_events(
+    targets: list[dict], tapes: list[str], spec: VariantParams, rng: np.random.Generator
+) -> tuple[dict[str, str], dict[str, str]]:
     """Assign splits. Returns (uid -> split, tape -> role) (roles: train/val/test, ``mixed``).
 
     Raises:
@@ -164,9 +168,21 @@ def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) 
     n_fallback = n_unavailable = 0
     for e in targets:
         split = split_of[e["uid"]]
-        rows.append(dict(uid=e["uid"], split=split, kind="target", label=e["label"], tape=e["tape"],
-                         recording=e["recording"], file=e["file"], start_s=e["start_s"], end_s=e["end_s"],
-                         quality=e["quality"], source_uid=""))
+        rows.append(
+            dict(
+                uid=e["uid"],
+                split=split,
+                kind="target",
+                label=e["label"],
+                tape=e["tape"],
+                recording=e["recording"],
+                file=e["file"],
+                start_s=e["start_s"],
+                end_s=e["end_s"],
+                quality=e["quality"],
+                source_uid="",
+            )
+        )
         base = int(np.floor(spec.noise_per_target))
         k = base + int(rng.random() < spec.noise_per_target - base)
         length = max(e["end_s"] - e["start_s"], noise_min)
@@ -187,15 +203,39 @@ def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) 
                 continue
             n_fallback += used != e["recording"]
             mined[used].append(seg)
-            rows.append(dict(uid=f"{e['uid']}~n{j + 1}", split=split, kind="noise", label="noise", tape=e["tape"],
-                             recording=used, file=recs[used]["file"], start_s=round(seg[0], 6),
-                             end_s=round(seg[1], 6), quality=None, source_uid=e["uid"]))
+            rows.append(
+                dict(
+                    uid=f"{e['uid']}~n{j + 1}",
+                    split=split,
+                    kind="noise",
+                    label="noise",
+                    tape=e["tape"],
+                    recording=used,
+                    file=recs[used]["file"],
+                    start_s=round(seg[0], 6),
+                    end_s=round(seg[1], 6),
+                    quality=None,
+                    source_uid=e["uid"],
+                )
+            )
     for e in annotated_noise:  # annotated non-target sounds: noise examples in their tape's split
         role = roles.get(e["tape"])
         split = role if role in SPLITS else SPLITS[int(rng.integers(3))]
-        rows.append(dict(uid=e["uid"], split=split, kind="noise", label="noise", tape=e["tape"],
-                         recording=e["recording"], file=e["file"], start_s=e["start_s"], end_s=e["end_s"],
-                         quality=e["quality"], source_uid=""))
+        rows.append(
+            dict(
+                uid=e["uid"],
+                split=split,
+                kind="noise",
+                label="noise",
+                tape=e["tape"],
+                recording=e["recording"],
+                file=e["file"],
+                start_s=e["start_s"],
+                end_s=e["end_s"],
+                quality=e["quality"],
+                source_uid="",
+            )
+        )
     df = pd.DataFrame(rows, columns=COLUMNS).sort_values(["split", "recording", "start_s", "uid"], kind="stable")
     df = df.reset_index(drop=True)
     counts = {
@@ -212,17 +252,25 @@ def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) 
         "classes": list(classes),
         "counts": counts,
         "tape_roles": dict(sorted(roles.items())),
-        "noise": {"per_target": spec.noise_per_target, "margin_s": spec.margin_s, "min_len_s": noise_min,
-                  "max_len_s": spec.noise_max_s,
-                  "n_mined": int(((df.kind == "noise") & (df.source_uid != "")).sum()),
-                  "n_from_other_recording": n_fallback, "n_unavailable": n_unavailable},
+        "noise": {
+            "per_target": spec.noise_per_target,
+            "margin_s": spec.margin_s,
+            "min_len_s": noise_min,
+            "max_len_s": spec.noise_max_s,
+            "n_mined": int(((df.kind == "noise") & (df.source_uid != "")).sum()),
+            "n_from_other_recording": n_fallback,
+            "n_unavailable": n_unavailable,
+        },
         "recordings": [
-            {k: recs[r][k] for k in ("recording", "tape", "file", "sr", "duration_s")} | {"role": roles[recs[r]["tape"]]}
+            {k: recs[r][k] for k in ("recording", "tape", "file", "sr", "duration_s")}
+            | {"role": roles[recs[r]["tape"]]}
             for r in sorted(recs)
         ],
     }
     if n_unavailable:
-        log.warning("variant: %d noise segments could not be mined (no gap of the needed length in the tape)", n_unavailable)
+        log.warning(
+            "variant: %d noise segments could not be mined (no gap of the needed length in the tape)", n_unavailable
+        )
     return df, vindex
 
 
@@ -248,16 +296,32 @@ def _subtract(gaps: list[tuple[float, float]], used: list[tuple[float, float]]) 
 def raven_selection_table(df: pd.DataFrame, extra: list[str] | None = None) -> str:
     """Raven Pro selection table text for segments (``start_s``, ``end_s``, ``label`` [+ ``extra`` columns])."""
     extra = extra or []
-    header = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)",
-              "Annotation", *extra]
+    header = [
+        "Selection",
+        "View",
+        "Channel",
+        "Begin Time (s)",
+        "End Time (s)",
+        "Low Freq (Hz)",
+        "High Freq (Hz)",
+        "Annotation",
+        *extra,
+    ]
     lines = ["\t".join(header)]
     for k, r in enumerate(df.itertuples(index=False), 1):
         d = r._asdict()
         lo = d.get("low_hz")
         hi = d.get("high_hz")
-        vals = [str(k), "Spectrogram 1", "1", f"{d['start_s']:.6f}", f"{d['end_s']:.6f}",
-                f"{lo:.1f}" if lo is not None and lo == lo else "0.0",
-                f"{hi:.1f}" if hi is not None and hi == hi else "0.0", str(d["label"])]
+        vals = [
+            str(k),
+            "Spectrogram 1",
+            "1",
+            f"{d['start_s']:.6f}",
+            f"{d['end_s']:.6f}",
+            f"{lo:.1f}" if lo is not None and lo == lo else "0.0",
+            f"{hi:.1f}" if hi is not None and hi == hi else "0.0",
+            str(d["label"]),
+        ]
         for c in extra:
             v = d[c]
             vals.append(f"{v:.6f}" if isinstance(v, float) else str(v))
@@ -272,8 +336,15 @@ def write_tables(df: pd.DataFrame, folder: Path, recordings: list[str], extra: l
         atomic_write_text(folder / f"{rec}.Table.1.selections.txt", raven_selection_table(sub, extra))
 
 
-def write_variant(out: str | Path, df: pd.DataFrame, vindex: dict[str, Any], index: dict[str, Any],
-                  n_pngs: int = 0, features: Any = None, seed: int = 0) -> None:
+def write_variant(
+    out: str | Path,
+    df: pd.DataFrame,
+    vindex: dict[str, Any],
+    index: dict[str, Any],
+    n_pngs: int = 0,
+    features: Any = None,
+    seed: int = 0,
+) -> None:
     """Write CSVs, ``variant_index.json``, selection tables and optional spectrogram PNGs into ``out``."""
     out = Path(out)
     for s in SPLITS:

@@ -25,8 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s; optional)")
     parser.add_argument("--dry-run", action="store_true", default=None, help="list reads and writes; write nothing")
     parser.add_argument("--overwrite", action="store_true", default=None, help="replace existing outputs")
-    parser.add_argument("--experiments", nargs="+", default=None, metavar="EXP",
-                        help="experiments to merge (default: all of df02; commas also separate)")
+    parser.add_argument(
+        "--experiments",
+        nargs="+",
+        default=None,
+        metavar="EXP",
+        help="experiments to merge (default: all of df02; commas also separate)",
+    )
     parser.add_argument("--z-schema", choices=["auto", "flat", "bio_nuisance"], default=None)
     parser.add_argument("--z-dtype", choices=["float32", "float64"], default=None)
     parser.add_argument("--model-name", default=None)
@@ -91,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  write  {w}{note}")
         return 0
     cov = res.coverage["overall"]
-    print(f"df03: {res.n_rows} rows, {len(res.z_columns)} z columns, coverage {100 * cov['coverage']:.1f}% "
-          f"-> {res.paths.out}")
+    print(
+        f"df03: {res.n_rows} rows, {len(res.z_columns)} z columns, coverage {100 * cov['coverage']:.1f}% "
+        f"-> {res.paths.out}"
+    )
     return 0

@@ -205,9 +205,12 @@ def ensure_latents(paths: Paths, cfg: Build06Params, experiments: list[str]) -> 
             raise InputError(f"{paths.latents_dir}: vae_embed did not produce latents for {still}")
         return files
     for exp in missing:
-        log.warning("build06: no latents for experiment %s (%s missing); its rows get no z values "
-                    "(set generate_missing_latents: true to embed it)",
-                    exp, paths.latents_dir / LATENT_FILE.format(experiment=exp))
+        log.warning(
+            "build06: no latents for experiment %s (%s missing); its rows get no z values "
+            "(set generate_missing_latents: true to embed it)",
+            exp,
+            paths.latents_dir / LATENT_FILE.format(experiment=exp),
+        )
     return files
 
 
@@ -235,8 +238,10 @@ def select_z_columns(columns: list[str], schema: str, source: str | os.PathLike)
         return flat
     if schema == "bio_nuisance":
         if not any(c.startswith("z_mu_b_") for c in bion) or not any(c.startswith("z_mu_n_") for c in bion):
-            raise InputError(f"{source}: z_schema 'bio_nuisance' needs z_mu_b_XX and z_mu_n_XX columns "
-                             f"(found {(flat + bion)[:3] or 'none'}...)")
+            raise InputError(
+                f"{source}: z_schema 'bio_nuisance' needs z_mu_b_XX and z_mu_n_XX columns "
+                f"(found {(flat + bion)[:3] or 'none'}...)"
+            )
         return bion
     if schema != "auto":
         raise ParamsError(f"z_schema must be auto, flat or bio_nuisance (got {schema!r})")
@@ -256,15 +261,19 @@ def _check_finite(table: pa.Table, cols: list[str], source: str | os.PathLike, i
         for chunk in col.chunks:
             if chunk.null_count:
                 i = offset + int(np.flatnonzero(~np.asarray(chunk.is_valid()))[0])
-                raise InputError(f"{source}: non-finite z value in column {c} for snip_id {ids[i].as_py()!r} "
-                                 f"(row {i + 2} of the file): empty")
+                raise InputError(
+                    f"{source}: non-finite z value in column {c} for snip_id {ids[i].as_py()!r} "
+                    f"(row {i + 2} of the file): empty"
+                )
             vals = chunk.to_numpy(zero_copy_only=False)
             finite = np.isfinite(vals)
             if not finite.all():
                 j = int(np.flatnonzero(~finite)[0])
                 i = offset + j
-                raise InputError(f"{source}: non-finite z value in column {c} for snip_id {ids[i].as_py()!r} "
-                                 f"(row {i + 2} of the file): {vals[j]!r}")
+                raise InputError(
+                    f"{source}: non-finite z value in column {c} for snip_id {ids[i].as_py()!r} "
+                    f"(row {i + 2} of the file): {vals[j]!r}"
+                )
             offset += len(chunk)
 
 
@@ -285,7 +294,7 @@ def read_latents(
             (within or across files; message lists examples and files).
     """
     parts, cols, origin = [], None, []
-    for exp, path in files.items():
+    for path in files.values():
         if path is None:
             continue
         header = latent_header(path)
@@ -334,8 +343,10 @@ def _check_unique(keys: pa.ChunkedArray | pa.Array, what: str, origin: list[tupl
             files = sorted({origin[int(np.searchsorted(ends, r, side="right"))][0] for r in rows})
             where_parts.append(f"{ex!r} in {', '.join(files)}")
         where = "; ".join(where_parts)
-    raise InputError(f"duplicated snip_id in {what}: {len(dups)} id(s) occur more than once "
-                     f"(after _s####->_t#### normalisation), e.g. {where}")
+    raise InputError(
+        f"duplicated snip_id in {what}: {len(dups)} id(s) occur more than once "
+        f"(after _s####->_t#### normalisation), e.g. {where}"
+    )
 
 
 # --------------------------------------------------------------------------- join and coverage
@@ -353,23 +364,31 @@ def check_df02_snip_ids(df02: pa.Table, source: str | os.PathLike = "df02") -> N
     if n:
         rows = np.flatnonzero(blank.to_numpy(zero_copy_only=False))[:5] + 1
         more = ", ..." if n > len(rows) else ""
-        raise InputError(f"{source}: empty snip_id in {n} row(s) of df02 (data rows {', '.join(map(str, rows))}"
-                         f"{more}; 1-based, header not counted); every df02 row needs its snip_id")
+        raise InputError(
+            f"{source}: empty snip_id in {n} row(s) of df02 (data rows {', '.join(map(str, rows))}"
+            f"{more}; 1-based, header not counted); every df02 row needs its snip_id"
+        )
 
 
 def unmatched_latents(latents: pa.Table, df02_keys: pa.ChunkedArray | pa.Array) -> tuple[int, list[str]]:
     """Latent rows whose (normalised) snip_id is in no df02 row: (count, first 5 ids)."""
     if not len(latents):
         return 0, []
-    hit = pc.is_in(latents[KEY], value_set=pc.cast(df02_keys, pa.string()).combine_chunks()
-                   if isinstance(df02_keys, pa.ChunkedArray) else pc.cast(df02_keys, pa.string()))
+    hit = pc.is_in(
+        latents[KEY],
+        value_set=pc.cast(df02_keys, pa.string()).combine_chunks()
+        if isinstance(df02_keys, pa.ChunkedArray)
+        else pc.cast(df02_keys, pa.string()),
+    )
     miss = pc.invert(hit)
     n = int(pc.sum(pc.cast(miss, pa.int64())).as_py() or 0)
     examples = pc.filter(latents[KEY], miss).to_pylist()[:5] if n else []
     return n, examples
 
 
-def left_join(df02: pa.Table, latents: pa.Table, z_cols: list[str], source: str | os.PathLike = "df02") -> tuple[pa.Table, pa.Array]:
+def left_join(
+    df02: pa.Table, latents: pa.Table, z_cols: list[str], source: str | os.PathLike = "df02"
+) -> tuple[pa.Table, pa.Array]:
     """df02 + z columns matched on normalised ``snip_id``; every df02 row kept, in order.
 
     Returns:
@@ -402,8 +421,13 @@ def headline_metrics(cov: dict[str, Any]) -> dict[str, Any]:
     return {"coverage": o["coverage"], "rows": o["n_rows"]}
 
 
-def coverage(exp: pa.ChunkedArray | pa.Array, matched: pa.Array | pa.ChunkedArray, experiments: list[str],
-             files: dict[str, Path | None], warn_below: float) -> dict[str, Any]:
+def coverage(
+    exp: pa.ChunkedArray | pa.Array,
+    matched: pa.Array | pa.ChunkedArray,
+    experiments: list[str],
+    files: dict[str, Path | None],
+    warn_below: float,
+) -> dict[str, Any]:
     """Fraction of df02 rows with latents, overall and per experiment (with the latent file used)."""
     t = pa.table({"exp": exp, "m": pc.cast(matched, pa.int64())})
     agg = t.group_by("exp").aggregate([("m", "sum"), ("m", "count")]).to_pylist()
@@ -427,11 +451,21 @@ def coverage(exp: pa.ChunkedArray | pa.Array, matched: pa.Array | pa.ChunkedArra
     low = [e for e, v in per.items() if v["coverage"] < warn_below]
     cov["below_threshold"] = low
     if cov["overall"]["coverage"] < warn_below:
-        log.warning("build06: latent coverage %.1f%% is below %.0f%% (%d of %d df02 rows)",
-                    100 * cov["overall"]["coverage"], 100 * warn_below, ok_all, n_all)
+        log.warning(
+            "build06: latent coverage %.1f%% is below %.0f%% (%d of %d df02 rows)",
+            100 * cov["overall"]["coverage"],
+            100 * warn_below,
+            ok_all,
+            n_all,
+        )
     for e in low:
-        log.warning("build06: experiment %s: coverage %.1f%% (%d of %d rows)", e, 100 * per[e]["coverage"],
-                    per[e]["n_with_latents"], per[e]["n_rows"])
+        log.warning(
+            "build06: experiment %s: coverage %.1f%% (%d of %d rows)",
+            e,
+            100 * per[e]["coverage"],
+            per[e]["n_with_latents"],
+            per[e]["n_rows"],
+        )
     return cov
 
 
@@ -527,13 +561,23 @@ def run_build06(
         for r in reads:
             log.info("build06 dry run: would read %s", r)
         for e in missing:
-            log.info("build06 dry run: no latents for %s: %s", e,
-                     "would generate them with vae_embed" if cfg.generate_missing_latents else "would warn and skip")
+            log.info(
+                "build06 dry run: no latents for %s: %s",
+                e,
+                "would generate them with vae_embed" if cfg.generate_missing_latents else "would warn and skip",
+            )
         blocked = [str(p) for p in protected if Path(p).exists() and not cfg.overwrite]
         for w in writes:
             log.info("build06 dry run: would write %s%s", w, " (exists; needs overwrite)" if w in blocked else "")
-        return Build06Result(paths, experiments, {e: str(p) if p else None for e, p in files.items()},
-                             reads, writes, dry_run=True, protected_existing=blocked)
+        return Build06Result(
+            paths,
+            experiments,
+            {e: str(p) if p else None for e, p in files.items()},
+            reads,
+            writes,
+            dry_run=True,
+            protected_existing=blocked,
+        )
     check_overwrite(protected, cfg.overwrite)
 
     files = ensure_latents(paths, cfg, experiments)
@@ -549,8 +593,12 @@ def run_build06(
     cov["unmatched_latents"] = n_unmatched
     cov["unmatched_latent_examples"] = unmatched_examples
     if n_unmatched:
-        log.warning("build06: %d latent row(s) have a snip_id in no df02 row (%s) and are left out of df03, "
-                    "e.g. %s", n_unmatched, paths.df02, ", ".join(repr(x) for x in unmatched_examples))
+        log.warning(
+            "build06: %d latent row(s) have a snip_id in no df02 row (%s) and are left out of df03, e.g. %s",
+            n_unmatched,
+            paths.df02,
+            ", ".join(repr(x) for x in unmatched_examples),
+        )
     if cfg.train_metadata:
         df03 = join_train_metadata(df03, cfg.train_metadata, cfg.train_metadata_on)
 
@@ -562,26 +610,47 @@ def run_build06(
     write_json(paths.coverage, cov)
     # Provenance of a run outside DVC: the commit and the time. Under DVC, dvc.lock records the inputs'
     # hashes, and a timestamp in an out would make every rerun's df03.json differ.
-    run_info = {} if dvc_managed else {
-        "git_commit": git_commit(),
-        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    write_json(paths.sidecar, {
-        "model_name": paths.model_name,
-        "latent_store": str(paths.latents_dir),
-        "latent_files": {e: str(p) if p else None for e, p in files.items()},
-        "df02": str(paths.df02),
-        "z_schema": cfg.z_schema,
-        "z_dtype": cfg.z_dtype,
-        "z_columns": z_cols,
-        "n_rows": df03.num_rows,
-        "params": params_record if params_record is not None else cfg.model_dump(),
-        **run_info,
-        "coverage": cov["overall"],
-        "unmatched_latents": cov["unmatched_latents"],
-        "outputs": writes,
-    })
-    log.info("build06: df03 %d rows, %d z columns, coverage %.1f%% -> %s", df03.num_rows, len(z_cols),
-             100 * cov["overall"]["coverage"], paths.out)
-    return Build06Result(paths, experiments, {e: str(p) if p else None for e, p in files.items()}, reads, writes,
-                         coverage=cov, z_columns=z_cols, n_rows=df03.num_rows, table=df03)
+    run_info = (
+        {}
+        if dvc_managed
+        else {
+            "git_commit": git_commit(),
+            "timestamp": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        }
+    )
+    write_json(
+        paths.sidecar,
+        {
+            "model_name": paths.model_name,
+            "latent_store": str(paths.latents_dir),
+            "latent_files": {e: str(p) if p else None for e, p in files.items()},
+            "df02": str(paths.df02),
+            "z_schema": cfg.z_schema,
+            "z_dtype": cfg.z_dtype,
+            "z_columns": z_cols,
+            "n_rows": df03.num_rows,
+            "params": params_record if params_record is not None else cfg.model_dump(),
+            **run_info,
+            "coverage": cov["overall"],
+            "unmatched_latents": cov["unmatched_latents"],
+            "outputs": writes,
+        },
+    )
+    log.info(
+        "build06: df03 %d rows, %d z columns, coverage %.1f%% -> %s",
+        df03.num_rows,
+        len(z_cols),
+        100 * cov["overall"]["coverage"],
+        paths.out,
+    )
+    return Build06Result(
+        paths,
+        experiments,
+        {e: str(p) if p else None for e, p in files.items()},
+        reads,
+        writes,
+        coverage=cov,
+        z_columns=z_cols,
+        n_rows=df03.num_rows,
+        table=df03,
+    )

@@ -181,8 +181,12 @@ def write_metrics(path: str | os.PathLike, metrics: dict[str, Any]) -> Path:
     return write_json(path, clean(metrics, ""))
 
 
-def write_live_curves(live_dir: str | os.PathLike, metrics: list[str], out_csv: str | os.PathLike,
-                      splits: tuple[str, ...] = ("train", "val")) -> Path:
+def write_live_curves(
+    live_dir: str | os.PathLike,
+    metrics: list[str],
+    out_csv: str | os.PathLike,
+    splits: tuple[str, ...] = ("train", "val"),
+) -> Path:
     """Join DVCLive's per-split curves into one long-format CSV for a DVC plot that overlays the splits.
 
     Reads ``<live_dir>/plots/metrics/<split>/<metric>.tsv`` (DVCLive's layout for a metric logged as
@@ -249,13 +253,15 @@ def check_overwrite(paths: list[str | os.PathLike] | str | os.PathLike, overwrit
         paths = [paths]
     existing = [str(p) for p in paths if Path(p).exists()]
     if existing and not overwrite:
-        raise OverwriteError(
-            "refusing to overwrite existing output(s) without overwrite=true: " + ", ".join(existing)
-        )
+        raise OverwriteError("refusing to overwrite existing output(s) without overwrite=true: " + ", ".join(existing))
 
 
-def load_torch(path: str | os.PathLike, what: str = "checkpoint",
-               hint: str = "re-create it (rerun the stage that writes it) or restore it", **load_kw: Any) -> Any:
+def load_torch(
+    path: str | os.PathLike,
+    what: str = "checkpoint",
+    hint: str = "re-create it (rerun the stage that writes it) or restore it",
+    **load_kw: Any,
+) -> Any:
     """``torch.load`` that turns a missing, empty, truncated or corrupt file into one line.
 
     Raises :class:`InputError` naming the file and the cause (torch's own messages, e.g.
@@ -277,8 +283,18 @@ def load_torch(path: str | os.PathLike, what: str = "checkpoint",
         return torch.load(path, **load_kw)
     except PermissionError:
         raise InputError(f"{path}: {what} cannot be read: permission denied") from None
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError, RuntimeError, ValueError,
-            AttributeError, ImportError, KeyError, IndexError, TypeError) as exc:
+    except (
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        RuntimeError,
+        ValueError,
+        AttributeError,
+        ImportError,
+        KeyError,
+        IndexError,
+        TypeError,
+    ) as exc:
         text = " ".join(str(exc).split())[:160]
-        raise InputError(f"{path}: {what} is truncated or corrupt ({type(exc).__name__}: {text}); "
-                         f"{hint}") from None
+        raise InputError(f"{path}: {what} is truncated or corrupt ({type(exc).__name__}: {text}); {hint}") from None

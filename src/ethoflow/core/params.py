@@ -57,8 +57,10 @@ def check_light_phase(day_start_hour: float, day_end_hour: float) -> None:
         ValueError: the two hours are equal.
     """
     if day_start_hour == day_end_hour:
-        raise ValueError(f"day_start_hour and day_end_hour are both {day_start_hour:g}: no light phase is defined "
-                         "(use 0 and 24 for constant light, 24 and 0 for constant dark)")
+        raise ValueError(
+            f"day_start_hour and day_end_hour are both {day_start_hour:g}: no light phase is defined "
+            "(use 0 and 24 for constant light, 24 and 0 for constant dark)"
+        )
 
 
 def _yaml_error(path: Path, exc: Exception) -> str:
@@ -128,7 +130,9 @@ def format_validation_error(
         if err["type"] == "extra_forbidden":
             owner = _model_at(model, tuple(err["loc"][:-1])) if model is not None else None
             hint = getattr(owner, "renamed_keys", {}).get(str(err["loc"][-1])) if owner else None
-            msg = f"unknown key ({hint})" if hint else "unknown key (not a parameter of this section; check the spelling)"
+            msg = (
+                f"unknown key ({hint})" if hint else "unknown key (not a parameter of this section; check the spelling)"
+            )
         got = err.get("input")
         got_txt = "" if err["type"] in ("missing", "extra_forbidden") else f" (got {got!r})"
         lines.append(f"{path}: {loc}: {msg}{got_txt}")
@@ -153,18 +157,19 @@ def validate_section(data: Any, model: type[M], path: str | os.PathLike, section
     """
     bad = _none_strings(data, section)
     if bad:
-        raise ParamsError("\n".join(
-            f"{path}: {k}: the string 'None'; write null for no value (with dvc exp run -S: {k.split('[')[0]}=null)"
-            for k in bad))
+        raise ParamsError(
+            "\n".join(
+                f"{path}: {k}: the string 'None'; write null for no value (with dvc exp run -S: {k.split('[')[0]}=null)"
+                for k in bad
+            )
+        )
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
         raise ParamsError(format_validation_error(exc, path, section, model)) from None
 
 
-def load_section(
-    section: str, model: type[M], path: str | os.PathLike = DEFAULT_PARAMS, required: bool = True
-) -> M:
+def load_section(section: str, model: type[M], path: str | os.PathLike = DEFAULT_PARAMS, required: bool = True) -> M:
     """Load ``section`` (dotted, e.g. ``"acoustic"`` or ``"acoustic.train"``) of ``path`` into ``model``.
 
     Raises:

@@ -47,7 +47,9 @@ def coloured_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndar
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
-def harmonic_call(rng: np.random.Generator, dur_s: float, sr: int, f0_range: tuple[float, float]) -> tuple[np.ndarray, float, float]:
+def harmonic_call(
+    rng: np.random.Generator, dur_s: float, sr: int, f0_range: tuple[float, float]
+) -> tuple[np.ndarray, float, float]:
     """One harmonic FM call. Returns (signal (n,), low_hz, high_hz) of its energy band."""
     n = max(int(dur_s * sr), 8)
     t = np.arange(n) / sr

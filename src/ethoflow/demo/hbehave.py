@@ -40,8 +40,15 @@ def _night_weight(minute_of_day: np.ndarray) -> np.ndarray:
     return np.clip(up + down, 0, 1)
 
 
-def simulate_cage(rng: np.random.Generator, n_minutes: int, start: np.datetime64, profile, electrodes: int,
-                  n_animals: int, age_weeks: float) -> np.ndarray:
+def simulate_cage(
+    rng: np.random.Generator,
+    n_minutes: int,
+    start: np.datetime64,
+    profile,
+    electrodes: int,
+    n_animals: int,
+    age_weeks: float,
+) -> np.ndarray:
     """Readings (n_minutes, electrodes) float64 >= 0 for one cage (see module docstring)."""
     night_p, day_p, bout, intensity = profile
     age_factor = float(np.clip(1.15 - 0.01 * age_weeks, 0.7, 1.1))
@@ -128,14 +135,16 @@ def generate(params: DemoParams, out_dir: str | os.PathLike) -> dict:
         with atomic_path(out_dir / f"{cage_id}.csv") as tmp:
             df.to_csv(tmp, index=False, lineterminator="\n")
         end = start + np.timedelta64(n_min, "m")
-        summary.append({
-            "cage_id": cage_id,
-            "from_tpt": str(start.astype("datetime64[s]")).replace("T", " "),
-            "to_tpt": str(end.astype("datetime64[s]")).replace("T", " "),
-            "strain": strain,
-            "nb_animals": n_animals,
-            "age": age,
-        })
+        summary.append(
+            {
+                "cage_id": cage_id,
+                "from_tpt": str(start.astype("datetime64[s]")).replace("T", " "),
+                "to_tpt": str(end.astype("datetime64[s]")).replace("T", " "),
+                "strain": strain,
+                "nb_animals": n_animals,
+                "age": age,
+            }
+        )
         manifest["cages"].append(cage_id)
         manifest["rows"][cage_id] = len(rows)
     with atomic_path(out_dir / "summary.csv") as tmp:

@@ -30,16 +30,17 @@ SCORER = "ethoflowDemoDLC"
 
 def _motif_table(rng: np.random.Generator, n_motifs: int) -> dict[str, np.ndarray]:
     return {
-        "amp": rng.uniform(0.2, 0.9, n_motifs),          # bend amplitude (rad per segment)
-        "freq": rng.uniform(1.0, 5.0, n_motifs),         # bend oscillation (Hz)
-        "wave": rng.uniform(0.0, 1.5, n_motifs),         # phase lag between segments (rad)
-        "speed": rng.uniform(0.0, 60.0, n_motifs),       # forward speed (px/s)
-        "turn": rng.uniform(-1.5, 1.5, n_motifs),        # turning rate (rad/s)
+        "amp": rng.uniform(0.2, 0.9, n_motifs),  # bend amplitude (rad per segment)
+        "freq": rng.uniform(1.0, 5.0, n_motifs),  # bend oscillation (Hz)
+        "wave": rng.uniform(0.0, 1.5, n_motifs),  # phase lag between segments (rad)
+        "speed": rng.uniform(0.0, 60.0, n_motifs),  # forward speed (px/s)
+        "turn": rng.uniform(-1.5, 1.5, n_motifs),  # turning rate (rad/s)
     }
 
 
-def simulate_session(rng: np.random.Generator, p: DemoParams, motifs: dict[str, np.ndarray],
-                     trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def simulate_session(
+    rng: np.random.Generator, p: DemoParams, motifs: dict[str, np.ndarray], trans: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """One session: keypoints (T, K, 2) in pixels and the true motif per frame (T,)."""
     T, K, fps = p.n_frames, p.n_keypoints, p.fps
     labels = np.empty(T, dtype=np.int64)
@@ -71,8 +72,9 @@ def simulate_session(rng: np.random.Generator, p: DemoParams, motifs: dict[str, 
 def to_dlc_frame(xy: np.ndarray, likelihood: np.ndarray, bodyparts: list[str]) -> pd.DataFrame:
     """A DeepLabCut-layout DataFrame from keypoints (T, K, 2) and likelihoods (T, K)."""
     T, K, _ = xy.shape
-    cols = pd.MultiIndex.from_product([[SCORER], bodyparts, ["x", "y", "likelihood"]],
-                                      names=["scorer", "bodyparts", "coords"])
+    cols = pd.MultiIndex.from_product(
+        [[SCORER], bodyparts, ["x", "y", "likelihood"]], names=["scorer", "bodyparts", "coords"]
+    )
     values = np.concatenate([xy, likelihood[..., None]], axis=-1).reshape(T, K * 3)
     return pd.DataFrame(values, columns=cols)
 
@@ -88,6 +90,7 @@ def _write_dlc_h5(df: pd.DataFrame, path: str | os.PathLike) -> None:
         def wrapper(self, *args, **kwargs):
             kwargs.setdefault("track_times", False)
             return fn(self, *args, **kwargs)
+
         return wrapper
 
     try:
@@ -129,6 +132,8 @@ def generate(p: DemoParams, out_dir: str | os.PathLike) -> list[Path]:
         truth.append(pd.DataFrame({"session": f"session_{s}", "frame": np.arange(len(labels)), "motif": labels}))
     with atomic_path(out / "motifs.tsv") as tmp:
         pd.concat(truth).to_csv(tmp, index=False, sep="\t")
-    write_json(out / "demo.json", {**p.model_dump(), "bodyparts": bodyparts,
-                                   "format": "deeplabcut", "files": [f.name for f in files]})
+    write_json(
+        out / "demo.json",
+        {**p.model_dump(), "bodyparts": bodyparts, "format": "deeplabcut", "files": [f.name for f in files]},
+    )
     return files

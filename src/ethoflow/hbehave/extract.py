@@ -66,8 +66,10 @@ def load_model(model_path: str | os.PathLike, model_params: ModelParams | None =
 
     ck = load_checkpoint(model_path)
     if isinstance(ck, dict) and ("model" in ck or "model_state" in ck) and "architecture" not in ck:
-        raise InputError(f"{model_path}: a BehaveMAE checkpoint (the authors' main_pretrain.py); convert it with "
-                         "ethoflow.hbehave.pretrained.resolve_model (the hbehave_extract stage does, with hbehave.pretrained)")
+        raise InputError(
+            f"{model_path}: a BehaveMAE checkpoint (the authors' main_pretrain.py); convert it with "
+            "ethoflow.hbehave.pretrained.resolve_model (the hbehave_extract stage does, with hbehave.pretrained)"
+        )
     if "architecture" not in ck or "state_dict" not in ck:
         raise InputError(f"{model_path}: not an hBehaveMAE checkpoint (no architecture/state_dict)")
     arch = architecture_from_dict(ck["architecture"])
@@ -77,8 +79,10 @@ def load_model(model_path: str | os.PathLike, model_params: ModelParams | None =
         diff = [k for k in want if k != "mask_ratio" and want[k] != have.get(k)]
         if diff:
             detail = "; ".join(f"{k}: checkpoint {have.get(k)} vs params {want[k]}" for k in diff)
-            raise ParamsError(f"{model_path}: the checkpoint's architecture differs from hbehave.model in params.yaml "
-                              f"({detail}); retrain (dvc repro hbehave_train) or restore the params")
+            raise ParamsError(
+                f"{model_path}: the checkpoint's architecture differs from hbehave.model in params.yaml "
+                f"({detail}); retrain (dvc repro hbehave_train) or restore the params"
+            )
     model = HBehaveMAE(arch)
     model.load_state_dict(ck["state_dict"])
     model.eval().to(device)
@@ -117,8 +121,15 @@ def _autocast(device, precision: str):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def embed_cage(model, x: np.ndarray, window: int, stride: int, batch_size: int = 16, precision: str = "auto",
-               starts: list[int] | None = None) -> list[np.ndarray]:
+def embed_cage(
+    model,
+    x: np.ndarray,
+    window: int,
+    stride: int,
+    batch_size: int = 16,
+    precision: str = "auto",
+    starts: list[int] | None = None,
+) -> list[np.ndarray]:
     """Per-minute embeddings of one cage at every level.
 
     Args:
@@ -157,8 +168,9 @@ def embed_cage(model, x: np.ndarray, window: int, stride: int, batch_size: int =
     return [(acc[:M] / counts[:M, None]).astype(np.float32) for acc in sums]
 
 
-def embed_cage_to_file(model_path: str, store: str, cage_id: str, window: int, params: dict[str, Any],
-                       part_path: str) -> str:
+def embed_cage_to_file(
+    model_path: str, store: str, cage_id: str, window: int, params: dict[str, Any], part_path: str
+) -> str:
     """Array-task body: embed one cage, write ``part_path`` (npz, one array per level + timestamps).
 
     Uses the checkpoint's normalisation statistics (the ones the model was trained with).
@@ -175,13 +187,22 @@ def embed_cage_to_file(model_path: str, store: str, cage_id: str, window: int, p
     levels = embed_cage(model, x, window, cfg.window_stride_min, cfg.batch_size, cfg.precision)
     arrays = {f"level{i + 1}": lv for i, lv in enumerate(levels)}
     with atomic_path(part_path) as tmp:
-        np.savez(tmp, timestamps=rec.timestamps.astype("datetime64[m]"), valid=rec.valid.mean(1).astype(np.float32),
-                 **arrays)
+        np.savez(
+            tmp, timestamps=rec.timestamps.astype("datetime64[m]"), valid=rec.valid.mean(1).astype(np.float32), **arrays
+        )
     return part_path
 
 
-def extract(model_path: str | os.PathLike, store: str | os.PathLike, agg: str, cfg: ExtractParams, out_dir: str | os.PathLike,
-            model_params: ModelParams | None = None, stage: str = "hbehave_extract", compute=None) -> dict[str, Any]:
+def extract(
+    model_path: str | os.PathLike,
+    store: str | os.PathLike,
+    agg: str,
+    cfg: ExtractParams,
+    out_dir: str | os.PathLike,
+    model_params: ModelParams | None = None,
+    stage: str = "hbehave_extract",
+    compute=None,
+) -> dict[str, Any]:
     """Embed every cage of ``store`` for aggregation ``agg`` and write the per-level files (module docstring).
 
     Returns:
@@ -207,8 +228,17 @@ def extract(model_path: str | os.PathLike, store: str | os.PathLike, agg: str, c
     cages = list_cages(store)
     parts = [str(parts_dir / f"{c}.npz") for c in cages]
     n = len(cages)
-    dispatch.map_array(embed_cage_to_file, [str(model_path)] * n, [str(store)] * n, cages, [window] * n,
-                       [cfg.model_dump()] * n, parts, stage=stage, compute=compute)
+    dispatch.map_array(
+        embed_cage_to_file,
+        [str(model_path)] * n,
+        [str(store)] * n,
+        cages,
+        [window] * n,
+        [cfg.model_dump()] * n,
+        parts,
+        stage=stage,
+        compute=compute,
+    )
     per_level: dict[str, list[np.ndarray]] = {k: [] for k in names}
     ts_all, valid_all, rows, frame = [], [], [], []
     start = 0
@@ -223,9 +253,17 @@ def extract(model_path: str | os.PathLike, store: str | os.PathLike, agg: str, c
         m = len(ts)
         n_windows += len(window_starts(m, window, cfg.window_stride_min))
         attrs = read_cage(store, cid, 0, 1).attrs
-        rows.append(pd.DataFrame({"row": np.arange(start, start + m), "cage_id": cid,
-                                  "experiment": str(attrs.get("experiment")), "timestamp": ts.astype("datetime64[ns]"),
-                                  "valid_fraction": valid}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "row": np.arange(start, start + m),
+                    "cage_id": cid,
+                    "experiment": str(attrs.get("experiment")),
+                    "timestamp": ts.astype("datetime64[ns]"),
+                    "valid_fraction": valid,
+                }
+            )
+        )
         frame.append((cid, start, start + m))
         ts_all.append(ts)
         valid_all.append(valid)
@@ -240,16 +278,24 @@ def extract(model_path: str | os.PathLike, store: str | os.PathLike, agg: str, c
         emb = np.concatenate(per_level[name]).astype(np.float32)
         dims[name] = int(emb.shape[1])
         with atomic_path(out_dir / f"embeddings_{agg}_{name}.npz") as tmp:
-            np.savez_compressed(tmp, embeddings=emb, timestamps=timestamps, valid=valid, cage_rows=cage_rows,
-                                frame_map=frame_map)
+            np.savez_compressed(
+                tmp, embeddings=emb, timestamps=timestamps, valid=valid, cage_rows=cage_rows, frame_map=frame_map
+            )
     with atomic_path(out_dir / f"index_{agg}.parquet") as tmp:
         pd.concat(rows, ignore_index=True).to_parquet(tmp, index=False)
     for p in parts:
         Path(p).unlink(missing_ok=True)
     parts_dir.rmdir()
     log.info("extracted %s embeddings of %d cages (%d windows) in %.1f s", agg, n, n_windows, time.time() - t0)
-    return {"aggregation": agg, "window_min": window, "stride_min": cfg.window_stride_min, "cages": n,
-            "rows": int(start), "dims": dims, "windows": n_windows}
+    return {
+        "aggregation": agg,
+        "window_min": window,
+        "stride_min": cfg.window_stride_min,
+        "cages": n,
+        "rows": int(start),
+        "dims": dims,
+        "windows": n_windows,
+    }
 
 
 def v7_frame_map(cage_rows: np.ndarray) -> np.ndarray:

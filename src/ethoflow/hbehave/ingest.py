@@ -30,7 +30,9 @@ from ethoflow.hbehave.store import CageRecord, create_store, update_store_attrs,
 log = get_logger(__name__)
 
 
-def split_cages(cage_ids: list[str], val_fraction: float, seed: int, val_cages: list[str] | None = None) -> dict[str, list[str]]:
+def split_cages(
+    cage_ids: list[str], val_fraction: float, seed: int, val_cages: list[str] | None = None
+) -> dict[str, list[str]]:
     """Train/validation split by cage (sorted ids; seeded permutation; at least one training cage).
 
     Raises:
@@ -98,8 +100,15 @@ def dam_rows_summary(files: dict[str, dict[str, Any]]) -> dict[str, Any]:
         ``{"readings", "formats": {"DAM2": files, ...}, "skipped_rows", "skipped_rows_by_problem",
         "skipped_values", "skipped_values_by_problem", "files_with_problems": [...]}``.
     """
-    out: dict[str, Any] = {"readings": 0, "formats": {}, "skipped_rows": 0, "skipped_rows_by_problem": {},
-                           "skipped_values": 0, "skipped_values_by_problem": {}, "files_with_problems": []}
+    out: dict[str, Any] = {
+        "readings": 0,
+        "formats": {},
+        "skipped_rows": 0,
+        "skipped_rows_by_problem": {},
+        "skipped_values": 0,
+        "skipped_values_by_problem": {},
+        "files_with_problems": [],
+    }
     for name, rep in files.items():
         out["readings"] += int(rep.get("readings", 0))
         fmt = rep.get("format", "DAM2")
@@ -140,7 +149,9 @@ def read_inputs(cfg: ZarrParams) -> tuple[list[CageRecord], dict[str, Any]]:
     report: dict[str, Any] = {"input_format": cfg.input_format, "input_dir": str(root), "cages": {}, "files": {}}
     records: list[CageRecord] = []
     if cfg.input_format == "dvc_csv":
-        files = sorted(p for p in root.glob("*.csv") if not (cfg.summary_file and p.name == Path(cfg.summary_file).name))
+        files = sorted(
+            p for p in root.glob("*.csv") if not (cfg.summary_file and p.name == Path(cfg.summary_file).name)
+        )
         if not files:
             raise InputError(f"{root}: no per-cage CSV files ({{cage_id}}.csv)")
         for f in progress(files, desc="cages"):
@@ -153,21 +164,38 @@ def read_inputs(cfg: ZarrParams) -> tuple[list[CageRecord], dict[str, Any]]:
         if not files:
             raise InputError(f"{root}: no DAM files matching {cfg.dam_glob!r}")
         for f in progress(files, desc="DAM files"):
-            recs, rep = read_dam(f, layout=cfg.dam_layout, interval_min=cfg.dam_interval_min,
-                                 interval_s=cfg.dam_interval_s, duplicates=cfg.duplicates, summary=summary,
-                                 data_type=cfg.dam_data_type, max_count=cfg.dam_max_count,
-                                 on_bad_row=cfg.dam_on_bad_row, min_valid_fraction=cfg.dam_min_valid_fraction)
+            recs, rep = read_dam(
+                f,
+                layout=cfg.dam_layout,
+                interval_min=cfg.dam_interval_min,
+                interval_s=cfg.dam_interval_s,
+                duplicates=cfg.duplicates,
+                summary=summary,
+                data_type=cfg.dam_data_type,
+                max_count=cfg.dam_max_count,
+                on_bad_row=cfg.dam_on_bad_row,
+                min_valid_fraction=cfg.dam_min_valid_fraction,
+            )
             report["files"][f.name] = rep
             for r in recs:
                 records.append(r)
-                report["cages"][r.cage_id] = {"minutes": r.n_minutes, "valid_fraction": float(r.valid.mean()),
-                                              "source_file": str(f)}
+                report["cages"][r.cage_id] = {
+                    "minutes": r.n_minutes,
+                    "valid_fraction": float(r.valid.mean()),
+                    "source_file": str(f),
+                }
         report["dam_rows"] = dam_rows_summary(report["files"])
         dr = report["dam_rows"]
-        log.info("DAM rows: %d files, %d readings read (%s); %d rows skipped%s; %d count values left out%s",
-                 len(files), dr["readings"], ", ".join(f"{n} {fmt}" for fmt, n in dr["formats"].items()),
-                 dr["skipped_rows"], f" ({_kinds(dr['skipped_rows_by_problem'])})" if dr["skipped_rows"] else "",
-                 dr["skipped_values"], f" ({_kinds(dr['skipped_values_by_problem'])})" if dr["skipped_values"] else "")
+        log.info(
+            "DAM rows: %d files, %d readings read (%s); %d rows skipped%s; %d count values left out%s",
+            len(files),
+            dr["readings"],
+            ", ".join(f"{n} {fmt}" for fmt, n in dr["formats"].items()),
+            dr["skipped_rows"],
+            f" ({_kinds(dr['skipped_rows_by_problem'])})" if dr["skipped_rows"] else "",
+            dr["skipped_values"],
+            f" ({_kinds(dr['skipped_values_by_problem'])})" if dr["skipped_values"] else "",
+        )
     ids = [r.cage_id for r in records]
     dup = sorted({c for c in ids if ids.count(c) > 1})
     if dup:
@@ -185,8 +213,10 @@ def read_inputs(cfg: ZarrParams) -> tuple[list[CageRecord], dict[str, Any]]:
     for r in records:
         chans.setdefault(tuple(r.attrs["channels"]), []).append(r.cage_id)
     if len(chans) > 1:
-        detail = "; ".join(f"{len(c)} channels ({', '.join(c[:3])}{'...' if len(c) > 3 else ''}) in {', '.join(ids)}"
-                           for c, ids in chans.items())
+        detail = "; ".join(
+            f"{len(c)} channels ({', '.join(c[:3])}{'...' if len(c) > 3 else ''}) in {', '.join(ids)}"
+            for c, ids in chans.items()
+        )
         raise InputError(f"{root}: cages have different channels: {detail}")
     records.sort(key=lambda r: r.cage_id)
     return records, report
@@ -212,9 +242,19 @@ def build_store(cfg: ZarrParams, out: str | os.PathLike) -> dict[str, Any]:
         "minutes": int(sum(r.n_minutes for r in records)),
         "valid_fraction": float(np.mean([r.valid.mean() for r in records])),
     }
-    for key in ("gap_minutes", "duplicate_rows", "conflicting_duplicates", "unsorted_rows", "non_numeric_values",
-                "empty_values", "bad_timestamps", "outside_window_rows"):
-        totals[key] = int(sum(c.get(key, 0) for c in cages.values()) + sum(f.get(key, 0) for f in report["files"].values()))
+    for key in (
+        "gap_minutes",
+        "duplicate_rows",
+        "conflicting_duplicates",
+        "unsorted_rows",
+        "non_numeric_values",
+        "empty_values",
+        "bad_timestamps",
+        "outside_window_rows",
+    ):
+        totals[key] = int(
+            sum(c.get(key, 0) for c in cages.values()) + sum(f.get(key, 0) for f in report["files"].values())
+        )
     totals["invalid_status_rows"] = int(sum(f.get("invalid_status_rows", 0) for f in report["files"].values()))
     totals["missing_in_summary"] = len(report["missing_in_summary"])
     totals["summary_without_data"] = len(report["summary_without_data"])
@@ -234,5 +274,7 @@ def build_store(cfg: ZarrParams, out: str | os.PathLike) -> dict[str, Any]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info("wrote %s: %d cages, %d minutes, valid %.3f", out, len(records), totals["minutes"], totals["valid_fraction"])
+    log.info(
+        "wrote %s: %d cages, %d minutes, valid %.3f", out, len(records), totals["minutes"], totals["valid_fraction"]
+    )
     return report

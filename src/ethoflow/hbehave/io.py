@@ -91,7 +91,9 @@ def _merge_duplicates(
     for k in np.flatnonzero(counts > 1):
         i0, c = first_idx[k], counts[k]
         blk, bv = values[i0 : i0 + c], cell_valid[i0 : i0 + c]
-        if not np.array_equal(np.where(bv, blk, np.nan), np.where(bv[:1], blk[:1], np.nan).repeat(c, 0), equal_nan=True):
+        if not np.array_equal(
+            np.where(bv, blk, np.nan), np.where(bv[:1], blk[:1], np.nan).repeat(c, 0), equal_nan=True
+        ):
             conflicting += 1
         if duplicates == "first":
             merged[k], mvalid[k] = blk[0], bv[0]
@@ -142,7 +144,8 @@ def grid_from_rows(
         raise InputError(f"{where}: no rows inside the recording window")
     order = np.argsort(minutes, kind="stable")
     uniq, values, cell_valid, n_dup, conflicting = _merge_duplicates(
-        minutes[order], values[order], cell_valid[order], where=where, duplicates=duplicates, unit="m")
+        minutes[order], values[order], cell_valid[order], where=where, duplicates=duplicates, unit="m"
+    )
     report["duplicate_rows"] = n_dup
     report["conflicting_duplicates"] = conflicting
     g0, g1 = (int(uniq[0]), int(uniq[-1]) + 1) if window is None else window
@@ -252,7 +255,9 @@ def read_dvc_csv(
     report["bad_timestamps"] = len(bad_ts)
     if len(bad_ts):
         report["bad_timestamp_rows"] = [int(i) + 2 for i in bad_ts[:MAX_LISTED]]  # file line numbers
-        log.warning("%s: %d rows with unparseable timestamps left out (first at line %d)", path, len(bad_ts), bad_ts[0] + 2)
+        log.warning(
+            "%s: %d rows with unparseable timestamps left out (first at line %d)", path, len(bad_ts), bad_ts[0] + 2
+        )
     keep = ~ts.isna().values
     ts, raw = ts[keep], raw[keep]
     report["off_minute_rows"] = int((ts.dt.second != 0).sum() + (ts.dt.microsecond != 0).sum())
@@ -264,13 +269,19 @@ def read_dvc_csv(
     report["non_numeric_values"] = int(nonnum.sum())
     if nonnum.any():
         r, c = np.argwhere(nonnum)[0]
-        report["first_non_numeric"] = {"line": int(np.flatnonzero(keep)[r]) + 2, "column": vcols[c], "value": cells.values[r, c]}
+        report["first_non_numeric"] = {
+            "line": int(np.flatnonzero(keep)[r]) + 2,
+            "column": vcols[c],
+            "value": cells.values[r, c],
+        }
     cell_valid = np.isfinite(values)
     window = None
     if summary_row is not None and "from_tpt" in summary_row and "to_tpt" in summary_row:
         if not pd.isna(summary_row["from_tpt"]) and not pd.isna(summary_row["to_tpt"]):
-            window = (int(_minutes(pd.DatetimeIndex([summary_row["from_tpt"]]))[0]),
-                      int(_minutes(pd.DatetimeIndex([summary_row["to_tpt"]]))[0]))
+            window = (
+                int(_minutes(pd.DatetimeIndex([summary_row["from_tpt"]]))[0]),
+                int(_minutes(pd.DatetimeIndex([summary_row["to_tpt"]]))[0]),
+            )
             if window[1] <= window[0]:
                 raise InputError(f"{path}: summary to_tpt is not after from_tpt for cage {cage_id}")
     act, valid, grid_ts, rep = grid_from_rows(
@@ -279,8 +290,15 @@ def read_dvc_csv(
     report.update(rep)
     meta = _meta_from_summary(summary_row)
     exp, date = _experiment(meta, int(grid_ts[0].astype(np.int64)))
-    attrs = {**meta, "experiment": exp, "experiment_date": date, "source_file": path.name,
-             "source_format": "dvc_csv", "channels": vcols, "start": str(grid_ts[0])}
+    attrs = {
+        **meta,
+        "experiment": exp,
+        "experiment_date": date,
+        "source_file": path.name,
+        "source_format": "dvc_csv",
+        "channels": vcols,
+        "start": str(grid_ts[0]),
+    }
     return CageRecord(cage_id, act, valid, grid_ts, attrs), report
 
 
@@ -350,8 +368,14 @@ class DamProblem:
         return f"{path}: line {self.line}: {self.message}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "column": self.column, "field": self.field, "problem": self.kind,
-                "value": self.value, "message": self.message}
+        return {
+            "line": self.line,
+            "column": self.column,
+            "field": self.field,
+            "problem": self.kind,
+            "value": self.value,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -403,8 +427,10 @@ class DamReadings:
 
 def _column_count_problem(line: int, n: int) -> DamProblem:
     if n < DAM_COLUMNS:
-        msg = (f"{n} columns instead of {DAM_COLUMNS}: column {n + 1} onward missing "
-               "(a field missing mid-line, or the line cut short)")
+        msg = (
+            f"{n} columns instead of {DAM_COLUMNS}: column {n + 1} onward missing "
+            "(a field missing mid-line, or the line cut short)"
+        )
         return DamProblem(line, n + 1, "columns", "column_count", msg, str(n))
     msg = f"{n} columns instead of {DAM_COLUMNS}: column {DAM_COLUMNS + 1} onward is extra"
     return DamProblem(line, DAM_COLUMNS + 1, "columns", "column_count", msg, str(n))
@@ -480,8 +506,10 @@ def read_dam_readings(
         want = data_type.upper()
         rows = [r for r, t in zip(rows, types) if t.upper() == want]
         if not rows:
-            raise InputError(f"{path}: DAM5 (multibeam) file has no {data_type!r} rows (column 8 holds "
-                             f"{', '.join(sorted(type_rows))}); set hbehave.zarr.dam_data_type")
+            raise InputError(
+                f"{path}: DAM5 (multibeam) file has no {data_type!r} rows (column 8 holds "
+                f"{', '.join(sorted(type_rows))}); set hbehave.zarr.dam_data_type"
+            )
 
     dates: dict[str, _dt.date] = {}
     times: dict[str, int] = {}
@@ -521,8 +549,11 @@ def read_dam_readings(
         counts = np.full(txt.shape, np.nan)
         counts[isint] = txt[isint].astype(np.float64)
     checked = (status == 1)[:, None]  # counts of invalid readings are not used, so not checked
-    bad_kinds = (("non_numeric", checked & ~isint), ("negative", checked & isint & (counts < 0)),
-                 ("above_max", checked & isint & (counts > max_count)))
+    bad_kinds = (
+        ("non_numeric", checked & ~isint),
+        ("negative", checked & isint & (counts < 0)),
+        ("above_max", checked & isint & (counts > max_count)),
+    )
     count_ok = np.ones(txt.shape, bool)
     for kind, mask in bad_kinds:
         for r, ch in np.argwhere(mask):
@@ -542,21 +573,38 @@ def read_dam_readings(
     if problems and on_bad_row == "fail":  # a row that cannot be placed is named before a bad count
         first = min(problems, key=lambda p: (p.kind not in ROW_PROBLEMS, p.line, p.column))
         more = f"; {len(problems) - 1} more problem(s) in this file" if len(problems) > 1 else ""
-        raise InputError(f"{first.text(path)}{more} (hbehave.zarr.dam_on_bad_row: fail; "
-                         "skip leaves bad rows and counts out and reports them)")
+        raise InputError(
+            f"{first.text(path)}{more} (hbehave.zarr.dam_on_bad_row: fail; "
+            "skip leaves bad rows and counts out and reports them)"
+        )
     if n == 0:
         first = f"; first: {problems[0].text(path)}" if problems else ""
         raise InputError(f"{path}: no readable DAM row ({len(problems)} problems{first})")
     readings = DamReadings(
-        path=path, dam_format="DAM5" if multibeam else "DAM2", data_type=data_type if multibeam else None,
-        lines=np.asarray(kept_lines, dtype=np.int64), seconds=np.asarray(kept_secs, dtype=np.int64),
-        status=status, counts=counts, count_ok=count_ok, problems=problems, rows_read=rows_read,
-        blank_lines=blank, data_type_rows=type_rows)
+        path=path,
+        dam_format="DAM5" if multibeam else "DAM2",
+        data_type=data_type if multibeam else None,
+        lines=np.asarray(kept_lines, dtype=np.int64),
+        seconds=np.asarray(kept_secs, dtype=np.int64),
+        status=status,
+        counts=counts,
+        count_ok=count_ok,
+        problems=problems,
+        rows_read=rows_read,
+        blank_lines=blank,
+        data_type_rows=type_rows,
+    )
     if problems:
         pc = readings.problem_counts()
-        log.warning("%s: %d rows skipped (%s), %d count values left out (%s); first: %s", path,
-                    readings.skipped_rows, _summarise(pc, ROW_PROBLEMS) or "none", readings.skipped_values,
-                    _summarise(pc, VALUE_PROBLEMS) or "none", f"line {problems[0].line}: {problems[0].message}")
+        log.warning(
+            "%s: %d rows skipped (%s), %d count values left out (%s); first: %s",
+            path,
+            readings.skipped_rows,
+            _summarise(pc, ROW_PROBLEMS) or "none",
+            readings.skipped_values,
+            _summarise(pc, VALUE_PROBLEMS) or "none",
+            f"line {problems[0].line}: {problems[0].message}",
+        )
     return readings
 
 
@@ -604,8 +652,13 @@ def resample_to_minutes(
     report: dict[str, Any] = {"unsorted_rows": int(np.sum(np.diff(seconds) < 0)), "outside_window_rows": 0}
     order = np.argsort(seconds, kind="stable")
     t, v, ok, n_dup, conflicting = _merge_duplicates(
-        seconds[order], np.asarray(values, float)[order], np.asarray(cell_valid, bool)[order],
-        where=where, duplicates=duplicates, unit="s")
+        seconds[order],
+        np.asarray(values, float)[order],
+        np.asarray(cell_valid, bool)[order],
+        where=where,
+        duplicates=duplicates,
+        unit="s",
+    )
     report["duplicate_rows"] = n_dup
     report["conflicting_duplicates"] = conflicting
     ok = ok & np.isfinite(v)
@@ -639,15 +692,17 @@ def resample_to_minutes(
     activity = np.where(valid, rate, np.nan).astype(np.float32)
     has_row = any_s > 0
     gaps = _gaps(has_row, g0)
-    report.update({
-        "minutes": int(m_total),
-        "gap_minutes": int((~has_row).sum()),
-        "n_gaps": len(gaps),
-        "gaps": gaps[:MAX_LISTED],
-        "valid_fraction": float(valid.mean()) if valid.size else 0.0,
-        "partial_minutes": int(((any_s > 0) & (any_s < 60)).sum()),
-        "low_coverage_minutes": int(((cov_s > 0) & ~valid).any(axis=1).sum()),
-    })
+    report.update(
+        {
+            "minutes": int(m_total),
+            "gap_minutes": int((~has_row).sum()),
+            "n_gaps": len(gaps),
+            "gaps": gaps[:MAX_LISTED],
+            "valid_fraction": float(valid.mean()) if valid.size else 0.0,
+            "partial_minutes": int(((any_s > 0) & (any_s < 60)).sum()),
+            "low_coverage_minutes": int(((cov_s > 0) & ~valid).any(axis=1).sum()),
+        }
+    )
     ts = (g0 + np.arange(m_total)).astype("datetime64[m]")
     return activity, valid, coverage.astype(np.float32), ts, report
 
@@ -755,48 +810,86 @@ def read_dam(
     else:
         if interval_s is None:
             interval_s = detected_s
-        act, valid, _cov, ts, rep = resample_to_minutes(rd.seconds, values, cell_valid, interval_s=interval_s,
-                                                        where=str(path), duplicates=duplicates,
-                                                        min_valid_fraction=min_valid_fraction)
+        act, valid, _cov, ts, rep = resample_to_minutes(
+            rd.seconds,
+            values,
+            cell_valid,
+            interval_s=interval_s,
+            where=str(path),
+            duplicates=duplicates,
+            min_valid_fraction=min_valid_fraction,
+        )
         report["interval_min"] = round(interval_s / 60, 4)
         resampling = "overlap"
     report.update(rep)
-    report.update({
-        "format": rd.dam_format,
-        "data_type": rd.data_type,
-        "data_type_rows": rd.data_type_rows,
-        "interval_s": int(interval_s),
-        "resampling": resampling,
-        "readings": int(len(rd.seconds)),
-        "blank_lines": rd.blank_lines,
-        "skipped_rows": rd.skipped_rows,
-        "skipped_values": rd.skipped_values,
-        "problem_counts": pc,
-        "problems": [p.as_dict() for p in rd.problems[:MAX_LISTED]],
-    })
+    report.update(
+        {
+            "format": rd.dam_format,
+            "data_type": rd.data_type,
+            "data_type_rows": rd.data_type_rows,
+            "interval_s": int(interval_s),
+            "resampling": resampling,
+            "readings": int(len(rd.seconds)),
+            "blank_lines": rd.blank_lines,
+            "skipped_rows": rd.skipped_rows,
+            "skipped_values": rd.skipped_values,
+            "problem_counts": pc,
+            "problems": [p.as_dict() for p in rd.problems[:MAX_LISTED]],
+        }
+    )
     if rd.dam_format == "DAM5":
         others = ", ".join(f"{n} {t}" for t, n in rd.data_type_rows.items() if t.upper() != str(data_type).upper())
-        log.info("%s: DAM5 (multibeam): %d %s rows read as counts (left out: %s); reading interval %d s, %s",
-                 path, len(rd.seconds), data_type, others or "none", interval_s,
-                 "resampled to minutes by overlap" if resampling == "overlap" else "on whole minutes")
-    base: dict[str, Any] = {"source_file": path.name, "source_format": "dam", "monitor": monitor,
-                            "interval_min": report["interval_min"], "start": str(ts[0])}
+        log.info(
+            "%s: DAM5 (multibeam): %d %s rows read as counts (left out: %s); reading interval %d s, %s",
+            path,
+            len(rd.seconds),
+            data_type,
+            others or "none",
+            interval_s,
+            "resampled to minutes by overlap" if resampling == "overlap" else "on whole minutes",
+        )
+    base: dict[str, Any] = {
+        "source_file": path.name,
+        "source_format": "dam",
+        "monitor": monitor,
+        "interval_min": report["interval_min"],
+        "start": str(ts[0]),
+    }
     if rd.dam_format == "DAM5" or resampling == "overlap":
-        base.update({"dam_format": rd.dam_format, "data_type": rd.data_type, "interval_s": int(interval_s),
-                     "resampling": resampling})
+        base.update(
+            {
+                "dam_format": rd.dam_format,
+                "data_type": rd.data_type,
+                "interval_s": int(interval_s),
+                "resampling": resampling,
+            }
+        )
     records: list[CageRecord] = []
     if layout == "per_monitor":
         meta = _meta_from_summary(summary.loc[monitor] if summary is not None and monitor in summary.index else None)
         channels = [f"ch{c + 1:02d}" for c in range(DAM_CHANNELS)]
         exp, date = _experiment(meta, int(ts[0].astype(np.int64)))
-        records.append(CageRecord(monitor, act, valid, ts, {**meta, **base, "experiment": exp,
-                                                            "experiment_date": date, "channels": channels}))
+        records.append(
+            CageRecord(
+                monitor,
+                act,
+                valid,
+                ts,
+                {**meta, **base, "experiment": exp, "experiment_date": date, "channels": channels},
+            )
+        )
     else:
         for c in range(DAM_CHANNELS):
             cid = f"{monitor}_ch{c + 1:02d}"
             meta = _meta_from_summary(summary.loc[cid] if summary is not None and cid in summary.index else None)
             exp, date = _experiment(meta, int(ts[0].astype(np.int64)))
-            records.append(CageRecord(cid, act[:, c : c + 1].copy(), valid[:, c : c + 1].copy(), ts,
-                                      {**meta, **base, "experiment": exp, "experiment_date": date,
-                                       "tube": c + 1, "channels": ["counts"]}))
+            records.append(
+                CageRecord(
+                    cid,
+                    act[:, c : c + 1].copy(),
+                    valid[:, c : c + 1].copy(),
+                    ts,
+                    {**meta, **base, "experiment": exp, "experiment_date": date, "tube": c + 1, "channels": ["counts"]},
+                )
+            )
     return records, report

@@ -123,7 +123,9 @@ def build_architecture(p: ModelParams | dict[str, Any], where: str = "hbehave.mo
     axes = "THW"
     for a, n, k in zip(axes, p.input_size, pk):
         if n % k:
-            raise ParamsError(f"{where}: input_size {a}={n} is not divisible by patch_kernel {a}={k} ({n}/{k} = {n / k:.3f})")
+            raise ParamsError(
+                f"{where}: input_size {a}={n} is not divisible by patch_kernel {a}={k} ({n}/{k} = {n / k:.3f})"
+            )
     tokens = tuple(n // k for n, k in zip(p.input_size, pk))
     qs = tuple(tuple(s) for s in parse_q_strides(p.q_strides))
     mu = tuple(math.prod(s[i] for s in qs) for i in range(3))
@@ -142,7 +144,9 @@ def build_architecture(p: ModelParams | dict[str, Any], where: str = "hbehave.mo
         if d % h:
             raise ParamsError(f"{where}: stage {s + 1} width {d} is not divisible by its {h} heads (set out_num_heads)")
     if p.decoder_embed_dim % p.decoder_num_heads:
-        raise ParamsError(f"{where}: decoder_embed_dim {p.decoder_embed_dim} not divisible by decoder_num_heads {p.decoder_num_heads}")
+        raise ParamsError(
+            f"{where}: decoder_embed_dim {p.decoder_embed_dim} not divisible by decoder_num_heads {p.decoder_num_heads}"
+        )
     mua = tuple(p.mask_unit_attn) if p.mask_unit_attn is not None else tuple(s == 0 for s in range(n_st))
     lt = [mu]
     for s in qs:
@@ -152,11 +156,27 @@ def build_architecture(p: ModelParams | dict[str, Any], where: str = "hbehave.mo
     for s in qs:
         mpt.append(mpt[-1] * s[0])
     return Architecture(
-        input_size=tuple(p.input_size), patch_kernel=pk, tokens=tokens, q_strides=qs, mask_unit=mu,
-        units=units, n_units=math.prod(units), dims=dims, heads=heads, depths=tuple(p.stages),
-        mask_unit_attn=mua, level_tokens=tuple(lt), level_grid=grid, minutes_per_token=tuple(mpt),
-        mlp_ratio=p.mlp_ratio, mask_ratio=p.mask_ratio, decoder=p.decoder, decoder_embed_dim=p.decoder_embed_dim,
-        decoder_depth=p.decoder_depth, decoder_num_heads=p.decoder_num_heads, norm_pix_loss=p.norm_pix_loss,
+        input_size=tuple(p.input_size),
+        patch_kernel=pk,
+        tokens=tokens,
+        q_strides=qs,
+        mask_unit=mu,
+        units=units,
+        n_units=math.prod(units),
+        dims=dims,
+        heads=heads,
+        depths=tuple(p.stages),
+        mask_unit_attn=mua,
+        level_tokens=tuple(lt),
+        level_grid=grid,
+        minutes_per_token=tuple(mpt),
+        mlp_ratio=p.mlp_ratio,
+        mask_ratio=p.mask_ratio,
+        decoder=p.decoder,
+        decoder_embed_dim=p.decoder_embed_dim,
+        decoder_depth=p.decoder_depth,
+        decoder_num_heads=p.decoder_num_heads,
+        norm_pix_loss=p.norm_pix_loss,
     )
 
 
@@ -212,8 +232,9 @@ class UnitAttention(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block; with ``q_stride`` it pools (and projects the residual when widening)."""
 
-    def __init__(self, dim: int, dim_out: int, heads: int, mlp_ratio: float, q_stride=None, within_units=False,
-                 eps: float = 1e-5):
+    def __init__(
+        self, dim: int, dim_out: int, heads: int, mlp_ratio: float, q_stride=None, within_units=False, eps: float = 1e-5
+    ):
         super().__init__()
         self.q_stride = q_stride
         self.norm1 = nn.LayerNorm(dim, eps=eps)
@@ -276,10 +297,17 @@ class HBehaveMAE(nn.Module):
                     within = arch.mask_unit_attn[s - 1]
                 else:  # the pooling block keeps the previous stage's attention scope (pool, then go global)
                     within = arch.mask_unit_attn[s - 1] or arch.mask_unit_attn[s]
-                blocks.append(Block(
-                    arch.dims[s - 1] if first else arch.dims[s], arch.dims[s], arch.heads[s], arch.mlp_ratio,
-                    q_stride=arch.q_strides[s - 1] if first else None, within_units=within, eps=eps,
-                ))
+                blocks.append(
+                    Block(
+                        arch.dims[s - 1] if first else arch.dims[s],
+                        arch.dims[s],
+                        arch.heads[s],
+                        arch.mlp_ratio,
+                        q_stride=arch.q_strides[s - 1] if first else None,
+                        within_units=within,
+                        eps=eps,
+                    )
+                )
             self.stages.append(nn.Sequential(*blocks))
         dl = arch.dims[-1]
         if arch.final_norm:
@@ -299,10 +327,12 @@ class HBehaveMAE(nn.Module):
         self.decoder_embed = nn.Linear(dl, dd)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dd))
         self.decoder_pos = nn.Parameter(torch.zeros(arch.n_units * math.prod(arch.level_tokens[-1]), dd))
-        self.decoder_blocks = nn.Sequential(*[
-            Block(dd, dd, arch.decoder_num_heads, arch.mlp_ratio, None, within_units=False)
-            for _ in range(arch.decoder_depth)
-        ])
+        self.decoder_blocks = nn.Sequential(
+            *[
+                Block(dd, dd, arch.decoder_num_heads, arch.mlp_ratio, None, within_units=False)
+                for _ in range(arch.decoder_depth)
+            ]
+        )
         self.decoder_norm = nn.LayerNorm(dd)
         self.pred = nn.Linear(dd, arch.unit_pixels // math.prod(arch.level_tokens[-1]))
         self._init()
@@ -345,7 +375,9 @@ class HBehaveMAE(nn.Module):
         x = x.permute(0, 1, 4, 7, 2, 5, 8, 3, 6, 9)
         return x.reshape(B, ut * uh * uw, mt * mh * mw, pt * ph * pw)
 
-    def random_keep(self, batch: int, generator: torch.Generator | None = None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def random_keep(
+        self, batch: int, generator: torch.Generator | None = None, device=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Choose the kept mask units: ``(keep_idx (B, n_keep) sorted, mask (B, U) True = masked)``."""
         U, K = self.arch.n_units, self.arch.n_keep
         noise = torch.rand(batch, U, generator=generator, device="cpu").to(device or "cpu")
@@ -359,7 +391,12 @@ class HBehaveMAE(nn.Module):
         """Encoder levels, each ``(B, K, t_l, h_l, w_l, D_l)`` (K = kept units, or all when ``keep`` is None)."""
         z = self.patch_embed(x).permute(0, 2, 3, 4, 1)
         if self.arch.pos_embed == "separable":  # the original expression: ethoflow checkpoints give the same bits
-            z = z + self.time_pos(z.shape[1])[None, :, None, None] + self.pos_h[None, None, :, None] + self.pos_w[None, None, None, :]
+            z = (
+                z
+                + self.time_pos(z.shape[1])[None, :, None, None]
+                + self.pos_h[None, None, :, None]
+                + self.pos_w[None, None, None, :]
+            )
         else:
             z = z + self.positions(z.shape[1])[None]
         z = self.to_units(z)
@@ -402,8 +439,10 @@ class HBehaveMAE(nn.Module):
         """
         span = self.arch.mask_unit[0] * self.arch.patch_kernel[0]
         if minutes <= 0 or minutes % span:
-            raise ParamsError(f"window of {minutes} minutes is not a multiple of the model's mask unit span "
-                              f"({span} minutes = product of q_strides x patch_kernel along time)")
+            raise ParamsError(
+                f"window of {minutes} minutes is not a multiple of the model's mask unit span "
+                f"({span} minutes = product of q_strides x patch_kernel along time)"
+            )
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -443,7 +482,11 @@ class HBehaveMAE(nn.Module):
         B, K = z.shape[:2]
         per_unit = math.prod(self.arch.level_tokens[-1])
         z = self.decoder_embed(z.reshape(B, K, per_unit, -1))
-        full = self.mask_token.expand(B, self.arch.n_units * per_unit, -1).reshape(B, self.arch.n_units, per_unit, -1).clone()
+        full = (
+            self.mask_token.expand(B, self.arch.n_units * per_unit, -1)
+            .reshape(B, self.arch.n_units, per_unit, -1)
+            .clone()
+        )
         full.scatter_(1, keep[:, :, None, None].expand(-1, -1, per_unit, z.shape[-1]), z)
         y = full.reshape(B, self.arch.n_units * per_unit, -1) + self.decoder_pos
         y = self.decoder_blocks(y[:, :, None, None, None, :]).reshape(y.shape) if len(self.decoder_blocks) else y
@@ -506,8 +549,16 @@ def describe(model: HBehaveMAE, flops: bool = True) -> dict[str, Any]:
     a = model.arch
     info: dict[str, Any] = {"parameters": count_parameters(model), "levels": []}
     for s in range(a.n_levels):
-        info["levels"].append({"level": s + 1, "dim": a.dims[s], "heads": a.heads[s], "tokens": list(a.level_grid[s]),
-                               "minutes_per_token": a.minutes_per_token[s], "mask_unit_attn": a.mask_unit_attn[s]})
+        info["levels"].append(
+            {
+                "level": s + 1,
+                "dim": a.dims[s],
+                "heads": a.heads[s],
+                "tokens": list(a.level_grid[s]),
+                "minutes_per_token": a.minutes_per_token[s],
+                "mask_unit_attn": a.mask_unit_attn[s],
+            }
+        )
     info["mask_units"] = a.n_units
     info["kept_units"] = a.n_keep
     if flops:

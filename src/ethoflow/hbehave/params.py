@@ -116,8 +116,10 @@ class ZarrParams(StrictModel):
     def _data_type(cls, v: str) -> str:
         v = str(v).strip()
         if v.upper() not in {"CT", "C1", "C2", "C3", "C4", "D1", "D2", "D3", "D4", "PN", "PNF"}:
-            raise ValueError(f"{v!r} is not a DAM5 data type read per tube: CT (counts), C1-C4, D1-D4, Pn "
-                             "(TA rows hold 32 rows per reading and are not read)")
+            raise ValueError(
+                f"{v!r} is not a DAM5 data type read per tube: CT (counts), C1-C4, D1-D4, Pn "
+                "(TA rows hold 32 rows per reading and are not read)"
+            )
         return v
 
     @model_validator(mode="after")
@@ -209,7 +211,9 @@ class ModelParams(StrictModel):
     def _lengths(self):
         n = len(self.stages)
         if len(parse_q_strides(self.q_strides)) != n - 1:
-            raise ValueError(f"q_strides has {len(parse_q_strides(self.q_strides))} entries; stages has {n} stages, needs {n - 1}")
+            raise ValueError(
+                f"q_strides has {len(parse_q_strides(self.q_strides))} entries; stages has {n} stages, needs {n - 1}"
+            )
         if self.out_embed_dims is not None and len(self.out_embed_dims) != n:
             raise ValueError(f"out_embed_dims has {len(self.out_embed_dims)} entries, stages has {n}")
         if self.out_num_heads is not None and len(self.out_num_heads) != n:

@@ -106,8 +106,15 @@ def _zscored_dims(emb: np.ndarray, valid: np.ndarray, max_dims: int) -> tuple[np
     return dims, (e - mu) / np.where(sd > 0, sd, 1.0)
 
 
-def plot_cage(emb: np.ndarray, ts: np.ndarray, valid: np.ndarray, title: str, day_path: str | os.PathLike,
-              night_path: str | os.PathLike, cfg: HeatmapParams) -> None:
+def plot_cage(
+    emb: np.ndarray,
+    ts: np.ndarray,
+    valid: np.ndarray,
+    title: str,
+    day_path: str | os.PathLike,
+    night_path: str | os.PathLike,
+    cfg: HeatmapParams,
+) -> None:
     """Write the light-phase and dark-phase heatmaps of one cage and level; ``emb`` (minutes, dim)."""
     import matplotlib
 
@@ -116,8 +123,10 @@ def plot_cage(emb: np.ndarray, ts: np.ndarray, valid: np.ndarray, title: str, da
 
     dims, e = _zscored_dims(emb, valid, cfg.max_dims)
     day = is_day(ts, cfg.day_start_hour, cfg.day_end_hour)
-    for sel, name, path in ((day, f"day {hhmm(cfg.day_start_hour)}-{hhmm(cfg.day_end_hour)}", day_path),
-                            (~day, f"night {hhmm(cfg.day_end_hour)}-{hhmm(cfg.day_start_hour)}", night_path)):
+    for sel, name, path in (
+        (day, f"day {hhmm(cfg.day_start_hour)}-{hhmm(cfg.day_end_hour)}", day_path),
+        (~day, f"night {hhmm(cfg.day_end_hour)}-{hhmm(cfg.day_start_hour)}", night_path),
+    ):
         fig, ax = plt.subplots(figsize=(9, 2.6))
         fig.subplots_adjust(left=0.07, right=0.86, top=0.88, bottom=0.2)
         m = _phase_matrix(e, ts, valid, sel)
@@ -154,27 +163,47 @@ def heatmaps(emb_dir: str | os.PathLike, agg: str, cfg: HeatmapParams, out_dir: 
         a, b = fmap[cid]
         day = is_day(ts[a:b], cfg.day_start_hour, cfg.day_end_hour)
         v = valid[a:b]
-        rows.append({"cage_id": cid, "rows": int(b - a), "minutes_covered": int((v > 0).sum()),
-                     "fraction_valid": float(v.mean()) if b > a else 0.0, "day_minutes": int(day.sum()),
-                     "night_minutes": int((~day).sum()), "first": str(ts[a]), "last": str(ts[b - 1])})
+        rows.append(
+            {
+                "cage_id": cid,
+                "rows": int(b - a),
+                "minutes_covered": int((v > 0).sum()),
+                "fraction_valid": float(v.mean()) if b > a else 0.0,
+                "day_minutes": int(day.sum()),
+                "night_minutes": int((~day).sum()),
+                "first": str(ts[a]),
+                "last": str(ts[b - 1]),
+            }
+        )
     n_fig = 0
     bar = progress(total=2 * len(levels) * len(drawn), desc=f"heatmaps {agg}", unit="fig")
     for level in levels:
         data = load_embeddings(emb_dir / f"embeddings_{agg}_{level}.npz")
         for cid in drawn:
             a, b = data["frame_map"][cid]
-            plot_cage(data["embeddings"][a:b], data["timestamps"][a:b], data["valid"][a:b], f"{cid} {agg} {level}",
-                      out_dir / heatmap_name(agg, level, cid, "DAY"), out_dir / heatmap_name(agg, level, cid, "NIGHT"),
-                      cfg)
+            plot_cage(
+                data["embeddings"][a:b],
+                data["timestamps"][a:b],
+                data["valid"][a:b],
+                f"{cid} {agg} {level}",
+                out_dir / heatmap_name(agg, level, cid, "DAY"),
+                out_dir / heatmap_name(agg, level, cid, "NIGHT"),
+                cfg,
+            )
             n_fig += 2
             bar.update(2)
     bar.close()
     table = pd.DataFrame(rows)
     with atomic_path(out_dir / "summary.csv") as tmp:
         table.to_csv(tmp, index=False, lineterminator="\n")
-    return {"aggregation": agg, "cages": len(cages), "figures": n_fig, "rows": int(table["rows"].sum()),
-            "minutes_covered": int(table["minutes_covered"].sum()),
-            "fraction_valid": float((table["fraction_valid"] * table["rows"]).sum() / max(1, table["rows"].sum()))}
+    return {
+        "aggregation": agg,
+        "cages": len(cages),
+        "figures": n_fig,
+        "rows": int(table["rows"].sum()),
+        "minutes_covered": int(table["minutes_covered"].sum()),
+        "fraction_valid": float((table["fraction_valid"] * table["rows"]).sum() / max(1, table["rows"].sum())),
+    }
 
 
 # ------------------------------------------------------------------------------------------ actograms
@@ -219,9 +248,11 @@ class ActogramData:
 
     def row(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Row ``n`` double-plotted: ``(bins, invalid minutes, recorded minutes)`` of days n and n + 1."""
-        return (np.concatenate([self.activity[n], self.activity[n + 1]]),
-                np.concatenate([self.invalid[n], self.invalid[n + 1]]),
-                np.concatenate([self.recorded[n], self.recorded[n + 1]]))
+        return (
+            np.concatenate([self.activity[n], self.activity[n + 1]]),
+            np.concatenate([self.invalid[n], self.invalid[n + 1]]),
+            np.concatenate([self.recorded[n], self.recorded[n + 1]]),
+        )
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -230,8 +261,15 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
 
 
-def actogram_data(activity: np.ndarray, valid: np.ndarray, timestamps: np.ndarray, cage_id: str, bin_min: int = 30,
-                  day_start_hour: float = 7.0, day_end_hour: float = 19.0) -> ActogramData:
+def actogram_data(
+    activity: np.ndarray,
+    valid: np.ndarray,
+    timestamps: np.ndarray,
+    cage_id: str,
+    bin_min: int = 30,
+    day_start_hour: float = 7.0,
+    day_end_hour: float = 19.0,
+) -> ActogramData:
     """Bin one cage's minutes (``activity``/``valid`` (minutes, channels), ``timestamps`` datetime64[m])
     onto calendar days for :func:`plot_actogram`.
 
@@ -263,13 +301,26 @@ def actogram_data(activity: np.ndarray, valid: np.ndarray, timestamps: np.ndarra
     scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     clock = np.datetime64("2000-01-01T00:00") + np.arange(1440).astype("timedelta64[m]")
     days = [str(day0 + np.timedelta64(k, "D")) for k in range(n_days)]
-    return ActogramData(cage_id=cage_id, days=days, bin_min=bin_min, activity=mean,
-                        invalid=invalid.reshape(n_days + 1, 1440), recorded=recorded.reshape(n_days + 1, 1440),
-                        dark=~is_day(clock, day_start_hour, day_end_hour), scale=scale)
+    return ActogramData(
+        cage_id=cage_id,
+        days=days,
+        bin_min=bin_min,
+        activity=mean,
+        invalid=invalid.reshape(n_days + 1, 1440),
+        recorded=recorded.reshape(n_days + 1, 1440),
+        dark=~is_day(clock, day_start_hour, day_end_hour),
+        scale=scale,
+    )
 
 
-def plot_actogram(data: ActogramData, path: str | os.PathLike, day_start_hour: float = 7.0, day_end_hour: float = 19.0,
-                  dpi: int = 80, title: str | None = None) -> None:
+def plot_actogram(
+    data: ActogramData,
+    path: str | os.PathLike,
+    day_start_hour: float = 7.0,
+    day_end_hour: float = 19.0,
+    dpi: int = 80,
+    title: str | None = None,
+) -> None:
     """Write the double-plotted actogram of :func:`actogram_data` as a PNG (deterministic bytes)."""
     import matplotlib
 
@@ -300,16 +351,38 @@ def plot_actogram(data: ActogramData, path: str | os.PathLike, day_start_hour: f
         bins, inval, rec = data.row(n)
         gone = _runs(~rec)
         if gone:
-            ax.broken_barh([(a / 60, (b - a) / 60) for a, b in gone], (y0, 1), facecolors="white",
-                           edgecolors=UNRECORDED_HATCH, hatch="..", linewidth=0, zorder=0.5)
+            ax.broken_barh(
+                [(a / 60, (b - a) / 60) for a, b in gone],
+                (y0, 1),
+                facecolors="white",
+                edgecolors=UNRECORDED_HATCH,
+                hatch="..",
+                linewidth=0,
+                zorder=0.5,
+            )
         runs = _runs(inval)
         if runs:
-            ax.broken_barh([(a / 60, (b - a) / 60) for a, b in runs], (y0, 1), facecolors=INVALID_FACE,
-                           edgecolors=INVALID_HATCH, hatch="////", linewidth=0, zorder=1)
+            ax.broken_barh(
+                [(a / 60, (b - a) / 60) for a, b in runs],
+                (y0, 1),
+                facecolors=INVALID_FACE,
+                edgecolors=INVALID_HATCH,
+                hatch="////",
+                linewidth=0,
+                zorder=1,
+            )
         ok = np.isfinite(bins) & (bins > 0)
         if ok.any():
-            ax.bar(x[ok], 0.9 * bins[ok] / data.scale, width=bw, bottom=y0, align="edge", color=ACTIVITY_COLOUR,
-                   linewidth=0, zorder=2)
+            ax.bar(
+                x[ok],
+                0.9 * bins[ok] / data.scale,
+                width=bw,
+                bottom=y0,
+                align="edge",
+                color=ACTIVITY_COLOUR,
+                linewidth=0,
+                zorder=2,
+            )
     for y in range(1, rows):
         ax.axhline(y, color="white", lw=0.8, zorder=3)
         ax.axhline(y, color="#888888", lw=0.4, zorder=3)
@@ -322,12 +395,20 @@ def plot_actogram(data: ActogramData, path: str | os.PathLike, day_start_hour: f
     ax.set_xlabel("hours after midnight of the row's day (double-plotted: day n | day n + 1)", fontsize=8)
     n_rec = int(data.recorded.sum())
     n_inv = int(data.invalid.sum())
-    ld.set_title(title or (f"{data.cage_id}: {rows} days from {data.days[0]}, {data.bin_min}-min bins; "
-                           f"invalid {n_inv} of {n_rec} min ({100 * n_inv / max(1, n_rec):.1f}%)"), fontsize=9)
-    handles = [Patch(color=ACTIVITY_COLOUR, label=f"activity (row height = {data.scale:.3g} counts/min/channel)"),
-               Patch(color=DARK_COLOUR, label=f"dark ({hhmm(day_end_hour)}-{hhmm(day_start_hour)})"),
-               Patch(facecolor=INVALID_FACE, edgecolor=INVALID_HATCH, hatch="////", label="invalid minutes"),
-               Patch(facecolor="white", edgecolor=UNRECORDED_HATCH, hatch="..", label="not recorded")]
+    ld.set_title(
+        title
+        or (
+            f"{data.cage_id}: {rows} days from {data.days[0]}, {data.bin_min}-min bins; "
+            f"invalid {n_inv} of {n_rec} min ({100 * n_inv / max(1, n_rec):.1f}%)"
+        ),
+        fontsize=9,
+    )
+    handles = [
+        Patch(color=ACTIVITY_COLOUR, label=f"activity (row height = {data.scale:.3g} counts/min/channel)"),
+        Patch(color=DARK_COLOUR, label=f"dark ({hhmm(day_end_hour)}-{hhmm(day_start_hour)})"),
+        Patch(facecolor=INVALID_FACE, edgecolor=INVALID_HATCH, hatch="////", label="invalid minutes"),
+        Patch(facecolor="white", edgecolor=UNRECORDED_HATCH, hatch="..", label="not recorded"),
+    ]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False, bbox_to_anchor=(0.5, 0.0))
     save_figure(fig, path, dpi=dpi)
 
@@ -337,8 +418,13 @@ def actogram_name(cage_id: str) -> str:
     return f"actogram_{cage_id}.png"
 
 
-def actograms(store: str | os.PathLike, cfg: ActogramParams, out_dir: str | os.PathLike, day_start_hour: float = 7.0,
-              day_end_hour: float = 19.0) -> dict[str, Any]:
+def actograms(
+    store: str | os.PathLike,
+    cfg: ActogramParams,
+    out_dir: str | os.PathLike,
+    day_start_hour: float = 7.0,
+    day_end_hour: float = 19.0,
+) -> dict[str, Any]:
     """Draw the double-plotted actogram of every cage in ``store`` (at most ``cfg.max_cages``) and write
     ``summary.csv`` (all cages: ``days``, ``first``, ``last``, ``minutes``, ``invalid_minutes``,
     ``fraction_invalid``, ``max_bin``).
@@ -362,13 +448,32 @@ def actograms(store: str | os.PathLike, cfg: ActogramParams, out_dir: str | os.P
         if cid in drawn:
             plot_actogram(data, out_dir / actogram_name(cid), day_start_hour, day_end_hour, cfg.dpi)
         n_inv = int(data.invalid.sum())
-        rows.append({"cage_id": cid, "days": data.n_rows, "first": str(rec.timestamps[0]),
-                     "last": str(rec.timestamps[-1]), "minutes": rec.n_minutes, "invalid_minutes": n_inv,
-                     "fraction_invalid": n_inv / max(1, rec.n_minutes), "max_bin": data.scale})
+        rows.append(
+            {
+                "cage_id": cid,
+                "days": data.n_rows,
+                "first": str(rec.timestamps[0]),
+                "last": str(rec.timestamps[-1]),
+                "minutes": rec.n_minutes,
+                "invalid_minutes": n_inv,
+                "fraction_invalid": n_inv / max(1, rec.n_minutes),
+                "max_bin": data.scale,
+            }
+        )
     table = pd.DataFrame(rows)
     with atomic_path(out_dir / "summary.csv") as tmp:
         table.to_csv(tmp, index=False, lineterminator="\n")
     n_inv = int(table["invalid_minutes"].sum())
-    log.info("actograms: %d of %d cages drawn; %d invalid minutes of %d", len(drawn), len(cages), n_inv,
-             int(table["minutes"].sum()))
-    return {"cages": len(cages), "figures": len(drawn), "minutes": int(table["minutes"].sum()), "invalid_minutes": n_inv}
+    log.info(
+        "actograms: %d of %d cages drawn; %d invalid minutes of %d",
+        len(drawn),
+        len(cages),
+        n_inv,
+        int(table["minutes"].sum()),
+    )
+    return {
+        "cages": len(cages),
+        "figures": len(drawn),
+        "minutes": int(table["minutes"].sum()),
+        "invalid_minutes": n_inv,
+    }

@@ -49,8 +49,17 @@ from ethoflow.hbehave.params import ModelParams, PretrainedParams, parse_q_strid
 log = get_logger(__name__)
 
 #: architecture arguments read from params or the checkpoint's ``args``
-ARCH_KEYS = ("input_size", "patch_kernel", "stages", "q_strides", "mask_unit_attn", "init_embed_dim",
-             "init_num_heads", "out_embed_dims", "sep_pos_embed")
+ARCH_KEYS = (
+    "input_size",
+    "patch_kernel",
+    "stages",
+    "q_strides",
+    "mask_unit_attn",
+    "init_embed_dim",
+    "init_num_heads",
+    "out_embed_dims",
+    "sep_pos_embed",
+)
 #: keys of the authors' pretraining model that extraction does not use (decoder, classifier head)
 UNUSED_PREFIXES = ("decoder_", "multi_scale_fusion_heads.", "encoder_norm.", "mask_token", "norm.", "head.")
 #: how many differing keys an error lists
@@ -109,9 +118,8 @@ def behavemae_state(ck: dict[str, Any], path: str | os.PathLike) -> tuple[dict[s
     fmt = checkpoint_format(ck)
     if fmt != "behavemae":
         have = ", ".join(map(str, list(ck)[:8])) or "none"
-        hint = (" (an ethoflow checkpoint: it needs no hbehave.pretrained settings)" if fmt == "ethoflow" else "")
-        raise InputError(f"{path}: not a BehaveMAE checkpoint: no 'model' state dict of tensors "
-                         f"(keys: {have}){hint}")
+        hint = " (an ethoflow checkpoint: it needs no hbehave.pretrained settings)" if fmt == "ethoflow" else ""
+        raise InputError(f"{path}: not a BehaveMAE checkpoint: no 'model' state dict of tensors (keys: {have}){hint}")
     sd = ck.get("model", ck.get("model_state"))
     args = ck.get("args")
     args = vars(args) if isinstance(args, argparse.Namespace) else (dict(args) if isinstance(args, dict) else {})
@@ -144,8 +152,9 @@ def _show(key: str, v) -> str:
     return str(v)
 
 
-def resolve_arguments(params: PretrainedParams, args: dict[str, Any], state: dict[str, Any],
-                      path: str | os.PathLike) -> dict[str, Any]:
+def resolve_arguments(
+    params: PretrainedParams, args: dict[str, Any], state: dict[str, Any], path: str | os.PathLike
+) -> dict[str, Any]:
     """Architecture arguments: ``hbehave.pretrained.architecture``, else the checkpoint's ``args``.
 
     ``sep_pos_embed`` left open everywhere is read from the state dict's keys.
@@ -166,11 +175,15 @@ def resolve_arguments(params: PretrainedParams, args: dict[str, Any], state: dic
             missing.append(key)
         out[key] = value
     if conflicts:
-        raise ParamsError(f"{path}: hbehave.pretrained.architecture differs from the args the checkpoint was "
-                          f"saved with ({'; '.join(conflicts)}); fix the params or set the keys to null to use the checkpoint's")
+        raise ParamsError(
+            f"{path}: hbehave.pretrained.architecture differs from the args the checkpoint was "
+            f"saved with ({'; '.join(conflicts)}); fix the params or set the keys to null to use the checkpoint's"
+        )
     if missing:
-        raise ParamsError(f"{path}: the checkpoint has no saved args for {', '.join(missing)}; set "
-                          + ", ".join(f"hbehave.pretrained.architecture.{k}" for k in missing))
+        raise ParamsError(
+            f"{path}: the checkpoint has no saved args for {', '.join(missing)}; set "
+            + ", ".join(f"hbehave.pretrained.architecture.{k}" for k in missing)
+        )
     return out
 
 
@@ -193,18 +206,34 @@ def behavemae_architecture(a: dict[str, Any], where: str = "hbehave.pretrained.a
         dims.append(int(dims[-1] * 2.0))
         heads.append(int(heads[-1] * 2.0))
     try:
-        mp = ModelParams(input_size=a["input_size"], patch_kernel=a["patch_kernel"], stages=a["stages"],
-                         q_strides=";".join(",".join(str(v) for v in t) for t in a["q_strides"]),
-                         mask_unit_attn=a["mask_unit_attn"], init_embed_dim=dims[0], init_num_heads=heads[0],
-                         out_embed_dims=dims, out_num_heads=heads, decoder="single",
-                         decoder_embed_dim=dims[-1], decoder_num_heads=1)
+        mp = ModelParams(
+            input_size=a["input_size"],
+            patch_kernel=a["patch_kernel"],
+            stages=a["stages"],
+            q_strides=";".join(",".join(str(v) for v in t) for t in a["q_strides"]),
+            mask_unit_attn=a["mask_unit_attn"],
+            init_embed_dim=dims[0],
+            init_num_heads=heads[0],
+            out_embed_dims=dims,
+            out_num_heads=heads,
+            decoder="single",
+            decoder_embed_dim=dims[-1],
+            decoder_num_heads=1,
+        )
     except ValueError as exc:
         raise ParamsError(f"{where}: {exc}") from None
     arch = build_architecture(mp, where=where)
     return dataclasses.replace(
-        arch, pos_embed="temporal_spatial" if a["sep_pos_embed"] else "full",
-        level_proj_dims=tuple(int(d) for d in a["out_embed_dims"]), final_norm=False, pool_attn="previous",
-        norm_eps=1e-6, encoder_only=True, decoder_embed_dim=1, decoder_depth=0, decoder_num_heads=1,
+        arch,
+        pos_embed="temporal_spatial" if a["sep_pos_embed"] else "full",
+        level_proj_dims=tuple(int(d) for d in a["out_embed_dims"]),
+        final_norm=False,
+        pool_attn="previous",
+        norm_eps=1e-6,
+        encoder_only=True,
+        decoder_embed_dim=1,
+        decoder_depth=0,
+        decoder_num_heads=1,
     )
 
 
@@ -232,7 +261,7 @@ def authors_name(ours: str, depths: tuple[int, ...]) -> str:
         s, j, rest = int(m.group(1)), int(m.group(2)), m.group(3)
         for a, b in _SUB.items():
             if rest.startswith(a + "."):
-                rest = b + rest[len(a):]
+                rest = b + rest[len(a) :]
                 break
         return f"blocks.{sum(depths[:s]) + j}.{rest}"
     return ours
@@ -269,20 +298,32 @@ def convert_state(state: dict[str, Any], arch, path: str | os.PathLike) -> tuple
     unused = sorted(k for k in state if k.startswith(UNUSED_PREFIXES))
     given = {k: tuple(v.shape) for k, v in state.items() if k not in unused}
     missing = [names[k] for k in expected if names[k] not in given]
-    wrong = [f"{names[k]} {list(given[names[k]])} (expected {list(authors_shape(k, s))})"
-             for k, s in expected.items() if names[k] in given and given[names[k]] != authors_shape(k, s)]
+    wrong = [
+        f"{names[k]} {list(given[names[k]])} (expected {list(authors_shape(k, s))})"
+        for k, s in expected.items()
+        if names[k] in given and given[names[k]] != authors_shape(k, s)
+    ]
     extra = [f"{k} {list(s)}" for k, s in given.items() if k not in set(names.values())]
     if missing or wrong or extra:
         parts = []
         if wrong:
-            parts.append(f"{len(wrong)} of another shape: {', '.join(wrong[:SHOW])}" + (" ..." if len(wrong) > SHOW else ""))
+            parts.append(
+                f"{len(wrong)} of another shape: {', '.join(wrong[:SHOW])}" + (" ..." if len(wrong) > SHOW else "")
+            )
         if missing:
-            parts.append(f"{len(missing)} missing: {', '.join(missing[:SHOW])}" + (" ..." if len(missing) > SHOW else ""))
+            parts.append(
+                f"{len(missing)} missing: {', '.join(missing[:SHOW])}" + (" ..." if len(missing) > SHOW else "")
+            )
         if extra:
-            parts.append(f"{len(extra)} not in this architecture: {', '.join(extra[:SHOW])}" + (" ..." if len(extra) > SHOW else ""))
-        raise InputError(f"{path}: checkpoint does not match hbehave.pretrained.architecture "
-                         f"({'; '.join(parts)}); check stages, init_embed_dim, init_num_heads, out_embed_dims, "
-                         "input_size, patch_kernel, q_strides, sep_pos_embed")
+            parts.append(
+                f"{len(extra)} not in this architecture: {', '.join(extra[:SHOW])}"
+                + (" ..." if len(extra) > SHOW else "")
+            )
+        raise InputError(
+            f"{path}: checkpoint does not match hbehave.pretrained.architecture "
+            f"({'; '.join(parts)}); check stages, init_embed_dim, init_num_heads, out_embed_dims, "
+            "input_size, patch_kernel, q_strides, sep_pos_embed"
+        )
     out = {k: state[names[k]].detach().to(torch.float32).reshape(s).clone() for k, s in expected.items()}
     return out, unused
 
@@ -293,9 +334,15 @@ def convert_state(state: dict[str, Any], arch, path: str | os.PathLike) -> tuple
 class _NumpyOnly(pickle.Unpickler):
     """Unpickles numpy arrays, scalars and plain containers only (an ``np.save``'d dict of statistics)."""
 
-    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype")} | {
-        (mod, name) for mod in ("numpy.core.multiarray", "numpy._core.multiarray") for name in ("_reconstruct", "scalar")
-    } | {(mod, "_frombuffer") for mod in ("numpy.core.numeric", "numpy._core.numeric")}
+    ALLOWED = (
+        {("numpy", "ndarray"), ("numpy", "dtype")}
+        | {
+            (mod, name)
+            for mod in ("numpy.core.multiarray", "numpy._core.multiarray")
+            for name in ("_reconstruct", "scalar")
+        }
+        | {(mod, "_frombuffer") for mod in ("numpy.core.numeric", "numpy._core.numeric")}
+    )
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
@@ -356,15 +403,21 @@ def load_stats(path: str | os.PathLike, n_channels: int | None = None) -> dict[s
     elif isinstance(obj, np.ndarray) and obj.dtype.kind in "fiu" and obj.shape[:1] == (2,) and obj.ndim <= 2:
         mean, std = obj[0], obj[1]
     if mean is None:
-        what = (f"array of shape {obj.shape} and dtype {obj.dtype}" if isinstance(obj, np.ndarray) else type(obj).__name__)
-        raise InputError(f"{path}: z-score stats must be {{'mean': ..., 'std': ...}} (np.save of a dict), "
-                         f"[mean, std], [[means], [stds]] or an .npz with mean and std; found {what}")
+        what = (
+            f"array of shape {obj.shape} and dtype {obj.dtype}" if isinstance(obj, np.ndarray) else type(obj).__name__
+        )
+        raise InputError(
+            f"{path}: z-score stats must be {{'mean': ..., 'std': ...}} (np.save of a dict), "
+            f"[mean, std], [[means], [stds]] or an .npz with mean and std; found {what}"
+        )
     mean = np.asarray(mean, dtype=np.float64).reshape(-1)
     std = np.asarray(std, dtype=np.float64).reshape(-1)
     if mean.shape != std.shape:
         raise InputError(f"{path}: mean has {mean.size} values, std {std.size}")
     if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
-        raise InputError(f"{path}: z-score stats must be finite with std > 0 (mean {mean.tolist()}, std {std.tolist()})")
+        raise InputError(
+            f"{path}: z-score stats must be finite with std > 0 (mean {mean.tolist()}, std {std.tolist()})"
+        )
     if mean.size > 1 and n_channels is not None and mean.size != n_channels:
         raise InputError(f"{path}: {mean.size} per-channel statistics but the store has {n_channels} channels")
     as_value = (lambda v: float(v[0])) if mean.size == 1 else (lambda v: [float(x) for x in v])
@@ -382,8 +435,13 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def convert_checkpoint(path: str | os.PathLike, params: PretrainedParams, out: str | os.PathLike,
-                       n_channels: int | None = None, ck: dict[str, Any] | None = None) -> dict[str, Any]:
+def convert_checkpoint(
+    path: str | os.PathLike,
+    params: PretrainedParams,
+    out: str | os.PathLike,
+    n_channels: int | None = None,
+    ck: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Write an ethoflow checkpoint ``out`` from the authors' checkpoint ``path`` and ``params.stats``.
 
     ``ck``: the checkpoint already read with :func:`read_checkpoint` (else it is read here).
@@ -407,33 +465,51 @@ def convert_checkpoint(path: str | os.PathLike, params: PretrainedParams, out: s
     arch = behavemae_architecture(a)
     _, H, W = arch.input_size
     if n_channels is not None and H * W != n_channels:
-        raise InputError(f"{path}: the model reads {H}*{W} = {H * W} channels per minute (input_size {list(arch.input_size)}) "
-                         f"but the store has {n_channels}")
+        raise InputError(
+            f"{path}: the model reads {H}*{W} = {H * W} channels per minute (input_size {list(arch.input_size)}) "
+            f"but the store has {n_channels}"
+        )
     sd, unused = convert_state(state, arch, path)
     if params.normalise:
         if not params.stats:
-            raise ParamsError(f"hbehave.pretrained.stats: {path} is a BehaveMAE checkpoint; set stats to the z-score "
-                              "stats .npy it was trained with (--stats_path), or normalise: false")
+            raise ParamsError(
+                f"hbehave.pretrained.stats: {path} is a BehaveMAE checkpoint; set stats to the z-score "
+                "stats .npy it was trained with (--stats_path), or normalise: false"
+            )
         norm = {"mode": "pretrained_stats", **load_stats(params.stats, n_channels), "source": str(params.stats)}
     else:
         norm = {"mode": "none", "mean": 0.0, "std": 1.0}
-    info = {"format": "behavemae", "checkpoint": str(path), "checkpoint_sha256": _sha256(path),
-            "stats": str(params.stats) if params.normalise else None,
-            "stats_sha256": _sha256(Path(params.stats)) if params.normalise else None,
-            "normalise": params.normalise,
-            "arguments": {k: (_show(k, v).strip('"') if k == "q_strides" else v) for k, v in a.items()},
-            "epoch": ck.get("epoch") if isinstance(ck.get("epoch"), int) else None,
-            "unused_keys": len(unused)}
-    save_checkpoint(Path(out), {"architecture": arch.to_dict(), "state_dict": sd, "normalisation": norm,
-                                "pretrained": info})
-    log.info("BehaveMAE checkpoint %s: %d tensors mapped, %d decoder tensors not used for extraction; levels %s; %s",
-             path, len(sd), len(unused), list(arch.level_proj_dims),
-             f"z-scored with {params.stats}" if params.normalise else "not normalised")
+    info = {
+        "format": "behavemae",
+        "checkpoint": str(path),
+        "checkpoint_sha256": _sha256(path),
+        "stats": str(params.stats) if params.normalise else None,
+        "stats_sha256": _sha256(Path(params.stats)) if params.normalise else None,
+        "normalise": params.normalise,
+        "arguments": {k: (_show(k, v).strip('"') if k == "q_strides" else v) for k, v in a.items()},
+        "epoch": ck.get("epoch") if isinstance(ck.get("epoch"), int) else None,
+        "unused_keys": len(unused),
+    }
+    save_checkpoint(
+        Path(out), {"architecture": arch.to_dict(), "state_dict": sd, "normalisation": norm, "pretrained": info}
+    )
+    log.info(
+        "BehaveMAE checkpoint %s: %d tensors mapped, %d decoder tensors not used for extraction; levels %s; %s",
+        path,
+        len(sd),
+        len(unused),
+        list(arch.level_proj_dims),
+        f"z-scored with {params.stats}" if params.normalise else "not normalised",
+    )
     return info
 
 
-def resolve_model(path: str | os.PathLike, params: PretrainedParams, work_dir: str | os.PathLike = ".ethoflow/hbehave_extract",
-                  n_channels: int | None = None) -> tuple[str, dict[str, Any]]:
+def resolve_model(
+    path: str | os.PathLike,
+    params: PretrainedParams,
+    work_dir: str | os.PathLike = ".ethoflow/hbehave_extract",
+    n_channels: int | None = None,
+) -> tuple[str, dict[str, Any]]:
     """The checkpoint extraction should load for ``hbehave.extract.model``.
 
     An ethoflow checkpoint is used as it is; an authors' BehaveMAE checkpoint is converted (with
@@ -454,8 +530,10 @@ def resolve_model(path: str | os.PathLike, params: PretrainedParams, work_dir: s
         return str(path), {"format": "ethoflow", "checkpoint": str(path)}
     if fmt != "behavemae":
         have = ", ".join(map(str, list(ck)[:8])) or "none"
-        raise InputError(f"{path}: neither an ethoflow checkpoint (architecture, state_dict) nor a BehaveMAE one "
-                         f"(model); keys: {have}")
+        raise InputError(
+            f"{path}: neither an ethoflow checkpoint (architecture, state_dict) nor a BehaveMAE one "
+            f"(model); keys: {have}"
+        )
     key = hashlib.sha256()
     key.update(_sha256(path).encode())
     if params.normalise and params.stats and Path(params.stats).is_file():

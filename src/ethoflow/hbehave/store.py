@@ -90,7 +90,9 @@ def write_cage(path: str | os.PathLike, record: CageRecord, chunk_minutes: int =
     grp = root["cages"].require_group(record.cage_id)
     t, c = record.activity.shape
     chunks = (max(1, min(chunk_minutes, t)), c)
-    grp.create_array("activity", data=record.activity.astype(np.float32), chunks=chunks, compressors=comp, overwrite=True)
+    grp.create_array(
+        "activity", data=record.activity.astype(np.float32), chunks=chunks, compressors=comp, overwrite=True
+    )
     grp.create_array("valid", data=record.valid.astype(bool), chunks=chunks, compressors=comp, overwrite=True)
     ts = record.timestamps.astype("datetime64[m]").astype(np.int64)
     grp.create_array("timestamps", data=ts, chunks=(chunks[0],), compressors=comp, overwrite=True)

@@ -49,8 +49,16 @@ class Windows:
         cages: ``cage_id -> (x float32 (M, C) normalised, valid bool (M, C))``.
     """
 
-    def __init__(self, store: str | os.PathLike, cage_ids: list[str], length: int, stride: int,
-                 stats: dict[str, Any], min_valid_fraction: float = 0.0, max_windows: int | None = None):
+    def __init__(
+        self,
+        store: str | os.PathLike,
+        cage_ids: list[str],
+        length: int,
+        stride: int,
+        stats: dict[str, Any],
+        min_valid_fraction: float = 0.0,
+        max_windows: int | None = None,
+    ):
         self.length = length
         self.cages: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.index: list[tuple[str, int]] = []
@@ -99,7 +107,9 @@ def check_channels(arch: Architecture, n_channels: int, where: str) -> None:
     """
     _, H, W = arch.input_size
     if H * W != n_channels:
-        raise InputError(f"{where}: store has {n_channels} channels but hbehave.model.input_size has H*W = {H}*{W} = {H * W}")
+        raise InputError(
+            f"{where}: store has {n_channels} channels but hbehave.model.input_size has H*W = {H}*{W} = {H * W}"
+        )
 
 
 # --------------------------------------------------------------------------- schedule / checkpoint
@@ -119,9 +129,20 @@ def fingerprint(model: ModelParams, train: TrainParams, store: str | os.PathLike
     code = hashlib.sha256()
     for mod in ("model.py", "train.py"):  # a checkpoint of other code is not resumed
         code.update((Path(__file__).parent / mod).read_bytes())
-    blob = json.dumps(to_plain({"code": code.hexdigest(), "model": model, "train": train, "split": attrs.get("split"),
-                                "norm": attrs.get("normalisation"), "cages": list_cages(store),
-                                "ingest": attrs.get("ingest_report")}), sort_keys=True)
+    blob = json.dumps(
+        to_plain(
+            {
+                "code": code.hexdigest(),
+                "model": model,
+                "train": train,
+                "split": attrs.get("split"),
+                "norm": attrs.get("normalisation"),
+                "cages": list_cages(store),
+                "ingest": attrs.get("ingest_report"),
+            }
+        ),
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -189,8 +210,15 @@ def _free_port() -> int:
 
 
 def _spawn_worker(local_rank: int, nproc: int, port: int, args: tuple, kwargs: dict) -> None:
-    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(local_rank),
-                       "WORLD_SIZE": str(nproc), "LOCAL_RANK": str(local_rank)})
+    os.environ.update(
+        {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "RANK": str(local_rank),
+            "WORLD_SIZE": str(nproc),
+            "LOCAL_RANK": str(local_rank),
+        }
+    )
     torch.set_num_threads(max(1, int(os.environ.get("ETHOFLOW_THREADS_PER_RANK", "1"))))
     _train(*args, **kwargs)
 
@@ -260,16 +288,23 @@ def stable_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if k not in RUN_INFO_KEYS}
 
 
-def dispatch_train(*args: Any, stage: str = "hbehave_train", compute: Any = None, params_path: str = "params.yaml",
-                   poll_s: float = 1.0, **kwargs: Any) -> dict[str, Any]:
+def dispatch_train(
+    *args: Any,
+    stage: str = "hbehave_train",
+    compute: Any = None,
+    params_path: str = "params.yaml",
+    poll_s: float = 1.0,
+    **kwargs: Any,
+) -> dict[str, Any]:
     """:func:`train_model` through ``ethoflow.dispatch`` (local, debug or Slurm; one DDP rank per Slurm task).
 
     Returns rank 0's summary. Raises ``DispatchError`` when the job fails (job id and stderr tail).
     """
     from ethoflow import dispatch
 
-    return dispatch.run(train_model, *args, stage=stage, compute=compute, params_path=params_path, poll_s=poll_s,
-                        **kwargs)
+    return dispatch.run(
+        train_model, *args, stage=stage, compute=compute, params_path=params_path, poll_s=poll_s, **kwargs
+    )
 
 
 def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max_steps=None) -> dict[str, Any]:
@@ -287,7 +322,9 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
     train_w = Windows(store, split["train"], T, tp.window_stride_min, stats, tp.min_valid_fraction, tp.max_windows)
     if len(train_w) == 0:
         raise InputError(f"{store}: no training window of {T} minutes (cages: {train_w.skipped})")
-    val_w = Windows(store, split["val"], T, tp.window_stride_min, stats, tp.min_valid_fraction) if split["val"] else None
+    val_w = (
+        Windows(store, split["val"], T, tp.window_stride_min, stats, tp.min_valid_fraction) if split["val"] else None
+    )
     for cid, why in train_w.skipped.items():
         log.warning("cage %s gives no training window: %s", cid, why)
 
@@ -295,11 +332,19 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
     model = HBehaveMAE(arch).to(device)
     info = describe(build_model(arch, "meta"))
     if rank == 0:
-        log.info("hBehaveMAE: %s parameters (encoder %s, decoder %s); FLOPs per window: encoder %.3g, train forward %.3g",
-                 f"{info['parameters']['total']:,}", f"{info['parameters']['encoder']:,}", f"{info['parameters']['decoder']:,}",
-                 info["flops_per_window"]["encoder_full"], info["flops_per_window"]["train_step_forward"])
-        print(f"hBehaveMAE parameters: {info['parameters']['total']:,}; FLOPs per window (encoder, full window): "
-              f"{info['flops_per_window']['encoder_full']:,}", flush=True)
+        log.info(
+            "hBehaveMAE: %s parameters (encoder %s, decoder %s); FLOPs per window: encoder %.3g, train forward %.3g",
+            f"{info['parameters']['total']:,}",
+            f"{info['parameters']['encoder']:,}",
+            f"{info['parameters']['decoder']:,}",
+            info["flops_per_window"]["encoder_full"],
+            info["flops_per_window"]["train_step_forward"],
+        )
+        print(
+            f"hBehaveMAE parameters: {info['parameters']['total']:,}; FLOPs per window (encoder, full window): "
+            f"{info['flops_per_window']['encoder_full']:,}",
+            flush=True,
+        )
     opt = torch.optim.AdamW(model.parameters(), lr=tp.lr, weight_decay=tp.weight_decay, betas=tuple(tp.betas))
     global_bs = tp.batch_size * world
     steps_per_epoch = max(1, math.ceil(len(train_w) / global_bs))
@@ -335,16 +380,30 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
     use_amp = device.type == "cuda" and torch.cuda.is_bf16_supported()
 
     def payload(done_step: int) -> dict[str, Any]:
-        return {"fingerprint": fp, "world_size": world, "step": done_step, "history": history, "epoch_losses": losses,
-                "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
-                "architecture": arch.to_dict(), "model_params": model_params.model_dump(),
-                "train_params": train_params.model_dump(), "normalisation": stats, "channels": list(attrs["channels"])}
+        return {
+            "fingerprint": fp,
+            "world_size": world,
+            "step": done_step,
+            "history": history,
+            "epoch_losses": losses,
+            "state_dict": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "architecture": arch.to_dict(),
+            "model_params": model_params.model_dump(),
+            "train_params": train_params.model_dump(),
+            "normalisation": stats,
+            "channels": list(attrs["channels"]),
+        }
 
     stopped = False
     losses: list[float] = []
     for epoch in range(start_epoch, tp.epochs):
         order = np.random.default_rng([tp.seed, epoch]).permutation(len(train_w))
-        order = np.concatenate([order, order[: steps_per_epoch * global_bs - len(order)]]) if len(order) < steps_per_epoch * global_bs else order
+        order = (
+            np.concatenate([order, order[: steps_per_epoch * global_bs - len(order)]])
+            if len(order) < steps_per_epoch * global_bs
+            else order
+        )
         ddp.train()
         losses = epoch_losses if epoch == start_epoch else []
         it = range(step - epoch * steps_per_epoch, steps_per_epoch)
@@ -375,8 +434,11 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
             if rank == 0:
                 save_checkpoint(last, payload(step))
             break
-        rec = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-               "lr": lr_at(step - 1, total, warmup, tp.lr, tp.min_lr)}
+        rec = {
+            "epoch": epoch + 1,
+            "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            "lr": lr_at(step - 1, total, warmup, tp.lr, tp.min_lr),
+        }
         if rank == 0 and val_w is not None and len(val_w):
             rec["val_loss"] = evaluate(model, val_w, tp, device)
         history.append(rec)
@@ -390,10 +452,16 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
     summary = {
         "train_loss": history[-1]["train_loss"] if history else None,
         "val_loss": history[-1].get("val_loss") if history else None,
-        "steps": step, "epochs": len(history), "completed": not stopped,
-        "parameters": info["parameters"]["total"], "flops_per_window": info["flops_per_window"]["encoder_full"],
-        "train_windows": len(train_w), "val_windows": len(val_w) if val_w is not None else 0,
-        "seconds": round(time.time() - t0, 2), "world_size": world, "resumed_from_step": resumed_from,
+        "steps": step,
+        "epochs": len(history),
+        "completed": not stopped,
+        "parameters": info["parameters"]["total"],
+        "flops_per_window": info["flops_per_window"]["encoder_full"],
+        "train_windows": len(train_w),
+        "val_windows": len(val_w) if val_w is not None else 0,
+        "seconds": round(time.time() - t0, 2),
+        "world_size": world,
+        "resumed_from_step": resumed_from,
     }
     if world > 1:  # DDP keeps replicas identical; check it rather than trust it
         with torch.no_grad():
@@ -406,13 +474,19 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
     if rank == 0:
         if not stopped:
             stable = stable_metrics(summary)
-            save_checkpoint(Path(out_model), {**payload(step), "optimizer": {}, "summary": stable})  # same bytes per run
+            save_checkpoint(
+                Path(out_model), {**payload(step), "optimizer": {}, "summary": stable}
+            )  # same bytes per run
             last.unlink(missing_ok=True)  # finished: the next run starts afresh
         if live is not None:
             live.end()
         write_json(ckpt_dir / "summary.json", summary)
-        log.info("training %s in %.1f s%s", "finished" if not stopped else "stopped", summary["seconds"],
-                 f" (resumed from step {resumed_from})" if resumed_from is not None else "")
+        log.info(
+            "training %s in %.1f s%s",
+            "finished" if not stopped else "stopped",
+            summary["seconds"],
+            f" (resumed from step {resumed_from})" if resumed_from is not None else "",
+        )
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from pydantic import ValidationError
 
 from ethoflow.core.errors import InputError, ParamsError
@@ -91,8 +90,9 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
         data, metadata, config = _formatted(spec["keypoints"], spec["pca_dir"])
         pca = kpms.load_pca(spec["pca_dir"])
         config = {**config, "trans_hypparams": {**config["trans_hypparams"], "kappa": kappa}}
-        model = kpms.init_model(data, pca=pca, seed=jr.PRNGKey(int(spec["seed"])), **{
-            k: v for k, v in config.items() if k != "seed"})
+        model = kpms.init_model(
+            data, pca=pca, seed=jr.PRNGKey(int(spec["seed"])), **{k: v for k, v in config.items() if k != "seed"}
+        )
         start, ar_only = 0, True
     else:
         model, data, metadata, start = kpms.load_checkpoint(spec["init_dir"], spec["init_name"])
@@ -101,9 +101,17 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
     # which a reloaded checkpoint holds, so it is set directly)
     model["hypparams"]["trans_hypparams"]["kappa"] = kappa
     model, _ = kpms.fit_model(
-        model, data, metadata, str(project_dir), name, ar_only=ar_only, start_iter=start,
-        num_iters=start + int(spec["iters"]), save_every_n_iters=int(spec["iters"]),
-        generate_progress_plots=False, parallel_message_passing=opts.parallel_message_passing,
+        model,
+        data,
+        metadata,
+        str(project_dir),
+        name,
+        ar_only=ar_only,
+        start_iter=start,
+        num_iters=start + int(spec["iters"]),
+        save_every_n_iters=int(spec["iters"]),
+        generate_progress_plots=False,
+        parallel_message_passing=opts.parallel_message_passing,
     )
     return median_duration(model["states"]["z"], data["mask"]), name
 
@@ -128,9 +136,17 @@ def continue_fit(spec: dict[str, Any]) -> dict[str, float]:
     start, end = int(start), int(spec["end_iter"])
     if start < end:
         model, _ = kpms.fit_model(
-            model, data, metadata, str(project_dir), final, ar_only=spec["kind"] == "arhmm",
-            start_iter=start, num_iters=end, save_every_n_iters=int(spec.get("save_every", 10)),
-            generate_progress_plots=False, parallel_message_passing=opts.parallel_message_passing,
+            model,
+            data,
+            metadata,
+            str(project_dir),
+            final,
+            ar_only=spec["kind"] == "arhmm",
+            start_iter=start,
+            num_iters=end,
+            save_every_n_iters=int(spec.get("save_every", 10)),
+            generate_progress_plots=False,
+            parallel_message_passing=opts.parallel_message_passing,
         )
     elif not final_ckpt.exists():
         shutil.copytree(Path(project_dir) / spec["trial_name"], Path(project_dir) / final)
@@ -213,8 +229,9 @@ def search_stage(
         bounds, start = (c - cfg.full.kappa_span_log10, c + cfg.full.kappa_span_log10), c
         search_params = {"kind": kind, "search": sp.model_dump(), "seed": cfg.seed}
     fp = fingerprint(search_params, inputs)
-    fresh = search.new_state(sp.method, tgt, bounds, sp.max_trials, start_log10=start,
-                             per_round=sp.trials_per_round, fingerprint=fp)
+    fresh = search.new_state(
+        sp.method, tgt, bounds, sp.max_trials, start_log10=start, per_round=sp.trials_per_round, fingerprint=fp
+    )
     state_path = out / STATE_FILE
     state = search.load_or_new(state_path, fresh)
     if state is fresh and out.exists():
@@ -228,8 +245,14 @@ def search_stage(
     if state.trials:
         log.info("%s: resuming from %s with %d finished trials", stage, state_path, len(state.trials))
 
-    base = {"kind": kind, "project_dir": str(out), "seed": cfg.seed, "options": options, "root": root,
-            "iters": sp.trial_iters}
+    base = {
+        "kind": kind,
+        "project_dir": str(out),
+        "seed": cfg.seed,
+        "options": options,
+        "root": root,
+        "iters": sp.trial_iters,
+    }
     if kind == "arhmm":
         base.update(keypoints=str(Path(keypoints).resolve()), pca_dir=str(Path(pca_dir).resolve()))
     else:
@@ -261,8 +284,13 @@ def search_stage(
         state.extra["end_iter"] = trial_end - sp.trial_iters + total
         state.save(state_path)
     end_iter = int(state.extra["end_iter"])
-    spec = {**base, "final_name": kind, "trial_name": chosen.checkpoint, "end_iter": end_iter,
-            "save_every": max(1, min(25, total // 2))}
+    spec = {
+        **base,
+        "final_name": kind,
+        "trial_name": chosen.checkpoint,
+        "end_iter": end_iter,
+        "save_every": max(1, min(25, total // 2)),
+    }
     final = dispatch.run(continue_fit, spec, stage=stage, compute=compute)
     search.final_outcome(state, float(final["duration"]), fps)
     if state.status == "found":
@@ -274,8 +302,16 @@ def search_stage(
         d = out / t.checkpoint
         if d.exists():
             shutil.rmtree(d)
-    state.extra.update({"complete": True, "kappa": chosen.kappa, "final_checkpoint": f"{kind}/checkpoint.h5",
-                        "final_iteration": end_iter, "trial_checkpoints_removed": True,
-                        "target_ms": list(sp.target_duration_ms), "fps": fps})
+    state.extra.update(
+        {
+            "complete": True,
+            "kappa": chosen.kappa,
+            "final_checkpoint": f"{kind}/checkpoint.h5",
+            "final_iteration": end_iter,
+            "trial_checkpoints_removed": True,
+            "target_ms": list(sp.target_duration_ms),
+            "fps": fps,
+        }
+    )
     state.save(state_path)
     return state

@@ -101,8 +101,12 @@ def clean_sessions(
         frac = nan_fraction(c, use_idx)
         if frac > max_nan_fraction:
             report.nan_excluded[name] = round(frac, 6)
-            log.warning("excluding session %s: %.1f%% of keypoints missing (> max_nan_fraction %.2f)",
-                        name, 100 * frac, max_nan_fraction)
+            log.warning(
+                "excluding session %s: %.1f%% of keypoints missing (> max_nan_fraction %.2f)",
+                name,
+                100 * frac,
+                max_nan_fraction,
+            )
             continue
         report.kept.append(name)
         report.nan_fraction[name] = round(frac, 6)

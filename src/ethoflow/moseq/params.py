@@ -93,12 +93,17 @@ class LoadParams(StrictModel):
     def _inputs_tracked(self) -> LoadParams:
         if self.input_dir is None:
             return self
-        outside = [p for p in [*self.paths, *([self.video_dir] if self.video_dir else [])]
-                   if not path_within(p, self.input_dir)]
+        outside = [
+            p
+            for p in [*self.paths, *([self.video_dir] if self.video_dir else [])]
+            if not path_within(p, self.input_dir)
+        ]
         if outside:
-            raise ValueError(f"load.paths / load.video_dir {outside} lie outside load.input_dir "
-                             f"{self.input_dir!r}, the folder DVC tracks as moseq_load's dependency: "
-                             "set input_dir to a folder that holds them")
+            raise ValueError(
+                f"load.paths / load.video_dir {outside} lie outside load.input_dir "
+                f"{self.input_dir!r}, the folder DVC tracks as moseq_load's dependency: "
+                "set input_dir to a folder that holds them"
+            )
         return self
 
 

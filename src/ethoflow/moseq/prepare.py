@@ -38,8 +38,11 @@ def load(cfg: MoseqParams, out_dir: str | os.PathLike, root: str | os.PathLike =
     if p.bodyparts is not None and list(p.bodyparts) != bodyparts:
         raise ParamsError(f"moseq.load.bodyparts {p.bodyparts} do not match the files' bodyparts {bodyparts}")
     use = list(p.use_bodyparts) if p.use_bodyparts else list(bodyparts)
-    for key, names in (("use_bodyparts", use), ("anterior_bodyparts", p.anterior_bodyparts),
-                       ("posterior_bodyparts", p.posterior_bodyparts)):
+    for key, names in (
+        ("use_bodyparts", use),
+        ("anterior_bodyparts", p.anterior_bodyparts),
+        ("posterior_bodyparts", p.posterior_bodyparts),
+    ):
         bad = [n for n in names if n not in bodyparts]
         if bad:
             raise ParamsError(f"moseq.load.{key}: {bad} not among the files' bodyparts {bodyparts}")
@@ -59,8 +62,14 @@ def load(cfg: MoseqParams, out_dir: str | os.PathLike, root: str | os.PathLike =
         shutil.rmtree(out)
     out.mkdir(parents=True)
     io.write_kpms_config(
-        out, bodyparts=bodyparts, use_bodyparts=use, anterior_bodyparts=list(p.anterior_bodyparts),
-        posterior_bodyparts=list(p.posterior_bodyparts), skeleton=[], fps=fps, video_dir="",
+        out,
+        bodyparts=bodyparts,
+        use_bodyparts=use,
+        anterior_bodyparts=list(p.anterior_bodyparts),
+        posterior_bodyparts=list(p.posterior_bodyparts),
+        skeleton=[],
+        fps=fps,
+        video_dir="",
     )
     io.save_keypoints(out / KEYPOINTS, coords, confs, bodyparts)
     summary = {
@@ -79,8 +88,14 @@ def load(cfg: MoseqParams, out_dir: str | os.PathLike, root: str | os.PathLike =
         "max_nan_fraction": p.max_nan_fraction,
     }
     write_json(out / "load_report.json", summary)
-    log.info("loaded %d sessions (%d fragments dropped, %d NaN-heavy sessions excluded), fps %.4g (%s)",
-             len(report.kept), len(report.fragments), len(report.nan_excluded), fps, fps_source)
+    log.info(
+        "loaded %d sessions (%d fragments dropped, %d NaN-heavy sessions excluded), fps %.4g (%s)",
+        len(report.kept),
+        len(report.fragments),
+        len(report.nan_excluded),
+        fps,
+        fps_source,
+    )
     return summary
 
 
@@ -113,8 +128,9 @@ def _savefig_dpi(dpi: int):
         Figure.savefig = orig
 
 
-def outliers(cfg: MoseqParams, load_dir: str | os.PathLike, out_dir: str | os.PathLike,
-             plots_dir: str | os.PathLike) -> dict[str, Any]:
+def outliers(
+    cfg: MoseqParams, load_dir: str | os.PathLike, out_dir: str | os.PathLike, plots_dir: str | os.PathLike
+) -> dict[str, Any]:
     """moseq_outliers: ``keypoint_moseq.outlier_removal`` (medoid-distance outliers interpolated,
     their confidences set to 0) with QA plots kept under 1 MB each.
 
@@ -131,7 +147,7 @@ def outliers(cfg: MoseqParams, load_dir: str | os.PathLike, out_dir: str | os.Pa
     import matplotlib.pyplot as plt
 
     coords, confs, bodyparts = io.load_keypoints_pickle(Path(load_dir) / KEYPOINTS)
-    config = io.read_kpms_config(load_dir)
+    io.read_kpms_config(load_dir)  # validates the project config before any work
     out, plots = Path(out_dir), Path(plots_dir)
     for d in (out, plots):
         if d.exists():
@@ -141,8 +157,12 @@ def outliers(cfg: MoseqParams, load_dir: str | os.PathLike, out_dir: str | os.Pa
     before = {k: np.isnan(v).any(-1) | (confs[k] == 0) for k, v in coords.items()}
     with _savefig_dpi(cfg.outliers.plot_dpi):
         coords2, confs2 = kpms.outlier_removal(
-            {k: v.copy() for k, v in coords.items()}, {k: v.copy() for k, v in confs.items()}, str(work),
-            overwrite=True, outlier_scale_factor=cfg.outliers.outlier_scale_factor, bodyparts=bodyparts,
+            {k: v.copy() for k, v in coords.items()},
+            {k: v.copy() for k, v in confs.items()},
+            str(work),
+            overwrite=True,
+            outlier_scale_factor=cfg.outliers.outlier_scale_factor,
+            bodyparts=bodyparts,
         )
     plt.close("all")
     for png in sorted(work.rglob("*.png")):
@@ -154,8 +174,9 @@ def outliers(cfg: MoseqParams, load_dir: str | os.PathLike, out_dir: str | os.Pa
     io.save_keypoints(out / KEYPOINTS, coords2, confs2, bodyparts)
     shutil.copy2(Path(load_dir) / "config.yml", out / "config.yml")
     frac = {k: round(float(((confs2[k] == 0) & ~before[k]).mean()), 6) for k in coords2}
-    write_json(out / "outliers.json", {"outlier_fraction": frac,
-                                       "outlier_scale_factor": cfg.outliers.outlier_scale_factor})
+    write_json(
+        out / "outliers.json", {"outlier_fraction": frac, "outlier_scale_factor": cfg.outliers.outlier_scale_factor}
+    )
     log.info("outliers: %s", ", ".join(f"{k} {100 * v:.2f}%" for k, v in frac.items()))
     return frac
 
@@ -181,8 +202,13 @@ def choose_latent_dim(explained_variance_ratio: np.ndarray, threshold: float) ->
     return int(hit[0] + 1)
 
 
-def pca(cfg: MoseqParams, outliers_dir: str | os.PathLike, out_dir: str | os.PathLike,
-        scree_png: str | os.PathLike, metrics_json: str | os.PathLike) -> dict[str, Any]:
+def pca(
+    cfg: MoseqParams,
+    outliers_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    scree_png: str | os.PathLike,
+    metrics_json: str | os.PathLike,
+) -> dict[str, Any]:
     """moseq_pca: fit PCA on aligned poses, latent_dim by ``variance_threshold``, ``pca.p`` and a
     scree plot; the kpms config in ``out_dir`` gets ``latent_dim``."""
     from ethoflow.moseq import jaxcache

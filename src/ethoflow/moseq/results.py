@@ -6,7 +6,7 @@ import math
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
 from ethoflow.moseq.fit import STATE_FILE
 from ethoflow.moseq.params import MoseqParams
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = get_logger(__name__)
 
@@ -40,8 +43,12 @@ def duration_stats(durations: np.ndarray, fps: float) -> dict[str, float]:
         raise InputError("no syllables: cannot compute the duration distribution")
     q25, q50, q75 = (float(v) for v in np.percentile(d, [25, 50, 75]))
     to_ms = 1000.0 / fps
-    return {"q25_ms": round(q25 * to_ms, 3), "median_ms": round(q50 * to_ms, 3),
-            "q75_ms": round(q75 * to_ms, 3), "one_frame_fraction": round(float(np.mean(d == 1)), 6)}
+    return {
+        "q25_ms": round(q25 * to_ms, 3),
+        "median_ms": round(q50 * to_ms, 3),
+        "q75_ms": round(q75 * to_ms, 3),
+        "one_frame_fraction": round(float(np.mean(d == 1)), 6),
+    }
 
 
 def search_outcome(state: dict[str, Any], fps: float) -> dict[str, Any]:
@@ -53,10 +60,16 @@ def search_outcome(state: dict[str, Any], fps: float) -> dict[str, Any]:
     def ms(frames: Any) -> float | None:
         return None if frames is None else round(float(frames) * 1000.0 / fps, 3)
 
-    out = {"fits": len(state["trials"]), "status": state["status"], "method": state["method"],
-           "search_status": extra.get("search_status", state["status"]), "message": state.get("message", ""),
-           "trial_median_ms": ms(extra.get("trial_duration")), "final_median_ms": ms(extra.get("final_duration")),
-           "final_in_window": state["status"] in ("found", "at_bound")}
+    out = {
+        "fits": len(state["trials"]),
+        "status": state["status"],
+        "method": state["method"],
+        "search_status": extra.get("search_status", state["status"]),
+        "message": state.get("message", ""),
+        "trial_median_ms": ms(extra.get("trial_duration")),
+        "final_median_ms": ms(extra.get("final_duration")),
+        "final_in_window": state["status"] in ("found", "at_bound"),
+    }
     if "at_bound" in extra:
         out["at_bound"] = extra["at_bound"]
     return out
@@ -154,14 +167,20 @@ def results(
     if plots_dir.exists():
         shutil.rmtree(plots_dir)
     plots_dir.mkdir(parents=True)
-    kappa_search_table(states, fps).to_csv(plots_dir / "kappa_search.csv", index=False, float_format="%.6f",
-                                           lineterminator="\n")
+    kappa_search_table(states, fps).to_csv(
+        plots_dir / "kappa_search.csv", index=False, float_format="%.6f", lineterminator="\n"
+    )
     plots.syllable_frequency_plot(freq[counts > 0], plots_dir / "syllable_frequency.png")
     plots.duration_histogram(dur * 1000.0 / fps, cfg.full.target_duration_ms, plots_dir / "duration_histogram.png")
-    plots.search_trajectory_plot({"AR-HMM": states["arhmm"], "full": states["full"]}, fps,
-                                 plots_dir / "kappa_search.png")
-    log.info("results: %d syllables (%d cover 90%% of frames), median duration %.1f ms",
-             summary["total_syllables"], summary["syllables_90pct_frames"], summary["median_duration_ms"])
+    plots.search_trajectory_plot(
+        {"AR-HMM": states["arhmm"], "full": states["full"]}, fps, plots_dir / "kappa_search.png"
+    )
+    log.info(
+        "results: %d syllables (%d cover 90%% of frames), median duration %.1f ms",
+        summary["total_syllables"],
+        summary["syllables_90pct_frames"],
+        summary["median_duration_ms"],
+    )
     return summary
 
 
@@ -185,12 +204,20 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None and v != {}}
 
 
-def kappa_search_table(states: dict[str, dict[str, Any]], fps: float) -> "pd.DataFrame":
+def kappa_search_table(states: dict[str, dict[str, Any]], fps: float) -> pd.DataFrame:
     """Every kappa-search trial in long format for a DVC plot (``series`` = ``arhmm`` / ``full``):
     trial index, log10 kappa and the median syllable duration in ms (trials still pending are left out)."""
     import pandas as pd
 
-    rows = [{"series": k, "trial": int(t["index"]), "log10_kappa": float(t["log10_kappa"]),
-             "median_ms": float(t["duration"]) * 1000.0 / fps}
-            for k, st in states.items() for t in st["trials"] if t.get("duration") is not None]
+    rows = [
+        {
+            "series": k,
+            "trial": int(t["index"]),
+            "log10_kappa": float(t["log10_kappa"]),
+            "median_ms": float(t["duration"]) * 1000.0 / fps,
+        }
+        for k, st in states.items()
+        for t in st["trials"]
+        if t.get("duration") is not None
+    ]
     return pd.DataFrame(rows, columns=["series", "trial", "log10_kappa", "median_ms"])

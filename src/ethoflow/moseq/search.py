@@ -199,8 +199,14 @@ def new_state(
         raise SearchError(f"kappa range must be low < high in log10, got {[a, b]}")
     start = 0.5 * (a + b) if start_log10 is None else min(max(float(start_log10), a), b)
     return SearchState(
-        method=method, target=(lo, hi), bounds=(a, b), start=start, max_trials=int(max_trials),
-        per_round=int(per_round), fingerprint=fingerprint, bracket=(a, b),
+        method=method,
+        target=(lo, hi),
+        bounds=(a, b),
+        start=start,
+        max_trials=int(max_trials),
+        per_round=int(per_round),
+        fingerprint=fingerprint,
+        bracket=(a, b),
     )
 
 
@@ -450,20 +456,32 @@ def final_outcome(state: SearchState, final_duration: float, fps: float | None =
     def ms(frames: float) -> str:
         return f"{frames:.3g} frames" if not fps else f"{frames * 1000.0 / fps:.1f} ms ({frames:.3g} frames)"
 
-    window = (f"[{state.target[0]:.3g}, {state.target[1]:.3g}] frames" if not fps else
-              f"{state.target[0] * 1000.0 / fps:.0f}-{state.target[1] * 1000.0 / fps:.0f} ms")
-    state.extra.update({"search_status": search_status, "search_message": state.extra.get(
-        "search_message", state.message), "trial_duration": chosen.duration, "final_duration": final_duration})
+    window = (
+        f"[{state.target[0]:.3g}, {state.target[1]:.3g}] frames"
+        if not fps
+        else f"{state.target[0] * 1000.0 / fps:.0f}-{state.target[1] * 1000.0 / fps:.0f} ms"
+    )
+    state.extra.update(
+        {
+            "search_status": search_status,
+            "search_message": state.extra.get("search_message", state.message),
+            "trial_duration": chosen.duration,
+            "final_duration": final_duration,
+        }
+    )
     bound = at_bound(state, chosen)
     if bound is not None:
         state.extra["at_bound"] = {"bound": bound, "log10_kappa": chosen.log10_kappa, "kappa": chosen.kappa}
     if inside:
         state.status = "at_bound" if bound is not None else "found"
-        state.message = (f"final model's median duration {ms(final_duration)} is inside {window} "
-                         f"(trial: {ms(chosen.duration)}) at kappa {chosen.kappa:.4g}")
+        state.message = (
+            f"final model's median duration {ms(final_duration)} is inside {window} "
+            f"(trial: {ms(chosen.duration)}) at kappa {chosen.kappa:.4g}"
+        )
         if bound is not None:
-            state.message += (f", the {bound} bound of the kappa range (10^{chosen.log10_kappa:g}); "
-                              f"widen kappa_log10_range")
+            state.message += (
+                f", the {bound} bound of the kappa range (10^{chosen.log10_kappa:g}); widen kappa_log10_range"
+            )
     elif search_status in HIT_STATUSES:
         state.status = "drifted"
         state.message = (
@@ -473,8 +491,7 @@ def final_outcome(state: SearchState, final_duration: float, fps: float | None =
         )
     else:
         state.status = search_status
-        state.message = (f"{state.extra['search_message']}; final model's median duration "
-                         f"{ms(final_duration)}")
+        state.message = f"{state.extra['search_message']}; final model's median duration {ms(final_duration)}"
     return state
 
 
@@ -501,6 +518,7 @@ def run_search(
         ``chosen`` the trial to continue from). The stage then records the final model's outcome
         with :func:`final_outcome`.
     """
+
     def save() -> None:
         if state_path is not None:
             state.save(state_path)
@@ -536,7 +554,10 @@ def run_search(
             state.pending = [p for p in state.pending if p.index != trial.index]
             log.info(
                 "kappa trial %d: kappa %.4g -> median duration %.3g frames (target %.3g-%.3g)",
-                trial.index, trial.kappa, trial.duration, *state.target,
+                trial.index,
+                trial.kappa,
+                trial.duration,
+                *state.target,
             )
             save()
             if on_trial is not None:
@@ -545,4 +566,3 @@ def run_search(
         save()
     save()
     return state
-

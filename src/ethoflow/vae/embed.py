@@ -93,8 +93,10 @@ def embed_experiments(
         sub = df[df["experiment_date"] == exp].reset_index(drop=True)
         x, mask = load_snip_arrays(store_path, sub, int(ck["snip_len"]), list(ck["channels"]) or None)
         if x.shape[1:] != (model.cfg.seq_len, model.cfg.channels):
-            raise InputError(f"{store_path}: snips of shape {x.shape[1:]} do not fit the model "
-                             f"({model.cfg.seq_len}, {model.cfg.channels})")
+            raise InputError(
+                f"{store_path}: snips of shape {x.shape[1:]} do not fit the model "
+                f"({model.cfg.seq_len}, {model.cfg.channels})"
+            )
         mu = encode_mu(model, apply_normaliser(x, mask, ck["normaliser"]), mask, batch_size)
         table = pd.DataFrame(mu, columns=cols)
         table.insert(0, "snip_id", sub["snip_id"].astype(str).to_numpy())

@@ -76,9 +76,7 @@ def latent_header(csv_path: str | os.PathLike) -> list[str]:
         return next(csv.reader([fh.readline()]), [])
 
 
-def read_latent_file(
-    csv_path: str | os.PathLike, z_columns: list[str], dtype: str = "float32"
-) -> tuple[pa.Table, str]:
+def read_latent_file(csv_path: str | os.PathLike, z_columns: list[str], dtype: str = "float32") -> tuple[pa.Table, str]:
     """``snip_id`` (string) and ``z_columns`` (``dtype``) of one latent file; and which file was read.
 
     Reads the Parquet twin when its recorded size and CRC-32 match the CSV and its z columns have
@@ -92,8 +90,11 @@ def read_latent_file(
             schema = pf.schema_arrow
             meta = schema.metadata or {}
             want = pa.type_for_alias(dtype)
-            if (META_SIZE in meta and int(meta[META_SIZE]) == os.path.getsize(csv_path)
-                    and all(c in schema.names and schema.field(c).type == want for c in z_columns)):
+            if (
+                META_SIZE in meta
+                and int(meta[META_SIZE]) == os.path.getsize(csv_path)
+                and all(c in schema.names and schema.field(c).type == want for c in z_columns)
+            ):
                 _, crc = csv_fingerprint(csv_path)
                 if int(meta.get(META_CRC, b"-1")) == crc:
                     return pf.read(columns=["snip_id", *z_columns]), "parquet"

@@ -80,9 +80,7 @@ class VAEConfig:
                 f"with latent_dim {self.latent_dim}): at least one biological dimension is needed"
             )
         if self.encoder == "transformer" and self.hidden_dim % self.num_heads:
-            raise ValueError(
-                f"VAEConfig.num_heads ({self.num_heads}) must divide hidden_dim ({self.hidden_dim})"
-            )
+            raise ValueError(f"VAEConfig.num_heads ({self.num_heads}) must divide hidden_dim ({self.hidden_dim})")
 
     @property
     def bio_dims(self) -> int:
@@ -138,7 +136,9 @@ class _Backbone(nn.Module):
             self.net = nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(h)
 
-    def forward(self, x: torch.Tensor, step_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, x: torch.Tensor, step_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Returns (sequence (B, T, H), last GRU hidden state (B, H) or None)."""
         last = None
         if self.kind == "conv":
@@ -251,9 +251,7 @@ class TimeSeriesVAE(nn.Module):
         ``sample`` (default: ``self.training``) draws z by reparameterisation; otherwise z = mu.
         """
         if x.dim() != 3 or x.shape[1] != self.cfg.seq_len or x.shape[2] != self.cfg.channels:
-            raise ValueError(
-                f"expected input (B, {self.cfg.seq_len}, {self.cfg.channels}), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"expected input (B, {self.cfg.seq_len}, {self.cfg.channels}), got {tuple(x.shape)}")
         mu, logvar = self.encode(x, mask)
         do_sample = self.training if sample is None else sample
         z = reparameterize(mu, logvar) if do_sample else mu

@@ -71,8 +71,13 @@ def plot_latents(
 
 
 def plot_reconstructions(
-    x: np.ndarray, mask: np.ndarray, x_hat: np.ndarray, snip_ids: list[str], out: str | os.PathLike,
-    channels: list[str] | None = None, max_channels: int = 4,
+    x: np.ndarray,
+    mask: np.ndarray,
+    x_hat: np.ndarray,
+    snip_ids: list[str],
+    out: str | os.PathLike,
+    channels: list[str] | None = None,
+    max_channels: int = 4,
 ) -> Path:
     """Input vs reconstruction for a few snips (normalised units; missing readings not drawn).
 
@@ -90,8 +95,7 @@ def plot_reconstructions(
     n, t, c = x.shape
     k = min(c, max_channels)
     names = channels or [f"ch{i}" for i in range(c)]
-    fig, axes = plt.subplots(k, max(n, 1), figsize=(3.2 * max(n, 1), 1.6 * k), dpi=100, squeeze=False,
-                             sharex=True)
+    fig, axes = plt.subplots(k, max(n, 1), figsize=(3.2 * max(n, 1), 1.6 * k), dpi=100, squeeze=False, sharex=True)
     minutes = np.arange(t)
     for j in range(n):
         for i in range(k):

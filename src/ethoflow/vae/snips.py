@@ -165,8 +165,10 @@ def build_df02(store: str | os.PathLike, cfg: SnipParams) -> pd.DataFrame:
     df["age"] = _tidy_age(df["age"])
     dup = df["snip_id"].duplicated(keep=False)
     if dup.any():
-        raise InputError(f"{store}: duplicated snip_id(s) {sorted(set(df.loc[dup, 'snip_id']))[:5]} "
-                         "(two cages share an experiment and cage id)")
+        raise InputError(
+            f"{store}: duplicated snip_id(s) {sorted(set(df.loc[dup, 'snip_id']))[:5]} "
+            "(two cages share an experiment and cage id)"
+        )
     return df.sort_values(["experiment_date", "cage_id", "time_int"], kind="stable").reset_index(drop=True)
 
 
@@ -209,7 +211,11 @@ def read_df02(path: str | os.PathLike) -> pd.DataFrame:
 def snips_summary(df: pd.DataFrame) -> dict[str, Any]:
     """Counts for data/processed/vae/snips_summary.json: snips, flagged snips, cages, per experiment."""
     per_exp = {
-        str(exp): {"n_snips": int(len(g)), "n_use": int(g["use_snip_flag"].sum()), "n_cages": int(g["cage_id"].nunique())}
+        str(exp): {
+            "n_snips": int(len(g)),
+            "n_use": int(g["use_snip_flag"].sum()),
+            "n_cages": int(g["cage_id"].nunique()),
+        }
         for exp, g in df.groupby("experiment_date", sort=True)
     }
     return {
@@ -251,8 +257,10 @@ def load_snip_arrays(
             mask = np.zeros((n, snip_len, c), bool)
         starts = starts_all[idx]
         if len(starts) and starts.max() + snip_len > rec.n_minutes:
-            raise InputError(f"{store}: cage {cage}: a snip starting at minute {starts.max()} runs past "
-                             f"its {rec.n_minutes} minutes (df02 and store do not match)")
+            raise InputError(
+                f"{store}: cage {cage}: a snip starting at minute {starts.max()} runs past "
+                f"its {rec.n_minutes} minutes (df02 and store do not match)"
+            )
         win = starts[:, None] + np.arange(snip_len)[None, :]
         x[idx] = rec.activity[win]
         mask[idx] = rec.valid[win]

@@ -185,8 +185,10 @@ def collapse_warning(kl_per_dim: list[float], min_kl: float = ACTIVE_DIM_MIN_KL)
     inactive = n - active_dims(kl_per_dim, min_kl)
     if n == 0 or inactive * 2 <= n:
         return None
-    return (f"{inactive} of {n} latent dims inactive (KL < {min_kl:g} nats): posterior collapse; the latents "
-            "carry little information (try a smaller train.beta, a longer beta warm-up or a smaller latent_dim)")
+    return (
+        f"{inactive} of {n} latent dims inactive (KL < {min_kl:g} nats): posterior collapse; the latents "
+        "carry little information (try a smaller train.beta, a longer beta warm-up or a smaller latent_dim)"
+    )
 
 
 def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
@@ -266,16 +268,34 @@ def train_vae(
     model = TimeSeriesVAE(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=p.train.lr, weight_decay=p.train.weight_decay)
     n_params = count_parameters(model)
-    log.info("vae_train: %d train snips (%d cages), %d val snips, %s encoder, %d parameters",
-             len(tr), df.iloc[tr]["cage_id"].nunique(), len(va), cfg.encoder, n_params)
+    log.info(
+        "vae_train: %d train snips (%d cages), %d val snips, %s encoder, %d parameters",
+        len(tr),
+        df.iloc[tr]["cage_id"].nunique(),
+        len(va),
+        cfg.encoder,
+        n_params,
+    )
 
     ckpt_dir = Path(checkpoint_root) / f"{p.model_name}-{run_key(df02_path, p)}"
     ckpt_path = ckpt_dir / "last.pt"
-    state: dict[str, Any] = {"epoch": 0, "best": float("inf"), "best_epoch": -1, "bad": 0, "history": [],
-                             "best_state": None, "stopped_early": False}
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "best": float("inf"),
+        "best_epoch": -1,
+        "bad": 0,
+        "history": [],
+        "best_state": None,
+        "stopped_early": False,
+    }
     if ckpt_path.exists():
-        ck = load_torch(ckpt_path, "VAE resume checkpoint", "delete it to train from the start", map_location=device,
-                        weights_only=False)
+        ck = load_torch(
+            ckpt_path,
+            "VAE resume checkpoint",
+            "delete it to train from the start",
+            map_location=device,
+            weights_only=False,
+        )
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["torch_rng"])
@@ -287,8 +307,9 @@ def train_vae(
         _log_epoch(live, rec)
     idx_tr, idx_va = np.asarray(tr), np.asarray(va)
     done_now = 0
-    epochs = progress(range(state["epoch"], p.train.epochs), desc="vae_train", initial=state["epoch"],
-                      total=p.train.epochs)
+    epochs = progress(
+        range(state["epoch"], p.train.epochs), desc="vae_train", initial=state["epoch"], total=p.train.epochs
+    )
     for epoch in epochs:
         if state["stopped_early"]:
             break
@@ -316,18 +337,31 @@ def train_vae(
             log.info("vae_train: early stop at epoch %d (best epoch %d)", epoch, state["best_epoch"])
         state["epoch"] = epoch + 1
         ckpt_dir.mkdir(parents=True, exist_ok=True)
-        _save(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                          "torch_rng": torch.get_rng_state(), "state": state})
+        _save(
+            ckpt_path,
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "state": state,
+            },
+        )
         done_now += 1
-        if max_epochs_this_run is not None and done_now >= max_epochs_this_run and state["epoch"] < p.train.epochs \
-                and not state["stopped_early"]:
+        if (
+            max_epochs_this_run is not None
+            and done_now >= max_epochs_this_run
+            and state["epoch"] < p.train.epochs
+            and not state["stopped_early"]
+        ):
             live.end()
             return {"interrupted": True, "epoch": state["epoch"]}
     live.end()
 
     best = state["best_state"]
     out = Path(model_dir) / "model.pt"
-    _save(out, {
+    _save(
+        out,
+        {
             "format": CHECKPOINT_FORMAT,
             "config": cfg.to_dict(),
             "state_dict": best,
@@ -336,7 +370,8 @@ def train_vae(
             "snip_len": p.snips.snip_len,
             "model_name": p.model_name,
             "best_epoch": state["best_epoch"],
-        })
+        },
+    )
     best_rec = state["history"][state["best_epoch"]]
     ref = best_rec["val"] or best_rec["train"]
     summary = {
@@ -368,8 +403,14 @@ def train_vae(
         pick = pool[np.linspace(0, len(pool) - 1, num=min(4, len(pool))).round().astype(int)]
         with torch.no_grad():
             x_hat, _, _ = model(x[pick], m[pick], sample=False)
-        plot_reconstructions(x[pick].cpu().numpy(), m[pick].cpu().numpy(), x_hat.cpu().numpy(),
-                             df["snip_id"].iloc[pick].astype(str).tolist(), figure_path, channels or None)
+        plot_reconstructions(
+            x[pick].cpu().numpy(),
+            m[pick].cpu().numpy(),
+            x_hat.cpu().numpy(),
+            df["snip_id"].iloc[pick].astype(str).tolist(),
+            figure_path,
+            channels or None,
+        )
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: outputs written, checkpoint no longer needed
     return summary
 
