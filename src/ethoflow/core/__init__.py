@@ -1,12 +1,15 @@
 """Shared pieces every stage uses: typed params, atomic writes, stable JSON/YAML, logging, progress."""
 
-from ethoflow.core.errors import EthoflowError, InputError, ParamsError
+from ethoflow.core.errors import EthoflowError, InputError, OutputError, ParamsError
 from ethoflow.core.io import (
+    atomic_dir,
     atomic_path,
     atomic_write_bytes,
     atomic_write_text,
     check_overwrite,
     load_torch,
+    output_error,
+    output_set,
     read_json,
     read_yaml,
     save_figure,
@@ -25,7 +28,9 @@ from ethoflow.core.seed import seed_everything
 __all__ = [
     "EthoflowError",
     "InputError",
+    "OutputError",
     "ParamsError",
+    "atomic_dir",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -34,6 +39,8 @@ __all__ = [
     "load_params",
     "load_torch",
     "load_section",
+    "output_error",
+    "output_set",
     "progress",
     "project_root",
     "read_json",

@@ -15,3 +15,8 @@ class InputError(EthoflowError):
 
 class OverwriteError(EthoflowError):
     """An output outside DVC's own outs exists and ``overwrite`` was not given."""
+
+
+class OutputError(EthoflowError):
+    """An output cannot be written: no space left, permission denied, read-only location, or a file
+    where a folder is needed (or the reverse). The message names the path and the cause."""

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import json
 import math
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ethoflow.core.errors import InputError, OverwriteError
+from ethoflow.core.errors import InputError, OutputError, OverwriteError
 
 
 @contextlib.contextmanager
@@ -53,6 +54,143 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
                 shutil.rmtree(tmp_path)
             else:
                 tmp_path.unlink()
+        raise
+
+
+_OS_CAUSES = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+    errno.ENOTDIR: "a file is in the way where a folder is needed",
+    errno.EISDIR: "a folder is in the way where a file is needed",
+    errno.ENOENT: "parent folder missing",
+}
+
+
+def output_error(exc: OSError, path: str | os.PathLike) -> OutputError:
+    """One-line :class:`OutputError` for an ``OSError`` met while writing ``path``.
+
+    Names the path and the cause ("no space left on device", "permission denied", "read-only file
+    system", "a file is in the way where a folder is needed", ...); other errno values keep the OS's
+    own text. Use as ``except OSError as exc: raise output_error(exc, path) from exc``.
+    """
+    cause = _OS_CAUSES.get(exc.errno or -1) or (exc.strerror or type(exc).__name__)
+    if isinstance(exc, FileExistsError):  # mkdir met a file where a folder is needed
+        cause = _OS_CAUSES[errno.ENOTDIR]
+    return OutputError(f"{path}: cannot write: {cause}")
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def _partial_name(path: Path, suffix: str | None = None) -> Path:
+    sfx = suffix if suffix is not None else "".join(path.suffixes)
+    stem = path.name[: len(path.name) - len("".join(path.suffixes))] or path.name
+    return path.with_name(f".{stem}.partial{sfx}")
+
+
+@contextlib.contextmanager
+def output_set(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
+    """All-or-nothing writing of several output files (and/or folders).
+
+    Yields one temporary sibling path per target (``.<stem>.partial<suffix>``, deterministic, same
+    suffix so format-by-extension writers work). The caller writes every temporary path; only when
+    the ``with`` block completes are they renamed over their targets, one ``os.replace`` each, in
+    the order given. An exception or a kill inside the block (disk full, ``KeyboardInterrupt``, a
+    bug) leaves every previous target untouched and removes the temporaries; a kill -9 leaves at
+    most hidden ``.partial`` files, which the next run replaces. The renames themselves take
+    microseconds: a kill between two of them is the one window in which old and new can mix; use
+    :func:`atomic_dir` when the whole set lives in one folder and that window matters.
+
+    A folder target is swapped the same way (an existing folder is replaced as a whole).
+
+    Raises:
+        OutputError: an ``OSError`` while creating folders or renaming (no space, permission,
+            read-only, file/folder in the way), naming the path and the cause.
+    """
+    targets = [Path(p) for p in paths]
+    if len(set(targets)) != len(targets):
+        raise ValueError(f"output_set: duplicate targets in {[str(t) for t in targets]}")
+    temps = []
+    for t in targets:
+        try:
+            t.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise output_error(exc, t.parent) from exc
+        tmp = _partial_name(t)
+        _remove(tmp)
+        temps.append(tmp)
+    try:
+        yield temps
+        missing = [str(t) for t, tmp in zip(targets, temps) if not tmp.exists()]
+        if missing:
+            raise RuntimeError(f"output_set: the block did not write {missing}")
+        for t, tmp in zip(targets, temps):
+            if tmp.is_dir() and t.exists():
+                old = t.with_name(f".{t.name}.old")
+                _remove(old)
+                os.replace(t, old)
+                os.replace(tmp, t)
+                _remove(old)
+            else:
+                os.replace(tmp, t)
+    except OSError as exc:
+        for tmp in temps:
+            _remove(tmp)
+        named = {str(tmp): t for tmp, t in zip(temps, targets)}
+        raise output_error(exc, named.get(str(exc.filename), exc.filename or targets[0])) from exc
+    except BaseException:
+        for tmp in temps:
+            _remove(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Write a whole output folder all-or-nothing.
+
+    Yields an empty temporary sibling folder (``.<name>.partial``); when the block completes the
+    previous folder (if any) is moved aside to ``.<name>.old``, the new one renamed into place and
+    the old one removed. A failure inside the block leaves the previous folder untouched. If a kill
+    -9 lands between the two renames, the next call finds ``.<name>.old`` without ``<name>`` and
+    restores it first, so a reader never sees a half-written folder under the real name.
+
+    Raises:
+        OutputError: an ``OSError`` while creating or renaming (no space, permission, read-only,
+            file/folder in the way), naming the path and the cause.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    old = path.with_name(f".{path.name}.old")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if old.exists() and not path.exists():
+            os.replace(old, path)  # a previous run was killed between its two renames
+        _remove(old)
+        _remove(tmp)
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"{path}: cannot write: a file is in the way where a folder is needed")
+        tmp.mkdir()
+    except OSError as exc:
+        raise output_error(exc, path) from exc
+    try:
+        yield tmp
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        _remove(old)
+    except OSError as exc:
+        _remove(tmp)
+        raise output_error(exc, path) from exc
+    except BaseException:
+        _remove(tmp)
         raise
 
 
