@@ -251,6 +251,33 @@ class AugmentParams(StrictModel):
     noise_mix: tuple[float, float] = (0.2, 0.6)
 
 
+class FramewiseParams(StrictModel):
+    """The framewise model (``acoustic.train.arch: framewise``; :mod:`ethoflow.acoustic.framewise`).
+
+    Attributes:
+        width: channels of the first 5x5 convolution block (the second has twice as many).
+        hidden: channels of the temporal convolution stack.
+        temporal_layers: dilated residual 1-D convolutions (dilations 1, 2, 4, ...).
+        kernel: odd kernel size of the temporal convolutions (frames).
+        dropout: dropout after each temporal block.
+        chunk_s: length of the random training crops (seconds).
+    """
+
+    width: int = Field(16, ge=1)
+    hidden: int = Field(64, ge=1)
+    temporal_layers: int = Field(6, ge=1, le=12)
+    kernel: int = Field(3, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    chunk_s: float = Field(4.0, gt=0)
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError(f"kernel must be odd (symmetric context), got {v}")
+        return v
+
+
 class TrainParams(StrictModel):
     """acoustic_train: ResNet encoder + linear classifier (ANIMAL-SPOT-style).
 
@@ -262,6 +289,8 @@ class TrainParams(StrictModel):
         early_stopping_patience_epochs: stop when the val metric has not improved for this many epochs.
         metric: validation metric to maximise (``f1`` of target vs noise, or ``accuracy``).
         seed: torch/numpy seed. num_threads: torch CPU threads (0: torch's default).
+        arch: ``resnet`` (the window classifier, ANIMAL-SPOT's design; default) or ``framewise`` (one pass
+            over the whole spectrogram, a probability per frame; ``framewise`` holds its settings).
     """
 
     resnet: Literal[18, 34] = 18
@@ -277,6 +306,8 @@ class TrainParams(StrictModel):
     seed: int = 0
     num_threads: int = Field(0, ge=0)
     augment: AugmentParams = Field(default_factory=AugmentParams)
+    arch: Literal["resnet", "framewise"] = "resnet"
+    framewise: FramewiseParams = Field(default_factory=FramewiseParams)
 
 
 class PredictSetting(StrictModel):

@@ -1,0 +1,542 @@
+"""Framewise call detector: one pass over a whole recording's spectrogram, a probability per frame.
+
+The window classifier (:mod:`ethoflow.acoustic.model`, ANIMAL-SPOT's design) classifies overlapping
+windows, so every sample passes through the network ``seq_len_s / hop_s`` times. The framewise model
+instead labels every spectrogram frame in one pass, as TweetyNet (Cohen et al. 2022, eLife) and DAS
+(Steinfath et al. 2021, eLife) do:
+
+- **Front end**: the same compressed power spectrogram as the window classifier
+  (:func:`~ethoflow.acoustic.spectrogram.power_spectrogram`), in dB above ``db_floor``, then each
+  frequency bin standardised by the training frames' mean and standard deviation (vak's
+  ``SpectScaler``); the scaler is stored in the model (buffers), so a model file is self-contained.
+- **Network** (:class:`FramewiseNet`): two 5x5 convolution blocks that pool along frequency only
+  (time resolution is kept), then a stack of dilated residual 1-D convolutions over time (dilations
+  1, 2, 4, ...; DAS's temporal convolution network) and a 1x1 head: logits ``(B, C, T)`` with class
+  0 = noise. Its receptive field is finite (:meth:`FramewiseNet.context_frames`), so a long recording
+  is processed in chunks with that much overlap and gives the same probabilities as one pass.
+- **Training** (:func:`train_framewise`): the variant's recordings by role (train / val / test, the
+  same tape-exclusive split as the window classifier); frame labels from the corpus events (a frame
+  is a call frame when its centre lies inside an annotated target event); random crops of
+  ``chunk_s`` seconds, cross-entropy weighted by inverse class frequency. The loop is PyTorch
+  Lightning's (``ReduceLROnPlateau``, ``EarlyStopping``, ``ModelCheckpoint`` with ``last.ckpt``,
+  DVCLive's Lightning logger); every epoch draws its crops and torch seed from ``(seed, epoch)``, so
+  a run killed at any point and resumed from ``last.ckpt`` ends with the same bytes as an
+  uninterrupted run (tested).
+- **Prediction** (:func:`predict_power_framewise`): per-frame probabilities pooled into cells of
+  ``hop_s`` seconds (rows ``start_s, end_s = start_s + hop_s, prob, logit, label_idx``), the table the
+  window classifier's predictions have, so evaluation, the RF filter and detection read either. With
+  ``boundary: center`` a chain of cells spans exactly its cells: boundaries at ``hop_s`` resolution.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ethoflow.acoustic.params import FeatureParams, FramewiseParams, TrainParams
+from ethoflow.core import atomic_path, get_logger, read_json, write_json
+from ethoflow.core.errors import InputError
+
+log = get_logger(__name__)
+
+EPS = 1e-12
+IGNORE = -100  # frame label outside the recording (crop padding): no loss
+
+
+# ------------------------------------------------------------------------------------------ network
+class _TemporalBlock(nn.Module):
+    """Dilated 1-D convolution + batch norm + ReLU + dropout, with a residual connection."""
+
+    def __init__(self, channels: int, kernel: int, dilation: int, dropout: float):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, kernel, padding=dilation * (kernel - 1) // 2, dilation=dilation)
+        self.bn = nn.BatchNorm1d(channels)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.drop(torch.relu(self.bn(self.conv(x))))
+
+
+class FramewiseNet(nn.Module):
+    """Per-frame classifier over a whole spectrogram (TweetyNet/DAS-style, written for ethoflow).
+
+    Args:
+        n_freq_bins: F, frequency bins of the input (the front end's ``n_freq_bins``).
+        n_classes: C, output classes including noise (class 0).
+        p: :class:`~ethoflow.acoustic.params.FramewiseParams` (width, hidden, temporal_layers, kernel, dropout).
+
+    Input ``(B, 1, F, T)`` standardised dB (see :meth:`standardise`); output logits ``(B, C, T)``.
+    """
+
+    def __init__(self, n_freq_bins: int, n_classes: int, p: FramewiseParams):
+        super().__init__()
+        if p.kernel % 2 == 0:
+            raise ValueError(f"framewise kernel must be odd, got {p.kernel}")
+        w = p.width
+        self.config = {"n_freq_bins": n_freq_bins, "n_classes": n_classes, **p.model_dump()}
+        self.front = nn.Sequential(
+            nn.Conv2d(1, w, 5, padding=2, bias=False),
+            nn.BatchNorm2d(w),
+            nn.ReLU(),
+            nn.MaxPool2d((4, 1)),
+            nn.Conv2d(w, 2 * w, 5, padding=2, bias=False),
+            nn.BatchNorm2d(2 * w),
+            nn.ReLU(),
+            nn.MaxPool2d((4, 1)),
+        )
+        f_out = n_freq_bins // 4 // 4
+        if f_out < 1:
+            raise ValueError(f"framewise needs n_freq_bins >= 16, got {n_freq_bins}")
+        self.proj = nn.Conv1d(2 * w * f_out, p.hidden, 1)
+        self.blocks = nn.Sequential(
+            *[_TemporalBlock(p.hidden, p.kernel, 2**i, p.dropout) for i in range(p.temporal_layers)]
+        )
+        self.head = nn.Conv1d(p.hidden, n_classes, 1)
+        self.register_buffer("scale_mean", torch.zeros(n_freq_bins))
+        self.register_buffer("scale_std", torch.ones(n_freq_bins))
+        self.register_buffer("db_floor", torch.tensor(-100.0))
+
+    def context_frames(self) -> int:
+        """Frames on each side that influence one output frame (the receptive field's half-width)."""
+        k = self.config["kernel"]
+        return 2 + 2 + sum((2**i) * (k - 1) // 2 for i in range(self.config["temporal_layers"]))
+
+    def standardise(self, power: np.ndarray) -> np.ndarray:
+        """Power spectrogram ``(F, T)`` -> standardised dB ``(F, T)`` float32 (the network's input)."""
+        db = np.maximum(10.0 * np.log10(np.maximum(power, EPS)), float(self.db_floor))
+        mean = self.scale_mean.cpu().numpy()[:, None]
+        std = self.scale_std.cpu().numpy()[:, None]
+        return ((db - mean) / std).astype(np.float32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.front(x)  # (B, 2w, F', T)
+        z = self.proj(z.flatten(1, 2))  # (B, hidden, T)
+        return self.head(self.blocks(z))
+
+
+def frame_times(n_frames: int, f: FeatureParams) -> np.ndarray:
+    """Centre time (seconds) of each spectrogram frame: ``k * hop_length / sr`` (STFT ``center=True``). Shape (T,)."""
+    return np.arange(n_frames) * (f.hop_length / f.sr)
+
+
+def frame_labels(n_frames: int, events: list[tuple[float, float, int]], f: FeatureParams) -> np.ndarray:
+    """Class index per frame: ``c`` where the frame centre lies in an event ``(start_s, end_s, c)``, else 0.
+
+    Overlapping events: the later one in the list wins. Shape (T,), int64.
+    """
+    t = frame_times(n_frames, f)
+    y = np.zeros(n_frames, dtype=np.int64)
+    for start, end, c in events:
+        y[(t >= start) & (t < end)] = c
+    return y
+
+
+def predict_frames(model: FramewiseNet, power: np.ndarray, chunk_frames: int = 4096) -> np.ndarray:
+    """Per-frame class probabilities of one recording. ``power`` (F, T) -> ``(T, C)`` float64.
+
+    Long recordings are cut into chunks of ``chunk_frames`` with :meth:`FramewiseNet.context_frames`
+    frames of context on both sides, so memory stays bounded and the result equals one pass over the
+    whole spectrogram (up to float rounding of the convolution kernels, ~1e-6).
+    """
+    ctx = model.context_frames()
+    x = model.standardise(power)
+    n = x.shape[1]
+    out = []
+    model.eval()
+    with torch.inference_mode():
+        for a in range(0, max(n, 1), chunk_frames):
+            b = min(a + chunk_frames, n)
+            lo, hi = max(a - ctx, 0), min(b + ctx, n)
+            logits = model(torch.from_numpy(np.ascontiguousarray(x[None, None, :, lo:hi])))[0]
+            out.append(torch.softmax(logits.double(), 0)[:, a - lo : b - lo].T.numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.config["n_classes"]))
+
+
+def frames_to_cells(probs: np.ndarray, f: FeatureParams, duration_s: float, hop_s: float) -> pd.DataFrame:
+    """Pool per-frame probabilities ``(T, C)`` into cells ``[k*hop_s, (k+1)*hop_s)`` covering the recording.
+
+    Each cell's ``prob`` is the mean over its frames of P(any target class) (1 - P(noise)), ``logit``
+    its log-odds and ``label_idx`` (0-based target class) the target class with the largest summed
+    probability. A cell without a frame centre (``hop_s`` shorter than a frame) takes the nearest frame.
+    Returns ``start_s, end_s, prob, logit, label_idx``, one row per cell.
+    """
+    n_cells = max(1, int(math.ceil(duration_s / hop_s - 1e-9)))
+    starts = np.round(np.arange(n_cells) * hop_s, 6)
+    t = frame_times(len(probs), f)
+    cell = np.minimum((t / hop_s + 1e-9).astype(int), n_cells - 1)
+    target = 1.0 - probs[:, 0]
+    sums = np.bincount(cell, weights=target, minlength=n_cells)
+    counts = np.bincount(cell, minlength=n_cells)
+    empty = counts == 0
+    if empty.any():  # nearest frame to the cell centre
+        centre = (starts + hop_s / 2) * f.sr / f.hop_length
+        near = np.clip(np.round(centre).astype(int), 0, len(probs) - 1)
+        sums[empty], counts[empty] = target[near[empty]], 1
+    prob = np.clip(sums / counts, 1e-7, 1 - 1e-7)
+    cls = np.zeros((n_cells, probs.shape[1] - 1))
+    np.add.at(cls, cell, probs[:, 1:])
+    return pd.DataFrame(
+        {
+            "start_s": starts,
+            "end_s": np.round(np.minimum(starts + hop_s, duration_s), 6),
+            "prob": prob,
+            "logit": np.log(prob / (1 - prob)),
+            "label_idx": cls.argmax(1),
+        }
+    )
+
+
+def predict_power_framewise(
+    model: FramewiseNet, power: np.ndarray, f: FeatureParams, duration_s: float, hop_s: float
+) -> pd.DataFrame:
+    """:func:`predict_frames` then :func:`frames_to_cells`: the framewise model's prediction table."""
+    return frames_to_cells(predict_frames(model, power), f, duration_s, hop_s)
+
+
+# ------------------------------------------------------------------------------------------ data
+@dataclass
+class Recording:
+    """One recording ready for training: power spectrogram ``(F, T)`` and frame labels ``(T,)``."""
+
+    name: str
+    power: np.ndarray
+    labels: np.ndarray
+
+
+def load_split(
+    variant_dir: str | os.PathLike, corpus_index: str | os.PathLike, f: FeatureParams
+) -> tuple[list[str], dict[str, list[Recording]]]:
+    """The variant's recordings by role, with frame labels from the corpus events.
+
+    Returns ``(classes, {"train": [...], "val": [...], "test": [...]})``.
+
+    Raises:
+        InputError: the variant has no train or no val recording, or an event's label is not a class.
+    """
+    from ethoflow.acoustic.spectrogram import recording_power
+
+    vidx = read_json(Path(variant_dir) / "variant_index.json")
+    cidx = read_json(corpus_index)
+    classes = list(vidx["classes"])
+    events: dict[str, list[tuple[float, float, int]]] = {}
+    for ev in cidx["events"]:
+        if ev.get("role", "target") != "target" or ev["label"] not in classes:
+            continue
+        events.setdefault(ev["recording"], []).append((ev["start_s"], ev["end_s"], classes.index(ev["label"]) + 1))
+    out: dict[str, list[Recording]] = {"train": [], "val": [], "test": []}
+    for rec in sorted(vidx["recordings"], key=lambda r: r["recording"]):
+        role = rec.get("role")
+        if role not in out:
+            continue
+        power = recording_power(rec["file"], f)
+        out[role].append(
+            Recording(rec["recording"], power, frame_labels(power.shape[1], events.get(rec["recording"], []), f))
+        )
+    for role in ("train", "val"):
+        if not out[role]:
+            raise InputError(f"{Path(variant_dir) / 'variant_index.json'}: no {role} recording for the framewise model")
+    return classes, out
+
+
+class _CropSampler(torch.utils.data.Sampler):
+    """Crops ``(recording index, first frame)`` drawn from ``(seed, epoch)`` alone: a resumed epoch
+    draws exactly the crops it drew before the kill (Lightning calls :meth:`set_epoch`)."""
+
+    def __init__(self, lengths: list[int], crop: int, seed: int):
+        self.lengths, self.crop, self.seed, self.epoch = np.asarray(lengths), crop, seed, 0
+        self.n = max(1, int(math.ceil(self.lengths.sum() / crop)))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        rec = rng.choice(len(self.lengths), size=self.n, p=self.lengths / self.lengths.sum())
+        first = (rng.random(self.n) * np.maximum(self.lengths[rec] - self.crop, 0) + 0.5).astype(int)
+        return iter([(int(r), int(s)) for r, s in zip(rec, first)])
+
+
+class _Crops(torch.utils.data.Dataset):
+    def __init__(self, recs: list[Recording], model: FramewiseNet, crop: int):
+        self.x = [model.standardise(r.power) for r in recs]
+        self.y = [r.labels for r in recs]
+        self.crop = crop
+
+    def __len__(self) -> int:
+        return sum(len(y) for y in self.y)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        r, s = key
+        x, y = self.x[r][:, s : s + self.crop], self.y[r][s : s + self.crop]
+        if y.size < self.crop:  # a recording shorter than a crop: pad, no loss on the padding
+            pad = self.crop - y.size
+            x = np.pad(x, ((0, 0), (0, pad)), constant_values=float(x.min()) if x.size else 0.0)
+            y = np.pad(y, (0, pad), constant_values=IGNORE)
+        return torch.from_numpy(np.ascontiguousarray(x[None])), torch.from_numpy(y)
+
+
+def frame_scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Frame-level scores of target (any class) vs noise: f1, precision, recall, accuracy (argmax)."""
+    pred = probs.argmax(1)
+    tp = float(np.sum((pred > 0) & (labels > 0)))
+    fp = float(np.sum((pred > 0) & (labels == 0)))
+    fn = float(np.sum((pred == 0) & (labels > 0)))
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
+        "precision": prec,
+        "recall": rec,
+        "accuracy": float(np.mean(pred == labels)) if labels.size else 0.0,
+    }
+
+
+def _evaluate(model: FramewiseNet, recs: list[Recording], weight: torch.Tensor) -> tuple[dict[str, float], float]:
+    probs = [predict_frames(model, r.power) for r in recs]
+    p, y = np.concatenate(probs), np.concatenate([r.labels for r in recs])
+    nll = -np.log(np.maximum(p[np.arange(len(y)), y], 1e-12))
+    w = weight.numpy()[y]
+    return frame_scores(p, y), float(np.sum(w * nll) / np.sum(w))
+
+
+# ------------------------------------------------------------------------------------------ training
+def fingerprint(variant_dir: str | os.PathLike, f: FeatureParams, t: TrainParams) -> str:
+    """Hash of the variant index and the front-end and training params: a checkpoint from other inputs is not resumed."""
+    h = hashlib.sha256((Path(variant_dir) / "variant_index.json").read_bytes())
+    h.update(json.dumps([f.model_dump(), t.model_dump()], sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def _lightning_module(model: FramewiseNet, t: TrainParams, weight: torch.Tensor, val: list[Recording]):
+    import lightning as L
+
+    class FramewiseModule(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = model
+            self.loss = nn.CrossEntropyLoss(weight=weight, ignore_index=IGNORE)
+            self.track: dict[str, Any] = {"best_metric": -1.0, "best_loss": math.inf, "best_epoch": 0}
+            self.track |= {"best_state": None, "history": [], "train_sum": 0.0, "train_n": 0}
+
+        def on_train_epoch_start(self) -> None:
+            torch.manual_seed(t.seed * 100003 + self.current_epoch + 1)  # dropout: from (seed, epoch)
+            self.track["train_sum"], self.track["train_n"] = 0.0, 0
+
+        def training_step(self, batch, _idx):
+            x, y = batch
+            loss = self.loss(self.net(x), y)
+            self.track["train_sum"] += float(loss.detach()) * len(y)
+            self.track["train_n"] += len(y)
+            return loss
+
+        def validation_step(self, *_args) -> None:  # the whole validation set is scored at epoch end
+            return None
+
+        def on_validation_epoch_end(self) -> None:
+            if self.trainer.sanity_checking:
+                return
+            scores, val_loss = _evaluate(self.net, val, weight)
+            self.net.train()
+            ep = self.current_epoch + 1
+            metric = scores[t.metric]
+            tr = self.track
+            if metric > tr["best_metric"] + 1e-9 or (
+                abs(metric - tr["best_metric"]) <= 1e-9 and val_loss < tr["best_loss"]
+            ):
+                tr.update(best_metric=metric, best_loss=val_loss, best_epoch=ep)
+                tr["best_state"] = copy.deepcopy(self.net.state_dict())
+            lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+            rec = {"epoch": ep, "train_loss": tr["train_sum"] / max(tr["train_n"], 1), "val_loss": val_loss, "lr": lr}
+            rec |= {f"val_{k}": v for k, v in scores.items()}
+            tr["history"].append(rec)
+            self.log_dict({k: float(v) for k, v in rec.items() if k != "epoch"}, on_epoch=True)
+            log.info(
+                "epoch %d: train loss %.4f, val loss %.4f, val %s %.3f",
+                ep,
+                rec["train_loss"],
+                val_loss,
+                t.metric,
+                metric,
+            )
+
+        def configure_optimizers(self):
+            opt = torch.optim.Adam(self.net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+            # ReduceLROnPlateau reduces after `patience` + 1 epochs without improvement; ethoflow's
+            # lr_patience_epochs counts them inclusive, as the window classifier does
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt, mode="max", factor=t.lr_decay_factor, patience=t.lr_patience_epochs - 1
+            )
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": f"val_{t.metric}"}}
+
+        def on_save_checkpoint(self, checkpoint: dict) -> None:
+            checkpoint["ethoflow"] = {k: v for k, v in self.track.items() if k not in ("train_sum", "train_n")}
+
+        def on_load_checkpoint(self, checkpoint: dict) -> None:
+            self.track.update(checkpoint["ethoflow"])
+
+    return FramewiseModule()
+
+
+def train_framewise(
+    variant_dir: str | os.PathLike,
+    corpus_index: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    features: FeatureParams,
+    train: TrainParams,
+    ckpt_dir: str | os.PathLike,
+    live_dir: str | os.PathLike | None = None,
+    summary_path: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Train the framewise model on a variant's train recordings, validating on its val recordings.
+
+    Writes ``out_dir/model.pt`` (``arch: framewise``, state dict with the scaler, classes, front end),
+    ``out_dir/history.json`` and the summary (``summary_path``, default ``out_dir/train_summary.json``):
+    best epoch, epochs run, early stop, frame-level scores per split (f1, precision, recall,
+    accuracy), frames per split. Resumes from ``ckpt_dir/last.ckpt`` when its fingerprint matches
+    (same variant and params); the checkpoint is removed at the end.
+
+    Raises:
+        InputError: no train or val recording in the variant, or a corrupt resume checkpoint.
+    """
+    import lightning as L
+
+    from ethoflow.core import load_torch, seed_everything
+
+    t, p = train, train.framewise
+    if t.num_threads:
+        torch.set_num_threads(t.num_threads)
+    classes, recs = load_split(variant_dir, corpus_index, features)
+    seed_everything(t.seed)
+    model = FramewiseNet(features.n_freq_bins, len(classes) + 1, p)
+    db = np.concatenate(
+        [np.maximum(10.0 * np.log10(np.maximum(r.power, EPS)), features.db_floor) for r in recs["train"]], 1
+    )
+    model.scale_mean.copy_(torch.from_numpy(db.mean(1).astype(np.float32)))
+    model.scale_std.copy_(torch.from_numpy(np.maximum(db.std(1), 1e-3).astype(np.float32)))
+    model.db_floor.fill_(features.db_floor)
+    y_train = np.concatenate([r.labels for r in recs["train"]])
+    counts = np.bincount(y_train, minlength=len(classes) + 1).astype(np.float64)
+    weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(counts), dtype=torch.float32)
+    crop = max(8, int(round(p.chunk_s * features.sr / features.hop_length)))
+    sampler = _CropSampler([len(r.labels) for r in recs["train"]], crop, t.seed)
+    loader = torch.utils.data.DataLoader(_Crops(recs["train"], model, crop), batch_size=t.batch_size, sampler=sampler)
+    val_loader = torch.utils.data.DataLoader([0])  # one step: the module scores all val recordings itself
+    module = _lightning_module(model, t, weight, recs["val"])
+
+    ckdir = Path(ckpt_dir)
+    fp = fingerprint(variant_dir, features, t)
+    last, stamp = ckdir / "last.ckpt", ckdir / "fingerprint.txt"
+    resume = None
+    if last.exists():
+        if stamp.is_file() and stamp.read_text() == fp:
+            load_torch(
+                last, "resume checkpoint", "delete it to train from the start", weights_only=False
+            )  # one-line error if corrupt
+            resume = str(last)
+            log.info("resuming from %s", last)
+        else:
+            log.info("ignoring stale checkpoint %s (inputs or params changed)", last)
+            last.unlink()
+    ckdir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fp)
+    callbacks = [
+        L.pytorch.callbacks.ModelCheckpoint(dirpath=ckdir, save_last=True, save_top_k=0, every_n_epochs=1),
+        L.pytorch.callbacks.EarlyStopping(
+            monitor=f"val_{t.metric}",
+            mode="max",
+            patience=t.early_stopping_patience_epochs,
+            min_delta=1e-9,
+            check_finite=True,
+        ),
+    ]
+    logger = False
+    if live_dir:
+        from dvclive.lightning import DVCLiveLogger
+
+        logger = DVCLiveLogger(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=resume is not None)
+    import logging
+
+    from lightning.fabric.plugins.environments import LightningEnvironment
+
+    from ethoflow.core.progress import progress_enabled
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # ethoflow logs the epochs itself
+    trainer = L.Trainer(
+        max_epochs=t.epochs,
+        accelerator="auto",
+        devices=1,
+        deterministic=True,
+        logger=logger,
+        callbacks=callbacks,
+        enable_progress_bar=progress_enabled(),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=str(ckdir),
+        log_every_n_steps=1,
+        # one process, one device: never let Lightning take a Slurm job's task layout as a DDP world
+        plugins=[LightningEnvironment()],
+    )
+    trainer.fit(module, loader, val_loader, ckpt_path=resume)
+    tr = module.track
+    model = module.net.cpu()
+    model.load_state_dict(tr["best_state"])
+    scores = {s: _evaluate(model, r, weight)[0] for s, r in recs.items() if r}
+    summary = {
+        "arch": "framewise",
+        "classes": classes,
+        "best_epoch": tr["best_epoch"],
+        "epochs_run": len(tr["history"]),
+        "stopped_early": len(tr["history"]) < t.epochs,
+        "resumed": resume is not None,
+        "metric": t.metric,
+        "best_val_metric": tr["best_metric"],
+        "best_val_loss": tr["best_loss"],
+        "final_train_loss": tr["history"][-1]["train_loss"] if tr["history"] else None,
+        "scores": scores,
+        "n_frames": {s: int(sum(len(x.labels) for x in r)) for s, r in recs.items()},
+        "context_frames": model.context_frames(),
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "model.pt") as tmp:
+        torch.save(
+            {
+                "arch": "framewise",
+                "state_dict": model.state_dict(),
+                "model": model.config,
+                "classes": classes,
+                "features": features.model_dump(),
+                "best_epoch": tr["best_epoch"],
+            },
+            tmp,
+        )
+    write_json(summary_path or out / "train_summary.json", summary)
+    write_json(out / "history.json", tr["history"])
+    for leftover in (last, stamp):
+        leftover.unlink(missing_ok=True)
+    return summary
+
+
+def load_framewise(ck: dict[str, Any]) -> FramewiseNet:
+    """A :class:`FramewiseNet` in eval mode from a loaded ``model.pt`` dict (``arch: framewise``)."""
+    from ethoflow.acoustic.params import FramewiseParams
+
+    cfg = dict(ck["model"])
+    n_freq_bins, n_classes = cfg.pop("n_freq_bins"), cfg.pop("n_classes")
+    model = FramewiseNet(n_freq_bins, n_classes, FramewiseParams(**cfg))
+    model.load_state_dict(ck["state_dict"])
+    return model.eval()
