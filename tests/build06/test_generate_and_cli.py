@@ -53,6 +53,8 @@ def test_generate_missing_latents_is_a_separate_cli_path(trained, tmp_path, caps
     embed_experiments(d / "model" / "model.pt", d / "df02.parquet", store, lat, ["expA"])
     args = ["build06", "--params", "none.yaml", "--model-name", "m", "--df02", str(d / "df02.parquet")]
     args += ["--latents-root", "latents", "--out", "out/df03.parquet"]
+    assert main([*args, "--dry-run"]) == 0
+    assert "missing latents for expB: the run would fail" in capsys.readouterr().out
     assert main(args) == 1
     assert "no latent file for 1 experiment(s) ['expB']" in capsys.readouterr().err
     assert not (lat / "morph_latents_expB.csv").exists() and not (tmp_path / "out").exists()

@@ -31,7 +31,7 @@ from ethoflow.build06.export import (
     utc_timestamp,
     write_output_set,
 )
-from ethoflow.build06.latents import ensure_latents_for_experiments, load_latents
+from ethoflow.build06.latents import ensure_latents_for_experiments, find_latent_files, load_latents
 from ethoflow.build06.layout import Df03Paths
 from ethoflow.build06.merge import merge_df02_with_embeddings, merge_train_with_embeddings, unmatched_latents
 from ethoflow.build06.params import Build06Params
@@ -132,7 +132,7 @@ def build_df03_with_embeddings(
     copies_planned = [Path(analysis_dir) / f"df03_{e}.csv" for e in experiments] if analysis_dir else []
     write_paths = [*out.files(), *copies_planned, *([train.out] if train else [])]
     writes = [str(p) for p in write_paths]
-    found = ensure_latents_for_experiments(latents_dir, experiments)  # no generation yet: plan first
+    found = find_latent_files(latents_dir, experiments)  # no generation yet: plan first
     reads = [str(df02), *[str(p) for p in found.values() if p], *([str(train.metadata)] if train else [])]
     blocked = [w for w in writes if Path(w).exists()] if not overwrite else []
     missing = [e for e, p in found.items() if p is None]

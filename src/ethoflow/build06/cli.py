@@ -221,7 +221,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"  read   {r}")
         for e, p in res.latent_files.items():
             if p is None:
-                print(f"  missing latents for {e}")
+                if args.generate_missing_latents:
+                    note = "would generate them"
+                elif cfg.allow_partial:
+                    note = "would merge without them (allow_partial)"
+                else:
+                    note = "the run would fail: pass --generate-missing-latents or --allow-partial"
+                print(f"  missing latents for {e}: {note}")
         for w in res.writes:
             note = "  (exists: needs --overwrite)" if w in res.protected_existing else ""
             print(f"  write  {w}{note}")
