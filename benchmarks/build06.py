@@ -2,7 +2,7 @@
 
 Generates (untimed, cached in --workdir) a df02 Parquet in the vae_snips layout and the latent store
 (``morph_latents_{exp}.csv`` per experiment with its Parquet twin, as vae_embed writes them), then runs
-``ethoflow.build06.run_build06`` in a fresh child process (read df02 + latents, stem normalisation,
+``ethoflow.build06.build_df03_with_embeddings`` in a fresh child process (read df02 + latents, stem normalisation,
 finite and duplicate checks, left join, coverage, df03 Parquet) and prints its wall time and peak
 memory (max RSS of the child). ``--csv`` also writes df03.csv (not part of the target).
 
@@ -90,12 +90,11 @@ hidden = Path(work) / "latents" / "hidden_twins"
 for p in sorted((Path(work) / "latents" / "bench").glob("*.parquet")) if not twins else []:
     hidden.mkdir(exist_ok=True); os.replace(p, hidden / p.name)   # CSV-only store (external layout)
 t0 = time.perf_counter()
-from ethoflow.build06 import Build06Params, run_build06
-cfg = Build06Params(model_name="bench", df02=f"{work}/df02.parquet", latents_root=f"{work}/latents",
-                    out=f"{work}/out/df03.parquet", coverage_report=f"{work}/out/coverage.json",
-                    write_csv=csv, overwrite=True)
+from ethoflow.build06 import Build06Params, Df03Paths, build_df03_with_embeddings
 t1 = time.perf_counter()
-res = run_build06(cfg)
+res = build_df03_with_embeddings(Build06Params(), df02=f"{work}/df02.parquet", latents_dir=f"{work}/latents/bench",
+                                 model_name="bench", out=Df03Paths.beside(f"{work}/out/df03.parquet", csv=csv),
+                                 overwrite=True)
 t2 = time.perf_counter()
 for p in sorted(hidden.glob("*.parquet")) if hidden.exists() else []:
     os.replace(p, Path(work) / "latents" / "bench" / p.name)

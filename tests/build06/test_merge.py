@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ethoflow.build06 import Build06Params, normalise_snip_ids, run_build06
+from ethoflow.build06 import Build06Params, Df03Paths, TrainJoin, build_df03_with_embeddings, normalise_snip_ids
 from ethoflow.core.errors import InputError, OverwriteError
 
 
@@ -60,15 +60,23 @@ def project(tmp_path):
 
 
 def cfg_for(tmp, **kw):
-    base = dict(
+    """(params, paths) of a run on the `project` layout; path keywords go to the paths."""
+    paths = dict(
+        df02=tmp / "df02.csv",
+        latents_dir=tmp / "latents" / "m1",
         model_name="m1",
-        df02=str(tmp / "df02.csv"),
-        latents_root=str(tmp / "latents"),
-        out=str(tmp / "out" / "df03.parquet"),
-        coverage_report=str(tmp / "out" / "coverage.json"),
+        out=Df03Paths.beside(tmp / "out" / "df03.parquet"),
     )
-    base.update(kw)
-    return Build06Params(**base)
+    for k in ("analysis_dir", "train", "overwrite", "dry_run", "provenance", "out", "df02"):
+        if k in kw:
+            paths[k] = kw.pop(k)
+    kw.setdefault("allow_partial", True)
+    return Build06Params(**kw), paths
+
+
+def run_build06(spec):
+    cfg, paths = spec
+    return build_df03_with_embeddings(cfg, **paths)
 
 
 def test_full_coverage_one_experiment(project):
@@ -83,13 +91,22 @@ def test_full_coverage_one_experiment(project):
     df64 = pd.read_parquet(project / "out" / "df03.parquet")
     assert df64[["z_mu_00", "z_mu_01", "z_mu_02"]].to_numpy().tolist() == [z_of(s) for s in df64.snip_id]
     assert res.coverage["overall"] == {"n_rows": 3, "n_with_latents": 3, "coverage": 1.0}
-    cov = json.loads((project / "out" / "coverage.json").read_text())
+    cov = json.loads((project / "out" / "df03_coverage.json").read_text())
     assert cov["per_experiment"]["e1"]["coverage"] == 1.0 and cov["below_threshold"] == []
     csv = pd.read_csv(project / "out" / "df03.csv")
     np.testing.assert_allclose(csv[["z_mu_00", "z_mu_01", "z_mu_02"]], df03[["z_mu_00", "z_mu_01", "z_mu_02"]])
 
 
-def test_partial_and_missing_experiment_warn_and_continue(project, caplog):
+def test_missing_latent_file_is_an_error_unless_allow_partial(project):
+    """issue #14 item 4: an experiment without a latent file is not merged silently."""
+    with pytest.raises(InputError) as ei:
+        run_build06(cfg_for(project, allow_partial=False))
+    msg = str(ei.value)
+    assert "no latent file for 1 experiment(s) ['e3']" in msg and "morph_latents_e3.csv" in msg
+    assert "allow_partial" in msg and not (project / "out").exists()
+
+
+def test_partial_and_missing_experiment_warn_and_continue_with_allow_partial(project, caplog):
     with caplog.at_level(logging.WARNING):
         res = run_build06(cfg_for(project))
     df03 = pd.read_parquet(project / "out" / "df03.parquet")
@@ -100,7 +117,7 @@ def test_partial_and_missing_experiment_warn_and_continue(project, caplog):
     assert per["e2"]["coverage"] == 0.5
     assert per["e3"] == {"n_rows": 2, "n_with_latents": 0, "coverage": 0.0, "latent_file": None}
     assert res.coverage["overall"]["coverage"] == pytest.approx(4 / 7)
-    assert res.coverage["below_threshold"] == ["e2", "e3"]
+    assert res.coverage["below_threshold"] == ["e2", "e3"] and res.coverage["missing_latent_files"] == 1
     text = caplog.text
     assert "no latents for experiment e3" in text and "below 95%" in text and "experiment e2: coverage 50.0%" in text
 
@@ -170,14 +187,25 @@ def test_schema_policies(tmp_path):
     assert list(pq.read_schema(tmp_path / "out" / "df03.parquet").names[-3:]) == bn
     with pytest.raises(InputError, match="z_schema 'flat' needs z_mu_XX"):
         run_build06(cfg_for(tmp_path, z_schema="flat", overwrite=True))
-    write_latents(tmp_path / "latents" / "m1", "e1", df.snip_id, cols=["z_mu_00", "z_mu_01"])
+    write_latents(tmp_path / "latents" / "m1", "e1", df.snip_id, cols=["z_mu_b_00", "z_mu_b_01"])
     with pytest.raises(InputError, match="bio_nuisance' needs z_mu_b_XX and z_mu_n_XX"):
         run_build06(cfg_for(tmp_path, z_schema="bio_nuisance", overwrite=True))
 
 
+def test_bio_nuisance_falls_back_to_flat_columns(tmp_path, caplog):
+    """As morphseq's Build06 design: a store with no bio/nuisance columns is merged by its flat z_mu_XX."""
+    df = df02_frame().iloc[:3]
+    df.to_csv(tmp_path / "df02.csv", index=False)
+    write_latents(tmp_path / "latents" / "m1", "e1", df.snip_id, cols=["z_mu_00", "z_mu_01"])
+    with caplog.at_level(logging.WARNING):
+        res = run_build06(cfg_for(tmp_path, z_schema="bio_nuisance"))
+    assert res.z_columns == ["z_mu_00", "z_mu_01"] and res.coverage["overall"]["coverage"] == 1.0
+    assert "no z_mu_b_XX/z_mu_n_XX columns; z_schema bio_nuisance uses flat z_mu_XX" in caplog.text
+
+
 def test_dry_run_writes_nothing(project):
     before = sorted(p for p in project.rglob("*"))
-    res = run_build06(cfg_for(project, dry_run=True, analysis_root=str(project / "analysis")))
+    res = run_build06(cfg_for(project, dry_run=True, analysis_dir=project / "analysis"))
     assert sorted(p for p in project.rglob("*")) == before
     assert res.dry_run and str(project / "df02.csv") in res.reads
     assert str(project / "out" / "df03.parquet") in res.writes
@@ -186,68 +214,46 @@ def test_dry_run_writes_nothing(project):
 
 
 def test_overwrite_protection(project):
-    run_build06(cfg_for(project, analysis_root=str(project / "analysis")))
+    run_build06(cfg_for(project, analysis_dir=project / "analysis"))
     stamp = (project / "out" / "df03.parquet").stat().st_mtime_ns
     with pytest.raises(OverwriteError, match="df03.parquet"):
         run_build06(cfg_for(project))
     assert (project / "out" / "df03.parquet").stat().st_mtime_ns == stamp
-    # inside DVC the main outputs are DVC's; the analysis copies stay protected
     with pytest.raises(OverwriteError, match=r"df03_e1.csv"):
-        run_build06(cfg_for(project, analysis_root=str(project / "analysis")), dvc_managed=True)
-    run_build06(cfg_for(project), dvc_managed=True)
-    run_build06(cfg_for(project, analysis_root=str(project / "analysis"), overwrite=True))
+        run_build06(cfg_for(project, analysis_dir=project / "analysis", out=Df03Paths.beside(project / "o2.parquet")))
+    run_build06(cfg_for(project, analysis_dir=project / "analysis", overwrite=True))
+    assert (project / "out" / "df03.parquet").stat().st_mtime_ns != stamp
 
 
-def test_dvc_managed_outputs_are_byte_identical_across_runs(project):
+def test_dvc_stage_outputs_are_byte_identical_across_runs(project):
     """Under DVC the sidecar carries no commit or timestamp (dvc.lock is the provenance), so a rerun
     rewrites every output byte for byte."""
-    run_build06(cfg_for(project), dvc_managed=True)
+    run_build06(cfg_for(project, overwrite=True, provenance=False))
     first = {p.name: p.read_bytes() for p in (project / "out").iterdir()}
     assert "timestamp" not in json.loads(first["df03.json"]) and "git_commit" not in json.loads(first["df03.json"])
-    run_build06(cfg_for(project), dvc_managed=True)
+    run_build06(cfg_for(project, overwrite=True, provenance=False))
     assert {p.name: p.read_bytes() for p in (project / "out").iterdir()} == first
 
 
-def test_analysis_copies_sidecar_and_train_metadata(project):
-    pd.DataFrame({"snip_id": ["e1_c1_s0000", "e2_c1_t0000"], "split": ["train", "test"], "strain": ["x", "y"]}).to_csv(
+def test_analysis_copies_sidecar_and_training_join(project):
+    pd.DataFrame({"snip_id": ["e1_c1_s0000", "e2_c1_t0001"], "split": ["train", "test"]}).to_csv(
         project / "train.csv", index=False
     )
-    run_build06(cfg_for(project, analysis_root=str(project / "analysis"), train_metadata=str(project / "train.csv")))
+    train = TrainJoin(metadata=project / "train.csv", out=project / "tr" / "embryo_metadata_with_embeddings.csv")
+    run_build06(cfg_for(project, analysis_dir=project / "analysis", train=train))
     e2 = pd.read_csv(project / "analysis" / "df03_e2.csv")
     assert e2.snip_id.tolist() == ["e2_c1_t0000", "e2_c1_t0001"]
     assert sorted(p.name for p in (project / "analysis").iterdir()) == ["df03_e1.csv", "df03_e2.csv", "df03_e3.csv"]
-    df03 = pd.read_parquet(project / "out" / "df03.parquet")
-    assert df03.split.isna().tolist()[:4] == [False, True, True, False]
-    assert df03.split[0] == "train" and df03.split[3] == "test"
-    assert df03.strain_train.tolist()[0] == "x" and df03.strain.tolist()[0] == "B6"
+    joined = pd.read_csv(train.out)
+    assert joined.snip_id.tolist() == ["e1_c1_s0000", "e2_c1_t0001"] and joined.split.tolist() == ["train", "test"]
+    assert joined.z_mu_00[0] == pytest.approx(z_of("e1_c1_t0000")[0], rel=1e-6)  # stem normalised
+    assert np.isnan(joined.z_mu_00[1])  # e2_c1_t0001 has no latent
     side = json.loads((project / "out" / "df03.json").read_text())
     assert side["model_name"] == "m1"
     assert side["latent_store"] == str(project / "latents" / "m1")
     assert side["coverage"]["coverage"] == pytest.approx(4 / 7)
-    assert side["params"]["train_metadata"] == str(project / "train.csv")
+    assert side["missing_latent_files"] == 1 and side["params"]["allow_partial"] is True
     assert "git_commit" in side and side["timestamp"].endswith("+00:00")
-
-
-def test_morphseq_style_roots(tmp_path):
-    root = tmp_path / "morphseq"
-    meta = root / "metadata" / "combined_metadata_files"
-    meta.mkdir(parents=True)
-    df = df02_frame().iloc[:3].assign(experiment_date=[20240418] * 3)
-    df["snip_id"] = ["20240418_A01_e01_s0001", "20240418_A01_e01_s0002", "20240418_B02_e01_s0001"]
-    df.to_csv(meta / "embryo_metadata_df02.csv", index=False)
-    legacy = tmp_path / "data" / "analysis" / "latent_embeddings" / "legacy" / "legacy_vae"
-    write_latents(legacy, "20240418", df.snip_id.str.replace("_s", "_t"), k=4)
-    cfg = Build06Params(
-        model_name="legacy_vae",
-        morphseq_root=str(root),
-        data_root=str(tmp_path / "data"),
-        out=str(tmp_path / "df03.parquet"),
-        coverage_report=str(tmp_path / "cov.json"),
-    )
-    res = run_build06(cfg)
-    assert res.paths.df02 == meta / "embryo_metadata_df02.csv"
-    assert res.experiments == ["20240418"] and res.coverage["overall"]["coverage"] == 1.0
-    assert len(res.z_columns) == 4
 
 
 def test_df02_csv_whose_column_changes_type_late(tmp_path):
@@ -286,9 +292,9 @@ def test_unmatched_latents_are_counted_and_warned(project, caplog):
         res = run_build06(cfg_for(project))
     assert res.coverage["unmatched_latents"] == 2
     assert res.coverage["unmatched_latent_examples"] == ["e2_c7_t0003", "e2_c7_t0004"]
-    cov = json.loads((project / "out" / "coverage.json").read_text())
+    cov = json.loads((project / "out" / "df03_coverage.json").read_text())
     assert cov["unmatched_latents"] == 2
     assert "2 latent row(s) have a snip_id in no df02 row" in caplog.text and "e2_c7_t0003" in caplog.text
     # a latent of an experiment that is not merged is still "in df02": not counted
     run_build06(cfg_for(project, experiments=["e1"], overwrite=True))
-    assert json.loads((project / "out" / "coverage.json").read_text())["unmatched_latents"] == 0
+    assert json.loads((project / "out" / "df03_coverage.json").read_text())["unmatched_latents"] == 0
