@@ -1,120 +1,177 @@
-"""Prediction speed: ethoflow's predictor vs a naive per-window reference, same model and audio.
+"""Prediction speed side by side: ethoflow exact, ethoflow framewise, and ANIMAL-SPOT's per-window loop.
 
-Ours (``ethoflow.acoustic.predict.predict_power``): compute the tape's spectrogram once, slice every
-window from it and classify the windows in batches. Naive (``naive_predict``, the way ANIMAL-SPOT's
-predictor works: audio loaded once, then per window its spectrogram and a batch of one). Both use the
-same ResNet-18 (width 64) and front end (48 kHz, n_fft 2048, hop 1024, 128 bins, 400 ms windows,
-100 ms hop) on a synthetic demo tape, and both run at each torch thread count asked for (default: 1
-and torch's default, the machine's cores). Prints seconds of audio per second of compute, ms per
-window, the ratio, and how closely the two agree (they differ only at window edges, where the
-whole-tape STFT sees real neighbouring samples instead of zero padding).
+Methods, each run as its own process on the same tape (so "whole process" includes Python start-up,
+imports and model loading, as a user meets it), interleaved, ``--repeats`` times, medians reported:
 
-numpy's BLAS (OpenBLAS) is limited to one thread for both: with torch's OpenMP threads still
-spinning after a forward pass, OpenBLAS's own threads fight them for the cores, and the naive
-reference's small per-window filterbank product then took 15 ms instead of 0.7 ms on 2 cores. That
-contention made an earlier version of this benchmark report a 17x speed-up that was mostly the
-reference's handicap.
+- ``exact``: ethoflow's window classifier (``predict_power``: the tape's spectrogram once, every
+  window sliced from it, batches of 64), ResNet-18 width 64, window 0.4 s every ``--hop`` s.
+- ``framewise``: ethoflow's framewise model (``predict_power_framewise``: one pass over the
+  spectrogram, a probability per frame, pooled into ``--hop`` cells), default size.
+- ``as-loop``: a reference that reproduces ANIMAL-SPOT's predictor (``naive_predict``: per window,
+  its samples' spectrogram and a batch of one) with the same ResNet-18.
+- ``animal-spot`` (with ``--animal-spot DIR``, a checkout of ANIMAL-SPOT outside this repo): its own
+  ``predict.py``, unchanged, as the shared data's README ran it (``--batch_size 1 --num_workers 0
+  --no_cuda --min_max_norm``) on ``../shared/data/audio/animal-spot/model.pk`` (ANIMAL-SPOT's
+  ResNet-18). It needs ``resampy``; its plotting helper imports ``torchvision``, which a CPU-only
+  torch cannot load from PyPI, so a stub ``torchvision.utils`` is put on its ``PYTHONPATH`` when the
+  real one is missing (prediction never calls it).
 
-    PYTHONPATH=src python benchmarks/acoustic_predict.py --seconds 30 --repeats 3
-    PYTHONPATH=src python benchmarks/acoustic_predict.py --threads 1 --tape-sr 44100
+Every process gets one thread (``--threads``: ``torch.set_num_threads`` plus ``OMP_NUM_THREADS``,
+``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``). The weights are untrained (speed does not depend on
+them). Printed: seconds of audio per second for the whole process and for the compute alone
+(spectrogram + network), and each method's ratio to ANIMAL-SPOT's whole process (the real one when
+given, else the ``as-loop`` reference).
+
+    PYTHONPATH=src python benchmarks/acoustic_predict.py                       # 60 s tape, hop 0.05 s
+    PYTHONPATH=src python benchmarks/acoustic_predict.py --animal-spot /tmp/animal-spot/ANIMAL-SPOT --repeats 5
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import json
+import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+AS_MODEL = REPO.parent / "shared" / "data" / "audio" / "animal-spot" / "model.pk"
+METHODS = ("exact", "framewise", "as-loop")
 
-def main() -> None:
-    import numpy as np
+
+def child(method: str, tape: str, model_path: str, hop: float, threads: int) -> None:
+    """One timed prediction in this process; prints ``{"compute_s": ..., "rows": ...}`` as JSON."""
     import torch
-    from threadpoolctl import threadpool_limits
 
-    from ethoflow.acoustic.model import CallClassifier
-    from ethoflow.acoustic.params import DemoParams, FeatureParams
+    from ethoflow.acoustic.framewise import load_framewise, predict_power_framewise
+    from ethoflow.acoustic.params import FeatureParams
     from ethoflow.acoustic.predict import naive_predict, predict_power
-    from ethoflow.acoustic.spectrogram import recording_power
-    from ethoflow.demo.acoustic import generate
+    from ethoflow.acoustic.spectrogram import load_audio, recording_power
+    from ethoflow.acoustic.train import load_model
 
-    default_threads = torch.get_num_threads()
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=30.0, help="length of the benchmark tape (s)")
-    ap.add_argument(
-        "--threads",
-        type=int,
-        nargs="+",
-        default=sorted({1, default_threads}),
-        help=f"torch CPU thread counts to run (default: 1 and torch's default, {default_threads})",
-    )
-    ap.add_argument("--base-width", type=int, default=64)
-    ap.add_argument(
-        "--model",
-        default=None,
-        help="a trained model.pt (e.g. models/acoustic/<variant>/model.pt) instead of an untrained "
-        "ResNet-18; its front end params are used",
-    )
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--hop", type=float, default=0.1)
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs of each; the fastest is reported")
-    ap.add_argument(
-        "--tape-sr",
-        type=int,
-        default=48000,
-        help="sample rate of the tape (the model runs at 48 kHz: other rates are resampled once per tape by both)",
-    )
-    args = ap.parse_args()
+    torch.set_num_threads(threads)
+    ck = torch.load(model_path, weights_only=False)
+    if ck.get("arch") == "framewise":
+        model, f = load_framewise(ck), FeatureParams(**ck["features"])
+    else:
+        model, meta = load_model(model_path)
+        f = FeatureParams(**meta["features"])
+    duration = len(load_audio(tape, f.sr)) / f.sr
+    t0 = time.perf_counter()
+    if method == "exact":
+        rows = len(predict_power(model, recording_power(tape, f), f, duration, f.seq_len_s, hop, 64))
+    elif method == "framewise":
+        rows = len(predict_power_framewise(model, recording_power(tape, f), f, duration, hop))
+    else:
+        rows = len(naive_predict(model, tape, f, duration, f.seq_len_s, hop))
+    print(json.dumps({"compute_s": time.perf_counter() - t0, "rows": rows, "audio_s": duration}))
+
+
+def _models(tmp: Path) -> dict[str, Path]:
+    import torch
+
+    from ethoflow.acoustic.framewise import FramewiseNet
+    from ethoflow.acoustic.model import CallClassifier
+    from ethoflow.acoustic.params import FeatureParams, FramewiseParams
+
     torch.manual_seed(0)
     f = FeatureParams()
-    model = CallClassifier(2, 18, args.base_width).eval()
-    if args.model:
-        from ethoflow.acoustic.train import load_model
+    resnet = CallClassifier(2, 18, 64).eval()
+    fw = FramewiseNet(f.n_freq_bins, 2, FramewiseParams()).eval()
+    paths = {"resnet": tmp / "resnet.pt", "framewise": tmp / "framewise.pt"}
+    common = {"classes": ["call"], "features": f.model_dump(), "best_epoch": 0}
+    torch.save({"state_dict": resnet.state_dict(), "model": resnet.config, **common}, paths["resnet"])
+    torch.save({"arch": "framewise", "state_dict": fw.state_dict(), "model": fw.config, **common}, paths["framewise"])
+    return paths
 
-        model, meta = load_model(args.model)
-        f = FeatureParams(**meta["features"])
-    reference = copy.deepcopy(model)  # the same weights, kept in torch's default layout for the naive run
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=1, user_api="blas"):
-        generate(tmp, DemoParams(n_tapes=1, recordings_per_tape=1, recording_s=args.seconds, sr=args.tape_sr))
-        generate(Path(tmp) / "warm", DemoParams(n_tapes=1, recordings_per_tape=1, recording_s=2.0, sr=args.tape_sr))
-        wav = Path(tmp) / "T01_r1.wav"
-        warm = Path(tmp) / "warm" / "T01_r1.wav"  # warm-up: imports, FFT plans, allocator
-        for threads in args.threads:
-            torch.set_num_threads(threads)
-            predict_power(model, recording_power(warm, f), f, 2.0, f.seq_len_s, args.hop, args.batch_size)
-            naive_predict(reference, warm, f, 2.0, f.seq_len_s, args.hop)
-            t_ours = t_naive = float("inf")
-            for _ in range(args.repeats):  # interleaved; the fastest of each (least disturbed by other load)
+
+def _as_pythonpath(tmp: Path) -> str:
+    """PYTHONPATH for ANIMAL-SPOT's predict.py: a stub ``torchvision.utils`` when torchvision cannot load."""
+    ok = subprocess.run([sys.executable, "-c", "import torchvision.utils"], capture_output=True).returncode == 0
+    if ok:
+        return os.environ.get("PYTHONPATH", "")
+    stub = tmp / "stub" / "torchvision"
+    stub.mkdir(parents=True, exist_ok=True)
+    (stub / "__init__.py").write_text('"""Stub: ANIMAL-SPOT imports torchvision only for plotting."""\n')
+    (stub / "utils.py").write_text("def make_grid(*a, **k):\n    raise NotImplementedError('torchvision stub')\n")
+    return os.pathsep.join(filter(None, [str(tmp / "stub"), os.environ.get("PYTHONPATH", "")]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of the benchmark tape (s)")
+    ap.add_argument("--hop", type=float, default=0.05, help="window hop / framewise cell (s)")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads of every process")
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved runs of each method; medians reported")
+    ap.add_argument("--animal-spot", type=Path, default=None, help="ANIMAL-SPOT folder holding predict.py")
+    ap.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
+    ap.add_argument("--tape", help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.tape, args.model, args.hop, args.threads)
+        return
+
+    from ethoflow.acoustic.params import DemoParams
+    from ethoflow.demo.acoustic import generate
+
+    n = str(args.threads)
+    env = dict(os.environ, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, ETHOFLOW_PROGRESS="0")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH", "")]))
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        generate(tmp, DemoParams(n_tapes=1, recordings_per_tape=1, recording_s=args.seconds, sr=48000))
+        tape = tmp / "T01_r1.wav"
+        models = _models(tmp)
+        cmds: dict[str, tuple[list[str], dict[str, str]]] = {}
+        for m in METHODS:
+            model = models["framewise" if m == "framewise" else "resnet"]
+            cmd = [sys.executable, __file__, "--child", m, "--tape", str(tape), "--model", str(model)]
+            cmds[m] = (cmd + ["--hop", str(args.hop), "--threads", n], env)
+        if args.animal_spot:
+            script = args.animal_spot / "predict.py"
+            if not script.is_file() or not AS_MODEL.is_file():
+                sys.exit(f"--animal-spot: need {script} and {AS_MODEL}")
+            as_env = dict(env, PYTHONPATH=_as_pythonpath(tmp))
+            cmd = [sys.executable, str(script), "--model_path", str(AS_MODEL), "--input_file", str(tape)]
+            cmd += ["--sequence_len", "0.4", "--hop", str(args.hop), "--batch_size", "1", "--num_workers", "0"]
+            cmds["animal-spot"] = (cmd + ["--no_cuda", "--min_max_norm"], as_env)
+        whole: dict[str, list[float]] = {m: [] for m in cmds}
+        compute: dict[str, list[float]] = {m: [] for m in cmds}
+        rows: dict[str, int] = {}
+        for _ in range(args.repeats):
+            for m, (cmd, e) in cmds.items():
                 t0 = time.perf_counter()
-                power = recording_power(wav, f)
-                ours = predict_power(model, power, f, args.seconds, f.seq_len_s, args.hop, args.batch_size)
-                t_ours = min(t_ours, time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                naive = naive_predict(reference, wav, f, args.seconds, f.seq_len_s, args.hop)
-                t_naive = min(t_naive, time.perf_counter() - t0)
-            rows.append((threads, t_ours, t_naive, ours.logit.to_numpy(), naive))
-    n = len(rows[0][3])
+                res = subprocess.run(cmd, env=e, capture_output=True, text=True, cwd=tmp)
+                whole[m].append(time.perf_counter() - t0)
+                if res.returncode != 0:
+                    sys.exit(f"{m} failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+                if m != "animal-spot":
+                    out = json.loads(res.stdout.strip().splitlines()[-1])
+                    compute[m].append(out["compute_s"])
+                    rows[m] = out["rows"]
+                else:
+                    rows[m] = sum("time=" in line for line in (res.stdout + res.stderr).splitlines())
+    ref = "animal-spot" if args.animal_spot else "as-loop"
+    ref_whole = statistics.median(whole[ref])
     print(
-        f"tape: {args.seconds:.0f} s at {args.tape_sr / 1000:g} kHz (model at {f.sr / 1000:g} kHz), {n} windows "
-        f"({f.seq_len_s} s, hop {args.hop} s), {args.model or f'untrained ResNet-18 width {args.base_width}'}, "
-        f"batch {args.batch_size}; "
-        f"{default_threads} CPU thread(s) by default"
+        f"tape {args.seconds:g} s at 48 kHz, window 0.4 s, hop {args.hop} s, {args.threads} thread(s) per process, "
+        f"{args.repeats} interleaved repeats (medians); ratio = {ref}'s whole-process time / the method's"
     )
-    print("threads | ours: s audio/s, ms/window | naive: s audio/s, ms/window | speed-up")
-    for threads, t_ours, t_naive, _, _ in rows:
+    print(
+        f"{'method':<12} {'rows':>6} {'whole: s':>9} {'audio s/s':>10} {'compute: s':>11} {'audio s/s':>10} {'ratio':>7}"
+    )
+    for m in cmds:
+        w = statistics.median(whole[m])
+        c = statistics.median(compute[m]) if compute[m] else float("nan")
         print(
-            f"{threads:7d} | {args.seconds / t_ours:8.1f} {1000 * t_ours / n:8.2f} | "
-            f"{args.seconds / t_naive:8.1f} {1000 * t_naive / n:8.2f} | {t_naive / t_ours:6.1f}x"
+            f"{m:<12} {rows[m]:6d} {w:9.2f} {args.seconds / w:10.1f} {c:11.2f} {args.seconds / c:10.1f} "
+            f"{ref_whole / w:6.1f}x"
         )
-    a, b = rows[-1][3], rows[-1][4]
-    inner = slice(1, -1)
-    print(
-        f"agreement ({'trained' if args.model else 'untrained'} network; log-odds std {a.std():.4f}): correlation "
-        f"{np.corrcoef(a[inner], b[inner])[0, 1]:.4f}, median |difference| {np.median(np.abs(a - b)):.4f}, "
-        f"max {np.abs(a - b).max():.4f}"
-    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Run on a CUDA machine after ``pip install -e '.[gpu]'`` (JAX's CUDA build for ke
     python benchmarks/gpu_check.py --only acoustic vae
 
 What it does, in two throw-away copies of the project (``tests/integration/dvcproject.copy_project``,
-tiny params from ``tests/integration/tiny_params.py`` plus the search sizes below):
+the integration tests' tiny params for each pipeline plus the search sizes below):
 
 1. **Reference run on CPU** (``CUDA_VISIBLE_DEVICES=""``, ``JAX_PLATFORMS=cpu``): ``dvc repro -s`` of
    every stage the GPU stages need, one stage at a time, timed.
@@ -294,10 +294,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and (reason := no_cuda_reason()):
         print(f"SKIP: {reason}")
         return 0
+    import yaml
+
     from tests.integration.dvcproject import copy_project, deep_merge
+    from tests.integration.test_acoustic_dvc import TINY_ACOUSTIC
+    from tests.integration.test_hbehave_pipeline import TINY_DVC as TINY_HBEHAVE
     from tests.integration.tiny_params import TINY
 
-    params = deep_merge(TINY, {k: v for k, v in SEARCH.items()})
+    params = TINY
+    for over in (TINY_ACOUSTIC, TINY_HBEHAVE, SEARCH):
+        params = deep_merge(params, over)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ethoflow-gpu-check-"))
     hook = work / "hook"
     hook.mkdir(parents=True, exist_ok=True)
@@ -311,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     for label, device in (("cpu", "cpu"), ("device", args.device)):
         print(f"== {label} run ({device})", flush=True)
         proj = copy_project(work / label, params)
+        p = yaml.safe_load((proj / "params.yaml").read_text())  # one aggregation, not merged into the defaults
+        p["hbehave"]["extract"]["aggregations"] = dict(TINY_HBEHAVE["hbehave"]["extract"]["aggregations"])
+        (proj / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
         env = stage_env(device, hook, work / "records" / label)
         names = plan(proj, gpu_stages)
         runs[label] = {r.name: r for r in run_stages(proj, env, names, work / "records" / label)}
