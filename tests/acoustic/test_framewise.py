@@ -30,7 +30,9 @@ from ethoflow.core import read_json, write_json
 from .conftest import TINY_FEATURES
 
 TINY_FW = dict(width=2, hidden=8, temporal_layers=3, chunk_s=2.0, dropout=0.1)
-TINY_FW_TRAIN = dict(epochs=3, batch_size=4, num_threads=1, arch="framewise", framewise=TINY_FW)
+TINY_FW_TRAIN = dict(
+    epochs=3, batch_size=4, num_threads=1, lr_patience_epochs=1, arch="framewise", framewise=TINY_FW
+)  # lr_patience 1: the learning rate decays within the run, so resume must restore the scheduler too
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ instead labels every spectrogram frame in one pass, as TweetyNet (Cohen et al. 2
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -47,6 +46,7 @@ from torch import nn
 from ethoflow.acoustic.params import FeatureParams, FramewiseParams, TrainParams
 from ethoflow.core import atomic_path, get_logger, read_json, write_json
 from ethoflow.core.errors import InputError
+from ethoflow.core.training import EpochSampler, TrainingModule, fit
 
 log = get_logger(__name__)
 
@@ -249,25 +249,17 @@ def load_split(
     return classes, out
 
 
-class _CropSampler(torch.utils.data.Sampler):
-    """Crops ``(recording index, first frame)`` drawn from ``(seed, epoch)`` alone: a resumed epoch
-    draws exactly the crops it drew before the kill (Lightning calls :meth:`set_epoch`)."""
+def _crop_draw(lengths: list[int], crop: int):
+    """Per epoch: crops ``(recording index, first frame)``, recordings weighted by length, about one
+    pass over the training frames (for :class:`~ethoflow.core.training.EpochSampler`)."""
+    lengths_arr = np.asarray(lengths)
 
-    def __init__(self, lengths: list[int], crop: int, seed: int):
-        self.lengths, self.crop, self.seed, self.epoch = np.asarray(lengths), crop, seed, 0
-        self.n = max(1, int(math.ceil(self.lengths.sum() / crop)))
+    def draw(rng: np.random.Generator, n: int) -> list[tuple[int, int]]:
+        rec = rng.choice(len(lengths_arr), size=n, p=lengths_arr / lengths_arr.sum())
+        first = (rng.random(n) * np.maximum(lengths_arr[rec] - crop, 0) + 0.5).astype(int)
+        return [(int(r), int(s)) for r, s in zip(rec, first)]
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        rec = rng.choice(len(self.lengths), size=self.n, p=self.lengths / self.lengths.sum())
-        first = (rng.random(self.n) * np.maximum(self.lengths[rec] - self.crop, 0) + 0.5).astype(int)
-        return iter([(int(r), int(s)) for r, s in zip(rec, first)])
+    return draw
 
 
 class _Crops(torch.utils.data.Dataset):
@@ -321,74 +313,29 @@ def fingerprint(variant_dir: str | os.PathLike, f: FeatureParams, t: TrainParams
     return h.hexdigest()[:16]
 
 
-def _lightning_module(model: FramewiseNet, t: TrainParams, weight: torch.Tensor, val: list[Recording]):
-    import lightning as L
+class FramewiseModule(TrainingModule):
+    """Lightning module of the framewise model: weighted per-frame cross-entropy, Adam,
+    ``ReduceLROnPlateau`` on the validation metric; validation scores every val recording whole."""
 
-    class FramewiseModule(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = model
-            self.loss = nn.CrossEntropyLoss(weight=weight, ignore_index=IGNORE)
-            self.track: dict[str, Any] = {"best_metric": -1.0, "best_loss": math.inf, "best_epoch": 0}
-            self.track |= {"best_state": None, "history": [], "train_sum": 0.0, "train_n": 0}
+    def __init__(self, net: FramewiseNet, t: TrainParams, weight: torch.Tensor, val: list[Recording]):
+        super().__init__(t.seed, t.metric)
+        self.net, self.params, self.weight, self.val = net, t, weight, val
+        self.loss = nn.CrossEntropyLoss(weight=weight, ignore_index=IGNORE)
 
-        def on_train_epoch_start(self) -> None:
-            torch.manual_seed(t.seed * 100003 + self.current_epoch + 1)  # dropout: from (seed, epoch)
-            self.track["train_sum"], self.track["train_n"] = 0.0, 0
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = self.loss(self.net(x), y)
+        self.add_train_loss(loss, len(y))
+        return loss
 
-        def training_step(self, batch, _idx):
-            x, y = batch
-            loss = self.loss(self.net(x), y)
-            self.track["train_sum"] += float(loss.detach()) * len(y)
-            self.track["train_n"] += len(y)
-            return loss
+    def validate(self) -> tuple[dict[str, float], float]:
+        return _evaluate(self.net, self.val, self.weight)
 
-        def validation_step(self, *_args) -> None:  # the whole validation set is scored at epoch end
-            return None
-
-        def on_validation_epoch_end(self) -> None:
-            if self.trainer.sanity_checking:
-                return
-            scores, val_loss = _evaluate(self.net, val, weight)
-            self.net.train()
-            ep = self.current_epoch + 1
-            metric = scores[t.metric]
-            tr = self.track
-            if metric > tr["best_metric"] + 1e-9 or (
-                abs(metric - tr["best_metric"]) <= 1e-9 and val_loss < tr["best_loss"]
-            ):
-                tr.update(best_metric=metric, best_loss=val_loss, best_epoch=ep)
-                tr["best_state"] = copy.deepcopy(self.net.state_dict())
-            lr = self.trainer.optimizers[0].param_groups[0]["lr"]
-            rec = {"epoch": ep, "train_loss": tr["train_sum"] / max(tr["train_n"], 1), "val_loss": val_loss, "lr": lr}
-            rec |= {f"val_{k}": v for k, v in scores.items()}
-            tr["history"].append(rec)
-            self.log_dict({k: float(v) for k, v in rec.items() if k != "epoch"}, on_epoch=True)
-            log.info(
-                "epoch %d: train loss %.4f, val loss %.4f, val %s %.3f",
-                ep,
-                rec["train_loss"],
-                val_loss,
-                t.metric,
-                metric,
-            )
-
-        def configure_optimizers(self):
-            opt = torch.optim.Adam(self.net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-            # ReduceLROnPlateau reduces after `patience` + 1 epochs without improvement; ethoflow's
-            # lr_patience_epochs counts them inclusive, as the window classifier does
-            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                opt, mode="max", factor=t.lr_decay_factor, patience=t.lr_patience_epochs - 1
-            )
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": f"val_{t.metric}"}}
-
-        def on_save_checkpoint(self, checkpoint: dict) -> None:
-            checkpoint["ethoflow"] = {k: v for k, v in self.track.items() if k not in ("train_sum", "train_n")}
-
-        def on_load_checkpoint(self, checkpoint: dict) -> None:
-            self.track.update(checkpoint["ethoflow"])
-
-    return FramewiseModule()
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        t = self.params
+        opt = torch.optim.Adam(self.net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.plateau_scheduler(opt, t.lr_decay_factor, t.lr_patience_epochs)
+        return opt
 
 
 def train_framewise(
@@ -412,9 +359,7 @@ def train_framewise(
     Raises:
         InputError: no train or val recording in the variant, or a corrupt resume checkpoint.
     """
-    import lightning as L
-
-    from ethoflow.core import load_torch, seed_everything
+    from ethoflow.core import seed_everything
 
     t, p = train, train.framewise
     if t.num_threads:
@@ -432,76 +377,28 @@ def train_framewise(
     counts = np.bincount(y_train, minlength=len(classes) + 1).astype(np.float64)
     weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(counts), dtype=torch.float32)
     crop = max(8, int(round(p.chunk_s * features.sr / features.hop_length)))
-    sampler = _CropSampler([len(r.labels) for r in recs["train"]], crop, t.seed)
+    lengths = [len(r.labels) for r in recs["train"]]
+    sampler = EpochSampler(max(1, math.ceil(sum(lengths) / crop)), t.seed, _crop_draw(lengths, crop))
     loader = torch.utils.data.DataLoader(_Crops(recs["train"], model, crop), batch_size=t.batch_size, sampler=sampler)
-    val_loader = torch.utils.data.DataLoader([0])  # one step: the module scores all val recordings itself
-    module = _lightning_module(model, t, weight, recs["val"])
-
-    ckdir = Path(ckpt_dir)
-    fp = fingerprint(variant_dir, features, t)
-    last, stamp = ckdir / "last.ckpt", ckdir / "fingerprint.txt"
-    resume = None
-    if last.exists():
-        if stamp.is_file() and stamp.read_text() == fp:
-            load_torch(
-                last, "resume checkpoint", "delete it to train from the start", weights_only=False
-            )  # one-line error if corrupt
-            resume = str(last)
-            log.info("resuming from %s", last)
-        else:
-            log.info("ignoring stale checkpoint %s (inputs or params changed)", last)
-            last.unlink()
-    ckdir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fp)
-    callbacks = [
-        L.pytorch.callbacks.ModelCheckpoint(dirpath=ckdir, save_last=True, save_top_k=0, every_n_epochs=1),
-        L.pytorch.callbacks.EarlyStopping(
-            monitor=f"val_{t.metric}",
-            mode="max",
-            patience=t.early_stopping_patience_epochs,
-            min_delta=1e-9,
-            check_finite=True,
-        ),
-    ]
-    logger = False
-    if live_dir:
-        from dvclive.lightning import DVCLiveLogger
-
-        logger = DVCLiveLogger(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=resume is not None)
-    import logging
-
-    from lightning.fabric.plugins.environments import LightningEnvironment
-
-    from ethoflow.core.progress import progress_enabled
-
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # ethoflow logs the epochs itself
-    trainer = L.Trainer(
-        max_epochs=t.epochs,
-        accelerator="auto",
-        devices=1,
-        deterministic=True,
-        logger=logger,
-        callbacks=callbacks,
-        enable_progress_bar=progress_enabled(),
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        default_root_dir=str(ckdir),
-        log_every_n_steps=1,
-        # one process, one device: never let Lightning take a Slurm job's task layout as a DDP world
-        plugins=[LightningEnvironment()],
+    module = FramewiseModule(model, t, weight, recs["val"])
+    tr = fit(
+        module,
+        loader,
+        epochs=t.epochs,
+        ckpt_dir=ckpt_dir,
+        fingerprint=fingerprint(variant_dir, features, t),
+        early_stopping_patience=t.early_stopping_patience_epochs,
+        live_dir=live_dir,
     )
-    trainer.fit(module, loader, val_loader, ckpt_path=resume)
-    tr = module.track
-    model = module.net.cpu()
-    model.load_state_dict(tr["best_state"])
+    model = module.net
     scores = {s: _evaluate(model, r, weight)[0] for s, r in recs.items() if r}
     summary = {
         "arch": "framewise",
         "classes": classes,
         "best_epoch": tr["best_epoch"],
         "epochs_run": len(tr["history"]),
-        "stopped_early": len(tr["history"]) < t.epochs,
-        "resumed": resume is not None,
+        "stopped_early": tr["stopped_early"],
+        "resumed": tr["resumed"],
         "metric": t.metric,
         "best_val_metric": tr["best_metric"],
         "best_val_loss": tr["best_loss"],
@@ -526,8 +423,6 @@ def train_framewise(
         )
     write_json(summary_path or out / "train_summary.json", summary)
     write_json(out / "history.json", tr["history"])
-    for leftover in (last, stamp):
-        leftover.unlink(missing_ok=True)
     return summary
 
 
