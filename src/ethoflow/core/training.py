@@ -24,7 +24,6 @@ byte-identity properties of the hand-written loops it replaces (tests in
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
@@ -119,33 +118,56 @@ class TrainingModule(L.LightningModule):
     def validation_step(self, *_args: Any) -> None:
         return None  # the validation set is scored as a whole in on_validation_epoch_end
 
+    def epoch_record(self) -> dict[str, Any]:
+        """The epoch's history entry (``epoch`` is added): by default ``train_loss``, ``val_loss``,
+        ``lr`` and ``val_<score>`` for each of :meth:`validate`'s scores. Override for other layouts."""
+        scores, val_loss = self.validate()
+        rec = {"train_loss": self._train_sum / max(self._train_n, 1), "val_loss": val_loss}
+        rec["lr"] = self.trainer.optimizers[0].param_groups[0]["lr"]
+        return rec | {f"val_{k}": v for k, v in scores.items()}
+
+    def monitor_value(self, rec: dict[str, Any]) -> float:
+        """The number the best epoch, the plateau scheduler and early stopping maximise."""
+        return float(rec[f"val_{self.metric}"])
+
+    def is_improvement(self, rec: dict[str, Any]) -> bool:
+        """Whether this epoch is the new best: a higher monitored value, or the same with a lower
+        ``val_loss`` (a metric saturates early on easy data; the loss keeps ranking the epochs)."""
+        value, best = self.monitor_value(rec), self.track["best_metric"]
+        return value > best + 1e-9 or (
+            abs(value - best) <= 1e-9 and rec.get("val_loss", math.inf) < self.track["best_loss"]
+        )
+
+    def log_values(self, rec: dict[str, Any]) -> dict[str, float]:
+        """What DVCLive records for the epoch (numbers only; names become the curves' files)."""
+        return {k: float(v) for k, v in rec.items() if k != "epoch" and isinstance(v, (int, float))}
+
+    def after_epoch(self, rec: dict[str, Any], improved: bool) -> None:
+        """Called after the epoch's bookkeeping (e.g. a custom early stop: ``self.trainer.should_stop = True``)."""
+
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             return
         was_training = self.net.training
-        scores, val_loss = self.validate()
+        rec = {"epoch": self.current_epoch + 1, **self.epoch_record()}
         self.net.train(was_training)
-        ep = self.current_epoch + 1
-        value = scores[self.metric]
         tr = self.track
-        if value > tr["best_metric"] + 1e-9 or (abs(value - tr["best_metric"]) <= 1e-9 and val_loss < tr["best_loss"]):
-            tr.update(best_metric=value, best_loss=val_loss, best_epoch=ep)
-            tr["best_state"] = copy.deepcopy(self.net.state_dict())
-        rec = {"epoch": ep, "train_loss": self._train_sum / max(self._train_n, 1), "val_loss": val_loss}
-        rec["lr"] = self.trainer.optimizers[0].param_groups[0]["lr"]
-        rec |= {f"val_{k}": v for k, v in scores.items()}
+        improved = self.is_improvement(rec)
+        if improved:
+            tr.update(
+                best_metric=self.monitor_value(rec), best_loss=rec.get("val_loss", math.inf), best_epoch=rec["epoch"]
+            )
+            tr["best_state"] = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
         tr["history"].append(rec)
         if self._plateau is not None:
-            self._plateau.step(value)
+            self._plateau.step(self.monitor_value(rec))
             tr["plateau"] = self._plateau.state_dict()
-        self.log_dict({k: float(v) for k, v in rec.items() if k != "epoch"}, on_epoch=True)
+        self.log_dict(self.log_values(rec), on_epoch=True)
+        self.after_epoch(rec, improved)
         log.info(
-            "epoch %d: train loss %.4f, val loss %.4f, val %s %.4f (best %.4f @ %d)",
-            ep,
-            rec["train_loss"],
-            val_loss,
-            self.metric,
-            value,
+            "epoch %d: %s (best %.4f @ %d)",
+            rec["epoch"],
+            ", ".join(f"{k} {v:.4g}" for k, v in rec.items() if k != "epoch" and isinstance(v, (int, float))),
             tr["best_metric"],
             tr["best_epoch"],
         )
@@ -170,6 +192,7 @@ def fit(
     devices: int | str = 1,
     strategy: str = "auto",
     precision: str | None = None,
+    gradient_clip_val: float | None = None,
     callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Train ``module`` for up to ``epochs`` epochs, resuming from ``ckpt_dir/last.ckpt`` when it is
@@ -224,6 +247,7 @@ def fit(
         devices=devices,
         strategy=strategy,
         precision=precision,
+        gradient_clip_val=gradient_clip_val,
         deterministic=True,
         logger=logger,
         callbacks=[*cbs, *callbacks],

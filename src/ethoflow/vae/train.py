@@ -5,9 +5,9 @@
   (at least one when there are two or more cages); their snips never enter training.
 - Per-channel normalisation (z-score over the valid readings of the training snips) is fitted on the
   training snips only, stored in the checkpoint, and applied by vae_embed to every snip.
-- Each epoch writes a checkpoint to ``.ethoflow/checkpoints/vae_train/<model_name>-<key>/last.pt``
-  (``key`` hashes df02, the params and the seed); a killed run resumes from it and gives the same
-  model as an uninterrupted one (RNG states and the logged history are in the checkpoint).
+- Training is :func:`ethoflow.vae.fitting.train` (ethoflow's Lightning engine): each epoch writes
+  ``.ethoflow/checkpoints/vae_train/<model_name>-<key>/last.ckpt`` (``key`` hashes df02, the params
+  and the seed); a killed run resumes from it and gives the same model bytes as an uninterrupted one.
 - Early stopping on the validation negative ELBO at the final beta (training loss when there is no
   validation cage), counted only after the KL warm-up; the best epoch's weights are kept.
 """
@@ -29,10 +29,8 @@ import torch
 from ethoflow.core.errors import InputError
 from ethoflow.core.io import atomic_write_bytes, load_torch, to_plain, write_json
 from ethoflow.core.logging import get_logger
-from ethoflow.core.progress import progress
 from ethoflow.core.seed import seed_everything
 from ethoflow.hbehave.store import normalise, read_store_attrs
-from ethoflow.vae.losses import beta_at, vae_loss
 from ethoflow.vae.model import TimeSeriesVAE, VAEConfig, count_parameters
 from ethoflow.vae.params import VAEParams
 from ethoflow.vae.snips import load_snip_arrays, read_df02
@@ -124,51 +122,6 @@ def _save(path: Path, obj: dict[str, Any]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _epoch(model, opt, x, m, idx, p: VAEParams, epoch: int, train: bool, gen: torch.Generator | None):
-    """One pass over rows ``idx``; returns sums dict (recon, kl, loss, kl_per_dim, n)."""
-    t = p.train
-    bs = t.batch_size
-    if train:
-        order = idx[torch.randperm(len(idx), generator=gen).numpy()]
-        model.train()
-    else:
-        order = idx
-        model.eval()
-    nb = max(1, int(np.ceil(len(order) / bs)))
-    sums = {"recon": 0.0, "kl": 0.0, "loss": 0.0, "n": 0, "kl_per_dim": None}
-    for bi in range(nb):
-        sel = order[bi * bs : (bi + 1) * bs]
-        if len(sel) == 0:
-            continue
-        xb, mb = x[sel], m[sel]
-        beta = beta_at(epoch + bi / nb, t.beta, t.beta_schedule, t.warmup_epochs) if train else t.beta
-        with torch.set_grad_enabled(train):
-            x_hat, mu, logvar = model(xb, mb, sample=train)
-            terms = vae_loss(x_hat, xb, mu, logvar, beta, mb, t.recon_loss, t.huber_delta)
-            if train and terms.n > 0:
-                opt.zero_grad(set_to_none=True)
-                terms.loss.backward()
-                if t.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-                opt.step()
-        k = terms.n
-        sums["recon"] += float(terms.recon.detach()) * k
-        sums["kl"] += float(terms.kl.detach()) * k
-        sums["loss"] += float(terms.loss.detach()) * k
-        kd = terms.kl_per_dim.detach().cpu().numpy().astype(np.float64) * k
-        sums["kl_per_dim"] = kd if sums["kl_per_dim"] is None else sums["kl_per_dim"] + kd
-        sums["n"] += k
-    n = max(sums["n"], 1)
-    kpd = sums["kl_per_dim"] if sums["kl_per_dim"] is not None else np.zeros(model.cfg.latent_dim)
-    return {
-        "recon": sums["recon"] / n,
-        "kl": sums["kl"] / n,
-        "loss": sums["loss"] / n,
-        "kl_per_dim": (kpd / n).tolist(),
-        "n": sums["n"],
-    }
-
-
 #: a latent dimension whose KL to the prior (nats, mean per snip) is below this carries no information
 ACTIVE_DIM_MIN_KL = 0.01
 
@@ -197,21 +150,6 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     return {"elbo": summary["elbo"], "kl": summary["kl"], "active_dims": summary["active_dims"]}
 
 
-def _log_epoch(live, rec: dict[str, Any]) -> None:
-    for split in ("train", "val"):
-        r = rec.get(split)
-        if not r:
-            continue
-        live.log_metric(f"{split}/recon", r["recon"])
-        live.log_metric(f"{split}/kl", r["kl"])
-        live.log_metric(f"{split}/elbo", -(r["recon"] + r["kl"]))
-        live.log_metric(f"{split}/loss", r["loss"])
-        for i, v in enumerate(r["kl_per_dim"]):
-            live.log_metric(f"{split}/kl_dim/{i:02d}", v)
-    live.log_metric("beta", rec["beta"])
-    live.next_step()
-
-
 def train_vae(
     df02_path: str,
     store_path: str,
@@ -220,10 +158,11 @@ def train_vae(
     live_dir: str,
     metrics_path: str,
     checkpoint_root: str,
-    max_epochs_this_run: int | None = None,
     figure_path: str | None = None,
+    traversal_path: str | None = None,
 ) -> dict[str, Any]:
-    """Train the VAE and write ``model_dir/model.pt``, DVCLive curves and ``metrics_path``.
+    """Train the VAE on df02's snips of the activity store; write ``model_dir/model.pt``, DVCLive curves
+    and the summary ``metrics_path``. One caller of the library API :func:`ethoflow.vae.fitting.train`.
 
     Picklable and self-contained, so ``ethoflow.dispatch.run`` can send it to Slurm.
 
@@ -234,23 +173,22 @@ def train_vae(
         model_dir: output folder (``models/vae/<model_name>``).
         live_dir: DVCLive folder (curves: recon, KL, ELBO, KL per latent dim, per split).
         metrics_path: summary JSON (best epoch, its validation losses, parameter count).
-        checkpoint_root: where per-run resumable checkpoints live (outside DVC's outs).
-        max_epochs_this_run: stop after this many epochs in this call without writing outputs
-            (simulates a kill; used by the resume test).
+        checkpoint_root: where per-run resumable checkpoints live (outside DVC's outs); a killed run
+            resumes from ``<checkpoint_root>/<model_name>-<key>/last.ckpt``.
         figure_path: when set, a PNG of input vs reconstruction for four validation snips (training
             snips when there is no validation cage), with the best weights.
+        traversal_path: when set, the latent-traversal PNG (:func:`ethoflow.vae.plots.plot_latent_traversal`).
 
     Returns:
-        the summary written to ``metrics_path`` (or ``{"interrupted": True, ...}``).
+        the summary written to ``metrics_path``.
 
     Raises:
         InputError: no training snips, or df02 and the store do not match.
     """
-    from dvclive import Live
+    from ethoflow.vae.fitting import SnipData, train
 
     p = VAEParams.model_validate(params)
     seed_everything(p.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     df = read_df02(df02_path)
     if p.train.only_flagged:
         df = df[df["use_snip_flag"].astype(bool)].reset_index(drop=True)
@@ -262,11 +200,9 @@ def train_vae(
     if len(va) == 0:
         log.warning("vae_train: no validation cage (one cage or val_fraction=0): early stopping on training loss")
     stats = fit_normaliser(x_raw[tr], mask[tr])
-    x = torch.from_numpy(apply_normaliser(x_raw, mask, stats)).to(device)
-    m = torch.from_numpy(mask).to(device)
+    x = apply_normaliser(x_raw, mask, stats)
     cfg = config_from_params(p, p.snips.snip_len, x.shape[-1])
-    model = TimeSeriesVAE(cfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=p.train.lr, weight_decay=p.train.weight_decay)
+    model = TimeSeriesVAE(cfg)
     n_params = count_parameters(model)
     log.info(
         "vae_train: %d train snips (%d cages), %d val snips, %s encoder, %d parameters",
@@ -276,88 +212,30 @@ def train_vae(
         cfg.encoder,
         n_params,
     )
-
+    t = p.train
     ckpt_dir = Path(checkpoint_root) / f"{p.model_name}-{run_key(df02_path, p)}"
-    ckpt_path = ckpt_dir / "last.pt"
-    state: dict[str, Any] = {
-        "epoch": 0,
-        "best": float("inf"),
-        "best_epoch": -1,
-        "bad": 0,
-        "history": [],
-        "best_state": None,
-        "stopped_early": False,
-    }
-    if ckpt_path.exists():
-        ck = load_torch(
-            ckpt_path,
-            "VAE resume checkpoint",
-            "delete it to train from the start",
-            map_location=device,
-            weights_only=False,
-        )
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        torch.set_rng_state(ck["torch_rng"])
-        state = ck["state"]
-        log.info("vae_train: resuming from %s at epoch %d", ckpt_path, state["epoch"])
-
-    live = Live(live_dir, dvcyaml=False, save_dvc_exp=False, resume=False)
-    for rec in state["history"]:  # replay the curves of the epochs done before a resume
-        _log_epoch(live, rec)
-    idx_tr, idx_va = np.asarray(tr), np.asarray(va)
-    done_now = 0
-    epochs = progress(
-        range(state["epoch"], p.train.epochs), desc="vae_train", initial=state["epoch"], total=p.train.epochs
+    result = train(
+        model,
+        SnipData(x[tr], mask[tr]),
+        SnipData(x[va], mask[va]) if len(va) else None,
+        epochs=t.epochs,
+        lr=t.lr,
+        batch_size=t.batch_size,
+        kl_schedule=t.beta_schedule,
+        beta=t.beta,
+        warmup_epochs=t.warmup_epochs,
+        weight_decay=t.weight_decay,
+        recon=t.recon_loss,
+        huber_delta=t.huber_delta,
+        grad_clip=t.grad_clip,
+        patience=t.patience,
+        min_delta=t.min_delta,
+        seed=p.seed,
+        ckpt_dir=ckpt_dir,
+        live_dir=live_dir,
     )
-    for epoch in epochs:
-        if state["stopped_early"]:
-            break
-        gen = torch.Generator().manual_seed(p.seed * 100003 + epoch)
-        r_tr = _epoch(model, opt, x, m, idx_tr, p, epoch, True, gen)
-        r_va = _epoch(model, opt, x, m, idx_va, p, epoch, False, None) if len(idx_va) else None
-        beta = beta_at(epoch + 1, p.train.beta, p.train.beta_schedule, p.train.warmup_epochs)
-        rec = {"epoch": epoch, "beta": beta, "train": r_tr, "val": r_va}
-        _log_epoch(live, rec)
-        state["history"].append(rec)
-        ref = r_va if r_va is not None else r_tr
-        monitor = ref["recon"] + p.train.beta * ref["kl"]
-        warm = epoch + 1 >= p.train.warmup_epochs
-        current = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        if not warm:
-            # During the KL warm-up the objective still changes: keep the latest weights; the best
-            # epoch is chosen (and patience counted) from the first epoch at the final beta on.
-            state.update(best_state=current, best_epoch=epoch)
-        elif monitor < state["best"] - p.train.min_delta:
-            state.update(best=monitor, best_epoch=epoch, bad=0, best_state=current)
-        else:
-            state["bad"] += 1
-        if state["bad"] >= p.train.patience:
-            state["stopped_early"] = True
-            log.info("vae_train: early stop at epoch %d (best epoch %d)", epoch, state["best_epoch"])
-        state["epoch"] = epoch + 1
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        _save(
-            ckpt_path,
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "state": state,
-            },
-        )
-        done_now += 1
-        if (
-            max_epochs_this_run is not None
-            and done_now >= max_epochs_this_run
-            and state["epoch"] < p.train.epochs
-            and not state["stopped_early"]
-        ):
-            live.end()
-            return {"interrupted": True, "epoch": state["epoch"]}
-    live.end()
-
-    best = state["best_state"]
+    shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the resume checkpoint is no longer needed
+    best = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     out = Path(model_dir) / "model.pt"
     _save(
         out,
@@ -369,17 +247,17 @@ def train_vae(
             "channels": channels,
             "snip_len": p.snips.snip_len,
             "model_name": p.model_name,
-            "best_epoch": state["best_epoch"],
+            "best_epoch": result.best_epoch,
         },
     )
-    best_rec = state["history"][state["best_epoch"]]
+    best_rec = result.history[result.best_epoch]
     ref = best_rec["val"] or best_rec["train"]
     summary = {
         "model_name": p.model_name,
         "n_parameters": n_params,
-        "epochs_run": state["epoch"],
-        "best_epoch": state["best_epoch"],
-        "stopped_early": state["stopped_early"],
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
         "monitor": "val" if best_rec["val"] else "train",
         "recon": ref["recon"],
         "kl": ref["kl"],
@@ -394,24 +272,26 @@ def train_vae(
     if summary["posterior_collapse"]:
         log.warning("vae_train: %s", collapse_warning(ref["kl_per_dim"]))
     write_json(metrics_path, summary)
+    pool = va if len(va) else tr
     if figure_path:
         from ethoflow.vae.plots import plot_reconstructions
 
-        model.load_state_dict(best)
-        model.eval()
-        pool = va if len(va) else tr
         pick = pool[np.linspace(0, len(pool) - 1, num=min(4, len(pool))).round().astype(int)]
+        xt, mt = torch.from_numpy(x[pick]), torch.from_numpy(mask[pick])
         with torch.no_grad():
-            x_hat, _, _ = model(x[pick], m[pick], sample=False)
+            x_hat, _, _ = model(xt, mt, sample=False)
         plot_reconstructions(
-            x[pick].cpu().numpy(),
-            m[pick].cpu().numpy(),
-            x_hat.cpu().numpy(),
+            x[pick],
+            mask[pick],
+            x_hat.numpy(),
             df["snip_id"].iloc[pick].astype(str).tolist(),
             figure_path,
             channels or None,
         )
-    shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: outputs written, checkpoint no longer needed
+    if traversal_path:
+        from ethoflow.vae.plots import plot_latent_traversal
+
+        plot_latent_traversal(model, x[pool], mask[pool], traversal_path, channels or None)
     return summary
 
 
