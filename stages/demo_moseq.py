@@ -8,7 +8,7 @@ from ethoflow.moseq.params import MoseqParams
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", default="data/raw/moseq")
+    parser.add_argument("--out", required=True, help="folder of the synthetic DeepLabCut .h5 files")
     args = parser.parse_args(argv)
     cfg = load_section("moseq", MoseqParams, args.params)
     generate(cfg.demo, args.out)

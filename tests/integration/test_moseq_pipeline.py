@@ -3,6 +3,7 @@ through DVC. Few iterations: these check wiring, files and resumability, not mod
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,12 @@ def jax_cache(monkeypatch):
     path.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("ETHOFLOW_JAX_CACHE", str(path))
     return path
+
+
+def stage_argv(stage: str) -> list[str]:
+    """The arguments ``dvc.yaml`` gives ``stage``'s script (paths are written there only)."""
+    cmd = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]["cmd"]
+    return shlex.split(cmd)[2:]
 
 
 def _check_outputs(root: Path, n_sessions: int) -> dict:
@@ -98,7 +105,7 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
     (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
     (in_tmp / "dvc.yaml").write_text("stages: {}\n")
     for mod in (moseq_load, moseq_outliers, moseq_pca, moseq_arhmm, moseq_full, moseq_results):
-        mod.main(["--params", "params.yaml"])
+        mod.main([*stage_argv(mod.__name__.split(".")[-1]), "--params", "params.yaml"])
     report = read_json(in_tmp / "data/interim/moseq/load/load_report.json")
     assert report["fps_source"].startswith("video") and report["fps"] > 0
     assert len(report["sessions"]) == 2, report["sessions"]

@@ -1,4 +1,4 @@
-"""Figures of the moseq pipeline (matplotlib, Agg backend, modest dpi)."""
+"""Figures of the moseq pipeline (matplotlib ``Figure`` objects, saved with ``save_figure``, modest dpi)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ DPI = 100
 
 
 def _fig(figsize=(4.5, 3.0)):
-    import matplotlib
+    """A figure and its axes, made without pyplot (no backend is chosen or switched)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=figsize)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def _save(fig, path: str | os.PathLike) -> None:

@@ -14,7 +14,7 @@ from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json, write_json, write_metrics
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
-from ethoflow.moseq.fit import STATE_FILE
+from ethoflow.moseq.kappa import STATE_FILE
 from ethoflow.moseq.params import MoseqParams
 
 if TYPE_CHECKING:
