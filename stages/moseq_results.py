@@ -10,6 +10,7 @@ def main(argv=None):
     parser = stage_parser(__doc__)
     parser.add_argument("--arhmm-dir", required=True, help="moseq_arhmm's folder")
     parser.add_argument("--full-dir", required=True, help="moseq_full's folder")
+    parser.add_argument("--seeds-dir", required=True, help="moseq_seeds' folder (the chosen seed's model)")
     parser.add_argument("--pca-summary", required=True, help="PCA summary JSON")
     parser.add_argument("--out", required=True, help="results folder")
     parser.add_argument("--summary", required=True, help="summary JSON")
@@ -21,6 +22,7 @@ def main(argv=None):
         cfg,
         arhmm_dir=args.arhmm_dir,
         full_dir=args.full_dir,
+        seeds_dir=args.seeds_dir,
         pca_summary=args.pca_summary,
         out=args.out,
         summary=args.summary,

@@ -43,6 +43,7 @@ def test_stage_paths_are_required_and_given_by_dvc_yaml(script):
             kw = {k.arg: ast.unparse(k.value) for k in node.keywords}
             assert "default" not in kw and kw.get("required") == "True", ast.unparse(node)
             options.append(node.args[0].value)
-    cmd = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][script.stem]["cmd"]
+    st = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][script.stem]
+    cmd = st["cmd"] if "cmd" in st else st["do"]["cmd"]  # foreach stages: the cmd of every item
     given = [a for a in shlex.split(cmd) if a.startswith("--")]
     assert sorted(given) == sorted(options)

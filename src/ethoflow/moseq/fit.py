@@ -170,6 +170,70 @@ def continue_fit(spec: dict[str, Any]) -> dict[str, float]:
     return {"end_iter": end, "duration": median_duration(model["states"]["z"], data["mask"])}
 
 
+def fit_seed(spec: dict[str, Any]) -> dict[str, Any]:
+    """Fit one whole model from one seed: a fresh AR-HMM at the searched AR-HMM kappa for
+    ``arhmm_iters`` iterations, then the full model at the searched full-model kappa for
+    ``full_iters`` more (keypoint-moseq's recipe, ``init_model`` + ``fit_model`` twice), saved as
+    ``project_dir/name/checkpoint.h5`` (snapshots at the end of each phase).
+
+    ``spec`` keys: ``project_dir``, ``name``, ``seed``, ``keypoints`` (keypoints pickle),
+    ``pca_dir`` (``pca.p`` and its kpms ``config.yml``), ``arhmm_kappa``, ``full_kappa``,
+    ``arhmm_iters``, ``full_iters``, ``options`` (compute options), ``root`` (for the JAX cache),
+    ``record`` (the completion record written once the fit is saved: the result and
+    ``fingerprint``; a later run skips this seed when it finds it). An unfinished earlier attempt
+    of this seed is started over. Top-level and picklable (one Slurm array task per seed).
+
+    Returns:
+        ``{"seed", "name", "iterations", "median_duration"}`` (frames, :func:`median_duration`).
+    """
+    from ethoflow.moseq import jaxcache
+
+    jaxcache.enable(spec.get("root"))
+    import jax.random as jr
+    import keypoint_moseq as kpms
+
+    opts = apply_options(spec.get("options"))
+    project_dir, name = str(spec["project_dir"]), spec["name"]
+    seed_dir = Path(project_dir) / name
+    if seed_dir.exists():
+        shutil.rmtree(seed_dir)
+    data, metadata, config = _formatted(spec["keypoints"], spec["pca_dir"])
+    pca = kpms.load_pca(spec["pca_dir"])
+    config = {**config, "trans_hypparams": {**config["trans_hypparams"], "kappa": float(spec["arhmm_kappa"])}}
+    model = kpms.init_model(
+        data, pca=pca, seed=jr.PRNGKey(int(spec["seed"])), **{k: v for k, v in config.items() if k != "seed"}
+    )
+    n_ar, n_full = int(spec["arhmm_iters"]), int(spec["full_iters"])
+    common = {"generate_progress_plots": False, "parallel_message_passing": opts.parallel_message_passing}
+    model, _ = kpms.fit_model(
+        model, data, metadata, project_dir, name, ar_only=True, num_iters=n_ar, save_every_n_iters=n_ar, **common
+    )
+    model["hypparams"]["trans_hypparams"]["kappa"] = float(spec["full_kappa"])
+    model, _ = kpms.fit_model(
+        model,
+        data,
+        metadata,
+        project_dir,
+        name,
+        ar_only=False,
+        start_iter=n_ar,
+        num_iters=n_ar + n_full,
+        save_every_n_iters=n_full,
+        **common,
+    )
+    result = {
+        "seed": int(spec["seed"]),
+        "name": name,
+        "iterations": n_ar + n_full,
+        "median_duration": median_duration(model["states"]["z"], data["mask"]),
+    }
+    if spec.get("record"):
+        from ethoflow.core.io import write_json
+
+        write_json(spec["record"], {**result, "fingerprint": spec.get("fingerprint", "")})
+    return result
+
+
 def _sha(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -38,12 +38,34 @@ def scree_plot(ratio: np.ndarray, latent_dim: int, threshold: float, path: str |
     _save(fig, path)
 
 
-def syllable_frequency_plot(freq: np.ndarray, path: str | os.PathLike) -> None:
-    """Fraction of frames per syllable (syllables reindexed by frequency)."""
+def ranked_frequencies(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Syllables ranked by frame count: (syllable ids, fractions of frames), most frequent first
+    (ties by id), syllables without a frame left out.
+
+    Args:
+        counts: (num_states,) frames per syllable id.
+    """
+    counts = np.asarray(counts, dtype=float)
+    order = np.argsort(-counts, kind="stable")
+    order = order[counts[order] > 0]
+    total = counts.sum()
+    return order, (counts[order] / total if total > 0 else counts[order])
+
+
+def syllable_frequency_figure(counts: np.ndarray):
+    """Bar chart of the fraction of frames per syllable, ranked by frame count (bar heights fall
+    with the rank; each bar labelled with its syllable id). Returns the matplotlib Figure."""
+    ids, frac = ranked_frequencies(counts)
     fig, ax = _fig()
-    ax.bar(np.arange(freq.size), freq, color="C0")
-    ax.set(xlabel="syllable", ylabel="fraction of frames")
-    _save(fig, path)
+    ax.bar(np.arange(ids.size), frac, color="C0")
+    ax.set_xticks(np.arange(ids.size), [str(i) for i in ids], fontsize=6 if ids.size > 20 else 8)
+    ax.set(xlabel="syllable (ranked by frame count)", ylabel="fraction of frames")
+    return fig
+
+
+def syllable_frequency_plot(counts: np.ndarray, path: str | os.PathLike) -> None:
+    """:func:`syllable_frequency_figure` saved as a PNG at ``path``."""
+    _save(syllable_frequency_figure(counts), path)
 
 
 def duration_histogram(durations_ms: np.ndarray, window_ms: Sequence[float], path: str | os.PathLike) -> None:

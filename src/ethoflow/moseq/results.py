@@ -93,10 +93,15 @@ def results(
     summary_json: str | os.PathLike,
     plots_dir: str | os.PathLike,
     metrics_json: str | os.PathLike | None = None,
+    seeds_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Reindex syllables by frequency (``reindex_syllables_in_checkpoint``), ``extract_results``
     with ``model_name``, ``save_results_as_csv``, a compact checkpoint (final snapshot only),
     ``summary.json`` and figures (syllable frequency, duration histogram, kappa search trajectory).
+
+    The model is the chosen seed's of ``seeds_dir`` (moseq_seeds' ``seeds.json``; its EML scores go
+    into the summary and the headline metrics) or, when ``seeds_dir`` is ``None``, ``full_dir``'s
+    final model.
 
     Returns:
         The summary dict (kappa per stage, median duration in frames and ms, syllables covering 90%
@@ -111,14 +116,22 @@ def results(
     from ethoflow.moseq import plots
 
     arhmm_dir, full_dir, out = Path(arhmm_dir), Path(full_dir), Path(out_dir)
-    src = full_dir / "full" / "checkpoint.h5"
+    seeds_summary = None
+    if seeds_dir is not None:
+        from ethoflow.moseq.seeds import SUMMARY, chosen_checkpoint
+
+        model_dir, model_name = chosen_checkpoint(seeds_dir)
+        seeds_summary = read_json(Path(seeds_dir) / SUMMARY)
+    else:
+        model_dir, model_name = full_dir, "full"
+    src = model_dir / model_name / "checkpoint.h5"
     if not src.exists():
-        raise InputError(f"{src} missing: run moseq_full first")
+        raise InputError(f"{src} missing: run {'moseq_seeds' if seeds_dir is not None else 'moseq_full'} first")
     if out.exists():
         shutil.rmtree(out)
     (out / MODEL_NAME).mkdir(parents=True)
     shutil.copy2(full_dir / "config.yml", out / "config.yml")
-    model, data, metadata, it = kpms.load_checkpoint(str(full_dir), "full")
+    model, data, metadata, it = kpms.load_checkpoint(str(model_dir), model_name)
     ckpt = out / MODEL_NAME / "checkpoint.h5"
     # the final snapshot only: the search's and the fit's intermediate snapshots stay behind
     save_hdf5(str(ckpt), {"model_snapshots": {str(int(it)): model}, "metadata": metadata, "data": data})
@@ -160,6 +173,8 @@ def results(
         "iterations": int(it),
         "sessions": len(res),
     }
+    if seeds_summary is not None:
+        summary["seeds"] = {k: seeds_summary[k] for k in ("seeds", "eml", "eml_sem", "chosen")}
     write_json(summary_json, summary)
     if metrics_json is not None:
         write_metrics(metrics_json, headline_metrics(summary))
@@ -170,7 +185,7 @@ def results(
     kappa_search_table(states, fps).to_csv(
         plots_dir / "kappa_search.csv", index=False, float_format="%.6f", lineterminator="\n"
     )
-    plots.syllable_frequency_plot(freq[counts > 0], plots_dir / "syllable_frequency.png")
+    plots.syllable_frequency_plot(counts, plots_dir / "syllable_frequency.png")
     plots.duration_histogram(dur * 1000.0 / fps, cfg.full.target_duration_ms, plots_dir / "duration_histogram.png")
     plots.search_trajectory_plot(
         {"AR-HMM": states["arhmm"], "full": states["full"]}, fps, plots_dir / "kappa_search.png"
@@ -189,7 +204,8 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     syllable duration quartiles (ms) and fraction of 1-frame syllables, syllables in use and how many
     cover 90% of frames, and per model ``in_window``: 1 when the final model's median duration is
     inside the target window (status ``found`` or ``at_bound``), else 0 (the status strings are in
-    ``summary.json``)."""
+    ``summary.json``); with model selection across seeds, ``seed`` (the chosen one) and ``eml``
+    ({seed: EML score})."""
     dist = summary.get("duration_ms", {})
     out = {
         "log10_kappa": {k: round(math.log10(v), 4) for k, v in summary["kappa"].items()},
@@ -201,6 +217,9 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
         "syllables": summary["total_syllables"],
         "syllables_90pct": summary["syllables_90pct_frames"],
     }
+    if "seeds" in summary:  # model selection across seeds: the chosen seed and every seed's EML score
+        out["seed"] = int(summary["seeds"]["chosen"]["seed"])
+        out["eml"] = {str(k): float(v) for k, v in summary["seeds"]["eml"].items()}
     return {k: v for k, v in out.items() if v is not None and v != {}}
 
 

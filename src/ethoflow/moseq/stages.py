@@ -16,7 +16,7 @@ from typing import Any
 from ethoflow import dispatch
 from ethoflow.core.logging import get_logger
 from ethoflow.core.params import DEFAULT_PARAMS
-from ethoflow.moseq import fit, kappa, prepare
+from ethoflow.moseq import fit, kappa, prepare, seeds
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.search import SearchState
 
@@ -102,6 +102,46 @@ def run_moseq_full(
     return _search_and_fit(kappa.full_search(cfg, arhmm_dir, out), compute, params_path)
 
 
+def run_moseq_seeds(
+    cfg: MoseqParams,
+    *,
+    keypoints: PathLike,
+    pca_dir: PathLike,
+    arhmm_dir: PathLike,
+    full_dir: PathLike,
+    out: PathLike,
+    eml_plot: PathLike,
+    confusion_plot: PathLike,
+    compute: dispatch.ComputeParams | None = None,
+    params_path: PathLike = DEFAULT_PARAMS,
+) -> dict[str, Any]:
+    """moseq_seeds: the final model fitted from ``moseq.seeds.n_seeds`` seeds at the kappas of
+    ``arhmm_dir`` and ``full_dir`` (one :func:`ethoflow.moseq.fit.fit_seed` per seed, as one job
+    array through :func:`ethoflow.dispatch.map_array`; seeds already fitted for these inputs are
+    skipped), scored by EML; the highest is chosen. Writes ``out/seed-NN/`` (a DVC persist out),
+    ``out/seeds.json`` and the two figures. See :mod:`ethoflow.moseq.seeds`.
+
+    Raises:
+        ethoflow.core.errors.ParamsError: bad ``compute.stages.moseq_seeds.options``.
+        ethoflow.core.errors.InputError: a missing input.
+    """
+    stage = "moseq_seeds"
+    compute = compute or dispatch.load_compute(params_path)
+    options = fit.check_options(compute.resources(stage).options, stage, params_path)
+    sel = seeds.new_selection(cfg, keypoints, pca_dir, arhmm_dir, full_dir, out)
+    todo = seeds.pending_seeds(sel)
+    if todo:
+        log.info("%s: fitting seeds %s (%d of %d)", stage, todo, len(todo), len(sel.seeds))
+        specs = [{**sel.spec(s), "options": options, "root": str(Path.cwd())} for s in todo]
+        dispatch.map_array(fit.fit_seed, specs, stage=stage, compute=compute)  # each writes its record
+    from ethoflow.moseq import jaxcache
+
+    jaxcache.enable()
+    summary = seeds.score_and_choose(sel)
+    seeds.seed_figures(sel, summary, eml_plot, confusion_plot)
+    return summary
+
+
 def run_moseq_results(
     cfg: MoseqParams,
     *,
@@ -112,10 +152,54 @@ def run_moseq_results(
     summary: PathLike,
     plots: PathLike,
     metrics: PathLike,
+    seeds_dir: PathLike | None = None,
 ) -> dict[str, Any]:
-    """moseq_results: the final model in ``full_dir`` -> reindexed model, per-frame syllables
-    (HDF5 + CSV) in ``out``, ``summary`` JSON, figures in ``plots``, headline ``metrics``.
-    See :func:`ethoflow.moseq.results.results`."""
+    """moseq_results: the chosen seed's model of ``seeds_dir`` (or, without it, the final model in
+    ``full_dir``) -> reindexed model, per-frame syllables (HDF5 + CSV) in ``out``, ``summary`` JSON,
+    figures in ``plots``, headline ``metrics``. See :func:`ethoflow.moseq.results.results`."""
     from ethoflow.moseq import results
 
-    return results.results(cfg, arhmm_dir, full_dir, pca_summary, out, summary, plots, metrics)
+    return results.results(cfg, arhmm_dir, full_dir, pca_summary, out, summary, plots, metrics, seeds_dir=seeds_dir)
+
+
+def run_moseq_apply(
+    cfg: MoseqParams,
+    *,
+    set_name: str,
+    model_dir: PathLike,
+    out: PathLike,
+    plots: PathLike,
+    compute: dispatch.ComputeParams | None = None,
+    params_path: PathLike = DEFAULT_PARAMS,
+) -> dict[str, Any]:
+    """moseq_apply@<set_name>: the chosen model in ``model_dir`` (moseq_results' folder) applied to
+    the new sessions of ``moseq.apply.sets[set_name]``: per-frame syllables and frequencies in
+    ``out``, the transition graph per group in ``plots``. See
+    :func:`ethoflow.moseq.apply.apply_to_sessions` (dispatched as one job)."""
+    stage = f"moseq_apply@{set_name}"
+    compute = compute or dispatch.load_compute(params_path)
+    options = fit.check_options(compute.resources(stage).options, stage, params_path)
+    return dispatch.run(
+        _apply_job,
+        cfg,
+        set_name,
+        str(model_dir),
+        str(out),
+        str(plots),
+        options,
+        str(Path.cwd()),
+        stage=stage,
+        compute=compute,
+    )
+
+
+def _apply_job(cfg, set_name, model_dir, out, plots, options, root):
+    """The apply job (top-level, picklable): JAX cache and compute options, then the apply."""
+    from ethoflow.moseq import jaxcache
+    from ethoflow.moseq.apply import apply_to_sessions
+
+    jaxcache.enable(root)
+    opts = fit.apply_options(options)
+    return apply_to_sessions(
+        cfg, set_name, model_dir, out, plots, parallel_message_passing=opts.parallel_message_passing, root=root
+    )
