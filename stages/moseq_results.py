@@ -11,6 +11,8 @@ def main(argv=None):
     parser.add_argument("--arhmm-dir", required=True, help="moseq_arhmm's folder")
     parser.add_argument("--full-dir", required=True, help="moseq_full's folder")
     parser.add_argument("--seeds-dir", required=True, help="moseq_seeds' folder (the chosen seed's model)")
+    parser.add_argument("--keypoints", required=True, help="cleaned keypoints.p (grid movies)")
+    parser.add_argument("--grid-movies", required=True, help="folder of the grid movies per syllable")
     parser.add_argument("--pca-summary", required=True, help="PCA summary JSON")
     parser.add_argument("--out", required=True, help="results folder")
     parser.add_argument("--summary", required=True, help="summary JSON")
@@ -23,6 +25,8 @@ def main(argv=None):
         arhmm_dir=args.arhmm_dir,
         full_dir=args.full_dir,
         seeds_dir=args.seeds_dir,
+        keypoints=args.keypoints,
+        grid_movies=args.grid_movies,
         pca_summary=args.pca_summary,
         out=args.out,
         summary=args.summary,

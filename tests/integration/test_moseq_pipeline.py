@@ -96,6 +96,7 @@ def _check_outputs(root: Path, n_sessions: int) -> dict:
     assert set(headline["eml"]) == {str(k) for k in eml}
     for name in ("eml_scores", "confusion"):
         assert (root / "reports/moseq/seeds" / f"{name}.png").exists()
+    assert (root / "reports/moseq/results/grid_movies/grid_movies.json").exists()
     return summary
 
 
@@ -106,6 +107,7 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
 
     sleap = shared_data / "keypoints" / "sleap"
     slp = str(sleap / "centered_pair_predictions.slp")
+    video = sleap / "centered_pair_low_quality.mp4"
     use = ["head", "thorax", "abdomen", "wingL", "wingR", "forelegL1", "forelegR1", "hindlegL3", "hindlegR3"]
     params = {
         "moseq": {
@@ -122,6 +124,16 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
                 "max_nan_fraction": 0.5,
             },
             **TINY_FIT,
+            # grid movies from the flies' video: a few short ones (2 x 2 instances, 0.6 s)
+            "results": {
+                "grid_movies": {
+                    "video_paths": {f"centered_pair_predictions_track{i}": str(video) for i in (0, 1)},
+                    "rows": 2,
+                    "cols": 2,
+                    "before_s": 0.2,
+                    "after_s": 0.4,
+                }
+            },
             # the flies' file again as a set of "new" sessions for moseq_apply
             "apply": {
                 "num_iters": 3,
@@ -149,6 +161,11 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
     assert seeds["seeds"][int(scores.argmax())] == seeds["chosen"]["seed"]
     assert [seeds["eml"][str(s)] for s in seeds["seeds"]] == pytest.approx(list(scores))
     assert summary["latent_dim"] >= 1 and 0.9 <= summary["variance_explained"] <= 1.0
+    # grid movies per syllable from the flies' video (kpms generate_grid_movies), listed in grid_movies.json
+    movies_dir = in_tmp / "reports/moseq/results/grid_movies"
+    listed = read_json(movies_dir / "grid_movies.json")["movies"]
+    assert listed and sorted(p.name for p in movies_dir.glob("*.mp4")) == listed
+    assert all((movies_dir / m).stat().st_size > 1000 for m in listed)
     # moseq_apply: the chosen model applied to the flies as new sessions, in the training results' layout
     from stages import moseq_apply
 

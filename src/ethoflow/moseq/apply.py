@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import atomic_path, write_json
+from ethoflow.core.io import write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
 from ethoflow.moseq.params import MoseqParams, SessionSet
@@ -121,30 +120,22 @@ def transition_graph(out: Path, groups: dict[str, str], png: str | os.PathLike, 
     it is drawn in a temporary folder and only the PNG is kept, re-encoded without the matplotlib
     version tag and downscaled under ``max_bytes``."""
     import keypoint_moseq as kpms
-    import matplotlib.pyplot as plt
     import pandas as pd
-    from PIL import Image
+
+    from ethoflow.moseq.validation import kpms_png
 
     names = sorted(kpms.load_results(str(out), MODEL_NAME))
     index = pd.DataFrame({"name": names, "group": [groups.get(n, "default") for n in names]})
     index.to_csv(out / "index.csv", index=False)
     trans_mats, usages, group_names, syll_include = kpms.generate_transition_matrices(str(out), MODEL_NAME)
-    with tempfile.TemporaryDirectory() as tmp:
-        kpms.plot_transition_graph_group(
+    kpms_png(
+        lambda tmp: kpms.plot_transition_graph_group(
             str(out), MODEL_NAME, group_names, trans_mats, usages, syll_include, save_dir=tmp
-        )
-        plt.close("all")
-        with Image.open(Path(tmp) / "transition_graphs.png") as im:
-            im.load()
-            image = im.convert("RGB")
-    scale = 1.0
-    while True:
-        size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
-        with atomic_path(png) as tmp_png:
-            image.resize(size, Image.LANCZOS).save(tmp_png, format="PNG", optimize=True)
-        if Path(png).stat().st_size < max_bytes:
-            break
-        scale *= 0.7
+        ),
+        "transition_graphs",
+        png,
+        max_bytes,
+    )
 
 
 def apply_to_sessions(

@@ -213,6 +213,35 @@ class SeedsParams(StrictModel):
     n_seeds: int = Field(3, ge=2)
 
 
+class GridMovieParams(StrictModel):
+    """Grid movies per syllable (``keypoint_moseq.generate_grid_movies``), written by ``moseq_results``.
+
+    Attributes:
+        video_paths: {session name (as in the load report): video file}; the files must lie inside
+            ``load.input_dir`` (the stage's DVC dependency). Empty: no grid movies.
+        rows / cols: instances per movie (a syllable with fewer instances gets none).
+        before_s / after_s: seconds shown before / after each instance's onset.
+        min_frequency: syllables below this fraction of frames get no movie.
+    """
+
+    video_paths: dict[str, str] = Field(default_factory=dict)
+    rows: int = Field(2, ge=1)
+    cols: int = Field(3, ge=1)
+    before_s: float = Field(0.2, ge=0)
+    after_s: float = Field(0.5, gt=0)
+    min_frequency: float = Field(0.005, ge=0, lt=1)
+
+
+class ResultsParams(StrictModel):
+    """``moseq_results``'s validation figures.
+
+    Attributes:
+        grid_movies: see :class:`GridMovieParams`.
+    """
+
+    grid_movies: GridMovieParams = Field(default_factory=GridMovieParams)
+
+
 class SessionSet(StrictModel):
     """One named set of new sessions the chosen model is applied to (``moseq_apply@<name>``).
 
@@ -265,8 +294,21 @@ class MoseqParams(StrictModel):
     arhmm: ARHMMParams = Field(default_factory=ARHMMParams)
     full: FullParams = Field(default_factory=FullParams)
     seeds: SeedsParams = Field(default_factory=SeedsParams)
+    results: ResultsParams = Field(default_factory=ResultsParams)
     apply: ApplyParams = Field(default_factory=ApplyParams)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _videos_tracked(self) -> MoseqParams:
+        root = self.load.input_dir
+        videos = list(self.results.grid_movies.video_paths.values())
+        outside = [v for v in videos if root is not None and not path_within(v, root)]
+        if outside:
+            raise ValueError(
+                f"results.grid_movies.video_paths {outside} lie outside load.input_dir {root!r} "
+                "(moseq_results' DVC dependency)"
+            )
+        return self
 
 
 class MoseqComputeOptions(StrictModel):

@@ -94,10 +94,18 @@ def results(
     plots_dir: str | os.PathLike,
     metrics_json: str | os.PathLike | None = None,
     seeds_dir: str | os.PathLike | None = None,
+    keypoints: str | os.PathLike | None = None,
+    grid_movies_dir: str | os.PathLike | None = None,
+    root: str | os.PathLike = ".",
 ) -> dict[str, Any]:
     """Reindex syllables by frequency (``reindex_syllables_in_checkpoint``), ``extract_results``
     with ``model_name``, ``save_results_as_csv``, a compact checkpoint (final snapshot only),
     ``summary.json`` and figures (syllable frequency, duration histogram, kappa search trajectory).
+
+    With ``grid_movies_dir``: one grid movie per syllable (:func:`ethoflow.moseq.validation.grid_movies`)
+    from the videos in ``moseq.results.grid_movies.video_paths`` and the keypoints in ``keypoints``
+    (the cleaned keypoints pickle), listed in ``grid_movies_dir/grid_movies.json`` (which says so when
+    no video is given).
 
     The model is the chosen seed's of ``seeds_dir`` (moseq_seeds' ``seeds.json``; its EML scores go
     into the summary and the headline metrics) or, when ``seeds_dir`` is ``None``, ``full_dir``'s
@@ -190,6 +198,8 @@ def results(
     plots.search_trajectory_plot(
         {"AR-HMM": states["arhmm"], "full": states["full"]}, fps, plots_dir / "kappa_search.png"
     )
+    if grid_movies_dir is not None:
+        write_grid_movies(cfg, res, config, keypoints, grid_movies_dir, root)
     log.info(
         "results: %d syllables (%d cover 90%% of frames), median duration %.1f ms",
         summary["total_syllables"],
@@ -197,6 +207,53 @@ def results(
         summary["median_duration_ms"],
     )
     return summary
+
+
+def write_grid_movies(
+    cfg: MoseqParams,
+    res: dict[str, dict],
+    config: dict[str, Any],
+    keypoints: str | os.PathLike | None,
+    out_dir: str | os.PathLike,
+    root: str | os.PathLike = ".",
+) -> list[str]:
+    """Grid movies for ``res`` into ``out_dir`` when ``moseq.results.grid_movies.video_paths`` names
+    videos (paths relative to ``root``), and ``out_dir/grid_movies.json`` listing them (an empty list
+    and the reason otherwise). Returns the movie file names.
+
+    Raises:
+        InputError: videos given but no ``keypoints`` pickle, or a session without a video.
+    """
+    from ethoflow.moseq.validation import grid_movies
+
+    gm = cfg.results.grid_movies
+    out = Path(out_dir)
+    if not gm.video_paths:
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        write_json(out / "grid_movies.json", {"movies": [], "note": "no moseq.results.grid_movies.video_paths"})
+        return []
+    if keypoints is None:
+        raise InputError("grid movies need the keypoints pickle (moseq_results --keypoints)")
+    coords, _, _ = io.load_keypoints_pickle(keypoints)
+    videos = {k: v if os.path.isabs(v) else os.path.join(root, v) for k, v in gm.video_paths.items()}
+    movies = grid_movies(
+        res,
+        {k: coords[k] for k in res},
+        config,
+        videos,
+        out,
+        rows=gm.rows,
+        cols=gm.cols,
+        before_s=gm.before_s,
+        after_s=gm.after_s,
+        min_frequency=gm.min_frequency,
+        seed=cfg.seed,
+    )
+    names = [m.name for m in movies]
+    write_json(out / "grid_movies.json", {"movies": names, "video_paths": gm.video_paths})
+    return names
 
 
 def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:

@@ -153,13 +153,28 @@ def run_moseq_results(
     plots: PathLike,
     metrics: PathLike,
     seeds_dir: PathLike | None = None,
+    keypoints: PathLike | None = None,
+    grid_movies: PathLike | None = None,
 ) -> dict[str, Any]:
     """moseq_results: the chosen seed's model of ``seeds_dir`` (or, without it, the final model in
     ``full_dir``) -> reindexed model, per-frame syllables (HDF5 + CSV) in ``out``, ``summary`` JSON,
-    figures in ``plots``, headline ``metrics``. See :func:`ethoflow.moseq.results.results`."""
+    figures in ``plots``, headline ``metrics``, grid movies per syllable in ``grid_movies`` (from the
+    ``keypoints`` pickle and the videos named in params). See :func:`ethoflow.moseq.results.results`."""
     from ethoflow.moseq import results
 
-    return results.results(cfg, arhmm_dir, full_dir, pca_summary, out, summary, plots, metrics, seeds_dir=seeds_dir)
+    return results.results(
+        cfg,
+        arhmm_dir,
+        full_dir,
+        pca_summary,
+        out,
+        summary,
+        plots,
+        metrics,
+        seeds_dir=seeds_dir,
+        keypoints=keypoints,
+        grid_movies_dir=grid_movies,
+    )
 
 
 def run_moseq_apply(
