@@ -54,11 +54,14 @@ def ranked_frequencies(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def syllable_frequency_figure(counts: np.ndarray):
     """Bar chart of the fraction of frames per syllable, ranked by frame count (bar heights fall
-    with the rank; each bar labelled with its syllable id). Returns the matplotlib Figure."""
+    with the rank; bars labelled with their syllable id, every n-th when there are over 30).
+    Returns the matplotlib Figure."""
     ids, frac = ranked_frequencies(counts)
     fig, ax = _fig()
     ax.bar(np.arange(ids.size), frac, color="C0")
-    ax.set_xticks(np.arange(ids.size), [str(i) for i in ids], fontsize=6 if ids.size > 20 else 8)
+    step = max(1, -(-ids.size // 30))  # at most 30 labelled bars
+    ticks = np.arange(0, ids.size, step)
+    ax.set_xticks(ticks, [str(i) for i in ids[ticks]], fontsize=6 if ids.size > 15 else 8, rotation=90)
     ax.set(xlabel="syllable (ranked by frame count)", ylabel="fraction of frames")
     return fig
 

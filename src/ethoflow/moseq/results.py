@@ -100,7 +100,8 @@ def results(
 ) -> dict[str, Any]:
     """Reindex syllables by frequency (``reindex_syllables_in_checkpoint``), ``extract_results``
     with ``model_name``, ``save_results_as_csv``, a compact checkpoint (final snapshot only),
-    ``summary.json`` and figures (syllable frequency, duration histogram, kappa search trajectory).
+    ``summary.json`` and figures (syllable frequency ranked by frame count, duration histogram, kappa
+    search trajectory and, with ``keypoints``, the similarity dendrogram of kpms).
 
     With ``grid_movies_dir``: one grid movie per syllable (:func:`ethoflow.moseq.validation.grid_movies`)
     from the videos in ``moseq.results.grid_movies.video_paths`` and the keypoints in ``keypoints``
@@ -198,6 +199,11 @@ def results(
     plots.search_trajectory_plot(
         {"AR-HMM": states["arhmm"], "full": states["full"]}, fps, plots_dir / "kappa_search.png"
     )
+    if keypoints is not None:
+        from ethoflow.moseq.validation import similarity_dendrogram
+
+        coords, _, _ = io.load_keypoints_pickle(keypoints)
+        similarity_dendrogram(res, coords, config, plots_dir / "similarity_dendrogram.png")
     if grid_movies_dir is not None:
         write_grid_movies(cfg, res, config, keypoints, grid_movies_dir, root)
     log.info(

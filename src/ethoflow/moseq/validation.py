@@ -3,6 +3,8 @@
 - :func:`grid_movies`: ``keypoint_moseq.generate_grid_movies``, one MP4 per syllable showing
   ``rows x cols`` instances cropped around the animal from the recordings' videos (keypoints
   overlaid), the figure keypoint-moseq's docs validate syllables with.
+- :func:`similarity_dendrogram`: ``keypoint_moseq.plot_similarity_dendrogram``, syllables clustered
+  by the cosine distance of their typical pose trajectories.
 - :func:`kpms_png`: keep only the PNG a kpms plot function writes (with a PDF beside it, at 300 dpi,
   tagged with the matplotlib version), re-encoded without the tag and under 1 MB.
 """
@@ -118,3 +120,47 @@ def grid_movies(
     movies = sorted(out.glob("*.mp4"))
     log.info("grid movies: %d written to %s", len(movies), out)
     return movies
+
+
+def similarity_dendrogram(
+    results: dict[str, dict],
+    coordinates: dict[str, np.ndarray],
+    config: dict[str, Any],
+    png: str | os.PathLike,
+    min_frequency: float = 0.005,
+) -> bool:
+    """``keypoint_moseq.plot_similarity_dendrogram`` (complete linkage of the cosine distances between
+    the syllables' mean trajectories, 0.167 s before to 0.5 s after onset) saved as ``png``
+    (:func:`kpms_png`). When kpms cannot draw it (fewer than two syllables with instances long
+    enough), ``png`` shows the reason instead and ``False`` is returned.
+
+    Args:
+        results: {session: kpms results}; coordinates: {session: (T, K, D)}; config: the model's
+            kpms config (``fps``, ``bodyparts``, ``use_bodyparts``).
+    """
+    import keypoint_moseq as kpms
+
+    def draw(tmp: str) -> None:
+        kpms.plot_similarity_dendrogram(
+            {k: coordinates[k] for k in results},
+            results,
+            save_path=os.path.join(tmp, "similarity_dendrogram"),
+            fps=float(config["fps"]),
+            bodyparts=config["bodyparts"],
+            use_bodyparts=config["use_bodyparts"],
+            min_frequency=min_frequency,
+        )
+
+    try:
+        kpms_png(draw, "similarity_dendrogram", png)
+        return True
+    except (ValueError, IndexError, InputError) as exc:  # too few syllables to cluster
+        from matplotlib.figure import Figure
+
+        from ethoflow.core.io import save_figure
+
+        log.warning("similarity dendrogram not drawn: %s", exc)
+        fig = Figure(figsize=(4.5, 1.5))
+        fig.text(0.5, 0.5, f"no similarity dendrogram:\n{str(exc)[:120]}", ha="center", va="center", fontsize=8)
+        save_figure(fig, png, dpi=100, format="png")
+        return False
