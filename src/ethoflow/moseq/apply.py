@@ -116,9 +116,9 @@ def syllable_frequencies(res: dict[str, dict], groups: dict[str, str], num_state
 def transition_graph(out: Path, groups: dict[str, str], png: str | os.PathLike, max_bytes: int = 1_000_000) -> None:
     """``keypoint_moseq.plot_transition_graph_group`` for the results in ``out/model/results.h5``
     (bigram-normalised transition matrices per group, ``generate_transition_matrices``; syllables
-    above 0.5% of frames), saved as ``png``. kpms writes its figure at 300 dpi with a PDF beside it:
-    it is drawn in a temporary folder and only the PNG is kept, re-encoded without the matplotlib
-    version tag and downscaled under ``max_bytes``."""
+    above 0.5% of frames; rows of syllables never left count as no transitions), saved as ``png``
+    through :func:`ethoflow.moseq.validation.kpms_png` (kpms's PDF beside it is dropped). When kpms
+    cannot draw it, ``png`` says why instead (a warning is logged)."""
     import keypoint_moseq as kpms
     import pandas as pd
 
@@ -128,14 +128,26 @@ def transition_graph(out: Path, groups: dict[str, str], png: str | os.PathLike, 
     index = pd.DataFrame({"name": names, "group": [groups.get(n, "default") for n in names]})
     index.to_csv(out / "index.csv", index=False)
     trans_mats, usages, group_names, syll_include = kpms.generate_transition_matrices(str(out), MODEL_NAME)
-    kpms_png(
-        lambda tmp: kpms.plot_transition_graph_group(
-            str(out), MODEL_NAME, group_names, trans_mats, usages, syll_include, save_dir=tmp
-        ),
-        "transition_graphs",
-        png,
-        max_bytes,
-    )
+    # a syllable never left within a group gives a 0/0 row (NaN); NaN widths break kpms's PDF
+    trans_mats = [np.nan_to_num(np.asarray(t, dtype=float)) for t in trans_mats]
+    try:
+        kpms_png(
+            lambda tmp: kpms.plot_transition_graph_group(
+                str(out), MODEL_NAME, group_names, trans_mats, usages, syll_include, save_dir=tmp
+            ),
+            "transition_graphs",
+            png,
+            max_bytes,
+        )
+    except (ValueError, ZeroDivisionError) as exc:  # e.g. a group whose syllables have no usage
+        from matplotlib.figure import Figure
+
+        from ethoflow.core.io import save_figure
+
+        log.warning("transition graph not drawn: %s", exc)
+        fig = Figure(figsize=(4.5, 1.5))
+        fig.text(0.5, 0.5, f"no transition graph:\n{str(exc)[:120]}", ha="center", va="center", fontsize=8)
+        save_figure(fig, png, dpi=100, format="png")
 
 
 def apply_to_sessions(
