@@ -222,9 +222,12 @@ class GridMovieParams(StrictModel):
         rows / cols: instances per movie (a syllable with fewer instances gets none).
         before_s / after_s: seconds shown before / after each instance's onset.
         min_frequency: syllables below this fraction of frames get no movie.
+        skeleton: bodypart pairs drawn as lines over the overlaid keypoints (kpms ``skeleton``), e.g.
+            ``[[head, thorax], [thorax, abdomen]]``; names must be the files' bodyparts.
     """
 
     video_paths: dict[str, str] = Field(default_factory=dict)
+    skeleton: list[tuple[str, str]] = Field(default_factory=list)
     rows: int = Field(2, ge=1)
     cols: int = Field(3, ge=1)
     before_s: float = Field(0.2, ge=0)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ethoflow.core.errors import InputError
+from ethoflow.core.errors import InputError, ParamsError
 from ethoflow.core.io import read_json, write_json, write_metrics
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
@@ -240,6 +240,11 @@ def write_grid_movies(
         out.mkdir(parents=True)
         write_json(out / "grid_movies.json", {"movies": [], "note": "no moseq.results.grid_movies.video_paths"})
         return []
+    unknown = sorted({b for pair in gm.skeleton for b in pair} - {str(b) for b in config["bodyparts"]})
+    if unknown:
+        raise ParamsError(
+            f"moseq.results.grid_movies.skeleton: {unknown} are not bodyparts of the model {list(config['bodyparts'])}"
+        )
     if keypoints is None:
         raise InputError("grid movies need the keypoints pickle (moseq_results --keypoints)")
     coords, _, _ = io.load_keypoints_pickle(keypoints)
@@ -255,6 +260,7 @@ def write_grid_movies(
         before_s=gm.before_s,
         after_s=gm.after_s,
         min_frequency=gm.min_frequency,
+        skeleton=[list(pair) for pair in gm.skeleton],
         seed=cfg.seed,
     )
     names = [m.name for m in movies]

@@ -68,6 +68,7 @@ def grid_movies(
     before_s: float = 0.2,
     after_s: float = 0.5,
     min_frequency: float = 0.005,
+    skeleton: list[list[str]] | None = None,
     seed: int = 0,
 ) -> list[Path]:
     """One grid movie per syllable (``keypoint_moseq.generate_grid_movies``) in ``out_dir``.
@@ -75,11 +76,12 @@ def grid_movies(
     Args:
         results: {session: {"syllable": (T,), "centroid": (T, D), "heading": (T,)}} (kpms results).
         coordinates: {session: (T, K, D)} keypoints (for the crops and the keypoint overlay).
-        config: the model's kpms config (``fps``, ``bodyparts``, ``use_bodyparts``, ``skeleton``).
+        config: the model's kpms config (``fps``, ``bodyparts``, ``use_bodyparts``).
         video_paths: {session: video file}; every session of ``results`` needs one.
         rows, cols: instances per movie; a syllable with fewer instances gets no movie (kpms).
         before_s / after_s: seconds shown before / after each instance's onset.
         min_frequency: syllables below this fraction of frames get no movie.
+        skeleton: bodypart pairs drawn over the keypoints (``None``: the config's).
         seed: kpms samples the instances with numpy's global generator; it is seeded with this.
 
     Returns:
@@ -114,7 +116,7 @@ def grid_movies(
         fps=float(config["fps"]),
         bodyparts=config["bodyparts"],
         use_bodyparts=config["use_bodyparts"],
-        skeleton=config.get("skeleton") or [],
+        skeleton=skeleton if skeleton is not None else (config.get("skeleton") or []),
         overlay_keypoints=True,
     )
     movies = sorted(out.glob("*.mp4"))
