@@ -1,4 +1,4 @@
-"""demo_moseq: write seeded synthetic pose tracks (DeepLabCut .h5) to data/raw/moseq."""
+"""demo_moseq: write seeded synthetic pose tracks (DeepLabCut .h5) for training and held-back sessions."""
 
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
@@ -8,10 +8,11 @@ from ethoflow.moseq.params import MoseqParams
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", default="data/raw/moseq")
+    parser.add_argument("--out", required=True, help="folder of the synthetic DeepLabCut .h5 files")
+    parser.add_argument("--heldout-out", required=True, help="folder of the held-back sessions (moseq_apply)")
     args = parser.parse_args(argv)
     cfg = load_section("moseq", MoseqParams, args.params)
-    generate(cfg.demo, args.out)
+    generate(cfg.demo, args.out, args.heldout_out)
 
 
 if __name__ == "__main__":

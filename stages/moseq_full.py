@@ -2,17 +2,17 @@
 
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
-from ethoflow.moseq.fit import search_stage
 from ethoflow.moseq.params import MoseqParams
+from ethoflow.moseq.stages import run_moseq_full
 
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("--arhmm-dir", default="models/moseq/arhmm")
-    parser.add_argument("--out", default="models/moseq/full")
+    parser.add_argument("--arhmm-dir", required=True, help="moseq_arhmm's folder")
+    parser.add_argument("--out", required=True, help="search state, final full model, config.yml (persist)")
     args = parser.parse_args(argv)
     cfg = load_section("moseq", MoseqParams, args.params)
-    search_stage("full", cfg, args.out, arhmm_dir=args.arhmm_dir, params_path=args.params)
+    run_moseq_full(cfg, arhmm_dir=args.arhmm_dir, out=args.out, params_path=args.params)
 
 
 if __name__ == "__main__":

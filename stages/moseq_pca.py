@@ -3,18 +3,18 @@
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
 from ethoflow.moseq.params import MoseqParams
-from ethoflow.moseq.prepare import pca
+from ethoflow.moseq.stages import run_moseq_pca
 
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("--in-dir", default="data/interim/moseq/outliers")
-    parser.add_argument("--out", default="models/moseq/pca")
-    parser.add_argument("--scree", default="reports/moseq/pca_scree.png")
-    parser.add_argument("--metrics", default="models/moseq/pca/pca.json", help="PCA summary JSON")
+    parser.add_argument("--outliers-dir", required=True, help="moseq_outliers' folder")
+    parser.add_argument("--out", required=True, help="pca.p and config.yml")
+    parser.add_argument("--scree", required=True, help="scree plot PNG")
+    parser.add_argument("--metrics", required=True, help="PCA summary JSON")
     args = parser.parse_args(argv)
     cfg = load_section("moseq", MoseqParams, args.params)
-    pca(cfg, args.in_dir, args.out, args.scree, args.metrics)
+    run_moseq_pca(cfg, outliers_dir=args.outliers_dir, out=args.out, scree=args.scree, metrics=args.metrics)
 
 
 if __name__ == "__main__":

@@ -3,21 +3,36 @@
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
 from ethoflow.moseq.params import MoseqParams
-from ethoflow.moseq.results import results
+from ethoflow.moseq.stages import run_moseq_results
 
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("--arhmm-dir", default="models/moseq/arhmm")
-    parser.add_argument("--full-dir", default="models/moseq/full")
-    parser.add_argument("--pca-summary", default="models/moseq/pca/pca.json")
-    parser.add_argument("--out", default="models/moseq/results")
-    parser.add_argument("--summary", default="models/moseq/results/summary.json")
-    parser.add_argument("--plots", default="reports/moseq/results")
-    parser.add_argument("--metrics", default="metrics/moseq.json", help="headline metrics (numbers only)")
+    parser.add_argument("--arhmm-dir", required=True, help="moseq_arhmm's folder")
+    parser.add_argument("--full-dir", required=True, help="moseq_full's folder")
+    parser.add_argument("--seeds-dir", required=True, help="moseq_seeds' folder (the chosen seed's model)")
+    parser.add_argument("--keypoints", required=True, help="cleaned keypoints.p (grid movies)")
+    parser.add_argument("--grid-movies", required=True, help="folder of the grid movies per syllable")
+    parser.add_argument("--pca-summary", required=True, help="PCA summary JSON")
+    parser.add_argument("--out", required=True, help="results folder")
+    parser.add_argument("--summary", required=True, help="summary JSON")
+    parser.add_argument("--plots", required=True, help="figures folder")
+    parser.add_argument("--metrics", required=True, help="headline metrics JSON (numbers only)")
     args = parser.parse_args(argv)
     cfg = load_section("moseq", MoseqParams, args.params)
-    results(cfg, args.arhmm_dir, args.full_dir, args.pca_summary, args.out, args.summary, args.plots, args.metrics)
+    run_moseq_results(
+        cfg,
+        arhmm_dir=args.arhmm_dir,
+        full_dir=args.full_dir,
+        seeds_dir=args.seeds_dir,
+        keypoints=args.keypoints,
+        grid_movies=args.grid_movies,
+        pca_summary=args.pca_summary,
+        out=args.out,
+        summary=args.summary,
+        plots=args.plots,
+        metrics=args.metrics,
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ through DVC. Few iterations: these check wiring, files and resumability, not mod
 
 from __future__ import annotations
 
+import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,15 @@ from tests.integration.dvcproject import copy_project, dvc, ran_stages
 
 pytestmark = pytest.mark.integration
 
-MOSEQ_STAGES = ["moseq_load", "moseq_outliers", "moseq_pca", "moseq_arhmm", "moseq_full", "moseq_results"]
+MOSEQ_STAGES = [
+    "moseq_load",
+    "moseq_outliers",
+    "moseq_pca",
+    "moseq_arhmm",
+    "moseq_full",
+    "moseq_seeds",
+    "moseq_results",
+]
 SUMMARY_KEYS = {
     "kappa",
     "median_duration_frames",
@@ -29,6 +39,7 @@ TINY_FIT = {
     "outliers": {"plot_dpi": 40},
     "arhmm": {"trial_iters": 4, "arhmm_iters": 6, "max_trials": 3},
     "full": {"trial_iters": 2, "full_iters": 3, "max_trials": 2},
+    "seeds": {"n_seeds": 3},
 }
 
 
@@ -39,6 +50,14 @@ def jax_cache(monkeypatch):
     path.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("ETHOFLOW_JAX_CACHE", str(path))
     return path
+
+
+def stage_argv(stage: str, key: str | None = None) -> list[str]:
+    """The arguments ``dvc.yaml`` gives ``stage``'s script (paths are written there only); ``key``:
+    the item of a ``foreach`` stage."""
+    st = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
+    cmd = st["cmd"] if key is None else st["do"]["cmd"].replace("${key}", key)
+    return shlex.split(cmd)[2:]
 
 
 def _check_outputs(root: Path, n_sessions: int) -> dict:
@@ -69,21 +88,33 @@ def _check_outputs(root: Path, n_sessions: int) -> dict:
         assert png.stat().st_size < 1_000_000, png
     for name in ("syllable_frequency", "duration_histogram", "kappa_search"):
         assert (root / "reports/moseq/results" / f"{name}.png").exists()
+    # model selection across seeds: the highest EML is chosen, and reported in summary and headline
+    seeds = read_json(root / "models/moseq/seeds/seeds.json")
+    eml = {int(k): v for k, v in seeds["eml"].items()}
+    assert len(eml) == 3 and seeds["chosen"]["seed"] == max(eml, key=eml.get)
+    assert summary["seeds"]["chosen"] == seeds["chosen"] and headline["seed"] == seeds["chosen"]["seed"]
+    assert set(headline["eml"]) == {str(k) for k in eml}
+    for name in ("eml_scores", "confusion"):
+        assert (root / "reports/moseq/seeds" / f"{name}.png").exists()
+    assert (root / "reports/moseq/results/grid_movies/grid_movies.json").exists()
     return summary
 
 
 def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
     """centered_pair_predictions.slp: two full tracks plus many 1-15 frame fragments; fps from the video."""
-    from stages import moseq_arhmm, moseq_full, moseq_load, moseq_outliers, moseq_pca, moseq_results
+    from ethoflow.moseq.io import detect_fps
+    from stages import moseq_arhmm, moseq_full, moseq_load, moseq_outliers, moseq_pca, moseq_results, moseq_seeds
 
     sleap = shared_data / "keypoints" / "sleap"
+    slp = str(sleap / "centered_pair_predictions.slp")
+    video = sleap / "centered_pair_low_quality.mp4"
     use = ["head", "thorax", "abdomen", "wingL", "wingR", "forelegL1", "forelegR1", "hindlegL3", "hindlegR3"]
     params = {
         "moseq": {
             "load": {
                 "format": "sleap",
                 "input_dir": str(sleap),
-                "paths": [str(sleap / "centered_pair_predictions.slp")],
+                "paths": [slp],
                 "use_bodyparts": use,
                 "anterior_bodyparts": ["head"],
                 "posterior_bodyparts": ["abdomen"],
@@ -93,18 +124,62 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
                 "max_nan_fraction": 0.5,
             },
             **TINY_FIT,
+            # grid movies from the flies' video: a few short ones (2 x 2 instances, 0.6 s)
+            "results": {
+                "grid_movies": {
+                    "video_paths": {f"centered_pair_predictions_track{i}": str(video) for i in (0, 1)},
+                    "rows": 2,
+                    "cols": 2,
+                    "before_s": 0.2,
+                    "after_s": 0.4,
+                }
+            },
+            # the flies' file again as a set of "new" sessions for moseq_apply
+            "apply": {
+                "num_iters": 3,
+                "sets": {
+                    "flies": {"format": "sleap", "input_dir": str(sleap), "paths": [slp], "fps": detect_fps(sleap)}
+                },
+            },
         }
     }
     (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
     (in_tmp / "dvc.yaml").write_text("stages: {}\n")
-    for mod in (moseq_load, moseq_outliers, moseq_pca, moseq_arhmm, moseq_full, moseq_results):
-        mod.main(["--params", "params.yaml"])
+    for mod in (moseq_load, moseq_outliers, moseq_pca, moseq_arhmm, moseq_full, moseq_seeds, moseq_results):
+        mod.main([*stage_argv(mod.__name__.split(".")[-1]), "--params", "params.yaml"])
     report = read_json(in_tmp / "data/interim/moseq/load/load_report.json")
     assert report["fps_source"].startswith("video") and report["fps"] > 0
     assert len(report["sessions"]) == 2, report["sessions"]
     assert report["dropped_fragments"] and max(report["dropped_fragments"].values()) < 100
     summary = _check_outputs(in_tmp, 2)
+    # the chosen seed is the highest of EML scores keypoint-moseq computes afresh from the seeds' models
+    import keypoint_moseq as kpms
+
+    seeds = read_json(in_tmp / "models/moseq/seeds/seeds.json")
+    paths = [str(in_tmp / "models/moseq/seeds" / f"seed-{s:02d}" / "checkpoint.h5") for s in seeds["seeds"]]
+    scores, _ = kpms.expected_marginal_likelihoods(checkpoint_paths=paths)
+    assert seeds["seeds"][int(scores.argmax())] == seeds["chosen"]["seed"]
+    assert [seeds["eml"][str(s)] for s in seeds["seeds"]] == pytest.approx(list(scores))
     assert summary["latent_dim"] >= 1 and 0.9 <= summary["variance_explained"] <= 1.0
+    # grid movies per syllable from the flies' video (kpms generate_grid_movies), listed in grid_movies.json
+    movies_dir = in_tmp / "reports/moseq/results/grid_movies"
+    listed = read_json(movies_dir / "grid_movies.json")["movies"]
+    assert listed and sorted(p.name for p in movies_dir.glob("*.mp4")) == listed
+    assert all((movies_dir / m).stat().st_size > 1000 for m in listed)
+    # moseq_apply: the chosen model applied to the flies as new sessions, in the training results' layout
+    from stages import moseq_apply
+
+    moseq_apply.main([*stage_argv("moseq_apply", "flies"), "--params", "params.yaml"])
+    applied = in_tmp / "models/moseq/apply/flies"
+    trained = sorted(p.name for p in (in_tmp / "models/moseq/results/model/results").glob("*.csv"))
+    assert sorted(p.name for p in (applied / "model/results").glob("*.csv")) == trained
+    head = (applied / "model/results" / trained[0]).read_text().splitlines()[0]
+    assert head == (in_tmp / "models/moseq/results/model/results" / trained[0]).read_text().splitlines()[0]
+    freq = (applied / "syllable_frequencies.csv").read_text().splitlines()
+    assert freq[0] == "session,group,syllable,frames,fraction" and len(freq) > 2
+    assert (applied / "group_frequencies.csv").exists() and (applied / "model/results.h5").exists()
+    png = in_tmp / "reports/moseq/apply/flies/transition_graph.png"
+    assert 0 < png.stat().st_size < 1_000_000
 
 
 def test_dvc_repro_moseq_dag_on_demo_data(tmp_path, jax_cache, monkeypatch):
@@ -112,13 +187,21 @@ def test_dvc_repro_moseq_dag_on_demo_data(tmp_path, jax_cache, monkeypatch):
         "moseq": {
             "demo": {"n_sessions": 2, "n_frames": 300, "n_keypoints": 5},
             **TINY_FIT,
+            "apply": {"num_iters": 3},
         }
     }
     proj = copy_project(tmp_path, params=params)
-    res = dvc(proj, "repro", "moseq_results")
-    assert {"demo_moseq", *MOSEQ_STAGES} <= ran_stages(res)
+    res = dvc(proj, "repro", "moseq_results", "moseq_apply")
+    assert {"demo_moseq", *MOSEQ_STAGES, "moseq_apply@heldout"} <= ran_stages(res)
     _check_outputs(proj, 2)
-    again = dvc(proj, "repro", "moseq_results")
+    # the held-back demo session (not in training) gets syllables from the chosen model
+    applied = read_json(proj / "models/moseq/apply/heldout/summary.json")
+    assert (
+        applied["sessions"] == ["session_2"]
+        and "session_2" not in read_json(proj / "data/interim/moseq/load/load_report.json")["sessions"]
+    )
+    assert (proj / "reports/moseq/apply/heldout/transition_graph.png").exists()
+    again = dvc(proj, "repro", "moseq_results", "moseq_apply")
     assert not ran_stages(again), "second dvc repro reran stages"
     # forced reruns under two hash seeds (kpms orders recordings by a set): same bytes, same dvc.lock
     locks = []
@@ -127,3 +210,10 @@ def test_dvc_repro_moseq_dag_on_demo_data(tmp_path, jax_cache, monkeypatch):
         assert ran_stages(dvc(proj, "repro", "-f", "-s", "moseq_results")) == {"moseq_results"}
         locks.append((proj / "dvc.lock").read_text())
     assert locks[0] == locks[1]
+    # the keypoint files in moseq.load.input_dir are moseq_load's deps: replacing one makes it stale
+    raw = sorted((proj / "data/raw/moseq").glob("session_*.h5"))
+    other = raw[-1].read_bytes()
+    raw[0].unlink()
+    raw[0].write_bytes(other)
+    stale = json.loads(dvc(proj, "status", "--json", "moseq_load").stdout)
+    assert any("changed deps" in e for e in stale.get("moseq_load", [])), stale

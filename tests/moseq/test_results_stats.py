@@ -59,3 +59,28 @@ def test_headline_has_numbers_only():
         return all(numbers(x) for x in v.values()) if isinstance(v, dict) else isinstance(v, (int, float))
 
     assert numbers(h)
+
+
+def test_syllable_frequencies_are_ranked_so_bar_heights_fall_with_the_rank():
+    from ethoflow.moseq.plots import ranked_frequencies, syllable_frequency_figure
+
+    counts = np.array([5, 0, 40, 5, 12, 0, 30])
+    ids, frac = ranked_frequencies(counts)
+    assert ids.tolist() == [2, 6, 4, 0, 3] and frac.sum() == pytest.approx(1.0)
+    fig = syllable_frequency_figure(counts)
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == sorted(heights, reverse=True) and len(heights) == 5
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "6", "4", "0", "3"]
+
+
+def test_grid_movie_skeleton_with_an_unknown_bodypart_is_a_params_error(tmp_path):
+    from ethoflow.core.errors import ParamsError
+    from ethoflow.moseq.params import MoseqParams
+    from ethoflow.moseq.results import write_grid_movies
+
+    cfg = MoseqParams(
+        results={"grid_movies": {"video_paths": {"s": "v.mp4"}, "skeleton": [["head", "nose"], ["head", "tail"]]}}
+    )
+    with pytest.raises(ParamsError, match=r"skeleton: \['nose'\]"):
+        write_grid_movies(cfg, {"s": {}}, {"bodyparts": ["head", "tail"]}, None, tmp_path / "movies")

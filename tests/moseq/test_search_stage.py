@@ -1,5 +1,6 @@
-"""The moseq_arhmm stage's search loop with the model fit replaced by a cheap fake: a crash in the
-middle resumes from the state file, the final fit and the clean-up run once, stale state is reset."""
+"""The moseq_arhmm stage (``stages.run_moseq_arhmm``: the kappa search of ``kappa`` around the fits of
+``fit``) with the model fits replaced by cheap fakes: a crash in the middle resumes from the state
+file, the final fit and the clean-up run once, stale state is reset."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from ethoflow.core.io import read_json
 from ethoflow.dispatch import ComputeParams
-from ethoflow.moseq import fit
+from ethoflow.moseq import fit, stages
 from ethoflow.moseq.params import MoseqParams
 
 
@@ -74,8 +75,8 @@ def project(in_tmp, monkeypatch):
 
 
 def _run(p, cfg):
-    return fit.search_stage(
-        "arhmm", cfg, p["root"] / "arhmm", keypoints=p["kp"], pca_dir=p["pca"], compute=ComputeParams()
+    return stages.run_moseq_arhmm(
+        cfg, keypoints=p["kp"], pca_dir=p["pca"], out=p["root"] / "arhmm", compute=ComputeParams()
     )
 
 
@@ -115,12 +116,11 @@ def test_bad_compute_options_fail_at_stage_start(project):
 
     compute = ComputeParams(stages={"moseq_arhmm": {"options": {"mixed_map_iter": 4}}})
     with pytest.raises(ParamsError, match="compute.stages.moseq_arhmm.options.*mixed_map_iter"):
-        fit.search_stage(
-            "arhmm",
+        stages.run_moseq_arhmm(
             MoseqParams(),
-            project["root"] / "arhmm",
             keypoints=project["kp"],
             pca_dir=project["pca"],
+            out=project["root"] / "arhmm",
             compute=compute,
         )
 

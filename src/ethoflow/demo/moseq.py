@@ -102,8 +102,10 @@ def _write_dlc_h5(df: pd.DataFrame, path: str | os.PathLike) -> None:
             setattr(tables.File, name, fn)
 
 
-def generate(p: DemoParams, out_dir: str | os.PathLike) -> list[Path]:
-    """Write ``p.n_sessions`` DeepLabCut ``.h5`` files and ``motifs.tsv`` to ``out_dir``.
+def generate(p: DemoParams, out_dir: str | os.PathLike, heldout_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Write ``p.n_sessions`` DeepLabCut ``.h5`` files and ``motifs.tsv`` to ``out_dir`` and, when
+    ``heldout_dir`` is given, ``p.n_heldout`` more sessions (drawn after the training ones, so
+    these stay the same) with their own ``motifs.tsv`` to ``heldout_dir``.
 
     Deterministic: the same params give the same files.
     """
@@ -113,12 +115,21 @@ def generate(p: DemoParams, out_dir: str | os.PathLike) -> list[Path]:
     np.fill_diagonal(trans, 0.0)
     trans /= trans.sum(1, keepdims=True)
     bodyparts = ["head"] + [f"spine{i}" for i in range(1, p.n_keypoints - 1)] + ["tail"]
+    files = _write_sessions(rng, p, motifs, trans, bodyparts, range(p.n_sessions), out_dir)
+    if heldout_dir is not None:
+        n = p.n_sessions
+        files += _write_sessions(rng, p, motifs, trans, bodyparts, range(n, n + p.n_heldout), heldout_dir)
+    return files
+
+
+def _write_sessions(rng, p: DemoParams, motifs, trans, bodyparts, indices, out_dir) -> list[Path]:
+    """Sessions ``session_<i>.h5`` for ``i`` in ``indices``, their ``motifs.tsv`` and ``demo.json``."""
     out = Path(out_dir)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     files, truth = [], []
-    for s in range(p.n_sessions):
+    for s in indices:
         xy, labels = simulate_session(rng, p, motifs, trans)
         lik = rng.uniform(0.8, 1.0, size=xy.shape[:2])
         miss = rng.random(xy.shape[:2]) < p.nan_fraction
@@ -131,7 +142,8 @@ def generate(p: DemoParams, out_dir: str | os.PathLike) -> list[Path]:
         files.append(path)
         truth.append(pd.DataFrame({"session": f"session_{s}", "frame": np.arange(len(labels)), "motif": labels}))
     with atomic_path(out / "motifs.tsv") as tmp:
-        pd.concat(truth).to_csv(tmp, index=False, sep="\t")
+        table = pd.concat(truth) if truth else pd.DataFrame(columns=["session", "frame", "motif"])
+        table.to_csv(tmp, index=False, sep="\t")
     write_json(
         out / "demo.json",
         {**p.model_dump(), "bodyparts": bodyparts, "format": "deeplabcut", "files": [f.name for f in files]},

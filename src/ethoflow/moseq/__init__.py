@@ -2,8 +2,10 @@
 model fits (resumable), results and summary.
 
 Modules: ``params`` (the ``moseq`` section), ``io`` (loading, cleaning, kpms config), ``prepare``
-(load/outliers/PCA stages), ``search`` (pure kappa search), ``fit`` (trial fits and search stages),
-``results`` (results stage), ``plots``, ``jaxcache`` (persistent JAX compilation cache).
+(load, outlier removal, PCA), ``search`` (pure kappa search), ``kappa`` (the search around the trial
+fits), ``fit`` (the model fits: trial, final, per seed), ``results`` (results and summary), ``plots``,
+``jaxcache`` (persistent JAX compilation cache), ``stages`` (one ``run_<stage>`` per DVC stage: the
+wiring, and the only place fits are dispatched).
 Nothing heavy (jax, keypoint-moseq) is imported at package import.
 """
 

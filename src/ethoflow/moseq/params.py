@@ -29,7 +29,9 @@ class DemoParams(StrictModel):
     """Synthetic pose demo (``ethoflow.demo.moseq``).
 
     Attributes:
-        n_sessions: number of recordings (one ``.h5`` file each).
+        n_sessions: number of recordings (one ``.h5`` file each) for training.
+        n_heldout: further recordings, drawn after the training ones from the same generator, written
+            to a separate folder (new sessions for ``moseq_apply``).
         n_frames: frames per recording.
         n_keypoints: keypoints along the synthetic animal's body (head first).
         n_motifs: number of recurring movement motifs (syllable-like).
@@ -41,6 +43,7 @@ class DemoParams(StrictModel):
     """
 
     n_sessions: int = Field(3, ge=1)
+    n_heldout: int = Field(1, ge=0)
     n_frames: int = Field(900, ge=50)
     n_keypoints: int = Field(6, ge=3)
     n_motifs: int = Field(4, ge=2)
@@ -197,8 +200,95 @@ class FullParams(SearchParams):
         return self
 
 
+class SeedsParams(StrictModel):
+    """Model selection across seeds (``moseq_seeds``): the final model (AR-HMM for ``arhmm_iters``,
+    then the full model for ``full_iters``, at the searched kappas) is fitted from the seeds
+    ``seed``, ``seed + 1``, ... and the one with the highest expected marginal likelihood is kept.
+
+    Attributes:
+        n_seeds: number of seeds (at least 2: the EML score compares models; keypoint-moseq's docs
+            use 20 for a study, the demo 3). One Slurm array task per seed on a cluster.
+    """
+
+    n_seeds: int = Field(3, ge=2)
+
+
+class GridMovieParams(StrictModel):
+    """Grid movies per syllable (``keypoint_moseq.generate_grid_movies``), written by ``moseq_results``.
+
+    Attributes:
+        video_paths: {session name (as in the load report): video file}; the files must lie inside
+            ``load.input_dir`` (the stage's DVC dependency). Empty: no grid movies.
+        rows / cols: instances per movie (a syllable with fewer instances gets none).
+        before_s / after_s: seconds shown before / after each instance's onset.
+        min_frequency: syllables below this fraction of frames get no movie.
+        skeleton: bodypart pairs drawn as lines over the overlaid keypoints (kpms ``skeleton``), e.g.
+            ``[[head, thorax], [thorax, abdomen]]``; names must be the files' bodyparts.
+    """
+
+    video_paths: dict[str, str] = Field(default_factory=dict)
+    skeleton: list[tuple[str, str]] = Field(default_factory=list)
+    rows: int = Field(2, ge=1)
+    cols: int = Field(3, ge=1)
+    before_s: float = Field(0.2, ge=0)
+    after_s: float = Field(0.5, gt=0)
+    min_frequency: float = Field(0.005, ge=0, lt=1)
+
+
+class ResultsParams(StrictModel):
+    """``moseq_results``'s validation figures.
+
+    Attributes:
+        grid_movies: see :class:`GridMovieParams`.
+    """
+
+    grid_movies: GridMovieParams = Field(default_factory=GridMovieParams)
+
+
+class SessionSet(StrictModel):
+    """One named set of new sessions the chosen model is applied to (``moseq_apply@<name>``).
+
+    Attributes:
+        format: a ``keypoint_moseq.load_keypoints`` format (as ``load.format``).
+        input_dir: the folder DVC tracks as the stage's dependency; ``paths`` must lie inside it.
+        paths: files, folders or glob patterns (relative to the project root).
+        extension: file extension filter for folders (``None``: the format's default).
+        fps: the sessions' frame rate in Hz; must equal the model's (a clear error names the files).
+        groups: {session name: group} for the per-group frequencies and transition graphs; sessions
+            not listed are in group ``default``.
+    """
+
+    format: Literal[KEYPOINT_FORMATS] = "deeplabcut"  # type: ignore[valid-type]
+    input_dir: str
+    paths: list[str] = Field(min_length=1)
+    extension: str | None = None
+    fps: float = Field(gt=0)
+    groups: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _inputs_tracked(self) -> SessionSet:
+        outside = [p for p in self.paths if not path_within(p, self.input_dir)]
+        if outside:
+            raise ValueError(f"paths {outside} lie outside input_dir {self.input_dir!r} (the stage's DVC dependency)")
+        return self
+
+
+class ApplyParams(StrictModel):
+    """Applying the chosen model to new sessions (``moseq_apply``, one stage per set).
+
+    Attributes:
+        num_iters: Gibbs iterations of ``keypoint_moseq.apply_model`` (states only; the model's
+            parameters stay fixed).
+        sets: {set name: :class:`SessionSet`}; DVC runs one ``moseq_apply@<name>`` per set.
+    """
+
+    num_iters: int = Field(50, ge=1)
+    sets: dict[str, SessionSet] = Field(default_factory=dict)
+
+
 class MoseqParams(StrictModel):
-    """The ``moseq`` section: demo data, loading, outliers, PCA, AR-HMM and full model, seed."""
+    """The ``moseq`` section: demo data, loading, outliers, PCA, AR-HMM and full model, model
+    selection across seeds, seed."""
 
     demo: DemoParams = Field(default_factory=DemoParams)
     load: LoadParams = Field(default_factory=LoadParams)
@@ -206,11 +296,26 @@ class MoseqParams(StrictModel):
     pca: PCAParams = Field(default_factory=PCAParams)
     arhmm: ARHMMParams = Field(default_factory=ARHMMParams)
     full: FullParams = Field(default_factory=FullParams)
+    seeds: SeedsParams = Field(default_factory=SeedsParams)
+    results: ResultsParams = Field(default_factory=ResultsParams)
+    apply: ApplyParams = Field(default_factory=ApplyParams)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _videos_tracked(self) -> MoseqParams:
+        root = self.load.input_dir
+        videos = list(self.results.grid_movies.video_paths.values())
+        outside = [v for v in videos if root is not None and not path_within(v, root)]
+        if outside:
+            raise ValueError(
+                f"results.grid_movies.video_paths {outside} lie outside load.input_dir {root!r} "
+                "(moseq_results' DVC dependency)"
+            )
+        return self
 
 
 class MoseqComputeOptions(StrictModel):
-    """``compute.stages.moseq_arhmm|moseq_full.options``: execution knobs that never change results.
+    """``compute.stages.moseq_arhmm|moseq_full|moseq_seeds.options``: execution knobs that never change results.
 
     Attributes:
         parallel_message_passing: keypoint-moseq's associative-scan Kalman sampler (``None``: on for

@@ -1,4 +1,4 @@
-"""Figures of the moseq pipeline (matplotlib, Agg backend, modest dpi)."""
+"""Figures of the moseq pipeline (matplotlib ``Figure`` objects, saved with ``save_figure``, modest dpi)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ DPI = 100
 
 
 def _fig(figsize=(4.5, 3.0)):
-    import matplotlib
+    """A figure and its axes, made without pyplot (no backend is chosen or switched)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=figsize)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def _save(fig, path: str | os.PathLike) -> None:
@@ -39,12 +38,37 @@ def scree_plot(ratio: np.ndarray, latent_dim: int, threshold: float, path: str |
     _save(fig, path)
 
 
-def syllable_frequency_plot(freq: np.ndarray, path: str | os.PathLike) -> None:
-    """Fraction of frames per syllable (syllables reindexed by frequency)."""
+def ranked_frequencies(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Syllables ranked by frame count: (syllable ids, fractions of frames), most frequent first
+    (ties by id), syllables without a frame left out.
+
+    Args:
+        counts: (num_states,) frames per syllable id.
+    """
+    counts = np.asarray(counts, dtype=float)
+    order = np.argsort(-counts, kind="stable")
+    order = order[counts[order] > 0]
+    total = counts.sum()
+    return order, (counts[order] / total if total > 0 else counts[order])
+
+
+def syllable_frequency_figure(counts: np.ndarray):
+    """Bar chart of the fraction of frames per syllable, ranked by frame count (bar heights fall
+    with the rank; bars labelled with their syllable id, every n-th when there are over 30).
+    Returns the matplotlib Figure."""
+    ids, frac = ranked_frequencies(counts)
     fig, ax = _fig()
-    ax.bar(np.arange(freq.size), freq, color="C0")
-    ax.set(xlabel="syllable", ylabel="fraction of frames")
-    _save(fig, path)
+    ax.bar(np.arange(ids.size), frac, color="C0")
+    step = max(1, -(-ids.size // 30))  # at most 30 labelled bars
+    ticks = np.arange(0, ids.size, step)
+    ax.set_xticks(ticks, [str(i) for i in ids[ticks]], fontsize=6 if ids.size > 15 else 8, rotation=90)
+    ax.set(xlabel="syllable (ranked by frame count)", ylabel="fraction of frames")
+    return fig
+
+
+def syllable_frequency_plot(counts: np.ndarray, path: str | os.PathLike) -> None:
+    """:func:`syllable_frequency_figure` saved as a PNG at ``path``."""
+    _save(syllable_frequency_figure(counts), path)
 
 
 def duration_histogram(durations_ms: np.ndarray, window_ms: Sequence[float], path: str | os.PathLike) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -110,41 +109,84 @@ def _shrink_png(path: Path, limit: int = MAX_PLOT_BYTES) -> None:
         small.save(path, optimize=True)
 
 
-@contextlib.contextmanager
-def _savefig_dpi(dpi: int):
-    """Force ``Figure.savefig(dpi=...)`` (kpms hard-codes 300 dpi for its QA plots: slow, > 1 MB)."""
-    from matplotlib.figure import Figure
+def outlier_qa_figure(
+    recording: str,
+    raw: np.ndarray,
+    interpolated: np.ndarray,
+    mask: np.ndarray,
+    thresholds: np.ndarray,
+    bodyparts: list[str],
+):
+    """keypoint-moseq's outlier QA figure for one recording (as ``outlier_removal`` draws it:
+    ``plot_keypoint_traces`` of the distance to the medoid before and after interpolation, the
+    thresholds, outlier frames shaded); the caller saves it (``save_figure``) at the dpi it wants.
 
-    orig = Figure.savefig
+    Args:
+        raw / interpolated: (T, K, D) coordinates before and after interpolation.
+        mask: (T, K) bool, positions interpolated (outliers or missing).
+        thresholds: (K,) distance thresholds (pixels).
+    """
+    from keypoint_moseq.util import get_distance_to_medoid, plot_keypoint_traces
 
-    def savefig(self, *args, **kwargs):
-        kwargs["dpi"] = dpi
-        return orig(self, *args, **kwargs)
+    return plot_keypoint_traces(
+        traces=[get_distance_to_medoid(raw), get_distance_to_medoid(interpolated)],
+        plot_title=recording,
+        bodyparts=bodyparts,
+        line_labels=["Original", "Interpolated"],
+        thresholds=thresholds,
+        shading_mask=mask,
+    )
 
-    Figure.savefig = savefig
-    try:
-        yield
-    finally:
-        Figure.savefig = orig
+
+def remove_outliers(
+    coordinates: dict[str, np.ndarray],
+    confidences: dict[str, np.ndarray],
+    outlier_scale_factor: float,
+    bodyparts: list[str],
+    plots_dir: str | os.PathLike | None = None,
+    plot_dpi: int = 80,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Medoid-distance outliers interpolated and their confidences (and those of missing keypoints)
+    set to 0, recording by recording, as ``keypoint_moseq.outlier_removal`` does (with its
+    ``find_medoid_distance_outliers`` and ``interpolate_keypoints``), but with the QA figure
+    (:func:`outlier_qa_figure`) saved as ``plots_dir/<recording>.png`` at ``plot_dpi`` through
+    :func:`ethoflow.core.io.save_figure` (kpms hard-codes 300 dpi: slow and over 1 MB).
+
+    Args:
+        coordinates: {recording: (T, K, D)}; confidences: {recording: (T, K)}. Not modified.
+
+    Returns:
+        (coordinates, confidences) with outliers and missing positions interpolated / set to 0.
+    """
+    from keypoint_moseq.util import find_medoid_distance_outliers, interpolate_keypoints
+
+    from ethoflow.core.io import save_figure
+
+    coords_out, confs_out = {}, {}
+    for name in coordinates:
+        raw = coordinates[name].copy()
+        found = find_medoid_distance_outliers(raw, outlier_scale_factor=outlier_scale_factor)
+        mask = found["mask"] | np.isnan(raw).any(axis=-1)
+        coords_out[name] = interpolate_keypoints(raw, mask)
+        confs_out[name] = np.where(mask, 0, confidences[name])
+        if plots_dir is not None:
+            fig = outlier_qa_figure(name, raw, coords_out[name], mask, found["thresholds"], bodyparts)
+            save_figure(fig, Path(plots_dir) / f"{name}.png", dpi=plot_dpi)
+    return coords_out, confs_out
 
 
 def outliers(
     cfg: MoseqParams, load_dir: str | os.PathLike, out_dir: str | os.PathLike, plots_dir: str | os.PathLike
 ) -> dict[str, Any]:
-    """moseq_outliers: ``keypoint_moseq.outlier_removal`` (medoid-distance outliers interpolated,
-    their confidences set to 0) with QA plots kept under 1 MB each.
+    """moseq_outliers: :func:`remove_outliers` (keypoint-moseq's medoid-distance outliers
+    interpolated, their confidences set to 0) with QA plots kept under 1 MB each.
 
     Returns:
         {session: fraction of keypoint positions interpolated} (also ``out_dir/outliers.json``).
     """
-    import matplotlib
-
     from ethoflow.moseq import jaxcache
 
-    matplotlib.use("Agg")
     jaxcache.enable()
-    import keypoint_moseq as kpms
-    import matplotlib.pyplot as plt
 
     coords, confs, bodyparts = io.load_keypoints_pickle(Path(load_dir) / KEYPOINTS)
     io.read_kpms_config(load_dir)  # validates the project config before any work
@@ -153,23 +195,12 @@ def outliers(
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
-    work = out / "_qa"
     before = {k: np.isnan(v).any(-1) | (confs[k] == 0) for k, v in coords.items()}
-    with _savefig_dpi(cfg.outliers.plot_dpi):
-        coords2, confs2 = kpms.outlier_removal(
-            {k: v.copy() for k, v in coords.items()},
-            {k: v.copy() for k, v in confs.items()},
-            str(work),
-            overwrite=True,
-            outlier_scale_factor=cfg.outliers.outlier_scale_factor,
-            bodyparts=bodyparts,
-        )
-    plt.close("all")
-    for png in sorted(work.rglob("*.png")):
-        dst = plots / png.name
-        shutil.move(str(png), dst)
-        _shrink_png(dst)
-    shutil.rmtree(work)
+    coords2, confs2 = remove_outliers(
+        coords, confs, cfg.outliers.outlier_scale_factor, bodyparts, plots, cfg.outliers.plot_dpi
+    )
+    for png in sorted(plots.glob("*.png")):
+        _shrink_png(png)
     coords2, confs2 = io.to_float64(coords2, confs2)
     io.save_keypoints(out / KEYPOINTS, coords2, confs2, bodyparts)
     shutil.copy2(Path(load_dir) / "config.yml", out / "config.yml")

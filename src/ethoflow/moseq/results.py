@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ethoflow.core.errors import InputError
+from ethoflow.core.errors import InputError, ParamsError
 from ethoflow.core.io import read_json, write_json, write_metrics
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
-from ethoflow.moseq.fit import STATE_FILE
+from ethoflow.moseq.kappa import STATE_FILE
 from ethoflow.moseq.params import MoseqParams
 
 if TYPE_CHECKING:
@@ -93,10 +93,24 @@ def results(
     summary_json: str | os.PathLike,
     plots_dir: str | os.PathLike,
     metrics_json: str | os.PathLike | None = None,
+    seeds_dir: str | os.PathLike | None = None,
+    keypoints: str | os.PathLike | None = None,
+    grid_movies_dir: str | os.PathLike | None = None,
+    root: str | os.PathLike = ".",
 ) -> dict[str, Any]:
     """Reindex syllables by frequency (``reindex_syllables_in_checkpoint``), ``extract_results``
     with ``model_name``, ``save_results_as_csv``, a compact checkpoint (final snapshot only),
-    ``summary.json`` and figures (syllable frequency, duration histogram, kappa search trajectory).
+    ``summary.json`` and figures (syllable frequency ranked by frame count, duration histogram, kappa
+    search trajectory and, with ``keypoints``, the similarity dendrogram of kpms).
+
+    With ``grid_movies_dir``: one grid movie per syllable (:func:`ethoflow.moseq.validation.grid_movies`)
+    from the videos in ``moseq.results.grid_movies.video_paths`` and the keypoints in ``keypoints``
+    (the cleaned keypoints pickle), listed in ``grid_movies_dir/grid_movies.json`` (which says so when
+    no video is given).
+
+    The model is the chosen seed's of ``seeds_dir`` (moseq_seeds' ``seeds.json``; its EML scores go
+    into the summary and the headline metrics) or, when ``seeds_dir`` is ``None``, ``full_dir``'s
+    final model.
 
     Returns:
         The summary dict (kappa per stage, median duration in frames and ms, syllables covering 90%
@@ -111,14 +125,22 @@ def results(
     from ethoflow.moseq import plots
 
     arhmm_dir, full_dir, out = Path(arhmm_dir), Path(full_dir), Path(out_dir)
-    src = full_dir / "full" / "checkpoint.h5"
+    seeds_summary = None
+    if seeds_dir is not None:
+        from ethoflow.moseq.seeds import SUMMARY, chosen_checkpoint
+
+        model_dir, model_name = chosen_checkpoint(seeds_dir)
+        seeds_summary = read_json(Path(seeds_dir) / SUMMARY)
+    else:
+        model_dir, model_name = full_dir, "full"
+    src = model_dir / model_name / "checkpoint.h5"
     if not src.exists():
-        raise InputError(f"{src} missing: run moseq_full first")
+        raise InputError(f"{src} missing: run {'moseq_seeds' if seeds_dir is not None else 'moseq_full'} first")
     if out.exists():
         shutil.rmtree(out)
     (out / MODEL_NAME).mkdir(parents=True)
     shutil.copy2(full_dir / "config.yml", out / "config.yml")
-    model, data, metadata, it = kpms.load_checkpoint(str(full_dir), "full")
+    model, data, metadata, it = kpms.load_checkpoint(str(model_dir), model_name)
     ckpt = out / MODEL_NAME / "checkpoint.h5"
     # the final snapshot only: the search's and the fit's intermediate snapshots stay behind
     save_hdf5(str(ckpt), {"model_snapshots": {str(int(it)): model}, "metadata": metadata, "data": data})
@@ -160,6 +182,8 @@ def results(
         "iterations": int(it),
         "sessions": len(res),
     }
+    if seeds_summary is not None:
+        summary["seeds"] = {k: seeds_summary[k] for k in ("seeds", "eml", "eml_sem", "chosen")}
     write_json(summary_json, summary)
     if metrics_json is not None:
         write_metrics(metrics_json, headline_metrics(summary))
@@ -170,11 +194,18 @@ def results(
     kappa_search_table(states, fps).to_csv(
         plots_dir / "kappa_search.csv", index=False, float_format="%.6f", lineterminator="\n"
     )
-    plots.syllable_frequency_plot(freq[counts > 0], plots_dir / "syllable_frequency.png")
+    plots.syllable_frequency_plot(counts, plots_dir / "syllable_frequency.png")
     plots.duration_histogram(dur * 1000.0 / fps, cfg.full.target_duration_ms, plots_dir / "duration_histogram.png")
     plots.search_trajectory_plot(
         {"AR-HMM": states["arhmm"], "full": states["full"]}, fps, plots_dir / "kappa_search.png"
     )
+    if keypoints is not None:
+        from ethoflow.moseq.validation import similarity_dendrogram
+
+        coords, _, _ = io.load_keypoints_pickle(keypoints)
+        similarity_dendrogram(res, coords, config, plots_dir / "similarity_dendrogram.png")
+    if grid_movies_dir is not None:
+        write_grid_movies(cfg, res, config, keypoints, grid_movies_dir, root)
     log.info(
         "results: %d syllables (%d cover 90%% of frames), median duration %.1f ms",
         summary["total_syllables"],
@@ -184,12 +215,66 @@ def results(
     return summary
 
 
+def write_grid_movies(
+    cfg: MoseqParams,
+    res: dict[str, dict],
+    config: dict[str, Any],
+    keypoints: str | os.PathLike | None,
+    out_dir: str | os.PathLike,
+    root: str | os.PathLike = ".",
+) -> list[str]:
+    """Grid movies for ``res`` into ``out_dir`` when ``moseq.results.grid_movies.video_paths`` names
+    videos (paths relative to ``root``), and ``out_dir/grid_movies.json`` listing them (an empty list
+    and the reason otherwise). Returns the movie file names.
+
+    Raises:
+        InputError: videos given but no ``keypoints`` pickle, or a session without a video.
+    """
+    from ethoflow.moseq.validation import grid_movies
+
+    gm = cfg.results.grid_movies
+    out = Path(out_dir)
+    if not gm.video_paths:
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        write_json(out / "grid_movies.json", {"movies": [], "note": "no moseq.results.grid_movies.video_paths"})
+        return []
+    unknown = sorted({b for pair in gm.skeleton for b in pair} - {str(b) for b in config["bodyparts"]})
+    if unknown:
+        raise ParamsError(
+            f"moseq.results.grid_movies.skeleton: {unknown} are not bodyparts of the model {list(config['bodyparts'])}"
+        )
+    if keypoints is None:
+        raise InputError("grid movies need the keypoints pickle (moseq_results --keypoints)")
+    coords, _, _ = io.load_keypoints_pickle(keypoints)
+    videos = {k: v if os.path.isabs(v) else os.path.join(root, v) for k, v in gm.video_paths.items()}
+    movies = grid_movies(
+        res,
+        {k: coords[k] for k in res},
+        config,
+        videos,
+        out,
+        rows=gm.rows,
+        cols=gm.cols,
+        before_s=gm.before_s,
+        after_s=gm.after_s,
+        min_frequency=gm.min_frequency,
+        skeleton=[list(pair) for pair in gm.skeleton],
+        seed=cfg.seed,
+    )
+    names = [m.name for m in movies]
+    write_json(out / "grid_movies.json", {"movies": names, "video_paths": gm.video_paths})
+    return names
+
+
 def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     """The numbers a reviewer compares (``metrics/moseq.json``): log10 kappa of the AR-HMM and full model,
     syllable duration quartiles (ms) and fraction of 1-frame syllables, syllables in use and how many
     cover 90% of frames, and per model ``in_window``: 1 when the final model's median duration is
     inside the target window (status ``found`` or ``at_bound``), else 0 (the status strings are in
-    ``summary.json``)."""
+    ``summary.json``); with model selection across seeds, ``seed`` (the chosen one) and ``eml``
+    ({seed: EML score})."""
     dist = summary.get("duration_ms", {})
     out = {
         "log10_kappa": {k: round(math.log10(v), 4) for k, v in summary["kappa"].items()},
@@ -201,6 +286,9 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
         "syllables": summary["total_syllables"],
         "syllables_90pct": summary["syllables_90pct_frames"],
     }
+    if "seeds" in summary:  # model selection across seeds: the chosen seed and every seed's EML score
+        out["seed"] = int(summary["seeds"]["chosen"]["seed"])
+        out["eml"] = {str(k): float(v) for k, v in summary["seeds"]["eml"].items()}
     return {k: v for k, v in out.items() if v is not None and v != {}}
 
 

@@ -1,0 +1,230 @@
+"""moseq_apply: the chosen model applied to new sessions (keypoint-moseq's ``apply_model``).
+
+A named set of new sessions (``moseq.apply.sets.<name>``) is read with the same loader as training
+(any ``keypoint_moseq.load_keypoints`` format), checked against the model (every modelled bodypart
+present, same frame rate: otherwise an error naming the file), cleaned as the training sessions were
+(fragments, NaN-heavy sessions, medoid-distance outliers), formatted with the model's config (its
+PCA and latent_dim) and given syllables by ``apply_model`` (Gibbs sampling of the states with the
+model's parameters fixed; Weinreb et al. 2024). Outputs use the training results' layout:
+``<out>/model/results.h5`` and ``<out>/model/results/<session>.csv``, plus syllable frequencies
+per session and per group and the transition graph per group (``plot_transition_graph_group``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ethoflow.core.errors import InputError
+from ethoflow.core.io import write_json
+from ethoflow.core.logging import get_logger
+from ethoflow.moseq import io
+from ethoflow.moseq.params import MoseqParams, SessionSet
+
+log = get_logger(__name__)
+
+MODEL_NAME = "model"
+
+
+def load_new_sessions(
+    sessions: SessionSet, config: dict[str, Any], root: str | os.PathLike = "."
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Read a set of new sessions and arrange them like the training keypoints.
+
+    Args:
+        sessions: the set (files, format, fps).
+        config: the model's kpms config (``bodyparts``, ``use_bodyparts``, ``fps``).
+
+    Returns:
+        ({session: (T, K, D) float64}, {session: (T, K) float64}) with K the model's ``bodyparts``
+        in its order; a bodypart the files lack that the model does not use is NaN (confidence 0).
+
+    Raises:
+        InputError: a file cannot be read, lacks a bodypart the model uses, or the set's fps differs
+            from the model's (the files are named).
+    """
+    import keypoint_moseq as kpms
+
+    model_fps = float(config["fps"])
+    paths = io.resolve_paths(sessions.paths, root)
+    if abs(float(sessions.fps) - model_fps) > 1e-6 * model_fps:
+        raise InputError(
+            f"{', '.join(paths)}: frame rate {sessions.fps:g} Hz differs from the model's {model_fps:g} Hz "
+            f"(syllable durations would not match); resample the keypoints or fit a model at this rate"
+        )
+    model_bps = [str(b) for b in config["bodyparts"]]
+    used = [str(b) for b in config["use_bodyparts"]]
+    coords: dict[str, np.ndarray] = {}
+    confs: dict[str, np.ndarray] = {}
+    for path in paths:
+        try:
+            c, p, bps = kpms.load_keypoints(path, sessions.format, extension=sessions.extension)
+        except Exception as exc:  # kpms raises assorted errors on bad files
+            raise InputError(f"{path}: cannot load keypoints as {sessions.format!r}: {exc}") from exc
+        bps = [str(b) for b in bps]
+        missing = [b for b in used if b not in bps]
+        if missing:
+            raise InputError(f"{path}: bodyparts {missing} used by the model are missing (the file has {bps})")
+        c, p = io.to_float64(c, p)
+        for name in c:
+            if name in coords:
+                raise InputError(f"{path}: session name {name!r} appears in more than one file")
+            t, _, d = c[name].shape
+            arr = np.full((t, len(model_bps), d), np.nan)
+            conf = np.zeros((t, len(model_bps)))
+            for k, b in enumerate(model_bps):
+                if b in bps:
+                    arr[:, k] = c[name][:, bps.index(b)]
+                    conf[:, k] = p[name][:, bps.index(b)]
+            coords[name], confs[name] = arr, conf
+    return coords, confs
+
+
+def syllable_frequencies(res: dict[str, dict], groups: dict[str, str], num_states: int):
+    """Frames per syllable per session and per group (long tables).
+
+    Args:
+        res: {session: {"syllable": (T,) int, ...}} (``extract_results`` layout).
+        groups: {session: group}; sessions not listed are in ``default``.
+
+    Returns:
+        (per_session, per_group) DataFrames with columns ``session``/``group``, ``syllable``,
+        ``frames`` and ``fraction`` (of that session's / group's frames); syllables with no frame
+        in any session are left out.
+    """
+    import pandas as pd
+
+    counts = {name: np.bincount(np.asarray(res[name]["syllable"]), minlength=num_states) for name in sorted(res)}
+    used = np.flatnonzero(np.sum(list(counts.values()), axis=0) > 0)
+    rows = []
+    for name, c in counts.items():
+        for s in used:
+            rows.append(
+                {"session": name, "group": groups.get(name, "default"), "syllable": int(s), "frames": int(c[s])}
+            )
+    per_session = pd.DataFrame(rows, columns=["session", "group", "syllable", "frames"])
+    per_session["fraction"] = per_session["frames"] / per_session.groupby("session")["frames"].transform("sum")
+    per_group = per_session.groupby(["group", "syllable"], as_index=False)["frames"].sum()
+    per_group["fraction"] = per_group["frames"] / per_group.groupby("group")["frames"].transform("sum")
+    return per_session, per_group
+
+
+def transition_graph(out: Path, groups: dict[str, str], png: str | os.PathLike, max_bytes: int = 1_000_000) -> None:
+    """``keypoint_moseq.plot_transition_graph_group`` for the results in ``out/model/results.h5``
+    (bigram-normalised transition matrices per group, ``generate_transition_matrices``; syllables
+    above 0.5% of frames; rows of syllables never left count as no transitions), saved as ``png``
+    through :func:`ethoflow.moseq.validation.kpms_png` (kpms's PDF beside it is dropped). When kpms
+    cannot draw it, ``png`` says why instead (a warning is logged)."""
+    import keypoint_moseq as kpms
+    import pandas as pd
+
+    from ethoflow.moseq.validation import kpms_png
+
+    names = sorted(kpms.load_results(str(out), MODEL_NAME))
+    index = pd.DataFrame({"name": names, "group": [groups.get(n, "default") for n in names]})
+    index.to_csv(out / "index.csv", index=False)
+    trans_mats, usages, group_names, syll_include = kpms.generate_transition_matrices(str(out), MODEL_NAME)
+    # a syllable never left within a group gives a 0/0 row (NaN); NaN widths break kpms's PDF
+    trans_mats = [np.nan_to_num(np.asarray(t, dtype=float)) for t in trans_mats]
+    try:
+        kpms_png(
+            lambda tmp: kpms.plot_transition_graph_group(
+                str(out), MODEL_NAME, group_names, trans_mats, usages, syll_include, save_dir=tmp
+            ),
+            "transition_graphs",
+            png,
+            max_bytes,
+        )
+    except (ValueError, ZeroDivisionError) as exc:  # e.g. a group whose syllables have no usage
+        from matplotlib.figure import Figure
+
+        from ethoflow.core.io import save_figure
+
+        log.warning("transition graph not drawn: %s", exc)
+        fig = Figure(figsize=(4.5, 1.5))
+        fig.text(0.5, 0.5, f"no transition graph:\n{str(exc)[:120]}", ha="center", va="center", fontsize=8)
+        save_figure(fig, png, dpi=100, format="png")
+
+
+def apply_to_sessions(
+    cfg: MoseqParams,
+    set_name: str,
+    model_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    plots_dir: str | os.PathLike,
+    parallel_message_passing: bool | str | None = None,
+    root: str | os.PathLike = ".",
+) -> dict[str, Any]:
+    """Apply the model in ``model_dir`` (moseq_results' folder: ``config.yml`` with its PCA's
+    latent_dim, ``model/checkpoint.h5``, syllables reindexed by frequency) to the session set
+    ``moseq.apply.sets[set_name]``.
+
+    Writes ``out_dir/model/results.h5`` and ``out_dir/model/results/<session>.csv`` (the training
+    results' layout), ``out_dir/syllable_frequencies.csv`` (per session), ``.../group_frequencies.csv``
+    (per group), ``out_dir/summary.json``, and ``plots_dir/transition_graph.png``.
+
+    Raises:
+        InputError: unknown set, missing model, or new sessions that do not fit it (see
+            :func:`load_new_sessions`).
+    """
+    import keypoint_moseq as kpms
+    from keypoint_moseq.io import save_hdf5
+
+    from ethoflow.moseq.prepare import remove_outliers
+
+    if set_name not in cfg.apply.sets:
+        raise InputError(f"moseq.apply.sets has no set {set_name!r} (sets: {sorted(cfg.apply.sets)})")
+    sessions = cfg.apply.sets[set_name]
+    model_dir = Path(model_dir)
+    if not (model_dir / MODEL_NAME / "checkpoint.h5").exists():
+        raise InputError(f"{model_dir / MODEL_NAME / 'checkpoint.h5'} missing: run moseq_results first")
+    config = io.read_kpms_config(model_dir)
+    coords, confs = load_new_sessions(sessions, config, root)
+    bodyparts = [str(b) for b in config["bodyparts"]]
+    use_idx = [bodyparts.index(b) for b in config["use_bodyparts"]]
+    coords, confs, report = io.clean_sessions(coords, confs, cfg.load.min_frames, cfg.load.max_nan_fraction, use_idx)
+    coords, confs = remove_outliers(coords, confs, cfg.outliers.outlier_scale_factor, bodyparts)
+    coords, confs = io.to_float64(coords, confs)
+    data, metadata = kpms.format_data(coords, confs, **config)
+    model, _, _, _ = kpms.load_checkpoint(str(model_dir), MODEL_NAME)
+    res = kpms.apply_model(
+        model,
+        data,
+        metadata,
+        num_iters=cfg.apply.num_iters,
+        save_results=False,
+        parallel_message_passing=parallel_message_passing,
+        **{k: v for k, v in config.items() if k != "seed"},
+    )
+    res = {name: res[name] for name in sorted(res)}
+    out, plots = Path(out_dir), Path(plots_dir)
+    for d in (out, plots):
+        if d.exists():
+            shutil.rmtree(d)
+    (out / MODEL_NAME).mkdir(parents=True)
+    plots.mkdir(parents=True)
+    save_hdf5(str(out / MODEL_NAME / "results.h5"), res)
+    kpms.save_results_as_csv(res, str(out), MODEL_NAME)
+    num_states = int(np.asarray(model["params"]["pi"]).shape[0])
+    groups = {name: sessions.groups.get(name, "default") for name in res}
+    per_session, per_group = syllable_frequencies(res, groups, num_states)
+    per_session.to_csv(out / "syllable_frequencies.csv", index=False, float_format="%.6f", lineterminator="\n")
+    per_group.to_csv(out / "group_frequencies.csv", index=False, float_format="%.6f", lineterminator="\n")
+    transition_graph(out, groups, plots / "transition_graph.png")
+    summary = {
+        "set": set_name,
+        "sessions": list(res),
+        "groups": groups,
+        "frames": {name: int(np.asarray(res[name]["syllable"]).size) for name in res},
+        "dropped_fragments": report.fragments,
+        "excluded_nan_sessions": report.nan_excluded,
+        "num_iters": cfg.apply.num_iters,
+        "syllables_used": int(per_group.loc[per_group["frames"] > 0, "syllable"].nunique()),
+    }
+    write_json(out / "summary.json", summary)
+    log.info("moseq_apply@%s: %d sessions, %d syllables used", set_name, len(res), summary["syllables_used"])
+    return summary

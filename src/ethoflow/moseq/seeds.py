@@ -1,0 +1,220 @@
+"""Model selection across seeds (moseq_seeds): fit the final model from several seeds, keep the one
+with the highest expected marginal likelihood (EML).
+
+keypoint-moseq's documentation fits many models that differ only in their seed and keeps the one
+with the best EML score (``keypoint_moseq.expected_marginal_likelihoods``: the mean, over the other
+models, of the marginal log likelihood of their latent trajectories under this model's AR
+parameters and transition matrix; Weinreb et al. 2024). Here the seeds are ``moseq.seed``,
+``moseq.seed + 1``, ... (``moseq.seeds.n_seeds`` of them), each fitted with
+:func:`ethoflow.moseq.fit.fit_seed` at the kappas the searches chose.
+
+Resumable per seed: a finished seed leaves ``<out>/seed-NN/complete.json`` (its fingerprint: the
+inputs and params that made it); a rerun fits only the seeds without a matching record. The stage
+writes ``<out>/seeds.json`` (EML score and standard error per seed, the chosen seed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ethoflow.core.errors import InputError
+from ethoflow.core.io import read_json, write_json
+from ethoflow.core.logging import get_logger
+from ethoflow.moseq import io
+from ethoflow.moseq.fit import fingerprint
+from ethoflow.moseq.params import MoseqParams
+
+log = get_logger(__name__)
+
+#: per-seed completion record, inside the seed's model folder.
+COMPLETE = "complete.json"
+#: the stage's summary (scores, chosen seed).
+SUMMARY = "seeds.json"
+
+
+def seed_name(seed: int) -> str:
+    """Model (folder) name of ``seed``: ``seed-NN``."""
+    return f"seed-{int(seed):02d}"
+
+
+@dataclass(frozen=True)
+class SeedSelection:
+    """One selection across seeds.
+
+    Attributes:
+        out: the stage's folder (absolute).
+        seeds: the seeds, in order.
+        fingerprint: hash of the params and input files every seed's fit depends on.
+        base_spec: the keys every :func:`ethoflow.moseq.fit.fit_seed` spec shares.
+    """
+
+    out: Path
+    seeds: tuple[int, ...]
+    fingerprint: str
+    base_spec: dict[str, Any]
+
+    def spec(self, seed: int) -> dict[str, Any]:
+        """The :func:`ethoflow.moseq.fit.fit_seed` spec of ``seed``."""
+        record = str(self.out / seed_name(seed) / COMPLETE)
+        return {
+            **self.base_spec,
+            "seed": int(seed),
+            "name": seed_name(seed),
+            "record": record,
+            "fingerprint": self.fingerprint,
+        }
+
+    def checkpoint(self, seed: int) -> Path:
+        return self.out / seed_name(seed) / "checkpoint.h5"
+
+
+def new_selection(
+    cfg: MoseqParams,
+    keypoints: str | os.PathLike,
+    pca_dir: str | os.PathLike,
+    arhmm_dir: str | os.PathLike,
+    full_dir: str | os.PathLike,
+    out: str | os.PathLike,
+) -> SeedSelection:
+    """The selection for these inputs: kappas from the searches' configs (``arhmm_dir/config.yml``,
+    ``full_dir/config.yml``), iterations ``moseq.arhmm.arhmm_iters`` and ``moseq.full.full_iters``.
+
+    Raises:
+        InputError: an input is missing.
+    """
+    keypoints, pca_dir = Path(keypoints), Path(pca_dir)
+    inputs = [keypoints, pca_dir / "pca.p", pca_dir / "config.yml"]
+    for f in inputs:
+        if not f.exists():
+            raise InputError(f"{f} missing: run the earlier moseq stages")
+    kappas = {
+        k: float(io.read_kpms_config(d)["trans_hypparams"]["kappa"])
+        for k, d in (("arhmm", arhmm_dir), ("full", full_dir))
+    }
+    seeds = tuple(cfg.seed + i for i in range(cfg.seeds.n_seeds))
+    base = {
+        "project_dir": str(Path(out).resolve()),
+        "keypoints": str(keypoints.resolve()),
+        "pca_dir": str(pca_dir.resolve()),
+        "arhmm_kappa": kappas["arhmm"],
+        "full_kappa": kappas["full"],
+        "arhmm_iters": cfg.arhmm.arhmm_iters,
+        "full_iters": cfg.full.full_iters,
+    }
+    fp = fingerprint({k: v for k, v in base.items() if k not in ("project_dir", "keypoints", "pca_dir")}, inputs)
+    return SeedSelection(Path(out).resolve(), seeds, fp, base)
+
+
+def pending_seeds(sel: SeedSelection) -> list[int]:
+    """Seeds without a completion record for these inputs (their folders, if any, are stale).
+
+    Folders in ``out`` of seeds no longer selected are removed, and so is a stale ``seeds.json``."""
+    sel.out.mkdir(parents=True, exist_ok=True)
+    wanted = {seed_name(s) for s in sel.seeds}
+    for d in sorted(sel.out.iterdir()):
+        if d.is_dir() and d.name not in wanted:
+            shutil.rmtree(d)
+    todo = []
+    for s in sel.seeds:
+        rec = sel.out / seed_name(s) / COMPLETE
+        if not (rec.exists() and read_json(rec).get("fingerprint") == sel.fingerprint):
+            todo.append(s)
+    if todo and (sel.out / SUMMARY).exists():
+        (sel.out / SUMMARY).unlink()
+    if len(todo) < len(sel.seeds):
+        log.info("moseq_seeds: %d of %d seeds already fitted", len(sel.seeds) - len(todo), len(sel.seeds))
+    return todo
+
+
+def choose(scores: np.ndarray) -> int:
+    """Index of the highest EML score (the first on ties).
+
+    Raises:
+        InputError: no score, or a score that is not finite.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if scores.size == 0 or not np.isfinite(scores).all():
+        raise InputError(f"EML scores must be finite numbers, got {scores.tolist()}")
+    return int(np.argmax(scores))
+
+
+def score_and_choose(sel: SeedSelection) -> dict[str, Any]:
+    """EML scores of every seed's model (``keypoint_moseq.expected_marginal_likelihoods``), the
+    chosen seed (highest score), written to ``out/seeds.json`` and returned::
+
+        {"seeds": [...], "eml": {seed: score}, "eml_sem": {seed: standard error},
+         "chosen": {"seed": s, "name": "seed-NN", "checkpoint": "seed-NN/checkpoint.h5"},
+         "median_duration_frames": {seed: frames}, "fingerprint": ...}
+
+    Raises:
+        InputError: fewer than two seeds (EML compares models).
+    """
+    import keypoint_moseq as kpms
+
+    if len(sel.seeds) < 2:
+        raise InputError("moseq.seeds.n_seeds must be >= 2: the EML score compares models")
+    paths = [str(sel.checkpoint(s)) for s in sel.seeds]
+    scores, sems = kpms.expected_marginal_likelihoods(checkpoint_paths=paths)
+    scores, sems = np.asarray(scores, dtype=float), np.asarray(sems, dtype=float)
+    best = sel.seeds[choose(scores)]
+    records = {s: read_json(sel.out / seed_name(s) / COMPLETE) for s in sel.seeds}
+    summary = {
+        "seeds": list(sel.seeds),
+        "eml": {str(s): float(v) for s, v in zip(sel.seeds, scores)},
+        "eml_sem": {str(s): float(v) for s, v in zip(sel.seeds, sems)},
+        "chosen": {"seed": best, "name": seed_name(best), "checkpoint": f"{seed_name(best)}/checkpoint.h5"},
+        "median_duration_frames": {str(s): float(records[s]["median_duration"]) for s in sel.seeds},
+        "fingerprint": sel.fingerprint,
+    }
+    write_json(sel.out / SUMMARY, summary)
+    log.info(
+        "moseq_seeds: EML %s; chosen seed %d",
+        ", ".join(f"seed {s} {v:.4g}" for s, v in zip(sel.seeds, scores)),
+        best,
+    )
+    return summary
+
+
+def chosen_checkpoint(seeds_dir: str | os.PathLike) -> tuple[Path, str]:
+    """(project folder, model name) of the chosen seed's model, from ``seeds_dir/seeds.json``.
+
+    Raises:
+        InputError: ``seeds.json`` missing (run moseq_seeds).
+    """
+    path = Path(seeds_dir) / SUMMARY
+    if not path.exists():
+        raise InputError(f"{path} missing: run moseq_seeds first")
+    return Path(seeds_dir), read_json(path)["chosen"]["name"]
+
+
+def seed_figures(
+    sel: SeedSelection, summary: dict[str, Any], eml_png: str | os.PathLike, confusion_png: str | os.PathLike
+) -> None:
+    """``plot_eml_scores`` (EML score +- standard error per seed) and ``plot_confusion_matrix`` of
+    the chosen seed's syllables against the runner-up's (same frames; rows normalised), both from
+    keypoint-moseq, saved with :func:`ethoflow.core.io.save_figure` (100 dpi)."""
+    import keypoint_moseq as kpms
+
+    from ethoflow.core.io import save_figure
+
+    seeds = list(sel.seeds)
+    scores = np.array([summary["eml"][str(s)] for s in seeds])
+    sems = np.array([summary["eml_sem"][str(s)] for s in seeds])
+    fig, _ = kpms.plot_eml_scores(scores, sems, [seed_name(s) for s in seeds])
+    save_figure(fig, eml_png, dpi=100)
+    order = sorted(seeds, key=lambda s: (-summary["eml"][str(s)], s))
+    results = []
+    for s in order[:2]:
+        model, _, metadata, _ = kpms.load_checkpoint(path=str(sel.checkpoint(s)))
+        res = kpms.extract_results(model, metadata, save_results=False)
+        results.append({k: res[k] for k in sorted(res)})
+    fig, ax = kpms.plot_confusion_matrix(results[0], results[1])
+    ax.set_xlabel(f"{seed_name(order[1])} (runner-up)")
+    ax.set_ylabel(f"{seed_name(order[0])} (chosen)")
+    save_figure(fig, confusion_png, dpi=100)

@@ -1,0 +1,220 @@
+"""The moseq pipeline's DVC stages, one ``run_<stage>`` each: wiring only.
+
+Each reads its inputs (paths given by ``dvc.yaml`` through the stage script), calls the domain
+functions (:mod:`~ethoflow.moseq.prepare`, :mod:`~ethoflow.moseq.kappa`, :mod:`~ethoflow.moseq.fit`,
+:mod:`~ethoflow.moseq.results`) and writes the outputs. The fits are dispatched here and nowhere else:
+:func:`ethoflow.dispatch.run` for one fit, :func:`ethoflow.dispatch.map_array` for a round of kappa
+trials (one Slurm job array per round on a cluster, one after another in-process locally).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ethoflow import dispatch
+from ethoflow.core.logging import get_logger
+from ethoflow.core.params import DEFAULT_PARAMS
+from ethoflow.moseq import fit, kappa, prepare, seeds
+from ethoflow.moseq.params import MoseqParams
+from ethoflow.moseq.search import SearchState
+
+log = get_logger(__name__)
+
+PathLike = str | os.PathLike
+
+
+def run_moseq_load(cfg: MoseqParams, *, out: PathLike, root: PathLike = ".") -> dict[str, Any]:
+    """moseq_load: keypoint files named in ``moseq.load`` -> ``out`` (``keypoints.p``, kpms
+    ``config.yml``, ``load_report.json``). See :func:`ethoflow.moseq.prepare.load`."""
+    return prepare.load(cfg, out, root=root)
+
+
+def run_moseq_outliers(cfg: MoseqParams, *, load_dir: PathLike, out: PathLike, plots: PathLike) -> dict[str, float]:
+    """moseq_outliers: ``load_dir`` -> cleaned keypoints in ``out``, QA plots in ``plots``.
+    See :func:`ethoflow.moseq.prepare.outliers`."""
+    return prepare.outliers(cfg, load_dir, out, plots)
+
+
+def run_moseq_pca(
+    cfg: MoseqParams, *, outliers_dir: PathLike, out: PathLike, scree: PathLike, metrics: PathLike
+) -> dict[str, Any]:
+    """moseq_pca: ``outliers_dir`` -> ``pca.p`` and config in ``out``, the scree plot, the PCA
+    summary JSON ``metrics``. See :func:`ethoflow.moseq.prepare.pca`."""
+    return prepare.pca(cfg, outliers_dir, out, scree, metrics)
+
+
+def _search_and_fit(
+    ks: kappa.KappaSearch, compute: dispatch.ComputeParams | None, params_path: PathLike
+) -> SearchState:
+    """Run (or resume) a kappa search and its final fit, dispatching every fit."""
+    compute = compute or dispatch.load_compute(params_path)
+    options = fit.check_options(compute.resources(ks.stage).options, ks.stage, params_path)
+    run_spec = {"options": options, "root": str(Path.cwd())}
+    state = kappa.open_search(ks)
+    if kappa.is_complete(state):
+        log.info("%s: search and final fit already complete (kappa %.4g)", ks.stage, state.extra["kappa"])
+        return state
+
+    def fit_round(specs: list[dict[str, Any]]) -> list[tuple[float, str]]:
+        specs = [{**s, **run_spec} for s in specs]
+        if len(specs) == 1:  # one trial: recorded as soon as it is done
+            return [dispatch.run(fit.fit_trial, specs[0], stage=ks.stage, compute=compute)]
+        return dispatch.map_array(fit.fit_trial, specs, stage=ks.stage, compute=compute)
+
+    state = kappa.run_kappa_search(ks, state, fit_round)
+    spec = {**kappa.final_fit_spec(ks, state), **run_spec}
+    final = dispatch.run(fit.continue_fit, spec, stage=ks.stage, compute=compute)
+    return kappa.finish_search(ks, state, final)
+
+
+def run_moseq_arhmm(
+    cfg: MoseqParams,
+    *,
+    keypoints: PathLike,
+    pca_dir: PathLike,
+    out: PathLike,
+    compute: dispatch.ComputeParams | None = None,
+    params_path: PathLike = DEFAULT_PARAMS,
+) -> SearchState:
+    """moseq_arhmm: kappa search for the AR-HMM, then its final fit, into ``out`` (a DVC persist
+    out: ``search_state.json``, ``arhmm/checkpoint.h5``, ``config.yml`` with the chosen kappa).
+    ``compute``: the ``compute`` params (read from ``params_path`` when ``None``).
+
+    Raises:
+        ethoflow.moseq.search.SearchError: unreachable target with ``on_unreachable: error``.
+        ethoflow.core.errors.ParamsError: bad ``compute.stages.moseq_arhmm.options``.
+    """
+    return _search_and_fit(kappa.arhmm_search(cfg, keypoints, pca_dir, out), compute, params_path)
+
+
+def run_moseq_full(
+    cfg: MoseqParams,
+    *,
+    arhmm_dir: PathLike,
+    out: PathLike,
+    compute: dispatch.ComputeParams | None = None,
+    params_path: PathLike = DEFAULT_PARAMS,
+) -> SearchState:
+    """moseq_full: kappa search for the full model warm-started from ``arhmm_dir``'s AR-HMM, then
+    its final fit, into ``out`` (as :func:`run_moseq_arhmm`, final model ``full/checkpoint.h5``)."""
+    return _search_and_fit(kappa.full_search(cfg, arhmm_dir, out), compute, params_path)
+
+
+def run_moseq_seeds(
+    cfg: MoseqParams,
+    *,
+    keypoints: PathLike,
+    pca_dir: PathLike,
+    arhmm_dir: PathLike,
+    full_dir: PathLike,
+    out: PathLike,
+    eml_plot: PathLike,
+    confusion_plot: PathLike,
+    compute: dispatch.ComputeParams | None = None,
+    params_path: PathLike = DEFAULT_PARAMS,
+) -> dict[str, Any]:
+    """moseq_seeds: the final model fitted from ``moseq.seeds.n_seeds`` seeds at the kappas of
+    ``arhmm_dir`` and ``full_dir`` (one :func:`ethoflow.moseq.fit.fit_seed` per seed, as one job
+    array through :func:`ethoflow.dispatch.map_array`; seeds already fitted for these inputs are
+    skipped), scored by EML; the highest is chosen. Writes ``out/seed-NN/`` (a DVC persist out),
+    ``out/seeds.json`` and the two figures. See :mod:`ethoflow.moseq.seeds`.
+
+    Raises:
+        ethoflow.core.errors.ParamsError: bad ``compute.stages.moseq_seeds.options``.
+        ethoflow.core.errors.InputError: a missing input.
+    """
+    stage = "moseq_seeds"
+    compute = compute or dispatch.load_compute(params_path)
+    options = fit.check_options(compute.resources(stage).options, stage, params_path)
+    sel = seeds.new_selection(cfg, keypoints, pca_dir, arhmm_dir, full_dir, out)
+    todo = seeds.pending_seeds(sel)
+    if todo:
+        log.info("%s: fitting seeds %s (%d of %d)", stage, todo, len(todo), len(sel.seeds))
+        specs = [{**sel.spec(s), "options": options, "root": str(Path.cwd())} for s in todo]
+        dispatch.map_array(fit.fit_seed, specs, stage=stage, compute=compute)  # each writes its record
+    from ethoflow.moseq import jaxcache
+
+    jaxcache.enable()
+    summary = seeds.score_and_choose(sel)
+    seeds.seed_figures(sel, summary, eml_plot, confusion_plot)
+    return summary
+
+
+def run_moseq_results(
+    cfg: MoseqParams,
+    *,
+    arhmm_dir: PathLike,
+    full_dir: PathLike,
+    pca_summary: PathLike,
+    out: PathLike,
+    summary: PathLike,
+    plots: PathLike,
+    metrics: PathLike,
+    seeds_dir: PathLike | None = None,
+    keypoints: PathLike | None = None,
+    grid_movies: PathLike | None = None,
+) -> dict[str, Any]:
+    """moseq_results: the chosen seed's model of ``seeds_dir`` (or, without it, the final model in
+    ``full_dir``) -> reindexed model, per-frame syllables (HDF5 + CSV) in ``out``, ``summary`` JSON,
+    figures in ``plots``, headline ``metrics``, grid movies per syllable in ``grid_movies`` (from the
+    ``keypoints`` pickle and the videos named in params). See :func:`ethoflow.moseq.results.results`."""
+    from ethoflow.moseq import results
+
+    return results.results(
+        cfg,
+        arhmm_dir,
+        full_dir,
+        pca_summary,
+        out,
+        summary,
+        plots,
+        metrics,
+        seeds_dir=seeds_dir,
+        keypoints=keypoints,
+        grid_movies_dir=grid_movies,
+    )
+
+
+def run_moseq_apply(
+    cfg: MoseqParams,
+    *,
+    set_name: str,
+    model_dir: PathLike,
+    out: PathLike,
+    plots: PathLike,
+    compute: dispatch.ComputeParams | None = None,
+    params_path: PathLike = DEFAULT_PARAMS,
+) -> dict[str, Any]:
+    """moseq_apply@<set_name>: the chosen model in ``model_dir`` (moseq_results' folder) applied to
+    the new sessions of ``moseq.apply.sets[set_name]``: per-frame syllables and frequencies in
+    ``out``, the transition graph per group in ``plots``. See
+    :func:`ethoflow.moseq.apply.apply_to_sessions` (dispatched as one job)."""
+    stage = f"moseq_apply@{set_name}"
+    compute = compute or dispatch.load_compute(params_path)
+    options = fit.check_options(compute.resources(stage).options, stage, params_path)
+    return dispatch.run(
+        _apply_job,
+        cfg,
+        set_name,
+        str(model_dir),
+        str(out),
+        str(plots),
+        options,
+        str(Path.cwd()),
+        stage=stage,
+        compute=compute,
+    )
+
+
+def _apply_job(cfg, set_name, model_dir, out, plots, options, root):
+    """The apply job (top-level, picklable): JAX cache and compute options, then the apply."""
+    from ethoflow.moseq import jaxcache
+    from ethoflow.moseq.apply import apply_to_sessions
+
+    jaxcache.enable(root)
+    opts = fit.apply_options(options)
+    return apply_to_sessions(
+        cfg, set_name, model_dir, out, plots, parallel_message_passing=opts.parallel_message_passing, root=root
+    )
