@@ -19,6 +19,7 @@ def main(argv=None):
         sorted(cfg.predict.settings),
         args.metrics,
         args.reports,
+        detect_sets=sorted(cfg.detect.sets),
         stage="acoustic_report",
         params_path=args.params,
     )

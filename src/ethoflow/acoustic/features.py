@@ -120,3 +120,33 @@ def detection_features(det: pd.DataFrame, files: dict[str, str], p: RFParams) ->
             rows[i] = segment_features(y[a:b], sr, p) | {"cnn_logit_mean": float(r.cnn_logit_mean)}
     cols = list(rows[0]) if rows else []
     return pd.DataFrame(rows, columns=cols)
+
+
+def energy_band(y: np.ndarray, sr: int, fmin: float, fmax: float, n_fft: int = 1024) -> tuple[float, float]:
+    """Frequency band of a segment: the 5 % and 95 % points (Hz) of its energy over frequency (Raven's
+    "Freq 5%"/"Freq 95%", Charif et al.), from a Hann STFT (``n_fft``, or the largest power of two the
+    segment holds, at least 64 samples) restricted to ``[fmin, min(fmax, sr/2)]``.
+
+    Args:
+        y: samples (n_samples,) at ``sr`` Hz.
+    Returns:
+        ``(low_hz, high_hz)``; ``(fmin, fmin)`` for a silent or empty segment.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.size < 64:
+        y = np.pad(y, (0, 64 - y.size))
+    while n_fft > y.size and n_fft > 64:
+        n_fft //= 2
+    hop = max(1, n_fft // 2)
+    n = 1 + (y.size - n_fft) // hop
+    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop][:n] * np.hanning(n_fft).astype(np.float32)
+    S = (np.abs(np.fft.rfft(frames, axis=1)) ** 2).sum(axis=0)
+    freqs = np.arange(S.size) * sr / n_fft
+    band = (freqs >= fmin) & (freqs <= min(fmax, sr / 2))
+    S, freqs = S[band], freqs[band]
+    cum = np.cumsum(S)
+    if not S.size or cum[-1] <= 0:
+        return float(fmin), float(fmin)
+    lo = freqs[min(_percentile_point(cum, 0.05), len(freqs) - 1)]
+    hi = freqs[min(_percentile_point(cum, 0.95), len(freqs) - 1)]
+    return float(lo), float(hi)
