@@ -243,3 +243,16 @@ def test_kill_9_mid_run_then_rerun_resumes_and_gives_the_same_outputs(data, tmp_
     detect_set(cfg, "demo", tmp_path / "killed")
     assert (state / "H01.windows.parquet").stat().st_mtime_ns == t0  # resumed, not recomputed
     assert _outputs(tmp_path / "killed") == _outputs(tmp_path / "clean")
+
+
+def test_evaluate_detection_bands_come_from_each_detections_spectrum(tmp_path):
+    from ethoflow.acoustic.features import detection_bands
+
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    y = np.where(t < 1, np.sin(2 * np.pi * 800 * t), np.sin(2 * np.pi * 2500 * t)).astype(np.float32) * 0.5
+    sf.write(tmp_path / "a.wav", y, sr)
+    det = pd.DataFrame({"recording": ["a", "a"], "start_s": [0.1, 1.2], "end_s": [0.6, 1.8]}, index=[5, 9])
+    out = detection_bands(det, {"a": str(tmp_path / "a.wav")}, 0, 4000)
+    assert list(out.index) == [5, 9]
+    assert out.low_hz.iloc[0] < 800 < out.high_hz.iloc[0] < 1200 and 2200 < out.low_hz.iloc[1] < 2500

@@ -150,3 +150,24 @@ def energy_band(y: np.ndarray, sr: int, fmin: float, fmax: float, n_fft: int = 1
     lo = freqs[min(_percentile_point(cum, 0.05), len(freqs) - 1)]
     hi = freqs[min(_percentile_point(cum, 0.95), len(freqs) - 1)]
     return float(lo), float(hi)
+
+
+def detection_bands(det: pd.DataFrame, files: dict[str, str], fmin: float, fmax: float) -> pd.DataFrame:
+    """``det`` with ``low_hz``/``high_hz``: each detection's :func:`energy_band` in ``[fmin, fmax]``, from
+    its own samples (read from ``files[recording]`` at the file's rate, channels averaged)."""
+    import soundfile as sf
+
+    det = det.copy()
+    lo = np.zeros(len(det))
+    hi = np.zeros(len(det))
+    pos = {k: i for i, k in enumerate(det.index)}
+    for rec, g in det.groupby("recording", sort=True):
+        with sf.SoundFile(str(files[rec])) as fh:
+            sr = fh.samplerate
+            for k, r in g.iterrows():
+                a = int(r.start_s * sr)
+                fh.seek(min(a, fh.frames))
+                y = fh.read(max(int(r.end_s * sr), a + 1) - a, dtype="float32", always_2d=True).mean(axis=1)
+                lo[pos[k]], hi[pos[k]] = energy_band(y, sr, fmin, fmax)
+    det["low_hz"], det["high_hz"] = lo, hi
+    return det
