@@ -20,6 +20,7 @@ def main(argv=None):
         args.metrics,
         args.reports,
         detect_sets=sorted(cfg.detect.sets),
+        external={k: e.variant for k, e in cfg.external.items()},
         stage="acoustic_report",
         params_path=args.params,
     )

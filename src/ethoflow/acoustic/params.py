@@ -12,6 +12,7 @@ Layout::
       evaluate:   threshold, chaining of windows into detections, IoU matching
       rf:         random-forest false-alarm filter on per-detection librosa features
       detect:     sets: name -> detection set on unannotated recordings; DVC ``foreach``
+      external:   name -> an existing (ANIMAL-SPOT) model file evaluated beside the variants; DVC ``matrix``
 """
 
 from __future__ import annotations
@@ -422,6 +423,22 @@ class DetectParams(StrictModel):
     num_threads: int = Field(0, ge=0)
 
 
+class ExternalModel(StrictModel):
+    """An existing model file evaluated beside the trained variants (``acoustic_external@<name>-<setting>``).
+
+    Attributes:
+        file: an ANIMAL-SPOT model file (``.pk`` as its trainer writes it); must lie inside
+            ``acoustic.corpus.data_dir`` or ``models/acoustic`` (tracked by DVC).
+        variant: whose recordings and tape roles it is evaluated on (its test/benchmark tapes are the
+            held-out group of the metrics table, as for the variant's own model).
+        min_max_norm: the model was trained with ANIMAL-SPOT's ``--min_max_norm``.
+    """
+
+    file: str
+    variant: str = "v1"
+    min_max_norm: bool = False
+
+
 class AcousticParams(StrictModel):
     """The ``acoustic`` section."""
 
@@ -434,6 +451,24 @@ class AcousticParams(StrictModel):
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     rf: RFParams = Field(default_factory=RFParams)
     detect: DetectParams = Field(default_factory=DetectParams)
+    external: dict[str, ExternalModel] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _external_models(self) -> AcousticParams:
+        for name, ext in self.external.items():
+            if name in self.variants:
+                raise ValueError(f"external.{name}: the name is a variant's too; metrics rows would collide")
+            if ext.variant not in self.variants:
+                raise ValueError(
+                    f"external.{name}.variant {ext.variant!r} is not in variants ({sorted(self.variants)})"
+                )
+            tracked = [t for t in (self.corpus.data_dir, "models/acoustic") if t is not None]
+            if self.corpus.data_dir is not None and not any(path_within(ext.file, t) for t in tracked):
+                raise ValueError(
+                    f"external.{name}.file {ext.file!r} outside corpus.data_dir {self.corpus.data_dir!r} and "
+                    "models/acoustic, the folders DVC tracks for acoustic_external: move the file there"
+                )
+        return self
 
     def variant(self, name: str, params_path: str = "params.yaml") -> VariantParams:
         """The variant ``name`` (raises ``ParamsError`` naming the missing key)."""

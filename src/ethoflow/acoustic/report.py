@@ -56,6 +56,7 @@ def build_report(
     corpus: str = "data/interim/acoustic/corpus/corpus_index.json",
     models_dir: str = "models/acoustic",
     detect_sets: list[str] | tuple[str, ...] = (),
+    external: dict[str, str] | None = None,
     detect_dir: str = "data/processed/acoustic/detect",
 ) -> dict[str, Any]:
     """Collect every (variant, setting, layer) evaluation and write the report files; return the summary.
@@ -67,6 +68,8 @@ def build_report(
         out_reports: folder of the tables, figures and plot data.
         corpus: the corpus index (ground truth).
         models_dir: ``<models_dir>/<variant>/history.json`` holds each variant's per-epoch training record.
+        external: external model name -> the variant it was evaluated on (``acoustic.external``); each
+            ``<name>-<setting>`` joins the table with its ``cnn`` layer (no RF layer).
         detect_sets: names of ``acoustic.detect.sets``; each set's ``<detect_dir>/<name>/metrics.json``
             (recordings, hours, detections, detections_per_min, and precision/recall/f1 when the set has
             a ``truth``) goes into the headline under ``detect.<name>``.
@@ -79,13 +82,15 @@ def build_report(
     index = read_json(corpus)
     rows, tape_rows, curves, summary = [], [], [], {}
     confusions = {}
-    for v in variants:
-        vindex = read_json(VARIANT_INDEX.format(variant=v))
+    models = [(v, v, LAYERS) for v in variants]
+    models += [(e, ev, {"cnn": LAYERS["cnn"]}) for e, ev in sorted(dict(external or {}).items())]
+    for v, data_variant, layers in models:
+        vindex = read_json(VARIANT_INDEX.format(variant=data_variant))
         held = {t for t, r in vindex["tape_roles"].items() if r in HELDOUT_ROLES}
         gt = ground_truth(index, vindex["classes"])
         for s in settings:
             name = f"{v}-{s}"
-            for layer, ddir in LAYERS.items():
+            for layer, ddir in layers.items():
                 mpath = Path(ddir) / name / LAYER_METRICS
                 if not mpath.exists():
                     raise InputError(f"{mpath}: missing; run the acoustic evaluate/rf stages for {name}")
