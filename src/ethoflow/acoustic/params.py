@@ -169,6 +169,15 @@ class SplitFractions(StrictModel):
         return self
 
 
+class FrontEndOverride(StrictModel):
+    """A variant's front-end overrides (``null``: ``acoustic.features``' value). Units: s, samples, Hz."""
+
+    seq_len_s: float | None = Field(None, gt=0)
+    n_fft: int | None = Field(None, gt=0)
+    hop_length: int | None = Field(None, gt=0)
+    sr: int | None = Field(None, gt=0)
+
+
 class VariantParams(StrictModel):
     """One training-dataset variant (acoustic_variants@<name>).
 
@@ -188,6 +197,9 @@ class VariantParams(StrictModel):
             no equally long silent gaps.
         classes: target classes used (``null``: all in the corpus).
         spectrogram_pngs: write this many example spectrogram PNGs per split (0: none).
+        features: this variant's own front end: any of ``seq_len_s``, ``n_fft``, ``hop_length``, ``sr``
+            replacing ``acoustic.features`` (as alpaca's ``train_variants.json`` entries do); the model
+            file records the front end it was trained with, and prediction/detection read it from there.
     """
 
     split: Literal["random", "quality_balanced", "tape_exclusive"] = "tape_exclusive"
@@ -200,6 +212,7 @@ class VariantParams(StrictModel):
     noise_max_s: float | None = Field(1.0, gt=0)
     classes: list[str] | None = None
     spectrogram_pngs: int = Field(0, ge=0)
+    features: FrontEndOverride | None = None
 
 
 class FeatureParams(StrictModel):
@@ -479,6 +492,23 @@ class AcousticParams(StrictModel):
                 f"{params_path}: acoustic.variants has no variant '{name}' (have: {sorted(self.variants)})"
             )
         return self.variants[name]
+
+    def variant_features(self, name: str, params_path: str = "params.yaml") -> FeatureParams:
+        """``acoustic.features`` with variant ``name``'s ``features`` overrides applied (validated again:
+        ``ParamsError`` naming the variant when, e.g., ``fmax`` is above the new ``sr``'s Nyquist)."""
+        from pydantic import ValidationError
+
+        from ethoflow.core import ParamsError
+
+        over = self.variant(name, params_path).features
+        if over is None:
+            return self.features
+        changes = {k: v for k, v in over.model_dump().items() if v is not None}
+        try:
+            return FeatureParams(**(self.features.model_dump() | changes))
+        except ValidationError as exc:
+            msg = "; ".join(e["msg"] for e in exc.errors())
+            raise ParamsError(f"{params_path}: acoustic.variants.{name}.features {changes}: {msg}") from None
 
     def setting(self, name: str, params_path: str = "params.yaml") -> PredictSetting:
         """The prediction setting ``name`` (raises ``ParamsError`` naming the missing key)."""
