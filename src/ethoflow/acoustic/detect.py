@@ -513,7 +513,6 @@ def score_against_truth(det: pd.DataFrame, truth_dir: str | Path, recordings: li
         "fp": n_pred - tp,
         "fn": n_gt - tp,
         "recordings_scored": n_scored,
-        "iou": iou,
     }
 
 
@@ -571,6 +570,7 @@ def detect_set(cfg: AcousticParams, name: str, out: str | Path, params_path: str
         ParamsError: unknown set or setting. InputError: no recordings; missing/unreadable model or RF
         file; with ``on_error: fail``, the bad recordings (each named with its problem).
     """
+    import soundfile as sf
     import torch
 
     from ethoflow.acoustic.evaluate import chain_windows
@@ -621,8 +621,6 @@ def detect_set(cfg: AcousticParams, name: str, out: str | Path, params_path: str
     fps = {rid: _fingerprint(common, p) for rid, p in good}
     durations = {}
     for rid, p in good:
-        import soundfile as sf
-
         i = sf.info(str(p))
         durations[rid] = i.frames / i.samplerate
     todo = [(rid, p) for rid, p in good if not _done(state, rid, fps[rid])]
@@ -711,6 +709,7 @@ def detect_set(cfg: AcousticParams, name: str, out: str | Path, params_path: str
         "setting": ds.setting,
         **setting.model_dump(),
         "threshold": threshold,
+        "iou": ev.iou if ds.truth is not None else None,
         "rf": str(rf_path) if rf_path else None,
         "rf_threshold": rf["threshold"] if rf is not None else None,
         "metrics": metrics,
