@@ -11,6 +11,7 @@ would take (its float32 samples alone). Target (issue #11/#16): peak RSS < 1.5 G
 
     PYTHONPATH=src nice -n 10 python benchmarks/acoustic_detect_memory.py            # 2 h tape
     PYTHONPATH=src python benchmarks/acoustic_detect_memory.py --minutes 20 --threads 2
+    PYTHONPATH=src python benchmarks/acoustic_detect_memory.py --width 8   # 2 h, small network: memory in minutes
     PYTHONPATH=src python benchmarks/acoustic_detect_memory.py --model ../shared/data/audio/animal-spot/model.pk --hop 0.05
 """
 
@@ -76,6 +77,13 @@ def main() -> None:
     ap.add_argument("--chunk-s", type=float, default=300.0, help="seconds of audio per streamed chunk")
     ap.add_argument("--threads", type=int, default=1, help="torch threads in the detection process")
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument(
+        "--width",
+        type=int,
+        default=64,
+        help="ResNet-18 base width of the untrained model (64: default size; "
+        "a small width measures the streaming's memory on a slow machine in minutes, weights ~45 MB less)",
+    )
     ap.add_argument("--tmp", default=None, help="folder for the tape (default: a new temporary folder)")
     args = ap.parse_args()
 
@@ -95,7 +103,7 @@ def main() -> None:
             from ethoflow.acoustic.params import FeatureParams
 
             torch.manual_seed(0)
-            m = CallClassifier(2, 18, 64).eval()
+            m = CallClassifier(2, 18, args.width).eval()
             f = FeatureParams(sr=48000)
             model_path = tmp / "model.pt"
             torch.save(
@@ -129,7 +137,9 @@ def main() -> None:
         r = json.loads(lines[0][len("RESULT ") :])
     whole_gb = seconds * args.sr * 4 / 1e9
     print(f"tape: {seconds / 60:.1f} min at {args.sr} Hz, 16-bit WAV (written in {t_write:.0f} s)")
-    print(f"model: {args.model or 'untrained ethoflow ResNet-18 width 64'}; window {args.seq_len} s, hop {args.hop} s")
+    print(
+        f"model: {args.model or f'untrained ethoflow ResNet-18 width {args.width}'}; window {args.seq_len} s, hop {args.hop} s"
+    )
     print(f"threads: {r['threads']}; batch {args.batch_size}; chunk {args.chunk_s:.0f} s")
     print(f"detection process peak RSS: {r['peak_rss_mb']:.0f} MB (target < 1500 MB)")
     print(f"  (the tape's float32 samples alone would take {whole_gb:.2f} GB if loaded whole)")
