@@ -256,3 +256,18 @@ def test_evaluate_detection_bands_come_from_each_detections_spectrum(tmp_path):
     out = detection_bands(det, {"a": str(tmp_path / "a.wav")}, 0, 4000)
     assert list(out.index) == [5, 9]
     assert out.low_hz.iloc[0] < 800 < out.high_hz.iloc[0] < 1200 and 2200 < out.low_hz.iloc[1] < 2500
+
+
+def test_band_of_a_long_detection_is_read_in_blocks_and_equals_the_whole_segment(tmp_path, monkeypatch):
+    import ethoflow.acoustic.features as feats
+
+    sr = 8000
+    rng = np.random.default_rng(0)
+    t = np.arange(6 * sr) / sr
+    y = (0.3 * np.sin(2 * np.pi * (600 + 100 * t) * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+    sf.write(tmp_path / "long.wav", y, sr, subtype="FLOAT")
+    monkeypatch.setattr(feats, "BAND_BLOCK_FRAMES", 7)  # many blocks
+    with sf.SoundFile(str(tmp_path / "long.wav")) as fh:
+        got = feats.file_energy_band(fh, 1234, 40000, 0, 4000)
+    want = energy_band(y[1234:40000], sr, 0, 4000)
+    assert got == pytest.approx(want)

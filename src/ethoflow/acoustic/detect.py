@@ -417,7 +417,7 @@ def describe_detections(
     Reads only each detection's samples from ``path`` (at the file's own rate)."""
     import soundfile as sf
 
-    from ethoflow.acoustic.features import energy_band, segment_features
+    from ethoflow.acoustic.features import file_energy_band, segment_features
 
     d = d.copy()
     lo, hi, feats = [], [], []
@@ -426,12 +426,12 @@ def describe_detections(
         for r in d.itertuples(index=False):
             a = int(r.start_s * sr)
             b = max(int(r.end_s * sr), a + 1)
-            fh.seek(min(a, fh.frames))
-            y = fh.read(b - a, dtype="float32", always_2d=True).mean(axis=1)
-            band = energy_band(y, sr, fmin, fmax)
+            band = file_energy_band(fh, a, b, fmin, fmax)  # in blocks: bounded memory on long detections
             lo.append(band[0])
             hi.append(band[1])
-            if rf is not None:
+            if rf is not None:  # the RF's features need the whole segment (as acoustic_rf_train computes them)
+                fh.seek(min(a, fh.frames))
+                y = fh.read(b - a, dtype="float32", always_2d=True).mean(axis=1)
                 feats.append(segment_features(y, sr, rf_params) | {"cnn_logit_mean": float(r.cnn_logit_mean)})
     d["low_hz"] = np.asarray(lo, float)
     d["high_hz"] = np.asarray(hi, float)
