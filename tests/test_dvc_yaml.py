@@ -24,6 +24,8 @@ STAGE_INPUTS = {
     "acoustic_corpus": ["acoustic.corpus.data_dir"],
     "acoustic_train": ["acoustic.corpus.data_dir"],
     "acoustic_predict": ["acoustic.corpus.data_dir"],
+    "acoustic_evaluate": ["acoustic.corpus.data_dir"],
+    "acoustic_external": ["acoustic.corpus.data_dir"],
     "acoustic_rf_train": ["acoustic.corpus.data_dir"],
     "moseq_load": ["moseq.load.input_dir"],
     "hbehave_zarr": ["hbehave.zarr.input_dir"],
