@@ -19,6 +19,8 @@ def main(argv=None):
         sorted(cfg.predict.settings),
         args.metrics,
         args.reports,
+        detect_sets=sorted(cfg.detect.sets),
+        external={k: e.variant for k, e in cfg.external.items()},
         stage="acoustic_report",
         params_path=args.params,
     )

@@ -18,7 +18,7 @@ def main(argv=None):
         train_model,
         f"data/interim/acoustic/variants/{args.variant}",
         out,
-        cfg.features,
+        cfg.variant_features(args.variant, args.params),
         cfg.train,
         str(state_dir("checkpoints", "acoustic_train", args.variant)),
         live_dir=f"{out}/dvclive",

@@ -15,9 +15,10 @@ def main(argv=None):
     cfg = load_section("acoustic", AcousticParams, args.params)
     spec = cfg.variant(args.variant, args.params)
     index = read_json(args.corpus)
-    df, vindex = build_variant(index, spec, cfg.features.seq_len_s)
+    features = cfg.variant_features(args.variant, args.params)
+    df, vindex = build_variant(index, spec, features.seq_len_s)
     out = args.out or f"data/interim/acoustic/variants/{args.variant}"
-    write_variant(out, df, vindex, index, spec.spectrogram_pngs, cfg.features, spec.seed)
+    write_variant(out, df, vindex, index, spec.spectrogram_pngs, features, spec.seed)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ STAGE_INPUTS = {
     "acoustic_corpus": ["acoustic.corpus.data_dir"],
     "acoustic_train": ["acoustic.corpus.data_dir"],
     "acoustic_predict": ["acoustic.corpus.data_dir"],
+    "acoustic_evaluate": ["acoustic.corpus.data_dir"],
+    "acoustic_external": ["acoustic.corpus.data_dir"],
     "acoustic_rf_train": ["acoustic.corpus.data_dir"],
     "moseq_load": ["moseq.load.input_dir"],
     "hbehave_zarr": ["hbehave.zarr.input_dir"],
@@ -254,3 +256,9 @@ def test_plots_show_writes_one_page_with_every_named_plot(tmp_path):
             title = next(iter(entry.values())).get("title")
             if title:
                 assert title in html, title
+
+
+def test_every_detection_set_depends_on_its_data_dir_and_the_models(stages):
+    for name, ds in _params()["acoustic"]["detect"]["sets"].items():
+        deps = stages[f"acoustic_detect@{name}"]["deps"]
+        assert ds["data_dir"] in deps and "models/acoustic" in deps, (name, deps)

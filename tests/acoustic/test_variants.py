@@ -136,3 +136,18 @@ def test_selection_tables_read_back_with_crowsetta(demo_index, tmp_path):
     sub = df[df.recording == rec].sort_values("start_s")
     np.testing.assert_allclose(raven.df.begin_time_s, sub.start_s, atol=1e-6)
     assert list(raven.df.annotation) == list(sub.label)
+
+
+def test_ground_truth_tables_keep_the_annotated_frequency_band(demo_index, tmp_path):
+    import pandas as pd
+
+    df, vi = build_variant(demo_index, VariantParams(split="tape_exclusive", noise_per_target=1.0), 0.4)
+    write_variant(tmp_path, df, vi, demo_index)
+    ev = {(e["recording"], round(e["start_s"], 6)): e for e in demo_index["events"]}
+    rec = demo_index["recordings"][0]["recording"]
+    t = pd.read_csv(tmp_path / "selections" / f"{rec}.Table.1.selections.txt", sep="\t")
+    calls = t[t.kind == "target"]
+    assert len(calls) and (t[t.kind == "noise"]["Low Freq (Hz)"] == 0.0).all()  # mined noise: no band
+    for r in calls.itertuples():
+        e = ev[(rec, round(r._4, 6))]
+        assert r._6 == pytest.approx(e["low_hz"], abs=0.05) and r._7 == pytest.approx(e["high_hz"], abs=0.05)

@@ -12,7 +12,14 @@ pytestmark = pytest.mark.integration
 
 TINY_ACOUSTIC = {
     "acoustic": {
-        "demo": {"n_tapes": 3, "recordings_per_tape": 2, "recording_s": 8.0, "sr": 16000, "calls_per_minute": 30.0},
+        "demo": {
+            "n_tapes": 3,
+            "recordings_per_tape": 2,
+            "recording_s": 8.0,
+            "sr": 16000,
+            "calls_per_minute": 30.0,
+            "heldout_s": 12.0,
+        },
         "variants": {"v1": {"split": "tape_exclusive", "spectrogram_pngs": 1}},
         "features": {"sr": 16000, "n_fft": 512, "hop_length": 256, "n_freq_bins": 32},
         "train": {"base_width": 4, "epochs": 2, "num_threads": 1},
@@ -21,12 +28,13 @@ TINY_ACOUSTIC = {
             "settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.1}, "coarse": {"seq_len_s": 0.5, "hop_s": 0.25}},
         },
         "rf": {"n_estimators": 10, "n_folds": 2},
+        "detect": {"num_threads": 1},
     }
 }
 VARIANTS = ("v1",)  # one foreach item keeps the test short; the stages are the same for more
 SETTINGS = ("default", "coarse")  # the matrix: every variant x every prediction setting
 ALL = (
-    {"demo_acoustic", "acoustic_corpus", "acoustic_report"}
+    {"demo_acoustic", "acoustic_corpus", "acoustic_report", "acoustic_detect@demo"}
     | {f"{s}@{v}" for s in ("acoustic_variants", "acoustic_train") for v in VARIANTS}
     | {
         f"{s}@{v}-{k}"
@@ -50,11 +58,15 @@ def project(tmp_path_factory):
 def test_repro_writes_every_output(project):
     summary = json.loads((project / "reports/acoustic/summary.json").read_text())
     headline = json.loads((project / "metrics/acoustic.json").read_text())
+    detect = headline.pop("detect")
     assert set(headline) == {f"{v}-{k}" for v in VARIANTS for k in SETTINGS}
     assert all(
         set(layers) == {"cnn", "rf"} and set(layers["cnn"]) == {"f1", "precision", "recall"}
         for layers in headline.values()
     )
+    # the detection set ran on the held-out tape and was scored against its hidden truth
+    assert detect["demo"]["recordings"] == 1 and 0.0 <= detect["demo"]["f1"] <= 1.0
+    assert (project / "data/processed/acoustic/detect/demo/selections/H01.Table.1.selections.txt").exists()
     for v in VARIANTS:
         for k in SETTINGS:
             for layer in ("cnn", "rf"):

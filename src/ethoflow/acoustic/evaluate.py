@@ -339,6 +339,10 @@ def evaluate_item(
     pred = pd.read_parquet(predictions)
     gt = ground_truth(read_json(corpus_index), vindex["classes"])
     det = detect_all(pred, roles, ev.threshold, s.hop_s, ev.boundary, ev.min_gap_s, ev.min_dur_s)
+    from ethoflow.acoustic.features import detection_bands
+
+    files = {r["recording"]: r["file"] for r in vindex["recordings"]}
+    det = detection_bands(det, files, item.cfg.features.fmin, item.cfg.features.fmax)  # Raven Low/High Freq
     result = evaluate_detections(det, gt, roles, ev.iou)
     meta = {
         "variant": item.variant,

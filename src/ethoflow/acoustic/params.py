@@ -11,6 +11,8 @@ Layout::
       predict:    settings: name -> {seq_len_s, hop_s}; DVC ``matrix`` variant x setting
       evaluate:   threshold, chaining of windows into detections, IoU matching
       rf:         random-forest false-alarm filter on per-detection librosa features
+      detect:     sets: name -> detection set on unannotated recordings; DVC ``foreach``
+      external:   name -> an existing (ANIMAL-SPOT) model file evaluated beside the variants; DVC ``matrix``
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ class DemoParams(StrictModel):
         clicks_per_minute: broadband clicks (distractors) per minute.
         whistles_per_minute: pure-tone distractor whistles per minute (not annotated as calls).
         others_per_minute / other_f0_hz: harmonic sounds of "another species" (not annotated).
+        heldout_s: length (s) of one extra tape written outside the corpus for the detection demo
+            (its annotations go to a separate ``truth`` folder the detector never reads); 0: none.
+        heldout_sr: its sample rate (Hz; FLAC), another rate than ``sr`` so detection resamples.
     """
 
     seed: int = 7
@@ -65,6 +70,8 @@ class DemoParams(StrictModel):
     whistles_per_minute: float = 6.0
     others_per_minute: float = 15.0
     other_f0_hz: tuple[float, float] = (1100.0, 2000.0)
+    heldout_s: float = Field(0.0, ge=0)
+    heldout_sr: int = Field(44100, gt=0)
 
 
 class SourceParams(StrictModel):
@@ -162,6 +169,15 @@ class SplitFractions(StrictModel):
         return self
 
 
+class FrontEndOverride(StrictModel):
+    """A variant's front-end overrides (``null``: ``acoustic.features``' value). Units: s, samples, Hz."""
+
+    seq_len_s: float | None = Field(None, gt=0)
+    n_fft: int | None = Field(None, gt=0)
+    hop_length: int | None = Field(None, gt=0)
+    sr: int | None = Field(None, gt=0)
+
+
 class VariantParams(StrictModel):
     """One training-dataset variant (acoustic_variants@<name>).
 
@@ -181,6 +197,9 @@ class VariantParams(StrictModel):
             no equally long silent gaps.
         classes: target classes used (``null``: all in the corpus).
         spectrogram_pngs: write this many example spectrogram PNGs per split (0: none).
+        features: this variant's own front end: any of ``seq_len_s``, ``n_fft``, ``hop_length``, ``sr``
+            replacing ``acoustic.features`` (as alpaca's ``train_variants.json`` entries do); the model
+            file records the front end it was trained with, and prediction/detection read it from there.
     """
 
     split: Literal["random", "quality_balanced", "tape_exclusive"] = "tape_exclusive"
@@ -193,6 +212,7 @@ class VariantParams(StrictModel):
     noise_max_s: float | None = Field(1.0, gt=0)
     classes: list[str] | None = None
     spectrogram_pngs: int = Field(0, ge=0)
+    features: FrontEndOverride | None = None
 
 
 class FeatureParams(StrictModel):
@@ -376,6 +396,93 @@ class RFParams(StrictModel):
     seed: int = 0
 
 
+AUDIO_EXTENSIONS = (".wav", ".flac")
+
+
+class DetectSet(StrictModel):
+    """One detection set (``acoustic_detect@<name>``): a model run over unannotated recordings.
+
+    Attributes:
+        data_dir: folder DVC tracks as the stage's dependency (``${item.data_dir}`` in dvc.yaml);
+            ``recordings``, ``truth`` and a ``model`` file path must lie inside it or inside
+            ``models/acoustic`` (validated), so replacing a file there reruns the set.
+        recordings: a folder (every ``.wav``/``.flac`` file under it, recursively) or a glob
+            (relative to the project root), any sample rate, mono or multichannel (channels averaged).
+        model: a trained variant's name (``models/acoustic/<name>/model.pt``) or the path of a model
+            file: ethoflow's ``model.pt`` or an ANIMAL-SPOT model file (told apart by their keys).
+        min_max_norm: for an ANIMAL-SPOT model: it was trained with ``--min_max_norm`` (the file does
+            not record it).
+        setting: prediction setting (``acoustic.predict.settings``: window length and hop).
+        threshold: window probability threshold (``null``: ``acoustic.evaluate.threshold``); windows are
+            chained into detections with ``acoustic.evaluate``'s boundary/min_gap_s/min_dur_s.
+        rf: optional random-forest filter: a ``<variant>-<setting>`` name whose
+            ``models/acoustic/rf/<name>/rf.pkl`` ``acoustic_rf_train`` wrote, or a path to such a file;
+            detections it rejects are left out (their count goes to the summary).
+        truth: optional folder of Raven tables ``<recording>.Table.1.selections.txt`` used only to
+            score the detections afterwards (precision/recall/F1 at ``acoustic.evaluate.iou``); the
+            detector never reads it.
+        on_error: ``skip`` (report an unreadable, empty or truncated file and go on) or ``fail``.
+        chunk_s: audio per streamed chunk (seconds of the model's rate; rounded to whole batches of
+            windows); memory grows with it, results do not depend on it.
+    """
+
+    data_dir: str
+    recordings: str
+    model: str
+    min_max_norm: bool = False
+    setting: str = "default"
+    threshold: float | None = Field(None, ge=0, le=1)
+    rf: str | None = None
+    truth: str | None = None
+    on_error: Literal["skip", "fail"] = "skip"
+    chunk_s: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _inputs_tracked(self) -> DetectSet:
+        tracked = (self.data_dir, "models/acoustic")
+        keys = [("recordings", self.recordings), ("truth", self.truth)]
+        if "/" in self.model or self.model.endswith((".pt", ".pk", ".pth")):
+            keys.append(("model", self.model))
+        if self.rf is not None and "/" in self.rf:
+            keys.append(("rf", self.rf))
+        outside = [f"{k}={v!r}" for k, v in keys if v is not None and not any(path_within(v, t) for t in tracked)]
+        if outside:
+            raise ValueError(
+                f"{', '.join(outside)} outside data_dir {self.data_dir!r} and models/acoustic, the folders DVC "
+                "tracks as the set's dependencies: move the files there or set data_dir to a folder that holds them"
+            )
+        return self
+
+
+class DetectParams(StrictModel):
+    """acoustic_detect: named detection sets (DVC ``foreach``) and their shared compute options.
+
+    Attributes:
+        sets: name -> :class:`DetectSet`.
+        batch_size: windows per network forward pass. num_threads: torch CPU threads (0: torch's default).
+    """
+
+    sets: dict[str, DetectSet] = Field(default_factory=dict)
+    batch_size: int = Field(64, ge=1)
+    num_threads: int = Field(0, ge=0)
+
+
+class ExternalModel(StrictModel):
+    """An existing model file evaluated beside the trained variants (``acoustic_external@<name>-<setting>``).
+
+    Attributes:
+        file: an ANIMAL-SPOT model file (``.pk`` as its trainer writes it); must lie inside
+            ``acoustic.corpus.data_dir`` or ``models/acoustic`` (tracked by DVC).
+        variant: whose recordings and tape roles it is evaluated on (its test/benchmark tapes are the
+            held-out group of the metrics table, as for the variant's own model).
+        min_max_norm: the model was trained with ANIMAL-SPOT's ``--min_max_norm``.
+    """
+
+    file: str
+    variant: str = "v1"
+    min_max_norm: bool = False
+
+
 class AcousticParams(StrictModel):
     """The ``acoustic`` section."""
 
@@ -387,6 +494,25 @@ class AcousticParams(StrictModel):
     predict: PredictParams = Field(default_factory=PredictParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     rf: RFParams = Field(default_factory=RFParams)
+    detect: DetectParams = Field(default_factory=DetectParams)
+    external: dict[str, ExternalModel] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _external_models(self) -> AcousticParams:
+        for name, ext in self.external.items():
+            if name in self.variants:
+                raise ValueError(f"external.{name}: the name is a variant's too; metrics rows would collide")
+            if ext.variant not in self.variants:
+                raise ValueError(
+                    f"external.{name}.variant {ext.variant!r} is not in variants ({sorted(self.variants)})"
+                )
+            tracked = [t for t in (self.corpus.data_dir, "models/acoustic") if t is not None]
+            if self.corpus.data_dir is not None and not any(path_within(ext.file, t) for t in tracked):
+                raise ValueError(
+                    f"external.{name}.file {ext.file!r} outside corpus.data_dir {self.corpus.data_dir!r} and "
+                    "models/acoustic, the folders DVC tracks for acoustic_external: move the file there"
+                )
+        return self
 
     def variant(self, name: str, params_path: str = "params.yaml") -> VariantParams:
         """The variant ``name`` (raises ``ParamsError`` naming the missing key)."""
@@ -398,6 +524,23 @@ class AcousticParams(StrictModel):
             )
         return self.variants[name]
 
+    def variant_features(self, name: str, params_path: str = "params.yaml") -> FeatureParams:
+        """``acoustic.features`` with variant ``name``'s ``features`` overrides applied (validated again:
+        ``ParamsError`` naming the variant when, e.g., ``fmax`` is above the new ``sr``'s Nyquist)."""
+        from pydantic import ValidationError
+
+        from ethoflow.core import ParamsError
+
+        over = self.variant(name, params_path).features
+        if over is None:
+            return self.features
+        changes = {k: v for k, v in over.model_dump().items() if v is not None}
+        try:
+            return FeatureParams(**(self.features.model_dump() | changes))
+        except ValidationError as exc:
+            msg = "; ".join(e["msg"] for e in exc.errors())
+            raise ParamsError(f"{params_path}: acoustic.variants.{name}.features {changes}: {msg}") from None
+
     def setting(self, name: str, params_path: str = "params.yaml") -> PredictSetting:
         """The prediction setting ``name`` (raises ``ParamsError`` naming the missing key)."""
         from ethoflow.core import ParamsError
@@ -408,6 +551,19 @@ class AcousticParams(StrictModel):
                 f"(have: {sorted(self.predict.settings)})"
             )
         return self.predict.settings[name]
+
+    def detect_set(self, name: str, params_path: str = "params.yaml") -> DetectSet:
+        """The detection set ``name``, its ``setting`` and a variant ``model`` checked (``ParamsError``
+        naming the missing key)."""
+        from ethoflow.core import ParamsError
+
+        if name not in self.detect.sets:
+            raise ParamsError(
+                f"{params_path}: acoustic.detect.sets has no set '{name}' (have: {sorted(self.detect.sets)})"
+            )
+        ds = self.detect.sets[name]
+        self.setting(ds.setting, params_path)
+        return ds
 
 
 def load_acoustic(path: str = "params.yaml") -> AcousticParams:

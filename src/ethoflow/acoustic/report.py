@@ -55,6 +55,9 @@ def build_report(
     out_reports: str = "reports/acoustic",
     corpus: str = "data/interim/acoustic/corpus/corpus_index.json",
     models_dir: str = "models/acoustic",
+    detect_sets: list[str] | tuple[str, ...] = (),
+    external: dict[str, str] | None = None,
+    detect_dir: str = "data/processed/acoustic/detect",
 ) -> dict[str, Any]:
     """Collect every (variant, setting, layer) evaluation and write the report files; return the summary.
 
@@ -65,6 +68,11 @@ def build_report(
         out_reports: folder of the tables, figures and plot data.
         corpus: the corpus index (ground truth).
         models_dir: ``<models_dir>/<variant>/history.json`` holds each variant's per-epoch training record.
+        external: external model name -> the variant it was evaluated on (``acoustic.external``); each
+            ``<name>-<setting>`` joins the table with its ``cnn`` layer (no RF layer).
+        detect_sets: names of ``acoustic.detect.sets``; each set's ``<detect_dir>/<name>/metrics.json``
+            (recordings, hours, detections, detections_per_min, and precision/recall/f1 when the set has
+            a ``truth``) goes into the headline under ``detect.<name>``.
 
     Raises:
         InputError: an expected evaluation file is missing (run the evaluate/rf stages first).
@@ -74,13 +82,15 @@ def build_report(
     index = read_json(corpus)
     rows, tape_rows, curves, summary = [], [], [], {}
     confusions = {}
-    for v in variants:
-        vindex = read_json(VARIANT_INDEX.format(variant=v))
+    models = [(v, v, LAYERS) for v in variants]
+    models += [(e, ev, {"cnn": LAYERS["cnn"]}) for e, ev in sorted(dict(external or {}).items())]
+    for v, data_variant, layers in models:
+        vindex = read_json(VARIANT_INDEX.format(variant=data_variant))
         held = {t for t, r in vindex["tape_roles"].items() if r in HELDOUT_ROLES}
         gt = ground_truth(index, vindex["classes"])
         for s in settings:
             name = f"{v}-{s}"
-            for layer, ddir in LAYERS.items():
+            for layer, ddir in layers.items():
                 mpath = Path(ddir) / name / LAYER_METRICS
                 if not mpath.exists():
                     raise InputError(f"{mpath}: missing; run the acoustic evaluate/rf stages for {name}")
@@ -127,16 +137,17 @@ def build_report(
     per_tape = pd.concat(tape_rows, ignore_index=True) if tape_rows else pd.DataFrame()
     _csv(per_tape, Path(out_reports) / "metrics_per_tape.csv")
     write_json(Path(out_reports) / "summary.json", summary)
-    write_metrics(
-        metrics_json,
-        {
-            f"{v}-{s}": {
-                layer: {k: m[k] for k in HEADLINE_KEYS if m.get(k) is not None} for layer, m in by_layer.items()
-            }
-            for v, by_setting in summary.items()
-            for s, by_layer in by_setting.items()
-        },
-    )
+    headline: dict[str, Any] = {
+        f"{v}-{s}": {layer: {k: m[k] for k in HEADLINE_KEYS if m.get(k) is not None} for layer, m in by_layer.items()}
+        for v, by_setting in summary.items()
+        for s, by_layer in by_setting.items()
+    }
+    for name in detect_sets:
+        mpath = Path(detect_dir) / name / LAYER_METRICS
+        if not mpath.exists():
+            raise InputError(f"{mpath}: missing; run acoustic_detect@{name}")
+        headline.setdefault("detect", {})[name] = read_json(mpath)
+    write_metrics(metrics_json, headline)
     curves_df = pd.concat(curves, ignore_index=True)
     _csv(
         curves_df.assign(series=curves_df.curve.str.replace("/", "-")).drop(columns="curve"),

@@ -351,7 +351,12 @@ def write_variant(
         with atomic_path(out / f"{s}.csv") as tmp:
             df[df.split == s].to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
     write_json(out / "variant_index.json", vindex)
-    write_tables(df, out / "selections", [r["recording"] for r in index["recordings"]], extra=["split", "kind"])
+    # annotated events keep their Low/High Freq in the tables (mined noise has none: 0.0, as Raven)
+    band = {e["uid"]: (e.get("low_hz"), e.get("high_hz")) for e in index["events"]}
+    tab = df.assign(
+        low_hz=[band.get(u, (None, None))[0] for u in df.uid], high_hz=[band.get(u, (None, None))[1] for u in df.uid]
+    )
+    write_tables(tab, out / "selections", [r["recording"] for r in index["recordings"]], extra=["split", "kind"])
     if n_pngs and features is not None:
         from ethoflow.acoustic.plots import segment_pngs
 

@@ -175,3 +175,30 @@ def generate(out_dir: str | Path, params: DemoParams) -> dict:
     total_s = len(files) * params.recording_s
     log.info("demo: %d recordings, %d calls, %.0f s of audio in %s", len(files), n_calls, total_s, out)
     return {"recordings": files, "n_calls": n_calls, "seconds": total_s}
+
+
+def generate_heldout(out_dir: str | Path, params: DemoParams) -> dict:
+    """Write the detection demo's held-out tape, outside the corpus: ``<out_dir>/tapes/H01.flac`` (at
+    ``params.heldout_sr`` Hz, ``params.heldout_s`` seconds, the corpus's kind of calls and distractors)
+    and its annotations ``<out_dir>/truth/H01.Table.1.selections.txt``, which only the scoring of the
+    detections reads. Its own random stream (seed ``[params.seed, 1]``), so the corpus tapes do not
+    change with it. Returns a summary dict (files, calls, seconds); nothing is written when
+    ``heldout_s`` is 0.
+    """
+    import soundfile as sf
+
+    if params.heldout_s <= 0:
+        return {"recordings": [], "n_calls": 0, "seconds": 0.0}
+    p = params.model_copy(update={"sr": params.heldout_sr, "recording_s": params.heldout_s})
+    if p.recording_s < p.call_dur_s[1] + 1.0:
+        raise ValueError("acoustic.demo.heldout_s must exceed the longest call by at least 1 s")
+    rng = np.random.default_rng([params.seed, 1])
+    x, calls = synth_recording(rng, p)
+    peak = np.max(np.abs(x))
+    x = x / max(peak, 1e-9) * 0.9 if peak > 0.99 else x
+    out = Path(out_dir)
+    with atomic_path(out / "tapes" / "H01.flac") as tmp:
+        sf.write(tmp, np.round(x * 32767).astype(np.int16), p.sr, subtype="PCM_16", format="FLAC")
+    atomic_write_text(out / "truth" / "H01.Table.1.selections.txt", raven_table(calls))
+    log.info("demo held-out tape: %d calls, %.0f s at %d Hz in %s", len(calls), p.recording_s, p.sr, out)
+    return {"recordings": ["H01"], "n_calls": len(calls), "seconds": p.recording_s}
