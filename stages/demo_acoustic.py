@@ -3,15 +3,15 @@
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
-from ethoflow.demo.acoustic import generate
+from ethoflow.demo.acoustic import run_demo_acoustic
 
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", default="data/raw/acoustic/demo")
+    parser.add_argument("--out", required=True, help="folder of the demo tapes")
     args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
-    generate(args.out, cfg.demo)
+    run_demo_acoustic(cfg, out=args.out)
 
 
 if __name__ == "__main__":

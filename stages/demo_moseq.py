@@ -1,17 +1,17 @@
-"""demo_moseq: write seeded synthetic pose tracks (DeepLabCut .h5) to data/raw/moseq."""
+"""demo_moseq: write seeded synthetic pose tracks (DeepLabCut .h5) for the moseq demo."""
 
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
-from ethoflow.demo.moseq import generate
+from ethoflow.demo.moseq import run_demo_moseq
 from ethoflow.moseq.params import MoseqParams
 
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", default="data/raw/moseq")
+    parser.add_argument("--out", required=True, help="folder of the demo pose files")
     args = parser.parse_args(argv)
     cfg = load_section("moseq", MoseqParams, args.params)
-    generate(cfg.demo, args.out)
+    run_demo_moseq(cfg, out=args.out)
 
 
 if __name__ == "__main__":

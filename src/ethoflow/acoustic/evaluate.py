@@ -16,15 +16,12 @@ Matching (a detection and an annotated call match when their time IoU >= ``iou``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ethoflow.core import atomic_path, get_logger, read_json, write_json
-
-if TYPE_CHECKING:
-    from ethoflow.acoustic.stage import MatrixItem
+from ethoflow.core import atomic_path, get_logger, write_json
 
 log = get_logger(__name__)
 
@@ -319,35 +316,3 @@ def write_layer(
         metrics_path,
         {"layer": layer, **{k: v for k, v in meta.items() if k != "recordings"}, "groups": result["groups"]},
     )
-
-
-def evaluate_item(
-    item: MatrixItem, predictions: str | Path, corpus_index: str | Path, out_dir: str | Path, metrics_path: str | Path
-) -> None:
-    """``acoustic_evaluate`` for one (variant, setting): window probabilities -> detections -> matching.
-
-    Writes the ``cnn`` layer into ``out_dir`` (see :func:`write_layer`) and its metrics JSON to
-    ``metrics_path``, plus ``out_dir/pr_curve.csv``. A top-level function so that the stage can
-    dispatch it as a job (paths are relative to the project root, the job's working directory).
-
-    Args:
-        item: the matrix item (validated params, prediction setting, variant index).
-        predictions: the item's ``predictions.parquet``; corpus_index: ``corpus_index.json`` (ground truth).
-    """
-    ev, s, vindex = item.cfg.evaluate, item.setting, item.vindex
-    roles = vindex["tape_roles"]
-    pred = pd.read_parquet(predictions)
-    gt = ground_truth(read_json(corpus_index), vindex["classes"])
-    det = detect_all(pred, roles, ev.threshold, s.hop_s, ev.boundary, ev.min_gap_s, ev.min_dur_s)
-    result = evaluate_detections(det, gt, roles, ev.iou)
-    meta = {
-        "variant": item.variant,
-        "setting": item.setting_name,
-        "iou": ev.iou,
-        "threshold": ev.threshold,
-        "recordings": [r["recording"] for r in vindex["recordings"]],
-    }
-    write_layer(out_dir, metrics_path, "cnn", result, meta)
-    curve = pr_curve(pred, gt, roles, s.hop_s, ev.boundary, ev.min_gap_s, ev.min_dur_s, ev.iou)
-    with atomic_path(Path(out_dir) / "pr_curve.csv") as tmp:
-        curve.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")

@@ -14,9 +14,6 @@ from ethoflow.core import save_figure
 def segment_pngs(df: pd.DataFrame, out_dir: str | Path, f: FeatureParams, n_per_split: int, seed: int) -> None:
     """Write ``n_per_split`` spectrogram PNGs per split (``<split>_<kind>_<uid>.png``), segments drawn
     with ``seed``; each shows the segment with 0.25 s of context, its edges marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from ethoflow.acoustic.spectrogram import load_audio, power_spectrogram, to_input

@@ -17,13 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ethoflow.acoustic.stage import VARIANT_INDEX
+from ethoflow.acoustic.records import read_history, read_variant_index
 from ethoflow.core import InputError, atomic_path, get_logger, read_json, save_figure, write_json, write_metrics
 
 log = get_logger(__name__)
 
-#: layer -> the folder of its per-item outs (``<folder>/<variant>-<setting>/metrics.json``, detections, ...)
-LAYERS = {"cnn": "data/processed/acoustic/detections", "rf": "data/processed/acoustic/filtered"}
 #: the per-item evaluation summary inside each layer's out folder
 LAYER_METRICS = "metrics.json"
 HEADLINE_KEYS = ("f1", "precision", "recall")
@@ -51,10 +49,13 @@ def confusion_rows(det: pd.DataFrame, gt: pd.DataFrame, tapes: set[str] | None) 
 def build_report(
     variants: list[str],
     settings: list[str],
-    metrics_json: str = "metrics/acoustic.json",
-    out_reports: str = "reports/acoustic",
-    corpus: str = "data/interim/acoustic/corpus/corpus_index.json",
-    models_dir: str = "models/acoustic",
+    *,
+    metrics_json: str | Path,
+    out_reports: str | Path,
+    corpus: str | Path,
+    variants_dir: str | Path,
+    layer_dirs: dict[str, str | Path],
+    models_dir: str | Path,
 ) -> dict[str, Any]:
     """Collect every (variant, setting, layer) evaluation and write the report files; return the summary.
 
@@ -64,6 +65,9 @@ def build_report(
             recall}}}``).
         out_reports: folder of the tables, figures and plot data.
         corpus: the corpus index (ground truth).
+        variants_dir: ``<variants_dir>/<variant>/variant_index.json`` is each variant's index.
+        layer_dirs: layer (``cnn``, ``rf``) -> the folder of its per-item outs
+            (``<folder>/<variant>-<setting>/metrics.json``, detections.parquet, per_tape.csv, pr_curve.csv).
         models_dir: ``<models_dir>/<variant>/history.json`` holds each variant's per-epoch training record.
 
     Raises:
@@ -75,12 +79,12 @@ def build_report(
     rows, tape_rows, curves, summary = [], [], [], {}
     confusions = {}
     for v in variants:
-        vindex = read_json(VARIANT_INDEX.format(variant=v))
-        held = {t for t, r in vindex["tape_roles"].items() if r in HELDOUT_ROLES}
-        gt = ground_truth(index, vindex["classes"])
+        vindex = read_variant_index(Path(variants_dir) / v / "variant_index.json")
+        held = {t for t, r in vindex.tape_roles.items() if r in HELDOUT_ROLES}
+        gt = ground_truth(index, vindex.classes)
         for s in settings:
             name = f"{v}-{s}"
-            for layer, ddir in LAYERS.items():
+            for layer, ddir in layer_dirs.items():
                 mpath = Path(ddir) / name / LAYER_METRICS
                 if not mpath.exists():
                     raise InputError(f"{mpath}: missing; run the acoustic evaluate/rf stages for {name}")
@@ -153,7 +157,7 @@ def build_report(
     return summary
 
 
-def training_curves(variants: list[str], models_dir: str | Path = "models/acoustic") -> pd.DataFrame:
+def training_curves(variants: list[str], models_dir: str | Path) -> pd.DataFrame:
     """Per-epoch training records of every variant in long format (``series`` = variant), for a DVC plot
     that overlays the variants' curves.
 
@@ -165,8 +169,7 @@ def training_curves(variants: list[str], models_dir: str | Path = "models/acoust
         path = Path(models_dir) / v / "history.json"
         if not path.exists():
             raise InputError(f"{path}: missing; run acoustic_train@{v} first")
-        hist = read_json(path)
-        records = hist["history"] if isinstance(hist, dict) else hist
+        records = [r.model_dump() for r in read_history(path)]
         df = pd.DataFrame(
             [{k: x for k, x in r.items() if isinstance(x, (int, float)) and not isinstance(x, bool)} for r in records]
         )
@@ -176,9 +179,6 @@ def training_curves(variants: list[str], models_dir: str | Path = "models/acoust
 
 
 def _plots(curves: pd.DataFrame, confusions: dict[str, pd.DataFrame], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4), dpi=100)

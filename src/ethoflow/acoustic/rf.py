@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ethoflow.acoustic.params import RFParams
 from ethoflow.core import atomic_write_bytes, get_logger
-
-if TYPE_CHECKING:
-    from ethoflow.acoustic.stage import MatrixItem
 
 log = get_logger(__name__)
 
@@ -153,64 +150,8 @@ def rf_curve(
     return pd.DataFrame(rows)
 
 
-def rf_train_item(
-    item: MatrixItem, detections: str | Path, features_out: str | Path, model_out: str | Path, summary_out: str | Path
-) -> None:
-    """``acoustic_rf_train`` for one (variant, setting): features of every detection, forest on the training tapes.
-
-    Writes the features (``features_out``, parquet), the filter (``model_out``, see :func:`save_filter`)
-    and its fit statistics (``summary_out``, JSON). A top-level function so that the stage can dispatch
-    it as a job (paths are relative to the project root, the job's working directory).
-    """
-    from ethoflow.acoustic.features import detection_features
-    from ethoflow.core import atomic_path, write_json
-
-    cfg = item.cfg
-    files = {r["recording"]: r["file"] for r in item.vindex["recordings"]}
-    det = pd.read_parquet(detections)
-    X = detection_features(det, files, cfg.rf)
-    with atomic_path(features_out) as tmp:
-        X.to_parquet(tmp, index=False)
-    train = det.role.isin(TRAIN_ROLES).to_numpy()
-    y = (det.gt_hungarian != "").to_numpy(int)
-    model, thr, stats = fit_filter(X[train].reset_index(drop=True), y[train], det.tape[train].to_numpy(), cfg.rf)
-    save_filter(model_out, model, thr, list(X.columns), stats)
-    write_json(summary_out, stats)
-
-
-def rf_filter_item(
-    item: MatrixItem,
-    detections: str | Path,
-    features: str | Path,
-    model: str | Path,
-    corpus_index: str | Path,
-    out_dir: str | Path,
-    metrics_path: str | Path,
-) -> None:
-    """``acoustic_rf_filter`` for one (variant, setting): keep the detections the forest accepts.
-
-    Writes the ``rf`` layer into ``out_dir`` and its metrics JSON to ``metrics_path`` (as
-    :func:`ethoflow.acoustic.evaluate.write_layer` does for the ``cnn`` layer), plus
-    ``out_dir/pr_curve.csv``. A top-level function so that the stage can dispatch it as a job.
-    """
-    from ethoflow.acoustic.evaluate import evaluate_detections, ground_truth, write_layer
-    from ethoflow.core import atomic_path, read_json
-
-    cfg, vindex = item.cfg, item.vindex
-    det = pd.read_parquet(detections)
-    X = pd.read_parquet(features)
-    flt = load_filter(model)
-    det["rf_prob"] = rf_probabilities(flt, X)
-    gt = ground_truth(read_json(corpus_index), vindex["classes"])
-    kept = det[det.rf_prob >= flt["threshold"]].drop(columns=["gt_greedy", "gt_hungarian", "iou_hungarian"])
-    result = evaluate_detections(kept.reset_index(drop=True), gt, vindex["tape_roles"], cfg.evaluate.iou)
-    meta = {
-        "variant": item.variant,
-        "setting": item.setting_name,
-        "iou": cfg.evaluate.iou,
-        "rf_threshold": flt["threshold"],
-        "recordings": [r["recording"] for r in vindex["recordings"]],
-    }
-    write_layer(out_dir, metrics_path, "rf", result, meta)
-    with atomic_path(Path(out_dir) / "pr_curve.csv") as tmp:
-        rf_curve(det, gt, vindex["tape_roles"]).to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
+def filter_detections(det: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """The detections whose ``rf_prob`` >= ``threshold``, without the ``cnn`` layer's matching columns
+    (``gt_greedy``, ``gt_hungarian``, ``iou_hungarian``), re-indexed from 0, ready to be matched again."""
+    kept = det[det.rf_prob >= threshold].drop(columns=["gt_greedy", "gt_hungarian", "iou_hungarian"])
+    return kept.reset_index(drop=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ethoflow.acoustic.params import DemoParams
+from ethoflow.acoustic.params import AcousticParams, DemoParams
 from ethoflow.core import atomic_path, atomic_write_text, get_logger
 
 log = get_logger(__name__)
@@ -175,3 +175,8 @@ def generate(out_dir: str | Path, params: DemoParams) -> dict:
     total_s = len(files) * params.recording_s
     log.info("demo: %d recordings, %d calls, %.0f s of audio in %s", len(files), n_calls, total_s, out)
     return {"recordings": files, "n_calls": n_calls, "seconds": total_s}
+
+
+def run_demo_acoustic(cfg: AcousticParams, out: str | Path) -> dict:
+    """Stage ``demo_acoustic``: the demo tapes of ``cfg.demo`` (the ``acoustic`` params) into ``out``."""
+    return generate(out, cfg.demo)

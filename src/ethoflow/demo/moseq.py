@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.core.io import atomic_path, write_json
-from ethoflow.moseq.params import DemoParams
+from ethoflow.moseq.params import DemoParams, MoseqParams
 
 SCORER = "ethoflowDemoDLC"
 
@@ -137,3 +137,8 @@ def generate(p: DemoParams, out_dir: str | os.PathLike) -> list[Path]:
         {**p.model_dump(), "bodyparts": bodyparts, "format": "deeplabcut", "files": [f.name for f in files]},
     )
     return files
+
+
+def run_demo_moseq(cfg: MoseqParams, out: str | os.PathLike) -> list[Path]:
+    """Stage ``demo_moseq``: the demo sessions of ``cfg.demo`` (the ``moseq`` params) into ``out``."""
+    return generate(cfg.demo, out)

@@ -507,7 +507,7 @@ def convert_checkpoint(
 def resolve_model(
     path: str | os.PathLike,
     params: PretrainedParams,
-    work_dir: str | os.PathLike = ".ethoflow/hbehave_extract",
+    work_dir: str | os.PathLike,
     n_channels: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The checkpoint extraction should load for ``hbehave.extract.model``.

@@ -288,25 +288,6 @@ def stable_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if k not in RUN_INFO_KEYS}
 
 
-def dispatch_train(
-    *args: Any,
-    stage: str = "hbehave_train",
-    compute: Any = None,
-    params_path: str = "params.yaml",
-    poll_s: float = 1.0,
-    **kwargs: Any,
-) -> dict[str, Any]:
-    """:func:`train_model` through ``ethoflow.dispatch`` (local, debug or Slurm; one DDP rank per Slurm task).
-
-    Returns rank 0's summary. Raises ``DispatchError`` when the job fails (job id and stderr tail).
-    """
-    from ethoflow import dispatch
-
-    return dispatch.run(
-        train_model, *args, stage=stage, compute=compute, params_path=params_path, poll_s=poll_s, **kwargs
-    )
-
-
 def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max_steps=None) -> dict[str, Any]:
     import torch.distributed as dist
 
