@@ -266,7 +266,9 @@ def train_model(
         except mp.ProcessRaisedException as exc:  # a rank's error, as one line (the stage prints it)
             lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
             raise EthoflowError(f"DDP training failed in a worker process: {lines[-1] if lines else exc}") from None
-        return json.loads((Path(ckpt_dir) / "summary.json").read_text())
+        from ethoflow.hbehave.records import read_train_summary
+
+        return read_train_summary(Path(ckpt_dir) / "summary.json")
     return _train(*args, **kwargs)
 
 
@@ -338,7 +340,9 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
     epoch_losses: list[float] = []
     history: list[dict[str, float]] = []
     if last.is_file():
-        ck = load_checkpoint(last)
+        from ethoflow.hbehave.records import validate_state
+
+        ck = validate_state(load_checkpoint(last), last)
         if ck.get("fingerprint") == fp and ck.get("world_size", 1) == world:
             model.load_state_dict(ck["state_dict"])
             opt.load_state_dict(ck["optimizer"])

@@ -35,6 +35,7 @@ from ethoflow.hbehave.store import normalise, read_store_attrs
 from ethoflow.vae.losses import beta_at, vae_loss
 from ethoflow.vae.model import TimeSeriesVAE, VAEConfig, count_parameters
 from ethoflow.vae.params import VAEParams
+from ethoflow.vae.records import validate_state
 from ethoflow.vae.snips import load_snip_arrays, read_df02
 
 log = get_logger(__name__)
@@ -299,7 +300,7 @@ def train_vae(
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["torch_rng"])
-        state = ck["state"]
+        state = validate_state(ck["state"], f"{ckpt_path}: state")
         log.info("vae_train: resuming from %s at epoch %d", ckpt_path, state["epoch"])
 
     live = Live(live_dir, dvcyaml=False, save_dvc_exp=False, resume=False)
