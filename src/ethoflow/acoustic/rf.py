@@ -25,7 +25,7 @@ log = get_logger(__name__)
 TRAIN_ROLES = ("train", "val", "mixed")
 
 
-def choose_threshold(prob: np.ndarray, y: np.ndarray, p: RFParams) -> float:
+def choose_threshold(prob: np.ndarray, y: np.ndarray, params: RFParams) -> float:
     """Decision threshold on validation probabilities ``prob`` (n,) with labels ``y`` (n,) in {0, 1}.
 
     ``recall``: the highest threshold whose recall >= ``target_value``; ``fbeta``: the threshold of the
@@ -40,19 +40,21 @@ def choose_threshold(prob: np.ndarray, y: np.ndarray, p: RFParams) -> float:
         keep = prob >= t
         tp = int((keep & (y == 1)).sum())
         rec = tp / y.sum()
-        if p.target == "recall":
-            if rec >= p.target_value:
+        if params.target == "recall":
+            if rec >= params.target_value:
                 return float(t)
             continue
         prec = tp / keep.sum() if keep.sum() else 0.0
-        b2 = p.beta**2
+        b2 = params.beta**2
         f = (1 + b2) * prec * rec / (b2 * prec + rec) if prec + rec else 0.0
         if f > best_f + 1e-12:
             best_f, best_t = f, float(t)
-    return best_t if p.target == "fbeta" else 0.0
+    return best_t if params.target == "fbeta" else 0.0
 
 
-def fit_filter(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, p: RFParams) -> tuple[Any, float, dict[str, Any]]:
+def fit_filter(
+    X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, params: RFParams
+) -> tuple[Any, float, dict[str, Any]]:
     """Fit the forest with group-aware out-of-fold validation. Returns (model or None, threshold, stats).
 
     ``None`` (with threshold 0: keep every detection) when the training rows hold a single class.
@@ -69,15 +71,15 @@ def fit_filter(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, p: RFParams) 
 
     def make() -> Any:
         return RandomForestClassifier(
-            n_estimators=p.n_estimators,
-            max_depth=p.max_depth,
-            min_samples_leaf=p.min_samples_leaf,
-            random_state=p.seed,
+            n_estimators=params.n_estimators,
+            max_depth=params.max_depth,
+            min_samples_leaf=params.min_samples_leaf,
+            random_state=params.seed,
             n_jobs=1,
             class_weight="balanced",
         )
 
-    n_folds = min(p.n_folds, len(set(groups)))
+    n_folds = min(params.n_folds, len(set(groups)))
     oof = np.full(len(y), np.nan)
     if n_folds >= 2:
         for tr, te in GroupKFold(n_splits=n_folds).split(X, y, groups):
@@ -89,7 +91,7 @@ def fit_filter(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, p: RFParams) 
     else:  # one tape: no group-aware validation possible; threshold on in-sample probabilities
         log.warning("rf: only one training tape; the threshold is chosen on in-sample probabilities")
         oof = make().fit(X, y).predict_proba(X)[:, 1]
-    thr = choose_threshold(oof, y, p)
+    thr = choose_threshold(oof, y, params)
     keep = oof >= thr
     tp = int((keep & (y == 1)).sum())
     stats |= {

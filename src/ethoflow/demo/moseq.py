@@ -39,18 +39,18 @@ def _motif_table(rng: np.random.Generator, n_motifs: int) -> dict[str, np.ndarra
 
 
 def simulate_session(
-    rng: np.random.Generator, p: DemoParams, motifs: dict[str, np.ndarray], trans: np.ndarray
+    rng: np.random.Generator, params: DemoParams, motifs: dict[str, np.ndarray], trans: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """One session: keypoints (T, K, 2) in pixels and the true motif per frame (T,)."""
-    T, K, fps = p.n_frames, p.n_keypoints, p.fps
+    T, K, fps = params.n_frames, params.n_keypoints, params.fps
     labels = np.empty(T, dtype=np.int64)
-    t, m = 0, int(rng.integers(p.n_motifs))
-    mean_len = p.motif_duration_s * fps
+    t, m = 0, int(rng.integers(params.n_motifs))
+    mean_len = params.motif_duration_s * fps
     while t < T:
         n = max(2, int(round(rng.gamma(8.0, mean_len / 8.0))))
         labels[t : t + n] = m
         t += n
-        m = int(rng.choice(p.n_motifs, p=trans[m]))
+        m = int(rng.choice(params.n_motifs, p=trans[m]))
     dt = 1.0 / fps
     time = np.arange(T) * dt
     heading = np.cumsum(motifs["turn"][labels] * dt) + rng.uniform(0, 2 * np.pi)
@@ -65,7 +65,7 @@ def simulate_session(
     steps = 6.0 * np.stack([np.cos(angles), np.sin(angles)], -1)  # (T, K-1, 2)
     body = np.concatenate([np.zeros((T, 1, 2)), np.cumsum(steps, axis=1)], axis=1)
     body -= body.mean(axis=1, keepdims=True)
-    xy = centre[:, None, :] + body + rng.normal(0, p.noise_px, size=(T, K, 2))
+    xy = centre[:, None, :] + body + rng.normal(0, params.noise_px, size=(T, K, 2))
     return xy, labels
 
 
@@ -102,26 +102,26 @@ def _write_dlc_h5(df: pd.DataFrame, path: str | os.PathLike) -> None:
             setattr(tables.File, name, fn)
 
 
-def generate(p: DemoParams, out_dir: str | os.PathLike) -> list[Path]:
+def generate(params: DemoParams, out_dir: str | os.PathLike) -> list[Path]:
     """Write ``p.n_sessions`` DeepLabCut ``.h5`` files and ``motifs.tsv`` to ``out_dir``.
 
     Deterministic: the same params give the same files.
     """
-    rng = np.random.default_rng(p.seed)
-    motifs = _motif_table(rng, p.n_motifs)
-    trans = rng.uniform(0.2, 1.0, (p.n_motifs, p.n_motifs))
+    rng = np.random.default_rng(params.seed)
+    motifs = _motif_table(rng, params.n_motifs)
+    trans = rng.uniform(0.2, 1.0, (params.n_motifs, params.n_motifs))
     np.fill_diagonal(trans, 0.0)
     trans /= trans.sum(1, keepdims=True)
-    bodyparts = ["head"] + [f"spine{i}" for i in range(1, p.n_keypoints - 1)] + ["tail"]
+    bodyparts = ["head"] + [f"spine{i}" for i in range(1, params.n_keypoints - 1)] + ["tail"]
     out = Path(out_dir)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     files, truth = [], []
-    for s in range(p.n_sessions):
-        xy, labels = simulate_session(rng, p, motifs, trans)
+    for s in range(params.n_sessions):
+        xy, labels = simulate_session(rng, params, motifs, trans)
         lik = rng.uniform(0.8, 1.0, size=xy.shape[:2])
-        miss = rng.random(xy.shape[:2]) < p.nan_fraction
+        miss = rng.random(xy.shape[:2]) < params.nan_fraction
         xy[miss] = np.nan
         lik[miss] = 0.0
         df = to_dlc_frame(np.round(xy, 3), np.round(lik, 4), bodyparts)
@@ -134,7 +134,7 @@ def generate(p: DemoParams, out_dir: str | os.PathLike) -> list[Path]:
         pd.concat(truth).to_csv(tmp, index=False, sep="\t")
     write_json(
         out / "demo.json",
-        {**p.model_dump(), "bodyparts": bodyparts, "format": "deeplabcut", "files": [f.name for f in files]},
+        {**params.model_dump(), "bodyparts": bodyparts, "format": "deeplabcut", "files": [f.name for f in files]},
     )
     return files
 

@@ -84,9 +84,9 @@ def split_by_cage(df: pd.DataFrame, val_fraction: float, seed: int) -> tuple[np.
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
-def config_from_params(p: VAEParams, seq_len: int, channels: int) -> VAEConfig:
+def config_from_params(params: VAEParams, seq_len: int, channels: int) -> VAEConfig:
     """The :class:`VAEConfig` for ``vae.model`` params and the data's shape."""
-    m = p.model
+    m = params.model
     return VAEConfig(
         seq_len=seq_len,
         channels=channels,
