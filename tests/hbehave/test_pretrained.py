@@ -6,7 +6,7 @@ Reference data (``tests/hbehave/data/behavemae/``):
 - ``tiny_full_pos`` / ``tiny_sep_pos``: ``<name>.pth`` saved by the authors' ``util.misc.save_model``
   from a random-initialised ``hbehavemae`` model, ``<name>_io.npz`` its per-level encoder outputs for a
   fixed input (their ``return_intermediates`` levels, ``(B, T_l, H_l, W_l, out_dim)``), ``<name>.json``
-  the architecture arguments and provenance, ``stats.npy`` z-score stats as their DVC training code
+  the architecture arguments and provenance, ``stats.npy`` z-score stats as their Digital Ventilated Cage training code
   saves them. Made by ``tests/hbehave/make_behavemae_reference.py`` with amathislab/BehaveMAE's code
   (commit in the JSON), outside this repository's environment.
 - ``ethoflow_before_pretrained.pt`` / ``_io.npz``: a tiny ethoflow checkpoint (random weights) saved by

@@ -24,7 +24,7 @@ _EXPORTS = {
     "write_cage": "ethoflow.hbehave.store",
     "HBehaveParams": "ethoflow.hbehave.params",
     "build_store": "ethoflow.hbehave.ingest",
-    "read_dvc_csv": "ethoflow.hbehave.io",
+    "read_ventilated_cage_csv": "ethoflow.hbehave.io",
     "read_dam": "ethoflow.hbehave.io",
     "parse_dam_datetime": "ethoflow.hbehave.io",
     "build_model": "ethoflow.hbehave.model",

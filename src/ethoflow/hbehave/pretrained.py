@@ -378,7 +378,7 @@ def _load_npy_safely(path: Path):
 def load_stats(path: str | os.PathLike, n_channels: int | None = None) -> dict[str, Any]:
     """Z-score statistics ``{"mean", "std"}`` (floats, or lists of one per channel) from ``path``.
 
-    Accepts ``np.save(path, {'mean': m, 'std': s})`` (how the DVC hBehaveMAE training code saves
+    Accepts ``np.save(path, {'mean': m, 'std': s})`` (how the hBehaveMAE training code for Digital Ventilated Cage data saves
     ``--stats_path``; read without running pickled code), an array ``[mean, std]`` or
     ``[[mean per channel], [std per channel]]``, or an ``.npz`` with ``mean`` and ``std``.
 
