@@ -1,0 +1,76 @@
+"""Typed inter-stage records fail with the file and key; stage commands come from dvc.yaml; lazy exports."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import yaml
+
+from ethoflow.core.errors import InputError
+from tests.stage_args import REPO
+
+
+def test_a_variant_index_with_a_missing_key_names_the_file_and_key(tmp_path):
+    from ethoflow.acoustic.records import read_variant_index
+
+    good = {
+        "strategy": "by_tape",
+        "seed": 0,
+        "classes": ["song"],
+        "counts": {},
+        "tape_roles": {"A": "train"},
+        "noise": {},
+        "recordings": [
+            {"recording": "a", "tape": "A", "file": "a.wav", "sr": 22050, "duration_s": 3.5, "role": "train"}
+        ],
+    }
+    path = tmp_path / "variant_index.json"
+    path.write_text(json.dumps(good))
+    vindex = read_variant_index(path)
+    assert vindex.classes == ["song"] and vindex.recording_dicts()[0]["duration_s"] == 3.5
+    del good["recordings"][0]["file"]
+    path.write_text(json.dumps(good))
+    with pytest.raises(InputError, match=r"variant_index.json: VariantIndex key recordings\.0\.file: Field required"):
+        read_variant_index(path)
+    with pytest.raises(InputError, match="file not found"):
+        read_variant_index(tmp_path / "nope.json")
+
+
+def test_a_training_summary_with_a_wrong_type_names_the_key(tmp_path):
+    from ethoflow.vae.records import read_train_summary
+
+    path = tmp_path / "train_summary.json"
+    path.write_text(json.dumps({"model_name": "m", "n_parameters": "many"}))
+    with pytest.raises(InputError, match=r"train_summary.json: TrainSummary key n_parameters"):
+        read_train_summary(path)
+
+
+def test_stage_commands_are_dvc_yamls_resolved_with_the_params_defaults(tmp_path):
+    from ethoflow.acoustic.params import AcousticParams
+    from ethoflow.core.stage import stage_commands
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"acoustic": {"variants": {"a": {}, "b": {}}}}))
+    cmds = stage_commands(REPO / "dvc.yaml", params, "acoustic_", {"acoustic": AcousticParams})
+    assert cmds["acoustic_corpus"] == "python stages/acoustic_corpus.py --out data/interim/acoustic/corpus"
+    assert {"acoustic_train@a", "acoustic_train@b", "acoustic_rf_filter@b-default"} <= set(cmds)
+    assert "--out models/acoustic/b" in cmds["acoustic_train@b"]
+    assert not any(s.startswith("moseq") for s in cmds)
+
+
+def test_subpackages_export_their_api_lazily():
+    import ethoflow.acoustic as acoustic
+    import ethoflow.core as core
+    import ethoflow.dispatch as dispatch
+    import ethoflow.hbehave as hbehave
+    import ethoflow.vae as vae
+
+    for pkg in (acoustic, core, dispatch, hbehave, vae):
+        assert pkg.__all__ == sorted(pkg._EXPORTS) and dir(pkg) == pkg.__all__
+        with pytest.raises(AttributeError, match="has no attribute"):
+            pkg.not_a_name  # noqa: B018
+    assert callable(dispatch.run) and callable(dispatch.map_array) and callable(dispatch.load_compute)
+    if "torch" not in sys.modules:  # (another test may have imported it already)
+        assert acoustic.AcousticParams and "torch" not in sys.modules
