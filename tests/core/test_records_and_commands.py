@@ -74,3 +74,11 @@ def test_subpackages_export_their_api_lazily():
     assert callable(dispatch.run) and callable(dispatch.map_array) and callable(dispatch.load_compute)
     if "torch" not in sys.modules:  # (another test may have imported it already)
         assert acoustic.AcousticParams and "torch" not in sys.modules
+
+
+def test_an_export_named_like_its_module_stays_the_function():
+    """``ethoflow.core.progress`` is both a module and the function it exports; the package gives the function."""
+    import ethoflow.core.progress as module
+    from ethoflow.core import progress
+
+    assert callable(progress) and progress is module.progress

@@ -14,6 +14,7 @@ librosa nor zarr. The table is the one place that says what a package's public A
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,13 +24,22 @@ __all__ = ["lazy_exports"]
 def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """Module ``__getattr__`` and ``__dir__`` for ``package`` that import ``exports[name]`` on first use.
 
+    A name that equals the last part of its module's name is imported at once (see the comment below).
+
     Args:
-        package: the package's ``__name__``.
+        package: the package's ``__name__`` (called from that package's ``__init__``).
         exports: public name -> fully qualified module defining it.
 
     Raises (from the returned ``__getattr__``):
         AttributeError: the name is not in ``exports``.
     """
+
+    # A name equal to its module's own name (``progress`` in ``ethoflow.core.progress``) is bound now:
+    # importing that submodule later would set the package attribute to the module, hiding the function.
+    pkg = sys.modules[package]
+    for name, module in exports.items():
+        if module.rsplit(".", 1)[-1] == name:
+            setattr(pkg, name, getattr(importlib.import_module(module), name))
 
     def __getattr__(name: str) -> Any:
         if name in exports:

@@ -29,7 +29,6 @@ _EXPORTS = {
     "parse_dam_datetime": "ethoflow.hbehave.io",
     "build_model": "ethoflow.hbehave.model",
     "train_model": "ethoflow.hbehave.train",
-    "extract": "ethoflow.hbehave.extract",
     "load_embeddings": "ethoflow.hbehave.extract",
     "heatmaps": "ethoflow.hbehave.plots",
     "actograms": "ethoflow.hbehave.plots",
