@@ -78,7 +78,9 @@ def test_subpackages_export_their_api_lazily():
 
 def test_an_export_named_like_its_module_stays_the_function():
     """``ethoflow.core.progress`` is both a module and the function it exports; the package gives the function."""
-    import ethoflow.core.progress as module
+    import importlib
+
+    module = importlib.import_module("ethoflow.core.progress")
     from ethoflow.core import progress
 
     assert callable(progress) and progress is module.progress
