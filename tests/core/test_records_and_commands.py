@@ -84,3 +84,16 @@ def test_an_export_named_like_its_module_stays_the_function():
     from ethoflow.core import progress
 
     assert callable(progress) and progress is module.progress
+
+
+def test_history_records_are_checked_and_returned_as_written(tmp_path):
+    """history.json keeps its key order (the report's train_curves.csv columns follow it)."""
+    from ethoflow.acoustic.records import read_history
+
+    path = tmp_path / "history.json"
+    rec = {"epoch": 1, "lr": 0.001, "train_loss": 0.5, "val_f1": 0.2, "val_loss": 0.7}
+    path.write_text(json.dumps([rec]))
+    assert list(read_history(path)[0]) == ["epoch", "lr", "train_loss", "val_f1", "val_loss"]
+    path.write_text(json.dumps([{"epoch": 1, "lr": 0.001, "val_loss": 0.7}]))
+    with pytest.raises(InputError, match=r"history.json: EpochRecord key 0\.train_loss: Field required"):
+        read_history(path)

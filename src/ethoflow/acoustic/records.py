@@ -115,8 +115,9 @@ def read_train_summary(path: str | os.PathLike) -> TrainSummary:
     return read_record(path, TrainSummary)
 
 
-def read_history(path: str | os.PathLike) -> list[EpochRecord]:
-    """Read ``history.json``: a list of :class:`EpochRecord` (or ``{"history": [...]}``).
+def read_history(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read ``history.json`` (a list of epoch records, or ``{"history": [...]}``), each checked against
+    :class:`EpochRecord`; returned as written (plain dicts, keys in the file's order).
 
     Raises:
         InputError: missing file or a record with a missing/mistyped key (file, index and key named).
@@ -124,11 +125,12 @@ def read_history(path: str | os.PathLike) -> list[EpochRecord]:
     data = read_json(path)
     records = data["history"] if isinstance(data, dict) and "history" in data else data
     try:
-        return TypeAdapter(list[EpochRecord]).validate_python(records)
+        TypeAdapter(list[EpochRecord]).validate_python(records)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         raise InputError(f"{path}: EpochRecord key {key}: {first['msg']}") from None
+    return records
 
 
 def validate_state(state: dict[str, Any], source: str | os.PathLike) -> dict[str, Any]:

@@ -169,7 +169,7 @@ def training_curves(variants: list[str], models_dir: str | Path) -> pd.DataFrame
         path = Path(models_dir) / v / "history.json"
         if not path.exists():
             raise InputError(f"{path}: missing; run acoustic_train@{v} first")
-        records = [r.model_dump() for r in read_history(path)]
+        records = read_history(path)
         df = pd.DataFrame(
             [{k: x for k, x in r.items() if isinstance(x, (int, float)) and not isinstance(x, bool)} for r in records]
         )
