@@ -1,7 +1,7 @@
 """acoustic_detect: run one detection set's model over its unannotated recordings (Raven tables, Parquet, metrics)."""
 
-from ethoflow.acoustic.detect import run_detect
 from ethoflow.acoustic.params import AcousticParams
+from ethoflow.acoustic.stages import run_acoustic_detect
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
 
@@ -12,7 +12,7 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="output folder of the set (a DVC persist out)")
     args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
-    run_detect(cfg, args.name, out=args.out, params_path=args.params)
+    run_acoustic_detect(cfg, args.name, out=args.out, params_path=args.params)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,28 @@
 """acoustic_predict: per-window call probabilities for every recording (one variant's model x one setting)."""
 
-from ethoflow import dispatch
-from ethoflow.acoustic.predict import predict_recordings
-from ethoflow.acoustic.stage import matrix_item
-from ethoflow.core.stage import run_stage
+from ethoflow.acoustic.params import AcousticParams
+from ethoflow.acoustic.stages import run_acoustic_predict
+from ethoflow.core import load_section
+from ethoflow.core.stage import run_stage, stage_parser
 
 
 def main(argv=None):
-    it = matrix_item(__doc__, argv)
-    s, cfg = it.setting, it.cfg
-    dispatch.run(
-        predict_recordings,
-        f"models/acoustic/{it.variant}/model.pt",
-        it.vindex["recordings"],
-        s.seq_len_s,
-        s.hop_s,
-        f"data/processed/acoustic/predictions/{it.name}/predictions.parquet",
-        cfg.predict.batch_size,
-        cfg.predict.num_threads,
-        stage=f"acoustic_predict@{it.name}",
-        params_path=it.params,
+    parser = stage_parser(__doc__)
+    parser.add_argument("variant", help="variant name (acoustic.variants)")
+    parser.add_argument("setting", help="prediction setting (acoustic.predict.settings)")
+    parser.add_argument("--model", required=True, help="the variant's model.pt")
+    parser.add_argument("--variant-index", required=True, help="the variant's variant_index.json")
+    parser.add_argument("--out", required=True, help="folder of predictions.parquet")
+    args = parser.parse_args(argv)
+    cfg = load_section("acoustic", AcousticParams, args.params)
+    run_acoustic_predict(
+        cfg,
+        variant=args.variant,
+        setting=args.setting,
+        model=args.model,
+        variant_index=args.variant_index,
+        out=args.out,
+        params_path=args.params,
     )
 
 

@@ -1,23 +1,30 @@
 """acoustic_rf_train: librosa features of every detection; random forest on the training tapes' detections."""
 
-from ethoflow import dispatch
-from ethoflow.acoustic.rf import rf_train_item
-from ethoflow.acoustic.stage import matrix_item
-from ethoflow.core.stage import run_stage
+from ethoflow.acoustic.params import AcousticParams
+from ethoflow.acoustic.stages import run_acoustic_rf_train
+from ethoflow.core import load_section
+from ethoflow.core.stage import run_stage, stage_parser
 
 
 def main(argv=None):
-    it = matrix_item(__doc__, argv)
-    models = f"models/acoustic/rf/{it.name}"
-    dispatch.run(
-        rf_train_item,
-        it,
-        f"data/processed/acoustic/detections/{it.name}/detections.parquet",
-        f"data/processed/acoustic/rf_features/{it.name}/features.parquet",
-        f"{models}/rf.pkl",
-        f"{models}/rf_summary.json",
-        stage=f"acoustic_rf_train@{it.name}",
-        params_path=it.params,
+    parser = stage_parser(__doc__)
+    parser.add_argument("variant", help="variant name (acoustic.variants)")
+    parser.add_argument("setting", help="prediction setting (acoustic.predict.settings)")
+    parser.add_argument("--detections", required=True, help="the item's detections.parquet")
+    parser.add_argument("--variant-index", required=True, help="the variant's variant_index.json")
+    parser.add_argument("--features-out", required=True, help="folder of features.parquet")
+    parser.add_argument("--model-out", required=True, help="folder of rf.pkl and rf_summary.json")
+    args = parser.parse_args(argv)
+    cfg = load_section("acoustic", AcousticParams, args.params)
+    run_acoustic_rf_train(
+        cfg,
+        variant=args.variant,
+        setting=args.setting,
+        detections=args.detections,
+        variant_index=args.variant_index,
+        features_out=args.features_out,
+        model_out=args.model_out,
+        params_path=args.params,
     )
 
 

@@ -1,30 +1,21 @@
 """acoustic_train: train the ResNet call classifier on one variant (dispatched; checkpoint + resume, DVCLive)."""
 
-from ethoflow import dispatch
 from ethoflow.acoustic.params import AcousticParams
-from ethoflow.acoustic.train import train_model
-from ethoflow.core import load_section, state_dir
+from ethoflow.acoustic.stages import run_acoustic_train
+from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
 
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("variant")
+    parser.add_argument("variant", help="variant name (acoustic.variants)")
+    parser.add_argument("--variant-dir", required=True, help="the variant's folder (acoustic_variants)")
+    parser.add_argument(
+        "--out", required=True, help="model folder: model.pt, history.json, train_summary.json, dvclive/"
+    )
     args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
-    cfg.variant(args.variant, args.params)
-    out = f"models/acoustic/{args.variant}"
-    dispatch.run(
-        train_model,
-        f"data/interim/acoustic/variants/{args.variant}",
-        out,
-        cfg.variant_features(args.variant, args.params),
-        cfg.train,
-        str(state_dir("checkpoints", "acoustic_train", args.variant)),
-        live_dir=f"{out}/dvclive",
-        stage=f"acoustic_train@{args.variant}",
-        params_path=args.params,
-    )
+    run_acoustic_train(cfg, variant=args.variant, variant_dir=args.variant_dir, out=args.out, params_path=args.params)
 
 
 if __name__ == "__main__":

@@ -3,18 +3,16 @@
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
-from ethoflow.demo.acoustic import generate, generate_heldout
+from ethoflow.demo.acoustic import run_demo_acoustic
 
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", default="data/raw/acoustic/demo")
-    parser.add_argument("--heldout", default=None, help="folder of the detection demo's held-out tape and its truth")
+    parser.add_argument("--out", required=True, help="folder of the demo tapes")
+    parser.add_argument("--heldout", required=True, help="folder of the detection demo's held-out tape and its truth")
     args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
-    generate(args.out, cfg.demo)
-    if args.heldout:
-        generate_heldout(args.heldout, cfg.demo)
+    run_demo_acoustic(cfg, out=args.out, heldout=args.heldout)
 
 
 if __name__ == "__main__":

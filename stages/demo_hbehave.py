@@ -1,16 +1,17 @@
-"""demo_hbehave: write seeded DVC-like home-cage activity (per-cage CSVs + summary.csv)."""
+"""demo_hbehave: write seeded Digital Ventilated Cage-like home-cage activity (per-cage CSVs + summary.csv)."""
 
-from ethoflow.core.params import load_section
+from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
-from ethoflow.demo.hbehave import generate
-from ethoflow.hbehave.params import DemoParams
+from ethoflow.demo.hbehave import run_demo_hbehave
+from ethoflow.hbehave.params import HBehaveParams
 
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", default="data/raw/hbehave/demo")
+    parser.add_argument("--out", required=True, help="folder of the demo activity files")
     args = parser.parse_args(argv)
-    generate(load_section("hbehave.demo", DemoParams, args.params), args.out)
+    cfg = load_section("hbehave", HBehaveParams, args.params)
+    run_demo_hbehave(cfg, out=args.out)
 
 
 if __name__ == "__main__":

@@ -2,17 +2,17 @@
 
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
-from ethoflow.demo.moseq import generate
+from ethoflow.demo.moseq import run_demo_moseq
 from ethoflow.moseq.params import MoseqParams
 
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", required=True, help="folder of the synthetic DeepLabCut .h5 files")
+    parser.add_argument("--out", required=True, help="folder of the demo pose files")
     parser.add_argument("--heldout-out", required=True, help="folder of the held-back sessions (moseq_apply)")
     args = parser.parse_args(argv)
     cfg = load_section("moseq", MoseqParams, args.params)
-    generate(cfg.demo, args.out, args.heldout_out)
+    run_demo_moseq(cfg, out=args.out, heldout_out=args.heldout_out)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,18 @@
-"""hbehave_zarr: raw activity (DVC CSVs + summary, or DAM files) -> Zarr store + ingest report."""
+"""hbehave_zarr: raw activity (Digital Ventilated Cage CSVs + summary, or DAM files) -> Zarr store + ingest report."""
 
-from ethoflow.core.io import write_json
-from ethoflow.core.params import load_section
+from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
-from ethoflow.hbehave.ingest import build_store
-from ethoflow.hbehave.params import ZarrParams
+from ethoflow.hbehave.params import HBehaveParams
+from ethoflow.hbehave.stages import run_hbehave_zarr
 
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", default="data/interim/hbehave/activity.zarr")
-    parser.add_argument("--report", default="data/interim/hbehave/zarr_report.json")
+    parser.add_argument("--out", required=True, help="the activity Zarr store")
+    parser.add_argument("--report", required=True, help="ingest report JSON")
     args = parser.parse_args(argv)
-    report = build_store(load_section("hbehave.zarr", ZarrParams, args.params), args.out)
-    write_json(args.report, report)
+    cfg = load_section("hbehave", HBehaveParams, args.params)
+    run_hbehave_zarr(cfg, out=args.out, report=args.report)
 
 
 if __name__ == "__main__":

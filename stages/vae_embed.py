@@ -1,33 +1,29 @@
-"""vae_embed: latent means of every df02 snip -> data/processed/latents/<model_name>/morph_latents_{exp}.csv."""
+"""vae_embed: latent means of every df02 snip -> morph_latents_{exp}.csv in the model's latent folder."""
 
-from ethoflow import dispatch
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
-from ethoflow.vae.embed import embed_experiments
 from ethoflow.vae.params import VAEParams
-from ethoflow.vae.plots import plot_latents
-from ethoflow.vae.snips import read_df02
+from ethoflow.vae.stages import run_vae_embed
 
 
 def main(argv=None):
     parser = stage_parser(__doc__)
-    parser.add_argument("--df02", default="data/processed/vae/df02.parquet")
-    parser.add_argument("--store", default="data/interim/hbehave/activity.zarr")
-    parser.add_argument("--latents-root", default="data/processed/latents")
-    parser.add_argument("--plot", default="reports/vae/latents_pca.png")
+    parser.add_argument("--model", required=True, help="the trained model.pt")
+    parser.add_argument("--df02", required=True, help="df02 Parquet")
+    parser.add_argument("--store", required=True, help="the activity Zarr store")
+    parser.add_argument("--latents", required=True, help="the model's folder of the latent store")
+    parser.add_argument("--plot", required=True, help="PNG of the latents' first two principal components")
     args = parser.parse_args(argv)
     cfg = load_section("vae", VAEParams, args.params)
-    files = dispatch.run(
-        embed_experiments,
-        f"models/vae/{cfg.model_name}/model.pt",
-        args.df02,
-        args.store,
-        f"{args.latents_root}/{cfg.model_name}",
-        batch_size=cfg.embed.batch_size,
-        stage="vae_embed",
+    run_vae_embed(
+        cfg,
+        model=args.model,
+        df02=args.df02,
+        store=args.store,
+        latents=args.latents,
+        plot=args.plot,
         params_path=args.params,
     )
-    plot_latents(files, read_df02(args.df02), args.plot)
 
 
 if __name__ == "__main__":

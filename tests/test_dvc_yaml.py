@@ -140,7 +140,7 @@ def test_the_deps_check_fails_when_an_import_is_not_a_dep(stages):
 def test_the_import_graph_follows_lazy_imports():
     files = code_files(REPO / "stages/vae_train.py")
     assert "src/ethoflow/vae/snips.py" in files  # imported inside vae.train's functions
-    assert "src/ethoflow/dispatch.py" in files and "src/ethoflow/core/io.py" in files
+    assert "src/ethoflow/dispatch/jobs.py" in files and "src/ethoflow/core/io.py" in files
 
 
 def test_metrics_are_one_headline_file_per_pipeline_in_git(stages):

@@ -7,6 +7,7 @@ import pytest
 
 from ethoflow.acoustic.external import evaluate_external
 from ethoflow.acoustic.params import AcousticParams, VariantParams
+from ethoflow.acoustic.records import read_variant_index
 from ethoflow.acoustic.variants import build_variant
 from ethoflow.core import read_json, write_json
 
@@ -28,7 +29,8 @@ def test_animal_spot_model_is_predicted_and_evaluated_like_a_variant(demo_index,
         external={"lab_model": {"file": str(as_model), "variant": "v1"}},
         predict={"settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.2}}, "num_threads": 1},
     )
-    evaluate_external(cfg, "lab_model", "default", "pred.parquet", "corpus_index.json", "det")
+    vi = read_variant_index("data/interim/acoustic/variants/v1/variant_index.json")
+    evaluate_external(cfg, "lab_model", "default", vi, "pred.parquet", "corpus_index.json", "det")
     pred = pd.read_parquet("pred.parquet")
     assert list(pred.columns) == ["tape", "recording", "start_s", "end_s", "prob", "logit", "label"]
     assert set(pred.recording) == {r["recording"] for r in vindex["recordings"]}

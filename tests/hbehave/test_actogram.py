@@ -137,7 +137,18 @@ def test_params_and_stage(tmp_path, in_tmp):
             {"hbehave": {"heatmaps": {"day_start_hour": 6, "day_end_hour": 18}, "actogram": {"bin_min": 15, "dpi": 30}}}
         )
     )
-    main(["--params", str(tmp_path / "params.yaml"), "--store", str(store), "--out", "rep"])
+    main(
+        [
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "--store",
+            str(store),
+            "--out",
+            "rep",
+            "--summary",
+            "rep/summary.json",
+        ]
+    )
     assert (in_tmp / "rep" / "actogram_c1.png").is_file()
     assert json.loads((in_tmp / "rep" / "summary.json").read_text())["invalid_minutes"] == 120
 

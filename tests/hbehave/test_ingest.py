@@ -13,7 +13,7 @@ from ethoflow.core.errors import InputError
 from ethoflow.demo.hbehave import generate
 from ethoflow.hbehave import list_cages, normalise, read_cage, read_normalisation, read_normalised, read_split
 from ethoflow.hbehave.ingest import build_store, fit_normalisation, split_cages
-from ethoflow.hbehave.io import parse_dam_datetime, read_dam, read_dvc_csv, read_summary
+from ethoflow.hbehave.io import parse_dam_datetime, read_dam, read_summary, read_ventilated_cage_csv
 from ethoflow.hbehave.params import DemoParams, ZarrParams
 from ethoflow.hbehave.store import CageRecord
 
@@ -43,7 +43,7 @@ def test_rules_duplicates_unsorted_gaps_non_numeric(tmp_path):
         [{"cage_id": "c1", "from_tpt": "2024-01-01 00:00", "to_tpt": "2024-01-01 00:07", "strain": "B6", "age": 10}],
     )
     summ = read_summary(tmp_path / "s.csv")
-    rec, rep = read_dvc_csv(tmp_path / "c1.csv", summary_row=summ.loc["c1"], duplicates="mean")
+    rec, rep = read_ventilated_cage_csv(tmp_path / "c1.csv", summary_row=summ.loc["c1"], duplicates="mean")
     assert rec.n_minutes == 7 and rec.activity.shape == (7, 3)
     assert rep["unsorted_rows"] == 1
     assert rep["duplicate_rows"] == 1 and rep["conflicting_duplicates"] == 1
@@ -59,11 +59,11 @@ def test_rules_duplicates_unsorted_gaps_non_numeric(tmp_path):
     assert not rec.valid[3].any() and not rec.valid[6].any()
     assert rec.attrs["strain"] == "B6" and rec.attrs["age"] == 10
     assert rec.attrs["experiment"] == "20240101" and rec.attrs["source_file"] == "c1.csv"
-    first, _ = read_dvc_csv(tmp_path / "c1.csv", summary_row=summ.loc["c1"], duplicates="first")
-    last, _ = read_dvc_csv(tmp_path / "c1.csv", summary_row=summ.loc["c1"], duplicates="last")
+    first, _ = read_ventilated_cage_csv(tmp_path / "c1.csv", summary_row=summ.loc["c1"], duplicates="first")
+    last, _ = read_ventilated_cage_csv(tmp_path / "c1.csv", summary_row=summ.loc["c1"], duplicates="last")
     assert first.activity[1, 0] == 2.0 and last.activity[1, 0] == 4.0
     with pytest.raises(InputError, match="duplicate timestamps"):
-        read_dvc_csv(tmp_path / "c1.csv", summary_row=summ.loc["c1"], duplicates="error")
+        read_ventilated_cage_csv(tmp_path / "c1.csv", summary_row=summ.loc["c1"], duplicates="error")
 
 
 def test_missing_from_summary_kept_and_reported_or_error(tmp_path):
@@ -174,7 +174,7 @@ def test_demo_is_deterministic_and_nocturnal(tmp_path):
     generate(p, tmp_path / "b")
     for f in ("cage01.csv", "cage02.csv", "summary.csv"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
-    rec, _ = read_dvc_csv(tmp_path / "a" / "cage01.csv")
+    rec, _ = read_ventilated_cage_csv(tmp_path / "a" / "cage01.csv")
     hour = (rec.timestamps.astype(np.int64) // 60) % 24
     act = np.nanmean(rec.activity, axis=1)
     night = np.nanmean(act[(hour >= 19) | (hour < 7)])
@@ -211,7 +211,7 @@ def test_demo_strains_differ(tmp_path):
     summ = read_summary(tmp_path / "summary.csv")
     per_animal = {}
     for cid, row in summ.iterrows():
-        rec, _ = read_dvc_csv(tmp_path / f"{cid}.csv")
+        rec, _ = read_ventilated_cage_csv(tmp_path / f"{cid}.csv")
         per_animal.setdefault(row["strain"], []).append(np.nanmean(rec.activity) / row["nb_animals"])
     assert set(per_animal) == {"C57BL/6J", "BALB/cJ"}
     assert min(per_animal["C57BL/6J"]) > 1.4 * max(per_animal["BALB/cJ"])

@@ -15,7 +15,7 @@ from ethoflow.hbehave.model import (
     describe,
     pool_units,
 )
-from ethoflow.hbehave.params import DVC_4WEEK_PRESET, ModelParams, parse_q_strides
+from ethoflow.hbehave.params import VENTILATED_CAGE_4WEEK_PRESET, ModelParams, parse_q_strides
 
 torch.set_num_threads(1)
 
@@ -166,7 +166,7 @@ def test_divisibility_errors_are_clear():
 
 
 def test_dvc_4week_preset_builds_on_meta_and_reports_parameters():
-    p = ModelParams(**DVC_4WEEK_PRESET)
+    p = ModelParams(**VENTILATED_CAGE_4WEEK_PRESET)
     m = build_model(p, device="meta")
     a = m.arch
     assert a.tokens == (8064, 1, 1) and a.mask_unit == (1152, 1, 1) and a.n_units == 7

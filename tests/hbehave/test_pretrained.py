@@ -6,7 +6,7 @@ Reference data (``tests/hbehave/data/behavemae/``):
 - ``tiny_full_pos`` / ``tiny_sep_pos``: ``<name>.pth`` saved by the authors' ``util.misc.save_model``
   from a random-initialised ``hbehavemae`` model, ``<name>_io.npz`` its per-level encoder outputs for a
   fixed input (their ``return_intermediates`` levels, ``(B, T_l, H_l, W_l, out_dim)``), ``<name>.json``
-  the architecture arguments and provenance, ``stats.npy`` z-score stats as their DVC training code
+  the architecture arguments and provenance, ``stats.npy`` z-score stats as their Digital Ventilated Cage training code
   saves them. Made by ``tests/hbehave/make_behavemae_reference.py`` with amathislab/BehaveMAE's code
   (commit in the JSON), outside this repository's environment.
 - ``ethoflow_before_pretrained.pt`` / ``_io.npz``: a tiny ethoflow checkpoint (random weights) saved by
@@ -306,7 +306,10 @@ def test_stage_extracts_from_a_behavemae_checkpoint_without_training(tiny_store,
     )
     stage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stage)
-    stage.main(["--agg", "48min", "--store", str(tiny_store), "--out", "emb"])
+    stage.main(
+        ["--agg", "48min", "--model", params["hbehave"]["extract"]["model"], "--store", str(tiny_store)]
+        + ["--out", "emb", "--summary", "emb/summary.json", "--work-dir", ".ethoflow/hbehave_extract"]
+    )
     summary = json.loads((in_tmp / "emb" / "summary.json").read_text())
     assert summary["dims"] == {"level1": 6, "level2": 10, "level3": 12, "comb": 28}
     assert summary["model"]["format"] == "behavemae" and summary["model"]["stats"] == "lab/zscore_stats.npy"
@@ -324,5 +327,8 @@ def test_stage_extracts_from_a_behavemae_checkpoint_without_training(tiny_store,
     got = load_embeddings(in_tmp / "emb" / "embeddings_48min_level1.npz")["embeddings"][48:96]
     np.testing.assert_allclose(got, np.repeat(lv1, 2, axis=0), atol=1e-6)
     # a longer window: positions interpolated, the same file
-    stage.main(["--agg", "96min", "--store", str(tiny_store), "--out", "emb96"])
+    stage.main(
+        ["--agg", "96min", "--model", params["hbehave"]["extract"]["model"], "--store", str(tiny_store)]
+        + ["--out", "emb96", "--summary", "emb96/summary.json", "--work-dir", ".ethoflow/hbehave_extract"]
+    )
     assert json.loads((in_tmp / "emb96" / "summary.json").read_text())["rows"] == 3 * 1440

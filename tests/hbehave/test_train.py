@@ -136,6 +136,8 @@ def test_stage_resumes_after_kill(tiny_store, tmp_path):
         "train.json",
         "--metrics",
         "headline.json",
+        "--curves",
+        "loss.csv",
     ]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ck = tmp_path / ".ethoflow" / "hbehave_train" / "last.pt"

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ethoflow.dispatch import ComputeParams, StageResources
-from ethoflow.hbehave.train import dispatch_train
+from ethoflow.dispatch import ComputeParams, StageResources, run
+from ethoflow.hbehave.train import train_model
 
 pytestmark = pytest.mark.slurm
 
@@ -19,7 +19,8 @@ def test_ddp_two_slurm_tasks(tiny_store, tiny_params, in_tmp):
     compute = ComputeParams(
         executor="slurm", default=StageResources(cpus=1, mem_gb=2, timeout_min=10, tasks_per_node=2)
     )
-    out = dispatch_train(
+    out = run(
+        train_model,
         mp,
         tp.model_copy(update={"epochs": 1}),
         str(tiny_store),

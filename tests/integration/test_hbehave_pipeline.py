@@ -32,6 +32,12 @@ TINY_MODEL_1CH = {
 
 
 def _stage(name: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    from ethoflow.hbehave.params import HBehaveParams
+    from tests.stage_args import dvc_argv
+
+    # the arguments dvc.yaml gives the stage (``name`` may be ``stage@item``), resolved against cwd's params
+    params = cwd / "params.yaml"
+    argv = ["--params", str(params), *dvc_argv(name, params, {"hbehave": HBehaveParams})]
     env = dict(
         os.environ,
         PYTHONPATH=str(REPO / "src"),
@@ -41,7 +47,7 @@ def _stage(name: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
         OMP_NUM_THREADS="1",
     )
     res = subprocess.run(
-        [sys.executable, str(REPO / "stages" / f"{name}.py"), "--params", str(cwd / "params.yaml"), *args],
+        [sys.executable, str(REPO / "stages" / f"{name.split('@')[0]}.py"), *argv, *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -78,7 +84,7 @@ def test_real_dam_file_zarr_train_extract_heatmaps(shared_data, tmp_path):
     assert "hBehaveMAE parameters:" in res.stdout
     train = json.loads((tmp_path / "models/hbehave/train_summary.json").read_text())
     assert train["completed"] and np.isfinite(train["train_loss"]) and np.isfinite(train["val_loss"])
-    _stage("hbehave_extract", tmp_path, "--agg", "4h")
+    _stage("hbehave_extract@4h", tmp_path)
     out = tmp_path / "data/processed/hbehave/embeddings/4h"
     with np.load(out / "embeddings_4h_comb.npz", allow_pickle=False) as z:
         assert z["embeddings"].shape == (32 * 3482, 8 + 16 + 32) and np.isfinite(z["embeddings"]).all()
@@ -86,7 +92,7 @@ def test_real_dam_file_zarr_train_extract_heatmaps(shared_data, tmp_path):
         assert z["cage_rows"]["cage_id"][4] == "M014_ch05"
     idx = pd.read_parquet(out / "index_4h.parquet")
     assert idx["experiment"].unique().tolist() == ["20170630"]
-    _stage("hbehave_heatmaps", tmp_path, "--agg", "4h")
+    _stage("hbehave_heatmaps@4h", tmp_path)
     table = pd.read_csv(tmp_path / "reports/hbehave/heatmaps/4h/summary.csv")
     assert len(table) == 32 and (table["rows"] == 3482).all()
     # status-51 and status-24 minutes (and the 2-minute steps between the first rows) are not covered

@@ -10,6 +10,8 @@ import torch
 import yaml
 
 from ethoflow.core.errors import ParamsError
+from ethoflow.vae.params import VAEParams
+from tests.stage_args import dvc_argv
 from tests.vae.helpers import make_store
 
 torch.set_num_threads(1)
@@ -36,9 +38,9 @@ def test_stage_chain_in_tmp_project(in_tmp, monkeypatch):
         "build06": {},
     }
     (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
-    stage("vae_snips")([])
-    stage("vae_train")([])
-    stage("vae_embed")([])
+    stage("vae_snips")(dvc_argv("vae_snips", sections={"vae": VAEParams}))
+    stage("vae_train")(dvc_argv("vae_train", sections={"vae": VAEParams}))
+    stage("vae_embed")(dvc_argv("vae_embed", sections={"vae": VAEParams}))
     stage("build06")([])
     df02 = pd.read_parquet("data/processed/vae/df02.parquet")
     assert len(df02) == 3 * 8
@@ -58,4 +60,4 @@ def test_stage_chain_in_tmp_project(in_tmp, monkeypatch):
     params["vae"]["train"]["epochs"] = "many"
     (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ParamsError, match=r"vae.train.epochs"):
-        stage("vae_train")([])
+        stage("vae_train")(dvc_argv("vae_train", sections={"vae": VAEParams}))

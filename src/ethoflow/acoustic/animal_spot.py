@@ -364,8 +364,8 @@ def _mel_filters(sr: int, n_stft: int, n_mels: int, fmin: float, fmax: float):
     """Triangular mel filters (n_stft, n_mels), float32 torch tensor: ``n_mels + 2`` edges equally spaced
     in mel between ``fmin`` and ``fmax``, placed at STFT bin ``floor((2 * n_stft - 1) * f / sr)``."""
 
-    def hz2mel(f: float) -> float:
-        return 2595 * np.log10(1 + f / 700)
+    def hz2mel(hz: float) -> float:
+        return 2595 * np.log10(1 + hz / 700)
 
     mel = torch.linspace(0.0 if fmin == 0 else hz2mel(fmin), hz2mel(fmax), n_mels + 2)
     hz = 700 * (10 ** (mel / 2595) - 1)

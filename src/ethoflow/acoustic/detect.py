@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.acoustic.params import AUDIO_EXTENSIONS, AcousticParams, DetectSet, FeatureParams
-from ethoflow.core import InputError, ParamsError, atomic_path, get_logger, progress, read_json, write_json
+from ethoflow.core import InputError, atomic_path, get_logger, progress, read_json, write_json
 
 log = get_logger(__name__)
 
@@ -727,20 +727,3 @@ def detect_set(cfg: AcousticParams, name: str, out: str | Path, params_path: str
         len(problems),
     )
     return summary
-
-
-def run_detect(cfg: AcousticParams, name: str, out: str | Path, params_path: str = "params.yaml") -> dict[str, Any]:
-    """``acoustic_detect@<name>``: wiring only; the heavy part (:func:`detect_set`) through
-    :func:`ethoflow.dispatch.run`.
-
-    Raises:
-        ParamsError: unknown set/setting (before anything is dispatched).
-    """
-    from ethoflow import dispatch
-
-    if name not in cfg.detect.sets:
-        raise ParamsError(f"{params_path}: acoustic.detect.sets has no set '{name}' (have: {sorted(cfg.detect.sets)})")
-    cfg.detect_set(name, params_path)
-    return dispatch.run(
-        detect_set, cfg, name, str(out), params_path, stage=f"acoustic_detect@{name}", params_path=params_path
-    )

@@ -24,7 +24,8 @@ import pandas as pd
 from ethoflow.core import atomic_path, get_logger, read_json, write_json
 
 if TYPE_CHECKING:
-    from ethoflow.acoustic.stage import MatrixItem
+    from ethoflow.acoustic.params import AcousticParams
+    from ethoflow.acoustic.records import VariantIndex
 
 log = get_logger(__name__)
 
@@ -321,37 +322,40 @@ def write_layer(
     )
 
 
-def evaluate_item(
-    item: MatrixItem, predictions: str | Path, corpus_index: str | Path, out_dir: str | Path, metrics_path: str | Path
+def evaluate_predictions(
+    cfg: AcousticParams,
+    variant: str,
+    setting: str,
+    vindex: VariantIndex,
+    predictions: str,
+    corpus_index: str,
+    out: str,
 ) -> None:
-    """``acoustic_evaluate`` for one (variant, setting): window probabilities -> detections -> matching.
-
-    Writes the ``cnn`` layer into ``out_dir`` (see :func:`write_layer`) and its metrics JSON to
-    ``metrics_path``, plus ``out_dir/pr_curve.csv``. A top-level function so that the stage can
-    dispatch it as a job (paths are relative to the project root, the job's working directory).
-
-    Args:
-        item: the matrix item (validated params, prediction setting, variant index).
-        predictions: the item's ``predictions.parquet``; corpus_index: ``corpus_index.json`` (ground truth).
+    """``acoustic_evaluate`` for one item: window probabilities (``predictions``, Parquet) -> detections
+    (threshold, chaining, clean-up) with their frequency bands -> IoU matching against the corpus's
+    ground truth. Writes the ``cnn`` layer into ``out`` (:func:`write_layer`: detections.parquet,
+    per_tape.csv, selections/, metrics.json) and ``out/pr_curve.csv``. ``variant`` names the item's model
+    (a trained variant or an external model); ``vindex`` is the variant whose recordings were predicted.
+    Top level, so a dispatched job pickles it by reference.
     """
-    ev, s, vindex = item.cfg.evaluate, item.setting, item.vindex
-    roles = vindex["tape_roles"]
-    pred = pd.read_parquet(predictions)
-    gt = ground_truth(read_json(corpus_index), vindex["classes"])
-    det = detect_all(pred, roles, ev.threshold, s.hop_s, ev.boundary, ev.min_gap_s, ev.min_dur_s)
     from ethoflow.acoustic.features import detection_bands
 
-    files = {r["recording"]: r["file"] for r in vindex["recordings"]}
-    det = detection_bands(det, files, item.cfg.features.fmin, item.cfg.features.fmax)  # Raven Low/High Freq
+    ev, s = cfg.evaluate, cfg.predict.settings[setting]
+    roles = vindex.tape_roles
+    pred = pd.read_parquet(predictions)
+    gt = ground_truth(read_json(corpus_index), vindex.classes)
+    det = detect_all(pred, roles, ev.threshold, s.hop_s, ev.boundary, ev.min_gap_s, ev.min_dur_s)
+    files = {r.recording: r.file for r in vindex.recordings}
+    det = detection_bands(det, files, cfg.features.fmin, cfg.features.fmax)  # Raven Low/High Freq
     result = evaluate_detections(det, gt, roles, ev.iou)
     meta = {
-        "variant": item.variant,
-        "setting": item.setting_name,
+        "variant": variant,
+        "setting": setting,
         "iou": ev.iou,
         "threshold": ev.threshold,
-        "recordings": [r["recording"] for r in vindex["recordings"]],
+        "recordings": vindex.recording_names(),
     }
-    write_layer(out_dir, metrics_path, "cnn", result, meta)
+    write_layer(out, Path(out) / "metrics.json", "cnn", result, meta)
     curve = pr_curve(pred, gt, roles, s.hop_s, ev.boundary, ev.min_gap_s, ev.min_dur_s, ev.iou)
-    with atomic_path(Path(out_dir) / "pr_curve.csv") as tmp:
+    with atomic_path(Path(out) / "pr_curve.csv") as tmp:
         curve.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")

@@ -3,17 +3,17 @@
 The model file (``acoustic.external.<name>.file``) predicts every recording of the variant it names
 with ANIMAL-SPOT's own windows and front end (:func:`ethoflow.acoustic.animal_spot.predict_recordings`),
 and its window probabilities go through the same evaluation as a trained variant's
-(:func:`ethoflow.acoustic.evaluate.evaluate_item`: thresholding, chaining, IoU matching, Raven tables,
+(:func:`ethoflow.acoustic.evaluate.evaluate_predictions`: thresholding, chaining, IoU matching, Raven tables,
 PR curve), so ``acoustic_report`` puts ``<name>-<setting>`` in the same metrics table (``cnn`` layer).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ethoflow.acoustic.params import AcousticParams
-from ethoflow.core import ParamsError, get_logger, read_json
+from ethoflow.acoustic.records import VariantIndex
+from ethoflow.core import get_logger
 
 log = get_logger(__name__)
 
@@ -22,28 +22,28 @@ def evaluate_external(
     cfg: AcousticParams,
     name: str,
     setting_name: str,
+    vindex: VariantIndex,
     predictions: str | Path,
     corpus_index: str | Path,
     out_dir: str | Path,
-    params_path: str = "params.yaml",
 ) -> None:
-    """Predict the variant's recordings with external model ``name`` at setting ``setting_name`` into
-    ``predictions`` (Parquet, columns as ``acoustic_predict``'s), then evaluate them into ``out_dir``
-    (``detections.parquet``, ``per_tape.csv``, ``selections/``, ``pr_curve.csv``, ``metrics.json``).
+    """Predict the recordings of ``vindex`` (the variant that ``acoustic.external.<name>`` names) with the
+    external model ``name`` at setting ``setting_name`` into ``predictions`` (Parquet, columns as
+    ``acoustic_predict``'s), then evaluate them into ``out_dir`` as a trained variant is
+    (:func:`ethoflow.acoustic.evaluate.evaluate_predictions`: ``detections.parquet``, ``per_tape.csv``,
+    ``selections/``, ``pr_curve.csv``, ``metrics.json``).
 
     Raises:
-        InputError: unreadable model file or recordings; the variant index is missing.
+        InputError: unreadable model file or recordings.
     """
     from ethoflow.acoustic.animal_spot import predict_recordings
-    from ethoflow.acoustic.evaluate import evaluate_item
-    from ethoflow.acoustic.stage import VARIANT_INDEX, MatrixItem
+    from ethoflow.acoustic.evaluate import evaluate_predictions
 
     ext = cfg.external[name]
-    setting = cfg.setting(setting_name, params_path)
-    vindex = read_json(VARIANT_INDEX.format(variant=ext.variant))
+    setting = cfg.predict.settings[setting_name]
     predict_recordings(
         ext.file,
-        vindex["recordings"],
+        vindex.recording_dicts(),
         setting.seq_len_s,
         setting.hop_s,
         str(predictions),
@@ -51,39 +51,4 @@ def evaluate_external(
         cfg.predict.num_threads,
         min_max_norm=ext.min_max_norm,
     )
-    item = MatrixItem(name, setting_name, f"{name}-{setting_name}", cfg, setting, vindex, params_path)
-    evaluate_item(item, predictions, corpus_index, out_dir, Path(out_dir) / "metrics.json")
-
-
-def run_external(
-    cfg: AcousticParams,
-    name: str,
-    setting: str,
-    predictions: str | Path,
-    corpus_index: str | Path,
-    out: str | Path,
-    params_path: str = "params.yaml",
-) -> Any:
-    """``acoustic_external@<name>-<setting>``: wiring only; :func:`evaluate_external` through
-    :func:`ethoflow.dispatch.run`.
-
-    Raises:
-        ParamsError: unknown external model or setting.
-    """
-    from ethoflow import dispatch
-
-    if name not in cfg.external:
-        raise ParamsError(f"{params_path}: acoustic.external has no model '{name}' (have: {sorted(cfg.external)})")
-    cfg.setting(setting, params_path)
-    return dispatch.run(
-        evaluate_external,
-        cfg,
-        name,
-        setting,
-        str(predictions),
-        str(corpus_index),
-        str(out),
-        params_path,
-        stage=f"acoustic_external@{name}-{setting}",
-        params_path=params_path,
-    )
+    evaluate_predictions(cfg, name, setting_name, vindex, predictions, corpus_index, out_dir)

@@ -39,7 +39,7 @@ def _entropy_bits(p: np.ndarray, axis: int = 0) -> np.ndarray:
     return h
 
 
-def segment_features(y: np.ndarray, sr: int, p: RFParams) -> dict[str, float]:
+def segment_features(y: np.ndarray, sr: int, params: RFParams) -> dict[str, float]:
     """Features of one audio segment ``y`` (n_samples,) at ``sr`` Hz (see the module docstring).
 
     Segments shorter than ``n_fft`` use the largest power of two that fits (at least 64 samples;
@@ -50,14 +50,14 @@ def segment_features(y: np.ndarray, sr: int, p: RFParams) -> dict[str, float]:
     y = np.asarray(y, dtype=np.float32)
     if y.size < 64:
         y = np.pad(y, (0, 64 - y.size))
-    n_fft = p.n_fft
+    n_fft = params.n_fft
     while n_fft > y.size and n_fft > 64:
         n_fft //= 2
-    hop = max(1, min(p.hop_length, n_fft // 2))
+    hop = max(1, min(params.hop_length, n_fft // 2))
     S = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop, center=False, window="hann")) ** 2
     freqs = np.arange(S.shape[0]) * sr / n_fft
-    fmax = min(p.fmax, sr / 2)
-    band = (freqs >= p.fmin) & (freqs <= fmax)
+    fmax = min(params.fmax, sr / 2)
+    band = (freqs >= params.fmin) & (freqs <= fmax)
     S, freqs = S[band], freqs[band]
     times = (np.arange(S.shape[1]) * hop + n_fft / 2) / sr
     e_t = np.cumsum(S.sum(axis=0))
@@ -83,13 +83,13 @@ def segment_features(y: np.ndarray, sr: int, p: RFParams) -> dict[str, float]:
         mf = librosa.feature.mfcc(
             y=y,
             sr=sr,
-            n_mfcc=p.n_mfcc,
+            n_mfcc=params.n_mfcc,
             n_fft=n_fft,
             hop_length=hop,
-            fmin=p.fmin,
+            fmin=params.fmin,
             fmax=fmax,
             center=False,
-            n_mels=max(p.n_mfcc + 1, min(40, n_fft // 8)),
+            n_mels=max(params.n_mfcc + 1, min(40, n_fft // 8)),
         )
     n = mf.shape[1]
     width = min(9, n if n % 2 else n - 1)
@@ -105,7 +105,7 @@ def segment_features(y: np.ndarray, sr: int, p: RFParams) -> dict[str, float]:
     return out
 
 
-def detection_features(det: pd.DataFrame, files: dict[str, str], p: RFParams) -> pd.DataFrame:
+def detection_features(det: pd.DataFrame, files: dict[str, str], params: RFParams) -> pd.DataFrame:
     """Feature table (one row per detection, same order) for detections (``recording, start_s, end_s,
     cnn_logit_mean``); ``files`` maps recording -> audio path. Audio is read once per recording."""
     import soundfile as sf
@@ -117,7 +117,7 @@ def detection_features(det: pd.DataFrame, files: dict[str, str], p: RFParams) ->
         y = y.mean(axis=1)
         for i, r in g.iterrows():
             a, b = int(r.start_s * sr), max(int(r.end_s * sr), int(r.start_s * sr) + 1)
-            rows[i] = segment_features(y[a:b], sr, p) | {"cnn_logit_mean": float(r.cnn_logit_mean)}
+            rows[i] = segment_features(y[a:b], sr, params) | {"cnn_logit_mean": float(r.cnn_logit_mean)}
     cols = list(rows[0]) if rows else []
     return pd.DataFrame(rows, columns=cols)
 

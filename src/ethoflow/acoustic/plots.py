@@ -11,12 +11,9 @@ from ethoflow.acoustic.params import FeatureParams
 from ethoflow.core import save_figure
 
 
-def segment_pngs(df: pd.DataFrame, out_dir: str | Path, f: FeatureParams, n_per_split: int, seed: int) -> None:
+def segment_pngs(df: pd.DataFrame, out_dir: str | Path, features: FeatureParams, n_per_split: int, seed: int) -> None:
     """Write ``n_per_split`` spectrogram PNGs per split (``<split>_<kind>_<uid>.png``), segments drawn
     with ``seed``; each shows the segment with 0.25 s of context, its edges marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from ethoflow.acoustic.spectrogram import load_audio, power_spectrogram, to_input
@@ -28,15 +25,18 @@ def segment_pngs(df: pd.DataFrame, out_dir: str | Path, f: FeatureParams, n_per_
         pick = g.iloc[np.sort(rng.choice(len(g), size=min(n_per_split, len(g)), replace=False))]
         for r in pick.itertuples(index=False):
             if r.file not in cache:
-                cache[r.file] = load_audio(r.file, f.sr)
+                cache[r.file] = load_audio(r.file, features.sr)
             y = cache[r.file]
             a = max(0.0, r.start_s - 0.25)
             b = r.end_s + 0.25
-            P = power_spectrogram(y[int(a * f.sr) : int(b * f.sr)], f)
-            img = to_input(P, f.model_copy(update={"normalization": "minmax"}))
+            P = power_spectrogram(y[int(a * features.sr) : int(b * features.sr)], features)
+            img = to_input(P, features.model_copy(update={"normalization": "minmax"}))
             fig, ax = plt.subplots(figsize=(4, 2.5), dpi=80)
             ax.imshow(
-                img, origin="lower", aspect="auto", extent=(a, a + P.shape[1] * f.hop_length / f.sr, f.fmin, f.fmax)
+                img,
+                origin="lower",
+                aspect="auto",
+                extent=(a, a + P.shape[1] * features.hop_length / features.sr, features.fmin, features.fmax),
             )
             for t in (r.start_s, r.end_s):
                 ax.axvline(t, color="w", lw=1, ls="--")

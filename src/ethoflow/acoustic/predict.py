@@ -33,7 +33,7 @@ def window_starts(duration_s: float, seq_len_s: float, hop_s: float) -> np.ndarr
 def predict_power(
     model: Any,
     power: np.ndarray,
-    f: FeatureParams,
+    features: FeatureParams,
     duration_s: float,
     seq_len_s: float,
     hop_s: float,
@@ -53,7 +53,7 @@ def predict_power(
     model = model.to(memory_format=torch.channels_last)  # faster CPU convolutions, same results
     with torch.inference_mode():
         for k in range(0, len(starts), batch_size):
-            x = torch.from_numpy(window_batch(power, starts[k : k + batch_size], seq_len_s, f))
+            x = torch.from_numpy(window_batch(power, starts[k : k + batch_size], seq_len_s, features))
             lo = model(x.contiguous(memory_format=torch.channels_last))
             logits.append(target_logit(lo).numpy())
             cls.append(lo[:, 1:].argmax(1).numpy())
@@ -112,7 +112,7 @@ def predict_recordings(
 
 
 def naive_predict(
-    model: Any, file: str | Path, f: FeatureParams, duration_s: float, seq_len_s: float, hop_s: float
+    model: Any, file: str | Path, features: FeatureParams, duration_s: float, seq_len_s: float, hop_s: float
 ) -> np.ndarray:
     """Reference predictor, the way ANIMAL-SPOT's ``predict.py`` works (``StridedAudioDataset``, batch
     size 1): load the recording once (mono, resampled to ``f.sr``), then for each window take its
@@ -127,14 +127,14 @@ def naive_predict(
     from ethoflow.acoustic.spectrogram import frames_per_window, load_audio, power_spectrogram, slice_frames, to_input
 
     starts = window_starts(duration_s, seq_len_s, hop_s)
-    T = frames_per_window(seq_len_s, f)
-    n_samples = int(round(seq_len_s * f.sr))
-    y_all = load_audio(file, f.sr)
+    T = frames_per_window(seq_len_s, features)
+    n_samples = int(round(seq_len_s * features.sr))
+    y_all = load_audio(file, features.sr)
     out = []
     with torch.no_grad():
         for s in starts:
-            a = int(round(s * f.sr))
-            P = slice_frames(power_spectrogram(y_all[a : a + n_samples], f), 0, T)  # zero power past the end
-            x = torch.from_numpy(to_input(P, f)[None, None])
+            a = int(round(s * features.sr))
+            P = slice_frames(power_spectrogram(y_all[a : a + n_samples], features), 0, T)  # zero power past the end
+            x = torch.from_numpy(to_input(P, features)[None, None])
             out.append(float(target_logit(model(x))[0]))
     return np.asarray(out)

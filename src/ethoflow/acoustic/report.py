@@ -17,13 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ethoflow.acoustic.stage import VARIANT_INDEX
+from ethoflow.acoustic.records import read_history, read_variant_index
 from ethoflow.core import InputError, atomic_path, get_logger, read_json, save_figure, write_json, write_metrics
 
 log = get_logger(__name__)
 
-#: layer -> the folder of its per-item outs (``<folder>/<variant>-<setting>/metrics.json``, detections, ...)
-LAYERS = {"cnn": "data/processed/acoustic/detections", "rf": "data/processed/acoustic/filtered"}
 #: the per-item evaluation summary inside each layer's out folder
 LAYER_METRICS = "metrics.json"
 HEADLINE_KEYS = ("f1", "precision", "recall")
@@ -51,13 +49,16 @@ def confusion_rows(det: pd.DataFrame, gt: pd.DataFrame, tapes: set[str] | None) 
 def build_report(
     variants: list[str],
     settings: list[str],
-    metrics_json: str = "metrics/acoustic.json",
-    out_reports: str = "reports/acoustic",
-    corpus: str = "data/interim/acoustic/corpus/corpus_index.json",
-    models_dir: str = "models/acoustic",
+    *,
+    metrics_json: str | Path,
+    out_reports: str | Path,
+    corpus: str | Path,
+    variants_dir: str | Path,
+    layer_dirs: dict[str, str | Path],
+    models_dir: str | Path,
+    detect_dir: str | Path | None = None,
     detect_sets: list[str] | tuple[str, ...] = (),
     external: dict[str, str] | None = None,
-    detect_dir: str = "data/processed/acoustic/detect",
 ) -> dict[str, Any]:
     """Collect every (variant, setting, layer) evaluation and write the report files; return the summary.
 
@@ -67,12 +68,15 @@ def build_report(
             recall}}}``).
         out_reports: folder of the tables, figures and plot data.
         corpus: the corpus index (ground truth).
+        variants_dir: ``<variants_dir>/<variant>/variant_index.json`` is each variant's index.
+        layer_dirs: layer (``cnn``, ``rf``) -> the folder of its per-item outs
+            (``<folder>/<variant>-<setting>/metrics.json``, detections.parquet, per_tape.csv, pr_curve.csv).
         models_dir: ``<models_dir>/<variant>/history.json`` holds each variant's per-epoch training record.
-        external: external model name -> the variant it was evaluated on (``acoustic.external``); each
-            ``<name>-<setting>`` joins the table with its ``cnn`` layer (no RF layer).
-        detect_sets: names of ``acoustic.detect.sets``; each set's ``<detect_dir>/<name>/metrics.json``
+        detect_dir, detect_sets: names of ``acoustic.detect.sets``; each set's ``<detect_dir>/<name>/metrics.json``
             (recordings, hours, detections, detections_per_min, and precision/recall/f1 when the set has
             a ``truth``) goes into the headline under ``detect.<name>``.
+        external: external model name -> the variant it was evaluated on (``acoustic.external``); each
+            ``<name>-<setting>`` joins the table with its ``cnn`` layer (no RF layer).
 
     Raises:
         InputError: an expected evaluation file is missing (run the evaluate/rf stages first).
@@ -82,12 +86,12 @@ def build_report(
     index = read_json(corpus)
     rows, tape_rows, curves, summary = [], [], [], {}
     confusions = {}
-    models = [(v, v, LAYERS) for v in variants]
-    models += [(e, ev, {"cnn": LAYERS["cnn"]}) for e, ev in sorted(dict(external or {}).items())]
+    models = [(v, v, dict(layer_dirs)) for v in variants]
+    models += [(e, ev, {"cnn": layer_dirs["cnn"]}) for e, ev in sorted(dict(external or {}).items())]
     for v, data_variant, layers in models:
-        vindex = read_json(VARIANT_INDEX.format(variant=data_variant))
-        held = {t for t, r in vindex["tape_roles"].items() if r in HELDOUT_ROLES}
-        gt = ground_truth(index, vindex["classes"])
+        vindex = read_variant_index(Path(variants_dir) / data_variant / "variant_index.json")
+        held = {t for t, r in vindex.tape_roles.items() if r in HELDOUT_ROLES}
+        gt = ground_truth(index, vindex.classes)
         for s in settings:
             name = f"{v}-{s}"
             for layer, ddir in layers.items():
@@ -143,7 +147,7 @@ def build_report(
         for s, by_layer in by_setting.items()
     }
     for name in detect_sets:
-        mpath = Path(detect_dir) / name / LAYER_METRICS
+        mpath = Path(detect_dir or "") / name / LAYER_METRICS
         if not mpath.exists():
             raise InputError(f"{mpath}: missing; run acoustic_detect@{name}")
         headline.setdefault("detect", {})[name] = read_json(mpath)
@@ -164,7 +168,7 @@ def build_report(
     return summary
 
 
-def training_curves(variants: list[str], models_dir: str | Path = "models/acoustic") -> pd.DataFrame:
+def training_curves(variants: list[str], models_dir: str | Path) -> pd.DataFrame:
     """Per-epoch training records of every variant in long format (``series`` = variant), for a DVC plot
     that overlays the variants' curves.
 
@@ -176,8 +180,7 @@ def training_curves(variants: list[str], models_dir: str | Path = "models/acoust
         path = Path(models_dir) / v / "history.json"
         if not path.exists():
             raise InputError(f"{path}: missing; run acoustic_train@{v} first")
-        hist = read_json(path)
-        records = hist["history"] if isinstance(hist, dict) else hist
+        records = read_history(path)
         df = pd.DataFrame(
             [{k: x for k, x in r.items() if isinstance(x, (int, float)) and not isinstance(x, bool)} for r in records]
         )
@@ -187,9 +190,6 @@ def training_curves(variants: list[str], models_dir: str | Path = "models/acoust
 
 
 def _plots(curves: pd.DataFrame, confusions: dict[str, pd.DataFrame], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4), dpi=100)

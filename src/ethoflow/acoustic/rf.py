@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,15 +20,12 @@ import pandas as pd
 from ethoflow.acoustic.params import RFParams
 from ethoflow.core import atomic_write_bytes, get_logger
 
-if TYPE_CHECKING:
-    from ethoflow.acoustic.stage import MatrixItem
-
 log = get_logger(__name__)
 
 TRAIN_ROLES = ("train", "val", "mixed")
 
 
-def choose_threshold(prob: np.ndarray, y: np.ndarray, p: RFParams) -> float:
+def choose_threshold(prob: np.ndarray, y: np.ndarray, params: RFParams) -> float:
     """Decision threshold on validation probabilities ``prob`` (n,) with labels ``y`` (n,) in {0, 1}.
 
     ``recall``: the highest threshold whose recall >= ``target_value``; ``fbeta``: the threshold of the
@@ -43,19 +40,21 @@ def choose_threshold(prob: np.ndarray, y: np.ndarray, p: RFParams) -> float:
         keep = prob >= t
         tp = int((keep & (y == 1)).sum())
         rec = tp / y.sum()
-        if p.target == "recall":
-            if rec >= p.target_value:
+        if params.target == "recall":
+            if rec >= params.target_value:
                 return float(t)
             continue
         prec = tp / keep.sum() if keep.sum() else 0.0
-        b2 = p.beta**2
+        b2 = params.beta**2
         f = (1 + b2) * prec * rec / (b2 * prec + rec) if prec + rec else 0.0
         if f > best_f + 1e-12:
             best_f, best_t = f, float(t)
-    return best_t if p.target == "fbeta" else 0.0
+    return best_t if params.target == "fbeta" else 0.0
 
 
-def fit_filter(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, p: RFParams) -> tuple[Any, float, dict[str, Any]]:
+def fit_filter(
+    X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, params: RFParams
+) -> tuple[Any, float, dict[str, Any]]:
     """Fit the forest with group-aware out-of-fold validation. Returns (model or None, threshold, stats).
 
     ``None`` (with threshold 0: keep every detection) when the training rows hold a single class.
@@ -72,15 +71,15 @@ def fit_filter(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, p: RFParams) 
 
     def make() -> Any:
         return RandomForestClassifier(
-            n_estimators=p.n_estimators,
-            max_depth=p.max_depth,
-            min_samples_leaf=p.min_samples_leaf,
-            random_state=p.seed,
+            n_estimators=params.n_estimators,
+            max_depth=params.max_depth,
+            min_samples_leaf=params.min_samples_leaf,
+            random_state=params.seed,
             n_jobs=1,
             class_weight="balanced",
         )
 
-    n_folds = min(p.n_folds, len(set(groups)))
+    n_folds = min(params.n_folds, len(set(groups)))
     oof = np.full(len(y), np.nan)
     if n_folds >= 2:
         for tr, te in GroupKFold(n_splits=n_folds).split(X, y, groups):
@@ -92,7 +91,7 @@ def fit_filter(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, p: RFParams) 
     else:  # one tape: no group-aware validation possible; threshold on in-sample probabilities
         log.warning("rf: only one training tape; the threshold is chosen on in-sample probabilities")
         oof = make().fit(X, y).predict_proba(X)[:, 1]
-    thr = choose_threshold(oof, y, p)
+    thr = choose_threshold(oof, y, params)
     keep = oof >= thr
     tp = int((keep & (y == 1)).sum())
     stats |= {
@@ -153,64 +152,8 @@ def rf_curve(
     return pd.DataFrame(rows)
 
 
-def rf_train_item(
-    item: MatrixItem, detections: str | Path, features_out: str | Path, model_out: str | Path, summary_out: str | Path
-) -> None:
-    """``acoustic_rf_train`` for one (variant, setting): features of every detection, forest on the training tapes.
-
-    Writes the features (``features_out``, parquet), the filter (``model_out``, see :func:`save_filter`)
-    and its fit statistics (``summary_out``, JSON). A top-level function so that the stage can dispatch
-    it as a job (paths are relative to the project root, the job's working directory).
-    """
-    from ethoflow.acoustic.features import detection_features
-    from ethoflow.core import atomic_path, write_json
-
-    cfg = item.cfg
-    files = {r["recording"]: r["file"] for r in item.vindex["recordings"]}
-    det = pd.read_parquet(detections)
-    X = detection_features(det, files, cfg.rf)
-    with atomic_path(features_out) as tmp:
-        X.to_parquet(tmp, index=False)
-    train = det.role.isin(TRAIN_ROLES).to_numpy()
-    y = (det.gt_hungarian != "").to_numpy(int)
-    model, thr, stats = fit_filter(X[train].reset_index(drop=True), y[train], det.tape[train].to_numpy(), cfg.rf)
-    save_filter(model_out, model, thr, list(X.columns), stats)
-    write_json(summary_out, stats)
-
-
-def rf_filter_item(
-    item: MatrixItem,
-    detections: str | Path,
-    features: str | Path,
-    model: str | Path,
-    corpus_index: str | Path,
-    out_dir: str | Path,
-    metrics_path: str | Path,
-) -> None:
-    """``acoustic_rf_filter`` for one (variant, setting): keep the detections the forest accepts.
-
-    Writes the ``rf`` layer into ``out_dir`` and its metrics JSON to ``metrics_path`` (as
-    :func:`ethoflow.acoustic.evaluate.write_layer` does for the ``cnn`` layer), plus
-    ``out_dir/pr_curve.csv``. A top-level function so that the stage can dispatch it as a job.
-    """
-    from ethoflow.acoustic.evaluate import evaluate_detections, ground_truth, write_layer
-    from ethoflow.core import atomic_path, read_json
-
-    cfg, vindex = item.cfg, item.vindex
-    det = pd.read_parquet(detections)
-    X = pd.read_parquet(features)
-    flt = load_filter(model)
-    det["rf_prob"] = rf_probabilities(flt, X)
-    gt = ground_truth(read_json(corpus_index), vindex["classes"])
-    kept = det[det.rf_prob >= flt["threshold"]].drop(columns=["gt_greedy", "gt_hungarian", "iou_hungarian"])
-    result = evaluate_detections(kept.reset_index(drop=True), gt, vindex["tape_roles"], cfg.evaluate.iou)
-    meta = {
-        "variant": item.variant,
-        "setting": item.setting_name,
-        "iou": cfg.evaluate.iou,
-        "rf_threshold": flt["threshold"],
-        "recordings": [r["recording"] for r in vindex["recordings"]],
-    }
-    write_layer(out_dir, metrics_path, "rf", result, meta)
-    with atomic_path(Path(out_dir) / "pr_curve.csv") as tmp:
-        rf_curve(det, gt, vindex["tape_roles"]).to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
+def filter_detections(det: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """The detections whose ``rf_prob`` >= ``threshold``, without the ``cnn`` layer's matching columns
+    (``gt_greedy``, ``gt_hungarian``, ``iou_hungarian``), re-indexed from 0, ready to be matched again."""
+    kept = det[det.rf_prob >= threshold].drop(columns=["gt_greedy", "gt_hungarian", "iou_hungarian"])
+    return kept.reset_index(drop=True)

@@ -66,22 +66,22 @@ def _filterbank(sr: int, n_fft: int, n_bins: int, fmin: float, fmax: float, kind
     return fb
 
 
-def power_spectrogram(y: np.ndarray, f: FeatureParams) -> np.ndarray:
+def power_spectrogram(y: np.ndarray, features: FeatureParams) -> np.ndarray:
     """Compressed power spectrogram of samples ``y`` (already at ``f.sr``). Shape (n_freq_bins, n_frames),
     ``n_frames = 1 + len(y) // hop_length``."""
     import torch
 
     y = np.asarray(y, dtype=np.float32)
-    if f.preemphasis > 0 and y.size > 1:
-        y = np.concatenate([y[:1], y[1:] - f.preemphasis * y[:-1]])
-    if y.size < f.n_fft:
-        y = np.pad(y, (0, f.n_fft - y.size))
-    win = torch.hann_window(f.n_fft, periodic=True, dtype=torch.float32)
+    if features.preemphasis > 0 and y.size > 1:
+        y = np.concatenate([y[:1], y[1:] - features.preemphasis * y[:-1]])
+    if y.size < features.n_fft:
+        y = np.pad(y, (0, features.n_fft - y.size))
+    win = torch.hann_window(features.n_fft, periodic=True, dtype=torch.float32)
     with torch.no_grad():
         spec = torch.stft(
             torch.from_numpy(y),
-            f.n_fft,
-            f.hop_length,
+            features.n_fft,
+            features.hop_length,
             window=win,
             center=True,
             pad_mode="constant",
@@ -89,30 +89,37 @@ def power_spectrogram(y: np.ndarray, f: FeatureParams) -> np.ndarray:
         )
         mag = spec.abs() * (2.0 / win.sum())
         power = (mag * mag).numpy()
-    fb = _filterbank(f.sr, f.n_fft, f.n_freq_bins, float(f.fmin), float(f.fmax), f.freq_compression)
+    fb = _filterbank(
+        features.sr,
+        features.n_fft,
+        features.n_freq_bins,
+        float(features.fmin),
+        float(features.fmax),
+        features.freq_compression,
+    )
     return (fb @ power).astype(np.float32)
 
 
-def recording_power(path: str | Path, f: FeatureParams) -> np.ndarray:
+def recording_power(path: str | Path, features: FeatureParams) -> np.ndarray:
     """:func:`power_spectrogram` of an audio file (loaded mono, resampled to ``f.sr``)."""
-    return power_spectrogram(load_audio(path, f.sr), f)
+    return power_spectrogram(load_audio(path, features.sr), features)
 
 
-def to_input(power: np.ndarray, f: FeatureParams) -> np.ndarray:
+def to_input(power: np.ndarray, features: FeatureParams) -> np.ndarray:
     """Power windows (..., F, T) -> normalised dB network input of the same shape (float32)."""
     db = 10.0 * np.log10(np.maximum(power, EPS))
-    db = np.maximum(db, f.db_floor)
-    if f.normalization == "fixed":
-        x = (db - f.db_floor) / max(f.ref_db - f.db_floor, 1e-6)
+    db = np.maximum(db, features.db_floor)
+    if features.normalization == "fixed":
+        x = (db - features.db_floor) / max(features.ref_db - features.db_floor, 1e-6)
         return np.clip(x, 0.0, 1.0).astype(np.float32)
     lo = db.min(axis=(-2, -1), keepdims=True)
     hi = db.max(axis=(-2, -1), keepdims=True)
     return ((db - lo) / np.maximum(hi - lo, 1e-6)).astype(np.float32)
 
 
-def frames_per_window(seq_len_s: float, f: FeatureParams) -> int:
+def frames_per_window(seq_len_s: float, features: FeatureParams) -> int:
     """Number of spectrogram frames in a window of ``seq_len_s`` seconds."""
-    return max(1, int(round(seq_len_s * f.sr / f.hop_length)))
+    return max(1, int(round(seq_len_s * features.sr / features.hop_length)))
 
 
 def slice_frames(power: np.ndarray, start_frame: int, n_frames: int) -> np.ndarray:
@@ -127,10 +134,10 @@ def slice_frames(power: np.ndarray, start_frame: int, n_frames: int) -> np.ndarr
     return out
 
 
-def window_batch(power: np.ndarray, starts_s: np.ndarray, seq_len_s: float, f: FeatureParams) -> np.ndarray:
+def window_batch(power: np.ndarray, starts_s: np.ndarray, seq_len_s: float, features: FeatureParams) -> np.ndarray:
     """Network inputs for windows starting at ``starts_s`` (seconds). Shape (B, 1, n_freq_bins, T)."""
-    T = frames_per_window(seq_len_s, f)
-    first = np.round(np.asarray(starts_s) * f.sr / f.hop_length).astype(int)
+    T = frames_per_window(seq_len_s, features)
+    first = np.round(np.asarray(starts_s) * features.sr / features.hop_length).astype(int)
     n_total = power.shape[1]
     if len(first) and first.min() >= 0 and first.max() + T <= n_total:
         idx = first[:, None] + np.arange(T)[None, :]
@@ -141,7 +148,7 @@ def window_batch(power: np.ndarray, starts_s: np.ndarray, seq_len_s: float, f: F
             if len(first)
             else np.zeros((0, power.shape[0], T), np.float32)
         )
-    return to_input(win, f)[:, None]
+    return to_input(win, features)[:, None]
 
 
 def augment_window(

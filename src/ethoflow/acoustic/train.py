@@ -102,12 +102,12 @@ class SegmentData:
         return np.flatnonzero(self.y == 0)
 
 
-def fingerprint(variant_dir: Path, f: FeatureParams, t: TrainParams) -> str:
+def fingerprint(variant_dir: Path, features: FeatureParams, training: TrainParams) -> str:
     """sha256 of the variant's CSVs and the feature/train params (checkpoints resume only on a match)."""
     h = hashlib.sha256()
     for s in ("train", "val", "test"):
         h.update((variant_dir / f"{s}.csv").read_bytes())
-    h.update(json.dumps([f.model_dump(), t.model_dump()], sort_keys=True, default=str).encode())
+    h.update(json.dumps([features.model_dump(), training.model_dump()], sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 
@@ -145,8 +145,8 @@ def _evaluate(model: Any, data: SegmentData, batch_size: int) -> tuple[dict[str,
 def train_model(
     variant_dir: str,
     out_dir: str,
-    f: FeatureParams,
-    t: TrainParams,
+    features: FeatureParams,
+    training: TrainParams,
     ckpt_dir: str,
     live_dir: str | None = None,
     summary_path: str | None = None,
@@ -162,12 +162,13 @@ def train_model(
     import torch
 
     from ethoflow.acoustic.model import CallClassifier
-    from ethoflow.core import read_json, seed_everything
+    from ethoflow.acoustic.records import read_variant_index, validate_state
+    from ethoflow.core import seed_everything
 
-    if t.num_threads:
-        torch.set_num_threads(t.num_threads)
+    if training.num_threads:
+        torch.set_num_threads(training.num_threads)
     vdir, out, ckdir = Path(variant_dir), Path(out_dir), Path(ckpt_dir)
-    classes = read_json(vdir / "variant_index.json")["classes"]
+    classes = read_variant_index(vdir / "variant_index.json").classes
     splits = {
         s: pd.read_csv(vdir / f"{s}.csv", keep_default_na=False, na_values=[""]) for s in ("train", "val", "test")
     }
@@ -175,11 +176,11 @@ def train_model(
         if splits[s].empty:
             raise InputError(f"{vdir / (s + '.csv')}: the {s} split is empty; change the variant's fractions")
     cache: dict[str, np.ndarray] = {}
-    data = {s: SegmentData(df, classes, f, cache) for s, df in splits.items() if not df.empty}
-    seed_everything(t.seed)
-    model = CallClassifier(len(classes) + 1, t.resnet, t.base_width)
-    opt = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    fp = fingerprint(vdir, f, t)
+    data = {s: SegmentData(df, classes, features, cache) for s, df in splits.items() if not df.empty}
+    seed_everything(training.seed)
+    model = CallClassifier(len(classes) + 1, training.resnet, training.base_width)
+    opt = torch.optim.Adam(model.parameters(), lr=training.lr, weight_decay=training.weight_decay)
+    fp = fingerprint(vdir, features, training)
     ck_path = ckdir / "checkpoint.pt"
     state = {
         "epoch": 0,
@@ -188,7 +189,7 @@ def train_model(
         "best_state": None,
         "since_best": 0,
         "since_lr": 0,
-        "lr": t.lr,
+        "lr": training.lr,
         "history": [],
         "stopped_early": False,
     }
@@ -198,7 +199,7 @@ def train_model(
         if ck.get("fingerprint") == fp:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
-            state = ck["state"]
+            state = validate_state(ck["state"], f"{ck_path}: state")
             resumed = True
             log.info("resuming from %s after epoch %d", ck_path, state["epoch"])
         else:
@@ -213,27 +214,27 @@ def train_model(
     counts = np.bincount(train.y, minlength=n_classes).astype(np.float64)
     weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / n_classes, dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
-    while state["epoch"] < t.epochs and not state["stopped_early"]:
+    while state["epoch"] < training.epochs and not state["stopped_early"]:
         ep = state["epoch"] + 1
-        rng = np.random.default_rng([t.seed, ep])
-        torch.manual_seed(t.seed * 100003 + ep)
+        rng = np.random.default_rng([training.seed, ep])
+        torch.manual_seed(training.seed * 100003 + ep)
         for g in opt.param_groups:
             g["lr"] = state["lr"]
         model.train()
         order = rng.permutation(len(train))
         tot = 0.0
-        for k in progress(range(0, len(order), t.batch_size), desc=f"epoch {ep}", leave=False):
-            idx = order[k : k + t.batch_size]
+        for k in progress(range(0, len(order), training.batch_size), desc=f"epoch {ep}", leave=False):
+            idx = order[k : k + training.batch_size]
             if len(idx) < 2:  # batch norm needs two samples
                 continue
-            x, y = train.batch(idx, rng, t.augment, train)
+            x, y = train.batch(idx, rng, training.augment, train)
             opt.zero_grad()
             loss = loss_fn(model(torch.from_numpy(x)), torch.from_numpy(y))
             loss.backward()
             opt.step()
             tot += float(loss.detach()) * len(idx)
-        val, val_loss = _evaluate(model, data["val"], max(t.batch_size, 64))
-        metric = val[t.metric]
+        val, val_loss = _evaluate(model, data["val"], max(training.batch_size, 64))
+        metric = val[training.metric]
         rec = {
             "epoch": ep,
             "train_loss": tot / len(train),
@@ -259,10 +260,10 @@ def train_model(
         else:
             state["since_best"] += 1
             state["since_lr"] += 1
-            if state["since_lr"] >= t.lr_patience_epochs:
-                state["lr"] *= t.lr_decay_factor
+            if state["since_lr"] >= training.lr_patience_epochs:
+                state["lr"] *= training.lr_decay_factor
                 state["since_lr"] = 0
-            if state["since_best"] >= t.early_stopping_patience_epochs:
+            if state["since_best"] >= training.early_stopping_patience_epochs:
                 state["stopped_early"] = True
         state["epoch"] = ep
         log.info(
@@ -270,7 +271,7 @@ def train_model(
             ep,
             rec["train_loss"],
             val_loss,
-            t.metric,
+            training.metric,
             metric,
             state["best_metric"],
             state["best_epoch"],
@@ -293,7 +294,7 @@ def train_model(
         "epochs_run": state["epoch"],
         "stopped_early": state["stopped_early"],
         "resumed": resumed,
-        "metric": t.metric,
+        "metric": training.metric,
         "best_val_metric": state["best_metric"],
         "best_val_loss": state.get("best_loss"),
         "final_train_loss": state["history"][-1]["train_loss"] if state["history"] else None,
@@ -307,7 +308,7 @@ def train_model(
                 "state_dict": model.state_dict(),
                 "model": model.config,
                 "classes": classes,
-                "features": f.model_dump(),
+                "features": features.model_dump(),
                 "best_epoch": state["best_epoch"],
             },
             tmp,

@@ -1,57 +1,47 @@
-"""Shared pieces every stage uses: typed params, atomic writes, stable JSON/YAML, logging, progress."""
+"""Shared pieces every stage uses: typed params, atomic writes, stable JSON/YAML, logging, progress,
+typed inter-stage records, the stage helpers.
 
-from ethoflow.core.errors import EthoflowError, InputError, OutputError, ParamsError
-from ethoflow.core.io import (
-    atomic_dir,
-    atomic_path,
-    atomic_write_bytes,
-    atomic_write_text,
-    check_overwrite,
-    load_torch,
-    output_error,
-    output_set,
-    read_json,
-    read_yaml,
-    save_figure,
-    to_plain,
-    write_json,
-    write_live_curves,
-    write_metrics,
-    write_yaml,
-)
-from ethoflow.core.logging import get_logger, setup_logging
-from ethoflow.core.params import load_params, load_section
-from ethoflow.core.paths import project_root, state_dir
-from ethoflow.core.progress import progress
-from ethoflow.core.seed import seed_everything
+Public API: the names in ``__all__`` (see :mod:`ethoflow.core.lazy` for the pattern every subpackage uses).
+"""
 
-__all__ = [
-    "EthoflowError",
-    "InputError",
-    "OutputError",
-    "ParamsError",
-    "atomic_dir",
-    "atomic_path",
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "check_overwrite",
-    "get_logger",
-    "load_params",
-    "load_torch",
-    "load_section",
-    "output_error",
-    "output_set",
-    "progress",
-    "project_root",
-    "read_json",
-    "read_yaml",
-    "save_figure",
-    "seed_everything",
-    "setup_logging",
-    "state_dir",
-    "to_plain",
-    "write_json",
-    "write_live_curves",
-    "write_metrics",
-    "write_yaml",
-]
+from ethoflow.core.lazy import lazy_exports
+
+_EXPORTS = {
+    "EthoflowError": "ethoflow.core.errors",
+    "InputError": "ethoflow.core.errors",
+    "OutputError": "ethoflow.core.errors",
+    "ParamsError": "ethoflow.core.errors",
+    "atomic_dir": "ethoflow.core.io",
+    "atomic_path": "ethoflow.core.io",
+    "atomic_write_bytes": "ethoflow.core.io",
+    "atomic_write_text": "ethoflow.core.io",
+    "check_overwrite": "ethoflow.core.io",
+    "load_torch": "ethoflow.core.io",
+    "output_error": "ethoflow.core.io",
+    "output_set": "ethoflow.core.io",
+    "read_json": "ethoflow.core.io",
+    "read_yaml": "ethoflow.core.io",
+    "save_figure": "ethoflow.core.io",
+    "to_plain": "ethoflow.core.io",
+    "write_json": "ethoflow.core.io",
+    "write_live_curves": "ethoflow.core.io",
+    "write_metrics": "ethoflow.core.io",
+    "write_yaml": "ethoflow.core.io",
+    "get_logger": "ethoflow.core.logging",
+    "setup_logging": "ethoflow.core.logging",
+    "load_params": "ethoflow.core.params",
+    "load_section": "ethoflow.core.params",
+    "project_root": "ethoflow.core.paths",
+    "state_dir": "ethoflow.core.paths",
+    "progress": "ethoflow.core.progress",
+    "Record": "ethoflow.core.records",
+    "read_record": "ethoflow.core.records",
+    "validate_record": "ethoflow.core.records",
+    "seed_everything": "ethoflow.core.seed",
+    "run_stage": "ethoflow.core.stage",
+    "stage_commands": "ethoflow.core.stage",
+    "stage_parser": "ethoflow.core.stage",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

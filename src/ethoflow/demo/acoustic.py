@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ethoflow.acoustic.params import DemoParams
+from ethoflow.acoustic.params import AcousticParams, DemoParams
 from ethoflow.core import atomic_path, atomic_write_text, get_logger
 
 log = get_logger(__name__)
@@ -202,3 +202,13 @@ def generate_heldout(out_dir: str | Path, params: DemoParams) -> dict:
     atomic_write_text(out / "truth" / "H01.Table.1.selections.txt", raven_table(calls))
     log.info("demo held-out tape: %d calls, %.0f s at %d Hz in %s", len(calls), p.recording_s, p.sr, out)
     return {"recordings": ["H01"], "n_calls": len(calls), "seconds": p.recording_s}
+
+
+def run_demo_acoustic(cfg: AcousticParams, out: str | Path, heldout: str | Path | None = None) -> dict:
+    """Stage ``demo_acoustic``: the demo tapes of ``cfg.demo`` (the ``acoustic`` params) into ``out`` and,
+    when ``heldout`` is given, the detection demo's held-out tape and its hidden truth there
+    (:func:`generate_heldout`)."""
+    summary = generate(out, cfg.demo)
+    if heldout is not None:
+        summary["heldout"] = generate_heldout(heldout, cfg.demo)
+    return summary

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.core.io import atomic_path
-from ethoflow.hbehave.params import DemoParams
+from ethoflow.hbehave.params import DemoParams, HBehaveParams
 
 # Strain profile: (night onset prob, day onset prob, mean bout minutes, intensity)
 _PROFILES = [
@@ -150,3 +150,8 @@ def generate(params: DemoParams, out_dir: str | os.PathLike) -> dict:
     with atomic_path(out_dir / "summary.csv") as tmp:
         pd.DataFrame(summary).to_csv(tmp, index=False, lineterminator="\n")
     return manifest
+
+
+def run_demo_hbehave(cfg: HBehaveParams, out: str | os.PathLike) -> dict:
+    """Stage ``demo_hbehave``: the demo cages of ``cfg.demo`` (the ``hbehave`` params) into ``out``."""
+    return generate(cfg.demo, out)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.core.io import atomic_path, write_json
-from ethoflow.moseq.params import DemoParams
+from ethoflow.moseq.params import DemoParams, MoseqParams
 
 SCORER = "ethoflowDemoDLC"
 
@@ -149,3 +149,9 @@ def _write_sessions(rng, p: DemoParams, motifs, trans, bodyparts, indices, out_d
         {**p.model_dump(), "bodyparts": bodyparts, "format": "deeplabcut", "files": [f.name for f in files]},
     )
     return files
+
+
+def run_demo_moseq(cfg: MoseqParams, out: str | os.PathLike, heldout_out: str | os.PathLike) -> list[Path]:
+    """Stage ``demo_moseq``: the demo sessions of ``cfg.demo`` (the ``moseq`` params) into ``out``, and the
+    held-back sessions (``cfg.demo.n_heldout``, for ``moseq_apply``) into ``heldout_out``."""
+    return generate(cfg.demo, out, heldout_out)

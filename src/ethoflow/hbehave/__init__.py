@@ -1,35 +1,32 @@
 """hbehave: home-cage activity -> Zarr store -> hBehaveMAE -> hierarchical embeddings -> heatmaps.
 
-Public API (light imports only; torch is imported by the model/train/extract modules on use):
-
-- store: :class:`CageRecord`, :func:`create_store`, :func:`write_cage`, :func:`read_cage`,
-  :func:`list_cages`, :func:`read_store_attrs`, :func:`update_store_attrs`, :func:`normalise`,
-  :func:`read_normalisation`, :func:`read_split`, :func:`read_normalised`;
-- ingest: :func:`ethoflow.hbehave.ingest.build_store`; readers in :mod:`ethoflow.hbehave.io`
-  (:func:`read_dvc_csv`, :func:`read_dam`, :func:`parse_dam_datetime`);
-- params: :class:`ethoflow.hbehave.params.HBehaveParams`;
-- model / training / extraction / plots (imported on first use, they need torch or matplotlib):
-  :func:`build_model`, :func:`train_model`, :func:`load_embeddings`, :func:`heatmaps`,
-  :func:`actograms` (:func:`actogram_data` + :func:`plot_actogram` for one cage)
-  (the extraction itself: :func:`ethoflow.hbehave.extract.extract`).
+Public API: the names in ``__all__``, each imported from its module on first use (the pattern of every
+ethoflow subpackage, :mod:`ethoflow.core.lazy`), so ``import ethoflow.hbehave`` loads neither torch nor zarr.
+Modules: ``store`` (the activity Zarr store), ``io`` (Digital Ventilated Cage CSV and DAM readers),
+``ingest``, ``params``, ``model``, ``train``, ``pretrained`` (the authors' BehaveMAE checkpoints),
+``extract``, ``plots``, ``records`` (typed training state and summary), ``stages`` (one ``run_<stage>`` per
+DVC stage).
 """
 
-from ethoflow.hbehave.store import (
-    CageRecord,
-    create_store,
-    list_cages,
-    normalise,
-    read_cage,
-    read_normalisation,
-    read_normalised,
-    read_split,
-    read_store_attrs,
-    update_store_attrs,
-    write_cage,
-)
+from ethoflow.core.lazy import lazy_exports
 
-_LAZY = {
+_EXPORTS = {
+    "CageRecord": "ethoflow.hbehave.store",
+    "create_store": "ethoflow.hbehave.store",
+    "list_cages": "ethoflow.hbehave.store",
+    "normalise": "ethoflow.hbehave.store",
+    "read_cage": "ethoflow.hbehave.store",
+    "read_normalisation": "ethoflow.hbehave.store",
+    "read_normalised": "ethoflow.hbehave.store",
+    "read_split": "ethoflow.hbehave.store",
+    "read_store_attrs": "ethoflow.hbehave.store",
+    "update_store_attrs": "ethoflow.hbehave.store",
+    "write_cage": "ethoflow.hbehave.store",
+    "HBehaveParams": "ethoflow.hbehave.params",
     "build_store": "ethoflow.hbehave.ingest",
+    "read_ventilated_cage_csv": "ethoflow.hbehave.io",
+    "read_dam": "ethoflow.hbehave.io",
+    "parse_dam_datetime": "ethoflow.hbehave.io",
     "build_model": "ethoflow.hbehave.model",
     "train_model": "ethoflow.hbehave.train",
     "load_embeddings": "ethoflow.hbehave.extract",
@@ -37,35 +34,13 @@ _LAZY = {
     "actograms": "ethoflow.hbehave.plots",
     "actogram_data": "ethoflow.hbehave.plots",
     "plot_actogram": "ethoflow.hbehave.plots",
+    "TrainSummary": "ethoflow.hbehave.records",
+    "run_hbehave_zarr": "ethoflow.hbehave.stages",
+    "run_hbehave_actograms": "ethoflow.hbehave.stages",
+    "run_hbehave_train": "ethoflow.hbehave.stages",
+    "run_hbehave_extract": "ethoflow.hbehave.stages",
+    "run_hbehave_heatmaps": "ethoflow.hbehave.stages",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'ethoflow.hbehave' has no attribute {name!r}")
-
-
-__all__ = [
-    "actogram_data",
-    "actograms",
-    "build_model",
-    "build_store",
-    "heatmaps",
-    "load_embeddings",
-    "plot_actogram",
-    "train_model",
-    "CageRecord",
-    "create_store",
-    "list_cages",
-    "normalise",
-    "read_cage",
-    "read_normalisation",
-    "read_normalised",
-    "read_split",
-    "read_store_attrs",
-    "update_store_attrs",
-    "write_cage",
-]
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

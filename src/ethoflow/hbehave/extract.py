@@ -21,13 +21,15 @@ array that needs ``allow_pickle=True``). Beside them ``index_{agg}.parquet`` (on
 ``row, cage_id, experiment, timestamp, valid_fraction``). Rows follow the cages in sorted order, each on
 its complete minute grid.
 
-Cages are independent: they are split across Slurm array tasks with ``ethoflow.dispatch.map_array``.
+Cages are independent: :func:`plan_extract` makes one task per cage, which the stage
+(:mod:`ethoflow.hbehave.stages`) runs as a Slurm job array; :func:`collect_extract` merges them.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -193,65 +195,92 @@ def embed_cage_to_file(
     return part_path
 
 
-def extract(
+@dataclass
+class ExtractPlan:
+    """What :func:`plan_extract` prepared: the cages to embed, one task per cage, and where parts go.
+
+    ``tasks`` are the argument tuples of :func:`embed_cage_to_file`, one per cage (they pickle, so a
+    Slurm job array can run them); :func:`collect_extract` merges the parts they write.
+    """
+
+    model_path: str
+    store: str
+    agg: str
+    window: int
+    stride: int
+    names: list[str]
+    n_levels: int
+    out_dir: Path
+    cages: list[str]
+    parts: list[str]
+    tasks: list[tuple]
+    started: float
+
+
+def plan_extract(
     model_path: str | os.PathLike,
     store: str | os.PathLike,
     agg: str,
     cfg: ExtractParams,
     out_dir: str | os.PathLike,
     model_params: ModelParams | None = None,
-    stage: str = "hbehave_extract",
-    compute=None,
-) -> dict[str, Any]:
-    """Embed every cage of ``store`` for aggregation ``agg`` and write the per-level files (module docstring).
-
-    Returns:
-        Metrics: ``cages``, ``rows``, ``dims`` per level, ``windows`` (the wall time is logged, not returned).
+) -> ExtractPlan:
+    """Check the aggregation and the model, and prepare one :func:`embed_cage_to_file` task per cage.
 
     Raises:
         ParamsError: unknown aggregation, window not a multiple of the mask-unit span, architecture mismatch.
     """
-    import pandas as pd
-
-    from ethoflow import dispatch
-
     t0 = time.time()
     if agg not in cfg.aggregations:
         raise ParamsError(f"hbehave.extract.aggregations has no {agg!r} (have: {', '.join(cfg.aggregations)})")
     window = int(cfg.aggregations[agg])
-    model, meta = load_model(model_path, model_params)
+    model, _ = load_model(model_path, model_params)
     model.check_window(window)
-    names = level_names(model.arch.n_levels)
     out_dir = Path(out_dir)
     parts_dir = out_dir / ".parts"
     parts_dir.mkdir(parents=True, exist_ok=True)
     cages = list_cages(store)
     parts = [str(parts_dir / f"{c}.npz") for c in cages]
-    n = len(cages)
-    dispatch.map_array(
-        embed_cage_to_file,
-        [str(model_path)] * n,
-        [str(store)] * n,
+    params = cfg.model_dump()
+    tasks = [(str(model_path), str(store), c, window, params, part) for c, part in zip(cages, parts)]
+    return ExtractPlan(
+        str(model_path),
+        str(store),
+        agg,
+        window,
+        cfg.window_stride_min,
+        level_names(model.arch.n_levels),
+        model.arch.n_levels,
+        out_dir,
         cages,
-        [window] * n,
-        [cfg.model_dump()] * n,
         parts,
-        stage=stage,
-        compute=compute,
+        tasks,
+        t0,
     )
+
+
+def collect_extract(plan: ExtractPlan) -> dict[str, Any]:
+    """Merge the per-cage parts of ``plan`` into the per-level files and the index (module docstring).
+
+    Returns:
+        Metrics: ``cages``, ``rows``, ``dims`` per level, ``windows`` (the wall time is logged, not returned).
+    """
+    import pandas as pd
+
+    names, store, cages, parts = plan.names, plan.store, plan.cages, plan.parts
     per_level: dict[str, list[np.ndarray]] = {k: [] for k in names}
     ts_all, valid_all, rows, frame = [], [], [], []
     start = 0
     n_windows = 0
     for cid, part in zip(progress(cages, desc="collect"), parts):
         with np.load(part, allow_pickle=False) as z:
-            levels = [z[f"level{i + 1}"] for i in range(model.arch.n_levels)]
+            levels = [z[f"level{i + 1}"] for i in range(plan.n_levels)]
             ts, valid = z["timestamps"], z["valid"]
         for i, lv in enumerate(levels):
             per_level[f"level{i + 1}"].append(lv)
         per_level["comb"].append(np.concatenate(levels, axis=1))
         m = len(ts)
-        n_windows += len(window_starts(m, window, cfg.window_stride_min))
+        n_windows += len(window_starts(m, plan.window, plan.stride))
         attrs = read_cage(store, cid, 0, 1).attrs
         rows.append(
             pd.DataFrame(
@@ -274,6 +303,7 @@ def extract(
     timestamps = np.concatenate(ts_all).astype("datetime64[m]")
     valid = np.concatenate(valid_all).astype(np.float32)
     dims = {}
+    out_dir, agg = plan.out_dir, plan.agg
     for name in names:
         emb = np.concatenate(per_level[name]).astype(np.float32)
         dims[name] = int(emb.shape[1])
@@ -285,17 +315,45 @@ def extract(
         pd.concat(rows, ignore_index=True).to_parquet(tmp, index=False)
     for p in parts:
         Path(p).unlink(missing_ok=True)
-    parts_dir.rmdir()
-    log.info("extracted %s embeddings of %d cages (%d windows) in %.1f s", agg, n, n_windows, time.time() - t0)
+    (out_dir / ".parts").rmdir()
+    n = len(cages)
+    log.info(
+        "extracted %s embeddings of %d cages (%d windows) in %.1f s", agg, n, n_windows, time.time() - plan.started
+    )
     return {
         "aggregation": agg,
-        "window_min": window,
-        "stride_min": cfg.window_stride_min,
+        "window_min": plan.window,
+        "stride_min": plan.stride,
         "cages": n,
         "rows": int(start),
         "dims": dims,
         "windows": n_windows,
     }
+
+
+def extract(
+    model_path: str | os.PathLike,
+    store: str | os.PathLike,
+    agg: str,
+    cfg: ExtractParams,
+    out_dir: str | os.PathLike,
+    model_params: ModelParams | None = None,
+) -> dict[str, Any]:
+    """Embed every cage of ``store`` for aggregation ``agg`` in this process and write the per-level files.
+
+    :func:`plan_extract`, every task, :func:`collect_extract`; the ``hbehave_extract`` stage
+    (:func:`ethoflow.hbehave.stages.run_hbehave_extract`) runs the tasks as a Slurm job array instead.
+
+    Returns:
+        Metrics: ``cages``, ``rows``, ``dims`` per level, ``windows``.
+
+    Raises:
+        ParamsError: unknown aggregation, window not a multiple of the mask-unit span, architecture mismatch.
+    """
+    plan = plan_extract(model_path, store, agg, cfg, out_dir, model_params)
+    for task in plan.tasks:
+        embed_cage_to_file(*task)
+    return collect_extract(plan)
 
 
 def v7_frame_map(cage_rows: np.ndarray) -> np.ndarray:

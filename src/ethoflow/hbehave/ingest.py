@@ -1,4 +1,4 @@
-"""Stage ``hbehave_zarr``: raw activity (DVC CSVs + summary, or DAM files) -> the activity Zarr store.
+"""Stage ``hbehave_zarr``: raw activity (Digital Ventilated Cage CSVs + summary, or DAM files) -> the activity Zarr store.
 
 The store (layout in :mod:`ethoflow.hbehave.store`) gets, besides the cages, root attrs:
 
@@ -23,7 +23,7 @@ import numpy as np
 from ethoflow.core.errors import InputError
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
-from ethoflow.hbehave.io import ROW_PROBLEMS, read_dam, read_dvc_csv, read_summary
+from ethoflow.hbehave.io import ROW_PROBLEMS, read_dam, read_summary, read_ventilated_cage_csv
 from ethoflow.hbehave.params import ZarrParams
 from ethoflow.hbehave.store import CageRecord, create_store, update_store_attrs, write_cage
 
@@ -156,7 +156,7 @@ def read_inputs(cfg: ZarrParams) -> tuple[list[CageRecord], dict[str, Any]]:
             raise InputError(f"{root}: no per-cage CSV files ({{cage_id}}.csv)")
         for f in progress(files, desc="cages"):
             row = summary.loc[f.stem] if summary is not None and f.stem in summary.index else None
-            rec, rep = read_dvc_csv(f, summary_row=row, duplicates=cfg.duplicates)
+            rec, rep = read_ventilated_cage_csv(f, summary_row=row, duplicates=cfg.duplicates)
             records.append(rec)
             report["cages"][rec.cage_id] = rep
     else:

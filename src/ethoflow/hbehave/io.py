@@ -1,4 +1,4 @@
-"""Readers of raw home-cage activity: DVC per-cage CSVs + summary, and DAM2/DAM5 monitor files.
+"""Readers of raw home-cage activity: Digital Ventilated Cage per-cage CSVs + summary, and DAM2/DAM5 monitor files.
 
 Every reader returns :class:`~ethoflow.hbehave.store.CageRecord` objects on a complete minute grid
 plus a per-cage report of what the rules did. The rules (documented in ``docs/hbehave.md``):
@@ -167,7 +167,7 @@ def grid_from_rows(
     return activity, valid, ts, report
 
 
-# --------------------------------------------------------------------------- DVC CSV
+# ------------------------------------------------------------ Digital Ventilated Cage CSV
 
 
 def read_summary(path: str | os.PathLike) -> pd.DataFrame:
@@ -221,13 +221,13 @@ def _experiment(meta: dict[str, Any], first_minute: int) -> tuple[str, str]:
     return (str(exp) if exp not in (None, "") else date.replace("-", "")), date
 
 
-def read_dvc_csv(
+def read_ventilated_cage_csv(
     path: str | os.PathLike,
     *,
     summary_row: pd.Series | None = None,
     duplicates: str = "mean",
 ) -> tuple[CageRecord, dict[str, Any]]:
-    """Read one DVC cage CSV (``timestamp, v_1..v_N``, one row per minute) onto the minute grid.
+    """Read one Digital Ventilated Cage CSV (``timestamp, v_1..v_N``, one row per minute) onto the minute grid.
 
     Args:
         path: ``{cage_id}.csv``.

@@ -110,44 +110,52 @@ class Architecture:
         return asdict(self)
 
 
-def build_architecture(p: ModelParams | dict[str, Any], where: str = "hbehave.model") -> Architecture:
+def build_architecture(params: ModelParams | dict[str, Any], where: str = "hbehave.model") -> Architecture:
     """Check that window, patch and strides divide evenly; derive the per-level numbers.
 
     Raises:
         ParamsError: naming the key and the numbers that do not divide.
     """
-    if isinstance(p, dict):
-        p = ModelParams(**p)
-    T, H, W = p.input_size
-    pk = tuple(p.patch_kernel)
+    if isinstance(params, dict):
+        params = ModelParams(**params)
+    T, H, W = params.input_size
+    pk = tuple(params.patch_kernel)
     axes = "THW"
-    for a, n, k in zip(axes, p.input_size, pk):
+    for a, n, k in zip(axes, params.input_size, pk):
         if n % k:
             raise ParamsError(
                 f"{where}: input_size {a}={n} is not divisible by patch_kernel {a}={k} ({n}/{k} = {n / k:.3f})"
             )
-    tokens = tuple(n // k for n, k in zip(p.input_size, pk))
-    qs = tuple(tuple(s) for s in parse_q_strides(p.q_strides))
+    tokens = tuple(n // k for n, k in zip(params.input_size, pk))
+    qs = tuple(tuple(s) for s in parse_q_strides(params.q_strides))
     mu = tuple(math.prod(s[i] for s in qs) for i in range(3))
     for a, n, m in zip(axes, tokens, mu):
         if n % m:
             raise ParamsError(
                 f"{where}: the {n} tokens along {a} (input_size/patch_kernel) are not divisible by the mask unit "
-                f"{m} = product of q_strides along {a} ({p.q_strides}); choose input_size {a} as a multiple of "
+                f"{m} = product of q_strides along {a} ({params.q_strides}); choose input_size {a} as a multiple of "
                 f"{m * pk[axes.index(a)]}"
             )
     units = tuple(n // m for n, m in zip(tokens, mu))
-    n_st = len(p.stages)
-    dims = tuple(p.out_embed_dims) if p.out_embed_dims else tuple(p.init_embed_dim * 2**s for s in range(n_st))
-    heads = tuple(p.out_num_heads) if p.out_num_heads else tuple(p.init_num_heads * 2**s for s in range(n_st))
+    n_st = len(params.stages)
+    dims = (
+        tuple(params.out_embed_dims)
+        if params.out_embed_dims
+        else tuple(params.init_embed_dim * 2**s for s in range(n_st))
+    )
+    heads = (
+        tuple(params.out_num_heads)
+        if params.out_num_heads
+        else tuple(params.init_num_heads * 2**s for s in range(n_st))
+    )
     for s, (d, h) in enumerate(zip(dims, heads)):
         if d % h:
             raise ParamsError(f"{where}: stage {s + 1} width {d} is not divisible by its {h} heads (set out_num_heads)")
-    if p.decoder_embed_dim % p.decoder_num_heads:
+    if params.decoder_embed_dim % params.decoder_num_heads:
         raise ParamsError(
-            f"{where}: decoder_embed_dim {p.decoder_embed_dim} not divisible by decoder_num_heads {p.decoder_num_heads}"
+            f"{where}: decoder_embed_dim {params.decoder_embed_dim} not divisible by decoder_num_heads {params.decoder_num_heads}"
         )
-    mua = tuple(p.mask_unit_attn) if p.mask_unit_attn is not None else tuple(s == 0 for s in range(n_st))
+    mua = tuple(params.mask_unit_attn) if params.mask_unit_attn is not None else tuple(s == 0 for s in range(n_st))
     lt = [mu]
     for s in qs:
         lt.append(tuple(a // b for a, b in zip(lt[-1], s)))
@@ -156,7 +164,7 @@ def build_architecture(p: ModelParams | dict[str, Any], where: str = "hbehave.mo
     for s in qs:
         mpt.append(mpt[-1] * s[0])
     return Architecture(
-        input_size=tuple(p.input_size),
+        input_size=tuple(params.input_size),
         patch_kernel=pk,
         tokens=tokens,
         q_strides=qs,
@@ -165,28 +173,28 @@ def build_architecture(p: ModelParams | dict[str, Any], where: str = "hbehave.mo
         n_units=math.prod(units),
         dims=dims,
         heads=heads,
-        depths=tuple(p.stages),
+        depths=tuple(params.stages),
         mask_unit_attn=mua,
         level_tokens=tuple(lt),
         level_grid=grid,
         minutes_per_token=tuple(mpt),
-        mlp_ratio=p.mlp_ratio,
-        mask_ratio=p.mask_ratio,
-        decoder=p.decoder,
-        decoder_embed_dim=p.decoder_embed_dim,
-        decoder_depth=p.decoder_depth,
-        decoder_num_heads=p.decoder_num_heads,
-        norm_pix_loss=p.norm_pix_loss,
+        mlp_ratio=params.mlp_ratio,
+        mask_ratio=params.mask_ratio,
+        decoder=params.decoder,
+        decoder_embed_dim=params.decoder_embed_dim,
+        decoder_depth=params.decoder_depth,
+        decoder_num_heads=params.decoder_num_heads,
+        norm_pix_loss=params.norm_pix_loss,
     )
 
 
-def architecture_from_dict(d: dict[str, Any]) -> Architecture:
+def architecture_from_dict(data: dict[str, Any]) -> Architecture:
     """Rebuild an :class:`Architecture` saved with ``to_dict`` (lists back to tuples)."""
 
     def tup(v):
         return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
 
-    return Architecture(**{k: tup(v) for k, v in d.items()})
+    return Architecture(**{k: tup(v) for k, v in data.items()})
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -537,9 +545,9 @@ def count_flops(model: HBehaveMAE, device: str = "meta") -> dict[str, int]:
     return out
 
 
-def build_model(p: ModelParams | dict[str, Any] | Architecture, device: str | torch.device = "cpu") -> HBehaveMAE:
+def build_model(params: ModelParams | dict[str, Any] | Architecture, device: str | torch.device = "cpu") -> HBehaveMAE:
     """Validate ``p`` and build the model on ``device`` (``"meta"`` builds without allocating)."""
-    arch = p if isinstance(p, Architecture) else build_architecture(p)
+    arch = params if isinstance(params, Architecture) else build_architecture(params)
     with torch.device(device):
         return HBehaveMAE(arch)
 

@@ -1,6 +1,6 @@
 """Typed ``hbehave`` section of ``params.yaml`` (no torch/zarr imports here).
 
-Sections: ``demo`` (seeded DVC-like cages), ``zarr`` (ingest rules, normalisation, train/val split),
+Sections: ``demo`` (seeded Digital Ventilated Cage-like cages), ``zarr`` (ingest rules, normalisation, train/val split),
 ``model`` (hBehaveMAE architecture, with the names of the published configuration), ``train``,
 ``extract``, ``heatmaps`` and ``actogram``.
 """
@@ -24,7 +24,7 @@ class DemoParams(StrictModel):
         n_days: days per cage (1440 minutes each).
         start: first minute, ``YYYY-MM-DD HH:MM``.
         strains: strains assigned to cages in turn (strain differences in activity level and bouts).
-        electrodes: electrodes per cage (a DVC rack cage has 12).
+        electrodes: electrodes per cage (a Digital Ventilated Cage rack cage has 12).
         gap_prob: probability that a cage has a recording gap (30-180 missing minutes).
         duplicate_rows: duplicated minutes per cage (some identical, some conflicting).
         bad_values: non-numeric cells per cage (``ERR``) and empty cells.
@@ -57,14 +57,14 @@ class ZarrParams(StrictModel):
     """Ingest of raw activity into the Zarr store (stage ``hbehave_zarr``).
 
     Attributes:
-        input_format: ``dvc_csv`` (per-cage ``{cage_id}.csv`` with ``timestamp, v_1..v_N`` plus a
+        input_format: ``dvc_csv`` (Digital Ventilated Cage export: per-cage ``{cage_id}.csv`` with ``timestamp, v_1..v_N`` plus a
             summary CSV) or ``dam`` (Drosophila Activity Monitor DAM2/DAM5 text files).
         input_dir: folder with the per-cage CSVs or the DAM files (a DVC dependency).
         summary_file: summary CSV inside ``input_dir`` (``cage_id, from_tpt, to_tpt, strain,
             nb_animals, age`` ...); optional for DAM (per-tube metadata, cage ids like ``M014_ch01``).
         dam_glob: file pattern of DAM monitor files inside ``input_dir``.
         dam_layout: ``per_tube`` (each of the 32 tubes is a cage with one channel: one fly = one
-            animal, like one DVC cage) or ``per_monitor`` (one cage per monitor file, 32 channels).
+            animal, like one Digital Ventilated Cage) or ``per_monitor`` (one cage per monitor file, 32 channels).
         dam_interval_min: DAM reading interval in minutes; ``null`` detects it (median step).
         dam_interval_s: DAM reading interval in seconds (e.g. ``131`` for a DAM5 setting), instead of
             ``dam_interval_min``; ``null`` detects it (median step between valid readings, seconds). A
@@ -165,7 +165,7 @@ class ModelParams(StrictModel):
             attention (``null``: mask-unit attention in the first stage only, as Hiera does).
         init_embed_dim: width of stage 1 (doubles per stage unless ``out_embed_dims`` is given).
         init_num_heads: heads of stage 1 (doubled with the width).
-        out_embed_dims: explicit widths per stage (the DVC preset uses it).
+        out_embed_dims: explicit widths per stage (the Digital Ventilated Cage 4-week preset uses it).
         out_num_heads: explicit heads per stage (``null``: ``init_num_heads`` doubled per stage).
         mlp_ratio: MLP hidden width / width.
         mask_ratio: fraction of mask units hidden from the encoder during training.
@@ -416,8 +416,8 @@ class HBehaveParams(StrictModel):
     actogram: ActogramParams = Field(default_factory=ActogramParams)
 
 
-# The published 4-week DVC configuration (hBehaveMAE, Stoffl et al., ECCV 2024).
-DVC_4WEEK_PRESET: dict = {
+# The published 4-week Digital Ventilated Cage configuration (hBehaveMAE, Stoffl et al., ECCV 2024).
+VENTILATED_CAGE_4WEEK_PRESET: dict = {
     "input_size": [40320, 1, 12],
     "patch_kernel": [5, 1, 12],
     "stages": [2, 3, 4, 4, 5, 5, 6],
@@ -435,4 +435,4 @@ DVC_4WEEK_PRESET: dict = {
     "decoder_num_heads": 1,
 }
 
-PRESETS: dict[str, dict] = {"cpu_1day": ModelParams().model_dump(), "dvc_4weeks": DVC_4WEEK_PRESET}
+PRESETS: dict[str, dict] = {"cpu_1day": ModelParams().model_dump(), "dvc_4weeks": VENTILATED_CAGE_4WEEK_PRESET}

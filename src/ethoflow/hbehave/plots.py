@@ -116,9 +116,6 @@ def plot_cage(
     cfg: HeatmapParams,
 ) -> None:
     """Write the light-phase and dark-phase heatmaps of one cage and level; ``emb`` (minutes, dim)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     dims, e = _zscored_dims(emb, valid, cfg.max_dims)
@@ -322,9 +319,6 @@ def plot_actogram(
     title: str | None = None,
 ) -> None:
     """Write the double-plotted actogram of :func:`actogram_data` as a PNG (deterministic bytes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 

@@ -187,7 +187,7 @@ def resolve_arguments(
     return out
 
 
-def behavemae_architecture(a: dict[str, Any], where: str = "hbehave.pretrained.architecture"):
+def behavemae_architecture(arguments: dict[str, Any], where: str = "hbehave.pretrained.architecture"):
     """The :class:`~ethoflow.hbehave.model.Architecture` of the authors' encoder for these arguments.
 
     Raises:
@@ -195,23 +195,25 @@ def behavemae_architecture(a: dict[str, Any], where: str = "hbehave.pretrained.a
     """
     from ethoflow.hbehave.model import build_architecture
 
-    n = len(a["stages"])
-    if len(a["q_strides"]) != n - 1:
-        raise ParamsError(f"{where}: q_strides has {len(a['q_strides'])} entries; stages has {n} stages, needs {n - 1}")
+    n = len(arguments["stages"])
+    if len(arguments["q_strides"]) != n - 1:
+        raise ParamsError(
+            f"{where}: q_strides has {len(arguments['q_strides'])} entries; stages has {n} stages, needs {n - 1}"
+        )
     for key in ("mask_unit_attn", "out_embed_dims"):
-        if len(a[key]) != n:
-            raise ParamsError(f"{where}: {key} has {len(a[key])} entries, stages has {n}")
-    dims, heads = [a["init_embed_dim"]], [a["init_num_heads"]]
+        if len(arguments[key]) != n:
+            raise ParamsError(f"{where}: {key} has {len(arguments[key])} entries, stages has {n}")
+    dims, heads = [arguments["init_embed_dim"]], [arguments["init_num_heads"]]
     for _ in range(n - 1):  # GeneralizedHiera: dim_out = int(embed_dim * dim_mul), heads * head_mul (both 2)
         dims.append(int(dims[-1] * 2.0))
         heads.append(int(heads[-1] * 2.0))
     try:
         mp = ModelParams(
-            input_size=a["input_size"],
-            patch_kernel=a["patch_kernel"],
-            stages=a["stages"],
-            q_strides=";".join(",".join(str(v) for v in t) for t in a["q_strides"]),
-            mask_unit_attn=a["mask_unit_attn"],
+            input_size=arguments["input_size"],
+            patch_kernel=arguments["patch_kernel"],
+            stages=arguments["stages"],
+            q_strides=";".join(",".join(str(v) for v in t) for t in arguments["q_strides"]),
+            mask_unit_attn=arguments["mask_unit_attn"],
             init_embed_dim=dims[0],
             init_num_heads=heads[0],
             out_embed_dims=dims,
@@ -225,8 +227,8 @@ def behavemae_architecture(a: dict[str, Any], where: str = "hbehave.pretrained.a
     arch = build_architecture(mp, where=where)
     return dataclasses.replace(
         arch,
-        pos_embed="temporal_spatial" if a["sep_pos_embed"] else "full",
-        level_proj_dims=tuple(int(d) for d in a["out_embed_dims"]),
+        pos_embed="temporal_spatial" if arguments["sep_pos_embed"] else "full",
+        level_proj_dims=tuple(int(d) for d in arguments["out_embed_dims"]),
         final_norm=False,
         pool_attn="previous",
         norm_eps=1e-6,
@@ -376,7 +378,7 @@ def _load_npy_safely(path: Path):
 def load_stats(path: str | os.PathLike, n_channels: int | None = None) -> dict[str, Any]:
     """Z-score statistics ``{"mean", "std"}`` (floats, or lists of one per channel) from ``path``.
 
-    Accepts ``np.save(path, {'mean': m, 'std': s})`` (how the DVC hBehaveMAE training code saves
+    Accepts ``np.save(path, {'mean': m, 'std': s})`` (how the hBehaveMAE training code for Digital Ventilated Cage data saves
     ``--stats_path``; read without running pickled code), an array ``[mean, std]`` or
     ``[[mean per channel], [std per channel]]``, or an ``.npz`` with ``mean`` and ``std``.
 
@@ -507,7 +509,7 @@ def convert_checkpoint(
 def resolve_model(
     path: str | os.PathLike,
     params: PretrainedParams,
-    work_dir: str | os.PathLike = ".ethoflow/hbehave_extract",
+    work_dir: str | os.PathLike,
     n_channels: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The checkpoint extraction should load for ``hbehave.extract.model``.

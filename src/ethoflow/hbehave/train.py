@@ -266,7 +266,9 @@ def train_model(
         except mp.ProcessRaisedException as exc:  # a rank's error, as one line (the stage prints it)
             lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
             raise EthoflowError(f"DDP training failed in a worker process: {lines[-1] if lines else exc}") from None
-        return json.loads((Path(ckpt_dir) / "summary.json").read_text())
+        from ethoflow.hbehave.records import read_train_summary
+
+        return read_train_summary(Path(ckpt_dir) / "summary.json")
     return _train(*args, **kwargs)
 
 
@@ -286,25 +288,6 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
 def stable_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     """``summary`` without :data:`RUN_INFO_KEYS`: the same inputs and params give the same dict."""
     return {k: v for k, v in summary.items() if k not in RUN_INFO_KEYS}
-
-
-def dispatch_train(
-    *args: Any,
-    stage: str = "hbehave_train",
-    compute: Any = None,
-    params_path: str = "params.yaml",
-    poll_s: float = 1.0,
-    **kwargs: Any,
-) -> dict[str, Any]:
-    """:func:`train_model` through ``ethoflow.dispatch`` (local, debug or Slurm; one DDP rank per Slurm task).
-
-    Returns rank 0's summary. Raises ``DispatchError`` when the job fails (job id and stderr tail).
-    """
-    from ethoflow import dispatch
-
-    return dispatch.run(
-        train_model, *args, stage=stage, compute=compute, params_path=params_path, poll_s=poll_s, **kwargs
-    )
 
 
 def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max_steps=None) -> dict[str, Any]:
@@ -357,7 +340,9 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
     epoch_losses: list[float] = []
     history: list[dict[str, float]] = []
     if last.is_file():
-        ck = load_checkpoint(last)
+        from ethoflow.hbehave.records import validate_state
+
+        ck = validate_state(load_checkpoint(last), last)
         if ck.get("fingerprint") == fp and ck.get("world_size", 1) == world:
             model.load_state_dict(ck["state_dict"])
             opt.load_state_dict(ck["optimizer"])

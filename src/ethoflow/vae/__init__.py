@@ -1,15 +1,13 @@
 """vae: a compact VAE for behavioural / neural time series, from activity snips to latents.
 
-Stages: ``vae_snips`` (df02), ``vae_train`` (model), ``vae_embed`` (latent store). Importing this
-package imports neither torch nor zarr; the names below load their module on first use.
+Stages: ``vae_snips`` (df02), ``vae_train`` (model), ``vae_embed`` (latent store), wired in ``stages``.
+Public API: the names in ``__all__``, each imported from its module on first use (the pattern of every
+ethoflow subpackage, :mod:`ethoflow.core.lazy`), so ``import ethoflow.vae`` loads neither torch nor zarr.
 """
 
-from __future__ import annotations
+from ethoflow.core.lazy import lazy_exports
 
-import importlib
-from typing import Any
-
-_API = {
+_EXPORTS = {
     "VAEParams": "ethoflow.vae.params",
     "VAEConfig": "ethoflow.vae.model",
     "TimeSeriesVAE": "ethoflow.vae.model",
@@ -39,13 +37,12 @@ _API = {
     "split_by_cage": "ethoflow.vae.train",
     "embed_experiments": "ethoflow.vae.embed",
     "latent_columns": "ethoflow.vae.embed",
-    "latent_path": "ethoflow.vae.embed",
+    "latent_path": "ethoflow.vae.latent_store",
+    "TrainSummary": "ethoflow.vae.records",
+    "run_vae_snips": "ethoflow.vae.stages",
+    "run_vae_train": "ethoflow.vae.stages",
+    "run_vae_embed": "ethoflow.vae.stages",
 }
 
-__all__ = sorted(_API)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'ethoflow.vae' has no attribute {name!r}")
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -41,9 +41,6 @@ def plot_latents(
         out: PNG path (written atomically).
         max_points: at most this many snips are drawn (every k-th).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     lat = pd.concat([pd.read_csv(f) for f in latent_files], ignore_index=True)
@@ -87,9 +84,6 @@ def plot_reconstructions(
         out: PNG path (written atomically).
         channels: channel names; the first ``max_channels`` are drawn, one row each.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     n, t, c = x.shape

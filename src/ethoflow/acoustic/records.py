@@ -1,0 +1,139 @@
+"""Typed records the acoustic stages pass to each other, validated on read.
+
+- :class:`VariantIndex`: ``variant_index.json`` (``acoustic_variants`` -> train, predict, evaluate, rf, report).
+- :class:`EpochRecord`: one line of ``history.json`` (``acoustic_train`` -> ``acoustic_report``).
+- :class:`TrainState`: the resumable state inside ``acoustic_train``'s checkpoint.
+- :class:`TrainSummary`: ``train_summary.json`` (``acoustic_train``).
+
+A file that does not match raises :class:`~ethoflow.core.errors.InputError` naming the file and key.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from ethoflow.core.errors import InputError
+from ethoflow.core.io import read_json
+from ethoflow.core.records import Record, read_record, validate_record
+
+__all__ = [
+    "EpochRecord",
+    "TrainState",
+    "TrainSummary",
+    "VariantIndex",
+    "VariantRecording",
+    "read_history",
+    "read_train_summary",
+    "read_variant_index",
+]
+
+
+class VariantRecording(Record):
+    """One recording of a variant: name, tape, audio file, sample rate (Hz), duration (s), tape role."""
+
+    recording: str
+    tape: str
+    file: str
+    sr: int
+    duration_s: float
+    role: str
+
+
+class VariantIndex(Record):
+    """``variant_index.json``: the variant's classes, split counts, tape roles, noise mining, recordings."""
+
+    strategy: str
+    seed: int
+    classes: list[str]
+    counts: dict[str, Any]
+    tape_roles: dict[str, str]
+    noise: dict[str, Any]
+    recordings: list[VariantRecording]
+
+    def recording_dicts(self) -> list[dict[str, Any]]:
+        """The recordings as plain dicts (recording, tape, file, sr, duration_s, role), in file order."""
+        return [r.model_dump() for r in self.recordings]
+
+    def recording_names(self) -> list[str]:
+        """The recording names, in file order."""
+        return [r.recording for r in self.recordings]
+
+
+class EpochRecord(Record):
+    """One epoch of ``history.json``: losses and validation scores (``val_<metric>``, extra keys kept)."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    lr: float
+
+
+class TrainState(Record):
+    """The resumable training state in the checkpoint: epoch counters, best epoch and weights, LR, history."""
+
+    epoch: int
+    best_metric: float
+    best_epoch: int
+    best_state: Any = None
+    since_best: int
+    since_lr: int
+    lr: float
+    history: list[dict[str, Any]]
+    stopped_early: bool
+
+
+class TrainSummary(Record):
+    """``train_summary.json``: best epoch, epochs run, scores per split (val/test), segment counts."""
+
+    classes: list[str]
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    resumed: bool
+    metric: str
+    best_val_metric: float
+    best_val_loss: float | None
+    final_train_loss: float | None
+    scores: dict[str, dict[str, float]]
+    n_segments: dict[str, int]
+
+
+def read_variant_index(path: str | os.PathLike) -> VariantIndex:
+    """Read ``variant_index.json``.
+
+    Raises:
+        InputError: missing file (run ``acoustic_variants`` first) or a missing/mistyped key (named).
+    """
+    return read_record(path, VariantIndex)
+
+
+def read_train_summary(path: str | os.PathLike) -> TrainSummary:
+    """Read ``train_summary.json`` (raises ``InputError`` naming the file and key)."""
+    return read_record(path, TrainSummary)
+
+
+def read_history(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read ``history.json`` (a list of epoch records, or ``{"history": [...]}``), each checked against
+    :class:`EpochRecord`; returned as written (plain dicts, keys in the file's order).
+
+    Raises:
+        InputError: missing file or a record with a missing/mistyped key (file, index and key named).
+    """
+    data = read_json(path)
+    records = data["history"] if isinstance(data, dict) and "history" in data else data
+    try:
+        TypeAdapter(list[EpochRecord]).validate_python(records)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"{path}: EpochRecord key {key}: {first['msg']}") from None
+    return records
+
+
+def validate_state(state: dict[str, Any], source: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint's training state checked against :class:`TrainState`; returned as the same dict."""
+    validate_record(state, TrainState, source)
+    return state

@@ -1,0 +1,356 @@
+"""The acoustic DVC stages: one ``run_<stage>`` per stage of ``dvc.yaml`` (wiring only).
+
+Each function reads its inputs, calls the domain modules (``corpus``, ``variants``, ``train``,
+``predict``, ``evaluate``, ``rf``, ``report``), sends the heavy part through :func:`ethoflow.dispatch.run`
+(local, debug or Slurm, from the ``compute`` params) and writes its outputs. Every path is an argument:
+``dvc.yaml``'s ``cmd`` names it, ``stages/<stage>.py`` passes it on. The ``_..._job`` functions are what a
+dispatched job runs (top-level, so they pickle by reference; paths are relative to the project root).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ethoflow import dispatch
+from ethoflow.acoustic.params import AcousticParams, PredictSetting
+from ethoflow.acoustic.records import VariantIndex, read_variant_index
+from ethoflow.core import ParamsError, atomic_path, read_json, state_dir, write_json
+
+__all__ = [
+    "run_acoustic_corpus",
+    "run_acoustic_detect",
+    "run_acoustic_evaluate",
+    "run_acoustic_external",
+    "run_acoustic_predict",
+    "run_acoustic_report",
+    "run_acoustic_rf_filter",
+    "run_acoustic_rf_train",
+    "run_acoustic_train",
+    "run_acoustic_variants",
+]
+
+PathLike = str | os.PathLike
+
+
+def _csv(df: pd.DataFrame, path: PathLike) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
+
+
+def _item(cfg: AcousticParams, variant: str, setting: str, params_path: str) -> tuple[str, PredictSetting]:
+    """Check that ``variant`` and ``setting`` exist in the params; return ``("<variant>-<setting>", setting)``."""
+    cfg.variant(variant, params_path)
+    return f"{variant}-{setting}", cfg.setting(setting, params_path)
+
+
+def run_acoustic_corpus(cfg: AcousticParams, out: PathLike) -> None:
+    """``acoustic_corpus``: ``out/corpus_index.json`` and ``out/report.json`` (bad inputs) from ``acoustic.corpus``.
+
+    Raises:
+        InputError: see :func:`ethoflow.acoustic.corpus.build_corpus`.
+    """
+    from ethoflow.acoustic.corpus import build_corpus
+
+    index, report = build_corpus(cfg.corpus)
+    write_json(Path(out) / "corpus_index.json", index)
+    write_json(Path(out) / "report.json", report)
+
+
+def run_acoustic_variants(
+    cfg: AcousticParams, variant: str, corpus_index: PathLike, out: PathLike, params_path: str = "params.yaml"
+) -> None:
+    """``acoustic_variants@<variant>``: train/val/test segments, noise mining, selection tables into ``out``.
+
+    Raises:
+        ParamsError: ``variant`` is not in ``acoustic.variants``.
+    """
+    from ethoflow.acoustic.variants import build_variant, write_variant
+
+    spec = cfg.variant(variant, params_path)
+    features = cfg.variant_features(variant, params_path)  # the variant's own front end, if it sets one
+    index = read_json(corpus_index)
+    df, vindex = build_variant(index, spec, features.seq_len_s)
+    write_variant(out, df, vindex, index, spec.spectrogram_pngs, features, spec.seed)
+
+
+def run_acoustic_train(
+    cfg: AcousticParams, variant: str, variant_dir: PathLike, out: PathLike, params_path: str = "params.yaml"
+) -> dict:
+    """``acoustic_train@<variant>``: the ResNet classifier on ``variant_dir`` -> ``out`` (model.pt, history.json,
+    train_summary.json, dvclive/), dispatched; resumes from ``.ethoflow/checkpoints/acoustic_train/<variant>``.
+    """
+    from ethoflow.acoustic.train import train_model
+
+    cfg.variant(variant, params_path)
+    return dispatch.run(
+        train_model,
+        str(variant_dir),
+        str(out),
+        cfg.variant_features(variant, params_path),
+        cfg.train,
+        str(state_dir("checkpoints", "acoustic_train", variant)),
+        live_dir=str(Path(out) / "dvclive"),
+        stage=f"acoustic_train@{variant}",
+        params_path=params_path,
+    )
+
+
+def run_acoustic_predict(
+    cfg: AcousticParams,
+    variant: str,
+    setting: str,
+    model: PathLike,
+    variant_index: PathLike,
+    out: PathLike,
+    params_path: str = "params.yaml",
+) -> dict:
+    """``acoustic_predict@<variant>-<setting>``: per-window call probabilities -> ``out/predictions.parquet``."""
+    from ethoflow.acoustic.predict import predict_recordings
+
+    name, s = _item(cfg, variant, setting, params_path)
+    vindex = read_variant_index(variant_index)
+    return dispatch.run(
+        predict_recordings,
+        str(model),
+        vindex.recording_dicts(),
+        s.seq_len_s,
+        s.hop_s,
+        str(Path(out) / "predictions.parquet"),
+        cfg.predict.batch_size,
+        cfg.predict.num_threads,
+        stage=f"acoustic_predict@{name}",
+        params_path=params_path,
+    )
+
+
+def run_acoustic_evaluate(
+    cfg: AcousticParams,
+    variant: str,
+    setting: str,
+    predictions: PathLike,
+    corpus_index: PathLike,
+    variant_index: PathLike,
+    out: PathLike,
+    params_path: str = "params.yaml",
+) -> None:
+    """``acoustic_evaluate@<variant>-<setting>``: window probabilities -> detections -> IoU matching.
+
+    Writes the ``cnn`` layer into ``out``: detections.parquet, per_tape.csv, selections/, metrics.json
+    (see :func:`ethoflow.acoustic.evaluate.write_layer`) and pr_curve.csv.
+    """
+    name, _ = _item(cfg, variant, setting, params_path)
+    from ethoflow.acoustic.evaluate import evaluate_predictions
+
+    dispatch.run(
+        evaluate_predictions,
+        cfg,
+        variant,
+        setting,
+        read_variant_index(variant_index),
+        str(predictions),
+        str(corpus_index),
+        str(out),
+        stage=f"acoustic_evaluate@{name}",
+        params_path=params_path,
+    )
+
+
+def _rf_train_job(cfg: AcousticParams, vindex: VariantIndex, detections: str, features_out: str, model_out: str):
+    from ethoflow.acoustic.features import detection_features
+    from ethoflow.acoustic.rf import TRAIN_ROLES, fit_filter, save_filter
+
+    files = {r.recording: r.file for r in vindex.recordings}
+    det = pd.read_parquet(detections)
+    features = detection_features(det, files, cfg.rf)
+    with atomic_path(Path(features_out) / "features.parquet") as tmp:
+        features.to_parquet(tmp, index=False)
+    train = det.role.isin(TRAIN_ROLES).to_numpy()
+    labels = (det.gt_hungarian != "").to_numpy(int)
+    model, thr, stats = fit_filter(
+        features[train].reset_index(drop=True), labels[train], det.tape[train].to_numpy(), cfg.rf
+    )
+    save_filter(Path(model_out) / "rf.pkl", model, thr, list(features.columns), stats)
+    write_json(Path(model_out) / "rf_summary.json", stats)
+
+
+def run_acoustic_rf_train(
+    cfg: AcousticParams,
+    variant: str,
+    setting: str,
+    detections: PathLike,
+    variant_index: PathLike,
+    features_out: PathLike,
+    model_out: PathLike,
+    params_path: str = "params.yaml",
+) -> None:
+    """``acoustic_rf_train@<variant>-<setting>``: librosa features of every detection
+    (``features_out/features.parquet``) and the random forest on the training tapes' detections
+    (``model_out/rf.pkl``, ``model_out/rf_summary.json``); see :mod:`ethoflow.acoustic.rf`.
+    """
+    name, _ = _item(cfg, variant, setting, params_path)
+    dispatch.run(
+        _rf_train_job,
+        cfg,
+        read_variant_index(variant_index),
+        str(detections),
+        str(features_out),
+        str(model_out),
+        stage=f"acoustic_rf_train@{name}",
+        params_path=params_path,
+    )
+
+
+def _rf_filter_job(
+    cfg: AcousticParams,
+    variant: str,
+    setting: str,
+    vindex: VariantIndex,
+    detections: str,
+    features: str,
+    model: str,
+    corpus_index: str,
+    out: str,
+) -> None:
+    from ethoflow.acoustic.evaluate import evaluate_detections, ground_truth, write_layer
+    from ethoflow.acoustic.rf import filter_detections, load_filter, rf_curve, rf_probabilities
+
+    det = pd.read_parquet(detections)
+    flt = load_filter(model)
+    det["rf_prob"] = rf_probabilities(flt, pd.read_parquet(features))
+    gt = ground_truth(read_json(corpus_index), vindex.classes)
+    kept = filter_detections(det, flt["threshold"])
+    result = evaluate_detections(kept, gt, vindex.tape_roles, cfg.evaluate.iou)
+    meta = {
+        "variant": variant,
+        "setting": setting,
+        "iou": cfg.evaluate.iou,
+        "rf_threshold": flt["threshold"],
+        "recordings": vindex.recording_names(),
+    }
+    write_layer(out, Path(out) / "metrics.json", "rf", result, meta)
+    _csv(rf_curve(det, gt, vindex.tape_roles), Path(out) / "pr_curve.csv")
+
+
+def run_acoustic_rf_filter(
+    cfg: AcousticParams,
+    variant: str,
+    setting: str,
+    detections: PathLike,
+    features: PathLike,
+    model: PathLike,
+    corpus_index: PathLike,
+    variant_index: PathLike,
+    out: PathLike,
+    params_path: str = "params.yaml",
+) -> None:
+    """``acoustic_rf_filter@<variant>-<setting>``: keep the detections the forest (``model``, an ``rf.pkl``)
+    accepts; the ``rf`` layer into ``out`` as ``acoustic_evaluate`` writes the ``cnn`` layer, plus pr_curve.csv.
+    """
+    name, _ = _item(cfg, variant, setting, params_path)
+    dispatch.run(
+        _rf_filter_job,
+        cfg,
+        variant,
+        setting,
+        read_variant_index(variant_index),
+        str(detections),
+        str(features),
+        str(model),
+        str(corpus_index),
+        str(out),
+        stage=f"acoustic_rf_filter@{name}",
+        params_path=params_path,
+    )
+
+
+def run_acoustic_report(
+    cfg: AcousticParams,
+    corpus_index: PathLike,
+    variants_dir: PathLike,
+    detections_dir: PathLike,
+    filtered_dir: PathLike,
+    models_dir: PathLike,
+    metrics: PathLike,
+    reports: PathLike,
+    detect_dir: PathLike | None = None,
+    params_path: str = "params.yaml",
+) -> dict:
+    """``acoustic_report``: headline metrics (``metrics``) and the tables, figures and plot data (``reports``)
+    of every variant x setting x layer, the external models (``acoustic.external``) and the detection
+    sets' metrics (``<detect_dir>/<set>/metrics.json``); see :func:`ethoflow.acoustic.report.build_report`.
+    """
+    from ethoflow.acoustic.report import build_report
+
+    return dispatch.run(
+        build_report,
+        sorted(cfg.variants),
+        sorted(cfg.predict.settings),
+        metrics_json=str(metrics),
+        out_reports=str(reports),
+        corpus=str(corpus_index),
+        variants_dir=str(variants_dir),
+        layer_dirs={"cnn": str(detections_dir), "rf": str(filtered_dir)},
+        models_dir=str(models_dir),
+        detect_dir=str(detect_dir) if detect_dir is not None else None,
+        detect_sets=sorted(cfg.detect.sets) if detect_dir is not None else (),
+        external={k: e.variant for k, e in cfg.external.items()},
+        stage="acoustic_report",
+        params_path=params_path,
+    )
+
+
+def run_acoustic_external(
+    cfg: AcousticParams,
+    name: str,
+    setting: str,
+    variants_dir: PathLike,
+    predictions: PathLike,
+    corpus_index: PathLike,
+    out: PathLike,
+    params_path: str = "params.yaml",
+) -> None:
+    """``acoustic_external@<name>-<setting>``: an existing ANIMAL-SPOT model file (``acoustic.external.<name>``)
+    predicts the recordings of the variant it names (``<variants_dir>/<variant>/variant_index.json``) into
+    ``predictions``, evaluated into ``out`` as a trained variant is (:func:`ethoflow.acoustic.external.evaluate_external`).
+
+    Raises:
+        ParamsError: unknown external model or setting.
+    """
+    from ethoflow.acoustic.external import evaluate_external
+
+    if name not in cfg.external:
+        raise ParamsError(f"{params_path}: acoustic.external has no model '{name}' (have: {sorted(cfg.external)})")
+    cfg.setting(setting, params_path)
+    vindex = read_variant_index(Path(variants_dir) / cfg.external[name].variant / "variant_index.json")
+    dispatch.run(
+        evaluate_external,
+        cfg,
+        name,
+        setting,
+        vindex,
+        str(predictions),
+        str(corpus_index),
+        str(out),
+        stage=f"acoustic_external@{name}-{setting}",
+        params_path=params_path,
+    )
+
+
+def run_acoustic_detect(cfg: AcousticParams, name: str, out: PathLike, params_path: str = "params.yaml") -> dict:
+    """``acoustic_detect@<name>``: the detection set ``acoustic.detect.sets.<name>`` on its unannotated
+    recordings into ``out`` (:func:`ethoflow.acoustic.detect.detect_set`, dispatched; resumable).
+
+    Raises:
+        ParamsError: unknown set/setting (before anything is dispatched).
+    """
+    from ethoflow.acoustic.detect import detect_set
+
+    if name not in cfg.detect.sets:
+        raise ParamsError(f"{params_path}: acoustic.detect.sets has no set '{name}' (have: {sorted(cfg.detect.sets)})")
+    cfg.detect_set(name, params_path)
+    return dispatch.run(
+        detect_set, cfg, name, str(out), params_path, stage=f"acoustic_detect@{name}", params_path=params_path
+    )

@@ -1,0 +1,90 @@
+"""The public calls: :func:`run` (one job) and :func:`map_array` (a Slurm job array, one task per item).
+
+Multi-task jobs (``tasks_per_node`` > 1, e.g. DDP training with one rank per task) go through :func:`run`;
+rank 0's result comes back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ethoflow.core.logging import get_logger
+from ethoflow.core.params import DEFAULT_PARAMS
+from ethoflow.dispatch.executors import _log_submitted, _result, _submit, make_executor
+from ethoflow.dispatch.params import ComputeParams, DispatchError, load_compute
+from ethoflow.dispatch.slurm import _wait
+
+log = get_logger("ethoflow.dispatch")
+
+
+def run(
+    fn: Callable[..., Any],
+    *args: Any,
+    stage: str,
+    compute: ComputeParams | None = None,
+    params_path: str | os.PathLike = DEFAULT_PARAMS,
+    poll_s: float = 1.0,
+    **kwargs: Any,
+) -> Any:
+    """Run ``fn(*args, **kwargs)`` for ``stage`` on the configured executor; return its result.
+
+    Args:
+        fn: a picklable top-level function (it must not rely on global state set by the caller).
+        stage: the DVC stage name (``"acoustic_train"`` or ``"acoustic_train@v1"``); picks the
+            resources from ``compute.stages`` and names the job folder.
+        compute: the ``compute`` params; read from ``params_path`` when ``None``.
+
+    Raises:
+        DispatchError: the job failed, timed out or was cancelled (job id and stderr tail).
+        KeyboardInterrupt: after cancelling the job.
+    """
+    compute = compute or load_compute(params_path)
+    kind = compute.effective_executor()
+    executor = make_executor(stage, compute, kind)
+    if executor is None:
+        log.debug("stage %s: running in-process", stage)
+        return fn(*args, **kwargs)
+    job = _submit(stage, lambda: executor.submit(fn, *args, **kwargs))
+    if kind == "debug":
+        return _result(job, stage)
+    _log_submitted([job], stage)
+    _wait([job], stage, poll_s)
+    return _result(job, stage)
+
+
+def map_array(
+    fn: Callable[..., Any],
+    *iterables: Sequence[Any],
+    stage: str,
+    compute: ComputeParams | None = None,
+    params_path: str | os.PathLike = DEFAULT_PARAMS,
+    poll_s: float = 1.0,
+) -> list[Any]:
+    """``[fn(*xs) for xs in zip(*iterables)]``, as one Slurm job array when the executor is ``slurm``.
+
+    Results come back in input order. With ``local`` the calls run one after another in-process.
+    At most ``array_parallelism`` array tasks run at once.
+
+    Raises:
+        DispatchError: any task failed (each failed task's id and stderr tail are listed).
+    """
+    compute = compute or load_compute(params_path)
+    kind = compute.effective_executor()
+    executor = make_executor(stage, compute, kind)
+    if executor is None:
+        return [fn(*xs) for xs in zip(*iterables)]
+    jobs = _submit(stage, lambda: executor.map_array(fn, *iterables))
+    if kind != "debug":
+        _log_submitted(jobs, stage)
+        _wait(jobs, stage, poll_s)
+    results, errors = [], []
+    for job in jobs:
+        try:
+            results.append(_result(job, stage))
+        except DispatchError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise DispatchError(f"stage {stage}: {len(errors)} of {len(jobs)} array tasks failed\n" + "\n".join(errors))
+    return results

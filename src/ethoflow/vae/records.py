@@ -1,0 +1,68 @@
+"""Typed records of VAE training, validated on read.
+
+- :class:`TrainState`: the resumable state inside ``.ethoflow/checkpoints/vae_train/<run>/last.pt``.
+- :class:`TrainSummary`: ``train_summary.json`` (``vae_train``; read by ``read_train_summary``).
+
+A record that does not match raises :class:`~ethoflow.core.errors.InputError` naming the file and key.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ethoflow.core.io import read_json
+from ethoflow.core.records import Record, validate_record
+
+__all__ = ["TrainState", "TrainSummary", "read_train_summary", "validate_state"]
+
+
+class TrainState(Record):
+    """Epochs done, best monitored loss and its epoch, epochs without improvement, per-epoch history
+    (``epoch``, ``beta``, ``train``/``val`` losses), best weights, early-stop flag."""
+
+    epoch: int
+    best: float
+    best_epoch: int
+    bad: int
+    history: list[dict[str, Any]]
+    best_state: Any = None
+    stopped_early: bool
+
+
+class TrainSummary(Record):
+    """``train_summary.json``: the best epoch's reconstruction, KL and ELBO, latent_dim and active dims,
+    snip and cage counts, posterior-collapse flag."""
+
+    model_name: str
+    n_parameters: int
+    epochs_run: int
+    best_epoch: int
+    stopped_early: bool
+    monitor: str
+    recon: float
+    kl: float
+    elbo: float
+    latent_dim: int
+    active_dims: int
+    n_train_snips: int
+    n_val_snips: int
+    n_val_cages: int
+    posterior_collapse: bool
+
+
+def validate_state(state: dict[str, Any], source: str | os.PathLike) -> dict[str, Any]:
+    """``state`` checked against :class:`TrainState` (raises ``InputError`` naming ``source`` and the key)."""
+    validate_record(state, TrainState, source)
+    return state
+
+
+def read_train_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """``train_summary.json`` at ``path``, checked against :class:`TrainSummary`, as written (a dict).
+
+    Raises:
+        InputError: missing file, not JSON, or a missing/mistyped key (file and key named).
+    """
+    data = read_json(path)
+    validate_record(data, TrainSummary, path)
+    return data

@@ -1,0 +1,106 @@
+"""The vae DVC stages: one ``run_<stage>`` per stage of ``dvc.yaml`` (wiring only).
+
+Each function reads its inputs, calls the domain modules (``snips``, ``train``, ``embed``, ``plots``),
+sends training and embedding through :func:`ethoflow.dispatch.run` and writes its outputs. Every path is
+an argument: ``dvc.yaml``'s ``cmd`` names it, ``stages/<stage>.py`` passes it on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ethoflow import dispatch
+from ethoflow.core import state_dir, write_json, write_live_curves, write_metrics
+from ethoflow.vae.params import VAEParams
+
+__all__ = ["run_vae_embed", "run_vae_snips", "run_vae_train"]
+
+PathLike = str | os.PathLike
+
+
+def run_vae_snips(cfg: VAEParams, store: PathLike, out: PathLike, csv: PathLike, summary: PathLike) -> dict[str, Any]:
+    """``vae_snips``: cut the activity ``store`` into snips; df02 as Parquet (``out``) and CSV (``csv``),
+    snip counts as ``summary`` JSON."""
+    from ethoflow.vae.snips import build_df02, snips_summary, write_df02
+
+    df = build_df02(store, cfg.snips)
+    write_df02(df, out, csv)
+    counts = snips_summary(df)
+    write_json(summary, counts)
+    return counts
+
+
+def run_vae_train(
+    cfg: VAEParams,
+    df02: PathLike,
+    store: PathLike,
+    model_dir: PathLike,
+    live_dir: PathLike,
+    summary: PathLike,
+    metrics: PathLike,
+    figure: PathLike,
+    curves: PathLike | None = None,
+    params_path: str = "params.yaml",
+) -> dict[str, Any]:
+    """``vae_train``: the time-series VAE on df02's snips -> ``model_dir/model.pt``, DVCLive ``live_dir``,
+    training ``summary`` JSON, headline ``metrics``, the reconstruction ``figure`` and the long-format
+    ELBO/KL/reconstruction ``curves`` CSV. Dispatched as one job; resumes from ``.ethoflow/checkpoints/vae_train``.
+
+    Raises:
+        InputError: see :func:`ethoflow.vae.train.train_vae`. DispatchError: the job failed.
+    """
+    from ethoflow.vae.train import headline_metrics, train_vae
+
+    result = dispatch.run(
+        train_vae,
+        str(df02),
+        str(store),
+        cfg.model_dump(),
+        str(model_dir),
+        str(live_dir),
+        str(summary),
+        str(state_dir("checkpoints", "vae_train")),
+        figure_path=str(figure),
+        stage="vae_train",
+        params_path=params_path,
+    )
+    if not result.get("interrupted"):
+        write_metrics(metrics, headline_metrics(result))
+        if curves:
+            write_live_curves(live_dir, ["elbo", "recon", "kl"], curves)
+    return result
+
+
+def run_vae_embed(
+    cfg: VAEParams,
+    model: PathLike,
+    df02: PathLike,
+    store: PathLike,
+    latents: PathLike,
+    plot: PathLike,
+    params_path: str = "params.yaml",
+) -> list[Path]:
+    """``vae_embed``: latent means of every df02 snip -> ``latents/morph_latents_{experiment}.csv`` (the
+    model's folder of the latent store), dispatched; the PCA scatter of the latents as ``plot``.
+
+    Raises:
+        InputError: see :func:`ethoflow.vae.embed.embed_experiments`. DispatchError: the job failed.
+    """
+    from ethoflow.vae.embed import embed_experiments
+    from ethoflow.vae.plots import plot_latents
+    from ethoflow.vae.snips import read_df02
+
+    files = dispatch.run(
+        embed_experiments,
+        str(model),
+        str(df02),
+        str(store),
+        str(latents),
+        batch_size=cfg.embed.batch_size,
+        stage="vae_embed",
+        params_path=params_path,
+    )
+    plot_latents(files, read_df02(df02), plot)
+    return files
