@@ -26,6 +26,7 @@ from typing import Any
 
 from ethoflow.acoustic.params import CorpusParams, SourceParams
 from ethoflow.core import InputError, get_logger
+from ethoflow.core.inputs import audio_info, check_columns, check_file
 
 log = get_logger(__name__)
 
@@ -47,10 +48,9 @@ class Problems:
 
 
 def _audio_info(path: Path) -> tuple[int, float, int]:
-    import soundfile as sf
-
-    info = sf.info(str(path))
-    return int(info.samplerate), float(info.frames) / info.samplerate, int(info.channels)
+    """(sr, duration s, channels); truncated, empty or non-audio files raise ``InputError`` saying so."""
+    info = audio_info(path)
+    return info.sr, info.duration_s, info.channels
 
 
 def _pair_audio(annot_path: Path, src: SourceParams, root: Path) -> Path:
@@ -83,6 +83,11 @@ def _read_source(src: SourceParams, root: Path, problems: Problems) -> list[dict
         p = Path(p)
         try:
             if src.format == "raven":
+                check_file(p, "selection table")
+                with open(p, encoding="utf-8", errors="replace") as fh:
+                    header = fh.readline().rstrip("\r\n").split("\t")
+                if "Begin Time (s)" in header:  # a Raven table: name a wrong column before crowsetta does
+                    check_columns(p, {"label_column": src.label_column, "quality_column": src.quality_column}, header)
                 obj = crowsetta.Transcriber(format="raven").from_file(p, annot_col=src.label_column)
                 df = obj.df
                 audio = _pair_audio(p, src, root)
@@ -113,7 +118,12 @@ def _read_source(src: SourceParams, root: Path, problems: Problems) -> list[dict
                     if not audio.exists():
                         missing[audio.name] = missing.get(audio.name, 0) + len(seq.syls)
                         continue
-                    sr = _audio_info(audio)[0]
+                    try:
+                        sr = _audio_info(audio)[0]
+                    except InputError as exc:  # truncated/unreadable: named once, its notes skipped
+                        msg = str(exc).split(": ", 1)[-1]
+                        problems.add(_relpath(audio, root), f"{msg}; its {len(seq.syls)} annotations skipped")
+                        continue
                     for i, syl in enumerate(seq.syls):
                         events.append(
                             dict(
@@ -162,6 +172,8 @@ def _read_source(src: SourceParams, root: Path, problems: Problems) -> list[dict
                                 quality=None,
                             )
                         )
+        except InputError as exc:  # our own diagnosis names the file already
+            problems.add(p, str(exc).split(": ", 1)[-1])
         except Exception as exc:  # crowsetta raises many types for a bad file
             problems.add(p, f"cannot read as '{src.format}' annotations: {type(exc).__name__}: {exc}")
     return events
@@ -241,8 +253,9 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
                 continue
             try:
                 sr, dur, nch = _audio_info(audio)
-            except Exception as exc:
-                problems.add(rel, f"unreadable audio ({type(exc).__name__}: {exc}); its {len(evs)} annotations skipped")
+            except InputError as exc:
+                problem = str(exc).split(": ", 1)[-1]
+                problems.add(rel, f"{problem}; its {len(evs)} annotations skipped")
                 continue
             rec_id = audio.stem
             m = tape_re.search(rec_id)

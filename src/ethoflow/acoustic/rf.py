@@ -163,19 +163,20 @@ def rf_train_item(
     it as a job (paths are relative to the project root, the job's working directory).
     """
     from ethoflow.acoustic.features import detection_features
-    from ethoflow.core import atomic_path, write_json
+    from ethoflow.core import write_json
+    from ethoflow.core.io import output_set
 
     cfg = item.cfg
     files = {r["recording"]: r["file"] for r in item.vindex["recordings"]}
     det = pd.read_parquet(detections)
     X = detection_features(det, files, cfg.rf)
-    with atomic_path(features_out) as tmp:
-        X.to_parquet(tmp, index=False)
     train = det.role.isin(TRAIN_ROLES).to_numpy()
     y = (det.gt_hungarian != "").to_numpy(int)
     model, thr, stats = fit_filter(X[train].reset_index(drop=True), y[train], det.tape[train].to_numpy(), cfg.rf)
-    save_filter(model_out, model, thr, list(X.columns), stats)
-    write_json(summary_out, stats)
+    with output_set([features_out, model_out, summary_out]) as (t_features, t_model, t_summary):  # all-or-nothing
+        X.to_parquet(t_features, index=False)
+        save_filter(t_model, model, thr, list(X.columns), stats)
+        write_json(t_summary, stats)
 
 
 def rf_filter_item(
@@ -193,8 +194,8 @@ def rf_filter_item(
     :func:`ethoflow.acoustic.evaluate.write_layer` does for the ``cnn`` layer), plus
     ``out_dir/pr_curve.csv``. A top-level function so that the stage can dispatch it as a job.
     """
-    from ethoflow.acoustic.evaluate import evaluate_detections, ground_truth, write_layer
-    from ethoflow.core import atomic_path, read_json
+    from ethoflow.acoustic.evaluate import evaluate_detections, ground_truth, layer_set, write_layer
+    from ethoflow.core import read_json
 
     cfg, vindex = item.cfg, item.vindex
     det = pd.read_parquet(detections)
@@ -211,6 +212,7 @@ def rf_filter_item(
         "rf_threshold": flt["threshold"],
         "recordings": [r["recording"] for r in vindex["recordings"]],
     }
-    write_layer(out_dir, metrics_path, "rf", result, meta)
-    with atomic_path(Path(out_dir) / "pr_curve.csv") as tmp:
-        rf_curve(det, gt, vindex["tape_roles"]).to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
+    curve = rf_curve(det, gt, vindex["tape_roles"])
+    with layer_set(out_dir, metrics_path) as (tmp, tmp_metrics):  # all-or-nothing
+        write_layer(tmp, tmp_metrics, "rf", result, meta)
+        curve.to_csv(tmp / "pr_curve.csv", index=False, float_format="%.6f", lineterminator="\n")

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ethoflow.core.errors import InputError, ParamsError
-from ethoflow.core.io import atomic_path
+from ethoflow.core.io import atomic_path, output_set
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
 from ethoflow.hbehave.params import ExtractParams, ModelParams
@@ -274,15 +274,15 @@ def extract(
     timestamps = np.concatenate(ts_all).astype("datetime64[m]")
     valid = np.concatenate(valid_all).astype(np.float32)
     dims = {}
-    for name in names:
-        emb = np.concatenate(per_level[name]).astype(np.float32)
-        dims[name] = int(emb.shape[1])
-        with atomic_path(out_dir / f"embeddings_{agg}_{name}.npz") as tmp:
+    targets = [out_dir / f"embeddings_{agg}_{name}.npz" for name in names] + [out_dir / f"index_{agg}.parquet"]
+    with output_set(targets) as tmps:  # all-or-nothing: npz set and index appear together
+        for name, tmp in zip(names, tmps):
+            emb = np.concatenate(per_level[name]).astype(np.float32)
+            dims[name] = int(emb.shape[1])
             np.savez_compressed(
                 tmp, embeddings=emb, timestamps=timestamps, valid=valid, cage_rows=cage_rows, frame_map=frame_map
             )
-    with atomic_path(out_dir / f"index_{agg}.parquet") as tmp:
-        pd.concat(rows, ignore_index=True).to_parquet(tmp, index=False)
+        pd.concat(rows, ignore_index=True).to_parquet(tmps[-1], index=False)
     for p in parts:
         Path(p).unlink(missing_ok=True)
     parts_dir.rmdir()

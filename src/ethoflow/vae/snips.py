@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import atomic_path
+from ethoflow.core.io import output_set
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
 from ethoflow.hbehave.store import list_cages, read_cage, read_store_attrs
@@ -180,12 +180,12 @@ def _tidy_age(age: pd.Series) -> pd.Series:
 
 
 def write_df02(df: pd.DataFrame, parquet_path: str | os.PathLike, csv_path: str | os.PathLike | None) -> None:
-    """Write df02 to Parquet (and CSV) atomically."""
-    with atomic_path(parquet_path) as tmp:
-        df.to_parquet(tmp, index=False)
-    if csv_path is not None:
-        with atomic_path(csv_path) as tmp:
-            df.to_csv(tmp, index=False)
+    """Write df02 to Parquet (and CSV) as one all-or-nothing set."""
+    targets = [parquet_path] if csv_path is None else [parquet_path, csv_path]
+    with output_set(targets) as tmps:
+        df.to_parquet(tmps[0], index=False)
+        if csv_path is not None:
+            df.to_csv(tmps[1], index=False)
 
 
 def read_df02(path: str | os.PathLike) -> pd.DataFrame:
