@@ -218,6 +218,66 @@ def merge_events(events: list[dict[str, Any]], gap_s: float) -> list[dict[str, A
     return out
 
 
+def resolve_overlaps(events: list[dict[str, Any]], policy: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Find annotations of one (recording, role, label) that overlap an earlier one, and apply ``policy``.
+
+    An event overlaps when it starts before the end of an earlier event of its group; it is *nested*
+    when it also ends no later. ``keep`` leaves them, ``merge`` joins each overlapping run into one event
+    (first start to last end, frequency band the union, quality the minimum, ``n_merged`` summed),
+    ``drop`` removes every event that overlaps an earlier kept one.
+
+    Returns:
+        (events, counts) with counts ``{"policy", "n_overlapping", "n_nested", "n_merged_away",
+        "n_dropped", "examples"}`` (``examples``: up to 5 ``"<recording> a-b s overlaps c-d s"``).
+    """
+    key = lambda e: (e["recording"], e["role"], str(e["label"]), e["start_s"], e["end_s"])  # noqa: E731
+    out: list[dict[str, Any]] = []
+    n_over = n_nested = n_merged = n_dropped = 0
+    examples: list[str] = []
+    for e in sorted(events, key=key):
+        last = out[-1] if out else None
+        same = last is not None and all(last[k] == e[k] for k in ("recording", "role", "label"))
+        if not (same and e["start_s"] < last["end_s"]):
+            out.append(dict(e))
+            continue
+        n_over += 1
+        nested = e["end_s"] <= last["end_s"]
+        n_nested += nested
+        if len(examples) < 5:
+            examples.append(
+                f"{e['recording']} {e['start_s']:.3f}-{e['end_s']:.3f} s {'inside' if nested else 'overlaps'} "
+                f"{last['start_s']:.3f}-{last['end_s']:.3f} s ({e['label']})"
+            )
+        if policy == "keep":
+            out.append(dict(e))
+        elif policy == "merge":
+            last["end_s"] = max(last["end_s"], e["end_s"])
+            for k, f in (("low_hz", min), ("high_hz", max), ("quality", min)):
+                vals = [v for v in (last[k], e[k]) if v is not None]
+                last[k] = f(vals) if vals else None
+            last["n_merged"] += e["n_merged"]
+            n_merged += 1
+        else:
+            n_dropped += 1
+    if n_over:
+        log.warning(
+            "corpus: %d annotations overlap an earlier one of their class (%d nested); overlaps: %s (%s)",
+            n_over,
+            n_nested,
+            policy,
+            "; ".join(examples[:3]),
+        )
+    counts = dict(
+        policy=policy,
+        n_overlapping=n_over,
+        n_nested=n_nested,
+        n_merged_away=n_merged,
+        n_dropped=n_dropped,
+        examples=examples,
+    )
+    return out, counts
+
+
 def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, Any], dict[str, Any]]:
     """Read every source and return ``(index, report)`` (see the module docstring for the layout).
 
@@ -318,6 +378,7 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
     if problems and cfg.on_error == "fail":
         lines = "\n".join(f"  {p['file']}: {p['problem']}" for p in problems.items)
         raise InputError(f"acoustic_corpus: {len(problems)} bad inputs (acoustic.corpus.on_error: fail):\n{lines}")
+    events, overlaps = resolve_overlaps(events, cfg.overlaps)
     if cfg.merge_gap_s is not None:
         events = merge_events(events, cfg.merge_gap_s)
     events.sort(key=lambda e: (e["recording"], e["start_s"], e["end_s"], str(e["label"])))
@@ -345,6 +406,7 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
         "n_targets_by_class": {c: sum(e["label"] == c and e["role"] == "target" for e in events) for c in classes},
         "n_problems": len(problems),
         "problems": problems.items,
+        "overlaps": overlaps,
         "on_error": cfg.on_error,
     }
     log.info(

@@ -286,8 +286,10 @@ def pr_curve(
     held = {t for t, r in roles.items() if r in HELDOUT_ROLES}
     p = pred[pred.tape.isin(held)] if held else pred
     g = gt[gt.tape.isin(held)] if held else gt
+    from ethoflow.core.progress import progress
+
     rows = []
-    for thr in thresholds:
+    for thr in progress(thresholds, desc="pr curve", unit="thr"):
         det = detect_all(p, roles, float(thr), hop_s, boundary, min_gap_s, min_dur_s)
         _, per = match_detections(det, g, iou)
         per = per[per.method == "hungarian"]

@@ -211,3 +211,39 @@ def check_pose_sessions(
         if c.size == 0 or bool(np.isnan(c).all()):
             where = files.get(name, name)
             raise InputError(f"{where}: session {name!r}: all {c.shape[0]} frames are NaN (no keypoint tracked)")
+
+
+def warn_checkpoint_overrides(
+    path: str | os.PathLike, stored: Mapping[str, Any], params: Mapping[str, Any], prefix: str
+) -> list[str]:
+    """Warn, once per key, where a model file's own hyperparameters override the params in use.
+
+    A model is always run with the hyperparameters saved in its file (the weights only fit those);
+    when params.yaml says otherwise, that is a decision the user must see. Keys present in only one
+    of the two are ignored.
+
+    Args:
+        path: the model file (named in the message).
+        stored: the hyperparameters saved in it (flat mapping).
+        params: the same keys from params.yaml.
+        prefix: the params section, e.g. ``"acoustic.features"``.
+
+    Returns:
+        one line per differing key: ``<path>: the model file's n_fft=512 overrides params
+        acoustic.features.n_fft=2048 (the file's value is used)``; each is also logged as a warning.
+    """
+    from ethoflow.core.logging import get_logger
+
+    log = get_logger("ethoflow.checkpoint")
+    lines = []
+    for key in sorted(set(stored) & set(params)):
+        a, b = stored[key], params[key]
+        if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+            a, b = list(a) if a is not None else a, list(b) if b is not None else b
+        if a != b:
+            lines.append(
+                f"{path}: the model file's {key}={a!r} overrides params {prefix}.{key}={b!r} (the file's value is used)"
+            )
+    for line in lines:
+        log.warning("%s", line)
+    return lines

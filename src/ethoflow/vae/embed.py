@@ -68,11 +68,16 @@ def embed_experiments(
     experiments: list[str] | None = None,
     batch_size: int = 256,
     twin: bool = True,
+    model_params: dict | None = None,
 ) -> list[Path]:
     """Write ``out_dir/morph_latents_{experiment}.csv`` for each experiment of df02 (or ``experiments``).
 
     ``out_dir`` is the model's folder of the latent store (``<latents_root>/<model_name>``). With
-    ``twin`` each CSV gets its Parquet twin (see :mod:`ethoflow.vae.latent_store`).
+    ``twin`` each CSV gets its Parquet twin (see :mod:`ethoflow.vae.latent_store`). The model runs
+    with the architecture saved in ``checkpoint``; ``model_params`` (``vae.model`` of the params in
+    use) only serves to warn, naming both values, where the checkpoint overrides them. Every file is
+    written all-or-nothing (:func:`ethoflow.core.io.output_set`): a failure (disk full, kill) leaves
+    the previous latent files untouched.
 
     Returns:
         the files written, in experiment order.
@@ -82,6 +87,10 @@ def embed_experiments(
             experiment name, or df02 snips that do not fit the model (``snip_len`` / channels).
     """
     model, ck = load_vae(checkpoint, "cuda" if torch.cuda.is_available() else "cpu")
+    if model_params is not None:
+        from ethoflow.core.inputs import warn_checkpoint_overrides
+
+        warn_checkpoint_overrides(checkpoint, ck["config"], dict(model_params), "vae.model")
     df = read_df02(df02_path)
     for col in ("experiment_date", "cage_id", "start_minute"):
         if col not in df.columns:

@@ -319,6 +319,15 @@ def train_vae(
         beta = beta_at(epoch + 1, p.train.beta, p.train.beta_schedule, p.train.warmup_epochs)
         rec = {"epoch": epoch, "beta": beta, "train": r_tr, "val": r_va}
         _log_epoch(live, rec)
+        log.info(
+            "vae_train: epoch %d/%d: train recon %.4g kl %.4g%s (beta %.3g)",
+            epoch + 1,
+            p.train.epochs,
+            r_tr["recon"],
+            r_tr["kl"],
+            f", val recon {r_va['recon']:.4g} kl {r_va['kl']:.4g}" if r_va is not None else "",
+            beta,
+        )
         state["history"].append(rec)
         ref = r_va if r_va is not None else r_tr
         monitor = ref["recon"] + p.train.beta * ref["kl"]
