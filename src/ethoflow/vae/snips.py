@@ -192,17 +192,24 @@ def read_df02(path: str | os.PathLike) -> pd.DataFrame:
     """Read df02 from ``.parquet`` or ``.csv``; must have ``snip_id``.
 
     Raises:
-        InputError: missing file, unknown extension or no ``snip_id`` column.
+        InputError: missing, empty, truncated or corrupt file, unknown extension or no ``snip_id`` column.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: df02 not found")
-    if path.suffix == ".parquet":
-        df = pd.read_parquet(path)
-    elif path.suffix in (".csv", ".gz"):
-        df = pd.read_csv(path, low_memory=False)
-    else:
-        raise InputError(f"{path}: df02 must be .parquet or .csv")
+    from ethoflow.core.inputs import check_file
+
+    check_file(path, "df02")
+    try:
+        if path.suffix == ".parquet":
+            df = pd.read_parquet(path)
+        elif path.suffix in (".csv", ".gz"):
+            df = pd.read_csv(path, low_memory=False)
+        else:
+            raise InputError(f"{path}: df02 must be .parquet or .csv")
+    except (OSError, ValueError, pd.errors.ParserError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        text = " ".join(str(exc).split())[:160]
+        raise InputError(f"{path}: df02 is truncated or corrupt ({type(exc).__name__}: {text})") from None
     if "snip_id" not in df.columns:
         raise InputError(f"{path}: df02 has no 'snip_id' column (columns: {', '.join(map(str, df.columns))})")
     return df
