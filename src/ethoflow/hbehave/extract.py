@@ -27,6 +27,7 @@ Cages are independent: they are split across Slurm array tasks with ``ethoflow.d
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -225,77 +226,77 @@ def extract(
     out_dir = Path(out_dir)
     parts_dir = out_dir / ".parts"
     parts_dir.mkdir(parents=True, exist_ok=True)
-    cages = list_cages(store)
-    parts = [str(parts_dir / f"{c}.npz") for c in cages]
-    n = len(cages)
-    dispatch.map_array(
-        embed_cage_to_file,
-        [str(model_path)] * n,
-        [str(store)] * n,
-        cages,
-        [window] * n,
-        [cfg.model_dump()] * n,
-        parts,
-        stage=stage,
-        compute=compute,
-    )
-    per_level: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    ts_all, valid_all, rows, frame = [], [], [], []
-    start = 0
-    n_windows = 0
-    for cid, part in zip(progress(cages, desc="collect"), parts):
-        with np.load(part, allow_pickle=False) as z:
-            levels = [z[f"level{i + 1}"] for i in range(model.arch.n_levels)]
-            ts, valid = z["timestamps"], z["valid"]
-        for i, lv in enumerate(levels):
-            per_level[f"level{i + 1}"].append(lv)
-        per_level["comb"].append(np.concatenate(levels, axis=1))
-        m = len(ts)
-        n_windows += len(window_starts(m, window, cfg.window_stride_min))
-        attrs = read_cage(store, cid, 0, 1).attrs
-        rows.append(
-            pd.DataFrame(
-                {
-                    "row": np.arange(start, start + m),
-                    "cage_id": cid,
-                    "experiment": str(attrs.get("experiment")),
-                    "timestamp": ts.astype("datetime64[ns]"),
-                    "valid_fraction": valid,
-                }
-            )
+    try:  # the per-cage parts are scratch: removed on success and on failure
+        cages = list_cages(store)
+        parts = [str(parts_dir / f"{c}.npz") for c in cages]
+        n = len(cages)
+        dispatch.map_array(
+            embed_cage_to_file,
+            [str(model_path)] * n,
+            [str(store)] * n,
+            cages,
+            [window] * n,
+            [cfg.model_dump()] * n,
+            parts,
+            stage=stage,
+            compute=compute,
         )
-        frame.append((cid, start, start + m))
-        ts_all.append(ts)
-        valid_all.append(valid)
-        start += m
-    width = max(8, max(len(c) for c in cages))
-    cage_rows = np.array(frame, dtype=[("cage_id", f"U{width}"), ("start", "i8"), ("stop", "i8")])
-    frame_map = v7_frame_map(cage_rows)
-    timestamps = np.concatenate(ts_all).astype("datetime64[m]")
-    valid = np.concatenate(valid_all).astype(np.float32)
-    dims = {}
-    targets = [out_dir / f"embeddings_{agg}_{name}.npz" for name in names] + [out_dir / f"index_{agg}.parquet"]
-    with output_set(targets) as tmps:  # all-or-nothing: npz set and index appear together
-        for name, tmp in zip(names, tmps):
-            emb = np.concatenate(per_level[name]).astype(np.float32)
-            dims[name] = int(emb.shape[1])
-            np.savez_compressed(
-                tmp, embeddings=emb, timestamps=timestamps, valid=valid, cage_rows=cage_rows, frame_map=frame_map
+        per_level: dict[str, list[np.ndarray]] = {k: [] for k in names}
+        ts_all, valid_all, rows, frame = [], [], [], []
+        start = 0
+        n_windows = 0
+        for cid, part in zip(progress(cages, desc="collect"), parts):
+            with np.load(part, allow_pickle=False) as z:
+                levels = [z[f"level{i + 1}"] for i in range(model.arch.n_levels)]
+                ts, valid = z["timestamps"], z["valid"]
+            for i, lv in enumerate(levels):
+                per_level[f"level{i + 1}"].append(lv)
+            per_level["comb"].append(np.concatenate(levels, axis=1))
+            m = len(ts)
+            n_windows += len(window_starts(m, window, cfg.window_stride_min))
+            attrs = read_cage(store, cid, 0, 1).attrs
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "row": np.arange(start, start + m),
+                        "cage_id": cid,
+                        "experiment": str(attrs.get("experiment")),
+                        "timestamp": ts.astype("datetime64[ns]"),
+                        "valid_fraction": valid,
+                    }
+                )
             )
-        pd.concat(rows, ignore_index=True).to_parquet(tmps[-1], index=False)
-    for p in parts:
-        Path(p).unlink(missing_ok=True)
-    parts_dir.rmdir()
-    log.info("extracted %s embeddings of %d cages (%d windows) in %.1f s", agg, n, n_windows, time.time() - t0)
-    return {
-        "aggregation": agg,
-        "window_min": window,
-        "stride_min": cfg.window_stride_min,
-        "cages": n,
-        "rows": int(start),
-        "dims": dims,
-        "windows": n_windows,
-    }
+            frame.append((cid, start, start + m))
+            ts_all.append(ts)
+            valid_all.append(valid)
+            start += m
+        width = max(8, max(len(c) for c in cages))
+        cage_rows = np.array(frame, dtype=[("cage_id", f"U{width}"), ("start", "i8"), ("stop", "i8")])
+        frame_map = v7_frame_map(cage_rows)
+        timestamps = np.concatenate(ts_all).astype("datetime64[m]")
+        valid = np.concatenate(valid_all).astype(np.float32)
+        dims = {}
+        targets = [out_dir / f"embeddings_{agg}_{name}.npz" for name in names] + [out_dir / f"index_{agg}.parquet"]
+        with output_set(targets) as tmps:  # all-or-nothing: npz set and index appear together
+            for name, tmp in zip(names, tmps):
+                emb = np.concatenate(per_level[name]).astype(np.float32)
+                dims[name] = int(emb.shape[1])
+                np.savez_compressed(
+                    tmp, embeddings=emb, timestamps=timestamps, valid=valid, cage_rows=cage_rows, frame_map=frame_map
+                )
+            pd.concat(rows, ignore_index=True).to_parquet(tmps[-1], index=False)
+        log.info("extracted %s embeddings of %d cages (%d windows) in %.1f s", agg, n, n_windows, time.time() - t0)
+        return {
+            "aggregation": agg,
+            "window_min": window,
+            "stride_min": cfg.window_stride_min,
+            "cages": n,
+            "rows": int(start),
+            "dims": dims,
+            "windows": n_windows,
+        }
+    finally:
+        shutil.rmtree(parts_dir, ignore_errors=True)
 
 
 def v7_frame_map(cage_rows: np.ndarray) -> np.ndarray:
