@@ -30,7 +30,9 @@ def dam_dir(tmp_path, shared_data):
 def _zarr(tmp_path, d, **kw):
     import yaml
 
-    cfg = dict(input_format="dam", input_dir=str(d), summary_file=None, val_fraction=0.0, **kw)
+    cfg = dict(
+        input_format="dam", input_dir=str(d), summary_file=None, val_fraction=0.0, dam_layout="per_monitor", **kw
+    )
     p = tmp_path / "params.yaml"
     p.write_text(yaml.safe_dump({"hbehave": {"zarr": cfg}}))
     out, rep = tmp_path / "activity.zarr", tmp_path / "zarr_report.json"
@@ -131,7 +133,10 @@ def test_empty_summary_csv_is_named(tmp_path, shared_data):
 def test_store_write_failing_midway_keeps_the_previous_store(tmp_path, dam_dir, monkeypatch):
     from ethoflow.hbehave import ingest
 
-    cfg = ZarrParams(input_format="dam", input_dir=str(dam_dir), summary_file=None, val_fraction=0.0)
+    (dam_dir / "M015.txt").write_bytes((dam_dir / "M014.txt").read_bytes())  # a second monitor
+    cfg = ZarrParams(
+        input_format="dam", input_dir=str(dam_dir), summary_file=None, val_fraction=0.0, dam_layout="per_monitor"
+    )
     out = tmp_path / "activity.zarr"
     build_store(cfg, out)
     before = tree(out)
@@ -139,7 +144,7 @@ def test_store_write_failing_midway_keeps_the_previous_store(tmp_path, dam_dir, 
 
     def full(*a, **k):
         calls["n"] += 1
-        if calls["n"] == 5:
+        if calls["n"] == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(*a, **k)
 

@@ -1,0 +1,212 @@
+"""VAE: df02 and model files damaged, and vae_embed's latent set (CSV + Parquet twin per experiment)
+all-or-nothing under a full disk and a kill -9. Inputs: a store from the real DAM file M014.txt."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+
+from ethoflow.core.errors import InputError, OutputError
+from tests.conftest import REPO
+from tests.reliability.conftest import leftovers, one_error_line, run_stage_script, tree
+
+PARAMS = {
+    "model_name": "tiny",
+    "seed": 3,
+    "snips": {"snip_len": 30, "snip_stride": 30},
+    "model": {"latent_dim": 2, "hidden_dim": 8, "num_layers": 1, "encoder": "conv"},
+    "train": {"epochs": 2, "batch_size": 32, "lr": 0.01, "warmup_epochs": 1, "val_fraction": 0.25},
+}
+
+
+@pytest.fixture(scope="module")
+def vae(tmp_path_factory, shared_data):
+    """(folder, store, df02 with two experiments, model.pt) from the first 400 readings of M014.txt."""
+    import torch
+
+    from ethoflow.hbehave.ingest import build_store
+    from ethoflow.hbehave.params import ZarrParams
+    from ethoflow.vae.params import VAEParams
+    from ethoflow.vae.snips import build_df02, write_df02
+    from ethoflow.vae.train import train_vae
+
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("vae_rel")
+    (d / "raw").mkdir()
+    lines = (shared_data / "activity/dam/M014.txt").read_text().splitlines(keepends=True)
+    for name in ("M014.txt", "M015.txt"):  # the excerpt as two monitors (one 32-channel cage each)
+        (d / "raw" / name).write_text("".join(lines[:400]))
+    store = d / "activity.zarr"
+    zp = ZarrParams(
+        input_format="dam", input_dir=str(d / "raw"), summary_file=None, val_fraction=0.5, dam_layout="per_monitor"
+    )
+    build_store(zp, store)
+    p = VAEParams.model_validate(PARAMS)
+    df = build_df02(store, p.snips)
+    df.loc[df.cage_id == sorted(df.cage_id.unique())[1], "experiment_date"] = "20170701"  # two experiments
+    write_df02(df, d / "df02.parquet", None)
+    train_vae(
+        str(d / "df02.parquet"),
+        str(store),
+        p.model_dump(),
+        str(d / "model"),
+        str(d / "live"),
+        str(d / "t.json"),
+        str(d / "ck"),
+    )
+    return d, store, d / "df02.parquet", d / "model" / "model.pt"
+
+
+def _embed(vae, out, **kw):
+    from ethoflow.vae.embed import embed_experiments
+
+    d, store, df02, model = vae
+    return embed_experiments(model, df02, store, out, **kw)
+
+
+def test_vae_embed_disk_full_midway_keeps_the_previous_latents_and_the_rerun_succeeds(vae, tmp_path, monkeypatch):
+    from ethoflow.vae import embed
+
+    out = tmp_path / "latents" / "tiny"
+    _embed(vae, out)
+    before = tree(out)
+    assert sorted(before) == [
+        "morph_latents_20170630.csv",
+        "morph_latents_20170630.parquet",
+        "morph_latents_20170701.csv",
+        "morph_latents_20170701.parquet",
+    ]
+    real, calls = embed.write_latent_pair, {"n": 0}
+
+    def full(text, csv_tmp, twin_tmp, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second experiment: the disk fills while its CSV is written
+            with open(csv_tmp, "wb") as fh:
+                fh.write(text.encode()[:100])
+            raise OSError(errno.ENOSPC, "No space left on device", str(csv_tmp))
+        return real(text, csv_tmp, twin_tmp, *a, **k)
+
+    monkeypatch.setattr(embed, "write_latent_pair", full)
+    with pytest.raises(OutputError, match=r"morph_latents_20170701\.csv: cannot write: no space left on device"):
+        _embed(vae, out)
+    assert tree(out) == before, "the previous latents are untouched"
+    assert leftovers(out) == [], "no partial file"
+    monkeypatch.setattr(embed, "write_latent_pair", real)
+    _embed(vae, out)
+    assert tree(out) == before and leftovers(out) == []
+
+
+KILL_SCRIPT = """
+import pathlib, sys, time
+from ethoflow.vae import embed
+marker = pathlib.Path(sys.argv[5])
+real, n = embed.write_latent_pair, [0]
+def slow(text, csv_tmp, twin_tmp, *a, **k):
+    n[0] += 1
+    if n[0] == 2:
+        pathlib.Path(csv_tmp).write_bytes(text.encode()[:100])
+        marker.write_text("writing")
+        time.sleep(60)
+    return real(text, csv_tmp, twin_tmp, *a, **k)
+embed.write_latent_pair = slow
+embed.embed_experiments(*sys.argv[1:5])
+"""
+
+
+def test_vae_embed_killed_mid_write_keeps_the_previous_latents_and_the_rerun_cleans_up(vae, tmp_path):
+    d, store, df02, model = vae
+    out = tmp_path / "latents" / "tiny"
+    _embed(vae, out)
+    before = tree(out)
+    marker = tmp_path / "writing"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(KILL_SCRIPT), str(model), str(df02), str(store), str(out), str(marker)],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while not marker.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert marker.exists(), "the child never reached the write"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert {k: v for k, v in tree(out).items() if not k.startswith(".")} == before, "the real names hold the old set"
+    _embed(vae, out)
+    assert tree(out) == before and leftovers(out) == [], "the rerun replaced the partial files"
+
+
+def test_truncated_vae_model_file_names_the_file_through_the_stage(vae, tmp_path, monkeypatch, capsys):
+    import yaml
+
+    d, store, df02, model = vae
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models/vae/tiny").mkdir(parents=True)
+    (tmp_path / "models/vae/tiny/model.pt").write_bytes(model.read_bytes()[:2000])
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"vae": PARAMS}))
+    out = tmp_path / "latents"
+    code, err = run_stage_script(
+        "vae_embed",
+        ["--df02", str(df02), "--store", str(store), "--latents-root", str(out), "--plot", str(tmp_path / "p.png")],
+        capsys,
+    )
+    line = one_error_line(err)
+    assert code == 1 and "models/vae/tiny/model.pt: VAE model file is truncated or corrupt" in line
+    assert not out.exists() and not (tmp_path / "p.png").exists()
+
+
+def test_truncated_df02_is_named(vae, tmp_path):
+    d, store, df02, model = vae
+    bad = tmp_path / "df02.parquet"
+    bad.write_bytes(df02.read_bytes()[: df02.stat().st_size // 2])
+    with pytest.raises(InputError, match=r"df02\.parquet: df02 is truncated or corrupt"):
+        _embed((d, store, bad, model), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_df02_without_a_needed_column_names_it(vae, tmp_path):
+    d, store, df02, model = vae
+    bad = tmp_path / "df02.parquet"
+    pd.read_parquet(df02).drop(columns=["start_minute"]).to_parquet(bad)
+    with pytest.raises(InputError, match=r"df02\.parquet: column 'start_minute' missing"):
+        _embed((d, store, bad, model), tmp_path / "out")
+
+
+def test_df02_pair_is_all_or_nothing(vae, tmp_path, monkeypatch):
+    from ethoflow.vae.snips import write_df02
+
+    d, store, df02, model = vae
+    df = pd.read_parquet(df02)
+    pq, csv = tmp_path / "df02.parquet", tmp_path / "df02.csv"
+    write_df02(df, pq, csv)
+    before = tree(tmp_path)
+
+    def full(self, path, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    with pytest.raises(OutputError, match=r"df02\.csv: cannot write: no space left on device"):
+        write_df02(df.head(5), pq, csv)
+    assert tree(tmp_path) == before and leftovers(tmp_path) == []
+
+
+def test_a_checkpoint_overriding_params_is_a_warning_naming_both_values(vae, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="ethoflow"):
+        logging.getLogger("ethoflow").propagate = True
+        try:
+            _embed(vae, tmp_path / "out", model_params={**PARAMS["model"], "latent_dim": 4})
+        finally:
+            logging.getLogger("ethoflow").propagate = False
+    msgs = [r.getMessage() for r in caplog.records]
+    assert any("model.pt: the model file's latent_dim=2 overrides params vae.model.latent_dim=4" in m for m in msgs), (
+        msgs
+    )
