@@ -66,3 +66,50 @@ def tree(folder: Path) -> dict[str, bytes]:
 def _local_executor(monkeypatch):
     monkeypatch.setenv("ETHOFLOW_EXECUTOR", "local")
     monkeypatch.delenv("ETHOFLOW_DEBUG", raising=False)
+
+
+VAE_PARAMS = {
+    "model_name": "tiny",
+    "seed": 3,
+    "snips": {"snip_len": 30, "snip_stride": 30},
+    "model": {"latent_dim": 2, "hidden_dim": 8, "num_layers": 1, "encoder": "conv"},
+    "train": {"epochs": 2, "batch_size": 32, "lr": 0.01, "warmup_epochs": 1, "val_fraction": 0.25},
+}
+
+
+@pytest.fixture(scope="session")
+def vae(tmp_path_factory, shared_data):
+    """(folder, store, df02 with two experiments, model.pt) from the first 400 readings of M014.txt."""
+    import torch
+
+    from ethoflow.hbehave.ingest import build_store
+    from ethoflow.hbehave.params import ZarrParams
+    from ethoflow.vae.params import VAEParams
+    from ethoflow.vae.snips import build_df02, write_df02
+    from ethoflow.vae.train import train_vae
+
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("vae_rel")
+    (d / "raw").mkdir()
+    lines = (shared_data / "activity/dam/M014.txt").read_text().splitlines(keepends=True)
+    for name in ("M014.txt", "M015.txt"):  # the excerpt as two monitors (one 32-channel cage each)
+        (d / "raw" / name).write_text("".join(lines[:400]))
+    store = d / "activity.zarr"
+    zp = ZarrParams(
+        input_format="dam", input_dir=str(d / "raw"), summary_file=None, val_fraction=0.5, dam_layout="per_monitor"
+    )
+    build_store(zp, store)
+    p = VAEParams.model_validate(VAE_PARAMS)
+    df = build_df02(store, p.snips)
+    df.loc[df.cage_id == sorted(df.cage_id.unique())[1], "experiment_date"] = "20170701"  # two experiments
+    write_df02(df, d / "df02.parquet", None)
+    train_vae(
+        str(d / "df02.parquet"),
+        str(store),
+        p.model_dump(),
+        str(d / "model"),
+        str(d / "live"),
+        str(d / "t.json"),
+        str(d / "ck"),
+    )
+    return d, store, d / "df02.parquet", d / "model" / "model.pt"

@@ -163,13 +163,28 @@ def check_hdf5(path: str | os.PathLike, what: str = "keypoint file") -> Path:
     """Check that ``path`` is a non-empty HDF5 file (SLEAP ``.slp``, ``.h5``) before a library opens it.
 
     Raises:
-        InputError: missing, empty, or ``not an HDF5 file (starts with b'...')``.
+        InputError: missing, empty, ``not an HDF5 file (it starts with b'...')``, or truncated (the bytes
+            present against the end-of-file address in the HDF5 superblock, as h5py reports it).
     """
     path = check_file(path, what)
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head != HDF5_SIGNATURE:
-        raise InputError(f"{path}: {what} is not an HDF5 file (it starts with {head!r}); truncated or wrong format?")
+        raise InputError(f"{path}: {what} is not an HDF5 file (it starts with {head!r}); wrong format or damaged")
+    import re
+
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as exc:
+        m = re.search(r"eof = (\d+).*stored_eof = (\d+)", str(exc))
+        if m:
+            raise InputError(
+                f"{path}: {what} is truncated: {m.group(1)} of the {m.group(2)} bytes its HDF5 header declares are present"
+            ) from None
+        raise InputError(f"{path}: {what} is not a readable HDF5 file ({' '.join(str(exc).split())[:160]})") from None
     return path
 
 
