@@ -53,6 +53,21 @@ def test_output_folder_where_a_file_is_in_the_way_is_one_line(tmp_path, capsys, 
     assert blocker.read_text() == "a file, not a folder"
 
 
+def test_output_file_where_a_folder_is_in_the_way_is_one_line(tmp_path, capsys, shared_data):
+    wav_dir = shared_data / "audio/raven"
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "acoustic:\n  corpus:\n    sources:\n      - name: r\n        format: raven\n"
+        f"        annotations: {wav_dir}/*.selections.txt\n        label_column: Species\n"
+        "        audio: " + str(wav_dir / "Recording_1_Segment_07-snippet.wav") + "\n"
+    )
+    (tmp_path / "c" / "corpus_index.json").mkdir(parents=True)  # a folder where the index file goes
+    code, err = run_stage_script("acoustic_corpus", ["--params", str(params), "--out", str(tmp_path / "c")], capsys)
+    line = one_error_line(err)
+    assert code == 1 and "corpus_index.json: cannot write: a folder is in the way where a file is needed" in line
+    assert leftovers(tmp_path / "c") == []
+
+
 def test_disk_full_while_writing_is_one_line_naming_the_file_and_leaves_the_previous_file(
     tmp_path, capsys, monkeypatch
 ):
