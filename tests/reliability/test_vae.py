@@ -165,3 +165,43 @@ def test_a_checkpoint_overriding_params_is_a_warning_naming_both_values(vae, tmp
     assert any("model.pt: the model file's latent_dim=2 overrides params vae.model.latent_dim=4" in m for m in msgs), (
         msgs
     )
+
+
+@pytest.mark.parametrize(
+    ("damage", "what"),
+    [("chunk", "cage 'M015' cannot be read"), ("metadata", "the cage list cannot be read")],
+)
+def test_damaged_activity_store_is_named_by_vae_snips(vae, tmp_path, capsys, damage, what):
+    import shutil
+
+    import yaml
+
+    d, store, df02, model = vae
+    bad = tmp_path / "activity.zarr"
+    shutil.copytree(store, bad)
+    if damage == "chunk":  # a chunk cut in half (a copy interrupted)
+        f = bad / "cages/M015/activity/c/0/0"
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    else:  # a cage's metadata overwritten
+        (bad / "cages/M014/zarr.json").write_text("{broken")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"vae": PARAMS}))
+    out = tmp_path / "out"
+    code, err = run_stage_script(
+        "vae_snips",
+        [
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "--store",
+            str(bad),
+            "--out",
+            str(out / "df02.parquet"),
+            "--csv",
+            str(out / "df02.csv"),
+            "--summary",
+            str(out / "summary.json"),
+        ],
+        capsys,
+    )
+    line = one_error_line(err)
+    assert code == 1 and f"{bad}: damaged activity store: {what}" in line and "rerun hbehave_zarr" in line
+    assert not out.exists()
