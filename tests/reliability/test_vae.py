@@ -60,6 +60,36 @@ def test_vae_embed_disk_full_midway_keeps_the_previous_latents_and_the_rerun_suc
     assert tree(out) == before and leftovers(out) == []
 
 
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB tmpfs under ``tmp_path`` (needs root; skipped elsewhere: the patched-writer case covers it)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if res.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=False)
+
+
+def _resize(disk, size: int) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(disk)], check=True)
+
+
+def test_vae_embed_on_a_really_full_disk_keeps_the_previous_latents(vae, tiny_disk):
+    out = tiny_disk / "tiny"
+    _embed(vae, out)
+    before = tree(out)
+    st = os.statvfs(tiny_disk)
+    _resize(tiny_disk, (st.f_blocks - st.f_bfree) * st.f_frsize + 2 * 4096)  # room for two more pages only
+    with pytest.raises(OutputError, match=r"morph_latents_\d{8}\.(csv|parquet): cannot write: no space left on device"):
+        _embed(vae, out)
+    assert tree(out) == before and leftovers(out) == []
+    _resize(tiny_disk, 1 << 20)
+    _embed(vae, out)
+    assert tree(out) == before and leftovers(out) == []
+
+
 KILL_SCRIPT = """
 import pathlib, sys, time
 from ethoflow.vae import embed
