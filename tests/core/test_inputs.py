@@ -47,19 +47,22 @@ def test_check_columns_names_the_param_the_column_and_the_columns_present(tmp_pa
         check_columns("t.txt", {"label_column": "Specis"}, ["A", "B"])
 
 
-def test_checkpoint_overrides_are_warned_with_both_values(caplog):
-    logging.getLogger("ethoflow").propagate = True
+def test_checkpoint_overrides_are_warned_with_both_values():
+    seen = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: seen.append(record.getMessage())
+    log = logging.getLogger("ethoflow.checkpoint")
+    log.addHandler(handler)
     try:
-        with caplog.at_level(logging.WARNING, logger="ethoflow"):
-            lines = warn_checkpoint_overrides(
-                "m.pt", {"n_fft": 512, "sr": 16000, "only": 1}, {"n_fft": 2048, "sr": 16000}, "acoustic.features"
-            )
+        lines = warn_checkpoint_overrides(
+            "m.pt", {"n_fft": 512, "sr": 16000, "only": 1}, {"n_fft": 2048, "sr": 16000}, "acoustic.features"
+        )
     finally:
-        logging.getLogger("ethoflow").propagate = False
+        log.removeHandler(handler)
     assert lines == [
         "m.pt: the model file's n_fft=512 overrides params acoustic.features.n_fft=2048 (the file's value is used)"
     ]
-    assert [r.getMessage() for r in caplog.records] == lines
+    assert seen == lines, "each line is logged as a warning"
 
 
 def test_error_line_names_path_and_cause():

@@ -184,14 +184,16 @@ def test_df02_pair_is_all_or_nothing(vae, tmp_path, monkeypatch):
     assert tree(tmp_path) == before and leftovers(tmp_path) == []
 
 
-def test_a_checkpoint_overriding_params_is_a_warning_naming_both_values(vae, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="ethoflow"):
-        logging.getLogger("ethoflow").propagate = True
-        try:
-            _embed(vae, tmp_path / "out", model_params={**PARAMS["model"], "latent_dim": 4})
-        finally:
-            logging.getLogger("ethoflow").propagate = False
-    msgs = [r.getMessage() for r in caplog.records]
+def test_a_checkpoint_overriding_params_is_a_warning_naming_both_values(vae, tmp_path):
+    msgs = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: msgs.append(record.getMessage())
+    log = logging.getLogger("ethoflow.checkpoint")
+    log.addHandler(handler)
+    try:
+        _embed(vae, tmp_path / "out", model_params={**PARAMS["model"], "latent_dim": 4})
+    finally:
+        log.removeHandler(handler)
     assert any("model.pt: the model file's latent_dim=2 overrides params vae.model.latent_dim=4" in m for m in msgs), (
         msgs
     )
