@@ -158,10 +158,22 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = build_parser().parse_args(argv)
         runner = args.func
+    from ethoflow.core.stage import debug_enabled, error_line
+
+    log = get_logger("ethoflow.cli")
     try:
         return int(runner(args) or 0)
     except EthoflowError as exc:
-        get_logger("ethoflow.cli").error("%s", exc)
+        if debug_enabled([]):
+            log.exception("%s", exc)
+        else:
+            log.error("%s", exc)
+        return 1
+    except Exception as exc:  # an OSError or a pyarrow/zarr/torch/h5py error: one line (see core.stage)
+        line = error_line(exc)
+        if line is None or debug_enabled([]):
+            raise
+        log.error("%s (traceback: set ETHOFLOW_DEBUG=1)", line)
         return 1
 
 

@@ -88,7 +88,7 @@ def test_bad_inputs_are_reported_per_file_or_fail(tmp_path, demo_dir):
     index, report = build_corpus(CorpusParams(sources=[_src(d)]), root="/")
     msgs = [(p["file"].split("/")[-1], p["problem"]) for p in report["problems"]]
     assert any(f == "T01_r1.wav" and "does not exist" in m for f, m in msgs)
-    assert any(f == "T01_r2.wav" and "unreadable audio" in m for f, m in msgs)
+    assert any(f == "T01_r2.wav" and "not a readable audio file" in m for f, m in msgs)
     assert any(f == "T02_r1.wav" and "zero or negative duration" in m and "row" in m for f, m in msgs)
     assert any(f == "T02_r1.wav" and "outside the recording" in m for f, m in msgs)
     assert report["n_problems"] == 4

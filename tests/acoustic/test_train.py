@@ -77,7 +77,7 @@ def test_stale_checkpoint_is_ignored(variant_dir, tmp_path, tiny_features, tiny_
     assert not s["resumed"]
 
 
-def test_predict_windows_cover_each_recording(variant_dir, tmp_path, tiny_features, tiny_train):
+def test_predict_windows_cover_each_recording(variant_dir, tmp_path, tiny_features, tiny_train, monkeypatch):
     import pandas as pd
 
     train_model(
@@ -88,7 +88,23 @@ def test_predict_windows_cover_each_recording(variant_dir, tmp_path, tiny_featur
         str(tmp_path / "ck"),
     )
     recs = read_json(variant_dir / "variant_index.json")["recordings"][:2]
-    predict_recordings(str(tmp_path / "m" / "model.pt"), recs, 0.4, 0.1, str(tmp_path / "p.parquet"))
+    import ethoflow.core.inputs as inputs_mod
+
+    seen, real = [], inputs_mod.warn_checkpoint_overrides
+    monkeypatch.setattr(inputs_mod, "warn_checkpoint_overrides", lambda *a, **k: seen.extend(real(*a, **k)))
+    # params saying another n_fft than the model file: the file's front end is used, and the log says so
+    predict_recordings(
+        str(tmp_path / "m" / "model.pt"),
+        recs,
+        0.4,
+        0.1,
+        str(tmp_path / "p.parquet"),
+        features={**tiny_features.model_dump(), "n_fft": 1024},
+    )
+    assert seen == [
+        f"{tmp_path / 'm' / 'model.pt'}: the model file's n_fft=512 overrides params acoustic.features.n_fft=1024 "
+        "(the file's value is used)"
+    ]
     p = pd.read_parquet(tmp_path / "p.parquet")
     assert list(p.columns) == ["tape", "recording", "start_s", "end_s", "prob", "logit", "label"]
     for r in recs:

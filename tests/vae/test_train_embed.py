@@ -210,6 +210,17 @@ def test_collapse_warning_message():
     assert collapse_warning([0.5] * 3) is None and collapse_warning([]) is None
 
 
+def test_training_logs_one_line_per_epoch(data, caplog):
+    import logging
+
+    d, store, df02, _ = data
+    with caplog.at_level(logging.INFO, logger="ethoflow.vae.train"):
+        run(d, store, df02, tiny_params(epochs=2), "epochs")
+    lines = [r.getMessage() for r in caplog.records if "vae_train: epoch" in r.getMessage()]
+    assert [ln.split(":")[1].strip() for ln in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert "train recon" in lines[0] and "val recon" in lines[0] and "beta" in lines[0]
+
+
 def test_posterior_collapse_is_warned_in_the_log(data, caplog):
     import logging
 

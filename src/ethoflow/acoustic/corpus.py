@@ -26,6 +26,7 @@ from typing import Any
 
 from ethoflow.acoustic.params import CorpusParams, SourceParams
 from ethoflow.core import InputError, get_logger
+from ethoflow.core.inputs import audio_info, check_columns, check_file
 
 log = get_logger(__name__)
 
@@ -47,10 +48,9 @@ class Problems:
 
 
 def _audio_info(path: Path) -> tuple[int, float, int]:
-    import soundfile as sf
-
-    info = sf.info(str(path))
-    return int(info.samplerate), float(info.frames) / info.samplerate, int(info.channels)
+    """(sr, duration s, channels); truncated, empty or non-audio files raise ``InputError`` saying so."""
+    info = audio_info(path)
+    return info.sr, info.duration_s, info.channels
 
 
 def _pair_audio(annot_path: Path, src: SourceParams, root: Path) -> Path:
@@ -83,6 +83,11 @@ def _read_source(src: SourceParams, root: Path, problems: Problems) -> list[dict
         p = Path(p)
         try:
             if src.format == "raven":
+                check_file(p, "selection table")
+                with open(p, encoding="utf-8", errors="replace") as fh:
+                    header = fh.readline().rstrip("\r\n").split("\t")
+                if "Begin Time (s)" in header:  # a Raven table: name a wrong column before crowsetta does
+                    check_columns(p, {"label_column": src.label_column, "quality_column": src.quality_column}, header)
                 obj = crowsetta.Transcriber(format="raven").from_file(p, annot_col=src.label_column)
                 df = obj.df
                 audio = _pair_audio(p, src, root)
@@ -113,7 +118,12 @@ def _read_source(src: SourceParams, root: Path, problems: Problems) -> list[dict
                     if not audio.exists():
                         missing[audio.name] = missing.get(audio.name, 0) + len(seq.syls)
                         continue
-                    sr = _audio_info(audio)[0]
+                    try:
+                        sr = _audio_info(audio)[0]
+                    except InputError as exc:  # truncated/unreadable: named once, its notes skipped
+                        msg = str(exc).split(": ", 1)[-1]
+                        problems.add(_relpath(audio, root), f"{msg}; its {len(seq.syls)} annotations skipped")
+                        continue
                     for i, syl in enumerate(seq.syls):
                         events.append(
                             dict(
@@ -162,6 +172,8 @@ def _read_source(src: SourceParams, root: Path, problems: Problems) -> list[dict
                                 quality=None,
                             )
                         )
+        except InputError as exc:  # our own diagnosis names the file already
+            problems.add(p, str(exc).split(": ", 1)[-1])
         except Exception as exc:  # crowsetta raises many types for a bad file
             problems.add(p, f"cannot read as '{src.format}' annotations: {type(exc).__name__}: {exc}")
     return events
@@ -206,6 +218,66 @@ def merge_events(events: list[dict[str, Any]], gap_s: float) -> list[dict[str, A
     return out
 
 
+def resolve_overlaps(events: list[dict[str, Any]], policy: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Find annotations of one (recording, role, label) that overlap an earlier one, and apply ``policy``.
+
+    An event overlaps when it starts before the end of an earlier event of its group; it is *nested*
+    when it also ends no later. ``keep`` leaves them, ``merge`` joins each overlapping run into one event
+    (first start to last end, frequency band the union, quality the minimum, ``n_merged`` summed),
+    ``drop`` removes every event that overlaps an earlier kept one.
+
+    Returns:
+        (events, counts) with counts ``{"policy", "n_overlapping", "n_nested", "n_merged_away",
+        "n_dropped", "examples"}`` (``examples``: up to 5 ``"<recording> a-b s overlaps c-d s"``).
+    """
+    key = lambda e: (e["recording"], e["role"], str(e["label"]), e["start_s"], e["end_s"])  # noqa: E731
+    out: list[dict[str, Any]] = []
+    n_over = n_nested = n_merged = n_dropped = 0
+    examples: list[str] = []
+    for e in sorted(events, key=key):
+        last = out[-1] if out else None
+        same = last is not None and all(last[k] == e[k] for k in ("recording", "role", "label"))
+        if not (same and e["start_s"] < last["end_s"]):
+            out.append(dict(e))
+            continue
+        n_over += 1
+        nested = e["end_s"] <= last["end_s"]
+        n_nested += nested
+        if len(examples) < 5:
+            examples.append(
+                f"{e['recording']} {e['start_s']:.3f}-{e['end_s']:.3f} s {'inside' if nested else 'overlaps'} "
+                f"{last['start_s']:.3f}-{last['end_s']:.3f} s ({e['label']})"
+            )
+        if policy == "keep":
+            out.append(dict(e))
+        elif policy == "merge":
+            last["end_s"] = max(last["end_s"], e["end_s"])
+            for k, f in (("low_hz", min), ("high_hz", max), ("quality", min)):
+                vals = [v for v in (last[k], e[k]) if v is not None]
+                last[k] = f(vals) if vals else None
+            last["n_merged"] += e["n_merged"]
+            n_merged += 1
+        else:
+            n_dropped += 1
+    if n_over:
+        log.warning(
+            "corpus: %d annotations overlap an earlier one of their class (%d nested); overlaps: %s (%s)",
+            n_over,
+            n_nested,
+            policy,
+            "; ".join(examples[:3]),
+        )
+    counts = dict(
+        policy=policy,
+        n_overlapping=n_over,
+        n_nested=n_nested,
+        n_merged_away=n_merged,
+        n_dropped=n_dropped,
+        examples=examples,
+    )
+    return out, counts
+
+
 def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, Any], dict[str, Any]]:
     """Read every source and return ``(index, report)`` (see the module docstring for the layout).
 
@@ -241,8 +313,9 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
                 continue
             try:
                 sr, dur, nch = _audio_info(audio)
-            except Exception as exc:
-                problems.add(rel, f"unreadable audio ({type(exc).__name__}: {exc}); its {len(evs)} annotations skipped")
+            except InputError as exc:
+                problem = str(exc).split(": ", 1)[-1]
+                problems.add(rel, f"{problem}; its {len(evs)} annotations skipped")
                 continue
             rec_id = audio.stem
             m = tape_re.search(rec_id)
@@ -305,6 +378,7 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
     if problems and cfg.on_error == "fail":
         lines = "\n".join(f"  {p['file']}: {p['problem']}" for p in problems.items)
         raise InputError(f"acoustic_corpus: {len(problems)} bad inputs (acoustic.corpus.on_error: fail):\n{lines}")
+    events, overlaps = resolve_overlaps(events, cfg.overlaps)
     if cfg.merge_gap_s is not None:
         events = merge_events(events, cfg.merge_gap_s)
     events.sort(key=lambda e: (e["recording"], e["start_s"], e["end_s"], str(e["label"])))
@@ -332,6 +406,7 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
         "n_targets_by_class": {c: sum(e["label"] == c and e["role"] == "target" for e in events) for c in classes},
         "n_problems": len(problems),
         "problems": problems.items,
+        "overlaps": overlaps,
         "on_error": cfg.on_error,
     }
     log.info(

@@ -15,6 +15,8 @@ Matching (a detection and an annotated call match when their time IoU >= ``iou``
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.core import atomic_path, get_logger, read_json, write_json
+from ethoflow.core.io import atomic_dir
 
 if TYPE_CHECKING:
     from ethoflow.acoustic.params import AcousticParams
@@ -285,7 +288,9 @@ def pr_curve(
     p = pred[pred.tape.isin(held)] if held else pred
     g = gt[gt.tape.isin(held)] if held else gt
     rows = []
-    for thr in thresholds:
+    from ethoflow.core.progress import progress
+
+    for thr in progress(thresholds, desc="pr curve", unit="thr"):
         det = detect_all(p, roles, float(thr), hop_s, boundary, min_gap_s, min_dur_s)
         _, per = match_detections(det, g, iou)
         per = per[per.method == "hungarian"]
@@ -322,6 +327,28 @@ def write_layer(
     )
 
 
+@contextlib.contextmanager
+def layer_set(out_dir: str | Path, metrics_path: str | Path) -> Iterator[tuple[Path, Path]]:
+    """Write a layer's folder all-or-nothing (:func:`ethoflow.core.io.atomic_dir`).
+
+    Yields (temporary folder, where to write the metrics JSON): inside the temporary folder when
+    ``metrics_path`` lies in ``out_dir``, else a temporary sibling of ``metrics_path`` renamed with the folder.
+    """
+    from ethoflow.core.io import output_set
+
+    out, metrics = Path(out_dir), Path(metrics_path)
+    try:
+        rel = metrics.resolve().relative_to(out.resolve())
+    except ValueError:
+        rel = None
+    if rel is not None:
+        with atomic_dir(out) as tmp:
+            yield tmp, tmp / rel
+        return
+    with output_set([metrics]) as (tmp_metrics,), atomic_dir(out) as tmp:
+        yield tmp, tmp_metrics
+
+
 def evaluate_predictions(
     cfg: AcousticParams,
     variant: str,
@@ -355,7 +382,7 @@ def evaluate_predictions(
         "threshold": ev.threshold,
         "recordings": vindex.recording_names(),
     }
-    write_layer(out, Path(out) / "metrics.json", "cnn", result, meta)
     curve = pr_curve(pred, gt, roles, s.hop_s, ev.boundary, ev.min_gap_s, ev.min_dur_s, ev.iou)
-    with atomic_path(Path(out) / "pr_curve.csv") as tmp:
-        curve.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
+    with layer_set(out, Path(out) / "metrics.json") as (tmp, tmp_metrics):  # all-or-nothing
+        write_layer(tmp, tmp_metrics, "cnn", result, meta)
+        curve.to_csv(tmp / "pr_curve.csv", index=False, float_format="%.6f", lineterminator="\n")

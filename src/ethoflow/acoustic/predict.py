@@ -77,8 +77,12 @@ def predict_recordings(
     out_path: str,
     batch_size: int = 64,
     num_threads: int = 0,
+    features: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Predict every recording (dicts with recording, tape, file, duration_s); write Parquet ``out_path``.
+
+    The front end is the one saved in the model file; ``features`` (``acoustic.features`` of the params
+    in use) only serves to warn, naming both values, where the model file overrides them.
 
     Returns a summary (recordings, windows, seconds of audio, seconds of compute).
     """
@@ -93,6 +97,10 @@ def predict_recordings(
         torch.set_num_threads(num_threads)
     model, meta = load_model(model_path)
     f = FeatureParams(**meta["features"])
+    if features is not None:
+        from ethoflow.core.inputs import warn_checkpoint_overrides
+
+        warn_checkpoint_overrides(model_path, meta["features"], dict(features), "acoustic.features")
     classes = meta["classes"]
     frames, t0, audio_s = [], time.perf_counter(), 0.0
     for rec in progress(recordings, desc="predict"):

@@ -31,10 +31,13 @@ def load_audio(path: str | Path, sr: int) -> np.ndarray:
     """Mono float32 samples of ``path`` resampled to ``sr`` Hz. Shape (n_samples,).
 
     Raises:
-        InputError: the file is missing or unreadable.
+        InputError: the file is missing, empty, truncated or unreadable (see ``core.inputs.audio_info``).
     """
     import soundfile as sf
 
+    from ethoflow.core.inputs import audio_info
+
+    audio_info(path)
     try:
         y, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:

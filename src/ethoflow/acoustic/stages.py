@@ -17,7 +17,7 @@ import pandas as pd
 from ethoflow import dispatch
 from ethoflow.acoustic.params import AcousticParams, PredictSetting
 from ethoflow.acoustic.records import VariantIndex, read_variant_index
-from ethoflow.core import ParamsError, atomic_path, read_json, state_dir, write_json
+from ethoflow.core import ParamsError, atomic_path, output_set, read_json, state_dir, write_json
 
 __all__ = [
     "run_acoustic_corpus",
@@ -165,15 +165,16 @@ def _rf_train_job(cfg: AcousticParams, vindex: VariantIndex, detections: str, fe
     files = {r.recording: r.file for r in vindex.recordings}
     det = pd.read_parquet(detections)
     features = detection_features(det, files, cfg.rf)
-    with atomic_path(Path(features_out) / "features.parquet") as tmp:
-        features.to_parquet(tmp, index=False)
     train = det.role.isin(TRAIN_ROLES).to_numpy()
     labels = (det.gt_hungarian != "").to_numpy(int)
     model, thr, stats = fit_filter(
         features[train].reset_index(drop=True), labels[train], det.tape[train].to_numpy(), cfg.rf
     )
-    save_filter(Path(model_out) / "rf.pkl", model, thr, list(features.columns), stats)
-    write_json(Path(model_out) / "rf_summary.json", stats)
+    targets = [Path(features_out) / "features.parquet", Path(model_out) / "rf.pkl", Path(model_out) / "rf_summary.json"]
+    with output_set(targets) as (t_features, t_model, t_summary):  # all-or-nothing
+        features.to_parquet(t_features, index=False)
+        save_filter(t_model, model, thr, list(features.columns), stats)
+        write_json(t_summary, stats)
 
 
 def run_acoustic_rf_train(
@@ -214,7 +215,7 @@ def _rf_filter_job(
     corpus_index: str,
     out: str,
 ) -> None:
-    from ethoflow.acoustic.evaluate import evaluate_detections, ground_truth, write_layer
+    from ethoflow.acoustic.evaluate import evaluate_detections, ground_truth, layer_set, write_layer
     from ethoflow.acoustic.rf import filter_detections, load_filter, rf_curve, rf_probabilities
 
     det = pd.read_parquet(detections)
@@ -230,8 +231,10 @@ def _rf_filter_job(
         "rf_threshold": flt["threshold"],
         "recordings": vindex.recording_names(),
     }
-    write_layer(out, Path(out) / "metrics.json", "rf", result, meta)
-    _csv(rf_curve(det, gt, vindex.tape_roles), Path(out) / "pr_curve.csv")
+    curve = rf_curve(det, gt, vindex.tape_roles)
+    with layer_set(out, Path(out) / "metrics.json") as (tmp, tmp_metrics):  # all-or-nothing
+        write_layer(tmp, tmp_metrics, "rf", result, meta)
+        curve.to_csv(tmp / "pr_curve.csv", index=False, float_format="%.6f", lineterminator="\n")
 
 
 def run_acoustic_rf_filter(

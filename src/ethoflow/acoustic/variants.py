@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.acoustic.params import VariantParams
-from ethoflow.core import InputError, atomic_path, atomic_write_text, get_logger, write_json
+from ethoflow.core import InputError, atomic_write_text, get_logger, write_json
 
 log = get_logger(__name__)
 
@@ -345,19 +345,21 @@ def write_variant(
     features: Any = None,
     seed: int = 0,
 ) -> None:
-    """Write CSVs, ``variant_index.json``, selection tables and optional spectrogram PNGs into ``out``."""
-    out = Path(out)
-    for s in SPLITS:
-        with atomic_path(out / f"{s}.csv") as tmp:
-            df[df.split == s].to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
-    write_json(out / "variant_index.json", vindex)
+    """Write CSVs, ``variant_index.json``, selection tables and optional spectrogram PNGs into ``out``,
+    all-or-nothing (a failure leaves the previous folder as it was)."""
+    from ethoflow.core.io import atomic_dir
+
     # annotated events keep their Low/High Freq in the tables (mined noise has none: 0.0, as Raven)
     band = {e["uid"]: (e.get("low_hz"), e.get("high_hz")) for e in index["events"]}
     tab = df.assign(
         low_hz=[band.get(u, (None, None))[0] for u in df.uid], high_hz=[band.get(u, (None, None))[1] for u in df.uid]
     )
-    write_tables(tab, out / "selections", [r["recording"] for r in index["recordings"]], extra=["split", "kind"])
-    if n_pngs and features is not None:
-        from ethoflow.acoustic.plots import segment_pngs
+    with atomic_dir(out) as tmp:  # all-or-nothing: the folder appears only when every file is written
+        for s in SPLITS:
+            df[df.split == s].to_csv(tmp / f"{s}.csv", index=False, float_format="%.6f", lineterminator="\n")
+        write_json(tmp / "variant_index.json", vindex)
+        write_tables(tab, tmp / "selections", [r["recording"] for r in index["recordings"]], extra=["split", "kind"])
+        if n_pngs and features is not None:
+            from ethoflow.acoustic.plots import segment_pngs
 
-        segment_pngs(df, out / "spectrograms", features, n_pngs, seed)
+            segment_pngs(df, tmp / "spectrograms", features, n_pngs, seed)

@@ -36,7 +36,10 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     and ``path`` is left untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, read-only location, ...: one line naming the folder
+        raise output_error(exc, path.parent) from exc
     sfx = suffix if suffix is not None else "".join(path.suffixes)
     stem = path.name[: len(path.name) - len("".join(path.suffixes))] or path.name
     tmp_path = path.with_name(f".{stem}.partial{sfx}")
@@ -195,12 +198,20 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file + fsync + rename)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+    """Write ``data`` to ``path`` atomically (temp file + fsync + rename).
+
+    Raises:
+        OutputError: the system refuses the write (no space left, permission, read-only, a file in the
+            way), naming ``path`` and the cause; ``path`` is left as it was.
+    """
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+    except OSError as exc:
+        raise output_error(exc, path) from exc
     return Path(path)
 
 

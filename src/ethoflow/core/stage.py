@@ -11,7 +11,11 @@ A stage script looks like::
         run_stage(main)
 
 :func:`run_stage` sets up logging, turns an :class:`~ethoflow.core.errors.EthoflowError` into one
-clear error line and exit status 1 (no traceback), and Ctrl-C into exit status 130.
+clear error line and exit status 1 (no traceback), and Ctrl-C into exit status 130. An ``OSError`` that
+no library function turned into an ``EthoflowError`` (a read-only folder, a full disk, a file where a
+folder is needed) and any error raised inside pyarrow, zarr, numcodecs, h5py or torch is also one line,
+naming the path (``exc.filename``) and the cause. The traceback is shown only with ``-v``/``--verbose``
+on the stage's command line or ``ETHOFLOW_DEBUG=1`` in the environment.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import os
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -34,21 +39,71 @@ def stage_parser(description: str | None = None) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` with the common ``--params`` option (default ``params.yaml``)."""
     parser = argparse.ArgumentParser(description=(description or "").strip().splitlines()[0] if description else None)
     parser.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show the traceback of an error (or set ETHOFLOW_DEBUG=1)"
+    )
     return parser
+
+
+#: errors raised inside these libraries are reported as one line (traceback under -v / ETHOFLOW_DEBUG=1)
+LIBRARY_ERRORS = ("pyarrow", "zarr", "numcodecs", "h5py", "torch", "pandas", "soundfile", "sleap_io")
+
+
+def debug_enabled(argv: list[str] | None = None) -> bool:
+    """True when ``-v``/``--verbose`` is on the command line or ``ETHOFLOW_DEBUG`` is set (not ``0``)."""
+    argv = sys.argv[1:] if argv is None else argv
+    env = os.environ.get("ETHOFLOW_DEBUG", "")
+    return env not in ("", "0", "false", "no") or "-v" in argv or "--verbose" in argv
+
+
+def error_line(exc: BaseException) -> str | None:
+    """One line for an ``OSError`` or a library error (see :data:`LIBRARY_ERRORS`); ``None`` for others.
+
+    ``OSError``: ``<exc.filename>: <cause>`` with the cause named as :func:`ethoflow.core.io.output_error`
+    names it ("no space left on device", "permission denied", ...). Library errors:
+    ``<library> error: <Type>: <message>`` (first 300 characters, on one line).
+    """
+    from ethoflow.core.io import _OS_CAUSES
+
+    if isinstance(exc, OSError):
+        cause = _OS_CAUSES.get(exc.errno or -1)
+        if cause == "parent folder missing":
+            cause = "no such file or folder"
+        cause = cause or exc.strerror or " ".join(str(exc).split())[:300] or type(exc).__name__
+        name = exc.filename if exc.filename is not None else None
+        if exc.filename2 is not None:
+            name = f"{exc.filename} -> {exc.filename2}"
+        return f"{name}: {cause}" if name is not None else f"I/O error: {cause}"
+    mod = (type(exc).__module__ or "").split(".")[0]
+    if mod in LIBRARY_ERRORS:
+        text = " ".join(str(exc).split())[:300]
+        return f"{mod} error: {type(exc).__name__}: {text}"
+    return None
 
 
 def run_stage(main: Callable[[], object]) -> None:
     """Run a stage's ``main`` with logging and clean error reporting, then exit."""
     setup_logging()
     log = get_logger("ethoflow.stage")
+    debug = debug_enabled()
     try:
         main()
     except EthoflowError as exc:
+        if debug:
+            log.error("%s", "".join(traceback.format_exception(exc)).rstrip())
         log.error("%s", exc)
         sys.exit(1)
     except KeyboardInterrupt:
         log.error("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        line = error_line(exc)
+        if line is None:
+            raise
+        if debug:
+            log.error("%s", "".join(traceback.format_exception(exc)).rstrip())
+        log.error("%s%s", line, "" if debug else " (traceback: rerun with -v or ETHOFLOW_DEBUG=1)")
+        sys.exit(1)
     sys.exit(0)
 
 

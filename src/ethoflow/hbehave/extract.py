@@ -28,6 +28,7 @@ Cages are independent: :func:`plan_extract` makes one task per cage, which the s
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ethoflow.core.errors import InputError, ParamsError
-from ethoflow.core.io import atomic_path
+from ethoflow.core.io import atomic_path, output_set
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
 from ethoflow.hbehave.params import ExtractParams, ModelParams
@@ -304,18 +305,16 @@ def collect_extract(plan: ExtractPlan) -> dict[str, Any]:
     valid = np.concatenate(valid_all).astype(np.float32)
     dims = {}
     out_dir, agg = plan.out_dir, plan.agg
-    for name in names:
-        emb = np.concatenate(per_level[name]).astype(np.float32)
-        dims[name] = int(emb.shape[1])
-        with atomic_path(out_dir / f"embeddings_{agg}_{name}.npz") as tmp:
+    targets = [out_dir / f"embeddings_{agg}_{name}.npz" for name in names] + [out_dir / f"index_{agg}.parquet"]
+    with output_set(targets) as tmps:  # all-or-nothing: the npz set and the index appear together
+        for name, tmp in zip(names, tmps):
+            emb = np.concatenate(per_level[name]).astype(np.float32)
+            dims[name] = int(emb.shape[1])
             np.savez_compressed(
                 tmp, embeddings=emb, timestamps=timestamps, valid=valid, cage_rows=cage_rows, frame_map=frame_map
             )
-    with atomic_path(out_dir / f"index_{agg}.parquet") as tmp:
-        pd.concat(rows, ignore_index=True).to_parquet(tmp, index=False)
-    for p in parts:
-        Path(p).unlink(missing_ok=True)
-    (out_dir / ".parts").rmdir()
+        pd.concat(rows, ignore_index=True).to_parquet(tmps[-1], index=False)
+    shutil.rmtree(out_dir / ".parts", ignore_errors=True)
     n = len(cages)
     log.info(
         "extracted %s embeddings of %d cages (%d windows) in %.1f s", agg, n, n_windows, time.time() - plan.started

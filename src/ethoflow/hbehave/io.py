@@ -170,6 +170,22 @@ def grid_from_rows(
 # ------------------------------------------------------------ Digital Ventilated Cage CSV
 
 
+def _read_csv(path: Path, what: str, **kw: Any) -> pd.DataFrame:
+    """``pd.read_csv`` with an empty, header-only or malformed file named as such (``InputError``)."""
+    from ethoflow.core.inputs import check_file
+
+    check_file(path, what)
+    try:
+        df = pd.read_csv(path, **kw)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: {what} holds no data (blank lines only)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: {what} cannot be parsed: {' '.join(str(exc).split())[:200]}") from None
+    if df.empty:
+        raise InputError(f"{path}: {what} has a header but no rows (columns: {', '.join(map(str, df.columns))})")
+    return df
+
+
 def read_summary(path: str | os.PathLike) -> pd.DataFrame:
     """Read a summary CSV (one row per cage; ``cage_id`` required; ``from_tpt``/``to_tpt`` optional).
 
@@ -179,7 +195,7 @@ def read_summary(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: summary CSV not found")
-    df = pd.read_csv(path, dtype={"cage_id": str})
+    df = _read_csv(path, "summary CSV", dtype={"cage_id": str})
     if "cage_id" not in df.columns:
         raise InputError(f"{path}: summary CSV has no 'cage_id' column (columns: {', '.join(df.columns)})")
     dup = df["cage_id"][df["cage_id"].duplicated()].tolist()
@@ -243,7 +259,7 @@ def read_ventilated_cage_csv(
     """
     path = Path(path)
     cage_id = path.stem
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    raw = _read_csv(path, "activity CSV", dtype=str, keep_default_na=False)
     if "timestamp" not in raw.columns:
         raise InputError(f"{path}: no 'timestamp' column (columns: {', '.join(raw.columns)})")
     vcols = sorted((c for c in raw.columns if _VCOL.match(c)), key=lambda c: int(_VCOL.match(c).group(1)))

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ethoflow.core.errors import ParamsError
-from ethoflow.core.io import atomic_path, save_figure
+from ethoflow.core.io import atomic_dir, atomic_path, save_figure
 from ethoflow.core.logging import get_logger
 from ethoflow.core.params import check_light_phase
 from ethoflow.core.progress import progress
@@ -139,6 +139,9 @@ def plot_cage(
 def heatmaps(emb_dir: str | os.PathLike, agg: str, cfg: HeatmapParams, out_dir: str | os.PathLike) -> dict[str, Any]:
     """Draw every cage x level x phase heatmap of aggregation ``agg`` (:func:`heatmap_name`), write ``summary.csv``.
 
+    ``out_dir`` is written as a whole, all-or-nothing (:func:`ethoflow.core.io.atomic_dir`): a failure
+    leaves the previous folder as it was; a successful run replaces it (no figure of an earlier run stays).
+
     Returns:
         Metrics: ``cages``, ``figures``, ``rows``, ``minutes_covered``, ``fraction_valid`` (overall).
     """
@@ -174,25 +177,25 @@ def heatmaps(emb_dir: str | os.PathLike, agg: str, cfg: HeatmapParams, out_dir: 
         )
     n_fig = 0
     bar = progress(total=2 * len(levels) * len(drawn), desc=f"heatmaps {agg}", unit="fig")
-    for level in levels:
-        data = load_embeddings(emb_dir / f"embeddings_{agg}_{level}.npz")
-        for cid in drawn:
-            a, b = data["frame_map"][cid]
-            plot_cage(
-                data["embeddings"][a:b],
-                data["timestamps"][a:b],
-                data["valid"][a:b],
-                f"{cid} {agg} {level}",
-                out_dir / heatmap_name(agg, level, cid, "DAY"),
-                out_dir / heatmap_name(agg, level, cid, "NIGHT"),
-                cfg,
-            )
-            n_fig += 2
-            bar.update(2)
-    bar.close()
     table = pd.DataFrame(rows)
-    with atomic_path(out_dir / "summary.csv") as tmp:
-        table.to_csv(tmp, index=False, lineterminator="\n")
+    with atomic_dir(out_dir) as tmp_dir:
+        for level in levels:
+            data = load_embeddings(emb_dir / f"embeddings_{agg}_{level}.npz")
+            for cid in drawn:
+                a, b = data["frame_map"][cid]
+                plot_cage(
+                    data["embeddings"][a:b],
+                    data["timestamps"][a:b],
+                    data["valid"][a:b],
+                    f"{cid} {agg} {level}",
+                    tmp_dir / heatmap_name(agg, level, cid, "DAY"),
+                    tmp_dir / heatmap_name(agg, level, cid, "NIGHT"),
+                    cfg,
+                )
+                n_fig += 2
+                bar.update(2)
+        bar.close()
+        table.to_csv(tmp_dir / "summary.csv", index=False, lineterminator="\n")
     return {
         "aggregation": agg,
         "cages": len(cages),

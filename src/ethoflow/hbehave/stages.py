@@ -9,6 +9,8 @@ extraction as a job array with one task per cage) and writes its outputs. Every 
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 from ethoflow import dispatch
@@ -124,14 +126,17 @@ def run_hbehave_extract(
     # an ethoflow checkpoint must match hbehave.model; a BehaveMAE one is described by hbehave.pretrained
     model_params = cfg.model if source["format"] == "ethoflow" else None
     plan = plan_extract(model_path, store, agg, cfg.extract, out, model_params=model_params)
-    dispatch.map_array(
-        embed_cage_to_file,
-        *zip(*plan.tasks),
-        stage=f"hbehave_extract@{agg}",
-        compute=compute,
-        params_path=params_path,
-    )
-    metrics = collect_extract(plan)
+    try:
+        dispatch.map_array(
+            embed_cage_to_file,
+            *zip(*plan.tasks),
+            stage=f"hbehave_extract@{agg}",
+            compute=compute,
+            params_path=params_path,
+        )
+        metrics = collect_extract(plan)
+    finally:  # the per-cage parts are scratch: removed on success and on failure
+        shutil.rmtree(Path(out) / ".parts", ignore_errors=True)
     metrics["model"] = source
     write_json(summary, metrics)
     return metrics

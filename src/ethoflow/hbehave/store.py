@@ -16,8 +16,10 @@ sit in the root attrs and are applied by :func:`normalise` at training and extra
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,11 +107,27 @@ def update_store_attrs(path: str | os.PathLike, attrs: dict[str, Any]) -> None:
     root.attrs.update(to_plain(attrs))
 
 
+@contextlib.contextmanager
+def _damaged(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Turn zarr/numcodecs/JSON errors while reading ``what`` into one ``InputError`` naming the store."""
+    try:
+        yield
+    except InputError:
+        raise
+    except Exception as exc:  # zarr, numcodecs (blosc RuntimeError), json: a damaged store
+        text = " ".join(str(exc).split())[:160]
+        raise InputError(
+            f"{path}: damaged activity store: {what} cannot be read ({type(exc).__name__}: {text}); "
+            "rerun hbehave_zarr to rebuild it"
+        ) from None
+
+
 def _open(path: str | os.PathLike):
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: activity store not found (run the hbehave_zarr stage first)")
-    root = _zarr().open_group(str(path), mode="r")
+    with _damaged(path, "its metadata"):
+        root = _zarr().open_group(str(path), mode="r")
     if root.attrs.get("format") != FORMAT:
         raise InputError(f"{path}: not an ethoflow activity store (format={root.attrs.get('format')!r})")
     return root
@@ -122,27 +140,31 @@ def read_store_attrs(path: str | os.PathLike) -> dict[str, Any]:
 
 def list_cages(path: str | os.PathLike) -> list[str]:
     """Cage ids in the store, sorted."""
-    return sorted(_open(path)["cages"].group_keys())
+    root = _open(path)
+    with _damaged(path, "the cage list"):
+        return sorted(root["cages"].group_keys())
 
 
 def read_cage(path: str | os.PathLike, cage_id: str, start: int = 0, stop: int | None = None) -> CageRecord:
     """Read rows ``start:stop`` (minutes) of one cage.
 
     Raises:
-        InputError: the store or the cage does not exist.
+        InputError: the store or the cage does not exist, or the store is damaged (a truncated chunk,
+            broken metadata): the message names the store and the cage.
     """
     root = _open(path)
     if cage_id not in root["cages"]:
         raise InputError(f"{path}: cage {cage_id!r} not in store (cages: {', '.join(list_cages(path))})")
-    grp = root["cages"][cage_id]
     sl = slice(start, stop)
-    return CageRecord(
-        cage_id=cage_id,
-        activity=np.asarray(grp["activity"][sl], dtype=np.float32),
-        valid=np.asarray(grp["valid"][sl], dtype=bool),
-        timestamps=np.asarray(grp["timestamps"][sl], dtype=np.int64).astype("datetime64[m]"),
-        attrs=dict(grp.attrs),
-    )
+    with _damaged(path, f"cage {cage_id!r}"):
+        grp = root["cages"][cage_id]
+        return CageRecord(
+            cage_id=cage_id,
+            activity=np.asarray(grp["activity"][sl], dtype=np.float32),
+            valid=np.asarray(grp["valid"][sl], dtype=bool),
+            timestamps=np.asarray(grp["timestamps"][sl], dtype=np.int64).astype("datetime64[m]"),
+            attrs=dict(grp.attrs),
+        )
 
 
 def normalise(activity: np.ndarray, valid: np.ndarray, stats: dict[str, Any]) -> np.ndarray:

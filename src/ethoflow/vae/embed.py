@@ -20,9 +20,16 @@ import pandas as pd
 import torch
 
 from ethoflow.core.errors import InputError
+from ethoflow.core.io import output_error, output_set
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
-from ethoflow.vae.latent_store import LATENT_FILE, latent_path, write_latent_csv  # noqa: F401 (re-export)
+from ethoflow.vae.latent_store import (  # noqa: F401 (re-export)
+    LATENT_FILE,
+    latent_path,
+    twin_path,
+    write_latent_csv,
+    write_latent_pair,
+)
 from ethoflow.vae.model import TimeSeriesVAE, VAEConfig
 from ethoflow.vae.snips import load_snip_arrays, read_df02
 from ethoflow.vae.train import apply_normaliser, load_vae
@@ -61,11 +68,16 @@ def embed_experiments(
     experiments: list[str] | None = None,
     batch_size: int = 256,
     twin: bool = True,
+    model_params: dict | None = None,
 ) -> list[Path]:
     """Write ``out_dir/morph_latents_{experiment}.csv`` for each experiment of df02 (or ``experiments``).
 
     ``out_dir`` is the model's folder of the latent store (``<latents_root>/<model_name>``). With
-    ``twin`` each CSV gets its Parquet twin (see :mod:`ethoflow.vae.latent_store`).
+    ``twin`` each CSV gets its Parquet twin (see :mod:`ethoflow.vae.latent_store`). The model runs
+    with the architecture saved in ``checkpoint``; ``model_params`` (``vae.model`` of the params in
+    use) only serves to warn, naming both values, where the checkpoint overrides them. Every file is
+    written all-or-nothing (:func:`ethoflow.core.io.output_set`): a failure (disk full, kill) leaves
+    the previous latent files untouched.
 
     Returns:
         the files written, in experiment order.
@@ -75,6 +87,10 @@ def embed_experiments(
             experiment name, or df02 snips that do not fit the model (``snip_len`` / channels).
     """
     model, ck = load_vae(checkpoint, "cuda" if torch.cuda.is_available() else "cpu")
+    if model_params is not None:
+        from ethoflow.core.inputs import warn_checkpoint_overrides
+
+        warn_checkpoint_overrides(checkpoint, ck["config"], dict(model_params), "vae.model")
     df = read_df02(df02_path)
     for col in ("experiment_date", "cage_id", "start_minute"):
         if col not in df.columns:
@@ -86,22 +102,29 @@ def embed_experiments(
     if unknown:
         raise InputError(f"{df02_path}: experiment(s) {unknown} not in df02 (has {have})")
     cols = latent_columns(model.cfg)
-    written = []
-    for exp in progress(todo, desc="vae_embed"):
+    for exp in todo:
         if not _SAFE.match(exp):
             raise InputError(f"{df02_path}: experiment name {exp!r} is not usable in a file name")
-        sub = df[df["experiment_date"] == exp].reset_index(drop=True)
-        x, mask = load_snip_arrays(store_path, sub, int(ck["snip_len"]), list(ck["channels"]) or None)
-        if x.shape[1:] != (model.cfg.seq_len, model.cfg.channels):
-            raise InputError(
-                f"{store_path}: snips of shape {x.shape[1:]} do not fit the model "
-                f"({model.cfg.seq_len}, {model.cfg.channels})"
-            )
-        mu = encode_mu(model, apply_normaliser(x, mask, ck["normaliser"]), mask, batch_size)
-        table = pd.DataFrame(mu, columns=cols)
-        table.insert(0, "snip_id", sub["snip_id"].astype(str).to_numpy())
-        path = Path(out_dir) / LATENT_FILE.format(experiment=exp)
-        write_latent_csv(table.to_csv(index=False, float_format="%.7g", lineterminator="\n"), path, twin=twin)
-        log.info("vae_embed: %s: %d snips -> %s", exp, len(table), path)
-        written.append(path)
-    return written
+    paths = [Path(out_dir) / LATENT_FILE.format(experiment=exp) for exp in todo]
+    targets = [t for p in paths for t in ((p, twin_path(p)) if twin else (p,))]
+    step = 2 if twin else 1
+    # all-or-nothing: every experiment's CSV (+ twin) is renamed into place only when all are written
+    with output_set(targets) as tmps:
+        for k, (exp, path) in enumerate(progress(list(zip(todo, paths)), desc="vae_embed")):
+            sub = df[df["experiment_date"] == exp].reset_index(drop=True)
+            x, mask = load_snip_arrays(store_path, sub, int(ck["snip_len"]), list(ck["channels"]) or None)
+            if x.shape[1:] != (model.cfg.seq_len, model.cfg.channels):
+                raise InputError(
+                    f"{store_path}: snips of shape {x.shape[1:]} do not fit the model "
+                    f"({model.cfg.seq_len}, {model.cfg.channels})"
+                )
+            mu = encode_mu(model, apply_normaliser(x, mask, ck["normaliser"]), mask, batch_size)
+            table = pd.DataFrame(mu, columns=cols)
+            table.insert(0, "snip_id", sub["snip_id"].astype(str).to_numpy())
+            text = table.to_csv(index=False, float_format="%.7g", lineterminator="\n")
+            try:
+                write_latent_pair(text, tmps[k * step], tmps[k * step + 1] if twin else None)
+            except OSError as exc:
+                raise output_error(exc, path) from exc
+            log.info("vae_embed: %s: %d snips -> %s", exp, len(table), path)
+    return paths

@@ -34,11 +34,14 @@ import numpy as np
 import torch
 
 from ethoflow.core.errors import InputError
+from ethoflow.core.logging import get_logger
 from ethoflow.core.training import EpochSampler, TrainingModule, fit
 from ethoflow.vae.losses import beta_at, vae_loss
 from ethoflow.vae.model import TimeSeriesVAE
 
 KL_SCHEDULES = ("constant", "linear", "step")
+#: one line per epoch under the vae_train stage's logger
+_epoch_log = get_logger("ethoflow.vae.train")
 
 
 @dataclass
@@ -260,6 +263,16 @@ class VAEModule(TrainingModule):
         return self.monitor_value(rec) > self.track["best_metric"] + self.hp["min_delta"]
 
     def after_epoch(self, rec: dict[str, Any], improved: bool) -> None:
+        r_tr, r_va = rec["train"], rec["val"]
+        _epoch_log.info(
+            "vae_train: epoch %d/%d: train recon %.4g kl %.4g%s (beta %.3g)",
+            rec["index"] + 1,
+            self.hp["epochs"],
+            r_tr["recon"],
+            r_tr["kl"],
+            f", val recon {r_va['recon']:.4g} kl {r_va['kl']:.4g}" if r_va is not None else "",
+            rec["beta"],
+        )
         tr = self.track
         warm = rec["index"] + 1 >= self.hp["warmup_epochs"]
         if improved and warm:
@@ -346,6 +359,7 @@ def train(
         raise InputError("no training snips")
     hp = dict(
         seed=seed,
+        epochs=epochs,
         lr=lr,
         beta=beta,
         kl_schedule=kl_schedule,

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ethoflow.core.io import atomic_path, atomic_write_bytes
+from ethoflow.core.io import output_error, output_set
 
 LATENT_FILE = "morph_latents_{experiment}.csv"
 META_SIZE = b"ethoflow.source_csv_size"
@@ -53,18 +53,41 @@ def _parse(source, z_columns: list[str], dtype: str) -> pa.Table:
     return pacsv.read_csv(source, convert_options=opts)
 
 
-def write_latent_csv(csv_text: str, csv_path: str | os.PathLike, twin: bool = True, dtype: str = "float32") -> Path:
-    """Write a latent CSV atomically, and its Parquet twin (``dtype`` parse of the same bytes + fingerprint)."""
+def write_latent_pair(
+    csv_text: str, csv_tmp: str | os.PathLike, twin_tmp: str | os.PathLike | None, dtype: str = "float32"
+) -> None:
+    """Write a latent CSV's bytes to ``csv_tmp`` and its Parquet twin to ``twin_tmp`` (``None``: no twin).
+
+    The paths are the temporaries of an :func:`ethoflow.core.io.output_set`; the caller names the real
+    files. An ``OSError`` (disk full, ...) propagates for the set to undo.
+    """
     data = csv_text.encode("utf-8")
-    csv_path = Path(csv_path)
-    if twin:
+    if twin_tmp is not None:
         header = pacsv.open_csv(io.BytesIO(data)).schema.names
         table = _parse(io.BytesIO(data), [c for c in header if c.startswith("z_mu_")], dtype)
         meta = {META_SIZE: str(len(data)).encode(), META_CRC: str(zlib.crc32(data)).encode()}
         table = table.replace_schema_metadata(meta)
-        with atomic_path(twin_path(csv_path)) as tmp:
-            pq.write_table(table, tmp, use_dictionary=["snip_id"])
-    atomic_write_bytes(csv_path, data)
+        pq.write_table(table, twin_tmp, use_dictionary=["snip_id"])
+    with open(csv_tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_latent_csv(csv_text: str, csv_path: str | os.PathLike, twin: bool = True, dtype: str = "float32") -> Path:
+    """Write a latent CSV and its Parquet twin (``dtype`` parse of the same bytes + fingerprint) as one
+    all-or-nothing set: a failure leaves the previous pair untouched.
+
+    Raises:
+        OutputError: the pair cannot be written (no space, permission, ...), naming the file.
+    """
+    csv_path = Path(csv_path)
+    targets = [csv_path, twin_path(csv_path)] if twin else [csv_path]
+    with output_set(targets) as tmps:
+        try:
+            write_latent_pair(csv_text, tmps[0], tmps[1] if twin else None, dtype)
+        except OSError as exc:
+            raise output_error(exc, csv_path) from exc
     return csv_path
 
 

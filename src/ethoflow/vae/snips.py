@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import atomic_path
+from ethoflow.core.io import output_set
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
 from ethoflow.hbehave.store import list_cages, read_cage, read_store_attrs
@@ -180,29 +180,36 @@ def _tidy_age(age: pd.Series) -> pd.Series:
 
 
 def write_df02(df: pd.DataFrame, parquet_path: str | os.PathLike, csv_path: str | os.PathLike | None) -> None:
-    """Write df02 to Parquet (and CSV) atomically."""
-    with atomic_path(parquet_path) as tmp:
-        df.to_parquet(tmp, index=False)
-    if csv_path is not None:
-        with atomic_path(csv_path) as tmp:
-            df.to_csv(tmp, index=False)
+    """Write df02 to Parquet (and CSV) as one all-or-nothing set."""
+    targets = [parquet_path] if csv_path is None else [parquet_path, csv_path]
+    with output_set(targets) as tmps:
+        df.to_parquet(tmps[0], index=False)
+        if csv_path is not None:
+            df.to_csv(tmps[1], index=False)
 
 
 def read_df02(path: str | os.PathLike) -> pd.DataFrame:
     """Read df02 from ``.parquet`` or ``.csv``; must have ``snip_id``.
 
     Raises:
-        InputError: missing file, unknown extension or no ``snip_id`` column.
+        InputError: missing, empty, truncated or corrupt file, unknown extension or no ``snip_id`` column.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: df02 not found")
-    if path.suffix == ".parquet":
-        df = pd.read_parquet(path)
-    elif path.suffix in (".csv", ".gz"):
-        df = pd.read_csv(path, low_memory=False)
-    else:
-        raise InputError(f"{path}: df02 must be .parquet or .csv")
+    from ethoflow.core.inputs import check_file
+
+    check_file(path, "df02")
+    try:
+        if path.suffix == ".parquet":
+            df = pd.read_parquet(path)
+        elif path.suffix in (".csv", ".gz"):
+            df = pd.read_csv(path, low_memory=False)
+        else:
+            raise InputError(f"{path}: df02 must be .parquet or .csv")
+    except (OSError, ValueError, pd.errors.ParserError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        text = " ".join(str(exc).split())[:160]
+        raise InputError(f"{path}: df02 is truncated or corrupt ({type(exc).__name__}: {text})") from None
     if "snip_id" not in df.columns:
         raise InputError(f"{path}: df02 has no 'snip_id' column (columns: {', '.join(map(str, df.columns))})")
     return df
