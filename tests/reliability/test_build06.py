@@ -44,8 +44,6 @@ def _args(w, df02="df02.parquet"):
         "tiny",
         "--out",
         str(w / "out/df03.parquet"),
-        "--coverage-report",
-        str(w / "out/cov.json"),
     ]
 
 

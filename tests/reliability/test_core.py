@@ -21,7 +21,8 @@ def _run(main, capsys, argv=("stage.py",), monkeypatch=None):
 
 
 def test_missing_params_file_names_it(tmp_path, capsys):
-    code, err = run_stage_script("acoustic_corpus", ["--params", str(tmp_path / "nope.yaml")], capsys)
+    args = ["--params", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")]
+    code, err = run_stage_script("acoustic_corpus", args, capsys)
     assert code == 1
     assert "nope.yaml" in one_error_line(err)
 

@@ -141,7 +141,18 @@ def test_truncated_vae_model_file_names_the_file_through_the_stage(vae, tmp_path
     out = tmp_path / "latents"
     code, err = run_stage_script(
         "vae_embed",
-        ["--df02", str(df02), "--store", str(store), "--latents-root", str(out), "--plot", str(tmp_path / "p.png")],
+        [
+            "--model",
+            "models/vae/tiny/model.pt",
+            "--df02",
+            str(df02),
+            "--store",
+            str(store),
+            "--latents",
+            str(out / "tiny"),
+            "--plot",
+            str(tmp_path / "p.png"),
+        ],
         capsys,
     )
     line = one_error_line(err)

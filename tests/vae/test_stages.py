@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from ethoflow.build06.params import Build06Params
 from ethoflow.core.errors import ParamsError
 from ethoflow.vae.params import VAEParams
 from tests.stage_args import dvc_argv
@@ -41,7 +42,7 @@ def test_stage_chain_in_tmp_project(in_tmp, monkeypatch):
     stage("vae_snips")(dvc_argv("vae_snips", sections={"vae": VAEParams}))
     stage("vae_train")(dvc_argv("vae_train", sections={"vae": VAEParams}))
     stage("vae_embed")(dvc_argv("vae_embed", sections={"vae": VAEParams}))
-    stage("build06")([])
+    stage("build06")(dvc_argv("build06", sections={"vae": VAEParams, "build06": Build06Params}))
     df02 = pd.read_parquet("data/processed/vae/df02.parquet")
     assert len(df02) == 3 * 8
     assert json.loads(Path("data/processed/vae/snips_summary.json").read_text())["n_snips"] == 24
@@ -55,8 +56,8 @@ def test_stage_chain_in_tmp_project(in_tmp, monkeypatch):
         assert Path(fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     params["build06"] = {"dry_run": True}
     (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
-    with pytest.raises(ParamsError, match="dry_run is true"):
-        stage("build06")([])
+    with pytest.raises(ParamsError, match="dry_run"):  # a CLI flag now (ethoflow build06 --dry-run), not a param
+        stage("build06")(dvc_argv("build06", sections={"vae": VAEParams}))
     params["vae"]["train"]["epochs"] = "many"
     (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ParamsError, match=r"vae.train.epochs"):

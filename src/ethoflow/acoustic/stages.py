@@ -121,6 +121,7 @@ def run_acoustic_predict(
         str(Path(out) / "predictions.parquet"),
         cfg.predict.batch_size,
         cfg.predict.num_threads,
+        features=cfg.variant_features(variant, params_path).model_dump(),  # warns if the model file differs
         stage=f"acoustic_predict@{name}",
         params_path=params_path,
     )

@@ -141,7 +141,8 @@ def stage_commands(
                     resolved = (
                         definition.resolve() if isinstance(definition, EntryDefinition) else definition.resolve_all()
                     )
-                    out.update({stage: body["cmd"] for stage, body in resolved.items()})
+                    # a foreach/matrix over an empty mapping (e.g. no acoustic.external) resolves to None
+                    out.update({stage: body["cmd"] for stage, body in (resolved or {}).items()})
         except Exception as exc:  # DVC's ResolveError and friends: one line naming dvc.yaml
             raise EthoflowError(f"{dvc_yaml}: cannot resolve the {prefix}* stages: {exc}") from None
     return out

@@ -350,9 +350,12 @@ def extract(
         ParamsError: unknown aggregation, window not a multiple of the mask-unit span, architecture mismatch.
     """
     plan = plan_extract(model_path, store, agg, cfg, out_dir, model_params)
-    for task in plan.tasks:
-        embed_cage_to_file(*task)
-    return collect_extract(plan)
+    try:
+        for task in plan.tasks:
+            embed_cage_to_file(*task)
+        return collect_extract(plan)
+    finally:  # the per-cage parts are scratch: removed on success and on failure
+        shutil.rmtree(Path(out_dir) / ".parts", ignore_errors=True)
 
 
 def v7_frame_map(cage_rows: np.ndarray) -> np.ndarray:

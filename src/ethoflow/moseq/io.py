@@ -146,24 +146,32 @@ def load_keypoint_files(paths: list[str], fmt: str, extension: str | None = None
     """
     import keypoint_moseq as kpms
 
+    from ethoflow.core.inputs import check_hdf5, check_pose_sessions
+
     coords: dict = {}
     confs: dict = {}
     bodyparts: list[str] | None = None
+    per_file: dict[str, list[str]] = {}
+    session_file: dict[str, str] = {}
     for path in paths:
+        if Path(path).is_file() and Path(path).suffix.lower() in (".h5", ".hdf5", ".slp", ".nwb"):
+            check_hdf5(path)  # empty, non-HDF5 or truncated files named before kpms opens them
         try:
             c, p, bps = kpms.load_keypoints(path, fmt, extension=extension)
         except Exception as exc:  # kpms raises assorted errors on bad files
             raise InputError(f"{path}: cannot load keypoints as {fmt!r}: {exc}") from exc
         bps = [str(b) for b in bps]
-        if bodyparts is not None and bps != bodyparts:
-            raise InputError(f"{path}: bodyparts {bps} differ from earlier files' {bodyparts}")
+        per_file[str(path)] = bps
+        check_pose_sessions({}, per_file)  # a file whose bodyparts differ: the missing/extra ones named
         bodyparts = bps
         for k in c:
             if k in coords:
                 raise InputError(f"{path}: session name {k!r} appears in more than one file")
+            session_file[k] = str(path)
         coords.update(c)
         confs.update(p if p is not None else {})
     assert bodyparts is not None
+    check_pose_sessions(coords, None, session_file)  # an all-NaN session named as such, not as a fragment
     c64, p64 = to_float64(coords, confs or None)
     return c64, p64, bodyparts
 

@@ -99,6 +99,7 @@ def run_vae_embed(
         str(store),
         str(latents),
         batch_size=cfg.embed.batch_size,
+        model_params=cfg.model.model_dump(),  # warns when the model file's architecture differs
         stage="vae_embed",
         params_path=params_path,
     )
