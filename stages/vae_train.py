@@ -16,6 +16,7 @@ def main(argv=None):
     parser.add_argument("--metrics", required=True, help="headline metrics (numbers only)")
     parser.add_argument("--curves", required=True, help="long-format ELBO/KL/reconstruction curves CSV (train/val)")
     parser.add_argument("--figure", required=True, help="reconstructions PNG")
+    parser.add_argument("--traversal", required=True, help="latent-traversal PNG (what each latent dim encodes)")
     args = parser.parse_args(argv)
     cfg = load_section("vae", VAEParams, args.params)
     run_vae_train(
@@ -28,6 +29,7 @@ def main(argv=None):
         metrics=args.metrics,
         figure=args.figure,
         curves=args.curves,
+        traversal=args.traversal,
         params_path=args.params,
     )
 

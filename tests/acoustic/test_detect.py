@@ -271,3 +271,37 @@ def test_band_of_a_long_detection_is_read_in_blocks_and_equals_the_whole_segment
         got = feats.file_energy_band(fh, 1234, 40000, 0, 4000)
     want = energy_band(y[1234:40000], sr, 0, 4000)
     assert got == pytest.approx(want)
+
+
+def _tiny_framewise(path: Path) -> Path:
+    """A seeded, untrained framewise model file with the tiny front end."""
+    import torch
+
+    from ethoflow.acoustic.framewise import FramewiseNet
+    from ethoflow.acoustic.params import FramewiseParams
+
+    torch.manual_seed(0)
+    f = FeatureParams(**TINY_FEATURES)
+    m = FramewiseNet(f.n_freq_bins, 2, FramewiseParams(width=2, hidden=8, temporal_layers=3)).eval()
+    m.scale_mean.fill_(-60.0)
+    m.scale_std.fill_(15.0)
+    ck = {"arch": "framewise", "state_dict": m.state_dict(), "model": m.config, "classes": ["call"]}
+    torch.save({**ck, "features": f.model_dump()}, path)
+    return path
+
+
+def test_a_framewise_model_streams_to_the_same_cells_as_one_pass_over_the_tape(data, tmp_path):
+    """Chunks of 0.4 s (25 frames) with the model's context: the framewise detector's hop_s cells equal
+    predict_power_framewise on the whole spectrogram, for a resampled FLAC and a WAV."""
+    from ethoflow.acoustic.framewise import predict_power_framewise
+    from ethoflow.acoustic.spectrogram import recording_power
+
+    d, _ = data
+    det = load_detector(_tiny_framewise(tmp_path / "fw.pt"))
+    assert det.kind == "framewise"
+    for file in (d / "tapes" / "H01.flac", d / "tapes" / "T01_r1.wav"):
+        r = TapeReader(file, det.sr)
+        streamed = stream_windows(det, r, 0.4, 0.1, chunk_s=0.4)
+        whole = predict_power_framewise(det.model, recording_power(file, det.features), det.features, r.duration_s, 0.1)
+        assert streamed.start_s.tolist() == whole.start_s.tolist() and streamed.end_s.tolist() == whole.end_s.tolist()
+        np.testing.assert_allclose(streamed.prob, whole.prob, rtol=0, atol=1e-6)

@@ -144,3 +144,33 @@ def test_same_inputs_and_params_give_byte_identical_models(fw_variant, tmp_path,
     for name in ("a", "b"):
         train_framewise(vdir, corpus, tmp_path / name, tiny_features, t, tmp_path / f"ck_{name}")
     assert _digest(tmp_path / "a" / "model.pt") == _digest(tmp_path / "b" / "model.pt")
+
+
+def test_a_framewise_variant_trains_and_predicts_through_the_stages(fw_variant, tmp_path, monkeypatch):
+    """acoustic_train@<v> with the variant's ``arch: framewise``, then acoustic_predict@<v>-default: cells of
+    hop_s seconds in the window-prediction layout (evaluation, RF and detection read either)."""
+    import pandas as pd
+
+    from ethoflow.acoustic.params import AcousticParams
+    from ethoflow.acoustic.stages import run_acoustic_predict, run_acoustic_train
+
+    vdir, corpus = fw_variant
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ETHOFLOW_EXECUTOR", "local")
+    (tmp_path / "params.yaml").write_text("compute: {executor: local}\n")  # dispatch reads the compute section
+    cfg = AcousticParams(
+        variants={"fw": {"arch": "framewise"}},
+        features=TINY_FEATURES,
+        train=dict(TINY_FW_TRAIN, arch="resnet", epochs=1),  # the variant's arch wins
+        predict={"settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.1}}, "num_threads": 1},
+    )
+    summary = run_acoustic_train(cfg, "fw", vdir, corpus, tmp_path / "m")
+    assert (
+        summary["arch"] == "framewise"
+        and torch.load(tmp_path / "m" / "model.pt", weights_only=False)["arch"] == "framewise"
+    )
+    run_acoustic_predict(cfg, "fw", "default", tmp_path / "m" / "model.pt", vdir / "variant_index.json", tmp_path / "p")
+    pred = pd.read_parquet(tmp_path / "p" / "predictions.parquet")
+    assert list(pred.columns) == ["tape", "recording", "start_s", "end_s", "prob", "logit", "label"]
+    one = pred[pred.recording == pred.recording.iloc[0]]
+    assert np.allclose(np.diff(one.start_s), 0.1) and np.allclose((one.end_s - one.start_s).iloc[:-1], 0.1)

@@ -22,11 +22,18 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+class Replace(dict):
+    """A mapping that :func:`deep_merge` puts in place of the base's instead of merging into it (e.g.
+    ``acoustic.variants``: the tiny test project trains only the variants it names)."""
+
+
 def deep_merge(base: dict, over: dict) -> dict:
-    """``over`` merged into a copy of ``base`` (nested dicts merged, everything else replaced)."""
+    """``over`` merged into a copy of ``base`` (nested dicts merged, :class:`Replace` and everything else replaced)."""
     out = dict(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, Replace):
+            out[key] = dict(value)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = value

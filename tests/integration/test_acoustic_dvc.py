@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.integration.dvcproject import copy_project, dvc, git, ran_stages
+from tests.integration.dvcproject import Replace, copy_project, dvc, git, ran_stages
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +20,7 @@ TINY_ACOUSTIC = {
             "calls_per_minute": 30.0,
             "heldout_s": 12.0,
         },
-        "variants": {"v1": {"split": "tape_exclusive", "spectrogram_pngs": 1}},
+        "variants": Replace({"v1": {"split": "tape_exclusive", "spectrogram_pngs": 1}}),
         "features": {"sr": 16000, "n_fft": 512, "hop_length": 256, "n_freq_bins": 32},
         "train": {"base_width": 4, "epochs": 2, "num_threads": 1},
         "predict": {

@@ -268,7 +268,8 @@ def load_detector(path: str | Path, min_max_norm: bool = False) -> Detector:
             f"{path}: neither an ethoflow model.pt nor an ANIMAL-SPOT model file ({type(exc).__name__})"
         ) from None
     f = FeatureParams(**meta["features"])
-    return Detector("ethoflow", model, list(meta["classes"]), f.sr, f.fmin, f.fmax, features=f)
+    kind = "framewise" if meta.get("arch") == "framewise" else "ethoflow"
+    return Detector(kind, model, list(meta["classes"]), f.sr, f.fmin, f.fmax, features=f)
 
 
 def _classify(model: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -333,6 +334,8 @@ def stream_windows(
         one row per window: ``start_s, end_s, prob, logit, label``.
     """
     per_chunk = max(1, int(round(chunk_s / hop_s / batch_size))) * batch_size  # whole batches
+    if det.kind == "framewise":
+        return _stream_framewise(det, reader, hop_s, chunk_s, on_chunk)
     if det.kind == "animal_spot":
         return _stream_animal_spot(det, reader, seq_len_s, hop_s, batch_size, per_chunk, on_chunk)
     import torch
@@ -377,6 +380,43 @@ def stream_windows(
             "prob": 1.0 / (1.0 + np.exp(-logit)),
             "logit": logit,
             "label": [det.classes[i] for i in lab],
+        }
+    )
+
+
+def _stream_framewise(det: Detector, reader: TapeReader, hop_s: float, chunk_s: float, on_chunk: Any) -> pd.DataFrame:
+    """The framewise detector on a tape, chunk by chunk: each chunk's frames with the model's context
+    (:meth:`~ethoflow.acoustic.framewise.FramewiseNet.context_frames`) on both sides, so the per-frame
+    probabilities equal one pass over the whole tape's spectrogram; pooled into ``hop_s`` cells
+    (:func:`~ethoflow.acoustic.framewise.frames_to_cells`). Rows: ``start_s, end_s, prob, logit, label``."""
+    import torch
+
+    from ethoflow.acoustic.framewise import frames_to_cells
+    from ethoflow.acoustic.spectrogram import power_spectrogram
+
+    f, model = det.features, det.model.eval()
+    n_total = 1 + max(reader.n, f.n_fft) // f.hop_length
+    ctx = model.context_frames()
+    step = max(64, int(round(chunk_s * f.sr / f.hop_length)))
+    short = power_spectrogram(reader.read(0, reader.n), f) if reader.n < f.n_fft else None
+    probs = []
+    for a in range(0, n_total, step):
+        b = min(a + step, n_total)
+        lo, hi = max(a - ctx, 0), min(b + ctx, n_total)
+        power = short[:, lo:hi] if short is not None else _power_frames(reader, f, lo, hi, n_total)
+        with torch.inference_mode():
+            logits = model(torch.from_numpy(np.ascontiguousarray(model.standardise(power)[None, None])))[0]
+        probs.append(torch.softmax(logits.double(), 0)[:, a - lo : b - lo].T.numpy())
+        if on_chunk is not None:
+            on_chunk((b - a) * f.hop_length / f.sr)
+    cells = frames_to_cells(np.concatenate(probs), f, reader.duration_s, hop_s)
+    return pd.DataFrame(
+        {
+            "start_s": cells.start_s,
+            "end_s": cells.end_s,
+            "prob": cells.prob,
+            "logit": cells.logit,
+            "label": [det.classes[i] for i in cells.label_idx],
         }
     )
 

@@ -17,7 +17,8 @@ instead labels every spectrogram frame in one pass, as TweetyNet (Cohen et al. 2
 - **Training** (:func:`train_framewise`): the variant's recordings by role (train / val / test, the
   same tape-exclusive split as the window classifier); frame labels from the corpus events (a frame
   is a call frame when its centre lies inside an annotated target event); random crops of
-  ``chunk_s`` seconds, cross-entropy weighted by inverse class frequency. The loop is PyTorch
+  ``chunk_s`` seconds (``passes`` times the training frames per epoch), cross-entropy weighted by
+  inverse class frequency. The loop is PyTorch
   Lightning's (``ReduceLROnPlateau``, ``EarlyStopping``, ``ModelCheckpoint`` with ``last.ckpt``,
   DVCLive's Lightning logger); every epoch draws its crops and torch seed from ``(seed, epoch)``, so
   a run killed at any point and resumed from ``last.ckpt`` ends with the same bytes as an
@@ -378,7 +379,7 @@ def train_framewise(
     weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(counts), dtype=torch.float32)
     crop = max(8, int(round(p.chunk_s * features.sr / features.hop_length)))
     lengths = [len(r.labels) for r in recs["train"]]
-    sampler = EpochSampler(max(1, math.ceil(sum(lengths) / crop)), t.seed, _crop_draw(lengths, crop))
+    sampler = EpochSampler(max(1, math.ceil(p.passes * sum(lengths) / crop)), t.seed, _crop_draw(lengths, crop))
     loader = torch.utils.data.DataLoader(_Crops(recs["train"], model, crop), batch_size=t.batch_size, sampler=sampler)
     module = FramewiseModule(model, t, weight, recs["val"])
     tr = fit(

@@ -204,6 +204,9 @@ class VariantParams(StrictModel):
         features: this variant's own front end: any of ``seq_len_s``, ``n_fft``, ``hop_length``, ``sr``
             replacing ``acoustic.features`` (as alpaca's ``train_variants.json`` entries do); the model
             file records the front end it was trained with, and prediction/detection read it from there.
+        arch: the model trained on this variant: ``resnet`` (window classifier) or ``framewise`` (one pass,
+            a probability per frame); ``null``: ``acoustic.train.arch``. Two variants with the same split
+            and different ``arch`` put both architectures side by side in the metrics table.
     """
 
     split: Literal["random", "quality_balanced", "tape_exclusive"] = "tape_exclusive"
@@ -217,6 +220,7 @@ class VariantParams(StrictModel):
     classes: list[str] | None = None
     spectrogram_pngs: int = Field(0, ge=0)
     features: FrontEndOverride | None = None
+    arch: Literal["resnet", "framewise"] | None = None
 
 
 class FeatureParams(StrictModel):
@@ -285,6 +289,7 @@ class FramewiseParams(StrictModel):
         kernel: odd kernel size of the temporal convolutions (frames).
         dropout: dropout after each temporal block.
         chunk_s: length of the random training crops (seconds).
+        passes: training crops per epoch, in passes over the training frames (crops overlap at random).
     """
 
     width: int = Field(16, ge=1)
@@ -293,6 +298,7 @@ class FramewiseParams(StrictModel):
     kernel: int = Field(3, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
     chunk_s: float = Field(4.0, gt=0)
+    passes: float = Field(4.0, gt=0)
 
     @field_validator("kernel")
     @classmethod
@@ -544,6 +550,11 @@ class AcousticParams(StrictModel):
         except ValidationError as exc:
             msg = "; ".join(e["msg"] for e in exc.errors())
             raise ParamsError(f"{params_path}: acoustic.variants.{name}.features {changes}: {msg}") from None
+
+    def variant_train(self, name: str, params_path: str = "params.yaml") -> TrainParams:
+        """``acoustic.train`` with variant ``name``'s ``arch`` (when it sets one)."""
+        arch = self.variant(name, params_path).arch
+        return self.train if arch is None else self.train.model_copy(update={"arch": arch})
 
     def setting(self, name: str, params_path: str = "params.yaml") -> PredictSetting:
         """The prediction setting ``name`` (raises ``ParamsError`` naming the missing key)."""

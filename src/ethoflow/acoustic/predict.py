@@ -84,6 +84,9 @@ def predict_recordings(
     The front end is the one saved in the model file; ``features`` (``acoustic.features`` of the params
     in use) only serves to warn, naming both values, where the model file overrides them.
 
+    A framewise model (``arch: framewise``) ignores ``seq_len_s``: its rows are cells of ``hop_s`` seconds
+    (:func:`ethoflow.acoustic.framewise.predict_power_framewise`), the same columns as windows.
+
     Returns a summary (recordings, windows, seconds of audio, seconds of compute).
     """
     import time
@@ -103,9 +106,15 @@ def predict_recordings(
         warn_checkpoint_overrides(model_path, meta["features"], dict(features), "acoustic.features")
     classes = meta["classes"]
     frames, t0, audio_s = [], time.perf_counter(), 0.0
+    framewise = meta.get("arch") == "framewise"
     for rec in progress(recordings, desc="predict"):
         power = recording_power(rec["file"], f)
-        df = predict_power(model, power, f, rec["duration_s"], seq_len_s, hop_s, batch_size)
+        if framewise:  # one pass over the recording, per-frame probabilities pooled into hop_s cells
+            from ethoflow.acoustic.framewise import predict_power_framewise
+
+            df = predict_power_framewise(model, power, f, rec["duration_s"], hop_s)
+        else:
+            df = predict_power(model, power, f, rec["duration_s"], seq_len_s, hop_s, batch_size)
         df.insert(0, "recording", rec["recording"])
         df.insert(0, "tape", rec["tape"])
         frames.append(df)

@@ -77,22 +77,50 @@ def run_acoustic_variants(
 
 
 def run_acoustic_train(
-    cfg: AcousticParams, variant: str, variant_dir: PathLike, out: PathLike, params_path: str = "params.yaml"
+    cfg: AcousticParams,
+    variant: str,
+    variant_dir: PathLike,
+    corpus_index: PathLike,
+    out: PathLike,
+    params_path: str = "params.yaml",
 ) -> dict:
-    """``acoustic_train@<variant>``: the ResNet classifier on ``variant_dir`` -> ``out`` (model.pt, history.json,
-    train_summary.json, dvclive/), dispatched; resumes from ``.ethoflow/checkpoints/acoustic_train/<variant>``.
+    """``acoustic_train@<variant>``: the variant's model (``acoustic.train.arch``, or the variant's ``arch``)
+    on ``variant_dir`` -> ``out`` (model.pt, history.json, train_summary.json, dvclive/), dispatched;
+    resumes from ``.ethoflow/checkpoints/acoustic_train/<variant>``. The window classifier trains on the
+    variant's segments (:func:`ethoflow.acoustic.train.train_model`); the framewise detector on its
+    recordings, framed by the corpus's annotated events (``corpus_index``;
+    :func:`ethoflow.acoustic.framewise.train_framewise`).
     """
+    cfg.variant(variant, params_path)
+    training = cfg.variant_train(variant, params_path)
+    features = cfg.variant_features(variant, params_path)
+    ckpt = str(state_dir("checkpoints", "acoustic_train", variant))
+    live = str(Path(out) / "dvclive")
+    if training.arch == "framewise":
+        from ethoflow.acoustic.framewise import train_framewise
+
+        return dispatch.run(
+            train_framewise,
+            str(variant_dir),
+            str(corpus_index),
+            str(out),
+            features,
+            training,
+            ckpt,
+            live_dir=live,
+            stage=f"acoustic_train@{variant}",
+            params_path=params_path,
+        )
     from ethoflow.acoustic.train import train_model
 
-    cfg.variant(variant, params_path)
     return dispatch.run(
         train_model,
         str(variant_dir),
         str(out),
-        cfg.variant_features(variant, params_path),
-        cfg.train,
-        str(state_dir("checkpoints", "acoustic_train", variant)),
-        live_dir=str(Path(out) / "dvclive"),
+        features,
+        training,
+        ckpt,
+        live_dir=live,
         stage=f"acoustic_train@{variant}",
         params_path=params_path,
     )

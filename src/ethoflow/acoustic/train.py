@@ -322,10 +322,13 @@ def train_model(
 
 
 def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Load ``model.pt`` -> (CallClassifier in eval mode, saved metadata incl. ``features`` and ``classes``).
+    """Load ``model.pt`` -> (model in eval mode, saved metadata incl. ``features``, ``classes`` and ``arch``).
+
+    The model is the window classifier (:class:`~ethoflow.acoustic.model.CallClassifier`) or, for a file
+    with ``arch: framewise``, the framewise detector (:class:`~ethoflow.acoustic.framewise.FramewiseNet`).
 
     Raises:
-        InputError: the file is missing.
+        InputError: the file is missing, truncated or corrupt.
     """
 
     from ethoflow.acoustic.model import CallClassifier
@@ -333,6 +336,10 @@ def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
     if not Path(path).exists():
         raise InputError(f"{path}: model file not found (run acoustic_train first)")
     ck = load_torch(path, "acoustic model file", weights_only=False)
+    if ck.get("arch") == "framewise":
+        from ethoflow.acoustic.framewise import load_framewise
+
+        return load_framewise(ck), ck
     model = CallClassifier(**ck["model"])
     model.load_state_dict(ck["state_dict"])
     model.eval()

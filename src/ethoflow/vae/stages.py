@@ -42,10 +42,12 @@ def run_vae_train(
     metrics: PathLike,
     figure: PathLike,
     curves: PathLike | None = None,
+    traversal: PathLike | None = None,
     params_path: str = "params.yaml",
 ) -> dict[str, Any]:
     """``vae_train``: the time-series VAE on df02's snips -> ``model_dir/model.pt``, DVCLive ``live_dir``,
-    training ``summary`` JSON, headline ``metrics``, the reconstruction ``figure`` and the long-format
+    training ``summary`` JSON, headline ``metrics``, the reconstruction ``figure``, the latent ``traversal``
+    figure and the long-format
     ELBO/KL/reconstruction ``curves`` CSV. Dispatched as one job; resumes from ``.ethoflow/checkpoints/vae_train``.
 
     Raises:
@@ -63,6 +65,7 @@ def run_vae_train(
         str(summary),
         str(state_dir("checkpoints", "vae_train")),
         figure_path=str(figure),
+        traversal_path=str(traversal) if traversal else None,
         stage="vae_train",
         params_path=params_path,
     )
