@@ -55,8 +55,9 @@ def run_acoustic_corpus(cfg: AcousticParams, out: PathLike) -> None:
     from ethoflow.acoustic.corpus import build_corpus
 
     index, report = build_corpus(cfg.corpus)
-    write_json(Path(out) / "corpus_index.json", index)
-    write_json(Path(out) / "report.json", report)
+    with output_set([Path(out) / "corpus_index.json", Path(out) / "report.json"]) as (tmp_index, tmp_report):
+        write_json(tmp_index, index)  # all-or-nothing: the index and its bad-input report together
+        write_json(tmp_report, report)
 
 
 def run_acoustic_variants(

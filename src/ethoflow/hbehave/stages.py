@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ethoflow import dispatch
-from ethoflow.core.io import write_json, write_live_curves, write_metrics
+from ethoflow.core.io import output_set, write_json, write_live_curves, write_metrics
 from ethoflow.core.paths import state_dir
 from ethoflow.hbehave.params import HBehaveParams
 
@@ -37,8 +37,9 @@ def run_hbehave_zarr(cfg: HBehaveParams, out: PathLike, report: PathLike) -> dic
     """
     from ethoflow.hbehave.ingest import build_store
 
-    result = build_store(cfg.zarr, out)
-    write_json(report, result)
+    with output_set([out, report]) as (tmp_store, tmp_report):  # all-or-nothing: store and report together
+        result = build_store(cfg.zarr, tmp_store)
+        write_json(tmp_report, result)
     return result
 
 
