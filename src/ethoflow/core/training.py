@@ -240,6 +240,11 @@ def fit(
 
         logger = DVCLiveLogger(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=resume is not None)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # the module logs each epoch itself
+    import warnings
+
+    # Lightning's hints that do not apply here: a Slurm job that is not DDP, and a torch deprecation
+    warnings.filterwarnings("ignore", message=r"The `srun` command is available")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     plugins = [] if strategy != "auto" else [LightningEnvironment()]  # one process: never Slurm's task layout
     trainer = L.Trainer(
         max_epochs=epochs,
