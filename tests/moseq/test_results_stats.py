@@ -54,6 +54,9 @@ def test_headline_has_numbers_only():
     h = headline_metrics(summary)
     assert h["q25_ms"] == 200.0 and h["q75_ms"] == 700.0 and h["one_frame_fraction"] == 0.05
     assert h["in_window"] == {"arhmm": 1, "full": 0}
+    # the chosen seed's refit is judged too: searched models inside, results outside -> results 0
+    summary["results_in_window"] = False
+    assert headline_metrics(summary)["in_window"] == {"arhmm": 1, "full": 0, "results": 0}
 
     def numbers(v):
         return all(numbers(x) for x in v.values()) if isinstance(v, dict) else isinstance(v, (int, float))

@@ -184,6 +184,18 @@ def results(
     }
     if seeds_summary is not None:
         summary["seeds"] = {k: seeds_summary[k] for k in ("seeds", "eml", "eml_sem", "chosen")}
+    lo, hi = cfg.full.target_duration_ms
+    summary["results_in_window"] = bool(lo <= summary["median_duration_ms"] <= hi)
+    if not summary["results_in_window"]:
+        log.warning(
+            "results: the model the results come from (%s) has a median syllable duration of %.1f ms, "
+            "outside the target window [%g, %g] ms that the kappa search reached; in_window.results is 0 "
+            "(more iterations, or a narrower kappa search, bring the refits closer to the searched models)",
+            f"seed {summary['seeds']['chosen']['seed']}" if "seeds" in summary else "the final full model",
+            summary["median_duration_ms"],
+            lo,
+            hi,
+        )
     write_json(summary_json, summary)
     if metrics_json is not None:
         write_metrics(metrics_json, headline_metrics(summary))
@@ -273,8 +285,9 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     syllable duration quartiles (ms) and fraction of 1-frame syllables, syllables in use and how many
     cover 90% of frames, and per model ``in_window``: 1 when the final model's median duration is
     inside the target window (status ``found`` or ``at_bound``), else 0 (the status strings are in
-    ``summary.json``); with model selection across seeds, ``seed`` (the chosen one) and ``eml``
-    ({seed: EML score})."""
+    ``summary.json``), and ``in_window.results``: 1 when the model the results come from (the chosen
+    seed's refit) is inside the window too; with model selection across seeds, ``seed`` (the chosen one)
+    and ``eml`` ({seed: EML score})."""
     dist = summary.get("duration_ms", {})
     out = {
         "log10_kappa": {k: round(math.log10(v), 4) for k, v in summary["kappa"].items()},
@@ -282,7 +295,8 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
         "q25_ms": dist.get("q25_ms"),
         "q75_ms": dist.get("q75_ms"),
         "one_frame_fraction": dist.get("one_frame_fraction"),
-        "in_window": {k: int(bool(s.get("final_in_window"))) for k, s in summary.get("search", {}).items()},
+        "in_window": {k: int(bool(s.get("final_in_window"))) for k, s in summary.get("search", {}).items()}
+        | ({"results": int(summary["results_in_window"])} if "results_in_window" in summary else {}),
         "syllables": summary["total_syllables"],
         "syllables_90pct": summary["syllables_90pct_frames"],
     }
