@@ -1,6 +1,7 @@
 """Typed records of VAE training, validated on read.
 
-- :class:`TrainState`: the resumable state inside ``.ethoflow/checkpoints/vae_train/<run>/last.pt``.
+(The resumable training state is the training engine's Lightning checkpoint, ``ethoflow.core.training``.)
+
 - :class:`TrainSummary`: ``train_summary.json`` (``vae_train``; read by ``read_train_summary``).
 
 A record that does not match raises :class:`~ethoflow.core.errors.InputError` naming the file and key.
@@ -14,20 +15,7 @@ from typing import Any
 from ethoflow.core.io import read_json
 from ethoflow.core.records import Record, validate_record
 
-__all__ = ["TrainState", "TrainSummary", "read_train_summary", "validate_state"]
-
-
-class TrainState(Record):
-    """Epochs done, best monitored loss and its epoch, epochs without improvement, per-epoch history
-    (``epoch``, ``beta``, ``train``/``val`` losses), best weights, early-stop flag."""
-
-    epoch: int
-    best: float
-    best_epoch: int
-    bad: int
-    history: list[dict[str, Any]]
-    best_state: Any = None
-    stopped_early: bool
+__all__ = ["TrainSummary", "read_train_summary"]
 
 
 class TrainSummary(Record):
@@ -49,12 +37,6 @@ class TrainSummary(Record):
     n_val_snips: int
     n_val_cages: int
     posterior_collapse: bool
-
-
-def validate_state(state: dict[str, Any], source: str | os.PathLike) -> dict[str, Any]:
-    """``state`` checked against :class:`TrainState` (raises ``InputError`` naming ``source`` and the key)."""
-    validate_record(state, TrainState, source)
-    return state
 
 
 def read_train_summary(path: str | os.PathLike) -> dict[str, Any]:
