@@ -1,12 +1,15 @@
-"""Finch benchmark: CNN bout detection F1 at IoU 0.4 on held-out tapes (BirdsongRecognition Bird0).
+"""Finch benchmark: bout detection F1 at IoU 0.4 on held-out tapes (BirdsongRecognition Bird0).
 
 Notes are merged into song bouts (``merge_gap_s`` 0.3 s), every Wave file is one tape, tapes are
-split tape-exclusively (60/20/20) once per ``--seeds`` value (one DVC-style variant each), ResNet-18
-(width 64) is trained with the default recipe (up to 30 epochs, early stopping), and the held-out
-(test) tapes are predicted and evaluated (Hungarian and greedy matching at IoU 0.4). Prints the
-per-split metrics and the F1 pooled over splits; the pipeline output stays in ``--workdir``.
+split tape-exclusively (60/20/20) once per ``--seeds`` value (one DVC-style variant each), the model
+is trained with the default recipe (up to 30 epochs, early stopping): ResNet-18 (width 64) for
+``--arch resnet``, the framewise detector for ``--arch framewise``, both on the same splits for
+``--arch both`` (variants ``seed<N>`` and ``fw<N>``). The held-out (test) tapes are predicted and
+evaluated (Hungarian and greedy matching at IoU 0.4). Prints the per-split metrics, and per
+architecture the F1 pooled over splits and the onset/offset errors (ms); the pipeline output stays
+in ``--workdir``.
 
-    PYTHONPATH=src nice python benchmarks/acoustic_finch_f1.py --workdir /tmp/finch_bench --seeds 0 1 2
+    PYTHONPATH=src nice python benchmarks/acoustic_finch_f1.py --workdir /tmp/finch_bench --seeds 0 1 2 --arch both
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+VARIANT_PREFIX = {"seed": "resnet", "fw": "framewise"}  # variant name prefix -> architecture
 
 
-def finch_params(data: Path, epochs: int, base_width: int, seeds: list[int], threads: int = 1) -> dict:
+def finch_params(
+    data: Path, epochs: int, base_width: int, seeds: list[int], threads: int = 1, arch: str = "resnet"
+) -> dict:
     return {
         "acoustic": {
             "corpus": {
@@ -40,14 +46,17 @@ def finch_params(data: Path, epochs: int, base_width: int, seeds: list[int], thr
                 "on_error": "skip",
             },
             "variants": {
-                f"seed{seed}": {
+                f"{prefix}{seed}": {
                     "split": "tape_exclusive",
                     "fractions": {"train": 0.6, "val": 0.2, "test": 0.2},
                     "seed": seed,
                     "noise_per_target": 2.0,
                     "margin_s": 0.1,
+                    "arch": a,
                 }
                 for seed in seeds
+                for prefix, a in VARIANT_PREFIX.items()
+                if arch in (a, "both")
             },
             "features": {"sr": 32000, "fmin": 0.0, "fmax": 8000.0},
             "train": {
@@ -76,33 +85,39 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="one variant (tape split) per seed")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--until", default="report")
+    ap.add_argument("--arch", choices=["resnet", "framewise", "both"], default="resnet")
     args = ap.parse_args()
     setup_logging()
     wd = Path(args.workdir)
     wd.mkdir(parents=True, exist_ok=True)
     (wd / "dvc.yaml").write_text("stages: {}\n")  # marks the project root for ethoflow's state folder
-    params = finch_params(Path(args.data).resolve(), args.epochs, args.base_width, args.seeds, args.threads)
+    params = finch_params(Path(args.data).resolve(), args.epochs, args.base_width, args.seeds, args.threads, args.arch)
     (wd / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     t0 = time.time()
     run_pipeline(wd, until=args.until)
     print(f"pipeline wall time: {time.time() - t0:.0f} s")
     import pandas as pd
 
-    for seed in args.seeds:
-        vi = json.loads((wd / f"data/interim/acoustic/variants/seed{seed}/variant_index.json").read_text())
-        tr = json.loads((wd / f"models/acoustic/seed{seed}/train_summary.json").read_text())
+    for name in params["acoustic"]["variants"]:
+        vi = json.loads((wd / f"data/interim/acoustic/variants/{name}/variant_index.json").read_text())
+        tr = json.loads((wd / f"models/acoustic/{name}/train_summary.json").read_text())
         print(
-            f"seed{seed}: held-out tapes {sorted(t for t, r in vi['tape_roles'].items() if r == 'test')}, "
+            f"{name}: held-out tapes {sorted(t for t, r in vi['tape_roles'].items() if r == 'test')}, "
             f"best epoch {tr['best_epoch']} of {tr['epochs_run']}"
         )
     m = pd.read_csv(wd / "reports/acoustic/metrics.csv")
-    held = m[m.group == "heldout"]
+    held = m[m.group == "heldout"].copy()
     print(held.to_string(index=False))
-    pooled = held.groupby(["layer", "method"])[["n_gt", "n_pred", "tp", "fp", "fn"]].sum()
+    held["arch"] = held.model.str.extract(r"^([a-z]+)\d", expand=False).map(VARIANT_PREFIX)
+    pooled = held.groupby(["arch", "layer", "method"])[["n_gt", "n_pred", "tp", "fp", "fn"]].sum()
     pooled["precision"] = pooled.tp / (pooled.tp + pooled.fp)
     pooled["recall"] = pooled.tp / (pooled.tp + pooled.fn)
     pooled["f1"] = 2 * pooled.precision * pooled.recall / (pooled.precision + pooled.recall)
-    print(f"\npooled over {len(args.seeds)} tape split(s), IoU 0.4, held-out tapes only:")
+    for c in ("start_offset_ms", "end_offset_ms"):  # mean |error| of matched bouts, weighted by matches
+        held[c] = pd.to_numeric(held[c], errors="coerce") * held.tp
+        pooled[c] = held.groupby(["arch", "layer", "method"])[c].sum() / pooled.tp
+    print(f"\npooled over {len(args.seeds)} tape split(s), IoU 0.4, held-out tapes only (onset/offset:")
+    print("mean absolute error of the matched bouts' start/end, ms):")
     print(pooled.to_string())
 
 

@@ -12,7 +12,7 @@ from ethoflow.core.errors import InputError
 from ethoflow.vae.embed import embed_experiments
 from ethoflow.vae.params import VAEParams
 from ethoflow.vae.snips import build_df02, write_df02
-from ethoflow.vae.train import train_vae
+from ethoflow.vae.training import train_vae
 from tests.build06.test_merge import df02_frame, write_latents
 from tests.vae.helpers import make_store
 

@@ -48,7 +48,7 @@ def test_load_torch_missing_and_good(tmp_path):
 def test_model_loaders_name_corrupt_file(tmp_path, how):
     from ethoflow.acoustic.train import load_model
     from ethoflow.hbehave.train import load_checkpoint
-    from ethoflow.vae.train import load_vae
+    from ethoflow.vae.training import load_vae
 
     for loader in (load_model, load_vae, load_checkpoint):
         p = _damage(_good(tmp_path), how)

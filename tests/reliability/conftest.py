@@ -86,7 +86,7 @@ def vae(tmp_path_factory, shared_data):
     from ethoflow.hbehave.params import ZarrParams
     from ethoflow.vae.params import VAEParams
     from ethoflow.vae.snips import build_df02, write_df02
-    from ethoflow.vae.train import train_vae
+    from ethoflow.vae.training import train_vae
 
     torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("vae_rel")

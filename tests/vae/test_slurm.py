@@ -11,7 +11,7 @@ from ethoflow.dispatch import run
 from ethoflow.vae.embed import embed_experiments
 from ethoflow.vae.params import VAEParams
 from ethoflow.vae.snips import build_df02, write_df02
-from ethoflow.vae.train import train_vae
+from ethoflow.vae.training import train_vae
 from tests.vae.helpers import make_store
 
 pytestmark = pytest.mark.slurm

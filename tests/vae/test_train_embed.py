@@ -12,7 +12,7 @@ from ethoflow.vae.embed import embed_experiments, latent_columns
 from ethoflow.vae.model import VAEConfig
 from ethoflow.vae.params import VAEParams
 from ethoflow.vae.snips import build_df02, load_snip_arrays, write_df02
-from ethoflow.vae.train import fit_normaliser, load_vae, split_by_cage, train_vae
+from ethoflow.vae.training import fit_normaliser, load_vae, split_by_cage, train_vae
 from tests.vae.helpers import make_store
 
 torch.set_num_threads(1)
@@ -100,7 +100,7 @@ KILL_SCRIPT = """
 import sys, time
 import ethoflow.vae.fitting as fitting
 from ethoflow.vae.params import VAEParams
-from ethoflow.vae.train import train_vae
+from ethoflow.vae.training import train_vae
 params_json, df02, store, out, ckpt, mode = sys.argv[1:7]
 if mode == "slow":  # time for the test to kill the run after its first checkpoint
     real = fitting._pass
@@ -202,7 +202,7 @@ def test_latent_pca_recovers_the_dominant_direction():
 
 def test_collapse_warning_message():
     """issue #14 item 4: more than half the latent dims below 0.01 nats of KL is posterior collapse."""
-    from ethoflow.vae.train import collapse_warning
+    from ethoflow.vae.training import collapse_warning
 
     msg = collapse_warning([0.5] + [0.001] * 7)
     assert msg.startswith("7 of 8 latent dims inactive (KL < 0.01 nats): posterior collapse")
@@ -214,7 +214,7 @@ def test_training_logs_one_line_per_epoch(data, caplog):
     import logging
 
     d, store, df02, _ = data
-    with caplog.at_level(logging.INFO, logger="ethoflow.vae.train"):
+    with caplog.at_level(logging.INFO, logger="ethoflow.vae.training"):
         run(d, store, df02, tiny_params(epochs=2), "epochs")
     lines = [r.getMessage() for r in caplog.records if "vae_train: epoch" in r.getMessage()]
     assert [ln.split(":")[1].strip() for ln in lines] == ["epoch 1/2", "epoch 2/2"]

@@ -288,7 +288,7 @@ def _power_frames(reader: TapeReader, f: FeatureParams, f0: int, f1: int, n_tota
     (zero power from frame ``n_total`` on), computed from the samples those frames use. (F, f1 - f0)."""
     import torch
 
-    from ethoflow.acoustic.spectrogram import _filterbank
+    from ethoflow.acoustic.spectrogram import _filterbank, filterbank_product
 
     H, N = f.hop_length, f.n_fft
     fc = min(f1, n_total)
@@ -311,7 +311,7 @@ def _power_frames(reader: TapeReader, f: FeatureParams, f0: int, f1: int, n_tota
         mag = spec.abs() * (2.0 / win.sum())
         power = (mag * mag).numpy()
     fb = _filterbank(f.sr, N, f.n_freq_bins, float(f.fmin), float(f.fmax), f.freq_compression)
-    out[:, : fc - f0] = (fb @ power).astype(np.float32)[:, : fc - f0]
+    out[:, : fc - f0] = filterbank_product(fb, power)[:, : fc - f0]
     return out
 
 

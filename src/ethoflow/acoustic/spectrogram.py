@@ -100,7 +100,19 @@ def power_spectrogram(y: np.ndarray, features: FeatureParams) -> np.ndarray:
         float(features.fmax),
         features.freq_compression,
     )
-    return (fb @ power).astype(np.float32)
+    return filterbank_product(fb, power)
+
+
+def filterbank_product(fb: np.ndarray, power: np.ndarray) -> np.ndarray:
+    """``fb @ power`` (filterbank (F, n_stft) times STFT power (n_stft, T)) on one BLAS thread, float32.
+
+    One thread makes the result bit-identical whatever the process's BLAS threads (a Slurm job with one
+    CPU vs a local run with all cores): a multithreaded product sums in another order for large ``T``.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return (fb @ power).astype(np.float32)
 
 
 def recording_power(path: str | Path, features: FeatureParams) -> np.ndarray:

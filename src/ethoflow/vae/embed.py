@@ -32,7 +32,7 @@ from ethoflow.vae.latent_store import (  # noqa: F401 (re-export)
 )
 from ethoflow.vae.model import TimeSeriesVAE, VAEConfig
 from ethoflow.vae.snips import load_snip_arrays, read_df02
-from ethoflow.vae.train import apply_normaliser, load_vae
+from ethoflow.vae.training import apply_normaliser, load_vae
 
 log = get_logger(__name__)
 

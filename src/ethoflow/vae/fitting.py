@@ -18,7 +18,7 @@ Huber reconstruction, KL to N(0, I), ``constant``/``linear``/``step`` schedules;
 (:mod:`ethoflow.core.training`, PyTorch Lightning): AdamW, gradient clipping, early stopping on the
 validation negative ELBO at the final beta counted from the end of the KL warm-up (during the
 warm-up the latest weights are kept), DVCLive curves, and, with ``ckpt_dir``, exact resume of a
-killed run. The activity-store pipeline (:func:`ethoflow.vae.train.train_vae`) is one caller.
+killed run. The activity-store pipeline (:func:`ethoflow.vae.training.train_vae`) is one caller.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from ethoflow.vae.model import TimeSeriesVAE
 
 KL_SCHEDULES = ("constant", "linear", "step")
 #: one line per epoch under the vae_train stage's logger
-_epoch_log = get_logger("ethoflow.vae.train")
+_epoch_log = get_logger("ethoflow.vae.training")
 
 
 @dataclass

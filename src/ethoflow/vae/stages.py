@@ -51,9 +51,9 @@ def run_vae_train(
     ELBO/KL/reconstruction ``curves`` CSV. Dispatched as one job; resumes from ``.ethoflow/checkpoints/vae_train``.
 
     Raises:
-        InputError: see :func:`ethoflow.vae.train.train_vae`. DispatchError: the job failed.
+        InputError: see :func:`ethoflow.vae.training.train_vae`. DispatchError: the job failed.
     """
-    from ethoflow.vae.train import headline_metrics, train_vae
+    from ethoflow.vae.training import headline_metrics, train_vae
 
     result = dispatch.run(
         train_vae,
