@@ -71,7 +71,7 @@ DET_COLUMNS = [
     "cnn_logit_mean",
     "n_windows",
 ]
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: recordings keyed by content hash, not mtime
 
 
 # ------------------------------------------------------------------------------------------ recordings
@@ -495,8 +495,9 @@ def _sha256(path: str | Path) -> str:
 
 
 def _fingerprint(common: dict[str, Any], path: Path) -> str:
-    st = path.stat()
-    blob = json.dumps({**common, "file": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}, sort_keys=True)
+    """The completion record's key: the set's settings, the recording's path and its content hash (not its
+    mtime: a copy or a fresh clone of the same data must give the same records, which are DVC outs)."""
+    blob = json.dumps({**common, "file": str(path), "sha256": _sha256(path)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
