@@ -21,8 +21,8 @@ from ethoflow.acoustic.framewise import (
     frames_to_cells,
     load_framewise,
     predict_frames,
-    train_framewise,
 )
+from ethoflow.acoustic.framewise_training import train_framewise
 from ethoflow.acoustic.params import FeatureParams, FramewiseParams, TrainParams, VariantParams
 from ethoflow.acoustic.variants import build_variant, write_variant
 from ethoflow.core import read_json, write_json
@@ -96,7 +96,7 @@ def _digest(path: Path) -> str:
 
 TRAIN_SCRIPT = """
 import sys, time
-import ethoflow.acoustic.framewise as fw
+import ethoflow.acoustic.framewise_training as fw
 from ethoflow.acoustic.params import FeatureParams, TrainParams
 slow = sys.argv[5] == "slow"
 if slow:  # give the test time to kill the run after its first checkpoint

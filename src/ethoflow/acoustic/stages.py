@@ -98,7 +98,7 @@ def run_acoustic_train(
     ckpt = str(state_dir("checkpoints", "acoustic_train", variant))
     live = str(Path(out) / "dvclive")
     if training.arch == "framewise":
-        from ethoflow.acoustic.framewise import train_framewise
+        from ethoflow.acoustic.framewise_training import train_framewise
 
         return dispatch.run(
             train_framewise,
