@@ -245,3 +245,17 @@ def test_embed_with_corrupt_model_names_the_file_and_writes_nothing(data, tmp_pa
     msg = str(ei.value)
     assert str(model) in msg and ("truncated or corrupt" in msg or "empty" in msg) and "\n" not in msg
     assert not (tmp_path / "lat").exists()
+
+
+def test_train_uses_num_threads_from_params(data):
+    """``vae.train.num_threads`` (default 1: one thread per process suits shared machines) is applied
+    in the training process."""
+    d, store, df02, _ = data
+    assert VAEParams().train.num_threads == 1
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        run(d, store, df02, tiny_params(epochs=1, num_threads=2), "threads")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -318,7 +318,8 @@ class TrainParams(StrictModel):
             this many epochs.
         early_stopping_patience_epochs: stop when the val metric has not improved for this many epochs.
         metric: validation metric to maximise (``f1`` of target vs noise, or ``accuracy``).
-        seed: torch/numpy seed. num_threads: torch CPU threads (0: torch's default).
+        seed: torch/numpy seed. num_threads: torch CPU threads per process (default 1, measured best on
+            shared machines, see docs/acoustic.md; 0: torch's default, all cores).
         arch: ``resnet`` (the window classifier, ANIMAL-SPOT's design; default) or ``framewise`` (one pass
             over the whole spectrogram, a probability per frame; ``framewise`` holds its settings).
     """
@@ -334,7 +335,7 @@ class TrainParams(StrictModel):
     early_stopping_patience_epochs: int = Field(8, ge=1)
     metric: Literal["f1", "accuracy"] = "f1"
     seed: int = 0
-    num_threads: int = Field(0, ge=0)
+    num_threads: int = Field(1, ge=0)
     augment: AugmentParams = Field(default_factory=AugmentParams)
     arch: Literal["resnet", "framewise"] = "resnet"
     framewise: FramewiseParams = Field(default_factory=FramewiseParams)
@@ -352,7 +353,7 @@ class PredictParams(StrictModel):
 
     settings: dict[str, PredictSetting] = Field(default_factory=lambda: {"default": PredictSetting()})
     batch_size: int = Field(64, ge=1)
-    num_threads: int = Field(0, ge=0)
+    num_threads: int = Field(1, ge=0)
 
     @field_validator("settings")
     @classmethod
@@ -469,12 +470,13 @@ class DetectParams(StrictModel):
 
     Attributes:
         sets: name -> :class:`DetectSet`.
-        batch_size: windows per network forward pass. num_threads: torch CPU threads (0: torch's default).
+        batch_size: windows per network forward pass. num_threads: torch CPU threads per process (default 1;
+            0: torch's default, all cores).
     """
 
     sets: dict[str, DetectSet] = Field(default_factory=dict)
     batch_size: int = Field(64, ge=1)
-    num_threads: int = Field(0, ge=0)
+    num_threads: int = Field(1, ge=0)
 
 
 class ExternalModel(StrictModel):

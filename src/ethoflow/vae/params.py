@@ -89,6 +89,8 @@ class TrainParams(StrictModel):
         min_delta: smallest improvement that resets ``patience``.
         grad_clip: gradient-norm clip (0: off).
         only_flagged: train on ``use_snip_flag`` rows only.
+        num_threads: torch CPU threads per process (default 1, measured best on shared machines, see
+            docs/acoustic.md "threads"; 0: torch's default, all cores).
     """
 
     epochs: int = Field(20, ge=1)
@@ -105,6 +107,7 @@ class TrainParams(StrictModel):
     min_delta: float = Field(0.0, ge=0)
     grad_clip: float = Field(5.0, ge=0)
     only_flagged: bool = True
+    num_threads: int = Field(1, ge=0)
 
 
 class EmbedParams(StrictModel):

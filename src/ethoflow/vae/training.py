@@ -189,6 +189,10 @@ def train_vae(
 
     p = VAEParams.model_validate(params)
     seed_everything(p.seed)
+    if p.train.num_threads:
+        import torch
+
+        torch.set_num_threads(p.train.num_threads)
     df = read_df02(df02_path)
     if p.train.only_flagged:
         df = df[df["use_snip_flag"].astype(bool)].reset_index(drop=True)
