@@ -37,6 +37,7 @@ def finch_params(
     threads: int = 1,
     arch: str = "resnet",
     fixed: bool = False,
+    hop_s: float = 0.1,
 ) -> dict:
     post = (
         {"threshold": 0.5, "min_gap_s": 0.3, "min_dur_s": 0.1}
@@ -81,7 +82,7 @@ def finch_params(
                 "early_stopping_patience_epochs": 8,
                 "num_threads": threads,
             },
-            "predict": {"settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.1}}, "num_threads": threads},
+            "predict": {"settings": {"default": {"seq_len_s": 0.4, "hop_s": hop_s}}, "num_threads": threads},
             "evaluate": {**post, "iou": 0.4},
             "rf": {"fmax": 8000.0, "n_estimators": 200},
         }
@@ -103,13 +104,21 @@ def main() -> None:
     ap.add_argument("--arch", choices=["resnet", "framewise", "both"], default="resnet")
     ap.add_argument("--fixed", action="store_true", help="threshold 0.5, min_gap_s 0.3, min_dur_s 0.1 (not auto)")
     ap.add_argument("--start", default="corpus", help="first stage (evaluate: reuse the workdir's models)")
+    ap.add_argument("--hop", type=float, default=0.1, help="prediction hop (s): windows / framewise cells")
     args = ap.parse_args()
     setup_logging()
     wd = Path(args.workdir)
     wd.mkdir(parents=True, exist_ok=True)
     (wd / "dvc.yaml").write_text("stages: {}\n")  # marks the project root for ethoflow's state folder
     params = finch_params(
-        Path(args.data).resolve(), args.epochs, args.base_width, args.seeds, args.threads, args.arch, args.fixed
+        Path(args.data).resolve(),
+        args.epochs,
+        args.base_width,
+        args.seeds,
+        args.threads,
+        args.arch,
+        args.fixed,
+        args.hop,
     )
     (wd / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     t0 = time.time()
