@@ -131,7 +131,8 @@ def _variant_case(tmp_path):
                         role="target",
                     )
                 )
-    det = pd.DataFrame(rows)
+    det = pd.DataFrame(rows).assign(prob_max=0.9, n_windows=5, label="call", low_hz=500.0, high_hz=2000.0)
+    det = det.assign(gt_greedy=det.gt_hungarian, iou_hungarian=np.where(det.gt_hungarian != "", 1.0, 0.0))
     det.to_parquet(tmp_path / "detections.parquet")
     write_json(tmp_path / "corpus_index.json", {"events": events})
     feats = pd.DataFrame(
@@ -188,3 +189,26 @@ def test_a_labs_classifier_file_is_used_after_its_features_are_checked(tmp_path,
         load_external_filter(tmp_path / "missing.joblib", list(feats.columns))
     with pytest.raises(ValueError, match="rf.model_file .* outside corpus.data_dir"):
         AcousticParams(corpus={"data_dir": "data/raw/x"}, rf={"model_file": "/elsewhere/rf.joblib"})
+
+
+def test_rf_stage_outputs_report_counts_and_the_filter_layer_carries_them(tmp_path, monkeypatch):
+    from ethoflow.acoustic.rf import filter_layer, write_rf_train
+    from ethoflow.core import read_json
+
+    vindex, feats = _variant_case(tmp_path)
+    monkeypatch.setattr("ethoflow.acoustic.features.detection_features", lambda det, files, p: feats.copy())
+    cfg = AcousticParams(rf={"n_estimators": 20, "n_folds": 2})
+    det, corpus = str(tmp_path / "detections.parquet"), str(tmp_path / "corpus_index.json")
+    write_rf_train(cfg, vindex, det, corpus, str(tmp_path / "feat"), str(tmp_path / "rf"))
+    summary = read_json(tmp_path / "rf" / "rf_summary.json")
+    assert (summary["n_pos"], summary["n_neg"], summary["pass_through"]) == (40, 20, False)
+    out = tmp_path / "filtered"
+    model = str(tmp_path / "rf" / "rf.pkl")
+    filter_layer(
+        cfg, "v1", "default", vindex, det, str(tmp_path / "feat" / "features.parquet"), model, corpus, str(out)
+    )
+    m = read_json(out / "metrics.json")
+    assert m["layer"] == "rf" and m["chosen"]["rf_n_pos"] == 40 and m["chosen"]["rf_n_neg"] == 20
+    assert m["chosen"]["rf_pass_through"] == 0 and m["chosen"]["val_f1_rf"] > m["chosen"]["val_f1_cnn"]
+    held = m["groups"]["heldout"]["hungarian"]
+    assert held["fp"] == 0 and held["tp"] == 20  # the test tape's false alarms are gone, its calls kept
