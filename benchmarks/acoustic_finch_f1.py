@@ -5,9 +5,13 @@ split tape-exclusively (60/20/20) once per ``--seeds`` value (one DVC-style vari
 is trained with the default recipe (up to 30 epochs, early stopping): ResNet-18 (width 64) for
 ``--arch resnet``, the framewise detector for ``--arch framewise``, both on the same splits for
 ``--arch both`` (variants ``seed<N>`` and ``fw<N>``). The held-out (test) tapes are predicted and
-evaluated (Hungarian and greedy matching at IoU 0.4). Prints the per-split metrics, and per
-architecture the F1 pooled over splits and the onset/offset errors (ms); the pipeline output stays
-in ``--workdir``.
+evaluated (Hungarian and greedy matching at IoU 0.4). The window threshold and the clean-up
+(``min_gap_s``, ``min_dur_s``) are ``auto``: chosen per variant on its validation tapes (``--fixed`` uses
+0.5 / 0.3 s / 0.1 s as before); the RF filter learns from the validation tapes' detections. Prints the
+per-split metrics, and per architecture the F1 pooled over splits, the onset/offset errors (mean and
+median absolute, ms, of the matched bouts) and the post-processing chosen per split; the pipeline
+output stays in ``--workdir``. ``--start evaluate`` reruns from evaluation on a workdir whose models and
+predictions a previous run left (same params otherwise).
 
     PYTHONPATH=src nice python benchmarks/acoustic_finch_f1.py --workdir /tmp/finch_bench --seeds 0 1 2 --arch both
 """
@@ -26,8 +30,20 @@ VARIANT_PREFIX = {"seed": "resnet", "fw": "framewise"}  # variant name prefix ->
 
 
 def finch_params(
-    data: Path, epochs: int, base_width: int, seeds: list[int], threads: int = 1, arch: str = "resnet"
+    data: Path,
+    epochs: int,
+    base_width: int,
+    seeds: list[int],
+    threads: int = 1,
+    arch: str = "resnet",
+    fixed: bool = False,
+    hop_s: float = 0.1,
 ) -> dict:
+    post = (
+        {"threshold": 0.5, "min_gap_s": 0.3, "min_dur_s": 0.1}
+        if fixed
+        else {"threshold": "auto", "min_gap_s": "auto", "min_dur_s": "auto"}
+    )
     return {
         "acoustic": {
             "corpus": {
@@ -66,8 +82,8 @@ def finch_params(
                 "early_stopping_patience_epochs": 8,
                 "num_threads": threads,
             },
-            "predict": {"settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.1}}, "num_threads": threads},
-            "evaluate": {"threshold": 0.5, "min_gap_s": 0.3, "min_dur_s": 0.1, "iou": 0.4},
+            "predict": {"settings": {"default": {"seq_len_s": 0.4, "hop_s": hop_s}}, "num_threads": threads},
+            "evaluate": {**post, "iou": 0.4},
             "rf": {"fmax": 8000.0, "n_estimators": 200},
         }
     }
@@ -86,15 +102,27 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--until", default="report")
     ap.add_argument("--arch", choices=["resnet", "framewise", "both"], default="resnet")
+    ap.add_argument("--fixed", action="store_true", help="threshold 0.5, min_gap_s 0.3, min_dur_s 0.1 (not auto)")
+    ap.add_argument("--start", default="corpus", help="first stage (evaluate: reuse the workdir's models)")
+    ap.add_argument("--hop", type=float, default=0.1, help="prediction hop (s): windows / framewise cells")
     args = ap.parse_args()
     setup_logging()
     wd = Path(args.workdir)
     wd.mkdir(parents=True, exist_ok=True)
     (wd / "dvc.yaml").write_text("stages: {}\n")  # marks the project root for ethoflow's state folder
-    params = finch_params(Path(args.data).resolve(), args.epochs, args.base_width, args.seeds, args.threads, args.arch)
+    params = finch_params(
+        Path(args.data).resolve(),
+        args.epochs,
+        args.base_width,
+        args.seeds,
+        args.threads,
+        args.arch,
+        args.fixed,
+        args.hop,
+    )
     (wd / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     t0 = time.time()
-    run_pipeline(wd, until=args.until)
+    run_pipeline(wd, until=args.until, start=args.start)
     print(f"pipeline wall time: {time.time() - t0:.0f} s")
     import pandas as pd
 
@@ -116,9 +144,50 @@ def main() -> None:
     for c in ("start_offset_ms", "end_offset_ms"):  # mean |error| of matched bouts, weighted by matches
         held[c] = pd.to_numeric(held[c], errors="coerce") * held.tp
         pooled[c] = held.groupby(["arch", "layer", "method"])[c].sum() / pooled.tp
-    print(f"\npooled over {len(args.seeds)} tape split(s), IoU 0.4, held-out tapes only (onset/offset:")
-    print("mean absolute error of the matched bouts' start/end, ms):")
+    errors = matched_errors(wd, list(params["acoustic"]["variants"]))
+    for c in ("onset", "offset"):
+        pooled[f"{c}_median_ms"] = (
+            errors.groupby(["arch", "layer"])[f"{c}_ms"].median().reindex(pooled.index.droplevel("method")).to_numpy()
+        )
+    print(f"\npooled over {len(args.seeds)} tape split(s), IoU 0.4, held-out tapes only (start/end_offset_ms:")
+    print("mean absolute error of the matched bouts' start/end, ms; onset/offset_median_ms: the median):")
     print(pooled.to_string())
+    print("\npost-processing chosen on each split's validation tapes (RF: trained on their detections):")
+    for name in params["acoustic"]["variants"]:
+        cnn = json.loads((wd / f"data/processed/acoustic/detections/{name}-default/metrics.json").read_text())
+        rf = json.loads((wd / f"models/acoustic/rf/{name}-default/rf_summary.json").read_text())
+        c = cnn["chosen"]
+        print(
+            f"{name}: threshold {c['threshold']:g}, min_gap_s {c['min_gap_s']:g}, min_dur_s {c['min_dur_s']:g}, "
+            f"val F1 {c.get('val_f1', float('nan')):.3f}; RF learned from {rf['n_pos']} pos / {rf['n_neg']} neg, "
+            f"pass-through {int(rf.get('pass_through', False))}, threshold {rf['threshold']:.3f}"
+        )
+
+
+def matched_errors(wd: Path, variants: list[str]):
+    """|onset| and |offset| errors (ms) of every matched held-out bout (Hungarian), per arch and layer."""
+    import pandas as pd
+
+    events = {
+        e["uid"]: e for e in json.loads((wd / "data/interim/acoustic/corpus/corpus_index.json").read_text())["events"]
+    }
+    rows = []
+    for name in variants:
+        arch = VARIANT_PREFIX[name.rstrip("0123456789")]
+        for layer, folder in (("cnn", "detections"), ("rf", "filtered")):
+            det = pd.read_parquet(wd / f"data/processed/acoustic/{folder}/{name}-default/detections.parquet")
+            det = det[det.role.isin(["test", "benchmark"]) & (det.gt_hungarian != "")]
+            for uid, s, e in zip(det.gt_hungarian, det.start_s, det.end_s):
+                g = events[uid]
+                rows.append(
+                    {
+                        "arch": arch,
+                        "layer": layer,
+                        "onset_ms": abs(s - g["start_s"]) * 1000,
+                        "offset_ms": abs(e - g["end_s"]) * 1000,
+                    }
+                )
+    return pd.DataFrame(rows)
 
 
 if __name__ == "__main__":

@@ -245,6 +245,33 @@ def test_kill_9_mid_run_then_rerun_resumes_and_gives_the_same_outputs(data, tmp_
     assert _outputs(tmp_path / "killed") == _outputs(tmp_path / "clean")
 
 
+def test_auto_threshold_of_a_variant_model_uses_the_values_chosen_on_its_validation_tapes(data, tmp_path, monkeypatch):
+    import shutil
+
+    from ethoflow.core import write_json
+
+    d, thr = data
+    monkeypatch.chdir(tmp_path)  # the variant's model: models/acoustic/v1/model.pt under the project root
+    (tmp_path / "models" / "acoustic" / "v1").mkdir(parents=True)
+    shutil.copy(d / "model.pt", tmp_path / "models" / "acoustic" / "v1" / "model.pt")
+    chosen = {"threshold": round(thr, 6), "min_gap_s": 0.2, "min_dur_s": 0.15, "auto": ["threshold", "min_gap_s"]}
+    write_json(tmp_path / "evals" / "v1-default" / "postprocess.json", chosen)
+
+    def cfg(threshold, **ev):
+        c = _cfg(d, threshold, model="v1", recordings=str(d / "tapes" / "H01.*"))
+        return AcousticParams(**(c.model_dump() | {"variants": {"v1": {}}, "evaluate": c.evaluate.model_dump() | ev}))
+
+    auto = detect_set(cfg("auto", min_gap_s="auto", min_dur_s=0.15), "demo", tmp_path / "auto", evaluations="evals")
+    assert (auto["threshold"], auto["min_gap_s"], auto["min_dur_s"]) == (round(thr, 6), 0.2, 0.15)
+    assert auto["postprocess_from"] == str(Path("evals") / "v1-default" / "postprocess.json")
+    fixed = detect_set(cfg(round(thr, 6), min_gap_s=0.2, min_dur_s=0.15), "demo", tmp_path / "fixed")
+    assert fixed["postprocess_from"] is None
+    same = _outputs(tmp_path / "auto"), _outputs(tmp_path / "fixed")
+    assert [{k: v for k, v in o.items() if k != "summary.json"} for o in same][0] == {
+        k: v for k, v in same[1].items() if k != "summary.json"
+    }
+
+
 def test_evaluate_detection_bands_come_from_each_detections_spectrum(tmp_path):
     from ethoflow.acoustic.features import detection_bands
 

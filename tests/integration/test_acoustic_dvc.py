@@ -61,9 +61,18 @@ def test_repro_writes_every_output(project):
     detect = headline.pop("detect")
     assert set(headline) == {f"{v}-{k}" for v in VARIANTS for k in SETTINGS}
     assert all(
-        set(layers) == {"cnn", "rf"} and set(layers["cnn"]) == {"f1", "precision", "recall"}
+        set(layers) == {"cnn", "rf"} and {"f1", "precision", "recall"} <= set(layers["cnn"])
         for layers in headline.values()
     )
+    # threshold and clean-up chosen on the validation tape; the RF's counts and pass-through flag
+    for layers in headline.values():
+        assert {"threshold", "min_gap_s", "min_dur_s", "val_f1"} <= set(layers["cnn"])
+        assert {"rf_threshold", "rf_pass_through", "rf_n_pos", "rf_n_neg"} <= set(layers["rf"])
+    post = json.loads((project / "data/processed/acoustic/detections/v1-default/postprocess.json").read_text())
+    assert post["auto"] == ["threshold", "min_gap_s", "min_dur_s"] and post["val_tapes"]
+    assert headline["v1-default"]["cnn"]["threshold"] == pytest.approx(post["threshold"])
+    det_summary = json.loads((project / "data/processed/acoustic/detect/demo/summary.json").read_text())
+    assert det_summary["threshold"] == post["threshold"] and det_summary["min_gap_s"] == post["min_gap_s"]
     # the detection set ran on the held-out tape and was scored against its hidden truth
     assert detect["demo"]["recordings"] == 1 and 0.0 <= detect["demo"]["f1"] <= 1.0
     assert (project / "data/processed/acoustic/detect/demo/selections/H01.Table.1.selections.txt").exists()

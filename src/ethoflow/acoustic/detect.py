@@ -602,8 +602,16 @@ def _fresh_dir(final: Path) -> Path:
 # --------------------------------------------------------------------------------------------- a set
 
 
-def detect_set(cfg: AcousticParams, name: str, out: str | Path, params_path: str = "params.yaml") -> dict[str, Any]:
+def detect_set(
+    cfg: AcousticParams,
+    name: str,
+    out: str | Path,
+    params_path: str = "params.yaml",
+    evaluations: str | Path | None = None,
+) -> dict[str, Any]:
     """Run detection set ``name`` into folder ``out`` (see the module docstring); resumes from ``out/state``.
+    ``evaluations``: acoustic_evaluate's outs, read when the threshold or clean-up is ``auto``
+    (:func:`ethoflow.acoustic.evaluate.detection_postprocess`).
 
     Returns:
         the summary dict written to ``out/summary.json``.
@@ -614,14 +622,15 @@ def detect_set(cfg: AcousticParams, name: str, out: str | Path, params_path: str
     import soundfile as sf
     import torch
 
-    from ethoflow.acoustic.evaluate import chain_windows
+    from ethoflow.acoustic.evaluate import chain_windows, detection_postprocess
     from ethoflow.acoustic.variants import raven_selection_table
     from ethoflow.core import atomic_write_text, write_metrics
 
     ds = cfg.detect_set(name, params_path)
     setting = cfg.setting(ds.setting, params_path)
     ev = cfg.evaluate
-    threshold = ev.threshold if ds.threshold is None else ds.threshold
+    post = detection_postprocess(cfg, name, evaluations, params_path)  # auto: the variant's chosen values
+    threshold, min_gap_s, min_dur_s = post["threshold"], post["min_gap_s"], post["min_dur_s"]
     if cfg.detect.num_threads:
         torch.set_num_threads(cfg.detect.num_threads)
     mpath = model_file(ds, cfg)
@@ -644,7 +653,7 @@ def detect_set(cfg: AcousticParams, name: str, out: str | Path, params_path: str
         "min_max_norm": ds.min_max_norm,
         "setting": setting.model_dump(),
         "threshold": threshold,
-        "chain": ev.model_dump(exclude={"threshold", "iou"}),
+        "chain": {"boundary": ev.boundary, "min_gap_s": min_gap_s, "min_dur_s": min_dur_s},
         "rf": _sha256(rf_path) if rf_path else None,
         "rf_params": cfg.rf.model_dump() if rf_path else None,
         "batch_size": cfg.detect.batch_size,
@@ -689,7 +698,7 @@ def detect_set(cfg: AcousticParams, name: str, out: str | Path, params_path: str
             continue
         finally:
             reader.close()
-        d = chain_windows(win, threshold, setting.hop_s, ev.boundary, ev.min_gap_s, ev.min_dur_s)
+        d = chain_windows(win, threshold, setting.hop_s, ev.boundary, min_gap_s, min_dur_s)
         d = d.astype({"start_s": float, "end_s": float, "cnn_logit_mean": float, "prob_max": float, "n_windows": int})
         d.insert(0, "recording", rid)
         d = describe_detections(d, path, det_model.fmin, det_model.fmax, rf, cfg.rf)
@@ -750,6 +759,9 @@ def detect_set(cfg: AcousticParams, name: str, out: str | Path, params_path: str
         "setting": ds.setting,
         **setting.model_dump(),
         "threshold": threshold,
+        "min_gap_s": min_gap_s,
+        "min_dur_s": min_dur_s,
+        "postprocess_from": post["from"],
         "iou": ev.iou if ds.truth is not None else None,
         "rf": str(rf_path) if rf_path else None,
         "rf_threshold": rf["threshold"] if rf is not None else None,

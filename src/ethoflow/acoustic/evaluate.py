@@ -5,6 +5,14 @@ Detections: windows with ``prob >= threshold`` are chained when they overlap or 
 only, which keeps detections close to the call's true edges); detections shorter than ``min_dur_s``
 are dropped. Each detection carries ``cnn_logit_mean``: the duration-weighted mean log-odds of its windows.
 
+Post-processing chosen on validation tapes (:func:`choose_postprocess`): ``threshold``, ``min_gap_s``
+and ``min_dur_s`` may each be ``auto``; the ``auto`` ones are chosen jointly, on a grid
+(``evaluate.search``), to maximise event F1 (Hungarian matching at ``iou``) on the variant's validation
+tapes (role ``val``), never on test or benchmark tapes, and the chosen values are used for every tape
+and written to the metrics and to ``postprocess.json`` (which detection sets of that variant read).
+The clean-up is TweetyNet's (Cohen et al. 2022, eLife): merge detections separated by gaps shorter
+than ``min_gap_s``, then drop detections shorter than ``min_dur_s``.
+
 Matching (a detection and an annotated call match when their time IoU >= ``iou``):
 
 - ``greedy`` (as the alpaca scripts did): annotations in time order, each takes the still-unmatched
@@ -27,7 +35,7 @@ from ethoflow.core import atomic_path, get_logger, read_json, write_json
 from ethoflow.core.io import atomic_dir
 
 if TYPE_CHECKING:
-    from ethoflow.acoustic.params import AcousticParams
+    from ethoflow.acoustic.params import AcousticParams, EvaluateParams
     from ethoflow.acoustic.records import VariantIndex
 
 log = get_logger(__name__)
@@ -111,6 +119,42 @@ def counts(
     }
 
 
+def merge_intervals(
+    s: np.ndarray, e: np.ndarray, min_gap_s: float = 0.0, min_dur_s: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chain intervals ``(s[k], e[k])`` (seconds, shape (n,), in time order) into events: an interval joins
+    the current event when it starts at most ``min_gap_s`` after the event's end (overlapping and touching
+    intervals always join); events shorter than ``min_dur_s`` are then dropped (TweetyNet's clean-up:
+    merge short gaps first, then remove short segments).
+
+    Returns (starts (m,), ends (m,), event index of each interval (n,), -1 for intervals of dropped events).
+    """
+    s, e = np.asarray(s, float), np.asarray(e, float)
+    if not len(s):
+        return np.zeros(0), np.zeros(0), np.zeros(0, int)
+    run_end = np.maximum.accumulate(e)
+    new = np.ones(len(s), bool)
+    new[1:] = s[1:] > run_end[:-1] + min_gap_s + 1e-9
+    first = np.flatnonzero(new)
+    starts, ends = s[first], np.maximum.reduceat(e, first)
+    group = np.cumsum(new) - 1
+    keep = ends - starts >= min_dur_s
+    renum = np.where(keep, np.cumsum(keep) - 1, -1)
+    return starts[keep], ends[keep], renum[group]
+
+
+def window_intervals(win: pd.DataFrame, threshold: float, hop_s: float, boundary: str = "center") -> pd.DataFrame:
+    """The windows with ``prob >= threshold`` in time order, with the interval each stands for (``s``, ``e``,
+    seconds): the whole window (``boundary: full``) or its central ``hop_s`` (``center``)."""
+    w = win[win.prob >= threshold].sort_values("start_s")
+    s, e = w.start_s.to_numpy(float), w.end_s.to_numpy(float)
+    if boundary == "center":
+        c = (s + e) / 2
+        half = np.minimum(hop_s, e - s) / 2
+        s, e = c - half, c + half
+    return w.assign(s=s, e=e)
+
+
 def chain_windows(
     win: pd.DataFrame,
     threshold: float,
@@ -119,42 +163,28 @@ def chain_windows(
     min_gap_s: float = 0.0,
     min_dur_s: float = 0.0,
 ) -> pd.DataFrame:
-    """Detections of one recording from its windows (``start_s, end_s, prob, logit`` [, ``label``]).
+    """Detections of one recording from its windows (``start_s, end_s, prob, logit`` [, ``label``]):
+    windows with ``prob >= threshold`` (:func:`window_intervals`) chained and cleaned up by
+    :func:`merge_intervals`.
 
     Returns a DataFrame with ``start_s, end_s, cnn_logit_mean, prob_max, n_windows, label``.
     """
-    w = win[win.prob >= threshold].sort_values("start_s")
+    w = window_intervals(win, threshold, hop_s, boundary)
     cols = ["start_s", "end_s", "cnn_logit_mean", "prob_max", "n_windows", "label"]
     if w.empty:
         return pd.DataFrame(columns=cols)
-    s, e = w.start_s.to_numpy(float), w.end_s.to_numpy(float)
-    if boundary == "center":
-        c = (s + e) / 2
-        half = np.minimum(hop_s, e - s) / 2
-        s, e = c - half, c + half
+    starts, ends, group = merge_intervals(w.s.to_numpy(), w.e.to_numpy(), min_gap_s, min_dur_s)
     dur = w.end_s.to_numpy(float) - w.start_s.to_numpy(float)
     logit, prob = w.logit.to_numpy(float), w.prob.to_numpy(float)
     labels = w["label"].to_numpy() if "label" in w else np.array(["target"] * len(w))
-    out, cur = [], None
-    for k in range(len(w)):
-        if cur is not None and s[k] <= cur["end"] + min_gap_s + 1e-9:
-            cur["end"] = max(cur["end"], e[k])
-            cur["idx"].append(k)
-        else:
-            if cur is not None:
-                out.append(cur)
-            cur = {"start": s[k], "end": e[k], "idx": [k]}
-    out.append(cur)
     rows = []
-    for d in out:
-        idx = np.array(d["idx"])
-        if d["end"] - d["start"] < min_dur_s:
-            continue
+    for g in range(len(starts)):
+        idx = np.flatnonzero(group == g)
         vals, cnt = np.unique(labels[idx], return_counts=True)
         rows.append(
             {
-                "start_s": round(max(d["start"], 0.0), 6),
-                "end_s": round(d["end"], 6),
+                "start_s": round(max(starts[g], 0.0), 6),
+                "end_s": round(ends[g], 6),
                 "cnn_logit_mean": float(np.sum(logit[idx] * dur[idx]) / np.sum(dur[idx])),
                 "prob_max": float(prob[idx].max()),
                 "n_windows": len(idx),
@@ -271,6 +301,199 @@ def detect_all(
     )
 
 
+VAL_ROLE = "val"
+#: the file of an ``acoustic_evaluate`` out holding the post-processing it used (detection sets read it)
+POSTPROCESS_FILE = "postprocess.json"
+
+
+def _event_scores(
+    recs: list[tuple[pd.DataFrame, np.ndarray]], threshold: float, min_gap_s: float, min_dur_s: float, iou: float
+) -> tuple[int, int, int, float]:
+    """(tp, n_pred, n_gt, summed IoU of the matches) over recordings ``(windows with s/e, gt (n, 2))``."""
+    tp = n_pred = n_gt = 0
+    iou_sum = 0.0
+    for w, g in recs:
+        w = w[w.prob >= threshold]
+        st, en, _ = merge_intervals(w.s.to_numpy(), w.e.to_numpy(), min_gap_s, min_dur_s)
+        det = np.column_stack([np.round(np.maximum(st, 0.0), 6), np.round(en, 6)])
+        pairs = match_hungarian(g, det, iou) if len(g) and len(det) else []
+        tp, n_pred, n_gt = tp + len(pairs), n_pred + len(det), n_gt + len(g)
+        iou_sum += sum(v for _, _, v in pairs)
+    return tp, n_pred, n_gt, iou_sum
+
+
+def _f1(tp: int, n_pred: int, n_gt: int) -> tuple[float, float, float]:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gt if n_gt else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def choose_postprocess(
+    pred: pd.DataFrame,
+    gt: pd.DataFrame,
+    roles: dict[str, str],
+    hop_s: float,
+    ev: EvaluateParams,
+    model: str = "",
+) -> dict[str, Any]:
+    """The post-processing (threshold, min_gap_s, min_dur_s) for one model's window predictions.
+
+    Fixed values of ``ev`` are kept; the ``auto`` ones are chosen jointly from ``ev.search`` to maximise
+    event F1 (Hungarian matching at ``ev.iou``, detections as :func:`chain_windows` makes them) on the
+    validation tapes (``roles[tape] == "val"``) only. Ties: the larger summed IoU of the matches (better
+    boundaries), then the threshold nearest 0.5, then the smaller gap and duration.
+
+    Args:
+        pred: window predictions (``tape, recording, start_s, end_s, prob``).
+        gt: annotated events (``recording, tape, start_s, end_s``).
+        roles: tape -> role (``train``/``val``/``test``/``benchmark``/``mixed``).
+        hop_s: the prediction hop (s). model: named in errors.
+
+    Returns:
+        ``{threshold, min_gap_s, min_dur_s, auto: [keys chosen], val_tapes, val_n_gt, val_tp, val_fp,
+        val_fn, val_precision, val_recall, val_f1}`` (the ``val_*`` entries at the returned values; absent
+        without validation tapes).
+
+    Raises:
+        ParamsError: an ``auto`` key and no validation tape (e.g. a ``random`` split, whose tapes are
+            ``mixed``), naming the key.
+    """
+    from ethoflow.core import ParamsError
+
+    auto = ev.auto_keys()
+    val = sorted(t for t, r in roles.items() if r == VAL_ROLE)
+    fixed = {k: getattr(ev, k) for k in ("threshold", "min_gap_s", "min_dur_s")}
+    if not val:
+        if auto:
+            raise ParamsError(
+                f"acoustic.evaluate.{auto[0]}: auto is chosen on validation tapes, and {model or 'the model'}'s "
+                f"variant has none (tape roles: {sorted(set(roles.values()))}); use a tape_exclusive split or "
+                "set a number"
+            )
+        return {**fixed, "auto": []}
+    p = pred[pred.tape.isin(val)]
+    g = gt[gt.tape.isin(val)]
+    recs = []
+    for rec in sorted(set(p.recording) | set(g.recording)):
+        w = window_intervals(p[p.recording == rec], 0.0, hop_s, ev.boundary)
+        recs.append((w, g.loc[g.recording == rec, ["start_s", "end_s"]].to_numpy(float)))
+    grid = {k: [fixed[k]] for k in fixed}
+    if "threshold" in auto:
+        grid["threshold"] = sorted(set(ev.search.thresholds), key=lambda x: (abs(x - 0.5), x))
+    for k in ("min_gap_s", "min_dur_s"):
+        if k in auto:
+            grid[k] = sorted(set(getattr(ev.search, k)))
+    best, best_key = None, None
+    for thr in grid["threshold"]:
+        for gap in grid["min_gap_s"]:
+            for dur in grid["min_dur_s"]:
+                tp, n_pred, n_gt, iou_sum = _event_scores(recs, thr, gap, dur, ev.iou)
+                key = (round(_f1(tp, n_pred, n_gt)[2], 12), round(iou_sum, 9))
+                if best_key is None or key > best_key:
+                    best_key, best = key, (thr, gap, dur, tp, n_pred, n_gt)
+    thr, gap, dur, tp, n_pred, n_gt = best
+    if not n_gt:
+        log.warning("%s: the validation tapes %s hold no annotated call; post-processing not informed", model, val)
+    pr, rc, f1 = _f1(tp, n_pred, n_gt)
+    out = {
+        "threshold": float(thr),
+        "min_gap_s": float(gap),
+        "min_dur_s": float(dur),
+        "auto": auto,
+        "val_tapes": val,
+        "val_n_gt": n_gt,
+        "val_tp": tp,
+        "val_fp": n_pred - tp,
+        "val_fn": n_gt - tp,
+        "val_precision": pr,
+        "val_recall": rc,
+        "val_f1": f1,
+    }
+    if auto:
+        log.info(
+            "%s: on validation tapes %s chose threshold %g, min_gap_s %g, min_dur_s %g (F1 %.3f)",
+            model,
+            val,
+            thr,
+            gap,
+            dur,
+            f1,
+        )
+    return out
+
+
+def read_postprocess(path: str | Path) -> dict[str, Any]:
+    """Read an evaluation's ``postprocess.json`` (:func:`choose_postprocess`'s result).
+
+    Raises:
+        InputError: missing file (run ``acoustic_evaluate`` first) or a file without the three values.
+    """
+    from ethoflow.core import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: missing; run acoustic_evaluate for this variant and setting first")
+    post = read_json(path)
+    missing = [k for k in ("threshold", "min_gap_s", "min_dur_s", "auto") if k not in post]
+    if missing:
+        raise InputError(f"{path}: no {', '.join(missing)} (not written by acoustic_evaluate?)")
+    return post
+
+
+def detection_postprocess(
+    cfg: AcousticParams, name: str, evaluations: str | Path | None, params_path: str = "params.yaml"
+) -> dict[str, Any]:
+    """Threshold and clean-up of detection set ``name``: its own ``threshold`` (``null``:
+    ``acoustic.evaluate.threshold``) and ``acoustic.evaluate``'s ``min_gap_s``/``min_dur_s``; each one that is
+    ``auto`` is the value ``acoustic_evaluate`` chose on the model variant's validation tapes
+    (``<evaluations>/<variant>-<setting>/postprocess.json``).
+
+    Returns ``{threshold, min_gap_s, min_dur_s, from}`` (``from``: the postprocess.json read, or None).
+
+    Raises:
+        ParamsError: an ``auto`` for a set whose model is a file (no validation tapes), or whose variant's
+            evaluation did not choose that value (naming the key). InputError: postprocess.json missing.
+    """
+    from ethoflow.core import ParamsError
+
+    ds = cfg.detect.sets[name]
+    ev = cfg.evaluate
+    want = {
+        "threshold": ev.threshold if ds.threshold is None else ds.threshold,
+        "min_gap_s": ev.min_gap_s,
+        "min_dur_s": ev.min_dur_s,
+    }
+    auto = [k for k, v in want.items() if v == "auto"]
+    if not auto:
+        return {**{k: float(v) for k, v in want.items()}, "from": None}
+    key = {
+        k: (
+            f"acoustic.detect.sets.{name}.threshold"
+            if k == "threshold" and ds.threshold is not None
+            else f"acoustic.evaluate.{k}"
+        )
+        for k in auto
+    }
+    if ds.model not in cfg.variants:
+        raise ParamsError(
+            f"{params_path}: {key[auto[0]]}: auto uses the value chosen on a trained variant's validation tapes, "
+            f"and the model of detection set {name!r} is the file {ds.model!r}, which has none: set a number"
+        )
+    if evaluations is None:
+        raise ParamsError(f"{params_path}: {key[auto[0]]}: auto needs acoustic_evaluate's outs (--evaluations)")
+    path = Path(evaluations) / f"{ds.model}-{ds.setting}" / POSTPROCESS_FILE
+    post = read_postprocess(path)
+    for k in auto:
+        if k not in post["auto"]:
+            raise ParamsError(
+                f"{params_path}: {key[k]}: auto reads the value acoustic_evaluate@{ds.model}-{ds.setting} chose on "
+                f"validation tapes, but acoustic.evaluate.{k} is fixed there ({post[k]}): set "
+                f"acoustic.evaluate.{k}: auto, or a number"
+            )
+    out = {k: float(post[k]) if k in auto else float(want[k]) for k in want}
+    return {**out, "from": str(path)}
+
+
 def pr_curve(
     pred: pd.DataFrame,
     gt: pd.DataFrame,
@@ -360,8 +583,10 @@ def evaluate_predictions(
 ) -> None:
     """``acoustic_evaluate`` for one item: window probabilities (``predictions``, Parquet) -> detections
     (threshold, chaining, clean-up) with their frequency bands -> IoU matching against the corpus's
-    ground truth. Writes the ``cnn`` layer into ``out`` (:func:`write_layer`: detections.parquet,
-    per_tape.csv, selections/, metrics.json) and ``out/pr_curve.csv``. ``variant`` names the item's model
+    ground truth, with the post-processing of :func:`choose_postprocess` (``auto`` values chosen on the
+    validation tapes). Writes the ``cnn`` layer into ``out`` (:func:`write_layer`: detections.parquet,
+    per_tape.csv, selections/, metrics.json with the values used under ``chosen``), ``out/pr_curve.csv``
+    and ``out/postprocess.json``. ``variant`` names the item's model
     (a trained variant or an external model); ``vindex`` is the variant whose recordings were predicted.
     Top level, so a dispatched job pickles it by reference.
     """
@@ -371,18 +596,28 @@ def evaluate_predictions(
     roles = vindex.tape_roles
     pred = pd.read_parquet(predictions)
     gt = ground_truth(read_json(corpus_index), vindex.classes)
-    det = detect_all(pred, roles, ev.threshold, s.hop_s, ev.boundary, ev.min_gap_s, ev.min_dur_s)
+    post = choose_postprocess(pred, gt, roles, s.hop_s, ev, f"{variant}-{setting}")
+    thr, gap, dur = post["threshold"], post["min_gap_s"], post["min_dur_s"]
+    det = detect_all(pred, roles, thr, s.hop_s, ev.boundary, gap, dur)
     files = {r.recording: r.file for r in vindex.recordings}
     det = detection_bands(det, files, cfg.features.fmin, cfg.features.fmax)  # Raven Low/High Freq
     result = evaluate_detections(det, gt, roles, ev.iou)
+    chosen = {"threshold": thr, "min_gap_s": gap, "min_dur_s": dur}
+    if "val_f1" in post:
+        chosen["val_f1"] = post["val_f1"]
     meta = {
         "variant": variant,
         "setting": setting,
         "iou": ev.iou,
-        "threshold": ev.threshold,
+        "threshold": thr,
+        "min_gap_s": gap,
+        "min_dur_s": dur,
+        "postprocess": post,
+        "chosen": chosen,
         "recordings": vindex.recording_names(),
     }
-    curve = pr_curve(pred, gt, roles, s.hop_s, ev.boundary, ev.min_gap_s, ev.min_dur_s, ev.iou)
+    curve = pr_curve(pred, gt, roles, s.hop_s, ev.boundary, gap, dur, ev.iou)
     with layer_set(out, Path(out) / "metrics.json") as (tmp, tmp_metrics):  # all-or-nothing
         write_layer(tmp, tmp_metrics, "cnn", result, meta)
         curve.to_csv(tmp / "pr_curve.csv", index=False, float_format="%.6f", lineterminator="\n")
+        write_json(tmp / POSTPROCESS_FILE, post)

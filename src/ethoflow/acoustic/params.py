@@ -363,21 +363,62 @@ class PredictParams(StrictModel):
         return v
 
 
+AUTO = "auto"
+
+
+class PostprocessSearch(StrictModel):
+    """Candidate values searched for the ``auto`` keys of ``acoustic.evaluate`` (every combination).
+
+    Attributes:
+        thresholds: window probability thresholds (0..1).
+        min_gap_s: merge gaps shorter than this (s); min_dur_s: drop detections shorter than this (s).
+    """
+
+    thresholds: list[float] = Field(default_factory=lambda: [round(0.05 * k, 2) for k in range(1, 20)], min_length=1)
+    min_gap_s: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.3], min_length=1)
+    min_dur_s: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2], min_length=1)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> PostprocessSearch:
+        if any(not 0 <= t <= 1 for t in self.thresholds):
+            raise ValueError(f"thresholds must lie in [0, 1], got {self.thresholds}")
+        if any(v < 0 for v in self.min_gap_s + self.min_dur_s):
+            raise ValueError("min_gap_s and min_dur_s candidates must be >= 0")
+        return self
+
+
 class EvaluateParams(StrictModel):
     """acoustic_evaluate: windows -> detections -> matching.
 
     Attributes:
-        threshold: window probability threshold.
+        threshold: window probability threshold, or ``auto``: chosen on the variant's validation tapes.
         boundary: ``center`` (each positive window stands for its central hop) or ``full`` (whole window).
-        min_gap_s: detections closer than this are joined; min_dur_s: shorter detections dropped.
+        min_gap_s: detections closer than this (s) are joined; min_dur_s: shorter detections (s) are
+            dropped. Each may be ``auto`` (chosen with the threshold on the validation tapes).
+        search: the candidates tried for the ``auto`` keys.
         iou: IoU needed for a match (1-D, time).
     """
 
-    threshold: float = Field(0.5, ge=0, le=1)
+    threshold: float | Literal["auto"] = 0.5
     boundary: Literal["center", "full"] = "center"
-    min_gap_s: float = Field(0.1, ge=0)
-    min_dur_s: float = Field(0.05, ge=0)
+    min_gap_s: float | Literal["auto"] = 0.1
+    min_dur_s: float | Literal["auto"] = 0.05
+    search: PostprocessSearch = Field(default_factory=PostprocessSearch)
     iou: float = Field(0.4, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> EvaluateParams:
+        if self.threshold != AUTO and not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold must be in [0, 1] or 'auto', got {self.threshold}")
+        for key in ("min_gap_s", "min_dur_s"):
+            v = getattr(self, key)
+            if v != AUTO and v < 0:
+                raise ValueError(f"{key} must be >= 0 or 'auto', got {v}")
+        return self
+
+    def auto_keys(self) -> list[str]:
+        """The post-processing keys set to ``auto`` (chosen on validation tapes), in a fixed order."""
+        return [k for k in ("threshold", "min_gap_s", "min_dur_s") if getattr(self, k) == AUTO]
 
 
 class RFParams(StrictModel):
@@ -387,9 +428,16 @@ class RFParams(StrictModel):
         fmin/fmax: band of the band-limited STFT features (Hz); n_fft/hop_length in samples at the
             recording's rate; n_mfcc MFCCs (with deltas and delta-deltas, mean and std).
         n_estimators, max_depth, min_samples_leaf: sklearn RandomForestClassifier.
-        n_folds: group-aware (by tape) folds for out-of-fold validation probabilities.
-        target: ``recall`` (highest threshold keeping recall >= target_value) or ``fbeta``
-            (threshold maximising F-beta with ``beta``).
+        n_folds: folds (by tape, or by recording when the variant has one validation tape) for the
+            out-of-fold probabilities of the validation-tape detections the threshold is chosen on.
+        target: ``f1`` (threshold of the best event F1), ``fbeta`` (best event F-beta with ``beta``) or
+            ``recall`` (highest threshold keeping event recall >= ``target_value``); whatever the
+            target, a threshold that gives a lower F1 than the CNN alone on the validation tapes is
+            replaced by passing every detection through.
+        model_file: an existing filter instead of training one: a scikit-learn classifier saved with
+            joblib (fitted on a DataFrame with ethoflow's feature names) or an ``rf.pkl`` of
+            ``acoustic_rf_train``; must lie inside ``acoustic.corpus.data_dir``. Only its threshold is
+            chosen here. ``null``: train one.
     """
 
     fmin: float = 0.0
@@ -401,10 +449,11 @@ class RFParams(StrictModel):
     max_depth: int | None = None
     min_samples_leaf: int = Field(1, ge=1)
     n_folds: int = Field(4, ge=2)
-    target: Literal["recall", "fbeta"] = "recall"
+    target: Literal["f1", "recall", "fbeta"] = "f1"
     target_value: float = Field(0.95, gt=0, le=1)
     beta: float = Field(1.0, gt=0)
     seed: int = 0
+    model_file: str | None = None
 
 
 AUDIO_EXTENSIONS = (".wav", ".flac")
@@ -424,8 +473,11 @@ class DetectSet(StrictModel):
         min_max_norm: for an ANIMAL-SPOT model: it was trained with ``--min_max_norm`` (the file does
             not record it).
         setting: prediction setting (``acoustic.predict.settings``: window length and hop).
-        threshold: window probability threshold (``null``: ``acoustic.evaluate.threshold``); windows are
-            chained into detections with ``acoustic.evaluate``'s boundary/min_gap_s/min_dur_s.
+        threshold: window probability threshold (``null``: ``acoustic.evaluate.threshold``), or ``auto``:
+            the threshold (and ``auto`` clean-up values) that ``acoustic_evaluate`` chose on the model
+            variant's validation tapes (only for a ``model`` that is a trained variant). Windows are
+            chained into detections with ``acoustic.evaluate``'s boundary/min_gap_s/min_dur_s (an ``auto``
+            one again the variant's chosen value).
         rf: optional random-forest filter: a ``<variant>-<setting>`` name whose
             ``models/acoustic/rf/<name>/rf.pkl`` ``acoustic_rf_train`` wrote, or a path to such a file;
             detections it rejects are left out (their count goes to the summary).
@@ -442,7 +494,7 @@ class DetectSet(StrictModel):
     model: str
     min_max_norm: bool = False
     setting: str = "default"
-    threshold: float | None = Field(None, ge=0, le=1)
+    threshold: float | Literal["auto"] | None = None
     rf: str | None = None
     truth: str | None = None
     on_error: Literal["skip", "fail"] = "skip"
@@ -450,6 +502,8 @@ class DetectSet(StrictModel):
 
     @model_validator(mode="after")
     def _inputs_tracked(self) -> DetectSet:
+        if isinstance(self.threshold, float) and not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold must be in [0, 1], 'auto' or null, got {self.threshold}")
         tracked = (self.data_dir, "models/acoustic")
         keys = [("recordings", self.recordings), ("truth", self.truth)]
         if "/" in self.model or self.model.endswith((".pt", ".pk", ".pth")):
@@ -511,6 +565,12 @@ class AcousticParams(StrictModel):
 
     @model_validator(mode="after")
     def _external_models(self) -> AcousticParams:
+        mf = self.rf.model_file
+        if mf is not None and self.corpus.data_dir is not None and not path_within(mf, self.corpus.data_dir):
+            raise ValueError(
+                f"rf.model_file {mf!r} outside corpus.data_dir {self.corpus.data_dir!r}, the folder DVC tracks "
+                "for acoustic_rf_train: move the file there"
+            )
         for name, ext in self.external.items():
             if name in self.variants:
                 raise ValueError(f"external.{name}: the name is a variant's too; metrics rows would collide")

@@ -24,8 +24,11 @@ REPO = Path(__file__).resolve().parents[3]
 ORDER = ("corpus", "variants", "train", "predict", "evaluate", "rf_train", "rf_filter", "report")
 
 
-def run_pipeline(workdir: str | os.PathLike, until: str = "report", env: dict[str, str] | None = None) -> None:
-    """Run the acoustic stages of ``dvc.yaml`` up to and including ``acoustic_<until>`` in ``workdir``.
+def run_pipeline(
+    workdir: str | os.PathLike, until: str = "report", env: dict[str, str] | None = None, start: str = "corpus"
+) -> None:
+    """Run the acoustic stages of ``dvc.yaml`` from ``acoustic_<start>`` up to and including ``acoustic_<until>``
+    in ``workdir`` (a later ``start`` reuses the outputs of the earlier stages already in ``workdir``).
 
     Raises:
         EthoflowError: a stage exited non-zero (its own error line is in the log it printed).
@@ -36,7 +39,7 @@ def run_pipeline(workdir: str | os.PathLike, until: str = "report", env: dict[st
     commands = stage_commands(REPO / "dvc.yaml", workdir / "params.yaml", "acoustic_", {"acoustic": AcousticParams})
     full_env = dict(os.environ, **(env or {}))
     full_env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2]) + os.pathsep + full_env.get("PYTHONPATH", "")
-    for step in ORDER[: ORDER.index(until) + 1]:
+    for step in ORDER[ORDER.index(start) : ORDER.index(until) + 1]:
         base = f"acoustic_{step}"
         for stage in sorted(s for s in commands if s == base or s.startswith(base + "@")):
             argv = shlex.split(commands[stage])

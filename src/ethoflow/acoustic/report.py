@@ -1,7 +1,8 @@
 """acoustic_report: one table comparing the CNN and CNN+RF layers of every model and prediction setting.
 
 Writes the headline metrics (``metrics/acoustic.json``: F1, precision and recall per variant, setting and
-layer, Hungarian matching on held-out tapes; committed to git for ``dvc metrics diff``) and, under
+layer, Hungarian matching on held-out tapes, with the post-processing chosen on validation tapes and the
+RF's threshold, pass-through flag and training counts; committed to git for ``dvc metrics diff``) and, under
 ``reports/acoustic/``: ``metrics.csv`` (model, setting, layer, group, method + counts and scores),
 ``metrics_per_tape.csv``, ``summary.json`` (the headline with counts), ``pr_curves.png``, ``confusion.png``, and
 long-format plot data with a ``series`` column (``<model>-<setting>-<layer>``, or the variant) for DVC plots
@@ -25,6 +26,20 @@ log = get_logger(__name__)
 #: the per-item evaluation summary inside each layer's out folder
 LAYER_METRICS = "metrics.json"
 HEADLINE_KEYS = ("f1", "precision", "recall")
+#: what each layer's metrics.json reports under ``chosen`` and the headline repeats: the post-processing
+#: used (``cnn``; chosen on validation tapes when ``auto``) and the RF's threshold and training counts (``rf``)
+CHOSEN_KEYS = (
+    "threshold",
+    "min_gap_s",
+    "min_dur_s",
+    "val_f1",
+    "rf_threshold",
+    "rf_pass_through",
+    "rf_n_pos",
+    "rf_n_neg",
+    "val_f1_cnn",
+    "val_f1_rf",
+)
 METRIC_COLS = ["n_gt", "n_pred", "tp", "fp", "fn", "precision", "recall", "f1", "start_offset_ms", "end_offset_ms"]
 
 
@@ -123,6 +138,7 @@ def build_report(
                     "fp": hm.get("fp"),
                     "fn": hm.get("fn"),
                     "f1_greedy": gm.get("f1"),
+                    **m.get("chosen", {}),  # post-processing chosen on val tapes / the RF's counts
                 }
                 pt = pd.read_csv(Path(ddir) / name / "per_tape.csv")
                 if len(pt):
@@ -142,7 +158,10 @@ def build_report(
     _csv(per_tape, Path(out_reports) / "metrics_per_tape.csv")
     write_json(Path(out_reports) / "summary.json", summary)
     headline: dict[str, Any] = {
-        f"{v}-{s}": {layer: {k: m[k] for k in HEADLINE_KEYS if m.get(k) is not None} for layer, m in by_layer.items()}
+        f"{v}-{s}": {
+            layer: {k: m[k] for k in (*HEADLINE_KEYS, *CHOSEN_KEYS) if m.get(k) is not None}
+            for layer, m in by_layer.items()
+        }
         for v, by_setting in summary.items()
         for s, by_layer in by_setting.items()
     }

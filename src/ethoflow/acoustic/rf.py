@@ -1,108 +1,239 @@
 """acoustic_rf_train / acoustic_rf_filter: a random forest that removes the CNN's false alarms.
 
-Training rows: detections of the training tapes (roles ``train``, ``val``, ``mixed``), label 1 when the
-detection matches an annotated call (Hungarian matching at ``evaluate.iou``), else 0. Validation is
-group-aware: out-of-fold probabilities from ``GroupKFold`` over tapes (no tape in both the fitting
-and the scoring part of a fold). The decision threshold is chosen on those probabilities: the
-highest threshold that keeps recall >= ``target_value`` (``target: recall``) or the F-beta maximum
-(``target: fbeta``). The final forest is fit on all training rows (scikit-learn RandomForestClassifier).
+Training rows: the CNN's detections on the variant's **validation tapes** (role ``val``): audio the
+network did not train on, so their false alarms are the ones it makes on new tapes (the training tapes'
+detections have almost none); test and benchmark tapes stay untouched. Label 1 when the detection
+matches an annotated call (Hungarian matching at ``evaluate.iou``), else 0.
+
+Threshold: out-of-fold probabilities of those detections (scikit-learn ``GroupKFold`` by tape, or by
+recording when there is one validation tape), then the threshold of the best event F1 on the validation
+tapes (``target: f1``; or F-beta / a recall target). Event F1 counts every annotated call of the
+validation tapes, so a filter that drops true calls pays for it. When no threshold gives a higher F1
+than the CNN alone (or the chosen target's threshold gives a lower one), the filter passes every
+detection through (``pass_through``). The final forest is fit on all validation-tape detections
+(``RandomForestClassifier``, class-balanced). An existing classifier (``rf.model_file``) can replace
+the training: its feature names are checked against ours and only its threshold is chosen.
 """
 
 from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ethoflow.acoustic.params import RFParams
-from ethoflow.core import atomic_write_bytes, get_logger
+from ethoflow.core import InputError, atomic_write_bytes, get_logger
+
+if TYPE_CHECKING:
+    from ethoflow.acoustic.params import AcousticParams
+    from ethoflow.acoustic.records import VariantIndex
 
 log = get_logger(__name__)
 
-TRAIN_ROLES = ("train", "val", "mixed")
+TRAIN_ROLES = ("val",)
 
 
-def choose_threshold(prob: np.ndarray, y: np.ndarray, params: RFParams) -> float:
-    """Decision threshold on validation probabilities ``prob`` (n,) with labels ``y`` (n,) in {0, 1}.
+def _scores(tp: int, n_pred: int, n_gt: int, beta: float = 1.0) -> tuple[float, float, float, float]:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gt if n_gt else 0.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    b2 = beta**2
+    fb = (1 + b2) * p * r / (b2 * p + r) if p + r else 0.0
+    return p, r, f1, fb
 
-    ``recall``: the highest threshold whose recall >= ``target_value``; ``fbeta``: the threshold of the
-    best F-beta (ties: the higher threshold). 0.0 keeps everything (no positives to learn from).
+
+def choose_threshold(prob: np.ndarray, y: np.ndarray, n_gt: int, params: RFParams) -> tuple[float, dict[str, Any]]:
+    """RF threshold from validation detections: probabilities ``prob`` (n,), labels ``y`` (n,) in {0, 1}
+    (1: matches a call), ``n_gt`` annotated calls on the same tapes (event recall = kept matches / n_gt).
+
+    ``f1``: the threshold of the best event F1 (ties: the lower threshold); ``fbeta``: of the best
+    F-beta; ``recall``: the highest threshold with recall >= ``target_value``. The result must not lower
+    F1 below the CNN's own (every detection kept); otherwise (and for ``f1`` when nothing beats the
+    CNN) the filter passes everything through (threshold 0.0).
+
+    Returns:
+        (threshold, stats): ``pass_through`` (bool), ``val_f1_cnn``, ``val_f1_rf``, ``val_precision_rf``,
+        ``val_recall_rf``, ``val_kept``.
     """
     prob, y = np.asarray(prob, float), np.asarray(y, int)
-    if y.sum() == 0:
-        return 0.0
-    cands = np.unique(prob)[::-1]
-    best_t, best_f = 0.0, -1.0
-    for t in cands:
+    _, _, f1_cnn, _ = _scores(int(y.sum()), len(y), n_gt)
+    best_t, best_v = None, -1.0
+    for t in np.unique(prob):  # ascending: ties go to the lower threshold
         keep = prob >= t
         tp = int((keep & (y == 1)).sum())
-        rec = tp / y.sum()
+        _, r, f1, fb = _scores(tp, int(keep.sum()), n_gt, params.beta)
         if params.target == "recall":
-            if rec >= params.target_value:
-                return float(t)
+            if r >= params.target_value:
+                best_t = float(t)  # the last (highest) one that still reaches the target
             continue
-        prec = tp / keep.sum() if keep.sum() else 0.0
-        b2 = params.beta**2
-        f = (1 + b2) * prec * rec / (b2 * prec + rec) if prec + rec else 0.0
-        if f > best_f + 1e-12:
-            best_f, best_t = f, float(t)
-    return best_t if params.target == "fbeta" else 0.0
+        v = f1 if params.target == "f1" else fb
+        if v > best_v + 1e-12:
+            best_v, best_t = v, float(t)
+    thr = 0.0 if best_t is None else best_t
+    keep = prob >= thr
+    tp = int((keep & (y == 1)).sum())
+    p, r, f1, _ = _scores(tp, int(keep.sum()), n_gt)
+    passing = best_t is None or f1 < f1_cnn - 1e-12 or (params.target == "f1" and f1 <= f1_cnn + 1e-12)
+    if passing:
+        thr, p, r, f1 = 0.0, *_scores(int(y.sum()), len(y), n_gt)[:3]
+        keep = prob >= thr
+    return thr, {
+        "pass_through": bool(passing),
+        "val_f1_cnn": f1_cnn,
+        "val_f1_rf": f1,
+        "val_precision_rf": p,
+        "val_recall_rf": r,
+        "val_kept": int(keep.sum()),
+    }
+
+
+def _make_forest(params: RFParams) -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(
+        n_estimators=params.n_estimators,
+        max_depth=params.max_depth,
+        min_samples_leaf=params.min_samples_leaf,
+        random_state=params.seed,
+        n_jobs=1,
+        class_weight="balanced",
+    )
 
 
 def fit_filter(
-    X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, params: RFParams
+    X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, n_gt: int, params: RFParams
 ) -> tuple[Any, float, dict[str, Any]]:
-    """Fit the forest with group-aware out-of-fold validation. Returns (model or None, threshold, stats).
+    """Fit the forest on validation detections ``X`` (n, features) with labels ``y`` (n,) and choose its
+    threshold (:func:`choose_threshold`) on out-of-fold probabilities (``GroupKFold`` over ``groups``, (n,)).
+    ``n_gt``: annotated calls on the same tapes.
 
-    ``None`` (with threshold 0: keep every detection) when the training rows hold a single class.
+    Returns (model or None, threshold, stats with ``n_train``, ``n_pos``, ``n_neg``, ``n_groups``,
+    ``fitted``, ``pass_through`` and a ``reason`` when it passes through). ``None`` (pass-through) when
+    the rows hold a single class; a fitted model that passes through when there are fewer than two
+    groups (no out-of-fold check possible) or no threshold helps.
     """
-    from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import GroupKFold
 
     y = np.asarray(y, int)
-    stats: dict[str, Any] = {"n_train": int(len(y)), "n_pos": int(y.sum()), "n_groups": int(len(set(groups)))}
+    stats: dict[str, Any] = {
+        "n_train": int(len(y)),
+        "n_pos": int(y.sum()),
+        "n_neg": int(len(y) - y.sum()),
+        "n_groups": int(len(set(groups))),
+        "n_gt": int(n_gt),
+    }
     if len(set(y.tolist())) < 2:
         what = "absent" if not len(y) else ("all true calls" if y[0] else "all false alarms")
-        log.warning("rf: training detections are %s; the filter keeps every detection", what)
-        return None, 0.0, stats | {"fitted": False}
-
-    def make() -> Any:
-        return RandomForestClassifier(
-            n_estimators=params.n_estimators,
-            max_depth=params.max_depth,
-            min_samples_leaf=params.min_samples_leaf,
-            random_state=params.seed,
-            n_jobs=1,
-            class_weight="balanced",
-        )
-
-    n_folds = min(params.n_folds, len(set(groups)))
+        log.warning("rf: validation detections are %s; the filter passes every detection through", what)
+        _, st = choose_threshold(np.ones(len(y)), y, n_gt, params.model_copy(update={"target": "f1"}))
+        return None, 0.0, stats | st | {"fitted": False, "pass_through": True, "reason": f"detections {what}"}
+    model = _make_forest(params).fit(X, y)
+    n_folds = min(params.n_folds, stats["n_groups"])
+    if n_folds < 2:
+        log.warning("rf: one validation group; no out-of-fold check possible, the filter passes everything")
+        _, st = choose_threshold(np.ones(len(y)), y, n_gt, params.model_copy(update={"target": "f1"}))
+        return model, 0.0, stats | st | {"fitted": True, "pass_through": True, "reason": "one validation group"}
     oof = np.full(len(y), np.nan)
-    if n_folds >= 2:
-        for tr, te in GroupKFold(n_splits=n_folds).split(X, y, groups):
-            if len(set(y[tr].tolist())) < 2:
-                oof[te] = float(y[tr][0])
-                continue
-            m = make().fit(X.iloc[tr], y[tr])
-            oof[te] = m.predict_proba(X.iloc[te])[:, 1]
-    else:  # one tape: no group-aware validation possible; threshold on in-sample probabilities
-        log.warning("rf: only one training tape; the threshold is chosen on in-sample probabilities")
-        oof = make().fit(X, y).predict_proba(X)[:, 1]
-    thr = choose_threshold(oof, y, params)
-    keep = oof >= thr
-    tp = int((keep & (y == 1)).sum())
-    stats |= {
-        "fitted": True,
-        "n_folds": n_folds,
-        "threshold": thr,
-        "val_recall": tp / max(int(y.sum()), 1),
-        "val_precision": tp / max(int(keep.sum()), 1),
-        "val_kept": int(keep.sum()),
-    }
-    return make().fit(X, y), thr, stats
+    for tr, te in GroupKFold(n_splits=n_folds).split(X, y, groups):
+        if len(set(y[tr].tolist())) < 2:
+            oof[te] = float(y[tr][0])
+            continue
+        oof[te] = _make_forest(params).fit(X.iloc[tr], y[tr]).predict_proba(X.iloc[te])[:, 1]
+    thr, st = choose_threshold(oof, y, n_gt, params)
+    stats |= {"fitted": True, "n_folds": n_folds, "threshold": thr, **st}
+    if st["pass_through"]:
+        stats["reason"] = "no threshold beats the CNN's F1 on the validation tapes"
+    return model, thr, stats
+
+
+def load_external_filter(path: str | Path, columns: list[str]) -> tuple[Any, list[str]]:
+    """A lab's filter file (``rf.model_file``): a scikit-learn classifier saved with joblib, or an
+    ``rf.pkl`` that :func:`save_filter` wrote. Its feature names must be exactly ``columns`` (ours).
+
+    Returns (classifier, its feature names in its own order).
+
+    Raises:
+        InputError: missing/unreadable file, no ``predict_proba``, classes other than {0, 1}, no feature
+            names, or missing/extra features (both lists named).
+    """
+    import joblib
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: RF model file not found (acoustic.rf.model_file)")
+    try:
+        obj = joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise InputError(f"{path}: not a joblib/pickle file ({type(exc).__name__}: {exc})") from None
+    names = None
+    if isinstance(obj, dict) and "model" in obj:
+        obj, names = obj["model"], obj.get("columns")
+    if obj is None:
+        raise InputError(f"{path}: the file holds an unfitted filter (no forest); train one or give another")
+    if not hasattr(obj, "predict_proba"):
+        raise InputError(f"{path}: {type(obj).__name__} has no predict_proba; need a scikit-learn classifier")
+    classes = [int(c) for c in getattr(obj, "classes_", [])]
+    if sorted(classes) != [0, 1]:
+        raise InputError(f"{path}: classifier classes {classes}; need 0 (false alarm) and 1 (true call)")
+    if hasattr(obj, "feature_names_in_"):
+        names = [str(c) for c in obj.feature_names_in_]
+    if names is None:
+        raise InputError(
+            f"{path}: the classifier has no feature names (fit it on a DataFrame with ethoflow's columns: "
+            f"{', '.join(columns)})"
+        )
+    missing = [c for c in names if c not in columns]
+    extra = [c for c in columns if c not in names]
+    if missing or extra:
+        raise InputError(
+            f"{path}: feature list differs from ethoflow's: the file needs {missing or 'nothing more'} that "
+            f"ethoflow does not compute; ethoflow computes {extra or 'nothing more'} that the file lacks"
+        )
+    return obj, names
+
+
+def train_rf(cfg: AcousticParams, vindex: VariantIndex, detections: str, corpus_index: str) -> dict[str, Any]:
+    """``acoustic_rf_train``'s work: librosa features of every CNN detection (``detections``, a
+    ``detections.parquet`` of ``acoustic_evaluate``) and the filter (:func:`fit_filter` on the validation
+    tapes' detections, or ``cfg.rf.model_file`` with its threshold chosen there).
+
+    Returns ``{"features": DataFrame (one row per detection), "model", "threshold", "columns", "stats"}``.
+    """
+    from ethoflow.acoustic.evaluate import ground_truth
+    from ethoflow.acoustic.features import detection_features
+    from ethoflow.core import read_json
+
+    files = {r.recording: r.file for r in vindex.recordings}
+    det = pd.read_parquet(detections)
+    features = detection_features(det, files, cfg.rf)
+    if features.empty:
+        features = pd.DataFrame(index=range(len(det)))
+    rows = det.role.isin(TRAIN_ROLES).to_numpy()
+    labels = (det.gt_hungarian != "").to_numpy(int)
+    val_tapes = {t for t, r in vindex.tape_roles.items() if r in TRAIN_ROLES}
+    gt = ground_truth(read_json(corpus_index), vindex.classes)
+    n_gt = int(gt.tape.isin(val_tapes).sum())
+    Xv, yv = features[rows].reset_index(drop=True), labels[rows]
+    columns = list(features.columns)
+    if not val_tapes:
+        log.warning("rf: the variant has no validation tapes; the filter passes every detection through")
+        model, thr = None, 0.0
+        stats = {"n_train": 0, "n_pos": 0, "n_neg": 0, "fitted": False, "pass_through": True, "reason": "no val tapes"}
+    elif cfg.rf.model_file is not None:
+        model, columns = load_external_filter(cfg.rf.model_file, columns)
+        prob = model.predict_proba(Xv[columns])[:, list(model.classes_).index(1)] if len(Xv) else np.zeros(0)
+        thr, st = choose_threshold(prob, yv, n_gt, cfg.rf)
+        stats = {"model_file": cfg.rf.model_file, "fitted": False, "n_train": 0, "n_pos": 0, "n_neg": 0}
+        stats |= {"n_val": int(len(yv)), "n_val_pos": int(yv.sum()), "n_gt": n_gt, "threshold": thr, **st}
+    else:
+        tapes = det.tape[rows].to_numpy()
+        groups = tapes if len(set(tapes)) >= 2 else det.recording[rows].to_numpy()
+        model, thr, stats = fit_filter(Xv, yv, groups, n_gt, cfg.rf)
+    stats["threshold"] = thr
+    return {"features": features, "model": model, "threshold": thr, "columns": columns, "stats": stats}
 
 
 def save_filter(path: str | Path, model: Any, threshold: float, columns: list[str], stats: dict[str, Any]) -> None:
@@ -122,7 +253,8 @@ def rf_probabilities(flt: dict[str, Any], X: pd.DataFrame) -> np.ndarray:
     """P(true call) per detection (ones when the filter was not fitted). Shape (n,)."""
     if flt["model"] is None or len(X) == 0:
         return np.ones(len(X))
-    return flt["model"].predict_proba(X[flt["columns"]])[:, 1]
+    model = flt["model"]
+    return model.predict_proba(X[flt["columns"]])[:, list(model.classes_).index(1)]
 
 
 def rf_curve(
@@ -157,3 +289,73 @@ def filter_detections(det: pd.DataFrame, threshold: float) -> pd.DataFrame:
     (``gt_greedy``, ``gt_hungarian``, ``iou_hungarian``), re-indexed from 0, ready to be matched again."""
     kept = det[det.rf_prob >= threshold].drop(columns=["gt_greedy", "gt_hungarian", "iou_hungarian"])
     return kept.reset_index(drop=True)
+
+
+def write_rf_train(
+    cfg: AcousticParams, vindex: VariantIndex, detections: str, corpus_index: str, features_out: str, model_out: str
+) -> None:
+    """``acoustic_rf_train``: :func:`train_rf`, then ``features_out/features.parquet``, ``model_out/rf.pkl``
+    and ``model_out/rf_summary.json`` (the counts it learned from, threshold, pass-through), all-or-nothing.
+    Top level, so a dispatched job pickles it by reference."""
+    from ethoflow.core import output_set, write_json
+
+    res = train_rf(cfg, vindex, detections, corpus_index)
+    targets = [Path(features_out) / "features.parquet", Path(model_out) / "rf.pkl", Path(model_out) / "rf_summary.json"]
+    with output_set(targets) as (t_features, t_model, t_summary):  # all-or-nothing
+        res["features"].to_parquet(t_features, index=False)
+        save_filter(t_model, res["model"], res["threshold"], res["columns"], res["stats"])
+        write_json(t_summary, res["stats"])
+
+
+def chosen_metrics(stats: dict[str, Any]) -> dict[str, float | int]:
+    """The numbers of an RF summary that go to the headline metrics: ``rf_threshold``, ``rf_pass_through``
+    (1/0), ``rf_n_pos`` / ``rf_n_neg`` (the detections it learned from), ``val_f1_cnn`` / ``val_f1_rf``."""
+    out: dict[str, float | int] = {
+        "rf_threshold": float(stats.get("threshold", 0.0)),
+        "rf_pass_through": int(bool(stats.get("pass_through", False))),
+        "rf_n_pos": int(stats.get("n_pos", 0)),
+        "rf_n_neg": int(stats.get("n_neg", 0)),
+    }
+    for k in ("val_f1_cnn", "val_f1_rf"):
+        if k in stats:
+            out[k] = float(stats[k])
+    return out
+
+
+def filter_layer(
+    cfg: AcousticParams,
+    variant: str,
+    setting: str,
+    vindex: VariantIndex,
+    detections: str,
+    features: str,
+    model: str,
+    corpus_index: str,
+    out: str,
+) -> None:
+    """``acoustic_rf_filter``: the CNN's detections with ``rf_prob`` from the filter ``model`` (rf.pkl), those
+    at or above its threshold evaluated as layer ``rf`` into ``out`` (as ``acoustic_evaluate`` writes the
+    ``cnn`` layer; metrics.json carries the filter's counts and pass-through under ``chosen``) plus
+    pr_curve.csv. Top level, so a dispatched job pickles it by reference."""
+    from ethoflow.acoustic.evaluate import evaluate_detections, ground_truth, layer_set, write_layer
+    from ethoflow.core import read_json
+
+    det = pd.read_parquet(detections)
+    flt = load_filter(model)
+    det["rf_prob"] = rf_probabilities(flt, pd.read_parquet(features))
+    gt = ground_truth(read_json(corpus_index), vindex.classes)
+    kept = filter_detections(det, flt["threshold"])
+    result = evaluate_detections(kept, gt, vindex.tape_roles, cfg.evaluate.iou)
+    meta = {
+        "variant": variant,
+        "setting": setting,
+        "iou": cfg.evaluate.iou,
+        "rf_threshold": flt["threshold"],
+        "rf": flt.get("stats", {}),
+        "chosen": chosen_metrics(flt.get("stats", {}) | {"threshold": flt["threshold"]}),
+        "recordings": vindex.recording_names(),
+    }
+    curve = rf_curve(det, gt, vindex.tape_roles)
+    with layer_set(out, Path(out) / "metrics.json") as (tmp, tmp_metrics):  # all-or-nothing
+        write_layer(tmp, tmp_metrics, "rf", result, meta)
+        curve.to_csv(tmp / "pr_curve.csv", index=False, float_format="%.6f", lineterminator="\n")

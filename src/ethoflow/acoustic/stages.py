@@ -16,7 +16,7 @@ import pandas as pd
 
 from ethoflow import dispatch
 from ethoflow.acoustic.params import AcousticParams, PredictSetting
-from ethoflow.acoustic.records import VariantIndex, read_variant_index
+from ethoflow.acoustic.records import read_variant_index
 from ethoflow.core import ParamsError, atomic_path, output_set, read_json, state_dir, write_json
 
 __all__ = [
@@ -188,83 +188,35 @@ def run_acoustic_evaluate(
     )
 
 
-def _rf_train_job(cfg: AcousticParams, vindex: VariantIndex, detections: str, features_out: str, model_out: str):
-    from ethoflow.acoustic.features import detection_features
-    from ethoflow.acoustic.rf import TRAIN_ROLES, fit_filter, save_filter
-
-    files = {r.recording: r.file for r in vindex.recordings}
-    det = pd.read_parquet(detections)
-    features = detection_features(det, files, cfg.rf)
-    train = det.role.isin(TRAIN_ROLES).to_numpy()
-    labels = (det.gt_hungarian != "").to_numpy(int)
-    model, thr, stats = fit_filter(
-        features[train].reset_index(drop=True), labels[train], det.tape[train].to_numpy(), cfg.rf
-    )
-    targets = [Path(features_out) / "features.parquet", Path(model_out) / "rf.pkl", Path(model_out) / "rf_summary.json"]
-    with output_set(targets) as (t_features, t_model, t_summary):  # all-or-nothing
-        features.to_parquet(t_features, index=False)
-        save_filter(t_model, model, thr, list(features.columns), stats)
-        write_json(t_summary, stats)
-
-
 def run_acoustic_rf_train(
     cfg: AcousticParams,
     variant: str,
     setting: str,
     detections: PathLike,
     variant_index: PathLike,
+    corpus_index: PathLike,
     features_out: PathLike,
     model_out: PathLike,
     params_path: str = "params.yaml",
 ) -> None:
     """``acoustic_rf_train@<variant>-<setting>``: librosa features of every detection
-    (``features_out/features.parquet``) and the random forest on the training tapes' detections
-    (``model_out/rf.pkl``, ``model_out/rf_summary.json``); see :mod:`ethoflow.acoustic.rf`.
+    (``features_out/features.parquet``) and the random forest on the validation tapes' detections, its
+    threshold chosen there (``model_out/rf.pkl``, ``model_out/rf_summary.json``); see :mod:`ethoflow.acoustic.rf`.
     """
+    from ethoflow.acoustic.rf import write_rf_train
+
     name, _ = _item(cfg, variant, setting, params_path)
     dispatch.run(
-        _rf_train_job,
+        write_rf_train,
         cfg,
         read_variant_index(variant_index),
         str(detections),
+        str(corpus_index),
         str(features_out),
         str(model_out),
         stage=f"acoustic_rf_train@{name}",
         params_path=params_path,
     )
-
-
-def _rf_filter_job(
-    cfg: AcousticParams,
-    variant: str,
-    setting: str,
-    vindex: VariantIndex,
-    detections: str,
-    features: str,
-    model: str,
-    corpus_index: str,
-    out: str,
-) -> None:
-    from ethoflow.acoustic.evaluate import evaluate_detections, ground_truth, layer_set, write_layer
-    from ethoflow.acoustic.rf import filter_detections, load_filter, rf_curve, rf_probabilities
-
-    det = pd.read_parquet(detections)
-    flt = load_filter(model)
-    det["rf_prob"] = rf_probabilities(flt, pd.read_parquet(features))
-    gt = ground_truth(read_json(corpus_index), vindex.classes)
-    kept = filter_detections(det, flt["threshold"])
-    result = evaluate_detections(kept, gt, vindex.tape_roles, cfg.evaluate.iou)
-    meta = {
-        "variant": variant,
-        "setting": setting,
-        "iou": cfg.evaluate.iou,
-        "rf_threshold": flt["threshold"],
-        "recordings": vindex.recording_names(),
-    }
-    curve = rf_curve(det, gt, vindex.tape_roles)
-    with layer_set(out, Path(out) / "metrics.json") as (tmp, tmp_metrics):  # all-or-nothing
-        write_layer(tmp, tmp_metrics, "rf", result, meta)
-        curve.to_csv(tmp / "pr_curve.csv", index=False, float_format="%.6f", lineterminator="\n")
 
 
 def run_acoustic_rf_filter(
@@ -282,9 +234,11 @@ def run_acoustic_rf_filter(
     """``acoustic_rf_filter@<variant>-<setting>``: keep the detections the forest (``model``, an ``rf.pkl``)
     accepts; the ``rf`` layer into ``out`` as ``acoustic_evaluate`` writes the ``cnn`` layer, plus pr_curve.csv.
     """
+    from ethoflow.acoustic.rf import filter_layer
+
     name, _ = _item(cfg, variant, setting, params_path)
     dispatch.run(
-        _rf_filter_job,
+        filter_layer,
         cfg,
         variant,
         setting,
@@ -372,9 +326,17 @@ def run_acoustic_external(
     )
 
 
-def run_acoustic_detect(cfg: AcousticParams, name: str, out: PathLike, params_path: str = "params.yaml") -> dict:
+def run_acoustic_detect(
+    cfg: AcousticParams,
+    name: str,
+    out: PathLike,
+    evaluations: PathLike | None = None,
+    params_path: str = "params.yaml",
+) -> dict:
     """``acoustic_detect@<name>``: the detection set ``acoustic.detect.sets.<name>`` on its unannotated
     recordings into ``out`` (:func:`ethoflow.acoustic.detect.detect_set`, dispatched; resumable).
+    ``evaluations``: the folder of ``acoustic_evaluate``'s outs, where an ``auto`` threshold or clean-up
+    reads the values chosen on the model variant's validation tapes (``<variant>-<setting>/postprocess.json``).
 
     Raises:
         ParamsError: unknown set/setting (before anything is dispatched).
@@ -385,5 +347,12 @@ def run_acoustic_detect(cfg: AcousticParams, name: str, out: PathLike, params_pa
         raise ParamsError(f"{params_path}: acoustic.detect.sets has no set '{name}' (have: {sorted(cfg.detect.sets)})")
     cfg.detect_set(name, params_path)
     return dispatch.run(
-        detect_set, cfg, name, str(out), params_path, stage=f"acoustic_detect@{name}", params_path=params_path
+        detect_set,
+        cfg,
+        name,
+        str(out),
+        params_path,
+        str(evaluations) if evaluations is not None else None,
+        stage=f"acoustic_detect@{name}",
+        params_path=params_path,
     )
