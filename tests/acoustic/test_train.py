@@ -36,7 +36,9 @@ def test_train_writes_model_summary_and_dvclive(variant_dir, tmp_path, tiny_feat
     assert s["epochs_run"] == 2 and 1 <= s["best_epoch"] <= 2 and not s["resumed"]
     assert set(s["scores"]) == {"train", "val", "test"}
     assert (tmp_path / "live" / "metrics.json").exists()
-    assert (tmp_path / "live" / "plots" / "metrics" / "val_f1.tsv").read_text().count("\n") == 3  # header + 2 epochs
+    assert (tmp_path / "live" / "plots" / "metrics" / "val" / "f1.tsv").read_text().count(
+        "\n"
+    ) == 3  # header + 2 epochs
     assert not (tmp_path / "ck" / "last.ckpt").exists()  # removed after success
     model, meta = load_model(tmp_path / "m" / "model.pt")
     assert meta["classes"] == ["target"] and meta["features"]["n_freq_bins"] == 32

@@ -194,8 +194,16 @@ class TrainingModule(L.LightningModule):
         )
 
     def log_values(self, rec: dict[str, Any]) -> dict[str, float]:
-        """What DVCLive records for the epoch (numbers only; names become the curves' files)."""
-        return {k: float(v) for k, v in rec.items() if k != "epoch" and isinstance(v, (int, float))}
+        """What DVCLive records for the epoch (numbers only; names become the curves' files). By default
+        the record's numbers with a ``train_``/``val_`` prefix turned into a folder, as DVCLive names
+        Lightning's metrics (``val_f1`` -> ``val/f1``, ``train_loss`` -> ``train/loss``; ``lr`` stays)."""
+        from dvclive.utils import standardize_metric_name
+
+        return {
+            standardize_metric_name(k, "dvclive.lightning"): float(v)
+            for k, v in rec.items()
+            if k != "epoch" and isinstance(v, (int, float))
+        }
 
     def after_epoch(self, rec: dict[str, Any], improved: bool) -> None:
         """Called after the epoch's bookkeeping (e.g. a custom early stop: ``self.trainer.should_stop = True``)."""
@@ -218,7 +226,8 @@ class TrainingModule(L.LightningModule):
         if self._plateau is not None:
             self._plateau.step(self.monitor_value(rec))
             tr["plateau"] = self._plateau.state_dict()
-        self.log_dict(self.log_values(rec), on_epoch=True)
+        # the record's numbers under their own names, for EarlyStopping (logger=False: nothing is written)
+        self.log_dict({k: float(v) for k, v in rec.items() if k != "epoch" and isinstance(v, (int, float))})
         self.after_epoch(rec, improved)
         log.info(
             "epoch %d: %s (best %.4f @ %d)",
