@@ -2,24 +2,29 @@
 
 Every torch model in ethoflow trains through :func:`fit` with a :class:`TrainingModule`:
 
-- **Loop**: Lightning's ``Trainer`` (one device by default; DDP through ``strategy``/``devices``),
-  ``ModelCheckpoint`` writing ``last.ckpt`` after every epoch, ``EarlyStopping`` on the validation
-  metric, the optimiser and scheduler the module's ``configure_optimizers`` returns (e.g. torch's
-  ``ReduceLROnPlateau``), DVCLive's Lightning logger for the curves.
+- **Loop**: Lightning's ``Trainer`` on one device, or Lightning's DDP strategy when a launcher
+  exported a world (``WORLD_SIZE`` > 1: ``mp.spawn`` workers, submitit's Slurm tasks, torchrun);
+  ``ModelCheckpoint`` writing ``last.ckpt`` after every epoch (and :class:`_StepCheckpoint` every N
+  steps inside one), ``EarlyStopping`` on the validation metric, the optimiser the module's
+  ``configure_optimizers`` returns (torch's ``ReduceLROnPlateau`` stepped by the module), DVCLive
+  curves (one step per epoch, replayed from the checkpoint on resume).
 - **Exact resume**: everything random is drawn from ``(seed, epoch)``: the batches, through a sampler
   with ``set_epoch`` (:class:`EpochSampler`, which Lightning calls), and torch's global RNG, seeded
   from ``(seed, epoch, batch)`` before every training step (:meth:`TrainingModule.on_train_batch_start`;
   a seed per epoch is not enough: the DataLoader's iterator draws from the global RNG at a point
-  that differs between a fresh and a resumed run). A run killed at any point
-  (kill -9 included) resumes from ``last.ckpt`` at the last finished epoch and ends with the same
-  bytes as an uninterrupted run. The checkpoint is resumed only when its fingerprint (a hash of the
-  inputs and params, written beside it) matches, and removed at the end.
+  that differs between a fresh and a resumed run). A run killed at any point (kill -9 included)
+  resumes from ``last.ckpt`` (the last finished epoch, or the last step checkpoint: an
+  :class:`EpochLoader` skips the batches already trained on) and ends with the same bytes as an
+  uninterrupted run. The checkpoint is resumed only when its fingerprint (a hash of the inputs and
+  params, written beside it) matches, and removed at the end.
 - **Best model**: the module keeps the weights of the epoch with the best validation metric (ties:
-  lower validation loss) and the per-epoch history; both travel in the checkpoint.
+  lower validation loss; ``select_best = False``: the last epoch's) and the per-epoch history; both
+  travel in the checkpoint (:class:`TrainingTrack`).
 
-Measured (``docs/decisions.md``, D-training-engine): Lightning keeps the exact-resume and
-byte-identity properties of the hand-written loops it replaces (tests in
-``tests/acoustic/test_framewise.py``).
+Measured (``docs/decisions.md``, "Training engine"): Lightning keeps the exact-resume and
+byte-identity properties of the hand-written loops it replaced; each model has a kill -9 test
+(a real SIGKILL) and a byte-identity test (``tests/acoustic/test_framewise.py``,
+``tests/acoustic/test_train.py``, ``tests/hbehave/test_train.py``, ``tests/vae/test_train_embed.py``).
 """
 
 from __future__ import annotations
@@ -290,8 +295,7 @@ class _StepCheckpoint(L.Callback):
     def __init__(self, path: Path, every: int):
         self.path, self.every = path, every
 
-    def on_train_batch_end(self, trainer: L.Trainer, *_args: Any) -> None:
-        batch_idx = _args[-1]
+    def on_train_batch_end(self, trainer: L.Trainer, _module: Any, _out: Any, _batch: Any, batch_idx: int) -> None:
         if trainer.global_step % self.every == 0 and batch_idx + 1 < trainer.num_training_batches:
             trainer.save_checkpoint(self.path)  # atomic (temp file, then move); rank 0 writes
 
