@@ -359,11 +359,10 @@ class HBehaveModule(TrainingModule):
             import torch.distributed as dist
 
             with torch.no_grad():
-                digest = torch.tensor(
-                    [float(sum(p.double().sum() for p in self.net.parameters()))], dtype=torch.float64
-                )
+                total = float(sum(p.double().sum() for p in self.net.parameters()))
+            digest = torch.tensor([total], dtype=torch.float64, device=self.device)  # NCCL: on the rank's GPU
             digests = [torch.zeros_like(digest) for _ in range(self.world)]
-            dist.all_gather(digests, digest.to(self.device))
+            dist.all_gather(digests, digest)
             if any(float(d) != float(digests[0]) for d in digests):
                 raise RuntimeError(f"DDP replicas diverged: parameter sums {[float(d) for d in digests]}")
             self.track["ranks_in_sync"] = True
