@@ -1,11 +1,15 @@
-"""Training: tiny run writes model + summary + DVCLive; a killed run resumes to the same weights."""
+"""Training: tiny run writes model + summary + DVCLive; a kill -9'd run resumes to the same bytes."""
 
-import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
 
-import ethoflow.acoustic.train as train_mod
 from ethoflow.acoustic.params import VariantParams
 from ethoflow.acoustic.predict import predict_recordings, window_starts
 from ethoflow.acoustic.train import load_model, train_model
@@ -32,45 +36,75 @@ def test_train_writes_model_summary_and_dvclive(variant_dir, tmp_path, tiny_feat
     assert s["epochs_run"] == 2 and 1 <= s["best_epoch"] <= 2 and not s["resumed"]
     assert set(s["scores"]) == {"train", "val", "test"}
     assert (tmp_path / "live" / "metrics.json").exists()
-    assert (tmp_path / "live" / "plots" / "metrics" / "val_f1.tsv").read_text().count("\n") == 3  # header + 2 epochs
-    assert not (tmp_path / "ck" / "checkpoint.pt").exists()  # removed after success
+    assert (tmp_path / "live" / "plots" / "metrics" / "val" / "f1.tsv").read_text().count(
+        "\n"
+    ) == 3  # header + 2 epochs
+    assert not (tmp_path / "ck" / "last.ckpt").exists()  # removed after success
     model, meta = load_model(tmp_path / "m" / "model.pt")
     assert meta["classes"] == ["target"] and meta["features"]["n_freq_bins"] == 32
     assert read_json(tmp_path / "m" / "train_summary.json")["best_epoch"] == s["best_epoch"]
 
 
-def test_resume_after_kill_gives_the_same_model(variant_dir, tmp_path, tiny_features, tiny_train, monkeypatch):
-    tiny_train = tiny_train.model_copy(update={"epochs": 3})
-    ref = train_model(str(variant_dir), str(tmp_path / "ref"), tiny_features, tiny_train, str(tmp_path / "ck_ref"))
-    real = train_mod.atomic_path
-    writes = {"n": 0}
+KILL_SCRIPT = """
+import sys, time
+import ethoflow.acoustic.train as train_mod
+from ethoflow.acoustic.params import FeatureParams, TrainParams
+if sys.argv[4] == "slow":  # give the test time to kill the run after its first checkpoint
+    real = train_mod._evaluate
+    def slow(*a, **k):
+        time.sleep(1.0)
+        return real(*a, **k)
+    train_mod._evaluate = slow
+f = FeatureParams.model_validate_json(sys.argv[5])
+t = TrainParams.model_validate_json(sys.argv[6])
+train_mod.train_model(sys.argv[1], sys.argv[2], f, t, sys.argv[3])
+"""
 
-    @contextlib.contextmanager
-    def killing_atomic_path(path, *a, **k):
-        with real(path, *a, **k) as tmp:
-            yield tmp
-        if str(path).endswith("checkpoint.pt"):
-            writes["n"] += 1
-            if writes["n"] == 2:
-                raise KeyboardInterrupt  # killed right after the 2nd epoch's checkpoint
 
-    monkeypatch.setattr(train_mod, "atomic_path", killing_atomic_path)
-    with pytest.raises(KeyboardInterrupt):
-        train_model(str(variant_dir), str(tmp_path / "run"), tiny_features, tiny_train, str(tmp_path / "ck"))
-    assert (tmp_path / "ck" / "checkpoint.pt").exists() and not (tmp_path / "run" / "model.pt").exists()
-    monkeypatch.setattr(train_mod, "atomic_path", real)
-    s = train_model(str(variant_dir), str(tmp_path / "run"), tiny_features, tiny_train, str(tmp_path / "ck"))
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_kill_9_during_training_resumes_to_the_same_model_bytes(variant_dir, tmp_path, tiny_features, tiny_train):
+    """A run SIGKILLed after its first epoch's checkpoint, rerun, writes the same model.pt bytes and history
+    as an uninterrupted run."""
+    train = tiny_train.model_copy(update={"epochs": 3})
+    env = dict(os.environ, ETHOFLOW_PROGRESS="0")
+
+    def start(out, ck, mode):
+        args = [str(variant_dir), str(out), str(ck), mode, tiny_features.model_dump_json(), train.model_dump_json()]
+        return subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, *args], env=env)
+
+    assert start(tmp_path / "ref", tmp_path / "ck_ref", "fast").wait(timeout=300) == 0
+    proc = start(tmp_path / "run", tmp_path / "ck", "slow")
+    deadline = time.time() + 240
+    while not (tmp_path / "ck" / "last.ckpt").exists():
+        assert proc.poll() is None and time.time() < deadline, "the run ended before writing a checkpoint"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "run" / "model.pt").exists()
+    assert start(tmp_path / "run", tmp_path / "ck", "fast").wait(timeout=300) == 0
+    s = read_json(tmp_path / "run" / "train_summary.json")
     assert s["resumed"] and s["epochs_run"] == 3
-    a = torch.load(tmp_path / "ref" / "model.pt", weights_only=False)["state_dict"]
-    b = torch.load(tmp_path / "run" / "model.pt", weights_only=False)["state_dict"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert s["scores"] == ref["scores"]
+    assert _digest(tmp_path / "run" / "model.pt") == _digest(tmp_path / "ref" / "model.pt")
+    assert read_json(tmp_path / "run" / "history.json") == read_json(tmp_path / "ref" / "history.json")
+    assert s["scores"] == read_json(tmp_path / "ref" / "train_summary.json")["scores"]
+    assert not (tmp_path / "ck" / "last.ckpt").exists()
+
+
+def test_same_inputs_and_params_give_byte_identical_models(variant_dir, tmp_path, tiny_features, tiny_train):
+    for name in ("a", "b"):
+        train_model(str(variant_dir), str(tmp_path / name), tiny_features, tiny_train, str(tmp_path / f"ck_{name}"))
+    assert _digest(tmp_path / "a" / "model.pt") == _digest(tmp_path / "b" / "model.pt")
+    assert read_json(tmp_path / "a" / "history.json") == read_json(tmp_path / "b" / "history.json")
 
 
 def test_stale_checkpoint_is_ignored(variant_dir, tmp_path, tiny_features, tiny_train):
     ck = tmp_path / "ck"
     ck.mkdir()
-    torch.save({"fingerprint": "other", "model": {}, "optimizer": {}, "state": {}}, ck / "checkpoint.pt")
+    torch.save({"state_dict": {}}, ck / "last.ckpt")
+    (ck / "fingerprint.txt").write_text("other inputs")
     s = train_model(
         str(variant_dir), str(tmp_path / "m"), tiny_features, tiny_train.model_copy(update={"epochs": 1}), str(ck)
     )
@@ -140,11 +174,15 @@ def test_corrupt_resume_checkpoint_names_the_file(variant_dir, tmp_path, tiny_fe
 
     ck = tmp_path / "ck"
     ck.mkdir()
-    torch.save({"fingerprint": "x", "model": {"w": torch.zeros(1000)}}, ck / "checkpoint.pt")
-    raw = (ck / "checkpoint.pt").read_bytes()
-    (ck / "checkpoint.pt").write_bytes(raw[: len(raw) // 2])
+    from ethoflow.acoustic.train import fingerprint
+
+    torch.save({"state_dict": {"w": torch.zeros(1000)}}, ck / "last.ckpt")
+    raw = (ck / "last.ckpt").read_bytes()
+    (ck / "last.ckpt").write_bytes(raw[: len(raw) // 2])
+    (ck / "fingerprint.txt").write_text(fingerprint(variant_dir, tiny_features, tiny_train))  # this run's
     with pytest.raises(InputError) as ei:
         train_model(str(variant_dir), str(tmp_path / "m"), tiny_features, tiny_train, str(ck))
     msg = str(ei.value)
-    assert str(ck / "checkpoint.pt") in msg and "truncated or corrupt" in msg and "delete it" in msg
+    assert str(ck / "last.ckpt") in msg and "truncated or corrupt" in msg and "delete it" in msg
+    assert "\n" not in msg
     assert not (tmp_path / "m" / "model.pt").exists()

@@ -30,24 +30,71 @@ def test_windows_from_training_cages_only(tiny_store):
     assert torch.isfinite(x).all()
 
 
-def test_train_resume_is_exact(tiny_store, tiny_params, tmp_path):
+KILL_SCRIPT = """
+import sys, time
+import ethoflow.hbehave.train as hb
+from ethoflow.hbehave.params import ModelParams, TrainParams
+if sys.argv[5] == "slow":  # time for the test to kill the run right after its first (mid-epoch) checkpoint
+    real = hb.HBehaveModule.training_step
+    def slow(self, *a, **k):
+        time.sleep(0.5)
+        return real(self, *a, **k)
+    hb.HBehaveModule.training_step = slow
+mp = ModelParams.model_validate_json(sys.argv[6])
+tp = TrainParams.model_validate_json(sys.argv[7])
+hb.train_model(mp, tp, sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4])
+"""
+
+
+def test_kill_9_mid_epoch_resumes_from_the_step_checkpoint_to_the_same_bytes(tiny_store, tiny_params, tmp_path):
+    """SIGKILL right after the first step checkpoint (inside epoch 1); the rerun resumes at that step and
+    writes the same model bytes, history and curves as an uninterrupted run."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
     mp, tp = tiny_params
-    full = train_model(mp, tp, tiny_store, tmp_path / "a.pt", tmp_path / "live_a", tmp_path / "ck_a")
+    env = dict(os.environ, ETHOFLOW_PROGRESS="0", OMP_NUM_THREADS="1")
+
+    def start(tag, mode):
+        args = [
+            str(tiny_store),
+            str(tmp_path / f"{tag}.pt"),
+            str(tmp_path / f"live_{tag}"),
+            str(tmp_path / f"ck_{tag}"),
+        ]
+        cmd = [sys.executable, "-c", KILL_SCRIPT, *args, mode, mp.model_dump_json(), tp.model_dump_json()]
+        return subprocess.Popen(cmd, env=env)
+
+    assert start("a", "fast").wait(timeout=300) == 0
+    full = json.loads((tmp_path / "ck_a" / "summary.json").read_text())
     assert full["completed"] and full["steps"] > 3 and math.isfinite(full["train_loss"])
-    assert full["parameters"] > 0 and full["flops_per_window"] > 0
-    # a run "killed" after 3 steps, then resumed
-    part = train_model(mp, tp, tiny_store, tmp_path / "b.pt", tmp_path / "live_b", tmp_path / "ck_b", max_steps=3)
-    assert not part["completed"] and (tmp_path / "ck_b" / "last.pt").exists() and not (tmp_path / "b.pt").exists()
-    rest = train_model(mp, tp, tiny_store, tmp_path / "b.pt", tmp_path / "live_b", tmp_path / "ck_b")
-    assert rest["resumed_from_step"] == 3 and rest["steps"] == full["steps"]
+    assert full["parameters"] > 0 and full["flops_per_window"] > 0 and full["resumed_from_step"] is None
+    steps_per_epoch = full["steps"] // tp.epochs
+    assert steps_per_epoch > tp.checkpoint_every, "the first step checkpoint must fall inside epoch 1"
+    proc = start("b", "slow")
+    deadline = time.time() + 240
+    while not (tmp_path / "ck_b" / "last.ckpt").exists():
+        assert proc.poll() is None and time.time() < deadline, "the run ended before writing a checkpoint"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "b.pt").exists()
+    assert start("b", "fast").wait(timeout=300) == 0
+    rest = json.loads((tmp_path / "ck_b" / "summary.json").read_text())
+    assert rest["resumed_from_step"] == tp.checkpoint_every and rest["steps"] == full["steps"]
     a = torch.load(tmp_path / "a.pt", weights_only=True)
     b = torch.load(tmp_path / "b.pt", weights_only=True)
-    for k in a["state_dict"]:
-        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
-    assert a["history"] == b["history"]
+    assert a["history"] == b["history"] and len(a["history"]) == tp.epochs
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()  # same bytes, killed or not
-    assert not (tmp_path / "ck_b" / "last.pt").exists()  # finished runs leave no resume point
-    assert (tmp_path / "live_b" / "plots" / "metrics" / "train" / "loss.tsv").read_text().count("\n") == tp.epochs + 1
+    assert not (tmp_path / "ck_b" / "last.ckpt").exists()  # finished runs leave no resume point
+    for tag in ("a", "b"):
+        assert (tmp_path / f"live_{tag}" / "plots" / "metrics" / "train" / "loss.tsv").read_text().count(
+            "\n"
+        ) == tp.epochs + 1
     assert a["normalisation"] == read_normalisation(tiny_store)
 
 
@@ -140,7 +187,7 @@ def test_stage_resumes_after_kill(tiny_store, tmp_path):
         "loss.csv",
     ]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ck = tmp_path / ".ethoflow" / "hbehave_train" / "last.pt"
+    ck = tmp_path / ".ethoflow" / "hbehave_train" / "last.ckpt"
     deadline = time.time() + 120
     while not ck.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)

@@ -201,8 +201,6 @@ def predict_power_framewise(
 
 def load_framewise(ck: dict[str, Any]) -> FramewiseNet:
     """A :class:`FramewiseNet` in eval mode from a loaded ``model.pt`` dict (``arch: framewise``)."""
-    from ethoflow.acoustic.params import FramewiseParams
-
     cfg = dict(ck["model"])
     n_freq_bins, n_classes = cfg.pop("n_freq_bins"), cfg.pop("n_classes")
     model = FramewiseNet(n_freq_bins, n_classes, FramewiseParams(**cfg))

@@ -2,7 +2,6 @@
 
 - :class:`VariantIndex`: ``variant_index.json`` (``acoustic_variants`` -> train, predict, evaluate, rf, report).
 - :class:`EpochRecord`: one line of ``history.json`` (``acoustic_train`` -> ``acoustic_report``).
-- :class:`TrainState`: the resumable state inside ``acoustic_train``'s checkpoint.
 - :class:`TrainSummary`: ``train_summary.json`` (``acoustic_train``).
 
 A file that does not match raises :class:`~ethoflow.core.errors.InputError` naming the file and key.
@@ -17,11 +16,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json
-from ethoflow.core.records import Record, read_record, validate_record
+from ethoflow.core.records import Record, read_record
 
 __all__ = [
     "EpochRecord",
-    "TrainState",
     "TrainSummary",
     "VariantIndex",
     "VariantRecording",
@@ -71,20 +69,6 @@ class EpochRecord(Record):
     lr: float
 
 
-class TrainState(Record):
-    """The resumable training state in the checkpoint: epoch counters, best epoch and weights, LR, history."""
-
-    epoch: int
-    best_metric: float
-    best_epoch: int
-    best_state: Any = None
-    since_best: int
-    since_lr: int
-    lr: float
-    history: list[dict[str, Any]]
-    stopped_early: bool
-
-
 class TrainSummary(Record):
     """``train_summary.json``: best epoch, epochs run, scores per split (val/test), segment counts."""
 
@@ -131,9 +115,3 @@ def read_history(path: str | os.PathLike) -> list[dict[str, Any]]:
         key = ".".join(str(p) for p in first["loc"])
         raise InputError(f"{path}: EpochRecord key {key}: {first['msg']}") from None
     return records
-
-
-def validate_state(state: dict[str, Any], source: str | os.PathLike) -> dict[str, Any]:
-    """The checkpoint's training state checked against :class:`TrainState`; returned as the same dict."""
-    validate_record(state, TrainState, source)
-    return state

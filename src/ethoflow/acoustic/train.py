@@ -8,15 +8,14 @@ contains it at a random offset (validation/test: centred). Augmentation (trainin
 stops after ``early_stopping_patience_epochs`` without improvement; the best weights are kept
 (improvement: a higher validation metric, or an equal one with a lower validation loss).
 
-Resumable: a checkpoint (model, optimizer, best weights, counters, history) is written after every
-epoch to ``<ckpt_dir>/checkpoint.pt`` together with a fingerprint of the inputs and params; a rerun
-with the same fingerprint resumes after the last finished epoch (per-epoch seeds make a resumed run
-identical to an uninterrupted one). DVCLive logs the curves into ``live_dir`` (``dvcyaml=False``).
+Trained on ethoflow's engine (:mod:`ethoflow.core.training`, PyTorch Lightning): ``last.ckpt`` after
+every epoch, resumed when the inputs and params fingerprint matches; batches, window offsets and
+augmentation are drawn from ``(seed, epoch, batch)``, so a run killed at any point (kill -9 included)
+resumes to the same bytes as an uninterrupted one. DVCLive logs the curves into ``live_dir``.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.acoustic.params import FeatureParams, TrainParams
-from ethoflow.core import InputError, atomic_path, get_logger, load_torch, progress, write_json
+from ethoflow.core import InputError, atomic_path, get_logger, load_torch, write_json
 
 log = get_logger(__name__)
 
@@ -142,6 +141,67 @@ def _evaluate(model: Any, data: SegmentData, batch_size: int) -> tuple[dict[str,
     return _scores(logits, data.y), sum(losses) / max(len(data), 1)
 
 
+def _batch_draw(n_rows: int, batch_size: int):
+    """Per epoch (for :class:`~ethoflow.core.training.EpochSampler`): the rows in a random order, cut
+    into batches of ``batch_size`` (a last batch of one row is dropped: batch norm needs two), each with
+    its own seed for the window offsets and the augmentation."""
+
+    def draw(rng: np.random.Generator, n_batches: int) -> list[tuple[list[int], int]]:
+        order = rng.permutation(n_rows)
+        seeds = rng.integers(0, 2**63 - 1, size=n_batches)
+        return [(order[b * batch_size : (b + 1) * batch_size].tolist(), int(seeds[b])) for b in range(n_batches)]
+
+    return draw
+
+
+def _n_batches(n_rows: int, batch_size: int) -> int:
+    return n_rows // batch_size + (1 if n_rows % batch_size >= 2 else 0)
+
+
+class _TrainWindows:
+    """Training batches (``batch_size=None`` loader): a key ``(rows, seed)`` gives inputs (B, 1, F, T)
+    and labels (B,) with random offsets and augmentation drawn from ``seed``."""
+
+    def __init__(self, data: SegmentData, training: TrainParams):
+        self.data, self.aug = data, training.augment
+
+    def __getitem__(self, key: tuple[list[int], int]) -> tuple[Any, Any]:
+        import torch
+
+        rows, seed = key
+        x, y = self.data.batch(np.asarray(rows), np.random.default_rng(seed), self.aug, self.data)
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def _module(model: Any, training: TrainParams, weight: Any, val: SegmentData) -> Any:
+    """The window classifier's Lightning module (class weighted cross-entropy, Adam, plateau schedule)."""
+    import torch
+
+    from ethoflow.core.training import TrainingModule
+
+    class WindowClassifierModule(TrainingModule):
+        def __init__(self) -> None:
+            super().__init__(training.seed, training.metric)
+            self.net = model
+            self.loss = torch.nn.CrossEntropyLoss(weight=weight)
+
+        def training_step(self, batch: tuple[Any, Any], _idx: int) -> Any:
+            x, y = batch
+            loss = self.loss(self.net(x), y)
+            self.add_train_loss(loss, len(y))
+            return loss
+
+        def validate(self) -> tuple[dict[str, float], float]:
+            return _evaluate(self.net, val, max(training.batch_size, 64))
+
+        def configure_optimizers(self) -> Any:
+            opt = torch.optim.Adam(self.net.parameters(), lr=training.lr, weight_decay=training.weight_decay)
+            self.plateau_scheduler(opt, training.lr_decay_factor, training.lr_patience_epochs)
+            return opt
+
+    return WindowClassifierModule()
+
+
 def train_model(
     variant_dir: str,
     out_dir: str,
@@ -154,20 +214,26 @@ def train_model(
     """Train on ``variant_dir``'s train/val CSVs; write ``out_dir/model.pt``, ``out_dir/history.json`` and the
     summary (``summary_path``, default ``out_dir/train_summary.json``).
 
+    Trains on ethoflow's engine (:func:`ethoflow.core.training.fit`): resumes from ``ckpt_dir/last.ckpt``
+    when its fingerprint matches (same variant CSVs and params), removed at the end; DVCLive curves in
+    ``live_dir`` (``train_loss``, ``val_loss``, ``lr``, ``val_<score>``, one step per epoch).
+
     Returns the summary dict (best epoch, val and test scores, epochs run, resumed flag).
 
     Raises:
-        InputError: empty train or val split, or labels outside the variant's classes.
+        InputError: empty train or val split, labels outside the variant's classes, or a corrupt
+            resume checkpoint.
     """
     import torch
 
     from ethoflow.acoustic.model import CallClassifier
-    from ethoflow.acoustic.records import read_variant_index, validate_state
+    from ethoflow.acoustic.records import read_variant_index
     from ethoflow.core import seed_everything
+    from ethoflow.core.training import EpochLoader, EpochSampler, fit
 
     if training.num_threads:
         torch.set_num_threads(training.num_threads)
-    vdir, out, ckdir = Path(variant_dir), Path(out_dir), Path(ckpt_dir)
+    vdir, out = Path(variant_dir), Path(out_dir)
     classes = read_variant_index(vdir / "variant_index.json").classes
     splits = {
         s: pd.read_csv(vdir / f"{s}.csv", keep_default_na=False, na_values=[""]) for s in ("train", "val", "test")
@@ -179,125 +245,38 @@ def train_model(
     data = {s: SegmentData(df, classes, features, cache) for s, df in splits.items() if not df.empty}
     seed_everything(training.seed)
     model = CallClassifier(len(classes) + 1, training.resnet, training.base_width)
-    opt = torch.optim.Adam(model.parameters(), lr=training.lr, weight_decay=training.weight_decay)
-    fp = fingerprint(vdir, features, training)
-    ck_path = ckdir / "checkpoint.pt"
-    state = {
-        "epoch": 0,
-        "best_metric": -1.0,
-        "best_epoch": 0,
-        "best_state": None,
-        "since_best": 0,
-        "since_lr": 0,
-        "lr": training.lr,
-        "history": [],
-        "stopped_early": False,
-    }
-    resumed = False
-    if ck_path.exists():
-        ck = load_torch(ck_path, "resume checkpoint", "delete it to train from the start", weights_only=False)
-        if ck.get("fingerprint") == fp:
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            state = validate_state(ck["state"], f"{ck_path}: state")
-            resumed = True
-            log.info("resuming from %s after epoch %d", ck_path, state["epoch"])
-        else:
-            log.info("ignoring stale checkpoint %s (inputs or params changed)", ck_path)
-    live = None
-    if live_dir:
-        from dvclive import Live
-
-        live = Live(str(live_dir), dvcyaml=False, resume=resumed, save_dvc_exp=False)
     train = data["train"]
     n_classes = len(classes) + 1
     counts = np.bincount(train.y, minlength=n_classes).astype(np.float64)
     weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / n_classes, dtype=torch.float32)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
-    while state["epoch"] < training.epochs and not state["stopped_early"]:
-        ep = state["epoch"] + 1
-        rng = np.random.default_rng([training.seed, ep])
-        torch.manual_seed(training.seed * 100003 + ep)
-        for g in opt.param_groups:
-            g["lr"] = state["lr"]
-        model.train()
-        order = rng.permutation(len(train))
-        tot = 0.0
-        for k in progress(range(0, len(order), training.batch_size), desc=f"epoch {ep}", leave=False):
-            idx = order[k : k + training.batch_size]
-            if len(idx) < 2:  # batch norm needs two samples
-                continue
-            x, y = train.batch(idx, rng, training.augment, train)
-            opt.zero_grad()
-            loss = loss_fn(model(torch.from_numpy(x)), torch.from_numpy(y))
-            loss.backward()
-            opt.step()
-            tot += float(loss.detach()) * len(idx)
-        val, val_loss = _evaluate(model, data["val"], max(training.batch_size, 64))
-        metric = val[training.metric]
-        rec = {
-            "epoch": ep,
-            "train_loss": tot / len(train),
-            "val_loss": val_loss,
-            "lr": state["lr"],
-            **{f"val_{k}": v for k, v in val.items()},
-        }
-        state["history"].append(rec)
-        # improvement: a higher metric, or the same metric with a lower validation loss (the metric
-        # saturates early on easy data; the loss keeps ranking the epochs)
-        better = metric > state["best_metric"] + 1e-9 or (
-            abs(metric - state["best_metric"]) <= 1e-9 and val_loss < state.get("best_loss", float("inf"))
-        )
-        if better:
-            state.update(
-                best_metric=metric,
-                best_loss=val_loss,
-                best_epoch=ep,
-                since_best=0,
-                since_lr=0,
-                best_state=copy.deepcopy(model.state_dict()),
-            )
-        else:
-            state["since_best"] += 1
-            state["since_lr"] += 1
-            if state["since_lr"] >= training.lr_patience_epochs:
-                state["lr"] *= training.lr_decay_factor
-                state["since_lr"] = 0
-            if state["since_best"] >= training.early_stopping_patience_epochs:
-                state["stopped_early"] = True
-        state["epoch"] = ep
-        log.info(
-            "epoch %d: train loss %.4f, val loss %.4f, val %s %.3f (best %.3f @ %d)",
-            ep,
-            rec["train_loss"],
-            val_loss,
-            training.metric,
-            metric,
-            state["best_metric"],
-            state["best_epoch"],
-        )
-        if live is not None:
-            for k, v in rec.items():
-                if k != "epoch":
-                    live.log_metric(k, v)
-            live.next_step()
-        ckdir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(ck_path) as tmp:
-            torch.save(
-                {"fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(), "state": state}, tmp
-            )
-    model.load_state_dict(state["best_state"])
+    n_batches = _n_batches(len(train), training.batch_size)
+    if n_batches == 0:
+        raise InputError(f"{vdir / 'train.csv'}: one training segment; batch norm needs at least two")
+    sampler = EpochSampler(n_batches, training.seed, _batch_draw(len(train), training.batch_size))
+    loader = EpochLoader(_TrainWindows(train, training), batch_size=None, sampler=sampler)
+    module = _module(model, training, weight, data["val"])
+    tr = fit(
+        module,
+        loader,
+        epochs=training.epochs,
+        ckpt_dir=ckpt_dir,
+        fingerprint=fingerprint(vdir, features, training),
+        early_stopping_patience=training.early_stopping_patience_epochs,
+        live_dir=live_dir,
+    )
+    model = module.net
     scores = {s: _evaluate(model, d, 64)[0] for s, d in data.items()}
+    history = tr["history"]
     summary = {
         "classes": classes,
-        "best_epoch": state["best_epoch"],
-        "epochs_run": state["epoch"],
-        "stopped_early": state["stopped_early"],
-        "resumed": resumed,
+        "best_epoch": tr["best_epoch"],
+        "epochs_run": len(history),
+        "stopped_early": tr["stopped_early"],
+        "resumed": tr["resumed"],
         "metric": training.metric,
-        "best_val_metric": state["best_metric"],
-        "best_val_loss": state.get("best_loss"),
-        "final_train_loss": state["history"][-1]["train_loss"] if state["history"] else None,
+        "best_val_metric": tr["best_metric"],
+        "best_val_loss": tr["best_loss"],
+        "final_train_loss": history[-1]["train_loss"] if history else None,
         "scores": scores,
         "n_segments": {s: len(d) for s, d in data.items()},
     }
@@ -309,15 +288,12 @@ def train_model(
                 "model": model.config,
                 "classes": classes,
                 "features": features.model_dump(),
-                "best_epoch": state["best_epoch"],
+                "best_epoch": tr["best_epoch"],
             },
             tmp,
         )
     write_json(summary_path or out / "train_summary.json", summary)
-    write_json(out / "history.json", state["history"])
-    if live is not None:
-        live.end()
-    ck_path.unlink(missing_ok=True)
+    write_json(out / "history.json", history)
     return summary
 
 

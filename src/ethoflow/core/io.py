@@ -445,5 +445,11 @@ def load_torch(
         IndexError,
         TypeError,
     ) as exc:
-        text = " ".join(str(exc).split())[:160]
-        raise InputError(f"{path}: {what} is truncated or corrupt ({type(exc).__name__}: {text}); {hint}") from None
+        raise unreadable_file_error(path, what, hint, exc) from None
+
+
+def unreadable_file_error(path: str | os.PathLike, what: str, hint: str, exc: BaseException) -> InputError:
+    """The one-line :class:`InputError` for a file that exists but cannot be read: names the file, the
+    kind of file, torch's (or the reader's) error in short, and what to do (``hint``)."""
+    text = " ".join(str(exc).split())[:160]
+    return InputError(f"{path}: {what} is truncated or corrupt ({type(exc).__name__}: {text}); {hint}")

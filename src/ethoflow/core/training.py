@@ -2,24 +2,29 @@
 
 Every torch model in ethoflow trains through :func:`fit` with a :class:`TrainingModule`:
 
-- **Loop**: Lightning's ``Trainer`` (one device by default; DDP through ``strategy``/``devices``),
-  ``ModelCheckpoint`` writing ``last.ckpt`` after every epoch, ``EarlyStopping`` on the validation
-  metric, the optimiser and scheduler the module's ``configure_optimizers`` returns (e.g. torch's
-  ``ReduceLROnPlateau``), DVCLive's Lightning logger for the curves.
+- **Loop**: Lightning's ``Trainer`` on one device, or Lightning's DDP strategy when a launcher
+  exported a world (``WORLD_SIZE`` > 1: ``mp.spawn`` workers, submitit's Slurm tasks, torchrun);
+  ``ModelCheckpoint`` writing ``last.ckpt`` after every epoch (and :class:`_StepCheckpoint` every N
+  steps inside one), ``EarlyStopping`` on the validation metric, the optimiser the module's
+  ``configure_optimizers`` returns (torch's ``ReduceLROnPlateau`` stepped by the module), DVCLive
+  curves (one step per epoch, replayed from the checkpoint on resume).
 - **Exact resume**: everything random is drawn from ``(seed, epoch)``: the batches, through a sampler
   with ``set_epoch`` (:class:`EpochSampler`, which Lightning calls), and torch's global RNG, seeded
   from ``(seed, epoch, batch)`` before every training step (:meth:`TrainingModule.on_train_batch_start`;
   a seed per epoch is not enough: the DataLoader's iterator draws from the global RNG at a point
-  that differs between a fresh and a resumed run). A run killed at any point
-  (kill -9 included) resumes from ``last.ckpt`` at the last finished epoch and ends with the same
-  bytes as an uninterrupted run. The checkpoint is resumed only when its fingerprint (a hash of the
-  inputs and params, written beside it) matches, and removed at the end.
+  that differs between a fresh and a resumed run). A run killed at any point (kill -9 included)
+  resumes from ``last.ckpt`` (the last finished epoch, or the last step checkpoint: an
+  :class:`EpochLoader` skips the batches already trained on) and ends with the same bytes as an
+  uninterrupted run. The checkpoint is resumed only when its fingerprint (a hash of the inputs and
+  params, written beside it) matches, and removed at the end.
 - **Best model**: the module keeps the weights of the epoch with the best validation metric (ties:
-  lower validation loss) and the per-epoch history; both travel in the checkpoint.
+  lower validation loss; ``select_best = False``: the last epoch's) and the per-epoch history; both
+  travel in the checkpoint (:class:`TrainingTrack`).
 
-Measured (``docs/decisions.md``, D-training-engine): Lightning keeps the exact-resume and
-byte-identity properties of the hand-written loops it replaces (tests in
-``tests/acoustic/test_framewise.py``).
+Measured (``docs/decisions.md``, "Training engine"): Lightning keeps the exact-resume and
+byte-identity properties of the hand-written loops it replaced; each model has a kill -9 test
+(a real SIGKILL) and a byte-identity test (``tests/acoustic/test_framewise.py``,
+``tests/acoustic/test_train.py``, ``tests/hbehave/test_train.py``, ``tests/vae/test_train_embed.py``).
 """
 
 from __future__ import annotations
@@ -36,21 +41,40 @@ import numpy as np
 import torch
 
 from ethoflow.core.logging import get_logger
+from ethoflow.core.records import Record
 
 log = get_logger(__name__)
+
+
+class TrainingTrack(Record):
+    """The engine's training state inside ``last.ckpt`` (key ``ethoflow``), validated when a run resumes:
+    the best epoch so far (its monitored value, validation loss, number and weights), the per-epoch
+    history, the plateau scheduler's state and the running epoch's ``[loss sum, count]``. Modules add
+    their own keys (kept)."""
+
+    best_metric: float
+    best_loss: float
+    best_epoch: int
+    best_state: dict[str, Any] | None = None
+    history: list[dict[str, Any]]
+    plateau: dict[str, Any] | None = None
+    epoch_loss: list[float] = [0.0, 0]
 
 
 class EpochSampler(torch.utils.data.Sampler):
     """Batch items drawn from ``(seed, epoch)`` alone, so a resumed epoch sees the same items.
 
-    ``draw(rng, n)`` returns the epoch's items (any picklable values the dataset's ``__getitem__``
-    accepts); by default a permutation of ``range(n)``. Lightning calls :meth:`set_epoch` before
-    every epoch.
+    ``draw(rng, n)`` returns the epoch's ``n`` items (any picklable values the dataset's ``__getitem__``
+    accepts: an index, a crop, a whole batch's indices); by default a permutation of ``range(n)``.
+    Lightning calls :meth:`set_epoch` before every epoch. The items are drawn when the epoch's first
+    item is asked for (after ``set_epoch``), and the sampler counts the items it has served, so that a
+    run resumed from a mid-epoch checkpoint skips the ones already trained on (:class:`EpochLoader`).
     """
 
     def __init__(self, n: int, seed: int, draw: Any = None):
         self.n, self.seed, self.epoch = n, seed, 0
         self.draw = draw or (lambda rng, n: rng.permutation(n).tolist())
+        self.served, self._skip = 0, (-1, 0)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -59,7 +83,33 @@ class EpochSampler(torch.utils.data.Sampler):
         return self.n
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self.draw(np.random.default_rng([self.seed, self.epoch]), self.n))
+        items = self.draw(np.random.default_rng([self.seed, self.epoch]), self.n)
+        skip = self._skip[1] if self._skip[0] == self.epoch else 0
+        self._skip, self.served = (-1, 0), skip
+        for item in items[skip:]:
+            self.served += 1
+            yield item
+
+    def state_dict(self) -> dict[str, int]:
+        """Where the epoch stands: ``epoch`` and the items ``served`` so far (saved in the checkpoint)."""
+        return {"epoch": self.epoch, "served": self.served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Resume inside ``state["epoch"]``: its next iteration skips the ``served`` items."""
+        self._skip = (int(state["epoch"]), int(state["served"]))
+
+
+class EpochLoader(torch.utils.data.DataLoader):
+    """A ``DataLoader`` over an :class:`EpochSampler` (``sampler=``) whose position Lightning saves in
+    every checkpoint and restores on resume (it is *stateful* to Lightning), so a run killed after a
+    mid-epoch checkpoint continues with the epoch's next batch. Use ``num_workers=0`` (the default):
+    workers would fetch ahead and the count would run ahead of training."""
+
+    def state_dict(self) -> dict[str, int]:
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.load_state_dict(state)
 
 
 class TrainingModule(L.LightningModule):
@@ -72,15 +122,23 @@ class TrainingModule(L.LightningModule):
     Args:
         seed: training seed; every training step seeds torch from ``(seed, epoch, batch)``.
         metric: key of :meth:`validate`'s scores to maximise (monitored as ``val_<metric>``).
+
+    Attributes:
+        select_best: ``True`` (default): :func:`fit` ends with the best epoch's weights; ``False``: with
+            the last epoch's (a pretraining objective with a fixed schedule, e.g. hBehaveMAE).
     """
+
+    select_best = True
 
     def __init__(self, seed: int, metric: str):
         super().__init__()
         self.seed, self.metric = seed, metric
         self.track: dict[str, Any] = {"best_metric": -math.inf, "best_loss": math.inf, "best_epoch": 0}
-        self.track |= {"best_state": None, "history": [], "plateau": None}
-        self._train_sum, self._train_n = 0.0, 0
+        # epoch_loss: the running epoch's [sum, count] of training losses (in the track, so a run resumed
+        # from a mid-epoch checkpoint finishes the epoch's mean)
+        self.track |= {"best_state": None, "history": [], "plateau": None, "epoch_loss": [0.0, 0]}
         self._plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
+        self._restored = False
 
     def plateau_scheduler(
         self, optimizer: torch.optim.Optimizer, factor: float, patience_epochs: int
@@ -102,13 +160,14 @@ class TrainingModule(L.LightningModule):
         """``(scores, val_loss)`` of the current weights on the validation set."""
         raise NotImplementedError
 
-    def add_train_loss(self, loss: torch.Tensor, n: int) -> None:
+    def add_train_loss(self, loss: torch.Tensor | float, n: int) -> None:
         """Accumulate a batch's mean training loss over ``n`` items (for the epoch's train_loss)."""
-        self._train_sum += float(loss.detach()) * n
-        self._train_n += n
+        acc = self.track["epoch_loss"]
+        acc[0] += float(loss.detach() if isinstance(loss, torch.Tensor) else loss) * n
+        acc[1] += n
 
-    def on_train_epoch_start(self) -> None:
-        self._train_sum, self._train_n = 0.0, 0
+    def on_train_epoch_start(self) -> None:  # not called when a run resumes inside an epoch
+        self.track["epoch_loss"] = [0.0, 0]
 
     def on_train_batch_start(self, _batch: Any, batch_idx: int) -> None:
         # torch's global RNG (dropout, augmentation on tensors) seeded from (seed, epoch, batch): whatever
@@ -122,7 +181,8 @@ class TrainingModule(L.LightningModule):
         """The epoch's history entry (``epoch`` is added): by default ``train_loss``, ``val_loss``,
         ``lr`` and ``val_<score>`` for each of :meth:`validate`'s scores. Override for other layouts."""
         scores, val_loss = self.validate()
-        rec = {"train_loss": self._train_sum / max(self._train_n, 1), "val_loss": val_loss}
+        total, n = self.track["epoch_loss"]
+        rec = {"train_loss": total / max(n, 1), "val_loss": val_loss}
         rec["lr"] = self.trainer.optimizers[0].param_groups[0]["lr"]
         return rec | {f"val_{k}": v for k, v in scores.items()}
 
@@ -139,8 +199,16 @@ class TrainingModule(L.LightningModule):
         )
 
     def log_values(self, rec: dict[str, Any]) -> dict[str, float]:
-        """What DVCLive records for the epoch (numbers only; names become the curves' files)."""
-        return {k: float(v) for k, v in rec.items() if k != "epoch" and isinstance(v, (int, float))}
+        """What DVCLive records for the epoch (numbers only; names become the curves' files). By default
+        the record's numbers with a ``train_``/``val_`` prefix turned into a folder, as DVCLive names
+        Lightning's metrics (``val_f1`` -> ``val/f1``, ``train_loss`` -> ``train/loss``; ``lr`` stays)."""
+        from dvclive.utils import standardize_metric_name
+
+        return {
+            standardize_metric_name(k, "dvclive.lightning"): float(v)
+            for k, v in rec.items()
+            if k != "epoch" and isinstance(v, (int, float))
+        }
 
     def after_epoch(self, rec: dict[str, Any], improved: bool) -> None:
         """Called after the epoch's bookkeeping (e.g. a custom early stop: ``self.trainer.should_stop = True``)."""
@@ -157,12 +225,14 @@ class TrainingModule(L.LightningModule):
             tr.update(
                 best_metric=self.monitor_value(rec), best_loss=rec.get("val_loss", math.inf), best_epoch=rec["epoch"]
             )
-            tr["best_state"] = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
+            if self.select_best:
+                tr["best_state"] = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
         tr["history"].append(rec)
         if self._plateau is not None:
             self._plateau.step(self.monitor_value(rec))
             tr["plateau"] = self._plateau.state_dict()
-        self.log_dict(self.log_values(rec), on_epoch=True)
+        # the record's numbers under their own names, for EarlyStopping (logger=False: nothing is written)
+        self.log_dict({k: float(v) for k, v in rec.items() if k != "epoch" and isinstance(v, (int, float))})
         self.after_epoch(rec, improved)
         log.info(
             "epoch %d: %s (best %.4f @ %d)",
@@ -176,7 +246,66 @@ class TrainingModule(L.LightningModule):
         checkpoint["ethoflow"] = self.track
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        from ethoflow.core.records import validate_record
+
+        source = f"{self.trainer.ckpt_path}: ethoflow" if self._trainer is not None else "checkpoint: ethoflow"
+        validate_record(checkpoint.get("ethoflow"), TrainingTrack, source)
         self.track.update(checkpoint["ethoflow"])
+        self._restored = True
+
+
+class _Curves(L.Callback):
+    """DVCLive curves in ``live_dir``: one step per epoch, the module's :meth:`~TrainingModule.log_values`
+    of each history entry. A resumed run starts the folder afresh and replays the history restored from
+    the checkpoint, so the curves are whole and no epoch appears twice (a kill between an epoch's curves
+    and its checkpoint included). Rank 0 only."""
+
+    def __init__(self, live_dir: str | os.PathLike):
+        self.live_dir, self.live, self.logged = live_dir, None, 0
+
+    def _catch_up(self, module: TrainingModule) -> None:
+        for rec in module.track["history"][self.logged :]:
+            for k, v in module.log_values(rec).items():
+                self.live.log_metric(k, v)
+            self.live.next_step()
+        self.logged = len(module.track["history"])
+
+    def on_train_start(self, trainer: L.Trainer, module: TrainingModule) -> None:
+        if trainer.global_rank == 0:
+            from dvclive import Live
+
+            self.live = Live(str(self.live_dir), dvcyaml=False, save_dvc_exp=False)
+            self._catch_up(module)
+
+    def on_validation_end(self, trainer: L.Trainer, module: TrainingModule) -> None:
+        if self.live is not None and not trainer.sanity_checking:
+            self._catch_up(module)
+
+    def on_train_end(self, trainer: L.Trainer, module: TrainingModule) -> None:
+        if self.live is not None:
+            self.live.end()
+            self.live = None
+
+
+class _StepCheckpoint(L.Callback):
+    """``last.ckpt`` every ``every`` optimisation steps inside an epoch (the epoch's end has its own,
+    after validation). Lightning restores a mid-epoch checkpoint's loop counters; the data position comes
+    from :class:`EpochLoader`."""
+
+    def __init__(self, path: Path, every: int):
+        self.path, self.every = path, every
+
+    def on_train_batch_end(self, trainer: L.Trainer, _module: Any, _out: Any, _batch: Any, batch_idx: int) -> None:
+        if trainer.global_step % self.every == 0 and batch_idx + 1 < trainer.num_training_batches:
+            trainer.save_checkpoint(self.path)  # atomic (temp file, then move); rank 0 writes
+
+
+def ddp_world() -> tuple[int, int, int]:
+    """``(rank, world_size, local_world_size)`` of the DDP world a launcher described in the environment
+    (``RANK``, ``WORLD_SIZE``, ``LOCAL_WORLD_SIZE``: torchrun, submitit's Slurm tasks, ``mp.spawn``
+    workers); ``(0, 1, 1)`` for one process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
 
 
 def fit(
@@ -187,88 +316,118 @@ def fit(
     ckpt_dir: str | os.PathLike,
     fingerprint: str,
     early_stopping_patience: int | None = None,
+    checkpoint_every_steps: int | None = None,
     live_dir: str | os.PathLike | None = None,
     accelerator: str = "auto",
-    devices: int | str = 1,
-    strategy: str = "auto",
     precision: str | None = None,
     gradient_clip_val: float | None = None,
     callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Train ``module`` for up to ``epochs`` epochs, resuming from ``ckpt_dir/last.ckpt`` when it is
-    this run's (same ``fingerprint``); load the best epoch's weights into ``module.net``.
+    this run's (same ``fingerprint``); end with the best epoch's weights in ``module.net`` (the last
+    epoch's when ``module.select_best`` is false), on the CPU, in eval mode.
+
+    ``last.ckpt`` is written after every epoch and, with ``checkpoint_every_steps``, every that many
+    optimisation steps inside an epoch (resuming there needs an :class:`EpochLoader`). When the
+    environment describes a DDP world (``WORLD_SIZE`` > 1, set by the launcher: ``mp.spawn`` workers,
+    the tasks of a Slurm job through submitit, torchrun), every process calls ``fit`` and Lightning's
+    DDP strategy joins them (gloo on CPU, NCCL on GPU); the loader gives each rank its share (Lightning
+    does not replace its sampler). ``precision``: Lightning's, e.g. ``"bf16-mixed"`` (autocast).
 
     Returns the module's track: ``best_metric``, ``best_loss``, ``best_epoch``, ``history`` (one
     dict per epoch: train_loss, val_loss, lr, val_<score>...), plus ``resumed`` and ``stopped_early``.
 
     Raises:
-        InputError: the resume checkpoint is corrupt or truncated (one line naming it).
+        InputError: the resume checkpoint is empty, truncated or corrupt (one line naming it).
     """
+    import warnings
+
     from lightning.fabric.plugins.environments import LightningEnvironment
 
-    from ethoflow.core.io import load_torch
+    from ethoflow.core.errors import InputError
+    from ethoflow.core.io import unreadable_file_error
     from ethoflow.core.progress import progress_enabled
 
+    rank, world, local_world = ddp_world()
     ckdir = Path(ckpt_dir)
     last, stamp = ckdir / "last.ckpt", ckdir / "fingerprint.txt"
+    hint = "delete it to train from the start"
     resume = None
     if last.exists():
         if stamp.is_file() and stamp.read_text() == fingerprint:
-            load_torch(last, "resume checkpoint", "delete it to train from the start", weights_only=False)
+            if last.stat().st_size == 0:
+                raise InputError(f"{last}: resume checkpoint is empty (0 bytes); {hint}")
             resume = str(last)
             log.info("resuming from %s", last)
-        else:
+        elif rank == 0:
             log.info("ignoring stale checkpoint %s (inputs or params changed)", last)
             last.unlink()
-    ckdir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint)
+    if rank == 0:
+        ckdir.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint)
     # one file, last.ckpt, replaced after every epoch (Lightning writes it atomically: temp file + move)
-    cbs = [
+    cbs: list[Any] = [
         L.pytorch.callbacks.ModelCheckpoint(
             dirpath=ckdir, filename="last", monitor=None, save_top_k=1, every_n_epochs=1, enable_version_counter=False
         )
     ]
+    if checkpoint_every_steps:
+        cbs.append(_StepCheckpoint(last, checkpoint_every_steps))
     if early_stopping_patience:
         cbs.append(
             L.pytorch.callbacks.EarlyStopping(
                 monitor=f"val_{module.metric}", mode="max", patience=early_stopping_patience, min_delta=1e-9
             )
         )
-    logger: Any = False
     if live_dir:
-        from dvclive.lightning import DVCLiveLogger
-
-        logger = DVCLiveLogger(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=resume is not None)
+        cbs.append(_Curves(live_dir))
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # the module logs each epoch itself
-    import warnings
-
     # Lightning's hints that do not apply here: a Slurm job that is not DDP, and a torch deprecation
     warnings.filterwarnings("ignore", message=r"The `srun` command is available")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    plugins = [] if strategy != "auto" else [LightningEnvironment()]  # one process: never Slurm's task layout
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")  # fingerprint.txt
+    # the environment is always Lightning's own (never Slurm's task layout read as a DDP world): one
+    # process, or the world the launcher exported (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT)
+    if world > 1:
+        os.environ.setdefault("NODE_RANK", str(rank // local_world))
+        strategy: Any = L.pytorch.strategies.DDPStrategy(cluster_environment=LightningEnvironment())
+        devices, nodes, plugins = local_world, world // local_world, []
+    else:
+        strategy, devices, nodes, plugins = "auto", 1, 1, [LightningEnvironment()]
     trainer = L.Trainer(
         max_epochs=epochs,
         accelerator=accelerator,
         devices=devices,
+        num_nodes=nodes,
         strategy=strategy,
         precision=precision,
         gradient_clip_val=gradient_clip_val,
-        deterministic=True,
-        logger=logger,
+        # deterministic algorithms; "warn": an op without one on a GPU warns instead of failing the run
+        deterministic="warn",
+        logger=False,
         callbacks=[*cbs, *callbacks],
-        enable_progress_bar=progress_enabled(),
+        enable_progress_bar=progress_enabled() and rank == 0,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        log_every_n_steps=1,
         default_root_dir=str(ckdir),
         plugins=plugins,
+        use_distributed_sampler=False,
     )
-    trainer.fit(module, train_loader, torch.utils.data.DataLoader([0]), ckpt_path=resume)
-    module.net.load_state_dict(module.track["best_state"])
+    try:
+        trainer.fit(module, train_loader, torch.utils.data.DataLoader([0]), ckpt_path=resume)
+    except InputError:
+        raise
+    except Exception as exc:
+        if resume is not None and not module._restored:  # Lightning could not read the checkpoint
+            raise unreadable_file_error(last, "resume checkpoint", hint, exc) from None
+        raise
+    if module.select_best:
+        module.net.load_state_dict(module.track["best_state"])
     module.net.cpu().eval()
-    for leftover in (last, stamp):
-        leftover.unlink(missing_ok=True)
-    out = {k: v for k, v in module.track.items() if k != "best_state"}
+    if rank == 0:
+        for leftover in (last, stamp):
+            leftover.unlink(missing_ok=True)
+    out = {k: v for k, v in module.track.items() if k not in ("best_state", "epoch_loss")}
     out["resumed"] = resume is not None
     out["stopped_early"] = len(out["history"]) < epochs
     return out

@@ -1,6 +1,5 @@
 """Typed records of hBehaveMAE training, validated on read.
 
-- :class:`TrainState`: the resumable ``last.pt`` under ``.ethoflow/hbehave_train`` (read when a run resumes).
 - :class:`TrainSummary`: the training summary (``train_summary.json``; rank 0's ``summary.json`` that the
   DDP launcher reads back).
 
@@ -15,20 +14,7 @@ from typing import Any
 from ethoflow.core.io import read_json
 from ethoflow.core.records import Record, validate_record
 
-__all__ = ["TrainState", "TrainSummary", "read_train_summary", "validate_state"]
-
-
-class TrainState(Record):
-    """The resumable checkpoint: params fingerprint, DDP world size, optimisation step, per-epoch history
-    (``epoch``, ``train_loss``, ``lr``, ``val_loss``), the unfinished epoch's losses, weights and optimizer."""
-
-    fingerprint: str
-    world_size: int = 1
-    step: int
-    history: list[dict[str, float]] = []
-    epoch_losses: list[float] = []
-    state_dict: dict[str, Any]
-    optimizer: dict[str, Any]
+__all__ = ["TrainSummary", "read_train_summary"]
 
 
 class TrainSummary(Record):
@@ -44,12 +30,6 @@ class TrainSummary(Record):
     train_windows: int
     val_windows: int
     world_size: int
-
-
-def validate_state(ck: dict[str, Any], source: str | os.PathLike) -> dict[str, Any]:
-    """``ck`` checked against :class:`TrainState` (raises ``InputError`` naming ``source`` and the key)."""
-    validate_record(ck, TrainState, source)
-    return ck
 
 
 def read_train_summary(path: str | os.PathLike) -> dict[str, Any]:

@@ -1,16 +1,18 @@
-"""Stage ``hbehave_train``: train hBehaveMAE on windows of the activity store (plain PyTorch, DDP-ready).
+"""Stage ``hbehave_train``: train hBehaveMAE on windows of the activity store, on ethoflow's engine.
 
 - Windows of ``input_size[0]`` minutes at ``window_stride_min`` from the training cages of the store's
   split (validation cages give the validation loss); activity z-scored with the store's statistics
   (fitted on training cages), which are saved in the checkpoint and reused at extraction.
-- AdamW, linear warm-up then cosine decay to ``min_lr`` (per step).
-- Deterministic: window order from ``(seed, epoch)``, masks from ``(seed, step)``: a resumed run
-  continues exactly as an uninterrupted one.
-- Checkpoint (``last.pt`` in ``ckpt_dir``) every ``checkpoint_every`` steps and at each epoch end; a
-  run finds it and resumes when its fingerprint (params, store split and statistics) matches.
-- DDP (``torch.distributed``): ``nproc`` local processes (``torch.multiprocessing``) or the tasks of a
-  Slurm job (submitit ``tasks_per_node``); gloo on CPU, NCCL on GPU. Each rank takes its share of
-  every global batch; rank 0 writes checkpoints, DVCLive curves and the final model.
+- AdamW, linear warm-up then cosine decay to ``min_lr`` (per step); bf16 autocast on a GPU that has it.
+- Trained by :func:`ethoflow.core.training.fit` (PyTorch Lightning): ``last.ckpt`` in ``ckpt_dir``
+  every ``checkpoint_every`` steps and at each epoch end, resumed when its fingerprint (code, params,
+  store split and statistics, world size) matches. Deterministic: window order from ``(seed, epoch)``,
+  masks from ``(seed, step, rank)``, so a run killed anywhere (kill -9 included, mid-epoch too) resumes
+  to the same bytes as an uninterrupted one. The final weights are the last epoch's.
+- DDP: ``nproc`` local processes (``torch.multiprocessing``) or the tasks of a Slurm job (submitit
+  ``tasks_per_node``) export the world to the environment; each calls ``fit``, which joins them with
+  Lightning's DDP strategy (gloo on CPU, NCCL on GPU). Each rank takes its share of every global
+  batch; rank 0 writes checkpoints, DVCLive curves and the final model.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import torch
 from ethoflow.core.errors import EthoflowError, InputError
 from ethoflow.core.io import atomic_write_bytes, load_torch, to_plain, write_json
 from ethoflow.core.logging import get_logger
-from ethoflow.core.progress import progress
+from ethoflow.core.training import EpochLoader, EpochSampler, TrainingModule, ddp_world, fit
 from ethoflow.hbehave.model import Architecture, HBehaveMAE, build_architecture, build_model, describe
 from ethoflow.hbehave.params import ModelParams, TrainParams
 from ethoflow.hbehave.store import list_cages, normalise, read_cage, read_normalisation, read_split, read_store_attrs
@@ -176,31 +178,16 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 # --------------------------------------------------------------------------- distributed
 
 
-def _dist_env() -> tuple[int, int, int]:
-    """(rank, world_size, local_rank) from torch.distributed env vars (1 process: 0, 1, 0)."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-
-
-def _setup_distributed() -> tuple[int, int, torch.device]:
-    """Initialise the process group when WORLD_SIZE > 1 (gloo on CPU, NCCL on GPU)."""
-    import torch.distributed as dist
-
+def _export_slurm_world() -> None:
+    """A multi-task Slurm job started by submitit: export its world (MASTER_ADDR, RANK, WORLD_SIZE,
+    LOCAL_RANK, LOCAL_WORLD_SIZE) for :func:`ethoflow.core.training.fit`'s DDP strategy."""
     if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "RANK" not in os.environ:
-        try:  # a multi-task Slurm job started by submitit: export MASTER_ADDR, RANK, WORLD_SIZE ...
+        try:
             import submitit
 
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         except Exception as exc:  # noqa: BLE001
             log.warning("could not read the Slurm task environment (%s); training in one process", exc)
-    rank, world, local = _dist_env()
-    if torch.cuda.is_available():
-        device = torch.device("cuda", local % torch.cuda.device_count())
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
-    return rank, world, device
 
 
 def _free_port() -> int:
@@ -217,6 +204,7 @@ def _spawn_worker(local_rank: int, nproc: int, port: int, args: tuple, kwargs: d
             "RANK": str(local_rank),
             "WORLD_SIZE": str(nproc),
             "LOCAL_RANK": str(local_rank),
+            "LOCAL_WORLD_SIZE": str(nproc),
         }
     )
     torch.set_num_threads(max(1, int(os.environ.get("ETHOFLOW_THREADS_PER_RANK", "1"))))
@@ -234,7 +222,6 @@ def train_model(
     live_dir: str | os.PathLike | None,
     ckpt_dir: str | os.PathLike,
     nproc: int = 1,
-    max_steps: int | None = None,
 ) -> dict[str, Any]:
     """Train hBehaveMAE; write the final checkpoint ``out_model``; return the summary metrics.
 
@@ -243,9 +230,8 @@ def train_model(
         store: the activity Zarr store (split and normalisation statistics in its attrs).
         out_model: final model file (weights + architecture + statistics + params).
         live_dir: DVCLive folder (``None``: no curves).
-        ckpt_dir: folder of the resumable ``last.pt``.
+        ckpt_dir: folder of the resumable ``last.ckpt`` (and the run's ``summary.json``).
         nproc: local DDP processes (CPU: gloo). Under a multi-task Slurm job each task is one rank.
-        max_steps: stop after this many optimisation steps (tests simulate a kill with it).
 
     Returns:
         Summary: ``train_loss``, ``val_loss``, ``steps``, ``epochs``, ``parameters``, ``flops_per_window``,
@@ -253,11 +239,11 @@ def train_model(
 
     Raises:
         ParamsError: the architecture does not divide evenly.
-        InputError: no training window, channel mismatch.
+        InputError: no training window, channel mismatch, a corrupt resume checkpoint.
     """
     build_architecture(model_params)  # fail fast, before spawning anything
     args = (model_params, train_params, store, out_model, live_dir, ckpt_dir)
-    kwargs = {"max_steps": max_steps}
+    kwargs: dict[str, Any] = {}
     if nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1 and int(os.environ.get("SLURM_NTASKS", "1")) == 1:
         import torch.multiprocessing as mp
 
@@ -290,11 +276,102 @@ def stable_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if k not in RUN_INFO_KEYS}
 
 
-def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max_steps=None) -> dict[str, Any]:
-    import torch.distributed as dist
+def _batch_draw(n_windows: int, steps_per_epoch: int, global_bs: int, rank: int, world: int):
+    """Per epoch (for :class:`~ethoflow.core.training.EpochSampler`): the windows in a random order
+    (topped up from its start to whole global batches), this rank's share of each global batch."""
 
+    def draw(rng: np.random.Generator, n: int) -> list[list[int]]:
+        order = rng.permutation(n_windows)
+        if len(order) < steps_per_epoch * global_bs:
+            order = np.concatenate([order, order[: steps_per_epoch * global_bs - len(order)]])
+        return [order[b * global_bs : (b + 1) * global_bs][rank::world].tolist() for b in range(n)]
+
+    return draw
+
+
+class _Batches:
+    """Training batches (``batch_size=None`` loader): window indices -> ``(x, valid)`` (B, 1, T, H, W)."""
+
+    def __init__(self, windows: Windows, shape: tuple[int, int, int]):
+        self.windows, self.shape = windows, shape
+
+    def __getitem__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.windows.batch(idx, self.shape)
+
+
+class HBehaveModule(TrainingModule):
+    """hBehaveMAE's Lightning module: masked reconstruction with masks from ``(seed, step, rank)``, AdamW
+    with the per-step warm-up + cosine learning rate (:func:`lr_at`, set before every step from the
+    global step, so a mid-epoch resume continues the schedule exactly), validation loss on fixed masks.
+    The final weights are the last epoch's (``select_best = False``)."""
+
+    select_best = False
+
+    def __init__(self, model: HBehaveMAE, tp: TrainParams, val: Windows | None, total: int, warmup: int):
+        super().__init__(tp.seed, "neg_loss")
+        self.net, self.tp, self.val, self.total, self.warmup = model, tp, val, total, warmup
+        self.rank, self.world = ddp_world()[:2]
+        self.started_at_step = 0
+
+    def on_train_start(self) -> None:  # after Lightning restored a checkpoint: where this run begins
+        self.started_at_step = self.global_step
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _idx: int) -> torch.Tensor:
+        import torch.distributed as dist
+
+        tp, step = self.tp, self.global_step
+        for g in self.trainer.optimizers[0].param_groups:
+            g["lr"] = lr_at(step, self.total, self.warmup, tp.lr, tp.min_lr)
+        x, v = batch
+        gen = torch.Generator().manual_seed(tp.seed * 1_000_003 + step * 101 + self.rank)
+        loss, _, _ = self.net(x, v, gen)
+        lv = loss.detach().float().clone()
+        if self.world > 1:
+            dist.all_reduce(lv)
+            lv /= self.world
+        self.add_train_loss(lv, 1)  # the epoch's train_loss: the mean of its steps' (rank-mean) losses
+        return loss
+
+    def validate(self) -> tuple[dict[str, float], float]:
+        if self.val is None or not len(self.val):
+            return {}, math.nan
+        return {}, evaluate(self.net, self.val, self.tp, self.device)
+
+    def epoch_record(self) -> dict[str, Any]:
+        total, n = self.track["epoch_loss"]
+        rec = {"train_loss": total / n if n else float("nan"), "lr": self.trainer.optimizers[0].param_groups[0]["lr"]}
+        _, val_loss = self.validate()
+        return rec if math.isnan(val_loss) else {**rec, "val_loss": val_loss}
+
+    def monitor_value(self, rec: dict[str, Any]) -> float:
+        return -float(rec.get("val_loss", rec["train_loss"]))
+
+    def log_values(self, rec: dict[str, Any]) -> dict[str, float]:
+        names = {"train_loss": "train/loss", "val_loss": "val/loss", "lr": "train/lr"}
+        return {names[k]: float(v) for k, v in rec.items() if k in names}
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        tp = self.tp
+        return torch.optim.AdamW(self.net.parameters(), lr=tp.lr, weight_decay=tp.weight_decay, betas=tuple(tp.betas))
+
+    def on_train_end(self) -> None:
+        if self.world > 1:  # DDP keeps replicas identical; check it rather than trust it
+            import torch.distributed as dist
+
+            with torch.no_grad():
+                total = float(sum(p.double().sum() for p in self.net.parameters()))
+            digest = torch.tensor([total], dtype=torch.float64, device=self.device)  # NCCL: on the rank's GPU
+            digests = [torch.zeros_like(digest) for _ in range(self.world)]
+            dist.all_gather(digests, digest)
+            if any(float(d) != float(digests[0]) for d in digests):
+                raise RuntimeError(f"DDP replicas diverged: parameter sums {[float(d) for d in digests]}")
+            self.track["ranks_in_sync"] = True
+
+
+def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir) -> dict[str, Any]:
     t0 = time.time()
-    rank, world, device = _setup_distributed()
+    _export_slurm_world()
+    rank, world, _ = ddp_world()
     tp: TrainParams = train_params
     arch = build_architecture(model_params)
     attrs = read_store_attrs(store)
@@ -312,7 +389,7 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
         log.warning("cage %s gives no training window: %s", cid, why)
 
     torch.manual_seed(tp.seed)
-    model = HBehaveMAE(arch).to(device)
+    model = HBehaveMAE(arch)
     info = describe(build_model(arch, "meta"))
     if rank == 0:
         log.info(
@@ -328,118 +405,33 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
             f"{info['flops_per_window']['encoder_full']:,}",
             flush=True,
         )
-    opt = torch.optim.AdamW(model.parameters(), lr=tp.lr, weight_decay=tp.weight_decay, betas=tuple(tp.betas))
     global_bs = tp.batch_size * world
     steps_per_epoch = max(1, math.ceil(len(train_w) / global_bs))
-    total = steps_per_epoch * tp.epochs
     warmup = int(round(tp.warmup_epochs * steps_per_epoch))
-    fp = fingerprint(model_params, train_params, store)
+    module = HBehaveModule(model, tp, val_w, steps_per_epoch * tp.epochs, warmup)
+    sampler = EpochSampler(steps_per_epoch, tp.seed, _batch_draw(len(train_w), steps_per_epoch, global_bs, rank, world))
+    loader = EpochLoader(_Batches(train_w, arch.input_size), batch_size=None, sampler=sampler)
     ckpt_dir = Path(ckpt_dir)
-    last = ckpt_dir / "last.pt"
-    step, start_epoch, resumed_from = 0, 0, None
-    epoch_losses: list[float] = []
-    history: list[dict[str, float]] = []
-    if last.is_file():
-        from ethoflow.hbehave.records import validate_state
-
-        ck = validate_state(load_checkpoint(last), last)
-        if ck.get("fingerprint") == fp and ck.get("world_size", 1) == world:
-            model.load_state_dict(ck["state_dict"])
-            opt.load_state_dict(ck["optimizer"])
-            step, history = int(ck["step"]), list(ck.get("history", []))
-            epoch_losses = list(ck.get("epoch_losses", [])) if step % steps_per_epoch else []
-            start_epoch = step // steps_per_epoch
-            resumed_from = step
-            if rank == 0:
-                log.info("resuming from %s at step %d (epoch %d)", last, step, start_epoch + 1)
-        elif rank == 0:
-            log.info("ignoring %s: it belongs to other params or data", last)
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    live = None
-    if rank == 0 and live_dir is not None:
-        from dvclive import Live
-
-        live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False)
-        for rec in history:  # a resumed run replays the finished epochs, so the curves are whole
-            _log_epoch(live, rec)
-    use_amp = device.type == "cuda" and torch.cuda.is_bf16_supported()
-
-    def payload(done_step: int) -> dict[str, Any]:
-        return {
-            "fingerprint": fp,
-            "world_size": world,
-            "step": done_step,
-            "history": history,
-            "epoch_losses": losses,
-            "state_dict": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "architecture": arch.to_dict(),
-            "model_params": model_params.model_dump(),
-            "train_params": train_params.model_dump(),
-            "normalisation": stats,
-            "channels": list(attrs["channels"]),
-        }
-
-    stopped = False
-    losses: list[float] = []
-    for epoch in range(start_epoch, tp.epochs):
-        order = np.random.default_rng([tp.seed, epoch]).permutation(len(train_w))
-        order = (
-            np.concatenate([order, order[: steps_per_epoch * global_bs - len(order)]])
-            if len(order) < steps_per_epoch * global_bs
-            else order
-        )
-        ddp.train()
-        losses = epoch_losses if epoch == start_epoch else []
-        it = range(step - epoch * steps_per_epoch, steps_per_epoch)
-        for b in progress(it, desc=f"epoch {epoch + 1}/{tp.epochs}", **({"disable": True} if rank else {})):
-            idx = order[b * global_bs : (b + 1) * global_bs][rank::world]
-            x, v = train_w.batch(list(idx), arch.input_size)
-            x, v = x.to(device), v.to(device)
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, warmup, tp.lr, tp.min_lr)
-            gen = torch.Generator().manual_seed(tp.seed * 1_000_003 + step * 101 + rank)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss, _, _ = ddp(x, v, gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            lv = loss.detach().float()
-            if world > 1:
-                dist.all_reduce(lv)
-                lv /= world
-            losses.append(float(lv))
-            step += 1
-            if rank == 0 and step % tp.checkpoint_every == 0 and step % steps_per_epoch:  # epoch ends save below
-                save_checkpoint(last, payload(step))
-            if max_steps is not None and step >= max_steps:
-                stopped = True
-                break
-        if stopped and step % steps_per_epoch != 0:
-            if rank == 0:
-                save_checkpoint(last, payload(step))
-            break
-        rec = {
-            "epoch": epoch + 1,
-            "train_loss": float(np.mean(losses)) if losses else float("nan"),
-            "lr": lr_at(step - 1, total, warmup, tp.lr, tp.min_lr),
-        }
-        if rank == 0 and val_w is not None and len(val_w):
-            rec["val_loss"] = evaluate(model, val_w, tp, device)
-        history.append(rec)
-        if rank == 0:
-            log.info("epoch %d: %s", epoch + 1, {k: round(v, 5) for k, v in rec.items() if k != "epoch"})
-            if live is not None:
-                _log_epoch(live, rec)
-            save_checkpoint(last, payload(step))
-        if stopped:
-            break
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    tr = fit(
+        module,
+        loader,
+        epochs=tp.epochs,
+        ckpt_dir=ckpt_dir,
+        fingerprint=f"{fingerprint(model_params, train_params, store)}-world{world}",
+        checkpoint_every_steps=tp.checkpoint_every,
+        live_dir=live_dir if rank == 0 else None,
+        precision="bf16-mixed" if bf16 else None,
+    )
+    history = tr["history"]
+    steps = module.trainer.global_step
+    resumed_from = module.started_at_step if tr["resumed"] else None
     summary = {
         "train_loss": history[-1]["train_loss"] if history else None,
         "val_loss": history[-1].get("val_loss") if history else None,
-        "steps": step,
+        "steps": steps,
         "epochs": len(history),
-        "completed": not stopped,
+        "completed": len(history) == tp.epochs,
         "parameters": info["parameters"]["total"],
         "flops_per_window": info["flops_per_window"]["encoder_full"],
         "train_windows": len(train_w),
@@ -448,42 +440,30 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir, max
         "world_size": world,
         "resumed_from_step": resumed_from,
     }
-    if world > 1:  # DDP keeps replicas identical; check it rather than trust it
-        with torch.no_grad():
-            digest = torch.tensor([float(sum(p.double().sum() for p in model.parameters()))], dtype=torch.float64)
-        digests = [torch.zeros_like(digest) for _ in range(world)]
-        dist.all_gather(digests, digest)
-        if any(float(d) != float(digests[0]) for d in digests):
-            raise RuntimeError(f"DDP replicas diverged: parameter sums {[float(d) for d in digests]}")
-        summary["ranks_in_sync"] = True
+    if world > 1:
+        summary["ranks_in_sync"] = bool(tr.get("ranks_in_sync"))
     if rank == 0:
-        if not stopped:
-            stable = stable_metrics(summary)
-            save_checkpoint(
-                Path(out_model), {**payload(step), "optimizer": {}, "summary": stable}
-            )  # same bytes per run
-            last.unlink(missing_ok=True)  # finished: the next run starts afresh
-        if live is not None:
-            live.end()
+        payload = {
+            "fingerprint": fingerprint(model_params, train_params, store),
+            "world_size": world,
+            "step": steps,
+            "history": history,
+            "state_dict": model.state_dict(),
+            "architecture": arch.to_dict(),
+            "model_params": model_params.model_dump(),
+            "train_params": train_params.model_dump(),
+            "normalisation": stats,
+            "channels": list(attrs["channels"]),
+            "summary": stable_metrics(summary),
+        }
+        save_checkpoint(Path(out_model), payload)  # same bytes per run
         write_json(ckpt_dir / "summary.json", summary)
         log.info(
-            "training %s in %.1f s%s",
-            "finished" if not stopped else "stopped",
+            "training finished in %.1f s%s",
             summary["seconds"],
             f" (resumed from step {resumed_from})" if resumed_from is not None else "",
         )
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
     return summary
-
-
-def _log_epoch(live, rec: dict[str, float]) -> None:
-    names = {"train_loss": "train/loss", "val_loss": "val/loss", "lr": "train/lr"}
-    for k, v in rec.items():
-        if k in names:
-            live.log_metric(names[k], v)
-    live.next_step()
 
 
 @torch.no_grad()
