@@ -1,10 +1,10 @@
 """acoustic_predict: per-window call probabilities for whole recordings.
 
 Each recording's spectrogram is computed once (streamed in chunks for bounded memory,
-:mod:`ethoflow.acoustic.streaming`, equal to the whole-tape computation); windows of ``seq_len_s`` every ``hop_s`` are sliced
-from it and classified in batches (ANIMAL-SPOT's predictor instead computes each window's
-spectrogram from its samples and classifies windows one at a time), with channels-last memory
-layout and ``torch.inference_mode``.
+:mod:`ethoflow.acoustic.streaming`, equal to the whole-tape computation); windows of ``seq_len_s``
+every ``hop_s`` are sliced from it and classified in batches (ANIMAL-SPOT's predictor instead
+computes each window's spectrogram from its samples and classifies windows one at a time), with
+channels-last memory layout and ``torch.inference_mode``.
 Output rows: ``tape, recording, start_s, end_s, prob, logit, label`` where ``prob`` = 1 - P(noise),
 ``logit`` its log-odds and ``label`` the most likely target class.
 """
