@@ -4,7 +4,7 @@ Public API: the names in ``__all__``, each imported from its module on first use
 ethoflow subpackage, :mod:`ethoflow.core.lazy`), so ``import ethoflow.acoustic`` loads neither torch nor
 librosa. Modules: ``params`` (typed section), ``corpus`` (crowsetta ingestion), ``variants`` (splits, noise
 mining, selection tables), ``spectrogram`` (front end, augmentation), ``model`` (ResNet), ``train``,
-``predict``, ``animal_spot`` (existing ANIMAL-SPOT model files), ``evaluate`` (detections, IoU matching),
+``predict``, ``streaming`` (long tapes in chunks, shared by predict and detect), ``animal_spot`` (existing ANIMAL-SPOT model files), ``evaluate`` (detections, IoU matching),
 ``features`` (librosa), ``rf`` (false-alarm filter), ``report``, ``records`` (typed inter-stage files),
 ``stages`` (one ``run_<stage>`` per DVC stage), ``pipeline`` (run the stages outside DVC).
 """
@@ -24,6 +24,8 @@ _EXPORTS = {
     "train_model": "ethoflow.acoustic.train",
     "load_model": "ethoflow.acoustic.train",
     "predict_recordings": "ethoflow.acoustic.predict",
+    "TapeReader": "ethoflow.acoustic.streaming",
+    "stream_windows": "ethoflow.acoustic.streaming",
     "load_animal_spot": "ethoflow.acoustic.animal_spot",
     "is_animal_spot_file": "ethoflow.acoustic.animal_spot",
     "chain_windows": "ethoflow.acoustic.evaluate",

@@ -8,21 +8,15 @@ chained into detections as ``acoustic_evaluate`` does (:func:`ethoflow.acoustic.
 with ``acoustic.evaluate``'s boundary/min_gap_s/min_dur_s), and each detection gets its frequency band
 (the 5 % and 95 % points of its energy over frequency, :func:`ethoflow.acoustic.features.energy_band`).
 
-Streaming (results equal the whole-tape computation): a chunk is a run of whole batches of windows.
-For ethoflow's models the chunk's spectrogram frames are computed from exactly the samples the
-whole-tape STFT would use for them (pre-emphasis sample before, half an FFT either side, zeros outside
-the tape, zero power for frames past its end); for ANIMAL-SPOT models each window is computed from its
-own samples anyway. Resampling to the model's rate (``scipy.signal.resample_poly``, as
-:func:`ethoflow.acoustic.spectrogram.load_audio`) reads each chunk with a margin of input samples wider
-than the polyphase filter, starting on a sample where input and output grids meet, so the resampled
-samples equal those of the whole tape. Batches hold the same windows as in a whole-tape run. Memory:
-one chunk's samples and spectrogram plus one row per window (a 2-hour tape at hop 0.05 s: 144 000 rows).
+Streaming (results equal the whole-tape computation, bounded memory) is
+:mod:`ethoflow.acoustic.streaming`'s, shared with ``acoustic_predict``.
 
 Resume: the output folder is a DVC ``persist`` out. Each finished recording leaves its windows and
 detections (``state/<recording>.windows.parquet``, ``.detections.parquet``) and then a completion
 record (``state/<recording>.json``) holding a fingerprint of everything that decides its result (model
-file, setting, threshold, chaining params, RF file, the audio file's size and mtime); a rerun skips
-recordings whose record matches and computes the others. The set-level outputs are rebuilt from the
+file, setting, threshold, chaining params, RF file, the audio file's content hash); a rerun skips
+recordings whose record matches and computes the others. Content hashes are cached by file size and
+mtime outside the out folder (:func:`_sha256`), so a rerun does not read the recordings already done. The set-level outputs are rebuilt from the
 records at the end, so a killed and resumed run ends with the same files as an uninterrupted one.
 
 Bad input (``on_error``): a file that cannot be opened, holds no samples, or is truncated (a WAV whose
@@ -43,21 +37,31 @@ from __future__ import annotations
 import glob as globlib
 import hashlib
 import json
-import math
 import os
 import shutil
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ethoflow.acoustic.params import AUDIO_EXTENSIONS, AcousticParams, DetectSet, FeatureParams
+from ethoflow.acoustic.params import AUDIO_EXTENSIONS, AcousticParams, DetectSet
+from ethoflow.acoustic.streaming import Detector, TapeReader, load_detector, stream_windows
 from ethoflow.core import InputError, atomic_path, get_logger, progress, read_json, write_json
 
 log = get_logger(__name__)
+
+__all__ = [  # Detector, TapeReader, load_detector, stream_windows: ethoflow.acoustic.streaming's, re-exported
+    "Detector",
+    "TapeReader",
+    "audio_problem",
+    "detect_set",
+    "list_recordings",
+    "load_detector",
+    "model_file",
+    "stream_windows",
+]
 
 STATE = "state"
 DET_COLUMNS = [
@@ -151,88 +155,7 @@ def audio_problem(path: str | Path) -> str | None:
     return None
 
 
-class TapeReader:
-    """Random access to a recording's mono samples at rate ``sr``, read in pieces (bounded memory).
-
-    ``read(a, b)`` returns samples ``[a, b)`` (float32, zeros outside ``[0, n)``) equal to
-    ``ethoflow.acoustic.spectrogram.load_audio(path, sr)[a:b]``: channels averaged, then resampled with
-    ``scipy.signal.resample_poly`` (reduced ``up``/``down``) from a piece of the file that starts on an
-    input sample of the common grid and has a margin of ``margin`` input samples (many times the
-    polyphase filter's half-length) on both sides.
-
-    Attributes:
-        file_sr: the file's rate (Hz); n_in: its frames; n: samples at ``sr``; duration_s: n_in / file_sr.
-    Raises:
-        InputError: the file stops early or fails to decode while reading (truncated/corrupt).
-    """
-
-    def __init__(self, path: str | Path, sr: int):
-        import soundfile as sf
-
-        self.path = Path(path)
-        info = sf.info(str(path))
-        self.file_sr, self.n_in, self.sr = int(info.samplerate), int(info.frames), int(sr)
-        g = math.gcd(self.file_sr, self.sr)
-        self.up, self.down = self.sr // g, self.file_sr // g
-        self.n = self.n_in if self.up == self.down else -(-self.n_in * self.up // self.down)
-        self.duration_s = round(self.n_in / self.file_sr, 6)
-        self.margin = self.down * max(64, -(-8192 // self.down))
-        self._fh = sf.SoundFile(str(path))
-
-    def close(self) -> None:
-        self._fh.close()
-
-    def _raw(self, a: int, b: int) -> np.ndarray:
-        """Mono file samples ``[a, b)`` (0 <= a <= b <= n_in)."""
-        self._fh.seek(a)
-        try:
-            y = self._fh.read(b - a, dtype="float32", always_2d=True)
-        except Exception as exc:
-            raise InputError(
-                f"{self.path}: truncated or corrupt: decoding stopped near {a / self.file_sr:.1f} s "
-                f"({' '.join(str(exc).split())[:120]})"
-            ) from None
-        if len(y) != b - a:
-            raise InputError(
-                f"{self.path}: truncated: {len(y)} of {b - a} frames readable from {a / self.file_sr:.1f} s "
-                f"(the header declares {self.n_in} frames)"
-            )
-        return y.mean(axis=1)
-
-    def read(self, a: int, b: int) -> np.ndarray:
-        out = np.zeros(max(b - a, 0), dtype=np.float32)
-        lo, hi = max(a, 0), min(b, self.n)
-        if hi <= lo:
-            return out
-        if self.up == self.down:
-            out[lo - a : hi - a] = self._raw(lo, hi)
-            return out
-        from scipy.signal import resample_poly
-
-        s = max(0, (lo // self.up) * self.down - self.margin)  # on the grid: output index s * up / down
-        e = min(self.n_in, -(-hi // self.up) * self.down + self.margin)
-        y = resample_poly(self._raw(s, e), self.up, self.down).astype(np.float32)
-        o = s // self.down * self.up
-        out[lo - a : hi - a] = y[lo - o : hi - o]
-        return out
-
-
 # ------------------------------------------------------------------------------------------- models
-
-
-@dataclass
-class Detector:
-    """A loaded window classifier: ``kind`` ``ethoflow`` (``meta`` holds its ``features``/``classes``)
-    or ``animal_spot`` (``fe``: its front end); ``sr``/``fmin``/``fmax``: its rate and band (Hz)."""
-
-    kind: str
-    model: Any
-    classes: list[str]
-    sr: int
-    fmin: float
-    fmax: float
-    features: FeatureParams | None = None
-    fe: Any = None
 
 
 def model_file(ds: DetectSet, cfg: AcousticParams, models_dir: str | Path = "models/acoustic") -> Path:
@@ -240,210 +163,6 @@ def model_file(ds: DetectSet, cfg: AcousticParams, models_dir: str | Path = "mod
     if ds.model in cfg.variants:
         return Path(models_dir) / ds.model / "model.pt"
     return Path(ds.model)
-
-
-def load_detector(path: str | Path, min_max_norm: bool = False) -> Detector:
-    """Load ethoflow's ``model.pt`` or an ANIMAL-SPOT model file (told apart by their keys); the model's
-    own front end comes from the file.
-
-    Raises:
-        InputError: missing or unreadable file, or neither kind of model file.
-    """
-    from ethoflow.acoustic.animal_spot import is_animal_spot_file, load_animal_spot
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: model file not found (train the variant, or fix the set's model path)")
-    if is_animal_spot_file(path):
-        model, fe, classes = load_animal_spot(path, min_max_norm=min_max_norm)
-        return Detector("animal_spot", model, classes, fe.sr, fe.fmin, fe.fmax, fe=fe)
-    from ethoflow.acoustic.train import load_model
-
-    try:
-        model, meta = load_model(path)
-    except InputError:
-        raise
-    except Exception as exc:
-        raise InputError(
-            f"{path}: neither an ethoflow model.pt nor an ANIMAL-SPOT model file ({type(exc).__name__})"
-        ) from None
-    f = FeatureParams(**meta["features"])
-    kind = "framewise" if meta.get("arch") == "framewise" else "ethoflow"
-    return Detector(kind, model, list(meta["classes"]), f.sr, f.fmin, f.fmax, features=f)
-
-
-def _classify(model: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Target log-odds (float64) and most likely target class index of an ethoflow model's batch."""
-    import torch
-
-    from ethoflow.acoustic.model import target_logit
-
-    with torch.inference_mode():
-        lo = model(torch.from_numpy(x).contiguous(memory_format=torch.channels_last))
-        return target_logit(lo).numpy().astype(np.float64), lo[:, 1:].argmax(1).numpy()
-
-
-def _power_frames(reader: TapeReader, f: FeatureParams, f0: int, f1: int, n_total: int) -> np.ndarray:
-    """Frames ``[f0, f1)`` of the whole tape's :func:`~ethoflow.acoustic.spectrogram.power_spectrogram`
-    (zero power from frame ``n_total`` on), computed from the samples those frames use. (F, f1 - f0)."""
-    import torch
-
-    from ethoflow.acoustic.spectrogram import _filterbank, filterbank_product
-
-    H, N = f.hop_length, f.n_fft
-    fc = min(f1, n_total)
-    out = np.zeros((f.n_freq_bins, f1 - f0), dtype=np.float32)
-    if fc <= f0:
-        return out
-    a, b = f0 * H - N // 2, (fc - 1) * H - N // 2 + N  # frame i: samples [i*H - N//2, i*H - N//2 + N)
-    y = reader.read(a - 1, b)  # one sample before for the pre-emphasis (zero before the tape's start)
-    if f.preemphasis > 0:
-        y = y[1:] - f.preemphasis * y[:-1]
-        if b > reader.n:  # the whole-tape STFT pads the pre-emphasised signal with zeros
-            y[max(reader.n - a, 0) :] = 0.0
-    else:
-        y = y[1:]
-    win = torch.hann_window(N, periodic=True, dtype=torch.float32)
-    with torch.no_grad():
-        spec = torch.stft(
-            torch.from_numpy(np.ascontiguousarray(y)), N, H, window=win, center=False, return_complex=True
-        )
-        mag = spec.abs() * (2.0 / win.sum())
-        power = (mag * mag).numpy()
-    fb = _filterbank(f.sr, N, f.n_freq_bins, float(f.fmin), float(f.fmax), f.freq_compression)
-    out[:, : fc - f0] = filterbank_product(fb, power)[:, : fc - f0]
-    return out
-
-
-def stream_windows(
-    det: Detector,
-    reader: TapeReader,
-    seq_len_s: float,
-    hop_s: float,
-    batch_size: int = 64,
-    chunk_s: float = 300.0,
-    on_chunk: Any = None,
-) -> pd.DataFrame:
-    """Window probabilities of one recording, computed chunk by chunk.
-
-    Equal to ``ethoflow.acoustic.predict.predict_power`` on the whole tape's spectrogram (ethoflow
-    models) or ``ethoflow.acoustic.animal_spot.predict_samples`` on its samples (ANIMAL-SPOT models),
-    whatever ``chunk_s``. ``on_chunk(seconds)`` is called after each chunk (progress).
-
-    Returns:
-        one row per window: ``start_s, end_s, prob, logit, label``.
-    """
-    per_chunk = max(1, int(round(chunk_s / hop_s / batch_size))) * batch_size  # whole batches
-    if det.kind == "framewise":
-        return _stream_framewise(det, reader, hop_s, chunk_s, on_chunk)
-    if det.kind == "animal_spot":
-        return _stream_animal_spot(det, reader, seq_len_s, hop_s, batch_size, per_chunk, on_chunk)
-    import torch
-
-    from ethoflow.acoustic.predict import window_starts
-    from ethoflow.acoustic.spectrogram import frames_per_window, to_input
-
-    f = det.features
-    model = det.model.to(memory_format=torch.channels_last)
-    starts = window_starts(reader.duration_s, seq_len_s, hop_s)
-    first = np.round(starts * f.sr / f.hop_length).astype(int)
-    T = frames_per_window(seq_len_s, f)
-    n_total = 1 + max(reader.n, f.n_fft) // f.hop_length
-    if reader.n < f.n_fft:  # shorter than one FFT: the whole-tape path pads the samples; tiny anyway
-        from ethoflow.acoustic.spectrogram import power_spectrogram
-
-        P_all = power_spectrogram(reader.read(0, reader.n), f)
-    logits, labels = [], []
-    for c0 in range(0, len(starts), per_chunk):
-        c1 = min(c0 + per_chunk, len(starts))
-        f0, f1 = int(first[c0]), int(first[c1 - 1]) + T
-        if reader.n < f.n_fft:
-            P = np.zeros((P_all.shape[0], f1 - f0), np.float32)
-            k = max(0, min(P_all.shape[1], f1) - f0)
-            P[:, :k] = P_all[:, f0 : f0 + k]
-        else:
-            P = _power_frames(reader, f, f0, f1, n_total)
-        for k in range(c0, c1, batch_size):
-            idx = first[k : min(k + batch_size, c1), None] - f0 + np.arange(T)[None, :]
-            x = to_input(P[:, idx].transpose(1, 0, 2), f)[:, None]
-            lg, lb = _classify(model, x)
-            logits.append(lg)
-            labels.append(lb)
-        if on_chunk is not None:
-            on_chunk(min(starts[c1 - 1] + hop_s, reader.duration_s) - (starts[c0] if c0 else 0.0))
-    logit = np.concatenate(logits) if logits else np.zeros(0)
-    lab = np.concatenate(labels) if labels else np.zeros(0, dtype=int)
-    return pd.DataFrame(
-        {
-            "start_s": starts,
-            "end_s": np.round(np.minimum(starts + seq_len_s, reader.duration_s), 6),
-            "prob": 1.0 / (1.0 + np.exp(-logit)),
-            "logit": logit,
-            "label": [det.classes[i] for i in lab],
-        }
-    )
-
-
-def _stream_framewise(det: Detector, reader: TapeReader, hop_s: float, chunk_s: float, on_chunk: Any) -> pd.DataFrame:
-    """The framewise detector on a tape, chunk by chunk: each chunk's frames with the model's context
-    (:meth:`~ethoflow.acoustic.framewise.FramewiseNet.context_frames`) on both sides, so the per-frame
-    probabilities equal one pass over the whole tape's spectrogram; pooled into ``hop_s`` cells
-    (:func:`~ethoflow.acoustic.framewise.frames_to_cells`). Rows: ``start_s, end_s, prob, logit, label``."""
-    import torch
-
-    from ethoflow.acoustic.framewise import frames_to_cells
-    from ethoflow.acoustic.spectrogram import power_spectrogram
-
-    f, model = det.features, det.model.eval()
-    n_total = 1 + max(reader.n, f.n_fft) // f.hop_length
-    ctx = model.context_frames()
-    step = max(64, int(round(chunk_s * f.sr / f.hop_length)))
-    short = power_spectrogram(reader.read(0, reader.n), f) if reader.n < f.n_fft else None
-    probs = []
-    for a in range(0, n_total, step):
-        b = min(a + step, n_total)
-        lo, hi = max(a - ctx, 0), min(b + ctx, n_total)
-        power = short[:, lo:hi] if short is not None else _power_frames(reader, f, lo, hi, n_total)
-        with torch.inference_mode():
-            logits = model(torch.from_numpy(np.ascontiguousarray(model.standardise(power)[None, None])))[0]
-        probs.append(torch.softmax(logits.double(), 0)[:, a - lo : b - lo].T.numpy())
-        if on_chunk is not None:
-            on_chunk((b - a) * f.hop_length / f.sr)
-    cells = frames_to_cells(np.concatenate(probs), f, reader.duration_s, hop_s)
-    return pd.DataFrame(
-        {
-            "start_s": cells.start_s,
-            "end_s": cells.end_s,
-            "prob": cells.prob,
-            "logit": cells.logit,
-            "label": [det.classes[i] for i in cells.label_idx],
-        }
-    )
-
-
-def _stream_animal_spot(
-    det: Detector, reader: TapeReader, seq_len_s: float, hop_s: float, batch_size: int, per_chunk: int, on_chunk: Any
-) -> pd.DataFrame:
-    from ethoflow.acoustic.animal_spot import predict_samples, window_samples
-
-    starts, L, hop = window_samples(reader.n, seq_len_s, hop_s, det.sr)
-    if reader.n < L:  # one short window, as ANIMAL-SPOT
-        df = predict_samples(det.model, det.fe, det.classes, reader.read(0, reader.n), seq_len_s, hop_s, batch_size)
-        if on_chunk is not None:
-            on_chunk(reader.duration_s)
-        return df
-    frames = []
-    for c0 in range(0, len(starts), per_chunk):
-        c1 = min(c0 + per_chunk, len(starts))
-        a, b = int(starts[c0]), int(starts[c1 - 1]) + L
-        df = predict_samples(det.model, det.fe, det.classes, reader.read(a, b), seq_len_s, hop_s, batch_size)
-        gs = starts[c0:c1]
-        df["start_s"] = np.round(gs / det.sr, 6)
-        df["end_s"] = np.round(np.minimum(gs + L, reader.n) / det.sr, 6)
-        frames.append(df)
-        if on_chunk is not None:
-            on_chunk(((starts[c1 - 1] + hop if c1 < len(starts) else reader.n) - (a if c0 else 0)) / det.sr)
-    return pd.concat(frames, ignore_index=True)
 
 
 # ------------------------------------------------------------------------------------- one recording
@@ -486,7 +205,11 @@ def describe_detections(
     return d
 
 
-def _sha256(path: str | Path) -> str:
+HASH_CACHE = "hash-cache"  # <project>/.ethoflow/hash-cache/: machine-local, git-ignored, never a DVC out
+RACY_NS = 2_000_000_000  # files changed less than 2 s before hashing are not cached (mtime granularity)
+
+
+def _hash_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -494,9 +217,44 @@ def _sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _sha256(path: str | Path) -> str:
+    """SHA-256 of a file's content, read from a machine-local cache when the file's size and mtime (ns)
+    are those it had when it was last hashed, so recordings already done are not read again on a rerun.
+
+    The cache is one small JSON per file (``{path, size, mtime_ns, sha256}``) in
+    ``<project>/.ethoflow/hash-cache/`` (:func:`ethoflow.core.paths.state_dir`), outside the DVC out:
+    the completion records stay keyed by content alone, byte-identical across clones. As make and rsync,
+    it trusts size + mtime: a rewrite that keeps both (within the same nanosecond timestamp) is not seen.
+    A file changed less than 2 s before it is hashed is not cached (its mtime may still change within
+    the clock tick). An unwritable cache is skipped (the file is hashed).
+    """
+    import time
+
+    from ethoflow.core.paths import state_dir
+
+    path = Path(path)
+    st = path.stat()
+    real = str(path.resolve())
+    try:
+        entry = state_dir(HASH_CACHE) / f"{hashlib.sha1(real.encode()).hexdigest()}.json"
+        cached = read_json(entry) if entry.exists() else {}
+    except Exception:  # unreadable or unwritable cache: hash the file
+        entry, cached = None, {}
+    if cached.get("path") == real and cached.get("size") == st.st_size and cached.get("mtime_ns") == st.st_mtime_ns:
+        return str(cached["sha256"])
+    digest = _hash_file(path)
+    if entry is not None and time.time_ns() - st.st_mtime_ns > RACY_NS and path.stat().st_mtime_ns == st.st_mtime_ns:
+        try:
+            write_json(entry, {"path": real, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest})
+        except OSError:
+            pass
+    return digest
+
+
 def _fingerprint(common: dict[str, Any], path: Path) -> str:
     """The completion record's key: the set's settings, the recording's path and its content hash (not its
-    mtime: a copy or a fresh clone of the same data must give the same records, which are DVC outs)."""
+    mtime: a copy or a fresh clone of the same data must give the same records, which are DVC outs). The
+    hash comes from :func:`_sha256`'s size + mtime cache when the file is unchanged since it was hashed."""
     blob = json.dumps({**common, "file": str(path), "sha256": _sha256(path)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -50,5 +50,6 @@ def evaluate_external(
         cfg.predict.batch_size,
         cfg.predict.num_threads,
         min_max_norm=ext.min_max_norm,
+        chunk_s=cfg.predict.chunk_s,
     )
     evaluate_predictions(cfg, name, setting_name, vindex, predictions, corpus_index, out_dir)

@@ -354,6 +354,7 @@ class PredictParams(StrictModel):
     settings: dict[str, PredictSetting] = Field(default_factory=lambda: {"default": PredictSetting()})
     batch_size: int = Field(64, ge=1)
     num_threads: int = Field(1, ge=0)
+    chunk_s: float = Field(300.0, gt=0)  # audio per streamed chunk (s): memory, never results
 
     @field_validator("settings")
     @classmethod

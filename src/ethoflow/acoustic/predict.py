@@ -1,9 +1,10 @@
 """acoustic_predict: per-window call probabilities for whole recordings.
 
-Each recording's spectrogram is computed once; windows of ``seq_len_s`` every ``hop_s`` are sliced
-from it and classified in batches (ANIMAL-SPOT's predictor instead computes each window's
-spectrogram from its samples and classifies windows one at a time), with channels-last memory
-layout and ``torch.inference_mode``.
+Each recording's spectrogram is computed once (streamed in chunks for bounded memory,
+:mod:`ethoflow.acoustic.streaming`, equal to the whole-tape computation); windows of ``seq_len_s``
+every ``hop_s`` are sliced from it and classified in batches (ANIMAL-SPOT's predictor instead
+computes each window's spectrogram from its samples and classifies windows one at a time), with
+channels-last memory layout and ``torch.inference_mode``.
 Output rows: ``tape, recording, start_s, end_s, prob, logit, label`` where ``prob`` = 1 - P(noise),
 ``logit`` its log-odds and ``label`` the most likely target class.
 """
@@ -78,8 +79,15 @@ def predict_recordings(
     batch_size: int = 64,
     num_threads: int = 0,
     features: dict[str, Any] | None = None,
+    chunk_s: float = 300.0,
 ) -> dict[str, Any]:
     """Predict every recording (dicts with recording, tape, file, duration_s); write Parquet ``out_path``.
+
+    Each recording is **streamed** (:func:`ethoflow.acoustic.streaming.stream_windows`): read and
+    classified ``chunk_s`` seconds of audio at a time (rounded to whole batches of windows), with the
+    overlap that makes the rows equal to :func:`predict_power` on the whole tape's spectrogram, so
+    memory does not grow with a recording's length (one row per window does). Progress: one bar over
+    seconds of audio.
 
     The front end is the one saved in the model file; ``features`` (``acoustic.features`` of the params
     in use) only serves to warn, naming both values, where the model file overrides them.
@@ -87,14 +95,18 @@ def predict_recordings(
     A framewise model (``arch: framewise``) ignores ``seq_len_s``: its rows are cells of ``hop_s`` seconds
     (:func:`ethoflow.acoustic.framewise.predict_power_framewise`), the same columns as windows.
 
-    Returns a summary (recordings, windows, seconds of audio, seconds of compute).
+    Returns a summary (recordings, windows, seconds of audio).
+
+    Raises:
+        InputError: a recording is missing, empty, unreadable or truncated (named, with the problem).
     """
     import time
 
     import torch
 
-    from ethoflow.acoustic.spectrogram import recording_power
+    from ethoflow.acoustic.streaming import Detector, TapeReader, stream_windows
     from ethoflow.acoustic.train import load_model
+    from ethoflow.core.inputs import audio_info
 
     if num_threads:
         torch.set_num_threads(num_threads)
@@ -104,23 +116,26 @@ def predict_recordings(
         from ethoflow.core.inputs import warn_checkpoint_overrides
 
         warn_checkpoint_overrides(model_path, meta["features"], dict(features), "acoustic.features")
-    classes = meta["classes"]
+    kind = "framewise" if meta.get("arch") == "framewise" else "ethoflow"
+    det = Detector(kind, model, list(meta["classes"]), f.sr, f.fmin, f.fmax, features=f)
     frames, t0, audio_s = [], time.perf_counter(), 0.0
-    framewise = meta.get("arch") == "framewise"
-    for rec in progress(recordings, desc="predict"):
-        power = recording_power(rec["file"], f)
-        if framewise:  # one pass over the recording, per-frame probabilities pooled into hop_s cells
-            from ethoflow.acoustic.framewise import predict_power_framewise
-
-            df = predict_power_framewise(model, power, f, rec["duration_s"], hop_s)
-        else:
-            df = predict_power(model, power, f, rec["duration_s"], seq_len_s, hop_s, batch_size)
+    for rec in recordings:  # missing, empty, unreadable or truncated: InputError naming the file, before any work
+        audio_info(rec["file"])
+    bar = progress(total=round(sum(float(r["duration_s"]) for r in recordings), 1), desc="predict", unit="s")
+    for rec in recordings:
+        reader = TapeReader(rec["file"], f.sr)
+        try:
+            df = stream_windows(
+                det, reader, seq_len_s, hop_s, batch_size, chunk_s, on_chunk=lambda s: bar.update(round(s, 3))
+            )
+        finally:
+            reader.close()
         df.insert(0, "recording", rec["recording"])
         df.insert(0, "tape", rec["tape"])
         frames.append(df)
         audio_s += rec["duration_s"]
+    bar.close()
     out = pd.concat(frames, ignore_index=True)
-    out["label"] = [classes[i] for i in out.pop("label_idx")]
     with atomic_path(out_path) as tmp:
         out.to_parquet(tmp, index=False)
     secs = time.perf_counter() - t0

@@ -151,6 +151,7 @@ def run_acoustic_predict(
         cfg.predict.batch_size,
         cfg.predict.num_threads,
         features=cfg.variant_features(variant, params_path).model_dump(),  # warns if the model file differs
+        chunk_s=cfg.predict.chunk_s,
         stage=f"acoustic_predict@{name}",
         params_path=params_path,
     )
