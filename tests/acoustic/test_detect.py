@@ -185,6 +185,8 @@ def test_recordings_from_a_glob_and_an_untracked_model_path_is_refused(data):
     d, thr = data
     recs = list_recordings(str(d / "tapes" / "*.wav"))
     assert [r for r, _ in recs] == ["T01_r1", "T01_r2"]
+    one = list_recordings(str(d / "tapes" / "T01_r2.wav"))  # one file as the set's recordings
+    assert [(r, p.name) for r, p in one] == [("T01_r2", "T01_r2.wav")]
     with pytest.raises(ValueError, match="outside data_dir"):
         _cfg(d / "tapes", thr, model="/elsewhere/ANIMAL-SPOT.pk")
 

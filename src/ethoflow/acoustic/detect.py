@@ -85,8 +85,8 @@ def list_recordings(spec: str, root: str | Path = ".") -> list[tuple[str, Path]]
     """Recordings of a detection set: ``(recording id, path)`` sorted by id.
 
     Args:
-        spec: a folder (every ``.wav``/``.flac`` file below it, recursively) or a glob (relative to
-            ``root``); hidden files (``.name``: partial writes) are left out.
+        spec: a folder (every ``.wav``/``.flac`` file below it, recursively), one audio file, or a glob
+            (relative to ``root``); hidden files (``.name``: partial writes) are left out.
     Returns:
         ids are the path relative to the folder (the glob's static part) without the extension,
         ``/`` replaced by ``__``.
@@ -99,6 +99,8 @@ def list_recordings(spec: str, root: str | Path = ".") -> list[tuple[str, Path]]
     base = root / spec
     if base.is_dir():
         files = [p for p in base.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS]
+    elif base.is_file():
+        files, base = [base], base.parent
     else:
         files = [Path(p) for p in globlib.glob(str(base), recursive=True)]
         files = [p for p in files if p.is_file()]
