@@ -86,8 +86,9 @@ def _check_outputs(root: Path, n_sessions: int) -> dict:
         assert not list(d.glob(f"{stage}-trial-*")), "intermediate trial checkpoints left behind"
     for png in (root / "reports/moseq").rglob("*.png"):
         assert png.stat().st_size < 1_000_000, png
-    for name in ("syllable_frequency", "duration_histogram", "kappa_search"):
+    for name in ("syllable_frequency", "duration_histogram", "kappa_search", "similarity_dendrogram", "trajectories"):
         assert (root / "reports/moseq/results" / f"{name}.png").exists()
+    assert (root / "reports/moseq/pca_pcs.png").exists()
     # model selection across seeds: the highest EML is chosen, and reported in summary and headline
     seeds = read_json(root / "models/moseq/seeds/seeds.json")
     eml = {int(k): v for k, v in seeds["eml"].items()}
@@ -178,8 +179,9 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
     freq = (applied / "syllable_frequencies.csv").read_text().splitlines()
     assert freq[0] == "session,group,syllable,frames,fraction" and len(freq) > 2
     assert (applied / "group_frequencies.csv").exists() and (applied / "model/results.h5").exists()
-    png = in_tmp / "reports/moseq/apply/flies/transition_graph.png"
-    assert 0 < png.stat().st_size < 1_000_000
+    for name in ("transition_graph", "syllable_frequency", "duration_histogram", "trajectories"):
+        png = in_tmp / "reports/moseq/apply/flies" / f"{name}.png"
+        assert 0 < png.stat().st_size < 1_000_000, png
 
 
 def test_dvc_repro_moseq_dag_on_demo_data(tmp_path, jax_cache, monkeypatch):
@@ -200,7 +202,8 @@ def test_dvc_repro_moseq_dag_on_demo_data(tmp_path, jax_cache, monkeypatch):
         applied["sessions"] == ["session_2"]
         and "session_2" not in read_json(proj / "data/interim/moseq/load/load_report.json")["sessions"]
     )
-    assert (proj / "reports/moseq/apply/heldout/transition_graph.png").exists()
+    for name in ("transition_graph", "syllable_frequency", "duration_histogram", "trajectories"):
+        assert (proj / "reports/moseq/apply/heldout" / f"{name}.png").exists()
     again = dvc(proj, "repro", "moseq_results", "moseq_apply")
     assert not ran_stages(again), "second dvc repro reran stages"
     # forced reruns under two hash seeds (kpms orders recordings by a set): same bytes, same dvc.lock

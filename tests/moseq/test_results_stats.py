@@ -83,7 +83,7 @@ def test_grid_movie_skeleton_with_an_unknown_bodypart_is_a_params_error(tmp_path
     from ethoflow.moseq.results import write_grid_movies
 
     cfg = MoseqParams(
-        results={"grid_movies": {"video_paths": {"s": "v.mp4"}, "skeleton": [["head", "nose"], ["head", "tail"]]}}
+        results={"grid_movies": {"video_paths": {"s": "v.mp4"}}}, skeleton=[["head", "nose"], ["head", "tail"]]
     )
-    with pytest.raises(ParamsError, match=r"skeleton: \['nose'\]"):
+    with pytest.raises(ParamsError, match=r"moseq.skeleton: \['nose'\]"):
         write_grid_movies(cfg, {"s": {}}, {"bodyparts": ["head", "tail"]}, None, tmp_path / "movies")

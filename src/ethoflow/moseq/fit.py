@@ -69,15 +69,56 @@ def check_options(
     return options
 
 
-def _formatted(keypoints: str, config_dir: str) -> tuple[dict, tuple, dict]:
-    """(data, metadata, config) for ``keypoints.p`` and ``config_dir/config.yml`` (memoised)."""
+def format_for_model(
+    coordinates: dict[str, np.ndarray],
+    confidences: dict[str, np.ndarray],
+    config: dict[str, Any],
+    seg_length: int | None,
+) -> tuple[dict, tuple]:
+    """``keypoint_moseq.format_data`` with the kpms ``config`` and ``seg_length`` (``moseq.model.seg_length``;
+    ``None``: kpms chooses): sessions cut into segments of ``seg_length`` frames (+ 30 frames of
+    overlap), confidences below ``conf_threshold`` marked as outliers later by ``init_model``.
+
+    Returns:
+        (data, metadata): ``data["Y"]`` (n_segments, seg_length + 30, K, D), ``data["mask"]``,
+        ``data["conf"]``; metadata (session of each segment, its (start, end) frames).
+
+    Raises:
+        ParamsError: ``seg_length`` leaves a segment too short for kpms (the last piece of a session).
+    """
     import keypoint_moseq as kpms
 
-    key = (keypoints, os.path.getmtime(keypoints), config_dir)
+    try:
+        return kpms.format_data(coordinates, confidences, **{**config, "seg_length": seg_length})
+    except AssertionError as exc:  # kpms asserts a minimum number of frames per segment
+        raise ParamsError(f"moseq.model.seg_length {seg_length}: {' '.join(str(exc).split())}") from None
+
+
+def init_arhmm(
+    data: dict, pca: Any, config: dict[str, Any], seed: int, kappa: float, num_states: int
+) -> dict[str, Any]:
+    """A fresh model (``keypoint_moseq.init_model``) for AR-HMM fitting: ``config``'s
+    hyperparameters (its ``conf_threshold`` included) with ``kappa`` and ``num_states`` (the most
+    states the model may use, ``moseq.model.num_states``) in ``trans_hypparams``; PRNG key from
+    ``seed``."""
+    import jax.random as jr
+    import keypoint_moseq as kpms
+
+    trans = {**config["trans_hypparams"], "kappa": float(kappa), "num_states": int(num_states)}
+    config = {**config, "trans_hypparams": trans}
+    return kpms.init_model(
+        data, pca=pca, seed=jr.PRNGKey(int(seed)), **{k: v for k, v in config.items() if k != "seed"}
+    )
+
+
+def _formatted(keypoints: str, config_dir: str, seg_length: int | None = None) -> tuple[dict, tuple, dict]:
+    """(data, metadata, config) for ``keypoints.p`` and ``config_dir/config.yml`` (memoised;
+    :func:`format_for_model`)."""
+    key = (keypoints, os.path.getmtime(keypoints), config_dir, seg_length)
     if key not in _DATA_CACHE:
         coords, confs, _ = io.load_keypoints_pickle(keypoints)
         config = io.read_kpms_config(config_dir)
-        data, metadata = kpms.format_data(coords, confs, **config)
+        data, metadata = format_for_model(coords, confs, config, seg_length)
         _DATA_CACHE.clear()
         _DATA_CACHE[key] = (data, metadata, config)
     return _DATA_CACHE[key]
@@ -88,14 +129,14 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
 
     ``spec`` keys: ``kind`` (``arhmm`` | ``full``), ``project_dir`` (where checkpoints go),
     ``name``, ``kappa``, ``iters`` (Gibbs iterations), ``seed``, ``options`` (compute options),
-    ``root`` (project root, for the JAX cache); AR-HMM: ``keypoints``, ``pca_dir``; full:
+    ``root`` (project root, for the JAX cache); AR-HMM: ``keypoints``, ``pca_dir``, ``num_states``,
+    ``seg_length`` (:func:`init_arhmm`, :func:`format_for_model`); full:
     ``init_dir`` and ``init_name`` (the AR-HMM checkpoint, reloaded for every trial).
     Top-level and picklable: runs in a Slurm array task as well as in-process.
     """
     from ethoflow.moseq import jaxcache
 
     jaxcache.enable(spec.get("root"))
-    import jax.random as jr
     import keypoint_moseq as kpms
 
     opts = apply_options(spec.get("options"))
@@ -104,12 +145,9 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
     if trial_dir.exists():  # an interrupted earlier attempt: start the trial over
         shutil.rmtree(trial_dir)
     if spec["kind"] == "arhmm":
-        data, metadata, config = _formatted(spec["keypoints"], spec["pca_dir"])
+        data, metadata, config = _formatted(spec["keypoints"], spec["pca_dir"], spec.get("seg_length"))
         pca = kpms.load_pca(spec["pca_dir"])
-        config = {**config, "trans_hypparams": {**config["trans_hypparams"], "kappa": kappa}}
-        model = kpms.init_model(
-            data, pca=pca, seed=jr.PRNGKey(int(spec["seed"])), **{k: v for k, v in config.items() if k != "seed"}
-        )
+        model = init_arhmm(data, pca, config, spec["seed"], kappa, spec.get("num_states", 100))
         start, ar_only = 0, True
     else:
         model, data, metadata, start = kpms.load_checkpoint(spec["init_dir"], spec["init_name"])
@@ -178,7 +216,7 @@ def fit_seed(spec: dict[str, Any]) -> dict[str, Any]:
 
     ``spec`` keys: ``project_dir``, ``name``, ``seed``, ``keypoints`` (keypoints pickle),
     ``pca_dir`` (``pca.p`` and its kpms ``config.yml``), ``arhmm_kappa``, ``full_kappa``,
-    ``arhmm_iters``, ``full_iters``, ``options`` (compute options), ``root`` (for the JAX cache),
+    ``num_states``, ``seg_length``, ``arhmm_iters``, ``full_iters``, ``options`` (compute options), ``root`` (for the JAX cache),
     ``record`` (the completion record written once the fit is saved: the result and
     ``fingerprint``; a later run skips this seed when it finds it). An unfinished earlier attempt
     of this seed is started over. Top-level and picklable (one Slurm array task per seed).
@@ -189,7 +227,6 @@ def fit_seed(spec: dict[str, Any]) -> dict[str, Any]:
     from ethoflow.moseq import jaxcache
 
     jaxcache.enable(spec.get("root"))
-    import jax.random as jr
     import keypoint_moseq as kpms
 
     opts = apply_options(spec.get("options"))
@@ -197,12 +234,9 @@ def fit_seed(spec: dict[str, Any]) -> dict[str, Any]:
     seed_dir = Path(project_dir) / name
     if seed_dir.exists():
         shutil.rmtree(seed_dir)
-    data, metadata, config = _formatted(spec["keypoints"], spec["pca_dir"])
+    data, metadata, config = _formatted(spec["keypoints"], spec["pca_dir"], spec.get("seg_length"))
     pca = kpms.load_pca(spec["pca_dir"])
-    config = {**config, "trans_hypparams": {**config["trans_hypparams"], "kappa": float(spec["arhmm_kappa"])}}
-    model = kpms.init_model(
-        data, pca=pca, seed=jr.PRNGKey(int(spec["seed"])), **{k: v for k, v in config.items() if k != "seed"}
-    )
+    model = init_arhmm(data, pca, config, spec["seed"], spec["arhmm_kappa"], spec.get("num_states", 100))
     n_ar, n_full = int(spec["arhmm_iters"]), int(spec["full_iters"])
     common = {"generate_progress_plots": False, "parallel_message_passing": opts.parallel_message_passing}
     model, _ = kpms.fit_model(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -69,17 +68,6 @@ def syllable_frequency_figure(counts: np.ndarray):
 def syllable_frequency_plot(counts: np.ndarray, path: str | os.PathLike) -> None:
     """:func:`syllable_frequency_figure` saved as a PNG at ``path``."""
     _save(syllable_frequency_figure(counts), path)
-
-
-def duration_histogram(durations_ms: np.ndarray, window_ms: Sequence[float], path: str | os.PathLike) -> None:
-    """Histogram of syllable durations (ms) with the target window shaded."""
-    fig, ax = _fig()
-    ax.hist(durations_ms, bins=40, color="C0")
-    ax.axvspan(window_ms[0], window_ms[1], color="C2", alpha=0.2, label="target window")
-    ax.axvline(float(np.median(durations_ms)), color="C3", lw=1, label="median")
-    ax.set(xlabel="syllable duration (ms)", ylabel="syllables")
-    ax.legend(frameon=False, fontsize=8)
-    _save(fig, path)
 
 
 def search_trajectory_plot(searches: dict[str, dict], fps: float, path: str | os.PathLike) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ethoflow.core.errors import InputError, ParamsError
+from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json, write_json, write_metrics
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
@@ -101,7 +101,9 @@ def results(
     """Reindex syllables by frequency (``reindex_syllables_in_checkpoint``), ``extract_results``
     with ``model_name``, ``save_results_as_csv``, a compact checkpoint (final snapshot only),
     ``summary.json`` and figures (syllable frequency ranked by frame count, duration histogram, kappa
-    search trajectory and, with ``keypoints``, the similarity dendrogram of kpms).
+    search trajectory and, with ``keypoints``, the similarity dendrogram and the trajectory plot of kpms,
+    :func:`ethoflow.moseq.validation.trajectory_figure`); the duration figure is kpms'
+    ``plot_duration_distribution`` with the target window shaded.
 
     With ``grid_movies_dir``: one grid movie per syllable (:func:`ethoflow.moseq.validation.grid_movies`)
     from the videos in ``moseq.results.grid_movies.video_paths`` and the keypoints in ``keypoints``
@@ -122,7 +124,7 @@ def results(
     import keypoint_moseq as kpms
     from keypoint_moseq.io import save_hdf5
 
-    from ethoflow.moseq import plots
+    from ethoflow.moseq import plots, validation
 
     arhmm_dir, full_dir, out = Path(arhmm_dir), Path(full_dir), Path(out_dir)
     seeds_summary = None
@@ -207,15 +209,14 @@ def results(
         plots_dir / "kappa_search.csv", index=False, float_format="%.6f", lineterminator="\n"
     )
     plots.syllable_frequency_plot(counts, plots_dir / "syllable_frequency.png")
-    plots.duration_histogram(dur * 1000.0 / fps, cfg.full.target_duration_ms, plots_dir / "duration_histogram.png")
+    validation.duration_figure(res, fps, cfg.full.target_duration_ms, plots_dir / "duration_histogram.png")
     plots.search_trajectory_plot(
         {"AR-HMM": states["arhmm"], "full": states["full"]}, fps, plots_dir / "kappa_search.png"
     )
     if keypoints is not None:
-        from ethoflow.moseq.validation import similarity_dendrogram
-
         coords, _, _ = io.load_keypoints_pickle(keypoints)
-        similarity_dendrogram(res, coords, config, plots_dir / "similarity_dendrogram.png")
+        validation.similarity_dendrogram(res, coords, config, plots_dir / "similarity_dendrogram.png")
+        validation.trajectory_figure(res, coords, config, cfg.skeleton, plots_dir / "trajectories.png", seed=cfg.seed)
     if grid_movies_dir is not None:
         write_grid_movies(cfg, res, config, keypoints, grid_movies_dir, root)
     log.info(
@@ -242,7 +243,7 @@ def write_grid_movies(
     Raises:
         InputError: videos given but no ``keypoints`` pickle, or a session without a video.
     """
-    from ethoflow.moseq.validation import grid_movies
+    from ethoflow.moseq.validation import check_skeleton, grid_movies
 
     gm = cfg.results.grid_movies
     out = Path(out_dir)
@@ -252,11 +253,7 @@ def write_grid_movies(
         out.mkdir(parents=True)
         write_json(out / "grid_movies.json", {"movies": [], "note": "no moseq.results.grid_movies.video_paths"})
         return []
-    unknown = sorted({b for pair in gm.skeleton for b in pair} - {str(b) for b in config["bodyparts"]})
-    if unknown:
-        raise ParamsError(
-            f"moseq.results.grid_movies.skeleton: {unknown} are not bodyparts of the model {list(config['bodyparts'])}"
-        )
+    skeleton = check_skeleton(cfg.skeleton, config["bodyparts"])
     if keypoints is None:
         raise InputError("grid movies need the keypoints pickle (moseq_results --keypoints)")
     coords, _, _ = io.load_keypoints_pickle(keypoints)
@@ -272,7 +269,7 @@ def write_grid_movies(
         before_s=gm.before_s,
         after_s=gm.after_s,
         min_frequency=gm.min_frequency,
-        skeleton=[list(pair) for pair in gm.skeleton],
+        skeleton=skeleton,
         seed=cfg.seed,
     )
     names = [m.name for m in movies]

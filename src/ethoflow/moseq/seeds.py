@@ -83,7 +83,8 @@ def new_selection(
     out: str | os.PathLike,
 ) -> SeedSelection:
     """The selection for these inputs: kappas from the searches' configs (``arhmm_dir/config.yml``,
-    ``full_dir/config.yml``), iterations ``moseq.arhmm.arhmm_iters`` and ``moseq.full.full_iters``.
+    ``full_dir/config.yml``), the AR-HMM's ``num_states`` (its config), ``moseq.model.seg_length``,
+    iterations ``moseq.arhmm.arhmm_iters`` and ``moseq.full.full_iters``.
 
     Raises:
         InputError: an input is missing.
@@ -93,10 +94,8 @@ def new_selection(
     for f in inputs:
         if not f.exists():
             raise InputError(f"{f} missing: run the earlier moseq stages")
-    kappas = {
-        k: float(io.read_kpms_config(d)["trans_hypparams"]["kappa"])
-        for k, d in (("arhmm", arhmm_dir), ("full", full_dir))
-    }
+    trans = {k: io.read_kpms_config(d)["trans_hypparams"] for k, d in (("arhmm", arhmm_dir), ("full", full_dir))}
+    kappas = {k: float(t["kappa"]) for k, t in trans.items()}
     seeds = tuple(cfg.seed + i for i in range(cfg.seeds.n_seeds))
     base = {
         "project_dir": str(Path(out).resolve()),
@@ -104,6 +103,8 @@ def new_selection(
         "pca_dir": str(pca_dir.resolve()),
         "arhmm_kappa": kappas["arhmm"],
         "full_kappa": kappas["full"],
+        "num_states": int(trans["arhmm"]["num_states"]),
+        "seg_length": cfg.model.seg_length,
         "arhmm_iters": cfg.arhmm.arhmm_iters,
         "full_iters": cfg.full.full_iters,
     }
