@@ -26,6 +26,19 @@ def test_choose_picks_the_highest_eml_first_on_ties():
         seeds.choose(np.array([-1.0, np.nan]))
 
 
+def test_the_best_eml_inside_the_window_is_preferred_and_the_rule_is_named():
+    scores, window = np.array([-5.0, -1.0, -3.0]), (9.0, 12.0)
+    assert seeds.choose_seed(scores, np.array([10.0, 14.0, 12.0]), window) == (
+        2,
+        "highest EML among the seeds inside the window",
+    )
+    assert seeds.choose_seed(scores, np.array([8.0, 14.0, 13.0]), window) == (
+        1,
+        "highest EML (no seed inside the window)",
+    )
+    assert seeds.choose_seed(scores, np.array([10.0, 14.0, 12.0]), window, "eml") == (1, "highest EML (select: eml)")
+
+
 @pytest.fixture
 def project(in_tmp, monkeypatch):
     pytest.importorskip("keypoint_moseq")
@@ -74,10 +87,21 @@ def project(in_tmp, monkeypatch):
         names = [Path(p).parent.name for p in checkpoint_paths]
         return np.array([by_seed[n] for n in names]), np.full(len(names), 0.1)
 
+    # median syllable duration (frames) per seed; the default window 300-400 ms at 30 fps is 9-12 frames
+    medians = {"seed-10": 10.0, "seed-11": 11.0, "seed-12": 12.0}
+    monkeypatch.setattr(seeds, "seed_median_duration", lambda path: medians[Path(path).parent.name])
     monkeypatch.setattr(fit, "fit_seed", fake_fit_seed)
     monkeypatch.setattr(kpms, "expected_marginal_likelihoods", fake_eml)
     monkeypatch.setattr(seeds, "seed_figures", lambda *a, **k: None)
-    return {"root": in_tmp, "dirs": dirs, "calls": calls, "ctl": ctl, "kappas": kappas, "settings": settings}
+    return {
+        "root": in_tmp,
+        "dirs": dirs,
+        "calls": calls,
+        "ctl": ctl,
+        "kappas": kappas,
+        "settings": settings,
+        "medians": medians,
+    }
 
 
 def _run(p, cfg):
@@ -136,3 +160,14 @@ def test_seeds_use_the_searched_num_states_and_the_params_seg_length(project):
     assert set(project["settings"]) == {(9, 150)}
     _run(project, MoseqParams(seed=10, model={"seg_length": 200}))
     assert project["calls"] == [10, 11, 12] * 2 and project["settings"][-1] == (9, 200)
+
+
+def test_a_seed_outside_the_window_loses_to_the_best_one_inside(project):
+    """seed 11 has the highest EML but its median (14 frames = 467 ms) is outside 300-400 ms: seed 12
+    (the best EML inside) is chosen and seeds.json says by which rule; select: eml keeps seed 11."""
+    project["medians"]["seed-11"] = 14.0
+    summary = _run(project, MoseqParams(seed=10))
+    assert summary["chosen"]["seed"] == 12 and summary["rule"] == "highest EML among the seeds inside the window"
+    assert summary["in_window"] == {"10": True, "11": False, "12": True}
+    assert summary["median_duration_ms"]["11"] == pytest.approx(466.667)
+    assert _run(project, MoseqParams(seed=10, seeds={"select": "eml"}))["chosen"]["seed"] == 11

@@ -233,9 +233,13 @@ class SeedsParams(StrictModel):
     Attributes:
         n_seeds: number of seeds (at least 2: the EML score compares models; keypoint-moseq's docs
             use 20 for a study, the demo 3). One Slurm array task per seed on a cluster.
+        select: ``window`` (default): the highest EML among the seeds whose median syllable duration
+            is inside ``moseq.full.target_duration_ms`` (all seeds when none is: then the results'
+            status is ``drifted``); ``eml``: the highest EML of all (keypoint-moseq's rule).
     """
 
     n_seeds: int = Field(3, ge=2)
+    select: Literal["window", "eml"] = "window"
 
 
 class GridMovieParams(StrictModel):

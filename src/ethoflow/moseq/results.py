@@ -35,6 +35,56 @@ def run_lengths(labels: np.ndarray) -> np.ndarray:
     return np.diff(edges)
 
 
+def syllable_durations(res: dict[str, dict]) -> np.ndarray:
+    """Every syllable's duration (frames): run lengths of ``res[session]["syllable"]`` (kpms
+    ``extract_results`` layout), sessions in sorted order, concatenated."""
+    if not res:
+        raise InputError("no sessions in the results: cannot compute syllable durations")
+    return np.concatenate([run_lengths(np.asarray(res[name]["syllable"])) for name in sorted(res)])
+
+
+def results_status(summary: dict[str, Any], window_ms: tuple[float, float]) -> tuple[str, str]:
+    """The headline status of the model the results come from (the chosen seed's refit, else the
+    full model's final fit) and its message, from ``summary`` (``median_duration_ms``, ``search``
+    outcomes, ``seeds``):
+
+    - ``found``: its median syllable duration is inside ``window_ms``;
+    - ``at_bound``: inside, but a search chose a kappa on a range bound (widen ``kappa_log10_range``);
+    - ``drifted``: outside, while the full-model search reached the window (status ``found``,
+      ``at_bound`` or ``drifted``); the message names the searched model's and this model's medians;
+    - else the full-model search's status (``unreachable``, ``max_trials``): the target was not reached.
+    """
+    lo, hi = window_ms
+    median = float(summary["median_duration_ms"])
+    search = summary.get("search", {})
+    full = search.get("full", {})
+    which = f"seed {summary['seeds']['chosen']['seed']}" if "seeds" in summary else "the full model's final fit"
+    rule = f" (chosen by {summary['seeds']['rule']})" if "seeds" in summary and "rule" in summary["seeds"] else ""
+    if lo <= median <= hi:
+        bounds = [k for k, o in search.items() if o.get("status") == "at_bound" or "at_bound" in o]
+        if bounds:
+            return "at_bound", (
+                f"the results model ({which}) has a median syllable duration of {median:.1f} ms, inside "
+                f"{lo:g}-{hi:g} ms, but the {', '.join(bounds)} kappa is a bound of its range: widen kappa_log10_range"
+            )
+        return (
+            "found",
+            f"the results model ({which}{rule}) has a median syllable duration of {median:.1f} ms, inside {lo:g}-{hi:g} ms",
+        )
+    if full.get("status", "found") in ("found", "at_bound", "drifted"):
+        searched = full.get("final_median_ms")
+        searched_txt = f"{searched:.1f} ms" if searched is not None else "inside the window"
+        return "drifted", (
+            f"drifted: the full-model search's final model had a median syllable duration of {searched_txt}, "
+            f"the results model ({which}{rule}) has {median:.1f} ms, outside {lo:g}-{hi:g} ms; raise "
+            f"arhmm_iters/full_iters or n_seeds, or adjust the target"
+        )
+    return str(full["status"]), (
+        f"{full['status']}: the search did not reach {lo:g}-{hi:g} ms; the results model ({which}) has "
+        f"a median syllable duration of {median:.1f} ms"
+    )
+
+
 def duration_stats(durations: np.ndarray, fps: float) -> dict[str, float]:
     """Distribution of syllable durations (run lengths in frames): quartiles in ms (numpy's linear
     interpolation) and the fraction of syllables lasting a single frame ("spiky" syllables)."""
@@ -159,12 +209,9 @@ def results(
     fps = float(config["fps"])
     num_states = int(np.asarray(model["params"]["pi"]).shape[0])
     counts = np.zeros(num_states)
-    durations = []
     for name in sorted(res):
-        syl = np.asarray(res[name]["syllable"])
-        counts += np.bincount(syl, minlength=num_states)[:num_states]
-        durations.append(run_lengths(syl))
-    dur = np.concatenate(durations)
+        counts += np.bincount(np.asarray(res[name]["syllable"]), minlength=num_states)[:num_states]
+    dur = syllable_durations(res)
     freq = counts / counts.sum()
     states = {k: read_json(d / STATE_FILE) for k, d in (("arhmm", arhmm_dir), ("full", full_dir))}
     pca = read_json(pca_metrics)
@@ -185,19 +232,15 @@ def results(
         "sessions": len(res),
     }
     if seeds_summary is not None:
-        summary["seeds"] = {k: seeds_summary[k] for k in ("seeds", "eml", "eml_sem", "chosen")}
+        keys = ("seeds", "eml", "eml_sem", "chosen", "rule", "median_duration_ms", "in_window")
+        summary["seeds"] = {k: seeds_summary[k] for k in keys if k in seeds_summary}
     lo, hi = cfg.full.target_duration_ms
     summary["results_in_window"] = bool(lo <= summary["median_duration_ms"] <= hi)
-    if not summary["results_in_window"]:
-        log.warning(
-            "results: the model the results come from (%s) has a median syllable duration of %.1f ms, "
-            "outside the target window [%g, %g] ms that the kappa search reached; in_window.results is 0 "
-            "(more iterations, or a narrower kappa search, bring the refits closer to the searched models)",
-            f"seed {summary['seeds']['chosen']['seed']}" if "seeds" in summary else "the final full model",
-            summary["median_duration_ms"],
-            lo,
-            hi,
-        )
+    summary["status"], summary["message"] = results_status(summary, (lo, hi))
+    if summary["status"] == "found":
+        log.info("results: %s", summary["message"])
+    else:
+        log.warning("results: %s", summary["message"])
     write_json(summary_json, summary)
     if metrics_json is not None:
         write_metrics(metrics_json, headline_metrics(summary))
@@ -283,8 +326,9 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     cover 90% of frames, and per model ``in_window``: 1 when the final model's median duration is
     inside the target window (status ``found`` or ``at_bound``), else 0 (the status strings are in
     ``summary.json``), and ``in_window.results``: 1 when the model the results come from (the chosen
-    seed's refit) is inside the window too; with model selection across seeds, ``seed`` (the chosen one)
-    and ``eml`` ({seed: EML score})."""
+    seed's refit) is inside the window too, i.e. the headline ``status`` of ``summary.json`` is ``found``
+    or ``at_bound`` (:func:`results_status`); with model selection across seeds, ``seed`` (the chosen
+    one) and ``eml`` ({seed: EML score})."""
     dist = summary.get("duration_ms", {})
     out = {
         "log10_kappa": {k: round(math.log10(v), 4) for k, v in summary["kappa"].items()},
