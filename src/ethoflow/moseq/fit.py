@@ -26,6 +26,7 @@ from ethoflow.core.logging import get_logger
 from ethoflow.core.params import format_validation_error
 from ethoflow.moseq import io
 from ethoflow.moseq.params import MoseqComputeOptions
+from ethoflow.moseq.records import FinalFitSpec, SeedSpec, TrialSpec, read_spec
 
 log = get_logger(__name__)
 
@@ -136,21 +137,22 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
     """
     from ethoflow.moseq import jaxcache
 
-    jaxcache.enable(spec.get("root"))
+    spec = read_spec(spec, TrialSpec, "fit_trial spec")
+    jaxcache.enable(spec.root)
     import keypoint_moseq as kpms
 
-    opts = apply_options(spec.get("options"))
-    project_dir, name, kappa = spec["project_dir"], spec["name"], float(spec["kappa"])
+    opts = apply_options(spec.options)
+    project_dir, name, kappa = spec.project_dir, spec.name, spec.kappa
     trial_dir = Path(project_dir) / name
     if trial_dir.exists():  # an interrupted earlier attempt: start the trial over
         shutil.rmtree(trial_dir)
-    if spec["kind"] == "arhmm":
-        data, metadata, config = _formatted(spec["keypoints"], spec["pca_dir"], spec.get("seg_length"))
-        pca = kpms.load_pca(spec["pca_dir"])
-        model = init_arhmm(data, pca, config, spec["seed"], kappa, spec.get("num_states", 100))
+    if spec.kind == "arhmm":
+        data, metadata, config = _formatted(spec.keypoints, spec.pca_dir, spec.seg_length)
+        pca = kpms.load_pca(spec.pca_dir)
+        model = init_arhmm(data, pca, config, spec.seed, kappa, spec.num_states)
         start, ar_only = 0, True
     else:
-        model, data, metadata, start = kpms.load_checkpoint(spec["init_dir"], spec["init_name"])
+        model, data, metadata, start = kpms.load_checkpoint(spec.init_dir, spec.init_name)
         start, ar_only = int(start), False
     # kappa in the model's transition hyperparameters (kpms.update_hypparams skips 0-d arrays,
     # which a reloaded checkpoint holds, so it is set directly)
@@ -163,8 +165,8 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
         name,
         ar_only=ar_only,
         start_iter=start,
-        num_iters=start + int(spec["iters"]),
-        save_every_n_iters=int(spec["iters"]),
+        num_iters=start + spec.iters,
+        save_every_n_iters=spec.iters,
         generate_progress_plots=False,
         parallel_message_passing=opts.parallel_message_passing,
     )
@@ -178,17 +180,18 @@ def continue_fit(spec: dict[str, Any]) -> dict[str, float]:
     frames (:func:`median_duration`)."""
     from ethoflow.moseq import jaxcache
 
-    jaxcache.enable(spec.get("root"))
+    spec = read_spec(spec, FinalFitSpec, "continue_fit spec")
+    jaxcache.enable(spec.root)
     import keypoint_moseq as kpms
 
-    opts = apply_options(spec.get("options"))
-    project_dir, final = spec["project_dir"], spec["final_name"]
+    opts = apply_options(spec.options)
+    project_dir, final = spec.project_dir, spec.final_name
     final_ckpt = Path(project_dir) / final / "checkpoint.h5"
     if final_ckpt.exists():
         model, data, metadata, start = kpms.load_checkpoint(project_dir, final)
     else:
-        model, data, metadata, start = kpms.load_checkpoint(project_dir, spec["trial_name"])
-    start, end = int(start), int(spec["end_iter"])
+        model, data, metadata, start = kpms.load_checkpoint(project_dir, spec.trial_name)
+    start, end = int(start), spec.end_iter
     if start < end:
         model, _ = kpms.fit_model(
             model,
@@ -196,15 +199,15 @@ def continue_fit(spec: dict[str, Any]) -> dict[str, float]:
             metadata,
             str(project_dir),
             final,
-            ar_only=spec["kind"] == "arhmm",
+            ar_only=spec.kind == "arhmm",
             start_iter=start,
             num_iters=end,
-            save_every_n_iters=int(spec.get("save_every", 10)),
+            save_every_n_iters=spec.save_every,
             generate_progress_plots=False,
             parallel_message_passing=opts.parallel_message_passing,
         )
     elif not final_ckpt.exists():
-        shutil.copytree(Path(project_dir) / spec["trial_name"], Path(project_dir) / final)
+        shutil.copytree(Path(project_dir) / spec.trial_name, Path(project_dir) / final)
     return {"end_iter": end, "duration": median_duration(model["states"]["z"], data["mask"])}
 
 
@@ -226,23 +229,24 @@ def fit_seed(spec: dict[str, Any]) -> dict[str, Any]:
     """
     from ethoflow.moseq import jaxcache
 
-    jaxcache.enable(spec.get("root"))
+    spec = read_spec(spec, SeedSpec, "fit_seed spec")
+    jaxcache.enable(spec.root)
     import keypoint_moseq as kpms
 
-    opts = apply_options(spec.get("options"))
-    project_dir, name = str(spec["project_dir"]), spec["name"]
+    opts = apply_options(spec.options)
+    project_dir, name = spec.project_dir, spec.name
     seed_dir = Path(project_dir) / name
     if seed_dir.exists():
         shutil.rmtree(seed_dir)
-    data, metadata, config = _formatted(spec["keypoints"], spec["pca_dir"], spec.get("seg_length"))
-    pca = kpms.load_pca(spec["pca_dir"])
-    model = init_arhmm(data, pca, config, spec["seed"], spec["arhmm_kappa"], spec.get("num_states", 100))
-    n_ar, n_full = int(spec["arhmm_iters"]), int(spec["full_iters"])
+    data, metadata, config = _formatted(spec.keypoints, spec.pca_dir, spec.seg_length)
+    pca = kpms.load_pca(spec.pca_dir)
+    model = init_arhmm(data, pca, config, spec.seed, spec.arhmm_kappa, spec.num_states)
+    n_ar, n_full = spec.arhmm_iters, spec.full_iters
     common = {"generate_progress_plots": False, "parallel_message_passing": opts.parallel_message_passing}
     model, _ = kpms.fit_model(
         model, data, metadata, project_dir, name, ar_only=True, num_iters=n_ar, save_every_n_iters=n_ar, **common
     )
-    model["hypparams"]["trans_hypparams"]["kappa"] = float(spec["full_kappa"])
+    model["hypparams"]["trans_hypparams"]["kappa"] = spec.full_kappa
     model, _ = kpms.fit_model(
         model,
         data,
@@ -256,15 +260,15 @@ def fit_seed(spec: dict[str, Any]) -> dict[str, Any]:
         **common,
     )
     result = {
-        "seed": int(spec["seed"]),
+        "seed": spec.seed,
         "name": name,
         "iterations": n_ar + n_full,
         "median_duration": median_duration(model["states"]["z"], data["mask"]),
     }
-    if spec.get("record"):
+    if spec.record:
         from ethoflow.core.io import write_json
 
-        write_json(spec["record"], {**result, "fingerprint": spec.get("fingerprint", "")})
+        write_json(spec.record, {**result, "fingerprint": spec.fingerprint})
     return result
 
 

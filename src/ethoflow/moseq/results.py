@@ -16,6 +16,7 @@ from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
 from ethoflow.moseq.kappa import STATE_FILE
 from ethoflow.moseq.params import MoseqParams
+from ethoflow.moseq.search import SearchState, read_state
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,24 +102,25 @@ def duration_stats(durations: np.ndarray, fps: float) -> dict[str, float]:
     }
 
 
-def search_outcome(state: dict[str, Any], fps: float) -> dict[str, Any]:
-    """One search's outcome for ``summary.json`` from its state file: fits, method, status (of the
-    final model, see :func:`ethoflow.moseq.search.final_outcome`), message, the chosen trial's and
-    the final model's median duration (ms), the range bound when the kappa sits on one."""
-    extra = state.get("extra", {})
+def search_outcome(state: SearchState, fps: float) -> dict[str, Any]:
+    """One search's outcome for ``summary.json`` from its state (:func:`ethoflow.moseq.search.read_state`):
+    fits, method, status (of the final model, see :func:`ethoflow.moseq.search.final_outcome`),
+    message, the chosen trial's and the final model's median duration (ms), the range bound when the
+    kappa sits on one."""
+    extra = state.extra
 
     def ms(frames: Any) -> float | None:
         return None if frames is None else round(float(frames) * 1000.0 / fps, 3)
 
     out = {
-        "fits": len(state["trials"]),
-        "status": state["status"],
-        "method": state["method"],
-        "search_status": extra.get("search_status", state["status"]),
-        "message": state.get("message", ""),
+        "fits": len(state.trials),
+        "status": state.status,
+        "method": state.method,
+        "search_status": extra.get("search_status", state.status),
+        "message": state.message,
         "trial_median_ms": ms(extra.get("trial_duration")),
         "final_median_ms": ms(extra.get("final_duration")),
-        "final_in_window": state["status"] in ("found", "at_bound"),
+        "final_in_window": state.status in ("found", "at_bound"),
     }
     if "at_bound" in extra:
         out["at_bound"] = extra["at_bound"]
@@ -213,11 +215,11 @@ def results(
         counts += np.bincount(np.asarray(res[name]["syllable"]), minlength=num_states)[:num_states]
     dur = syllable_durations(res)
     freq = counts / counts.sum()
-    states = {k: read_json(d / STATE_FILE) for k, d in (("arhmm", arhmm_dir), ("full", full_dir))}
+    states = {k: read_state(d / STATE_FILE) for k, d in (("arhmm", arhmm_dir), ("full", full_dir))}
     pca = read_json(pca_metrics)
     median_frames = float(np.median(dur))
     summary = {
-        "kappa": {k: s["extra"]["kappa"] for k, s in states.items()},
+        "kappa": {k: float(s.extra["kappa"]) for k, s in states.items()},
         "search": {k: search_outcome(s, fps) for k, s in states.items()},
         "median_duration_frames": median_frames,
         "median_duration_ms": round(median_frames * 1000.0 / fps, 3),
@@ -347,7 +349,7 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None and v != {}}
 
 
-def kappa_search_table(states: dict[str, dict[str, Any]], fps: float) -> pd.DataFrame:
+def kappa_search_table(states: dict[str, SearchState], fps: float) -> pd.DataFrame:
     """Every kappa-search trial in long format for a DVC plot (``series`` = ``arhmm`` / ``full``):
     trial index, log10 kappa and the median syllable duration in ms (trials still pending are left out)."""
     import pandas as pd
@@ -355,12 +357,12 @@ def kappa_search_table(states: dict[str, dict[str, Any]], fps: float) -> pd.Data
     rows = [
         {
             "series": k,
-            "trial": int(t["index"]),
-            "log10_kappa": float(t["log10_kappa"]),
-            "median_ms": float(t["duration"]) * 1000.0 / fps,
+            "trial": t.index,
+            "log10_kappa": t.log10_kappa,
+            "median_ms": t.duration * 1000.0 / fps,
         }
         for k, st in states.items()
-        for t in st["trials"]
-        if t.get("duration") is not None
+        for t in st.trials
+        if t.duration is not None
     ]
     return pd.DataFrame(rows, columns=["series", "trial", "log10_kappa", "median_ms"])
