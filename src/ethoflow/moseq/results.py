@@ -60,7 +60,7 @@ def results_status(summary: dict[str, Any], window_ms: tuple[float, float]) -> t
     search = summary.get("search", {})
     full = search.get("full", {})
     which = f"seed {summary['seeds']['chosen']['seed']}" if "seeds" in summary else "the full model's final fit"
-    rule = f" (chosen by {summary['seeds']['rule']})" if "seeds" in summary and "rule" in summary["seeds"] else ""
+    rule = f", chosen by {summary['seeds']['rule']}" if "seeds" in summary and "rule" in summary["seeds"] else ""
     if lo <= median <= hi:
         bounds = [k for k, o in search.items() if o.get("status") == "at_bound" or "at_bound" in o]
         if bounds:
