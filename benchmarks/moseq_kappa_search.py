@@ -29,7 +29,7 @@ from ethoflow.core import load_section
 from ethoflow.moseq.fit import fit_trial, target_frames
 from ethoflow.moseq.io import read_kpms_config
 from ethoflow.moseq.params import MoseqParams
-from ethoflow.moseq.search import new_state, run_search
+from ethoflow.moseq.search import HIT_STATUSES, new_state, run_search
 
 
 def main(argv=None) -> None:
@@ -100,7 +100,7 @@ def main(argv=None) -> None:
             best = st.trials[st.chosen]
             totals[method] += len(st.trials)
             counts[method] = len(st.trials)
-            found[method] += st.status == "found"
+            found[method] += st.status in HIT_STATUSES  # found, or at_bound: inside the window at a range bound
             print(
                 f"window {lo:g}-{hi:g} ms  {method:9s}  fits {len(st.trials):2d}  status {st.status:11s}"
                 f"  kappa {best.kappa:.3g}  median {best.duration * 1000 / fps:.0f} ms",

@@ -12,9 +12,12 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="pca.p and config.yml")
     parser.add_argument("--scree", required=True, help="scree plot PNG")
     parser.add_argument("--metrics", required=True, help="PCA summary JSON")
+    parser.add_argument("--pcs", required=True, help="PC plot PNG (kpms plot_pcs)")
     args = parser.parse_args(argv)
     cfg = load_section("moseq", MoseqParams, args.params)
-    run_moseq_pca(cfg, outliers_dir=args.outliers_dir, out=args.out, scree=args.scree, metrics=args.metrics)
+    run_moseq_pca(
+        cfg, outliers_dir=args.outliers_dir, out=args.out, scree=args.scree, metrics=args.metrics, pcs=args.pcs
+    )
 
 
 if __name__ == "__main__":

@@ -86,12 +86,18 @@ def _check_outputs(root: Path, n_sessions: int) -> dict:
         assert not list(d.glob(f"{stage}-trial-*")), "intermediate trial checkpoints left behind"
     for png in (root / "reports/moseq").rglob("*.png"):
         assert png.stat().st_size < 1_000_000, png
-    for name in ("syllable_frequency", "duration_histogram", "kappa_search"):
+    for name in ("syllable_frequency", "duration_histogram", "kappa_search", "similarity_dendrogram", "trajectories"):
         assert (root / "reports/moseq/results" / f"{name}.png").exists()
-    # model selection across seeds: the highest EML is chosen, and reported in summary and headline
+    assert (root / "reports/moseq/pca_pcs.png").exists()
+    # model selection across seeds: the highest EML among the seeds inside the window (all seeds when
+    # none is) is chosen, and reported in summary and headline
     seeds = read_json(root / "models/moseq/seeds/seeds.json")
     eml = {int(k): v for k, v in seeds["eml"].items()}
-    assert len(eml) == 3 and seeds["chosen"]["seed"] == max(eml, key=eml.get)
+    inside = {s: v for s, v in eml.items() if seeds["in_window"][str(s)]} or eml
+    assert len(eml) == 3 and seeds["chosen"]["seed"] == max(inside, key=inside.get)
+    # the headline status describes the model the results come from
+    assert (summary["status"] in ("found", "at_bound")) == summary["results_in_window"]
+    assert headline["in_window"]["results"] == int(summary["results_in_window"])
     assert summary["seeds"]["chosen"] == seeds["chosen"] and headline["seed"] == seeds["chosen"]["seed"]
     assert set(headline["eml"]) == {str(k) for k in eml}
     for name in ("eml_scores", "confusion"):
@@ -152,13 +158,17 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
     assert len(report["sessions"]) == 2, report["sessions"]
     assert report["dropped_fragments"] and max(report["dropped_fragments"].values()) < 100
     summary = _check_outputs(in_tmp, 2)
-    # the chosen seed is the highest of EML scores keypoint-moseq computes afresh from the seeds' models
+    # the chosen seed follows the EML scores keypoint-moseq computes afresh from the seeds' models
     import keypoint_moseq as kpms
+
+    from ethoflow.moseq.seeds import choose_seed, seed_median_duration
 
     seeds = read_json(in_tmp / "models/moseq/seeds/seeds.json")
     paths = [str(in_tmp / "models/moseq/seeds" / f"seed-{s:02d}" / "checkpoint.h5") for s in seeds["seeds"]]
     scores, _ = kpms.expected_marginal_likelihoods(checkpoint_paths=paths)
-    assert seeds["seeds"][int(scores.argmax())] == seeds["chosen"]["seed"]
+    medians = [seed_median_duration(p) for p in paths]
+    index, rule = choose_seed(scores, medians, tuple(seeds["target_frames"]))
+    assert seeds["seeds"][index] == seeds["chosen"]["seed"] and rule == seeds["rule"]
     assert [seeds["eml"][str(s)] for s in seeds["seeds"]] == pytest.approx(list(scores))
     assert summary["latent_dim"] >= 1 and 0.9 <= summary["variance_explained"] <= 1.0
     # grid movies per syllable from the flies' video (kpms generate_grid_movies), listed in grid_movies.json
@@ -178,8 +188,9 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
     freq = (applied / "syllable_frequencies.csv").read_text().splitlines()
     assert freq[0] == "session,group,syllable,frames,fraction" and len(freq) > 2
     assert (applied / "group_frequencies.csv").exists() and (applied / "model/results.h5").exists()
-    png = in_tmp / "reports/moseq/apply/flies/transition_graph.png"
-    assert 0 < png.stat().st_size < 1_000_000
+    for name in ("transition_graph", "syllable_frequency", "duration_histogram", "trajectories"):
+        png = in_tmp / "reports/moseq/apply/flies" / f"{name}.png"
+        assert 0 < png.stat().st_size < 1_000_000, png
 
 
 def test_dvc_repro_moseq_dag_on_demo_data(tmp_path, jax_cache, monkeypatch):
@@ -200,7 +211,8 @@ def test_dvc_repro_moseq_dag_on_demo_data(tmp_path, jax_cache, monkeypatch):
         applied["sessions"] == ["session_2"]
         and "session_2" not in read_json(proj / "data/interim/moseq/load/load_report.json")["sessions"]
     )
-    assert (proj / "reports/moseq/apply/heldout/transition_graph.png").exists()
+    for name in ("transition_graph", "syllable_frequency", "duration_histogram", "trajectories"):
+        assert (proj / "reports/moseq/apply/heldout" / f"{name}.png").exists()
     again = dvc(proj, "repro", "moseq_results", "moseq_apply")
     assert not ran_stages(again), "second dvc repro reran stages"
     # forced reruns under two hash seeds (kpms orders recordings by a set): same bytes, same dvc.lock

@@ -24,21 +24,25 @@ def test_quartiles_and_one_frame_fraction_on_a_known_sequence():
 
 
 def test_headline_has_numbers_only():
+    from ethoflow.moseq.search import SearchState, Trial
+
+    common = {"target": (9, 12), "bounds": (3, 18), "start": 10.5, "max_trials": 5, "method": "secant"}
+    trial = Trial(index=0, log10_kappa=6.0, kappa=1e6, duration=10.5)
     states = {
-        "arhmm": {
-            "trials": [{}] * 2,
-            "status": "found",
-            "method": "secant",
-            "message": "m",
-            "extra": {"trial_duration": 10.5, "final_duration": 11.0},
-        },
-        "full": {
-            "trials": [{}],
-            "status": "drifted",
-            "method": "secant",
-            "message": "d",
-            "extra": {"search_status": "found", "trial_duration": 11.0, "final_duration": 14.0},
-        },
+        "arhmm": SearchState(
+            **common,
+            trials=[trial, trial],
+            status="found",
+            message="m",
+            extra={"trial_duration": 10.5, "final_duration": 11.0},
+        ),
+        "full": SearchState(
+            **common,
+            trials=[trial],
+            status="drifted",
+            message="d",
+            extra={"search_status": "found", "trial_duration": 11.0, "final_duration": 14.0},
+        ),
     }
     search = {k: search_outcome(s, 30.0) for k, s in states.items()}
     assert search["full"]["status"] == "drifted" and search["full"]["final_median_ms"] == pytest.approx(466.667)
@@ -83,7 +87,7 @@ def test_grid_movie_skeleton_with_an_unknown_bodypart_is_a_params_error(tmp_path
     from ethoflow.moseq.results import write_grid_movies
 
     cfg = MoseqParams(
-        results={"grid_movies": {"video_paths": {"s": "v.mp4"}, "skeleton": [["head", "nose"], ["head", "tail"]]}}
+        results={"grid_movies": {"video_paths": {"s": "v.mp4"}}}, skeleton=[["head", "nose"], ["head", "tail"]]
     )
-    with pytest.raises(ParamsError, match=r"skeleton: \['nose'\]"):
+    with pytest.raises(ParamsError, match=r"moseq.skeleton: \['nose'\]"):
         write_grid_movies(cfg, {"s": {}}, {"bodyparts": ["head", "tail"]}, None, tmp_path / "movies")

@@ -182,6 +182,34 @@ def test_state_file_written_after_every_trial_and_stale_state_ignored(tmp_path):
     assert load_or_new(path, new_state("bisection", (9, 12), (3, 18), 30, fingerprint="b")).trials == []
 
 
+def test_state_file_is_validated_on_read_and_older_versions_are_discarded(tmp_path):
+    """search_state.json is a typed record (SearchState): a state of an older version is discarded
+    (its trials are never mixed with this method's), a broken one of this version is an error naming
+    the file and the key."""
+    from ethoflow.core.errors import InputError
+    from ethoflow.core.io import write_json
+    from ethoflow.moseq.search import STATE_VERSION, read_state
+
+    path = tmp_path / "search_state.json"
+    fresh = new_state("secant", (9, 12), (3, 18), 30, fingerprint="a")
+    fn = power_law(0.35, -1.0)
+    st = run_search(lambda ts: [(fn(t.log10_kappa), t.checkpoint) for t in ts], fresh.model_copy(deep=True), path)
+    assert read_state(path).trials[0].duration == st.trials[0].duration
+    assert load_or_new(path, fresh).trials == st.trials
+    old = read_json(path)
+    write_json(path, {**old, "version": STATE_VERSION - 1})
+    assert load_or_new(path, fresh) is fresh
+    with pytest.raises(InputError, match="version"):
+        read_state(path)
+    broken = {**old, "trials": [{**old["trials"][0], "kappa": "big"}]}
+    write_json(path, broken)
+    with pytest.raises(InputError, match=r"search_state.json: SearchState key trials.0.kappa"):
+        load_or_new(path, fresh)
+    write_json(path, {k: v for k, v in old.items() if k != "target"})
+    with pytest.raises(InputError, match=r"key target: Field required"):
+        read_state(path)
+
+
 def _worker(state: Path, log: Path, sleep_s: float) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     return subprocess.Popen(

@@ -171,3 +171,22 @@ def test_final_model_inside_window_is_found(project):
     st = _run(project, cfg)
     assert st.status == "found" and "final model" in st.message
     assert st.extra["final_duration"] == pytest.approx(st.trials[st.chosen].duration)
+
+
+def test_model_settings_reach_every_trial_and_the_stage_config(project, monkeypatch):
+    """moseq.model.num_states and seg_length go into every AR-HMM trial's spec; num_states is written
+    into the stage's config.yml (moseq_seeds reads it there); another value starts the search afresh."""
+    specs: list[dict] = []
+    fake = fit.fit_trial
+    monkeypatch.setattr(fit, "fit_trial", lambda spec: (specs.append(spec), fake(spec))[1])
+    cfg = MoseqParams(arhmm={"trial_iters": 3, "arhmm_iters": 7}, model={"num_states": 7, "seg_length": 120})
+    _run(project, cfg)
+    assert specs and {(s["num_states"], s["seg_length"]) for s in specs} == {(7, 120)}
+    from ethoflow.moseq.io import read_kpms_config
+
+    assert read_kpms_config(project["root"] / "arhmm")["trans_hypparams"]["num_states"] == 7
+    n = len(specs)
+    _run(project, cfg)
+    assert len(specs) == n, "a complete search was refitted"
+    _run(project, cfg.model_copy(update={"model": cfg.model.model_copy(update={"num_states": 9})}))
+    assert len(specs) > n and specs[-1]["num_states"] == 9

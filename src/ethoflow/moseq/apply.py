@@ -7,7 +7,8 @@ present, same frame rate: otherwise an error naming the file), cleaned as the tr
 PCA and latent_dim) and given syllables by ``apply_model`` (Gibbs sampling of the states with the
 model's parameters fixed; Weinreb et al. 2024). Outputs use the training results' layout:
 ``<out>/model/results.h5`` and ``<out>/model/results/<session>.csv``, plus syllable frequencies
-per session and per group and the transition graph per group (``plot_transition_graph_group``).
+per session and per group, the transition graph per group (``plot_transition_graph_group``), and
+the new sessions' syllable frequency, duration distribution and trajectory figures.
 """
 
 from __future__ import annotations
@@ -165,7 +166,10 @@ def apply_to_sessions(
 
     Writes ``out_dir/model/results.h5`` and ``out_dir/model/results/<session>.csv`` (the training
     results' layout), ``out_dir/syllable_frequencies.csv`` (per session), ``.../group_frequencies.csv``
-    (per group), ``out_dir/summary.json``, and ``plots_dir/transition_graph.png``.
+    (per group), ``out_dir/summary.json``, and in ``plots_dir`` the figures of the new sessions:
+    ``transition_graph.png`` (per group), ``syllable_frequency.png`` (ranked by frame count),
+    ``duration_histogram.png`` (kpms' duration distribution, the training target window shaded) and
+    ``trajectories.png`` (kpms' trajectory plots, ``moseq.skeleton`` drawn).
 
     Raises:
         InputError: unknown set, missing model, or new sessions that do not fit it (see
@@ -174,7 +178,10 @@ def apply_to_sessions(
     import keypoint_moseq as kpms
     from keypoint_moseq.io import save_hdf5
 
+    from ethoflow.moseq.fit import format_for_model
+    from ethoflow.moseq.plots import syllable_frequency_plot
     from ethoflow.moseq.prepare import remove_outliers
+    from ethoflow.moseq.validation import duration_figure, trajectory_figure
 
     if set_name not in cfg.apply.sets:
         raise InputError(f"moseq.apply.sets has no set {set_name!r} (sets: {sorted(cfg.apply.sets)})")
@@ -189,7 +196,7 @@ def apply_to_sessions(
     coords, confs, report = io.clean_sessions(coords, confs, cfg.load.min_frames, cfg.load.max_nan_fraction, use_idx)
     coords, confs = remove_outliers(coords, confs, cfg.outliers.outlier_scale_factor, bodyparts)
     coords, confs = io.to_float64(coords, confs)
-    data, metadata = kpms.format_data(coords, confs, **config)
+    data, metadata = format_for_model(coords, confs, config, cfg.model.seg_length)
     model, _, _, _ = kpms.load_checkpoint(str(model_dir), MODEL_NAME)
     res = kpms.apply_model(
         model,
@@ -215,6 +222,10 @@ def apply_to_sessions(
     per_session.to_csv(out / "syllable_frequencies.csv", index=False, float_format="%.6f", lineterminator="\n")
     per_group.to_csv(out / "group_frequencies.csv", index=False, float_format="%.6f", lineterminator="\n")
     transition_graph(out, groups, plots / "transition_graph.png")
+    counts = np.bincount(np.concatenate([np.asarray(r["syllable"]) for r in res.values()]), minlength=num_states)
+    syllable_frequency_plot(counts[:num_states], plots / "syllable_frequency.png")
+    duration_figure(res, float(config["fps"]), cfg.full.target_duration_ms, plots / "duration_histogram.png")
+    trajectory_figure(res, coords, config, cfg.skeleton, plots / "trajectories.png", seed=cfg.seed)
     summary = {
         "set": set_name,
         "sessions": list(res),

@@ -26,6 +26,7 @@ from ethoflow.core.logging import get_logger
 from ethoflow.core.params import format_validation_error
 from ethoflow.moseq import io
 from ethoflow.moseq.params import MoseqComputeOptions
+from ethoflow.moseq.records import FinalFitSpec, SeedSpec, TrialSpec, read_spec
 
 log = get_logger(__name__)
 
@@ -69,15 +70,56 @@ def check_options(
     return options
 
 
-def _formatted(keypoints: str, config_dir: str) -> tuple[dict, tuple, dict]:
-    """(data, metadata, config) for ``keypoints.p`` and ``config_dir/config.yml`` (memoised)."""
+def format_for_model(
+    coordinates: dict[str, np.ndarray],
+    confidences: dict[str, np.ndarray],
+    config: dict[str, Any],
+    seg_length: int | None,
+) -> tuple[dict, tuple]:
+    """``keypoint_moseq.format_data`` with the kpms ``config`` and ``seg_length`` (``moseq.model.seg_length``;
+    ``None``: kpms chooses): sessions cut into segments of ``seg_length`` frames (+ 30 frames of
+    overlap), confidences below ``conf_threshold`` marked as outliers later by ``init_model``.
+
+    Returns:
+        (data, metadata): ``data["Y"]`` (n_segments, seg_length + 30, K, D), ``data["mask"]``,
+        ``data["conf"]``; metadata (session of each segment, its (start, end) frames).
+
+    Raises:
+        ParamsError: ``seg_length`` leaves a segment too short for kpms (the last piece of a session).
+    """
     import keypoint_moseq as kpms
 
-    key = (keypoints, os.path.getmtime(keypoints), config_dir)
+    try:
+        return kpms.format_data(coordinates, confidences, **{**config, "seg_length": seg_length})
+    except AssertionError as exc:  # kpms asserts a minimum number of frames per segment
+        raise ParamsError(f"moseq.model.seg_length {seg_length}: {' '.join(str(exc).split())}") from None
+
+
+def init_arhmm(
+    data: dict, pca: Any, config: dict[str, Any], seed: int, kappa: float, num_states: int
+) -> dict[str, Any]:
+    """A fresh model (``keypoint_moseq.init_model``) for AR-HMM fitting: ``config``'s
+    hyperparameters (its ``conf_threshold`` included) with ``kappa`` and ``num_states`` (the most
+    states the model may use, ``moseq.model.num_states``) in ``trans_hypparams``; PRNG key from
+    ``seed``."""
+    import jax.random as jr
+    import keypoint_moseq as kpms
+
+    trans = {**config["trans_hypparams"], "kappa": float(kappa), "num_states": int(num_states)}
+    config = {**config, "trans_hypparams": trans}
+    return kpms.init_model(
+        data, pca=pca, seed=jr.PRNGKey(int(seed)), **{k: v for k, v in config.items() if k != "seed"}
+    )
+
+
+def _formatted(keypoints: str, config_dir: str, seg_length: int | None = None) -> tuple[dict, tuple, dict]:
+    """(data, metadata, config) for ``keypoints.p`` and ``config_dir/config.yml`` (memoised;
+    :func:`format_for_model`)."""
+    key = (keypoints, os.path.getmtime(keypoints), config_dir, seg_length)
     if key not in _DATA_CACHE:
         coords, confs, _ = io.load_keypoints_pickle(keypoints)
         config = io.read_kpms_config(config_dir)
-        data, metadata = kpms.format_data(coords, confs, **config)
+        data, metadata = format_for_model(coords, confs, config, seg_length)
         _DATA_CACHE.clear()
         _DATA_CACHE[key] = (data, metadata, config)
     return _DATA_CACHE[key]
@@ -88,31 +130,29 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
 
     ``spec`` keys: ``kind`` (``arhmm`` | ``full``), ``project_dir`` (where checkpoints go),
     ``name``, ``kappa``, ``iters`` (Gibbs iterations), ``seed``, ``options`` (compute options),
-    ``root`` (project root, for the JAX cache); AR-HMM: ``keypoints``, ``pca_dir``; full:
+    ``root`` (project root, for the JAX cache); AR-HMM: ``keypoints``, ``pca_dir``, ``num_states``,
+    ``seg_length`` (:func:`init_arhmm`, :func:`format_for_model`); full:
     ``init_dir`` and ``init_name`` (the AR-HMM checkpoint, reloaded for every trial).
     Top-level and picklable: runs in a Slurm array task as well as in-process.
     """
     from ethoflow.moseq import jaxcache
 
-    jaxcache.enable(spec.get("root"))
-    import jax.random as jr
+    spec = read_spec(spec, TrialSpec, "fit_trial spec")
+    jaxcache.enable(spec.root)
     import keypoint_moseq as kpms
 
-    opts = apply_options(spec.get("options"))
-    project_dir, name, kappa = spec["project_dir"], spec["name"], float(spec["kappa"])
+    opts = apply_options(spec.options)
+    project_dir, name, kappa = spec.project_dir, spec.name, spec.kappa
     trial_dir = Path(project_dir) / name
     if trial_dir.exists():  # an interrupted earlier attempt: start the trial over
         shutil.rmtree(trial_dir)
-    if spec["kind"] == "arhmm":
-        data, metadata, config = _formatted(spec["keypoints"], spec["pca_dir"])
-        pca = kpms.load_pca(spec["pca_dir"])
-        config = {**config, "trans_hypparams": {**config["trans_hypparams"], "kappa": kappa}}
-        model = kpms.init_model(
-            data, pca=pca, seed=jr.PRNGKey(int(spec["seed"])), **{k: v for k, v in config.items() if k != "seed"}
-        )
+    if spec.kind == "arhmm":
+        data, metadata, config = _formatted(spec.keypoints, spec.pca_dir, spec.seg_length)
+        pca = kpms.load_pca(spec.pca_dir)
+        model = init_arhmm(data, pca, config, spec.seed, kappa, spec.num_states)
         start, ar_only = 0, True
     else:
-        model, data, metadata, start = kpms.load_checkpoint(spec["init_dir"], spec["init_name"])
+        model, data, metadata, start = kpms.load_checkpoint(spec.init_dir, spec.init_name)
         start, ar_only = int(start), False
     # kappa in the model's transition hyperparameters (kpms.update_hypparams skips 0-d arrays,
     # which a reloaded checkpoint holds, so it is set directly)
@@ -125,8 +165,8 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
         name,
         ar_only=ar_only,
         start_iter=start,
-        num_iters=start + int(spec["iters"]),
-        save_every_n_iters=int(spec["iters"]),
+        num_iters=start + spec.iters,
+        save_every_n_iters=spec.iters,
         generate_progress_plots=False,
         parallel_message_passing=opts.parallel_message_passing,
     )
@@ -140,17 +180,18 @@ def continue_fit(spec: dict[str, Any]) -> dict[str, float]:
     frames (:func:`median_duration`)."""
     from ethoflow.moseq import jaxcache
 
-    jaxcache.enable(spec.get("root"))
+    spec = read_spec(spec, FinalFitSpec, "continue_fit spec")
+    jaxcache.enable(spec.root)
     import keypoint_moseq as kpms
 
-    opts = apply_options(spec.get("options"))
-    project_dir, final = spec["project_dir"], spec["final_name"]
+    opts = apply_options(spec.options)
+    project_dir, final = spec.project_dir, spec.final_name
     final_ckpt = Path(project_dir) / final / "checkpoint.h5"
     if final_ckpt.exists():
         model, data, metadata, start = kpms.load_checkpoint(project_dir, final)
     else:
-        model, data, metadata, start = kpms.load_checkpoint(project_dir, spec["trial_name"])
-    start, end = int(start), int(spec["end_iter"])
+        model, data, metadata, start = kpms.load_checkpoint(project_dir, spec.trial_name)
+    start, end = int(start), spec.end_iter
     if start < end:
         model, _ = kpms.fit_model(
             model,
@@ -158,15 +199,15 @@ def continue_fit(spec: dict[str, Any]) -> dict[str, float]:
             metadata,
             str(project_dir),
             final,
-            ar_only=spec["kind"] == "arhmm",
+            ar_only=spec.kind == "arhmm",
             start_iter=start,
             num_iters=end,
-            save_every_n_iters=int(spec.get("save_every", 10)),
+            save_every_n_iters=spec.save_every,
             generate_progress_plots=False,
             parallel_message_passing=opts.parallel_message_passing,
         )
     elif not final_ckpt.exists():
-        shutil.copytree(Path(project_dir) / spec["trial_name"], Path(project_dir) / final)
+        shutil.copytree(Path(project_dir) / spec.trial_name, Path(project_dir) / final)
     return {"end_iter": end, "duration": median_duration(model["states"]["z"], data["mask"])}
 
 
@@ -178,7 +219,7 @@ def fit_seed(spec: dict[str, Any]) -> dict[str, Any]:
 
     ``spec`` keys: ``project_dir``, ``name``, ``seed``, ``keypoints`` (keypoints pickle),
     ``pca_dir`` (``pca.p`` and its kpms ``config.yml``), ``arhmm_kappa``, ``full_kappa``,
-    ``arhmm_iters``, ``full_iters``, ``options`` (compute options), ``root`` (for the JAX cache),
+    ``num_states``, ``seg_length``, ``arhmm_iters``, ``full_iters``, ``options`` (compute options), ``root`` (for the JAX cache),
     ``record`` (the completion record written once the fit is saved: the result and
     ``fingerprint``; a later run skips this seed when it finds it). An unfinished earlier attempt
     of this seed is started over. Top-level and picklable (one Slurm array task per seed).
@@ -188,27 +229,24 @@ def fit_seed(spec: dict[str, Any]) -> dict[str, Any]:
     """
     from ethoflow.moseq import jaxcache
 
-    jaxcache.enable(spec.get("root"))
-    import jax.random as jr
+    spec = read_spec(spec, SeedSpec, "fit_seed spec")
+    jaxcache.enable(spec.root)
     import keypoint_moseq as kpms
 
-    opts = apply_options(spec.get("options"))
-    project_dir, name = str(spec["project_dir"]), spec["name"]
+    opts = apply_options(spec.options)
+    project_dir, name = spec.project_dir, spec.name
     seed_dir = Path(project_dir) / name
     if seed_dir.exists():
         shutil.rmtree(seed_dir)
-    data, metadata, config = _formatted(spec["keypoints"], spec["pca_dir"])
-    pca = kpms.load_pca(spec["pca_dir"])
-    config = {**config, "trans_hypparams": {**config["trans_hypparams"], "kappa": float(spec["arhmm_kappa"])}}
-    model = kpms.init_model(
-        data, pca=pca, seed=jr.PRNGKey(int(spec["seed"])), **{k: v for k, v in config.items() if k != "seed"}
-    )
-    n_ar, n_full = int(spec["arhmm_iters"]), int(spec["full_iters"])
+    data, metadata, config = _formatted(spec.keypoints, spec.pca_dir, spec.seg_length)
+    pca = kpms.load_pca(spec.pca_dir)
+    model = init_arhmm(data, pca, config, spec.seed, spec.arhmm_kappa, spec.num_states)
+    n_ar, n_full = spec.arhmm_iters, spec.full_iters
     common = {"generate_progress_plots": False, "parallel_message_passing": opts.parallel_message_passing}
     model, _ = kpms.fit_model(
         model, data, metadata, project_dir, name, ar_only=True, num_iters=n_ar, save_every_n_iters=n_ar, **common
     )
-    model["hypparams"]["trans_hypparams"]["kappa"] = float(spec["full_kappa"])
+    model["hypparams"]["trans_hypparams"]["kappa"] = spec.full_kappa
     model, _ = kpms.fit_model(
         model,
         data,
@@ -222,15 +260,15 @@ def fit_seed(spec: dict[str, Any]) -> dict[str, Any]:
         **common,
     )
     result = {
-        "seed": int(spec["seed"]),
+        "seed": spec.seed,
         "name": name,
         "iterations": n_ar + n_full,
         "median_duration": median_duration(model["states"]["z"], data["mask"]),
     }
-    if spec.get("record"):
+    if spec.record:
         from ethoflow.core.io import write_json
 
-        write_json(spec["record"], {**result, "fingerprint": spec.get("fingerprint", "")})
+        write_json(spec.record, {**result, "fingerprint": spec.fingerprint})
     return result
 
 

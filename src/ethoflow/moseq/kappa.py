@@ -58,6 +58,8 @@ class KappaSearch:
             fingerprint of params and input files).
         trial_spec: the keys every :func:`ethoflow.moseq.fit.fit_trial` spec shares (kind,
             project_dir, seed, iters and the model's inputs).
+        trans_updates: written into ``trans_hypparams`` of ``<out>/config.yml`` with the chosen
+            kappa (the AR-HMM: ``num_states``, which the later stages read from there).
     """
 
     kind: str
@@ -69,6 +71,7 @@ class KappaSearch:
     fps: float
     fresh: search.SearchState
     trial_spec: dict[str, Any] = field(default_factory=dict)
+    trans_updates: dict[str, Any] = field(default_factory=dict)
 
     @property
     def state_path(self) -> Path:
@@ -96,11 +99,16 @@ def _new_search(
     bounds: tuple[float, float],
     start: float | None,
     model_inputs: dict[str, Any],
+    trans_updates: dict[str, Any] | None = None,
 ) -> KappaSearch:
     _require(inputs)
     config = io.read_kpms_config(config_src)
     fps = float(config["fps"])
-    fp = fingerprint({"kind": kind, "search": sp.model_dump(), "seed": cfg.seed}, inputs)
+    fp_params = {"kind": kind, "search": sp.model_dump(), "seed": cfg.seed}
+    settings = {k: v for k, v in model_inputs.items() if k in ("num_states", "seg_length")}
+    if settings:  # the model settings the trials use (moseq.model), besides the input files' contents
+        fp_params["model"] = settings
+    fp = fingerprint(fp_params, inputs)
     fresh = search.new_state(
         sp.method,
         target_frames(sp.target_duration_ms, fps),
@@ -112,24 +120,42 @@ def _new_search(
     )
     out = Path(out).resolve()
     spec = {"kind": kind, "project_dir": str(out), "seed": cfg.seed, "iters": sp.trial_iters, **model_inputs}
-    return KappaSearch(kind, out, sp, total, config_src, config, fps, fresh, spec)
+    return KappaSearch(kind, out, sp, total, config_src, config, fps, fresh, spec, dict(trans_updates or {}))
 
 
 def arhmm_search(
     cfg: MoseqParams, keypoints: str | os.PathLike, pca_dir: str | os.PathLike, out: str | os.PathLike
 ) -> KappaSearch:
     """The AR-HMM search: kappa over ``moseq.arhmm.kappa_log10_range`` (log10), each trial a fresh
-    AR-HMM on ``keypoints`` (the keypoints pickle) with the PCA in ``pca_dir``.
+    AR-HMM on ``keypoints`` (the keypoints pickle) with the PCA in ``pca_dir`` (and its config's
+    ``conf_threshold``), ``moseq.model.num_states`` states at most and the data cut into segments of
+    ``moseq.model.seg_length`` frames; ``num_states`` is written into ``<out>/config.yml`` with the
+    chosen kappa.
 
     Raises:
         InputError: an input file is missing.
     """
     pca_dir = Path(pca_dir)
     inputs = [Path(keypoints), pca_dir / "pca.p", pca_dir / "config.yml"]
-    model_inputs = {"keypoints": str(Path(keypoints).resolve()), "pca_dir": str(pca_dir.resolve())}
+    model_inputs = {
+        "keypoints": str(Path(keypoints).resolve()),
+        "pca_dir": str(pca_dir.resolve()),
+        "num_states": cfg.model.num_states,
+        "seg_length": cfg.model.seg_length,
+    }
     sp = cfg.arhmm
     return _new_search(
-        "arhmm", cfg, sp, sp.arhmm_iters, out, pca_dir, inputs, tuple(sp.kappa_log10_range), None, model_inputs
+        "arhmm",
+        cfg,
+        sp,
+        sp.arhmm_iters,
+        out,
+        pca_dir,
+        inputs,
+        tuple(sp.kappa_log10_range),
+        None,
+        model_inputs,
+        {"num_states": cfg.model.num_states},
     )
 
 
@@ -237,7 +263,9 @@ def finish_search(ks: KappaSearch, state: search.SearchState, final: dict[str, f
         log.info("%s: %s", ks.stage, state.message)
     else:  # drifted, at_bound, unreachable, max_trials
         log.warning("%s: %s", ks.stage, state.message)
-    io.update_kpms_config(ks.out, trans_hypparams={**ks.config["trans_hypparams"], "kappa": chosen.kappa})
+    io.update_kpms_config(
+        ks.out, trans_hypparams={**ks.config["trans_hypparams"], **ks.trans_updates, "kappa": chosen.kappa}
+    )
     for t in state.trials:  # the trial checkpoints are intermediate: keep the final model only
         d = ks.out / t.checkpoint
         if d.exists():

@@ -133,6 +133,31 @@ class PCAParams(StrictModel):
     variance_threshold: float = Field(0.90, gt=0, le=1)
 
 
+class ModelParams(StrictModel):
+    """keypoint-moseq model settings a study sets (Weinreb et al. 2024; kpms ``config.yml`` names).
+
+    Each reaches kpms in the stages whose result it changes, and only those list it in ``dvc.yaml``:
+
+    Attributes:
+        num_states: the model's maximum number of states (kpms ``trans_hypparams.num_states``, the
+            truncation of the sticky HDP prior; kpms' default 100). Set by ``moseq_arhmm`` (its
+            trials and the ``config.yml`` it writes); ``moseq_seeds`` reads it from that config, the
+            full model and ``moseq_apply`` from the model.
+        conf_threshold: keypoints with a confidence below it are outliers that kpms interpolates over
+            before PCA (``fit_pca``) and when a model is initialised (``init_model``, also inside
+            ``apply_model``); kpms' default 0.5. Set by ``moseq_pca`` in the ``config.yml`` every
+            later stage starts from.
+        seg_length: frames per segment when kpms ``format_data`` cuts the sessions into a batch
+            (each segment then gets 30 frames of overlap); ``None``: kpms chooses (the longest length
+            with little padding). Used by ``moseq_arhmm`` (the full model reuses its formatted
+            data), ``moseq_seeds`` and ``moseq_apply``.
+    """
+
+    num_states: int = Field(100, ge=2, le=10_000)
+    conf_threshold: float = Field(0.5, ge=0)
+    seg_length: int | None = Field(None, ge=1)
+
+
 class SearchParams(StrictModel):
     """Kappa search shared by the AR-HMM and the full model.
 
@@ -208,9 +233,13 @@ class SeedsParams(StrictModel):
     Attributes:
         n_seeds: number of seeds (at least 2: the EML score compares models; keypoint-moseq's docs
             use 20 for a study, the demo 3). One Slurm array task per seed on a cluster.
+        select: ``window`` (default): the highest EML among the seeds whose median syllable duration
+            is inside ``moseq.full.target_duration_ms`` (all seeds when none is: then the results'
+            status is ``drifted``); ``eml``: the highest EML of all (keypoint-moseq's rule).
     """
 
     n_seeds: int = Field(3, ge=2)
+    select: Literal["window", "eml"] = "window"
 
 
 class GridMovieParams(StrictModel):
@@ -222,12 +251,11 @@ class GridMovieParams(StrictModel):
         rows / cols: instances per movie (a syllable with fewer instances gets none).
         before_s / after_s: seconds shown before / after each instance's onset.
         min_frequency: syllables below this fraction of frames get no movie.
-        skeleton: bodypart pairs drawn as lines over the overlaid keypoints (kpms ``skeleton``), e.g.
-            ``[[head, thorax], [thorax, abdomen]]``; names must be the files' bodyparts.
+
+    The keypoints are overlaid with ``moseq.skeleton``.
     """
 
     video_paths: dict[str, str] = Field(default_factory=dict)
-    skeleton: list[tuple[str, str]] = Field(default_factory=list)
     rows: int = Field(2, ge=1)
     cols: int = Field(3, ge=1)
     before_s: float = Field(0.2, ge=0)
@@ -287,18 +315,28 @@ class ApplyParams(StrictModel):
 
 
 class MoseqParams(StrictModel):
-    """The ``moseq`` section: demo data, loading, outliers, PCA, AR-HMM and full model, model
-    selection across seeds, seed."""
+    """The ``moseq`` section: demo data, loading, outliers, PCA, model settings, AR-HMM and full
+    model, model selection across seeds, figures, apply, seed.
+
+    Attributes:
+        skeleton: bodypart pairs drawn as lines in the figures (kpms ``skeleton``): the PC plot
+            (``moseq_pca``), grid movies and trajectory plots (``moseq_results``, ``moseq_apply``),
+            e.g. ``[[head, thorax], [thorax, abdomen]]``; names must be the files' bodyparts (the
+            PC and trajectory plots draw the pairs whose both ends are in ``use_bodyparts``).
+            Figures only: no model changes with it.
+    """
 
     demo: DemoParams = Field(default_factory=DemoParams)
     load: LoadParams = Field(default_factory=LoadParams)
     outliers: OutlierParams = Field(default_factory=OutlierParams)
     pca: PCAParams = Field(default_factory=PCAParams)
+    model: ModelParams = Field(default_factory=ModelParams)
     arhmm: ARHMMParams = Field(default_factory=ARHMMParams)
     full: FullParams = Field(default_factory=FullParams)
     seeds: SeedsParams = Field(default_factory=SeedsParams)
     results: ResultsParams = Field(default_factory=ResultsParams)
     apply: ApplyParams = Field(default_factory=ApplyParams)
+    skeleton: list[tuple[str, str]] = Field(default_factory=list)
     seed: int = 0
 
     @model_validator(mode="after")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -71,29 +70,19 @@ def syllable_frequency_plot(counts: np.ndarray, path: str | os.PathLike) -> None
     _save(syllable_frequency_figure(counts), path)
 
 
-def duration_histogram(durations_ms: np.ndarray, window_ms: Sequence[float], path: str | os.PathLike) -> None:
-    """Histogram of syllable durations (ms) with the target window shaded."""
-    fig, ax = _fig()
-    ax.hist(durations_ms, bins=40, color="C0")
-    ax.axvspan(window_ms[0], window_ms[1], color="C2", alpha=0.2, label="target window")
-    ax.axvline(float(np.median(durations_ms)), color="C3", lw=1, label="median")
-    ax.set(xlabel="syllable duration (ms)", ylabel="syllables")
-    ax.legend(frameon=False, fontsize=8)
-    _save(fig, path)
-
-
-def search_trajectory_plot(searches: dict[str, dict], fps: float, path: str | os.PathLike) -> None:
-    """Median syllable duration (ms) vs kappa for every trial of each search, numbered in order,
-    with each search's target window shaded."""
+def search_trajectory_plot(searches: dict, fps: float, path: str | os.PathLike) -> None:
+    """Median syllable duration (ms) vs kappa for every trial of each search
+    ({label: :class:`ethoflow.moseq.search.SearchState`}), numbered in order, with each search's
+    target window shaded."""
     fig, ax = _fig((5.0, 3.2))
     for i, (label, st) in enumerate(searches.items()):
-        trials = [t for t in st["trials"] if t["duration"] is not None]
-        k = np.array([t["kappa"] for t in trials])
-        d = np.array([t["duration"] for t in trials]) * 1000.0 / fps
+        trials = [t for t in st.trials if t.duration is not None]
+        k = np.array([t.kappa for t in trials])
+        d = np.array([t.duration for t in trials]) * 1000.0 / fps
         ax.plot(k, d, "o-", color=f"C{i}", ms=4, lw=0.8, label=f"{label} ({len(trials)} fits)")
         for j, (x, y) in enumerate(zip(k, d)):
             ax.annotate(str(j), (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
-        lo, hi = (v * 1000.0 / fps for v in st["target"])
+        lo, hi = (v * 1000.0 / fps for v in st.target)
         ax.axhspan(lo, hi, color=f"C{i}", alpha=0.12)
     ax.set(xscale="log", yscale="log", xlabel="kappa", ylabel="median syllable duration (ms)")
     ax.legend(frameon=False, fontsize=8)

@@ -239,9 +239,13 @@ def pca(
     out_dir: str | os.PathLike,
     scree_png: str | os.PathLike,
     metrics_json: str | os.PathLike,
+    pcs_png: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """moseq_pca: fit PCA on aligned poses, latent_dim by ``variance_threshold``, ``pca.p`` and a
-    scree plot; the kpms config in ``out_dir`` gets ``latent_dim``."""
+    """moseq_pca: fit PCA on aligned poses (``kpms.fit_pca``; keypoints below
+    ``moseq.model.conf_threshold`` interpolated over first), latent_dim by ``variance_threshold``,
+    ``pca.p`` and a scree plot; the kpms config in ``out_dir`` gets ``latent_dim`` and
+    ``conf_threshold`` (the later stages start from it). With ``pcs_png``: kpms' ``plot_pcs`` (the
+    mean pose and its perturbation along each PC, ``moseq.skeleton`` drawn)."""
     from ethoflow.moseq import jaxcache
 
     jaxcache.enable()
@@ -255,14 +259,18 @@ def pca(
         shutil.rmtree(out)
     out.mkdir(parents=True)
     shutil.copy2(Path(outliers_dir) / "config.yml", out / "config.yml")
-    config = io.read_kpms_config(out)
+    config = io.update_kpms_config(out, conf_threshold=float(cfg.model.conf_threshold))
     data, _ = kpms.format_data(coords, confs, **config)
     model = kpms.fit_pca(**data, **config)
     ratio = np.asarray(model.explained_variance_ratio_, dtype=float)
     latent_dim = choose_latent_dim(ratio, cfg.pca.variance_threshold)
     kpms.save_pca(model, str(out))
-    io.update_kpms_config(out, latent_dim=latent_dim)
+    config = io.update_kpms_config(out, latent_dim=latent_dim)
     scree_plot(ratio, latent_dim, cfg.pca.variance_threshold, scree_png)
+    if pcs_png is not None:
+        from ethoflow.moseq.validation import pcs_figure
+
+        pcs_figure(model, config, cfg.skeleton, pcs_png)
     metrics = {
         "latent_dim": latent_dim,
         "variance_explained": round(float(np.cumsum(ratio)[latent_dim - 1]), 6),

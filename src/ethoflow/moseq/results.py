@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ethoflow.core.errors import InputError, ParamsError
+from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json, write_json, write_metrics
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
 from ethoflow.moseq.kappa import STATE_FILE
 from ethoflow.moseq.params import MoseqParams
+from ethoflow.moseq.search import SearchState, read_state
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,6 +36,56 @@ def run_lengths(labels: np.ndarray) -> np.ndarray:
     return np.diff(edges)
 
 
+def syllable_durations(res: dict[str, dict]) -> np.ndarray:
+    """Every syllable's duration (frames): run lengths of ``res[session]["syllable"]`` (kpms
+    ``extract_results`` layout), sessions in sorted order, concatenated."""
+    if not res:
+        raise InputError("no sessions in the results: cannot compute syllable durations")
+    return np.concatenate([run_lengths(np.asarray(res[name]["syllable"])) for name in sorted(res)])
+
+
+def results_status(summary: dict[str, Any], window_ms: tuple[float, float]) -> tuple[str, str]:
+    """The headline status of the model the results come from (the chosen seed's refit, else the
+    full model's final fit) and its message, from ``summary`` (``median_duration_ms``, ``search``
+    outcomes, ``seeds``):
+
+    - ``found``: its median syllable duration is inside ``window_ms``;
+    - ``at_bound``: inside, but a search chose a kappa on a range bound (widen ``kappa_log10_range``);
+    - ``drifted``: outside, while the full-model search reached the window (status ``found``,
+      ``at_bound`` or ``drifted``); the message names the searched model's and this model's medians;
+    - else the full-model search's status (``unreachable``, ``max_trials``): the target was not reached.
+    """
+    lo, hi = window_ms
+    median = float(summary["median_duration_ms"])
+    search = summary.get("search", {})
+    full = search.get("full", {})
+    which = f"seed {summary['seeds']['chosen']['seed']}" if "seeds" in summary else "the full model's final fit"
+    rule = f", chosen by {summary['seeds']['rule']}" if "seeds" in summary and "rule" in summary["seeds"] else ""
+    if lo <= median <= hi:
+        bounds = [k for k, o in search.items() if o.get("status") == "at_bound" or "at_bound" in o]
+        if bounds:
+            return "at_bound", (
+                f"the results model ({which}) has a median syllable duration of {median:.1f} ms, inside "
+                f"{lo:g}-{hi:g} ms, but the {', '.join(bounds)} kappa is a bound of its range: widen kappa_log10_range"
+            )
+        return (
+            "found",
+            f"the results model ({which}{rule}) has a median syllable duration of {median:.1f} ms, inside {lo:g}-{hi:g} ms",
+        )
+    if full.get("status", "found") in ("found", "at_bound", "drifted"):
+        searched = full.get("final_median_ms")
+        searched_txt = f"{searched:.1f} ms" if searched is not None else "inside the window"
+        return "drifted", (
+            f"drifted: the full-model search's final model had a median syllable duration of {searched_txt}, "
+            f"the results model ({which}{rule}) has {median:.1f} ms, outside {lo:g}-{hi:g} ms; raise "
+            f"arhmm_iters/full_iters or n_seeds, or adjust the target"
+        )
+    return str(full["status"]), (
+        f"{full['status']}: the search did not reach {lo:g}-{hi:g} ms; the results model ({which}) has "
+        f"a median syllable duration of {median:.1f} ms"
+    )
+
+
 def duration_stats(durations: np.ndarray, fps: float) -> dict[str, float]:
     """Distribution of syllable durations (run lengths in frames): quartiles in ms (numpy's linear
     interpolation) and the fraction of syllables lasting a single frame ("spiky" syllables)."""
@@ -51,24 +102,25 @@ def duration_stats(durations: np.ndarray, fps: float) -> dict[str, float]:
     }
 
 
-def search_outcome(state: dict[str, Any], fps: float) -> dict[str, Any]:
-    """One search's outcome for ``summary.json`` from its state file: fits, method, status (of the
-    final model, see :func:`ethoflow.moseq.search.final_outcome`), message, the chosen trial's and
-    the final model's median duration (ms), the range bound when the kappa sits on one."""
-    extra = state.get("extra", {})
+def search_outcome(state: SearchState, fps: float) -> dict[str, Any]:
+    """One search's outcome for ``summary.json`` from its state (:func:`ethoflow.moseq.search.read_state`):
+    fits, method, status (of the final model, see :func:`ethoflow.moseq.search.final_outcome`),
+    message, the chosen trial's and the final model's median duration (ms), the range bound when the
+    kappa sits on one."""
+    extra = state.extra
 
     def ms(frames: Any) -> float | None:
         return None if frames is None else round(float(frames) * 1000.0 / fps, 3)
 
     out = {
-        "fits": len(state["trials"]),
-        "status": state["status"],
-        "method": state["method"],
-        "search_status": extra.get("search_status", state["status"]),
-        "message": state.get("message", ""),
+        "fits": len(state.trials),
+        "status": state.status,
+        "method": state.method,
+        "search_status": extra.get("search_status", state.status),
+        "message": state.message,
         "trial_median_ms": ms(extra.get("trial_duration")),
         "final_median_ms": ms(extra.get("final_duration")),
-        "final_in_window": state["status"] in ("found", "at_bound"),
+        "final_in_window": state.status in ("found", "at_bound"),
     }
     if "at_bound" in extra:
         out["at_bound"] = extra["at_bound"]
@@ -101,7 +153,9 @@ def results(
     """Reindex syllables by frequency (``reindex_syllables_in_checkpoint``), ``extract_results``
     with ``model_name``, ``save_results_as_csv``, a compact checkpoint (final snapshot only),
     ``summary.json`` and figures (syllable frequency ranked by frame count, duration histogram, kappa
-    search trajectory and, with ``keypoints``, the similarity dendrogram of kpms).
+    search trajectory and, with ``keypoints``, the similarity dendrogram and the trajectory plot of kpms,
+    :func:`ethoflow.moseq.validation.trajectory_figure`); the duration figure is kpms'
+    ``plot_duration_distribution`` with the target window shaded.
 
     With ``grid_movies_dir``: one grid movie per syllable (:func:`ethoflow.moseq.validation.grid_movies`)
     from the videos in ``moseq.results.grid_movies.video_paths`` and the keypoints in ``keypoints``
@@ -122,7 +176,7 @@ def results(
     import keypoint_moseq as kpms
     from keypoint_moseq.io import save_hdf5
 
-    from ethoflow.moseq import plots
+    from ethoflow.moseq import plots, validation
 
     arhmm_dir, full_dir, out = Path(arhmm_dir), Path(full_dir), Path(out_dir)
     seeds_summary = None
@@ -157,18 +211,15 @@ def results(
     fps = float(config["fps"])
     num_states = int(np.asarray(model["params"]["pi"]).shape[0])
     counts = np.zeros(num_states)
-    durations = []
     for name in sorted(res):
-        syl = np.asarray(res[name]["syllable"])
-        counts += np.bincount(syl, minlength=num_states)[:num_states]
-        durations.append(run_lengths(syl))
-    dur = np.concatenate(durations)
+        counts += np.bincount(np.asarray(res[name]["syllable"]), minlength=num_states)[:num_states]
+    dur = syllable_durations(res)
     freq = counts / counts.sum()
-    states = {k: read_json(d / STATE_FILE) for k, d in (("arhmm", arhmm_dir), ("full", full_dir))}
+    states = {k: read_state(d / STATE_FILE) for k, d in (("arhmm", arhmm_dir), ("full", full_dir))}
     pca = read_json(pca_metrics)
     median_frames = float(np.median(dur))
     summary = {
-        "kappa": {k: s["extra"]["kappa"] for k, s in states.items()},
+        "kappa": {k: float(s.extra["kappa"]) for k, s in states.items()},
         "search": {k: search_outcome(s, fps) for k, s in states.items()},
         "median_duration_frames": median_frames,
         "median_duration_ms": round(median_frames * 1000.0 / fps, 3),
@@ -183,19 +234,15 @@ def results(
         "sessions": len(res),
     }
     if seeds_summary is not None:
-        summary["seeds"] = {k: seeds_summary[k] for k in ("seeds", "eml", "eml_sem", "chosen")}
+        keys = ("seeds", "eml", "eml_sem", "chosen", "rule", "median_duration_ms", "in_window")
+        summary["seeds"] = {k: seeds_summary[k] for k in keys if k in seeds_summary}
     lo, hi = cfg.full.target_duration_ms
     summary["results_in_window"] = bool(lo <= summary["median_duration_ms"] <= hi)
-    if not summary["results_in_window"]:
-        log.warning(
-            "results: the model the results come from (%s) has a median syllable duration of %.1f ms, "
-            "outside the target window [%g, %g] ms that the kappa search reached; in_window.results is 0 "
-            "(more iterations, or a narrower kappa search, bring the refits closer to the searched models)",
-            f"seed {summary['seeds']['chosen']['seed']}" if "seeds" in summary else "the final full model",
-            summary["median_duration_ms"],
-            lo,
-            hi,
-        )
+    summary["status"], summary["message"] = results_status(summary, (lo, hi))
+    if summary["status"] == "found":
+        log.info("results: %s", summary["message"])
+    else:
+        log.warning("results: %s", summary["message"])
     write_json(summary_json, summary)
     if metrics_json is not None:
         write_metrics(metrics_json, headline_metrics(summary))
@@ -207,15 +254,14 @@ def results(
         plots_dir / "kappa_search.csv", index=False, float_format="%.6f", lineterminator="\n"
     )
     plots.syllable_frequency_plot(counts, plots_dir / "syllable_frequency.png")
-    plots.duration_histogram(dur * 1000.0 / fps, cfg.full.target_duration_ms, plots_dir / "duration_histogram.png")
+    validation.duration_figure(res, fps, cfg.full.target_duration_ms, plots_dir / "duration_histogram.png")
     plots.search_trajectory_plot(
         {"AR-HMM": states["arhmm"], "full": states["full"]}, fps, plots_dir / "kappa_search.png"
     )
     if keypoints is not None:
-        from ethoflow.moseq.validation import similarity_dendrogram
-
         coords, _, _ = io.load_keypoints_pickle(keypoints)
-        similarity_dendrogram(res, coords, config, plots_dir / "similarity_dendrogram.png")
+        validation.similarity_dendrogram(res, coords, config, plots_dir / "similarity_dendrogram.png")
+        validation.trajectory_figure(res, coords, config, cfg.skeleton, plots_dir / "trajectories.png", seed=cfg.seed)
     if grid_movies_dir is not None:
         write_grid_movies(cfg, res, config, keypoints, grid_movies_dir, root)
     log.info(
@@ -242,7 +288,7 @@ def write_grid_movies(
     Raises:
         InputError: videos given but no ``keypoints`` pickle, or a session without a video.
     """
-    from ethoflow.moseq.validation import grid_movies
+    from ethoflow.moseq.validation import check_skeleton, grid_movies
 
     gm = cfg.results.grid_movies
     out = Path(out_dir)
@@ -252,11 +298,7 @@ def write_grid_movies(
         out.mkdir(parents=True)
         write_json(out / "grid_movies.json", {"movies": [], "note": "no moseq.results.grid_movies.video_paths"})
         return []
-    unknown = sorted({b for pair in gm.skeleton for b in pair} - {str(b) for b in config["bodyparts"]})
-    if unknown:
-        raise ParamsError(
-            f"moseq.results.grid_movies.skeleton: {unknown} are not bodyparts of the model {list(config['bodyparts'])}"
-        )
+    skeleton = check_skeleton(cfg.skeleton, config["bodyparts"])
     if keypoints is None:
         raise InputError("grid movies need the keypoints pickle (moseq_results --keypoints)")
     coords, _, _ = io.load_keypoints_pickle(keypoints)
@@ -272,7 +314,7 @@ def write_grid_movies(
         before_s=gm.before_s,
         after_s=gm.after_s,
         min_frequency=gm.min_frequency,
-        skeleton=[list(pair) for pair in gm.skeleton],
+        skeleton=skeleton,
         seed=cfg.seed,
     )
     names = [m.name for m in movies]
@@ -286,8 +328,9 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     cover 90% of frames, and per model ``in_window``: 1 when the final model's median duration is
     inside the target window (status ``found`` or ``at_bound``), else 0 (the status strings are in
     ``summary.json``), and ``in_window.results``: 1 when the model the results come from (the chosen
-    seed's refit) is inside the window too; with model selection across seeds, ``seed`` (the chosen one)
-    and ``eml`` ({seed: EML score})."""
+    seed's refit) is inside the window too, i.e. the headline ``status`` of ``summary.json`` is ``found``
+    or ``at_bound`` (:func:`results_status`); with model selection across seeds, ``seed`` (the chosen
+    one) and ``eml`` ({seed: EML score})."""
     dist = summary.get("duration_ms", {})
     out = {
         "log10_kappa": {k: round(math.log10(v), 4) for k, v in summary["kappa"].items()},
@@ -306,7 +349,7 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None and v != {}}
 
 
-def kappa_search_table(states: dict[str, dict[str, Any]], fps: float) -> pd.DataFrame:
+def kappa_search_table(states: dict[str, SearchState], fps: float) -> pd.DataFrame:
     """Every kappa-search trial in long format for a DVC plot (``series`` = ``arhmm`` / ``full``):
     trial index, log10 kappa and the median syllable duration in ms (trials still pending are left out)."""
     import pandas as pd
@@ -314,12 +357,12 @@ def kappa_search_table(states: dict[str, dict[str, Any]], fps: float) -> pd.Data
     rows = [
         {
             "series": k,
-            "trial": int(t["index"]),
-            "log10_kappa": float(t["log10_kappa"]),
-            "median_ms": float(t["duration"]) * 1000.0 / fps,
+            "trial": t.index,
+            "log10_kappa": t.log10_kappa,
+            "median_ms": t.duration * 1000.0 / fps,
         }
         for k, st in states.items()
-        for t in st["trials"]
-        if t.get("duration") is not None
+        for t in st.trials
+        if t.duration is not None
     ]
     return pd.DataFrame(rows, columns=["series", "trial", "log10_kappa", "median_ms"])

@@ -36,13 +36,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ethoflow.core.errors import EthoflowError
+from pydantic import Field
+
+from ethoflow.core.errors import EthoflowError, InputError
 from ethoflow.core.io import read_json, write_json
 from ethoflow.core.logging import get_logger
+from ethoflow.core.records import Record, validate_record
 
 log = get_logger(__name__)
 
@@ -74,8 +76,7 @@ class SearchError(EthoflowError):
     """The kappa search cannot go on (unreachable target with ``on_unreachable='error'``, bad state)."""
 
 
-@dataclass
-class Trial:
+class Trial(Record):
     """One fit at one kappa.
 
     Attributes:
@@ -84,6 +85,7 @@ class Trial:
         kappa: ``10 ** log10_kappa``.
         duration: median syllable duration in frames (``None`` while the trial is pending).
         checkpoint: the trial's checkpoint (model) name.
+        why: which rule proposed it (``start``, ``secant ...``, ``bisection ...``, ``probe ... bound``).
     """
 
     index: int
@@ -94,9 +96,27 @@ class Trial:
     why: str = ""
 
 
-@dataclass
-class SearchState:
-    """The whole state of one search (see the module docstring)."""
+class SearchState(Record):
+    """The whole state of one search, the record in ``search_state.json`` (see the module docstring).
+
+    Attributes:
+        method: ``secant`` or ``bisection``.
+        target: (low, high) window of the median syllable duration, frames.
+        bounds: (low, high) search range, log10 kappa.
+        start: first log10 kappa tried.
+        max_trials: most fits.
+        per_round: kappas proposed at once.
+        fingerprint: hash of the inputs and params the trials depend on.
+        bracket: (x_lo, x_hi), log10 kappa: largest measured too short, smallest measured too long.
+        trials: the measured trials, in order; pending: the round in flight.
+        status: ``running``, ``found``, ``at_bound``, ``unreachable``, ``max_trials`` (after the
+            final fit also ``drifted``; see :func:`final_outcome`).
+        chosen: index of the trial the final model continues from.
+        message: the outcome in words.
+        extra: what the stage records beside the search (``end_iter``, ``complete``, ``kappa``,
+            ``search_status``, ``trial_duration``, ``final_duration``, ``at_bound``, ...).
+        version: :data:`STATE_VERSION` of the writer; a state of another version is discarded.
+    """
 
     method: str
     target: tuple[float, float]
@@ -106,31 +126,27 @@ class SearchState:
     per_round: int = 1
     fingerprint: str = ""
     bracket: tuple[float, float] = (0.0, 0.0)
-    trials: list[Trial] = field(default_factory=list)
-    pending: list[Trial] = field(default_factory=list)
+    trials: list[Trial] = Field(default_factory=list)
+    pending: list[Trial] = Field(default_factory=list)
     status: str = "running"
     chosen: int | None = None
     message: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)
     version: int = STATE_VERSION
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["target"] = list(self.target)
-        d["bounds"] = list(self.bounds)
-        d["bracket"] = list(self.bracket)
-        return d
+        """The state as plain JSON types (tuples as lists)."""
+        return self.model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SearchState:
-        d = dict(d)
-        d["target"] = tuple(d["target"])
-        d["bounds"] = tuple(d["bounds"])
-        d["bracket"] = tuple(d["bracket"])
-        d["trials"] = [Trial(**t) for t in d.get("trials", [])]
-        d["pending"] = [Trial(**t) for t in d.get("pending", [])]
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], source: str | Path = "search state") -> SearchState:
+        """The state validated from ``d`` (``source`` names it in the error).
+
+        Raises:
+            InputError: a missing or mistyped key (``source`` and the key named).
+        """
+        return validate_record(d, cls, source)
 
     def save(self, path: str | Path) -> None:
         """Write the state atomically (temp file + rename)."""
@@ -210,20 +226,45 @@ def new_state(
     )
 
 
+def read_state(path: str | Path) -> SearchState:
+    """The search state in ``path`` (a stage's ``search_state.json``), validated.
+
+    Raises:
+        InputError: missing file, not JSON, written by another state version, or a missing/mistyped
+            key (file and key named).
+    """
+    data = read_json(path)
+    version = data.get("version") if isinstance(data, dict) else None
+    if version != STATE_VERSION:
+        raise InputError(f"{path}: search state version {version}, expected {STATE_VERSION}: rerun the stage")
+    return SearchState.from_dict(data, path)
+
+
 def load_or_new(path: str | Path, fresh: SearchState) -> SearchState:
     """The saved state at ``path`` when it matches ``fresh``'s inputs, else ``fresh``.
 
-    A state matches when fingerprint, method, target, bounds, start, max_trials and per_round agree;
-    anything else (another params set, other data) means the saved trials do not apply.
+    A state written by another :data:`STATE_VERSION` (another search method or status set) is
+    discarded, never mixed with this one's trials. A state of this version is validated
+    (:class:`SearchState`); it matches when fingerprint, method, target, bounds, start, max_trials
+    and per_round agree; anything else (another params set, other data) means the saved trials do
+    not apply.
+
+    Raises:
+        InputError: the file is not JSON, or a state of this version has a missing or mistyped key
+            (file and key named; delete the file to start the search afresh).
     """
     path = Path(path)
     if not path.exists():
         return fresh
-    try:
-        saved = SearchState.from_dict(read_json(path))
-    except (TypeError, KeyError, ValueError) as exc:
-        log.warning("search state %s unreadable (%s); starting afresh", path, exc)
+    data = read_json(path)
+    version = data.get("version") if isinstance(data, dict) else None
+    if version != STATE_VERSION:
+        log.info("search state %s has version %s, not %d; starting afresh", path, version, STATE_VERSION)
         return fresh
+    try:
+        saved = SearchState.from_dict(data, path)
+    except InputError as exc:
+        raise InputError(f"{exc} (delete the file to start the kappa search afresh)") from None
     keys = ("fingerprint", "method", "target", "bounds", "start", "max_trials", "per_round", "version")
     if any(getattr(saved, k) != getattr(fresh, k) for k in keys):
         log.info("search state %s is for other inputs; starting afresh", path)

@@ -27,7 +27,7 @@ from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json, write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
-from ethoflow.moseq.fit import fingerprint
+from ethoflow.moseq.fit import fingerprint, target_frames
 from ethoflow.moseq.params import MoseqParams
 
 log = get_logger(__name__)
@@ -52,12 +52,18 @@ class SeedSelection:
         seeds: the seeds, in order.
         fingerprint: hash of the params and input files every seed's fit depends on.
         base_spec: the keys every :func:`ethoflow.moseq.fit.fit_seed` spec shares.
+        window_frames: the target window of the median syllable duration, frames.
+        fps: frame rate (Hz) of the model.
+        select: the selection rule (``window`` or ``eml``, :func:`choose_seed`).
     """
 
     out: Path
     seeds: tuple[int, ...]
     fingerprint: str
     base_spec: dict[str, Any]
+    window_frames: tuple[float, float] = (0.0, float("inf"))
+    fps: float = 30.0
+    select: str = "window"
 
     def spec(self, seed: int) -> dict[str, Any]:
         """The :func:`ethoflow.moseq.fit.fit_seed` spec of ``seed``."""
@@ -83,7 +89,8 @@ def new_selection(
     out: str | os.PathLike,
 ) -> SeedSelection:
     """The selection for these inputs: kappas from the searches' configs (``arhmm_dir/config.yml``,
-    ``full_dir/config.yml``), iterations ``moseq.arhmm.arhmm_iters`` and ``moseq.full.full_iters``.
+    ``full_dir/config.yml``), the AR-HMM's ``num_states`` (its config), ``moseq.model.seg_length``,
+    iterations ``moseq.arhmm.arhmm_iters`` and ``moseq.full.full_iters``.
 
     Raises:
         InputError: an input is missing.
@@ -93,10 +100,10 @@ def new_selection(
     for f in inputs:
         if not f.exists():
             raise InputError(f"{f} missing: run the earlier moseq stages")
-    kappas = {
-        k: float(io.read_kpms_config(d)["trans_hypparams"]["kappa"])
-        for k, d in (("arhmm", arhmm_dir), ("full", full_dir))
-    }
+    configs = {k: io.read_kpms_config(d) for k, d in (("arhmm", arhmm_dir), ("full", full_dir))}
+    trans = {k: c["trans_hypparams"] for k, c in configs.items()}
+    kappas = {k: float(t["kappa"]) for k, t in trans.items()}
+    fps = float(configs["full"]["fps"])
     seeds = tuple(cfg.seed + i for i in range(cfg.seeds.n_seeds))
     base = {
         "project_dir": str(Path(out).resolve()),
@@ -104,11 +111,14 @@ def new_selection(
         "pca_dir": str(pca_dir.resolve()),
         "arhmm_kappa": kappas["arhmm"],
         "full_kappa": kappas["full"],
+        "num_states": int(trans["arhmm"]["num_states"]),
+        "seg_length": cfg.model.seg_length,
         "arhmm_iters": cfg.arhmm.arhmm_iters,
         "full_iters": cfg.full.full_iters,
     }
     fp = fingerprint({k: v for k, v in base.items() if k not in ("project_dir", "keypoints", "pca_dir")}, inputs)
-    return SeedSelection(Path(out).resolve(), seeds, fp, base)
+    window = target_frames(cfg.full.target_duration_ms, fps)
+    return SeedSelection(Path(out).resolve(), seeds, fp, base, window, fps, cfg.seeds.select)
 
 
 def pending_seeds(sel: SeedSelection) -> list[int]:
@@ -144,13 +154,55 @@ def choose(scores: np.ndarray) -> int:
     return int(np.argmax(scores))
 
 
+def choose_seed(
+    scores: np.ndarray, medians: np.ndarray, window: tuple[float, float], select: str = "window"
+) -> tuple[int, str]:
+    """Index of the chosen seed and the rule that chose it.
+
+    ``select="window"``: the highest EML score among the seeds whose median syllable duration
+    (``medians``, frames) lies inside ``window`` (frames, inclusive), or the highest of all when no
+    seed is inside; ``select="eml"``: the highest of all (keypoint-moseq's rule). Ties: the first.
+
+    Returns:
+        (index, rule): rule is ``"highest EML among the seeds inside the window"``, ``"highest EML
+        (no seed inside the window)"`` or ``"highest EML (select: eml)"``.
+
+    Raises:
+        InputError: no score, a score that is not finite, or as many medians as scores missing.
+    """
+    scores, medians = np.asarray(scores, dtype=float), np.asarray(medians, dtype=float)
+    choose(scores)  # validates the scores
+    if medians.shape != scores.shape:
+        raise InputError(f"{scores.size} EML scores but {medians.size} median durations")
+    if select == "eml":
+        return choose(scores), "highest EML (select: eml)"
+    inside = (medians >= window[0]) & (medians <= window[1])
+    if not inside.any():
+        return choose(scores), "highest EML (no seed inside the window)"
+    return int(np.flatnonzero(inside)[choose(scores[inside])]), "highest EML among the seeds inside the window"
+
+
+def seed_median_duration(checkpoint: str | os.PathLike) -> float:
+    """Median syllable duration (frames) of a seed's model, counted as ``moseq_results`` counts it:
+    run lengths of the per-frame syllables of ``keypoint_moseq.extract_results``, every session."""
+    import keypoint_moseq as kpms
+
+    from ethoflow.moseq.results import syllable_durations
+
+    model, _, metadata, _ = kpms.load_checkpoint(path=str(checkpoint))
+    return float(np.median(syllable_durations(kpms.extract_results(model, metadata, save_results=False))))
+
+
 def score_and_choose(sel: SeedSelection) -> dict[str, Any]:
-    """EML scores of every seed's model (``keypoint_moseq.expected_marginal_likelihoods``), the
-    chosen seed (highest score), written to ``out/seeds.json`` and returned::
+    """EML scores of every seed's model (``keypoint_moseq.expected_marginal_likelihoods``), each
+    seed's median syllable duration (:func:`seed_median_duration`) and the chosen seed
+    (:func:`choose_seed` with ``sel.select``), written to ``out/seeds.json`` and returned::
 
         {"seeds": [...], "eml": {seed: score}, "eml_sem": {seed: standard error},
          "chosen": {"seed": s, "name": "seed-NN", "checkpoint": "seed-NN/checkpoint.h5"},
-         "median_duration_frames": {seed: frames}, "fingerprint": ...}
+         "rule": "highest EML among the seeds inside the window" | ...,
+         "median_duration_frames": {seed: frames}, "median_duration_ms": {seed: ms},
+         "in_window": {seed: bool}, "target_frames": [low, high], "fingerprint": ...}
 
     Raises:
         InputError: fewer than two seeds (EML compares models).
@@ -162,22 +214,37 @@ def score_and_choose(sel: SeedSelection) -> dict[str, Any]:
     paths = [str(sel.checkpoint(s)) for s in sel.seeds]
     scores, sems = kpms.expected_marginal_likelihoods(checkpoint_paths=paths)
     scores, sems = np.asarray(scores, dtype=float), np.asarray(sems, dtype=float)
-    best = sel.seeds[choose(scores)]
-    records = {s: read_json(sel.out / seed_name(s) / COMPLETE) for s in sel.seeds}
+    medians = np.array([seed_median_duration(p) for p in paths])
+    index, rule = choose_seed(scores, medians, sel.window_frames, sel.select)
+    best = sel.seeds[index]
+    lo, hi = sel.window_frames
     summary = {
         "seeds": list(sel.seeds),
         "eml": {str(s): float(v) for s, v in zip(sel.seeds, scores)},
         "eml_sem": {str(s): float(v) for s, v in zip(sel.seeds, sems)},
         "chosen": {"seed": best, "name": seed_name(best), "checkpoint": f"{seed_name(best)}/checkpoint.h5"},
-        "median_duration_frames": {str(s): float(records[s]["median_duration"]) for s in sel.seeds},
+        "rule": rule,
+        "median_duration_frames": {str(s): float(m) for s, m in zip(sel.seeds, medians)},
+        "median_duration_ms": {str(s): round(float(m) * 1000.0 / sel.fps, 3) for s, m in zip(sel.seeds, medians)},
+        "in_window": {str(s): bool(lo <= m <= hi) for s, m in zip(sel.seeds, medians)},
+        "target_frames": [lo, hi],
         "fingerprint": sel.fingerprint,
     }
     write_json(sel.out / SUMMARY, summary)
     log.info(
-        "moseq_seeds: EML %s; chosen seed %d",
-        ", ".join(f"seed {s} {v:.4g}" for s, v in zip(sel.seeds, scores)),
+        "moseq_seeds: EML %s; chosen seed %d (%s)",
+        ", ".join(
+            f"seed {s} {v:.4g} ({summary['median_duration_ms'][str(s)]:.0f} ms)" for s, v in zip(sel.seeds, scores)
+        ),
         best,
+        rule,
     )
+    if rule.startswith("highest EML (no seed"):
+        log.warning(
+            "moseq_seeds: no seed's median syllable duration is inside the target window (%s ms); "
+            "the highest EML is kept and moseq_results will report status drifted",
+            ", ".join(f"seed {s}: {summary['median_duration_ms'][str(s)]:.1f}" for s in sel.seeds),
+        )
     return summary
 
 

@@ -38,11 +38,17 @@ def run_moseq_outliers(cfg: MoseqParams, *, load_dir: PathLike, out: PathLike, p
 
 
 def run_moseq_pca(
-    cfg: MoseqParams, *, outliers_dir: PathLike, out: PathLike, scree: PathLike, metrics: PathLike
+    cfg: MoseqParams,
+    *,
+    outliers_dir: PathLike,
+    out: PathLike,
+    scree: PathLike,
+    metrics: PathLike,
+    pcs: PathLike | None = None,
 ) -> dict[str, Any]:
     """moseq_pca: ``outliers_dir`` -> ``pca.p`` and config in ``out``, the scree plot, the PCA
-    summary JSON ``metrics``. See :func:`ethoflow.moseq.prepare.pca`."""
-    return prepare.pca(cfg, outliers_dir, out, scree, metrics)
+    summary JSON ``metrics``, kpms' PC plot ``pcs``. See :func:`ethoflow.moseq.prepare.pca`."""
+    return prepare.pca(cfg, outliers_dir, out, scree, metrics, pcs_png=pcs)
 
 
 def _search_and_fit(
