@@ -45,11 +45,12 @@ TINY_FIT = {
 
 @pytest.fixture
 def jax_cache(monkeypatch):
-    """One persistent JAX cache for all tests (the repo's git-ignored .ethoflow/jax-cache)."""
-    path = REPO / ".ethoflow" / "jax-cache"
-    path.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setenv("ETHOFLOW_JAX_CACHE", str(path))
-    return path
+    """The machine's persistent JAX cache (ethoflow.moseq.jaxcache), shared by every clone: the
+    stages' subprocesses and a rerun of the suite load what earlier runs compiled."""
+    from ethoflow.moseq import jaxcache
+
+    monkeypatch.delenv(jaxcache.ENV_CACHE, raising=False)
+    return jaxcache.cache_dir()
 
 
 def stage_argv(stage: str, key: str | None = None) -> list[str]:
