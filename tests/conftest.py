@@ -15,6 +15,20 @@ os.environ.setdefault("ETHOFLOW_PROGRESS", "0")
 _SLURM_REASON = "Slurm is not running (start it with: sudo scripts/local-slurm.sh start)"
 
 
+_slurm_seen = False
+
+
+def slurm_answers() -> bool:
+    """Whether Slurm answers: :func:`ethoflow.dispatch.slurm_available` (which asks ``sinfo`` a few
+    times before giving up), remembered for the session once it said yes."""
+    global _slurm_seen
+    if not _slurm_seen:
+        from ethoflow.dispatch import slurm_available
+
+        _slurm_seen = slurm_available(attempts=5, wait_s=2.0)
+    return _slurm_seen
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "sshd: starts a throw-away OpenSSH server on 127.0.0.1 (openssh-server)")
 
@@ -32,9 +46,7 @@ def pytest_runtest_setup(item):
             pytest.skip(SSHD_REASON)
     if item.get_closest_marker("slurm") is None:
         return
-    from ethoflow.dispatch import slurm_available
-
-    if slurm_available():
+    if slurm_answers():
         return
     if os.environ.get("ETHOFLOW_REQUIRE_SLURM") == "1":
         pytest.fail(f"ETHOFLOW_REQUIRE_SLURM=1 but {_SLURM_REASON}")
