@@ -12,6 +12,8 @@ SHARED_DATA = Path(os.environ.get("ETHOFLOW_SHARED_DATA", REPO.parent / "shared"
 
 os.environ.setdefault("ETHOFLOW_PROGRESS", "0")
 
+pytest_plugins = ["tests.fixtures.hbehave", "tests.fixtures.dvc"]
+
 _SLURM_REASON = "Slurm is not running (start it with: sudo scripts/local-slurm.sh start)"
 
 
