@@ -35,6 +35,44 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "sshd: starts a throw-away OpenSSH server on 127.0.0.1 (openssh-server)")
 
 
+def xdist_scope(nodeid: str) -> str:
+    """The pytest-xdist work unit of a test: ``slurm`` for every test of a real-Slurm module (a file
+    whose name contains ``slurm``: they run one after another on one worker, since a test that checks
+    two jobs overlap needs the node's CPUs free), else its module (its module fixtures built once)."""
+    module = nodeid.split("::", 1)[0]
+    return "slurm" if "slurm" in Path(module).name else module
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``-n N`` (``make test`` runs ``-n 2``): whole :func:`xdist_scope` units per worker, in collection
+    order (:func:`pytest_collection_modifyitems` puts the longest first)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    config.option.loadscopereorder = False
+    return ScopeScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slurm`` must live in a module named ``*slurm*`` (see :func:`xdist_scope`). On the
+    xdist workers, the Slurm unit comes first, then the DVC integration modules, then the rest."""
+    misplaced = [i.nodeid for i in items if i.get_closest_marker("slurm") and xdist_scope(i.nodeid) != "slurm"]
+    if misplaced:
+        raise pytest.UsageError(f"tests marked slurm belong in a test module named *slurm*: {misplaced}")
+
+    def rank(item) -> int:
+        if xdist_scope(item.nodeid) == "slurm":
+            return 0
+        return 1 if item.nodeid.startswith("tests/integration/") else 2
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=rank)  # stable: a module's tests stay in their order
+
+
 def pytest_runtest_setup(item):
     """Tests marked ``slurm`` skip with the reason when no Slurm answers, or fail under
     ``ETHOFLOW_REQUIRE_SLURM=1`` (set by .ci/run), where the real-cluster tests must run.
@@ -69,25 +107,3 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ETHOFLOW_ROOT", str(tmp_path))
     return tmp_path
-
-
-@pytest.fixture
-def local_and_slurm(monkeypatch) -> dict:
-    """``{"local": ..., "slurm": ...}`` compute params for a run-both-and-compare test: one CPU,
-    2 GB, 10 minutes on Slurm. torch and the BLAS behind numpy run on one thread in both (float
-    reductions depend on the thread count, OpenBLAS's too; Slurm passes the environment on to the job,
-    where OMP_NUM_THREADS=1 holds from the start)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    from ethoflow.dispatch import ComputeParams, StageResources
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    with threadpool_limits(1):
-        yield {
-            "local": ComputeParams(executor="local"),
-            "slurm": ComputeParams(executor="slurm", default=StageResources(cpus=1, mem_gb=2, timeout_min=10)),
-        }
-    torch.set_num_threads(n)
