@@ -25,7 +25,10 @@ repro: $(STAMP)
 	$(BIN)/ethoflow check-params
 	$(BIN)/dvc repro
 
-# Lint and format check first (ruff, configured in pyproject.toml), then the suite.
+# Lint and format check first (ruff, configured in pyproject.toml), then the suite on two pytest-xdist
+# workers (tests/conftest.py: the real-Slurm modules run one after another on one worker, every other
+# module's tests on one worker).
+PYTEST_ARGS ?= -n 2
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -296,10 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import yaml
 
+    from tests.fixtures.tiny import DVC_ACOUSTIC as TINY_ACOUSTIC
+    from tests.fixtures.tiny import DVC_HBEHAVE as TINY_HBEHAVE
+    from tests.fixtures.tiny import DVC_VAE as TINY
     from tests.integration.dvcproject import copy_project, deep_merge
-    from tests.integration.test_acoustic_dvc import TINY_ACOUSTIC
-    from tests.integration.test_hbehave_pipeline import TINY_DVC as TINY_HBEHAVE
-    from tests.integration.tiny_params import TINY
 
     params = TINY
     for over in (TINY_ACOUSTIC, TINY_HBEHAVE, SEARCH):

@@ -12,11 +12,65 @@ SHARED_DATA = Path(os.environ.get("ETHOFLOW_SHARED_DATA", REPO.parent / "shared"
 
 os.environ.setdefault("ETHOFLOW_PROGRESS", "0")
 
+pytest_plugins = ["tests.fixtures.hbehave", "tests.fixtures.dvc"]
+
 _SLURM_REASON = "Slurm is not running (start it with: sudo scripts/local-slurm.sh start)"
+
+
+_slurm_seen = False
+
+
+def slurm_answers() -> bool:
+    """Whether Slurm answers: :func:`ethoflow.dispatch.slurm_available` (which asks ``sinfo`` a few
+    times before giving up), remembered for the session once it said yes."""
+    global _slurm_seen
+    if not _slurm_seen:
+        from ethoflow.dispatch import slurm_available
+
+        _slurm_seen = slurm_available(attempts=5, wait_s=2.0)
+    return _slurm_seen
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "sshd: starts a throw-away OpenSSH server on 127.0.0.1 (openssh-server)")
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The pytest-xdist work unit of a test: ``slurm`` for every test of a real-Slurm module (a file
+    whose name contains ``slurm``: they run one after another on one worker, since a test that checks
+    two jobs overlap needs the node's CPUs free), else its module (its module fixtures built once)."""
+    module = nodeid.split("::", 1)[0]
+    return "slurm" if "slurm" in Path(module).name else module
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``-n N`` (``make test`` runs ``-n 2``): whole :func:`xdist_scope` units per worker, in collection
+    order (:func:`pytest_collection_modifyitems` puts the longest first)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    config.option.loadscopereorder = False
+    return ScopeScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slurm`` must live in a module named ``*slurm*`` (see :func:`xdist_scope`). On the
+    xdist workers, the Slurm unit comes first, then the DVC integration modules, then the rest."""
+    misplaced = [i.nodeid for i in items if i.get_closest_marker("slurm") and xdist_scope(i.nodeid) != "slurm"]
+    if misplaced:
+        raise pytest.UsageError(f"tests marked slurm belong in a test module named *slurm*: {misplaced}")
+
+    def rank(item) -> int:
+        if xdist_scope(item.nodeid) == "slurm":
+            return 0
+        return 1 if item.nodeid.startswith("tests/integration/") else 2
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=rank)  # stable: a module's tests stay in their order
 
 
 def pytest_runtest_setup(item):
@@ -32,9 +86,7 @@ def pytest_runtest_setup(item):
             pytest.skip(SSHD_REASON)
     if item.get_closest_marker("slurm") is None:
         return
-    from ethoflow.dispatch import slurm_available
-
-    if slurm_available():
+    if slurm_answers():
         return
     if os.environ.get("ETHOFLOW_REQUIRE_SLURM") == "1":
         pytest.fail(f"ETHOFLOW_REQUIRE_SLURM=1 but {_SLURM_REASON}")
@@ -55,25 +107,3 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ETHOFLOW_ROOT", str(tmp_path))
     return tmp_path
-
-
-@pytest.fixture
-def local_and_slurm(monkeypatch) -> dict:
-    """``{"local": ..., "slurm": ...}`` compute params for a run-both-and-compare test: one CPU,
-    2 GB, 10 minutes on Slurm. torch and the BLAS behind numpy run on one thread in both (float
-    reductions depend on the thread count, OpenBLAS's too; Slurm passes the environment on to the job,
-    where OMP_NUM_THREADS=1 holds from the start)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    from ethoflow.dispatch import ComputeParams, StageResources
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    with threadpool_limits(1):
-        yield {
-            "local": ComputeParams(executor="local"),
-            "slurm": ComputeParams(executor="slurm", default=StageResources(cpus=1, mem_gb=2, timeout_min=10)),
-        }
-    torch.set_num_threads(n)

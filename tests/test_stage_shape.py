@@ -74,6 +74,9 @@ def test_main_parses_loads_params_and_makes_one_library_call(script):
     assert module.startswith("ethoflow.") and not module.startswith("ethoflow.core"), (
         f"{call.func.id} comes from {module or 'nowhere'}, not an ethoflow pipeline package"
     )
+    pkg, _, rest = script.stem.partition("_")
+    expected = f"ethoflow.demo.{rest}" if pkg == "demo" else f"ethoflow.{pkg}.stages"
+    assert (call.func.id, module) == (f"run_{script.stem}", expected), "the call is run_<stage> of <pkg>.stages"
     statements = [s for s in main.body if not isinstance(s, (ast.Assign, ast.Expr))]
     assert not statements, f"main holds control flow or other statements (line {statements[0].lineno})"
 

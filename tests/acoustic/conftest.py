@@ -1,14 +1,15 @@
-"""Fixtures for the acoustic tests: a tiny seeded demo corpus and tiny params."""
+"""Fixtures for the acoustic tests: a tiny seeded demo corpus and the tiny params of ``tests/fixtures/tiny.py``."""
 
 from __future__ import annotations
 
 import pytest
 
 from ethoflow.acoustic.params import CorpusParams, DemoParams, FeatureParams, TrainParams
+from tests.fixtures.tiny import ACOUSTIC_DEMO as TINY_DEMO
+from tests.fixtures.tiny import ACOUSTIC_FEATURES as TINY_FEATURES
+from tests.fixtures.tiny import ACOUSTIC_TRAIN as TINY_TRAIN
 
-TINY_DEMO = dict(seed=3, n_tapes=3, recordings_per_tape=2, recording_s=8.0, sr=16000, calls_per_minute=30.0)
-TINY_FEATURES = dict(sr=16000, n_fft=512, hop_length=256, n_freq_bins=32, fmin=0.0, fmax=4000.0)
-TINY_TRAIN = dict(base_width=4, epochs=2, batch_size=8, num_threads=1)
+__all__ = ["TINY_DEMO", "TINY_FEATURES", "TINY_TRAIN"]  # the names the acoustic tests import from here
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,7 @@ from ethoflow.acoustic.corpus import build_corpus, merge_events
 from ethoflow.acoustic.params import CorpusParams, DemoParams
 from ethoflow.core import InputError
 from ethoflow.demo.acoustic import generate
-
-from .conftest import TINY_DEMO
+from tests.fixtures.tiny import ACOUSTIC_DEMO as TINY_DEMO
 
 
 def _src(folder, **kw):

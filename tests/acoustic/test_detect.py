@@ -25,8 +25,8 @@ from ethoflow.acoustic.detect import (
 from ethoflow.acoustic.features import energy_band
 from ethoflow.acoustic.params import AcousticParams, DemoParams, FeatureParams
 from ethoflow.core import InputError, read_json
-
-from .conftest import TINY_DEMO, TINY_FEATURES
+from tests.fixtures.tiny import ACOUSTIC_DEMO as TINY_DEMO
+from tests.fixtures.tiny import ACOUSTIC_FEATURES as TINY_FEATURES
 
 RAVEN_COLUMNS = [
     "Selection",

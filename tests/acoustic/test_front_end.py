@@ -6,8 +6,7 @@ import pytest
 
 from ethoflow.acoustic.params import AcousticParams, VariantParams
 from ethoflow.core import ParamsError, read_json
-
-from .conftest import TINY_FEATURES
+from tests.fixtures.tiny import ACOUSTIC_FEATURES as TINY_FEATURES
 
 
 def _cfg(**v2) -> AcousticParams:

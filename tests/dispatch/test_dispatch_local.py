@@ -32,3 +32,54 @@ def test_debug_executor_failure_is_dispatch_error(in_tmp, monkeypatch):
 def test_map_array_local_keeps_order(in_tmp):
     outs = map_array(selftest.hello, [1, 2, 3], stage="fan", compute=ComputeParams(executor="local"))
     assert [o["square"] for o in outs] == [1, 4, 9]
+
+
+def _fake_sinfo(folder, fails: int) -> tuple[str, object]:
+    """A ``sinfo`` on PATH that fails ``fails`` times (controller not answering), then lists an idle
+    node; it counts its calls in ``folder/calls``."""
+    import os
+
+    calls = folder / "calls"
+    calls.write_text("")
+    script = folder / "sinfo"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo x >> "{calls}"\n'
+        f'if [ "$(wc -l < "{calls}")" -le {fails} ]; then\n'
+        '  echo "slurm_load_partitions: Unable to contact slurm controller" >&2; exit 1\n'
+        "fi\n"
+        "echo idle\n"
+    )
+    script.chmod(0o755)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}", calls
+
+
+def test_slurm_available_asks_again_before_declaring_slurm_absent(tmp_path, monkeypatch):
+    """A controller that misses two answers and gives the third counts as running (the CI transient)."""
+    from ethoflow.dispatch import slurm_available
+
+    path, calls = _fake_sinfo(tmp_path, fails=2)
+    monkeypatch.setenv("PATH", path)
+    assert slurm_available(attempts=3, wait_s=0.01)
+    assert len(calls.read_text().split()) == 3
+
+
+def test_slurm_available_gives_up_after_the_last_attempt(tmp_path, monkeypatch):
+    from ethoflow.dispatch import slurm_available
+
+    path, calls = _fake_sinfo(tmp_path, fails=5)
+    monkeypatch.setenv("PATH", path)
+    assert not slurm_available(attempts=3, wait_s=0.01)
+    assert len(calls.read_text().split()) == 3
+
+
+def test_test_session_remembers_that_slurm_answered(tmp_path, monkeypatch):
+    """tests/conftest.py asks once per session: after a yes, a later failing sinfo is not asked."""
+    import tests.conftest as conftest
+
+    path, calls = _fake_sinfo(tmp_path, fails=1)
+    monkeypatch.setenv("PATH", path)
+    monkeypatch.setattr(conftest, "_slurm_seen", False)
+    monkeypatch.setattr("ethoflow.dispatch.slurm.time.sleep", lambda s: None)
+    assert conftest.slurm_answers() and conftest.slurm_answers()
+    assert len(calls.read_text().split()) == 2

@@ -76,15 +76,6 @@ def test_job_array(in_tmp):
     assert len(job_ids) == 4
 
 
-def test_slurm_and_local_outputs_are_byte_identical(in_tmp):
-    local = run(
-        selftest.write_digest, str(in_tmp / "a.npy"), 11, stage="digest", compute=ComputeParams(executor="local")
-    )
-    remote = run(selftest.write_digest, str(in_tmp / "b.npy"), 11, stage="digest", compute=slurm(), poll_s=0.5)
-    assert local == remote
-    assert (in_tmp / "a.npy").read_bytes() == (in_tmp / "b.npy").read_bytes()
-
-
 def test_stage_script_exits_nonzero_with_job_error(in_tmp):
     """A stage whose Slurm job raises exits 1 and prints the job id and the job's error."""
     (in_tmp / "params.yaml").write_text(

@@ -13,7 +13,6 @@ from ethoflow.hbehave.extract import embed_cage, extract, load_embeddings, load_
 from ethoflow.hbehave.model import build_model
 from ethoflow.hbehave.params import ExtractParams, HeatmapParams, ModelParams
 from ethoflow.hbehave.plots import heatmaps, is_day
-from ethoflow.hbehave.train import train_model
 
 
 def test_spread_tokens_covers_each_minute_once():
@@ -93,15 +92,9 @@ def test_short_cage_is_padded():
     assert out[0].shape == (100, 8) and np.isfinite(out[0]).all()
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_store, tmp_path_factory):
-    from ethoflow.hbehave.params import TrainParams
-    from tests.hbehave.conftest import TINY_MODEL
-
-    d = tmp_path_factory.mktemp("hb_model")
-    mp = ModelParams(**TINY_MODEL)
-    train_model(mp, TrainParams(epochs=1, batch_size=4, window_stride_min=240), tiny_store, d / "m.pt", None, d / "ck")
-    return d / "m.pt", mp
+@pytest.fixture
+def trained(tiny_hbehave_model):
+    return tiny_hbehave_model
 
 
 def test_extract_outputs_and_mismatch(trained, tiny_store, tmp_path):

@@ -16,19 +16,11 @@ from ethoflow.hbehave.model import (
     pool_units,
 )
 from ethoflow.hbehave.params import VENTILATED_CAGE_4WEEK_PRESET, ModelParams, parse_q_strides
+from tests.fixtures.tiny import HBEHAVE_MODEL
 
 torch.set_num_threads(1)
 
-TINY = dict(
-    input_size=[240, 1, 4],
-    patch_kernel=[5, 1, 2],
-    stages=[1, 1, 1],
-    q_strides="4,1,1;3,1,2",
-    init_embed_dim=8,
-    init_num_heads=1,
-    decoder_embed_dim=8,
-    mask_ratio=0.5,
-)
+TINY = HBEHAVE_MODEL
 
 
 def test_parse_q_strides():

@@ -9,21 +9,18 @@ import pandas as pd
 import pytest
 
 from ethoflow.hbehave.extract import extract, load_embeddings
-from ethoflow.hbehave.params import ExtractParams, HeatmapParams, ModelParams, TrainParams
+from ethoflow.hbehave.params import ExtractParams, HeatmapParams
 from ethoflow.hbehave.plots import heatmap_name, heatmaps
-from ethoflow.hbehave.train import train_model
-from tests.hbehave.conftest import TINY_MODEL
 
 LEVELS = ("level1", "level2", "level3", "comb")
 
 
 @pytest.fixture(scope="module")
-def emb_dir(tiny_store, tmp_path_factory):
+def emb_dir(tiny_hbehave_model, tiny_store, tmp_path_factory):
     d = tmp_path_factory.mktemp("hb_v7")
-    mp = ModelParams(**TINY_MODEL)
-    train_model(mp, TrainParams(epochs=1, batch_size=4, window_stride_min=240), tiny_store, d / "m.pt", None, d / "ck")
+    model, mp = tiny_hbehave_model
     extract(
-        d / "m.pt",
+        model,
         tiny_store,
         "4h",
         ExtractParams(aggregations={"4h": 240}, window_stride_min=120, batch_size=4),

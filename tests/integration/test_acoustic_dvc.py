@@ -6,31 +6,11 @@ import json
 
 import pytest
 
-from tests.integration.dvcproject import Replace, copy_project, dvc, git, ran_stages
+from tests.fixtures.tiny import DVC_ACOUSTIC
+from tests.integration.dvcproject import copy_project, dvc, git, ran_stages
 
 pytestmark = pytest.mark.integration
 
-TINY_ACOUSTIC = {
-    "acoustic": {
-        "demo": {
-            "n_tapes": 3,
-            "recordings_per_tape": 2,
-            "recording_s": 8.0,
-            "sr": 16000,
-            "calls_per_minute": 30.0,
-            "heldout_s": 12.0,
-        },
-        "variants": Replace({"v1": {"split": "tape_exclusive", "spectrogram_pngs": 1}}),
-        "features": {"sr": 16000, "n_fft": 512, "hop_length": 256, "n_freq_bins": 32},
-        "train": {"base_width": 4, "epochs": 2, "num_threads": 1},
-        "predict": {
-            "num_threads": 1,
-            "settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.1}, "coarse": {"seq_len_s": 0.5, "hop_s": 0.25}},
-        },
-        "rf": {"n_estimators": 10, "n_folds": 2},
-        "detect": {"num_threads": 1},
-    }
-}
 VARIANTS = ("v1",)  # one foreach item keeps the test short; the stages are the same for more
 SETTINGS = ("default", "coarse")  # the matrix: every variant x every prediction setting
 ALL = (
@@ -47,7 +27,7 @@ ALL = (
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    proj = copy_project(tmp_path_factory.mktemp("acoustic_dvc"), TINY_ACOUSTIC)
+    proj = copy_project(tmp_path_factory.mktemp("acoustic_dvc"), DVC_ACOUSTIC)
     res = dvc(proj, "repro", "acoustic_report")
     assert ran_stages(res) == ALL, res.stdout
     git(proj, "add", "-A")

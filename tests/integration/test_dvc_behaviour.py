@@ -1,38 +1,30 @@
 """DVC behaviour of the real dvc.yaml, in a temporary copy of the project with tiny params.
 
 The chain used is activity demo -> Zarr store -> VAE snips -> VAE training -> latents -> df03
-(small and CPU-friendly, and it crosses two pipelines).
+(small and CPU-friendly, and it crosses two pipelines): a clone of the session's ``vae_chain_project``.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
-import yaml
 
-from tests.integration.dvcproject import dvc, git, ran_stages, repro_and_commit, set_params
+from tests.fixtures.dvc import VAE_TARGET as TARGET
+from tests.fixtures.dvc import clone_project
+from tests.integration.dvcproject import dvc, git, ran_stages, set_params
 
 pytestmark = pytest.mark.integration
 
-TARGET = "build06"
-CHAIN = {"demo_hbehave", "hbehave_zarr", "vae_snips", "vae_train", "vae_embed", "build06"}
 # Changing this param must rerun exactly these stages.
 CHANGED_PARAM = {"vae": {"train": {"lr": 0.005}}}
 CHANGED_PARAM_CLI = "vae.train.lr=0.003"
 RERUN = {"vae_train", "vae_embed", "build06"}
 
 
-def tiny_params() -> dict:
-    from tests.integration.tiny_params import TINY
-
-    return TINY
-
-
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    return repro_and_commit(tmp_path_factory.mktemp("dvc"), tiny_params(), TARGET, CHAIN)
+def project(vae_chain_project, tmp_path_factory):
+    return clone_project(vae_chain_project, tmp_path_factory.mktemp("dvc"))
 
 
 def test_second_repro_runs_nothing(project):
@@ -101,18 +93,3 @@ def test_metrics_diff_lists_changed_metric(project):
     assert set(changed) <= {"metrics/vae.json", "metrics/build06.json"}, changed
     git(project, "checkout", "params.yaml", "dvc.lock")
     dvc(project, "checkout", "-f", "--with-deps", TARGET)
-
-
-@pytest.mark.slurm
-def test_slurm_executor_gives_byte_identical_outs(project, monkeypatch):
-    before = yaml.safe_load((project / "dvc.lock").read_text())
-    # The local test cluster has no GPUs; compute is no stage's param, so this invalidates nothing.
-    set_params(project, {"compute": {"stages": {"vae_train": {"gpus": 0, "cpus": 1, "mem_gb": 2}}}})
-    monkeypatch.setenv("ETHOFLOW_EXECUTOR", "slurm")
-    res = dvc(project, "repro", "-f", "-s", "vae_train")
-    assert "submitted job" in (res.stdout + res.stderr)
-    after = yaml.safe_load((project / "dvc.lock").read_text())
-    assert after["stages"]["vae_train"]["outs"] == before["stages"]["vae_train"]["outs"]
-    status = subprocess.run(["git", "status", "--porcelain", "dvc.lock"], cwd=project, capture_output=True, text=True)
-    assert status.stdout.strip() == ""
-    git(project, "checkout", "params.yaml")

@@ -3,7 +3,7 @@
 workers, and ``dvc exp show`` lists every grid point with its params and metrics.
 
 Tiny chain: activity demo -> Zarr store -> VAE snips -> VAE training (the grid's params are
-vae_train's). The queue's workers are background processes: the test stops them and checks that no
+vae_train's), in a clone of the session's ``vae_chain_project``. The queue's workers are background processes: the test stops them and checks that no
 process is left running in the project copy, also when it fails.
 """
 
@@ -19,22 +19,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.dvcproject import BIN, dvc, git, repro_and_commit
+from tests.fixtures.dvc import clone_project
+from tests.integration.dvcproject import BIN, dvc, git
 from tests.integration.dvcproject import _env as dvc_env
-from tests.integration.tiny_params import TINY
 
 pytestmark = pytest.mark.integration
 
 TARGET = "vae_train"
-CHAIN = {"demo_hbehave", "hbehave_zarr", "vae_snips", "vae_train"}
 LRS = (0.001, 0.002)
 LATENT_DIMS = (2, 4)
 GRID_TIMEOUT_S = 900
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    return repro_and_commit(tmp_path_factory.mktemp("queue"), TINY, TARGET, CHAIN)
+def project(vae_chain_project, tmp_path_factory):
+    return clone_project(vae_chain_project, tmp_path_factory.mktemp("queue"))
 
 
 def processes_in(proj: Path) -> list[int]:

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.fixtures.tiny import DVC_HBEHAVE
 from tests.integration.dvcproject import copy_project, dvc, ran_stages, set_params
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,31 +103,9 @@ def test_real_dam_file_zarr_train_extract_heatmaps(shared_data, tmp_path):
     )  # cages x levels x DAY/NIGHT
 
 
-TINY_DVC = {
-    "hbehave": {
-        "demo": {"n_cages": 3, "n_days": 1},
-        "model": {
-            "input_size": [240, 1, 12],
-            "patch_kernel": [5, 1, 12],
-            "stages": [1, 1, 1],
-            "q_strides": "4,1,1;3,1,1",
-            "init_embed_dim": 8,
-            "decoder_embed_dim": 8,
-        },
-        "train": {"epochs": 1, "batch_size": 8, "window_stride_min": 120},
-        "extract": {"aggregations": {"4h": 240}, "window_stride_min": 120},
-        "heatmaps": {"max_cages": 1, "max_dims": 8},
-    }
-}
-
-
 @pytest.mark.integration
 def test_dvc_repro_demo_dag(tmp_path):
-    proj = copy_project(tmp_path, params=TINY_DVC)
-    # the copy's params.yaml replaces the aggregations dict (deep merge would keep the defaults)
-    p = yaml.safe_load((proj / "params.yaml").read_text())
-    p["hbehave"]["extract"]["aggregations"] = {"4h": 240}
-    (proj / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    proj = copy_project(tmp_path, params=DVC_HBEHAVE)
     res = dvc(proj, "repro", "hbehave_heatmaps")
     assert ran_stages(res) == {
         "demo_hbehave",

@@ -12,6 +12,7 @@ import yaml
 
 from ethoflow.core.io import read_json
 from tests.conftest import REPO
+from tests.fixtures.tiny import MOSEQ_FIT
 from tests.integration.dvcproject import copy_project, dvc, ran_stages
 
 pytestmark = pytest.mark.integration
@@ -35,12 +36,7 @@ SUMMARY_KEYS = {
     "variance_explained",
     "search",
 }
-TINY_FIT = {
-    "outliers": {"plot_dpi": 40},
-    "arhmm": {"trial_iters": 4, "arhmm_iters": 6, "max_trials": 3},
-    "full": {"trial_iters": 2, "full_iters": 3, "max_trials": 2},
-    "seeds": {"n_seeds": 3},
-}
+TINY_FIT = MOSEQ_FIT
 
 
 @pytest.fixture

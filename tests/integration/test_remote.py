@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.dvcproject import dvc, git, ran_stages, repro_and_commit
+from tests.fixtures.dvc import clone_project
+from tests.integration.dvcproject import dvc, git, ran_stages
 from tests.integration.sshd import running_sshd
-from tests.integration.tiny_params import TINY
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +52,8 @@ def metric_values(proj: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    proj = repro_and_commit(tmp_path_factory.mktemp("remote"), TINY, TARGET, CHAIN)
+def project(vae_chain_project, tmp_path_factory):
+    proj = clone_project(vae_chain_project, tmp_path_factory.mktemp("remote"))
     outs = out_paths(proj)
     assert any(p.startswith("models/") for p in outs), outs
     assert any(p.startswith("metrics/") for p in outs), outs

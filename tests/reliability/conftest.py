@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.fixtures.tiny import VAE
 
 
 def run_stage_script(script: str, argv: list[str], capsys) -> tuple[int, str]:
@@ -68,15 +69,6 @@ def _local_executor(monkeypatch):
     monkeypatch.delenv("ETHOFLOW_DEBUG", raising=False)
 
 
-VAE_PARAMS = {
-    "model_name": "tiny",
-    "seed": 3,
-    "snips": {"snip_len": 30, "snip_stride": 30},
-    "model": {"latent_dim": 2, "hidden_dim": 8, "num_layers": 1, "encoder": "conv"},
-    "train": {"epochs": 2, "batch_size": 32, "lr": 0.01, "warmup_epochs": 1, "val_fraction": 0.25},
-}
-
-
 @pytest.fixture(scope="session")
 def vae(tmp_path_factory, shared_data):
     """(folder, store, df02 with two experiments, model.pt) from the first 400 readings of M014.txt."""
@@ -99,7 +91,7 @@ def vae(tmp_path_factory, shared_data):
         input_format="dam", input_dir=str(d / "raw"), summary_file=None, val_fraction=0.5, dam_layout="per_monitor"
     )
     build_store(zp, store)
-    p = VAEParams.model_validate(VAE_PARAMS)
+    p = VAEParams.model_validate(VAE)
     df = build_df02(store, p.snips)
     df.loc[df.cage_id == sorted(df.cage_id.unique())[1], "experiment_date"] = "20170701"  # two experiments
     write_df02(df, d / "df02.parquet", None)

@@ -154,37 +154,10 @@ def test_store_write_failing_midway_keeps_the_previous_store(tmp_path, dam_dir, 
     assert tree(out) == before and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    import torch
-
-    from ethoflow.demo.hbehave import generate
-    from ethoflow.hbehave.params import DemoParams, ModelParams, TrainParams
-    from ethoflow.hbehave.train import train_model
-
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("hb")
-    generate(DemoParams(n_cages=3, n_days=1, electrodes=4, seed=1), root / "raw")
-    build_store(ZarrParams(input_dir=str(root / "raw"), val_fraction=0.34), root / "a.zarr")
-    mp = ModelParams(
-        input_size=[240, 1, 4],
-        patch_kernel=[5, 1, 2],
-        stages=[1, 1, 1],
-        q_strides="4,1,1;3,1,2",
-        init_embed_dim=8,
-        init_num_heads=1,
-        decoder_embed_dim=8,
-        mask_ratio=0.5,
-    )
-    train_model(
-        mp,
-        TrainParams(epochs=1, batch_size=4, window_stride_min=240),
-        root / "a.zarr",
-        root / "m.pt",
-        None,
-        root / "ck",
-    )
-    return root / "m.pt", root / "a.zarr", mp
+@pytest.fixture
+def trained(tiny_hbehave_model, tiny_store):
+    model, mp = tiny_hbehave_model
+    return model, tiny_store, mp
 
 
 def test_embedding_set_is_all_or_nothing_on_a_full_disk(trained, tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ import pytest
 
 from ethoflow.core.errors import InputError, OutputError
 from tests.conftest import REPO
-from tests.reliability.conftest import VAE_PARAMS as PARAMS
+from tests.fixtures.tiny import VAE as PARAMS
 from tests.reliability.conftest import leftovers, one_error_line, run_stage_script, tree
 
 

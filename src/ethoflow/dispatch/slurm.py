@@ -231,18 +231,28 @@ def _wait(jobs: list[Any], stage: str, poll_s: float, grace_s: float = 5.0) -> N
         raise
 
 
-def slurm_available(timeout_s: float = 5.0) -> bool:
-    """True when ``sinfo`` answers and lists at least one usable node."""
+def slurm_available(timeout_s: float = 5.0, attempts: int = 3, wait_s: float = 2.0) -> bool:
+    """True when ``sinfo`` answers and lists at least one usable node (idle, mixed or allocated).
+
+    ``sinfo`` is asked up to ``attempts`` times, ``wait_s`` seconds apart (each call limited to
+    ``timeout_s`` seconds), before Slurm is declared absent: a busy controller sometimes misses one
+    answer and gives the next. False at once when no ``sinfo`` is on ``PATH``.
+    """
     import shutil
     import subprocess
 
     if shutil.which("sinfo") is None:
         return False
-    try:
-        out = subprocess.run(
-            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=timeout_s, check=False
-        )
-    except (subprocess.TimeoutExpired, OSError):
-        return False
-    states = out.stdout.split()
-    return out.returncode == 0 and any(s.rstrip("*~#") in ("idle", "mixed", "allocated") for s in states)
+    for attempt in range(max(1, attempts)):
+        if attempt:
+            time.sleep(wait_s)
+        try:
+            out = subprocess.run(
+                ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=timeout_s, check=False
+            )
+        except (subprocess.TimeoutExpired, OSError):
+            continue
+        states = out.stdout.split()
+        if out.returncode == 0 and any(s.rstrip("*~#") in ("idle", "mixed", "allocated") for s in states):
+            return True
+    return False

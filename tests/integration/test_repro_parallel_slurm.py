@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fixtures.tiny import DVC_ACOUSTIC
 from tests.integration.dvcproject import BIN, _env, copy_project, git, set_params
-from tests.integration.test_acoustic_dvc import TINY_ACOUSTIC
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 
@@ -41,7 +41,7 @@ _SUBMITIT = re.compile(
 
 def _project(tmp: Path) -> Path:
     """The tiny acoustic project with two variants (v2 = v1 with another seed), one setting, small jobs."""
-    proj = copy_project(tmp, TINY_ACOUSTIC)
+    proj = copy_project(tmp, DVC_ACOUSTIC)
     p = yaml.safe_load((proj / "params.yaml").read_text())
     a = p["acoustic"]
     v1 = a["variants"]["v1"]
