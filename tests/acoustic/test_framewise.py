@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ from ethoflow.acoustic.framewise_training import train_framewise
 from ethoflow.acoustic.params import FeatureParams, FramewiseParams, TrainParams, VariantParams
 from ethoflow.acoustic.variants import build_variant, write_variant
 from ethoflow.core import read_json, write_json
+from tests.fixtures.kill import kill_when
 
 from .conftest import TINY_FEATURES
 
@@ -124,12 +123,7 @@ def test_kill_9_during_training_resumes_to_the_same_model_bytes(fw_variant, tmp_
 
     assert run(tmp_path / "ref", tmp_path / "ck_ref", "fast").wait(timeout=300) == 0
     proc = run(tmp_path / "run", tmp_path / "ck", "slow")
-    deadline = time.time() + 240
-    while not (tmp_path / "ck" / "last.ckpt").exists():
-        assert proc.poll() is None and time.time() < deadline, "the run ended before writing a checkpoint"
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, (tmp_path / "ck" / "last.ckpt").exists)
     assert not (tmp_path / "run" / "model.pt").exists()
     assert run(tmp_path / "run", tmp_path / "ck", "fast").wait(timeout=300) == 0
     summary = read_json(tmp_path / "run" / "train_summary.json")

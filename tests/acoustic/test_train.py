@@ -2,10 +2,8 @@
 
 import hashlib
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -15,6 +13,7 @@ from ethoflow.acoustic.predict import predict_recordings, window_starts
 from ethoflow.acoustic.train import load_model, train_model
 from ethoflow.acoustic.variants import build_variant, write_variant
 from ethoflow.core import read_json
+from tests.fixtures.kill import kill_when
 
 
 @pytest.fixture
@@ -77,12 +76,7 @@ def test_kill_9_during_training_resumes_to_the_same_model_bytes(variant_dir, tmp
 
     assert start(tmp_path / "ref", tmp_path / "ck_ref", "fast").wait(timeout=300) == 0
     proc = start(tmp_path / "run", tmp_path / "ck", "slow")
-    deadline = time.time() + 240
-    while not (tmp_path / "ck" / "last.ckpt").exists():
-        assert proc.poll() is None and time.time() < deadline, "the run ended before writing a checkpoint"
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, (tmp_path / "ck" / "last.ckpt").exists)
     assert not (tmp_path / "run" / "model.pt").exists()
     assert start(tmp_path / "run", tmp_path / "ck", "fast").wait(timeout=300) == 0
     s = read_json(tmp_path / "run" / "train_summary.json")

@@ -11,6 +11,7 @@ from ethoflow.core.errors import InputError, ParamsError
 from ethoflow.hbehave.params import ModelParams
 from ethoflow.hbehave.store import read_normalisation, read_split
 from ethoflow.hbehave.train import Windows, lr_at, train_model
+from tests.fixtures.kill import kill_when
 
 
 def test_lr_warmup_then_cosine():
@@ -51,10 +52,8 @@ def test_kill_9_mid_epoch_resumes_from_the_step_checkpoint_to_the_same_bytes(tin
     writes the same model bytes, history and curves as an uninterrupted run."""
     import json
     import os
-    import signal
     import subprocess
     import sys
-    import time
 
     mp, tp = tiny_params
     env = dict(os.environ, ETHOFLOW_PROGRESS="0", OMP_NUM_THREADS="1")
@@ -76,12 +75,7 @@ def test_kill_9_mid_epoch_resumes_from_the_step_checkpoint_to_the_same_bytes(tin
     steps_per_epoch = full["steps"] // tp.epochs
     assert steps_per_epoch > tp.checkpoint_every, "the first step checkpoint must fall inside epoch 1"
     proc = start("b", "slow")
-    deadline = time.time() + 240
-    while not (tmp_path / "ck_b" / "last.ckpt").exists():
-        assert proc.poll() is None and time.time() < deadline, "the run ended before writing a checkpoint"
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, (tmp_path / "ck_b" / "last.ckpt").exists, poll_s=0.02)
     assert not (tmp_path / "b.pt").exists()
     assert start("b", "fast").wait(timeout=300) == 0
     rest = json.loads((tmp_path / "ck_b" / "summary.json").read_text())

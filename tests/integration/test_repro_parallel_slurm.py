@@ -141,9 +141,20 @@ def test_failing_variant_stops_new_stages_and_keeps_the_other(runs):
     proj = runs["ser"]  # complete and already compared: retrain both variants with one epoch
     before = yaml.safe_load((proj / "dvc.lock").read_text())["stages"]
     set_params(proj, {"acoustic": {"train": {"epochs": 1}}})
-    ck = proj / ".ethoflow" / "checkpoints" / "acoustic_train" / "v2" / "checkpoint.pt"
-    ck.parent.mkdir(parents=True, exist_ok=True)
-    ck.write_bytes(b"not a torch checkpoint")
+    # a corrupt last.ckpt stamped with this run's fingerprint, so train@v2 really tries to resume from it
+    from ethoflow.acoustic.params import AcousticParams
+    from ethoflow.acoustic.train import fingerprint
+    from ethoflow.core import load_section
+
+    cfg = load_section("acoustic", AcousticParams, str(proj / "params.yaml"))
+    vdir = proj / "data" / "interim" / "acoustic" / "variants" / "v2"
+    stamp = fingerprint(
+        vdir, cfg.variant_features("v2", str(proj / "params.yaml")), cfg.variant_train("v2", str(proj / "params.yaml"))
+    )
+    ck = proj / ".ethoflow" / "checkpoints" / "acoustic_train" / "v2"
+    ck.mkdir(parents=True, exist_ok=True)
+    (ck / "last.ckpt").write_bytes(b"not a torch checkpoint")
+    (ck / "fingerprint.txt").write_text(stamp)
     t0 = time.monotonic()
     res = _finish(_start(proj, "slurm", "ethoflow", "repro", "-j", "2", "acoustic_report"))
     print(f"\nfailing run: {time.monotonic() - t0:.0f}s\n{res.stdout}\n{res.stderr[-1500:]}")

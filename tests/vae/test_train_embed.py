@@ -13,6 +13,7 @@ from ethoflow.vae.model import VAEConfig
 from ethoflow.vae.params import VAEParams
 from ethoflow.vae.snips import build_df02, load_snip_arrays, write_df02
 from ethoflow.vae.training import fit_normaliser, load_vae, split_by_cage, train_vae
+from tests.fixtures.kill import kill_when
 from tests.vae.helpers import make_store
 
 torch.set_num_threads(1)
@@ -115,10 +116,8 @@ train_vae(df02, store, p.model_dump(), out + "/model", out + "/live", out + "/tr
 
 def test_kill_9_during_training_resumes_to_the_same_model_bytes(data):
     import os
-    import signal
     import subprocess
     import sys
-    import time
 
     d, store, df02, _ = data
     p = tiny_params()
@@ -132,12 +131,7 @@ def test_kill_9_during_training_resumes_to_the_same_model_bytes(data):
     ref, full = start("ref9", "fast")
     assert ref.wait(timeout=300) == 0
     proc, part = start("killed9", "slow")
-    deadline = time.time() + 240
-    while not list((part / "ckpt").glob("*/last.ckpt")):
-        assert proc.poll() is None and time.time() < deadline, "the run ended before writing a checkpoint"
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, lambda: bool(list((part / "ckpt").glob("*/last.ckpt"))))
     assert not (part / "model" / "model.pt").exists()
     again, _ = start("killed9", "fast")
     assert again.wait(timeout=300) == 0
