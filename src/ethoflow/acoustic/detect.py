@@ -49,6 +49,7 @@ import pandas as pd
 from ethoflow.acoustic.params import AUDIO_EXTENSIONS, AcousticParams, DetectSet
 from ethoflow.acoustic.streaming import Detector, TapeReader, load_detector, stream_windows
 from ethoflow.core import InputError, atomic_path, get_logger, progress, read_json, write_json
+from ethoflow.core.io import sha256_file
 
 log = get_logger(__name__)
 
@@ -211,14 +212,6 @@ HASH_CACHE = "hash-cache"  # <project>/.ethoflow/hash-cache/: machine-local, git
 RACY_NS = 2_000_000_000  # files changed less than 2 s before hashing are not cached (mtime granularity)
 
 
-def _hash_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _sha256(path: str | Path) -> str:
     """SHA-256 of a file's content, read from a machine-local cache when the file's size and mtime (ns)
     are those it had when it was last hashed, so recordings already done are not read again on a rerun.
@@ -244,7 +237,7 @@ def _sha256(path: str | Path) -> str:
         entry, cached = None, {}
     if cached.get("path") == real and cached.get("size") == st.st_size and cached.get("mtime_ns") == st.st_mtime_ns:
         return str(cached["sha256"])
-    digest = _hash_file(path)
+    digest = sha256_file(path)
     if entry is not None and time.time_ns() - st.st_mtime_ns > RACY_NS and path.stat().st_mtime_ns == st.st_mtime_ns:
         try:
             write_json(entry, {"path": real, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest})

@@ -20,6 +20,7 @@ _EXPORTS = {
     "output_error": "ethoflow.core.io",
     "output_set": "ethoflow.core.io",
     "read_json": "ethoflow.core.io",
+    "sha256_file": "ethoflow.core.io",
     "read_yaml": "ethoflow.core.io",
     "save_figure": "ethoflow.core.io",
     "to_plain": "ethoflow.core.io",

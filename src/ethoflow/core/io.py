@@ -371,6 +371,17 @@ def write_yaml(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, text)
 
 
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's content, read in 1 MiB blocks (constant memory for long recordings)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file; a missing or malformed file raises :class:`InputError` naming it."""
     path = Path(path)

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from ethoflow.core.errors import InputError, ParamsError
+from ethoflow.core.io import sha256_file
 from ethoflow.core.logging import get_logger
 from ethoflow.hbehave.params import ModelParams, PretrainedParams, parse_q_strides
 
@@ -429,14 +430,6 @@ def load_stats(path: str | os.PathLike, n_channels: int | None = None) -> dict[s
 # --------------------------------------------------------------------------- conversion
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def convert_checkpoint(
     path: str | os.PathLike,
     params: PretrainedParams,
@@ -484,9 +477,9 @@ def convert_checkpoint(
     info = {
         "format": "behavemae",
         "checkpoint": str(path),
-        "checkpoint_sha256": _sha256(path),
+        "checkpoint_sha256": sha256_file(path),
         "stats": str(params.stats) if params.normalise else None,
-        "stats_sha256": _sha256(Path(params.stats)) if params.normalise else None,
+        "stats_sha256": sha256_file(Path(params.stats)) if params.normalise else None,
         "normalise": params.normalise,
         "arguments": {k: (_show(k, v).strip('"') if k == "q_strides" else v) for k, v in a.items()},
         "epoch": ck.get("epoch") if isinstance(ck.get("epoch"), int) else None,
@@ -537,9 +530,9 @@ def resolve_model(
             f"(model); keys: {have}"
         )
     key = hashlib.sha256()
-    key.update(_sha256(path).encode())
+    key.update(sha256_file(path).encode())
     if params.normalise and params.stats and Path(params.stats).is_file():
-        key.update(_sha256(Path(params.stats)).encode())
+        key.update(sha256_file(Path(params.stats)).encode())
     key.update(params.model_dump_json().encode())
     key.update(str(n_channels).encode())
     out = Path(work_dir) / f"pretrained-{key.hexdigest()[:16]}.pt"

@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ethoflow.core.errors import InputError, ParamsError
+from ethoflow.core.io import sha256_file
 from ethoflow.core.logging import get_logger
 from ethoflow.core.params import format_validation_error
 from ethoflow.moseq import io
@@ -272,19 +273,11 @@ def fit_seed(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _sha(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fingerprint(params: dict[str, Any], files: list[str | os.PathLike]) -> str:
     """Hash of the params that change a search and of its input files."""
     h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
     for f in files:
-        h.update(_sha(f).encode())
+        h.update(sha256_file(f).encode())
     return h.hexdigest()[:16]
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import atomic_write_bytes, load_torch, to_plain, write_json
+from ethoflow.core.io import atomic_write_bytes, load_torch, sha256_file, to_plain, write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.core.seed import seed_everything
 from ethoflow.hbehave.store import normalise, read_store_attrs
@@ -98,18 +98,10 @@ def config_from_params(p: VAEParams, seq_len: int, channels: int) -> VAEConfig:
     )
 
 
-def _file_digest(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def run_key(df02_path: str | os.PathLike, params: VAEParams) -> str:
     """Hash of df02's bytes and the params that change training (checkpoint folder name)."""
     payload = json.dumps(
-        {"df02": _file_digest(df02_path), "p": to_plain(params.model_dump(exclude={"embed"}))}, sort_keys=True
+        {"df02": sha256_file(df02_path), "p": to_plain(params.model_dump(exclude={"embed"}))}, sort_keys=True
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
