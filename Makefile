@@ -17,11 +17,16 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+# DVC's page template for `dvc plots show|diff`, with Vega inlined from the installed panel package (offline).
+PLOTS_PAGE := .dvc/plots/page.html
+$(PLOTS_PAGE): $(STAMP) .dvc/plots/page.in.html
+	$(BIN)/ethoflow report plots-template --source .dvc/plots/page.in.html --out $@
+
+install: $(STAMP) $(PLOTS_PAGE)
 
 # Validate the whole params.yaml first: DVC deletes a stage's outs before running it, so a
 # misspelled key must stop here (exit 2, file and key named), before DVC touches any output.
-repro: $(STAMP)
+repro: $(STAMP) $(PLOTS_PAGE)
 	$(BIN)/ethoflow check-params
 	$(BIN)/dvc repro
 

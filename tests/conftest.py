@@ -76,7 +76,8 @@ def pytest_collection_modifyitems(config, items):
 def pytest_runtest_setup(item):
     """Tests marked ``slurm`` skip with the reason when no Slurm answers, or fail under
     ``ETHOFLOW_REQUIRE_SLURM=1`` (set by .ci/run), where the real-cluster tests must run.
-    Likewise tests marked ``sshd`` when no OpenSSH server is installed (``ETHOFLOW_REQUIRE_SSHD=1``)."""
+    Likewise tests marked ``sshd`` when no OpenSSH server is installed (``ETHOFLOW_REQUIRE_SSHD=1``), and
+    tests marked ``chromium`` when no Chromium is on PATH (``ETHOFLOW_REQUIRE_CHROMIUM=1``)."""
     if item.get_closest_marker("sshd") is not None:
         from tests.integration.sshd import SSHD_REASON, sshd_path
 
@@ -84,6 +85,14 @@ def pytest_runtest_setup(item):
             if os.environ.get("ETHOFLOW_REQUIRE_SSHD") == "1":
                 pytest.fail(f"ETHOFLOW_REQUIRE_SSHD=1 but {SSHD_REASON}")
             pytest.skip(SSHD_REASON)
+    if item.get_closest_marker("chromium") is not None:
+        from ethoflow.report.browser import chromium_path
+
+        if chromium_path() is None:
+            reason = "no Chromium on PATH (apt-get install chromium): the headless-browser rendering checks need it"
+            if os.environ.get("ETHOFLOW_REQUIRE_CHROMIUM") == "1":
+                pytest.fail(f"ETHOFLOW_REQUIRE_CHROMIUM=1 but {reason}")
+            pytest.skip(reason)
     if item.get_closest_marker("slurm") is None:
         return
     if slurm_answers():

@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build06": ("ethoflow.build06.cli", "merge VAE latents into df02 -> df03 (dry run, overwrite, schema)"),
     "repro": ("ethoflow.repro", "dvc repro with up to N independent stale stages at once (-j N)"),
     "metrics": ("ethoflow.metrics_view", "headline metrics one row per number (--diff REV for review)"),
+    "report": ("ethoflow.report.cli", "open a pipeline's review page; write the offline dvc plots template"),
 }
 
 
