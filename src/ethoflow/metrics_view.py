@@ -10,6 +10,7 @@ see, committed revisions included) and prints ``file | metric | value`` rows, or
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from ethoflow.core.errors import EthoflowError
@@ -50,6 +51,9 @@ def metric_rows(
             for rev, payload in shown.items():
                 for path, entry in sorted(payload.get("data", {}).items()):
                     if "error" in entry:
+                        if not os.path.exists(os.path.join(root or ".", path)):  # a stage not run yet
+                            rows.append([path, "(no file yet: dvc repro)", "-"])
+                            continue
                         raise EthoflowError(f"{path}: cannot read metrics in {rev}: {entry['error']}")
                     for key, value in _flatten(entry.get("data", {})).items():
                         rows.append([path, key, _fmt(value)])

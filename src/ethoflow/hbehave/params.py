@@ -403,6 +403,33 @@ class ActogramParams(StrictModel):
         return v
 
 
+class ProbeParams(StrictModel):
+    """Linear probe of each level's embeddings against a categorical label (stage ``hbehave_probe@<agg>``;
+    see :mod:`ethoflow.hbehave.probe`).
+
+    Attributes:
+        label: ``light_phase`` (from ``hbehave.heatmaps``' day window; no table needed) or a column of
+            ``labels_file``.
+        labels_file: CSV with ``cage_id, start, end`` and one column per label (``start``/``end`` blank:
+            the whole cage); null for ``light_phase``.
+        bin_min: minutes averaged into one sample per cage (clock bins).
+        min_valid_fraction: minutes with a smaller valid fraction are left out.
+        folds: cross-validation folds across cages (at most the number of cages; a cage is never in both).
+        n_permutations: label permutations (within cages) for the chance macro-F1 and the p-value.
+        C: inverse L2 regularisation of the logistic regression.
+        seed: seed of the permutations and the solver.
+    """
+
+    label: str = "light_phase"
+    labels_file: str | None = None
+    bin_min: int = Field(60, ge=1, le=1440)
+    min_valid_fraction: float = Field(0.5, ge=0.0, le=1.0)
+    folds: int = Field(5, ge=2)
+    n_permutations: int = Field(20, ge=1)
+    C: float = Field(1.0, gt=0)
+    seed: int = 0
+
+
 class HBehaveParams(StrictModel):
     """The ``hbehave`` section of ``params.yaml``."""
 
@@ -414,6 +441,7 @@ class HBehaveParams(StrictModel):
     pretrained: PretrainedParams = Field(default_factory=PretrainedParams)
     heatmaps: HeatmapParams = Field(default_factory=HeatmapParams)
     actogram: ActogramParams = Field(default_factory=ActogramParams)
+    probe: ProbeParams = Field(default_factory=ProbeParams)
 
 
 # The published 4-week Digital Ventilated Cage configuration (hBehaveMAE, Stoffl et al., ECCV 2024).

@@ -153,3 +153,15 @@ def run_hbehave_heatmaps(
     metrics = heatmaps(embeddings, agg, cfg.heatmaps, out)
     write_json(summary, metrics)
     return metrics
+
+
+def run_hbehave_probe(cfg: HBehaveParams, agg: str, embeddings: PathLike, out: PathLike, metrics: PathLike) -> dict:
+    """``hbehave_probe@<agg>``: :func:`ethoflow.hbehave.probe.run_probe` with ``cfg.probe`` and the light
+    phase of ``cfg.heatmaps``; ``out`` gets ``probe.csv``/``probe.png``, the headline ``metrics`` JSON per
+    level accuracy (and its sd over folds), macro-F1, both chance levels, the p-value and the bin count."""
+    from ethoflow.hbehave.probe import run_probe
+
+    results = run_probe(embeddings, agg, cfg.probe, (cfg.heatmaps.day_start_hour, cfg.heatmaps.day_end_hour), out)
+    keys = ("accuracy", "accuracy_sd_folds", "macro_f1", "chance_accuracy", "chance_macro_f1", "p_value", "n_bins")
+    write_metrics(metrics, {lv: {k: r[k] for k in keys} for lv, r in results.items()})
+    return results
