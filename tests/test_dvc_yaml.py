@@ -275,3 +275,30 @@ def test_every_detection_set_depends_on_its_data_dir_and_the_models(stages):
     for name, ds in _params()["acoustic"]["detect"]["sets"].items():
         deps = stages[f"acoustic_detect@{name}"]["deps"]
         assert ds["data_dir"] in deps and "models/acoustic" in deps, (name, deps)
+
+
+def test_every_trained_model_is_a_registry_artifact(stages):
+    """dvc.yaml `artifacts:` (DVC's model registry, read as `dvc artifacts get` reads it) names every
+    trained model out under models/ with type model, a description and labels; the training summaries,
+    histories, DVCLive folders and moseq_apply's per-set results are not models."""
+    from dvc.repo import Repo
+
+    with Repo(str(REPO)) as repo:
+        artifacts = {n: a for per_file in repo.artifacts.read().values() for n, a in per_file.items()}
+    for name, art in artifacts.items():
+        assert art.type == "model" and len(art.desc) > 30 and art.labels, name
+        assert art.meta["stage"] in stages, (name, art.meta["stage"])
+    paths = [a.path for a in artifacts.values()]
+    models = [
+        (name, out)
+        for name, st in stages.items()
+        for out in st["outs"]
+        if out.startswith("models/")
+        and not out.endswith(".json")
+        and not out.endswith("/dvclive")
+        and not name.startswith("moseq_apply")
+    ]
+    assert len(models) >= 10
+    for name, out in models:
+        assert any(p == out or p.startswith(out + "/") for p in paths), f"{name}: model {out} is not an artifact"
+    assert artifacts["vae"].path == f"models/vae/{_params()['vae']['model_name']}"  # interpolated like the stage
