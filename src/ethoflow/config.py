@@ -17,6 +17,7 @@ from ethoflow.core.params import DEFAULT_PARAMS, StrictModel, load_params, valid
 from ethoflow.dispatch import ComputeParams
 from ethoflow.hbehave.params import HBehaveParams
 from ethoflow.moseq.params import MoseqParams
+from ethoflow.report.params import ReportParams
 from ethoflow.vae.params import VAEParams
 
 
@@ -30,6 +31,7 @@ class ProjectParams(StrictModel):
     hbehave: HBehaveParams = Field(default_factory=HBehaveParams)
     vae: VAEParams = Field(default_factory=VAEParams)
     build06: Build06Params = Field(default_factory=Build06Params)
+    report: ReportParams = Field(default_factory=ReportParams)
 
 
 def load_project_params(path: str | os.PathLike = DEFAULT_PARAMS) -> ProjectParams:

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     page = review_page_path(args.pipeline)
     if not page.is_file():
-        raise EthoflowError(f"{page}: no review page yet; run `dvc repro {args.pipeline}_review`")
+        raise EthoflowError(f"{page}: no review page yet; run `dvc repro report_review@{args.pipeline}`")
     print(page.resolve())
     if not args.print:
         webbrowser.open(page.resolve().as_uri())
