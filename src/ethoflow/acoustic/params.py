@@ -550,6 +550,25 @@ class ExternalModel(StrictModel):
     min_max_norm: bool = False
 
 
+class LearningCurveParams(StrictModel):
+    """Learning curve (stages ``acoustic_lc@<duration>-<seed>`` and ``acoustic_learning_curve``; see
+    :mod:`ethoflow.acoustic.learning_curve`).
+
+    Attributes:
+        variant: the variant whose split, features and model settings are used.
+        setting: the ``acoustic.predict.settings`` entry used to predict and evaluate.
+        durations: training audio per point, seconds (whole recordings are kept until reached) or ``all``.
+        seeds: one point per duration and seed (recording order and training seed).
+        epochs: epochs per point (null: the variant's ``train.epochs``).
+    """
+
+    variant: str = "v1"
+    setting: str = "default"
+    durations: list[str | float] = Field(default_factory=lambda: [40, 80, 120, "all"])
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    epochs: int | None = Field(None, ge=1)
+
+
 class AcousticParams(StrictModel):
     """The ``acoustic`` section."""
 
@@ -562,6 +581,7 @@ class AcousticParams(StrictModel):
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     rf: RFParams = Field(default_factory=RFParams)
     detect: DetectParams = Field(default_factory=DetectParams)
+    learning_curve: LearningCurveParams = Field(default_factory=LearningCurveParams)
     external: dict[str, ExternalModel] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from ethoflow import dispatch
 from ethoflow.acoustic.params import AcousticParams, PredictSetting
 from ethoflow.acoustic.records import read_variant_index
 from ethoflow.core import ParamsError, atomic_path, output_set, read_json, state_dir, write_json
+from ethoflow.core.io import write_metrics
 
 __all__ = [
     "run_acoustic_corpus",
@@ -357,3 +358,47 @@ def run_acoustic_detect(
         stage=f"acoustic_detect@{name}",
         params_path=params_path,
     )
+
+
+def run_acoustic_lc(
+    cfg: AcousticParams,
+    duration: str,
+    seed: int,
+    variant_dir: PathLike,
+    corpus_index: PathLike,
+    out: PathLike,
+    params_path: str = "params.yaml",
+) -> dict:
+    """``acoustic_lc@<duration>-<seed>``: one learning-curve point (train on ``duration`` s of the variant's
+    training audio, predict and evaluate the held-out tapes) into ``out``, dispatched
+    (:func:`ethoflow.acoustic.learning_curve.run_point`)."""
+    from ethoflow.acoustic.learning_curve import run_point
+
+    lc = cfg.learning_curve
+    cfg.variant(lc.variant, params_path)
+    return dispatch.run(
+        run_point,
+        cfg,
+        lc.variant,
+        str(duration),
+        int(seed),
+        str(variant_dir),
+        str(corpus_index),
+        str(out),
+        params_path,
+        stage=f"acoustic_lc@{duration}-{seed}",
+        params_path=params_path,
+    )
+
+
+def run_acoustic_learning_curve(
+    cfg: AcousticParams, points: PathLike, out: PathLike, index: PathLike, metrics: PathLike, evaluations: list[str]
+) -> dict:
+    """``acoustic_learning_curve``: every point under ``points`` -> ``out`` (curve.csv, learning_curve.png),
+    ``evaluation/index.json`` (``index``: every evaluation folder in ``evaluations`` and the points, with
+    files and held-out numbers) and the headline ``metrics`` (F1 mean, sd, min, max per duration)."""
+    from ethoflow.acoustic.learning_curve import summarise
+
+    headline = summarise(points, out, index, evaluations)
+    write_metrics(metrics, headline)
+    return headline
