@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             log.exception("%s", exc)
         else:
             log.error("%s", exc)
-        return 1
+        return exc.exit_code
     except Exception as exc:  # an OSError or a pyarrow/zarr/torch/h5py error: one line (see core.stage)
         line = error_line(exc)
         if line is None or debug_enabled([]):

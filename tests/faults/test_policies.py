@@ -88,3 +88,53 @@ def test_dam5_reading_without_its_ct_row_is_named_with_its_time(tmp_path, caplog
         _, rep = read_dam(f, on_bad_row="skip")
     assert rep["problem_counts"] == {"missing_type_row": 1}
     assert rep["problems"][0]["value"] == when and when in caplog.text
+
+
+# --------------------------------------------------------------------------- build06 latents
+
+
+def _build06_args(tmp_path, *extra):
+    from tests.build06.test_merge import df02_frame
+
+    df02_frame().iloc[:5].to_csv(tmp_path / "df02.csv", index=False)
+    args = ["build06", "--params", "none.yaml", "--model-name", "m1", "--df02", str(tmp_path / "df02.csv")]
+    return [*args, "--latents-root", str(tmp_path / "latents"), "--out", str(tmp_path / "out/df03.parquet"), *extra]
+
+
+def test_bio_nuisance_on_flat_latents_exits_2_unless_the_fallback_is_asked(tmp_path, capsys):
+    from ethoflow.cli import main
+    from tests.build06.test_merge import df02_frame, write_latents
+
+    df = df02_frame().iloc[:5]
+    for exp in ("e1", "e2"):
+        write_latents(
+            tmp_path / "latents" / "m1", exp, df[df.experiment_date == exp].snip_id, cols=["z_mu_00", "z_mu_01"]
+        )
+    assert main(_build06_args(tmp_path, "--z-schema", "bio_nuisance")) == 2
+    err = capsys.readouterr().err
+    assert "morph_latents_e1.csv: z_schema 'bio_nuisance' needs z_mu_b_XX and z_mu_n_XX columns" in err
+    assert "bio_nuisance_or_flat" in err and not (tmp_path / "out").exists()
+    assert main(_build06_args(tmp_path, "--z-schema", "bio_nuisance_or_flat")) == 0
+    assert "uses its 2 flat z_mu_XX columns" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("files", "named"),
+    [
+        ({"e1": ["z_mu_00", "z_mu_01", "z_mu_03"]}, "morph_latents_e1.csv: latent column(s) z_mu_02 missing"),
+        (
+            {"e1": ["z_mu_00", "z_mu_01", "z_mu_02"], "e2": ["z_mu_00", "z_mu_01"]},
+            "morph_latents_e2.csv: latent column(s) z_mu_02 missing (present in ",
+        ),
+    ],
+    ids=["gap_in_one_file", "absent_from_the_second_file"],
+)
+def test_build06_names_a_missing_latent_column(tmp_path, capsys, files, named):
+    from ethoflow.cli import main
+    from tests.build06.test_merge import df02_frame, write_latents
+
+    df = df02_frame()
+    for exp, cols in files.items():
+        write_latents(tmp_path / "latents" / "m1", exp, df[df.experiment_date == exp].snip_id, cols=cols)
+    assert main([*_build06_args(tmp_path), "--experiments", ",".join(files)]) == 1
+    assert named in capsys.readouterr().err
