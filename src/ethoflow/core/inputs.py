@@ -10,6 +10,8 @@ Each check raises :class:`~ethoflow.core.errors.InputError` with one line ``<fil
 - :func:`check_hdf5` : a keypoint file (SLEAP ``.slp``, DeepLabCut/SLEAP ``.h5``) that is not HDF5;
 - :func:`check_pose_sessions` : a pose session whose every coordinate is NaN, and files whose bodyparts
   differ (names the file and the missing/extra bodyparts);
+- :func:`check_last_row` : a CSV cut mid-row (its last line has fewer fields than its header and no
+  line end), which pandas would read as a row of empty cells;
 - :func:`walk_input_files` : the files of a folder walk, naming a symlink loop, a broken symlink, an
   unreadable file or folder, and one file reached by two paths, instead of what a library makes of them.
 
@@ -303,7 +305,9 @@ def walk_input_files(
         if real in real_of:
             if os.path.abspath(p) == os.path.abspath(real_of[real]):
                 return  # the same path twice (a folder and its files both matched a pattern)
-            raise InputError(f"{p}: the same file as {real_of[real]} (reached through a symlink); it would load twice")
+            other = real_of[real]
+            link, target = (other, p) if os.path.abspath(other) != real else (p, other)
+            raise InputError(f"{link}: the same file as {target} (reached through a symlink); it would load twice")
         real_of[real] = p
         out.append(p)
 
@@ -347,3 +351,40 @@ def walk_input_files(
             raise InputError(f"{p}: {what} not found")
         out[start:] = sorted(out[start:], key=str)  # the order keypoint-moseq's own walk gives
     return out
+
+
+def check_last_row(path: str | os.PathLike, what: str = "table", sep: str = ",") -> None:
+    """Raise when a delimited text file ends in a cut row: no line end after the last line, and fewer
+    fields there than in the header (pandas pads such a row with empty cells, silently).
+
+    A file that merely lacks its final line end, with a complete last row, passes.
+
+    Raises:
+        InputError: ``<path>: <what> is truncated: its last line (line N) has k of the m fields of the
+            header and no line end``.
+    """
+    import csv
+
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.readline()
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0 or head.endswith(b"\n") and size == len(head):
+            return
+        fh.seek(max(0, size - 65536))
+        tail = fh.read()
+    if tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.rsplit(b"\n", 1)[-1]
+    try:
+        n_head = len(next(csv.reader([head.decode("utf-8").rstrip("\r\n")], delimiter=sep)))
+        n_last = len(next(csv.reader([last.decode("utf-8")], delimiter=sep)))
+    except (UnicodeDecodeError, StopIteration, csv.Error):
+        return  # not this check's diagnosis: the reader names undecodable text
+    if n_last < n_head:
+        with open(path, "rb") as fh:
+            n_lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) + 1
+        raise InputError(
+            f"{path}: {what} is truncated: its last line (line {n_lines}) has {n_last} of the {n_head} fields "
+            "of the header and no line end (an incomplete copy?)"
+        )

@@ -172,9 +172,10 @@ def grid_from_rows(
 
 def _read_csv(path: Path, what: str, **kw: Any) -> pd.DataFrame:
     """``pd.read_csv`` with an empty, header-only or malformed file named as such (``InputError``)."""
-    from ethoflow.core.inputs import check_file
+    from ethoflow.core.inputs import check_file, check_last_row
 
     check_file(path, what)
+    check_last_row(path, what)
     try:
         df = pd.read_csv(path, **kw)
     except pd.errors.EmptyDataError:
