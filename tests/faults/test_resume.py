@@ -6,7 +6,8 @@ points drawn over the whole fit: early, middle and late.
   steps) with a tiny torch model (``train_worker.py``);
 - the moseq final fit's checkpoint (``ethoflow.moseq.fit``: keypoint-moseq's ``checkpoint.h5``
   snapshots), see :func:`test_moseq_final_fit_killed_anywhere_resumes_to_the_same_checkpoint`;
-- the kappa search's state file (``ethoflow.moseq.search``), with a synthetic duration curve.
+- the kappa search's state file (``ethoflow.moseq.search``), with a synthetic duration curve, see
+  :func:`test_kappa_search_killed_in_any_trial_resumes_to_the_same_state`.
 """
 
 from __future__ import annotations
@@ -77,3 +78,33 @@ def test_moseq_final_fit_killed_anywhere_resumes_to_the_same_checkpoint(tmp_path
     assert ref == [5, 8, 12, 16, 20, 24, 28, 30]
     assert [r["run"] for r in rows[:-1]] == [f"killed_{k}" for k in ("i3", "s3", "i22")]
     assert all(r["same_checkpoint"] and r["snapshots"] == ref for r in rows[:-1]), rows
+
+
+def test_kappa_search_killed_in_any_trial_resumes_to_the_same_state(tmp_path):
+    """The kappa search (``ethoflow.moseq.search``: a state file rewritten atomically after every trial)
+    on a synthetic duration curve (``tests/moseq/search_worker.py``), SIGKILLed while its first, second
+    and last trial is being fitted, each rerun: the state file has the bytes of the uninterrupted search,
+    and no finished trial is fitted again."""
+    import signal
+    import time
+
+    worker = [sys.executable, str(REPO / "tests/moseq/search_worker.py")]
+    ref_state, ref_log = tmp_path / "ref.json", tmp_path / "ref.log"
+    assert subprocess.run([*worker, str(ref_state), str(ref_log), "0"], env=_env()).returncode == 0
+    n = len(ref_log.read_text().split())
+    assert n >= 3
+    for k in sorted({1, (n + 1) // 2, n}):
+        state, log = tmp_path / f"state_{k}.json", tmp_path / f"eval_{k}.log"
+        proc = subprocess.Popen([*worker, str(state), str(log), "0.5"], env=_env(), stdout=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while not (log.exists() and len(log.read_text().split()) >= k):  # trial k is being fitted (0.5 s)
+            assert proc.poll() is None and time.time() < deadline, "the search ended before the kill"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+        before = log.read_text().split()
+        assert subprocess.run([*worker, str(state), str(log), "0"], env=_env()).returncode == 0
+        refit = log.read_text().split()[len(before) :]
+        assert state.read_bytes() == ref_state.read_bytes(), f"killed in trial {k}"
+        # the interrupted trial k is fitted again, no finished one is
+        assert before[:-1] + refit == ref_log.read_text().split()
