@@ -106,3 +106,15 @@ def test_damaged_input_is_one_error_naming_the_file(fmt, kind, tmp_path, need_sh
     if expected:
         assert expected in msg, msg
     assert "\n" not in msg.strip() or fmt.name in ("raven_table", "audacity_labels"), msg
+
+
+def test_slp_bodyparts_are_sleap_ios(shared_data):
+    """The bodyparts read from a ``.slp`` file's metadata (no sleap-io) are sleap-io's, in its order, which
+    is the order keypoint-moseq loads the coordinates in."""
+    import sleap_io
+
+    from ethoflow.core.pose_files import check_keypoint_file
+    from tests.faults.formats import SLP
+
+    nodes = [str(n) for n in sleap_io.load_slp(str(SLP)).skeletons[0].node_names]
+    assert check_keypoint_file(SLP, "sleap") == nodes and len(nodes) == 24
