@@ -43,3 +43,36 @@ def test_failed_vae_train_then_the_readme_command_leaves_git_and_dvc_clean(vae_c
     assert git(proj, "status", "--porcelain") == ""
     assert "up to date" in dvc(proj, "status", "vae_train").stdout
     assert (proj / "models/vae/vae_tiny/model.pt").exists()
+
+
+def test_killed_vae_train_then_the_readme_command_leaves_git_and_dvc_clean(vae_chain_project, tmp_path):
+    """`dvc repro` killed with SIGKILL (its whole process group, as a closed terminal or a cluster's
+    time limit does) while vae_train runs: the same command restores the outs, git sees no change."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.integration.dvcproject import BIN, _env
+
+    proj = clone_project(vae_chain_project, tmp_path)
+    metrics = (proj / "metrics/vae.json").read_bytes()
+    proc = subprocess.Popen(
+        [str(BIN / "dvc"), "repro", "-f", "-s", "vae_train"],
+        cwd=proj,
+        env=_env(proj),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    while (proj / "models/vae/vae_tiny").exists():  # DVC removes the outs just before the command starts
+        assert proc.poll() is None and time.time() < deadline, "the stage ended before the kill"
+        time.sleep(0.05)
+    time.sleep(1.0)  # inside the stage's command
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (proj / "metrics/vae.json").read_bytes() == metrics
+    dvc(proj, *RECOVERY.replace("<stage>", "vae_train").split()[1:])
+    assert git(proj, "status", "--porcelain") == ""
+    assert "up to date" in dvc(proj, "status", "vae_train").stdout
