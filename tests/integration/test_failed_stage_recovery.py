@@ -1,7 +1,7 @@
-"""A failed or killed stage leaves every file git tracks as it was, or restored by the one command the
+"""A failed or killed stage leaves every file git tracks as it was, or restored by the commands the
 README names for recovery (issue #24). DVC deletes a stage's outs before running it; the headline
 metrics (``cache: false``, committed to git) are in no cache, so ``dvc checkout`` cannot bring them
-back: they are ``persist: true`` and stay in place."""
+back; ``git checkout`` does."""
 
 from __future__ import annotations
 
@@ -13,19 +13,27 @@ from tests.integration.dvcproject import dvc, git
 
 pytestmark = pytest.mark.integration
 
-#: the recovery command the README gives ("When something goes wrong"); a bare `dvc checkout` fails
+#: the recovery commands the README gives ("When something goes wrong"); a bare `dvc checkout` fails
 #: (exit 255) in a project where some pipeline never ran, as most labs run one
-RECOVERY = "dvc checkout <stage>"
+RECOVERY = "git checkout -- metrics/<pipeline>.json && dvc checkout <stage>"
 
 
-def test_the_readme_names_the_recovery_command():
+def recover(proj, stage: str, pipeline: str) -> None:
+    """Run the README's recovery commands for ``stage`` of ``pipeline``."""
+    first, second = RECOVERY.replace("<stage>", stage).replace("<pipeline>", pipeline).split(" && ")
+    git(proj, *first.split()[1:])
+    dvc(proj, *second.split()[1:])
+
+
+def test_the_readme_names_the_recovery_commands():
     assert f"`{RECOVERY}`" in (REPO / "README.md").read_text()
 
 
 def test_failed_vae_train_then_the_readme_command_leaves_git_and_dvc_clean(vae_chain_project, tmp_path):
     """vae_train forced to rerun and failing at start (an unknown executor, as a job that fails): DVC
-    has deleted its outs, metrics/vae.json included before this fix; the README's command brings back
-    every out, and git and DVC see nothing changed."""
+    has deleted its outs, metrics/vae.json included, which `dvc checkout` alone (the README's advice
+    before) did not bring back; the README's commands bring back every out, and git and DVC see
+    nothing changed."""
     import subprocess
 
     from tests.integration.dvcproject import BIN, _env
@@ -38,8 +46,9 @@ def test_failed_vae_train_then_the_readme_command_leaves_git_and_dvc_clean(vae_c
     )
     assert res.returncode != 0 and "no-such-executor" in res.stdout + res.stderr, res.stdout + res.stderr
     assert not (proj / "models/vae/vae_tiny").exists()  # DVC removed the stage's outs before running it
-    assert (proj / "metrics/vae.json").read_bytes() == metrics  # the git-tracked metrics were kept
-    dvc(proj, *RECOVERY.replace("<stage>", "vae_train").split()[1:])
+    assert not (proj / "metrics/vae.json").exists()  # the git-tracked metrics too: in no cache
+    recover(proj, "vae_train", "vae")
+    assert (proj / "metrics/vae.json").read_bytes() == metrics
     assert git(proj, "status", "--porcelain") == ""
     assert "up to date" in dvc(proj, "status", "vae_train").stdout
     assert (proj / "models/vae/vae_tiny/model.pt").exists()
@@ -72,7 +81,7 @@ def test_killed_vae_train_then_the_readme_command_leaves_git_and_dvc_clean(vae_c
     time.sleep(1.0)  # inside the stage's command
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    recover(proj, "vae_train", "vae")
     assert (proj / "metrics/vae.json").read_bytes() == metrics
-    dvc(proj, *RECOVERY.replace("<stage>", "vae_train").split()[1:])
     assert git(proj, "status", "--porcelain") == ""
     assert "up to date" in dvc(proj, "status", "vae_train").stdout
