@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata as md
+import os
 import platform
 import sys
 
@@ -34,8 +35,39 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+#: distributions every stage needs: "not installed" for one of them is a problem the doctor reports
+REQUIRED_DISTS = ("ethoflow", "torch", "jax", "jaxlib", "keypoint-moseq", "dvc", "submitit", "zarr")
+
+#: the exit status of a command whose reader went away (``ethoflow metrics | head``): 128 + SIGPIPE,
+#: as ``yes | head`` and git report it
+EXIT_BROKEN_PIPE = 141
+
+
+def doctor_problems(rows: list[tuple[str, str]]) -> list[str]:
+    """The rows of :func:`doctor_report` that say something is wrong, as ``item: value`` lines.
+
+    Wrong: a required distribution not installed, a torch/jax import error, an invalid params file,
+    an executor that cannot be determined, ``compute.executor: slurm`` while Slurm does not answer,
+    and (with ``--slurm``) a test job that failed. Not wrong: no GPU, Slurm unreachable while the
+    executor is local.
+    """
+    values = dict(rows)
+    bad = []
+    for key, value in rows:
+        if (
+            (key in REQUIRED_DISTS and value == "not installed")
+            or value.startswith(("error:", "INVALID", "params error", "FAILED"))
+            or (key == "executor" and value.startswith("slurm") and values.get("slurm") == "not reachable")
+        ):
+            bad.append(f"{key}: {value}")
+    return bad
+
+
 def doctor_report() -> list[tuple[str, str]]:
-    """(item, value) rows: versions, Slurm, GPUs for torch and jax, and the executor in use."""
+    """(item, value) rows: versions, Slurm, GPUs for torch and jax, and the executor in use.
+
+    :func:`doctor_problems` picks the rows that say something is wrong (``ethoflow doctor`` then exits 1).
+    """
     from ethoflow.dispatch import DispatchError, load_compute, slurm_available
 
     rows = [("python", platform.python_version() + f" ({sys.executable})")]
@@ -118,15 +150,23 @@ def _doctor(args: argparse.Namespace) -> int:
         return check_params()
     rows = doctor_report()
     if getattr(args, "slurm", False):
-        rows.append(("slurm job", slurm_check()))
+        try:
+            rows.append(("slurm job", slurm_check()))
+        except Exception as exc:  # noqa: BLE001 - a failed test job is a finding of the doctor, not a crash
+            rows.append(("slurm job", f"FAILED: {type(exc).__name__}: {exc}"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
+    problems = doctor_problems(rows)
+    if problems:
+        print(f"{len(problems)} problem(s): " + "; ".join(problems), file=sys.stderr)
+        return 1
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ethoflow", description="ethoflow: reproducible behaviour-ML pipelines")
+    parser.add_argument("--version", action="version", version=f"ethoflow {_version('ethoflow')}")
     sub = parser.add_subparsers(dest="command", required=True)
     doc = sub.add_parser("doctor", help="versions, Slurm, GPUs and the executor stages would use")
     doc.add_argument("--slurm", action="store_true", help="also submit a tiny test job to Slurm")
@@ -163,19 +203,38 @@ def main(argv: list[str] | None = None) -> int:
 
     log = get_logger("ethoflow.cli")
     try:
-        return int(runner(args) or 0)
+        rc = int(runner(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return rc
+    except BrokenPipeError:
+        return _reader_went_away()
     except EthoflowError as exc:
         if debug_enabled([]):
             log.exception("%s", exc)
         else:
             log.error("%s", exc)
-        return 1
+        return exc.exit_code
     except Exception as exc:  # an OSError or a pyarrow/zarr/torch/h5py error: one line (see core.stage)
         line = error_line(exc)
         if line is None or debug_enabled([]):
             raise
         log.error("%s (traceback: set ETHOFLOW_DEBUG=1)", line)
         return 1
+
+
+def _reader_went_away() -> int:
+    """``ethoflow ... | head``: the reader closed the pipe. End quietly, as ``yes | head`` does.
+
+    stdout is pointed at /dev/null so that Python's final flush at exit cannot raise again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout already closed or replaced (tests)
+        pass
+    finally:
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

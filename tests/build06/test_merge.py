@@ -192,15 +192,16 @@ def test_schema_policies(tmp_path):
         run_build06(cfg_for(tmp_path, z_schema="bio_nuisance", overwrite=True))
 
 
-def test_bio_nuisance_falls_back_to_flat_columns(tmp_path, caplog):
-    """As morphseq's Build06 design: a store with no bio/nuisance columns is merged by its flat z_mu_XX."""
+def test_bio_nuisance_falls_back_to_flat_columns_when_asked(tmp_path, caplog):
+    """As morphseq's Build06 design, but only when asked (``bio_nuisance_or_flat``): a store with no
+    bio/nuisance columns is merged by its flat z_mu_XX, with a warning."""
     df = df02_frame().iloc[:3]
     df.to_csv(tmp_path / "df02.csv", index=False)
     write_latents(tmp_path / "latents" / "m1", "e1", df.snip_id, cols=["z_mu_00", "z_mu_01"])
     with caplog.at_level(logging.WARNING):
-        res = run_build06(cfg_for(tmp_path, z_schema="bio_nuisance"))
+        res = run_build06(cfg_for(tmp_path, z_schema="bio_nuisance_or_flat"))
     assert res.z_columns == ["z_mu_00", "z_mu_01"] and res.coverage["overall"]["coverage"] == 1.0
-    assert "no z_mu_b_XX/z_mu_n_XX columns; z_schema bio_nuisance uses flat z_mu_XX" in caplog.text
+    assert "no z_mu_b_XX/z_mu_n_XX columns; z_schema bio_nuisance_or_flat uses its 2 flat z_mu_XX" in caplog.text
 
 
 def test_dry_run_writes_nothing(project):

@@ -125,3 +125,52 @@ def test_check_params_fast_exit_codes(tmp_path):
         assert res.returncode == 2, (args, res.stdout, res.stderr)
         assert "params.yaml: hbehave.heatmaps.dpii: unknown key" in res.stderr
         assert "HEAVY []" in res.stderr
+
+
+def test_doctor_exits_1_naming_what_is_wrong(capsys, monkeypatch, tmp_path):
+    """An invalid params.yaml (and anything else the doctor finds wrong) is listed and exits 1."""
+    from ethoflow.cli import doctor_problems
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ETHOFLOW_EXECUTOR", raising=False)
+    (tmp_path / "params.yaml").write_text("compute:\n  executer: local\n")
+    assert main(["doctor"]) == 1
+    captured = capsys.readouterr()
+    assert "INVALID" in captured.out
+    assert "problem(s)" in captured.err and "compute.executer: unknown key" in captured.err
+    rows = [("torch", "not installed"), ("slurm", "not reachable"), ("executor", "slurm (compute.executor=slurm)")]
+    assert doctor_problems(rows) == ["torch: not installed", "executor: slurm (compute.executor=slurm)"]
+    assert doctor_problems([("slurm", "not reachable"), ("torch GPU", "no (CPU)"), ("executor", "local")]) == []
+
+
+def test_version_flag(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith("ethoflow 0.")
+
+
+def test_piping_into_head_ends_quietly(tmp_path):
+    """`ethoflow ... | head`: the reader closes the pipe first; no traceback, no ERROR line, exit 141."""
+    import os
+
+    from tests.conftest import REPO
+
+    for args in (["check-params", str(REPO / "params.yaml")], ["metrics"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader (head) has gone away before the first line
+        try:
+            res = subprocess.run(
+                [sys.executable, "-m", "ethoflow.cli", *args],
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+                cwd=REPO,
+            )
+        finally:
+            os.close(write_end)
+        assert res.returncode == 141, (args, res.stderr)
+        assert res.stderr == "", (args, res.stderr)

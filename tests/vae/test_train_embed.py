@@ -13,7 +13,6 @@ from ethoflow.vae.model import VAEConfig
 from ethoflow.vae.params import VAEParams
 from ethoflow.vae.snips import build_df02, load_snip_arrays, write_df02
 from ethoflow.vae.training import fit_normaliser, load_vae, split_by_cage, train_vae
-from tests.fixtures.kill import kill_when
 from tests.vae.helpers import make_store
 
 torch.set_num_threads(1)
@@ -97,46 +96,9 @@ def test_train_outputs_normaliser_and_curves(data):
     assert not (out / "ckpt").exists() or not any((out / "ckpt").iterdir())  # finished: checkpoint removed
 
 
-KILL_SCRIPT = """
-import sys, time
-import ethoflow.vae.fitting as fitting
-from ethoflow.vae.params import VAEParams
-from ethoflow.vae.training import train_vae
-params_json, df02, store, out, ckpt, mode = sys.argv[1:7]
-if mode == "slow":  # time for the test to kill the run after its first checkpoint
-    real = fitting._pass
-    def slow(*a, **k):
-        time.sleep(0.7)
-        return real(*a, **k)
-    fitting._pass = slow
-p = VAEParams.model_validate_json(params_json)
-train_vae(df02, store, p.model_dump(), out + "/model", out + "/live", out + "/train.json", ckpt)
-"""
-
-
-def test_kill_9_during_training_resumes_to_the_same_model_bytes(data):
-    import os
-    import subprocess
-    import sys
-
-    d, store, df02, _ = data
-    p = tiny_params()
-
-    def start(tag, mode):
-        out = d / tag
-        cmd = [sys.executable, "-c", KILL_SCRIPT, p.model_dump_json(), str(df02), str(store), str(out)]
-        proc = subprocess.Popen([*cmd, str(out / "ckpt"), mode], env=dict(os.environ, ETHOFLOW_PROGRESS="0"))
-        return proc, out
-
-    ref, full = start("ref9", "fast")
-    assert ref.wait(timeout=300) == 0
-    proc, part = start("killed9", "slow")
-    kill_when(proc, lambda: bool(list((part / "ckpt").glob("*/last.ckpt"))))
-    assert not (part / "model" / "model.pt").exists()
-    again, _ = start("killed9", "fast")
-    assert again.wait(timeout=300) == 0
-    assert (full / "model" / "model.pt").read_bytes() == (part / "model" / "model.pt").read_bytes()
-    assert json.loads((full / "train.json").read_text()) == json.loads((part / "train.json").read_text())
+# kill -9 and resume: tested once for the training engine every model trains through
+# (tests/faults/test_resume.py::test_training_engine_killed_anywhere_resumes_to_the_same_bytes, six kill
+# points), not per model.
 
 
 def test_early_stopping(data):

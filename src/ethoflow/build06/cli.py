@@ -82,7 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latents-root", default=None, help="parent of <model_name>/morph_latents_{exp}.csv")
     parser.add_argument("--out", default=None, help="df03 Parquet (CSV, sidecar and coverage beside it)")
     parser.add_argument("--analysis-root", default=None, help="write df03_{exp}.csv copies here")
-    parser.add_argument("--z-schema", choices=["auto", "flat", "bio_nuisance"], default=None)
+    parser.add_argument(
+        "--z-schema",
+        choices=["auto", "flat", "bio_nuisance", "bio_nuisance_or_flat"],
+        default=None,
+        help="bio_nuisance on flat latents stops (exit 2); bio_nuisance_or_flat falls back to them",
+    )
     parser.add_argument("--z-dtype", choices=["float32", "float64"], default=None)
     parser.add_argument("--no-csv", action="store_true", help="write Parquet only")
     parser.add_argument(

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from ethoflow.build06.tables import check_unique, normalise_snip_ids
-from ethoflow.core.errors import InputError, ParamsError
+from ethoflow.core.errors import InputError, ParamsError, UsageError
 from ethoflow.core.logging import get_logger
 from ethoflow.vae.latent_store import LATENT_FILE, latent_header, read_latent_file
 
@@ -69,15 +69,32 @@ def ensure_latents_for_experiments(
     return files
 
 
+def _numbering_gaps(cols: list[str]) -> list[str]:
+    """Names missing from a run of numbered z columns (``z_mu_00, z_mu_01, z_mu_03`` -> ``z_mu_02``),
+    per prefix (``z_mu_``, ``z_mu_b_``, ``z_mu_n_``), keeping each prefix's digit width."""
+    groups: dict[str, tuple[int, set[int]]] = {}
+    for c in cols:
+        prefix, num = c.rsplit("_", 1)
+        width, have = groups.setdefault(prefix + "_", (len(num), set()))
+        have.add(int(num))
+    out = []
+    for prefix, (width, have) in groups.items():
+        out += [f"{prefix}{i:0{width}d}" for i in range(min(have), max(have)) if i not in have]
+    return out
+
+
 def select_z_columns(columns: list[str], schema: str, source: str | os.PathLike) -> list[str]:
     """The z columns of a latent file under the schema policy (file order kept).
 
-    ``bio_nuisance`` falls back to flat ``z_mu_XX`` (with a warning) when the file has no
-    ``z_mu_b_XX``/``z_mu_n_XX`` columns at all, as morphseq's Build06 design does.
+    ``bio_nuisance`` needs ``z_mu_b_XX`` and ``z_mu_n_XX`` columns; on a store with flat ``z_mu_XX``
+    only it stops (exit 2) unless the user asked for the fallback with ``bio_nuisance_or_flat``, which
+    then uses the flat columns with a warning (morphseq's Build06 design falls back silently).
+    A gap in a numbered run (``z_mu_00, z_mu_01, z_mu_03``) names the missing column.
 
     Raises:
+        UsageError: ``bio_nuisance`` on a file with flat z columns only (exit status 2).
         InputError: the schema's columns are absent (``flat``: ``z_mu_XX``; ``bio_nuisance``: both
-            ``z_mu_b_XX`` and ``z_mu_n_XX``, or flat ones to fall back on; ``auto``: any ``z_mu_*``).
+            ``z_mu_b_XX`` and ``z_mu_n_XX``; ``auto``: any ``z_mu_*``), or a numbered column is missing.
         ParamsError: unknown schema.
     """
     flat = [c for c in columns if FLAT_RE.match(c)]
@@ -85,27 +102,57 @@ def select_z_columns(columns: list[str], schema: str, source: str | os.PathLike)
     if schema == "flat":
         if not flat:
             raise InputError(f"{source}: z_schema 'flat' needs z_mu_XX columns (found {bion[:3] or 'none'}...)")
-        return flat
-    if schema == "bio_nuisance":
+        chosen = flat
+    elif schema in ("bio_nuisance", "bio_nuisance_or_flat"):
         has_b = any(c.startswith("z_mu_b_") for c in bion)
         has_n = any(c.startswith("z_mu_n_") for c in bion)
         if has_b and has_n:
-            return bion
-        if not bion and flat:
+            chosen = bion
+        elif not bion and flat and schema == "bio_nuisance_or_flat":
             log.warning(
-                "build06: %s has no z_mu_b_XX/z_mu_n_XX columns; z_schema bio_nuisance uses flat z_mu_XX", source
+                "build06: %s has no z_mu_b_XX/z_mu_n_XX columns; z_schema bio_nuisance_or_flat uses its "
+                "%d flat z_mu_XX columns",
+                source,
+                len(flat),
             )
-            return flat
+            chosen = flat
+        elif not bion and flat:
+            raise UsageError(
+                f"{source}: z_schema 'bio_nuisance' needs z_mu_b_XX and z_mu_n_XX columns, but this latent "
+                f"file has flat z_mu_XX columns only ({len(flat)}: {', '.join(flat[:3])}...); set "
+                "build06.z_schema to flat (or auto), or to bio_nuisance_or_flat to fall back to the flat ones"
+            )
+        else:
+            raise InputError(
+                f"{source}: z_schema {schema!r} needs z_mu_b_XX and z_mu_n_XX columns "
+                f"(found {(flat + bion)[:3] or 'none'}...)"
+            )
+    elif schema != "auto":
+        raise ParamsError(f"z_schema must be auto, flat, bio_nuisance or bio_nuisance_or_flat (got {schema!r})")
+    else:
+        chosen = [c for c in columns if FLAT_RE.match(c) or BION_RE.match(c)]
+        if not chosen:
+            raise InputError(f"{source}: no z_mu_* columns (columns: {', '.join(columns[:8])})")
+    gaps = _numbering_gaps(chosen)
+    if gaps:
         raise InputError(
-            f"{source}: z_schema 'bio_nuisance' needs z_mu_b_XX and z_mu_n_XX columns "
-            f"(found {(flat + bion)[:3] or 'none'}...)"
+            f"{source}: latent column(s) {', '.join(gaps[:5])} missing "
+            f"(the file has {chosen[0]} .. {chosen[-1]} without them)"
         )
-    if schema != "auto":
-        raise ParamsError(f"z_schema must be auto, flat or bio_nuisance (got {schema!r})")
-    both = [c for c in columns if FLAT_RE.match(c) or BION_RE.match(c)]
-    if not both:
-        raise InputError(f"{source}: no z_mu_* columns (columns: {', '.join(columns[:8])})")
-    return both
+    return chosen
+
+
+def _name_column_difference(path: Path, zc: list[str], first: Path, cols: list[str]) -> str:
+    missing = [c for c in cols if c not in zc]
+    extra = [c for c in zc if c not in cols]
+    parts = []
+    if missing:
+        parts.append(f"latent column(s) {', '.join(missing[:5])} missing (present in {first})")
+    if extra:
+        parts.append(f"extra latent column(s) {', '.join(extra[:5])} (absent from {first})")
+    if not parts:
+        parts.append(f"the z columns are in another order than in {first}")
+    return f"{path}: " + "; ".join(parts)
 
 
 def check_finite(table: pa.Table, cols: list[str], source: str | os.PathLike) -> None:
@@ -146,8 +193,9 @@ def load_latents(
     the same. ``None`` entries (missing files) are skipped.
 
     Raises:
+        UsageError: ``bio_nuisance`` on flat latents (see :func:`select_z_columns`).
         InputError: a file lacks ``snip_id`` or the schema's columns, files disagree on their z
-            columns, a z value is not finite (NaN, inf, empty), or a snip_id occurs twice
+            columns (the missing or extra columns named), a z value is not finite (NaN, inf, empty), or a snip_id occurs twice
             (within or across files; message lists examples and files).
     """
     parts, cols, origin = [], None, []
@@ -159,9 +207,9 @@ def load_latents(
             raise InputError(f"{path}: latent file has no snip_id column")
         zc = select_z_columns(header, schema, path)
         if cols is None:
-            cols = zc
+            cols, first = zc, path
         elif zc != cols:
-            raise InputError(f"{path}: z columns {zc[:4]}... differ from the other latent files' {cols[:4]}...")
+            raise InputError(_name_column_difference(path, zc, first, cols))
         try:
             t, parsed = read_latent_file(path, zc, dtype)
         except pa.ArrowInvalid as exc:

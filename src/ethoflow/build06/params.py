@@ -23,9 +23,10 @@ class Build06Params(StrictModel):
         experiments: experiments to merge; ``null``: every experiment of df02.
         experiment_column: df02 column naming the experiment (default ``experiment_date``).
         z_schema: ``auto`` (every ``z_mu_*`` column: flat and/or bio/nuisance), ``flat``
-            (``z_mu_XX`` only, required) or ``bio_nuisance`` (``z_mu_b_XX`` and ``z_mu_n_XX``; falls
-            back to flat ``z_mu_XX`` with a warning when a store has no bio/nuisance columns, as
-            morphseq's Build06 design does).
+            (``z_mu_XX`` only, required), ``bio_nuisance`` (``z_mu_b_XX`` and ``z_mu_n_XX``; a store
+            with flat columns only stops the run, exit status 2) or ``bio_nuisance_or_flat`` (as
+            ``bio_nuisance``, falling back to flat ``z_mu_XX`` with a warning, as morphseq's Build06
+            design does).
         z_dtype: type of the z columns in df03: ``float32`` (what the VAE computes) or ``float64``.
         coverage_warn: warn when a coverage (overall or per experiment) is below this fraction.
         allow_partial: an experiment without a latent file is an error (exit status 1) unless this
@@ -58,7 +59,7 @@ class Build06Params(StrictModel):
 
     experiments: list[str] | None = None
     experiment_column: str = "experiment_date"
-    z_schema: Literal["auto", "flat", "bio_nuisance"] = "auto"
+    z_schema: Literal["auto", "flat", "bio_nuisance", "bio_nuisance_or_flat"] = "auto"
     z_dtype: Literal["float32", "float64"] = "float32"
     coverage_warn: float = Field(0.95, ge=0.0, le=1.0)
     allow_partial: bool = False

@@ -46,7 +46,7 @@ class Df03Sidecar(_Record):
     latent_store: str
     latent_files: dict[str, str | None]
     df02: str
-    z_schema: Literal["auto", "flat", "bio_nuisance"]
+    z_schema: Literal["auto", "flat", "bio_nuisance", "bio_nuisance_or_flat"]
     z_dtype: Literal["float32", "float64"]
     z_columns: list[str]
     n_rows: int

@@ -2,7 +2,12 @@
 
 
 class EthoflowError(Exception):
-    """Base class for errors that stages report to the user without a traceback."""
+    """Base class for errors that stages report to the user without a traceback.
+
+    ``exit_code`` is the exit status of the stage script or ``ethoflow`` command that reports it.
+    """
+
+    exit_code: int = 1
 
 
 class ParamsError(EthoflowError):
@@ -20,3 +25,11 @@ class OverwriteError(EthoflowError):
 class OutputError(EthoflowError):
     """An output cannot be written: no space left, permission denied, read-only location, or a file
     where a folder is needed (or the reverse). The message names the path and the cause."""
+
+
+class UsageError(InputError):
+    """The inputs are readable but do not fit what was asked (e.g. ``z_schema: bio_nuisance`` on a latent
+    store without bio/nuisance columns): the user must choose, so the exit status is 2, as for a bad
+    command line."""
+
+    exit_code = 2

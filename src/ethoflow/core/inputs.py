@@ -9,7 +9,11 @@ Each check raises :class:`~ethoflow.core.errors.InputError` with one line ``<fil
   columns present);
 - :func:`check_hdf5` : a keypoint file (SLEAP ``.slp``, DeepLabCut/SLEAP ``.h5``) that is not HDF5;
 - :func:`check_pose_sessions` : a pose session whose every coordinate is NaN, and files whose bodyparts
-  differ (names the file and the missing/extra bodyparts).
+  differ (names the file and the missing/extra bodyparts);
+- :func:`check_last_row` : a CSV cut mid-row (its last line has fewer fields than its header and no
+  line end), which pandas would read as a row of empty cells;
+- :func:`walk_input_files` : the files of a folder walk, naming a symlink loop, a broken symlink, an
+  unreadable file or folder, and one file reached by two paths, instead of what a library makes of them.
 
 Only numpy and soundfile are imported, lazily.
 """
@@ -262,3 +266,125 @@ def warn_checkpoint_overrides(
     for line in lines:
         log.warning("%s", line)
     return lines
+
+
+def _readable(path: Path, what: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise InputError(f"{path}: {what} cannot be read ({exc.strerror or exc})") from None
+    os.close(fd)
+
+
+def walk_input_files(
+    paths: Sequence[str | os.PathLike], extensions: Sequence[str], what: str = "input file", recursive: bool = True
+) -> list[Path]:
+    """The files under ``paths`` (files or folders) whose extension is in ``extensions``: per path in the
+    order given, the files of a folder sorted by path (as keypoint-moseq's ``list_files_with_exts``).
+
+    Walks folders itself (following symlinks, as the libraries' glob walks do) so that what goes wrong
+    is named: a symlink that points back to a folder containing it (a loop, which a glob walk follows
+    until its names repeat), a broken symlink, a folder or file that cannot be read, and one file
+    reached through two paths (a library would report "duplicate names" or load it twice).
+
+    Raises:
+        InputError: ``<link>: symlink loop: it points to <target>, a folder that contains it``;
+            ``<link>: broken symlink (points to <target>, which does not exist)``; ``<path>: <what> cannot
+            be read (<cause>)``; ``<a>: the same file as <b> (reached through a symlink)``; a path that
+            does not exist.
+    """
+    exts = {("." + e.strip(".")).lower() for e in extensions}
+    out: list[Path] = []
+    real_of: dict[str, Path] = {}
+
+    def take(p: Path) -> None:
+        if p.suffix.lower() not in exts:
+            return
+        _readable(p, what)
+        real = os.path.realpath(p)
+        if real in real_of:
+            if os.path.abspath(p) == os.path.abspath(real_of[real]):
+                return  # the same path twice (a folder and its files both matched a pattern)
+            other = real_of[real]
+            link, target = (other, p) if os.path.abspath(other) != real else (p, other)
+            raise InputError(f"{link}: the same file as {target} (reached through a symlink); it would load twice")
+        real_of[real] = p
+        out.append(p)
+
+    def broken(p: Path) -> None:
+        raise InputError(f"{p}: broken symlink (points to {os.readlink(p)}, which does not exist)")
+
+    def walk(folder: Path, chain: tuple[tuple[int, int], ...]) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise InputError(f"{folder}: folder cannot be read ({exc.strerror or exc})") from None
+        for e in entries:
+            p = Path(e.path)
+            if e.is_symlink() and not p.exists():
+                broken(p)
+            if e.is_dir():
+                st = p.stat()
+                key = (st.st_dev, st.st_ino)
+                if key in chain:
+                    raise InputError(
+                        f"{p}: symlink loop: it points to {os.path.realpath(p)}, a folder that contains it"
+                    )
+                if recursive:
+                    walk(p, (*chain, key))
+            else:
+                take(p)
+
+    for raw in paths:
+        start = len(out)
+        p = Path(raw)
+        if p.is_symlink() and not p.exists():
+            broken(p)
+        if p.is_dir():
+            st = p.stat()
+            walk(p, ((st.st_dev, st.st_ino),))
+        elif p.exists():
+            if p.suffix.lower() not in exts:
+                raise InputError(f"{p}: {what} has extension {p.suffix!r}; expected one of {sorted(exts)}")
+            take(p)
+        else:
+            raise InputError(f"{p}: {what} not found")
+        out[start:] = sorted(out[start:], key=str)  # the order keypoint-moseq's own walk gives
+    return out
+
+
+def check_last_row(path: str | os.PathLike, what: str = "table", sep: str = ",") -> None:
+    """Raise when a delimited text file ends in a cut row: no line end after the last line, and fewer
+    fields there than in the header (pandas pads such a row with empty cells, silently).
+
+    A file that merely lacks its final line end, with a complete last row, passes.
+
+    Raises:
+        InputError: ``<path>: <what> is truncated: its last line (line N) has k of the m fields of the
+            header and no line end``.
+    """
+    import csv
+
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.readline()
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0 or head.endswith(b"\n") and size == len(head):
+            return
+        fh.seek(max(0, size - 65536))
+        tail = fh.read()
+    if tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.rsplit(b"\n", 1)[-1]
+    try:
+        n_head = len(next(csv.reader([head.decode("utf-8").rstrip("\r\n")], delimiter=sep)))
+        n_last = len(next(csv.reader([last.decode("utf-8")], delimiter=sep)))
+    except (UnicodeDecodeError, StopIteration, csv.Error):
+        return  # not this check's diagnosis: the reader names undecodable text
+    if n_last < n_head:
+        with open(path, "rb") as fh:
+            n_lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) + 1
+        raise InputError(
+            f"{path}: {what} is truncated: its last line (line {n_lines}) has {n_last} of the {n_head} fields "
+            "of the header and no line end (an incomplete copy?)"
+        )

@@ -96,9 +96,16 @@ def load_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParamsError(f"{path}: params file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ParamsError(
+            f"{path}: params file is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ParamsError(f"{path}: params file cannot be read ({exc.strerror or exc})") from None
     data = parse_params_text(text, path)
     if data is None:
-        return {}
+        raise ParamsError(f"{path}: params file holds no params (empty, or comments only)")
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
     return data

@@ -92,7 +92,7 @@ def run_stage(main: Callable[[], object]) -> None:
         if debug:
             log.error("%s", "".join(traceback.format_exception(exc)).rstrip())
         log.error("%s", exc)
-        sys.exit(1)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         log.error("interrupted")
         sys.exit(130)

@@ -174,6 +174,7 @@ def read_inputs(cfg: ZarrParams) -> tuple[list[CageRecord], dict[str, Any]]:
                 data_type=cfg.dam_data_type,
                 max_count=cfg.dam_max_count,
                 on_bad_row=cfg.dam_on_bad_row,
+                on_duplicate=cfg.dam_on_duplicate,
                 min_valid_fraction=cfg.dam_min_valid_fraction,
             )
             report["files"][f.name] = rep

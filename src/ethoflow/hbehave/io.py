@@ -172,9 +172,10 @@ def grid_from_rows(
 
 def _read_csv(path: Path, what: str, **kw: Any) -> pd.DataFrame:
     """``pd.read_csv`` with an empty, header-only or malformed file named as such (``InputError``)."""
-    from ethoflow.core.inputs import check_file
+    from ethoflow.core.inputs import check_file, check_last_row
 
     check_file(path, what)
+    check_last_row(path, what)
     try:
         df = pd.read_csv(path, **kw)
     except pd.errors.EmptyDataError:
@@ -332,7 +333,7 @@ DAM_TYPE_COL = 7  # 0-based: column 8, the data type of a DAM5 (multibeam) row
 DAM_COUNT_COL = 4 + DAM_EXTRA_COLS  # 0-based: column 11 holds tube 1
 # Data types a DAM5 file writes in column 8 (upper case): counts, per-beam counts, dwell, position, tabulated.
 DAM5_DATA_TYPES = frozenset({"CT", "C1", "C2", "C3", "C4", "D1", "D2", "D3", "D4", "PN", "PNF", "TA"})
-ROW_PROBLEMS = ("column_count", "date", "time", "status")
+ROW_PROBLEMS = ("column_count", "date", "time", "status", "missing_type_row")
 VALUE_PROBLEMS = ("non_numeric", "negative", "above_max")
 
 
@@ -456,6 +457,31 @@ def _summarise(counts: dict[str, int], kinds: tuple[str, ...]) -> str:
     return ", ".join(f"{counts[k]} {k}" for k in kinds if counts.get(k))
 
 
+def _readings_without_type_row(
+    all_rows: list[tuple[int, list[str]]], kept: list[tuple[int, list[str]]], data_type: str
+) -> list[DamProblem]:
+    """DAM5 readings (rows sharing a date and time) that have other data types but no ``data_type`` row.
+
+    Such a reading would silently become a gap on the minute grid; it is a row problem instead, named
+    by its time and lines (``on_bad_row``: ``fail`` raises it, ``skip`` reports it).
+    """
+    have = {(c[1], c[2]) for _, c in kept}
+    missing: dict[tuple[str, str], list[int]] = {}
+    for ln, c in all_rows:
+        key = (c[1], c[2])
+        if key not in have:
+            missing.setdefault(key, []).append(ln)
+    out = []
+    for (date, time), lines in missing.items():
+        span = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
+        msg = (
+            f"DAM5 reading at {date} {time} ({span}, {len(lines)} rows of other data types) has no "
+            f"{data_type} row: that reading would be a gap"
+        )
+        out.append(DamProblem(lines[0], DAM_TYPE_COL + 1, "data type", "missing_type_row", msg, f"{date} {time}"))
+    return out
+
+
 def read_dam_readings(
     path: str | os.PathLike,
     *,
@@ -520,12 +546,14 @@ def read_dam_readings(
         for t in types:
             type_rows[t] = type_rows.get(t, 0) + 1
         want = data_type.upper()
+        all_rows = rows
         rows = [r for r, t in zip(rows, types) if t.upper() == want]
         if not rows:
             raise InputError(
                 f"{path}: DAM5 (multibeam) file has no {data_type!r} rows (column 8 holds "
                 f"{', '.join(sorted(type_rows))}); set hbehave.zarr.dam_data_type"
             )
+        problems.extend(_readings_without_type_row(all_rows, rows, data_type))
 
     dates: dict[str, _dt.date] = {}
     times: dict[str, int] = {}
@@ -723,6 +751,68 @@ def resample_to_minutes(
     return activity, valid, coverage.astype(np.float32), ts, report
 
 
+def check_duplicate_readings(rd: DamReadings, *, on_duplicate: str = "fail") -> tuple[int, int]:
+    """Readings of one DAM file that repeat a time stamp (to the second), before any merging.
+
+    A repeat that differs from the first reading at that time (a count, or the status, of any tube)
+    is a conflict: the file holds two answers for one reading and no rule can tell which is right.
+
+    Args:
+        rd: the parsed readings (:func:`read_dam_readings`).
+        on_duplicate: ``fail`` raises on the first conflict; ``mean``/``first``/``last``: the caller
+            merges that way; the counts are logged here (a warning when any conflict).
+
+    Returns:
+        ``(repeated readings, conflicting readings)``: extra rows at an already-seen time, and how
+        many of them differ.
+
+    Raises:
+        InputError: ``on_duplicate="fail"`` and a conflict: ``<file>: lines A and B: two readings at
+            <time> with different counts (tube T: x vs y); N conflicting ...``.
+    """
+    secs = rd.seconds
+    order = np.argsort(secs, kind="stable")
+    s_sorted = secs[order]
+    same = np.flatnonzero(s_sorted[1:] == s_sorted[:-1]) + 1  # positions that repeat the previous time
+    if not len(same):
+        return 0, 0
+    # the first reading of each run of equal times
+    run_start = np.maximum.accumulate(np.where(np.r_[True, s_sorted[1:] != s_sorted[:-1]], np.arange(len(secs)), 0))
+    ok = (rd.status == 1)[:, None] & rd.count_ok
+    vals = np.where(ok, rd.counts, np.nan)
+    conflicts = []
+    for pos in same:
+        a, b = order[run_start[pos]], order[pos]
+        if rd.status[a] != rd.status[b] or not np.array_equal(vals[a], vals[b], equal_nan=True):
+            conflicts.append((a, b))
+    n_rep, n_conf = len(same), len(conflicts)
+    if conflicts and on_duplicate == "fail":
+        a, b = conflicts[0]
+        when = str(np.datetime64(int(secs[a]), "s")).replace("T", " ")
+        if rd.status[a] != rd.status[b]:
+            what = f"status {rd.status[a]} vs {rd.status[b]}"
+        else:
+            tube = int(np.flatnonzero(~((vals[a] == vals[b]) | (np.isnan(vals[a]) & np.isnan(vals[b]))))[0])
+            what = f"tube {tube + 1}: {rd.counts[a, tube]:g} vs {rd.counts[b, tube]:g}"
+        more = f"; {n_conf} conflicting readings in this file" if n_conf > 1 else ""
+        raise InputError(
+            f"{rd.path}: lines {rd.lines[a]} and {rd.lines[b]}: two readings at {when} with different "
+            f"counts ({what}){more} (hbehave.zarr.dam_on_duplicate: fail; mean, first or last merges them)"
+        )
+    if conflicts:
+        log.warning(
+            "%s: %d readings repeat a time stamp, %d of them with different counts: merged by "
+            "hbehave.zarr.dam_on_duplicate=%s",
+            rd.path,
+            n_rep,
+            n_conf,
+            on_duplicate,
+        )
+    else:
+        log.info("%s: %d identical repeated readings merged", rd.path, n_rep)
+    return n_rep, n_conf
+
+
 def _detect_interval_s(seconds: np.ndarray) -> int:
     """Median step (seconds) between distinct valid readings; 60 with fewer than two."""
     steps = np.diff(np.unique(seconds))
@@ -741,6 +831,7 @@ def read_dam(
     max_count: int = 1000,
     on_bad_row: str = "fail",
     min_valid_fraction: float = 0.5,
+    on_duplicate: str = "fail",
 ) -> tuple[list[CageRecord], dict[str, Any]]:
     """Read a DAM2/DAM5 monitor file (TriKinetics) as cages on the per-minute grid.
 
@@ -771,6 +862,10 @@ def read_dam(
         max_count: largest plausible count per reading.
         on_bad_row: ``fail`` or ``skip`` (see :func:`read_dam_readings`).
         min_valid_fraction: coverage a resampled minute needs to be valid (0-1].
+        on_duplicate: two readings with the same time stamp and different counts or status
+            (:func:`check_duplicate_readings`): ``fail`` raises naming both lines; ``mean``, ``first``
+            or ``last`` merges them that way (and overrides ``duplicates``), logged with the counts.
+            Identical repeated readings are merged in every mode and counted.
 
     Returns:
         ``(records, report)``; the report counts every rule (``status_codes``, ``skipped_rows``,
@@ -778,13 +873,20 @@ def read_dam(
 
     Raises:
         InputError: a bad row or count with ``on_bad_row="fail"`` (file, line and column named), a DAM5
-            file without ``data_type`` rows, no readable row, an unknown layout.
+            reading without its ``data_type`` row with ``on_bad_row="fail"`` (its time named), a DAM5
+            file without ``data_type`` rows, conflicting readings with ``on_duplicate="fail"`` (both
+            lines named), no readable row, an unknown layout.
     """
     if layout not in ("per_tube", "per_monitor"):
         raise InputError(f"unknown DAM layout {layout!r} (per_tube | per_monitor)")
+    if on_duplicate not in ("fail", "mean", "first", "last"):
+        raise InputError(f"unknown dam_on_duplicate {on_duplicate!r} (fail | mean | first | last)")
     path = Path(path)
     monitor = path.stem
     rd = read_dam_readings(path, data_type=data_type, max_count=max_count, on_bad_row=on_bad_row)
+    n_repeated, n_conflicting = check_duplicate_readings(rd, on_duplicate=on_duplicate)
+    if on_duplicate != "fail":
+        duplicates = on_duplicate
     status = rd.status
     pc = rd.problem_counts()
     codes, ncodes = np.unique(status, return_counts=True)
@@ -851,6 +953,9 @@ def read_dam(
             "skipped_values": rd.skipped_values,
             "problem_counts": pc,
             "problems": [p.as_dict() for p in rd.problems[:MAX_LISTED]],
+            "repeated_readings": n_repeated,
+            "conflicting_readings": n_conflicting,
+            "dam_on_duplicate": on_duplicate,
         }
     )
     if rd.dam_format == "DAM5":

@@ -80,7 +80,11 @@ class ZarrParams(StrictModel):
             non-integer status, or a count that is non-numeric, negative or above ``dam_max_count``:
             ``fail`` stops the stage naming file, line and column; ``skip`` leaves the row out (a bad
             count: that tube's value of that reading only) and reports every problem (stage log and
-            ``zarr_report.json``).
+            ``zarr_report.json``). A DAM5 reading whose ``dam_data_type`` row is missing (other
+            data types present at that time) is such a problem too, named by its time.
+        dam_on_duplicate: two DAM readings with the same time stamp and different counts or status:
+            ``fail`` stops the stage naming both lines; ``mean``, ``first`` or ``last`` merges them so
+            (logged with the counts, in ``zarr_report.json``). Identical repeats are always merged.
         duplicates: rule for several rows with the same minute: ``mean`` (of the valid values per
             channel), ``first``, ``last`` (in file order) or ``error``.
         missing_in_summary: cages with a CSV but no summary row: ``keep`` (metadata unknown,
@@ -103,6 +107,7 @@ class ZarrParams(StrictModel):
     dam_max_count: int = Field(1000, ge=1)
     dam_min_valid_fraction: float = Field(0.5, gt=0, le=1)
     dam_on_bad_row: Literal["fail", "skip"] = "fail"
+    dam_on_duplicate: Literal["fail", "mean", "first", "last"] = "fail"
     duplicates: Literal["mean", "first", "last", "error"] = "mean"
     missing_in_summary: Literal["keep", "error"] = "keep"
     normalisation: Literal["per_electrode", "global"] = "per_electrode"

@@ -11,6 +11,7 @@ Fits use keypoint-moseq (``init_model``, ``fit_model``, ``load_checkpoint``; Wei
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -174,11 +175,63 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
     return median_duration(model["states"]["z"], data["mask"]), name
 
 
+def _snapshot_iters(checkpoint: Path) -> list[int]:
+    """The iterations of the model snapshots in a keypoint-moseq ``checkpoint.h5``, sorted; ``[]`` when
+    the file cannot be read (a kill during its very first write)."""
+    import h5py
+
+    try:
+        with h5py.File(checkpoint, "r") as f:
+            return sorted(int(k) for k in f["model_snapshots"])
+    except (OSError, KeyError, ValueError):
+        return []
+
+
+@contextlib.contextmanager
+def atomic_snapshots():
+    """keypoint-moseq appends each model snapshot to ``checkpoint.h5`` in place, so a kill during that
+    write can leave a snapshot half written (or the file unreadable). Inside this block every
+    ``save_hdf5`` of ``keypoint_moseq.fitting`` writes a copy (``.checkpoint.h5.partial``) and renames it
+    over the checkpoint: a killed fit leaves the last whole snapshot. The bytes are those of the in-place
+    append (the copy is byte for byte, then the same append)."""
+    import keypoint_moseq.fitting as kf
+
+    original = kf.save_hdf5
+
+    def save(filepath, save_dict, datapath=None, exist_ok=False):
+        path = Path(filepath)
+        tmp = path.with_name(f".{path.name}.partial")
+        if path.exists():
+            shutil.copyfile(path, tmp)
+        else:
+            tmp.unlink(missing_ok=True)
+        original(str(tmp), save_dict, datapath, exist_ok=exist_ok)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    kf.save_hdf5 = save
+    try:
+        yield
+    finally:
+        kf.save_hdf5 = original
+
+
 def continue_fit(spec: dict[str, Any]) -> dict[str, float]:
     """Continue the chosen trial's model to ``end_iter`` under the final name (resumable:
     restarts from the final checkpoint's latest snapshot when one exists). Returns ``end_iter``
     (the last iteration index) and ``duration``, the final model's median syllable duration in
-    frames (:func:`median_duration`)."""
+    frames (:func:`median_duration`).
+
+    Exact resume: a fit killed at any point and rerun writes the ``checkpoint.h5`` bytes of an
+    uninterrupted fit. keypoint-moseq's ``fit_model(start_iter=s)`` resamples iterations ``s`` to
+    ``num_iters`` and snapshots the model *after* each iteration, RNG state (``model["seed"]``)
+    included; the first snapshot of the final checkpoint is the trial's model *before* iteration
+    ``s``. So a resume from that first snapshot starts at its iteration, and a resume from a later
+    snapshot ``k`` at ``k + 1`` (starting at ``k`` would draw iteration ``k`` twice: another chain).
+    Snapshots are written atomically (:func:`atomic_snapshots`); an unreadable final checkpoint is
+    started over from the trial.
+    """
     from ethoflow.moseq import jaxcache
 
     spec = read_spec(spec, FinalFitSpec, "continue_fit spec")
@@ -187,28 +240,41 @@ def continue_fit(spec: dict[str, Any]) -> dict[str, float]:
 
     opts = apply_options(spec.options)
     project_dir, final = spec.project_dir, spec.final_name
-    final_ckpt = Path(project_dir) / final / "checkpoint.h5"
-    if final_ckpt.exists():
+    final_dir = Path(project_dir) / final
+    final_ckpt = final_dir / "checkpoint.h5"
+    snaps = _snapshot_iters(final_ckpt) if final_ckpt.exists() else []
+    if final_dir.exists() and not snaps:
+        shutil.rmtree(final_dir)  # killed before its first snapshot was whole: start the final fit over
+    if snaps:
         model, data, metadata, start = kpms.load_checkpoint(project_dir, final)
+        start = int(start) if int(start) == snaps[0] else int(start) + 1
     else:
         model, data, metadata, start = kpms.load_checkpoint(project_dir, spec.trial_name)
-    start, end = int(start), spec.end_iter
-    if start < end:
-        model, _ = kpms.fit_model(
-            model,
-            data,
-            metadata,
-            str(project_dir),
-            final,
-            ar_only=spec.kind == "arhmm",
-            start_iter=start,
-            num_iters=end,
-            save_every_n_iters=spec.save_every,
-            generate_progress_plots=False,
-            parallel_message_passing=opts.parallel_message_passing,
-        )
-    elif not final_ckpt.exists():
-        shutil.copytree(Path(project_dir) / spec.trial_name, Path(project_dir) / final)
+        start = int(start)
+    end = spec.end_iter
+    if snaps and snaps[-1] >= end:
+        pass  # finished before the kill: the model is the last snapshot
+    elif snaps or start < end:
+        with atomic_snapshots():
+            model, _ = kpms.fit_model(
+                model,
+                data,
+                metadata,
+                str(project_dir),
+                final,
+                ar_only=spec.kind == "arhmm",
+                start_iter=start,
+                num_iters=end,
+                save_every_n_iters=spec.save_every,
+                generate_progress_plots=False,
+                parallel_message_passing=opts.parallel_message_passing,
+            )
+            if end not in _snapshot_iters(final_ckpt):  # resumed at end itself: fit_model saves after start only
+                import keypoint_moseq.fitting as kf
+
+                kf.save_hdf5(str(final_ckpt), model, f"model_snapshots/{end}", exist_ok=True)
+    else:  # the trial already ran to end_iter: its checkpoint is the final one
+        shutil.copytree(Path(project_dir) / spec.trial_name, final_dir)
     return {"end_iter": end, "duration": median_duration(model["states"]["z"], data["mask"])}
 
 

@@ -138,36 +138,67 @@ def resolve_paths(patterns: list[str], root: str | os.PathLike = ".") -> list[st
     return out
 
 
-def load_keypoint_files(paths: list[str], fmt: str, extension: str | None = None) -> tuple[dict, dict, list[str]]:
-    """Read every path with ``keypoint_moseq.load_keypoints``; returns (coords, confs, bodyparts).
+def load_keypoint_files(
+    paths: list[str],
+    fmt: str,
+    extension: str | None = None,
+    required_bodyparts: dict[str, list[str] | None] | None = None,
+) -> tuple[dict, dict, list[str]]:
+    """Read every keypoint file under ``paths`` with ``keypoint_moseq.load_keypoints``; returns
+    (coords, confs, bodyparts).
+
+    Every file is found and checked before keypoint-moseq is imported: the folder walk
+    (:func:`ethoflow.core.inputs.walk_input_files`: symlink loops, broken symlinks, unreadable files),
+    each file's layout (:func:`ethoflow.core.pose_files.check_keypoint_file`: empty, garbage,
+    truncated, wrong shape, no frames) and the bodyparts (:func:`ethoflow.core.pose_files.check_bodyparts`:
+    the first file's, and ``required_bodyparts``). Then each file is loaded on its own, in the order
+    keypoint-moseq's own walk gives, so a failure still names its file.
+
+    Args:
+        paths: files and folders (e.g. from :func:`resolve_paths`).
+        fmt: keypoint-moseq format (``deeplabcut``, ``sleap``, ``nwb``, ...).
+        extension: only files with this extension (``None``: the format's defaults).
+        required_bodyparts: ``{params key: names}`` every file must have (named in the message).
 
     Raises:
-        InputError: unreadable file, or files with different bodyparts.
+        InputError: one line naming the file and what is wrong (see above); files with different
+            bodyparts; a session name in two files; an all-NaN session.
     """
-    import keypoint_moseq as kpms
+    from ethoflow.core.inputs import check_pose_sessions, walk_input_files
+    from ethoflow.core.pose_files import FORMAT_EXTENSIONS, check_bodyparts, check_keypoint_file
 
-    from ethoflow.core.inputs import check_hdf5, check_pose_sessions
+    exts = [extension] if extension else list(FORMAT_EXTENSIONS.get(fmt, ()))
+    files = walk_input_files(paths, exts, what="keypoint file") if exts else [Path(p) for p in paths]
+    if not files:
+        raise InputError(f"{', '.join(map(str, paths))}: no keypoint files with extension {exts}")
+    per_file = {str(f): check_keypoint_file(f, fmt) for f in files}
+    check_bodyparts(per_file, required_bodyparts)
+
+    import keypoint_moseq as kpms
 
     coords: dict = {}
     confs: dict = {}
     bodyparts: list[str] | None = None
-    per_file: dict[str, list[str]] = {}
+    loaded: dict[str, list[str]] = {}
     session_file: dict[str, str] = {}
-    for path in paths:
-        if Path(path).is_file() and Path(path).suffix.lower() in (".h5", ".hdf5", ".slp", ".nwb"):
-            check_hdf5(path)  # empty, non-HDF5 or truncated files named before kpms opens them
+    for path in map(str, files):
         try:
             c, p, bps = kpms.load_keypoints(path, fmt, extension=extension)
         except Exception as exc:  # kpms raises assorted errors on bad files
             raise InputError(f"{path}: cannot load keypoints as {fmt!r}: {exc}") from exc
         bps = [str(b) for b in bps]
-        per_file[str(path)] = bps
-        check_pose_sessions({}, per_file)  # a file whose bodyparts differ: the missing/extra ones named
+        loaded[path] = bps
+        check_pose_sessions({}, loaded)  # a file whose bodyparts differ: the missing/extra ones named
         bodyparts = bps
-        for k in c:
+        for k, arr in c.items():
             if k in coords:
-                raise InputError(f"{path}: session name {k!r} appears in more than one file")
-            session_file[k] = str(path)
+                raise InputError(f"{path}: session name {k!r} appears in more than one file ({session_file[k]})")
+            shape = np.shape(arr)
+            if len(shape) != 3 or shape[1] != len(bps) or shape[2] not in (2, 3):
+                raise InputError(
+                    f"{path}: session {k!r}: keypoints of shape {shape}, expected (frames, {len(bps)} bodyparts, 2 or 3)"
+                )
+            session_file[k] = path
         coords.update(c)
         confs.update(p if p is not None else {})
     assert bodyparts is not None

@@ -33,7 +33,10 @@ def load(cfg: MoseqParams, out_dir: str | os.PathLike, root: str | os.PathLike =
     """
     p = cfg.load
     paths = io.resolve_paths(p.paths, root)
-    coords, confs, bodyparts = io.load_keypoint_files(paths, p.format, p.extension)
+    required = {
+        f"moseq.load.{k}": getattr(p, k) for k in ("use_bodyparts", "anterior_bodyparts", "posterior_bodyparts")
+    }
+    coords, confs, bodyparts = io.load_keypoint_files(paths, p.format, p.extension, required)
     if p.bodyparts is not None and list(p.bodyparts) != bodyparts:
         raise ParamsError(f"moseq.load.bodyparts {p.bodyparts} do not match the files' bodyparts {bodyparts}")
     use = list(p.use_bodyparts) if p.use_bodyparts else list(bodyparts)

@@ -92,11 +92,25 @@ def write_latent_csv(csv_text: str, csv_path: str | os.PathLike, twin: bool = Tr
 
 
 def latent_header(csv_path: str | os.PathLike) -> list[str]:
-    """Column names of a latent CSV (its first line)."""
+    """Column names of a latent CSV (its first line).
+
+    Raises:
+        InputError: the file is missing (a broken symlink included), empty, or its header is not UTF-8 text.
+    """
     import csv
 
-    with open(csv_path, newline="", encoding="utf-8") as fh:
-        return next(csv.reader([fh.readline()]), [])
+    from ethoflow.core.errors import InputError
+    from ethoflow.core.inputs import check_file
+
+    check_file(csv_path, "latent file")
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as fh:
+            return next(csv.reader([fh.readline()]), [])
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{csv_path}: latent file is not UTF-8 text (byte {exc.object[exc.start]:#04x} at {exc.start}); "
+            "not a latent CSV, or saved in another encoding"
+        ) from None
 
 
 def read_latent_file(csv_path: str | os.PathLike, z_columns: list[str], dtype: str = "float32") -> tuple[pa.Table, str]:

@@ -197,9 +197,11 @@ def read_df02(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: df02 not found")
-    from ethoflow.core.inputs import check_file
+    from ethoflow.core.inputs import check_file, check_last_row
 
     check_file(path, "df02")
+    if path.suffix == ".csv":
+        check_last_row(path, "df02")
     try:
         if path.suffix == ".parquet":
             df = pd.read_parquet(path)
