@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 PIPELINES = ("acoustic_resnet", "acoustic_framewise", "hbehave", "vae", "moseq")
 
 #: (steps, batch) per size; ``tiny`` for the test (a few seconds in all), ``bench`` for timing
-SIZES = {"tiny": {"steps": 3, "batch": 2, "iters": 2}, "bench": {"steps": 30, "batch": 16, "iters": 200}}
+SIZES = {"tiny": {"steps": 3, "batch": 2, "iters": 2}, "bench": {"steps": 20, "batch": 8, "iters": 100}}
 
 
 def _digest(arrays) -> str:
