@@ -262,3 +262,14 @@ def test_every_detection_set_depends_on_its_data_dir_and_the_models(stages):
     for name, ds in _params()["acoustic"]["detect"]["sets"].items():
         deps = stages[f"acoustic_detect@{name}"]["deps"]
         assert ds["data_dir"] in deps and "models/acoustic" in deps, (name, deps)
+
+
+def test_every_stage_lists_the_compute_mode_and_no_other_compute_key():
+    """``compute.numerics`` and ``compute.threads`` change results (portable vs fast CPU kernels), so every
+    stage lists them and switching reruns the pipeline; where and with what resources a stage runs
+    (the rest of ``compute``) changes nothing and is listed by none."""
+    raw = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, st in raw.items():
+        params = [p if isinstance(p, str) else next(iter(p)) for p in st.get("do", st).get("params", [])]
+        compute = sorted(p for p in params if p.startswith("compute"))
+        assert compute == ["compute.numerics", "compute.threads"], (name, compute)
