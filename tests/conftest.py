@@ -12,6 +12,7 @@ SHARED_DATA = Path(os.environ.get("ETHOFLOW_SHARED_DATA", REPO.parent / "shared"
 
 os.environ.setdefault("ETHOFLOW_PROGRESS", "0")
 
+
 pytest_plugins = ["tests.fixtures.hbehave", "tests.fixtures.dvc"]
 
 _SLURM_REASON = "Slurm is not running (start it with: sudo scripts/local-slurm.sh start)"
@@ -32,6 +33,20 @@ def slurm_answers() -> bool:
 
 
 def pytest_configure(config):
+    """The suite runs in the compute mode of the repository's params.yaml (``compute.numerics``,
+    portable), as the stages do. Its variables must be set before numpy (already loaded by pytest's
+    plugins), torch or jax load, so a run started outside that mode is replaced by the same command in
+    it (:func:`ethoflow.core.numerics.ensure`; pytest's output capture is stopped first, so the new
+    process writes to the terminal). xdist workers inherit the mode."""
+    from ethoflow.core import numerics
+
+    mode = numerics.mode_from_params(REPO / "params.yaml")
+    if not numerics.applied(*mode):
+        capture = config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.stop_global_capturing()
+        numerics.ensure(*mode)
+    numerics.apply_runtime(*mode)
     config.addinivalue_line("markers", "sshd: starts a throw-away OpenSSH server on 127.0.0.1 (openssh-server)")
 
 

@@ -302,3 +302,14 @@ def test_every_trained_model_is_a_registry_artifact(stages):
     for name, out in models:
         assert any(p == out or p.startswith(out + "/") for p in paths), f"{name}: model {out} is not an artifact"
     assert artifacts["vae"].path == f"models/vae/{_params()['vae']['model_name']}"  # interpolated like the stage
+
+
+def test_every_stage_lists_the_compute_mode_and_no_other_compute_key():
+    """``compute.numerics`` and ``compute.threads`` change results (portable vs fast CPU kernels), so every
+    stage lists them and switching reruns the pipeline; where and with what resources a stage runs
+    (the rest of ``compute``) changes nothing and is listed by none."""
+    raw = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, st in raw.items():
+        params = [p if isinstance(p, str) else next(iter(p)) for p in st.get("do", st).get("params", [])]
+        compute = sorted(p for p in params if p.startswith("compute"))
+        assert compute == ["compute.numerics", "compute.threads"], (name, compute)

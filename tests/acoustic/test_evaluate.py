@@ -123,3 +123,20 @@ def test_evaluate_detections_groups_by_role():
     assert (held["n_gt"], held["tp"], held["fp"], held["fn"]) == (1, 1, 1, 0)
     assert res["groups"]["all"]["greedy"]["tp"] == 2
     assert list(res["detections"].gt_hungarian) == ["a#1", "", "b#1"]
+
+
+def test_event_intervals_give_the_event_count_and_a_seeded_95pct_interval_around_each_rate():
+    from ethoflow.acoustic.evaluate import event_intervals
+
+    small, large = event_intervals(14, 3, 5), event_intervals(140, 30, 50)
+    assert small["events"] == 19 and large["events"] == 190
+    for m, (tp, fp, fn) in ((small, (14, 3, 5)), (large, (140, 30, 50))):
+        f1 = 2 * tp / (2 * tp + fp + fn)
+        assert m["f1_ci95_lo"] < f1 < m["f1_ci95_hi"]
+        assert m["precision_ci95_lo"] < tp / (tp + fp) < m["precision_ci95_hi"]
+        assert m["recall_ci95_lo"] < tp / (tp + fn) < m["recall_ci95_hi"]
+    # ten times the events: about a third of the width (1/sqrt(10))
+    width = lambda m: m["f1_ci95_hi"] - m["f1_ci95_lo"]  # noqa: E731
+    assert 0.2 < width(large) / width(small) < 0.5
+    assert event_intervals(14, 3, 5) == small  # seeded: the same bytes in the metrics file
+    assert event_intervals(0, 0, 0) == {"events": 0}

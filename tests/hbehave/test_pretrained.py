@@ -251,8 +251,16 @@ def test_normalise_switch(tmp_path):
         )
 
 
+#: tolerance against a reference written on another machine: the same checkpoint and input moved the
+#: outputs (values up to 0.83) by at most 5.5e-6 across CPU dispatch settings on one AVX-512 machine
+#: (plain 3.7e-6, ATen avx2 5.4e-6 / default 5.5e-6, oneDNN AVX2 5.2e-6, portable mode 2.5e-6 from the
+#: reference; any thread count the same), so 4x that. Byte identity holds only within one machine.
+CROSS_MACHINE_ATOL, CROSS_MACHINE_RTOL = 2e-5, 1e-5
+
+
 def test_ethoflow_checkpoints_load_and_give_identical_outputs():
-    """A checkpoint saved before the pretrained fields existed: same levels and training forward, bit for bit."""
+    """A checkpoint saved before the pretrained fields existed: same levels and training forward as the
+    reference written on another machine (within :data:`CROSS_MACHINE_ATOL`), and bit for bit on a rerun here."""
     model, meta = load_model(DATA / "ethoflow_before_pretrained.pt")
     ref = np.load(DATA / "ethoflow_before_pretrained_io.npz")
     a = model.arch
@@ -265,13 +273,24 @@ def test_ethoflow_checkpoints_load_and_give_identical_outputs():
         False,
     )
     x = torch.from_numpy(ref["x"])
-    for i, lv in enumerate(model.embed(x)):
-        np.testing.assert_array_equal(lv.numpy(), ref[f"level{i + 1}"])
-    with torch.no_grad():
-        loss, pred, mask = model(x[:, :, : a.input_size[0]], None, torch.Generator().manual_seed(9))
-    np.testing.assert_array_equal(loss.numpy(), ref["loss"])
-    np.testing.assert_array_equal(pred.numpy(), ref["pred"])
-    np.testing.assert_array_equal(mask.numpy(), ref["mask"])
+
+    def outputs():
+        with torch.no_grad():
+            levels = [lv.numpy() for lv in model.embed(x)]
+            loss, pred, mask = model(x[:, :, : a.input_size[0]], None, torch.Generator().manual_seed(9))
+        return levels, loss.numpy(), pred.numpy(), mask.numpy()
+
+    levels, loss, pred, mask = outputs()
+    tol = dict(atol=CROSS_MACHINE_ATOL, rtol=CROSS_MACHINE_RTOL)
+    for i, lv in enumerate(levels):
+        np.testing.assert_allclose(lv, ref[f"level{i + 1}"], **tol)
+    np.testing.assert_allclose(loss, ref["loss"], **tol)
+    np.testing.assert_allclose(pred, ref["pred"], **tol)
+    np.testing.assert_array_equal(mask, ref["mask"])  # drawn from the seeded generator: exact anywhere
+    # within one machine: the same bytes again
+    again = outputs()
+    for got, want in zip([*again[0], *again[1:]], [*levels, loss, pred, mask]):
+        np.testing.assert_array_equal(got, want)
     # the file has none of the new fields; they take their defaults
     assert not {"pos_embed", "level_proj_dims", "final_norm", "pool_attn", "norm_eps", "encoder_only"} & set(
         meta["architecture"]

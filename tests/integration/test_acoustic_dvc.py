@@ -44,6 +44,11 @@ def test_repro_writes_every_output(project):
         set(layers) == {"cnn", "rf"} and {"f1", "precision", "recall"} <= set(layers["cnn"])
         for layers in headline.values()
     )
+    # every rate with its held-out event count and its 95% interval (bootstrap over events)
+    for m in [*(layer for layers in headline.values() for layer in layers.values()), detect["demo"]]:
+        assert m["events"] > 0, m
+        for rate in ("f1", "precision", "recall"):
+            assert m[f"{rate}_ci95_lo"] <= m[rate] <= m[f"{rate}_ci95_hi"], (rate, m)
     # threshold and clean-up chosen on the validation tape; the RF's counts and pass-through flag
     for layers in headline.values():
         assert {"threshold", "min_gap_s", "min_dur_s", "val_f1"} <= set(layers["cnn"])

@@ -86,6 +86,9 @@ def test_train_outputs_normaliser_and_curves(data):
     assert ck["normaliser"]["mean"] == pytest.approx(fit_normaliser(x, m)["mean"])
     assert summary["n_train_snips"] == len(tr) and summary["n_val_snips"] == len(va) > 0
     assert summary["epochs_run"] == 4 and summary["monitor"] == "val"
+    # the per-cage normalised reconstruction error of each split: comparable across splits (a fraction)
+    assert 0 < summary["recon_nmse_val"] < 5 and 0 < summary["recon_nmse_train"] < 5
+    assert summary["n_train_cages"] == used.iloc[tr].cage_id.nunique()
     assert json.loads((out / "train.json").read_text())["best_epoch"] == summary["best_epoch"]
     live = json.loads((out / "live" / "metrics.json").read_text())
     for key in ("recon", "kl", "elbo"):
@@ -134,6 +137,20 @@ def test_embed_writes_latent_store_layout(data, tmp_path):
     np.testing.assert_allclose(other.iloc[:, 1:], a.iloc[:, 1:], atol=1e-5)  # batch size: rounding only
     with pytest.raises(InputError, match="not in df02"):
         embed_experiments(out / "model" / "model.pt", df02, store, tmp_path / "lat3", ["nope"])
+
+
+def test_cage_nmse_is_one_minus_r2_per_cage_averaged_over_cages():
+    from ethoflow.vae.training import cage_nmse
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1, (3, 5, 2)), rng.normal(10, 30, (3, 5, 2))]).astype(np.float32)
+    mask = np.ones_like(x, bool)
+    cages = np.array(["a"] * 3 + ["b"] * 3)
+    assert cage_nmse(x, x, mask, cages) == 0.0
+    # predicting each cage's own mean: 1 for both cages, whatever their scale
+    means = np.concatenate([np.broadcast_to(x[c == cages].mean(axis=(0, 1)), (3, 5, 2)) for c in ("a", "b")])
+    assert cage_nmse(x, means, mask, cages) == pytest.approx(1.0)
+    assert cage_nmse(x[:0], x[:0], mask[:0], cages[:0]) is None
 
 
 def test_latent_column_names():

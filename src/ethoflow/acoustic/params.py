@@ -55,6 +55,10 @@ class DemoParams(StrictModel):
         heldout_s: length (s) of one extra tape written outside the corpus for the detection demo
             (its annotations go to a separate ``truth`` folder the detector never reads); 0: none.
         heldout_sr: its sample rate (Hz; FLAC), another rate than ``sr`` so detection resamples.
+        benchmark_tapes: extra tapes ``B01``, ``B02``, ... in the corpus, drawn like the others after them
+            (the first ``n_tapes`` are unchanged), each ``recordings_per_tape`` recordings of
+            ``benchmark_recording_s`` seconds; list them in a variant's ``benchmark_tapes`` to evaluate on
+            them only (the demo's test set: enough events for a rate with a usable interval).
     """
 
     seed: int = 7
@@ -72,6 +76,8 @@ class DemoParams(StrictModel):
     other_f0_hz: tuple[float, float] = (1100.0, 2000.0)
     heldout_s: float = Field(0.0, ge=0)
     heldout_sr: int = Field(44100, gt=0)
+    benchmark_tapes: int = Field(0, ge=0)
+    benchmark_recording_s: float = Field(60.0, gt=1)
 
 
 class SourceParams(StrictModel):

@@ -25,7 +25,10 @@ log = get_logger(__name__)
 
 #: the per-item evaluation summary inside each layer's out folder
 LAYER_METRICS = "metrics.json"
+#: each rate comes with the held-out event count and its 95% interval (bootstrap over events,
+#: :func:`ethoflow.acoustic.evaluate.event_intervals`): ``events``, ``f1_ci95_lo``, ``f1_ci95_hi``, ...
 HEADLINE_KEYS = ("f1", "precision", "recall")
+INTERVAL_KEYS = ("events", *(f"{k}_ci95_{e}" for k in HEADLINE_KEYS for e in ("lo", "hi")))
 #: what each layer's metrics.json reports under ``chosen`` and the headline repeats: the post-processing
 #: used (``cnn``; chosen on validation tapes when ``auto``) and the RF's threshold and training counts (``rf``)
 CHOSEN_KEYS = (
@@ -96,7 +99,7 @@ def build_report(
     Raises:
         InputError: an expected evaluation file is missing (run the evaluate/rf stages first).
     """
-    from ethoflow.acoustic.evaluate import HELDOUT_ROLES, ground_truth
+    from ethoflow.acoustic.evaluate import HELDOUT_ROLES, event_intervals, ground_truth
 
     index = read_json(corpus)
     rows, tape_rows, curves, summary = [], [], [], {}
@@ -138,6 +141,7 @@ def build_report(
                     "fp": hm.get("fp"),
                     "fn": hm.get("fn"),
                     "f1_greedy": gm.get("f1"),
+                    **(event_intervals(hm["tp"], hm["fp"], hm["fn"]) if "tp" in hm else {}),
                     **m.get("chosen", {}),  # post-processing chosen on val tapes / the RF's counts
                 }
                 pt = pd.read_csv(Path(ddir) / name / "per_tape.csv")
@@ -159,7 +163,7 @@ def build_report(
     write_json(Path(out_reports) / "summary.json", summary)
     headline: dict[str, Any] = {
         f"{v}-{s}": {
-            layer: {k: m[k] for k in (*HEADLINE_KEYS, *CHOSEN_KEYS) if m.get(k) is not None}
+            layer: {k: m[k] for k in (*HEADLINE_KEYS, *INTERVAL_KEYS, *CHOSEN_KEYS) if m.get(k) is not None}
             for layer, m in by_layer.items()
         }
         for v, by_setting in summary.items()
@@ -169,7 +173,10 @@ def build_report(
         mpath = Path(detect_dir or "") / name / LAYER_METRICS
         if not mpath.exists():
             raise InputError(f"{mpath}: missing; run acoustic_detect@{name}")
-        headline.setdefault("detect", {})[name] = read_json(mpath)
+        dm = read_json(mpath)
+        if {"tp", "fp", "fn"} <= set(dm):
+            dm.update(event_intervals(dm["tp"], dm["fp"], dm["fn"]))
+        headline.setdefault("detect", {})[name] = dm
     write_metrics(metrics_json, headline)
     curves_df = pd.concat(curves, ignore_index=True)
     _csv(

@@ -82,11 +82,18 @@ def error_line(exc: BaseException) -> str | None:
 
 
 def run_stage(main: Callable[[], object]) -> None:
-    """Run a stage's ``main`` with logging and clean error reporting, then exit."""
+    """Run a stage's ``main`` in the compute mode of its params file (``compute.numerics``: the process
+    is first replaced by the same command in that mode's environment when it is not in it yet, see
+    :func:`ethoflow.core.numerics.ensure`), with logging and clean error reporting, then exit."""
     setup_logging()
     log = get_logger("ethoflow.stage")
     debug = debug_enabled()
     try:
+        from ethoflow.core import numerics
+
+        mode, threads = numerics.mode_from_params(numerics.params_path_from_argv(sys.argv[1:], DEFAULT_PARAMS))
+        numerics.ensure(mode, threads)
+        numerics.apply_runtime(mode, threads)
         main()
     except EthoflowError as exc:
         if debug:

@@ -156,14 +156,19 @@ def generate(out_dir: str | Path, params: DemoParams) -> dict:
 
     if params.recording_s < params.call_dur_s[1] + 1.0:
         raise ValueError("acoustic.demo.recording_s must exceed the longest call by at least 1 s")
+    if params.benchmark_tapes and params.benchmark_recording_s < params.call_dur_s[1] + 1.0:
+        raise ValueError("acoustic.demo.benchmark_recording_s must exceed the longest call by at least 1 s")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(params.seed)
-    files, n_calls = [], 0
-    for t in range(params.n_tapes):
+    files, n_calls, total_s = [], 0, 0.0
+    bench = params.model_copy(update={"recording_s": params.benchmark_recording_s})
+    tapes = [(f"T{t + 1:02d}", params) for t in range(params.n_tapes)]
+    tapes += [(f"B{t + 1:02d}", bench) for t in range(params.benchmark_tapes)]
+    for tape, p in tapes:
         for r in range(params.recordings_per_tape):
-            stem = f"T{t + 1:02d}_r{r + 1}"
-            x, calls = synth_recording(rng, params)
+            stem = f"{tape}_r{r + 1}"
+            x, calls = synth_recording(rng, p)
             peak = np.max(np.abs(x))
             x = x / max(peak, 1e-9) * 0.9 if peak > 0.99 else x
             pcm = np.round(x * 32767).astype(np.int16)
@@ -172,7 +177,7 @@ def generate(out_dir: str | Path, params: DemoParams) -> dict:
             atomic_write_text(out / f"{stem}.Table.1.selections.txt", raven_table(calls))
             files.append(stem)
             n_calls += len(calls)
-    total_s = len(files) * params.recording_s
+            total_s += p.recording_s
     log.info("demo: %d recordings, %d calls, %.0f s of audio in %s", len(files), n_calls, total_s, out)
     return {"recordings": files, "n_calls": n_calls, "seconds": total_s}
 

@@ -1,7 +1,10 @@
 """Run a stage's heavy function in-process or on Slurm, through submitit.
 
 The ``compute`` section of ``params.yaml`` says where and with what resources; it is read here and
-listed in no stage's ``params:``, so moving from a laptop to a cluster never invalidates results.
+listed in no stage's ``params:``, so moving from a laptop to a cluster never invalidates results. The
+exceptions are ``compute.numerics`` and ``compute.threads`` (portable or fast CPU kernels,
+:mod:`ethoflow.core.numerics`), which change results and are listed by every stage: a Slurm job exports
+the mode's variables in its batch script and applies the rest before the stage's function runs.
 The ``ETHOFLOW_EXECUTOR`` environment variable (``local``, ``debug``, ``slurm``) overrides
 ``compute.executor``.
 

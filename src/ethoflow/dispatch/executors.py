@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ethoflow.core.logging import get_logger
+from ethoflow.core.numerics import slurm_setup
 from ethoflow.core.paths import state_dir
 from ethoflow.dispatch.params import EXECUTORS, ComputeParams, DispatchError
 from ethoflow.dispatch.slurm import TERMINAL_STATES, _base_state, _final_state, _tail, failure_message
@@ -44,6 +45,8 @@ def make_executor(stage: str, compute: ComputeParams, executor: str | None = Non
             "cpus_per_task": res.cpus,
             "mem": f"{int(round((res.mem_gb or 4) * 1024))}MB",
             "array_parallelism": res.array_parallelism,
+            # compute.numerics: its variables must be set before the job's Python loads torch/numpy/jax
+            "setup": slurm_setup(compute.numerics, compute.threads),
         }
         if res.partition:
             params["partition"] = res.partition

@@ -6,6 +6,7 @@ rank 0's result comes back.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +18,13 @@ from ethoflow.dispatch.params import ComputeParams, DispatchError, load_compute
 from ethoflow.dispatch.slurm import _wait
 
 log = get_logger("ethoflow.dispatch")
+
+
+def in_mode(fn: Callable[..., Any], compute: ComputeParams) -> Callable[..., Any]:
+    """``fn`` wrapped to apply ``compute.numerics`` first in the job (picklable)."""
+    from ethoflow.core.numerics import call_in_mode
+
+    return functools.partial(call_in_mode, compute.numerics, compute.threads, fn)
 
 
 def run(
@@ -46,7 +54,8 @@ def run(
     if executor is None:
         log.debug("stage %s: running in-process", stage)
         return fn(*args, **kwargs)
-    job = _submit(stage, lambda: executor.submit(fn, *args, **kwargs))
+    # the job applies compute.numerics (its batch script exports the variables, see make_executor)
+    job = _submit(stage, lambda: executor.submit(in_mode(fn, compute), *args, **kwargs))
     if kind == "debug":
         return _result(job, stage)
     _log_submitted([job], stage)
@@ -75,7 +84,7 @@ def map_array(
     executor = make_executor(stage, compute, kind)
     if executor is None:
         return [fn(*xs) for xs in zip(*iterables)]
-    jobs = _submit(stage, lambda: executor.map_array(fn, *iterables))
+    jobs = _submit(stage, lambda: executor.map_array(in_mode(fn, compute), *iterables))
     if kind != "debug":
         _log_submitted(jobs, stage)
         _wait(jobs, stage, poll_s)

@@ -67,11 +67,18 @@ class ComputeParams(StrictModel):
 
     Attributes:
         executor: ``local``, ``debug`` or ``slurm`` (``ETHOFLOW_EXECUTOR`` overrides it).
+        numerics: ``portable`` (the same bytes on any x86-64 CPU; the committed ``dvc.lock`` is made
+            with it) or ``fast`` (each library's widest ISA and all cores); see :mod:`ethoflow.core.numerics`.
+            Unlike the rest of this section it changes results, so the stages that compute list it.
+        threads: threads of OpenMP, MKL, OpenBLAS and torch in portable mode (part of the result:
+            a reduction's rounding follows its split); ``fast`` leaves the libraries' defaults.
         default: resources for every stage.
         stages: per-stage overrides, keyed by DVC stage name without the ``@item`` suffix.
     """
 
     executor: Executor = "local"
+    numerics: Literal["portable", "fast"] = "portable"
+    threads: int = Field(default=2, ge=1)
     default: StageResources = Field(default_factory=StageResources)
     stages: dict[str, StageResources] = Field(default_factory=dict)
 

@@ -20,7 +20,9 @@ __all__ = ["TrainSummary", "read_train_summary"]
 
 class TrainSummary(Record):
     """``train_summary.json``: the best epoch's reconstruction, KL and ELBO, latent_dim and active dims,
-    snip and cage counts, posterior-collapse flag."""
+    snip and cage counts, posterior-collapse flag, and the per-cage normalised reconstruction error of
+    each split (``recon_nmse_val``/``recon_nmse_train``, ``None`` for an empty split; see
+    :func:`ethoflow.vae.training.cage_nmse`)."""
 
     model_name: str
     n_parameters: int
@@ -36,6 +38,9 @@ class TrainSummary(Record):
     n_train_snips: int
     n_val_snips: int
     n_val_cages: int
+    n_train_cages: int | None = None
+    recon_nmse_val: float | None = None
+    recon_nmse_train: float | None = None
     posterior_collapse: bool
 
 

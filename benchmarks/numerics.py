@@ -1,0 +1,249 @@
+"""Portable vs fast compute mode (``compute.numerics``): identical bytes, and what portability costs.
+
+Each pipeline's model is trained briefly from a fixed seed on synthetic inputs, with ethoflow's own
+model classes and losses: the acoustic ResNet window classifier (``CallClassifier``), the framewise CNN
+(``FramewiseNet``), hBehaveMAE, the time-series VAE (torch, Adam steps) and a few Gibbs iterations of
+the moseq AR-HMM (jax, ``jax_moseq``). Every run is a fresh process that puts itself in the mode
+with :func:`ethoflow.core.numerics.ensure`, exactly as a stage does.
+
+    python benchmarks/numerics.py probe --mode portable --size tiny   # sha256 of each model's result (JSON)
+    python benchmarks/numerics.py bench --repeats 3 --size bench      # wall time, portable vs fast
+
+``bench`` runs portable and fast alternately (interleaved repeats, one fresh process per run) and prints
+the median training wall time per pipeline side by side with the ratio. The test
+``tests/core/test_numerics.py`` runs ``probe`` under different CPU dispatch settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PIPELINES = ("acoustic_resnet", "acoustic_framewise", "hbehave", "vae", "moseq")
+
+#: per size: Adam steps, batch, ResNet window side (bins), Gibbs sweeps, and whether the sweeps resample
+#: the AR parameters too (their jit compile is most of a tiny run's time); ``tiny`` for the test
+SIZES = {
+    "tiny": {"steps": 3, "batch": 2, "hw": 16, "iters": 2, "ar": False},
+    "bench": {"steps": 20, "batch": 8, "hw": 32, "iters": 100, "ar": True},
+}
+
+
+def _digest(arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _torch_train(model, batch_fn, loss_fn, steps: int) -> str:
+    """``steps`` Adam steps on ``batch_fn(step)``; sha256 of the parameters and the last loss."""
+    import torch
+
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    loss = None
+    for step in range(steps):
+        opt.zero_grad()
+        loss = loss_fn(model, *batch_fn(step))
+        loss.backward()
+        opt.step()
+    return _digest([p.detach().numpy() for p in model.parameters()] + [loss.detach().numpy()])
+
+
+def acoustic_resnet(size: dict) -> str:
+    """ResNet-18 window classifier (width 4) on (B, 1, hw, hw) spectrogram windows, cross-entropy."""
+    import torch
+
+    from ethoflow.acoustic.model import CallClassifier
+
+    torch.manual_seed(0)
+    model = CallClassifier(2, 18, 4)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(8 * size["batch"], 1, size["hw"], size["hw"], generator=g)
+    y = torch.randint(0, 2, (8 * size["batch"],), generator=g)
+    b = size["batch"]
+    return _torch_train(
+        model,
+        lambda s: (x[(s % 8) * b : (s % 8 + 1) * b], y[(s % 8) * b : (s % 8 + 1) * b]),
+        lambda m, xb, yb: torch.nn.functional.cross_entropy(m(xb), yb),
+        size["steps"],
+    )
+
+
+def acoustic_framewise(size: dict) -> str:
+    """Framewise CNN (width 2, 3 temporal layers) on (B, 1, 32, 128) spectrograms, per-frame cross-entropy."""
+    import torch
+
+    from ethoflow.acoustic.framewise import FramewiseNet
+    from ethoflow.acoustic.params import FramewiseParams
+
+    torch.manual_seed(0)
+    model = FramewiseNet(32, 2, FramewiseParams(width=2, hidden=8, temporal_layers=3))
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(size["batch"], 1, 32, 128, generator=g)
+    y = torch.randint(0, 2, (size["batch"], 128), generator=g)
+    return _torch_train(
+        model, lambda s: (x, y), lambda m, xb, yb: torch.nn.functional.cross_entropy(m(xb), yb), size["steps"]
+    )
+
+
+def hbehave(size: dict) -> str:
+    """hBehaveMAE (3 stages, width 8) on (B, 1, 240, 1, 4) activity windows, masked reconstruction."""
+    import torch
+
+    from ethoflow.hbehave.model import HBehaveMAE, build_architecture
+    from ethoflow.hbehave.params import ModelParams
+
+    mp = ModelParams(
+        input_size=[240, 1, 4],
+        patch_kernel=[5, 1, 2],
+        stages=[1, 1, 1],
+        q_strides="4,1,1;3,1,2",
+        init_embed_dim=8,
+        init_num_heads=1,
+        decoder_embed_dim=8,
+        mask_ratio=0.5,
+    )
+    torch.manual_seed(0)
+    model = HBehaveMAE(build_architecture(mp))
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(size["batch"], 1, 240, 1, 4, generator=g)
+
+    def loss(m, xb):
+        return m(xb, None, torch.Generator().manual_seed(2))[0]
+
+    return _torch_train(model, lambda s: (x,), loss, size["steps"])
+
+
+def vae(size: dict) -> str:
+    """Time-series VAE (conv, 2 layers, 16 hidden, 6 latents) on (B, 30, 5) snips, negative ELBO."""
+    import torch
+
+    from ethoflow.vae.losses import vae_loss
+    from ethoflow.vae.model import TimeSeriesVAE, VAEConfig
+
+    torch.manual_seed(0)
+    model = TimeSeriesVAE(VAEConfig(seq_len=30, channels=5, latent_dim=6, hidden_dim=16, num_layers=2))
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2 * size["batch"], 30, 5, generator=g)
+
+    def loss(m, xb):
+        x_hat, mu, logvar = m(xb)
+        return vae_loss(x_hat, xb, mu, logvar, beta=1.0).loss
+
+    return _torch_train(model, lambda s: (x,), loss, size["steps"])
+
+
+def moseq(size: dict) -> str:
+    """AR-HMM Gibbs sweeps as moseq's fit runs them (``jax_moseq.models.arhmm.gibbs``: discrete state
+    sequences, then, with ``ar``, AR parameters), 4 states, 2 latent dims, 1 lag, 2 synthetic sessions
+    x 200 frames; sha256 of the AR parameters and states after ``iters`` sweeps."""
+    import jax.numpy as jnp
+    import jax.random as jr
+    import numpy as np
+    from jax_moseq.models.arhmm import gibbs, initialize
+
+    K, D = 4, 2
+    rng = np.random.default_rng(0)
+    x = jnp.asarray((np.cumsum(rng.standard_normal((2, 200, D)), axis=1) * 0.1).astype(np.float32))
+    mask = jnp.ones((2, 200), jnp.float32)
+    hyp = initialize.init_hyperparams(
+        {"num_states": K, "gamma": 1e3, "alpha": 5.7, "kappa": 1e3},
+        {"latent_dim": D, "nlags": 1, "S_0_scale": 0.01, "K_0_scale": 10.0},
+    )["ar_hypparams"]
+    Ab = jnp.asarray(rng.standard_normal((K, D, D + 1)).astype(np.float32) * 0.1)
+    Q = jnp.tile(jnp.eye(D, dtype=jnp.float32), (K, 1, 1))
+    pi = jnp.full((K, K), 0.1 / (K - 1), jnp.float32).at[jnp.diag_indices(K)].set(0.9)
+    key = jr.PRNGKey(0)
+    for _ in range(size["iters"]):
+        key, k1, k2 = jr.split(key, 3)
+        z = gibbs.resample_discrete_stateseqs(k1, x, mask, Ab, Q, pi)
+        if size["ar"]:
+            Ab, Q = gibbs.resample_ar_params(k2, mask=mask, x=x, z=z, **hyp)
+    return _digest(np.asarray(a) for a in (Ab, Q, z))
+
+
+def probe(mode: str, threads: int, size: str, pipelines=PIPELINES) -> dict[str, object]:
+    """Put this process in ``mode`` (may replace it, see ``ensure``), train each of ``pipelines``;
+    ``{pipeline: sha256, pipeline + "_s": wall seconds, "numerics": describe()}``."""
+    from ethoflow.core import numerics
+
+    numerics.ensure(mode, threads)
+    numerics.apply_runtime(mode, threads)
+    out: dict[str, object] = {}
+    for name in pipelines:
+        t0 = time.perf_counter()
+        out[name] = globals()[name](SIZES[size])
+        out[name + "_s"] = round(time.perf_counter() - t0, 3)
+    out["numerics"] = numerics.describe()
+    return out
+
+
+def run_probe(
+    mode: str, size: str, env: dict[str, str] | None = None, threads: int = 2, cpus=None, pipelines=PIPELINES
+) -> dict:
+    """``probe`` of ``pipelines`` in a fresh process with environment ``env`` (default: this one's,
+    without the mode marker) pinned to the CPUs ``cpus`` (``None``: all); its JSON result."""
+    env = dict(os.environ if env is None else env)
+    env.pop("ETHOFLOW_NUMERICS_APPLIED", None)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "probe", "--mode", mode, "--size", size]
+    cmd += ["--threads", str(threads), "--pipelines", *pipelines]
+    res = subprocess.run(
+        cmd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        preexec_fn=None if cpus is None else (lambda: os.sched_setaffinity(0, cpus)),
+    )
+    if res.returncode != 0:
+        raise RuntimeError(f"probe failed ({res.returncode}): {res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def bench(repeats: int, size: str, threads: int) -> None:
+    """Interleaved portable/fast runs; median training seconds per pipeline, side by side."""
+    times: dict[str, dict[str, list[float]]] = {m: {p: [] for p in PIPELINES} for m in ("portable", "fast")}
+    for r in range(repeats):
+        for mode in ("portable", "fast") if r % 2 == 0 else ("fast", "portable"):
+            out = run_probe(mode, size, threads=threads)
+            for p in PIPELINES:
+                times[mode][p].append(out[p + "_s"])
+    print(f"# size={size} repeats={repeats} portable threads={threads}, fast: library defaults ({os.cpu_count()} CPUs)")
+    print(f"{'pipeline':<20} {'portable s':>11} {'fast s':>9} {'ratio':>7}")
+    for p in PIPELINES:
+        a, b = statistics.median(times["portable"][p]), statistics.median(times["fast"][p])
+        print(f"{p:<20} {a:>11.3f} {b:>9.3f} {a / b:>7.2f}")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("probe", help="train each model once in this process; print JSON")
+    p.add_argument("--mode", choices=("portable", "fast"), default="portable")
+    p.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--pipelines", nargs="+", choices=PIPELINES, default=list(PIPELINES))
+    b = sub.add_parser("bench", help="portable vs fast wall time per pipeline")
+    b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--size", choices=sorted(SIZES), default="bench")
+    b.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    if args.cmd == "probe":
+        print(json.dumps(probe(args.mode, args.threads, args.size, args.pipelines)))
+    else:
+        bench(args.repeats, args.size, args.threads)
+
+
+if __name__ == "__main__":
+    main()
