@@ -388,6 +388,20 @@ class PostprocessSearch(StrictModel):
         return self
 
 
+class PostprocessDefaults(StrictModel):
+    """The post-processing a lab trusts without validation evidence: where ``auto`` starts from, what its
+    ties and near-ties go to, and what it falls back to on too few validation events.
+
+    Attributes:
+        threshold: window probability threshold (0..1); min_gap_s: merge gap (s); min_dur_s: shortest
+            detection kept (s).
+    """
+
+    threshold: float = Field(0.5, ge=0, le=1)
+    min_gap_s: float = Field(0.1, ge=0)
+    min_dur_s: float = Field(0.05, ge=0)
+
+
 class EvaluateParams(StrictModel):
     """acoustic_evaluate: windows -> detections -> matching.
 
@@ -397,6 +411,15 @@ class EvaluateParams(StrictModel):
         min_gap_s: detections closer than this (s) are joined; min_dur_s: shorter detections (s) are
             dropped. Each may be ``auto`` (chosen with the threshold on the validation tapes).
         search: the candidates tried for the ``auto`` keys.
+        defaults: the values ``auto`` shrinks toward and falls back to (:class:`PostprocessDefaults`).
+        min_val_events: fewer annotated events than this on the validation tapes: ``auto`` takes
+            ``defaults`` (with a warning) instead of searching.
+        tolerance_se: ``auto`` takes, among the candidates whose mean validation F1 (over validation
+            tapes) is within this many standard errors of the best mean, the one nearest ``defaults``
+            (the one-standard-error rule); 0: the best mean, ties to the nearest to ``defaults``.
+        min_bout_gap_s: the shortest gap (s) between two events a lab knows of (e.g. 0.3 for Bengalese
+            finch song bouts): shorter gaps are always merged, whatever ``min_gap_s`` (fixed or ``auto``;
+            ``auto`` searches only candidates >= it). ``null``: no such knowledge.
         iou: IoU needed for a match (1-D, time).
     """
 
@@ -405,6 +428,10 @@ class EvaluateParams(StrictModel):
     min_gap_s: float | Literal["auto"] = 0.1
     min_dur_s: float | Literal["auto"] = 0.05
     search: PostprocessSearch = Field(default_factory=PostprocessSearch)
+    defaults: PostprocessDefaults = Field(default_factory=PostprocessDefaults)
+    min_val_events: int = Field(20, ge=0)
+    tolerance_se: float = Field(1.0, ge=0)
+    min_bout_gap_s: float | None = Field(None, ge=0)
     iou: float = Field(0.4, gt=0, le=1)
 
     @model_validator(mode="after")
@@ -416,6 +443,10 @@ class EvaluateParams(StrictModel):
             if v != AUTO and v < 0:
                 raise ValueError(f"{key} must be >= 0 or 'auto', got {v}")
         return self
+
+    def merge_gap(self, min_gap_s: float) -> float:
+        """The merge gap used for ``min_gap_s`` (s): at least ``min_bout_gap_s`` when that is set."""
+        return float(max(min_gap_s, self.min_bout_gap_s or 0.0))
 
     def auto_keys(self) -> list[str]:
         """The post-processing keys set to ``auto`` (chosen on validation tapes), in a fixed order."""
