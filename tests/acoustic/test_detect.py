@@ -24,6 +24,7 @@ from ethoflow.acoustic.detect import (
 )
 from ethoflow.acoustic.features import energy_band
 from ethoflow.acoustic.params import AcousticParams, DemoParams, FeatureParams
+from ethoflow.acoustic.spectrogram import load_audio
 from ethoflow.core import InputError, read_json
 from tests.fixtures.tiny import ACOUSTIC_DEMO as TINY_DEMO
 from tests.fixtures.tiny import ACOUSTIC_FEATURES as TINY_FEATURES
@@ -167,16 +168,22 @@ def test_bad_files_are_reported_per_file_or_stop_the_stage(data, tmp_path):
     fl = (d / "tapes" / "H01.flac").read_bytes()
     (tapes / "cutflac.flac").write_bytes(fl[: len(fl) // 2])  # header intact: found while decoding
     sf.write(tapes / "silent.wav", np.zeros(0, np.int16), 16000, subtype="PCM_16")
+    y, sr = sf.read(good, dtype="float32")
+    y[int(1.5 * sr) :: 997] = np.nan  # a float WAV with NaN samples from 1.5 s on
+    sf.write(tapes / "nan.wav", y, sr, subtype="FLOAT")
     assert "truncated" in audio_problem(tapes / "cut.wav")
     assert audio_problem(tapes / "ok.wav") is None
     (tmp_path / "model.pt").write_bytes((d / "model.pt").read_bytes())
     cfg = _cfg(tmp_path, thr)
     summary = detect_set(cfg, "demo", tmp_path / "out")
     probs = {p["recording"]: p["problem"] for p in summary["problems"]}
-    assert sorted(probs) == ["cut", "cutflac", "empty", "junk", "silent"]
+    assert sorted(probs) == ["cut", "cutflac", "empty", "junk", "nan", "silent"]
     assert "truncated" in probs["cut"] and "truncated" in probs["cutflac"] and "empty" in probs["silent"]
+    assert "nan.wav: NaN sample at 1.500000 s" in probs["nan"]  # never NaN probabilities
     assert [r["recording"] for r in summary["recordings"]] == ["ok"]
-    assert read_json(tmp_path / "out" / "metrics.json")["skipped"] == 5
+    assert read_json(tmp_path / "out" / "metrics.json")["skipped"] == 6
+    with pytest.raises(InputError, match=r"nan\.wav: NaN sample at 1\.500000 s \(frame 24000;"):
+        load_audio(tapes / "nan.wav", 16000)  # the whole-file reader (training, prediction) says the same
     with pytest.raises(InputError, match=r"cut\.wav: truncated.*junk\.flac: unreadable|cut\.wav.*empty\.wav"):
         detect_set(_cfg(tmp_path, thr, on_error="fail"), "demo", tmp_path / "out2")
 

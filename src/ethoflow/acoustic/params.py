@@ -123,6 +123,9 @@ class CorpusParams(StrictModel):
         merge_gap_s: merge events of one class in one recording closer than this (e.g. notes into
             song bouts); ``null``: no merging.
         on_error: ``skip`` (report and leave out bad files/events) or ``fail`` (stop with the report).
+        bad_rows: a Raven table row with a cell that is not a number: ``fail`` (the table is bad, its
+            problem names the row and column; then ``on_error`` applies) or ``skip`` (only that row is left
+            out, and reported). Latin-1 files and decimal commas are read either way.
         overlaps: what to do with annotations of one class in one recording that overlap or nest
             (counted in the corpus report and warned either way): ``keep`` both, ``merge`` them into one
             event spanning both, or ``drop`` the later (or the nested) one.
@@ -135,6 +138,7 @@ class CorpusParams(StrictModel):
     min_quality: float | None = None
     merge_gap_s: float | None = Field(None, ge=0)
     on_error: Literal["skip", "fail"] = "skip"
+    bad_rows: Literal["fail", "skip"] = "fail"
     overlaps: Literal["keep", "merge", "drop"] = "keep"
 
     @model_validator(mode="after")

@@ -31,6 +31,7 @@ import pandas as pd
 
 from ethoflow.acoustic.params import FeatureParams
 from ethoflow.core import InputError
+from ethoflow.core.inputs import check_finite_audio
 
 __all__ = ["Detector", "TapeReader", "load_detector", "stream_windows"]
 
@@ -47,7 +48,8 @@ class TapeReader:
     Attributes:
         file_sr: the file's rate (Hz); n_in: its frames; n: samples at ``sr``; duration_s: n_in / file_sr.
     Raises:
-        InputError: the file stops early or fails to decode while reading (truncated/corrupt).
+        InputError: the file stops early or fails to decode while reading (truncated/corrupt), or a sample
+            read is NaN or infinite (naming the time of the first; :func:`ethoflow.core.inputs.check_finite_audio`).
     """
 
     def __init__(self, path: str | Path, sr: int):
@@ -81,6 +83,7 @@ class TapeReader:
                 f"{self.path}: truncated: {len(y)} of {b - a} frames readable from {a / self.file_sr:.1f} s "
                 f"(the header declares {self.n_in} frames)"
             )
+        check_finite_audio(y, self.path, self.file_sr, a)
         return y.mean(axis=1)
 
     def read(self, a: int, b: int) -> np.ndarray:
