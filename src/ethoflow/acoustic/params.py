@@ -517,9 +517,19 @@ class DetectSet(StrictModel):
         rf: optional random-forest filter: a ``<variant>-<setting>`` name whose
             ``models/acoustic/rf/<name>/rf.pkl`` ``acoustic_rf_train`` wrote, or a path to such a file;
             detections it rejects are left out (their count goes to the summary).
-        truth: optional folder of Raven tables ``<recording>.Table.1.selections.txt`` used only to
-            score the detections afterwards (precision/recall/F1 at ``acoustic.evaluate.iou``); the
-            detector never reads it.
+        truth: optional annotations used only to score the detections afterwards (precision/recall/F1 at
+            ``acoustic.evaluate.iou``; the detector never reads them): a folder (its files of
+            ``truth_format``), a glob or one file, read by the corpus stage's crowsetta readers, with
+            ``acoustic.corpus``'s label_map/unmapped/overlaps/merge_gap_s/bad_rows (so notes become bouts
+            as in the corpus); target events only. A table ``X...`` annotates the recording ``X``;
+            recordings without truth are named in the summary and counted in the metrics.
+        truth_format: crowsetta format of ``truth`` (``raven``, ``aud-seq`` (Audacity labels),
+            ``birdsong-recognition-dataset`` (``Annotation.xml``), ``textgrid``, ...).
+        truth_label_column: Raven tables: the column holding the label.
+        truth_dir: the folder (or file) DVC tracks as the set's second dependency (``${item.truth_dir}``
+            in dvc.yaml): it must hold ``truth``; anywhere, e.g. an absolute path outside the repository.
+            ``null`` (library use): ``data_dir``. In params.yaml set it for every set (``data_dir`` when
+            the set has no truth), as DVC needs the key.
         on_error: ``skip`` (report an unreadable, empty or truncated file and go on) or ``fail``.
         chunk_s: audio per streamed chunk (seconds of the model's rate; rounded to whole batches of
             windows); memory grows with it, results do not depend on it.
@@ -533,6 +543,9 @@ class DetectSet(StrictModel):
     threshold: float | Literal["auto"] | None = None
     rf: str | None = None
     truth: str | None = None
+    truth_format: Literal[ANNOTATION_FORMATS] = "raven"  # type: ignore[valid-type]
+    truth_label_column: str = "Annotation"
+    truth_dir: str | None = None
     on_error: Literal["skip", "fail"] = "skip"
     chunk_s: float = Field(300.0, gt=0)
 
@@ -541,7 +554,12 @@ class DetectSet(StrictModel):
         if isinstance(self.threshold, float) and not 0 <= self.threshold <= 1:
             raise ValueError(f"threshold must be in [0, 1], 'auto' or null, got {self.threshold}")
         tracked = (self.data_dir, "models/acoustic")
-        keys = [("recordings", self.recordings), ("truth", self.truth)]
+        keys = [("recordings", self.recordings)]
+        if self.truth is not None and not path_within(self.truth, self.truth_dir or self.data_dir):
+            raise ValueError(
+                f"truth={self.truth!r} outside truth_dir {self.truth_dir or self.data_dir!r}, the folder DVC tracks "
+                "for it: set truth_dir to a folder (or the file) that holds it"
+            )
         if "/" in self.model or self.model.endswith((".pt", ".pk", ".pth")):
             keys.append(("model", self.model))
         if self.rf is not None and "/" in self.rf:
