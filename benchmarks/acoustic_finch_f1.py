@@ -83,6 +83,7 @@ def finch_params(
     train_seed: int = 0,
     new_tapes: Path | None = None,
     truth: Path | None = None,
+    patience: int = 8,
 ) -> dict:
     """The benchmark's ``params.yaml`` (``acoustic`` section): corpus in ``data`` (``Annotation.xml``,
     ``Wave/``), one variant per split seed and architecture, and, with ``new_tapes``, one detection set
@@ -121,7 +122,7 @@ def finch_params(
                 "epochs": epochs,
                 "base_width": base_width,
                 "seed": train_seed,
-                "early_stopping_patience_epochs": 8,
+                "early_stopping_patience_epochs": patience,
                 "num_threads": threads,
             },
             "predict": {"settings": {"default": {"seq_len_s": 0.4, "hop_s": hop_s}}, "num_threads": threads},
@@ -136,6 +137,7 @@ def finch_params(
                         "setting": "default",
                         "threshold": None,
                         "truth": str(truth),
+                        "truth_dir": str(truth),
                         "truth_format": "birdsong-recognition-dataset",
                     }
                     for name in variants
@@ -245,6 +247,7 @@ def main() -> None:
     ap.add_argument("--n-corpus", type=int, default=32, help="tapes 0..N-1 form the corpus; the rest are new")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--base-width", type=int, default=64)
+    ap.add_argument("--patience", type=int, default=8, help="early stopping patience (epochs)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="one tape split (variant) per seed")
     ap.add_argument("--train-seeds", type=int, nargs="+", default=[0], help="acoustic.train.seed values")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -278,6 +281,7 @@ def main() -> None:
             ts,
             new if "detect" in steps else None,
             Path(args.data).resolve() / "Annotation.xml",
+            args.patience,
         )
         (wd / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         run_pipeline(wd, until=args.until, start=args.start, skip=skip)
