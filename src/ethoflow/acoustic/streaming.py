@@ -264,7 +264,7 @@ def stream_windows(
 
 #: seconds of audio per pass of the framewise network (at most; ``chunk_s`` when shorter): its activations
 #: (conv channels x frequency bins x frames) dominate the memory, so peak RSS stays flat in tape length
-FRAMEWISE_PASS_S = 60.0
+FRAMEWISE_PASS_S = 20.0
 
 
 def _stream_framewise(det: Detector, reader: TapeReader, hop_s: float, chunk_s: float, on_chunk: Any) -> pd.DataFrame:
