@@ -254,6 +254,7 @@ def main() -> None:
     ap.add_argument("--start", default="corpus", choices=ORDER, help="first step (later: reuse the workdir)")
     ap.add_argument("--until", default="detect", choices=ORDER, help="last step")
     ap.add_argument("--rf", action="store_true", help="also run the RF post-filter steps")
+    ap.add_argument("--tag", default="", help="workdir train<seed>-<tag>: parallel runs of one seed apart")
     ap.add_argument("--arch", choices=["resnet", "framewise", "both"], default="resnet")
     ap.add_argument("--fixed", action="store_true", help="run the pipeline with the fixed defaults (not auto)")
     ap.add_argument("--hop", type=float, default=0.1, help="prediction hop (s): windows / framewise cells")
@@ -266,7 +267,7 @@ def main() -> None:
     skip = () if args.rf else ("rf_train", "rf_filter")
     t0 = time.time()
     for ts in args.train_seeds:
-        wd = root / f"train{ts}"
+        wd = root / (f"train{ts}" + (f"-{args.tag}" if args.tag else ""))
         wd.mkdir(exist_ok=True)
         (wd / "dvc.yaml").write_text("stages: {}\n")  # marks the project root for ethoflow's state folder
         params = finch_params(
