@@ -55,7 +55,7 @@ import pandas as pd
 from ethoflow.acoustic.params import AUDIO_EXTENSIONS, AcousticParams, DetectSet
 from ethoflow.acoustic.streaming import Detector, TapeReader, load_detector, stream_windows
 from ethoflow.core import InputError, atomic_path, get_logger, progress, read_json, write_json
-from ethoflow.core.io import sha256_file
+from ethoflow.core.io import release_freed_memory, sha256_file
 
 log = get_logger(__name__)
 
@@ -541,6 +541,7 @@ def detect_set(
             continue
         finally:
             reader.close()
+            release_freed_memory()  # the streamed chunks' pages: peak RSS flat in tape length
         d = chain_windows(win, threshold, setting.hop_s, ev.boundary, min_gap_s, min_dur_s)
         d = d.astype({"start_s": float, "end_s": float, "cnn_logit_mean": float, "prob_max": float, "n_windows": int})
         d.insert(0, "recording", rid)
@@ -554,6 +555,7 @@ def detect_set(
             {"fingerprint": fps[rid], "file": str(path), "audio_s": durations[rid], "windows": len(win)},
         )
     bar.close()
+    release_freed_memory()
     # ---- set-level outputs, rebuilt from the completion records
     ok = [rid for rid, _ in good if rid not in problems]
     frames, per_rec = [], []
