@@ -210,15 +210,16 @@ def detect_scores(wd: Path, name: str, train_seed: int) -> dict | None:
     if not path.is_file():
         return None
     m = json.loads(path.read_text())
-    s = m.get("score") or {}
+    summary = json.loads(path.with_name("summary.json").read_text())
     return {
         "arch": VARIANT_PREFIX[name.rstrip("0123456789")],
         "variant": name,
         "train_seed": train_seed,
         "recordings": m.get("recordings"),
         "recordings_scored": m.get("recordings_scored"),
-        **{k: s.get(k) for k in ("n_gt", "n_pred", "tp", "fp", "fn", "f1")},
-        **{k: m.get(k) for k in ("threshold", "min_gap_s", "min_dur_s")},
+        "n_pred": m.get("detections"),
+        **{k: m.get(k) for k in ("n_gt", "tp", "fp", "fn", "f1")},
+        **{k: summary.get(k) for k in ("threshold", "min_gap_s", "min_dur_s")},
     }
 
 
