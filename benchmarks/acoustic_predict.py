@@ -9,6 +9,13 @@ imports and model loading, as a user meets it), interleaved, ``--repeats`` times
   spectrogram, a probability per frame, pooled into ``--hop`` cells), default size.
 - ``as-loop``: a reference that reproduces ANIMAL-SPOT's predictor (``naive_predict``: per window,
   its samples' spectrogram and a batch of one) with the same ResNet-18.
+- ``as-model``: the lab's ANIMAL-SPOT model file (``../shared/data/audio/animal-spot/model.pk``,
+  ResNet-18 without max pool, 11.2M parameters) through ethoflow (``predict_samples``: ANIMAL-SPOT's
+  windows and front end, batches of 64, ``torch.inference_mode``), window 0.4 s every ``--hop`` s.
+- ``as-model-loop``: the same model file and windows through a **benchmark-only** re-implementation of
+  ``predict.py``'s per-window loop (:func:`as_model_loop`: per window its own spectrogram and a batch of
+  one), the like-for-like baseline when no ANIMAL-SPOT checkout is at hand; the ratio of the two and
+  their largest probability difference are printed.
 - ``animal-spot`` (with ``--animal-spot DIR``, a checkout of ANIMAL-SPOT outside this repo): its own
   ``predict.py``, unchanged, as the shared data's README ran it (``--batch_size 1 --num_workers 0
   --no_cuda --min_max_norm``) on ``../shared/data/audio/animal-spot/model.pk`` (ANIMAL-SPOT's
@@ -40,12 +47,53 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 AS_MODEL = REPO.parent / "shared" / "data" / "audio" / "animal-spot" / "model.pk"
-METHODS = ("exact", "framewise", "as-loop")
+METHODS = ("exact", "framewise", "as-loop", "as-model", "as-model-loop")
+
+
+def as_model_loop(model, fe, classes, y, seq_len_s: float, hop_s: float):
+    """Benchmark baseline only (not ANIMAL-SPOT's code, not part of the pipeline): a faithful
+    re-implementation of ANIMAL-SPOT ``predict.py``'s per-window loop for its own model file, as the
+    shared data's README ran it (``--batch_size 1 --num_workers 0 --no_cuda``): the recording loaded
+    once, then for every window (its strided dataset: ANIMAL-SPOT's windows) its own samples ->
+    spectrogram -> a batch of one through the network -> softmax. The front end and network are
+    ethoflow's re-implementations (``ethoflow.acoustic.animal_spot``, parity 3.2e-7 with ``predict.py``),
+    so the loop structure is the only difference from ``as-model``. Returns P(target) per window."""
+    import numpy as np
+    import torch
+
+    from ethoflow.acoustic.animal_spot import window_inputs, window_samples
+
+    starts, L, _ = window_samples(len(y), seq_len_s, hop_s, fe.sr)
+    out = []
+    with torch.no_grad():
+        for s in starts:
+            x = window_inputs(y[None, int(s) : int(s) + L], fe)
+            out.append(float(torch.softmax(model(x), dim=1)[0, 1]))
+    return np.asarray(out)
 
 
 def child(method: str, tape: str, model_path: str, hop: float, threads: int) -> None:
     """One timed prediction in this process; prints ``{"compute_s": ..., "rows": ...}`` as JSON."""
     import torch
+
+    if method.startswith("as-model"):  # the lab's ANIMAL-SPOT model file, through ethoflow or the loop
+        import numpy as np
+
+        from ethoflow.acoustic.animal_spot import load_animal_spot, predict_samples
+        from ethoflow.acoustic.spectrogram import load_audio
+
+        torch.set_num_threads(threads)
+        model, fe, classes = load_animal_spot(model_path, min_max_norm=True)
+        y = load_audio(tape, fe.sr)
+        t0 = time.perf_counter()
+        if method == "as-model":
+            prob = predict_samples(model, fe, classes, y, 0.4, hop, 64).prob.to_numpy()
+        else:
+            prob = as_model_loop(model, fe, classes, y, 0.4, hop)
+        dt = time.perf_counter() - t0
+        np.save(Path(tape).with_name(f"{method}.npy"), prob)
+        print(json.dumps({"compute_s": dt, "rows": len(prob), "audio_s": len(y) / fe.sr}))
+        return
 
     from ethoflow.acoustic.framewise import load_framewise, predict_power_framewise
     from ethoflow.acoustic.params import FeatureParams
@@ -108,6 +156,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="CPU threads of every process")
     ap.add_argument("--repeats", type=int, default=5, help="interleaved runs of each method; medians reported")
     ap.add_argument("--animal-spot", type=Path, default=None, help="ANIMAL-SPOT folder holding predict.py")
+    ap.add_argument("--methods", nargs="+", choices=METHODS, default=None, help="default: all")
     ap.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     ap.add_argument("--tape", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
@@ -128,8 +177,8 @@ def main() -> None:
         tape = tmp / "T01_r1.wav"
         models = _models(tmp)
         cmds: dict[str, tuple[list[str], dict[str, str]]] = {}
-        for m in METHODS:
-            model = models["framewise" if m == "framewise" else "resnet"]
+        for m in METHODS if args.methods is None else args.methods:
+            model = AS_MODEL if m.startswith("as-model") else models["framewise" if m == "framewise" else "resnet"]
             cmd = [sys.executable, __file__, "--child", m, "--tape", str(tape), "--model", str(model)]
             cmds[m] = (cmd + ["--hop", str(args.hop), "--threads", n], env)
         if args.animal_spot:
@@ -156,7 +205,22 @@ def main() -> None:
                     rows[m] = out["rows"]
                 else:
                     rows[m] = sum("time=" in line for line in (res.stdout + res.stderr).splitlines())
-    ref = "animal-spot" if args.animal_spot else "as-loop"
+        if "as-model" in cmds and "as-model-loop" in cmds:  # like for like: same model file, same windows
+            import numpy as np
+
+            a, b = np.load(tmp / "as-model.npy"), np.load(tmp / "as-model-loop.npy")
+            print(
+                f"like for like (ANIMAL-SPOT model file {AS_MODEL.name}, {len(a)} windows): ethoflow / per-window loop "
+                f"compute {statistics.median(compute['as-model-loop']) / statistics.median(compute['as-model']):.2f}x, "
+                f"whole process {statistics.median(whole['as-model-loop']) / statistics.median(whole['as-model']):.2f}x; "
+                f"largest probability difference {np.abs(a - b).max():.1e}"
+            )
+            if args.animal_spot:
+                print(
+                    f"ethoflow on the model file vs ANIMAL-SPOT's predict.py (whole process): "
+                    f"{statistics.median(whole['animal-spot']) / statistics.median(whole['as-model']):.2f}x"
+                )
+    ref = "animal-spot" if args.animal_spot else ("as-loop" if "as-loop" in cmds else next(iter(cmds)))
     ref_whole = statistics.median(whole[ref])
     print(
         f"tape {args.seconds:g} s at 48 kHz, window 0.4 s, hop {args.hop} s, {args.threads} thread(s) per process, "

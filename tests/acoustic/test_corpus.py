@@ -96,6 +96,35 @@ def test_bad_inputs_are_reported_per_file_or_fail(tmp_path, demo_dir):
         build_corpus(CorpusParams(sources=[_src(d)], on_error="fail"), root="/")
 
 
+def test_raven_tables_from_a_european_windows_export_read_and_a_bad_row_is_named(tmp_path, demo_dir):
+    d = tmp_path / "eu"
+    shutil.copytree(demo_dir, d)
+    t = d / "T01_r1.Table.1.selections.txt"
+    lines = t.read_text().splitlines()
+    header, rows = lines[0].split("\t"), [r.split("\t") for r in lines[1:]]
+    begin, end, label = header.index("Begin Time (s)"), header.index("End Time (s)"), header.index("Annotation")
+    want = [(float(r[begin]), float(r[end])) for r in rows]
+    for r in rows:  # decimal commas and a latin-1 label, as Raven writes them on a German Windows
+        r[begin], r[end] = r[begin].replace(".", ","), r[end].replace(".", ",")
+        r[label] = "café"
+    t.write_bytes(("\n".join("\t".join(r) for r in [header, *rows]) + "\n").encode("latin-1"))
+    cfg = CorpusParams(sources=[_src(d)], label_map={"café": "call"})
+    index, report = build_corpus(cfg, root="/")
+    got = [(e["start_s"], e["end_s"]) for e in index["events"] if e["recording"] == "T01_r1"]
+    assert report["n_problems"] == 0 and got == want
+    assert {e["raw_label"] for e in index["events"] if e["recording"] == "T01_r1"} == {"café"}
+    rows[1][end] = "1,2,3"  # one bad cell: the problem names the file, row and column, not a SchemaError
+    t.write_bytes(("\n".join("\t".join(r) for r in [header, *rows]) + "\n").encode("latin-1"))
+    index, report = build_corpus(cfg, root="/")
+    (prob,) = [p["problem"] for p in report["problems"]]
+    assert "row 2 (line 3), column 'End Time (s)': '1,2,3' is not a number" in prob and "bad_rows" in prob
+    assert not any(e["recording"] == "T01_r1" for e in index["events"])
+    index, report = build_corpus(cfg.model_copy(update={"bad_rows": "skip"}), root="/")  # only that row
+    (prob,) = [p["problem"] for p in report["problems"]]
+    assert prob.startswith("row 2 (line 3), column 'End Time (s)'") and prob.endswith("row skipped")
+    assert len([e for e in index["events"] if e["recording"] == "T01_r1"]) == len(rows) - 1
+
+
 def test_unreadable_annotation_file(tmp_path, demo_dir):
     d = tmp_path / "c"
     shutil.copytree(demo_dir, d)

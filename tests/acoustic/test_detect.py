@@ -24,6 +24,7 @@ from ethoflow.acoustic.detect import (
 )
 from ethoflow.acoustic.features import energy_band
 from ethoflow.acoustic.params import AcousticParams, DemoParams, FeatureParams
+from ethoflow.acoustic.spectrogram import load_audio
 from ethoflow.core import InputError, read_json
 from tests.fixtures.tiny import ACOUSTIC_DEMO as TINY_DEMO
 from tests.fixtures.tiny import ACOUSTIC_FEATURES as TINY_FEATURES
@@ -167,16 +168,22 @@ def test_bad_files_are_reported_per_file_or_stop_the_stage(data, tmp_path):
     fl = (d / "tapes" / "H01.flac").read_bytes()
     (tapes / "cutflac.flac").write_bytes(fl[: len(fl) // 2])  # header intact: found while decoding
     sf.write(tapes / "silent.wav", np.zeros(0, np.int16), 16000, subtype="PCM_16")
+    y, sr = sf.read(good, dtype="float32")
+    y[int(1.5 * sr) :: 997] = np.nan  # a float WAV with NaN samples from 1.5 s on
+    sf.write(tapes / "nan.wav", y, sr, subtype="FLOAT")
     assert "truncated" in audio_problem(tapes / "cut.wav")
     assert audio_problem(tapes / "ok.wav") is None
     (tmp_path / "model.pt").write_bytes((d / "model.pt").read_bytes())
     cfg = _cfg(tmp_path, thr)
     summary = detect_set(cfg, "demo", tmp_path / "out")
     probs = {p["recording"]: p["problem"] for p in summary["problems"]}
-    assert sorted(probs) == ["cut", "cutflac", "empty", "junk", "silent"]
+    assert sorted(probs) == ["cut", "cutflac", "empty", "junk", "nan", "silent"]
     assert "truncated" in probs["cut"] and "truncated" in probs["cutflac"] and "empty" in probs["silent"]
+    assert "nan.wav: NaN sample at 1.500000 s" in probs["nan"]  # never NaN probabilities
     assert [r["recording"] for r in summary["recordings"]] == ["ok"]
-    assert read_json(tmp_path / "out" / "metrics.json")["skipped"] == 5
+    assert read_json(tmp_path / "out" / "metrics.json")["skipped"] == 6
+    with pytest.raises(InputError, match=r"nan\.wav: NaN sample at 1\.500000 s \(frame 24000;"):
+        load_audio(tapes / "nan.wav", 16000)  # the whole-file reader (training, prediction) says the same
     with pytest.raises(InputError, match=r"cut\.wav: truncated.*junk\.flac: unreadable|cut\.wav.*empty\.wav"):
         detect_set(_cfg(tmp_path, thr, on_error="fail"), "demo", tmp_path / "out2")
 
@@ -334,3 +341,75 @@ def test_a_framewise_model_streams_to_the_same_cells_as_one_pass_over_the_tape(d
         whole = predict_power_framewise(det.model, recording_power(file, det.features), det.features, r.duration_s, 0.1)
         assert streamed.start_s.tolist() == whole.start_s.tolist() and streamed.end_s.tolist() == whole.end_s.tolist()
         np.testing.assert_allclose(streamed.prob, whole.prob, rtol=0, atol=1e-6)
+
+
+def _textgrid(intervals, end_s: float) -> str:
+    """A Praat TextGrid (long text format) with one interval tier labelling ``intervals`` ``call``."""
+    cells, t = [], 0.0
+    for a, b in intervals:
+        cells += [(t, a, ""), (a, b, "call")]
+        t = b
+    cells.append((t, end_s, ""))
+    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {end_s}"]
+    lines += ["tiers? <exists>", "size = 1", "item []:", "    item [1]:", '        class = "IntervalTier"']
+    lines += [
+        '        name = "calls"',
+        "        xmin = 0",
+        f"        xmax = {end_s}",
+        f"        intervals: size = {len(cells)}",
+    ]
+    for i, (a, b, lab) in enumerate(cells, 1):
+        lines += [
+            f"        intervals [{i}]:",
+            f"            xmin = {a}",
+            f"            xmax = {b}",
+            f'            text = "{lab}"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def test_truth_in_any_crowsetta_format_is_scored_and_recordings_without_truth_are_named(data, shared_data, tmp_path):
+    import crowsetta
+
+    d, thr = data
+    tapes, truth = tmp_path / "tapes", tmp_path / "lab" / "truth"  # truth outside the set's data_dir
+    tapes.mkdir()
+    for f in ("H01.flac", "T01_r1.wav"):
+        (tapes / f).write_bytes((d / "tapes" / f).read_bytes())
+    bird = shared_data / "audio" / "birdsongrec" / "Bird0"
+    (tapes / "0.wav").write_bytes((bird / "Wave" / "0.wav").read_bytes())
+    (tmp_path / "model.pt").write_bytes((d / "model.pt").read_bytes())
+    table = d / "truth" / "H01.Table.1.selections.txt"
+    iv = pd.read_csv(table, sep="\t")[["Begin Time (s)", "End Time (s)"]].to_numpy(float)
+    for sub in ("raven", "audacity", "textgrid"):
+        (truth / sub).mkdir(parents=True)
+    (truth / "raven" / table.name).write_bytes(table.read_bytes())
+    (truth / "audacity" / "H01.txt").write_text("".join(f"{a:.6f}\t{b:.6f}\tcall\n" for a, b in iv))
+    (truth / "textgrid" / "H01.TextGrid").write_text(_textgrid([(round(a, 6), round(b, 6)) for a, b in iv], 12.0))
+    (truth / "Annotation.xml").write_bytes((bird / "Annotation.xml").read_bytes())
+
+    def run(sub: str, fmt: str) -> tuple[dict, dict]:
+        cfg = _cfg(tmp_path, thr, truth=str(truth / sub), truth_format=fmt, truth_dir=str(truth))
+        summary = detect_set(cfg, "demo", tmp_path / "out")  # later runs resume: only the scoring is redone
+        return summary, read_json(tmp_path / "out" / "metrics.json")
+
+    summary, raven = run("raven", "raven")
+    assert (raven["recordings"], raven["recordings_scored"], raven["recordings_unscored"]) == (3, 1, 2)
+    assert summary["recordings_unscored"] == ["0", "T01_r1"] and raven["n_gt"] == len(iv) > 0
+    for sub, fmt in (("audacity", "aud-seq"), ("textgrid", "textgrid")):
+        _, m = run(sub, fmt)
+        assert {k: m[k] for k in ("tp", "fp", "fn", "recordings_scored")} == {
+            k: raven[k] for k in ("tp", "fp", "fn", "recordings_scored")
+        }, fmt
+    summary, xml = run("Annotation.xml", "birdsong-recognition-dataset")
+    notes = next(
+        s
+        for s in crowsetta.formats.by_name("birdsong-recognition-dataset")
+        .from_file(bird / "Annotation.xml", wav_path=bird / "Wave")
+        .sequences
+        if Path(s.wav_file).name == "0.wav"
+    )
+    assert xml["recordings_scored"] == 1 and xml["n_gt"] == len(notes.syls) > 0
+    assert summary["recordings_unscored"] == ["H01", "T01_r1"] and summary["truth_problems"] == []
+    with pytest.raises(ValueError, match="outside truth_dir"):
+        _cfg(tmp_path, thr, truth="/elsewhere/truth")  # neither in data_dir nor a truth_dir

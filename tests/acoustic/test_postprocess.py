@@ -19,6 +19,8 @@ from ethoflow.acoustic.predict import window_starts
 from ethoflow.core import InputError, ParamsError, write_json
 
 AUTO = dict(threshold="auto", min_gap_s="auto", min_dur_s="auto")
+#: a small grid (60 combinations instead of 380) keeps the choice tests fast
+SMALL = dict(thresholds=[0.2, 0.3, 0.4, 0.5, 0.6], min_gap_s=[0.0, 0.05, 0.1, 0.2], min_dur_s=[0.0, 0.05, 0.1])
 #: pairs of bouts 0.3, 0.35 and 0.4 s apart (s)
 BOUTS = [(1.0, 2.0), (2.3, 3.0), (4.0, 4.8), (5.15, 6.0), (7.0, 7.6), (8.0, 9.0)]
 
@@ -85,7 +87,7 @@ def test_auto_values_come_from_validation_tapes_never_from_test_tapes():
     val_w.loc[blip, "prob"] = 0.45
     test_w, test_g = _tape("T", [(1.0, 2.0), (4.0, 5.0)])
     roles = {"V": "val", "T": "test"}
-    ev = EvaluateParams(threshold="auto", min_gap_s=0.1, min_dur_s=0.0)
+    ev = EvaluateParams(threshold="auto", min_gap_s=0.1, min_dur_s=0.0, min_val_events=0, tolerance_se=0)
     post = choose_postprocess(pd.concat([val_w, test_w]), pd.concat([val_g, test_g]), roles, 0.1, ev)
     assert post["threshold"] > 0.45 and post["auto"] == ["threshold"]
     assert (post["min_gap_s"], post["min_dur_s"]) == (0.1, 0.0)  # fixed keys stay
@@ -98,13 +100,68 @@ def test_auto_values_come_from_validation_tapes_never_from_test_tapes():
 def test_fixed_values_are_kept_and_auto_without_validation_tapes_is_an_error():
     w, g = _tape("M", BOUTS)
     post = choose_postprocess(w, g, {"M": "mixed"}, 0.1, EvaluateParams(threshold=0.3))
-    assert post == {"threshold": 0.3, "min_gap_s": 0.1, "min_dur_s": 0.05, "auto": []}
+    assert post == {"threshold": 0.3, "min_gap_s": 0.1, "min_dur_s": 0.05, "auto": [], "rule": "fixed"}
     with pytest.raises(ParamsError, match=r"acoustic\.evaluate\.min_gap_s: auto .* validation tapes"):
         choose_postprocess(w, g, {"M": "mixed"}, 0.1, EvaluateParams(min_gap_s="auto"), "v9-default")
     with pytest.raises(ValueError, match="threshold"):
         EvaluateParams(threshold=1.5)
     with pytest.raises(ValueError):
         EvaluateParams(threshold="automatic")
+
+
+def _val_tapes(n: int, bouts=BOUTS, scale: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """``n`` validation tapes and one test tape with ``bouts``; probabilities times ``scale``."""
+    parts = [_tape(f"V{i}", bouts) for i in range(n)] + [_tape("T", bouts)]
+    w = pd.concat([p[0] for p in parts]).assign(prob=lambda d: d.prob * scale)
+    return w, pd.concat([p[1] for p in parts]), {**{f"V{i}": "val" for i in range(n)}, "T": "test"}
+
+
+def test_auto_on_a_validation_set_where_many_settings_score_1_keeps_the_defaults():
+    # three clean tapes: dozens of combinations reach F1 1.0; the old tie-break took whichever had the
+    # largest summed IoU. Now near-ties go to the documented defaults, and the evidence is recorded.
+    w, g, roles = _val_tapes(3)
+    defaults = {"threshold": 0.6, "min_gap_s": 0.05, "min_dur_s": 0.1}
+    ev = EvaluateParams(**AUTO, defaults=defaults, min_val_events=10, search=SMALL)
+    post = choose_postprocess(w, g, roles, 0.1, ev)
+    assert {k: post[k] for k in defaults} == defaults and post["rule"] == "one_se"
+    assert (post["val_n_gt"], post["val_n_units"], post["val_units"]) == (18, 3, "tapes")
+    assert (post["val_f1"], post["val_f1_mean"], post["val_f1_sd"]) == (1.0, 1.0, 0.0)
+
+
+def test_auto_moves_away_from_the_defaults_only_when_the_validation_tapes_show_it_pays():
+    # every probability below 0.5: the default threshold finds nothing, the search must go lower
+    w, g, roles = _val_tapes(3, scale=0.45)
+    post = choose_postprocess(w, g, roles, 0.1, EvaluateParams(**AUTO, min_val_events=10, search=SMALL))
+    assert post["threshold"] < 0.45 and post["val_f1_mean"] == 1.0 and post["rule"] == "one_se"
+    assert post["best_val_f1_mean"] == 1.0 and (post["min_gap_s"], post["min_dur_s"]) == (0.1, 0.05)
+
+
+def test_too_few_validation_events_fall_back_to_the_defaults_with_a_warning(caplog):
+    w, g, roles = _val_tapes(1, scale=0.45)  # 6 events: the search would pick a low threshold
+    ev = EvaluateParams(**AUTO, min_val_events=7, search=SMALL)
+    post = choose_postprocess(w, g, roles, 0.1, ev, "v9-default")
+    assert (post["threshold"], post["min_gap_s"], post["min_dur_s"], post["rule"]) == (0.5, 0.1, 0.05, "defaults")
+    assert post["val_n_gt"] == 6 and post["val_f1"] == 0.0 and post["val_units"] == "recordings"
+    assert "v9-default: only 6 annotated events" in caplog.text and "min_val_events: 7" in caplog.text
+    low = choose_postprocess(w, g, roles, 0.1, EvaluateParams(**AUTO, min_val_events=6, search=SMALL))
+    assert low["threshold"] < 0.45 and low["rule"] == "one_se"
+
+
+def test_min_bout_gap_merges_a_bout_split_at_a_pause_shorter_than_any_gap_between_bouts(tmp_path):
+    # one song bout (1.0-3.0 s, annotated as one) with a 0.3 s pause inside: the window curve dips
+    calls, bout = [(1.0, 1.85), (2.15, 3.0), (5.0, 6.0)], [(1.0, 3.0), (5.0, 6.0)]
+    w = _windows(calls).assign(tape="V", recording="V_r1")
+    g = pd.DataFrame(
+        [{"uid": f"b{i}", "recording": "V_r1", "tape": "V", "start_s": a, "end_s": b} for i, (a, b) in enumerate(bout)]
+    )
+    assert len(chain_windows(w, 0.5, 0.1, "center", 0.1, 0.05)) == 3  # the split the finch runs showed
+    ev = EvaluateParams(**AUTO, min_bout_gap_s=0.4, min_val_events=0, search=SMALL)
+    post = choose_postprocess(w, g, {"V": "val"}, 0.1, ev)
+    assert post["min_gap_s"] >= 0.4 and post["val_f1"] == 1.0
+    d = chain_windows(w, post["threshold"], 0.1, "center", post["min_gap_s"], post["min_dur_s"])
+    assert len(d) == 2
+    fixed = detection_postprocess(_detect_cfg(0.5, threshold=0.5, min_bout_gap_s=0.4), "lab", None)
+    assert fixed["min_gap_s"] == 0.4  # a fixed min_gap_s of 0.1 is floored too
 
 
 def _detect_cfg(set_threshold, model="v1", **ev) -> AcousticParams:

@@ -69,7 +69,75 @@ def _pair_audio(annot_path: Path, src: SourceParams, root: Path) -> Path:
     return folder / f"{name}{src.audio_ext}"
 
 
-def _read_source(src: SourceParams, root: Path, problems: Problems) -> list[dict[str, Any]]:
+#: the numeric columns of a Raven selection table (crowsetta's RavenSchema needs the first four)
+RAVEN_NUMERIC = ("Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)")
+_COMMA_DECIMAL = re.compile(r"^\s*[-+]?\d*,\d+(?:[eE][-+]?\d+)?\s*$")
+
+
+def read_raven_table(
+    path: str | Path, label_column: str = "Annotation", numeric: tuple[str, ...] = (), bad_rows: str = "fail"
+) -> tuple[Any, list[str]]:
+    """Read a Raven selection table the way real exports come, into crowsetta's ``Raven`` object.
+
+    - Encoding: UTF-8 (with or without BOM); a file that is not valid UTF-8 is read as latin-1 (Raven on
+      Windows writes the system code page), with an info line.
+    - Numbers: a decimal comma (European-locale exports, ``1,25``) is read as a decimal point.
+    - A cell of :data:`RAVEN_NUMERIC` (or of ``numeric``, e.g. the quality column) that is not a number
+      is an error naming the file, the row (1 = the first selection, the file's line 2) and the column;
+      with ``bad_rows: skip`` that row is left out instead and reported in the returned list.
+
+    The cleaned table is validated by crowsetta's ``RavenSchema`` (crowsetta 5, Raven format).
+
+    Returns:
+        (``crowsetta.formats.bbox.Raven`` with ``df`` columns ``begin_time_s, end_time_s, low_freq_hz,
+        high_freq_hz, annotation`` and the others as in the file, messages of the skipped rows).
+
+    Raises:
+        InputError: no rows, a missing Raven column, or (``bad_rows: fail``) a bad cell.
+    """
+    import io
+
+    import pandas as pd
+    from crowsetta.formats.bbox.raven import Raven, RavenSchema
+
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+        log.info("%s: not UTF-8; read as latin-1", path)
+    df = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
+    df.columns = [c.strip() for c in df.columns]
+    for c in (*RAVEN_NUMERIC, label_column):
+        if c not in df.columns:
+            raise InputError(
+                f"{path}: cannot read as 'raven' selection table: no column {c!r} (columns: {list(df.columns)})"
+            )
+    if not len(df):
+        raise InputError(f"{path}: no selections (rows) in the table")
+    bad: dict[int, str] = {}
+    for c in (*RAVEN_NUMERIC, *[n for n in numeric if n and n in df.columns]):
+        v = df[c].str.strip()
+        v = v.where(~v.str.match(_COMMA_DECIMAL), v.str.replace(",", ".", regex=False))
+        num = pd.to_numeric(v, errors="coerce")
+        for i in range(len(df)):
+            if pd.isna(num.iloc[i]) and i not in bad:
+                bad[i] = f"{path}: row {i + 1} (line {i + 2}), column {c!r}: {df[c].iloc[i]!r} is not a number"
+        df[c] = num
+    if bad and bad_rows == "fail":
+        more = f" (and {len(bad) - 1} more bad rows)" if len(bad) > 1 else ""
+        raise InputError(f"{bad[min(bad)]}{more}; fix the table, or set acoustic.corpus.bad_rows: skip")
+    skipped = [f"{m}; row skipped" for _, m in sorted(bad.items())]
+    df = df.drop(index=sorted(bad)).reset_index(drop=True)
+    if not len(df):
+        raise InputError(f"{path}: no selection left after skipping {len(bad)} bad rows")
+    df = df.rename(columns={**Raven.COLUMNS_MAP, label_column: "annotation"})
+    df = RavenSchema.validate(df)
+    return Raven(df=df, annot_path=path, annot_col=label_column), skipped
+
+
+def _read_source(src: SourceParams, root: Path, problems: Problems, bad_rows: str = "fail") -> list[dict[str, Any]]:
     """Raw events of one source: dicts with file (Path), start_s, end_s, low_hz, high_hz, raw_label, quality."""
     import crowsetta
     import numpy as np
@@ -84,11 +152,13 @@ def _read_source(src: SourceParams, root: Path, problems: Problems) -> list[dict
         try:
             if src.format == "raven":
                 check_file(p, "selection table")
-                with open(p, encoding="utf-8", errors="replace") as fh:
-                    header = fh.readline().rstrip("\r\n").split("\t")
+                with open(p, encoding="latin-1") as fh:
+                    header = [h.strip() for h in fh.readline().lstrip("\ufeff\xef\xbb\xbf").split("\t")]
                 if "Begin Time (s)" in header:  # a Raven table: name a wrong column before crowsetta does
                     check_columns(p, {"label_column": src.label_column, "quality_column": src.quality_column}, header)
-                obj = crowsetta.Transcriber(format="raven").from_file(p, annot_col=src.label_column)
+                obj, skipped = read_raven_table(p, src.label_column, (src.quality_column or "",), bad_rows)
+                for msg in skipped:
+                    problems.add(p, msg.split(": ", 1)[-1])
                 df = obj.df
                 audio = _pair_audio(p, src, root)
                 qcol = src.quality_column
@@ -296,7 +366,7 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
     events: list[dict[str, Any]] = []
     n_raw = 0
     for src in cfg.sources:
-        raw = _read_source(src, root, problems)
+        raw = _read_source(src, root, problems, cfg.bad_rows)
         n_raw += len(raw)
         tape_re = re.compile(src.tape_regex)
         by_file: dict[Path, list[dict]] = {}

@@ -29,7 +29,13 @@ View, Channel, Begin Time (s), End Time (s), Low Freq (Hz), High Freq (Hz), Anno
 recordings), ``timelines/<recording>.png`` (window probability over time, detections shaded),
 ``summary.json`` (per recording and totals, problems, the run's settings), ``metrics.json`` (numbers
 only: recordings, hours, detections, detections_per_min, skipped, and with ``truth`` precision, recall,
-f1, tp, fp, fn at ``acoustic.evaluate.iou`` with Hungarian matching) and ``state/``.
+f1, tp, fp, fn, n_gt, recordings_scored and recordings_unscored at ``acoustic.evaluate.iou`` with
+Hungarian matching; the summary names the unscored recordings) and ``state/``.
+
+Truth (``truth``, optional, only for scoring): annotations in any crowsetta format (``truth_format``:
+Raven, Audacity labels, ``Annotation.xml``, TextGrid, ...), read by the corpus stage's readers and cleaned
+with ``acoustic.corpus``'s label map and merge gap (:func:`read_truth`); it may lie anywhere
+(``truth_dir``, an absolute path outside the repository if need be, is the set's DVC dependency for it).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ import pandas as pd
 from ethoflow.acoustic.params import AUDIO_EXTENSIONS, AcousticParams, DetectSet
 from ethoflow.acoustic.streaming import Detector, TapeReader, load_detector, stream_windows
 from ethoflow.core import InputError, atomic_path, get_logger, progress, read_json, write_json
-from ethoflow.core.io import sha256_file
+from ethoflow.core.io import release_freed_memory, sha256_file
 
 log = get_logger(__name__)
 
@@ -268,34 +274,116 @@ def _done(state: Path, rid: str, fp: str) -> bool:
 # ------------------------------------------------------------------------------------------ outputs
 
 
-def read_truth(folder: str | Path, rid: str) -> pd.DataFrame | None:
-    """``start_s, end_s`` of a Raven table ``<folder>/<rid>.Table.1.selections.txt`` (None when absent).
+def truth_files(truth: str, fmt: str) -> list[Path]:
+    """The annotation files of a detection set's ``truth``: the file itself, the glob's matches, or a
+    folder's files (recursively) with ``fmt``'s extension (crowsetta's ``ext``)."""
+    import crowsetta
 
-    Raises:
-        InputError: the table lacks ``Begin Time (s)`` / ``End Time (s)``.
+    p = Path(truth)
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        ext = crowsetta.formats.by_name(fmt).ext
+        exts = (ext,) if isinstance(ext, str) else tuple(ext)
+        return sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(exts) and not f.name.startswith("."))
+    return sorted(Path(f) for f in globlib.glob(truth, recursive=True) if Path(f).is_file())
+
+
+def read_truth(
+    cfg: AcousticParams, ds: DetectSet, recs: list[tuple[str, Path]]
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Annotated target events of a detection set's recordings from its ``truth`` (any crowsetta format),
+    read by the corpus stage's readers (``ethoflow.acoustic.corpus._read_source``, crowsetta) and
+    cleaned with ``acoustic.corpus``'s label map, overlap policy and merge gap (notes -> bouts).
+
+    Returns:
+        (recording id -> (n, 2) start/end (s) of its target events, for every recording some annotation file
+        covers (n may be 0 when all its labels map to non-targets); problems met while reading, each naming
+        its file).
     """
-    p = Path(folder) / f"{rid}.Table.1.selections.txt"
-    if not p.exists():
-        return None
-    t = pd.read_csv(p, sep="\t")
-    for c in ("Begin Time (s)", "End Time (s)"):
-        if c not in t.columns:
-            raise InputError(f"{p}: no column {c!r} (a Raven selection table has it)")
-    return pd.DataFrame({"start_s": t["Begin Time (s)"].astype(float), "end_s": t["End Time (s)"].astype(float)})
+    from ethoflow.acoustic.corpus import Problems, _map_label, _read_source, merge_events, resolve_overlaps
+    from ethoflow.acoustic.params import SourceParams
+
+    files = truth_files(ds.truth, ds.truth_format)
+    if not files:
+        return {}, [f"{ds.truth}: no {ds.truth_format} annotation file found"]
+    folders = sorted({p.parent for _, p in recs}, key=str)
+    exts = sorted({p.suffix for _, p in recs}) if ds.truth_format != "birdsong-recognition-dataset" else [".wav"]
+    by_stem: dict[str, str] = {}
+    for rid, p in recs:
+        by_stem.setdefault(p.stem, rid)
+    problems = Problems()
+    covered: set[str] = set()
+    seen: set[tuple] = set()
+    events: list[dict[str, Any]] = []
+    for folder in folders:  # the readers pair an annotation with its audio file by name, in audio_dir
+        for ext in exts:
+            for f in files:
+                src = SourceParams(
+                    name="truth",
+                    format=ds.truth_format,
+                    annotations=glob_escape(str(f.resolve())),
+                    audio_dir=str(folder.resolve()),
+                    audio_ext=ext,
+                    label_column=ds.truth_label_column,
+                )
+                quiet = Problems()
+                for e in _read_source(src, Path("/"), quiet, cfg.corpus.bad_rows):
+                    audio = Path(e["file"])
+                    rid = by_stem.get(audio.stem)
+                    key = (rid, str(e["annot"]), e["row"], e["start_s"])
+                    if rid is None or key in seen or audio.resolve() != dict(recs)[rid].resolve():
+                        continue
+                    seen.add(key)
+                    covered.add(rid)
+                    label, role = _map_label(e["raw_label"], cfg.corpus)
+                    events.append(
+                        dict(
+                            recording=rid,
+                            role=role,
+                            label=label,
+                            start_s=float(e["start_s"]),
+                            end_s=float(e["end_s"]),
+                            low_hz=None,
+                            high_hz=None,
+                            quality=None,
+                            n_merged=1,
+                        )
+                    )
+                for it in quiet.items:
+                    if "do not exist" not in it["problem"]:  # other tapes' annotations (Annotation.xml)
+                        problems.add(it["file"], it["problem"])
+    events, _ = resolve_overlaps(events, cfg.corpus.overlaps)
+    if cfg.corpus.merge_gap_s is not None:
+        events = merge_events(events, cfg.corpus.merge_gap_s)
+    out = {rid: np.zeros((0, 2)) for rid in sorted(covered)}
+    for rid in out:
+        ev = sorted((e["start_s"], e["end_s"]) for e in events if e["recording"] == rid and e["role"] == "target")
+        out[rid] = np.asarray(ev, float).reshape(-1, 2)
+    msgs = sorted({f"{it['file']}: {it['problem']}" for it in problems.items})
+    return out, msgs
 
 
-def score_against_truth(det: pd.DataFrame, truth_dir: str | Path, recordings: list[str], iou: float) -> dict[str, Any]:
-    """Precision/recall/F1 of the detections against Raven tables in ``truth_dir`` (Hungarian matching
-    at ``iou``, per recording; recordings without a table are left out and counted)."""
+def glob_escape(path: str) -> str:
+    """``path`` with glob's special characters escaped (a file name read as a literal glob)."""
+    return globlib.escape(path)
+
+
+def score_against_truth(
+    det: pd.DataFrame, truth: dict[str, np.ndarray], recordings: list[str], iou: float
+) -> dict[str, Any]:
+    """Precision/recall/F1 of the detections against ``truth`` (recording -> (n, 2) events, :func:`read_truth`;
+    Hungarian matching at ``iou``, per recording). Recordings without truth are left out, and counted
+    (``recordings_scored``, ``recordings_unscored``)."""
     from ethoflow.acoustic.evaluate import match_hungarian
 
     tp = n_gt = n_pred = n_scored = 0
     for rid in recordings:
-        gt = read_truth(truth_dir, rid)
+        gt = truth.get(rid)
         if gt is None:
             continue
         d = det[det.recording == rid]
-        pairs = match_hungarian(gt.to_numpy(float), d[["start_s", "end_s"]].to_numpy(float), iou)
+        pairs = match_hungarian(gt, d[["start_s", "end_s"]].to_numpy(float), iou) if len(gt) and len(d) else []
         tp, n_gt, n_pred, n_scored = tp + len(pairs), n_gt + len(gt), n_pred + len(d), n_scored + 1
     p = tp / n_pred if n_pred else 0.0
     r = tp / n_gt if n_gt else 0.0
@@ -306,7 +394,9 @@ def score_against_truth(det: pd.DataFrame, truth_dir: str | Path, recordings: li
         "tp": tp,
         "fp": n_pred - tp,
         "fn": n_gt - tp,
+        "n_gt": n_gt,
         "recordings_scored": n_scored,
+        "recordings_unscored": len(recordings) - n_scored,
     }
 
 
@@ -451,6 +541,7 @@ def detect_set(
             continue
         finally:
             reader.close()
+            release_freed_memory()  # the streamed chunks' pages: peak RSS flat in tape length
         d = chain_windows(win, threshold, setting.hop_s, ev.boundary, min_gap_s, min_dur_s)
         d = d.astype({"start_s": float, "end_s": float, "cnn_logit_mean": float, "prob_max": float, "n_windows": int})
         d.insert(0, "recording", rid)
@@ -464,6 +555,7 @@ def detect_set(
             {"fingerprint": fps[rid], "file": str(path), "audio_s": durations[rid], "windows": len(win)},
         )
     bar.close()
+    release_freed_memory()
     # ---- set-level outputs, rebuilt from the completion records
     ok = [rid for rid, _ in good if rid not in problems]
     frames, per_rec = [], []
@@ -503,8 +595,23 @@ def detect_set(
         "detections_per_min": len(det) / (audio_s / 60) if audio_s else 0.0,
         "skipped": len(problems),
     }
+    unscored: list[str] = []
+    truth_problems: list[str] = []
     if ds.truth is not None:
-        metrics |= score_against_truth(det, ds.truth, ok, ev.iou)
+        truth, truth_problems = read_truth(cfg, ds, [(rid, files[rid]) for rid in ok])
+        metrics |= score_against_truth(det, truth, ok, ev.iou)
+        unscored = [rid for rid in ok if rid not in truth]
+        for msg in truth_problems:
+            log.warning("truth: %s", msg)
+        if unscored:
+            log.warning(
+                "%s: %d of %d recordings have no truth in %s and are not scored: %s",
+                name,
+                len(unscored),
+                len(ok),
+                ds.truth,
+                ", ".join(unscored[:10]) + (", ..." if len(unscored) > 10 else ""),
+            )
     summary = {
         "set": name,
         "model": str(mpath),
@@ -521,6 +628,10 @@ def detect_set(
         "metrics": metrics,
         "recordings": per_rec,
         "problems": [{"recording": k, "problem": v} for k, v in sorted(problems.items())],
+        "truth": str(ds.truth) if ds.truth is not None else None,
+        "truth_format": ds.truth_format if ds.truth is not None else None,
+        "recordings_unscored": unscored,
+        "truth_problems": truth_problems,
     }
     write_json(out / "summary.json", summary)
     write_metrics(out / "metrics.json", metrics)

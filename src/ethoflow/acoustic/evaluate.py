@@ -7,9 +7,12 @@ are dropped. Each detection carries ``cnn_logit_mean``: the duration-weighted me
 
 Post-processing chosen on validation tapes (:func:`choose_postprocess`): ``threshold``, ``min_gap_s``
 and ``min_dur_s`` may each be ``auto``; the ``auto`` ones are chosen jointly, on a grid
-(``evaluate.search``), to maximise event F1 (Hungarian matching at ``iou``) on the variant's validation
-tapes (role ``val``), never on test or benchmark tapes, and the chosen values are used for every tape
-and written to the metrics and to ``postprocess.json`` (which detection sets of that variant read).
+(``evaluate.search``), by the mean event F1 (Hungarian matching at ``iou``) over the variant's validation
+tapes (role ``val``), never on test or benchmark tapes, with the one-standard-error rule toward
+``evaluate.defaults`` and a fall-back to the defaults under ``evaluate.min_val_events`` validation events;
+the chosen values and their validation evidence are used for every tape and written to the metrics and
+to ``postprocess.json`` (which detection sets of that variant read). ``evaluate.min_bout_gap_s`` (a lab's
+shortest gap between two events) floors the merge gap everywhere.
 The clean-up is TweetyNet's (Cohen et al. 2022, eLife): merge detections separated by gaps shorter
 than ``min_gap_s``, then drop detections shorter than ``min_dur_s``.
 
@@ -308,18 +311,16 @@ POSTPROCESS_FILE = "postprocess.json"
 
 def _event_scores(
     recs: list[tuple[pd.DataFrame, np.ndarray]], threshold: float, min_gap_s: float, min_dur_s: float, iou: float
-) -> tuple[int, int, int, float]:
-    """(tp, n_pred, n_gt, summed IoU of the matches) over recordings ``(windows with s/e, gt (n, 2))``."""
-    tp = n_pred = n_gt = 0
-    iou_sum = 0.0
-    for w, g in recs:
+) -> np.ndarray:
+    """Per recording ``(windows with s/e, gt (n, 2))``: rows (tp, n_pred, n_gt, summed IoU of the matches)."""
+    out = np.zeros((len(recs), 4))
+    for k, (w, g) in enumerate(recs):
         w = w[w.prob >= threshold]
         st, en, _ = merge_intervals(w.s.to_numpy(), w.e.to_numpy(), min_gap_s, min_dur_s)
         det = np.column_stack([np.round(np.maximum(st, 0.0), 6), np.round(en, 6)])
         pairs = match_hungarian(g, det, iou) if len(g) and len(det) else []
-        tp, n_pred, n_gt = tp + len(pairs), n_pred + len(det), n_gt + len(g)
-        iou_sum += sum(v for _, _, v in pairs)
-    return tp, n_pred, n_gt, iou_sum
+        out[k] = len(pairs), len(det), len(g), sum(v for _, _, v in pairs)
+    return out
 
 
 def _f1(tp: int, n_pred: int, n_gt: int) -> tuple[float, float, float]:
@@ -365,6 +366,13 @@ def event_intervals(tp: int, fp: int, fn: int, draws: int = BOOTSTRAP_DRAWS, see
     return out
 
 
+def _unit_f1(per_unit: np.ndarray) -> np.ndarray:
+    """Event F1 of each unit (rows tp, n_pred, n_gt, ...); units with neither events nor detections are NaN."""
+    tp, n_pred, n_gt = per_unit[:, 0], per_unit[:, 1], per_unit[:, 2]
+    f1 = np.where(n_pred + n_gt > 0, 2 * tp / np.maximum(n_pred + n_gt, 1), np.nan)
+    return f1
+
+
 def choose_postprocess(
     pred: pd.DataFrame,
     gt: pd.DataFrame,
@@ -375,10 +383,24 @@ def choose_postprocess(
 ) -> dict[str, Any]:
     """The post-processing (threshold, min_gap_s, min_dur_s) for one model's window predictions.
 
-    Fixed values of ``ev`` are kept; the ``auto`` ones are chosen jointly from ``ev.search`` to maximise
-    event F1 (Hungarian matching at ``ev.iou``, detections as :func:`chain_windows` makes them) on the
-    validation tapes (``roles[tape] == "val"``) only. Ties: the larger summed IoU of the matches (better
-    boundaries), then the threshold nearest 0.5, then the smaller gap and duration.
+    Fixed values of ``ev`` are kept; the ``auto`` ones are chosen jointly from ``ev.search`` on the
+    validation tapes (``roles[tape] == "val"``) only, robustly to small validation sets:
+
+    1. Each candidate is scored by its **mean event F1 over validation units** (Hungarian matching at
+       ``ev.iou``, detections as :func:`chain_windows` makes them). Units are the validation tapes, or
+       their recordings when there are fewer than 3 tapes; a unit with neither events nor detections
+       does not count.
+    2. Fewer than ``ev.min_val_events`` annotated validation events: the ``auto`` keys take
+       ``ev.defaults`` (a warning says so; ``rule: "defaults"``).
+    3. Otherwise the one-standard-error rule (Breiman et al. 1984; Hastie et al., *Elements of
+       Statistical Learning*, 7.10): among the candidates whose mean is within ``ev.tolerance_se``
+       standard errors (of the best candidate's unit F1s) of the best mean, the one nearest
+       ``ev.defaults`` (sum of distances, each over its grid's span); then the higher mean, pooled F1
+       and summed IoU. With few events the standard error is large and the choice stays at or near the
+       defaults; with many it moves to the best mean. ``tolerance_se: 0``: the best mean, ties to the
+       nearest to the defaults.
+
+    ``ev.min_bout_gap_s`` floors the merge gap (fixed, searched and default alike).
 
     Args:
         pred: window predictions (``tape, recording, start_s, end_s, prob``).
@@ -387,9 +409,11 @@ def choose_postprocess(
         hop_s: the prediction hop (s). model: named in errors.
 
     Returns:
-        ``{threshold, min_gap_s, min_dur_s, auto: [keys chosen], val_tapes, val_n_gt, val_tp, val_fp,
-        val_fn, val_precision, val_recall, val_f1}`` (the ``val_*`` entries at the returned values; absent
-        without validation tapes).
+        ``{threshold, min_gap_s, min_dur_s, auto: [keys chosen], rule, defaults, val_tapes, val_units,
+        val_n_units, val_n_gt, val_tp, val_fp, val_fn, val_precision, val_recall, val_f1 (pooled),
+        val_f1_mean, val_f1_sd, val_f1_se (over units), best_val_f1_mean, best (the best-mean values)}``
+        (the ``val_*`` entries at the returned values; absent without validation tapes). ``rule``:
+        ``fixed`` (no auto key), ``defaults`` (too few events) or ``one_se``.
 
     Raises:
         ParamsError: an ``auto`` key and no validation tape (e.g. a ``random`` split, whose tapes are
@@ -397,9 +421,14 @@ def choose_postprocess(
     """
     from ethoflow.core import ParamsError
 
+    keys = ("threshold", "min_gap_s", "min_dur_s")
     auto = ev.auto_keys()
     val = sorted(t for t, r in roles.items() if r == VAL_ROLE)
-    fixed = {k: getattr(ev, k) for k in ("threshold", "min_gap_s", "min_dur_s")}
+    fixed = {k: getattr(ev, k) for k in keys}
+    defaults = ev.defaults.model_dump()
+    defaults["min_gap_s"] = ev.merge_gap(defaults["min_gap_s"])
+    if "min_gap_s" not in auto:
+        fixed["min_gap_s"] = ev.merge_gap(fixed["min_gap_s"])
     if not val:
         if auto:
             raise ParamsError(
@@ -407,37 +436,88 @@ def choose_postprocess(
                 f"variant has none (tape roles: {sorted(set(roles.values()))}); use a tape_exclusive split or "
                 "set a number"
             )
-        return {**fixed, "auto": []}
+        return {**fixed, "auto": [], "rule": "fixed"}
     p = pred[pred.tape.isin(val)]
     g = gt[gt.tape.isin(val)]
-    recs = []
-    for rec in sorted(set(p.recording) | set(g.recording)):
+    recs, rec_names = [], sorted(set(p.recording) | set(g.recording))
+    for rec in rec_names:
         w = window_intervals(p[p.recording == rec], 0.0, hop_s, ev.boundary)
         recs.append((w, g.loc[g.recording == rec, ["start_s", "end_s"]].to_numpy(float)))
-    grid = {k: [fixed[k]] for k in fixed}
+    rec_tape = dict(zip(p.recording, p.tape)) | dict(zip(g.recording, g.tape))
+    by_tape = len(val) >= 3
+    unit_of = [rec_tape[r] if by_tape else r for r in rec_names]
+    units = sorted(set(unit_of))
+    member = np.array([[u == x for x in unit_of] for u in units], float).reshape(len(units), len(rec_names))
+    grid = {k: [fixed[k]] for k in keys}
     if "threshold" in auto:
-        grid["threshold"] = sorted(set(ev.search.thresholds), key=lambda x: (abs(x - 0.5), x))
+        grid["threshold"] = sorted(set(ev.search.thresholds))
     for k in ("min_gap_s", "min_dur_s"):
         if k in auto:
             grid[k] = sorted(set(getattr(ev.search, k)))
-    best, best_key = None, None
+    if "min_gap_s" in auto:
+        grid["min_gap_s"] = sorted({ev.merge_gap(v) for v in grid["min_gap_s"]})
+    n_gt_val = int(sum(len(x) for _, x in recs))
+    few = bool(auto) and n_gt_val < ev.min_val_events
+    if few:  # score the defaults only
+        grid = {k: [defaults[k]] if k in auto else grid[k] for k in keys}
+    span = {k: (max(grid[k] + [defaults[k]]) - min(grid[k] + [defaults[k]])) or 1.0 for k in keys}
+    cands = []
     for thr in grid["threshold"]:
         for gap in grid["min_gap_s"]:
             for dur in grid["min_dur_s"]:
-                tp, n_pred, n_gt, iou_sum = _event_scores(recs, thr, gap, dur, ev.iou)
-                key = (round(_f1(tp, n_pred, n_gt)[2], 12), round(iou_sum, 9))
-                if best_key is None or key > best_key:
-                    best_key, best = key, (thr, gap, dur, tp, n_pred, n_gt)
-    thr, gap, dur, tp, n_pred, n_gt = best
-    if not n_gt:
+                per_rec = _event_scores(recs, thr, gap, dur, ev.iou)
+                per_unit = member @ per_rec
+                f1u = _unit_f1(per_unit)
+                f1u = f1u[~np.isnan(f1u)]
+                tot = per_rec.sum(axis=0)
+                mean = float(np.mean(f1u)) if len(f1u) else 0.0
+                sd = float(np.std(f1u, ddof=1)) if len(f1u) > 1 else 0.0
+                vals = {"threshold": thr, "min_gap_s": gap, "min_dur_s": dur}
+                dist = sum(abs(vals[k] - defaults[k]) / span[k] for k in auto)
+                cands.append(
+                    {
+                        **vals,
+                        "mean": round(mean, 12),
+                        "sd": sd,
+                        "se": sd / np.sqrt(len(f1u)) if len(f1u) else 0.0,
+                        "n_units": len(f1u),
+                        "pooled": round(_f1(*tot[:3])[2], 12),
+                        "iou_sum": round(float(tot[3]), 9),
+                        "dist": round(dist, 12),
+                        "tot": tot,
+                    }
+                )
+    best = max(cands, key=lambda c: (c["mean"], c["pooled"], c["iou_sum"], -c["dist"]))
+    floor = best["mean"] - ev.tolerance_se * best["se"] - 1e-12
+    pick = min(
+        (c for c in cands if c["mean"] >= floor),
+        key=lambda c: (c["dist"], -c["mean"], -c["pooled"], -c["iou_sum"], c["threshold"], c["min_gap_s"]),
+    )
+    rule = "fixed" if not auto else ("defaults" if few else "one_se")
+    if not n_gt_val:
         log.warning("%s: the validation tapes %s hold no annotated call; post-processing not informed", model, val)
+    elif few:
+        log.warning(
+            "%s: only %d annotated events on the validation tapes (acoustic.evaluate.min_val_events: %d): "
+            "%s take the defaults %s instead of a search",
+            model,
+            n_gt_val,
+            ev.min_val_events,
+            ", ".join(auto),
+            {k: defaults[k] for k in auto},
+        )
+    tp, n_pred, n_gt = (int(v) for v in pick["tot"][:3])
     pr, rc, f1 = _f1(tp, n_pred, n_gt)
     out = {
-        "threshold": float(thr),
-        "min_gap_s": float(gap),
-        "min_dur_s": float(dur),
+        "threshold": float(pick["threshold"]),
+        "min_gap_s": float(pick["min_gap_s"]),
+        "min_dur_s": float(pick["min_dur_s"]),
         "auto": auto,
+        "rule": rule,
+        "defaults": defaults,
         "val_tapes": val,
+        "val_units": "tapes" if by_tape else "recordings",
+        "val_n_units": pick["n_units"],
         "val_n_gt": n_gt,
         "val_tp": tp,
         "val_fp": n_pred - tp,
@@ -445,16 +525,28 @@ def choose_postprocess(
         "val_precision": pr,
         "val_recall": rc,
         "val_f1": f1,
+        "val_f1_mean": pick["mean"],
+        "val_f1_sd": pick["sd"],
+        "val_f1_se": pick["se"],
+        "best_val_f1_mean": best["mean"],
+        "best": {k: float(best[k]) for k in keys},
     }
     if auto:
         log.info(
-            "%s: on validation tapes %s chose threshold %g, min_gap_s %g, min_dur_s %g (F1 %.3f)",
+            "%s: on validation tapes %s (%d events) chose threshold %g, min_gap_s %g, min_dur_s %g "
+            "(%s; mean F1 %.3f +- %.3f SE over %d %s; best mean %.3f)",
             model,
             val,
-            thr,
-            gap,
-            dur,
-            f1,
+            n_gt,
+            out["threshold"],
+            out["min_gap_s"],
+            out["min_dur_s"],
+            rule,
+            pick["mean"],
+            pick["se"],
+            pick["n_units"],
+            out["val_units"],
+            best["mean"],
         )
     return out
 
@@ -502,7 +594,8 @@ def detection_postprocess(
     }
     auto = [k for k, v in want.items() if v == "auto"]
     if not auto:
-        return {**{k: float(v) for k, v in want.items()}, "from": None}
+        out = {k: float(v) for k, v in want.items()}
+        return {**out, "min_gap_s": ev.merge_gap(out["min_gap_s"]), "from": None}
     key = {
         k: (
             f"acoustic.detect.sets.{name}.threshold"
@@ -528,7 +621,7 @@ def detection_postprocess(
                 f"acoustic.evaluate.{k}: auto, or a number"
             )
     out = {k: float(post[k]) if k in auto else float(want[k]) for k in want}
-    return {**out, "from": str(path)}
+    return {**out, "min_gap_s": ev.merge_gap(out["min_gap_s"]), "from": str(path)}
 
 
 def pr_curve(
@@ -640,8 +733,9 @@ def evaluate_predictions(
     det = detection_bands(det, files, cfg.features.fmin, cfg.features.fmax)  # Raven Low/High Freq
     result = evaluate_detections(det, gt, roles, ev.iou)
     chosen = {"threshold": thr, "min_gap_s": gap, "min_dur_s": dur}
-    if "val_f1" in post:
-        chosen["val_f1"] = post["val_f1"]
+    for k in ("val_n_gt", "val_f1", "val_f1_mean", "val_f1_sd", "val_n_units"):
+        if k in post:  # the validation evidence of the chosen values
+            chosen[k] = post[k]
     meta = {
         "variant": variant,
         "setting": setting,

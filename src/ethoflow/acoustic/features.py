@@ -112,11 +112,12 @@ def detection_features(det: pd.DataFrame, files: dict[str, str], params: RFParam
 
     rows: list[dict[str, Any]] = [dict() for _ in range(len(det))]
     det = det.reset_index(drop=True)
-    from ethoflow.core.inputs import audio_info
+    from ethoflow.core.inputs import audio_info, check_finite_audio
 
     for rec, g in progress(det.groupby("recording", sort=True), desc="features"):
         audio_info(files[rec])  # truncated/empty/non-audio named as such
         y, sr = sf.read(files[rec], dtype="float32", always_2d=True)
+        check_finite_audio(y, files[rec], sr)
         y = y.mean(axis=1)
         for i, r in g.iterrows():
             a, b = int(r.start_s * sr), max(int(r.end_s * sr), int(r.start_s * sr) + 1)

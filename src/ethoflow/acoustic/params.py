@@ -129,6 +129,9 @@ class CorpusParams(StrictModel):
         merge_gap_s: merge events of one class in one recording closer than this (e.g. notes into
             song bouts); ``null``: no merging.
         on_error: ``skip`` (report and leave out bad files/events) or ``fail`` (stop with the report).
+        bad_rows: a Raven table row with a cell that is not a number: ``fail`` (the table is bad, its
+            problem names the row and column; then ``on_error`` applies) or ``skip`` (only that row is left
+            out, and reported). Latin-1 files and decimal commas are read either way.
         overlaps: what to do with annotations of one class in one recording that overlap or nest
             (counted in the corpus report and warned either way): ``keep`` both, ``merge`` them into one
             event spanning both, or ``drop`` the later (or the nested) one.
@@ -141,6 +144,7 @@ class CorpusParams(StrictModel):
     min_quality: float | None = None
     merge_gap_s: float | None = Field(None, ge=0)
     on_error: Literal["skip", "fail"] = "skip"
+    bad_rows: Literal["fail", "skip"] = "fail"
     overlaps: Literal["keep", "merge", "drop"] = "keep"
 
     @model_validator(mode="after")
@@ -394,6 +398,20 @@ class PostprocessSearch(StrictModel):
         return self
 
 
+class PostprocessDefaults(StrictModel):
+    """The post-processing a lab trusts without validation evidence: where ``auto`` starts from, what its
+    ties and near-ties go to, and what it falls back to on too few validation events.
+
+    Attributes:
+        threshold: window probability threshold (0..1); min_gap_s: merge gap (s); min_dur_s: shortest
+            detection kept (s).
+    """
+
+    threshold: float = Field(0.5, ge=0, le=1)
+    min_gap_s: float = Field(0.1, ge=0)
+    min_dur_s: float = Field(0.05, ge=0)
+
+
 class EvaluateParams(StrictModel):
     """acoustic_evaluate: windows -> detections -> matching.
 
@@ -403,6 +421,15 @@ class EvaluateParams(StrictModel):
         min_gap_s: detections closer than this (s) are joined; min_dur_s: shorter detections (s) are
             dropped. Each may be ``auto`` (chosen with the threshold on the validation tapes).
         search: the candidates tried for the ``auto`` keys.
+        defaults: the values ``auto`` shrinks toward and falls back to (:class:`PostprocessDefaults`).
+        min_val_events: fewer annotated events than this on the validation tapes: ``auto`` takes
+            ``defaults`` (with a warning) instead of searching.
+        tolerance_se: ``auto`` takes, among the candidates whose mean validation F1 (over validation
+            tapes) is within this many standard errors of the best mean, the one nearest ``defaults``
+            (the one-standard-error rule); 0: the best mean, ties to the nearest to ``defaults``.
+        min_bout_gap_s: the shortest gap (s) between two events a lab knows of (e.g. 0.3 for Bengalese
+            finch song bouts): shorter gaps are always merged, whatever ``min_gap_s`` (fixed or ``auto``;
+            ``auto`` searches only candidates >= it). ``null``: no such knowledge.
         iou: IoU needed for a match (1-D, time).
     """
 
@@ -411,6 +438,10 @@ class EvaluateParams(StrictModel):
     min_gap_s: float | Literal["auto"] = 0.1
     min_dur_s: float | Literal["auto"] = 0.05
     search: PostprocessSearch = Field(default_factory=PostprocessSearch)
+    defaults: PostprocessDefaults = Field(default_factory=PostprocessDefaults)
+    min_val_events: int = Field(20, ge=0)
+    tolerance_se: float = Field(1.0, ge=0)
+    min_bout_gap_s: float | None = Field(None, ge=0)
     iou: float = Field(0.4, gt=0, le=1)
 
     @model_validator(mode="after")
@@ -422,6 +453,10 @@ class EvaluateParams(StrictModel):
             if v != AUTO and v < 0:
                 raise ValueError(f"{key} must be >= 0 or 'auto', got {v}")
         return self
+
+    def merge_gap(self, min_gap_s: float) -> float:
+        """The merge gap used for ``min_gap_s`` (s): at least ``min_bout_gap_s`` when that is set."""
+        return float(max(min_gap_s, self.min_bout_gap_s or 0.0))
 
     def auto_keys(self) -> list[str]:
         """The post-processing keys set to ``auto`` (chosen on validation tapes), in a fixed order."""
@@ -488,9 +523,19 @@ class DetectSet(StrictModel):
         rf: optional random-forest filter: a ``<variant>-<setting>`` name whose
             ``models/acoustic/rf/<name>/rf.pkl`` ``acoustic_rf_train`` wrote, or a path to such a file;
             detections it rejects are left out (their count goes to the summary).
-        truth: optional folder of Raven tables ``<recording>.Table.1.selections.txt`` used only to
-            score the detections afterwards (precision/recall/F1 at ``acoustic.evaluate.iou``); the
-            detector never reads it.
+        truth: optional annotations used only to score the detections afterwards (precision/recall/F1 at
+            ``acoustic.evaluate.iou``; the detector never reads them): a folder (its files of
+            ``truth_format``), a glob or one file, read by the corpus stage's crowsetta readers, with
+            ``acoustic.corpus``'s label_map/unmapped/overlaps/merge_gap_s/bad_rows (so notes become bouts
+            as in the corpus); target events only. A table ``X...`` annotates the recording ``X``;
+            recordings without truth are named in the summary and counted in the metrics.
+        truth_format: crowsetta format of ``truth`` (``raven``, ``aud-seq`` (Audacity labels),
+            ``birdsong-recognition-dataset`` (``Annotation.xml``), ``textgrid``, ...).
+        truth_label_column: Raven tables: the column holding the label.
+        truth_dir: the folder (or file) DVC tracks as the set's second dependency (``${item.truth_dir}``
+            in dvc.yaml): it must hold ``truth``; anywhere, e.g. an absolute path outside the repository.
+            ``null`` (library use): ``data_dir``. In params.yaml set it for every set (``data_dir`` when
+            the set has no truth), as DVC needs the key.
         on_error: ``skip`` (report an unreadable, empty or truncated file and go on) or ``fail``.
         chunk_s: audio per streamed chunk (seconds of the model's rate; rounded to whole batches of
             windows); memory grows with it, results do not depend on it.
@@ -504,6 +549,9 @@ class DetectSet(StrictModel):
     threshold: float | Literal["auto"] | None = None
     rf: str | None = None
     truth: str | None = None
+    truth_format: Literal[ANNOTATION_FORMATS] = "raven"  # type: ignore[valid-type]
+    truth_label_column: str = "Annotation"
+    truth_dir: str | None = None
     on_error: Literal["skip", "fail"] = "skip"
     chunk_s: float = Field(300.0, gt=0)
 
@@ -512,7 +560,12 @@ class DetectSet(StrictModel):
         if isinstance(self.threshold, float) and not 0 <= self.threshold <= 1:
             raise ValueError(f"threshold must be in [0, 1], 'auto' or null, got {self.threshold}")
         tracked = (self.data_dir, "models/acoustic")
-        keys = [("recordings", self.recordings), ("truth", self.truth)]
+        keys = [("recordings", self.recordings)]
+        if self.truth is not None and not path_within(self.truth, self.truth_dir or self.data_dir):
+            raise ValueError(
+                f"truth={self.truth!r} outside truth_dir {self.truth_dir or self.data_dir!r}, the folder DVC tracks "
+                "for it: set truth_dir to a folder (or the file) that holds it"
+            )
         if "/" in self.model or self.model.endswith((".pt", ".pk", ".pth")):
             keys.append(("model", self.model))
         if self.rf is not None and "/" in self.rf:

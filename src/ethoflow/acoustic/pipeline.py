@@ -21,18 +21,27 @@ from ethoflow.core.stage import stage_commands
 log = get_logger(__name__)
 
 REPO = Path(__file__).resolve().parents[3]
-ORDER = ("corpus", "variants", "train", "predict", "evaluate", "rf_train", "rf_filter", "report")
+ORDER = ("corpus", "variants", "train", "predict", "evaluate", "rf_train", "rf_filter", "detect", "report")
 
 
 def run_pipeline(
-    workdir: str | os.PathLike, until: str = "report", env: dict[str, str] | None = None, start: str = "corpus"
+    workdir: str | os.PathLike,
+    until: str = "report",
+    env: dict[str, str] | None = None,
+    start: str = "corpus",
+    skip: tuple[str, ...] = (),
 ) -> None:
     """Run the acoustic stages of ``dvc.yaml`` from ``acoustic_<start>`` up to and including ``acoustic_<until>``
-    in ``workdir`` (a later ``start`` reuses the outputs of the earlier stages already in ``workdir``).
+    (steps of :data:`ORDER`, less those in ``skip``) in ``workdir`` (a later ``start`` reuses the outputs of the
+    earlier stages already in ``workdir``). ``acoustic_detect`` runs one stage per detection set.
 
     Raises:
-        EthoflowError: a stage exited non-zero (its own error line is in the log it printed).
+        EthoflowError: a stage exited non-zero (its own error line is in the log it printed); ValueError: a
+            step not in :data:`ORDER`.
     """
+    for step in (start, until, *skip):
+        if step not in ORDER:
+            raise ValueError(f"unknown acoustic step {step!r}; one of {', '.join(ORDER)}")
     from ethoflow.acoustic.params import AcousticParams
 
     workdir = Path(workdir)
@@ -40,6 +49,8 @@ def run_pipeline(
     full_env = dict(os.environ, **(env or {}))
     full_env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2]) + os.pathsep + full_env.get("PYTHONPATH", "")
     for step in ORDER[ORDER.index(start) : ORDER.index(until) + 1]:
+        if step in skip:
+            continue
         base = f"acoustic_{step}"
         for stage in sorted(s for s in commands if s == base or s.startswith(base + "@")):
             argv = shlex.split(commands[stage])

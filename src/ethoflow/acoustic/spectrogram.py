@@ -31,17 +31,19 @@ def load_audio(path: str | Path, sr: int) -> np.ndarray:
     """Mono float32 samples of ``path`` resampled to ``sr`` Hz. Shape (n_samples,).
 
     Raises:
-        InputError: the file is missing, empty, truncated or unreadable (see ``core.inputs.audio_info``).
+        InputError: the file is missing, empty, truncated or unreadable (see ``core.inputs.audio_info``), or
+            holds a NaN/infinite sample (naming its time; ``core.inputs.check_finite_audio``).
     """
     import soundfile as sf
 
-    from ethoflow.core.inputs import audio_info
+    from ethoflow.core.inputs import audio_info, check_finite_audio
 
     audio_info(path)
     try:
         y, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
         raise InputError(f"{path}: cannot read audio ({type(exc).__name__}: {exc})") from None
+    check_finite_audio(y, path, file_sr)
     y = y.mean(axis=1)
     if file_sr != sr:
         from scipy.signal import resample_poly

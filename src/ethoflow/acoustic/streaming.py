@@ -31,6 +31,7 @@ import pandas as pd
 
 from ethoflow.acoustic.params import FeatureParams
 from ethoflow.core import InputError
+from ethoflow.core.inputs import check_finite_audio
 
 __all__ = ["Detector", "TapeReader", "load_detector", "stream_windows"]
 
@@ -47,7 +48,8 @@ class TapeReader:
     Attributes:
         file_sr: the file's rate (Hz); n_in: its frames; n: samples at ``sr``; duration_s: n_in / file_sr.
     Raises:
-        InputError: the file stops early or fails to decode while reading (truncated/corrupt).
+        InputError: the file stops early or fails to decode while reading (truncated/corrupt), or a sample
+            read is NaN or infinite (naming the time of the first; :func:`ethoflow.core.inputs.check_finite_audio`).
     """
 
     def __init__(self, path: str | Path, sr: int):
@@ -81,6 +83,7 @@ class TapeReader:
                 f"{self.path}: truncated: {len(y)} of {b - a} frames readable from {a / self.file_sr:.1f} s "
                 f"(the header declares {self.n_in} frames)"
             )
+        check_finite_audio(y, self.path, self.file_sr, a)
         return y.mean(axis=1)
 
     def read(self, a: int, b: int) -> np.ndarray:
@@ -259,8 +262,14 @@ def stream_windows(
     )
 
 
+#: seconds of audio per pass of the framewise network (at most; ``chunk_s`` when shorter): its activations
+#: (conv channels x frequency bins x frames) dominate the memory, so peak RSS stays flat in tape length
+FRAMEWISE_PASS_S = 20.0
+
+
 def _stream_framewise(det: Detector, reader: TapeReader, hop_s: float, chunk_s: float, on_chunk: Any) -> pd.DataFrame:
-    """The framewise detector on a tape, chunk by chunk: each chunk's frames with the model's context
+    """The framewise detector on a tape, chunk by chunk (``min(chunk_s, FRAMEWISE_PASS_S)`` seconds each):
+    each chunk's frames with the model's context
     (:meth:`~ethoflow.acoustic.framewise.FramewiseNet.context_frames`) on both sides, so the per-frame
     probabilities equal one pass over the whole tape's spectrogram; pooled into ``hop_s`` cells
     (:func:`~ethoflow.acoustic.framewise.frames_to_cells`). Rows: ``start_s, end_s, prob, logit, label``."""
@@ -272,7 +281,7 @@ def _stream_framewise(det: Detector, reader: TapeReader, hop_s: float, chunk_s: 
     f, model = det.features, det.model.eval()
     n_total = 1 + max(reader.n, f.n_fft) // f.hop_length
     ctx = model.context_frames()
-    step = max(64, int(round(chunk_s * f.sr / f.hop_length)))
+    step = max(64, int(round(min(chunk_s, FRAMEWISE_PASS_S) * f.sr / f.hop_length)))
     short = power_spectrogram(reader.read(0, reader.n), f) if reader.n < f.n_fft else None
     probs = []
     for a in range(0, n_total, step):

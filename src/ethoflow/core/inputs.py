@@ -135,6 +135,30 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     return AudioInfo(int(info.samplerate), int(info.frames), int(info.channels))
 
 
+def check_finite_audio(y: Any, path: str | os.PathLike, sr: float, offset: int = 0) -> None:
+    """Raise when audio samples ``y`` (shape (n,) or (n, channels), read from ``path`` starting at file
+    frame ``offset``, rate ``sr`` Hz) hold a NaN or infinite value (float WAV/FLAC/... files can): such a
+    sample would turn every spectrogram frame it touches, and so window probabilities, into NaN.
+
+    Raises:
+        InputError: naming the file, the time (s) and frame of the first bad sample and how many there are.
+    """
+    import numpy as np
+
+    bad = ~np.isfinite(y)
+    if bad.ndim > 1:
+        bad = bad.any(axis=1)
+    if not bad.any():
+        return
+    first = int(np.argmax(bad))
+    value = np.asarray(y)[first].ravel()
+    kind = "NaN" if np.isnan(value).any() else "infinite"
+    raise InputError(
+        f"{path}: {kind} sample at {(offset + first) / sr:.6f} s (frame {offset + first}; {int(bad.sum())} "
+        f"non-finite sample(s) in the frames read): repair or re-export the recording, or leave it out"
+    )
+
+
 def _declared_frames(info: Any, declared_bytes: int) -> int:
     """Frames the WAV header declares: declared bytes over bytes per frame (from the subtype)."""
     bits = {"PCM_U8": 8, "PCM_S8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}

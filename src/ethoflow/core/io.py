@@ -464,3 +464,17 @@ def unreadable_file_error(path: str | os.PathLike, what: str, hint: str, exc: Ba
     kind of file, torch's (or the reader's) error in short, and what to do (``hint``)."""
     text = " ".join(str(exc).split())[:160]
     return InputError(f"{path}: {what} is truncated or corrupt ({type(exc).__name__}: {text}); {hint}")
+
+
+def release_freed_memory() -> None:
+    """Hand the C heap's freed pages back to the operating system (glibc ``malloc_trim(0)``; a no-op
+    elsewhere). Long stages call it between large transient steps (a streamed tape, then its figures), so
+    the peak resident memory of the next step does not stack on pages the previous one already freed."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
