@@ -10,7 +10,11 @@ and a random fraction is dropped (NaN, likelihood 0), like a tracker's misses.
 Files: ``<out>/session_<i>.h5``, a pandas DataFrame in DeepLabCut's layout (columns MultiIndex
 ``scorer / bodyparts / coords`` with coords ``x, y, likelihood``; key ``df_with_missing``), so the
 pipeline reads them with ``keypoint_moseq.load_keypoints(..., "deeplabcut")``; plus
-``motifs.tsv`` with the true motif of every frame (ground truth for comparisons).
+``motifs.tsv`` with the true motif and group of every frame (ground truth for comparisons).
+
+Two groups (``control``: even sessions, ``treated``: odd): in treated sessions most bouts of one
+motif are performed as another (``group_motif``, ``group_effect``), a seeded difference in how
+often one movement occurs that ``moseq_groups`` should find.
 """
 
 from __future__ import annotations
@@ -38,17 +42,35 @@ def _motif_table(rng: np.random.Generator, n_motifs: int) -> dict[str, np.ndarra
     }
 
 
+#: the two groups of demo sessions: session i is in GROUPS[i % 2].
+GROUPS = ("control", "treated")
+
+
+def session_group(index: int) -> str:
+    """The demo group of session ``index``: ``control`` (even), ``treated`` (odd)."""
+    return GROUPS[index % 2]
+
+
 def simulate_session(
-    rng: np.random.Generator, p: DemoParams, motifs: dict[str, np.ndarray], trans: np.ndarray
+    rng: np.random.Generator,
+    p: DemoParams,
+    motifs: dict[str, np.ndarray],
+    trans: np.ndarray,
+    treated: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One session: keypoints (T, K, 2) in pixels and the true motif per frame (T,)."""
+    """One session: keypoints (T, K, 2) in pixels and the true motif per frame (T,). ``treated``: each
+    bout of motif ``(p.group_motif + 1) % n_motifs`` is performed as ``p.group_motif`` with
+    probability ``p.group_effect`` (the seeded group difference; one uniform is drawn per bout in
+    every session, so the generator's stream does not depend on the group)."""
     T, K, fps = p.n_frames, p.n_keypoints, p.fps
     labels = np.empty(T, dtype=np.int64)
     t, m = 0, int(rng.integers(p.n_motifs))
     mean_len = p.motif_duration_s * fps
+    partner = (p.group_motif + 1) % p.n_motifs
     while t < T:
         n = max(2, int(round(rng.gamma(8.0, mean_len / 8.0))))
-        labels[t : t + n] = m
+        swap = rng.random() < p.group_effect
+        labels[t : t + n] = p.group_motif if (treated and m == partner and swap) else m
         t += n
         m = int(rng.choice(p.n_motifs, p=trans[m]))
     dt = 1.0 / fps
@@ -130,7 +152,7 @@ def _write_sessions(rng, p: DemoParams, motifs, trans, bodyparts, indices, out_d
     out.mkdir(parents=True)
     files, truth = [], []
     for s in indices:
-        xy, labels = simulate_session(rng, p, motifs, trans)
+        xy, labels = simulate_session(rng, p, motifs, trans, treated=session_group(s) == "treated")
         lik = rng.uniform(0.8, 1.0, size=xy.shape[:2])
         miss = rng.random(xy.shape[:2]) < p.nan_fraction
         xy[miss] = np.nan
@@ -140,13 +162,23 @@ def _write_sessions(rng, p: DemoParams, motifs, trans, bodyparts, indices, out_d
         with atomic_path(path) as tmp:
             _write_dlc_h5(df, tmp)
         files.append(path)
-        truth.append(pd.DataFrame({"session": f"session_{s}", "frame": np.arange(len(labels)), "motif": labels}))
+        truth.append(
+            pd.DataFrame(
+                {"session": f"session_{s}", "group": session_group(s), "frame": np.arange(len(labels)), "motif": labels}
+            )
+        )
     with atomic_path(out / "motifs.tsv") as tmp:
-        table = pd.concat(truth) if truth else pd.DataFrame(columns=["session", "frame", "motif"])
+        table = pd.concat(truth) if truth else pd.DataFrame(columns=["session", "group", "frame", "motif"])
         table.to_csv(tmp, index=False, sep="\t")
     write_json(
         out / "demo.json",
-        {**p.model_dump(), "bodyparts": bodyparts, "format": "deeplabcut", "files": [f.name for f in files]},
+        {
+            **p.model_dump(),
+            "bodyparts": bodyparts,
+            "format": "deeplabcut",
+            "files": [f.name for f in files],
+            "groups": {f"session_{s}": session_group(s) for s in indices},
+        },
     )
     return files
 
