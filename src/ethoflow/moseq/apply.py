@@ -47,16 +47,22 @@ def load_new_sessions(
         in its order; a bodypart the files lack that the model does not use is NaN (confidence 0).
 
     Raises:
-        InputError: a file cannot be read, lacks a bodypart the model uses, or the set's fps differs
-            from the model's (the files are named).
+        InputError: a file cannot be read, lacks a bodypart the model uses, carries a frame rate
+            that differs from the set's fps (NWB, SLEAP; :func:`ethoflow.moseq.framerate.reconcile`
+            with the set's ``trust_fps``), or the set's fps differs from the model's (the files are named).
     """
     import keypoint_moseq as kpms
 
+    from ethoflow.moseq.framerate import file_frame_rates, reconcile
+
     model_fps = float(config["fps"])
     paths = io.resolve_paths(sessions.paths, root)
-    if abs(float(sessions.fps) - model_fps) > 1e-6 * model_fps:
+    set_fps, _, _ = reconcile(
+        float(sessions.fps), "the set's fps", file_frame_rates(paths, sessions.format), sessions.trust_fps
+    )
+    if abs(set_fps - model_fps) > 1e-6 * model_fps:
         raise InputError(
-            f"{', '.join(paths)}: frame rate {sessions.fps:g} Hz differs from the model's {model_fps:g} Hz "
+            f"{', '.join(paths)}: frame rate {set_fps:g} Hz differs from the model's {model_fps:g} Hz "
             f"(syllable durations would not match); resample the keypoints or fit a model at this rate"
         )
     model_bps = [str(b) for b in config["bodyparts"]]

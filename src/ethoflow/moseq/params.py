@@ -41,8 +41,9 @@ class DemoParams(StrictModel):
         nan_fraction: fraction of keypoints dropped (NaN, likelihood 0) at random.
         group_motif: the motif whose frequency differs between the two groups of sessions.
         group_effect: in the second group (``treated``: sessions 1, 3, 5, ...; ``control``: 0, 2,
-            ...), each bout of motif ``(group_motif + 1) % n_motifs`` is performed as ``group_motif``
-            with this probability (0: no difference): one movement occurs more often, one other less.
+            ...), this fraction of the transitions into motif ``(group_motif + 1) % n_motifs`` leads
+            to ``group_motif`` instead (0: no difference): one movement occurs more often, one other
+            less (``ethoflow.demo.moseq.group_transitions``).
         seed: generator seed.
     """
 
@@ -56,7 +57,7 @@ class DemoParams(StrictModel):
     noise_px: float = Field(0.2, ge=0)
     nan_fraction: float = Field(0.01, ge=0, lt=1)
     group_motif: int = Field(0, ge=0)
-    group_effect: float = Field(0.8, ge=0, le=1)
+    group_effect: float = Field(0.9, ge=0, le=1)
     seed: int = 0
 
     @model_validator(mode="after")
@@ -83,6 +84,10 @@ class LoadParams(StrictModel):
         video_dir: folder with the recordings' videos (fps detection when ``fps`` is ``None``).
         min_frames: tracks (e.g. SLEAP track fragments) with fewer tracked frames are dropped.
         max_nan_fraction: sessions with a larger fraction of missing coordinates are excluded.
+        trust_fps: when a file carries its own frame rate (NWB rate/timestamps, SLEAP video) and it
+            differs from ``fps`` by more than 1%: ``check`` (default) stops with an error naming both,
+            ``params`` keeps ``fps`` (a warning), ``file`` uses the file's rate
+            (:mod:`ethoflow.moseq.framerate`).
     """
 
     format: Literal[KEYPOINT_FORMATS] = "deeplabcut"  # type: ignore[valid-type]
@@ -97,6 +102,7 @@ class LoadParams(StrictModel):
     video_dir: str | None = None
     min_frames: int = Field(30, ge=1)
     max_nan_fraction: float = Field(0.5, ge=0, le=1)
+    trust_fps: Literal["check", "params", "file"] = "check"
 
     @model_validator(mode="after")
     def _fps_source(self) -> LoadParams:
@@ -145,6 +151,15 @@ class PCAParams(StrictModel):
     variance_threshold: float = Field(0.90, gt=0, le=1)
 
 
+class ErrorEstimator(StrictModel):
+    """keypoint-moseq's confidence-to-error line (kpms ``error_estimator``): a keypoint's noise prior
+    is ``10 ** (2 * (log10(conf) * slope + intercept))`` px^2 (jax-moseq ``estimate_error``). kpms'
+    defaults; ``moseq_calibrate@<set>`` fits them from labelled frames."""
+
+    slope: float = -0.5
+    intercept: float = 0.25
+
+
 class ModelParams(StrictModel):
     """keypoint-moseq model settings a study sets (Weinreb et al. 2024; kpms ``config.yml`` names).
 
@@ -163,11 +178,14 @@ class ModelParams(StrictModel):
             (each segment then gets 30 frames of overlap); ``None``: kpms chooses (the longest length
             with little padding). Used by ``moseq_arhmm`` (the full model reuses its formatted
             data), ``moseq_seeds`` and ``moseq_apply``.
+        error_estimator: :class:`ErrorEstimator`; set by ``moseq_pca`` in the ``config.yml`` every
+            later stage starts from (copy a ``moseq_calibrate@<set>`` result here).
     """
 
     num_states: int = Field(100, ge=2, le=10_000)
     conf_threshold: float = Field(0.5, ge=0)
     seg_length: int | None = Field(None, ge=1)
+    error_estimator: ErrorEstimator = Field(default_factory=lambda: ErrorEstimator())
 
 
 class SearchParams(StrictModel):
@@ -306,6 +324,7 @@ class SessionSet(StrictModel):
             under other names (e.g. an NWB copy with ``ind1_snout`` for the model's ``snout``).
         strip_prefix: a prefix removed from every bodypart name in the files before ``bodypart_map``
             (e.g. ``ind1_``); ``None``: none.
+        trust_fps: as ``load.trust_fps``, for the rate the set's files carry against ``fps``.
     """
 
     format: Literal[KEYPOINT_FORMATS] = "deeplabcut"  # type: ignore[valid-type]
@@ -316,6 +335,7 @@ class SessionSet(StrictModel):
     groups: dict[str, str] = Field(default_factory=dict)
     bodypart_map: dict[str, str] = Field(default_factory=dict)
     strip_prefix: str | None = None
+    trust_fps: Literal["check", "params", "file"] = "check"
 
     @model_validator(mode="after")
     def _inputs_tracked(self) -> SessionSet:
@@ -343,6 +363,27 @@ class ApplyParams(StrictModel):
     max_syllable_fraction: float = Field(0.5, gt=0, le=1)
     min_syllables_fraction: float = Field(0.5, ge=0, le=1)
     sets: dict[str, SessionSet] = Field(default_factory=dict)
+
+
+class CalibrationSet(StrictModel):
+    """Labelled frames for noise calibration (``moseq_calibrate@<name>``).
+
+    Attributes:
+        format: ``sleap`` (user-labelled instances next to predicted ones on the same frames).
+        input_dir: the folder DVC tracks as the stage's dependency; ``paths`` must lie inside it.
+        paths: files or glob patterns (relative to the project root).
+    """
+
+    format: Literal["sleap"] = "sleap"
+    input_dir: str
+    paths: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _inputs_tracked(self) -> CalibrationSet:
+        outside = [p for p in self.paths if not path_within(p, self.input_dir)]
+        if outside:
+            raise ValueError(f"paths {outside} lie outside input_dir {self.input_dir!r} (the stage's DVC dependency)")
+        return self
 
 
 class GroupAnalysisParams(StrictModel):
@@ -374,6 +415,7 @@ class MoseqParams(StrictModel):
         groups: {training session (as in the load report): group} for ``moseq_groups`` (every
             training session needs one; two or more groups of two or more sessions).
         group_analysis: see :class:`GroupAnalysisParams`.
+        calibration: {set name: :class:`CalibrationSet`}; DVC runs one ``moseq_calibrate@<name>`` per set.
     """
 
     demo: DemoParams = Field(default_factory=DemoParams)
@@ -388,6 +430,7 @@ class MoseqParams(StrictModel):
     apply: ApplyParams = Field(default_factory=ApplyParams)
     groups: dict[str, str] = Field(default_factory=dict)
     group_analysis: GroupAnalysisParams = Field(default_factory=GroupAnalysisParams)
+    calibration: dict[str, CalibrationSet] = Field(default_factory=dict)
     skeleton: list[tuple[str, str]] = Field(default_factory=list)
     seed: int = 0
 

@@ -247,3 +247,24 @@ def run_moseq_groups(
     from ethoflow.moseq.groups import group_analysis
 
     return group_analysis(cfg, results_dir, out, plots, metrics)
+
+
+def run_moseq_calibrate(
+    cfg: MoseqParams, *, set_name: str, out: PathLike, plot: PathLike, root: PathLike = "."
+) -> dict[str, Any]:
+    """moseq_calibrate@<set_name>: keypoint-moseq's confidence-to-error line fitted on the labelled
+    frames of ``moseq.calibration[set_name]``, written to ``out/error_estimator.json`` (the values to
+    copy into ``moseq.model.error_estimator``) with the plot ``plot``. See
+    :func:`ethoflow.moseq.calibration.calibrate`.
+
+    Raises:
+        ethoflow.core.errors.InputError: unknown set, or files without labelled frames.
+    """
+    from ethoflow.core.errors import InputError
+    from ethoflow.moseq.calibration import calibrate
+    from ethoflow.moseq.io import resolve_paths
+
+    if set_name not in cfg.calibration:
+        raise InputError(f"moseq.calibration has no set {set_name!r} (sets: {sorted(cfg.calibration)})")
+    paths = resolve_paths(cfg.calibration[set_name].paths, root)
+    return calibrate(paths, Path(out) / "error_estimator.json", plot, cfg.model.conf_threshold)
