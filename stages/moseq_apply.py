@@ -12,7 +12,6 @@ def main(argv=None):
     parser.add_argument("--model-dir", required=True, help="moseq_results' folder (the chosen model)")
     parser.add_argument("--out", required=True, help="syllables per frame, frequencies, summary")
     parser.add_argument("--plots", required=True, help="figures folder (transition graph per group)")
-    parser.add_argument("--metrics", default=None, help="usage, agreement, collapse warnings (JSON)")
     args = parser.parse_args(argv)
     cfg = load_section("moseq", MoseqParams, args.params)
     run_moseq_apply(
@@ -21,7 +20,6 @@ def main(argv=None):
         model_dir=args.model_dir,
         out=args.out,
         plots=args.plots,
-        metrics=args.metrics,
         params_path=args.params,
     )
 

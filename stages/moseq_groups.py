@@ -11,10 +11,9 @@ def main(argv=None):
     parser.add_argument("--results-dir", required=True, help="moseq_results' folder (the chosen model's syllables)")
     parser.add_argument("--out", required=True, help="tables and summary.json")
     parser.add_argument("--plots", required=True, help="figures folder (difference graph, usage per group)")
-    parser.add_argument("--metrics", default=None, help="significant syllables, smallest corrected p (JSON)")
     args = parser.parse_args(argv)
     cfg = load_section("moseq", MoseqParams, args.params)
-    run_moseq_groups(cfg, results_dir=args.results_dir, out=args.out, plots=args.plots, metrics=args.metrics)
+    run_moseq_groups(cfg, results_dir=args.results_dir, out=args.out, plots=args.plots)
 
 
 if __name__ == "__main__":

@@ -367,7 +367,8 @@ def apply_to_sessions(
 
 
 def apply_metrics(summary: dict[str, Any]) -> dict[str, Any]:
-    """The apply's headline numbers (``metrics/moseq_apply/<set>.json``): sessions, frames,
+    """The apply's numbers as a flat metrics dict (written to ``metrics_json`` when a caller asks; the
+    DVC stage keeps them in ``summary.json``, the project having one headline file per pipeline): sessions, frames,
     syllables used, the top syllable's fraction, the agreement with the training labels (when the
     set holds training sessions) and ``warnings`` {name: 1 when raised, else 0} (:data:`WARNINGS`)."""
     out = {
