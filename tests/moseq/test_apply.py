@@ -19,12 +19,12 @@ def flies(shared_data):
     pytest.importorskip("keypoint_moseq")
     sleap = shared_data / "keypoints" / "sleap"
     slp = sleap / "centered_pair_predictions.slp"
-    return SessionSet(format="sleap", input_dir=str(sleap), paths=[str(slp)], fps=30.0), slp
+    return SessionSet(format="sleap", input_dir=str(sleap), paths=[str(slp)], fps=15.0), slp  # the video's rate
 
 
 def test_new_session_missing_a_modelled_bodypart_names_the_file(flies):
     sessions, slp = flies
-    config = {"fps": 30.0, "bodyparts": [*FLY_PARTS, "nose"], "use_bodyparts": ["head", "nose"]}
+    config = {"fps": 15.0, "bodyparts": [*FLY_PARTS, "nose"], "use_bodyparts": ["head", "nose"]}
     with pytest.raises(InputError, match=rf"{slp}.*\['nose'\].*missing"):
         load_new_sessions(sessions, config)
 
@@ -32,14 +32,14 @@ def test_new_session_missing_a_modelled_bodypart_names_the_file(flies):
 def test_new_session_at_another_frame_rate_names_the_file(flies):
     sessions, slp = flies
     config = {"fps": 50.0, "bodyparts": FLY_PARTS, "use_bodyparts": FLY_PARTS}
-    with pytest.raises(InputError, match=rf"{slp}.*30 Hz differs from the model's 50 Hz"):
+    with pytest.raises(InputError, match=rf"{slp}.*15 Hz differs from the model's 50 Hz"):
         load_new_sessions(sessions, config)
 
 
 def test_new_sessions_are_arranged_in_the_models_bodypart_order(flies):
     sessions, _ = flies
     order = list(reversed(FLY_PARTS))
-    coords, confs = load_new_sessions(sessions, {"fps": 30.0, "bodyparts": order, "use_bodyparts": order[:3]})
+    coords, confs = load_new_sessions(sessions, {"fps": 15.0, "bodyparts": order, "use_bodyparts": order[:3]})
     assert coords and all(c.shape[1:] == (len(order), 2) and c.dtype == np.float64 for c in coords.values())
     assert all(confs[k].shape == coords[k].shape[:2] for k in coords)
 
@@ -64,9 +64,9 @@ def test_a_prefixed_copy_of_the_tracks_reads_as_the_model_bodyparts_with_bodypar
     labels.skeletons[0].rename_nodes({n: f"ind1_{n}" for n in labels.skeletons[0].node_names})
     copy = tmp_path / slp.name
     sio.save_slp(labels, str(copy))
-    config = {"fps": 30.0, "bodyparts": FLY_PARTS, "use_bodyparts": FLY_PARTS[:5]}
+    config = {"fps": 15.0, "bodyparts": FLY_PARTS, "use_bodyparts": FLY_PARTS[:5]}
     want, want_conf = load_new_sessions(sessions, config)
-    prefixed = dict(format="sleap", input_dir=str(tmp_path), paths=[str(copy)], fps=30.0)
+    prefixed = dict(format="sleap", input_dir=str(tmp_path), paths=[str(copy)], fps=15.0)
     with pytest.raises(InputError, match="missing.*bodypart_map or strip_prefix"):
         load_new_sessions(SessionSet(**prefixed), config)
     for rename in ({"strip_prefix": "ind1_"}, {"bodypart_map": {f"ind1_{b}": b for b in FLY_PARTS}}):

@@ -58,7 +58,11 @@ def load_new_sessions(
     model_fps = float(config["fps"])
     paths = io.resolve_paths(sessions.paths, root)
     set_fps, _, _ = reconcile(
-        float(sessions.fps), "the set's fps", file_frame_rates(paths, sessions.format), sessions.trust_fps
+        float(sessions.fps),
+        "the set's fps",
+        file_frame_rates(paths, sessions.format),
+        sessions.trust_fps,
+        key="moseq.apply.sets.<set>",
     )
     if abs(set_fps - model_fps) > 1e-6 * model_fps:
         raise InputError(

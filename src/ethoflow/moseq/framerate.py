@@ -86,7 +86,11 @@ def file_frame_rates(paths: list[str], fmt: str) -> dict[str, tuple[float, str]]
 
 
 def reconcile(
-    fps: float, source: str, file_rates: dict[str, tuple[float, str]], trust: str = "check"
+    fps: float,
+    source: str,
+    file_rates: dict[str, tuple[float, str]],
+    trust: str = "check",
+    key: str = "moseq.load",
 ) -> tuple[float, str, list[str]]:
     """The frame rate to use, its source, and the disagreements found (messages).
 
@@ -95,6 +99,7 @@ def reconcile(
         file_rates: :func:`file_frame_rates`.
         trust: ``check`` (an error on disagreement), ``params`` (keep ``fps``, warn), ``file`` (use
             the files' own rate; they must agree with each other).
+        key: the params section named in the messages (``moseq.load``, ``moseq.apply.sets.<name>``).
 
     Raises:
         InputError: a disagreement with ``trust="check"``, or files disagreeing among themselves
@@ -108,12 +113,12 @@ def reconcile(
         raise InputError(
             "frame rates disagree: "
             + "; ".join(notes)
-            + ". Durations in ms depend on it: set moseq.load.trust_fps to 'params' (keep the "
-            "pipeline's rate) or 'file' (use the file's), or fix the file or moseq.load.fps"
+            + f". Durations in ms depend on it: set {key}.trust_fps to 'params' (keep the "
+            f"pipeline's rate) or 'file' (use the file's), or fix the file or {key}.fps"
         )
     if trust == "params":
         for n in notes:
-            log.warning("frame rate: %s; keeping %g Hz (moseq.load.trust_fps: params)", n, fps)
+            log.warning("frame rate: %s; keeping %g Hz (%s.trust_fps: params)", n, fps, key)
         return fps, source, notes
     rates = sorted({round(r, 6) for r, _ in file_rates.values()})
     if rates[-1] > rates[0] * (1 + TOLERANCE):
@@ -121,5 +126,5 @@ def reconcile(
             f"moseq.load.trust_fps: file, but the files disagree: { {f: r[0] for f, r in file_rates.items()} }"
         )
     first = next(iter(file_rates.values()))
-    log.warning("frame rate: %s; using the files' %g Hz (moseq.load.trust_fps: file)", "; ".join(notes), first[0])
+    log.warning("frame rate: %s; using the files' %g Hz (%s.trust_fps: file)", "; ".join(notes), first[0], key)
     return float(first[0]), f"{first[1]} (trust_fps: file)", notes
