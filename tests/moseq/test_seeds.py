@@ -284,3 +284,21 @@ def test_the_seed_confusion_plot_is_readable_at_any_number_of_syllables_and_warn
         boxes = sorted((t.get_window_extent(renderer) for t in labels if t.get_text()), key=lambda b: (b.x0, b.y0))
         assert len(boxes) >= min(n - 1, 40) // 3
         assert not any(b1.overlaps(b2) for b1, b2 in zip(boxes, boxes[1:])), "tick labels overlap"
+
+
+def test_warnings_name_their_source_even_after_keypoint_moseq_replaced_the_format(capsys):
+    """kpms sets warnings.formatwarning to print the bare message; ethoflow.moseq's showwarning still
+    names the category, file and line."""
+    import warnings
+
+    pytest.importorskip("keypoint_moseq")
+    import keypoint_moseq  # noqa: F401  (replaces warnings.formatwarning)
+
+    import ethoflow.moseq
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = ethoflow.moseq.show_warning
+        np.array([0.0]) / np.array([0.0])
+    err = capsys.readouterr().err
+    assert "RuntimeWarning: invalid value encountered in divide" in err and "test_seeds.py:" in err
