@@ -2,12 +2,13 @@
 
 keypoint-moseq's own analysis (``keypoint_moseq.analysis``; Weinreb et al. 2024) on the chosen
 model's per-frame syllables (``moseq_results``): ``compute_moseq_df`` (one row per frame, the group
-of each session from ``moseq.groups``), ``compute_stats_df`` (per session and syllable: frequency,
-mean duration in seconds, kinematics; syllables above ``min_frequency`` of all frames),
-``run_kruskal`` (Kruskal-Wallis per syllable with permutation p-values, ``n_perm`` permutations of
-the sessions' group labels, Benjamini-Hochberg FDR across syllables, ``mc_method="fdr_bh"``) on the
-frequencies and on the durations, ``get_group_trans_mats`` (bigram-normalised transition matrices
-per group) and ``plot_transition_graph_difference``.
+of each session from ``moseq.groups``), ``compute_stats_df`` (per session and syllable: frequency
+= share of the session's syllable instances, mean duration in seconds, kinematics; syllables above
+``min_frequency`` of all instances), ``run_kruskal`` (Kruskal-Wallis per syllable with permutation
+p-values, ``n_perm`` permutations of the sessions' group labels, Benjamini-Hochberg FDR across
+syllables, ``mc_method="fdr_bh"``) on the frequencies and on the durations,
+``get_group_trans_mats`` (bigram-normalised transition matrices per group) and
+``plot_transition_graph_difference``.
 
 Sessions are the samples: a group needs at least two sessions. Outputs: ``usage_duration.csv``
 (group, syllable, mean and SEM over sessions of frequency and duration), ``per_session.csv``

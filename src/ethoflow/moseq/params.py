@@ -390,8 +390,11 @@ class GroupAnalysisParams(StrictModel):
     """``moseq_groups``: keypoint-moseq's group comparison of syllable usage and duration.
 
     Attributes:
-        min_frequency: syllables at or below this fraction of all frames are left out (kpms
-            ``compute_stats_df``, ``get_group_trans_mats``).
+        min_frequency: syllables at or below this fraction of all syllable instances (bouts,
+            pooled over the sessions; kpms ``get_frequencies``) are left out of the tests and the
+            transition matrices (kpms ``compute_stats_df``, ``get_group_trans_mats``). kpms' own
+            default is 0.005; the demo uses 0.02, so that a short fit's rare fragments (a few bouts,
+            often in the sessions of one group only) are not tested.
         n_perm: permutations of the sessions' group labels for the Kruskal-Wallis p-values (kpms
             ``run_kruskal``; the smallest p it can give is 1 / n_perm).
         alpha: FDR (Benjamini-Hochberg) level for a syllable to count as differing.
