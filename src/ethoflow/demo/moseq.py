@@ -12,9 +12,10 @@ Files: ``<out>/session_<i>.h5``, a pandas DataFrame in DeepLabCut's layout (colu
 pipeline reads them with ``keypoint_moseq.load_keypoints(..., "deeplabcut")``; plus
 ``motifs.tsv`` with the true motif and group of every frame (ground truth for comparisons).
 
-Two groups (``control``: even sessions, ``treated``: odd): in treated sessions most transitions into
-one motif lead to another instead (``group_motif``, ``group_effect``; :func:`group_transitions`), a
-seeded difference in how often one movement occurs that ``moseq_groups`` should find.
+Two groups (``control``: even sessions, ``treated``: odd): most transitions into the partner motif of
+``group_motif`` lead to ``group_motif`` instead in treated sessions, and the other way round in
+control sessions (``group_effect``; :func:`group_transitions`), a seeded difference in how often one
+movement occurs that ``moseq_groups`` should find.
 """
 
 from __future__ import annotations
@@ -51,13 +52,19 @@ def session_group(index: int) -> str:
     return GROUPS[index % 2]
 
 
-def group_transitions(trans: np.ndarray, p: DemoParams) -> np.ndarray:
-    """The treated group's motif transition matrix: from every motif other than ``p.group_motif``,
-    the fraction ``p.group_effect`` of the transitions into the partner motif
-    ``(group_motif + 1) % n_motifs`` goes to ``group_motif`` instead. No transition the control group
-    lacks is created (no self-transitions), so one movement occurs more often and one other less,
-    the rest about as often (demo: motif 0 in 22% -> 37% of bouts, motif 1 25% -> 9%)."""
+def group_transitions(trans: np.ndarray, p: DemoParams, group: str) -> np.ndarray:
+    """The motif transition matrix of ``group``'s sessions: with ``a = p.group_motif`` and its partner
+    ``b = (a + 1) % n_motifs``, from every other motif the fraction ``p.group_effect`` of the
+    transitions into ``b`` goes to ``a`` instead in ``treated`` sessions, and the fraction
+    ``p.group_effect`` of those into ``a`` goes to ``b`` in ``control`` sessions. No transition that
+    ``trans`` lacks is created (no self-transitions), so one movement occurs much more often in
+    treated sessions, its partner less, the rest about as often (demo: motif 0 in 9% -> 39% of bouts,
+    motif 1 37% -> 8%)."""
+    if group not in GROUPS:
+        raise ValueError(f"group {group!r} is not one of {GROUPS}")
     a, b = p.group_motif, (p.group_motif + 1) % p.n_motifs
+    if group == "control":
+        a, b = b, a
     out = trans.copy()
     for r in range(p.n_motifs):
         if r not in (a, b):
@@ -159,7 +166,7 @@ def _write_sessions(rng, p: DemoParams, motifs, trans, bodyparts, indices, out_d
     out.mkdir(parents=True)
     files, truth = [], []
     for s in indices:
-        group_trans = group_transitions(trans, p) if session_group(s) == "treated" else trans
+        group_trans = group_transitions(trans, p, session_group(s))
         xy, labels = simulate_session(rng, p, motifs, group_trans)
         lik = rng.uniform(0.8, 1.0, size=xy.shape[:2])
         miss = rng.random(xy.shape[:2]) < p.nan_fraction

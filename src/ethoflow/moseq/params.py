@@ -40,10 +40,11 @@ class DemoParams(StrictModel):
         noise_px: keypoint jitter in pixels.
         nan_fraction: fraction of keypoints dropped (NaN, likelihood 0) at random.
         group_motif: the motif whose frequency differs between the two groups of sessions.
-        group_effect: in the second group (``treated``: sessions 1, 3, 5, ...; ``control``: 0, 2,
-            ...), this fraction of the transitions into motif ``(group_motif + 1) % n_motifs`` leads
-            to ``group_motif`` instead (0: no difference): one movement occurs more often, one other
-            less (``ethoflow.demo.moseq.group_transitions``).
+        group_effect: in the ``treated`` sessions (1, 3, 5, ...) this fraction of the transitions
+            into motif ``(group_motif + 1) % n_motifs`` leads to ``group_motif`` instead, in the
+            ``control`` sessions (0, 2, ...) this fraction of those into ``group_motif`` leads to the
+            partner (0: no difference): one movement occurs much more often in treated sessions, one
+            other less (``ethoflow.demo.moseq.group_transitions``).
         seed: generator seed.
     """
 
