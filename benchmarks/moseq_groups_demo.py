@@ -1,6 +1,6 @@
-"""Does ``moseq_groups`` find the demo's seeded group difference? Prints, for every syllable of the
-chosen model, the true demo motif of its frames (``motifs.tsv``), its mean frequency per group and
-its FDR-corrected Kruskal-Wallis p (``models/moseq/groups/summary.json``), then the verdict the
+"""Does ``moseq_groups`` find the demo's seeded group difference? Prints the true bout share of each
+demo motif per group (``motifs.tsv``), then for every syllable of the chosen model its frames per
+true motif, its mean frequency per group and its FDR-corrected Kruskal-Wallis p (``models/moseq/groups/summary.json``), then the verdict the
 issue asks for: the syllable covering most of ``demo.group_motif``'s frames is significant (p_adj <
 alpha), and at most one syllable of another motif is (a fit may split the seeded movement over
 several syllables: those count as the seeded one).
@@ -34,6 +34,10 @@ def main() -> None:
         for n, r in res.items()
     ]
     frames = pd.crosstab(*pd.concat(pairs).T.values).rename_axis(index="syllable", columns="motif")
+    bouts = truth[truth["motif"].ne(truth.groupby("session")["motif"].shift())]
+    share = bouts.groupby(["group", "session"])["motif"].value_counts(normalize=True).unstack(fill_value=0)
+    print("true bout share of each motif (mean over sessions):")
+    print(share.groupby("group").mean().round(3).to_string())
     summary = json.loads((root / "models/moseq/groups/summary.json").read_text())
     usage = pd.read_csv(root / "models/moseq/groups/usage_duration.csv")
     freq = usage.pivot(index="syllable", columns="group", values="frequency_mean")
