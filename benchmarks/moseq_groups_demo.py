@@ -1,9 +1,10 @@
 """Does ``moseq_groups`` find the demo's seeded group difference? Prints the true bout share of each
 demo motif per group (``motifs.tsv``), then for every syllable of the chosen model its frames per
-true motif, its mean frequency per group and its FDR-corrected Kruskal-Wallis p (``models/moseq/groups/summary.json``), then the verdict the
-issue asks for: the syllable covering most of ``demo.group_motif``'s frames is significant (p_adj <
-alpha), and at most one syllable of another motif is (a fit may split the seeded movement over
-several syllables: those count as the seeded one).
+true motif, its mean frequency per group and its FDR-corrected Kruskal-Wallis p
+(``models/moseq/groups/summary.json``), then the verdict the issue asks for: the syllable covering
+most of ``demo.group_motif``'s frames is significant (p_adj < alpha), and at most one syllable of
+another motif is (a fit may split the seeded movement over several syllables: those count as the
+seeded one).
 
 Needs ``dvc repro moseq_groups`` on the demo data first. Usage::
 
