@@ -58,8 +58,8 @@ def group_transitions(trans: np.ndarray, p: DemoParams, group: str) -> np.ndarra
     transitions into ``b`` goes to ``a`` instead in ``treated`` sessions, and the fraction
     ``p.group_effect`` of those into ``a`` goes to ``b`` in ``control`` sessions. No transition that
     ``trans`` lacks is created (no self-transitions), so one movement occurs much more often in
-    treated sessions, its partner less, the rest about as often (demo: motif 0 in 9% -> 39% of bouts,
-    motif 1 37% -> 8%)."""
+    treated sessions, its partner less, the rest about as often (the demo: motif 0 in 13% -> 35% of
+    bouts, motif 1 36% -> 9%; benchmarks/moseq_groups_demo.py)."""
     if group not in GROUPS:
         raise ValueError(f"group {group!r} is not one of {GROUPS}")
     a, b = p.group_motif, (p.group_motif + 1) % p.n_motifs
