@@ -15,7 +15,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     cfg = load_section("moseq", MoseqParams, args.params)
     run_moseq_apply(
-        cfg, set_name=args.set, model_dir=args.model_dir, out=args.out, plots=args.plots, params_path=args.params
+        cfg,
+        set_name=args.set,
+        model_dir=args.model_dir,
+        out=args.out,
+        plots=args.plots,
+        params_path=args.params,
     )
 
 

@@ -92,6 +92,10 @@ def _check_outputs(root: Path, n_sessions: int) -> dict:
     eml = {int(k): v for k, v in seeds["eml"].items()}
     inside = {s: v for s, v in eml.items() if seeds["in_window"][str(s)]} or eml
     assert len(eml) == 3 and seeds["chosen"]["seed"] == max(inside, key=inside.get)
+    # closed loop: the final model lands inside the target window (status found), the loop says how
+    assert seeds["loop"]["status"] in ("found", "corrected"), seeds["loop"]
+    assert summary["status"] == "found" and summary["results_in_window"], summary["message"]
+    assert headline["final_fits"] == seeds["loop"]["final_fits"] <= seeds["loop"]["budget"]
     # the headline status describes the model the results come from
     assert (summary["status"] in ("found", "at_bound")) == summary["results_in_window"]
     assert headline["in_window"]["results"] == int(summary["results_in_window"])
@@ -112,6 +116,13 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
     slp = str(sleap / "centered_pair_predictions.slp")
     video = sleap / "centered_pair_low_quality.mp4"
     use = ["head", "thorax", "abdomen", "wingL", "wingR", "forelegL1", "forelegR1", "hindlegL3", "hindlegR3"]
+    import sleap_io as sio
+
+    labels = sio.load_slp(slp)
+    labels.skeletons[0].rename_nodes({n: f"ind1_{n}" for n in labels.skeletons[0].node_names})
+    prefixed = in_tmp / "prefixed" / Path(slp).name
+    prefixed.parent.mkdir()
+    sio.save_slp(labels, str(prefixed))
     params = {
         "moseq": {
             "load": {
@@ -137,11 +148,18 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
                     "after_s": 0.4,
                 }
             },
-            # the flies' file again as a set of "new" sessions for moseq_apply
+            # the flies' tracks again as a set of "new" sessions for moseq_apply, under prefixed
+            # bodypart names (ind1_head, ...) mapped back with bodypart_map
             "apply": {
                 "num_iters": 3,
                 "sets": {
-                    "flies": {"format": "sleap", "input_dir": str(sleap), "paths": [slp], "fps": detect_fps(sleap)}
+                    "flies": {
+                        "format": "sleap",
+                        "input_dir": str(prefixed.parent),
+                        "paths": [str(prefixed)],
+                        "fps": detect_fps(sleap),
+                        "bodypart_map": {f"ind1_{b}": b for b in use},
+                    }
                 },
             },
         }
@@ -158,10 +176,11 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
     # the chosen seed follows the EML scores keypoint-moseq computes afresh from the seeds' models
     import keypoint_moseq as kpms
 
-    from ethoflow.moseq.seeds import choose_seed, seed_median_duration
+    from ethoflow.moseq.seeds import choose_seed, seed_median_duration, seed_name
 
     seeds = read_json(in_tmp / "models/moseq/seeds/seeds.json")
-    paths = [str(in_tmp / "models/moseq/seeds" / f"seed-{s:02d}" / "checkpoint.h5") for s in seeds["seeds"]]
+    last = seeds["loop"]["final_fits"]
+    paths = [str(in_tmp / "models/moseq/seeds" / seed_name(s, last) / "checkpoint.h5") for s in seeds["seeds"]]
     scores, _ = kpms.expected_marginal_likelihoods(checkpoint_paths=paths)
     medians = [seed_median_duration(p) for p in paths]
     index, rule = choose_seed(scores, medians, tuple(seeds["target_frames"]))
@@ -185,6 +204,10 @@ def test_whole_dag_on_real_sleap_flies(shared_data, in_tmp, jax_cache):
     freq = (applied / "syllable_frequencies.csv").read_text().splitlines()
     assert freq[0] == "session,group,syllable,frames,fraction" and len(freq) > 2
     assert (applied / "group_frequencies.csv").exists() and (applied / "model/results.h5").exists()
+    # applied to its own training sessions: usage and agreement with the training labels reported
+    summary = read_json(applied / "summary.json")
+    assert set(summary["agreement"]) == set(summary["sessions"]) and 0 < summary["agreement_mean"] <= 1
+    assert {w["name"] for w in summary["warnings"]} <= {"one_syllable_dominates", "few_syllables_used"}
     for name in ("transition_graph", "syllable_frequency", "duration_histogram", "trajectories"):
         png = in_tmp / "reports/moseq/apply/flies" / f"{name}.png"
         assert 0 < png.stat().st_size < 1_000_000, png

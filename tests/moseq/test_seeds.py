@@ -171,3 +171,134 @@ def test_a_seed_outside_the_window_loses_to_the_best_one_inside(project):
     assert summary["in_window"] == {"10": True, "11": False, "12": True}
     assert summary["median_duration_ms"]["11"] == pytest.approx(466.667)
     assert _run(project, MoseqParams(seed=10, seeds={"select": "eml"}))["chosen"]["seed"] == 11
+
+
+def test_kappa_correction_follows_the_search_line_and_stays_inside_the_bracket():
+    window = (9.0, 12.0)  # frames; centre sqrt(108) = 10.39
+    # one fit, twice the centre, slope 0.3 ln/decade: ln 2 / 0.3 = 2.31 decades down
+    x = seeds.corrected_log10_kappa([(4.0, 2 * 108**0.5)], window, 0.3)
+    assert x == pytest.approx(4.0 - np.log(2) / 0.3)
+    # too long at 4, too short at 3.5: a root beyond the bracket is replaced by its midpoint
+    assert seeds.corrected_log10_kappa([(4.0, 13.0), (3.5, 8.9)], window, 0.01) == pytest.approx(3.75)
+    with pytest.raises(InputError):
+        seeds.corrected_log10_kappa([], window, 0.3)
+
+
+def _kappa_dependent_medians(project, monkeypatch, d0=20.0):
+    """Median (frames) = d0 * factor(seed) * exp(0.3 * (log10 full kappa - 4)): the search's prior slope
+    (the fixture has no search_state.json); at the searched kappa 1e4 every seed is too long."""
+    factor = {10: 1.0, 11: 1.5, 12: 0.8}
+    fake_fit = fit.fit_seed
+
+    def fit_seed(spec):  # the fake model file holds its full-model kappa
+        result = fake_fit(spec)
+        (Path(spec["project_dir"]) / spec["name"] / "checkpoint.h5").write_text(repr(spec["full_kappa"]))
+        return result
+
+    def median(path):
+        seed, k = int(Path(path).parent.name.split("-")[1]), float(Path(path).read_text())
+        return d0 * factor[seed] * float(np.exp(0.3 * (np.log10(k) - 4.0)))
+
+    monkeypatch.setattr(fit, "fit_seed", fit_seed)
+    monkeypatch.setattr(seeds, "seed_median_duration", median)
+
+    def fake_eml(checkpoint_paths):
+        by_seed = {10: -5.0, 11: -1.0, 12: -3.0}
+        return np.array([by_seed[int(Path(p).parent.name.split("-")[1])] for p in checkpoint_paths]), np.full(
+            len(checkpoint_paths), 0.1
+        )
+
+    import keypoint_moseq as kpms
+
+    monkeypatch.setattr(kpms, "expected_marginal_likelihoods", fake_eml)
+
+
+def test_a_final_fit_outside_the_window_is_corrected_and_refitted_until_a_seed_lands_inside(project, monkeypatch):
+    """Closed loop: at the searched kappas every seed is too long (600/900/480 ms); the search line moves
+    both kappas by the same decades, every seed is refitted once, and the one seed inside (seed 10) is
+    chosen although seed 11 has the higher EML. A kill during the correction refits only its missing
+    seeds."""
+    _kappa_dependent_medians(project, monkeypatch)
+    cfg = MoseqParams(seed=10, seeds={"n_seeds": 3, "max_final_fits": 3})
+    project["ctl"]["crash_at"] = None
+    orig = fit.fit_seed
+
+    def crash_in_second_fit(spec):
+        if spec["name"] == "seed-12-fit2":
+            raise Crash("killed")
+        return orig(spec)
+
+    monkeypatch.setattr(fit, "fit_seed", crash_in_second_fit)
+    with pytest.raises(Crash):
+        _run(project, cfg)
+    monkeypatch.setattr(fit, "fit_seed", orig)
+    summary = _run(project, cfg)
+    assert project["calls"] == [10, 11, 12, 10, 11, 12], "a finished seed was refitted"
+    loop = summary["loop"]
+    assert loop["status"] == "corrected" and loop["corrections"] == 1 and loop["final_fits"] == 2
+    shift = -np.log(20.0 / 108**0.5) / 0.3
+    (a0, f0), (a1, f1) = project["kappas"][0], project["kappas"][-1]
+    assert np.log10(f1 / f0) == pytest.approx(shift) and np.log10(a1 / a0) == pytest.approx(shift)
+    assert summary["chosen"]["name"] == "seed-10-fit2" and summary["rule"].startswith("highest EML among")
+    assert summary["in_window"] == {"10": True, "11": False, "12": False}
+    assert loop["fits"][0]["spread_ms"] == {"min": 533.333, "median": 666.667, "max": 1000.0}
+    assert summary["median_duration_ms"]["10"] == pytest.approx(346.41, abs=0.01)
+    assert summary["kappa"]["full"] == pytest.approx(f1)
+    _run(project, cfg)  # complete: nothing refitted
+    assert len(project["calls"]) == 6
+
+
+def test_a_loop_without_budget_reports_drifted_and_a_first_fit_inside_reports_found(project, monkeypatch):
+    _kappa_dependent_medians(project, monkeypatch)
+    summary = _run(project, MoseqParams(seed=10, seeds={"max_final_fits": 1}))
+    assert summary["loop"]["status"] == "drifted" and summary["rule"] == "highest EML (no seed inside the window)"
+    assert "after 1 final fit(s)" in summary["loop"]["message"]
+    _kappa_dependent_medians(project, monkeypatch, d0=10.0)
+    summary = _run(project, MoseqParams(seed=10, seeds={"max_final_fits": 1, "n_seeds": 2}))
+    assert summary["loop"]["status"] == "found" and summary["loop"]["final_fits"] == 1
+
+
+@pytest.mark.parametrize("n", [6, 90])
+def test_the_seed_confusion_plot_is_readable_at_any_number_of_syllables_and_warns_nothing(n):
+    """No two tick labels overlap (6 or 90 syllables), and an unused syllable (an empty row, where kpms'
+    plot_confusion_matrix divides 0 by 0 and numpy warns 'invalid value encountered in divide') warns
+    nothing."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    pytest.importorskip("keypoint_moseq")
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, n, 20 * n)
+    a[a == 2] = 3  # syllable 2 unused by the chosen model
+    b = (a * 7 + rng.integers(0, 2, a.size)) % n
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        C, rows, cols = seeds.confusion_matrix({"s": {"syllable": a}}, {"s": {"syllable": b}})
+        fig = seeds.confusion_figure({"s": {"syllable": a}}, {"s": {"syllable": b}}, "chosen", "runner-up")
+    assert 2 not in rows and np.allclose(C.sum(axis=1), 1.0)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    ax = fig.axes[0]
+    for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+        boxes = sorted((t.get_window_extent(renderer) for t in labels if t.get_text()), key=lambda b: (b.x0, b.y0))
+        assert len(boxes) >= min(n - 1, 40) // 3
+        assert not any(b1.overlaps(b2) for b1, b2 in zip(boxes, boxes[1:])), "tick labels overlap"
+
+
+def test_warnings_name_their_source_even_after_keypoint_moseq_replaced_the_format(capsys):
+    """kpms sets warnings.formatwarning to print the bare message; ethoflow.moseq's showwarning still
+    names the category, file and line."""
+    import warnings
+
+    pytest.importorskip("keypoint_moseq")
+    import keypoint_moseq  # noqa: F401  (replaces warnings.formatwarning)
+
+    import ethoflow.moseq
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = ethoflow.moseq.show_warning
+        np.array([0.0]) / np.array([0.0])
+    err = capsys.readouterr().err
+    assert "RuntimeWarning: invalid value encountered in divide" in err and "test_seeds.py:" in err

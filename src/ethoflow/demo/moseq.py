@@ -10,7 +10,12 @@ and a random fraction is dropped (NaN, likelihood 0), like a tracker's misses.
 Files: ``<out>/session_<i>.h5``, a pandas DataFrame in DeepLabCut's layout (columns MultiIndex
 ``scorer / bodyparts / coords`` with coords ``x, y, likelihood``; key ``df_with_missing``), so the
 pipeline reads them with ``keypoint_moseq.load_keypoints(..., "deeplabcut")``; plus
-``motifs.tsv`` with the true motif of every frame (ground truth for comparisons).
+``motifs.tsv`` with the true motif and group of every frame (ground truth for comparisons).
+
+Two groups (``control``: even sessions, ``treated``: odd): most transitions into the partner motif of
+``group_motif`` lead to ``group_motif`` instead in treated sessions, and the other way round in
+control sessions (``group_effect``; :func:`group_transitions`), a seeded difference in how often one
+movement occurs that ``moseq_groups`` should find.
 """
 
 from __future__ import annotations
@@ -38,10 +43,41 @@ def _motif_table(rng: np.random.Generator, n_motifs: int) -> dict[str, np.ndarra
     }
 
 
+#: the two groups of demo sessions: session i is in GROUPS[i % 2].
+GROUPS = ("control", "treated")
+
+
+def session_group(index: int) -> str:
+    """The demo group of session ``index``: ``control`` (even), ``treated`` (odd)."""
+    return GROUPS[index % 2]
+
+
+def group_transitions(trans: np.ndarray, p: DemoParams, group: str) -> np.ndarray:
+    """The motif transition matrix of ``group``'s sessions: with ``a = p.group_motif`` and its partner
+    ``b = (a + 1) % n_motifs``, from every other motif the fraction ``p.group_effect`` of the
+    transitions into ``b`` goes to ``a`` instead in ``treated`` sessions, and the fraction
+    ``p.group_effect`` of those into ``a`` goes to ``b`` in ``control`` sessions. No transition that
+    ``trans`` lacks is created (no self-transitions), so one movement occurs much more often in
+    treated sessions, its partner less, the rest about as often (the demo: motif 0 in 13% -> 35% of
+    bouts, motif 1 36% -> 9%; benchmarks/moseq_groups_demo.py)."""
+    if group not in GROUPS:
+        raise ValueError(f"group {group!r} is not one of {GROUPS}")
+    a, b = p.group_motif, (p.group_motif + 1) % p.n_motifs
+    if group == "control":
+        a, b = b, a
+    out = trans.copy()
+    for r in range(p.n_motifs):
+        if r not in (a, b):
+            out[r, a] += out[r, b] * p.group_effect
+            out[r, b] *= 1.0 - p.group_effect
+    return out
+
+
 def simulate_session(
     rng: np.random.Generator, p: DemoParams, motifs: dict[str, np.ndarray], trans: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One session: keypoints (T, K, 2) in pixels and the true motif per frame (T,)."""
+    """One session: keypoints (T, K, 2) in pixels and the true motif per frame (T,), motifs following
+    the transition matrix ``trans``."""
     T, K, fps = p.n_frames, p.n_keypoints, p.fps
     labels = np.empty(T, dtype=np.int64)
     t, m = 0, int(rng.integers(p.n_motifs))
@@ -130,7 +166,8 @@ def _write_sessions(rng, p: DemoParams, motifs, trans, bodyparts, indices, out_d
     out.mkdir(parents=True)
     files, truth = [], []
     for s in indices:
-        xy, labels = simulate_session(rng, p, motifs, trans)
+        group_trans = group_transitions(trans, p, session_group(s))
+        xy, labels = simulate_session(rng, p, motifs, group_trans)
         lik = rng.uniform(0.8, 1.0, size=xy.shape[:2])
         miss = rng.random(xy.shape[:2]) < p.nan_fraction
         xy[miss] = np.nan
@@ -140,13 +177,23 @@ def _write_sessions(rng, p: DemoParams, motifs, trans, bodyparts, indices, out_d
         with atomic_path(path) as tmp:
             _write_dlc_h5(df, tmp)
         files.append(path)
-        truth.append(pd.DataFrame({"session": f"session_{s}", "frame": np.arange(len(labels)), "motif": labels}))
+        truth.append(
+            pd.DataFrame(
+                {"session": f"session_{s}", "group": session_group(s), "frame": np.arange(len(labels)), "motif": labels}
+            )
+        )
     with atomic_path(out / "motifs.tsv") as tmp:
-        table = pd.concat(truth) if truth else pd.DataFrame(columns=["session", "frame", "motif"])
+        table = pd.concat(truth) if truth else pd.DataFrame(columns=["session", "group", "frame", "motif"])
         table.to_csv(tmp, index=False, sep="\t")
     write_json(
         out / "demo.json",
-        {**p.model_dump(), "bodyparts": bodyparts, "format": "deeplabcut", "files": [f.name for f in files]},
+        {
+            **p.model_dump(),
+            "bodyparts": bodyparts,
+            "format": "deeplabcut",
+            "files": [f.name for f in files],
+            "groups": {f"session_{s}": session_group(s) for s in indices},
+        },
     )
     return files
 

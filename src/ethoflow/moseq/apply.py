@@ -29,6 +29,8 @@ from ethoflow.moseq.params import MoseqParams, SessionSet
 log = get_logger(__name__)
 
 MODEL_NAME = "model"
+#: the collapse warnings :func:`usage_report` may name.
+WARNINGS = ("one_syllable_dominates", "few_syllables_used")
 
 
 def load_new_sessions(
@@ -45,16 +47,26 @@ def load_new_sessions(
         in its order; a bodypart the files lack that the model does not use is NaN (confidence 0).
 
     Raises:
-        InputError: a file cannot be read, lacks a bodypart the model uses, or the set's fps differs
-            from the model's (the files are named).
+        InputError: a file cannot be read, lacks a bodypart the model uses, carries a frame rate
+            that differs from the set's fps (NWB, SLEAP; :func:`ethoflow.moseq.framerate.reconcile`
+            with the set's ``trust_fps``), or the set's fps differs from the model's (the files are named).
     """
     import keypoint_moseq as kpms
 
+    from ethoflow.moseq.framerate import file_frame_rates, reconcile
+
     model_fps = float(config["fps"])
     paths = io.resolve_paths(sessions.paths, root)
-    if abs(float(sessions.fps) - model_fps) > 1e-6 * model_fps:
+    set_fps, _, _ = reconcile(
+        float(sessions.fps),
+        "the set's fps",
+        file_frame_rates(paths, sessions.format),
+        sessions.trust_fps,
+        key="moseq.apply.sets.<set>",
+    )
+    if abs(set_fps - model_fps) > 1e-6 * model_fps:
         raise InputError(
-            f"{', '.join(paths)}: frame rate {sessions.fps:g} Hz differs from the model's {model_fps:g} Hz "
+            f"{', '.join(paths)}: frame rate {set_fps:g} Hz differs from the model's {model_fps:g} Hz "
             f"(syllable durations would not match); resample the keypoints or fit a model at this rate"
         )
     model_bps = [str(b) for b in config["bodyparts"]]
@@ -66,10 +78,14 @@ def load_new_sessions(
             c, p, bps = kpms.load_keypoints(path, sessions.format, extension=sessions.extension)
         except Exception as exc:  # kpms raises assorted errors on bad files
             raise InputError(f"{path}: cannot load keypoints as {sessions.format!r}: {exc}") from exc
-        bps = [str(b) for b in bps]
+        bps = rename_bodyparts([str(b) for b in bps], sessions, path)
         missing = [b for b in used if b not in bps]
         if missing:
-            raise InputError(f"{path}: bodyparts {missing} used by the model are missing (the file has {bps})")
+            raise InputError(
+                f"{path}: bodyparts {missing} used by the model are missing (the file has {bps}"
+                f"{' after renaming' if sessions.bodypart_map or sessions.strip_prefix else ''}); "
+                "map other names with the set's bodypart_map or strip_prefix"
+            )
         c, p = io.to_float64(c, p)
         for name in c:
             if name in coords:
@@ -83,6 +99,99 @@ def load_new_sessions(
                     conf[:, k] = p[name][:, bps.index(b)]
             coords[name], confs[name] = arr, conf
     return coords, confs
+
+
+def rename_bodyparts(names: list[str], sessions: SessionSet, path: str = "") -> list[str]:
+    """The files' bodypart ``names`` under the model's names: ``sessions.strip_prefix`` removed where
+    a name starts with it, then ``sessions.bodypart_map`` ({file name (after stripping, or as in the
+    file): model name}).
+
+    Raises:
+        InputError: two file bodyparts would get the same name (``path`` named).
+    """
+    prefix = sessions.strip_prefix or ""
+    out = []
+    for b in names:
+        if b in sessions.bodypart_map:
+            out.append(sessions.bodypart_map[b])
+            continue
+        stripped = b[len(prefix) :] if prefix and b.startswith(prefix) else b
+        out.append(sessions.bodypart_map.get(stripped, stripped))
+    dup = sorted({b for b in out if out.count(b) > 1})
+    if dup:
+        raise InputError(f"{path}: bodyparts {dup} named twice after bodypart_map/strip_prefix (file: {names})")
+    return out
+
+
+def usage_report(
+    res: dict[str, dict],
+    training: dict[str, dict] | None,
+    max_fraction: float = 0.5,
+    min_syllables_fraction: float = 0.5,
+) -> dict[str, Any]:
+    """Syllable usage of applied sessions, their agreement with the training labels, collapse warnings.
+
+    Args:
+        res: {session: {"syllable": (T,) int}} from ``apply_model`` (``extract_results`` layout).
+        training: the training results in the same layout (``moseq_results``' ``results.h5``), or
+            ``None``. A session of ``res`` with the same name and frame count is a training session.
+        max_fraction: above it, one syllable's share of all frames gives ``one_syllable_dominates``.
+        min_syllables_fraction: fewer syllables used than this fraction of the training sessions'
+            gives ``few_syllables_used``.
+
+    Returns:
+        ``usage`` {syllable: fraction of all frames, ranked}, ``syllables_used``,
+        ``training_syllables`` (used in the training results, or ``None``), ``top_fraction``,
+        ``agreement`` {session: fraction of frames whose applied syllable equals the training one}
+        for the training sessions, ``agreement_mean`` (frame-weighted, ``None`` without any), and
+        ``warnings``: a list of {``name``, ``message``}.
+    """
+    labels = np.concatenate([np.asarray(r["syllable"]).ravel() for r in res.values()])
+    if labels.size == 0:
+        raise InputError("no frames in the applied sessions")
+    counts = np.bincount(labels)
+    order = np.argsort(-counts, kind="stable")
+    usage = {str(int(s)): round(float(counts[s] / labels.size), 6) for s in order if counts[s] > 0}
+    top = max(usage.values())
+    report: dict[str, Any] = {"usage": usage, "syllables_used": len(usage), "top_fraction": top}
+    trained_used = None
+    agreement: dict[str, float] = {}
+    frames = 0
+    agree = 0
+    if training:
+        trained_used = int(
+            np.unique(np.concatenate([np.asarray(r["syllable"]).ravel() for r in training.values()])).size
+        )
+        for name, r in res.items():
+            z = np.asarray(r["syllable"]).ravel()
+            if name in training and np.asarray(training[name]["syllable"]).size == z.size:
+                same = int(np.sum(z == np.asarray(training[name]["syllable"]).ravel()))
+                agreement[name] = round(same / z.size, 6)
+                frames += z.size
+                agree += same
+    report["training_syllables"] = trained_used
+    report["agreement"] = agreement
+    report["agreement_mean"] = round(agree / frames, 6) if frames else None
+    warnings = []
+    if top > max_fraction:
+        s = next(iter(usage))
+        warnings.append(
+            {
+                "name": "one_syllable_dominates",
+                "message": f"syllable {s} covers {top:.0%} of the frames (> {max_fraction:.0%}): usage collapsed; "
+                "raise moseq.apply.num_iters or check that the sessions match the training data",
+            }
+        )
+    if trained_used and len(usage) < min_syllables_fraction * trained_used:
+        warnings.append(
+            {
+                "name": "few_syllables_used",
+                "message": f"{len(usage)} syllables used, fewer than {min_syllables_fraction:.0%} of the "
+                f"{trained_used} the training sessions use: usage collapsed; raise moseq.apply.num_iters",
+            }
+        )
+    report["warnings"] = warnings
+    return report
 
 
 def syllable_frequencies(res: dict[str, dict], groups: dict[str, str], num_states: int):
@@ -159,6 +268,7 @@ def apply_to_sessions(
     plots_dir: str | os.PathLike,
     parallel_message_passing: bool | str | None = None,
     root: str | os.PathLike = ".",
+    metrics_json: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Apply the model in ``model_dir`` (moseq_results' folder: ``config.yml`` with its PCA's
     latent_dim, ``model/checkpoint.h5``, syllables reindexed by frequency) to the session set
@@ -169,7 +279,10 @@ def apply_to_sessions(
     (per group), ``out_dir/summary.json``, and in ``plots_dir`` the figures of the new sessions:
     ``transition_graph.png`` (per group), ``syllable_frequency.png`` (ranked by frame count),
     ``duration_histogram.png`` (kpms' duration distribution, the training target window shaded) and
-    ``trajectories.png`` (kpms' trajectory plots, ``moseq.skeleton`` drawn).
+    ``trajectories.png`` (kpms' trajectory plots, ``moseq.skeleton`` drawn). ``summary.json`` also
+    holds the usage, the agreement with the training labels for training sessions and the collapse
+    warnings (:func:`usage_report`, logged as warnings); ``metrics_json`` their numbers
+    (:func:`apply_metrics`).
 
     Raises:
         InputError: unknown set, missing model, or new sessions that do not fit it (see
@@ -236,6 +349,41 @@ def apply_to_sessions(
         "num_iters": cfg.apply.num_iters,
         "syllables_used": int(per_group.loc[per_group["frames"] > 0, "syllable"].nunique()),
     }
+    training = kpms.load_results(str(model_dir), MODEL_NAME)
+    report = usage_report(res, training, cfg.apply.max_syllable_fraction, cfg.apply.min_syllables_fraction)
+    summary.update(report)
     write_json(out / "summary.json", summary)
     log.info("moseq_apply@%s: %d sessions, %d syllables used", set_name, len(res), summary["syllables_used"])
+    if report["agreement"]:
+        log.info(
+            "moseq_apply@%s: agreement with the training labels %s (frames: %.1f%%)",
+            set_name,
+            ", ".join(f"{k} {v:.1%}" for k, v in report["agreement"].items()),
+            100 * report["agreement_mean"],
+        )
+    for w in report["warnings"]:
+        log.warning("moseq_apply@%s: %s: %s", set_name, w["name"], w["message"])
+    if metrics_json is not None:
+        from ethoflow.core.io import write_metrics
+
+        write_metrics(metrics_json, apply_metrics(summary))
     return summary
+
+
+def apply_metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    """The apply's numbers as a flat metrics dict (written to ``metrics_json`` when a caller asks; the
+    DVC stage keeps them in ``summary.json``, the project having one headline file per pipeline): sessions, frames,
+    syllables used, the top syllable's fraction, the agreement with the training labels (when the
+    set holds training sessions) and ``warnings`` {name: 1 when raised, else 0} (:data:`WARNINGS`)."""
+    out = {
+        "sessions": len(summary["sessions"]),
+        "frames": int(sum(summary["frames"].values())),
+        "syllables_used": summary["syllables_used"],
+        "top_fraction": summary["top_fraction"],
+        "num_iters": summary["num_iters"],
+    }
+    if summary.get("agreement_mean") is not None:
+        out["agreement"] = summary["agreement_mean"]
+    named = {w["name"] for w in summary["warnings"]}
+    out["warnings"] = {name: int(name in named) for name in WARNINGS}
+    return out

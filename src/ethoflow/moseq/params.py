@@ -39,6 +39,12 @@ class DemoParams(StrictModel):
         fps: frame rate in Hz (written to the demo README; the pipeline reads it from ``load.fps``).
         noise_px: keypoint jitter in pixels.
         nan_fraction: fraction of keypoints dropped (NaN, likelihood 0) at random.
+        group_motif: the motif whose frequency differs between the two groups of sessions.
+        group_effect: in the ``treated`` sessions (1, 3, 5, ...) this fraction of the transitions
+            into motif ``(group_motif + 1) % n_motifs`` leads to ``group_motif`` instead, in the
+            ``control`` sessions (0, 2, ...) this fraction of those into ``group_motif`` leads to the
+            partner (0: no difference): one movement occurs much more often in treated sessions, one
+            other less (``ethoflow.demo.moseq.group_transitions``).
         seed: generator seed.
     """
 
@@ -51,7 +57,15 @@ class DemoParams(StrictModel):
     fps: float = Field(30.0, gt=0)
     noise_px: float = Field(0.2, ge=0)
     nan_fraction: float = Field(0.01, ge=0, lt=1)
+    group_motif: int = Field(0, ge=0)
+    group_effect: float = Field(0.9, ge=0, le=1)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _group_motif(self) -> DemoParams:
+        if self.group_motif >= self.n_motifs:
+            raise ValueError(f"group_motif {self.group_motif} must be < n_motifs {self.n_motifs}")
+        return self
 
 
 class LoadParams(StrictModel):
@@ -71,6 +85,10 @@ class LoadParams(StrictModel):
         video_dir: folder with the recordings' videos (fps detection when ``fps`` is ``None``).
         min_frames: tracks (e.g. SLEAP track fragments) with fewer tracked frames are dropped.
         max_nan_fraction: sessions with a larger fraction of missing coordinates are excluded.
+        trust_fps: when a file carries its own frame rate (NWB rate/timestamps, SLEAP video) and it
+            differs from ``fps`` by more than 1%: ``check`` (default) stops with an error naming both,
+            ``params`` keeps ``fps`` (a warning), ``file`` uses the file's rate
+            (:mod:`ethoflow.moseq.framerate`).
     """
 
     format: Literal[KEYPOINT_FORMATS] = "deeplabcut"  # type: ignore[valid-type]
@@ -85,6 +103,7 @@ class LoadParams(StrictModel):
     video_dir: str | None = None
     min_frames: int = Field(30, ge=1)
     max_nan_fraction: float = Field(0.5, ge=0, le=1)
+    trust_fps: Literal["check", "params", "file"] = "check"
 
     @model_validator(mode="after")
     def _fps_source(self) -> LoadParams:
@@ -133,6 +152,15 @@ class PCAParams(StrictModel):
     variance_threshold: float = Field(0.90, gt=0, le=1)
 
 
+class ErrorEstimator(StrictModel):
+    """keypoint-moseq's confidence-to-error line (kpms ``error_estimator``): a keypoint's noise prior
+    is ``10 ** (2 * (log10(conf) * slope + intercept))`` px^2 (jax-moseq ``estimate_error``). kpms'
+    defaults; ``moseq_calibrate@<set>`` fits them from labelled frames."""
+
+    slope: float = -0.5
+    intercept: float = 0.25
+
+
 class ModelParams(StrictModel):
     """keypoint-moseq model settings a study sets (Weinreb et al. 2024; kpms ``config.yml`` names).
 
@@ -151,11 +179,14 @@ class ModelParams(StrictModel):
             (each segment then gets 30 frames of overlap); ``None``: kpms chooses (the longest length
             with little padding). Used by ``moseq_arhmm`` (the full model reuses its formatted
             data), ``moseq_seeds`` and ``moseq_apply``.
+        error_estimator: :class:`ErrorEstimator`; set by ``moseq_pca`` in the ``config.yml`` every
+            later stage starts from (copy a ``moseq_calibrate@<set>`` result here).
     """
 
     num_states: int = Field(100, ge=2, le=10_000)
     conf_threshold: float = Field(0.5, ge=0)
     seg_length: int | None = Field(None, ge=1)
+    error_estimator: ErrorEstimator = Field(default_factory=lambda: ErrorEstimator())
 
 
 class SearchParams(StrictModel):
@@ -236,10 +267,16 @@ class SeedsParams(StrictModel):
         select: ``window`` (default): the highest EML among the seeds whose median syllable duration
             is inside ``moseq.full.target_duration_ms`` (all seeds when none is: then the results'
             status is ``drifted``); ``eml``: the highest EML of all (keypoint-moseq's rule).
+        max_final_fits: budget of final fits (rounds of ``n_seeds`` fits each, the first included).
+            The final model is a measurement: when no seed's median syllable duration is inside
+            ``moseq.full.target_duration_ms``, both kappas are moved by the decades the full-model
+            search's duration-vs-kappa line says and every seed is refitted, at most
+            ``max_final_fits - 1`` times (``1``: no correction; see :mod:`ethoflow.moseq.seeds`).
     """
 
     n_seeds: int = Field(3, ge=2)
     select: Literal["window", "eml"] = "window"
+    max_final_fits: int = Field(3, ge=1)
 
 
 class GridMovieParams(StrictModel):
@@ -284,6 +321,11 @@ class SessionSet(StrictModel):
         fps: the sessions' frame rate in Hz; must equal the model's (a clear error names the files).
         groups: {session name: group} for the per-group frequencies and transition graphs; sessions
             not listed are in group ``default``.
+        bodypart_map: {name in the files: the model's bodypart name}, for the same animals tracked
+            under other names (e.g. an NWB copy with ``ind1_snout`` for the model's ``snout``).
+        strip_prefix: a prefix removed from every bodypart name in the files before ``bodypart_map``
+            (e.g. ``ind1_``); ``None``: none.
+        trust_fps: as ``load.trust_fps``, for the rate the set's files carry against ``fps``.
     """
 
     format: Literal[KEYPOINT_FORMATS] = "deeplabcut"  # type: ignore[valid-type]
@@ -292,6 +334,9 @@ class SessionSet(StrictModel):
     extension: str | None = None
     fps: float = Field(gt=0)
     groups: dict[str, str] = Field(default_factory=dict)
+    bodypart_map: dict[str, str] = Field(default_factory=dict)
+    strip_prefix: str | None = None
+    trust_fps: Literal["check", "params", "file"] = "check"
 
     @model_validator(mode="after")
     def _inputs_tracked(self) -> SessionSet:
@@ -306,12 +351,59 @@ class ApplyParams(StrictModel):
 
     Attributes:
         num_iters: Gibbs iterations of ``keypoint_moseq.apply_model`` (states only; the model's
-            parameters stay fixed).
+            parameters stay fixed); default 500, ``apply_model``'s own default (fewer leave the
+            states near their initialisation: usage collapses onto few syllables).
+        max_syllable_fraction: a warning ``one_syllable_dominates`` when one syllable covers more
+            than this fraction of a set's frames.
+        min_syllables_fraction: a warning ``few_syllables_used`` when the set uses fewer than this
+            fraction of the syllables the training sessions use.
         sets: {set name: :class:`SessionSet`}; DVC runs one ``moseq_apply@<name>`` per set.
     """
 
-    num_iters: int = Field(50, ge=1)
+    num_iters: int = Field(500, ge=1)
+    max_syllable_fraction: float = Field(0.5, gt=0, le=1)
+    min_syllables_fraction: float = Field(0.5, ge=0, le=1)
     sets: dict[str, SessionSet] = Field(default_factory=dict)
+
+
+class CalibrationSet(StrictModel):
+    """Labelled frames for noise calibration (``moseq_calibrate@<name>``).
+
+    Attributes:
+        format: ``sleap`` (user-labelled instances next to predicted ones on the same frames).
+        input_dir: the folder DVC tracks as the stage's dependency; ``paths`` must lie inside it.
+        paths: files or glob patterns (relative to the project root).
+    """
+
+    format: Literal["sleap"] = "sleap"
+    input_dir: str
+    paths: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _inputs_tracked(self) -> CalibrationSet:
+        outside = [p for p in self.paths if not path_within(p, self.input_dir)]
+        if outside:
+            raise ValueError(f"paths {outside} lie outside input_dir {self.input_dir!r} (the stage's DVC dependency)")
+        return self
+
+
+class GroupAnalysisParams(StrictModel):
+    """``moseq_groups``: keypoint-moseq's group comparison of syllable usage and duration.
+
+    Attributes:
+        min_frequency: syllables at or below this fraction of all syllable instances (bouts,
+            pooled over the sessions; kpms ``get_frequencies``) are left out of the tests and the
+            transition matrices (kpms ``compute_stats_df``, ``get_group_trans_mats``). kpms' own
+            default is 0.005; the demo uses 0.02, so that a short fit's rare fragments (a few bouts,
+            often in the sessions of one group only) are not tested.
+        n_perm: permutations of the sessions' group labels for the Kruskal-Wallis p-values (kpms
+            ``run_kruskal``; the smallest p it can give is 1 / n_perm).
+        alpha: FDR (Benjamini-Hochberg) level for a syllable to count as differing.
+    """
+
+    min_frequency: float = Field(0.005, ge=0, lt=1)
+    n_perm: int = Field(10_000, ge=100)
+    alpha: float = Field(0.05, gt=0, lt=1)
 
 
 class MoseqParams(StrictModel):
@@ -324,6 +416,10 @@ class MoseqParams(StrictModel):
             e.g. ``[[head, thorax], [thorax, abdomen]]``; names must be the files' bodyparts (the
             PC and trajectory plots draw the pairs whose both ends are in ``use_bodyparts``).
             Figures only: no model changes with it.
+        groups: {training session (as in the load report): group} for ``moseq_groups`` (every
+            training session needs one; two or more groups of two or more sessions).
+        group_analysis: see :class:`GroupAnalysisParams`.
+        calibration: {set name: :class:`CalibrationSet`}; DVC runs one ``moseq_calibrate@<name>`` per set.
     """
 
     demo: DemoParams = Field(default_factory=DemoParams)
@@ -336,6 +432,9 @@ class MoseqParams(StrictModel):
     seeds: SeedsParams = Field(default_factory=SeedsParams)
     results: ResultsParams = Field(default_factory=ResultsParams)
     apply: ApplyParams = Field(default_factory=ApplyParams)
+    groups: dict[str, str] = Field(default_factory=dict)
+    group_analysis: GroupAnalysisParams = Field(default_factory=GroupAnalysisParams)
+    calibration: dict[str, CalibrationSet] = Field(default_factory=dict)
     skeleton: list[tuple[str, str]] = Field(default_factory=list)
     seed: int = 0
 

@@ -59,6 +59,9 @@ def load(cfg: MoseqParams, out_dir: str | os.PathLike, root: str | os.PathLike =
     else:
         vdir = p.video_dir if os.path.isabs(p.video_dir) else os.path.join(root, p.video_dir)
         fps, fps_source = io.detect_fps(vdir), f"video in {p.video_dir}"
+    from ethoflow.moseq.framerate import file_frame_rates, reconcile
+
+    fps, fps_source, fps_notes = reconcile(fps, fps_source, file_frame_rates(paths, p.format), p.trust_fps)
     out = Path(out_dir)
     if out.exists():
         shutil.rmtree(out)
@@ -79,6 +82,7 @@ def load(cfg: MoseqParams, out_dir: str | os.PathLike, root: str | os.PathLike =
         "format": p.format,
         "fps": fps,
         "fps_source": fps_source,
+        "fps_disagreements": fps_notes,
         "bodyparts": bodyparts,
         "use_bodyparts": use,
         "sessions": report.kept,
@@ -262,7 +266,11 @@ def pca(
         shutil.rmtree(out)
     out.mkdir(parents=True)
     shutil.copy2(Path(outliers_dir) / "config.yml", out / "config.yml")
-    config = io.update_kpms_config(out, conf_threshold=float(cfg.model.conf_threshold))
+    config = io.update_kpms_config(
+        out,
+        conf_threshold=float(cfg.model.conf_threshold),
+        error_estimator=cfg.model.error_estimator.model_dump(),
+    )
     data, _ = kpms.format_data(coords, confs, **config)
     model = kpms.fit_pca(**data, **config)
     ratio = np.asarray(model.explained_variance_ratio_, dtype=float)

@@ -68,9 +68,14 @@ def results_status(summary: dict[str, Any], window_ms: tuple[float, float]) -> t
                 f"the results model ({which}) has a median syllable duration of {median:.1f} ms, inside "
                 f"{lo:g}-{hi:g} ms, but the {', '.join(bounds)} kappa is a bound of its range: widen kappa_log10_range"
             )
+        loop = summary.get("seeds", {}).get("loop", {})
+        corrected = (
+            f" after {loop['corrections']} kappa correction(s) of the final fit" if loop.get("corrections") else ""
+        )
         return (
             "found",
-            f"the results model ({which}{rule}) has a median syllable duration of {median:.1f} ms, inside {lo:g}-{hi:g} ms",
+            f"the results model ({which}{rule}) has a median syllable duration of {median:.1f} ms, inside "
+            f"{lo:g}-{hi:g} ms{corrected}",
         )
     if full.get("status", "found") in ("found", "at_bound", "drifted"):
         searched = full.get("final_median_ms")
@@ -78,7 +83,7 @@ def results_status(summary: dict[str, Any], window_ms: tuple[float, float]) -> t
         return "drifted", (
             f"drifted: the full-model search's final model had a median syllable duration of {searched_txt}, "
             f"the results model ({which}{rule}) has {median:.1f} ms, outside {lo:g}-{hi:g} ms; raise "
-            f"arhmm_iters/full_iters or n_seeds, or adjust the target"
+            f"arhmm_iters/full_iters, n_seeds or seeds.max_final_fits, or adjust the target"
         )
     return str(full["status"]), (
         f"{full['status']}: the search did not reach {lo:g}-{hi:g} ms; the results model ({which}) has "
@@ -234,7 +239,18 @@ def results(
         "sessions": len(res),
     }
     if seeds_summary is not None:
-        keys = ("seeds", "eml", "eml_sem", "chosen", "rule", "median_duration_ms", "in_window")
+        keys = (
+            "seeds",
+            "eml",
+            "eml_sem",
+            "chosen",
+            "rule",
+            "median_duration_ms",
+            "in_window",
+            "spread_ms",
+            "kappa",
+            "loop",
+        )
         summary["seeds"] = {k: seeds_summary[k] for k in keys if k in seeds_summary}
     lo, hi = cfg.full.target_duration_ms
     summary["results_in_window"] = bool(lo <= summary["median_duration_ms"] <= hi)
@@ -346,6 +362,10 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
     if "seeds" in summary:  # model selection across seeds: the chosen seed and every seed's EML score
         out["seed"] = int(summary["seeds"]["chosen"]["seed"])
         out["eml"] = {str(k): float(v) for k, v in summary["seeds"]["eml"].items()}
+        if "loop" in summary["seeds"]:  # final fits the closed loop needed (1: none corrected)
+            out["final_fits"] = int(summary["seeds"]["loop"]["final_fits"])
+        if "kappa" in summary["seeds"]:  # the kappas of the model the results come from
+            out["log10_kappa_final"] = {k: round(math.log10(v), 4) for k, v in summary["seeds"]["kappa"].items()}
     return {k: v for k, v in out.items() if v is not None and v != {}}
 
 

@@ -315,6 +315,13 @@ def _slope(state: SearchState) -> float:
     return max(MIN_SLOPE, (sxy + PRIOR_WEIGHT * PRIOR_SLOPE) / (sxx + PRIOR_WEIGHT))
 
 
+def duration_slope(state: SearchState) -> float:
+    """The search's duration-vs-kappa line: its slope, d ln(median duration) / d log10(kappa), fitted
+    on every measured trial (:func:`_slope`: least squares shrunk towards ``PRIOR_SLOPE``, at least
+    ``MIN_SLOPE``)."""
+    return _slope(state)
+
+
 def _root_estimate(state: SearchState, slope: float) -> float:
     """Where the fitted line reaches the target centre: each trial ``i`` predicts the root
     ``x_i - f_i / slope``; the prediction is the average of those, weighted by

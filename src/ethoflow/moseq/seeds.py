@@ -8,16 +8,34 @@ parameters and transition matrix; Weinreb et al. 2024). Here the seeds are ``mos
 ``moseq.seed + 1``, ... (``moseq.seeds.n_seeds`` of them), each fitted with
 :func:`ethoflow.moseq.fit.fit_seed` at the kappas the searches chose.
 
-Resumable per seed: a finished seed leaves ``<out>/seed-NN/complete.json`` (its fingerprint: the
-inputs and params that made it); a rerun fits only the seeds without a matching record. The stage
-writes ``<out>/seeds.json`` (EML score and standard error per seed, the chosen seed).
+Closed loop (:func:`closed_loop`): the final model is a measurement too. The searches measure
+trials at trial length and one seed; the final model runs longer and from other seeds, so its median
+syllable duration can land outside ``moseq.full.target_duration_ms``. When no seed of a final fit is
+inside, both kappas move by the decades the full-model search's own duration-vs-kappa line
+(:func:`ethoflow.moseq.search.duration_slope`) says separate the seeds' median from the window's
+centre (:func:`corrected_log10_kappa`), and every seed is refitted, within ``moseq.seeds.max_final_fits``
+final fits. The loop's status: ``found`` (a seed inside in the first final fit), ``corrected`` (inside
+after N corrections), ``drifted`` (none inside after the budget). Durations are measured on each
+seed's per-frame syllables as ``moseq_results`` reports them (:func:`seed_median_duration`); the
+measure keypoint-moseq's kappa scan plots (``plot_kappa_scan``: ``np.median(get_durations(z, mask))``
+of the final snapshot) is recorded beside it.
+
+Resumable per seed: a finished seed leaves ``<out>/seed-NN/complete.json`` (corrected fits:
+``seed-NN-fitK``; its fingerprint: the inputs, kappas and params that made it); a rerun fits only the
+seeds without a matching record, and a correction's kappas follow from the recorded medians, so a
+killed loop resumes where it stopped. The stage writes ``<out>/seeds.json`` (EML score and standard
+error per seed, the chosen seed, the loop's fits and status).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +44,7 @@ import numpy as np
 from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json, write_json
 from ethoflow.core.logging import get_logger
-from ethoflow.moseq import io
+from ethoflow.moseq import io, search
 from ethoflow.moseq.fit import fingerprint, target_frames
 from ethoflow.moseq.params import MoseqParams
 
@@ -38,9 +56,9 @@ COMPLETE = "complete.json"
 SUMMARY = "seeds.json"
 
 
-def seed_name(seed: int) -> str:
-    """Model (folder) name of ``seed``: ``seed-NN``."""
-    return f"seed-{int(seed):02d}"
+def seed_name(seed: int, fit: int = 1) -> str:
+    """Model (folder) name of ``seed`` in final fit ``fit`` (1: the first): ``seed-NN``, ``seed-NN-fitK``."""
+    return f"seed-{int(seed):02d}" if fit <= 1 else f"seed-{int(seed):02d}-fit{int(fit)}"
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,10 @@ class SeedSelection:
         window_frames: the target window of the median syllable duration, frames.
         fps: frame rate (Hz) of the model.
         select: the selection rule (``window`` or ``eml``, :func:`choose_seed`).
+        fit: which final fit this is (1: at the searched kappas; 2, ...: corrections).
+        max_final_fits: the loop's budget of final fits (``moseq.seeds.max_final_fits``).
+        slope: the full-model search's duration-vs-kappa slope (ln frames per decade).
+        base_fingerprint: the first fit's fingerprint (corrections hash their kappas onto it).
     """
 
     out: Path
@@ -64,20 +86,37 @@ class SeedSelection:
     window_frames: tuple[float, float] = (0.0, float("inf"))
     fps: float = 30.0
     select: str = "window"
+    fit: int = 1
+    max_final_fits: int = 1
+    slope: float = search.PRIOR_SLOPE
+    base_fingerprint: str = ""
+
+    def name(self, seed: int) -> str:
+        return seed_name(seed, self.fit)
 
     def spec(self, seed: int) -> dict[str, Any]:
         """The :func:`ethoflow.moseq.fit.fit_seed` spec of ``seed``."""
-        record = str(self.out / seed_name(seed) / COMPLETE)
+        record = str(self.out / self.name(seed) / COMPLETE)
         return {
             **self.base_spec,
             "seed": int(seed),
-            "name": seed_name(seed),
+            "name": self.name(seed),
             "record": record,
             "fingerprint": self.fingerprint,
         }
 
     def checkpoint(self, seed: int) -> Path:
-        return self.out / seed_name(seed) / "checkpoint.h5"
+        return self.out / self.name(seed) / "checkpoint.h5"
+
+    @property
+    def kappas(self) -> dict[str, float]:
+        return {"arhmm": float(self.base_spec["arhmm_kappa"]), "full": float(self.base_spec["full_kappa"])}
+
+    def refit(self, fit: int, arhmm_kappa: float, full_kappa: float) -> SeedSelection:
+        """This selection as final fit ``fit`` at other kappas (its own folders and fingerprint)."""
+        base = {**self.base_spec, "arhmm_kappa": float(arhmm_kappa), "full_kappa": float(full_kappa)}
+        key = json.dumps([self.base_fingerprint, int(fit), base["arhmm_kappa"], base["full_kappa"]])
+        return replace(self, base_spec=base, fit=int(fit), fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16])
 
 
 def new_selection(
@@ -90,7 +129,8 @@ def new_selection(
 ) -> SeedSelection:
     """The selection for these inputs: kappas from the searches' configs (``arhmm_dir/config.yml``,
     ``full_dir/config.yml``), the AR-HMM's ``num_states`` (its config), ``moseq.model.seg_length``,
-    iterations ``moseq.arhmm.arhmm_iters`` and ``moseq.full.full_iters``.
+    iterations ``moseq.arhmm.arhmm_iters`` and ``moseq.full.full_iters``; the duration-vs-kappa slope
+    of the full-model search (``full_dir/search_state.json``; without it the search's prior slope).
 
     Raises:
         InputError: an input is missing.
@@ -118,21 +158,36 @@ def new_selection(
     }
     fp = fingerprint({k: v for k, v in base.items() if k not in ("project_dir", "keypoints", "pca_dir")}, inputs)
     window = target_frames(cfg.full.target_duration_ms, fps)
-    return SeedSelection(Path(out).resolve(), seeds, fp, base, window, fps, cfg.seeds.select)
+    state_file = Path(full_dir) / "search_state.json"
+    slope = search.duration_slope(search.read_state(state_file)) if state_file.exists() else search.PRIOR_SLOPE
+    return SeedSelection(
+        Path(out).resolve(),
+        seeds,
+        fp,
+        base,
+        window,
+        fps,
+        cfg.seeds.select,
+        fit=1,
+        max_final_fits=cfg.seeds.max_final_fits,
+        slope=float(slope),
+        base_fingerprint=fp,
+    )
 
 
 def pending_seeds(sel: SeedSelection) -> list[int]:
     """Seeds without a completion record for these inputs (their folders, if any, are stale).
 
-    Folders in ``out`` of seeds no longer selected are removed, and so is a stale ``seeds.json``."""
+    Folders in ``out`` of seeds (or final fits) no longer selected are removed, and so is a stale
+    ``seeds.json``."""
     sel.out.mkdir(parents=True, exist_ok=True)
-    wanted = {seed_name(s) for s in sel.seeds}
+    wanted = {seed_name(s, k) for s in sel.seeds for k in range(1, max(sel.max_final_fits, sel.fit) + 1)}
     for d in sorted(sel.out.iterdir()):
         if d.is_dir() and d.name not in wanted:
             shutil.rmtree(d)
     todo = []
     for s in sel.seeds:
-        rec = sel.out / seed_name(s) / COMPLETE
+        rec = sel.out / sel.name(s) / COMPLETE
         if not (rec.exists() and read_json(rec).get("fingerprint") == sel.fingerprint):
             todo.append(s)
     if todo and (sel.out / SUMMARY).exists():
@@ -193,16 +248,161 @@ def seed_median_duration(checkpoint: str | os.PathLike) -> float:
     return float(np.median(syllable_durations(kpms.extract_results(model, metadata, save_results=False))))
 
 
-def score_and_choose(sel: SeedSelection) -> dict[str, Any]:
+def corrected_log10_kappa(fits: list[tuple[float, float]], window: tuple[float, float], slope: float) -> float:
+    """The full-model log10 kappa of the next final fit, from the fits so far.
+
+    ``fits``: (log10 kappa, median over seeds of the median syllable duration in frames) of every
+    final fit, in order; ``window`` (frames); ``slope``: d ln(duration) / d log10(kappa) of the
+    full-model search's line (:func:`ethoflow.moseq.search.duration_slope`). As the search's secant
+    step (:mod:`ethoflow.moseq.search`): each fit predicts the root ``x - f / slope`` (``f``: ln of
+    its median over the window's geometric centre, capped at ``search.F_CAP``), averaged with
+    weights ``1 / (f^2 + ROOT_NOISE^2)``, at most ``MAX_STEP`` decades from the last fit; kept
+    strictly inside the bracket of fits measured too short / too long (its midpoint otherwise).
+
+    Raises:
+        InputError: no fit, or a bad window or slope.
+    """
+    lo, hi = (float(v) for v in window)
+    if not fits or not 0 < lo < hi or not slope > 0:
+        raise InputError(f"cannot correct kappa from fits {fits}, window {window}, slope {slope}")
+    centre = 0.5 * (math.log(lo) + math.log(hi))
+    num = den = 0.0
+    x_lo, x_hi = -math.inf, math.inf
+    for x, d in fits:
+        f = max(-search.F_CAP, min(search.F_CAP, math.log(max(d, 1e-9)) - centre))
+        w = 1.0 / (f * f + search.ROOT_NOISE**2)
+        num += w * (x - f / slope)
+        den += w
+        if d < lo:
+            x_lo = max(x_lo, x)
+        elif d > hi:
+            x_hi = min(x_hi, x)
+    last = fits[-1][0]
+    root = min(max(num / den, last - search.MAX_STEP), last + search.MAX_STEP)
+    if not x_lo < root < x_hi:
+        if math.isfinite(x_lo) and math.isfinite(x_hi):
+            root = 0.5 * (x_lo + x_hi)
+        elif math.isfinite(x_lo):
+            root = x_lo + search.RESOLUTION
+        else:
+            root = x_hi - search.RESOLUTION
+    return float(root)
+
+
+def _record_median(sel: SeedSelection, seed: int) -> float | None:
+    rec = sel.out / sel.name(seed) / COMPLETE
+    value = read_json(rec).get("median_duration") if rec.exists() else None
+    return None if value is None else float(value)
+
+
+def closed_loop(
+    sel: SeedSelection, fit_seeds: Callable[[SeedSelection, list[int]], None]
+) -> tuple[SeedSelection, dict[str, Any]]:
+    """Fit the final model from every seed until a seed's median syllable duration lands inside the
+    window, within ``sel.max_final_fits`` final fits; score and choose (:func:`score_and_choose`).
+
+    ``fit_seeds(selection, seeds)`` fits the given seeds of a final fit (each writes its completion
+    record); seeds already fitted for these inputs and kappas are not passed (:func:`pending_seeds`).
+    After a fit with no seed inside, both kappas move by the same decades, to
+    :func:`corrected_log10_kappa` of the full-model kappa (the AR-HMM kappa keeps its distance from
+    it in decades).
+
+    Returns:
+        (the selection of the last fit, the summary written to ``out/seeds.json``, with ``loop``:
+        ``status`` (``found`` | ``corrected`` | ``drifted``), ``message``, ``final_fits``,
+        ``corrections``, ``budget``, ``slope`` and per fit its kappas, the median duration per seed
+        (ms; ``kpms_median_duration_ms``: keypoint-moseq's kappa-scan measure) and their spread).
+    """
+    fits: list[dict[str, Any]] = []
+    points: list[tuple[float, float]] = []
+    lo, hi = sel.window_frames
+    current = sel
+    for k in range(1, sel.max_final_fits + 1):
+        if k > 1:
+            x = corrected_log10_kappa(points, sel.window_frames, sel.slope)
+            shift = x - math.log10(sel.kappas["full"])
+            current = sel.refit(k, sel.kappas["arhmm"] * 10.0**shift, sel.kappas["full"] * 10.0**shift)
+            log.info(
+                "moseq_seeds: final fit %d of %d: no seed inside the window, kappas moved by %+.2f decades "
+                "(arhmm %.4g, full %.4g; search slope %.3f ln/decade)",
+                k,
+                sel.max_final_fits,
+                shift,
+                current.kappas["arhmm"],
+                current.kappas["full"],
+                sel.slope,
+            )
+        todo = pending_seeds(current)
+        if todo:
+            log.info("moseq_seeds: final fit %d: fitting seeds %s (%d of %d)", k, todo, len(todo), len(sel.seeds))
+            fit_seeds(current, todo)
+        medians = np.array([seed_median_duration(current.checkpoint(s)) for s in sel.seeds])
+        kpms_medians = [_record_median(current, s) for s in sel.seeds]
+        ms = medians * 1000.0 / sel.fps
+        fits.append(
+            {
+                "fit": k,
+                "kappa": current.kappas,
+                "log10_kappa": {m: round(math.log10(v), 4) for m, v in current.kappas.items()},
+                "median_duration_ms": {str(s): round(float(v), 3) for s, v in zip(sel.seeds, ms)},
+                "kpms_median_duration_ms": {
+                    str(s): None if v is None else round(v * 1000.0 / sel.fps, 3)
+                    for s, v in zip(sel.seeds, kpms_medians)
+                },
+                "spread_ms": {
+                    "min": round(float(ms.min()), 3),
+                    "median": round(float(np.median(ms)), 3),
+                    "max": round(float(ms.max()), 3),
+                },
+                "seeds_in_window": int(((medians >= lo) & (medians <= hi)).sum()),
+            }
+        )
+        points.append((math.log10(current.kappas["full"]), float(np.median(medians))))
+        if fits[-1]["seeds_in_window"]:
+            break
+    n = len(fits)
+    inside = fits[-1]["seeds_in_window"] > 0
+    lo_ms, hi_ms = (round(v * 1000.0 / sel.fps, 3) for v in (lo, hi))
+    if inside and n == 1:
+        status, message = "found", "a seed's median syllable duration is inside the window in the first final fit"
+    elif inside:
+        status, message = (
+            "corrected",
+            f"a seed's median syllable duration is inside the window after {n - 1} correction(s)",
+        )
+    else:
+        status = "drifted"
+        message = f"no seed's median syllable duration is inside the window after {n} final fit(s) (the budget)"
+    message += (
+        f" ({lo_ms:g}-{hi_ms:g} ms; seeds' medians " + ", ".join(f"{v['spread_ms']['median']:g}" for v in fits) + " ms)"
+    )
+    loop = {
+        "status": status,
+        "message": message,
+        "final_fits": n,
+        "corrections": n - 1,
+        "budget": sel.max_final_fits,
+        "slope": round(sel.slope, 6),
+        "fits": fits,
+    }
+    (log.info if inside else log.warning)("moseq_seeds: %s: %s", status, message)
+    return current, score_and_choose(current, medians, loop)
+
+
+def score_and_choose(
+    sel: SeedSelection, medians: np.ndarray | None = None, loop: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """EML scores of every seed's model (``keypoint_moseq.expected_marginal_likelihoods``), each
-    seed's median syllable duration (:func:`seed_median_duration`) and the chosen seed
-    (:func:`choose_seed` with ``sel.select``), written to ``out/seeds.json`` and returned::
+    seed's median syllable duration (``medians``, frames; :func:`seed_median_duration` when
+    ``None``) and the chosen seed (:func:`choose_seed` with ``sel.select``), written to
+    ``out/seeds.json`` and returned::
 
         {"seeds": [...], "eml": {seed: score}, "eml_sem": {seed: standard error},
-         "chosen": {"seed": s, "name": "seed-NN", "checkpoint": "seed-NN/checkpoint.h5"},
+         "chosen": {"seed": s, "name": "seed-NN[-fitK]", "checkpoint": "seed-NN[-fitK]/checkpoint.h5"},
          "rule": "highest EML among the seeds inside the window" | ...,
          "median_duration_frames": {seed: frames}, "median_duration_ms": {seed: ms},
-         "in_window": {seed: bool}, "target_frames": [low, high], "fingerprint": ...}
+         "in_window": {seed: bool}, "spread_ms": {min, median, max}, "kappa": {arhmm, full},
+         "target_frames": [low, high], "loop": {...} (:func:`closed_loop`), "fingerprint": ...}
 
     Raises:
         InputError: fewer than two seeds (EML compares models).
@@ -214,22 +414,32 @@ def score_and_choose(sel: SeedSelection) -> dict[str, Any]:
     paths = [str(sel.checkpoint(s)) for s in sel.seeds]
     scores, sems = kpms.expected_marginal_likelihoods(checkpoint_paths=paths)
     scores, sems = np.asarray(scores, dtype=float), np.asarray(sems, dtype=float)
-    medians = np.array([seed_median_duration(p) for p in paths])
+    if medians is None:
+        medians = np.array([seed_median_duration(p) for p in paths])
     index, rule = choose_seed(scores, medians, sel.window_frames, sel.select)
     best = sel.seeds[index]
     lo, hi = sel.window_frames
+    ms = np.asarray(medians, dtype=float) * 1000.0 / sel.fps
     summary = {
         "seeds": list(sel.seeds),
         "eml": {str(s): float(v) for s, v in zip(sel.seeds, scores)},
         "eml_sem": {str(s): float(v) for s, v in zip(sel.seeds, sems)},
-        "chosen": {"seed": best, "name": seed_name(best), "checkpoint": f"{seed_name(best)}/checkpoint.h5"},
+        "chosen": {"seed": best, "name": sel.name(best), "checkpoint": f"{sel.name(best)}/checkpoint.h5"},
         "rule": rule,
         "median_duration_frames": {str(s): float(m) for s, m in zip(sel.seeds, medians)},
-        "median_duration_ms": {str(s): round(float(m) * 1000.0 / sel.fps, 3) for s, m in zip(sel.seeds, medians)},
+        "median_duration_ms": {str(s): round(float(m), 3) for s, m in zip(sel.seeds, ms)},
         "in_window": {str(s): bool(lo <= m <= hi) for s, m in zip(sel.seeds, medians)},
+        "spread_ms": {
+            "min": round(float(ms.min()), 3),
+            "median": round(float(np.median(ms)), 3),
+            "max": round(float(ms.max()), 3),
+        },
+        "kappa": sel.kappas,
         "target_frames": [lo, hi],
         "fingerprint": sel.fingerprint,
     }
+    if loop is not None:
+        summary["loop"] = loop
     write_json(sel.out / SUMMARY, summary)
     log.info(
         "moseq_seeds: EML %s; chosen seed %d (%s)",
@@ -263,9 +473,10 @@ def chosen_checkpoint(seeds_dir: str | os.PathLike) -> tuple[Path, str]:
 def seed_figures(
     sel: SeedSelection, summary: dict[str, Any], eml_png: str | os.PathLike, confusion_png: str | os.PathLike
 ) -> None:
-    """``plot_eml_scores`` (EML score +- standard error per seed) and ``plot_confusion_matrix`` of
-    the chosen seed's syllables against the runner-up's (same frames; rows normalised), both from
-    keypoint-moseq, saved with :func:`ethoflow.core.io.save_figure` (100 dpi)."""
+    """keypoint-moseq's ``plot_eml_scores`` (EML score +- standard error per seed) and the confusion
+    matrix of the chosen seed's syllables against the runner-up's (same frames; rows normalised;
+    :func:`confusion_figure`, kpms' ``plot_confusion_matrix`` computation drawn to stay readable), saved
+    with :func:`ethoflow.core.io.save_figure` (100 dpi)."""
     import keypoint_moseq as kpms
 
     from ethoflow.core.io import save_figure
@@ -273,7 +484,7 @@ def seed_figures(
     seeds = list(sel.seeds)
     scores = np.array([summary["eml"][str(s)] for s in seeds])
     sems = np.array([summary["eml_sem"][str(s)] for s in seeds])
-    fig, _ = kpms.plot_eml_scores(scores, sems, [seed_name(s) for s in seeds])
+    fig, _ = kpms.plot_eml_scores(scores, sems, [sel.name(s) for s in seeds])
     save_figure(fig, eml_png, dpi=100)
     order = sorted(seeds, key=lambda s: (-summary["eml"][str(s)], s))
     results = []
@@ -281,7 +492,62 @@ def seed_figures(
         model, _, metadata, _ = kpms.load_checkpoint(path=str(sel.checkpoint(s)))
         res = kpms.extract_results(model, metadata, save_results=False)
         results.append({k: res[k] for k in sorted(res)})
-    fig, ax = kpms.plot_confusion_matrix(results[0], results[1])
-    ax.set_xlabel(f"{seed_name(order[1])} (runner-up)")
-    ax.set_ylabel(f"{seed_name(order[0])} (chosen)")
+    fig = confusion_figure(
+        results[0], results[1], f"{sel.name(order[0])} (chosen)", f"{sel.name(order[1])} (runner-up)"
+    )
     save_figure(fig, confusion_png, dpi=100)
+
+
+def confusion_matrix(res1: dict, res2: dict, min_frequency: float = 0.005) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row-normalised confusion of two models' syllables on the same frames, as keypoint-moseq's
+    ``plot_confusion_matrix`` computes it (syllables above ``min_frequency`` of the frames in each
+    model; rows ordered by kpms' ``hierarchical_clustering_order``, columns by their row of maximum),
+    without dividing by empty rows (kpms warns ``invalid value encountered in divide`` there).
+
+    Returns:
+        (C (n1, n2) probabilities, the row syllables (n1,), the column syllables (n2,)).
+    """
+    from jax_moseq.utils import get_frequencies
+    from keypoint_moseq.viz import hierarchical_clustering_order
+
+    s1 = np.concatenate([np.asarray(res1[k]["syllable"]) for k in sorted(res1)])
+    s2 = np.concatenate([np.asarray(res2[k]["syllable"]) for k in sorted(res2)])
+    counts = np.zeros((s1.max() + 1, s2.max() + 1))
+    np.add.at(counts, (s1, s2), 1)
+    rows = counts.sum(axis=1, keepdims=True)
+    C = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    ix1 = np.flatnonzero(np.asarray(get_frequencies(s1)) > min_frequency)
+    ix2 = np.flatnonzero(np.asarray(get_frequencies(s2)) > min_frequency)
+    C = C[np.ix_(ix1, ix2)]
+    if len(ix1) > 1:
+        order = hierarchical_clustering_order(C)
+        C, ix1 = C[order], ix1[order]
+    cols = np.argsort(np.argmax(C, axis=0), kind="stable")
+    return C[:, cols], ix1, ix2[cols]
+
+
+def confusion_figure(res1: dict, res2: dict, label1: str, label2: str):
+    """The confusion matrix of :func:`confusion_matrix` as a figure readable at any number of
+    syllables: the figure grows with the matrix (0.22 inch per syllable, 4-14 inches), tick labels
+    shrink to fit (6-9 pt) and, past 40 syllables, only every k-th is labelled."""
+    from matplotlib.figure import Figure
+
+    C, ix1, ix2 = confusion_matrix(res1, res2)
+    n = max(len(ix1), len(ix2), 1)
+    side = float(np.clip(0.22 * n + 2.0, 4.0, 14.0))
+    fig = Figure(figsize=(side + 1.2, side))
+    ax = fig.subplots()
+    im = ax.imshow(C, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto", interpolation="nearest")
+    font = float(np.clip(9.0 - n / 10.0, 6.0, 9.0))
+    for ix, set_ticks in ((ix2, ax.set_xticks), (ix1, ax.set_yticks)):
+        step = max(1, int(np.ceil(len(ix) / 40)))
+        pos = np.arange(0, len(ix), step)
+        set_ticks(pos, [str(int(ix[i])) for i in pos], fontsize=font)
+    ax.tick_params(axis="x", labelrotation=90)
+    ax.set_xlabel(f"{label2}: syllable")
+    ax.set_ylabel(f"{label1}: syllable")
+    ax.set_title("syllable confusion (rows sum to 1)", fontsize=10)
+    cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    cbar.set_label("P(column syllable | row syllable)")
+    fig.tight_layout()
+    return fig

@@ -124,7 +124,9 @@ def run_moseq_seeds(
     """moseq_seeds: the final model fitted from ``moseq.seeds.n_seeds`` seeds at the kappas of
     ``arhmm_dir`` and ``full_dir`` (one :func:`ethoflow.moseq.fit.fit_seed` per seed, as one job
     array through :func:`ethoflow.dispatch.map_array`; seeds already fitted for these inputs are
-    skipped), scored by EML; the highest is chosen. Writes ``out/seed-NN/`` (a DVC persist out),
+    skipped), refitted at corrected kappas while no seed lands in the target window (within
+    ``moseq.seeds.max_final_fits``, :func:`ethoflow.moseq.seeds.closed_loop`), scored by EML; the
+    highest inside the window is chosen. Writes ``out/seed-NN/`` (a DVC persist out),
     ``out/seeds.json`` and the two figures. See :mod:`ethoflow.moseq.seeds`.
 
     Raises:
@@ -135,15 +137,15 @@ def run_moseq_seeds(
     compute = compute or dispatch.load_compute(params_path)
     options = fit.check_options(compute.resources(stage).options, stage, params_path)
     sel = seeds.new_selection(cfg, keypoints, pca_dir, arhmm_dir, full_dir, out)
-    todo = seeds.pending_seeds(sel)
-    if todo:
-        log.info("%s: fitting seeds %s (%d of %d)", stage, todo, len(todo), len(sel.seeds))
-        specs = [{**sel.spec(s), "options": options, "root": str(Path.cwd())} for s in todo]
+
+    def fit_seeds(selection: seeds.SeedSelection, todo: list[int]) -> None:
+        specs = [{**selection.spec(s), "options": options, "root": str(Path.cwd())} for s in todo]
         dispatch.map_array(fit.fit_seed, specs, stage=stage, compute=compute)  # each writes its record
+
     from ethoflow.moseq import jaxcache
 
     jaxcache.enable()
-    summary = seeds.score_and_choose(sel)
+    sel, summary = seeds.closed_loop(sel, fit_seeds)
     seeds.seed_figures(sel, summary, eml_plot, confusion_plot)
     return summary
 
@@ -190,12 +192,14 @@ def run_moseq_apply(
     model_dir: PathLike,
     out: PathLike,
     plots: PathLike,
+    metrics: PathLike | None = None,
     compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict[str, Any]:
     """moseq_apply@<set_name>: the chosen model in ``model_dir`` (moseq_results' folder) applied to
     the new sessions of ``moseq.apply.sets[set_name]``: per-frame syllables and frequencies in
-    ``out``, the transition graph per group in ``plots``. See
+    ``out``, the transition graph per group in ``plots``, usage, agreement and collapse warnings in
+    ``metrics``. See
     :func:`ethoflow.moseq.apply.apply_to_sessions` (dispatched as one job)."""
     stage = f"moseq_apply@{set_name}"
     compute = compute or dispatch.load_compute(params_path)
@@ -209,12 +213,13 @@ def run_moseq_apply(
         str(plots),
         options,
         str(Path.cwd()),
+        None if metrics is None else str(metrics),
         stage=stage,
         compute=compute,
     )
 
 
-def _apply_job(cfg, set_name, model_dir, out, plots, options, root):
+def _apply_job(cfg, set_name, model_dir, out, plots, options, root, metrics=None):
     """The apply job (top-level, picklable): JAX cache and compute options, then the apply."""
     from ethoflow.moseq import jaxcache
     from ethoflow.moseq.apply import apply_to_sessions
@@ -222,5 +227,44 @@ def _apply_job(cfg, set_name, model_dir, out, plots, options, root):
     jaxcache.enable(root)
     opts = fit.apply_options(options)
     return apply_to_sessions(
-        cfg, set_name, model_dir, out, plots, parallel_message_passing=opts.parallel_message_passing, root=root
+        cfg,
+        set_name,
+        model_dir,
+        out,
+        plots,
+        parallel_message_passing=opts.parallel_message_passing,
+        root=root,
+        metrics_json=metrics,
     )
+
+
+def run_moseq_groups(
+    cfg: MoseqParams, *, results_dir: PathLike, out: PathLike, plots: PathLike, metrics: PathLike | None = None
+) -> dict[str, Any]:
+    """moseq_groups: the groups of ``moseq.groups`` compared on the chosen model's syllables in
+    ``results_dir`` (usage and duration per group, Kruskal-Wallis with FDR, transition matrices and
+    their difference graph). See :func:`ethoflow.moseq.groups.group_analysis`."""
+    from ethoflow.moseq.groups import group_analysis
+
+    return group_analysis(cfg, results_dir, out, plots, metrics)
+
+
+def run_moseq_calibrate(
+    cfg: MoseqParams, *, set_name: str, out: PathLike, plot: PathLike, root: PathLike = "."
+) -> dict[str, Any]:
+    """moseq_calibrate@<set_name>: keypoint-moseq's confidence-to-error line fitted on the labelled
+    frames of ``moseq.calibration[set_name]``, written to ``out/error_estimator.json`` (the values to
+    copy into ``moseq.model.error_estimator``) with the plot ``plot``. See
+    :func:`ethoflow.moseq.calibration.calibrate`.
+
+    Raises:
+        ethoflow.core.errors.InputError: unknown set, or files without labelled frames.
+    """
+    from ethoflow.core.errors import InputError
+    from ethoflow.moseq.calibration import calibrate
+    from ethoflow.moseq.io import resolve_paths
+
+    if set_name not in cfg.calibration:
+        raise InputError(f"moseq.calibration has no set {set_name!r} (sets: {sorted(cfg.calibration)})")
+    paths = resolve_paths(cfg.calibration[set_name].paths, root)
+    return calibrate(paths, Path(out) / "error_estimator.json", plot, cfg.model.conf_threshold)
