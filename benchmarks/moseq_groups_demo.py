@@ -1,7 +1,7 @@
 """Does ``moseq_groups`` find the demo's seeded group difference? Prints the true bout share of each
 demo motif per group (``motifs.tsv``), then for every syllable of the chosen model its frames per
 true motif, its mean frequency per group and its FDR-corrected Kruskal-Wallis p
-(``models/moseq/groups/summary.json``), then the verdict the issue asks for: the syllable covering
+(``data/processed/moseq/groups/summary.json``), then the verdict the issue asks for: the syllable covering
 most of ``demo.group_motif``'s frames is significant (p_adj < alpha), and at most one syllable of
 another motif is (a fit may split the seeded movement over several syllables: those count as the
 seeded one).
@@ -39,8 +39,8 @@ def main() -> None:
     share = bouts.groupby(["group", "session"])["motif"].value_counts(normalize=True).unstack(fill_value=0)
     print("true bout share of each motif (mean over sessions):")
     print(share.groupby("group").mean().round(3).to_string())
-    summary = json.loads((root / "models/moseq/groups/summary.json").read_text())
-    usage = pd.read_csv(root / "models/moseq/groups/usage_duration.csv")
+    summary = json.loads((root / "data/processed/moseq/groups/summary.json").read_text())
+    usage = pd.read_csv(root / "data/processed/moseq/groups/usage_duration.csv")
     freq = usage.pivot(index="syllable", columns="group", values="frequency_mean")
     table = frames.add_prefix("frames_motif_")
     table = table.join(freq.add_prefix("frequency_"), how="left")
