@@ -208,6 +208,10 @@ def test_energy_band_of_a_tone_brackets_its_frequency():
 
 KILL_SCRIPT = """
 import sys, time
+import os
+from ethoflow.core import numerics
+_mode = os.environ.get(numerics.ENV_APPLIED, 'fast')  # the test process's mode: oneDNN off when portable
+numerics.apply_runtime(*((_mode.split(':')[0], int(_mode.split(':')[1])) if ':' in _mode else ('fast', 0)))
 import ethoflow.acoustic.detect as d
 from ethoflow.acoustic.params import AcousticParams
 import json

@@ -104,8 +104,13 @@ def test_stage_script_exits_nonzero_with_job_error(in_tmp):
 
 
 def test_doctor_slurm_check(in_tmp, capsys):
-    from ethoflow.cli import main
+    """In a project (its params.yaml valid), ``doctor --slurm`` runs a real job and exits 0."""
+    import shutil
 
+    from ethoflow.cli import main
+    from tests.conftest import REPO
+
+    shutil.copy(REPO / "params.yaml", "params.yaml")
     assert main(["doctor", "--slurm"]) == 0
     out = capsys.readouterr().out
     assert "slurm job" in out and "returned 36" in out

@@ -84,6 +84,9 @@ NOT_PLOTS = {
     # a folder inside the out of acoustic_detect@<set> (sets are named by the lab): DVC cannot load a plot
     # below an out folder that is not there yet, and `dvc plots show` then fails as a whole
     "timelines/<recording>.png": "per-recording detection QC inside data/processed/acoustic/detect/<set>/",
+    # moseq_calibrate@<set> runs only for the labelled sets a lab configures (moseq.calibration; the demo
+    # has none): a plot of a stage that does not exist would fail `dvc plots show` for the same reason
+    "reports/moseq/calibration/<set>.png": "noise-calibration fit per labelled set (moseq.calibration)",
 }
 
 
