@@ -29,7 +29,7 @@ from ethoflow.core.logging import get_logger
 
 log = get_logger(__name__)
 
-UNCERTAINTY_SUFFIXES = ("_sd", "_sd_folds", "_std", "_sem", "_ci_low", "_ci_high", "_ci")
+UNCERTAINTY_SUFFIXES = ("_sd", "_sd_folds", "_std", "_sem", "_ci95_lo", "_ci95_hi", "_ci_low", "_ci_high", "_ci")
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
