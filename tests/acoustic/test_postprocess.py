@@ -3,6 +3,8 @@ sets; adjacent song bouts 0.3-0.4 s apart stay separate detections."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -139,7 +141,12 @@ def test_auto_moves_away_from_the_defaults_only_when_the_validation_tapes_show_i
 def test_too_few_validation_events_fall_back_to_the_defaults_with_a_warning(caplog):
     w, g, roles = _val_tapes(1, scale=0.45)  # 6 events: the search would pick a low threshold
     ev = EvaluateParams(**AUTO, min_val_events=7, search=SMALL)
-    post = choose_postprocess(w, g, roles, 0.1, ev, "v9-default")
+    pkg = logging.getLogger("ethoflow")  # setup_logging elsewhere on this worker may stop propagation to root
+    pkg.addHandler(caplog.handler)
+    try:
+        post = choose_postprocess(w, g, roles, 0.1, ev, "v9-default")
+    finally:
+        pkg.removeHandler(caplog.handler)
     assert (post["threshold"], post["min_gap_s"], post["min_dur_s"], post["rule"]) == (0.5, 0.1, 0.05, "defaults")
     assert post["val_n_gt"] == 6 and post["val_f1"] == 0.0 and post["val_units"] == "recordings"
     assert "v9-default: only 6 annotated events" in caplog.text and "min_val_events: 7" in caplog.text
