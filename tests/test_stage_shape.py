@@ -119,7 +119,7 @@ def test_the_structural_check_catches_a_script_with_logic(tmp_path):
         '"""acoustic_x: old shape."""\n'
         "from ethoflow.core import load_section, write_json\n"
         "from ethoflow.core.stage import stage_parser\n"
-        "from ethoflow.acoustic.corpus import build_corpus\n\n"
+        "from ethoflow.acoustic.data.corpus import build_corpus\n\n"
         "def main(argv=None):\n"
         "    parser = stage_parser(__doc__)\n"
         '    parser.add_argument("--out", default="data/interim/x")\n'

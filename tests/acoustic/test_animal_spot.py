@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ethoflow.acoustic.animal_spot import (
+from ethoflow.acoustic.models.animal_spot import (
     AnimalSpotFrontEnd,
     AnimalSpotNet,
     is_animal_spot_file,
@@ -199,7 +199,7 @@ def test_front_end_shapes_and_short_recording(kind):
 
 
 def test_mel_filters_are_triangles_between_fmin_and_fmax():
-    from ethoflow.acoustic.animal_spot import _mel_filters
+    from ethoflow.acoustic.models.animal_spot import _mel_filters
 
     fb = _mel_filters(48000, 1025, 40, 0.0, 8000.0).numpy()  # (n_stft, n_mels)
     assert fb.shape == (1025, 40) and fb.min() >= 0 and np.allclose(fb.max(axis=0), 1)
@@ -210,7 +210,7 @@ def test_mel_filters_are_triangles_between_fmin_and_fmax():
 
 @pytest.mark.parametrize("resnet_size,max_pool", [(34, 1), (50, 0)])
 def test_other_resnets_use_animal_spot_names(resnet_size, max_pool):
-    from ethoflow.acoustic.animal_spot import _to_theirs
+    from ethoflow.acoustic.models.animal_spot import _to_theirs
 
     net = _tiny_net(resnet_size, max_pool, n_classes=3)
     keys = {_to_theirs(k) for k in net.encoder.state_dict()}

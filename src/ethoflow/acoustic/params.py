@@ -290,7 +290,7 @@ class AugmentParams(StrictModel):
 
 
 class FramewiseParams(StrictModel):
-    """The framewise model (``acoustic.train.arch: framewise``; :mod:`ethoflow.acoustic.framewise`).
+    """The framewise model (``acoustic.train.arch: framewise``; :mod:`ethoflow.acoustic.models.framewise`).
 
     Attributes:
         width: channels of the first 5x5 convolution block (the second has twice as many).
@@ -611,7 +611,7 @@ class ExternalModel(StrictModel):
 
 class LearningCurveParams(StrictModel):
     """Learning curve (stages ``acoustic_lc@<duration>-<seed>`` and ``acoustic_learning_curve``; see
-    :mod:`ethoflow.acoustic.learning_curve`).
+    :mod:`ethoflow.acoustic.training.learning_curve`).
 
     Attributes:
         variant: the variant whose split, features and model settings are used.

@@ -51,9 +51,9 @@ def run_acoustic_corpus(cfg: AcousticParams, out: PathLike) -> None:
     """``acoustic_corpus``: ``out/corpus_index.json`` and ``out/report.json`` (bad inputs) from ``acoustic.corpus``.
 
     Raises:
-        InputError: see :func:`ethoflow.acoustic.corpus.build_corpus`.
+        InputError: see :func:`ethoflow.acoustic.data.corpus.build_corpus`.
     """
-    from ethoflow.acoustic.corpus import build_corpus
+    from ethoflow.acoustic.data.corpus import build_corpus
 
     index, report = build_corpus(cfg.corpus)
     with output_set([Path(out) / "corpus_index.json", Path(out) / "report.json"]) as (tmp_index, tmp_report):
@@ -69,7 +69,7 @@ def run_acoustic_variants(
     Raises:
         ParamsError: ``variant`` is not in ``acoustic.variants``.
     """
-    from ethoflow.acoustic.variants import build_variant, write_variant
+    from ethoflow.acoustic.data.variants import build_variant, write_variant
 
     spec = cfg.variant(variant, params_path)
     features = cfg.variant_features(variant, params_path)  # the variant's own front end, if it sets one
@@ -89,9 +89,9 @@ def run_acoustic_train(
     """``acoustic_train@<variant>``: the variant's model (``acoustic.train.arch``, or the variant's ``arch``)
     on ``variant_dir`` -> ``out`` (model.pt, history.json, train_summary.json, dvclive/), dispatched;
     resumes from ``.ethoflow/checkpoints/acoustic_train/<variant>``. The window classifier trains on the
-    variant's segments (:func:`ethoflow.acoustic.train.train_model`); the framewise detector on its
+    variant's segments (:func:`ethoflow.acoustic.training.train.train_model`); the framewise detector on its
     recordings, framed by the corpus's annotated events (``corpus_index``;
-    :func:`ethoflow.acoustic.framewise.train_framewise`).
+    :func:`ethoflow.acoustic.models.framewise.train_framewise`).
     """
     cfg.variant(variant, params_path)
     training = cfg.variant_train(variant, params_path)
@@ -99,7 +99,7 @@ def run_acoustic_train(
     ckpt = str(state_dir("checkpoints", "acoustic_train", variant))
     live = str(Path(out) / "dvclive")
     if training.arch == "framewise":
-        from ethoflow.acoustic.framewise_training import train_framewise
+        from ethoflow.acoustic.training.framewise_training import train_framewise
 
         return dispatch.run(
             train_framewise,
@@ -113,7 +113,7 @@ def run_acoustic_train(
             stage=f"acoustic_train@{variant}",
             params_path=params_path,
         )
-    from ethoflow.acoustic.train import train_model
+    from ethoflow.acoustic.training.train import train_model
 
     return dispatch.run(
         train_model,
@@ -138,7 +138,7 @@ def run_acoustic_predict(
     params_path: str = "params.yaml",
 ) -> dict:
     """``acoustic_predict@<variant>-<setting>``: per-window call probabilities -> ``out/predictions.parquet``."""
-    from ethoflow.acoustic.predict import predict_recordings
+    from ethoflow.acoustic.inference.predict import predict_recordings
 
     name, s = _item(cfg, variant, setting, params_path)
     vindex = read_variant_index(variant_index)
@@ -171,10 +171,10 @@ def run_acoustic_evaluate(
     """``acoustic_evaluate@<variant>-<setting>``: window probabilities -> detections -> IoU matching.
 
     Writes the ``cnn`` layer into ``out``: detections.parquet, per_tape.csv, selections/, metrics.json
-    (see :func:`ethoflow.acoustic.evaluate.write_layer`) and pr_curve.csv.
+    (see :func:`ethoflow.acoustic.evaluation.evaluate.write_layer`) and pr_curve.csv.
     """
     name, _ = _item(cfg, variant, setting, params_path)
-    from ethoflow.acoustic.evaluate import evaluate_predictions
+    from ethoflow.acoustic.evaluation.evaluate import evaluate_predictions
 
     dispatch.run(
         evaluate_predictions,
@@ -203,9 +203,9 @@ def run_acoustic_rf_train(
 ) -> None:
     """``acoustic_rf_train@<variant>-<setting>``: librosa features of every detection
     (``features_out/features.parquet``) and the random forest on the validation tapes' detections, its
-    threshold chosen there (``model_out/rf.pkl``, ``model_out/rf_summary.json``); see :mod:`ethoflow.acoustic.rf`.
+    threshold chosen there (``model_out/rf.pkl``, ``model_out/rf_summary.json``); see :mod:`ethoflow.acoustic.evaluation.rf`.
     """
-    from ethoflow.acoustic.rf import write_rf_train
+    from ethoflow.acoustic.evaluation.rf import write_rf_train
 
     name, _ = _item(cfg, variant, setting, params_path)
     dispatch.run(
@@ -236,7 +236,7 @@ def run_acoustic_rf_filter(
     """``acoustic_rf_filter@<variant>-<setting>``: keep the detections the forest (``model``, an ``rf.pkl``)
     accepts; the ``rf`` layer into ``out`` as ``acoustic_evaluate`` writes the ``cnn`` layer, plus pr_curve.csv.
     """
-    from ethoflow.acoustic.rf import filter_layer
+    from ethoflow.acoustic.evaluation.rf import filter_layer
 
     name, _ = _item(cfg, variant, setting, params_path)
     dispatch.run(
@@ -269,9 +269,9 @@ def run_acoustic_report(
 ) -> dict:
     """``acoustic_report``: headline metrics (``metrics``) and the tables, figures and plot data (``reports``)
     of every variant x setting x layer, the external models (``acoustic.external``) and the detection
-    sets' metrics (``<detect_dir>/<set>/metrics.json``); see :func:`ethoflow.acoustic.report.build_report`.
+    sets' metrics (``<detect_dir>/<set>/metrics.json``); see :func:`ethoflow.acoustic.reporting.report.build_report`.
     """
-    from ethoflow.acoustic.report import build_report
+    from ethoflow.acoustic.reporting.report import build_report
 
     return dispatch.run(
         build_report,
@@ -336,14 +336,14 @@ def run_acoustic_detect(
     params_path: str = "params.yaml",
 ) -> dict:
     """``acoustic_detect@<name>``: the detection set ``acoustic.detect.sets.<name>`` on its unannotated
-    recordings into ``out`` (:func:`ethoflow.acoustic.detect.detect_set`, dispatched; resumable).
+    recordings into ``out`` (:func:`ethoflow.acoustic.inference.detect.detect_set`, dispatched; resumable).
     ``evaluations``: the folder of ``acoustic_evaluate``'s outs, where an ``auto`` threshold or clean-up
     reads the values chosen on the model variant's validation tapes (``<variant>-<setting>/postprocess.json``).
 
     Raises:
         ParamsError: unknown set/setting (before anything is dispatched).
     """
-    from ethoflow.acoustic.detect import detect_set
+    from ethoflow.acoustic.inference.detect import detect_set
 
     if name not in cfg.detect.sets:
         raise ParamsError(f"{params_path}: acoustic.detect.sets has no set '{name}' (have: {sorted(cfg.detect.sets)})")
@@ -371,8 +371,8 @@ def run_acoustic_lc(
 ) -> dict:
     """``acoustic_lc@<duration>-<seed>``: one learning-curve point (train on ``duration`` s of the variant's
     training audio, predict and evaluate the held-out tapes) into ``out``, dispatched
-    (:func:`ethoflow.acoustic.learning_curve.run_point`)."""
-    from ethoflow.acoustic.learning_curve import run_point
+    (:func:`ethoflow.acoustic.training.learning_curve.run_point`)."""
+    from ethoflow.acoustic.training.learning_curve import run_point
 
     lc = cfg.learning_curve
     cfg.variant(lc.variant, params_path)
@@ -397,7 +397,7 @@ def run_acoustic_learning_curve(
     """``acoustic_learning_curve``: every point under ``points`` -> ``out`` (curve.csv, learning_curve.png),
     ``evaluation/index.json`` (``index``: every evaluation folder in ``evaluations`` and the points, with
     files and held-out numbers) and the headline ``metrics`` (F1 mean, sd, min, max per duration)."""
-    from ethoflow.acoustic.learning_curve import summarise
+    from ethoflow.acoustic.training.learning_curve import summarise
 
     headline = summarise(points, out, index, evaluations)
     write_metrics(metrics, headline)

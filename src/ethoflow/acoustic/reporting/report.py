@@ -103,7 +103,7 @@ def build_report(
     Raises:
         InputError: an expected evaluation file is missing (run the evaluate/rf stages first).
     """
-    from ethoflow.acoustic.evaluate import HELDOUT_ROLES, event_intervals, ground_truth
+    from ethoflow.acoustic.evaluation.evaluate import HELDOUT_ROLES, event_intervals, ground_truth
 
     index = read_json(corpus)
     rows, tape_rows, curves, summary = [], [], [], {}

@@ -1,7 +1,7 @@
 """acoustic_predict: per-window call probabilities for whole recordings.
 
 Each recording's spectrogram is computed once (streamed in chunks for bounded memory,
-:mod:`ethoflow.acoustic.streaming`, equal to the whole-tape computation); windows of ``seq_len_s``
+:mod:`ethoflow.acoustic.inference.streaming`, equal to the whole-tape computation); windows of ``seq_len_s``
 every ``hop_s`` are sliced from it and classified in batches (ANIMAL-SPOT's predictor instead
 computes each window's spectrogram from its samples and classifies windows one at a time), with
 channels-last memory layout and ``torch.inference_mode``.
@@ -46,8 +46,8 @@ def predict_power(
     """
     import torch
 
-    from ethoflow.acoustic.model import target_logit
-    from ethoflow.acoustic.spectrogram import window_batch
+    from ethoflow.acoustic.frontend.spectrogram import window_batch
+    from ethoflow.acoustic.models.model import target_logit
 
     starts = window_starts(duration_s, seq_len_s, hop_s)
     logits, cls = [], []
@@ -83,7 +83,7 @@ def predict_recordings(
 ) -> dict[str, Any]:
     """Predict every recording (dicts with recording, tape, file, duration_s); write Parquet ``out_path``.
 
-    Each recording is **streamed** (:func:`ethoflow.acoustic.streaming.stream_windows`): read and
+    Each recording is **streamed** (:func:`ethoflow.acoustic.inference.streaming.stream_windows`): read and
     classified ``chunk_s`` seconds of audio at a time (rounded to whole batches of windows), with the
     overlap that makes the rows equal to :func:`predict_power` on the whole tape's spectrogram, so
     memory does not grow with a recording's length (one row per window does). Progress: one bar over
@@ -93,7 +93,7 @@ def predict_recordings(
     in use) only serves to warn, naming both values, where the model file overrides them.
 
     A framewise model (``arch: framewise``) ignores ``seq_len_s``: its rows are cells of ``hop_s`` seconds
-    (:func:`ethoflow.acoustic.framewise.predict_power_framewise`), the same columns as windows.
+    (:func:`ethoflow.acoustic.models.framewise.predict_power_framewise`), the same columns as windows.
 
     Returns a summary (recordings, windows, seconds of audio).
 
@@ -104,8 +104,8 @@ def predict_recordings(
 
     import torch
 
-    from ethoflow.acoustic.streaming import Detector, TapeReader, stream_windows
-    from ethoflow.acoustic.train import load_model
+    from ethoflow.acoustic.inference.streaming import Detector, TapeReader, stream_windows
+    from ethoflow.acoustic.training.train import load_model
     from ethoflow.core.inputs import audio_info
 
     if num_threads:
@@ -155,8 +155,14 @@ def naive_predict(
     """
     import torch
 
-    from ethoflow.acoustic.model import target_logit
-    from ethoflow.acoustic.spectrogram import frames_per_window, load_audio, power_spectrogram, slice_frames, to_input
+    from ethoflow.acoustic.frontend.spectrogram import (
+        frames_per_window,
+        load_audio,
+        power_spectrogram,
+        slice_frames,
+        to_input,
+    )
+    from ethoflow.acoustic.models.model import target_logit
 
     starts = window_starts(duration_s, seq_len_s, hop_s)
     T = frames_per_window(seq_len_s, features)

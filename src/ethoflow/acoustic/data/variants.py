@@ -360,6 +360,6 @@ def write_variant(
         write_json(tmp / "variant_index.json", vindex)
         write_tables(tab, tmp / "selections", [r["recording"] for r in index["recordings"]], extra=["split", "kind"])
         if n_pngs and features is not None:
-            from ethoflow.acoustic.plots import segment_pngs
+            from ethoflow.acoustic.reporting.plots import segment_pngs
 
             segment_pngs(df, tmp / "spectrograms", features, n_pngs, seed)

@@ -660,7 +660,7 @@ def write_layer(
     out_dir: str | Path, metrics_path: str | Path, layer: str, result: dict[str, Any], meta: dict[str, Any]
 ) -> None:
     """Write one layer's (``cnn`` or ``rf``) detections.parquet, per_tape.csv, selection tables and metrics JSON."""
-    from ethoflow.acoustic.variants import write_tables
+    from ethoflow.acoustic.data.variants import write_tables
 
     out = Path(out_dir)
     det = result["detections"]
@@ -720,7 +720,7 @@ def evaluate_predictions(
     (a trained variant or an external model); ``vindex`` is the variant whose recordings were predicted.
     Top level, so a dispatched job pickles it by reference.
     """
-    from ethoflow.acoustic.features import detection_bands
+    from ethoflow.acoustic.frontend.features import detection_bands
 
     ev, s = cfg.evaluate, cfg.predict.settings[setting]
     roles = vindex.tape_roles

@@ -6,8 +6,8 @@ An ANIMAL-SPOT model file is a ``torch.save`` dict with ``encoderOpts`` (``resne
 ``hop_length``, ``n_freq_bins``, ``fmin``, ``fmax``, ``freq_compression``, ``min_level_db``,
 ``ref_level_db``), ``encoderState``, ``classifierState`` and ``classes`` (name -> output index).
 This module rebuilds that network and front end in ethoflow's own code (nothing of ANIMAL-SPOT is
-imported or copied): the ResNet blocks are ethoflow's (:mod:`ethoflow.acoustic.model`), audio is read
-by :func:`ethoflow.acoustic.spectrogram.load_audio`; what ANIMAL-SPOT does differently from ethoflow's
+imported or copied): the ResNet blocks are ethoflow's (:mod:`ethoflow.acoustic.models.model`), audio is read
+by :func:`ethoflow.acoustic.frontend.spectrogram.load_audio`; what ANIMAL-SPOT does differently from ethoflow's
 own front end is written here:
 
 - **windows**, as ANIMAL-SPOT's ``predict.py`` (its strided dataset): ``L = ceil(seq_len_s * sr)`` and
@@ -56,7 +56,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ethoflow.acoustic.model import BasicBlock, Bottleneck
+from ethoflow.acoustic.models.model import BasicBlock, Bottleneck
 from ethoflow.core import InputError, atomic_path, get_logger, progress
 
 log = get_logger(__name__)
@@ -499,12 +499,12 @@ def predict_tape(
     batch_size: int = 64,
 ) -> pd.DataFrame:
     """:func:`predict_samples` of an audio file, read mono and resampled to ``fe.sr`` Hz by
-    :func:`ethoflow.acoustic.spectrogram.load_audio` (``InputError`` if unreadable).
+    :func:`ethoflow.acoustic.frontend.spectrogram.load_audio` (``InputError`` if unreadable).
 
     Same windows and probabilities as ANIMAL-SPOT's ``predict.py --sequence_len seq_len_s --hop hop_s``
     (with ``--min_max_norm`` iff ``fe.min_max_norm``) for a file at the model's rate.
     """
-    from ethoflow.acoustic.spectrogram import load_audio
+    from ethoflow.acoustic.frontend.spectrogram import load_audio
 
     return predict_samples(model, fe, classes, load_audio(file, fe.sr), seq_len_s, hop_s, batch_size)
 
@@ -520,18 +520,18 @@ def predict_recordings(
     min_max_norm: bool = False,
     chunk_s: float = 300.0,
 ) -> dict[str, Any]:
-    """As :func:`ethoflow.acoustic.predict.predict_recordings`, for an ANIMAL-SPOT model file.
+    """As :func:`ethoflow.acoustic.inference.predict.predict_recordings`, for an ANIMAL-SPOT model file.
 
     ``recordings``: dicts with ``recording``, ``tape``, ``file``. Writes Parquet ``out_path`` with the
     same columns (``tape, recording, start_s, end_s, prob, logit, label``); returns the same summary
     (``n_recordings``, ``n_windows``, ``audio_s``). Windows follow ANIMAL-SPOT (:func:`window_samples`).
-    Recordings are streamed ``chunk_s`` seconds at a time (:func:`ethoflow.acoustic.streaming.stream_windows`,
+    Recordings are streamed ``chunk_s`` seconds at a time (:func:`ethoflow.acoustic.inference.streaming.stream_windows`,
     equal to :func:`predict_samples` on the whole tape); progress is one bar over seconds of audio.
 
     Raises:
         InputError: unreadable model file; a recording missing, empty, unreadable or truncated.
     """
-    from ethoflow.acoustic.streaming import Detector, TapeReader, stream_windows
+    from ethoflow.acoustic.inference.streaming import Detector, TapeReader, stream_windows
     from ethoflow.core.inputs import audio_info
 
     if num_threads:

@@ -52,8 +52,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ethoflow.acoustic.inference.streaming import Detector, TapeReader, load_detector, stream_windows
 from ethoflow.acoustic.params import AUDIO_EXTENSIONS, AcousticParams, DetectSet
-from ethoflow.acoustic.streaming import Detector, TapeReader, load_detector, stream_windows
 from ethoflow.core import InputError, atomic_path, get_logger, progress, read_json, write_json
 from ethoflow.core.io import release_freed_memory, sha256_file
 
@@ -185,7 +185,7 @@ def describe_detections(
     Reads only each detection's samples from ``path`` (at the file's own rate)."""
     import soundfile as sf
 
-    from ethoflow.acoustic.features import file_energy_band, segment_features
+    from ethoflow.acoustic.frontend.features import file_energy_band, segment_features
 
     d = d.copy()
     lo, hi, feats = [], [], []
@@ -204,7 +204,7 @@ def describe_detections(
     d["low_hz"] = np.asarray(lo, float)
     d["high_hz"] = np.asarray(hi, float)
     if rf is not None:
-        from ethoflow.acoustic.rf import rf_probabilities
+        from ethoflow.acoustic.evaluation.rf import rf_probabilities
 
         X = pd.DataFrame(feats)
         missing = [c for c in rf["columns"] if c not in X.columns] if len(X) else []
@@ -301,7 +301,7 @@ def read_truth(
         covers (n may be 0 when all its labels map to non-targets); problems met while reading, each naming
         its file).
     """
-    from ethoflow.acoustic.corpus import Problems, _map_label, _read_source, merge_events, resolve_overlaps
+    from ethoflow.acoustic.data.corpus import Problems, _map_label, _read_source, merge_events, resolve_overlaps
     from ethoflow.acoustic.params import SourceParams
 
     files = truth_files(ds.truth, ds.truth_format)
@@ -375,7 +375,7 @@ def score_against_truth(
     """Precision/recall/F1 of the detections against ``truth`` (recording -> (n, 2) events, :func:`read_truth`;
     Hungarian matching at ``iou``, per recording). Recordings without truth are left out, and counted
     (``recordings_scored``, ``recordings_unscored``)."""
-    from ethoflow.acoustic.evaluate import match_hungarian
+    from ethoflow.acoustic.evaluation.evaluate import match_hungarian
 
     tp = n_gt = n_pred = n_scored = 0
     for rid in recordings:
@@ -465,8 +465,8 @@ def detect_set(
     import soundfile as sf
     import torch
 
-    from ethoflow.acoustic.evaluate import chain_windows, detection_postprocess
-    from ethoflow.acoustic.variants import raven_selection_table
+    from ethoflow.acoustic.data.variants import raven_selection_table
+    from ethoflow.acoustic.evaluation.evaluate import chain_windows, detection_postprocess
     from ethoflow.core import atomic_write_text, write_metrics
 
     ds = cfg.detect_set(name, params_path)
@@ -480,7 +480,7 @@ def detect_set(
     det_model = load_detector(mpath, ds.min_max_norm)
     rf = rf_path = None
     if ds.rf is not None:
-        from ethoflow.acoustic.rf import load_filter
+        from ethoflow.acoustic.evaluation.rf import load_filter
 
         rf_path = Path(ds.rf) if "/" in ds.rf else Path("models/acoustic/rf") / ds.rf / "rf.pkl"
         if not rf_path.is_file():
