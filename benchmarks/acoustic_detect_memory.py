@@ -46,7 +46,7 @@ if job["stage"] == "detect":
     n = detect_set(cfg, "bench", job["out"])["metrics"]["detections"]
 else:
     s = cfg.predict.settings["bench"]
-    n = predict_recordings(job["model"], [job["recording"]], s.seq_len_s, s.hop_s, job["out"] + ".parquet",
+    n = predict_recordings(job["model"], [job["recording"]], s, job["out"] + ".parquet",
                            cfg.predict.batch_size, cfg.predict.num_threads, chunk_s=cfg.predict.chunk_s)["n_windows"]
 t2 = time.perf_counter()
 print("RESULT " + json.dumps({

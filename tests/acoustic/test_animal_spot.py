@@ -9,16 +9,17 @@ import pandas as pd
 import pytest
 import torch
 
+from ethoflow.acoustic.inference.predict import predict_recordings_animal_spot
 from ethoflow.acoustic.models.animal_spot import (
     AnimalSpotFrontEnd,
     AnimalSpotNet,
     is_animal_spot_file,
     load_animal_spot,
-    predict_recordings,
     predict_samples,
     window_inputs,
     window_samples,
 )
+from ethoflow.acoustic.params import PredictSetting
 from ethoflow.core import InputError
 
 LOG_LINE = re.compile(r"time=([\d.]+)-([\d.]+), pred=([01]), prob=([\d.eE+-]+)$")
@@ -48,11 +49,10 @@ def test_parity_with_animal_spot_predict_log(as_dir, tmp_path):
     ref = _read_log(as_dir / "tape_predict_output.log")
     assert len(ref) == 193
     out = tmp_path / "predictions.parquet"
-    summary = predict_recordings(
+    summary = predict_recordings_animal_spot(
         str(as_dir / "model.pk"),
         [{"tape": "T", "recording": "tape", "file": str(as_dir / "tape.wav")}],
-        seq_len_s=0.4,
-        hop_s=0.05,
+        setting=PredictSetting(seq_len_s=0.4, hop_s=0.05),
         out_path=str(out),
         min_max_norm=True,
     )

@@ -16,7 +16,7 @@ from ethoflow.acoustic.evaluation.evaluate import (
     match_hungarian,
     merge_intervals,
 )
-from ethoflow.acoustic.inference.predict import window_starts
+from ethoflow.acoustic.frontend.spectrogram import window_starts
 from ethoflow.acoustic.params import AcousticParams, EvaluateParams
 from ethoflow.core import InputError, ParamsError, write_json
 

@@ -16,6 +16,7 @@ import ethoflow.acoustic.inference.detect as detect_mod
 from ethoflow.acoustic.inference.detect import detect_set
 from ethoflow.acoustic.inference.predict import predict_power, predict_recordings
 from ethoflow.acoustic.inference.streaming import TapeReader, load_detector, stream_windows
+from ethoflow.acoustic.params import PredictSetting
 
 from .test_detect import _cfg, _tiny_framewise, _tiny_model, data  # noqa: F401  (data: the fixture)
 
@@ -58,7 +59,9 @@ def test_predict_streams_chunks_equal_to_the_whole_tape_for_both_architectures(d
 
     monkeypatch.setattr(spec, "load_audio", no_whole_tape)
     monkeypatch.setattr(spec, "recording_power", no_whole_tape)
-    summary = predict_recordings(str(model), recs, 0.4, 0.1, str(tmp_path / "p.parquet"), 4, chunk_s=0.4)
+    summary = predict_recordings(
+        str(model), recs, PredictSetting(seq_len_s=0.4, hop_s=0.1), str(tmp_path / "p.parquet"), 4, chunk_s=0.4
+    )
     got = pd.read_parquet(tmp_path / "p.parquet")
     assert list(got.columns) == ["tape", "recording", "start_s", "end_s", "prob", "logit", "label"]
     assert summary["n_windows"] == len(got) == len(whole) > 100

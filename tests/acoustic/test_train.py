@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from ethoflow.acoustic.data.variants import build_variant, write_variant
-from ethoflow.acoustic.inference.predict import predict_recordings, window_starts
-from ethoflow.acoustic.params import VariantParams
+from ethoflow.acoustic.frontend.spectrogram import window_starts
+from ethoflow.acoustic.inference.predict import predict_recordings
+from ethoflow.acoustic.params import PredictSetting, VariantParams
 from ethoflow.acoustic.training.train import load_model, train_model
 from ethoflow.core import read_json
 from tests.fixtures.kill import kill_when
@@ -124,8 +125,7 @@ def test_predict_windows_cover_each_recording(variant_dir, tmp_path, tiny_featur
     predict_recordings(
         str(tmp_path / "m" / "model.pt"),
         recs,
-        0.4,
-        0.1,
+        PredictSetting(seq_len_s=0.4, hop_s=0.1),
         str(tmp_path / "p.parquet"),
         features={**tiny_features.model_dump(), "n_fft": 1024},
     )

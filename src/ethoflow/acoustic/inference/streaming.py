@@ -1,7 +1,8 @@
 """Streaming a recording through a call detector in chunks: bounded memory, whole-tape results.
 
 Used by ``acoustic_predict`` (:func:`ethoflow.acoustic.inference.predict.predict_recordings`), ``acoustic_detect``
-(:mod:`ethoflow.acoustic.inference.detect`) and the ANIMAL-SPOT prediction (:func:`ethoflow.acoustic.models.animal_spot.predict_recordings`).
+(:mod:`ethoflow.acoustic.inference.detect`) and the ANIMAL-SPOT prediction
+(:func:`ethoflow.acoustic.inference.predict.predict_recordings_animal_spot`).
 
 - :class:`TapeReader` reads a recording's mono samples at the model's rate in pieces. Resampling
   (``scipy.signal.resample_poly``, as :func:`ethoflow.acoustic.frontend.spectrogram.load_audio`) reads each piece
@@ -217,8 +218,7 @@ def stream_windows(
         return _stream_animal_spot(det, reader, seq_len_s, hop_s, batch_size, per_chunk, on_chunk)
     import torch
 
-    from ethoflow.acoustic.frontend.spectrogram import frames_per_window, to_input
-    from ethoflow.acoustic.inference.predict import window_starts
+    from ethoflow.acoustic.frontend.spectrogram import frames_per_window, to_input, window_starts
 
     f = det.features
     model = det.model.to(memory_format=torch.channels_last)

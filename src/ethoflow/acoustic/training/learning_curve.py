@@ -117,8 +117,7 @@ def run_point(cfg, variant: str, duration: str, seed: int, variant_dir, corpus_i
         predict_recordings(
             str(tmp / "model" / "model.pt"),
             heldout.recording_dicts(),
-            setting.seq_len_s,
-            setting.hop_s,
+            setting,
             str(tmp / "predictions.parquet"),
             cfg.predict.batch_size,
             cfg.predict.num_threads,
