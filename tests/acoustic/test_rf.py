@@ -195,6 +195,7 @@ def test_a_labs_classifier_file_is_used_after_its_features_are_checked(tmp_path,
 
 def test_rf_stage_outputs_report_counts_and_the_filter_layer_carries_them(tmp_path, monkeypatch):
     from ethoflow.acoustic.evaluation.rf import filter_layer, write_rf_train
+    from ethoflow.acoustic.records import RFFilterPaths
     from ethoflow.core import read_json
 
     vindex, feats = _variant_case(tmp_path)
@@ -206,9 +207,15 @@ def test_rf_stage_outputs_report_counts_and_the_filter_layer_carries_them(tmp_pa
     assert (summary["n_pos"], summary["n_neg"], summary["pass_through"]) == (40, 20, False)
     out = tmp_path / "filtered"
     model = str(tmp_path / "rf" / "rf.pkl")
-    filter_layer(
-        cfg, "v1", "default", vindex, det, str(tmp_path / "feat" / "features.parquet"), model, corpus, str(out)
+    paths = RFFilterPaths(
+        detections=det,
+        features=str(tmp_path / "feat" / "features.parquet"),
+        model=model,
+        corpus_index=corpus,
+        variant_index=str(tmp_path / "variant_index.json"),
+        out=str(out),
     )
+    filter_layer(paths, vindex, "v1", "default", cfg.evaluate.iou)
     m = read_json(out / "metrics.json")
     assert m["layer"] == "rf" and m["chosen"]["rf_n_pos"] == 40 and m["chosen"]["rf_n_neg"] == 20
     assert m["chosen"]["rf_pass_through"] == 0 and m["chosen"]["val_f1_rf"] > m["chosen"]["val_f1_cnn"]
