@@ -624,6 +624,10 @@ def detection_postprocess(
     return {**out, "min_gap_s": ev.merge_gap(out["min_gap_s"]), "from": str(path)}
 
 
+#: window probability thresholds of :func:`pr_curve` (0.05 to 0.95 by 0.05)
+PR_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)
+
+
 def pr_curve(
     pred: pd.DataFrame,
     gt: pd.DataFrame,
@@ -633,10 +637,10 @@ def pr_curve(
     min_gap_s: float,
     min_dur_s: float,
     iou: float,
-    thresholds: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Event-level precision/recall (Hungarian, held-out tapes or all when none) per window threshold."""
-    thresholds = np.round(np.arange(0.05, 1.0, 0.05), 2) if thresholds is None else thresholds
+    """Event-level precision/recall (Hungarian, held-out tapes or all when none) per window threshold
+    (:data:`PR_THRESHOLDS`)."""
+    thresholds = PR_THRESHOLDS
     held = {t for t, r in roles.items() if r in HELDOUT_ROLES}
     p = pred[pred.tape.isin(held)] if held else pred
     g = gt[gt.tape.isin(held)] if held else gt
