@@ -20,7 +20,7 @@ import pandas as pd
 
 from ethoflow.acoustic.frontend.spectrogram import window_starts
 from ethoflow.acoustic.params import FeatureParams, PredictSetting
-from ethoflow.core import atomic_path, get_logger, progress
+from ethoflow.core import get_logger, progress
 
 log = get_logger(__name__)
 
@@ -100,7 +100,7 @@ def predict_recordings(
 
     import torch
 
-    from ethoflow.acoustic.inference.streaming import Detector, TapeReader, stream_windows
+    from ethoflow.acoustic.inference.streaming import Detector, stream_recordings
     from ethoflow.acoustic.training.train import load_model
     from ethoflow.core.inputs import audio_info
 
@@ -114,32 +114,13 @@ def predict_recordings(
         warn_checkpoint_overrides(model_path, meta["features"], dict(features), "acoustic.features")
     kind = "framewise" if meta.get("arch") == "framewise" else "ethoflow"
     det = Detector(kind, model, list(meta["classes"]), f.sr, f.fmin, f.fmax, features=f)
-    frames, t0, audio_s = [], time.perf_counter(), 0.0
+    t0, audio_s = time.perf_counter(), 0.0
     for rec in recordings:  # missing, empty, unreadable or truncated: InputError naming the file, before any work
         audio_info(rec["file"])
     bar = progress(total=round(sum(float(r["duration_s"]) for r in recordings), 1), desc="predict", unit="s")
+    out, _ = stream_recordings(det, recordings, setting, out_path, batch_size, chunk_s, bar)
     for rec in recordings:
-        reader = TapeReader(rec["file"], f.sr)
-        try:
-            df = stream_windows(
-                det,
-                reader,
-                setting.seq_len_s,
-                setting.hop_s,
-                batch_size,
-                chunk_s,
-                on_chunk=lambda s: bar.update(round(s, 3)),
-            )
-        finally:
-            reader.close()
-        df.insert(0, "recording", rec["recording"])
-        df.insert(0, "tape", rec["tape"])
-        frames.append(df)
         audio_s += rec["duration_s"]
-    bar.close()
-    out = pd.concat(frames, ignore_index=True)
-    with atomic_path(out_path) as tmp:
-        out.to_parquet(tmp, index=False)
     secs = time.perf_counter() - t0
     log.info("predicted %d windows of %d recordings (%.0f s audio) in %.1f s", len(out), len(recordings), audio_s, secs)
     return {"n_recordings": len(recordings), "n_windows": len(out), "audio_s": audio_s}
@@ -171,7 +152,7 @@ def predict_recordings_animal_spot(
     """
     import torch
 
-    from ethoflow.acoustic.inference.streaming import Detector, TapeReader, stream_windows
+    from ethoflow.acoustic.inference.streaming import Detector, stream_recordings
     from ethoflow.acoustic.models.animal_spot import load_animal_spot
     from ethoflow.core.inputs import audio_info
 
@@ -181,23 +162,10 @@ def predict_recordings_animal_spot(
     det = Detector("animal_spot", model, classes, fe.sr, fe.fmin, fe.fmax, fe=fe)
     infos = [audio_info(rec["file"]) for rec in recordings]  # bad files stop before any work, named
     bar = progress(total=round(sum(i.duration_s for i in infos), 1), desc="predict", unit="s")
-    frames, audio_s = [], 0.0
-    for rec in recordings:
-        reader = TapeReader(rec["file"], fe.sr)
-        try:
-            df = stream_windows(
-                det, reader, setting.seq_len_s, setting.hop_s, batch_size, chunk_s, lambda s: bar.update(round(s, 3))
-            )
-        finally:
-            reader.close()
-        df.insert(0, "recording", rec["recording"])
-        df.insert(0, "tape", rec["tape"])
-        frames.append(df)
-        audio_s += reader.n / fe.sr
-    bar.close()
-    out = pd.concat(frames, ignore_index=True)
-    with atomic_path(out_path) as tmp:
-        out.to_parquet(tmp, index=False)
+    out, samples = stream_recordings(det, recordings, setting, out_path, batch_size, chunk_s, bar)
+    audio_s = 0.0
+    for n in samples:
+        audio_s += n / fe.sr
     log.info(
         "ANIMAL-SPOT model %s: %d windows of %d recordings (%.0f s audio)",
         model_path,

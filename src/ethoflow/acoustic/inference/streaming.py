@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ethoflow.acoustic.params import FeatureParams
-from ethoflow.core import InputError
+from ethoflow.acoustic.params import FeatureParams, PredictSetting
+from ethoflow.core import InputError, atomic_path
 from ethoflow.core.inputs import check_finite_audio
 
 __all__ = ["Detector", "TapeReader", "load_detector", "stream_windows"]
@@ -265,6 +265,53 @@ def stream_windows(
 #: seconds of audio per pass of the framewise network (at most; ``chunk_s`` when shorter): its activations
 #: (conv channels x frequency bins x frames) dominate the memory, so peak RSS stays flat in tape length
 FRAMEWISE_PASS_S = 20.0
+
+
+def stream_recordings(
+    det: Detector,
+    recordings: list[dict[str, Any]],
+    setting: PredictSetting,
+    out_path: str,
+    batch_size: int,
+    chunk_s: float,
+    bar: Any,
+) -> tuple[pd.DataFrame, list[int]]:
+    """:func:`stream_windows` over every recording (dicts with ``recording``, ``tape``, ``file``), read at
+    ``det.sr`` Hz, windows of ``setting.seq_len_s`` every ``setting.hop_s`` seconds; ``bar`` (a progress bar
+    over seconds of audio) is advanced after each chunk and closed at the end.
+
+    Writes the rows of all recordings, ``tape, recording`` first, to Parquet ``out_path`` (atomically).
+
+    Returns:
+        the table written and each recording's number of samples at ``det.sr``.
+
+    Raises:
+        InputError: a recording is unreadable or truncated (see :class:`TapeReader`).
+    """
+    frames, samples = [], []
+    for rec in recordings:
+        reader = TapeReader(rec["file"], det.sr)
+        try:
+            df = stream_windows(
+                det,
+                reader,
+                setting.seq_len_s,
+                setting.hop_s,
+                batch_size,
+                chunk_s,
+                on_chunk=lambda s: bar.update(round(s, 3)),
+            )
+        finally:
+            reader.close()
+        df.insert(0, "recording", rec["recording"])
+        df.insert(0, "tape", rec["tape"])
+        frames.append(df)
+        samples.append(reader.n)
+    bar.close()
+    out = pd.concat(frames, ignore_index=True)
+    with atomic_path(out_path) as tmp:
+        out.to_parquet(tmp, index=False)
+    return out, samples
 
 
 def _stream_framewise(det: Detector, reader: TapeReader, hop_s: float, chunk_s: float, on_chunk: Any) -> pd.DataFrame:
