@@ -94,7 +94,7 @@ def run_acoustic_train(
     resumes from ``.ethoflow/checkpoints/acoustic_train/<variant>``. The window classifier trains on the
     variant's segments (:func:`ethoflow.acoustic.training.train.train_model`); the framewise detector on its
     recordings, framed by the corpus's annotated events (``corpus_index``;
-    :func:`ethoflow.acoustic.models.framewise.train_framewise`).
+    :func:`ethoflow.acoustic.training.framewise_training.train_framewise`).
     """
     cfg.variant(variant, params_path)
     training = cfg.variant_train(variant, params_path)
