@@ -46,6 +46,7 @@ import json
 import os
 import shutil
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -445,6 +446,215 @@ def _fresh_dir(final: Path) -> Path:
 # --------------------------------------------------------------------------------------------- a set
 
 
+@dataclass
+class _SetRun:
+    """A detection set's resolved run: what :func:`detect_set` computes once and its steps share."""
+
+    name: str
+    ds: DetectSet
+    setting: Any  # the set's prediction setting (window length and hop)
+    post: dict[str, Any]  # detection_postprocess's answer: threshold, min_gap_s, min_dur_s, from
+    mpath: Path
+    det_model: Detector
+    rf: dict[str, Any] | None
+    rf_path: Path | None
+    state: Path
+
+    @property
+    def threshold(self) -> float:
+        return self.post["threshold"]
+
+    @property
+    def min_gap_s(self) -> float:
+        return self.post["min_gap_s"]
+
+    @property
+    def min_dur_s(self) -> float:
+        return self.post["min_dur_s"]
+
+
+def _load_rf(ds: DetectSet, name: str) -> tuple[dict[str, Any] | None, Path | None]:
+    """The set's random-forest filter and its file, or ``(None, None)`` when the set uses none.
+
+    Raises:
+        InputError: the RF file is missing.
+    """
+    if ds.rf is None:
+        return None, None
+    from ethoflow.acoustic.rf import load_filter
+
+    rf_path = Path(ds.rf) if "/" in ds.rf else Path("models/acoustic/rf") / ds.rf / "rf.pkl"
+    if not rf_path.is_file():
+        raise InputError(f"{rf_path}: RF filter file not found (acoustic.detect.sets.{name}.rf = {ds.rf!r})")
+    return load_filter(rf_path), rf_path
+
+
+def _state_common(cfg: AcousticParams, run: _SetRun) -> dict[str, Any]:
+    """The settings that decide every recording's result (the part of the completion fingerprint that the
+    recordings share): model and RF content hashes, setting, threshold, chaining values, batch size."""
+    return {
+        "version": STATE_VERSION,
+        "model": _sha256(run.mpath),
+        "min_max_norm": run.ds.min_max_norm,
+        "setting": run.setting.model_dump(),
+        "threshold": run.threshold,
+        "chain": {"boundary": cfg.evaluate.boundary, "min_gap_s": run.min_gap_s, "min_dur_s": run.min_dur_s},
+        "rf": _sha256(run.rf_path) if run.rf_path else None,
+        "rf_params": cfg.rf.model_dump() if run.rf_path else None,
+        "batch_size": cfg.detect.batch_size,
+    }
+
+
+def _screen_recordings(recs: list[tuple[str, Path]], ds: DetectSet, name: str) -> dict[str, str]:
+    """Recording id -> ``"<path>: <problem>"`` for the recordings :func:`audio_problem` rejects, each logged
+    as skipped.
+
+    Raises:
+        InputError: some recording is bad and the set's ``on_error`` is ``fail``.
+    """
+    problems: dict[str, str] = {}
+    for rid, path in recs:
+        why = audio_problem(path)
+        if why:
+            problems[rid] = f"{path}: {why}"
+    if problems and ds.on_error == "fail":
+        raise InputError(f"acoustic_detect@{name}: bad recordings (on_error: fail): " + "; ".join(problems.values()))
+    for msg in problems.values():
+        log.warning("skipped %s", msg)
+    return problems
+
+
+def _write_recording_state(
+    cfg: AcousticParams, run: _SetRun, rid: str, path: Path, win: pd.DataFrame, record: dict[str, Any]
+) -> None:
+    """Chain one recording's window probabilities into detections (with their frequency band and RF
+    probability), write its windows and detections to ``state/`` and then its completion ``record``."""
+    from ethoflow.acoustic.evaluate import chain_windows
+
+    d = chain_windows(win, run.threshold, run.setting.hop_s, cfg.evaluate.boundary, run.min_gap_s, run.min_dur_s)
+    d = d.astype({"start_s": float, "end_s": float, "cnn_logit_mean": float, "prob_max": float, "n_windows": int})
+    d.insert(0, "recording", rid)
+    d = describe_detections(d, path, run.det_model.fmin, run.det_model.fmax, run.rf, cfg.rf)
+    with atomic_path(run.state / f"{rid}.windows.parquet") as tmp:
+        win.to_parquet(tmp, index=False)
+    with atomic_path(run.state / f"{rid}.detections.parquet") as tmp:
+        d.to_parquet(tmp, index=False)
+    write_json(run.state / f"{rid}.json", {**record, "windows": len(win)})
+
+
+def _detect_pending(
+    cfg: AcousticParams,
+    run: _SetRun,
+    good: list[tuple[str, Path]],
+    fps: dict[str, str],
+    durations: dict[str, float],
+    problems: dict[str, str],
+) -> None:
+    """Detect the recordings of ``good`` whose completion record does not match their fingerprint in ``fps``
+    (the others are done), streamed, with one progress bar over the set's audio seconds. A recording that
+    fails while streaming is added to ``problems`` (``on_error: skip``) or stops the run (``fail``)."""
+    ds = run.ds
+    todo = [(rid, p) for rid, p in good if not _done(run.state, rid, fps[rid])]
+    done_s = sum(durations[r] for r, _ in good) - sum(durations[r] for r, _ in todo)
+    if len(todo) < len(good):
+        log.info("resuming: %d of %d recordings already done", len(good) - len(todo), len(good))
+    bar = progress(
+        total=round(sum(durations.values()), 1), initial=round(done_s, 1), desc=f"detect {run.name}", unit="s"
+    )
+    for rid, path in todo:
+        reader = TapeReader(path, run.det_model.sr)
+        try:
+            win = stream_windows(
+                run.det_model,
+                reader,
+                run.setting.seq_len_s,
+                run.setting.hop_s,
+                cfg.detect.batch_size,
+                ds.chunk_s,
+                on_chunk=lambda s: bar.update(round(s, 3)),
+            )
+        except InputError as exc:
+            if ds.on_error == "fail":
+                raise
+            problems[rid] = str(exc)
+            log.warning("skipped %s", exc)
+            continue
+        finally:
+            reader.close()
+            release_freed_memory()  # the streamed chunks' pages: peak RSS flat in tape length
+        record = {"fingerprint": fps[rid], "file": str(path), "audio_s": durations[rid]}
+        _write_recording_state(cfg, run, rid, path, win, record)
+    bar.close()
+    release_freed_memory()
+
+
+def _write_set_outputs(
+    run: _SetRun, ok: list[str], files: dict[str, Path], durations: dict[str, float], out: Path
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Rebuild the set-level outputs from the completion records of the recordings ``ok``: the Raven
+    selection tables and timelines (each folder replaced whole) and ``detections.parquet`` (RF-rejected
+    detections left out). Returns all detections and the per-recording summary rows."""
+    from ethoflow.acoustic.variants import raven_selection_table
+    from ethoflow.core import atomic_write_text
+
+    rf = run.rf
+    frames, per_rec = [], []
+    sel_dir, tl_dir = _fresh_dir(out / "selections"), _fresh_dir(out / "timelines")
+    extra = ["prob_max", "cnn_logit_mean"] + (["rf_prob"] if rf is not None else [])
+    for rid in ok:
+        d = pd.read_parquet(run.state / f"{rid}.detections.parquet")
+        n_all = len(d)
+        if rf is not None:
+            d = d[d.rf_prob >= rf["threshold"]]
+        d = d.sort_values(["start_s", "end_s"], kind="stable").reset_index(drop=True)
+        frames.append(d)
+        atomic_write_text(sel_dir / f"{rid}.Table.1.selections.txt", raven_selection_table(d, extra))
+        win = pd.read_parquet(run.state / f"{rid}.windows.parquet")
+        timeline_png(win, d, run.threshold, f"{run.name}: {rid} ({len(d)} detections)", tl_dir / f"{rid}.png")
+        per_rec.append(
+            {
+                "recording": rid,
+                "file": str(files[rid]),
+                "audio_s": round(durations[rid], 6),
+                "detections": len(d),
+                "rf_rejected": n_all - len(d),
+            }
+        )
+    _replace_dir(sel_dir, out / "selections")
+    _replace_dir(tl_dir, out / "timelines")
+    cols = DET_COLUMNS + (["rf_prob"] if rf is not None else [])
+    det = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+    with atomic_path(out / "detections.parquet") as tmp:
+        det.to_parquet(tmp, index=False)
+    return det, per_rec
+
+
+def _score_set(
+    cfg: AcousticParams, run: _SetRun, det: pd.DataFrame, ok: list[str], files: dict[str, Path]
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Score the set's detections against its ``truth`` (:func:`score_against_truth`), logging the truth's
+    problems and the recordings without truth. Returns (the scores, the unscored recordings, the truth
+    problems); all empty when the set has no truth."""
+    ds = run.ds
+    if ds.truth is None:
+        return {}, [], []
+    truth, truth_problems = read_truth(cfg, ds, [(rid, files[rid]) for rid in ok])
+    scores = score_against_truth(det, truth, ok, cfg.evaluate.iou)
+    unscored = [rid for rid in ok if rid not in truth]
+    for msg in truth_problems:
+        log.warning("truth: %s", msg)
+    if unscored:
+        log.warning(
+            "%s: %d of %d recordings have no truth in %s and are not scored: %s",
+            run.name,
+            len(unscored),
+            len(ok),
+            ds.truth,
+            ", ".join(unscored[:10]) + (", ..." if len(unscored) > 10 else ""),
+        )
+    return scores, unscored, truth_problems
+
+
 def detect_set(
     cfg: AcousticParams,
     name: str,
@@ -465,128 +675,37 @@ def detect_set(
     import soundfile as sf
     import torch
 
-    from ethoflow.acoustic.evaluate import chain_windows, detection_postprocess
-    from ethoflow.acoustic.variants import raven_selection_table
-    from ethoflow.core import atomic_write_text, write_metrics
+    from ethoflow.acoustic.evaluate import detection_postprocess
+    from ethoflow.core import write_metrics
 
     ds = cfg.detect_set(name, params_path)
     setting = cfg.setting(ds.setting, params_path)
     ev = cfg.evaluate
     post = detection_postprocess(cfg, name, evaluations, params_path)  # auto: the variant's chosen values
-    threshold, min_gap_s, min_dur_s = post["threshold"], post["min_gap_s"], post["min_dur_s"]
     if cfg.detect.num_threads:
         torch.set_num_threads(cfg.detect.num_threads)
     mpath = model_file(ds, cfg)
     det_model = load_detector(mpath, ds.min_max_norm)
-    rf = rf_path = None
-    if ds.rf is not None:
-        from ethoflow.acoustic.rf import load_filter
-
-        rf_path = Path(ds.rf) if "/" in ds.rf else Path("models/acoustic/rf") / ds.rf / "rf.pkl"
-        if not rf_path.is_file():
-            raise InputError(f"{rf_path}: RF filter file not found (acoustic.detect.sets.{name}.rf = {ds.rf!r})")
-        rf = load_filter(rf_path)
+    rf, rf_path = _load_rf(ds, name)
     recs = list_recordings(ds.recordings)
     out = Path(out)
     state = out / STATE
     state.mkdir(parents=True, exist_ok=True)
-    common = {
-        "version": STATE_VERSION,
-        "model": _sha256(mpath),
-        "min_max_norm": ds.min_max_norm,
-        "setting": setting.model_dump(),
-        "threshold": threshold,
-        "chain": {"boundary": ev.boundary, "min_gap_s": min_gap_s, "min_dur_s": min_dur_s},
-        "rf": _sha256(rf_path) if rf_path else None,
-        "rf_params": cfg.rf.model_dump() if rf_path else None,
-        "batch_size": cfg.detect.batch_size,
-    }
-    problems: dict[str, str] = {}
-    for rid, path in recs:
-        why = audio_problem(path)
-        if why:
-            problems[rid] = f"{path}: {why}"
-    if problems and ds.on_error == "fail":
-        raise InputError(f"acoustic_detect@{name}: bad recordings (on_error: fail): " + "; ".join(problems.values()))
-    for msg in problems.values():
-        log.warning("skipped %s", msg)
+    run = _SetRun(name, ds, setting, post, mpath, det_model, rf, rf_path, state)
+    common = _state_common(cfg, run)
+    # ---- per recording: screen, fingerprint, detect the ones not done yet
+    problems = _screen_recordings(recs, ds, name)
     good = [(rid, p) for rid, p in recs if rid not in problems]
     fps = {rid: _fingerprint(common, p) for rid, p in good}
     durations = {}
     for rid, p in good:
         i = sf.info(str(p))
         durations[rid] = i.frames / i.samplerate
-    todo = [(rid, p) for rid, p in good if not _done(state, rid, fps[rid])]
-    done_s = sum(durations[r] for r, _ in good) - sum(durations[r] for r, _ in todo)
-    if len(todo) < len(good):
-        log.info("resuming: %d of %d recordings already done", len(good) - len(todo), len(good))
-    bar = progress(total=round(sum(durations.values()), 1), initial=round(done_s, 1), desc=f"detect {name}", unit="s")
-    for rid, path in todo:
-        reader = TapeReader(path, det_model.sr)
-        try:
-            win = stream_windows(
-                det_model,
-                reader,
-                setting.seq_len_s,
-                setting.hop_s,
-                cfg.detect.batch_size,
-                ds.chunk_s,
-                on_chunk=lambda s: bar.update(round(s, 3)),
-            )
-        except InputError as exc:
-            if ds.on_error == "fail":
-                raise
-            problems[rid] = str(exc)
-            log.warning("skipped %s", exc)
-            continue
-        finally:
-            reader.close()
-            release_freed_memory()  # the streamed chunks' pages: peak RSS flat in tape length
-        d = chain_windows(win, threshold, setting.hop_s, ev.boundary, min_gap_s, min_dur_s)
-        d = d.astype({"start_s": float, "end_s": float, "cnn_logit_mean": float, "prob_max": float, "n_windows": int})
-        d.insert(0, "recording", rid)
-        d = describe_detections(d, path, det_model.fmin, det_model.fmax, rf, cfg.rf)
-        with atomic_path(state / f"{rid}.windows.parquet") as tmp:
-            win.to_parquet(tmp, index=False)
-        with atomic_path(state / f"{rid}.detections.parquet") as tmp:
-            d.to_parquet(tmp, index=False)
-        write_json(
-            state / f"{rid}.json",
-            {"fingerprint": fps[rid], "file": str(path), "audio_s": durations[rid], "windows": len(win)},
-        )
-    bar.close()
-    release_freed_memory()
+    _detect_pending(cfg, run, good, fps, durations, problems)
     # ---- set-level outputs, rebuilt from the completion records
     ok = [rid for rid, _ in good if rid not in problems]
-    frames, per_rec = [], []
-    sel_dir, tl_dir = _fresh_dir(out / "selections"), _fresh_dir(out / "timelines")
-    extra = ["prob_max", "cnn_logit_mean"] + (["rf_prob"] if rf is not None else [])
     files = dict(recs)
-    for rid in ok:
-        d = pd.read_parquet(state / f"{rid}.detections.parquet")
-        n_all = len(d)
-        if rf is not None:
-            d = d[d.rf_prob >= rf["threshold"]]
-        d = d.sort_values(["start_s", "end_s"], kind="stable").reset_index(drop=True)
-        frames.append(d)
-        atomic_write_text(sel_dir / f"{rid}.Table.1.selections.txt", raven_selection_table(d, extra))
-        win = pd.read_parquet(state / f"{rid}.windows.parquet")
-        timeline_png(win, d, threshold, f"{name}: {rid} ({len(d)} detections)", tl_dir / f"{rid}.png")
-        per_rec.append(
-            {
-                "recording": rid,
-                "file": str(files[rid]),
-                "audio_s": round(durations[rid], 6),
-                "detections": len(d),
-                "rf_rejected": n_all - len(d),
-            }
-        )
-    _replace_dir(sel_dir, out / "selections")
-    _replace_dir(tl_dir, out / "timelines")
-    cols = DET_COLUMNS + (["rf_prob"] if rf is not None else [])
-    det = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
-    with atomic_path(out / "detections.parquet") as tmp:
-        det.to_parquet(tmp, index=False)
+    det, per_rec = _write_set_outputs(run, ok, files, durations, out)
     audio_s = sum(r["audio_s"] for r in per_rec)
     metrics: dict[str, Any] = {
         "recordings": len(ok),
@@ -595,32 +714,17 @@ def detect_set(
         "detections_per_min": len(det) / (audio_s / 60) if audio_s else 0.0,
         "skipped": len(problems),
     }
-    unscored: list[str] = []
-    truth_problems: list[str] = []
-    if ds.truth is not None:
-        truth, truth_problems = read_truth(cfg, ds, [(rid, files[rid]) for rid in ok])
-        metrics |= score_against_truth(det, truth, ok, ev.iou)
-        unscored = [rid for rid in ok if rid not in truth]
-        for msg in truth_problems:
-            log.warning("truth: %s", msg)
-        if unscored:
-            log.warning(
-                "%s: %d of %d recordings have no truth in %s and are not scored: %s",
-                name,
-                len(unscored),
-                len(ok),
-                ds.truth,
-                ", ".join(unscored[:10]) + (", ..." if len(unscored) > 10 else ""),
-            )
+    scores, unscored, truth_problems = _score_set(cfg, run, det, ok, files)
+    metrics |= scores
     summary = {
         "set": name,
         "model": str(mpath),
         "model_kind": det_model.kind,
         "setting": ds.setting,
         **setting.model_dump(),
-        "threshold": threshold,
-        "min_gap_s": min_gap_s,
-        "min_dur_s": min_dur_s,
+        "threshold": run.threshold,
+        "min_gap_s": run.min_gap_s,
+        "min_dur_s": run.min_dur_s,
         "postprocess_from": post["from"],
         "iou": ev.iou if ds.truth is not None else None,
         "rf": str(rf_path) if rf_path else None,
