@@ -348,6 +348,141 @@ def resolve_overlaps(events: list[dict[str, Any]], policy: str) -> tuple[list[di
     return out, counts
 
 
+def _recording_entry(
+    audio: Path, evs: list[dict], src: SourceParams, tape_re: re.Pattern, root: Path, problems: Problems
+) -> tuple[dict[str, Any], float] | None:
+    """The recording entry of one annotated audio file, with its unrounded duration (s); None (a problem
+    added) when the file is missing or unreadable. ``tape_re``: the source's compiled ``tape_regex``.
+
+    Raises:
+        InputError: the source's ``tape_regex`` does not match the recording name.
+    """
+    rel = _relpath(audio, root)
+    if not audio.exists():
+        problems.add(
+            rel,
+            f"{len(evs)} annotations (from {_relpath(evs[0]['annot'], root)}) refer to this "
+            f"audio file, which does not exist",
+        )
+        return None
+    try:
+        sr, dur, nch = _audio_info(audio)
+    except InputError as exc:
+        problem = str(exc).split(": ", 1)[-1]
+        problems.add(rel, f"{problem}; its {len(evs)} annotations skipped")
+        return None
+    rec_id = audio.stem
+    m = tape_re.search(rec_id)
+    if not m:
+        raise InputError(
+            f"acoustic.corpus.sources[{src.name}].tape_regex {src.tape_regex!r} does not match "
+            f"the recording name '{rec_id}' ({rel})"
+        )
+    tape = m.groupdict().get("tape") or m.group(0)
+    tape = f"{src.name}/{tape}" if src.prefix_tapes else tape
+    rec = dict(recording=rec_id, tape=tape, source=src.name, file=rel, sr=sr, duration_s=round(dur, 6), n_channels=nch)
+    return rec, dur
+
+
+def _recording_events(
+    evs: list[dict], rec: dict[str, Any], dur: float, cfg: CorpusParams, root: Path, problems: Problems
+) -> list[dict[str, Any]]:
+    """The index events of one recording's annotations ``evs`` (recording entry ``rec``, duration ``dur``
+    s): label and role from the label map and ``min_quality``; events of zero or negative duration or
+    outside the recording are left out (a problem each)."""
+    rel, out = rec["file"], []
+    for e in evs:
+        where = f"{_relpath(e['annot'], root)} row {e['row']}"
+        if not e["end_s"] > e["start_s"]:
+            problems.add(
+                rel,
+                f"{where}: zero or negative duration (start {e['start_s']:.4f} s, "
+                f"end {e['end_s']:.4f} s); event skipped",
+            )
+            continue
+        if e["end_s"] > dur + END_TOLERANCE_S or e["start_s"] < 0:
+            problems.add(
+                rel,
+                f"{where}: event {e['start_s']:.3f}-{e['end_s']:.3f} s lies outside the "
+                f"recording (0-{dur:.3f} s); event skipped",
+            )
+            continue
+        label, role = _map_label(e["raw_label"], cfg)
+        if (
+            role == "target"
+            and cfg.min_quality is not None
+            and e["quality"] is not None
+            and e["quality"] < cfg.min_quality
+        ):
+            role = "ignored"
+        out.append(
+            dict(
+                recording=rec["recording"],
+                tape=rec["tape"],
+                source=rec["source"],
+                file=rel,
+                start_s=e["start_s"],
+                end_s=min(e["end_s"], dur),
+                low_hz=e["low_hz"],
+                high_hz=e["high_hz"],
+                raw_label=e["raw_label"],
+                label=label,
+                role=role,
+                quality=e["quality"],
+                n_merged=1,
+            )
+        )
+    return out
+
+
+def _read_sources(
+    cfg: CorpusParams, root: Path, problems: Problems
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], int]:
+    """Read every source's annotations, grouped by audio file (in path order). Returns (recording id ->
+    recording entry, events in reading order, number of annotations read).
+
+    Raises:
+        InputError: a ``tape_regex`` that does not match, or two audio files with the same name.
+    """
+    recordings: dict[str, dict[str, Any]] = {}
+    events: list[dict[str, Any]] = []
+    n_raw = 0
+    for src in cfg.sources:
+        raw = _read_source(src, root, problems, cfg.bad_rows)
+        n_raw += len(raw)
+        tape_re = re.compile(src.tape_regex)
+        by_file: dict[Path, list[dict]] = {}
+        for e in raw:
+            by_file.setdefault(e["file"], []).append(e)
+        for audio, evs in sorted(by_file.items(), key=lambda kv: str(kv[0])):
+            entry = _recording_entry(audio, evs, src, tape_re, root, problems)
+            if entry is None:
+                continue
+            rec, dur = entry
+            rec_id, rel = rec["recording"], rec["file"]
+            if rec_id in recordings and recordings[rec_id]["file"] != rel:
+                raise InputError(
+                    f"two audio files are both named '{rec_id}': {recordings[rec_id]['file']} and {rel}; "
+                    f"rename one (recording ids are file stems)"
+                )
+            recordings[rec_id] = rec
+            events.extend(_recording_events(evs, rec, dur, cfg, root, problems))
+    return recordings, events, n_raw
+
+
+def _number_events(events: list[dict[str, Any]]) -> None:
+    """Sort ``events`` (recording, start, end, label) and give each its uid ``<recording>#<00001>``, in
+    place; times rounded to the microsecond."""
+    events.sort(key=lambda e: (e["recording"], e["start_s"], e["end_s"], str(e["label"])))
+    counters: dict[str, int] = {}
+    for e in events:
+        k = counters.get(e["recording"], 0) + 1
+        counters[e["recording"]] = k
+        e["uid"] = f"{e['recording']}#{k:05d}"
+        for key in ("start_s", "end_s"):
+            e[key] = round(float(e[key]), 6)
+
+
 def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, Any], dict[str, Any]]:
     """Read every source and return ``(index, report)`` (see the module docstring for the layout).
 
@@ -362,103 +497,14 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
     if not cfg.sources:
         raise InputError("acoustic.corpus.sources is empty: name at least one annotation source")
     problems = Problems()
-    recordings: dict[str, dict[str, Any]] = {}
-    events: list[dict[str, Any]] = []
-    n_raw = 0
-    for src in cfg.sources:
-        raw = _read_source(src, root, problems, cfg.bad_rows)
-        n_raw += len(raw)
-        tape_re = re.compile(src.tape_regex)
-        by_file: dict[Path, list[dict]] = {}
-        for e in raw:
-            by_file.setdefault(e["file"], []).append(e)
-        for audio, evs in sorted(by_file.items(), key=lambda kv: str(kv[0])):
-            rel = _relpath(audio, root)
-            if not audio.exists():
-                problems.add(
-                    rel,
-                    f"{len(evs)} annotations (from {_relpath(evs[0]['annot'], root)}) refer to this "
-                    f"audio file, which does not exist",
-                )
-                continue
-            try:
-                sr, dur, nch = _audio_info(audio)
-            except InputError as exc:
-                problem = str(exc).split(": ", 1)[-1]
-                problems.add(rel, f"{problem}; its {len(evs)} annotations skipped")
-                continue
-            rec_id = audio.stem
-            m = tape_re.search(rec_id)
-            if not m:
-                raise InputError(
-                    f"acoustic.corpus.sources[{src.name}].tape_regex {src.tape_regex!r} does not match "
-                    f"the recording name '{rec_id}' ({rel})"
-                )
-            tape = m.groupdict().get("tape") or m.group(0)
-            tape = f"{src.name}/{tape}" if src.prefix_tapes else tape
-            if rec_id in recordings and recordings[rec_id]["file"] != rel:
-                raise InputError(
-                    f"two audio files are both named '{rec_id}': {recordings[rec_id]['file']} and {rel}; "
-                    f"rename one (recording ids are file stems)"
-                )
-            recordings[rec_id] = dict(
-                recording=rec_id, tape=tape, source=src.name, file=rel, sr=sr, duration_s=round(dur, 6), n_channels=nch
-            )
-            for e in evs:
-                where = f"{_relpath(e['annot'], root)} row {e['row']}"
-                if not e["end_s"] > e["start_s"]:
-                    problems.add(
-                        rel,
-                        f"{where}: zero or negative duration (start {e['start_s']:.4f} s, "
-                        f"end {e['end_s']:.4f} s); event skipped",
-                    )
-                    continue
-                if e["end_s"] > dur + END_TOLERANCE_S or e["start_s"] < 0:
-                    problems.add(
-                        rel,
-                        f"{where}: event {e['start_s']:.3f}-{e['end_s']:.3f} s lies outside the "
-                        f"recording (0-{dur:.3f} s); event skipped",
-                    )
-                    continue
-                label, role = _map_label(e["raw_label"], cfg)
-                if (
-                    role == "target"
-                    and cfg.min_quality is not None
-                    and e["quality"] is not None
-                    and e["quality"] < cfg.min_quality
-                ):
-                    role = "ignored"
-                events.append(
-                    dict(
-                        recording=rec_id,
-                        tape=tape,
-                        source=src.name,
-                        file=rel,
-                        start_s=e["start_s"],
-                        end_s=min(e["end_s"], dur),
-                        low_hz=e["low_hz"],
-                        high_hz=e["high_hz"],
-                        raw_label=e["raw_label"],
-                        label=label,
-                        role=role,
-                        quality=e["quality"],
-                        n_merged=1,
-                    )
-                )
+    recordings, events, n_raw = _read_sources(cfg, root, problems)
     if problems and cfg.on_error == "fail":
         lines = "\n".join(f"  {p['file']}: {p['problem']}" for p in problems.items)
         raise InputError(f"acoustic_corpus: {len(problems)} bad inputs (acoustic.corpus.on_error: fail):\n{lines}")
     events, overlaps = resolve_overlaps(events, cfg.overlaps)
     if cfg.merge_gap_s is not None:
         events = merge_events(events, cfg.merge_gap_s)
-    events.sort(key=lambda e: (e["recording"], e["start_s"], e["end_s"], str(e["label"])))
-    counters: dict[str, int] = {}
-    for e in events:
-        k = counters.get(e["recording"], 0) + 1
-        counters[e["recording"]] = k
-        e["uid"] = f"{e['recording']}#{k:05d}"
-        for key in ("start_s", "end_s"):
-            e[key] = round(float(e[key]), 6)
+    _number_events(events)
     classes = sorted({e["label"] for e in events if e["role"] == "target"})
     if not any(e["role"] == "target" for e in events):
         raise InputError(
