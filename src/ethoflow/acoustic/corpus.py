@@ -137,11 +137,123 @@ def read_raven_table(
     return Raven(df=df, annot_path=path, annot_col=label_column), skipped
 
 
-def _read_source(src: SourceParams, root: Path, problems: Problems, bad_rows: str = "fail") -> list[dict[str, Any]]:
-    """Raw events of one source: dicts with file (Path), start_s, end_s, low_hz, high_hz, raw_label, quality."""
+def _read_raven(
+    p: Path, src: SourceParams, root: Path, problems: Problems, bad_rows: str, events: list[dict[str, Any]]
+) -> None:
+    """Append the raw events of Raven selection table ``p`` to ``events`` (its skipped rows: ``problems``).
+
+    Raises:
+        InputError: a wrong column or a bad table (:func:`read_raven_table`). ValueError: the source's
+            quality column is not in the table.
+    """
+    check_file(p, "selection table")
+    with open(p, encoding="latin-1") as fh:
+        header = [h.strip() for h in fh.readline().lstrip("\ufeff\xef\xbb\xbf").split("\t")]
+    if "Begin Time (s)" in header:  # a Raven table: name a wrong column before crowsetta does
+        check_columns(p, {"label_column": src.label_column, "quality_column": src.quality_column}, header)
+    obj, skipped = read_raven_table(p, src.label_column, (src.quality_column or "",), bad_rows)
+    for msg in skipped:
+        problems.add(p, msg.split(": ", 1)[-1])
+    df = obj.df
+    audio = _pair_audio(p, src, root)
+    qcol = src.quality_column
+    if qcol and qcol not in df.columns:
+        raise ValueError(f"quality column '{qcol}' not in the table (columns: {list(df.columns)})")
+    for i, row in enumerate(df.itertuples(index=False)):
+        r = row._asdict()
+        events.append(
+            dict(
+                file=audio,
+                annot=p,
+                row=i + 1,
+                start_s=float(r["begin_time_s"]),
+                end_s=float(r["end_time_s"]),
+                low_hz=float(r["low_freq_hz"]),
+                high_hz=float(r["high_freq_hz"]),
+                raw_label=str(r["annotation"]),
+                quality=float(df[qcol].iloc[i]) if qcol else None,
+            )
+        )
+
+
+def _read_birdsong(p: Path, src: SourceParams, root: Path, problems: Problems, events: list[dict[str, Any]]) -> None:
+    """Append the raw events of a BirdsongRecognition ``Annotation.xml`` ``p`` to ``events``; notes of
+    missing or unreadable audio files are skipped, each such file named once in ``problems``."""
+    import crowsetta
+
+    wav_dir = root / src.audio_dir if src.audio_dir else p.parent / "Wave"
+    obj = crowsetta.Transcriber(format=src.format).from_file(p, wav_path=wav_dir)
+    missing: dict[str, int] = {}
+    for seq in obj.sequences:
+        audio = wav_dir / Path(seq.wav_file).name
+        if not audio.exists():
+            missing[audio.name] = missing.get(audio.name, 0) + len(seq.syls)
+            continue
+        try:
+            sr = _audio_info(audio)[0]
+        except InputError as exc:  # truncated/unreadable: named once, its notes skipped
+            msg = str(exc).split(": ", 1)[-1]
+            problems.add(_relpath(audio, root), f"{msg}; its {len(seq.syls)} annotations skipped")
+            continue
+        for i, syl in enumerate(seq.syls):
+            events.append(
+                dict(
+                    file=audio,
+                    annot=p,
+                    row=i + 1,
+                    start_s=syl.position / sr,
+                    end_s=(syl.position + syl.length) / sr,
+                    low_hz=None,
+                    high_hz=None,
+                    raw_label=str(syl.label),
+                    quality=None,
+                )
+            )
+    if missing:
+        names = sorted(missing, key=lambda s: (len(s), s))
+        problems.add(
+            p,
+            f"{sum(missing.values())} annotated notes of {len(missing)} audio files that do not exist "
+            f"in {wav_dir} were skipped ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})",
+        )
+
+
+def _read_crowsetta(p: Path, src: SourceParams, root: Path, events: list[dict[str, Any]]) -> None:
+    """Append the raw events of annotation file ``p`` in any other crowsetta format (sequences or bounding
+    boxes) to ``events``, paired with their audio file by :func:`_pair_audio`."""
     import crowsetta
     import numpy as np
 
+    obj = crowsetta.Transcriber(format=src.format).from_file(p)
+    annots = obj.to_annot()
+    annots = annots if isinstance(annots, list) else [annots]
+    for annot in annots:
+        audio = _pair_audio(p, src, root)
+        if getattr(annot, "seq", None) is not None:
+            seq = annot.seq
+            on = np.asarray(seq.onsets_s, float)
+            off = np.asarray(seq.offsets_s, float)
+            items = [(a, b, None, None, lab) for a, b, lab in zip(on, off, seq.labels)]
+        else:
+            items = [(b.onset, b.offset, b.low_freq, b.high_freq, b.label) for b in annot.bboxes]
+        for i, (a, b, lo, hi, lab) in enumerate(items):
+            events.append(
+                dict(
+                    file=audio,
+                    annot=p,
+                    row=i + 1,
+                    start_s=float(a),
+                    end_s=float(b),
+                    low_hz=None if lo is None else float(lo),
+                    high_hz=None if hi is None else float(hi),
+                    raw_label=str(lab),
+                    quality=None,
+                )
+            )
+
+
+def _read_source(src: SourceParams, root: Path, problems: Problems, bad_rows: str = "fail") -> list[dict[str, Any]]:
+    """Raw events of one source: dicts with file (Path), start_s, end_s, low_hz, high_hz, raw_label, quality."""
     paths = sorted(glob.glob(str(root / src.annotations)))
     if not paths:
         problems.add(src.annotations, f"source '{src.name}': no annotation file matches this pattern")
@@ -151,97 +263,11 @@ def _read_source(src: SourceParams, root: Path, problems: Problems, bad_rows: st
         p = Path(p)
         try:
             if src.format == "raven":
-                check_file(p, "selection table")
-                with open(p, encoding="latin-1") as fh:
-                    header = [h.strip() for h in fh.readline().lstrip("\ufeff\xef\xbb\xbf").split("\t")]
-                if "Begin Time (s)" in header:  # a Raven table: name a wrong column before crowsetta does
-                    check_columns(p, {"label_column": src.label_column, "quality_column": src.quality_column}, header)
-                obj, skipped = read_raven_table(p, src.label_column, (src.quality_column or "",), bad_rows)
-                for msg in skipped:
-                    problems.add(p, msg.split(": ", 1)[-1])
-                df = obj.df
-                audio = _pair_audio(p, src, root)
-                qcol = src.quality_column
-                if qcol and qcol not in df.columns:
-                    raise ValueError(f"quality column '{qcol}' not in the table (columns: {list(df.columns)})")
-                for i, row in enumerate(df.itertuples(index=False)):
-                    r = row._asdict()
-                    events.append(
-                        dict(
-                            file=audio,
-                            annot=p,
-                            row=i + 1,
-                            start_s=float(r["begin_time_s"]),
-                            end_s=float(r["end_time_s"]),
-                            low_hz=float(r["low_freq_hz"]),
-                            high_hz=float(r["high_freq_hz"]),
-                            raw_label=str(r["annotation"]),
-                            quality=float(df[qcol].iloc[i]) if qcol else None,
-                        )
-                    )
+                _read_raven(p, src, root, problems, bad_rows, events)
             elif src.format == "birdsong-recognition-dataset":
-                wav_dir = root / src.audio_dir if src.audio_dir else p.parent / "Wave"
-                obj = crowsetta.Transcriber(format=src.format).from_file(p, wav_path=wav_dir)
-                missing: dict[str, int] = {}
-                for seq in obj.sequences:
-                    audio = wav_dir / Path(seq.wav_file).name
-                    if not audio.exists():
-                        missing[audio.name] = missing.get(audio.name, 0) + len(seq.syls)
-                        continue
-                    try:
-                        sr = _audio_info(audio)[0]
-                    except InputError as exc:  # truncated/unreadable: named once, its notes skipped
-                        msg = str(exc).split(": ", 1)[-1]
-                        problems.add(_relpath(audio, root), f"{msg}; its {len(seq.syls)} annotations skipped")
-                        continue
-                    for i, syl in enumerate(seq.syls):
-                        events.append(
-                            dict(
-                                file=audio,
-                                annot=p,
-                                row=i + 1,
-                                start_s=syl.position / sr,
-                                end_s=(syl.position + syl.length) / sr,
-                                low_hz=None,
-                                high_hz=None,
-                                raw_label=str(syl.label),
-                                quality=None,
-                            )
-                        )
-                if missing:
-                    names = sorted(missing, key=lambda s: (len(s), s))
-                    problems.add(
-                        p,
-                        f"{sum(missing.values())} annotated notes of {len(missing)} audio files that do not exist "
-                        f"in {wav_dir} were skipped ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})",
-                    )
+                _read_birdsong(p, src, root, problems, events)
             else:
-                obj = crowsetta.Transcriber(format=src.format).from_file(p)
-                annots = obj.to_annot()
-                annots = annots if isinstance(annots, list) else [annots]
-                for annot in annots:
-                    audio = _pair_audio(p, src, root)
-                    if getattr(annot, "seq", None) is not None:
-                        seq = annot.seq
-                        on = np.asarray(seq.onsets_s, float)
-                        off = np.asarray(seq.offsets_s, float)
-                        items = [(a, b, None, None, lab) for a, b, lab in zip(on, off, seq.labels)]
-                    else:
-                        items = [(b.onset, b.offset, b.low_freq, b.high_freq, b.label) for b in annot.bboxes]
-                    for i, (a, b, lo, hi, lab) in enumerate(items):
-                        events.append(
-                            dict(
-                                file=audio,
-                                annot=p,
-                                row=i + 1,
-                                start_s=float(a),
-                                end_s=float(b),
-                                low_hz=None if lo is None else float(lo),
-                                high_hz=None if hi is None else float(hi),
-                                raw_label=str(lab),
-                                quality=None,
-                            )
-                        )
+                _read_crowsetta(p, src, root, events)
         except InputError as exc:  # our own diagnosis names the file already
             problems.add(p, str(exc).split(": ", 1)[-1])
         except Exception as exc:  # crowsetta raises many types for a bad file
