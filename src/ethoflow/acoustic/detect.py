@@ -655,6 +655,52 @@ def _score_set(
     return scores, unscored, truth_problems
 
 
+def _set_summary(
+    run: _SetRun,
+    iou: float,
+    metrics: dict[str, Any],
+    per_rec: list[dict[str, Any]],
+    problems: dict[str, str],
+    unscored: list[str],
+    truth_problems: list[str],
+) -> dict[str, Any]:
+    """``summary.json``'s content: the run's settings, its metrics, per-recording rows, problems and, with
+    a ``truth``, what was not scored (``iou``: ``acoustic.evaluate.iou``)."""
+    ds, rf = run.ds, run.rf
+    return {
+        "set": run.name,
+        "model": str(run.mpath),
+        "model_kind": run.det_model.kind,
+        "setting": ds.setting,
+        **run.setting.model_dump(),
+        "threshold": run.threshold,
+        "min_gap_s": run.min_gap_s,
+        "min_dur_s": run.min_dur_s,
+        "postprocess_from": run.post["from"],
+        "iou": iou if ds.truth is not None else None,
+        "rf": str(run.rf_path) if run.rf_path else None,
+        "rf_threshold": rf["threshold"] if rf is not None else None,
+        "metrics": metrics,
+        "recordings": per_rec,
+        "problems": [{"recording": k, "problem": v} for k, v in sorted(problems.items())],
+        "truth": str(ds.truth) if ds.truth is not None else None,
+        "truth_format": ds.truth_format if ds.truth is not None else None,
+        "recordings_unscored": unscored,
+        "truth_problems": truth_problems,
+    }
+
+
+def _audio_seconds(recs: list[tuple[str, Path]]) -> dict[str, float]:
+    """Recording id -> its duration (s), from the file's header."""
+    import soundfile as sf
+
+    durations = {}
+    for rid, p in recs:
+        i = sf.info(str(p))
+        durations[rid] = i.frames / i.samplerate
+    return durations
+
+
 def detect_set(
     cfg: AcousticParams,
     name: str,
@@ -672,7 +718,6 @@ def detect_set(
         ParamsError: unknown set or setting. InputError: no recordings; missing/unreadable model or RF
         file; with ``on_error: fail``, the bad recordings (each named with its problem).
     """
-    import soundfile as sf
     import torch
 
     from ethoflow.acoustic.evaluate import detection_postprocess
@@ -697,10 +742,7 @@ def detect_set(
     problems = _screen_recordings(recs, ds, name)
     good = [(rid, p) for rid, p in recs if rid not in problems]
     fps = {rid: _fingerprint(common, p) for rid, p in good}
-    durations = {}
-    for rid, p in good:
-        i = sf.info(str(p))
-        durations[rid] = i.frames / i.samplerate
+    durations = _audio_seconds(good)
     _detect_pending(cfg, run, good, fps, durations, problems)
     # ---- set-level outputs, rebuilt from the completion records
     ok = [rid for rid, _ in good if rid not in problems]
@@ -716,27 +758,7 @@ def detect_set(
     }
     scores, unscored, truth_problems = _score_set(cfg, run, det, ok, files)
     metrics |= scores
-    summary = {
-        "set": name,
-        "model": str(mpath),
-        "model_kind": det_model.kind,
-        "setting": ds.setting,
-        **setting.model_dump(),
-        "threshold": run.threshold,
-        "min_gap_s": run.min_gap_s,
-        "min_dur_s": run.min_dur_s,
-        "postprocess_from": post["from"],
-        "iou": ev.iou if ds.truth is not None else None,
-        "rf": str(rf_path) if rf_path else None,
-        "rf_threshold": rf["threshold"] if rf is not None else None,
-        "metrics": metrics,
-        "recordings": per_rec,
-        "problems": [{"recording": k, "problem": v} for k, v in sorted(problems.items())],
-        "truth": str(ds.truth) if ds.truth is not None else None,
-        "truth_format": ds.truth_format if ds.truth is not None else None,
-        "recordings_unscored": unscored,
-        "truth_problems": truth_problems,
-    }
+    summary = _set_summary(run, ev.iou, metrics, per_rec, problems, unscored, truth_problems)
     write_json(out / "summary.json", summary)
     write_metrics(out / "metrics.json", metrics)
     log.info(

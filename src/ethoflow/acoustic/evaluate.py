@@ -518,6 +518,26 @@ def _postprocess_result(
     }
 
 
+def _log_choice(model: str, val: list[str], out: dict[str, Any], pick: dict[str, Any], best: dict[str, Any]) -> None:
+    """Log the chosen post-processing (``out``, :func:`_postprocess_result`) and its validation scores."""
+    log.info(
+        "%s: on validation tapes %s (%d events) chose threshold %g, min_gap_s %g, min_dur_s %g "
+        "(%s; mean F1 %.3f +- %.3f SE over %d %s; best mean %.3f)",
+        model,
+        val,
+        out["val_n_gt"],
+        out["threshold"],
+        out["min_gap_s"],
+        out["min_dur_s"],
+        out["rule"],
+        pick["mean"],
+        pick["se"],
+        pick["n_units"],
+        out["val_units"],
+        best["mean"],
+    )
+
+
 def choose_postprocess(
     pred: pd.DataFrame,
     gt: pd.DataFrame,
@@ -593,22 +613,7 @@ def choose_postprocess(
     _warn_uninformed(model, val, n_gt_val, few, ev, auto, defaults)
     out = _postprocess_result(pick, best, auto, rule, defaults, val, by_tape)
     if auto:
-        log.info(
-            "%s: on validation tapes %s (%d events) chose threshold %g, min_gap_s %g, min_dur_s %g "
-            "(%s; mean F1 %.3f +- %.3f SE over %d %s; best mean %.3f)",
-            model,
-            val,
-            out["val_n_gt"],
-            out["threshold"],
-            out["min_gap_s"],
-            out["min_dur_s"],
-            rule,
-            pick["mean"],
-            pick["se"],
-            pick["n_units"],
-            out["val_units"],
-            best["mean"],
-        )
+        _log_choice(model, val, out, pick, best)
     return out
 
 
