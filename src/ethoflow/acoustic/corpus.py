@@ -137,6 +137,33 @@ def read_raven_table(
     return Raven(df=df, annot_path=path, annot_col=label_column), skipped
 
 
+def _raw_event(
+    file: Path,
+    annot: Path,
+    row: int,
+    *,
+    start_s: float,
+    end_s: float,
+    raw_label: str,
+    low_hz: float | None = None,
+    high_hz: float | None = None,
+    quality: float | None = None,
+) -> dict[str, Any]:
+    """One raw event as the readers return it: audio ``file``, annotation file ``annot`` and its ``row``
+    (1 = the first annotation), times (s), band (Hz, None when the format has none), label, quality."""
+    return dict(
+        file=file,
+        annot=annot,
+        row=row,
+        start_s=start_s,
+        end_s=end_s,
+        low_hz=low_hz,
+        high_hz=high_hz,
+        raw_label=raw_label,
+        quality=quality,
+    )
+
+
 def _read_raven(
     p: Path, src: SourceParams, root: Path, problems: Problems, bad_rows: str, events: list[dict[str, Any]]
 ) -> None:
@@ -162,10 +189,10 @@ def _read_raven(
     for i, row in enumerate(df.itertuples(index=False)):
         r = row._asdict()
         events.append(
-            dict(
-                file=audio,
-                annot=p,
-                row=i + 1,
+            _raw_event(
+                audio,
+                p,
+                i + 1,
                 start_s=float(r["begin_time_s"]),
                 end_s=float(r["end_time_s"]),
                 low_hz=float(r["low_freq_hz"]),
@@ -197,16 +224,13 @@ def _read_birdsong(p: Path, src: SourceParams, root: Path, problems: Problems, e
             continue
         for i, syl in enumerate(seq.syls):
             events.append(
-                dict(
-                    file=audio,
-                    annot=p,
-                    row=i + 1,
+                _raw_event(
+                    audio,
+                    p,
+                    i + 1,
                     start_s=syl.position / sr,
                     end_s=(syl.position + syl.length) / sr,
-                    low_hz=None,
-                    high_hz=None,
                     raw_label=str(syl.label),
-                    quality=None,
                 )
             )
     if missing:
@@ -238,16 +262,15 @@ def _read_crowsetta(p: Path, src: SourceParams, root: Path, events: list[dict[st
             items = [(b.onset, b.offset, b.low_freq, b.high_freq, b.label) for b in annot.bboxes]
         for i, (a, b, lo, hi, lab) in enumerate(items):
             events.append(
-                dict(
-                    file=audio,
-                    annot=p,
-                    row=i + 1,
+                _raw_event(
+                    audio,
+                    p,
+                    i + 1,
                     start_s=float(a),
                     end_s=float(b),
                     low_hz=None if lo is None else float(lo),
                     high_hz=None if hi is None else float(hi),
                     raw_label=str(lab),
-                    quality=None,
                 )
             )
 
