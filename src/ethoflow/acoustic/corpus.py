@@ -137,31 +137,16 @@ def read_raven_table(
     return Raven(df=df, annot_path=path, annot_col=label_column), skipped
 
 
-def _raw_event(
-    file: Path,
-    annot: Path,
-    row: int,
-    *,
-    start_s: float,
-    end_s: float,
-    raw_label: str,
-    low_hz: float | None = None,
-    high_hz: float | None = None,
-    quality: float | None = None,
-) -> dict[str, Any]:
-    """One raw event as the readers return it: audio ``file``, annotation file ``annot`` and its ``row``
-    (1 = the first annotation), times (s), band (Hz, None when the format has none), label, quality."""
-    return dict(
-        file=file,
-        annot=annot,
-        row=row,
-        start_s=start_s,
-        end_s=end_s,
-        low_hz=low_hz,
-        high_hz=high_hz,
-        raw_label=raw_label,
-        quality=quality,
-    )
+#: a raw event's keys, in the readers' order (:func:`_raw_event`)
+_RAW_EVENT_KEYS = ("file", "annot", "row", "start_s", "end_s", "low_hz", "high_hz", "raw_label", "quality")
+_NO_BAND = (None, None)
+
+
+def _raw_event(file: Path, annot: Path, row: int, span: tuple, band: tuple, label: str, quality: Any = None) -> dict:
+    """One raw event as the readers return it (:data:`_RAW_EVENT_KEYS`): audio ``file``, annotation file
+    ``annot`` and its ``row`` (1 = the first annotation), ``span`` (start, end) in s, ``band`` (low, high)
+    in Hz (None, None when the format has none), ``label`` (raw), ``quality`` (None when not read)."""
+    return dict(zip(_RAW_EVENT_KEYS, (file, annot, row, *span, *band, label, quality)))
 
 
 def _read_raven(
@@ -193,12 +178,10 @@ def _read_raven(
                 audio,
                 p,
                 i + 1,
-                start_s=float(r["begin_time_s"]),
-                end_s=float(r["end_time_s"]),
-                low_hz=float(r["low_freq_hz"]),
-                high_hz=float(r["high_freq_hz"]),
-                raw_label=str(r["annotation"]),
-                quality=float(df[qcol].iloc[i]) if qcol else None,
+                (float(r["begin_time_s"]), float(r["end_time_s"])),
+                (float(r["low_freq_hz"]), float(r["high_freq_hz"])),
+                str(r["annotation"]),
+                float(df[qcol].iloc[i]) if qcol else None,
             )
         )
 
@@ -225,12 +208,7 @@ def _read_birdsong(p: Path, src: SourceParams, root: Path, problems: Problems, e
         for i, syl in enumerate(seq.syls):
             events.append(
                 _raw_event(
-                    audio,
-                    p,
-                    i + 1,
-                    start_s=syl.position / sr,
-                    end_s=(syl.position + syl.length) / sr,
-                    raw_label=str(syl.label),
+                    audio, p, i + 1, (syl.position / sr, (syl.position + syl.length) / sr), _NO_BAND, str(syl.label)
                 )
             )
     if missing:
@@ -266,11 +244,9 @@ def _read_crowsetta(p: Path, src: SourceParams, root: Path, events: list[dict[st
                     audio,
                     p,
                     i + 1,
-                    start_s=float(a),
-                    end_s=float(b),
-                    low_hz=None if lo is None else float(lo),
-                    high_hz=None if hi is None else float(hi),
-                    raw_label=str(lab),
+                    (float(a), float(b)),
+                    (None if lo is None else float(lo), None if hi is None else float(hi)),
+                    str(lab),
                 )
             )
 
