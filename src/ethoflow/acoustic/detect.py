@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ethoflow.acoustic.params import AUDIO_EXTENSIONS, AcousticParams, DetectSet
+from ethoflow.acoustic.params import AUDIO_EXTENSIONS, AcousticParams, DetectSet, PredictSetting
 from ethoflow.acoustic.streaming import Detector, TapeReader, load_detector, stream_windows
 from ethoflow.core import InputError, atomic_path, get_logger, progress, read_json, write_json
 from ethoflow.core.io import release_freed_memory, sha256_file
@@ -452,7 +452,7 @@ class _SetRun:
 
     name: str
     ds: DetectSet
-    setting: Any  # the set's prediction setting (window length and hop)
+    setting: PredictSetting  # window length and hop
     post: dict[str, Any]  # detection_postprocess's answer: threshold, min_gap_s, min_dur_s, from
     mpath: Path
     det_model: Detector
