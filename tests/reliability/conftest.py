@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.fixtures.tiny import VAE
+from tests.fixtures.vae import train_vae_in
 
 
 def run_stage_script(script: str, argv: list[str], capsys) -> tuple[int, str]:
@@ -78,7 +79,6 @@ def vae(tmp_path_factory, shared_data):
     from ethoflow.hbehave.params import ZarrParams
     from ethoflow.vae.params import VAEParams
     from ethoflow.vae.snips import build_df02, write_df02
-    from ethoflow.vae.training import train_vae
 
     torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("vae_rel")
@@ -95,13 +95,5 @@ def vae(tmp_path_factory, shared_data):
     df = build_df02(store, p.snips)
     df.loc[df.cage_id == sorted(df.cage_id.unique())[1], "experiment_date"] = "20170701"  # two experiments
     write_df02(df, d / "df02.parquet", None)
-    train_vae(
-        str(d / "df02.parquet"),
-        str(store),
-        p.model_dump(),
-        str(d / "model"),
-        str(d / "live"),
-        str(d / "t.json"),
-        str(d / "ck"),
-    )
+    train_vae_in(d, d / "df02.parquet", store, p)
     return d, store, d / "df02.parquet", d / "model" / "model.pt"
