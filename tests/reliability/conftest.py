@@ -7,6 +7,7 @@ blank, duplicate) and asserts (a) the exit status, (b) that the message names th
 
 from __future__ import annotations
 
+import errno
 import os
 import runpy
 import subprocess
@@ -40,6 +41,21 @@ def run_subprocess(args: list[str], cwd: Path, env: dict[str, str] | None = None
     """Run a command (``python stages/x.py ...`` or ``ethoflow ...``) the way a user does."""
     full = {**os.environ, "PYTHONPATH": str(REPO / "src"), "ETHOFLOW_EXECUTOR": "local", **(env or {})}
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, env=full)
+
+
+def disk_full_on_call(fn, n: int):
+    """``fn`` wrapped so that its ``n``-th call raises ``OSError(ENOSPC)`` (the disk fills during that
+    write) and every other call goes through."""
+    calls = 0
+
+    def wrapper(*a, **k):
+        nonlocal calls
+        calls += 1
+        if calls == n:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return fn(*a, **k)
+
+    return wrapper
 
 
 def one_error_line(stderr: str) -> str:
