@@ -26,7 +26,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -42,6 +41,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.integration.dvcproject: the project-copy helpers
 STAGES = ["moseq_arhmm", "moseq_full", "moseq_seeds", "moseq_results", "moseq_apply@heldout"]
 INPUTS = ["data/interim/moseq/outliers", "models/moseq/pca", "data/raw/moseq", "data/raw/moseq_heldout"]
 OUTPUTS = ["models/moseq", "reports/moseq", "metrics/moseq.json"]
@@ -153,13 +153,9 @@ def run_chain(src: Path, cache: Path, quick: bool) -> tuple[dict[str, dict], Pat
 
 def digests(root: Path) -> dict[str, str]:
     """sha256 of every output file of the chain, by path relative to ``root``."""
-    found = {}
-    for rel in OUTPUTS:
-        p = root / rel
-        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
-        for f in files:
-            found[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
-    return found
+    from tests.integration.dvcproject import file_digests
+
+    return file_digests(root, OUTPUTS)
 
 
 def main(argv=None) -> None:

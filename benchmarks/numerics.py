@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.fixtures.tiny: the tiny model configurations
 PIPELINES = ("acoustic_resnet", "acoustic_framewise", "hbehave", "vae", "moseq")
 
 #: per size: Adam steps, batch, ResNet window side (bins), Gibbs sweeps, and whether the sweeps resample
@@ -102,17 +103,9 @@ def hbehave(size: dict) -> str:
 
     from ethoflow.hbehave.model import HBehaveMAE, build_architecture
     from ethoflow.hbehave.params import ModelParams
+    from tests.fixtures.tiny import HBEHAVE_MODEL
 
-    mp = ModelParams(
-        input_size=[240, 1, 4],
-        patch_kernel=[5, 1, 2],
-        stages=[1, 1, 1],
-        q_strides="4,1,1;3,1,2",
-        init_embed_dim=8,
-        init_num_heads=1,
-        decoder_embed_dim=8,
-        mask_ratio=0.5,
-    )
+    mp = ModelParams(**HBEHAVE_MODEL)  # the tests' tiny hBehaveMAE
     torch.manual_seed(0)
     model = HBehaveMAE(build_architecture(mp))
     g = torch.Generator().manual_seed(1)

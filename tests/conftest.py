@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -131,3 +132,16 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ETHOFLOW_ROOT", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture
+def ethoflow_log(caplog):
+    """``caplog`` holding the ``ethoflow`` logger's records from INFO up, also when ``setup_logging``
+    (called by another test on this worker) has stopped their propagation to the root logger."""
+    log = logging.getLogger("ethoflow")
+    log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="ethoflow"):
+            yield caplog
+    finally:
+        log.removeHandler(caplog.handler)

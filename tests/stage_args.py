@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
@@ -17,3 +18,16 @@ def dvc_argv(stage: str, params_file: str | Path = "params.yaml", sections: dict
     if stage not in commands:
         raise KeyError(f"dvc.yaml has no stage {stage!r} (have: {sorted(commands)})")
     return shlex.split(commands[stage])[2:]
+
+
+def stage_env(root: str | Path) -> dict[str, str]:
+    """The environment of a stage run as a subprocess in the tests: this checkout's ``src`` first on the
+    path, ``ETHOFLOW_ROOT=root``, no progress bars, the local executor, one OpenMP thread."""
+    return dict(
+        os.environ,
+        PYTHONPATH=str(REPO / "src"),
+        ETHOFLOW_ROOT=str(root),
+        ETHOFLOW_PROGRESS="0",
+        ETHOFLOW_EXECUTOR="local",
+        OMP_NUM_THREADS="1",
+    )

@@ -39,6 +39,11 @@ def as_ckpt(as_dir):
     return torch.load(as_dir / "model.pk", map_location="cpu", weights_only=True)
 
 
+def _front_end(**fields) -> AnimalSpotFrontEnd:
+    """A front end with ANIMAL-SPOT's levels (pre-emphasis 0.98, -100 dB floor, 20 dB reference) and ``fields``."""
+    return AnimalSpotFrontEnd(**{"preemphasis": 0.98, "min_level_db": -100.0, "ref_level_db": 20.0, **fields})
+
+
 def _read_log(path) -> np.ndarray:
     rows = [LOG_LINE.match(line.strip()).groups() for line in path.read_text().splitlines() if line.strip()]
     return np.array(rows, dtype=float)  # start, end, pred, prob
@@ -73,19 +78,11 @@ def test_parity_with_animal_spot_predict_log(as_dir, tmp_path):
 def test_load_front_end_and_classes(as_dir):
     model, fe, classes = load_animal_spot(as_dir / "model.pk")
     assert classes == ["noise", "target"] and not model.training
-    assert fe == AnimalSpotFrontEnd(
-        sr=48000,
-        preemphasis=0.98,
-        n_fft=2048,
-        hop_length=1024,
-        n_freq_bins=128,
-        fmin=0.0,
-        fmax=4000.0,
-        freq_compression="linear",
-        min_level_db=-100.0,
-        ref_level_db=20.0,
-        min_max_norm=False,
+    assert fe == _front_end(
+        sr=48000, n_fft=2048, hop_length=1024, n_freq_bins=128, fmin=0.0, fmax=4000.0, freq_compression="linear"
     )
+    assert fe.preemphasis == 0.98 and fe.min_level_db == -100.0 and fe.ref_level_db == 20.0
+    assert fe.min_max_norm is False
     assert is_animal_spot_file(as_dir / "model.pk")
 
 
@@ -175,18 +172,7 @@ def _tiny_net(resnet_size=18, max_pool=1, n_classes=2):
 
 @pytest.mark.parametrize("kind", ["linear", "mel"])
 def test_front_end_shapes_and_short_recording(kind):
-    fe = AnimalSpotFrontEnd(
-        sr=16000,
-        preemphasis=0.98,
-        n_fft=512,
-        hop_length=128,
-        n_freq_bins=32,
-        fmin=500.0,
-        fmax=6000.0,
-        freq_compression=kind,
-        min_level_db=-100.0,
-        ref_level_db=20.0,
-    )
+    fe = _front_end(sr=16000, n_fft=512, hop_length=128, n_freq_bins=32, fmin=500.0, fmax=6000.0, freq_compression=kind)
     rng = np.random.default_rng(0)
     y = rng.normal(0, 0.1, 16000).astype(np.float32)
     x = window_inputs(np.stack([y[:6400], y[1600:8000]]), fe)
@@ -226,17 +212,8 @@ def test_other_resnets_use_animal_spot_names(resnet_size, max_pool):
 
 
 def test_multiclass_probability_is_one_minus_noise():
-    fe = AnimalSpotFrontEnd(
-        sr=16000,
-        preemphasis=0.98,
-        n_fft=512,
-        hop_length=256,
-        n_freq_bins=32,
-        fmin=0.0,
-        fmax=8000.0,
-        freq_compression="linear",
-        min_level_db=-100.0,
-        ref_level_db=20.0,
+    fe = _front_end(
+        sr=16000, n_fft=512, hop_length=256, n_freq_bins=32, fmin=0.0, fmax=8000.0, freq_compression="linear"
     )
     y = np.random.default_rng(1).normal(0, 0.1, 16000).astype(np.float32)
     net = _tiny_net(n_classes=3)

@@ -3,11 +3,9 @@ through Lightning with DVCLive curves, and a run killed with SIGKILL that resume
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +22,7 @@ from ethoflow.acoustic.models.framewise import (
 from ethoflow.acoustic.params import FeatureParams, FramewiseParams, TrainParams, VariantParams
 from ethoflow.acoustic.training.framewise_training import train_framewise
 from ethoflow.core import read_json, write_json
-from tests.fixtures.kill import kill_when
+from tests.fixtures.kill import resume_matches_uninterrupted_run, sha256
 
 from .conftest import TINY_FEATURES
 
@@ -89,10 +87,6 @@ def test_training_writes_the_model_its_summary_and_dvclive_curves(fw_variant, tm
     assert not (tmp_path / "ck" / "last.ckpt").exists(), "the resume checkpoint is removed at the end"
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 TRAIN_SCRIPT = """
 import sys, time
 import ethoflow.acoustic.training.framewise_training as fw
@@ -121,15 +115,8 @@ def test_kill_9_during_training_resumes_to_the_same_model_bytes(fw_variant, tmp_
             [sys.executable, "-c", script, str(vdir), str(corpus), str(out), str(ck), mode], env=env
         )
 
-    assert run(tmp_path / "ref", tmp_path / "ck_ref", "fast").wait(timeout=300) == 0
-    proc = run(tmp_path / "run", tmp_path / "ck", "slow")
-    kill_when(proc, (tmp_path / "ck" / "last.ckpt").exists)
-    assert not (tmp_path / "run" / "model.pt").exists()
-    assert run(tmp_path / "run", tmp_path / "ck", "fast").wait(timeout=300) == 0
-    summary = read_json(tmp_path / "run" / "train_summary.json")
+    summary, _ = resume_matches_uninterrupted_run(run, tmp_path)
     assert summary["resumed"] and summary["epochs_run"] == 4
-    assert _digest(tmp_path / "run" / "model.pt") == _digest(tmp_path / "ref" / "model.pt")
-    assert read_json(tmp_path / "run" / "history.json") == read_json(tmp_path / "ref" / "history.json")
 
 
 def test_same_inputs_and_params_give_byte_identical_models(fw_variant, tmp_path, tiny_features):
@@ -137,7 +124,7 @@ def test_same_inputs_and_params_give_byte_identical_models(fw_variant, tmp_path,
     t = TrainParams(**dict(TINY_FW_TRAIN, epochs=2))
     for name in ("a", "b"):
         train_framewise(vdir, corpus, tmp_path / name, tiny_features, t, tmp_path / f"ck_{name}")
-    assert _digest(tmp_path / "a" / "model.pt") == _digest(tmp_path / "b" / "model.pt")
+    assert sha256(tmp_path / "a" / "model.pt") == sha256(tmp_path / "b" / "model.pt")
 
 
 def test_a_framewise_variant_trains_and_predicts_through_the_stages(fw_variant, tmp_path, monkeypatch):

@@ -3,8 +3,6 @@ sets; adjacent song bouts 0.3-0.4 s apart stay separate detections."""
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -138,18 +136,13 @@ def test_auto_moves_away_from_the_defaults_only_when_the_validation_tapes_show_i
     assert post["best_val_f1_mean"] == 1.0 and (post["min_gap_s"], post["min_dur_s"]) == (0.1, 0.05)
 
 
-def test_too_few_validation_events_fall_back_to_the_defaults_with_a_warning(caplog):
+def test_too_few_validation_events_fall_back_to_the_defaults_with_a_warning(ethoflow_log):
     w, g, roles = _val_tapes(1, scale=0.45)  # 6 events: the search would pick a low threshold
     ev = EvaluateParams(**AUTO, min_val_events=7, search=SMALL)
-    pkg = logging.getLogger("ethoflow")  # setup_logging elsewhere on this worker may stop propagation to root
-    pkg.addHandler(caplog.handler)
-    try:
-        post = choose_postprocess(w, g, roles, 0.1, ev, "v9-default")
-    finally:
-        pkg.removeHandler(caplog.handler)
+    post = choose_postprocess(w, g, roles, 0.1, ev, "v9-default")
     assert (post["threshold"], post["min_gap_s"], post["min_dur_s"], post["rule"]) == (0.5, 0.1, 0.05, "defaults")
     assert post["val_n_gt"] == 6 and post["val_f1"] == 0.0 and post["val_units"] == "recordings"
-    assert "v9-default: only 6 annotated events" in caplog.text and "min_val_events: 7" in caplog.text
+    assert "v9-default: only 6 annotated events" in ethoflow_log.text and "min_val_events: 7" in ethoflow_log.text
     low = choose_postprocess(w, g, roles, 0.1, EvaluateParams(**AUTO, min_val_events=6, search=SMALL))
     assert low["threshold"] < 0.45 and low["rule"] == "one_se"
 

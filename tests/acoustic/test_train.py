@@ -1,6 +1,5 @@
 """Training: tiny run writes model + summary + DVCLive; a kill -9'd run resumes to the same bytes."""
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from ethoflow.acoustic.inference.predict import predict_recordings
 from ethoflow.acoustic.params import PredictSetting, VariantParams
 from ethoflow.acoustic.training.train import load_model, train_model
 from ethoflow.core import read_json
-from tests.fixtures.kill import kill_when
+from tests.fixtures.kill import resume_matches_uninterrupted_run, sha256
 
 
 @pytest.fixture
@@ -61,10 +60,6 @@ train_mod.train_model(sys.argv[1], sys.argv[2], f, t, sys.argv[3])
 """
 
 
-def _digest(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_kill_9_during_training_resumes_to_the_same_model_bytes(variant_dir, tmp_path, tiny_features, tiny_train):
     """A run SIGKILLed after its first epoch's checkpoint, rerun, writes the same model.pt bytes and history
     as an uninterrupted run."""
@@ -75,23 +70,16 @@ def test_kill_9_during_training_resumes_to_the_same_model_bytes(variant_dir, tmp
         args = [str(variant_dir), str(out), str(ck), mode, tiny_features.model_dump_json(), train.model_dump_json()]
         return subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, *args], env=env)
 
-    assert start(tmp_path / "ref", tmp_path / "ck_ref", "fast").wait(timeout=300) == 0
-    proc = start(tmp_path / "run", tmp_path / "ck", "slow")
-    kill_when(proc, (tmp_path / "ck" / "last.ckpt").exists)
-    assert not (tmp_path / "run" / "model.pt").exists()
-    assert start(tmp_path / "run", tmp_path / "ck", "fast").wait(timeout=300) == 0
-    s = read_json(tmp_path / "run" / "train_summary.json")
+    s, ref = resume_matches_uninterrupted_run(start, tmp_path)
     assert s["resumed"] and s["epochs_run"] == 3
-    assert _digest(tmp_path / "run" / "model.pt") == _digest(tmp_path / "ref" / "model.pt")
-    assert read_json(tmp_path / "run" / "history.json") == read_json(tmp_path / "ref" / "history.json")
-    assert s["scores"] == read_json(tmp_path / "ref" / "train_summary.json")["scores"]
+    assert s["scores"] == ref["scores"]
     assert not (tmp_path / "ck" / "last.ckpt").exists()
 
 
 def test_same_inputs_and_params_give_byte_identical_models(variant_dir, tmp_path, tiny_features, tiny_train):
     for name in ("a", "b"):
         train_model(str(variant_dir), str(tmp_path / name), tiny_features, tiny_train, str(tmp_path / f"ck_{name}"))
-    assert _digest(tmp_path / "a" / "model.pt") == _digest(tmp_path / "b" / "model.pt")
+    assert sha256(tmp_path / "a" / "model.pt") == sha256(tmp_path / "b" / "model.pt")
     assert read_json(tmp_path / "a" / "history.json") == read_json(tmp_path / "b" / "history.json")
 
 

@@ -12,8 +12,8 @@ from ethoflow.core.errors import InputError
 from ethoflow.vae.embed import embed_experiments
 from ethoflow.vae.params import VAEParams
 from ethoflow.vae.snips import build_df02, write_df02
-from ethoflow.vae.training import train_vae
 from tests.build06.test_merge import df02_frame, write_latents
+from tests.fixtures.vae import train_vae_in
 from tests.vae.helpers import make_store
 
 torch.set_num_threads(1)
@@ -32,15 +32,7 @@ def trained(tmp_path_factory):
         }
     )
     write_df02(build_df02(store, p.snips), d / "df02.parquet", None)
-    train_vae(
-        str(d / "df02.parquet"),
-        str(store),
-        p.model_dump(),
-        str(d / "model"),
-        str(d / "live"),
-        str(d / "t.json"),
-        str(d / "ck"),
-    )
+    train_vae_in(d, d / "df02.parquet", store, p)
     return d, store
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import logging
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import soundfile as sf
 from ethoflow.core.errors import InputError
 from ethoflow.core.inputs import audio_info, check_columns, check_file, warn_checkpoint_overrides
 from ethoflow.core.stage import debug_enabled, error_line
+from tests.fixtures.logs import logged_warnings
 
 
 def _wav(path, seconds=1.0, sr=8000, subtype="PCM_16"):
@@ -48,17 +48,10 @@ def test_check_columns_names_the_param_the_column_and_the_columns_present(tmp_pa
 
 
 def test_checkpoint_overrides_are_warned_with_both_values():
-    seen = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda record: seen.append(record.getMessage())
-    log = logging.getLogger("ethoflow.checkpoint")
-    log.addHandler(handler)
-    try:
+    with logged_warnings("ethoflow.checkpoint") as seen:
         lines = warn_checkpoint_overrides(
             "m.pt", {"n_fft": 512, "sr": 16000, "only": 1}, {"n_fft": 2048, "sr": 16000}, "acoustic.features"
         )
-    finally:
-        log.removeHandler(handler)
     assert lines == [
         "m.pt: the model file's n_fft=512 overrides params acoustic.features.n_fft=2048 (the file's value is used)"
     ]

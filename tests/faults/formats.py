@@ -204,18 +204,23 @@ def _dlc_csv_wrong_type(path: Path) -> str:
     return "line 6, column 3: non-numeric value 'n/a?'"
 
 
+def _h5_without(key: str, message: str) -> Callable[[Path], str]:
+    """A fault that deletes ``key`` from an HDF5 file (SLEAP, NWB) and expects ``message``."""
+
+    def damage(path: Path) -> str:
+        import h5py
+
+        with h5py.File(path, "a") as f:
+            del f[key]
+        return message
+
+    return damage
+
+
 def _make_slp(folder: Path) -> Path:
     path = folder / "flies.slp"
     shutil.copyfile(SLP, path)
     return path
-
-
-def _slp_missing_key(path: Path) -> str:
-    import h5py
-
-    with h5py.File(path, "a") as f:
-        del f["frames"]
-    return "not a SLEAP labels file: missing frames"
 
 
 def _make_sleap_h5(folder: Path) -> Path:
@@ -237,14 +242,6 @@ def _sleap_h5_wrong_shape(path: Path) -> str:
         del f["tracks"]
         f["tracks"] = np.zeros((2, 2, 3, 30))  # 3 nodes, 4 names
     return "SLEAP 'tracks' has shape (2, 2, 3, 30), expected (tracks, 2, 4 nodes, frames > 0)"
-
-
-def _sleap_h5_missing_key(path: Path) -> str:
-    import h5py
-
-    with h5py.File(path, "a") as f:
-        del f["node_names"]
-    return "not a SLEAP analysis file: missing node_names"
 
 
 def make_nwb_file(path: Path, bodyparts=BODYPARTS, frames: int = 30, shapes: dict | None = None) -> Path:
@@ -293,14 +290,6 @@ def _nwb_wrong_shape(path: Path) -> str:
         _NWB_CACHE["short"] = make_nwb_file(path.parent / ".short.nwb", shapes={"b2": (20, 2)}).read_bytes()
     path.write_bytes(_NWB_CACHE["short"])
     return "PoseEstimationSeries differ in length"
-
-
-def _nwb_missing_key(path: Path) -> str:
-    import h5py
-
-    with h5py.File(path, "a") as f:
-        del f["processing/behavior/PoseEstimation"]
-    return "NWB file holds 0 PoseEstimation objects"
 
 
 # --------------------------------------------------------------------------- hbehave
@@ -605,7 +594,7 @@ FORMATS: list[InputFormat] = [
         _make_slp,
         _load_pose("sleap"),
         text=False,
-        specific={"missing_key": _slp_missing_key},
+        specific={"missing_key": _h5_without("frames", "not a SLEAP labels file: missing frames")},
         needs_shared=True,
     ),
     InputFormat(
@@ -614,7 +603,10 @@ FORMATS: list[InputFormat] = [
         _make_sleap_h5,
         _load_pose("sleap"),
         text=False,
-        specific={"missing_key": _sleap_h5_missing_key, "wrong_shape": _sleap_h5_wrong_shape},
+        specific={
+            "missing_key": _h5_without("node_names", "not a SLEAP analysis file: missing node_names"),
+            "wrong_shape": _sleap_h5_wrong_shape,
+        },
     ),
     InputFormat(
         "nwb",
@@ -622,7 +614,10 @@ FORMATS: list[InputFormat] = [
         _make_nwb,
         _load_pose("nwb"),
         text=False,
-        specific={"missing_key": _nwb_missing_key, "wrong_shape": _nwb_wrong_shape},
+        specific={
+            "missing_key": _h5_without("processing/behavior/PoseEstimation", "NWB file holds 0 PoseEstimation objects"),
+            "wrong_shape": _nwb_wrong_shape,
+        },
     ),
     InputFormat(
         "dam2",

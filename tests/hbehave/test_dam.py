@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
 import re
 
 import numpy as np
@@ -192,21 +191,15 @@ def test_dam5_without_the_data_type_is_refused(tmp_path):
         read_dam(tmp_path / "M032.txt")
 
 
-def test_dam5_store_and_stage_log(tmp_path, caplog):
+def test_dam5_store_and_stage_log(tmp_path, ethoflow_log):
     (tmp_path / "raw").mkdir()
     make_dam5(tmp_path / "raw" / "M030.txt")
     cfg = ZarrParams(input_format="dam", input_dir=str(tmp_path / "raw"), summary_file=None, val_fraction=0.0)
-    log = logging.getLogger("ethoflow")
-    log.addHandler(caplog.handler)
-    try:
-        with caplog.at_level(logging.INFO, logger="ethoflow"):
-            rep = build_store(cfg, tmp_path / "a.zarr")
-    finally:
-        log.removeHandler(caplog.handler)
+    rep = build_store(cfg, tmp_path / "a.zarr")
     assert rep["dam_rows"]["formats"] == {"DAM5": 1} and rep["dam_rows"]["readings"] == 12
-    assert "DAM5 (multibeam): 12 CT rows read as counts (left out: 12 C1" in caplog.text
-    assert "reading interval 131 s, resampled to minutes by overlap" in caplog.text
-    assert "DAM rows: 1 files, 12 readings read (1 DAM5); 0 rows skipped; 0 count values left out" in caplog.text
+    assert "DAM5 (multibeam): 12 CT rows read as counts (left out: 12 C1" in ethoflow_log.text
+    assert "reading interval 131 s, resampled to minutes by overlap" in ethoflow_log.text
+    assert "DAM rows: 1 files, 12 readings read (1 DAM5); 0 rows skipped; 0 count values left out" in ethoflow_log.text
     recs, _ = read_dam(tmp_path / "raw" / "M030.txt")
     stored = read_cage(tmp_path / "a.zarr", "M030_ch05")
     np.testing.assert_array_equal(stored.activity, recs[4].activity)
@@ -385,28 +378,22 @@ def test_damaged_row_skip_is_reported_and_nothing_shifts(tmp_path, name):
     assert mon.valid.sum() == 8 * 32 - (32 if row_level else 1)
 
 
-def test_skip_mode_stage_log_says_how_many_and_why(tmp_path, caplog):
+def test_skip_mode_stage_log_says_how_many_and_why(tmp_path, ethoflow_log):
     lines, _ = _dam2_lines()
     lines[2] = _set(lines[2], 20, None)  # missing field
     lines[4] = _set(lines[4], 19, "-4")  # negative count
     lines[5] = _set(lines[5], 40, "99999")  # absurd count
     (tmp_path / "M008.txt").write_text("\n".join(lines) + "\n")
     cfg = ZarrParams(input_format="dam", input_dir=str(tmp_path), summary_file=None, dam_on_bad_row="skip")
-    log = logging.getLogger("ethoflow")
-    log.addHandler(caplog.handler)
-    try:
-        with caplog.at_level(logging.INFO, logger="ethoflow"):
-            rep = build_store(cfg, tmp_path / "s.zarr")
-    finally:
-        log.removeHandler(caplog.handler)
+    rep = build_store(cfg, tmp_path / "s.zarr")
     assert (
         "M008.txt: 1 rows skipped (1 column_count), 2 count values left out (1 negative, 1 above_max); "
         "first: line 3: 41 columns instead of 42: column 42 onward missing"
-    ) in caplog.text
+    ) in ethoflow_log.text
     assert (
         "DAM rows: 1 files, 7 readings read (1 DAM2); 1 rows skipped (1 column_count); "
         "2 count values left out (1 negative, 1 above_max)"
-    ) in caplog.text
+    ) in ethoflow_log.text
     assert rep["dam_rows"]["skipped_rows"] == 1 and rep["dam_rows"]["files_with_problems"] == ["M008.txt"]
     assert [(p["line"], p["column"]) for p in rep["files"]["M008.txt"]["problems"]] == [(3, 42), (5, 19), (6, 40)]
 

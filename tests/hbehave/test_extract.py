@@ -13,6 +13,12 @@ from ethoflow.hbehave.extract import embed_cage, extract, load_embeddings, load_
 from ethoflow.hbehave.model import build_model
 from ethoflow.hbehave.params import ExtractParams, HeatmapParams, ModelParams
 from ethoflow.hbehave.plots import heatmaps, is_day
+from tests.fixtures.tiny import HBEHAVE_MODEL
+
+
+def _tiny_model():
+    """The tests' 3-level hBehaveMAE (8-dim first level, 4 h windows), in eval mode."""
+    return build_model(ModelParams(**HBEHAVE_MODEL)).eval()
 
 
 def test_spread_tokens_covers_each_minute_once():
@@ -52,16 +58,7 @@ def _reference_minute(model, x, window, starts, minute):
 
 def test_strided_spreading_equals_per_minute_reference():
     torch.manual_seed(0)
-    m = build_model(
-        ModelParams(
-            input_size=[240, 1, 4],
-            patch_kernel=[5, 1, 2],
-            stages=[1, 1, 1],
-            q_strides="4,1,1;3,1,2",
-            init_embed_dim=8,
-            decoder_embed_dim=8,
-        )
-    ).eval()
+    m = _tiny_model()
     x = np.random.default_rng(0).normal(size=(700, 4)).astype(np.float32)
     levels = embed_cage(m, x, 240, 60, batch_size=3)
     assert [lv.shape for lv in levels] == [(700, 8), (700, 16), (700, 32)]
@@ -78,16 +75,7 @@ def test_strided_spreading_equals_per_minute_reference():
 
 
 def test_short_cage_is_padded():
-    m = build_model(
-        ModelParams(
-            input_size=[240, 1, 4],
-            patch_kernel=[5, 1, 2],
-            stages=[1, 1, 1],
-            q_strides="4,1,1;3,1,2",
-            init_embed_dim=8,
-            decoder_embed_dim=8,
-        )
-    ).eval()
+    m = _tiny_model()
     out = embed_cage(m, np.zeros((100, 4), np.float32), 240, 60)
     assert out[0].shape == (100, 8) and np.isfinite(out[0]).all()
 
@@ -191,16 +179,7 @@ def test_extraction_uses_the_training_statistics(trained, tiny_store, tmp_path):
 
 @pytest.mark.parametrize("precision,tol", [("bf16", 0.2), ("fp16", 0.05)])
 def test_reduced_precision_close_to_fp32(precision, tol):
-    m = build_model(
-        ModelParams(
-            input_size=[240, 1, 4],
-            patch_kernel=[5, 1, 2],
-            stages=[1, 1, 1],
-            q_strides="4,1,1;3,1,2",
-            init_embed_dim=8,
-            decoder_embed_dim=8,
-        )
-    ).eval()
+    m = _tiny_model()
     x = np.random.default_rng(0).normal(size=(500, 4)).astype(np.float32)
     ref = embed_cage(m, x, 240, 60, precision="fp32")
     out = embed_cage(m, x, 240, 60, precision=precision)

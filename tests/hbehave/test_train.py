@@ -133,7 +133,6 @@ def test_ddp_worker_error_is_one_clear_line(tiny_store, tiny_params, tmp_path):
 def test_stage_resumes_after_kill(tiny_store, tmp_path):
     """SIGKILL the hbehave_train stage mid-run; running it again resumes from the last checkpoint."""
     import json
-    import os
     import signal
     import subprocess
     import sys
@@ -143,6 +142,7 @@ def test_stage_resumes_after_kill(tiny_store, tmp_path):
     import yaml
 
     from tests.hbehave.conftest import TINY_MODEL
+    from tests.stage_args import stage_env
 
     repo = Path(__file__).resolve().parents[2]
     (tmp_path / "params.yaml").write_text(
@@ -155,13 +155,7 @@ def test_stage_resumes_after_kill(tiny_store, tmp_path):
             }
         )
     )
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(repo / "src"),
-        ETHOFLOW_ROOT=str(tmp_path),
-        ETHOFLOW_EXECUTOR="local",
-        OMP_NUM_THREADS="1",
-    )
+    env = stage_env(tmp_path)
     cmd = [
         sys.executable,
         str(repo / "stages" / "hbehave_train.py"),

@@ -8,6 +8,7 @@ copy's ``src/`` on ``PYTHONPATH``. :func:`ran_stages` parses which stages a ``dv
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -126,3 +127,15 @@ _RAN = re.compile(r"Running stage '([^']+)'")
 def ran_stages(res: subprocess.CompletedProcess) -> set[str]:
     """Names of the stages a ``dvc repro`` / ``dvc exp run`` actually ran."""
     return set(_RAN.findall(res.stdout + res.stderr))
+
+
+def file_digests(root: Path, paths: list[str]) -> dict[str, str]:
+    """``{file path relative to root: sha256}`` for every file under ``paths`` (files or folders, relative
+    to ``root``)."""
+    digests = {}
+    for rel in paths:
+        top = root / rel
+        files = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
+        for f in files:
+            digests[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return digests

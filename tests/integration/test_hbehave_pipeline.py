@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,19 +33,12 @@ TINY_MODEL_1CH = {
 
 def _stage(name: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     from ethoflow.hbehave.params import HBehaveParams
-    from tests.stage_args import dvc_argv
+    from tests.stage_args import dvc_argv, stage_env
 
     # the arguments dvc.yaml gives the stage (``name`` may be ``stage@item``), resolved against cwd's params
     params = cwd / "params.yaml"
     argv = ["--params", str(params), *dvc_argv(name, params, {"hbehave": HBehaveParams})]
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(REPO / "src"),
-        ETHOFLOW_ROOT=str(cwd),
-        ETHOFLOW_PROGRESS="0",
-        ETHOFLOW_EXECUTOR="local",
-        OMP_NUM_THREADS="1",
-    )
+    env = stage_env(cwd)
     res = subprocess.run(
         [sys.executable, str(REPO / "stages" / f"{name.split('@')[0]}.py"), *argv, *args],
         cwd=cwd,

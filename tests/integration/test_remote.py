@@ -10,7 +10,6 @@ other pipelines' stages, which this test never runs, so push/pull/status name th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 import yaml
 
 from tests.fixtures.dvc import clone_project
-from tests.integration.dvcproject import dvc, git, ran_stages
+from tests.integration.dvcproject import dvc, file_digests, git, ran_stages
 from tests.integration.sshd import running_sshd
 
 pytestmark = pytest.mark.integration
@@ -32,17 +31,6 @@ def out_paths(proj: Path) -> list[str]:
     """Every out (data, models, metrics, plots) that dvc.lock records for the chain's stages."""
     lock = yaml.safe_load((proj / "dvc.lock").read_text())
     return sorted(o["path"] for name in CHAIN for o in lock["stages"][name].get("outs", []))
-
-
-def file_digests(proj: Path, paths: list[str]) -> dict[str, str]:
-    """``{relative file path: sha256}`` for every file under ``paths``."""
-    digests = {}
-    for rel in paths:
-        root = proj / rel
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for f in files:
-            digests[str(f.relative_to(proj))] = hashlib.sha256(f.read_bytes()).hexdigest()
-    return digests
 
 
 def metric_values(proj: Path) -> dict[str, dict]:

@@ -12,14 +12,13 @@ import pytest
 from ethoflow.core.errors import InputError
 from ethoflow.moseq.groups import group_analysis, session_groups
 from ethoflow.moseq.params import MoseqParams
+from tests.fixtures.moseq import write_toy_kpms_config
 
 
 def write_results(root, syllables: dict[str, np.ndarray], fps: float = 30.0):
     """A ``moseq_results`` folder at ``root`` (``model/results.h5`` and the kpms ``config.yml``) with
     the given per-frame syllables {session: (T,)}; centroid and heading a seeded random walk."""
     from keypoint_moseq.io import save_hdf5
-
-    from ethoflow.moseq.io import write_kpms_config
 
     rng = np.random.default_rng(0)
     res = {
@@ -32,16 +31,7 @@ def write_results(root, syllables: dict[str, np.ndarray], fps: float = 30.0):
     }
     (root / "model").mkdir()
     save_hdf5(str(root / "model" / "results.h5"), res)
-    write_kpms_config(
-        root,
-        bodyparts=["a", "b"],
-        use_bodyparts=["a", "b"],
-        anterior_bodyparts=["a"],
-        posterior_bodyparts=["b"],
-        skeleton=[],
-        fps=fps,
-        video_dir="",
-    )
+    write_toy_kpms_config(root, ("a", "b"), fps)
     return root
 
 

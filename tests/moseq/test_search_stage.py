@@ -15,6 +15,7 @@ from ethoflow.core.io import read_json
 from ethoflow.dispatch import ComputeParams
 from ethoflow.moseq import fit, stages
 from ethoflow.moseq.params import MoseqParams
+from tests.fixtures.moseq import write_toy_kpms_config
 
 
 class Crash(Exception):
@@ -28,19 +29,8 @@ def fake_duration(kappa: float) -> float:
 @pytest.fixture
 def project(in_tmp, monkeypatch):
     pytest.importorskip("keypoint_moseq")
-    from ethoflow.moseq.io import write_kpms_config
-
     pca_dir = in_tmp / "pca"
-    write_kpms_config(
-        pca_dir,
-        bodyparts=["a", "b", "c"],
-        use_bodyparts=["a", "b", "c"],
-        anterior_bodyparts=["a"],
-        posterior_bodyparts=["c"],
-        skeleton=[],
-        fps=30.0,
-        video_dir="",
-    )
+    write_toy_kpms_config(pca_dir)
     (pca_dir / "pca.p").write_bytes(b"pca")
     kp = in_tmp / "keypoints.p"
     kp.write_bytes(b"keypoints")

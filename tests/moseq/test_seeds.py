@@ -14,6 +14,7 @@ from ethoflow.core.io import read_json
 from ethoflow.dispatch import ComputeParams
 from ethoflow.moseq import fit, seeds, stages
 from ethoflow.moseq.params import MoseqParams
+from tests.fixtures.moseq import write_toy_kpms_config
 
 
 class Crash(Exception):
@@ -44,20 +45,11 @@ def project(in_tmp, monkeypatch):
     pytest.importorskip("keypoint_moseq")
     import keypoint_moseq as kpms
 
-    from ethoflow.moseq.io import update_kpms_config, write_kpms_config
+    from ethoflow.moseq.io import update_kpms_config
 
     dirs = {k: in_tmp / k for k in ("pca", "arhmm", "full")}
     for k, d in dirs.items():
-        write_kpms_config(
-            d,
-            bodyparts=["a", "b", "c"],
-            use_bodyparts=["a", "b", "c"],
-            anterior_bodyparts=["a"],
-            posterior_bodyparts=["c"],
-            skeleton=[],
-            fps=30.0,
-            video_dir="",
-        )
+        write_toy_kpms_config(d)
         update_kpms_config(d, kappa={"pca": 1.0, "arhmm": 1e6, "full": 1e4}[k])
     (dirs["pca"] / "pca.p").write_bytes(b"pca")
     (in_tmp / "keypoints.p").write_bytes(b"keypoints")

@@ -7,6 +7,7 @@ blank, duplicate) and asserts (a) the exit status, (b) that the message names th
 
 from __future__ import annotations
 
+import errno
 import os
 import runpy
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.fixtures.tiny import VAE
+from tests.fixtures.vae import train_vae_in
 
 
 def run_stage_script(script: str, argv: list[str], capsys) -> tuple[int, str]:
@@ -39,6 +41,21 @@ def run_subprocess(args: list[str], cwd: Path, env: dict[str, str] | None = None
     """Run a command (``python stages/x.py ...`` or ``ethoflow ...``) the way a user does."""
     full = {**os.environ, "PYTHONPATH": str(REPO / "src"), "ETHOFLOW_EXECUTOR": "local", **(env or {})}
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, env=full)
+
+
+def disk_full_on_call(fn, n: int):
+    """``fn`` wrapped so that its ``n``-th call raises ``OSError(ENOSPC)`` (the disk fills during that
+    write) and every other call goes through."""
+    calls = 0
+
+    def wrapper(*a, **k):
+        nonlocal calls
+        calls += 1
+        if calls == n:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return fn(*a, **k)
+
+    return wrapper
 
 
 def one_error_line(stderr: str) -> str:
@@ -78,7 +95,6 @@ def vae(tmp_path_factory, shared_data):
     from ethoflow.hbehave.params import ZarrParams
     from ethoflow.vae.params import VAEParams
     from ethoflow.vae.snips import build_df02, write_df02
-    from ethoflow.vae.training import train_vae
 
     torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("vae_rel")
@@ -95,13 +111,5 @@ def vae(tmp_path_factory, shared_data):
     df = build_df02(store, p.snips)
     df.loc[df.cage_id == sorted(df.cage_id.unique())[1], "experiment_date"] = "20170701"  # two experiments
     write_df02(df, d / "df02.parquet", None)
-    train_vae(
-        str(d / "df02.parquet"),
-        str(store),
-        p.model_dump(),
-        str(d / "model"),
-        str(d / "live"),
-        str(d / "t.json"),
-        str(d / "ck"),
-    )
+    train_vae_in(d, d / "df02.parquet", store, p)
     return d, store, d / "df02.parquet", d / "model" / "model.pt"

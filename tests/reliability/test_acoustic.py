@@ -14,7 +14,7 @@ from ethoflow.acoustic.data.corpus import build_corpus
 from ethoflow.acoustic.params import CorpusParams, VariantParams
 from ethoflow.core.errors import InputError, OutputError
 from tests.conftest import REPO
-from tests.reliability.conftest import leftovers, run_stage_script, run_subprocess, tree
+from tests.reliability.conftest import disk_full_on_call, leftovers, run_stage_script, run_subprocess, tree
 
 TABLE = "Recording_1_Segment_07.Table.1.selections.txt"
 
@@ -212,16 +212,8 @@ def test_variant_folder_is_all_or_nothing_on_a_full_disk(tmp_path, raven, monkey
     out = tmp_path / "variants" / "v1"
     variants.write_variant(out, df, vindex, index)
     before = tree(out)
-    calls = {"n": 0}
     real = variants.raven_selection_table
-
-    def full(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(*a, **k)
-
-    monkeypatch.setattr(variants, "raven_selection_table", full)
+    monkeypatch.setattr(variants, "raven_selection_table", disk_full_on_call(real, 2))
     with pytest.raises(OutputError, match=r"cannot write: no space left on device"):
         variants.write_variant(out, df.assign(start_s=df.start_s + 0.01), vindex, index)
     assert tree(out) == before and leftovers(out.parent) == []

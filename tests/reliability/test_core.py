@@ -7,7 +7,7 @@ import errno
 import pandas as pd
 import pytest
 
-from ethoflow.core.errors import InputError, OutputError
+from ethoflow.core.errors import InputError
 from ethoflow.core.stage import run_stage
 from tests.conftest import REPO
 from tests.reliability.conftest import leftovers, one_error_line, run_stage_script, run_subprocess
@@ -130,19 +130,6 @@ def test_truncated_model_file_names_the_file(tmp_path, shared_data):
     p.write_bytes(src[: len(src) // 3])
     with pytest.raises(InputError, match=r"model\.pk: checkpoint is truncated or corrupt"):
         load_torch(p, weights_only=False)
-
-
-def test_output_set_disk_full_midway_keeps_the_previous_set(tmp_path):
-    from ethoflow.core.io import output_set
-
-    a, b = tmp_path / "t.parquet", tmp_path / "t.csv"
-    a.write_text("old")
-    b.write_text("old")
-    with pytest.raises(OutputError, match=r"t\.csv: cannot write: no space left on device"):
-        with output_set([a, b]) as (ta, tb):
-            ta.write_text("new")
-            raise OSError(errno.ENOSPC, "No space left on device", str(tb))
-    assert a.read_text() == b.read_text() == "old" and leftovers(tmp_path) == []
 
 
 def test_cli_check_params_on_a_broken_params_file_exits_2_naming_the_key(tmp_path):

@@ -3,7 +3,6 @@ embedding sets all-or-nothing."""
 
 from __future__ import annotations
 
-import errno
 import re
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 from ethoflow.core.errors import InputError, OutputError
 from ethoflow.hbehave.ingest import build_store
 from ethoflow.hbehave.params import ZarrParams
-from tests.reliability.conftest import leftovers, one_error_line, run_stage_script, tree
+from tests.reliability.conftest import disk_full_on_call, leftovers, one_error_line, run_stage_script, tree
 
 ROWS = 400  # the first 400 readings of M014.txt (13 h): fast, and still real
 
@@ -140,15 +139,7 @@ def test_store_write_failing_midway_keeps_the_previous_store(tmp_path, dam_dir, 
     out = tmp_path / "activity.zarr"
     build_store(cfg, out)
     before = tree(out)
-    real, calls = ingest.write_cage, {"n": 0}
-
-    def full(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(*a, **k)
-
-    monkeypatch.setattr(ingest, "write_cage", full)
+    monkeypatch.setattr(ingest, "write_cage", disk_full_on_call(ingest.write_cage, 2))
     with pytest.raises(OSError):
         build_store(cfg, out)
     assert tree(out) == before and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -169,15 +160,9 @@ def test_embedding_set_is_all_or_nothing_on_a_full_disk(trained, tmp_path, monke
     out = tmp_path / "emb"
     ex.extract(model, store, "4h", cfg, out, model_params=mp)
     before = tree(out)
-    real, calls = np.savez_compressed, {"n": 0}
-
-    def full(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 3:  # the third level's file
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(*a, **k)
-
-    monkeypatch.setattr(ex.np, "savez_compressed", full)
+    real = np.savez_compressed
+    # the disk fills while the third level's file is written
+    monkeypatch.setattr(ex.np, "savez_compressed", disk_full_on_call(real, 3))
     with pytest.raises((OSError, OutputError)):
         ex.extract(
             model,

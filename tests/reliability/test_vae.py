@@ -4,7 +4,6 @@ all-or-nothing under a full disk and a kill -9. Inputs: a store from the real DA
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 
 from ethoflow.core.errors import InputError, OutputError
 from tests.conftest import REPO
+from tests.fixtures.logs import logged_warnings
 from tests.fixtures.tiny import VAE as PARAMS
 from tests.reliability.conftest import leftovers, one_error_line, run_stage_script, tree
 
@@ -196,15 +196,8 @@ def test_df02_pair_is_all_or_nothing(vae, tmp_path, monkeypatch):
 
 
 def test_a_checkpoint_overriding_params_is_a_warning_naming_both_values(vae, tmp_path):
-    msgs = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda record: msgs.append(record.getMessage())
-    log = logging.getLogger("ethoflow.checkpoint")
-    log.addHandler(handler)
-    try:
+    with logged_warnings("ethoflow.checkpoint") as msgs:
         _embed(vae, tmp_path / "out", model_params={**PARAMS["model"], "latent_dim": 4})
-    finally:
-        log.removeHandler(handler)
     assert any("model.pt: the model file's latent_dim=2 overrides params vae.model.latent_dim=4" in m for m in msgs), (
         msgs
     )

@@ -12,7 +12,8 @@ from ethoflow.vae.embed import embed_experiments, latent_columns
 from ethoflow.vae.model import VAEConfig
 from ethoflow.vae.params import VAEParams
 from ethoflow.vae.snips import build_df02, load_snip_arrays, write_df02
-from ethoflow.vae.training import fit_normaliser, load_vae, split_by_cage, train_vae
+from ethoflow.vae.training import fit_normaliser, load_vae, split_by_cage
+from tests.fixtures.vae import train_vae_in
 from tests.vae.helpers import make_store
 
 torch.set_num_threads(1)
@@ -42,16 +43,7 @@ def data(tmp_path_factory):
 
 def run(d, store, df02, p, tag, ckpt=None, **kw):
     out = d / tag
-    return train_vae(
-        str(df02),
-        str(store),
-        p.model_dump(),
-        str(out / "model"),
-        str(out / "live"),
-        str(out / "train.json"),
-        str(ckpt or out / "ckpt"),
-        **kw,
-    ), out
+    return train_vae_in(out, df02, store, p, ckpt, **kw), out
 
 
 def test_split_by_cage_holds_out_whole_cages():
