@@ -42,7 +42,7 @@ FRAMEWORK_DECORATORS = {
 
 @dataclass(frozen=True)
 class Module:
-    name: str  # dotted, e.g. "ethoflow.acoustic.predict"
+    name: str  # dotted, e.g. "ethoflow.acoustic.inference.predict"
     path: Path
     is_package: bool  # an __init__.py
 
