@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ethoflow.core.errors import EthoflowError
 from ethoflow.report.browser import dump_dom, vega_draw_counts

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from pathlib import Path
 
 from ethoflow.build06.build import TrainJoin, build_df03_with_embeddings

@@ -416,6 +416,33 @@ def check_overwrite(paths: list[str | os.PathLike] | str | os.PathLike, overwrit
         raise OverwriteError("refusing to overwrite existing output(s) without overwrite=true: " + ", ".join(existing))
 
 
+def save_torch(path: str | os.PathLike, obj: Any, *, records_named_after_file: bool = False) -> Path:
+    """``torch.save`` of ``obj`` to ``path``, atomically; the same ``obj`` gives the same bytes on every run.
+
+    The one recipe for writing a torch file (its reader: :func:`load_torch`). ``torch.save`` writes a zip
+    whose records sit in a folder named after the file it writes to (``archive/`` for a buffer). By
+    default ``obj`` is saved to memory (records under ``archive/``), then written with
+    :func:`atomic_write_bytes`. ``records_named_after_file``: saved straight to :func:`atomic_path`'s
+    deterministic temporary file, so the records sit under ``.<stem>.partial/`` (the acoustic model
+    files' layout, kept so that their bytes do not change).
+
+    Raises:
+        OutputError: (default mode) the system refuses the write, naming ``path`` and the cause.
+        OSError: (``records_named_after_file``) the system refuses the write.
+    """
+    import io as _io
+
+    import torch
+
+    if records_named_after_file:
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+        return Path(path)
+    buf = _io.BytesIO()
+    torch.save(obj, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def load_torch(
     path: str | os.PathLike,
     what: str = "checkpoint",
