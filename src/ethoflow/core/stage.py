@@ -3,7 +3,7 @@
 A stage script looks like::
 
     def main(argv=None):
-        args = stage_parser(__doc__).parse_args(argv)
+        args = stage_args(__doc__, argv, ("variant", "variant name"), out="the model folder")
         cfg = load_section("vae", VAEParams, args.params)
         ...one library call...
 
@@ -45,6 +45,34 @@ def stage_parser(description: str | None = None) -> argparse.ArgumentParser:
     )
     return parser
 
+
+
+def stage_args(
+    description: str | None,
+    argv: list[str] | None,
+    *positionals: tuple[str, str],
+    **options: str | dict[str, Any],
+) -> argparse.Namespace:
+    """Parse a stage script's command line: :func:`stage_parser`'s ``--params``/``-v`` plus the stage's own
+    arguments, declared in one call.
+
+    ``positionals``: ``(name, help)`` pairs, in order (``("variant", "variant name (acoustic.variants)")``).
+    ``options``: one required ``--option`` per keyword, ``_`` written ``-`` on the command line
+    (``variant_dir="the variant's folder"`` is ``--variant-dir``, read back as ``args.variant_dir``); the
+    value is the help text, or a dict of further ``add_argument`` keywords with its ``help``
+    (``{"help": "...", "type": int}``, ``{"help": "...", "nargs": "+"}``). No option has a default: every
+    path comes from the stage's ``cmd`` in dvc.yaml.
+
+    Raises:
+        SystemExit: (argparse) a missing or unknown argument, or ``-h``.
+    """
+    parser = stage_parser(description)
+    for name, help_text in positionals:
+        parser.add_argument(name, help=help_text)
+    for name, spec in options.items():
+        kw = {"help": spec} if isinstance(spec, str) else dict(spec)
+        parser.add_argument("--" + name.replace("_", "-"), required=True, **kw)
+    return parser.parse_args(argv)
 
 #: errors raised inside these libraries are reported as one line (traceback under -v / ETHOFLOW_DEBUG=1)
 LIBRARY_ERRORS = ("pyarrow", "zarr", "numcodecs", "h5py", "torch", "pandas", "soundfile", "sleap_io")
