@@ -41,3 +41,19 @@ def test_records_named_after_file_keep_the_acoustic_layout(tmp_path):
 def test_round_trip(tmp_path):
     ck = load_torch(save_torch(tmp_path / "m.pt", _payload()), weights_only=True)
     assert torch.equal(ck["state_dict"]["w"], _payload()["state_dict"]["w"]) and ck["classes"] == ["noise", "call"]
+
+
+def test_torch_files_are_written_and_read_only_through_core_io():
+    """One recipe: no ``torch.save``/``torch.load`` call in the library outside ethoflow.core.io."""
+    import ast
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "src" / "ethoflow"
+    calls = [
+        f"{p.relative_to(src)}:{n.lineno}"
+        for p in src.rglob("*.py")
+        if p != src / "core" / "io.py"
+        for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(n, ast.Call) and ast.unparse(n.func) in ("torch.save", "torch.load")
+    ]
+    assert not calls, f"use ethoflow.core.io.save_torch/load_torch: {calls}"

@@ -447,6 +447,7 @@ def load_torch(
     path: str | os.PathLike,
     what: str = "checkpoint",
     hint: str = "re-create it (rerun the stage that writes it) or restore it",
+    wrap_errors: bool = True,
     **load_kw: Any,
 ) -> Any:
     """``torch.load`` that turns a missing, empty, truncated or corrupt file into one line.
@@ -455,6 +456,9 @@ def load_torch(
     ``OSError: [Errno 22] Invalid argument`` or an ``UnpicklingError`` traceback, name no file).
     ``what`` names the kind of file in the message ("VAE model file", "resume checkpoint", ...);
     ``hint`` says what to do about a corrupt file; ``load_kw`` go to ``torch.load`` (``map_location``, ``weights_only``).
+    The one recipe for reading a torch file (its writer: :func:`save_torch`). ``wrap_errors=False``: no
+    checks, torch's own exception passes through, for a caller that words the problem itself (a lab's
+    ANIMAL-SPOT or BehaveMAE file).
     """
     import pickle
     import zipfile
@@ -462,6 +466,8 @@ def load_torch(
     import torch
 
     path = Path(path)
+    if not wrap_errors:
+        return torch.load(path, **load_kw)
     if not path.is_file():
         raise InputError(f"{path}: {what} not found")
     if path.stat().st_size == 0:
