@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import io
 import json
 import math
 import os
@@ -430,15 +431,13 @@ def save_torch(path: str | os.PathLike, obj: Any, *, records_named_after_file: b
         OutputError: (default mode) the system refuses the write, naming ``path`` and the cause.
         OSError: (``records_named_after_file``) the system refuses the write.
     """
-    import io as _io
-
-    import torch
+    import torch  # local: torch takes seconds to import, and most callers of this module never need it
 
     if records_named_after_file:
         with atomic_path(path) as tmp:
             torch.save(obj, tmp)
         return Path(path)
-    buf = _io.BytesIO()
+    buf = io.BytesIO()
     torch.save(obj, buf)
     return atomic_write_bytes(path, buf.getvalue())
 
