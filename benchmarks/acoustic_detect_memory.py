@@ -6,9 +6,9 @@ untrained models of the default sizes with the default front end: the ResNet-18 
 (width 64; ``--width``) and the framewise detector (``arch: framewise``, default
 ``FramewiseParams``), or uses the model file given with ``--model`` (e.g. an ANIMAL-SPOT ``.pk``,
 detect only). Then, each in a **separate process** and one after the other, it runs
-``acoustic_detect`` (:func:`ethoflow.acoustic.detect.detect_set`, one detection set over the tape)
-and ``acoustic_predict`` (:func:`ethoflow.acoustic.predict.predict_recordings`, the tape as one
-recording), both streamed in chunks of ``--chunk-s`` (:mod:`ethoflow.acoustic.streaming`). Each
+``acoustic_detect`` (:func:`ethoflow.acoustic.inference.detect.detect_set`, one detection set over the tape)
+and ``acoustic_predict`` (:func:`ethoflow.acoustic.inference.predict.predict_recordings`, the tape as one
+recording), both streamed in chunks of ``--chunk-s`` (:mod:`ethoflow.acoustic.inference.streaming`). Each
 process reports its own peak resident memory (``resource.getrusage``, ``ru_maxrss``) and its times;
 the benchmark prints one table: peak RSS against the target (issue #11/#16: < 1.5 GB for 2 hours at
 48 kHz) and seconds of audio per second (compute, and whole process with imports), next to what
@@ -36,9 +36,9 @@ CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
 import torch
-from ethoflow.acoustic.detect import detect_set
+from ethoflow.acoustic.inference.detect import detect_set
 from ethoflow.acoustic.params import AcousticParams
-from ethoflow.acoustic.predict import predict_recordings
+from ethoflow.acoustic.inference.predict import predict_recordings
 job = json.loads(sys.argv[1])
 cfg = AcousticParams.model_validate(job["cfg"])
 t1 = time.perf_counter()
@@ -46,7 +46,7 @@ if job["stage"] == "detect":
     n = detect_set(cfg, "bench", job["out"])["metrics"]["detections"]
 else:
     s = cfg.predict.settings["bench"]
-    n = predict_recordings(job["model"], [job["recording"]], s.seq_len_s, s.hop_s, job["out"] + ".parquet",
+    n = predict_recordings(job["model"], [job["recording"]], s, job["out"] + ".parquet",
                            cfg.predict.batch_size, cfg.predict.num_threads, chunk_s=cfg.predict.chunk_s)["n_windows"]
 t2 = time.perf_counter()
 print("RESULT " + json.dumps({
@@ -85,8 +85,8 @@ def save_models(tmp: Path, width: int) -> dict[str, Path]:
     """Untrained, seeded model files of the default sizes (front end ``FeatureParams(sr=48000)``)."""
     import torch
 
-    from ethoflow.acoustic.framewise import FramewiseNet
-    from ethoflow.acoustic.model import CallClassifier
+    from ethoflow.acoustic.models.framewise import FramewiseNet
+    from ethoflow.acoustic.models.model import CallClassifier
     from ethoflow.acoustic.params import FeatureParams, FramewiseParams
 
     f = FeatureParams(sr=48000)

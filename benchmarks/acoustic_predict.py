@@ -56,12 +56,12 @@ def as_model_loop(model, fe, classes, y, seq_len_s: float, hop_s: float):
     shared data's README ran it (``--batch_size 1 --num_workers 0 --no_cuda``): the recording loaded
     once, then for every window (its strided dataset: ANIMAL-SPOT's windows) its own samples ->
     spectrogram -> a batch of one through the network -> softmax. The front end and network are
-    ethoflow's re-implementations (``ethoflow.acoustic.animal_spot``, parity 3.2e-7 with ``predict.py``),
+    ethoflow's re-implementations (``ethoflow.acoustic.models.animal_spot``, parity 3.2e-7 with ``predict.py``),
     so the loop structure is the only difference from ``as-model``. Returns P(target) per window."""
     import numpy as np
     import torch
 
-    from ethoflow.acoustic.animal_spot import window_inputs, window_samples
+    from ethoflow.acoustic.models.animal_spot import window_inputs, window_samples
 
     starts, L, _ = window_samples(len(y), seq_len_s, hop_s, fe.sr)
     out = []
@@ -79,8 +79,8 @@ def child(method: str, tape: str, model_path: str, hop: float, threads: int) -> 
     if method.startswith("as-model"):  # the lab's ANIMAL-SPOT model file, through ethoflow or the loop
         import numpy as np
 
-        from ethoflow.acoustic.animal_spot import load_animal_spot, predict_samples
-        from ethoflow.acoustic.spectrogram import load_audio
+        from ethoflow.acoustic.frontend.spectrogram import load_audio
+        from ethoflow.acoustic.models.animal_spot import load_animal_spot, predict_samples
 
         torch.set_num_threads(threads)
         model, fe, classes = load_animal_spot(model_path, min_max_norm=True)
@@ -95,11 +95,11 @@ def child(method: str, tape: str, model_path: str, hop: float, threads: int) -> 
         print(json.dumps({"compute_s": dt, "rows": len(prob), "audio_s": len(y) / fe.sr}))
         return
 
-    from ethoflow.acoustic.framewise import load_framewise, predict_power_framewise
+    from ethoflow.acoustic.frontend.spectrogram import load_audio, recording_power
+    from ethoflow.acoustic.inference.predict import naive_predict, predict_power
+    from ethoflow.acoustic.models.framewise import load_framewise, predict_power_framewise
     from ethoflow.acoustic.params import FeatureParams
-    from ethoflow.acoustic.predict import naive_predict, predict_power
-    from ethoflow.acoustic.spectrogram import load_audio, recording_power
-    from ethoflow.acoustic.train import load_model
+    from ethoflow.acoustic.training.train import load_model
 
     torch.set_num_threads(threads)
     ck = torch.load(model_path, weights_only=False)
@@ -122,8 +122,8 @@ def child(method: str, tape: str, model_path: str, hop: float, threads: int) -> 
 def _models(tmp: Path) -> dict[str, Path]:
     import torch
 
-    from ethoflow.acoustic.framewise import FramewiseNet
-    from ethoflow.acoustic.model import CallClassifier
+    from ethoflow.acoustic.models.framewise import FramewiseNet
+    from ethoflow.acoustic.models.model import CallClassifier
     from ethoflow.acoustic.params import FeatureParams, FramewiseParams
 
     torch.manual_seed(0)

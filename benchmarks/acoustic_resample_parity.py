@@ -1,9 +1,9 @@
 """Window-probability parity with ANIMAL-SPOT when a tape is not at the model's rate.
 
 ANIMAL-SPOT resamples a whole recording with ``resampy`` (Kaiser window, ``kaiser_best``) before cutting
-its windows; ethoflow streams it through :class:`ethoflow.acoustic.streaming.TapeReader`
+its windows; ethoflow streams it through :class:`ethoflow.acoustic.inference.streaming.TapeReader`
 (``scipy.signal.resample_poly``, pieces with a margin). Everything after resampling is the same code
-(:func:`ethoflow.acoustic.animal_spot.predict_samples`, whose parity with ANIMAL-SPOT's ``predict.py`` at
+(:func:`ethoflow.acoustic.models.animal_spot.predict_samples`, whose parity with ANIMAL-SPOT's ``predict.py`` at
 the model's own rate the test suite checks), so the difference printed here is the resamplers' alone.
 
 The tape: the shared parity tape (``../shared/data/audio/animal-spot/tape.wav``, 48 kHz) written at
@@ -32,8 +32,8 @@ def main() -> None:
     import soundfile as sf
     from scipy.signal import resample_poly
 
-    from ethoflow.acoustic.animal_spot import load_animal_spot, predict_samples
-    from ethoflow.acoustic.streaming import TapeReader
+    from ethoflow.acoustic.inference.streaming import TapeReader
+    from ethoflow.acoustic.models.animal_spot import load_animal_spot, predict_samples
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tape-sr", type=int, default=44100)

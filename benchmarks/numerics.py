@@ -63,7 +63,7 @@ def acoustic_resnet(size: dict) -> str:
     """ResNet-18 window classifier (width 4) on (B, 1, hw, hw) spectrogram windows, cross-entropy."""
     import torch
 
-    from ethoflow.acoustic.model import CallClassifier
+    from ethoflow.acoustic.models.model import CallClassifier
 
     torch.manual_seed(0)
     model = CallClassifier(2, 18, 4)
@@ -83,7 +83,7 @@ def acoustic_framewise(size: dict) -> str:
     """Framewise CNN (width 2, 3 temporal layers) on (B, 1, 32, 128) spectrograms, per-frame cross-entropy."""
     import torch
 
-    from ethoflow.acoustic.framewise import FramewiseNet
+    from ethoflow.acoustic.models.framewise import FramewiseNet
     from ethoflow.acoustic.params import FramewiseParams
 
     torch.manual_seed(0)

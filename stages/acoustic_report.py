@@ -1,6 +1,7 @@
 """acoustic_report: headline metrics (cnn vs rf), metrics.csv, metrics_per_tape.csv, PR curves, confusion tables, plot data."""
 
 from ethoflow.acoustic.params import AcousticParams
+from ethoflow.acoustic.records import ReportPaths
 from ethoflow.acoustic.stages import run_acoustic_report
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_args
@@ -22,14 +23,16 @@ def main(argv=None):
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_acoustic_report(
         cfg,
-        corpus_index=args.corpus_index,
-        variants_dir=args.variants_dir,
-        detections_dir=args.detections_dir,
-        filtered_dir=args.filtered_dir,
-        models_dir=args.models_dir,
-        detect_dir=args.detect_dir,
-        metrics=args.metrics,
-        reports=args.reports,
+        paths=ReportPaths(
+            corpus_index=args.corpus_index,
+            variants_dir=args.variants_dir,
+            detections_dir=args.detections_dir,
+            filtered_dir=args.filtered_dir,
+            models_dir=args.models_dir,
+            metrics=args.metrics,
+            reports=args.reports,
+            detect_dir=args.detect_dir,
+        ),
         params_path=args.params,
     )
 

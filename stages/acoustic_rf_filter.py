@@ -1,6 +1,7 @@
 """acoustic_rf_filter: keep the detections the random forest accepts; tables and metrics of the `rf` layer."""
 
 from ethoflow.acoustic.params import AcousticParams
+from ethoflow.acoustic.records import RFFilterPaths
 from ethoflow.acoustic.stages import run_acoustic_rf_filter
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_args
@@ -24,12 +25,14 @@ def main(argv=None):
         cfg,
         variant=args.variant,
         setting=args.setting,
-        detections=args.detections,
-        features=args.features,
-        model=args.model,
-        corpus_index=args.corpus_index,
-        variant_index=args.variant_index,
-        out=args.out,
+        paths=RFFilterPaths(
+            detections=args.detections,
+            features=args.features,
+            model=args.model,
+            corpus_index=args.corpus_index,
+            variant_index=args.variant_index,
+            out=args.out,
+        ),
         params_path=args.params,
     )
 

@@ -1,6 +1,7 @@
 """acoustic_rf_train: librosa features of every detection; random forest on the validation tapes' detections."""
 
 from ethoflow.acoustic.params import AcousticParams
+from ethoflow.acoustic.records import RFTrainPaths
 from ethoflow.acoustic.stages import run_acoustic_rf_train
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_args
@@ -23,11 +24,13 @@ def main(argv=None):
         cfg,
         variant=args.variant,
         setting=args.setting,
-        detections=args.detections,
-        variant_index=args.variant_index,
-        corpus_index=args.corpus_index,
-        features_out=args.features_out,
-        model_out=args.model_out,
+        paths=RFTrainPaths(
+            detections=args.detections,
+            variant_index=args.variant_index,
+            corpus_index=args.corpus_index,
+            features_out=args.features_out,
+            model_out=args.model_out,
+        ),
         params_path=args.params,
     )
 

@@ -34,7 +34,7 @@ def demo_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_index(demo_dir):
-    from ethoflow.acoustic.corpus import build_corpus
+    from ethoflow.acoustic.data.corpus import build_corpus
 
     cfg = CorpusParams(
         sources=[

@@ -9,16 +9,17 @@ import pandas as pd
 import pytest
 import torch
 
-from ethoflow.acoustic.animal_spot import (
+from ethoflow.acoustic.inference.predict import predict_recordings_animal_spot
+from ethoflow.acoustic.models.animal_spot import (
     AnimalSpotFrontEnd,
     AnimalSpotNet,
     is_animal_spot_file,
     load_animal_spot,
-    predict_recordings,
     predict_samples,
     window_inputs,
     window_samples,
 )
+from ethoflow.acoustic.params import PredictSetting
 from ethoflow.core import InputError
 
 LOG_LINE = re.compile(r"time=([\d.]+)-([\d.]+), pred=([01]), prob=([\d.eE+-]+)$")
@@ -48,11 +49,10 @@ def test_parity_with_animal_spot_predict_log(as_dir, tmp_path):
     ref = _read_log(as_dir / "tape_predict_output.log")
     assert len(ref) == 193
     out = tmp_path / "predictions.parquet"
-    summary = predict_recordings(
+    summary = predict_recordings_animal_spot(
         str(as_dir / "model.pk"),
         [{"tape": "T", "recording": "tape", "file": str(as_dir / "tape.wav")}],
-        seq_len_s=0.4,
-        hop_s=0.05,
+        setting=PredictSetting(seq_len_s=0.4, hop_s=0.05),
         out_path=str(out),
         min_max_norm=True,
     )
@@ -199,7 +199,7 @@ def test_front_end_shapes_and_short_recording(kind):
 
 
 def test_mel_filters_are_triangles_between_fmin_and_fmax():
-    from ethoflow.acoustic.animal_spot import _mel_filters
+    from ethoflow.acoustic.models.animal_spot import _mel_filters
 
     fb = _mel_filters(48000, 1025, 40, 0.0, 8000.0).numpy()  # (n_stft, n_mels)
     assert fb.shape == (1025, 40) and fb.min() >= 0 and np.allclose(fb.max(axis=0), 1)
@@ -210,7 +210,7 @@ def test_mel_filters_are_triangles_between_fmin_and_fmax():
 
 @pytest.mark.parametrize("resnet_size,max_pool", [(34, 1), (50, 0)])
 def test_other_resnets_use_animal_spot_names(resnet_size, max_pool):
-    from ethoflow.acoustic.animal_spot import _to_theirs
+    from ethoflow.acoustic.models.animal_spot import _to_theirs
 
     net = _tiny_net(resnet_size, max_pool, n_classes=3)
     keys = {_to_theirs(k) for k in net.encoder.state_dict()}

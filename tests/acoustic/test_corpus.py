@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from ethoflow.acoustic.corpus import build_corpus, merge_events
+from ethoflow.acoustic.data.corpus import build_corpus, merge_events
 from ethoflow.acoustic.params import CorpusParams, DemoParams
 from ethoflow.core import InputError
 from ethoflow.demo.acoustic import generate

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from ethoflow.acoustic.detect import (
+from ethoflow.acoustic.frontend.features import energy_band
+from ethoflow.acoustic.frontend.spectrogram import load_audio
+from ethoflow.acoustic.inference.detect import (
     TapeReader,
     audio_problem,
     detect_set,
@@ -22,9 +24,7 @@ from ethoflow.acoustic.detect import (
     load_detector,
     stream_windows,
 )
-from ethoflow.acoustic.features import energy_band
 from ethoflow.acoustic.params import AcousticParams, DemoParams, FeatureParams
-from ethoflow.acoustic.spectrogram import load_audio
 from ethoflow.core import InputError, read_json
 from tests.fixtures.tiny import ACOUSTIC_DEMO as TINY_DEMO
 from tests.fixtures.tiny import ACOUSTIC_FEATURES as TINY_FEATURES
@@ -46,7 +46,7 @@ def _tiny_model(path: Path) -> Path:
     """A seeded, untrained ethoflow model file with the tiny front end (enough to exercise detection)."""
     import torch
 
-    from ethoflow.acoustic.model import CallClassifier
+    from ethoflow.acoustic.models.model import CallClassifier
 
     torch.manual_seed(0)
     m = CallClassifier(2, 18, 4).eval()
@@ -85,8 +85,8 @@ def _cfg(d: Path, thr: float, **over) -> AcousticParams:
 
 def test_streamed_windows_equal_the_whole_tape_for_any_chunk_size(data):
     """Chunks of 8 windows (0.8 s), resampled from 22.05 kHz: same windows and probabilities as one pass."""
-    from ethoflow.acoustic.predict import predict_power
-    from ethoflow.acoustic.spectrogram import recording_power
+    from ethoflow.acoustic.frontend.spectrogram import recording_power
+    from ethoflow.acoustic.inference.predict import predict_power
 
     d, _ = data
     det = load_detector(d / "model.pt")
@@ -100,7 +100,7 @@ def test_streamed_windows_equal_the_whole_tape_for_any_chunk_size(data):
 
 
 def test_tape_reader_resamples_pieces_exactly_as_the_whole_file(data):
-    from ethoflow.acoustic.spectrogram import load_audio
+    from ethoflow.acoustic.frontend.spectrogram import load_audio
 
     d, _ = data
     file = d / "tapes" / "H01.flac"
@@ -115,7 +115,7 @@ def test_tape_reader_resamples_pieces_exactly_as_the_whole_file(data):
 
 
 def test_streamed_animal_spot_windows_equal_predict_tape(shared_data):
-    from ethoflow.acoustic.animal_spot import predict_tape
+    from ethoflow.acoustic.models.animal_spot import predict_tape
 
     d = shared_data / "audio" / "animal-spot"
     if not (d / "model.pk").is_file():
@@ -212,7 +212,7 @@ import os
 from ethoflow.core import numerics
 _mode = os.environ.get(numerics.ENV_APPLIED, 'fast')  # the test process's mode: oneDNN off when portable
 numerics.apply_runtime(*((_mode.split(':')[0], int(_mode.split(':')[1])) if ':' in _mode else ('fast', 0)))
-import ethoflow.acoustic.detect as d
+import ethoflow.acoustic.inference.detect as d
 from ethoflow.acoustic.params import AcousticParams
 import json
 orig = d.write_json
@@ -286,7 +286,7 @@ def test_auto_threshold_of_a_variant_model_uses_the_values_chosen_on_its_validat
 
 
 def test_evaluate_detection_bands_come_from_each_detections_spectrum(tmp_path):
-    from ethoflow.acoustic.features import detection_bands
+    from ethoflow.acoustic.frontend.features import detection_bands
 
     sr = 16000
     t = np.arange(2 * sr) / sr
@@ -299,7 +299,7 @@ def test_evaluate_detection_bands_come_from_each_detections_spectrum(tmp_path):
 
 
 def test_band_of_a_long_detection_is_read_in_blocks_and_equals_the_whole_segment(tmp_path, monkeypatch):
-    import ethoflow.acoustic.features as feats
+    import ethoflow.acoustic.frontend.features as feats
 
     sr = 8000
     rng = np.random.default_rng(0)
@@ -317,7 +317,7 @@ def _tiny_framewise(path: Path) -> Path:
     """A seeded, untrained framewise model file with the tiny front end."""
     import torch
 
-    from ethoflow.acoustic.framewise import FramewiseNet
+    from ethoflow.acoustic.models.framewise import FramewiseNet
     from ethoflow.acoustic.params import FramewiseParams
 
     torch.manual_seed(0)
@@ -333,8 +333,8 @@ def _tiny_framewise(path: Path) -> Path:
 def test_a_framewise_model_streams_to_the_same_cells_as_one_pass_over_the_tape(data, tmp_path):
     """Chunks of 0.4 s (25 frames) with the model's context: the framewise detector's hop_s cells equal
     predict_power_framewise on the whole spectrogram, for a resampled FLAC and a WAV."""
-    from ethoflow.acoustic.framewise import predict_power_framewise
-    from ethoflow.acoustic.spectrogram import recording_power
+    from ethoflow.acoustic.frontend.spectrogram import recording_power
+    from ethoflow.acoustic.models.framewise import predict_power_framewise
 
     d, _ = data
     det = load_detector(_tiny_framewise(tmp_path / "fw.pt"))

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow.acoustic.evaluate import (
+from ethoflow.acoustic.evaluation.evaluate import (
     chain_windows,
     counts,
     evaluate_detections,
@@ -126,7 +126,7 @@ def test_evaluate_detections_groups_by_role():
 
 
 def test_event_intervals_give_the_event_count_and_a_seeded_95pct_interval_around_each_rate():
-    from ethoflow.acoustic.evaluate import event_intervals
+    from ethoflow.acoustic.evaluation.evaluate import event_intervals
 
     small, large = event_intervals(14, 3, 5), event_intervals(140, 30, 50)
     assert small["events"] == 19 and large["events"] == 190

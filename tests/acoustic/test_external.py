@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from ethoflow.acoustic.data.variants import build_variant
 from ethoflow.acoustic.external import evaluate_external
 from ethoflow.acoustic.params import AcousticParams, VariantParams
 from ethoflow.acoustic.records import read_variant_index
-from ethoflow.acoustic.variants import build_variant
 from ethoflow.core import read_json, write_json
 
 

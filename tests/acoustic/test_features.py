@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow.acoustic.features import detection_features, segment_features
+from ethoflow.acoustic.frontend.features import detection_features, segment_features
 from ethoflow.acoustic.params import RFParams
 
 

@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 import torch
 
-from ethoflow.acoustic.framewise import (
+from ethoflow.acoustic.data.variants import build_variant, write_variant
+from ethoflow.acoustic.models.framewise import (
     FramewiseNet,
     frame_labels,
     frames_to_cells,
     load_framewise,
     predict_frames,
 )
-from ethoflow.acoustic.framewise_training import train_framewise
 from ethoflow.acoustic.params import FeatureParams, FramewiseParams, TrainParams, VariantParams
-from ethoflow.acoustic.variants import build_variant, write_variant
+from ethoflow.acoustic.training.framewise_training import train_framewise
 from ethoflow.core import read_json, write_json
 from tests.fixtures.kill import kill_when
 
@@ -95,7 +95,7 @@ def _digest(path: Path) -> str:
 
 TRAIN_SCRIPT = """
 import sys, time
-import ethoflow.acoustic.framewise_training as fw
+import ethoflow.acoustic.training.framewise_training as fw
 from ethoflow.acoustic.params import FeatureParams, TrainParams
 slow = sys.argv[5] == "slow"
 if slow:  # give the test time to kill the run after its first checkpoint

@@ -27,9 +27,9 @@ def test_an_override_that_breaks_the_front_end_names_the_variant():
 
 
 def test_model_trained_with_a_variants_front_end_predicts_with_it(demo_index, tmp_path, tiny_train):
-    from ethoflow.acoustic.detect import TapeReader, load_detector, stream_windows
-    from ethoflow.acoustic.train import train_model
-    from ethoflow.acoustic.variants import build_variant, write_variant
+    from ethoflow.acoustic.data.variants import build_variant, write_variant
+    from ethoflow.acoustic.inference.detect import TapeReader, load_detector, stream_windows
+    from ethoflow.acoustic.training.train import train_model
 
     f = _cfg(sr=8000, n_fft=256, hop_length=128, seq_len_s=0.3).variant_features("v2")
     df, vi = build_variant(demo_index, VariantParams(split="tape_exclusive", seed=1), f.seq_len_s)

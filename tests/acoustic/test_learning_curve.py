@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from ethoflow.acoustic.learning_curve import (
+from ethoflow.acoustic.training.learning_curve import (
     choose_recordings,
     heldout_scores,
     parse_duration,

@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow.acoustic.evaluate import (
+from ethoflow.acoustic.evaluation.evaluate import (
     chain_windows,
     choose_postprocess,
     detection_postprocess,
     match_hungarian,
     merge_intervals,
 )
+from ethoflow.acoustic.frontend.spectrogram import window_starts
 from ethoflow.acoustic.params import AcousticParams, EvaluateParams
-from ethoflow.acoustic.predict import window_starts
 from ethoflow.core import InputError, ParamsError, write_json
 
 AUTO = dict(threshold="auto", min_gap_s="auto", min_dur_s="auto")

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from ethoflow.acoustic.report import confusion_rows
-from ethoflow.acoustic.rf import rf_curve
+from ethoflow.acoustic.evaluation.rf import rf_curve
+from ethoflow.acoustic.reporting.report import confusion_rows
 
 
 def _gt():

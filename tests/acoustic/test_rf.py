@@ -6,9 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow.acoustic.params import AcousticParams, RFParams
-from ethoflow.acoustic.records import VariantIndex
-from ethoflow.acoustic.rf import (
+from ethoflow.acoustic.evaluation.rf import (
     choose_threshold,
     chosen_metrics,
     fit_filter,
@@ -18,6 +16,8 @@ from ethoflow.acoustic.rf import (
     save_filter,
     train_rf,
 )
+from ethoflow.acoustic.params import AcousticParams, RFParams
+from ethoflow.acoustic.records import VariantIndex
 from ethoflow.core import InputError, write_json
 
 
@@ -146,7 +146,7 @@ def _variant_case(tmp_path):
 
 def test_train_rf_learns_only_from_validation_tape_detections(tmp_path, monkeypatch):
     vindex, feats = _variant_case(tmp_path)
-    monkeypatch.setattr("ethoflow.acoustic.features.detection_features", lambda det, files, p: feats.copy())
+    monkeypatch.setattr("ethoflow.acoustic.frontend.features.detection_features", lambda det, files, p: feats.copy())
     cfg = AcousticParams(rf={"n_estimators": 20, "n_folds": 2})
     res = train_rf(cfg, vindex, str(tmp_path / "detections.parquet"), str(tmp_path / "corpus_index.json"))
     st = res["stats"]
@@ -156,7 +156,9 @@ def test_train_rf_learns_only_from_validation_tape_detections(tmp_path, monkeypa
     det = pd.read_parquet(tmp_path / "detections.parquet")
     scrambled = feats.copy()
     scrambled.loc[det.tape == "T", "center_freq"] = 0.0
-    monkeypatch.setattr("ethoflow.acoustic.features.detection_features", lambda det, files, p: scrambled.copy())
+    monkeypatch.setattr(
+        "ethoflow.acoustic.frontend.features.detection_features", lambda det, files, p: scrambled.copy()
+    )
     res2 = train_rf(cfg, vindex, str(tmp_path / "detections.parquet"), str(tmp_path / "corpus_index.json"))
     assert res2["threshold"] == res["threshold"] and res2["stats"] == st
 
@@ -165,7 +167,7 @@ def test_a_labs_classifier_file_is_used_after_its_features_are_checked(tmp_path,
     from sklearn.ensemble import RandomForestClassifier
 
     vindex, feats = _variant_case(tmp_path)
-    monkeypatch.setattr("ethoflow.acoustic.features.detection_features", lambda det, files, p: feats.copy())
+    monkeypatch.setattr("ethoflow.acoustic.frontend.features.detection_features", lambda det, files, p: feats.copy())
     y = (pd.read_parquet(tmp_path / "detections.parquet").gt_hungarian != "").to_numpy(int)
     lab = RandomForestClassifier(n_estimators=10, random_state=0).fit(feats[["cnn_logit_mean", "center_freq"]], y)
     joblib.dump(lab, tmp_path / "lab_rf.joblib")
@@ -192,11 +194,12 @@ def test_a_labs_classifier_file_is_used_after_its_features_are_checked(tmp_path,
 
 
 def test_rf_stage_outputs_report_counts_and_the_filter_layer_carries_them(tmp_path, monkeypatch):
-    from ethoflow.acoustic.rf import filter_layer, write_rf_train
+    from ethoflow.acoustic.evaluation.rf import filter_layer, write_rf_train
+    from ethoflow.acoustic.records import RFFilterPaths
     from ethoflow.core import read_json
 
     vindex, feats = _variant_case(tmp_path)
-    monkeypatch.setattr("ethoflow.acoustic.features.detection_features", lambda det, files, p: feats.copy())
+    monkeypatch.setattr("ethoflow.acoustic.frontend.features.detection_features", lambda det, files, p: feats.copy())
     cfg = AcousticParams(rf={"n_estimators": 20, "n_folds": 2})
     det, corpus = str(tmp_path / "detections.parquet"), str(tmp_path / "corpus_index.json")
     write_rf_train(cfg, vindex, det, corpus, str(tmp_path / "feat"), str(tmp_path / "rf"))
@@ -204,9 +207,15 @@ def test_rf_stage_outputs_report_counts_and_the_filter_layer_carries_them(tmp_pa
     assert (summary["n_pos"], summary["n_neg"], summary["pass_through"]) == (40, 20, False)
     out = tmp_path / "filtered"
     model = str(tmp_path / "rf" / "rf.pkl")
-    filter_layer(
-        cfg, "v1", "default", vindex, det, str(tmp_path / "feat" / "features.parquet"), model, corpus, str(out)
+    paths = RFFilterPaths(
+        detections=det,
+        features=str(tmp_path / "feat" / "features.parquet"),
+        model=model,
+        corpus_index=corpus,
+        variant_index=str(tmp_path / "variant_index.json"),
+        out=str(out),
     )
+    filter_layer(paths, vindex, "v1", "default", cfg.evaluate.iou)
     m = read_json(out / "metrics.json")
     assert m["layer"] == "rf" and m["chosen"]["rf_n_pos"] == 40 and m["chosen"]["rf_n_neg"] == 20
     assert m["chosen"]["rf_pass_through"] == 0 and m["chosen"]["val_f1_rf"] > m["chosen"]["val_f1_cnn"]

@@ -4,9 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ethoflow.acoustic.model import CallClassifier, target_logit
-from ethoflow.acoustic.params import AugmentParams, FeatureParams
-from ethoflow.acoustic.spectrogram import (
+from ethoflow.acoustic.frontend.spectrogram import (
     augment_window,
     frames_per_window,
     load_audio,
@@ -14,6 +12,8 @@ from ethoflow.acoustic.spectrogram import (
     to_input,
     window_batch,
 )
+from ethoflow.acoustic.models.model import CallClassifier, target_logit
+from ethoflow.acoustic.params import AugmentParams, FeatureParams
 
 
 def _tone(freq, sr, dur, amp=0.5):

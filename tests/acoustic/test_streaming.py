@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import ethoflow.acoustic.detect as detect_mod
-from ethoflow.acoustic.detect import detect_set
-from ethoflow.acoustic.predict import predict_power, predict_recordings
-from ethoflow.acoustic.streaming import TapeReader, load_detector, stream_windows
+import ethoflow.acoustic.inference.detect as detect_mod
+from ethoflow.acoustic.inference.detect import detect_set
+from ethoflow.acoustic.inference.predict import predict_power, predict_recordings
+from ethoflow.acoustic.inference.streaming import TapeReader, load_detector, stream_windows
+from ethoflow.acoustic.params import PredictSetting
 
 from .test_detect import _cfg, _tiny_framewise, _tiny_model, data  # noqa: F401  (data: the fixture)
 
@@ -35,9 +36,9 @@ def _recordings(d: Path) -> list[dict]:
 def test_predict_streams_chunks_equal_to_the_whole_tape_for_both_architectures(data, tmp_path, monkeypatch, arch):  # noqa: F811
     """acoustic_predict with chunks of 0.4 s (a resampled 22.05 kHz FLAC and a 16 kHz WAV) gives the
     rows of the whole-tape computation, never loads a whole tape, and its progress adds up to the audio."""
-    import ethoflow.acoustic.spectrogram as spec
-    from ethoflow.acoustic.framewise import predict_power_framewise
-    from ethoflow.acoustic.spectrogram import recording_power
+    import ethoflow.acoustic.frontend.spectrogram as spec
+    from ethoflow.acoustic.frontend.spectrogram import recording_power
+    from ethoflow.acoustic.models.framewise import predict_power_framewise
 
     d, _ = data
     model = _tiny_model(tmp_path / "m.pt") if arch == "window" else _tiny_framewise(tmp_path / "m.pt")
@@ -58,7 +59,9 @@ def test_predict_streams_chunks_equal_to_the_whole_tape_for_both_architectures(d
 
     monkeypatch.setattr(spec, "load_audio", no_whole_tape)
     monkeypatch.setattr(spec, "recording_power", no_whole_tape)
-    summary = predict_recordings(str(model), recs, 0.4, 0.1, str(tmp_path / "p.parquet"), 4, chunk_s=0.4)
+    summary = predict_recordings(
+        str(model), recs, PredictSetting(seq_len_s=0.4, hop_s=0.1), str(tmp_path / "p.parquet"), 4, chunk_s=0.4
+    )
     got = pd.read_parquet(tmp_path / "p.parquet")
     assert list(got.columns) == ["tape", "recording", "start_s", "end_s", "prob", "logit", "label"]
     assert summary["n_windows"] == len(got) == len(whole) > 100

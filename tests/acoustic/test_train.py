@@ -8,10 +8,11 @@ import sys
 import pytest
 import torch
 
-from ethoflow.acoustic.params import VariantParams
-from ethoflow.acoustic.predict import predict_recordings, window_starts
-from ethoflow.acoustic.train import load_model, train_model
-from ethoflow.acoustic.variants import build_variant, write_variant
+from ethoflow.acoustic.data.variants import build_variant, write_variant
+from ethoflow.acoustic.frontend.spectrogram import window_starts
+from ethoflow.acoustic.inference.predict import predict_recordings
+from ethoflow.acoustic.params import PredictSetting, VariantParams
+from ethoflow.acoustic.training.train import load_model, train_model
 from ethoflow.core import read_json
 from tests.fixtures.kill import kill_when
 
@@ -46,7 +47,7 @@ def test_train_writes_model_summary_and_dvclive(variant_dir, tmp_path, tiny_feat
 
 KILL_SCRIPT = """
 import sys, time
-import ethoflow.acoustic.train as train_mod
+import ethoflow.acoustic.training.train as train_mod
 from ethoflow.acoustic.params import FeatureParams, TrainParams
 if sys.argv[4] == "slow":  # give the test time to kill the run after its first checkpoint
     real = train_mod._evaluate
@@ -124,8 +125,7 @@ def test_predict_windows_cover_each_recording(variant_dir, tmp_path, tiny_featur
     predict_recordings(
         str(tmp_path / "m" / "model.pt"),
         recs,
-        0.4,
-        0.1,
+        PredictSetting(seq_len_s=0.4, hop_s=0.1),
         str(tmp_path / "p.parquet"),
         features={**tiny_features.model_dump(), "n_fft": 1024},
     )
@@ -168,7 +168,7 @@ def test_corrupt_resume_checkpoint_names_the_file(variant_dir, tmp_path, tiny_fe
 
     ck = tmp_path / "ck"
     ck.mkdir()
-    from ethoflow.acoustic.train import fingerprint
+    from ethoflow.acoustic.training.train import fingerprint
 
     torch.save({"state_dict": {"w": torch.zeros(1000)}}, ck / "last.ckpt")
     raw = (ck / "last.ckpt").read_bytes()

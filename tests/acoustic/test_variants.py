@@ -5,8 +5,8 @@ import copy
 import numpy as np
 import pytest
 
+from ethoflow.acoustic.data.variants import SPLITS, build_variant, draw_segment, free_gaps, write_variant
 from ethoflow.acoustic.params import VariantParams
-from ethoflow.acoustic.variants import SPLITS, build_variant, draw_segment, free_gaps, write_variant
 from ethoflow.core import InputError
 
 

@@ -46,7 +46,7 @@ def test_load_torch_missing_and_good(tmp_path):
 
 @pytest.mark.parametrize("how", ["empty", "truncated", "garbage"])
 def test_model_loaders_name_corrupt_file(tmp_path, how):
-    from ethoflow.acoustic.train import load_model
+    from ethoflow.acoustic.training.train import load_model
     from ethoflow.hbehave.train import load_checkpoint
     from ethoflow.vae.training import load_vae
 

@@ -84,7 +84,7 @@ def _make_raven(folder: Path) -> Path:
 
 def _corpus_loader(fmt: str, **src_kw):
     def load(path: Path):
-        from ethoflow.acoustic.corpus import build_corpus
+        from ethoflow.acoustic.data.corpus import build_corpus
         from ethoflow.acoustic.params import CorpusParams
 
         src = {"name": "s", "format": fmt, "annotations": path.name, "audio": "rec.wav", **src_kw}

@@ -143,7 +143,7 @@ def test_failing_variant_stops_new_stages_and_keeps_the_other(runs):
     set_params(proj, {"acoustic": {"train": {"epochs": 1}}})
     # a corrupt last.ckpt stamped with this run's fingerprint, so train@v2 really tries to resume from it
     from ethoflow.acoustic.params import AcousticParams
-    from ethoflow.acoustic.train import fingerprint
+    from ethoflow.acoustic.training.train import fingerprint
     from ethoflow.core import load_section
 
     cfg = load_section("acoustic", AcousticParams, str(proj / "params.yaml"))

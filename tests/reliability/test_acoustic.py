@@ -10,7 +10,7 @@ import sys
 import pytest
 import soundfile as sf
 
-from ethoflow.acoustic.corpus import build_corpus
+from ethoflow.acoustic.data.corpus import build_corpus
 from ethoflow.acoustic.params import CorpusParams, VariantParams
 from ethoflow.core.errors import InputError, OutputError
 from tests.conftest import REPO
@@ -183,7 +183,7 @@ def test_overlapping_calls_of_one_class_in_the_real_table_are_counted(raven):
 
 
 def test_prediction_reads_a_truncated_recording_as_truncated(raven):
-    from ethoflow.acoustic.spectrogram import load_audio
+    from ethoflow.acoustic.frontend.spectrogram import load_audio
 
     wav = raven / "Recording_1_Segment_07.wav"
     wav.write_bytes(wav.read_bytes()[:-10000])
@@ -192,7 +192,7 @@ def test_prediction_reads_a_truncated_recording_as_truncated(raven):
 
 
 def test_truncated_animal_spot_model_names_the_file(tmp_path, shared_data):
-    from ethoflow.acoustic.animal_spot import load_animal_spot
+    from ethoflow.acoustic.models.animal_spot import load_animal_spot
 
     p = tmp_path / "model.pk"
     p.write_bytes((shared_data / "audio/animal-spot/model.pk").read_bytes()[:100000])
@@ -201,7 +201,7 @@ def test_truncated_animal_spot_model_names_the_file(tmp_path, shared_data):
 
 
 def test_variant_folder_is_all_or_nothing_on_a_full_disk(tmp_path, raven, monkeypatch):
-    from ethoflow.acoustic import variants
+    from ethoflow.acoustic.data import variants
 
     index, _ = build_corpus(_cfg(raven, on_error="skip"), root="/")
     index["recordings"] = [dict(index["recordings"][0], recording=f"R{i}", tape=f"T{i}") for i in range(3)] + index[
@@ -231,7 +231,7 @@ def test_variant_folder_is_all_or_nothing_on_a_full_disk(tmp_path, raven, monkey
 
 
 def test_evaluation_folder_keeps_the_previous_layer_when_writing_fails(tmp_path):
-    from ethoflow.acoustic.evaluate import layer_set
+    from ethoflow.acoustic.evaluation.evaluate import layer_set
 
     out = tmp_path / "detections" / "v1-s"
     with layer_set(out, out / "metrics.json") as (tmp, metrics):

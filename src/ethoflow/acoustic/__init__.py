@@ -2,11 +2,14 @@
 
 Public API: the names in ``__all__``, each imported from its module on first use (the pattern of every
 ethoflow subpackage, :mod:`ethoflow.core.lazy`), so ``import ethoflow.acoustic`` loads neither torch nor
-librosa. Modules: ``params`` (typed section), ``corpus`` (crowsetta ingestion), ``variants`` (splits, noise
-mining, selection tables), ``spectrogram`` (front end, augmentation), ``model`` (ResNet), ``train``,
-``predict``, ``streaming`` (long tapes in chunks, shared by predict and detect), ``animal_spot`` (existing ANIMAL-SPOT model files), ``evaluate`` (detections, IoU matching),
-``features`` (librosa), ``rf`` (false-alarm filter), ``report``, ``records`` (typed inter-stage files),
-``stages`` (one ``run_<stage>`` per DVC stage), ``pipeline`` (run the stages outside DVC).
+librosa. Subpackages by concern: ``data`` (``corpus``: crowsetta ingestion; ``variants``: splits, noise
+mining, selection tables), ``frontend`` (``spectrogram``: front end, augmentation; ``features``: librosa),
+``models`` (``model``: ResNet; ``framewise``; ``animal_spot``: existing ANIMAL-SPOT model files), ``training``
+(``train``, ``framewise_training``, ``learning_curve``), ``inference`` (``predict``; ``streaming``: long tapes in
+chunks, shared by predict and detect; ``detect``), ``evaluation`` (``evaluate``: detections, IoU matching;
+``rf``: false-alarm filter), ``reporting`` (``report``, ``plots``). Top level: ``params`` (typed section),
+``records`` (typed inter-stage files), ``stages`` (one ``run_<stage>`` per DVC stage), ``pipeline`` (run the
+stages outside DVC), ``external`` (evaluate an ANIMAL-SPOT model file).
 """
 
 from ethoflow.core.lazy import lazy_exports
@@ -14,33 +17,33 @@ from ethoflow.core.lazy import lazy_exports
 _EXPORTS = {
     "AcousticParams": "ethoflow.acoustic.params",
     "load_acoustic": "ethoflow.acoustic.params",
-    "build_corpus": "ethoflow.acoustic.corpus",
-    "build_variant": "ethoflow.acoustic.variants",
-    "write_variant": "ethoflow.acoustic.variants",
-    "power_spectrogram": "ethoflow.acoustic.spectrogram",
-    "recording_power": "ethoflow.acoustic.spectrogram",
-    "window_batch": "ethoflow.acoustic.spectrogram",
-    "CallClassifier": "ethoflow.acoustic.model",
-    "train_model": "ethoflow.acoustic.train",
-    "load_model": "ethoflow.acoustic.train",
-    "predict_recordings": "ethoflow.acoustic.predict",
-    "TapeReader": "ethoflow.acoustic.streaming",
-    "stream_windows": "ethoflow.acoustic.streaming",
-    "load_animal_spot": "ethoflow.acoustic.animal_spot",
-    "is_animal_spot_file": "ethoflow.acoustic.animal_spot",
-    "chain_windows": "ethoflow.acoustic.evaluate",
-    "match_greedy": "ethoflow.acoustic.evaluate",
-    "match_hungarian": "ethoflow.acoustic.evaluate",
-    "iou_1d": "ethoflow.acoustic.evaluate",
-    "merge_intervals": "ethoflow.acoustic.evaluate",
-    "choose_postprocess": "ethoflow.acoustic.evaluate",
-    "segment_features": "ethoflow.acoustic.features",
-    "detection_features": "ethoflow.acoustic.features",
-    "fit_filter": "ethoflow.acoustic.rf",
-    "train_rf": "ethoflow.acoustic.rf",
-    "load_external_filter": "ethoflow.acoustic.rf",
-    "filter_detections": "ethoflow.acoustic.rf",
-    "build_report": "ethoflow.acoustic.report",
+    "build_corpus": "ethoflow.acoustic.data.corpus",
+    "build_variant": "ethoflow.acoustic.data.variants",
+    "write_variant": "ethoflow.acoustic.data.variants",
+    "power_spectrogram": "ethoflow.acoustic.frontend.spectrogram",
+    "recording_power": "ethoflow.acoustic.frontend.spectrogram",
+    "window_batch": "ethoflow.acoustic.frontend.spectrogram",
+    "CallClassifier": "ethoflow.acoustic.models.model",
+    "train_model": "ethoflow.acoustic.training.train",
+    "load_model": "ethoflow.acoustic.training.train",
+    "predict_recordings": "ethoflow.acoustic.inference.predict",
+    "TapeReader": "ethoflow.acoustic.inference.streaming",
+    "stream_windows": "ethoflow.acoustic.inference.streaming",
+    "load_animal_spot": "ethoflow.acoustic.models.animal_spot",
+    "is_animal_spot_file": "ethoflow.acoustic.models.animal_spot",
+    "chain_windows": "ethoflow.acoustic.evaluation.evaluate",
+    "match_greedy": "ethoflow.acoustic.evaluation.evaluate",
+    "match_hungarian": "ethoflow.acoustic.evaluation.evaluate",
+    "iou_1d": "ethoflow.acoustic.evaluation.evaluate",
+    "merge_intervals": "ethoflow.acoustic.evaluation.evaluate",
+    "choose_postprocess": "ethoflow.acoustic.evaluation.evaluate",
+    "segment_features": "ethoflow.acoustic.frontend.features",
+    "detection_features": "ethoflow.acoustic.frontend.features",
+    "fit_filter": "ethoflow.acoustic.evaluation.rf",
+    "train_rf": "ethoflow.acoustic.evaluation.rf",
+    "load_external_filter": "ethoflow.acoustic.evaluation.rf",
+    "filter_detections": "ethoflow.acoustic.evaluation.rf",
+    "build_report": "ethoflow.acoustic.reporting.report",
     "run_pipeline": "ethoflow.acoustic.pipeline",
     "VariantIndex": "ethoflow.acoustic.records",
     "TrainSummary": "ethoflow.acoustic.records",

@@ -1,9 +1,9 @@
 """acoustic_external: an existing ANIMAL-SPOT model evaluated on a variant's tapes, beside ethoflow's models.
 
 The model file (``acoustic.external.<name>.file``) predicts every recording of the variant it names
-with ANIMAL-SPOT's own windows and front end (:func:`ethoflow.acoustic.animal_spot.predict_recordings`),
+with ANIMAL-SPOT's own windows and front end (:func:`ethoflow.acoustic.inference.predict.predict_recordings_animal_spot`),
 and its window probabilities go through the same evaluation as a trained variant's
-(:func:`ethoflow.acoustic.evaluate.evaluate_predictions`: thresholding, chaining, IoU matching, Raven tables,
+(:func:`ethoflow.acoustic.evaluation.evaluate.evaluate_predictions`: thresholding, chaining, IoU matching, Raven tables,
 PR curve), so ``acoustic_report`` puts ``<name>-<setting>`` in the same metrics table (``cnn`` layer).
 """
 
@@ -30,22 +30,21 @@ def evaluate_external(
     """Predict the recordings of ``vindex`` (the variant that ``acoustic.external.<name>`` names) with the
     external model ``name`` at setting ``setting_name`` into ``predictions`` (Parquet, columns as
     ``acoustic_predict``'s), then evaluate them into ``out_dir`` as a trained variant is
-    (:func:`ethoflow.acoustic.evaluate.evaluate_predictions`: ``detections.parquet``, ``per_tape.csv``,
+    (:func:`ethoflow.acoustic.evaluation.evaluate.evaluate_predictions`: ``detections.parquet``, ``per_tape.csv``,
     ``selections/``, ``pr_curve.csv``, ``metrics.json``).
 
     Raises:
         InputError: unreadable model file or recordings.
     """
-    from ethoflow.acoustic.animal_spot import predict_recordings
-    from ethoflow.acoustic.evaluate import evaluate_predictions
+    from ethoflow.acoustic.evaluation.evaluate import evaluate_predictions
+    from ethoflow.acoustic.inference.predict import predict_recordings_animal_spot
 
     ext = cfg.external[name]
     setting = cfg.predict.settings[setting_name]
-    predict_recordings(
+    predict_recordings_animal_spot(
         ext.file,
         vindex.recording_dicts(),
-        setting.seq_len_s,
-        setting.hop_s,
+        setting,
         str(predictions),
         cfg.predict.batch_size,
         cfg.predict.num_threads,

@@ -13,6 +13,9 @@ Layout::
       rf:         random-forest false-alarm filter on per-detection librosa features
       detect:     sets: name -> detection set on unannotated recordings; DVC ``foreach``
       external:   name -> an existing (ANIMAL-SPOT) model file evaluated beside the variants; DVC ``matrix``
+
+Over 500 lines on purpose: one model per subsection above, in that order, with the cross-field checks
+between them, so the whole section reads in one file as ``params.yaml`` lays it out.
 """
 
 from __future__ import annotations
@@ -290,7 +293,7 @@ class AugmentParams(StrictModel):
 
 
 class FramewiseParams(StrictModel):
-    """The framewise model (``acoustic.train.arch: framewise``; :mod:`ethoflow.acoustic.framewise`).
+    """The framewise model (``acoustic.train.arch: framewise``; :mod:`ethoflow.acoustic.models.framewise`).
 
     Attributes:
         width: channels of the first 5x5 convolution block (the second has twice as many).
@@ -611,7 +614,7 @@ class ExternalModel(StrictModel):
 
 class LearningCurveParams(StrictModel):
     """Learning curve (stages ``acoustic_lc@<duration>-<seed>`` and ``acoustic_learning_curve``; see
-    :mod:`ethoflow.acoustic.learning_curve`).
+    :mod:`ethoflow.acoustic.training.learning_curve`).
 
     Attributes:
         variant: the variant whose split, features and model settings are used.

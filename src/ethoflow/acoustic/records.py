@@ -3,6 +3,8 @@
 - :class:`VariantIndex`: ``variant_index.json`` (``acoustic_variants`` -> train, predict, evaluate, rf, report).
 - :class:`EpochRecord`: one line of ``history.json`` (``acoustic_train`` -> ``acoustic_report``).
 - :class:`TrainSummary`: ``train_summary.json`` (``acoustic_train``).
+- :class:`RFTrainPaths`, :class:`RFFilterPaths`, :class:`ReportPaths`: the files a stage reads and writes,
+  built by its stage script from ``dvc.yaml``'s ``cmd`` (frozen dataclasses, not files).
 
 A file that does not match raises :class:`~ethoflow.core.errors.InputError` naming the file and key.
 """
@@ -10,6 +12,7 @@ A file that does not match raises :class:`~ethoflow.core.errors.InputError` nami
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -20,6 +23,9 @@ from ethoflow.core.records import Record, read_record
 
 __all__ = [
     "EpochRecord",
+    "RFFilterPaths",
+    "RFTrainPaths",
+    "ReportPaths",
     "TrainSummary",
     "VariantIndex",
     "VariantRecording",
@@ -83,6 +89,74 @@ class TrainSummary(Record):
     final_train_loss: float | None
     scores: dict[str, dict[str, float]]
     n_segments: dict[str, int]
+
+
+PathLike = str | os.PathLike
+
+
+@dataclass(frozen=True)
+class RFTrainPaths:
+    """Files of ``acoustic_rf_train@<variant>-<setting>``.
+
+    Attributes:
+        detections: the item's ``detections.parquet`` (``acoustic_evaluate``).
+        variant_index: the variant's ``variant_index.json``.
+        corpus_index: ``corpus_index.json`` (the annotated calls of the validation tapes).
+        features_out: folder of ``features.parquet`` (written).
+        model_out: folder of ``rf.pkl`` and ``rf_summary.json`` (written).
+    """
+
+    detections: PathLike
+    variant_index: PathLike
+    corpus_index: PathLike
+    features_out: PathLike
+    model_out: PathLike
+
+
+@dataclass(frozen=True)
+class RFFilterPaths:
+    """Files of ``acoustic_rf_filter@<variant>-<setting>``.
+
+    Attributes:
+        detections: the item's ``detections.parquet`` (``acoustic_evaluate``).
+        features: the item's ``features.parquet`` (``acoustic_rf_train``).
+        model: the item's ``rf.pkl`` (``acoustic_rf_train``).
+        corpus_index: ``corpus_index.json`` (ground truth).
+        variant_index: the variant's ``variant_index.json``.
+        out: folder of the ``rf`` layer (written).
+    """
+
+    detections: PathLike
+    features: PathLike
+    model: PathLike
+    corpus_index: PathLike
+    variant_index: PathLike
+    out: PathLike
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Files of ``acoustic_report``.
+
+    Attributes:
+        corpus_index: ``corpus_index.json`` (ground truth).
+        variants_dir: folder of the variants (``<variant>/variant_index.json``).
+        detections_dir: folder of the ``cnn`` layer's items (``acoustic_evaluate``, ``acoustic_external``).
+        filtered_dir: folder of the ``rf`` layer's items (``acoustic_rf_filter``).
+        models_dir: folder of the models (``<variant>/history.json``).
+        metrics: headline metrics JSON (written).
+        reports: folder of the tables, figures and plot data (written).
+        detect_dir: folder of the detection sets (``<set>/metrics.json``); ``None``: none reported.
+    """
+
+    corpus_index: PathLike
+    variants_dir: PathLike
+    detections_dir: PathLike
+    filtered_dir: PathLike
+    models_dir: PathLike
+    metrics: PathLike
+    reports: PathLike
+    detect_dir: PathLike | None = None
 
 
 def read_variant_index(path: str | os.PathLike) -> VariantIndex:

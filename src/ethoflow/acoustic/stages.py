@@ -5,10 +5,13 @@ Each function reads its inputs, calls the domain modules (``corpus``, ``variants
 (local, debug or Slurm, from the ``compute`` params) and writes its outputs. Every path is an argument:
 ``dvc.yaml``'s ``cmd`` names it, ``stages/<stage>.py`` passes it on. The ``_..._job`` functions are what a
 dispatched job runs (top-level, so they pickle by reference; paths are relative to the project root).
+:func:`ethoflow.dispatch.run` gets the function's arguments by keyword; a function whose own argument is
+called ``params_path`` (one of ``run``'s keywords) gets it bound with :func:`functools.partial`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import pandas as pd
 
 from ethoflow import dispatch
 from ethoflow.acoustic.params import AcousticParams, PredictSetting
-from ethoflow.acoustic.records import read_variant_index
+from ethoflow.acoustic.records import ReportPaths, RFFilterPaths, RFTrainPaths, read_variant_index
 from ethoflow.core import ParamsError, atomic_path, output_set, read_json, state_dir, write_json
 from ethoflow.core.io import write_metrics
 
@@ -51,9 +54,9 @@ def run_acoustic_corpus(cfg: AcousticParams, out: PathLike) -> None:
     """``acoustic_corpus``: ``out/corpus_index.json`` and ``out/report.json`` (bad inputs) from ``acoustic.corpus``.
 
     Raises:
-        InputError: see :func:`ethoflow.acoustic.corpus.build_corpus`.
+        InputError: see :func:`ethoflow.acoustic.data.corpus.build_corpus`.
     """
-    from ethoflow.acoustic.corpus import build_corpus
+    from ethoflow.acoustic.data.corpus import build_corpus
 
     index, report = build_corpus(cfg.corpus)
     with output_set([Path(out) / "corpus_index.json", Path(out) / "report.json"]) as (tmp_index, tmp_report):
@@ -69,7 +72,7 @@ def run_acoustic_variants(
     Raises:
         ParamsError: ``variant`` is not in ``acoustic.variants``.
     """
-    from ethoflow.acoustic.variants import build_variant, write_variant
+    from ethoflow.acoustic.data.variants import build_variant, write_variant
 
     spec = cfg.variant(variant, params_path)
     features = cfg.variant_features(variant, params_path)  # the variant's own front end, if it sets one
@@ -89,9 +92,9 @@ def run_acoustic_train(
     """``acoustic_train@<variant>``: the variant's model (``acoustic.train.arch``, or the variant's ``arch``)
     on ``variant_dir`` -> ``out`` (model.pt, history.json, train_summary.json, dvclive/), dispatched;
     resumes from ``.ethoflow/checkpoints/acoustic_train/<variant>``. The window classifier trains on the
-    variant's segments (:func:`ethoflow.acoustic.train.train_model`); the framewise detector on its
+    variant's segments (:func:`ethoflow.acoustic.training.train.train_model`); the framewise detector on its
     recordings, framed by the corpus's annotated events (``corpus_index``;
-    :func:`ethoflow.acoustic.framewise.train_framewise`).
+    :func:`ethoflow.acoustic.training.framewise_training.train_framewise`).
     """
     cfg.variant(variant, params_path)
     training = cfg.variant_train(variant, params_path)
@@ -99,29 +102,29 @@ def run_acoustic_train(
     ckpt = str(state_dir("checkpoints", "acoustic_train", variant))
     live = str(Path(out) / "dvclive")
     if training.arch == "framewise":
-        from ethoflow.acoustic.framewise_training import train_framewise
+        from ethoflow.acoustic.training.framewise_training import train_framewise
 
         return dispatch.run(
             train_framewise,
-            str(variant_dir),
-            str(corpus_index),
-            str(out),
-            features,
-            training,
-            ckpt,
+            variant_dir=str(variant_dir),
+            corpus_index=str(corpus_index),
+            out_dir=str(out),
+            features=features,
+            train=training,
+            ckpt_dir=ckpt,
             live_dir=live,
             stage=f"acoustic_train@{variant}",
             params_path=params_path,
         )
-    from ethoflow.acoustic.train import train_model
+    from ethoflow.acoustic.training.train import train_model
 
     return dispatch.run(
         train_model,
-        str(variant_dir),
-        str(out),
-        features,
-        training,
-        ckpt,
+        variant_dir=str(variant_dir),
+        out_dir=str(out),
+        features=features,
+        training=training,
+        ckpt_dir=ckpt,
         live_dir=live,
         stage=f"acoustic_train@{variant}",
         params_path=params_path,
@@ -138,19 +141,18 @@ def run_acoustic_predict(
     params_path: str = "params.yaml",
 ) -> dict:
     """``acoustic_predict@<variant>-<setting>``: per-window call probabilities -> ``out/predictions.parquet``."""
-    from ethoflow.acoustic.predict import predict_recordings
+    from ethoflow.acoustic.inference.predict import predict_recordings
 
     name, s = _item(cfg, variant, setting, params_path)
     vindex = read_variant_index(variant_index)
     return dispatch.run(
         predict_recordings,
-        str(model),
-        vindex.recording_dicts(),
-        s.seq_len_s,
-        s.hop_s,
-        str(Path(out) / "predictions.parquet"),
-        cfg.predict.batch_size,
-        cfg.predict.num_threads,
+        model_path=str(model),
+        recordings=vindex.recording_dicts(),
+        setting=s,
+        out_path=str(Path(out) / "predictions.parquet"),
+        batch_size=cfg.predict.batch_size,
+        num_threads=cfg.predict.num_threads,
         features=cfg.variant_features(variant, params_path).model_dump(),  # warns if the model file differs
         chunk_s=cfg.predict.chunk_s,
         stage=f"acoustic_predict@{name}",
@@ -171,118 +173,90 @@ def run_acoustic_evaluate(
     """``acoustic_evaluate@<variant>-<setting>``: window probabilities -> detections -> IoU matching.
 
     Writes the ``cnn`` layer into ``out``: detections.parquet, per_tape.csv, selections/, metrics.json
-    (see :func:`ethoflow.acoustic.evaluate.write_layer`) and pr_curve.csv.
+    (see :func:`ethoflow.acoustic.evaluation.evaluate.write_layer`) and pr_curve.csv.
     """
     name, _ = _item(cfg, variant, setting, params_path)
-    from ethoflow.acoustic.evaluate import evaluate_predictions
+    from ethoflow.acoustic.evaluation.evaluate import evaluate_predictions
 
     dispatch.run(
         evaluate_predictions,
-        cfg,
-        variant,
-        setting,
-        read_variant_index(variant_index),
-        str(predictions),
-        str(corpus_index),
-        str(out),
+        cfg=cfg,
+        variant=variant,
+        setting=setting,
+        vindex=read_variant_index(variant_index),
+        predictions=str(predictions),
+        corpus_index=str(corpus_index),
+        out=str(out),
         stage=f"acoustic_evaluate@{name}",
         params_path=params_path,
     )
 
 
 def run_acoustic_rf_train(
-    cfg: AcousticParams,
-    variant: str,
-    setting: str,
-    detections: PathLike,
-    variant_index: PathLike,
-    corpus_index: PathLike,
-    features_out: PathLike,
-    model_out: PathLike,
-    params_path: str = "params.yaml",
+    cfg: AcousticParams, variant: str, setting: str, paths: RFTrainPaths, params_path: str = "params.yaml"
 ) -> None:
-    """``acoustic_rf_train@<variant>-<setting>``: librosa features of every detection
-    (``features_out/features.parquet``) and the random forest on the validation tapes' detections, its
-    threshold chosen there (``model_out/rf.pkl``, ``model_out/rf_summary.json``); see :mod:`ethoflow.acoustic.rf`.
+    """``acoustic_rf_train@<variant>-<setting>``: librosa features of every detection (``paths.detections``)
+    into ``paths.features_out/features.parquet`` and the random forest on the validation tapes' detections,
+    its threshold chosen there (``paths.model_out/rf.pkl``, ``paths.model_out/rf_summary.json``); see
+    :mod:`ethoflow.acoustic.evaluation.rf`.
     """
-    from ethoflow.acoustic.rf import write_rf_train
+    from ethoflow.acoustic.evaluation.rf import write_rf_train
 
     name, _ = _item(cfg, variant, setting, params_path)
     dispatch.run(
         write_rf_train,
-        cfg,
-        read_variant_index(variant_index),
-        str(detections),
-        str(corpus_index),
-        str(features_out),
-        str(model_out),
+        cfg=cfg,
+        vindex=read_variant_index(paths.variant_index),
+        detections=str(paths.detections),
+        corpus_index=str(paths.corpus_index),
+        features_out=str(paths.features_out),
+        model_out=str(paths.model_out),
         stage=f"acoustic_rf_train@{name}",
         params_path=params_path,
     )
 
 
 def run_acoustic_rf_filter(
-    cfg: AcousticParams,
-    variant: str,
-    setting: str,
-    detections: PathLike,
-    features: PathLike,
-    model: PathLike,
-    corpus_index: PathLike,
-    variant_index: PathLike,
-    out: PathLike,
-    params_path: str = "params.yaml",
+    cfg: AcousticParams, variant: str, setting: str, paths: RFFilterPaths, params_path: str = "params.yaml"
 ) -> None:
-    """``acoustic_rf_filter@<variant>-<setting>``: keep the detections the forest (``model``, an ``rf.pkl``)
-    accepts; the ``rf`` layer into ``out`` as ``acoustic_evaluate`` writes the ``cnn`` layer, plus pr_curve.csv.
+    """``acoustic_rf_filter@<variant>-<setting>``: keep the detections the forest (``paths.model``, an
+    ``rf.pkl``) accepts; the ``rf`` layer into ``paths.out`` as ``acoustic_evaluate`` writes the ``cnn`` layer,
+    plus pr_curve.csv (:func:`ethoflow.acoustic.evaluation.rf.filter_layer`).
     """
-    from ethoflow.acoustic.rf import filter_layer
+    from ethoflow.acoustic.evaluation.rf import filter_layer
 
     name, _ = _item(cfg, variant, setting, params_path)
     dispatch.run(
         filter_layer,
-        cfg,
-        variant,
-        setting,
-        read_variant_index(variant_index),
-        str(detections),
-        str(features),
-        str(model),
-        str(corpus_index),
-        str(out),
+        paths=paths,
+        vindex=read_variant_index(paths.variant_index),
+        variant=variant,
+        setting=setting,
+        iou=cfg.evaluate.iou,
         stage=f"acoustic_rf_filter@{name}",
         params_path=params_path,
     )
 
 
-def run_acoustic_report(
-    cfg: AcousticParams,
-    corpus_index: PathLike,
-    variants_dir: PathLike,
-    detections_dir: PathLike,
-    filtered_dir: PathLike,
-    models_dir: PathLike,
-    metrics: PathLike,
-    reports: PathLike,
-    detect_dir: PathLike | None = None,
-    params_path: str = "params.yaml",
-) -> dict:
-    """``acoustic_report``: headline metrics (``metrics``) and the tables, figures and plot data (``reports``)
-    of every variant x setting x layer, the external models (``acoustic.external``) and the detection
-    sets' metrics (``<detect_dir>/<set>/metrics.json``); see :func:`ethoflow.acoustic.report.build_report`.
+def run_acoustic_report(cfg: AcousticParams, paths: ReportPaths, params_path: str = "params.yaml") -> dict:
+    """``acoustic_report``: headline metrics (``paths.metrics``) and the tables, figures and plot data
+    (``paths.reports``) of every variant x setting x layer, the external models (``acoustic.external``) and
+    the detection sets' metrics (``<paths.detect_dir>/<set>/metrics.json``); see
+    :func:`ethoflow.acoustic.reporting.report.build_report`.
     """
-    from ethoflow.acoustic.report import build_report
+    from ethoflow.acoustic.reporting.report import build_report
 
+    detect_dir = paths.detect_dir
     return dispatch.run(
         build_report,
-        sorted(cfg.variants),
-        sorted(cfg.predict.settings),
-        metrics_json=str(metrics),
-        out_reports=str(reports),
-        corpus=str(corpus_index),
-        variants_dir=str(variants_dir),
-        layer_dirs={"cnn": str(detections_dir), "rf": str(filtered_dir)},
-        models_dir=str(models_dir),
+        variants=sorted(cfg.variants),
+        settings=sorted(cfg.predict.settings),
+        metrics_json=str(paths.metrics),
+        out_reports=str(paths.reports),
+        corpus=str(paths.corpus_index),
+        variants_dir=str(paths.variants_dir),
+        layer_dirs={"cnn": str(paths.detections_dir), "rf": str(paths.filtered_dir)},
+        models_dir=str(paths.models_dir),
         detect_dir=str(detect_dir) if detect_dir is not None else None,
         detect_sets=sorted(cfg.detect.sets) if detect_dir is not None else (),
         external={k: e.variant for k, e in cfg.external.items()},
@@ -316,13 +290,13 @@ def run_acoustic_external(
     vindex = read_variant_index(Path(variants_dir) / cfg.external[name].variant / "variant_index.json")
     dispatch.run(
         evaluate_external,
-        cfg,
-        name,
-        setting,
-        vindex,
-        str(predictions),
-        str(corpus_index),
-        str(out),
+        cfg=cfg,
+        name=name,
+        setting_name=setting,
+        vindex=vindex,
+        predictions=str(predictions),
+        corpus_index=str(corpus_index),
+        out_dir=str(out),
         stage=f"acoustic_external@{name}-{setting}",
         params_path=params_path,
     )
@@ -336,25 +310,24 @@ def run_acoustic_detect(
     params_path: str = "params.yaml",
 ) -> dict:
     """``acoustic_detect@<name>``: the detection set ``acoustic.detect.sets.<name>`` on its unannotated
-    recordings into ``out`` (:func:`ethoflow.acoustic.detect.detect_set`, dispatched; resumable).
+    recordings into ``out`` (:func:`ethoflow.acoustic.inference.detect.detect_set`, dispatched; resumable).
     ``evaluations``: the folder of ``acoustic_evaluate``'s outs, where an ``auto`` threshold or clean-up
     reads the values chosen on the model variant's validation tapes (``<variant>-<setting>/postprocess.json``).
 
     Raises:
         ParamsError: unknown set/setting (before anything is dispatched).
     """
-    from ethoflow.acoustic.detect import detect_set
+    from ethoflow.acoustic.inference.detect import detect_set
 
     if name not in cfg.detect.sets:
         raise ParamsError(f"{params_path}: acoustic.detect.sets has no set '{name}' (have: {sorted(cfg.detect.sets)})")
     cfg.detect_set(name, params_path)
     return dispatch.run(
-        detect_set,
-        cfg,
-        name,
-        str(out),
-        params_path,
-        str(evaluations) if evaluations is not None else None,
+        functools.partial(detect_set, params_path=params_path),  # detect_set's params_path: run's keyword too
+        cfg=cfg,
+        name=name,
+        out=str(out),
+        evaluations=str(evaluations) if evaluations is not None else None,
         stage=f"acoustic_detect@{name}",
         params_path=params_path,
     )
@@ -371,21 +344,20 @@ def run_acoustic_lc(
 ) -> dict:
     """``acoustic_lc@<duration>-<seed>``: one learning-curve point (train on ``duration`` s of the variant's
     training audio, predict and evaluate the held-out tapes) into ``out``, dispatched
-    (:func:`ethoflow.acoustic.learning_curve.run_point`)."""
-    from ethoflow.acoustic.learning_curve import run_point
+    (:func:`ethoflow.acoustic.training.learning_curve.run_point`)."""
+    from ethoflow.acoustic.training.learning_curve import run_point
 
     lc = cfg.learning_curve
     cfg.variant(lc.variant, params_path)
     return dispatch.run(
-        run_point,
-        cfg,
-        lc.variant,
-        str(duration),
-        int(seed),
-        str(variant_dir),
-        str(corpus_index),
-        str(out),
-        params_path,
+        functools.partial(run_point, params_path=params_path),  # run_point's params_path: run's keyword too
+        cfg=cfg,
+        variant=lc.variant,
+        duration=str(duration),
+        seed=int(seed),
+        variant_dir=str(variant_dir),
+        corpus_index=str(corpus_index),
+        out=str(out),
         stage=f"acoustic_lc@{duration}-{seed}",
         params_path=params_path,
     )
@@ -397,7 +369,7 @@ def run_acoustic_learning_curve(
     """``acoustic_learning_curve``: every point under ``points`` -> ``out`` (curve.csv, learning_curve.png),
     ``evaluation/index.json`` (``index``: every evaluation folder in ``evaluations`` and the points, with
     files and held-out numbers) and the headline ``metrics`` (F1 mean, sd, min, max per duration)."""
-    from ethoflow.acoustic.learning_curve import summarise
+    from ethoflow.acoustic.training.learning_curve import summarise
 
     headline = summarise(points, out, index, evaluations)
     write_metrics(metrics, headline)

@@ -46,7 +46,6 @@ def stage_parser(description: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-
 def stage_args(
     description: str | None,
     argv: list[str] | None,
@@ -73,6 +72,7 @@ def stage_args(
         kw = {"help": spec} if isinstance(spec, str) else dict(spec)
         parser.add_argument("--" + name.replace("_", "-"), required=True, **kw)
     return parser.parse_args(argv)
+
 
 #: errors raised inside these libraries are reported as one line (traceback under -v / ETHOFLOW_DEBUG=1)
 LIBRARY_ERRORS = ("pyarrow", "zarr", "numcodecs", "h5py", "torch", "pandas", "soundfile", "sleap_io")

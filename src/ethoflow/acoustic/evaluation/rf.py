@@ -29,7 +29,7 @@ from ethoflow.core import InputError, atomic_write_bytes, get_logger
 
 if TYPE_CHECKING:
     from ethoflow.acoustic.params import AcousticParams
-    from ethoflow.acoustic.records import VariantIndex
+    from ethoflow.acoustic.records import RFFilterPaths, VariantIndex
 
 log = get_logger(__name__)
 
@@ -202,8 +202,8 @@ def train_rf(cfg: AcousticParams, vindex: VariantIndex, detections: str, corpus_
 
     Returns ``{"features": DataFrame (one row per detection), "model", "threshold", "columns", "stats"}``.
     """
-    from ethoflow.acoustic.evaluate import ground_truth
-    from ethoflow.acoustic.features import detection_features
+    from ethoflow.acoustic.evaluation.evaluate import ground_truth
+    from ethoflow.acoustic.frontend.features import detection_features
     from ethoflow.core import read_json
 
     files = {r.recording: r.file for r in vindex.recordings}
@@ -265,7 +265,7 @@ def rf_curve(
     ``det`` holds every CNN detection with ``rf_prob`` and its Hungarian match (``gt_hungarian``): the
     matching of a subset of detections keeps those pairs, so no re-matching is needed.
     """
-    from ethoflow.acoustic.evaluate import HELDOUT_ROLES
+    from ethoflow.acoustic.evaluation.evaluate import HELDOUT_ROLES
 
     thresholds = np.round(np.arange(0.0, 1.0, 0.05), 2) if thresholds is None else thresholds
     held = {t for t, r in roles.items() if r in HELDOUT_ROLES}
@@ -322,40 +322,33 @@ def chosen_metrics(stats: dict[str, Any]) -> dict[str, float | int]:
     return out
 
 
-def filter_layer(
-    cfg: AcousticParams,
-    variant: str,
-    setting: str,
-    vindex: VariantIndex,
-    detections: str,
-    features: str,
-    model: str,
-    corpus_index: str,
-    out: str,
-) -> None:
-    """``acoustic_rf_filter``: the CNN's detections with ``rf_prob`` from the filter ``model`` (rf.pkl), those
-    at or above its threshold evaluated as layer ``rf`` into ``out`` (as ``acoustic_evaluate`` writes the
-    ``cnn`` layer; metrics.json carries the filter's counts and pass-through under ``chosen``) plus
-    pr_curve.csv. Top level, so a dispatched job pickles it by reference."""
-    from ethoflow.acoustic.evaluate import evaluate_detections, ground_truth, layer_set, write_layer
+def filter_layer(paths: RFFilterPaths, vindex: VariantIndex, variant: str, setting: str, iou: float) -> None:
+    """``acoustic_rf_filter``: the CNN's detections (``paths.detections``) with ``rf_prob`` from the filter
+    ``paths.model`` (rf.pkl) on ``paths.features``, those at or above its threshold matched at IoU ``iou``
+    against ``paths.corpus_index`` and written as layer ``rf`` into ``paths.out`` (as ``acoustic_evaluate``
+    writes the ``cnn`` layer; metrics.json carries the filter's counts and pass-through under ``chosen``)
+    plus pr_curve.csv. ``variant``, ``setting``: the item's names, for metrics.json. Top level, so a
+    dispatched job pickles it by reference."""
+    from ethoflow.acoustic.evaluation.evaluate import evaluate_detections, ground_truth, layer_set, write_layer
     from ethoflow.core import read_json
 
-    det = pd.read_parquet(detections)
-    flt = load_filter(model)
-    det["rf_prob"] = rf_probabilities(flt, pd.read_parquet(features))
-    gt = ground_truth(read_json(corpus_index), vindex.classes)
+    det = pd.read_parquet(str(paths.detections))
+    flt = load_filter(str(paths.model))
+    det["rf_prob"] = rf_probabilities(flt, pd.read_parquet(str(paths.features)))
+    gt = ground_truth(read_json(str(paths.corpus_index)), vindex.classes)
     kept = filter_detections(det, flt["threshold"])
-    result = evaluate_detections(kept, gt, vindex.tape_roles, cfg.evaluate.iou)
+    result = evaluate_detections(kept, gt, vindex.tape_roles, iou)
     meta = {
         "variant": variant,
         "setting": setting,
-        "iou": cfg.evaluate.iou,
+        "iou": iou,
         "rf_threshold": flt["threshold"],
         "rf": flt.get("stats", {}),
         "chosen": chosen_metrics(flt.get("stats", {}) | {"threshold": flt["threshold"]}),
         "recordings": vindex.recording_names(),
     }
     curve = rf_curve(det, gt, vindex.tape_roles)
+    out = str(paths.out)
     with layer_set(out, Path(out) / "metrics.json") as (tmp, tmp_metrics):  # all-or-nothing
         write_layer(tmp, tmp_metrics, "rf", result, meta)
         curve.to_csv(tmp / "pr_curve.csv", index=False, float_format="%.6f", lineterminator="\n")

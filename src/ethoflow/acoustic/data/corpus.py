@@ -137,11 +137,122 @@ def read_raven_table(
     return Raven(df=df, annot_path=path, annot_col=label_column), skipped
 
 
-def _read_source(src: SourceParams, root: Path, problems: Problems, bad_rows: str = "fail") -> list[dict[str, Any]]:
-    """Raw events of one source: dicts with file (Path), start_s, end_s, low_hz, high_hz, raw_label, quality."""
+#: a raw event's keys, in the readers' order (:func:`_raw_event`)
+_RAW_EVENT_KEYS = ("file", "annot", "row", "start_s", "end_s", "low_hz", "high_hz", "raw_label", "quality")
+_NO_BAND = (None, None)
+
+
+def _raw_event(file: Path, annot: Path, row: int, span: tuple, band: tuple, label: str, quality: Any = None) -> dict:
+    """One raw event as the readers return it (:data:`_RAW_EVENT_KEYS`): audio ``file``, annotation file
+    ``annot`` and its ``row`` (1 = the first annotation), ``span`` (start, end) in s, ``band`` (low, high)
+    in Hz (None, None when the format has none), ``label`` (raw), ``quality`` (None when not read)."""
+    return dict(zip(_RAW_EVENT_KEYS, (file, annot, row, *span, *band, label, quality)))
+
+
+def _read_raven(
+    p: Path, src: SourceParams, root: Path, problems: Problems, bad_rows: str, events: list[dict[str, Any]]
+) -> None:
+    """Append the raw events of Raven selection table ``p`` to ``events`` (its skipped rows: ``problems``).
+
+    Raises:
+        InputError: a wrong column or a bad table (:func:`read_raven_table`). ValueError: the source's
+            quality column is not in the table.
+    """
+    check_file(p, "selection table")
+    with open(p, encoding="latin-1") as fh:
+        header = [h.strip() for h in fh.readline().lstrip("\ufeff\xef\xbb\xbf").split("\t")]
+    if "Begin Time (s)" in header:  # a Raven table: name a wrong column before crowsetta does
+        check_columns(p, {"label_column": src.label_column, "quality_column": src.quality_column}, header)
+    obj, skipped = read_raven_table(p, src.label_column, (src.quality_column or "",), bad_rows)
+    for msg in skipped:
+        problems.add(p, msg.split(": ", 1)[-1])
+    df = obj.df
+    audio = _pair_audio(p, src, root)
+    qcol = src.quality_column
+    if qcol and qcol not in df.columns:
+        raise ValueError(f"quality column '{qcol}' not in the table (columns: {list(df.columns)})")
+    for i, row in enumerate(df.itertuples(index=False)):
+        r = row._asdict()
+        events.append(
+            _raw_event(
+                audio,
+                p,
+                i + 1,
+                (float(r["begin_time_s"]), float(r["end_time_s"])),
+                (float(r["low_freq_hz"]), float(r["high_freq_hz"])),
+                str(r["annotation"]),
+                float(df[qcol].iloc[i]) if qcol else None,
+            )
+        )
+
+
+def _read_birdsong(p: Path, src: SourceParams, root: Path, problems: Problems, events: list[dict[str, Any]]) -> None:
+    """Append the raw events of a BirdsongRecognition ``Annotation.xml`` ``p`` to ``events``; notes of
+    missing or unreadable audio files are skipped, each such file named once in ``problems``."""
+    import crowsetta
+
+    wav_dir = root / src.audio_dir if src.audio_dir else p.parent / "Wave"
+    obj = crowsetta.Transcriber(format=src.format).from_file(p, wav_path=wav_dir)
+    missing: dict[str, int] = {}
+    for seq in obj.sequences:
+        audio = wav_dir / Path(seq.wav_file).name
+        if not audio.exists():
+            missing[audio.name] = missing.get(audio.name, 0) + len(seq.syls)
+            continue
+        try:
+            sr = _audio_info(audio)[0]
+        except InputError as exc:  # truncated/unreadable: named once, its notes skipped
+            msg = str(exc).split(": ", 1)[-1]
+            problems.add(_relpath(audio, root), f"{msg}; its {len(seq.syls)} annotations skipped")
+            continue
+        for i, syl in enumerate(seq.syls):
+            events.append(
+                _raw_event(
+                    audio, p, i + 1, (syl.position / sr, (syl.position + syl.length) / sr), _NO_BAND, str(syl.label)
+                )
+            )
+    if missing:
+        names = sorted(missing, key=lambda s: (len(s), s))
+        problems.add(
+            p,
+            f"{sum(missing.values())} annotated notes of {len(missing)} audio files that do not exist "
+            f"in {wav_dir} were skipped ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})",
+        )
+
+
+def _read_crowsetta(p: Path, src: SourceParams, root: Path, events: list[dict[str, Any]]) -> None:
+    """Append the raw events of annotation file ``p`` in any other crowsetta format (sequences or bounding
+    boxes) to ``events``, paired with their audio file by :func:`_pair_audio`."""
     import crowsetta
     import numpy as np
 
+    obj = crowsetta.Transcriber(format=src.format).from_file(p)
+    annots = obj.to_annot()
+    annots = annots if isinstance(annots, list) else [annots]
+    for annot in annots:
+        audio = _pair_audio(p, src, root)
+        if getattr(annot, "seq", None) is not None:
+            seq = annot.seq
+            on = np.asarray(seq.onsets_s, float)
+            off = np.asarray(seq.offsets_s, float)
+            items = [(a, b, None, None, lab) for a, b, lab in zip(on, off, seq.labels)]
+        else:
+            items = [(b.onset, b.offset, b.low_freq, b.high_freq, b.label) for b in annot.bboxes]
+        for i, (a, b, lo, hi, lab) in enumerate(items):
+            events.append(
+                _raw_event(
+                    audio,
+                    p,
+                    i + 1,
+                    (float(a), float(b)),
+                    (None if lo is None else float(lo), None if hi is None else float(hi)),
+                    str(lab),
+                )
+            )
+
+
+def _read_source(src: SourceParams, root: Path, problems: Problems, bad_rows: str = "fail") -> list[dict[str, Any]]:
+    """Raw events of one source: dicts with file (Path), start_s, end_s, low_hz, high_hz, raw_label, quality."""
     paths = sorted(glob.glob(str(root / src.annotations)))
     if not paths:
         problems.add(src.annotations, f"source '{src.name}': no annotation file matches this pattern")
@@ -151,97 +262,11 @@ def _read_source(src: SourceParams, root: Path, problems: Problems, bad_rows: st
         p = Path(p)
         try:
             if src.format == "raven":
-                check_file(p, "selection table")
-                with open(p, encoding="latin-1") as fh:
-                    header = [h.strip() for h in fh.readline().lstrip("\ufeff\xef\xbb\xbf").split("\t")]
-                if "Begin Time (s)" in header:  # a Raven table: name a wrong column before crowsetta does
-                    check_columns(p, {"label_column": src.label_column, "quality_column": src.quality_column}, header)
-                obj, skipped = read_raven_table(p, src.label_column, (src.quality_column or "",), bad_rows)
-                for msg in skipped:
-                    problems.add(p, msg.split(": ", 1)[-1])
-                df = obj.df
-                audio = _pair_audio(p, src, root)
-                qcol = src.quality_column
-                if qcol and qcol not in df.columns:
-                    raise ValueError(f"quality column '{qcol}' not in the table (columns: {list(df.columns)})")
-                for i, row in enumerate(df.itertuples(index=False)):
-                    r = row._asdict()
-                    events.append(
-                        dict(
-                            file=audio,
-                            annot=p,
-                            row=i + 1,
-                            start_s=float(r["begin_time_s"]),
-                            end_s=float(r["end_time_s"]),
-                            low_hz=float(r["low_freq_hz"]),
-                            high_hz=float(r["high_freq_hz"]),
-                            raw_label=str(r["annotation"]),
-                            quality=float(df[qcol].iloc[i]) if qcol else None,
-                        )
-                    )
+                _read_raven(p, src, root, problems, bad_rows, events)
             elif src.format == "birdsong-recognition-dataset":
-                wav_dir = root / src.audio_dir if src.audio_dir else p.parent / "Wave"
-                obj = crowsetta.Transcriber(format=src.format).from_file(p, wav_path=wav_dir)
-                missing: dict[str, int] = {}
-                for seq in obj.sequences:
-                    audio = wav_dir / Path(seq.wav_file).name
-                    if not audio.exists():
-                        missing[audio.name] = missing.get(audio.name, 0) + len(seq.syls)
-                        continue
-                    try:
-                        sr = _audio_info(audio)[0]
-                    except InputError as exc:  # truncated/unreadable: named once, its notes skipped
-                        msg = str(exc).split(": ", 1)[-1]
-                        problems.add(_relpath(audio, root), f"{msg}; its {len(seq.syls)} annotations skipped")
-                        continue
-                    for i, syl in enumerate(seq.syls):
-                        events.append(
-                            dict(
-                                file=audio,
-                                annot=p,
-                                row=i + 1,
-                                start_s=syl.position / sr,
-                                end_s=(syl.position + syl.length) / sr,
-                                low_hz=None,
-                                high_hz=None,
-                                raw_label=str(syl.label),
-                                quality=None,
-                            )
-                        )
-                if missing:
-                    names = sorted(missing, key=lambda s: (len(s), s))
-                    problems.add(
-                        p,
-                        f"{sum(missing.values())} annotated notes of {len(missing)} audio files that do not exist "
-                        f"in {wav_dir} were skipped ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})",
-                    )
+                _read_birdsong(p, src, root, problems, events)
             else:
-                obj = crowsetta.Transcriber(format=src.format).from_file(p)
-                annots = obj.to_annot()
-                annots = annots if isinstance(annots, list) else [annots]
-                for annot in annots:
-                    audio = _pair_audio(p, src, root)
-                    if getattr(annot, "seq", None) is not None:
-                        seq = annot.seq
-                        on = np.asarray(seq.onsets_s, float)
-                        off = np.asarray(seq.offsets_s, float)
-                        items = [(a, b, None, None, lab) for a, b, lab in zip(on, off, seq.labels)]
-                    else:
-                        items = [(b.onset, b.offset, b.low_freq, b.high_freq, b.label) for b in annot.bboxes]
-                    for i, (a, b, lo, hi, lab) in enumerate(items):
-                        events.append(
-                            dict(
-                                file=audio,
-                                annot=p,
-                                row=i + 1,
-                                start_s=float(a),
-                                end_s=float(b),
-                                low_hz=None if lo is None else float(lo),
-                                high_hz=None if hi is None else float(hi),
-                                raw_label=str(lab),
-                                quality=None,
-                            )
-                        )
+                _read_crowsetta(p, src, root, events)
         except InputError as exc:  # our own diagnosis names the file already
             problems.add(p, str(exc).split(": ", 1)[-1])
         except Exception as exc:  # crowsetta raises many types for a bad file
@@ -348,6 +373,141 @@ def resolve_overlaps(events: list[dict[str, Any]], policy: str) -> tuple[list[di
     return out, counts
 
 
+def _recording_entry(
+    audio: Path, evs: list[dict], src: SourceParams, tape_re: re.Pattern, root: Path, problems: Problems
+) -> tuple[dict[str, Any], float] | None:
+    """The recording entry of one annotated audio file, with its unrounded duration (s); None (a problem
+    added) when the file is missing or unreadable. ``tape_re``: the source's compiled ``tape_regex``.
+
+    Raises:
+        InputError: the source's ``tape_regex`` does not match the recording name.
+    """
+    rel = _relpath(audio, root)
+    if not audio.exists():
+        problems.add(
+            rel,
+            f"{len(evs)} annotations (from {_relpath(evs[0]['annot'], root)}) refer to this "
+            f"audio file, which does not exist",
+        )
+        return None
+    try:
+        sr, dur, nch = _audio_info(audio)
+    except InputError as exc:
+        problem = str(exc).split(": ", 1)[-1]
+        problems.add(rel, f"{problem}; its {len(evs)} annotations skipped")
+        return None
+    rec_id = audio.stem
+    m = tape_re.search(rec_id)
+    if not m:
+        raise InputError(
+            f"acoustic.corpus.sources[{src.name}].tape_regex {src.tape_regex!r} does not match "
+            f"the recording name '{rec_id}' ({rel})"
+        )
+    tape = m.groupdict().get("tape") or m.group(0)
+    tape = f"{src.name}/{tape}" if src.prefix_tapes else tape
+    rec = dict(recording=rec_id, tape=tape, source=src.name, file=rel, sr=sr, duration_s=round(dur, 6), n_channels=nch)
+    return rec, dur
+
+
+def _recording_events(
+    evs: list[dict], rec: dict[str, Any], dur: float, cfg: CorpusParams, root: Path, problems: Problems
+) -> list[dict[str, Any]]:
+    """The index events of one recording's annotations ``evs`` (recording entry ``rec``, duration ``dur``
+    s): label and role from the label map and ``min_quality``; events of zero or negative duration or
+    outside the recording are left out (a problem each)."""
+    rel, out = rec["file"], []
+    for e in evs:
+        where = f"{_relpath(e['annot'], root)} row {e['row']}"
+        if not e["end_s"] > e["start_s"]:
+            problems.add(
+                rel,
+                f"{where}: zero or negative duration (start {e['start_s']:.4f} s, "
+                f"end {e['end_s']:.4f} s); event skipped",
+            )
+            continue
+        if e["end_s"] > dur + END_TOLERANCE_S or e["start_s"] < 0:
+            problems.add(
+                rel,
+                f"{where}: event {e['start_s']:.3f}-{e['end_s']:.3f} s lies outside the "
+                f"recording (0-{dur:.3f} s); event skipped",
+            )
+            continue
+        label, role = _map_label(e["raw_label"], cfg)
+        if (
+            role == "target"
+            and cfg.min_quality is not None
+            and e["quality"] is not None
+            and e["quality"] < cfg.min_quality
+        ):
+            role = "ignored"
+        out.append(
+            dict(
+                recording=rec["recording"],
+                tape=rec["tape"],
+                source=rec["source"],
+                file=rel,
+                start_s=e["start_s"],
+                end_s=min(e["end_s"], dur),
+                low_hz=e["low_hz"],
+                high_hz=e["high_hz"],
+                raw_label=e["raw_label"],
+                label=label,
+                role=role,
+                quality=e["quality"],
+                n_merged=1,
+            )
+        )
+    return out
+
+
+def _read_sources(
+    cfg: CorpusParams, root: Path, problems: Problems
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], int]:
+    """Read every source's annotations, grouped by audio file (in path order). Returns (recording id ->
+    recording entry, events in reading order, number of annotations read).
+
+    Raises:
+        InputError: a ``tape_regex`` that does not match, or two audio files with the same name.
+    """
+    recordings: dict[str, dict[str, Any]] = {}
+    events: list[dict[str, Any]] = []
+    n_raw = 0
+    for src in cfg.sources:
+        raw = _read_source(src, root, problems, cfg.bad_rows)
+        n_raw += len(raw)
+        tape_re = re.compile(src.tape_regex)
+        by_file: dict[Path, list[dict]] = {}
+        for e in raw:
+            by_file.setdefault(e["file"], []).append(e)
+        for audio, evs in sorted(by_file.items(), key=lambda kv: str(kv[0])):
+            entry = _recording_entry(audio, evs, src, tape_re, root, problems)
+            if entry is None:
+                continue
+            rec, dur = entry
+            rec_id, rel = rec["recording"], rec["file"]
+            if rec_id in recordings and recordings[rec_id]["file"] != rel:
+                raise InputError(
+                    f"two audio files are both named '{rec_id}': {recordings[rec_id]['file']} and {rel}; "
+                    f"rename one (recording ids are file stems)"
+                )
+            recordings[rec_id] = rec
+            events.extend(_recording_events(evs, rec, dur, cfg, root, problems))
+    return recordings, events, n_raw
+
+
+def _number_events(events: list[dict[str, Any]]) -> None:
+    """Sort ``events`` (recording, start, end, label) and give each its uid ``<recording>#<00001>``, in
+    place; times rounded to the microsecond."""
+    events.sort(key=lambda e: (e["recording"], e["start_s"], e["end_s"], str(e["label"])))
+    counters: dict[str, int] = {}
+    for e in events:
+        k = counters.get(e["recording"], 0) + 1
+        counters[e["recording"]] = k
+        e["uid"] = f"{e['recording']}#{k:05d}"
+        for key in ("start_s", "end_s"):
+            e[key] = round(float(e[key]), 6)
+
+
 def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, Any], dict[str, Any]]:
     """Read every source and return ``(index, report)`` (see the module docstring for the layout).
 
@@ -362,103 +522,14 @@ def build_corpus(cfg: CorpusParams, root: str | Path = ".") -> tuple[dict[str, A
     if not cfg.sources:
         raise InputError("acoustic.corpus.sources is empty: name at least one annotation source")
     problems = Problems()
-    recordings: dict[str, dict[str, Any]] = {}
-    events: list[dict[str, Any]] = []
-    n_raw = 0
-    for src in cfg.sources:
-        raw = _read_source(src, root, problems, cfg.bad_rows)
-        n_raw += len(raw)
-        tape_re = re.compile(src.tape_regex)
-        by_file: dict[Path, list[dict]] = {}
-        for e in raw:
-            by_file.setdefault(e["file"], []).append(e)
-        for audio, evs in sorted(by_file.items(), key=lambda kv: str(kv[0])):
-            rel = _relpath(audio, root)
-            if not audio.exists():
-                problems.add(
-                    rel,
-                    f"{len(evs)} annotations (from {_relpath(evs[0]['annot'], root)}) refer to this "
-                    f"audio file, which does not exist",
-                )
-                continue
-            try:
-                sr, dur, nch = _audio_info(audio)
-            except InputError as exc:
-                problem = str(exc).split(": ", 1)[-1]
-                problems.add(rel, f"{problem}; its {len(evs)} annotations skipped")
-                continue
-            rec_id = audio.stem
-            m = tape_re.search(rec_id)
-            if not m:
-                raise InputError(
-                    f"acoustic.corpus.sources[{src.name}].tape_regex {src.tape_regex!r} does not match "
-                    f"the recording name '{rec_id}' ({rel})"
-                )
-            tape = m.groupdict().get("tape") or m.group(0)
-            tape = f"{src.name}/{tape}" if src.prefix_tapes else tape
-            if rec_id in recordings and recordings[rec_id]["file"] != rel:
-                raise InputError(
-                    f"two audio files are both named '{rec_id}': {recordings[rec_id]['file']} and {rel}; "
-                    f"rename one (recording ids are file stems)"
-                )
-            recordings[rec_id] = dict(
-                recording=rec_id, tape=tape, source=src.name, file=rel, sr=sr, duration_s=round(dur, 6), n_channels=nch
-            )
-            for e in evs:
-                where = f"{_relpath(e['annot'], root)} row {e['row']}"
-                if not e["end_s"] > e["start_s"]:
-                    problems.add(
-                        rel,
-                        f"{where}: zero or negative duration (start {e['start_s']:.4f} s, "
-                        f"end {e['end_s']:.4f} s); event skipped",
-                    )
-                    continue
-                if e["end_s"] > dur + END_TOLERANCE_S or e["start_s"] < 0:
-                    problems.add(
-                        rel,
-                        f"{where}: event {e['start_s']:.3f}-{e['end_s']:.3f} s lies outside the "
-                        f"recording (0-{dur:.3f} s); event skipped",
-                    )
-                    continue
-                label, role = _map_label(e["raw_label"], cfg)
-                if (
-                    role == "target"
-                    and cfg.min_quality is not None
-                    and e["quality"] is not None
-                    and e["quality"] < cfg.min_quality
-                ):
-                    role = "ignored"
-                events.append(
-                    dict(
-                        recording=rec_id,
-                        tape=tape,
-                        source=src.name,
-                        file=rel,
-                        start_s=e["start_s"],
-                        end_s=min(e["end_s"], dur),
-                        low_hz=e["low_hz"],
-                        high_hz=e["high_hz"],
-                        raw_label=e["raw_label"],
-                        label=label,
-                        role=role,
-                        quality=e["quality"],
-                        n_merged=1,
-                    )
-                )
+    recordings, events, n_raw = _read_sources(cfg, root, problems)
     if problems and cfg.on_error == "fail":
         lines = "\n".join(f"  {p['file']}: {p['problem']}" for p in problems.items)
         raise InputError(f"acoustic_corpus: {len(problems)} bad inputs (acoustic.corpus.on_error: fail):\n{lines}")
     events, overlaps = resolve_overlaps(events, cfg.overlaps)
     if cfg.merge_gap_s is not None:
         events = merge_events(events, cfg.merge_gap_s)
-    events.sort(key=lambda e: (e["recording"], e["start_s"], e["end_s"], str(e["label"])))
-    counters: dict[str, int] = {}
-    for e in events:
-        k = counters.get(e["recording"], 0) + 1
-        counters[e["recording"]] = k
-        e["uid"] = f"{e['recording']}#{k:05d}"
-        for key in ("start_s", "end_s"):
-            e[key] = round(float(e[key]), 6)
+    _number_events(events)
     classes = sorted({e["label"] for e in events if e["role"] == "target"})
     if not any(e["role"] == "target" for e in events):
         raise InputError(

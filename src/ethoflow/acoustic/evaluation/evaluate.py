@@ -373,6 +373,171 @@ def _unit_f1(per_unit: np.ndarray) -> np.ndarray:
     return f1
 
 
+_POSTPROCESS_KEYS = ("threshold", "min_gap_s", "min_dur_s")
+
+
+def _validation_units(
+    pred: pd.DataFrame, gt: pd.DataFrame, val: list[str], hop_s: float, ev: EvaluateParams
+) -> tuple[list[tuple[pd.DataFrame, np.ndarray]], np.ndarray, bool]:
+    """The validation tapes' recordings, each as ``(windows with s/e, gt (n, 2))`` (sorted by recording),
+    and the (n_units, n_recordings) 0/1 membership of recordings in units: the tapes when there are 3 or
+    more, else the recordings. Returns (recordings, membership, units are tapes)."""
+    p = pred[pred.tape.isin(val)]
+    g = gt[gt.tape.isin(val)]
+    recs, rec_names = [], sorted(set(p.recording) | set(g.recording))
+    for rec in rec_names:
+        w = window_intervals(p[p.recording == rec], 0.0, hop_s, ev.boundary)
+        recs.append((w, g.loc[g.recording == rec, ["start_s", "end_s"]].to_numpy(float)))
+    rec_tape = dict(zip(p.recording, p.tape)) | dict(zip(g.recording, g.tape))
+    by_tape = len(val) >= 3
+    unit_of = [rec_tape[r] if by_tape else r for r in rec_names]
+    units = sorted(set(unit_of))
+    member = np.array([[u == x for x in unit_of] for u in units], float).reshape(len(units), len(rec_names))
+    return recs, member, by_tape
+
+
+def _search_grid(ev: EvaluateParams, fixed: dict[str, float], auto: list[str]) -> dict[str, list[float]]:
+    """Candidate values of each post-processing key: ``ev.search``'s (sorted, unique) for the ``auto``
+    keys, the fixed value for the others; merge gaps floored by ``ev.min_bout_gap_s``."""
+    grid = {k: [fixed[k]] for k in _POSTPROCESS_KEYS}
+    if "threshold" in auto:
+        grid["threshold"] = sorted(set(ev.search.thresholds))
+    for k in ("min_gap_s", "min_dur_s"):
+        if k in auto:
+            grid[k] = sorted(set(getattr(ev.search, k)))
+    if "min_gap_s" in auto:
+        grid["min_gap_s"] = sorted({ev.merge_gap(v) for v in grid["min_gap_s"]})
+    return grid
+
+
+def _score_candidates(
+    recs: list[tuple[pd.DataFrame, np.ndarray]],
+    member: np.ndarray,
+    grid: dict[str, list[float]],
+    defaults: dict[str, float],
+    auto: list[str],
+    iou: float,
+) -> list[dict[str, Any]]:
+    """Score every candidate of ``grid`` (threshold, then gap, then duration order): mean, SD and SE of the
+    unit event F1s, pooled F1, summed IoU of the matches, distance to ``defaults`` over the ``auto`` keys
+    (each over its grid's span) and the pooled counts ``tot`` (tp, n_pred, n_gt, IoU sum)."""
+    span = {k: (max(grid[k] + [defaults[k]]) - min(grid[k] + [defaults[k]])) or 1.0 for k in _POSTPROCESS_KEYS}
+    cands = []
+    for thr in grid["threshold"]:
+        for gap in grid["min_gap_s"]:
+            for dur in grid["min_dur_s"]:
+                per_rec = _event_scores(recs, thr, gap, dur, iou)
+                per_unit = member @ per_rec
+                f1u = _unit_f1(per_unit)
+                f1u = f1u[~np.isnan(f1u)]
+                tot = per_rec.sum(axis=0)
+                mean = float(np.mean(f1u)) if len(f1u) else 0.0
+                sd = float(np.std(f1u, ddof=1)) if len(f1u) > 1 else 0.0
+                vals = {"threshold": thr, "min_gap_s": gap, "min_dur_s": dur}
+                dist = sum(abs(vals[k] - defaults[k]) / span[k] for k in auto)
+                cands.append(
+                    {
+                        **vals,
+                        "mean": round(mean, 12),
+                        "sd": sd,
+                        "se": sd / np.sqrt(len(f1u)) if len(f1u) else 0.0,
+                        "n_units": len(f1u),
+                        "pooled": round(_f1(*tot[:3])[2], 12),
+                        "iou_sum": round(float(tot[3]), 9),
+                        "dist": round(dist, 12),
+                        "tot": tot,
+                    }
+                )
+    return cands
+
+
+def _pick_one_se(cands: list[dict[str, Any]], tolerance_se: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(best, pick): the best-mean candidate and, among those within ``tolerance_se`` of its standard
+    errors, the nearest to the defaults (ties: higher mean, pooled F1, IoU sum; lower threshold, gap)."""
+    best = max(cands, key=lambda c: (c["mean"], c["pooled"], c["iou_sum"], -c["dist"]))
+    floor = best["mean"] - tolerance_se * best["se"] - 1e-12
+    pick = min(
+        (c for c in cands if c["mean"] >= floor),
+        key=lambda c: (c["dist"], -c["mean"], -c["pooled"], -c["iou_sum"], c["threshold"], c["min_gap_s"]),
+    )
+    return best, pick
+
+
+def _warn_uninformed(
+    model: str, val: list[str], n_gt_val: int, few: bool, ev: EvaluateParams, auto: list[str], defaults: dict
+) -> None:
+    """Warn when the validation tapes hold no annotated call, or too few for a search (defaults taken)."""
+    if not n_gt_val:
+        log.warning("%s: the validation tapes %s hold no annotated call; post-processing not informed", model, val)
+    elif few:
+        log.warning(
+            "%s: only %d annotated events on the validation tapes (acoustic.evaluate.min_val_events: %d): "
+            "%s take the defaults %s instead of a search",
+            model,
+            n_gt_val,
+            ev.min_val_events,
+            ", ".join(auto),
+            {k: defaults[k] for k in auto},
+        )
+
+
+def _postprocess_result(
+    pick: dict[str, Any],
+    best: dict[str, Any],
+    auto: list[str],
+    rule: str,
+    defaults: dict[str, float],
+    val: list[str],
+    by_tape: bool,
+) -> dict[str, Any]:
+    """:func:`choose_postprocess`'s answer: the picked values and their validation scores."""
+    tp, n_pred, n_gt = (int(v) for v in pick["tot"][:3])
+    pr, rc, f1 = _f1(tp, n_pred, n_gt)
+    return {
+        "threshold": float(pick["threshold"]),
+        "min_gap_s": float(pick["min_gap_s"]),
+        "min_dur_s": float(pick["min_dur_s"]),
+        "auto": auto,
+        "rule": rule,
+        "defaults": defaults,
+        "val_tapes": val,
+        "val_units": "tapes" if by_tape else "recordings",
+        "val_n_units": pick["n_units"],
+        "val_n_gt": n_gt,
+        "val_tp": tp,
+        "val_fp": n_pred - tp,
+        "val_fn": n_gt - tp,
+        "val_precision": pr,
+        "val_recall": rc,
+        "val_f1": f1,
+        "val_f1_mean": pick["mean"],
+        "val_f1_sd": pick["sd"],
+        "val_f1_se": pick["se"],
+        "best_val_f1_mean": best["mean"],
+        "best": {k: float(best[k]) for k in _POSTPROCESS_KEYS},
+    }
+
+
+def _log_choice(model: str, val: list[str], out: dict[str, Any], pick: dict[str, Any], best: dict[str, Any]) -> None:
+    """Log the chosen post-processing (``out``, :func:`_postprocess_result`) and its validation scores."""
+    log.info(
+        "%s: on validation tapes %s (%d events) chose threshold %g, min_gap_s %g, min_dur_s %g "
+        "(%s; mean F1 %.3f +- %.3f SE over %d %s; best mean %.3f)",
+        model,
+        val,
+        out["val_n_gt"],
+        out["threshold"],
+        out["min_gap_s"],
+        out["min_dur_s"],
+        out["rule"],
+        pick["mean"],
+        pick["se"],
+        pick["n_units"],
+        out["val_units"],
+        best["mean"],
+    )
+
+
 def choose_postprocess(
     pred: pd.DataFrame,
     gt: pd.DataFrame,
@@ -421,10 +586,9 @@ def choose_postprocess(
     """
     from ethoflow.core import ParamsError
 
-    keys = ("threshold", "min_gap_s", "min_dur_s")
     auto = ev.auto_keys()
     val = sorted(t for t, r in roles.items() if r == VAL_ROLE)
-    fixed = {k: getattr(ev, k) for k in keys}
+    fixed = {k: getattr(ev, k) for k in _POSTPROCESS_KEYS}
     defaults = ev.defaults.model_dump()
     defaults["min_gap_s"] = ev.merge_gap(defaults["min_gap_s"])
     if "min_gap_s" not in auto:
@@ -437,117 +601,19 @@ def choose_postprocess(
                 "set a number"
             )
         return {**fixed, "auto": [], "rule": "fixed"}
-    p = pred[pred.tape.isin(val)]
-    g = gt[gt.tape.isin(val)]
-    recs, rec_names = [], sorted(set(p.recording) | set(g.recording))
-    for rec in rec_names:
-        w = window_intervals(p[p.recording == rec], 0.0, hop_s, ev.boundary)
-        recs.append((w, g.loc[g.recording == rec, ["start_s", "end_s"]].to_numpy(float)))
-    rec_tape = dict(zip(p.recording, p.tape)) | dict(zip(g.recording, g.tape))
-    by_tape = len(val) >= 3
-    unit_of = [rec_tape[r] if by_tape else r for r in rec_names]
-    units = sorted(set(unit_of))
-    member = np.array([[u == x for x in unit_of] for u in units], float).reshape(len(units), len(rec_names))
-    grid = {k: [fixed[k]] for k in keys}
-    if "threshold" in auto:
-        grid["threshold"] = sorted(set(ev.search.thresholds))
-    for k in ("min_gap_s", "min_dur_s"):
-        if k in auto:
-            grid[k] = sorted(set(getattr(ev.search, k)))
-    if "min_gap_s" in auto:
-        grid["min_gap_s"] = sorted({ev.merge_gap(v) for v in grid["min_gap_s"]})
+    recs, member, by_tape = _validation_units(pred, gt, val, hop_s, ev)
+    grid = _search_grid(ev, fixed, auto)
     n_gt_val = int(sum(len(x) for _, x in recs))
     few = bool(auto) and n_gt_val < ev.min_val_events
     if few:  # score the defaults only
-        grid = {k: [defaults[k]] if k in auto else grid[k] for k in keys}
-    span = {k: (max(grid[k] + [defaults[k]]) - min(grid[k] + [defaults[k]])) or 1.0 for k in keys}
-    cands = []
-    for thr in grid["threshold"]:
-        for gap in grid["min_gap_s"]:
-            for dur in grid["min_dur_s"]:
-                per_rec = _event_scores(recs, thr, gap, dur, ev.iou)
-                per_unit = member @ per_rec
-                f1u = _unit_f1(per_unit)
-                f1u = f1u[~np.isnan(f1u)]
-                tot = per_rec.sum(axis=0)
-                mean = float(np.mean(f1u)) if len(f1u) else 0.0
-                sd = float(np.std(f1u, ddof=1)) if len(f1u) > 1 else 0.0
-                vals = {"threshold": thr, "min_gap_s": gap, "min_dur_s": dur}
-                dist = sum(abs(vals[k] - defaults[k]) / span[k] for k in auto)
-                cands.append(
-                    {
-                        **vals,
-                        "mean": round(mean, 12),
-                        "sd": sd,
-                        "se": sd / np.sqrt(len(f1u)) if len(f1u) else 0.0,
-                        "n_units": len(f1u),
-                        "pooled": round(_f1(*tot[:3])[2], 12),
-                        "iou_sum": round(float(tot[3]), 9),
-                        "dist": round(dist, 12),
-                        "tot": tot,
-                    }
-                )
-    best = max(cands, key=lambda c: (c["mean"], c["pooled"], c["iou_sum"], -c["dist"]))
-    floor = best["mean"] - ev.tolerance_se * best["se"] - 1e-12
-    pick = min(
-        (c for c in cands if c["mean"] >= floor),
-        key=lambda c: (c["dist"], -c["mean"], -c["pooled"], -c["iou_sum"], c["threshold"], c["min_gap_s"]),
-    )
+        grid = {k: [defaults[k]] if k in auto else grid[k] for k in _POSTPROCESS_KEYS}
+    cands = _score_candidates(recs, member, grid, defaults, auto, ev.iou)
+    best, pick = _pick_one_se(cands, ev.tolerance_se)
     rule = "fixed" if not auto else ("defaults" if few else "one_se")
-    if not n_gt_val:
-        log.warning("%s: the validation tapes %s hold no annotated call; post-processing not informed", model, val)
-    elif few:
-        log.warning(
-            "%s: only %d annotated events on the validation tapes (acoustic.evaluate.min_val_events: %d): "
-            "%s take the defaults %s instead of a search",
-            model,
-            n_gt_val,
-            ev.min_val_events,
-            ", ".join(auto),
-            {k: defaults[k] for k in auto},
-        )
-    tp, n_pred, n_gt = (int(v) for v in pick["tot"][:3])
-    pr, rc, f1 = _f1(tp, n_pred, n_gt)
-    out = {
-        "threshold": float(pick["threshold"]),
-        "min_gap_s": float(pick["min_gap_s"]),
-        "min_dur_s": float(pick["min_dur_s"]),
-        "auto": auto,
-        "rule": rule,
-        "defaults": defaults,
-        "val_tapes": val,
-        "val_units": "tapes" if by_tape else "recordings",
-        "val_n_units": pick["n_units"],
-        "val_n_gt": n_gt,
-        "val_tp": tp,
-        "val_fp": n_pred - tp,
-        "val_fn": n_gt - tp,
-        "val_precision": pr,
-        "val_recall": rc,
-        "val_f1": f1,
-        "val_f1_mean": pick["mean"],
-        "val_f1_sd": pick["sd"],
-        "val_f1_se": pick["se"],
-        "best_val_f1_mean": best["mean"],
-        "best": {k: float(best[k]) for k in keys},
-    }
+    _warn_uninformed(model, val, n_gt_val, few, ev, auto, defaults)
+    out = _postprocess_result(pick, best, auto, rule, defaults, val, by_tape)
     if auto:
-        log.info(
-            "%s: on validation tapes %s (%d events) chose threshold %g, min_gap_s %g, min_dur_s %g "
-            "(%s; mean F1 %.3f +- %.3f SE over %d %s; best mean %.3f)",
-            model,
-            val,
-            n_gt,
-            out["threshold"],
-            out["min_gap_s"],
-            out["min_dur_s"],
-            rule,
-            pick["mean"],
-            pick["se"],
-            pick["n_units"],
-            out["val_units"],
-            best["mean"],
-        )
+        _log_choice(model, val, out, pick, best)
     return out
 
 
@@ -624,6 +690,10 @@ def detection_postprocess(
     return {**out, "min_gap_s": ev.merge_gap(out["min_gap_s"]), "from": str(path)}
 
 
+#: window probability thresholds of :func:`pr_curve` (0.05 to 0.95 by 0.05)
+PR_THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)
+
+
 def pr_curve(
     pred: pd.DataFrame,
     gt: pd.DataFrame,
@@ -633,10 +703,10 @@ def pr_curve(
     min_gap_s: float,
     min_dur_s: float,
     iou: float,
-    thresholds: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Event-level precision/recall (Hungarian, held-out tapes or all when none) per window threshold."""
-    thresholds = np.round(np.arange(0.05, 1.0, 0.05), 2) if thresholds is None else thresholds
+    """Event-level precision/recall (Hungarian, held-out tapes or all when none) per window threshold
+    (:data:`PR_THRESHOLDS`)."""
+    thresholds = PR_THRESHOLDS
     held = {t for t, r in roles.items() if r in HELDOUT_ROLES}
     p = pred[pred.tape.isin(held)] if held else pred
     g = gt[gt.tape.isin(held)] if held else gt
@@ -660,7 +730,7 @@ def write_layer(
     out_dir: str | Path, metrics_path: str | Path, layer: str, result: dict[str, Any], meta: dict[str, Any]
 ) -> None:
     """Write one layer's (``cnn`` or ``rf``) detections.parquet, per_tape.csv, selection tables and metrics JSON."""
-    from ethoflow.acoustic.variants import write_tables
+    from ethoflow.acoustic.data.variants import write_tables
 
     out = Path(out_dir)
     det = result["detections"]
@@ -720,7 +790,7 @@ def evaluate_predictions(
     (a trained variant or an external model); ``vindex`` is the variant whose recordings were predicted.
     Top level, so a dispatched job pickles it by reference.
     """
-    from ethoflow.acoustic.features import detection_bands
+    from ethoflow.acoustic.frontend.features import detection_bands
 
     ev, s = cfg.evaluate, cfg.predict.settings[setting]
     roles = vindex.tape_roles

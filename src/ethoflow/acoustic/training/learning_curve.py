@@ -93,10 +93,10 @@ def run_point(cfg, variant: str, duration: str, seed: int, variant_dir, corpus_i
     """One learning-curve point into ``out`` (all-or-nothing): ``point.json`` (duration asked and used,
     recordings, segments, seed, held-out scores), ``model/`` (model.pt, history, summary) and
     ``evaluation/`` (as ``acoustic_evaluate`` writes it). In-process: the caller dispatches."""
-    from ethoflow.acoustic.evaluate import evaluate_predictions
-    from ethoflow.acoustic.predict import predict_recordings
+    from ethoflow.acoustic.evaluation.evaluate import evaluate_predictions
+    from ethoflow.acoustic.inference.predict import predict_recordings
     from ethoflow.acoustic.records import read_variant_index
-    from ethoflow.acoustic.train import train_model
+    from ethoflow.acoustic.training.train import train_model
 
     lc = cfg.learning_curve
     budget = parse_duration(duration)
@@ -117,8 +117,7 @@ def run_point(cfg, variant: str, duration: str, seed: int, variant_dir, corpus_i
         predict_recordings(
             str(tmp / "model" / "model.pt"),
             heldout.recording_dicts(),
-            setting.seq_len_s,
-            setting.hop_s,
+            setting,
             str(tmp / "predictions.parquet"),
             cfg.predict.batch_size,
             cfg.predict.num_threads,

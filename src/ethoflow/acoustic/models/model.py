@@ -36,7 +36,7 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     """1x1 -> 3x3 (``stride``) -> 1x1 conv-BN layers with an identity (or 1x1 projection) shortcut, as
     in ResNet-50/101/152. ``c_mid`` channels inside, ``c_mid * expansion`` out. Not used by
-    :class:`CallClassifier`; :mod:`ethoflow.acoustic.animal_spot` builds deeper ANIMAL-SPOT encoders with it."""
+    :class:`CallClassifier`; :mod:`ethoflow.acoustic.models.animal_spot` builds deeper ANIMAL-SPOT encoders with it."""
 
     expansion = 4
 

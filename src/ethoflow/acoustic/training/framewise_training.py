@@ -1,4 +1,4 @@
-"""Training of the framewise detector (:mod:`ethoflow.acoustic.framewise`) on ethoflow's Lightning engine.
+"""Training of the framewise detector (:mod:`ethoflow.acoustic.models.framewise`) on ethoflow's Lightning engine.
 
 The variant's recordings by role (train / val / test, the same tape-exclusive split as the window
 classifier), frame labels from the corpus's annotated events, random crops of ``chunk_s`` seconds
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ethoflow.acoustic.framewise import EPS, IGNORE, FramewiseNet, frame_labels, predict_frames
+from ethoflow.acoustic.models.framewise import EPS, IGNORE, FramewiseNet, frame_labels, predict_frames
 from ethoflow.acoustic.params import FeatureParams, TrainParams
 from ethoflow.core import get_logger, read_json, save_torch, write_json
 from ethoflow.core.errors import InputError
@@ -50,7 +50,7 @@ def load_split(
     Raises:
         InputError: the variant has no train or no val recording, or an event's label is not a class.
     """
-    from ethoflow.acoustic.spectrogram import recording_power
+    from ethoflow.acoustic.frontend.spectrogram import recording_power
 
     vidx = read_json(Path(variant_dir) / "variant_index.json")
     cidx = read_json(corpus_index)

@@ -126,17 +126,12 @@ def split_events(
     return by_uid, roles
 
 
-def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Build one variant's segment table and index from the corpus ``index``.
+def _check_variant(index: dict[str, Any], spec: VariantParams, all_tapes: list[str]) -> list[str]:
+    """The variant's classes (``spec.classes``, or all the corpus's).
 
-    Returns:
-        (rows DataFrame with :data:`COLUMNS`, variant_index dict).
     Raises:
-        InputError: unknown benchmark tapes or classes, or no target left for training.
+        InputError: benchmark tapes or classes that the corpus does not have.
     """
-    rng = np.random.default_rng(spec.seed)
-    recs = {r["recording"]: r for r in index["recordings"]}
-    all_tapes = sorted({r["tape"] for r in recs.values()})
     unknown = sorted(set(spec.benchmark_tapes) - set(all_tapes))
     if unknown:
         raise InputError(f"benchmark_tapes not in the corpus: {unknown} (tapes: {all_tapes[:20]})")
@@ -144,65 +139,60 @@ def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) 
     bad = sorted(set(classes) - set(index["classes"]))
     if bad:
         raise InputError(f"classes {bad} are not in the corpus (classes: {index['classes']})")
-    bench = set(spec.benchmark_tapes)
-    events = index["events"]
-    targets = [e for e in events if e["role"] == "target" and e["label"] in classes and e["tape"] not in bench]
-    annotated_noise = [e for e in events if e["role"] == "noise" and e["tape"] not in bench]
-    if not targets:
-        raise InputError("no target events left for this variant (check classes and benchmark_tapes)")
-    tapes = [t for t in all_tapes if t not in bench]
-    split_of, roles = split_events(targets, tapes, spec, rng)
-    for t in bench:
-        roles[t] = "benchmark"
+    return classes
 
-    occupied: dict[str, list[tuple[float, float]]] = {r: [] for r in recs}
-    for e in events:  # every annotated event, whatever its role or label
-        occupied[e["recording"]].append((e["start_s"], e["end_s"]))
-    mined: dict[str, list[tuple[float, float]]] = {r: [] for r in recs}
-    recs_of_tape: dict[str, list[str]] = {}
-    for r in sorted(recs):
-        recs_of_tape.setdefault(recs[r]["tape"], []).append(r)
-    noise_min = spec.noise_min_s or seq_len_s
 
-    rows: list[dict[str, Any]] = []
-    n_fallback = n_unavailable = 0
-    for e in targets:
-        split = split_of[e["uid"]]
-        rows.append(
-            dict(
-                uid=e["uid"],
-                split=split,
-                kind="target",
-                label=e["label"],
-                tape=e["tape"],
-                recording=e["recording"],
-                file=e["file"],
-                start_s=e["start_s"],
-                end_s=e["end_s"],
-                quality=e["quality"],
-                source_uid="",
-            )
-        )
-        base = int(np.floor(spec.noise_per_target))
-        k = base + int(rng.random() < spec.noise_per_target - base)
-        length = max(e["end_s"] - e["start_s"], noise_min)
-        if spec.noise_max_s is not None:
-            length = max(min(length, spec.noise_max_s), noise_min)
+def _event_row(e: dict[str, Any], split: str, kind: str, label: str) -> dict[str, Any]:
+    """A segment row (:data:`COLUMNS`) for an annotated event ``e`` (a target, or annotated noise)."""
+    return dict(
+        uid=e["uid"],
+        split=split,
+        kind=kind,
+        label=label,
+        tape=e["tape"],
+        recording=e["recording"],
+        file=e["file"],
+        start_s=e["start_s"],
+        end_s=e["end_s"],
+        quality=e["quality"],
+        source_uid="",
+    )
+
+
+class _NoiseMiner:
+    """Draws noise segments for targets (see the module docstring) from the gaps of each recording that
+    keep ``margin_s`` from every annotated event and miss the noise already mined, trying the target's
+    recording first and then the other recordings of its tape; counts fallbacks and failures."""
+
+    def __init__(self, recs: dict[str, dict[str, Any]], events: list[dict], margin_s: float, rng: np.random.Generator):
+        self.recs, self.margin_s, self.rng = recs, margin_s, rng
+        self.occupied: dict[str, list[tuple[float, float]]] = {r: [] for r in recs}
+        for e in events:  # every annotated event, whatever its role or label
+            self.occupied[e["recording"]].append((e["start_s"], e["end_s"]))
+        self.mined: dict[str, list[tuple[float, float]]] = {r: [] for r in recs}
+        self.recs_of_tape: dict[str, list[str]] = {}
+        for r in sorted(recs):
+            self.recs_of_tape.setdefault(recs[r]["tape"], []).append(r)
+        self.n_fallback = self.n_unavailable = 0
+
+    def mine(self, e: dict[str, Any], split: str, k: int, length: float) -> list[dict[str, Any]]:
+        """Up to ``k`` noise rows of ``length`` s for target ``e`` (uids ``<uid>~n<j>``), in split ``split``."""
+        recs, rows = self.recs, []
         for j in range(k):
-            candidates = [e["recording"]] + [r for r in recs_of_tape[e["tape"]] if r != e["recording"]]
+            candidates = [e["recording"]] + [r for r in self.recs_of_tape[e["tape"]] if r != e["recording"]]
             seg, used = None, None
             for r in candidates:
-                gaps = free_gaps(recs[r]["duration_s"], occupied[r], spec.margin_s)
-                gaps = _subtract(gaps, mined[r])
-                seg = draw_segment(rng, gaps, length)
+                gaps = free_gaps(recs[r]["duration_s"], self.occupied[r], self.margin_s)
+                gaps = _subtract(gaps, self.mined[r])
+                seg = draw_segment(self.rng, gaps, length)
                 if seg is not None:
                     used = r
                     break
             if seg is None:
-                n_unavailable += 1
+                self.n_unavailable += 1
                 continue
-            n_fallback += used != e["recording"]
-            mined[used].append(seg)
+            self.n_fallback += used != e["recording"]
+            self.mined[used].append(seg)
             rows.append(
                 dict(
                     uid=f"{e['uid']}~n{j + 1}",
@@ -218,26 +208,19 @@ def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) 
                     source_uid=e["uid"],
                 )
             )
-    for e in annotated_noise:  # annotated non-target sounds: noise examples in their tape's split
-        role = roles.get(e["tape"])
-        split = role if role in SPLITS else SPLITS[int(rng.integers(3))]
-        rows.append(
-            dict(
-                uid=e["uid"],
-                split=split,
-                kind="noise",
-                label="noise",
-                tape=e["tape"],
-                recording=e["recording"],
-                file=e["file"],
-                start_s=e["start_s"],
-                end_s=e["end_s"],
-                quality=e["quality"],
-                source_uid="",
-            )
-        )
-    df = pd.DataFrame(rows, columns=COLUMNS).sort_values(["split", "recording", "start_s", "uid"], kind="stable")
-    df = df.reset_index(drop=True)
+        return rows
+
+
+def _variant_index(
+    df: pd.DataFrame,
+    spec: VariantParams,
+    classes: list[str],
+    roles: dict[str, str],
+    recs: dict[str, dict[str, Any]],
+    noise_min: float,
+    miner: _NoiseMiner,
+) -> dict[str, Any]:
+    """``variant_index.json``'s content: counts per split, tape roles, noise-mining statistics, recordings."""
     counts = {
         s: {
             "n": int((df.split == s).sum()),
@@ -246,7 +229,7 @@ def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) 
         }
         for s in SPLITS
     }
-    vindex = {
+    return {
         "strategy": spec.split,
         "seed": spec.seed,
         "classes": list(classes),
@@ -258,8 +241,8 @@ def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) 
             "min_len_s": noise_min,
             "max_len_s": spec.noise_max_s,
             "n_mined": int(((df.kind == "noise") & (df.source_uid != "")).sum()),
-            "n_from_other_recording": n_fallback,
-            "n_unavailable": n_unavailable,
+            "n_from_other_recording": miner.n_fallback,
+            "n_unavailable": miner.n_unavailable,
         },
         "recordings": [
             {k: recs[r][k] for k in ("recording", "tape", "file", "sr", "duration_s")}
@@ -267,9 +250,54 @@ def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) 
             for r in sorted(recs)
         ],
     }
-    if n_unavailable:
+
+
+def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Build one variant's segment table and index from the corpus ``index``.
+
+    Returns:
+        (rows DataFrame with :data:`COLUMNS`, variant_index dict).
+    Raises:
+        InputError: unknown benchmark tapes or classes, or no target left for training.
+    """
+    rng = np.random.default_rng(spec.seed)
+    recs = {r["recording"]: r for r in index["recordings"]}
+    all_tapes = sorted({r["tape"] for r in recs.values()})
+    classes = _check_variant(index, spec, all_tapes)
+    bench = set(spec.benchmark_tapes)
+    events = index["events"]
+    targets = [e for e in events if e["role"] == "target" and e["label"] in classes and e["tape"] not in bench]
+    annotated_noise = [e for e in events if e["role"] == "noise" and e["tape"] not in bench]
+    if not targets:
+        raise InputError("no target events left for this variant (check classes and benchmark_tapes)")
+    tapes = [t for t in all_tapes if t not in bench]
+    split_of, roles = split_events(targets, tapes, spec, rng)
+    for t in bench:
+        roles[t] = "benchmark"
+    miner = _NoiseMiner(recs, events, spec.margin_s, rng)
+    noise_min = spec.noise_min_s or seq_len_s
+
+    rows: list[dict[str, Any]] = []
+    for e in targets:
+        split = split_of[e["uid"]]
+        rows.append(_event_row(e, split, "target", e["label"]))
+        base = int(np.floor(spec.noise_per_target))
+        k = base + int(rng.random() < spec.noise_per_target - base)
+        length = max(e["end_s"] - e["start_s"], noise_min)
+        if spec.noise_max_s is not None:
+            length = max(min(length, spec.noise_max_s), noise_min)
+        rows.extend(miner.mine(e, split, k, length))
+    for e in annotated_noise:  # annotated non-target sounds: noise examples in their tape's split
+        role = roles.get(e["tape"])
+        split = role if role in SPLITS else SPLITS[int(rng.integers(3))]
+        rows.append(_event_row(e, split, "noise", "noise"))
+    df = pd.DataFrame(rows, columns=COLUMNS).sort_values(["split", "recording", "start_s", "uid"], kind="stable")
+    df = df.reset_index(drop=True)
+    vindex = _variant_index(df, spec, classes, roles, recs, noise_min, miner)
+    if miner.n_unavailable:
         log.warning(
-            "variant: %d noise segments could not be mined (no gap of the needed length in the tape)", n_unavailable
+            "variant: %d noise segments could not be mined (no gap of the needed length in the tape)",
+            miner.n_unavailable,
         )
     return df, vindex
 
@@ -360,6 +388,6 @@ def write_variant(
         write_json(tmp / "variant_index.json", vindex)
         write_tables(tab, tmp / "selections", [r["recording"] for r in index["recordings"]], extra=["split", "kind"])
         if n_pngs and features is not None:
-            from ethoflow.acoustic.plots import segment_pngs
+            from ethoflow.acoustic.reporting.plots import segment_pngs
 
             segment_pngs(df, tmp / "spectrograms", features, n_pngs, seed)

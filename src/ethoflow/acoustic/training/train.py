@@ -3,7 +3,7 @@
 Windows of ``features.seq_len_s`` are cut from each recording's spectrogram (computed once): a target
 longer than the window gives a random window inside it each epoch, a shorter one a window that
 contains it at a random offset (validation/test: centred). Augmentation (training only) per
-:func:`ethoflow.acoustic.spectrogram.augment_window`. Adam; the learning rate is multiplied by
+:func:`ethoflow.acoustic.frontend.spectrogram.augment_window`. Adam; the learning rate is multiplied by
 ``lr_decay_factor`` when the validation metric has not improved for ``lr_patience_epochs``; training
 stops after ``early_stopping_patience_epochs`` without improvement; the best weights are kept
 (improvement: a higher validation metric, or an equal one with a lower validation loss).
@@ -40,7 +40,7 @@ class SegmentData:
     """
 
     def __init__(self, rows: pd.DataFrame, classes: list[str], f: FeatureParams, cache: dict[str, np.ndarray]):
-        from ethoflow.acoustic.spectrogram import recording_power
+        from ethoflow.acoustic.frontend.spectrogram import recording_power
 
         self.rows = rows.reset_index(drop=True)
         self.f = f
@@ -74,7 +74,7 @@ class SegmentData:
         noise_pool: SegmentData | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Inputs (B, 1, F, T) and labels (B,) for rows ``idx``; ``rng`` given: random offsets (+ ``aug``)."""
-        from ethoflow.acoustic.spectrogram import augment_window, slice_frames, to_input
+        from ethoflow.acoustic.frontend.spectrogram import augment_window, slice_frames, to_input
 
         f = self.f
         wins = []
@@ -226,7 +226,7 @@ def train_model(
     """
     import torch
 
-    from ethoflow.acoustic.model import CallClassifier
+    from ethoflow.acoustic.models.model import CallClassifier
     from ethoflow.acoustic.records import read_variant_index
     from ethoflow.core import seed_everything
     from ethoflow.core.training import EpochLoader, EpochSampler, fit
@@ -300,20 +300,20 @@ def train_model(
 def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
     """Load ``model.pt`` -> (model in eval mode, saved metadata incl. ``features``, ``classes`` and ``arch``).
 
-    The model is the window classifier (:class:`~ethoflow.acoustic.model.CallClassifier`) or, for a file
-    with ``arch: framewise``, the framewise detector (:class:`~ethoflow.acoustic.framewise.FramewiseNet`).
+    The model is the window classifier (:class:`~ethoflow.acoustic.models.model.CallClassifier`) or, for a file
+    with ``arch: framewise``, the framewise detector (:class:`~ethoflow.acoustic.models.framewise.FramewiseNet`).
 
     Raises:
         InputError: the file is missing, truncated or corrupt.
     """
 
-    from ethoflow.acoustic.model import CallClassifier
+    from ethoflow.acoustic.models.model import CallClassifier
 
     if not Path(path).exists():
         raise InputError(f"{path}: model file not found (run acoustic_train first)")
     ck = load_torch(path, "acoustic model file", weights_only=False)
     if ck.get("arch") == "framewise":
-        from ethoflow.acoustic.framewise import load_framewise
+        from ethoflow.acoustic.models.framewise import load_framewise
 
         return load_framewise(ck), ck
     model = CallClassifier(**ck["model"])

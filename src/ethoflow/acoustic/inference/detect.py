@@ -4,12 +4,12 @@ A detection set (``acoustic.detect.sets.<name>``) names recordings (a folder or 
 any sample rate, channels averaged), a model (a trained variant or a model file), a prediction
 setting (window length and hop), a threshold and optionally a random-forest filter. For each
 recording the window probabilities are computed **streamed in chunks** (bounded memory, see below),
-chained into detections as ``acoustic_evaluate`` does (:func:`ethoflow.acoustic.evaluate.chain_windows`
+chained into detections as ``acoustic_evaluate`` does (:func:`ethoflow.acoustic.evaluation.evaluate.chain_windows`
 with ``acoustic.evaluate``'s boundary/min_gap_s/min_dur_s), and each detection gets its frequency band
-(the 5 % and 95 % points of its energy over frequency, :func:`ethoflow.acoustic.features.energy_band`).
+(the 5 % and 95 % points of its energy over frequency, :func:`ethoflow.acoustic.frontend.features.energy_band`).
 
 Streaming (results equal the whole-tape computation, bounded memory) is
-:mod:`ethoflow.acoustic.streaming`'s, shared with ``acoustic_predict``.
+:mod:`ethoflow.acoustic.inference.streaming`'s, shared with ``acoustic_predict``.
 
 Resume: the output folder is a DVC ``persist`` out. Each finished recording leaves its windows and
 detections (``state/<recording>.windows.parquet``, ``.detections.parquet``) and then a completion
@@ -46,20 +46,21 @@ import json
 import os
 import shutil
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ethoflow.acoustic.params import AUDIO_EXTENSIONS, AcousticParams, DetectSet
-from ethoflow.acoustic.streaming import Detector, TapeReader, load_detector, stream_windows
+from ethoflow.acoustic.inference.streaming import Detector, TapeReader, load_detector, stream_windows
+from ethoflow.acoustic.params import AUDIO_EXTENSIONS, AcousticParams, DetectSet, PredictSetting
 from ethoflow.core import InputError, atomic_path, get_logger, progress, read_json, write_json
 from ethoflow.core.io import release_freed_memory, sha256_file
 
 log = get_logger(__name__)
 
-__all__ = [  # Detector, TapeReader, load_detector, stream_windows: ethoflow.acoustic.streaming's, re-exported
+__all__ = [  # Detector, TapeReader, load_detector, stream_windows: ethoflow.acoustic.inference.streaming's, re-exported
     "Detector",
     "TapeReader",
     "audio_problem",
@@ -181,11 +182,11 @@ def describe_detections(
     d: pd.DataFrame, path: str | Path, fmin: float, fmax: float, rf: dict[str, Any] | None, rf_params: Any
 ) -> pd.DataFrame:
     """Add each detection's band (``low_hz``/``high_hz``: 5 %/95 % energy points in ``[fmin, fmax]``)
-    and, with an RF filter (``rf``: what :func:`ethoflow.acoustic.rf.load_filter` returns), ``rf_prob``.
+    and, with an RF filter (``rf``: what :func:`ethoflow.acoustic.evaluation.rf.load_filter` returns), ``rf_prob``.
     Reads only each detection's samples from ``path`` (at the file's own rate)."""
     import soundfile as sf
 
-    from ethoflow.acoustic.features import file_energy_band, segment_features
+    from ethoflow.acoustic.frontend.features import file_energy_band, segment_features
 
     d = d.copy()
     lo, hi, feats = [], [], []
@@ -204,7 +205,7 @@ def describe_detections(
     d["low_hz"] = np.asarray(lo, float)
     d["high_hz"] = np.asarray(hi, float)
     if rf is not None:
-        from ethoflow.acoustic.rf import rf_probabilities
+        from ethoflow.acoustic.evaluation.rf import rf_probabilities
 
         X = pd.DataFrame(feats)
         missing = [c for c in rf["columns"] if c not in X.columns] if len(X) else []
@@ -293,7 +294,7 @@ def read_truth(
     cfg: AcousticParams, ds: DetectSet, recs: list[tuple[str, Path]]
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Annotated target events of a detection set's recordings from its ``truth`` (any crowsetta format),
-    read by the corpus stage's readers (``ethoflow.acoustic.corpus._read_source``, crowsetta) and
+    read by the corpus stage's readers (``ethoflow.acoustic.data.corpus._read_source``, crowsetta) and
     cleaned with ``acoustic.corpus``'s label map, overlap policy and merge gap (notes -> bouts).
 
     Returns:
@@ -301,7 +302,7 @@ def read_truth(
         covers (n may be 0 when all its labels map to non-targets); problems met while reading, each naming
         its file).
     """
-    from ethoflow.acoustic.corpus import Problems, _map_label, _read_source, merge_events, resolve_overlaps
+    from ethoflow.acoustic.data.corpus import Problems, _map_label, _read_source, merge_events, resolve_overlaps
     from ethoflow.acoustic.params import SourceParams
 
     files = truth_files(ds.truth, ds.truth_format)
@@ -375,7 +376,7 @@ def score_against_truth(
     """Precision/recall/F1 of the detections against ``truth`` (recording -> (n, 2) events, :func:`read_truth`;
     Hungarian matching at ``iou``, per recording). Recordings without truth are left out, and counted
     (``recordings_scored``, ``recordings_unscored``)."""
-    from ethoflow.acoustic.evaluate import match_hungarian
+    from ethoflow.acoustic.evaluation.evaluate import match_hungarian
 
     tp = n_gt = n_pred = n_scored = 0
     for rid in recordings:
@@ -445,62 +446,72 @@ def _fresh_dir(final: Path) -> Path:
 # --------------------------------------------------------------------------------------------- a set
 
 
-def detect_set(
-    cfg: AcousticParams,
-    name: str,
-    out: str | Path,
-    params_path: str = "params.yaml",
-    evaluations: str | Path | None = None,
-) -> dict[str, Any]:
-    """Run detection set ``name`` into folder ``out`` (see the module docstring); resumes from ``out/state``.
-    ``evaluations``: acoustic_evaluate's outs, read when the threshold or clean-up is ``auto``
-    (:func:`ethoflow.acoustic.evaluate.detection_postprocess`).
+@dataclass
+class _SetRun:
+    """A detection set's resolved run: what :func:`detect_set` computes once and its steps share."""
 
-    Returns:
-        the summary dict written to ``out/summary.json``.
+    name: str
+    ds: DetectSet
+    setting: PredictSetting  # window length and hop
+    post: dict[str, Any]  # detection_postprocess's answer: threshold, min_gap_s, min_dur_s, from
+    mpath: Path
+    det_model: Detector
+    rf: dict[str, Any] | None
+    rf_path: Path | None
+    state: Path
+
+    @property
+    def threshold(self) -> float:
+        return self.post["threshold"]
+
+    @property
+    def min_gap_s(self) -> float:
+        return self.post["min_gap_s"]
+
+    @property
+    def min_dur_s(self) -> float:
+        return self.post["min_dur_s"]
+
+
+def _load_rf(ds: DetectSet, name: str) -> tuple[dict[str, Any] | None, Path | None]:
+    """The set's random-forest filter and its file, or ``(None, None)`` when the set uses none.
+
     Raises:
-        ParamsError: unknown set or setting. InputError: no recordings; missing/unreadable model or RF
-        file; with ``on_error: fail``, the bad recordings (each named with its problem).
+        InputError: the RF file is missing.
     """
-    import soundfile as sf
-    import torch
+    if ds.rf is None:
+        return None, None
+    from ethoflow.acoustic.evaluation.rf import load_filter
 
-    from ethoflow.acoustic.evaluate import chain_windows, detection_postprocess
-    from ethoflow.acoustic.variants import raven_selection_table
-    from ethoflow.core import atomic_write_text, write_metrics
+    rf_path = Path(ds.rf) if "/" in ds.rf else Path("models/acoustic/rf") / ds.rf / "rf.pkl"
+    if not rf_path.is_file():
+        raise InputError(f"{rf_path}: RF filter file not found (acoustic.detect.sets.{name}.rf = {ds.rf!r})")
+    return load_filter(rf_path), rf_path
 
-    ds = cfg.detect_set(name, params_path)
-    setting = cfg.setting(ds.setting, params_path)
-    ev = cfg.evaluate
-    post = detection_postprocess(cfg, name, evaluations, params_path)  # auto: the variant's chosen values
-    threshold, min_gap_s, min_dur_s = post["threshold"], post["min_gap_s"], post["min_dur_s"]
-    if cfg.detect.num_threads:
-        torch.set_num_threads(cfg.detect.num_threads)
-    mpath = model_file(ds, cfg)
-    det_model = load_detector(mpath, ds.min_max_norm)
-    rf = rf_path = None
-    if ds.rf is not None:
-        from ethoflow.acoustic.rf import load_filter
 
-        rf_path = Path(ds.rf) if "/" in ds.rf else Path("models/acoustic/rf") / ds.rf / "rf.pkl"
-        if not rf_path.is_file():
-            raise InputError(f"{rf_path}: RF filter file not found (acoustic.detect.sets.{name}.rf = {ds.rf!r})")
-        rf = load_filter(rf_path)
-    recs = list_recordings(ds.recordings)
-    out = Path(out)
-    state = out / STATE
-    state.mkdir(parents=True, exist_ok=True)
-    common = {
+def _state_common(cfg: AcousticParams, run: _SetRun) -> dict[str, Any]:
+    """The settings that decide every recording's result (the part of the completion fingerprint that the
+    recordings share): model and RF content hashes, setting, threshold, chaining values, batch size."""
+    return {
         "version": STATE_VERSION,
-        "model": _sha256(mpath),
-        "min_max_norm": ds.min_max_norm,
-        "setting": setting.model_dump(),
-        "threshold": threshold,
-        "chain": {"boundary": ev.boundary, "min_gap_s": min_gap_s, "min_dur_s": min_dur_s},
-        "rf": _sha256(rf_path) if rf_path else None,
-        "rf_params": cfg.rf.model_dump() if rf_path else None,
+        "model": _sha256(run.mpath),
+        "min_max_norm": run.ds.min_max_norm,
+        "setting": run.setting.model_dump(),
+        "threshold": run.threshold,
+        "chain": {"boundary": cfg.evaluate.boundary, "min_gap_s": run.min_gap_s, "min_dur_s": run.min_dur_s},
+        "rf": _sha256(run.rf_path) if run.rf_path else None,
+        "rf_params": cfg.rf.model_dump() if run.rf_path else None,
         "batch_size": cfg.detect.batch_size,
     }
+
+
+def _screen_recordings(recs: list[tuple[str, Path]], ds: DetectSet, name: str) -> dict[str, str]:
+    """Recording id -> ``"<path>: <problem>"`` for the recordings :func:`audio_problem` rejects, each logged
+    as skipped.
+
+    Raises:
+        InputError: some recording is bad and the set's ``on_error`` is ``fail``.
+    """
     problems: dict[str, str] = {}
     for rid, path in recs:
         why = audio_problem(path)
@@ -510,25 +521,54 @@ def detect_set(
         raise InputError(f"acoustic_detect@{name}: bad recordings (on_error: fail): " + "; ".join(problems.values()))
     for msg in problems.values():
         log.warning("skipped %s", msg)
-    good = [(rid, p) for rid, p in recs if rid not in problems]
-    fps = {rid: _fingerprint(common, p) for rid, p in good}
-    durations = {}
-    for rid, p in good:
-        i = sf.info(str(p))
-        durations[rid] = i.frames / i.samplerate
-    todo = [(rid, p) for rid, p in good if not _done(state, rid, fps[rid])]
+    return problems
+
+
+def _write_recording_state(
+    cfg: AcousticParams, run: _SetRun, rid: str, path: Path, win: pd.DataFrame, record: dict[str, Any]
+) -> None:
+    """Chain one recording's window probabilities into detections (with their frequency band and RF
+    probability), write its windows and detections to ``state/`` and then its completion ``record``."""
+    from ethoflow.acoustic.evaluation.evaluate import chain_windows
+
+    d = chain_windows(win, run.threshold, run.setting.hop_s, cfg.evaluate.boundary, run.min_gap_s, run.min_dur_s)
+    d = d.astype({"start_s": float, "end_s": float, "cnn_logit_mean": float, "prob_max": float, "n_windows": int})
+    d.insert(0, "recording", rid)
+    d = describe_detections(d, path, run.det_model.fmin, run.det_model.fmax, run.rf, cfg.rf)
+    with atomic_path(run.state / f"{rid}.windows.parquet") as tmp:
+        win.to_parquet(tmp, index=False)
+    with atomic_path(run.state / f"{rid}.detections.parquet") as tmp:
+        d.to_parquet(tmp, index=False)
+    write_json(run.state / f"{rid}.json", {**record, "windows": len(win)})
+
+
+def _detect_pending(
+    cfg: AcousticParams,
+    run: _SetRun,
+    good: list[tuple[str, Path]],
+    fps: dict[str, str],
+    durations: dict[str, float],
+    problems: dict[str, str],
+) -> None:
+    """Detect the recordings of ``good`` whose completion record does not match their fingerprint in ``fps``
+    (the others are done), streamed, with one progress bar over the set's audio seconds. A recording that
+    fails while streaming is added to ``problems`` (``on_error: skip``) or stops the run (``fail``)."""
+    ds = run.ds
+    todo = [(rid, p) for rid, p in good if not _done(run.state, rid, fps[rid])]
     done_s = sum(durations[r] for r, _ in good) - sum(durations[r] for r, _ in todo)
     if len(todo) < len(good):
         log.info("resuming: %d of %d recordings already done", len(good) - len(todo), len(good))
-    bar = progress(total=round(sum(durations.values()), 1), initial=round(done_s, 1), desc=f"detect {name}", unit="s")
+    bar = progress(
+        total=round(sum(durations.values()), 1), initial=round(done_s, 1), desc=f"detect {run.name}", unit="s"
+    )
     for rid, path in todo:
-        reader = TapeReader(path, det_model.sr)
+        reader = TapeReader(path, run.det_model.sr)
         try:
             win = stream_windows(
-                det_model,
+                run.det_model,
                 reader,
-                setting.seq_len_s,
-                setting.hop_s,
+                run.setting.seq_len_s,
+                run.setting.hop_s,
                 cfg.detect.batch_size,
                 ds.chunk_s,
                 on_chunk=lambda s: bar.update(round(s, 3)),
@@ -542,36 +582,35 @@ def detect_set(
         finally:
             reader.close()
             release_freed_memory()  # the streamed chunks' pages: peak RSS flat in tape length
-        d = chain_windows(win, threshold, setting.hop_s, ev.boundary, min_gap_s, min_dur_s)
-        d = d.astype({"start_s": float, "end_s": float, "cnn_logit_mean": float, "prob_max": float, "n_windows": int})
-        d.insert(0, "recording", rid)
-        d = describe_detections(d, path, det_model.fmin, det_model.fmax, rf, cfg.rf)
-        with atomic_path(state / f"{rid}.windows.parquet") as tmp:
-            win.to_parquet(tmp, index=False)
-        with atomic_path(state / f"{rid}.detections.parquet") as tmp:
-            d.to_parquet(tmp, index=False)
-        write_json(
-            state / f"{rid}.json",
-            {"fingerprint": fps[rid], "file": str(path), "audio_s": durations[rid], "windows": len(win)},
-        )
+        record = {"fingerprint": fps[rid], "file": str(path), "audio_s": durations[rid]}
+        _write_recording_state(cfg, run, rid, path, win, record)
     bar.close()
     release_freed_memory()
-    # ---- set-level outputs, rebuilt from the completion records
-    ok = [rid for rid, _ in good if rid not in problems]
+
+
+def _write_set_outputs(
+    run: _SetRun, ok: list[str], files: dict[str, Path], durations: dict[str, float], out: Path
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Rebuild the set-level outputs from the completion records of the recordings ``ok``: the Raven
+    selection tables and timelines (each folder replaced whole) and ``detections.parquet`` (RF-rejected
+    detections left out). Returns all detections and the per-recording summary rows."""
+    from ethoflow.acoustic.data.variants import raven_selection_table
+    from ethoflow.core import atomic_write_text
+
+    rf = run.rf
     frames, per_rec = [], []
     sel_dir, tl_dir = _fresh_dir(out / "selections"), _fresh_dir(out / "timelines")
     extra = ["prob_max", "cnn_logit_mean"] + (["rf_prob"] if rf is not None else [])
-    files = dict(recs)
     for rid in ok:
-        d = pd.read_parquet(state / f"{rid}.detections.parquet")
+        d = pd.read_parquet(run.state / f"{rid}.detections.parquet")
         n_all = len(d)
         if rf is not None:
             d = d[d.rf_prob >= rf["threshold"]]
         d = d.sort_values(["start_s", "end_s"], kind="stable").reset_index(drop=True)
         frames.append(d)
         atomic_write_text(sel_dir / f"{rid}.Table.1.selections.txt", raven_selection_table(d, extra))
-        win = pd.read_parquet(state / f"{rid}.windows.parquet")
-        timeline_png(win, d, threshold, f"{name}: {rid} ({len(d)} detections)", tl_dir / f"{rid}.png")
+        win = pd.read_parquet(run.state / f"{rid}.windows.parquet")
+        timeline_png(win, d, run.threshold, f"{run.name}: {rid} ({len(d)} detections)", tl_dir / f"{rid}.png")
         per_rec.append(
             {
                 "recording": rid,
@@ -587,43 +626,59 @@ def detect_set(
     det = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
     with atomic_path(out / "detections.parquet") as tmp:
         det.to_parquet(tmp, index=False)
-    audio_s = sum(r["audio_s"] for r in per_rec)
-    metrics: dict[str, Any] = {
-        "recordings": len(ok),
-        "hours": audio_s / 3600,
-        "detections": len(det),
-        "detections_per_min": len(det) / (audio_s / 60) if audio_s else 0.0,
-        "skipped": len(problems),
-    }
-    unscored: list[str] = []
-    truth_problems: list[str] = []
-    if ds.truth is not None:
-        truth, truth_problems = read_truth(cfg, ds, [(rid, files[rid]) for rid in ok])
-        metrics |= score_against_truth(det, truth, ok, ev.iou)
-        unscored = [rid for rid in ok if rid not in truth]
-        for msg in truth_problems:
-            log.warning("truth: %s", msg)
-        if unscored:
-            log.warning(
-                "%s: %d of %d recordings have no truth in %s and are not scored: %s",
-                name,
-                len(unscored),
-                len(ok),
-                ds.truth,
-                ", ".join(unscored[:10]) + (", ..." if len(unscored) > 10 else ""),
-            )
-    summary = {
-        "set": name,
-        "model": str(mpath),
-        "model_kind": det_model.kind,
+    return det, per_rec
+
+
+def _score_set(
+    cfg: AcousticParams, run: _SetRun, det: pd.DataFrame, ok: list[str], files: dict[str, Path]
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Score the set's detections against its ``truth`` (:func:`score_against_truth`), logging the truth's
+    problems and the recordings without truth. Returns (the scores, the unscored recordings, the truth
+    problems); all empty when the set has no truth."""
+    ds = run.ds
+    if ds.truth is None:
+        return {}, [], []
+    truth, truth_problems = read_truth(cfg, ds, [(rid, files[rid]) for rid in ok])
+    scores = score_against_truth(det, truth, ok, cfg.evaluate.iou)
+    unscored = [rid for rid in ok if rid not in truth]
+    for msg in truth_problems:
+        log.warning("truth: %s", msg)
+    if unscored:
+        log.warning(
+            "%s: %d of %d recordings have no truth in %s and are not scored: %s",
+            run.name,
+            len(unscored),
+            len(ok),
+            ds.truth,
+            ", ".join(unscored[:10]) + (", ..." if len(unscored) > 10 else ""),
+        )
+    return scores, unscored, truth_problems
+
+
+def _set_summary(
+    run: _SetRun,
+    iou: float,
+    metrics: dict[str, Any],
+    per_rec: list[dict[str, Any]],
+    problems: dict[str, str],
+    unscored: list[str],
+    truth_problems: list[str],
+) -> dict[str, Any]:
+    """``summary.json``'s content: the run's settings, its metrics, per-recording rows, problems and, with
+    a ``truth``, what was not scored (``iou``: ``acoustic.evaluate.iou``)."""
+    ds, rf = run.ds, run.rf
+    return {
+        "set": run.name,
+        "model": str(run.mpath),
+        "model_kind": run.det_model.kind,
         "setting": ds.setting,
-        **setting.model_dump(),
-        "threshold": threshold,
-        "min_gap_s": min_gap_s,
-        "min_dur_s": min_dur_s,
-        "postprocess_from": post["from"],
-        "iou": ev.iou if ds.truth is not None else None,
-        "rf": str(rf_path) if rf_path else None,
+        **run.setting.model_dump(),
+        "threshold": run.threshold,
+        "min_gap_s": run.min_gap_s,
+        "min_dur_s": run.min_dur_s,
+        "postprocess_from": run.post["from"],
+        "iou": iou if ds.truth is not None else None,
+        "rf": str(run.rf_path) if run.rf_path else None,
         "rf_threshold": rf["threshold"] if rf is not None else None,
         "metrics": metrics,
         "recordings": per_rec,
@@ -633,6 +688,77 @@ def detect_set(
         "recordings_unscored": unscored,
         "truth_problems": truth_problems,
     }
+
+
+def _audio_seconds(recs: list[tuple[str, Path]]) -> dict[str, float]:
+    """Recording id -> its duration (s), from the file's header."""
+    import soundfile as sf
+
+    durations = {}
+    for rid, p in recs:
+        i = sf.info(str(p))
+        durations[rid] = i.frames / i.samplerate
+    return durations
+
+
+def detect_set(
+    cfg: AcousticParams,
+    name: str,
+    out: str | Path,
+    params_path: str = "params.yaml",
+    evaluations: str | Path | None = None,
+) -> dict[str, Any]:
+    """Run detection set ``name`` into folder ``out`` (see the module docstring); resumes from ``out/state``.
+    ``evaluations``: acoustic_evaluate's outs, read when the threshold or clean-up is ``auto``
+    (:func:`ethoflow.acoustic.evaluation.evaluate.detection_postprocess`).
+
+    Returns:
+        the summary dict written to ``out/summary.json``.
+    Raises:
+        ParamsError: unknown set or setting. InputError: no recordings; missing/unreadable model or RF
+        file; with ``on_error: fail``, the bad recordings (each named with its problem).
+    """
+    import torch
+
+    from ethoflow.acoustic.evaluation.evaluate import detection_postprocess
+    from ethoflow.core import write_metrics
+
+    ds = cfg.detect_set(name, params_path)
+    setting = cfg.setting(ds.setting, params_path)
+    ev = cfg.evaluate
+    post = detection_postprocess(cfg, name, evaluations, params_path)  # auto: the variant's chosen values
+    if cfg.detect.num_threads:
+        torch.set_num_threads(cfg.detect.num_threads)
+    mpath = model_file(ds, cfg)
+    det_model = load_detector(mpath, ds.min_max_norm)
+    rf, rf_path = _load_rf(ds, name)
+    recs = list_recordings(ds.recordings)
+    out = Path(out)
+    state = out / STATE
+    state.mkdir(parents=True, exist_ok=True)
+    run = _SetRun(name, ds, setting, post, mpath, det_model, rf, rf_path, state)
+    common = _state_common(cfg, run)
+    # ---- per recording: screen, fingerprint, detect the ones not done yet
+    problems = _screen_recordings(recs, ds, name)
+    good = [(rid, p) for rid, p in recs if rid not in problems]
+    fps = {rid: _fingerprint(common, p) for rid, p in good}
+    durations = _audio_seconds(good)
+    _detect_pending(cfg, run, good, fps, durations, problems)
+    # ---- set-level outputs, rebuilt from the completion records
+    ok = [rid for rid, _ in good if rid not in problems]
+    files = dict(recs)
+    det, per_rec = _write_set_outputs(run, ok, files, durations, out)
+    audio_s = sum(r["audio_s"] for r in per_rec)
+    metrics: dict[str, Any] = {
+        "recordings": len(ok),
+        "hours": audio_s / 3600,
+        "detections": len(det),
+        "detections_per_min": len(det) / (audio_s / 60) if audio_s else 0.0,
+        "skipped": len(problems),
+    }
+    scores, unscored, truth_problems = _score_set(cfg, run, det, ok, files)
+    metrics |= scores
+    summary = _set_summary(run, ev.iou, metrics, per_rec, problems, unscored, truth_problems)
     write_json(out / "summary.json", summary)
     write_metrics(out / "metrics.json", metrics)
     log.info(

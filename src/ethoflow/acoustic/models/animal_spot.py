@@ -1,13 +1,16 @@
 """Existing ANIMAL-SPOT models (Bergler et al. 2022) in ethoflow: load the trainer's model file, predict tapes.
 
+(Just over 500 lines: the network, its front end and the file checks belong together; whole recordings are
+predicted by :func:`ethoflow.acoustic.inference.predict.predict_recordings_animal_spot`.)
+
 An ANIMAL-SPOT model file is a ``torch.save`` dict with ``encoderOpts`` (``resnet_size``,
 ``input_channels``, ``conv_kernel_size``, ``max_pool``), ``classifierOpts`` (``input_channels``,
 ``pooling``, ``num_classes``), ``dataOpts`` (the front end: ``sr``, ``preemphases``, ``n_fft``,
 ``hop_length``, ``n_freq_bins``, ``fmin``, ``fmax``, ``freq_compression``, ``min_level_db``,
 ``ref_level_db``), ``encoderState``, ``classifierState`` and ``classes`` (name -> output index).
 This module rebuilds that network and front end in ethoflow's own code (nothing of ANIMAL-SPOT is
-imported or copied): the ResNet blocks are ethoflow's (:mod:`ethoflow.acoustic.model`), audio is read
-by :func:`ethoflow.acoustic.spectrogram.load_audio`; what ANIMAL-SPOT does differently from ethoflow's
+imported or copied): the ResNet blocks are ethoflow's (:mod:`ethoflow.acoustic.models.model`), audio is read
+by :func:`ethoflow.acoustic.frontend.spectrogram.load_audio`; what ANIMAL-SPOT does differently from ethoflow's
 own front end is written here:
 
 - **windows**, as ANIMAL-SPOT's ``predict.py`` (its strided dataset): ``L = ceil(seq_len_s * sr)`` and
@@ -56,8 +59,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ethoflow.acoustic.model import BasicBlock, Bottleneck
-from ethoflow.core import InputError, atomic_path, get_logger, load_torch, progress
+from ethoflow.acoustic.models.model import BasicBlock, Bottleneck
+from ethoflow.core import InputError, get_logger, load_torch
 
 log = get_logger(__name__)
 
@@ -499,70 +502,14 @@ def predict_tape(
     batch_size: int = 64,
 ) -> pd.DataFrame:
     """:func:`predict_samples` of an audio file, read mono and resampled to ``fe.sr`` Hz by
-    :func:`ethoflow.acoustic.spectrogram.load_audio` (``InputError`` if unreadable).
+    :func:`ethoflow.acoustic.frontend.spectrogram.load_audio` (``InputError`` if unreadable).
 
     Same windows and probabilities as ANIMAL-SPOT's ``predict.py --sequence_len seq_len_s --hop hop_s``
     (with ``--min_max_norm`` iff ``fe.min_max_norm``) for a file at the model's rate.
     """
-    from ethoflow.acoustic.spectrogram import load_audio
+    from ethoflow.acoustic.frontend.spectrogram import load_audio
 
     return predict_samples(model, fe, classes, load_audio(file, fe.sr), seq_len_s, hop_s, batch_size)
-
-
-def predict_recordings(
-    model_path: str,
-    recordings: list[dict[str, Any]],
-    seq_len_s: float,
-    hop_s: float,
-    out_path: str,
-    batch_size: int = 64,
-    num_threads: int = 0,
-    min_max_norm: bool = False,
-    chunk_s: float = 300.0,
-) -> dict[str, Any]:
-    """As :func:`ethoflow.acoustic.predict.predict_recordings`, for an ANIMAL-SPOT model file.
-
-    ``recordings``: dicts with ``recording``, ``tape``, ``file``. Writes Parquet ``out_path`` with the
-    same columns (``tape, recording, start_s, end_s, prob, logit, label``); returns the same summary
-    (``n_recordings``, ``n_windows``, ``audio_s``). Windows follow ANIMAL-SPOT (:func:`window_samples`).
-    Recordings are streamed ``chunk_s`` seconds at a time (:func:`ethoflow.acoustic.streaming.stream_windows`,
-    equal to :func:`predict_samples` on the whole tape); progress is one bar over seconds of audio.
-
-    Raises:
-        InputError: unreadable model file; a recording missing, empty, unreadable or truncated.
-    """
-    from ethoflow.acoustic.streaming import Detector, TapeReader, stream_windows
-    from ethoflow.core.inputs import audio_info
-
-    if num_threads:
-        torch.set_num_threads(num_threads)
-    model, fe, classes = load_animal_spot(model_path, min_max_norm=min_max_norm)
-    det = Detector("animal_spot", model, classes, fe.sr, fe.fmin, fe.fmax, fe=fe)
-    infos = [audio_info(rec["file"]) for rec in recordings]  # bad files stop before any work, named
-    bar = progress(total=round(sum(i.duration_s for i in infos), 1), desc="predict", unit="s")
-    frames, audio_s = [], 0.0
-    for rec in recordings:
-        reader = TapeReader(rec["file"], fe.sr)
-        try:
-            df = stream_windows(det, reader, seq_len_s, hop_s, batch_size, chunk_s, lambda s: bar.update(round(s, 3)))
-        finally:
-            reader.close()
-        df.insert(0, "recording", rec["recording"])
-        df.insert(0, "tape", rec["tape"])
-        frames.append(df)
-        audio_s += reader.n / fe.sr
-    bar.close()
-    out = pd.concat(frames, ignore_index=True)
-    with atomic_path(out_path) as tmp:
-        out.to_parquet(tmp, index=False)
-    log.info(
-        "ANIMAL-SPOT model %s: %d windows of %d recordings (%.0f s audio)",
-        model_path,
-        len(out),
-        len(recordings),
-        audio_s,
-    )
-    return {"n_recordings": len(recordings), "n_windows": len(out), "audio_s": audio_s}
 
 
 __all__ = [
@@ -570,7 +517,6 @@ __all__ = [
     "AnimalSpotNet",
     "is_animal_spot_file",
     "load_animal_spot",
-    "predict_recordings",
     "predict_samples",
     "predict_tape",
     "window_inputs",

@@ -1,12 +1,12 @@
 """Framewise call detector: one pass over a whole recording's spectrogram, a probability per frame.
 
-The window classifier (:mod:`ethoflow.acoustic.model`, ANIMAL-SPOT's design) classifies overlapping
+The window classifier (:mod:`ethoflow.acoustic.models.model`, ANIMAL-SPOT's design) classifies overlapping
 windows, so every sample passes through the network ``seq_len_s / hop_s`` times. The framewise model
 instead labels every spectrogram frame in one pass, as TweetyNet (Cohen et al. 2022, eLife) and DAS
 (Steinfath et al. 2021, eLife) do:
 
 - **Front end**: the same compressed power spectrogram as the window classifier
-  (:func:`~ethoflow.acoustic.spectrogram.power_spectrogram`), in dB above ``db_floor``, then each
+  (:func:`~ethoflow.acoustic.frontend.spectrogram.power_spectrogram`), in dB above ``db_floor``, then each
   frequency bin standardised by the training frames' mean and standard deviation (vak's
   ``SpectScaler``); the scaler is stored in the model (buffers), so a model file is self-contained.
 - **Network** (:class:`FramewiseNet`): two 5x5 convolution blocks that pool along frequency only
@@ -14,7 +14,7 @@ instead labels every spectrogram frame in one pass, as TweetyNet (Cohen et al. 2
   1, 2, 4, ...; DAS's temporal convolution network) and a 1x1 head: logits ``(B, C, T)`` with class
   0 = noise. Its receptive field is finite (:meth:`FramewiseNet.context_frames`), so a long recording
   is processed in chunks with that much overlap and gives the same probabilities as one pass.
-- **Training** (:func:`ethoflow.acoustic.framewise_training.train_framewise`, a module of its own so
+- **Training** (:func:`ethoflow.acoustic.training.framewise_training.train_framewise`, a module of its own so
   that prediction does not import Lightning): the variant's recordings by role (train / val / test, the
   same tape-exclusive split as the window classifier); frame labels from the corpus events (a frame
   is a call frame when its centre lies inside an annotated target event); random crops of

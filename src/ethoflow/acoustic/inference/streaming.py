@@ -1,10 +1,11 @@
 """Streaming a recording through a call detector in chunks: bounded memory, whole-tape results.
 
-Used by ``acoustic_predict`` (:func:`ethoflow.acoustic.predict.predict_recordings`), ``acoustic_detect``
-(:mod:`ethoflow.acoustic.detect`) and the ANIMAL-SPOT prediction (:func:`ethoflow.acoustic.animal_spot.predict_recordings`).
+Used by ``acoustic_predict`` (:func:`ethoflow.acoustic.inference.predict.predict_recordings`), ``acoustic_detect``
+(:mod:`ethoflow.acoustic.inference.detect`) and the ANIMAL-SPOT prediction
+(:func:`ethoflow.acoustic.inference.predict.predict_recordings_animal_spot`).
 
 - :class:`TapeReader` reads a recording's mono samples at the model's rate in pieces. Resampling
-  (``scipy.signal.resample_poly``, as :func:`ethoflow.acoustic.spectrogram.load_audio`) reads each piece
+  (``scipy.signal.resample_poly``, as :func:`ethoflow.acoustic.frontend.spectrogram.load_audio`) reads each piece
   with a margin of input samples wider than the polyphase filter, starting on a sample where the input
   and output grids meet, so the resampled samples equal those of the whole tape.
 - :func:`stream_windows` computes one recording's window probabilities chunk by chunk. A chunk is a
@@ -29,8 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ethoflow.acoustic.params import FeatureParams
-from ethoflow.core import InputError
+from ethoflow.acoustic.params import FeatureParams, PredictSetting
+from ethoflow.core import InputError, atomic_path
 from ethoflow.core.inputs import check_finite_audio
 
 __all__ = ["Detector", "TapeReader", "load_detector", "stream_windows"]
@@ -40,7 +41,7 @@ class TapeReader:
     """Random access to a recording's mono samples at rate ``sr``, read in pieces (bounded memory).
 
     ``read(a, b)`` returns samples ``[a, b)`` (float32, zeros outside ``[0, n)``) equal to
-    ``ethoflow.acoustic.spectrogram.load_audio(path, sr)[a:b]``: channels averaged, then resampled with
+    ``ethoflow.acoustic.frontend.spectrogram.load_audio(path, sr)[a:b]``: channels averaged, then resampled with
     ``scipy.signal.resample_poly`` (reduced ``up``/``down``) from a piece of the file that starts on an
     input sample of the common grid and has a margin of ``margin`` input samples (many times the
     polyphase filter's half-length) on both sides.
@@ -126,7 +127,7 @@ def load_detector(path: str | Path, min_max_norm: bool = False) -> Detector:
     Raises:
         InputError: missing or unreadable file, or neither kind of model file.
     """
-    from ethoflow.acoustic.animal_spot import is_animal_spot_file, load_animal_spot
+    from ethoflow.acoustic.models.animal_spot import is_animal_spot_file, load_animal_spot
 
     path = Path(path)
     if not path.is_file():
@@ -134,7 +135,7 @@ def load_detector(path: str | Path, min_max_norm: bool = False) -> Detector:
     if is_animal_spot_file(path):
         model, fe, classes = load_animal_spot(path, min_max_norm=min_max_norm)
         return Detector("animal_spot", model, classes, fe.sr, fe.fmin, fe.fmax, fe=fe)
-    from ethoflow.acoustic.train import load_model
+    from ethoflow.acoustic.training.train import load_model
 
     try:
         model, meta = load_model(path)
@@ -153,7 +154,7 @@ def _classify(model: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
     """Target log-odds (float64) and most likely target class index of an ethoflow model's batch."""
     import torch
 
-    from ethoflow.acoustic.model import target_logit
+    from ethoflow.acoustic.models.model import target_logit
 
     with torch.inference_mode():
         lo = model(torch.from_numpy(x).contiguous(memory_format=torch.channels_last))
@@ -161,11 +162,11 @@ def _classify(model: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _power_frames(reader: TapeReader, f: FeatureParams, f0: int, f1: int, n_total: int) -> np.ndarray:
-    """Frames ``[f0, f1)`` of the whole tape's :func:`~ethoflow.acoustic.spectrogram.power_spectrogram`
+    """Frames ``[f0, f1)`` of the whole tape's :func:`~ethoflow.acoustic.frontend.spectrogram.power_spectrogram`
     (zero power from frame ``n_total`` on), computed from the samples those frames use. (F, f1 - f0)."""
     import torch
 
-    from ethoflow.acoustic.spectrogram import _filterbank, filterbank_product
+    from ethoflow.acoustic.frontend.spectrogram import _filterbank, filterbank_product
 
     H, N = f.hop_length, f.n_fft
     fc = min(f1, n_total)
@@ -203,8 +204,8 @@ def stream_windows(
 ) -> pd.DataFrame:
     """Window probabilities of one recording, computed chunk by chunk.
 
-    Equal to ``ethoflow.acoustic.predict.predict_power`` on the whole tape's spectrogram (ethoflow
-    models) or ``ethoflow.acoustic.animal_spot.predict_samples`` on its samples (ANIMAL-SPOT models),
+    Equal to ``ethoflow.acoustic.inference.predict.predict_power`` on the whole tape's spectrogram (ethoflow
+    models) or ``ethoflow.acoustic.models.animal_spot.predict_samples`` on its samples (ANIMAL-SPOT models),
     whatever ``chunk_s``. ``on_chunk(seconds)`` is called after each chunk (progress).
 
     Returns:
@@ -217,8 +218,7 @@ def stream_windows(
         return _stream_animal_spot(det, reader, seq_len_s, hop_s, batch_size, per_chunk, on_chunk)
     import torch
 
-    from ethoflow.acoustic.predict import window_starts
-    from ethoflow.acoustic.spectrogram import frames_per_window, to_input
+    from ethoflow.acoustic.frontend.spectrogram import frames_per_window, to_input, window_starts
 
     f = det.features
     model = det.model.to(memory_format=torch.channels_last)
@@ -227,7 +227,7 @@ def stream_windows(
     T = frames_per_window(seq_len_s, f)
     n_total = 1 + max(reader.n, f.n_fft) // f.hop_length
     if reader.n < f.n_fft:  # shorter than one FFT: the whole-tape path pads the samples; tiny anyway
-        from ethoflow.acoustic.spectrogram import power_spectrogram
+        from ethoflow.acoustic.frontend.spectrogram import power_spectrogram
 
         P_all = power_spectrogram(reader.read(0, reader.n), f)
     logits, labels = [], []
@@ -267,16 +267,63 @@ def stream_windows(
 FRAMEWISE_PASS_S = 20.0
 
 
+def stream_recordings(
+    det: Detector,
+    recordings: list[dict[str, Any]],
+    setting: PredictSetting,
+    out_path: str,
+    batch_size: int,
+    chunk_s: float,
+    bar: Any,
+) -> tuple[pd.DataFrame, list[int]]:
+    """:func:`stream_windows` over every recording (dicts with ``recording``, ``tape``, ``file``), read at
+    ``det.sr`` Hz, windows of ``setting.seq_len_s`` every ``setting.hop_s`` seconds; ``bar`` (a progress bar
+    over seconds of audio) is advanced after each chunk and closed at the end.
+
+    Writes the rows of all recordings, ``tape, recording`` first, to Parquet ``out_path`` (atomically).
+
+    Returns:
+        the table written and each recording's number of samples at ``det.sr``.
+
+    Raises:
+        InputError: a recording is unreadable or truncated (see :class:`TapeReader`).
+    """
+    frames, samples = [], []
+    for rec in recordings:
+        reader = TapeReader(rec["file"], det.sr)
+        try:
+            df = stream_windows(
+                det,
+                reader,
+                setting.seq_len_s,
+                setting.hop_s,
+                batch_size,
+                chunk_s,
+                on_chunk=lambda s: bar.update(round(s, 3)),
+            )
+        finally:
+            reader.close()
+        df.insert(0, "recording", rec["recording"])
+        df.insert(0, "tape", rec["tape"])
+        frames.append(df)
+        samples.append(reader.n)
+    bar.close()
+    out = pd.concat(frames, ignore_index=True)
+    with atomic_path(out_path) as tmp:
+        out.to_parquet(tmp, index=False)
+    return out, samples
+
+
 def _stream_framewise(det: Detector, reader: TapeReader, hop_s: float, chunk_s: float, on_chunk: Any) -> pd.DataFrame:
     """The framewise detector on a tape, chunk by chunk (``min(chunk_s, FRAMEWISE_PASS_S)`` seconds each):
     each chunk's frames with the model's context
-    (:meth:`~ethoflow.acoustic.framewise.FramewiseNet.context_frames`) on both sides, so the per-frame
+    (:meth:`~ethoflow.acoustic.models.framewise.FramewiseNet.context_frames`) on both sides, so the per-frame
     probabilities equal one pass over the whole tape's spectrogram; pooled into ``hop_s`` cells
-    (:func:`~ethoflow.acoustic.framewise.frames_to_cells`). Rows: ``start_s, end_s, prob, logit, label``."""
+    (:func:`~ethoflow.acoustic.models.framewise.frames_to_cells`). Rows: ``start_s, end_s, prob, logit, label``."""
     import torch
 
-    from ethoflow.acoustic.framewise import frames_to_cells
-    from ethoflow.acoustic.spectrogram import power_spectrogram
+    from ethoflow.acoustic.frontend.spectrogram import power_spectrogram
+    from ethoflow.acoustic.models.framewise import frames_to_cells
 
     f, model = det.features, det.model.eval()
     n_total = 1 + max(reader.n, f.n_fft) // f.hop_length
@@ -309,7 +356,7 @@ def _stream_framewise(det: Detector, reader: TapeReader, hop_s: float, chunk_s: 
 def _stream_animal_spot(
     det: Detector, reader: TapeReader, seq_len_s: float, hop_s: float, batch_size: int, per_chunk: int, on_chunk: Any
 ) -> pd.DataFrame:
-    from ethoflow.acoustic.animal_spot import predict_samples, window_samples
+    from ethoflow.acoustic.models.animal_spot import predict_samples, window_samples
 
     starts, L, hop = window_samples(reader.n, seq_len_s, hop_s, det.sr)
     if reader.n < L:  # one short window, as ANIMAL-SPOT

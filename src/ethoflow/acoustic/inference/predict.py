@@ -1,12 +1,13 @@
 """acoustic_predict: per-window call probabilities for whole recordings.
 
 Each recording's spectrogram is computed once (streamed in chunks for bounded memory,
-:mod:`ethoflow.acoustic.streaming`, equal to the whole-tape computation); windows of ``seq_len_s``
+:mod:`ethoflow.acoustic.inference.streaming`, equal to the whole-tape computation); windows of ``seq_len_s``
 every ``hop_s`` are sliced from it and classified in batches (ANIMAL-SPOT's predictor instead
 computes each window's spectrogram from its samples and classifies windows one at a time), with
 channels-last memory layout and ``torch.inference_mode``.
 Output rows: ``tape, recording, start_s, end_s, prob, logit, label`` where ``prob`` = 1 - P(noise),
-``logit`` its log-odds and ``label`` the most likely target class.
+``logit`` its log-odds and ``label`` the most likely target class. :func:`predict_recordings_animal_spot`
+writes the same rows for an existing ANIMAL-SPOT model file, with ANIMAL-SPOT's windows and front end.
 """
 
 from __future__ import annotations
@@ -17,18 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ethoflow.acoustic.params import FeatureParams
-from ethoflow.core import atomic_path, get_logger, progress
+from ethoflow.acoustic.frontend.spectrogram import window_starts
+from ethoflow.acoustic.params import FeatureParams, PredictSetting
+from ethoflow.core import get_logger, progress
 
 log = get_logger(__name__)
-
-
-def window_starts(duration_s: float, seq_len_s: float, hop_s: float) -> np.ndarray:
-    """Window start times (seconds) covering ``[0, duration_s]``: 0, hop, ... up to the last start
-    whose window still begins before ``duration_s - seq_len_s / 2`` (at least one window). Shape (n,)."""
-    last = max(duration_s - seq_len_s / 2, 0.0)
-    n = int(np.floor(last / hop_s + 1e-9)) + 1
-    return np.round(np.arange(n) * hop_s, 6)
 
 
 def predict_power(
@@ -46,8 +40,8 @@ def predict_power(
     """
     import torch
 
-    from ethoflow.acoustic.model import target_logit
-    from ethoflow.acoustic.spectrogram import window_batch
+    from ethoflow.acoustic.frontend.spectrogram import window_batch
+    from ethoflow.acoustic.models.model import target_logit
 
     starts = window_starts(duration_s, seq_len_s, hop_s)
     logits, cls = [], []
@@ -73,8 +67,7 @@ def predict_power(
 def predict_recordings(
     model_path: str,
     recordings: list[dict[str, Any]],
-    seq_len_s: float,
-    hop_s: float,
+    setting: PredictSetting,
     out_path: str,
     batch_size: int = 64,
     num_threads: int = 0,
@@ -83,7 +76,10 @@ def predict_recordings(
 ) -> dict[str, Any]:
     """Predict every recording (dicts with recording, tape, file, duration_s); write Parquet ``out_path``.
 
-    Each recording is **streamed** (:func:`ethoflow.acoustic.streaming.stream_windows`): read and
+    Windows of ``setting.seq_len_s`` seconds every ``setting.hop_s`` seconds (an ``acoustic.predict.settings``
+    entry).
+
+    Each recording is **streamed** (:func:`ethoflow.acoustic.inference.streaming.stream_windows`): read and
     classified ``chunk_s`` seconds of audio at a time (rounded to whole batches of windows), with the
     overlap that makes the rows equal to :func:`predict_power` on the whole tape's spectrogram, so
     memory does not grow with a recording's length (one row per window does). Progress: one bar over
@@ -92,8 +88,8 @@ def predict_recordings(
     The front end is the one saved in the model file; ``features`` (``acoustic.features`` of the params
     in use) only serves to warn, naming both values, where the model file overrides them.
 
-    A framewise model (``arch: framewise``) ignores ``seq_len_s``: its rows are cells of ``hop_s`` seconds
-    (:func:`ethoflow.acoustic.framewise.predict_power_framewise`), the same columns as windows.
+    A framewise model (``arch: framewise``) ignores ``setting.seq_len_s``: its rows are cells of ``setting.hop_s`` seconds
+    (:func:`ethoflow.acoustic.models.framewise.predict_power_framewise`), the same columns as windows.
 
     Returns a summary (recordings, windows, seconds of audio).
 
@@ -104,8 +100,8 @@ def predict_recordings(
 
     import torch
 
-    from ethoflow.acoustic.streaming import Detector, TapeReader, stream_windows
-    from ethoflow.acoustic.train import load_model
+    from ethoflow.acoustic.inference.streaming import Detector, stream_recordings
+    from ethoflow.acoustic.training.train import load_model
     from ethoflow.core.inputs import audio_info
 
     if num_threads:
@@ -118,28 +114,65 @@ def predict_recordings(
         warn_checkpoint_overrides(model_path, meta["features"], dict(features), "acoustic.features")
     kind = "framewise" if meta.get("arch") == "framewise" else "ethoflow"
     det = Detector(kind, model, list(meta["classes"]), f.sr, f.fmin, f.fmax, features=f)
-    frames, t0, audio_s = [], time.perf_counter(), 0.0
+    t0, audio_s = time.perf_counter(), 0.0
     for rec in recordings:  # missing, empty, unreadable or truncated: InputError naming the file, before any work
         audio_info(rec["file"])
     bar = progress(total=round(sum(float(r["duration_s"]) for r in recordings), 1), desc="predict", unit="s")
+    out, _ = stream_recordings(det, recordings, setting, out_path, batch_size, chunk_s, bar)
     for rec in recordings:
-        reader = TapeReader(rec["file"], f.sr)
-        try:
-            df = stream_windows(
-                det, reader, seq_len_s, hop_s, batch_size, chunk_s, on_chunk=lambda s: bar.update(round(s, 3))
-            )
-        finally:
-            reader.close()
-        df.insert(0, "recording", rec["recording"])
-        df.insert(0, "tape", rec["tape"])
-        frames.append(df)
         audio_s += rec["duration_s"]
-    bar.close()
-    out = pd.concat(frames, ignore_index=True)
-    with atomic_path(out_path) as tmp:
-        out.to_parquet(tmp, index=False)
     secs = time.perf_counter() - t0
     log.info("predicted %d windows of %d recordings (%.0f s audio) in %.1f s", len(out), len(recordings), audio_s, secs)
+    return {"n_recordings": len(recordings), "n_windows": len(out), "audio_s": audio_s}
+
+
+def predict_recordings_animal_spot(
+    model_path: str,
+    recordings: list[dict[str, Any]],
+    setting: PredictSetting,
+    out_path: str,
+    batch_size: int = 64,
+    num_threads: int = 0,
+    min_max_norm: bool = False,
+    chunk_s: float = 300.0,
+) -> dict[str, Any]:
+    """As :func:`predict_recordings`, for an ANIMAL-SPOT model file
+    (:mod:`ethoflow.acoustic.models.animal_spot`); ``setting``: window length and hop (s).
+
+    ``recordings``: dicts with ``recording``, ``tape``, ``file``. Writes Parquet ``out_path`` with the
+    same columns (``tape, recording, start_s, end_s, prob, logit, label``); returns the same summary
+    (``n_recordings``, ``n_windows``, ``audio_s``). Windows follow ANIMAL-SPOT
+    (:func:`ethoflow.acoustic.models.animal_spot.window_samples`). Recordings are streamed ``chunk_s``
+    seconds at a time (:func:`ethoflow.acoustic.inference.streaming.stream_windows`, equal to
+    :func:`ethoflow.acoustic.models.animal_spot.predict_samples` on the whole tape); progress is one bar
+    over seconds of audio.
+
+    Raises:
+        InputError: unreadable model file; a recording missing, empty, unreadable or truncated.
+    """
+    import torch
+
+    from ethoflow.acoustic.inference.streaming import Detector, stream_recordings
+    from ethoflow.acoustic.models.animal_spot import load_animal_spot
+    from ethoflow.core.inputs import audio_info
+
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    model, fe, classes = load_animal_spot(model_path, min_max_norm=min_max_norm)
+    det = Detector("animal_spot", model, classes, fe.sr, fe.fmin, fe.fmax, fe=fe)
+    infos = [audio_info(rec["file"]) for rec in recordings]  # bad files stop before any work, named
+    bar = progress(total=round(sum(i.duration_s for i in infos), 1), desc="predict", unit="s")
+    out, samples = stream_recordings(det, recordings, setting, out_path, batch_size, chunk_s, bar)
+    audio_s = 0.0
+    for n in samples:
+        audio_s += n / fe.sr
+    log.info(
+        "ANIMAL-SPOT model %s: %d windows of %d recordings (%.0f s audio)",
+        model_path,
+        len(out),
+        len(recordings),
+        audio_s,
+    )
     return {"n_recordings": len(recordings), "n_windows": len(out), "audio_s": audio_s}
 
 
@@ -155,8 +188,14 @@ def naive_predict(
     """
     import torch
 
-    from ethoflow.acoustic.model import target_logit
-    from ethoflow.acoustic.spectrogram import frames_per_window, load_audio, power_spectrogram, slice_frames, to_input
+    from ethoflow.acoustic.frontend.spectrogram import (
+        frames_per_window,
+        load_audio,
+        power_spectrogram,
+        slice_frames,
+        to_input,
+    )
+    from ethoflow.acoustic.models.model import target_logit
 
     starts = window_starts(duration_s, seq_len_s, hop_s)
     T = frames_per_window(seq_len_s, features)

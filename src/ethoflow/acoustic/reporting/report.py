@@ -26,7 +26,7 @@ log = get_logger(__name__)
 #: the per-item evaluation summary inside each layer's out folder
 LAYER_METRICS = "metrics.json"
 #: each rate comes with the held-out event count and its 95% interval (bootstrap over events,
-#: :func:`ethoflow.acoustic.evaluate.event_intervals`): ``events``, ``f1_ci95_lo``, ``f1_ci95_hi``, ...
+#: :func:`ethoflow.acoustic.evaluation.evaluate.event_intervals`): ``events``, ``f1_ci95_lo``, ``f1_ci95_hi``, ...
 HEADLINE_KEYS = ("f1", "precision", "recall")
 INTERVAL_KEYS = ("events", *(f"{k}_ci95_{e}" for k in HEADLINE_KEYS for e in ("lo", "hi")))
 #: what each layer's metrics.json reports under ``chosen`` and the headline repeats: the post-processing
@@ -68,6 +68,103 @@ def confusion_rows(det: pd.DataFrame, gt: pd.DataFrame, tapes: set[str] | None) 
     return pd.DataFrame(rows, columns=["actual", "predicted"]).sort_values(["actual", "predicted"], kind="stable")
 
 
+def _layer_summary(m: dict[str, Any], head_group: str) -> dict[str, Any]:
+    """One layer's summary entry from its ``metrics.json`` ``m``: the Hungarian scores of ``head_group``
+    with their 95% intervals, greedy F1 and the ``chosen`` post-processing / RF counts."""
+    from ethoflow.acoustic.evaluation.evaluate import event_intervals
+
+    hm = m["groups"][head_group].get("hungarian", {})
+    gm = m["groups"][head_group].get("greedy", {})
+    return {
+        "group": head_group,
+        "f1": hm.get("f1"),
+        "precision": hm.get("precision"),
+        "recall": hm.get("recall"),
+        "tp": hm.get("tp"),
+        "fp": hm.get("fp"),
+        "fn": hm.get("fn"),
+        "f1_greedy": gm.get("f1"),
+        **(event_intervals(hm["tp"], hm["fp"], hm["fn"]) if "tp" in hm else {}),
+        **m.get("chosen", {}),  # post-processing chosen on val tapes / the RF's counts
+    }
+
+
+class _Collected:
+    """What :func:`build_report` gathers from the layers' outs, in reading order."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []  # metrics.csv
+        self.tape_rows: list[pd.DataFrame] = []  # metrics_per_tape.csv
+        self.curves: list[pd.DataFrame] = []  # PR curves, ``curve`` = <name>/<layer>
+        self.summary: dict[str, Any] = {}  # variant -> setting -> layer -> summary entry
+        self.confusions: dict[str, pd.DataFrame] = {}  # <name>-<layer> -> confusion rows
+
+    def add_layer(self, v: str, s: str, layer: str, ddir: str | Path, gt: pd.DataFrame, held: set[str]) -> None:
+        """Read the outs of model ``v``, setting ``s``, layer ``layer`` from folder ``ddir``.
+
+        Raises:
+            InputError: the layer's ``metrics.json`` is missing.
+        """
+        name = f"{v}-{s}"
+        mpath = Path(ddir) / name / LAYER_METRICS
+        if not mpath.exists():
+            raise InputError(f"{mpath}: missing; run the acoustic evaluate/rf stages for {name}")
+        m = read_json(mpath)
+        head_group = "heldout" if m["groups"].get("heldout") else "all"
+        for group, methods in m["groups"].items():
+            for method, c in methods.items():
+                self.rows.append(
+                    {
+                        "model": v,
+                        "setting": s,
+                        "layer": layer,
+                        "group": group,
+                        "method": method,
+                        **{k: c.get(k) for k in METRIC_COLS},
+                    }
+                )
+        self.summary.setdefault(v, {}).setdefault(s, {})[layer] = _layer_summary(m, head_group)
+        pt = pd.read_csv(Path(ddir) / name / "per_tape.csv")
+        if len(pt):
+            pt.insert(0, "layer", layer)
+            pt.insert(0, "setting", s)
+            pt.insert(0, "model", v)
+            self.tape_rows.append(pt)
+        c = pd.read_csv(Path(ddir) / name / "pr_curve.csv")
+        c.insert(0, "curve", f"{name}/{layer}")
+        self.curves.append(c)
+        det = pd.read_parquet(Path(ddir) / name / "detections.parquet")
+        self.confusions[f"{name}-{layer}"] = confusion_rows(det, gt, held or None)
+
+
+def _headline(summary: dict[str, Any], detect_dir: str | Path | None, detect_sets: Any) -> dict[str, Any]:
+    """The headline metrics: ``{variant-setting: {layer: headline, interval and chosen keys}}`` and, per
+    detection set, its ``metrics.json`` (with 95% intervals when it was scored) under ``detect.<name>``.
+
+    Raises:
+        InputError: a detection set's ``metrics.json`` is missing.
+    """
+    from ethoflow.acoustic.evaluation.evaluate import event_intervals
+
+    headline: dict[str, Any] = {
+        f"{v}-{s}": {
+            layer: {k: m[k] for k in (*HEADLINE_KEYS, *INTERVAL_KEYS, *CHOSEN_KEYS) if m.get(k) is not None}
+            for layer, m in by_layer.items()
+        }
+        for v, by_setting in summary.items()
+        for s, by_layer in by_setting.items()
+    }
+    for name in detect_sets:
+        mpath = Path(detect_dir or "") / name / LAYER_METRICS
+        if not mpath.exists():
+            raise InputError(f"{mpath}: missing; run acoustic_detect@{name}")
+        dm = read_json(mpath)
+        if {"tp", "fp", "fn"} <= set(dm):
+            dm.update(event_intervals(dm["tp"], dm["fp"], dm["fn"]))
+        headline.setdefault("detect", {})[name] = dm
+    return headline
+
+
 def build_report(
     variants: list[str],
     settings: list[str],
@@ -103,11 +200,10 @@ def build_report(
     Raises:
         InputError: an expected evaluation file is missing (run the evaluate/rf stages first).
     """
-    from ethoflow.acoustic.evaluate import HELDOUT_ROLES, event_intervals, ground_truth
+    from ethoflow.acoustic.evaluation.evaluate import HELDOUT_ROLES, ground_truth
 
     index = read_json(corpus)
-    rows, tape_rows, curves, summary = [], [], [], {}
-    confusions = {}
+    got = _Collected()
     models = [(v, v, dict(layer_dirs)) for v in variants]
     models += [(e, ev, {"cnn": layer_dirs["cnn"]}) for e, ev in sorted(dict(external or {}).items())]
     for v, data_variant, layers in models:
@@ -115,87 +211,25 @@ def build_report(
         held = {t for t, r in vindex.tape_roles.items() if r in HELDOUT_ROLES}
         gt = ground_truth(index, vindex.classes)
         for s in settings:
-            name = f"{v}-{s}"
             for layer, ddir in layers.items():
-                mpath = Path(ddir) / name / LAYER_METRICS
-                if not mpath.exists():
-                    raise InputError(f"{mpath}: missing; run the acoustic evaluate/rf stages for {name}")
-                m = read_json(mpath)
-                head_group = "heldout" if m["groups"].get("heldout") else "all"
-                for group, methods in m["groups"].items():
-                    for method, c in methods.items():
-                        rows.append(
-                            {
-                                "model": v,
-                                "setting": s,
-                                "layer": layer,
-                                "group": group,
-                                "method": method,
-                                **{k: c.get(k) for k in METRIC_COLS},
-                            }
-                        )
-                hm = m["groups"][head_group].get("hungarian", {})
-                gm = m["groups"][head_group].get("greedy", {})
-                summary.setdefault(v, {}).setdefault(s, {})[layer] = {
-                    "group": head_group,
-                    "f1": hm.get("f1"),
-                    "precision": hm.get("precision"),
-                    "recall": hm.get("recall"),
-                    "tp": hm.get("tp"),
-                    "fp": hm.get("fp"),
-                    "fn": hm.get("fn"),
-                    "f1_greedy": gm.get("f1"),
-                    **(event_intervals(hm["tp"], hm["fp"], hm["fn"]) if "tp" in hm else {}),
-                    **m.get("chosen", {}),  # post-processing chosen on val tapes / the RF's counts
-                }
-                pt = pd.read_csv(Path(ddir) / name / "per_tape.csv")
-                if len(pt):
-                    pt.insert(0, "layer", layer)
-                    pt.insert(0, "setting", s)
-                    pt.insert(0, "model", v)
-                    tape_rows.append(pt)
-                c = pd.read_csv(Path(ddir) / name / "pr_curve.csv")
-                c.insert(0, "curve", f"{name}/{layer}")
-                curves.append(c)
-                det = pd.read_parquet(Path(ddir) / name / "detections.parquet")
-                conf = confusion_rows(det, gt, held or None)
-                confusions[f"{name}-{layer}"] = conf
-    metrics = pd.DataFrame(rows)
-    _csv(metrics, Path(out_reports) / "metrics.csv")
-    per_tape = pd.concat(tape_rows, ignore_index=True) if tape_rows else pd.DataFrame()
-    _csv(per_tape, Path(out_reports) / "metrics_per_tape.csv")
-    write_json(Path(out_reports) / "summary.json", summary)
-    headline: dict[str, Any] = {
-        f"{v}-{s}": {
-            layer: {k: m[k] for k in (*HEADLINE_KEYS, *INTERVAL_KEYS, *CHOSEN_KEYS) if m.get(k) is not None}
-            for layer, m in by_layer.items()
-        }
-        for v, by_setting in summary.items()
-        for s, by_layer in by_setting.items()
-    }
-    for name in detect_sets:
-        mpath = Path(detect_dir or "") / name / LAYER_METRICS
-        if not mpath.exists():
-            raise InputError(f"{mpath}: missing; run acoustic_detect@{name}")
-        dm = read_json(mpath)
-        if {"tp", "fp", "fn"} <= set(dm):
-            dm.update(event_intervals(dm["tp"], dm["fp"], dm["fn"]))
-        headline.setdefault("detect", {})[name] = dm
-    write_metrics(metrics_json, headline)
-    curves_df = pd.concat(curves, ignore_index=True)
+                got.add_layer(v, s, layer, ddir, gt, held)
+    out = Path(out_reports)
+    _csv(pd.DataFrame(got.rows), out / "metrics.csv")
+    per_tape = pd.concat(got.tape_rows, ignore_index=True) if got.tape_rows else pd.DataFrame()
+    _csv(per_tape, out / "metrics_per_tape.csv")
+    write_json(out / "summary.json", got.summary)
+    write_metrics(metrics_json, _headline(got.summary, detect_dir, detect_sets))
+    curves_df = pd.concat(got.curves, ignore_index=True)
+    _csv(curves_df.assign(series=curves_df.curve.str.replace("/", "-")).drop(columns="curve"), out / "plots" / "pr.csv")
     _csv(
-        curves_df.assign(series=curves_df.curve.str.replace("/", "-")).drop(columns="curve"),
-        Path(out_reports) / "plots" / "pr.csv",
-    )
-    _csv(
-        pd.concat([c.assign(series=k) for k, c in sorted(confusions.items())], ignore_index=True)[
+        pd.concat([c.assign(series=k) for k, c in sorted(got.confusions.items())], ignore_index=True)[
             ["series", "actual", "predicted"]
         ],
-        Path(out_reports) / "plots" / "confusion.csv",
+        out / "plots" / "confusion.csv",
     )
-    _csv(training_curves(variants, models_dir), Path(out_reports) / "plots" / "train_curves.csv")
-    _plots(curves_df, confusions, Path(out_reports))
-    return summary
+    _csv(training_curves(variants, models_dir), out / "plots" / "train_curves.csv")
+    _plots(curves_df, got.confusions, out)
+    return got.summary
 
 
 def training_curves(variants: list[str], models_dir: str | Path) -> pd.DataFrame:

@@ -16,7 +16,7 @@ def segment_pngs(df: pd.DataFrame, out_dir: str | Path, features: FeatureParams,
     with ``seed``; each shows the segment with 0.25 s of context, its edges marked."""
     import matplotlib.pyplot as plt
 
-    from ethoflow.acoustic.spectrogram import load_audio, power_spectrogram, to_input
+    from ethoflow.acoustic.frontend.spectrogram import load_audio, power_spectrogram, to_input
 
     rng = np.random.default_rng(seed)
     out = Path(out_dir)

@@ -134,6 +134,14 @@ def to_input(power: np.ndarray, features: FeatureParams) -> np.ndarray:
     return ((db - lo) / np.maximum(hi - lo, 1e-6)).astype(np.float32)
 
 
+def window_starts(duration_s: float, seq_len_s: float, hop_s: float) -> np.ndarray:
+    """Window start times (seconds) covering ``[0, duration_s]``: 0, hop, ... up to the last start
+    whose window still begins before ``duration_s - seq_len_s / 2`` (at least one window). Shape (n,)."""
+    last = max(duration_s - seq_len_s / 2, 0.0)
+    n = int(np.floor(last / hop_s + 1e-9)) + 1
+    return np.round(np.arange(n) * hop_s, 6)
+
+
 def frames_per_window(seq_len_s: float, features: FeatureParams) -> int:
     """Number of spectrogram frames in a window of ``seq_len_s`` seconds."""
     return max(1, int(round(seq_len_s * features.sr / features.hop_length)))
