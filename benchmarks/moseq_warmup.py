@@ -40,6 +40,8 @@ from pathlib import Path
 
 import yaml
 
+from ethoflow.core.stage import resolved_stages
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.integration.dvcproject: the project-copy helpers
 STAGES = ["moseq_arhmm", "moseq_full", "moseq_seeds", "moseq_results", "moseq_apply@heldout"]
@@ -92,12 +94,10 @@ sys.exit(rc)
 """
 
 
-def stage_argv(dvc: dict, stage: str) -> list[str]:
-    """The script and arguments of ``stage`` (``name@key`` for a foreach item) from dvc.yaml."""
-    name, _, key = stage.partition("@")
-    st = dvc["stages"][name]
-    cmd = st["do"]["cmd"].replace("${key}", key) if key else st["cmd"]
-    return shlex.split(cmd)[1:]
+def stage_argv(stages: dict, stage: str) -> list[str]:
+    """The script and arguments of ``stage`` (``name@key`` for a foreach item) from the resolved dvc.yaml
+    (:func:`ethoflow.core.stage.resolved_stages`)."""
+    return shlex.split(stages[stage]["cmd"])[1:]
 
 
 def scratch_project(src_repo: Path, quick: bool) -> Path:
@@ -121,7 +121,7 @@ def scratch_project(src_repo: Path, quick: bool) -> Path:
 def run_chain(src: Path, cache: Path, quick: bool) -> tuple[dict[str, dict], Path]:
     """Run every stage in a fresh scratch project with ``cache``; per stage: wall, cpu and the report."""
     root = scratch_project(src.parent, quick)
-    dvc = yaml.safe_load((root / "dvc.yaml").read_text())
+    stages = resolved_stages(root / "dvc.yaml")
     env = {
         **os.environ,
         "ETHOFLOW_JAX_CACHE": str(cache),
@@ -134,7 +134,7 @@ def run_chain(src: Path, cache: Path, quick: bool) -> tuple[dict[str, dict], Pat
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         out = subprocess.run(
-            [sys.executable, "-c", CHILD, *stage_argv(dvc, stage)], cwd=root, env=env, capture_output=True, text=True
+            [sys.executable, "-c", CHILD, *stage_argv(stages, stage)], cwd=root, env=env, capture_output=True, text=True
         )
         wall = time.perf_counter() - t0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -3,13 +3,11 @@
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.stages import run_acoustic_corpus
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("--out", required=True, help="folder of corpus_index.json and report.json")
-    args = parser.parse_args(argv)
+    args = stage_args(__doc__, argv, out="folder of corpus_index.json and report.json")
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_acoustic_corpus(cfg, out=args.out)
 

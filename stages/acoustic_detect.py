@@ -3,17 +3,17 @@
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.stages import run_acoustic_detect
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("name", help="detection set (a key of acoustic.detect.sets)")
-    parser.add_argument(
-        "--evaluations", required=True, help="acoustic_evaluate's outs (<variant>-<setting>/postprocess.json)"
+    args = stage_args(
+        __doc__,
+        argv,
+        ("name", "detection set (a key of acoustic.detect.sets)"),
+        evaluations="acoustic_evaluate's outs (<variant>-<setting>/postprocess.json)",
+        out="output folder of the set (a DVC persist out)",
     )
-    parser.add_argument("--out", required=True, help="output folder of the set (a DVC persist out)")
-    args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_acoustic_detect(cfg, args.name, out=args.out, evaluations=args.evaluations, params_path=args.params)
 

@@ -3,18 +3,20 @@
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.stages import run_acoustic_evaluate
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("variant", help="variant name (acoustic.variants)")
-    parser.add_argument("setting", help="prediction setting (acoustic.predict.settings)")
-    parser.add_argument("--predictions", required=True, help="the item's predictions.parquet")
-    parser.add_argument("--corpus-index", required=True, help="corpus_index.json (ground truth)")
-    parser.add_argument("--variant-index", required=True, help="the variant's variant_index.json")
-    parser.add_argument("--out", required=True, help="folder of the cnn layer (detections, tables, metrics.json)")
-    args = parser.parse_args(argv)
+    args = stage_args(
+        __doc__,
+        argv,
+        ("variant", "variant name (acoustic.variants)"),
+        ("setting", "prediction setting (acoustic.predict.settings)"),
+        predictions="the item's predictions.parquet",
+        corpus_index="corpus_index.json (ground truth)",
+        variant_index="the variant's variant_index.json",
+        out="folder of the cnn layer (detections, tables, metrics.json)",
+    )
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_acoustic_evaluate(
         cfg,

@@ -3,18 +3,20 @@
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.stages import run_acoustic_external
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("name", help="external model (a key of acoustic.external)")
-    parser.add_argument("setting", help="prediction setting (a key of acoustic.predict.settings)")
-    parser.add_argument("--variants-dir", required=True, help="folder of the variants (<variant>/variant_index.json)")
-    parser.add_argument("--predictions", required=True, help="window probabilities (Parquet) to write")
-    parser.add_argument("--corpus-index", required=True, help="corpus_index.json (ground truth)")
-    parser.add_argument("--out", required=True, help="evaluation folder (detections, tables, metrics.json)")
-    args = parser.parse_args(argv)
+    args = stage_args(
+        __doc__,
+        argv,
+        ("name", "external model (a key of acoustic.external)"),
+        ("setting", "prediction setting (a key of acoustic.predict.settings)"),
+        variants_dir="folder of the variants (<variant>/variant_index.json)",
+        predictions="window probabilities (Parquet) to write",
+        corpus_index="corpus_index.json (ground truth)",
+        out="evaluation folder (detections, tables, metrics.json)",
+    )
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_acoustic_external(
         cfg,

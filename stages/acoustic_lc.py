@@ -3,17 +3,19 @@
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.stages import run_acoustic_lc
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("--duration", required=True, help="seconds of training audio, or all")
-    parser.add_argument("--seed", required=True, type=int, help="recording order and training seed")
-    parser.add_argument("--variant-dir", required=True, help="the variant's folder (acoustic_variants)")
-    parser.add_argument("--corpus-index", required=True, help="corpus_index.json (ground truth)")
-    parser.add_argument("--out", required=True, help="the point's folder (point.json, model/, evaluation/)")
-    args = parser.parse_args(argv)
+    args = stage_args(
+        __doc__,
+        argv,
+        duration="seconds of training audio, or all",
+        seed={"type": int, "help": "recording order and training seed"},
+        variant_dir="the variant's folder (acoustic_variants)",
+        corpus_index="corpus_index.json (ground truth)",
+        out="the point's folder (point.json, model/, evaluation/)",
+    )
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_acoustic_lc(
         cfg,

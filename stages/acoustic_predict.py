@@ -3,17 +3,19 @@
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.stages import run_acoustic_predict
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("variant", help="variant name (acoustic.variants)")
-    parser.add_argument("setting", help="prediction setting (acoustic.predict.settings)")
-    parser.add_argument("--model", required=True, help="the variant's model.pt")
-    parser.add_argument("--variant-index", required=True, help="the variant's variant_index.json")
-    parser.add_argument("--out", required=True, help="folder of predictions.parquet")
-    args = parser.parse_args(argv)
+    args = stage_args(
+        __doc__,
+        argv,
+        ("variant", "variant name (acoustic.variants)"),
+        ("setting", "prediction setting (acoustic.predict.settings)"),
+        model="the variant's model.pt",
+        variant_index="the variant's variant_index.json",
+        out="folder of predictions.parquet",
+    )
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_acoustic_predict(
         cfg,

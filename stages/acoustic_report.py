@@ -4,20 +4,22 @@ from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.records import ReportPaths
 from ethoflow.acoustic.stages import run_acoustic_report
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("--corpus-index", required=True, help="corpus_index.json (ground truth)")
-    parser.add_argument("--variants-dir", required=True, help="folder of the variants (<variant>/variant_index.json)")
-    parser.add_argument("--detections-dir", required=True, help="folder of the cnn layer's items")
-    parser.add_argument("--filtered-dir", required=True, help="folder of the rf layer's items")
-    parser.add_argument("--models-dir", required=True, help="folder of the models (<variant>/history.json)")
-    parser.add_argument("--detect-dir", required=True, help="folder of the detection sets (<set>/metrics.json)")
-    parser.add_argument("--metrics", required=True, help="headline metrics (numbers only)")
-    parser.add_argument("--reports", required=True, help="folder of the tables, figures and plot data")
-    args = parser.parse_args(argv)
+    args = stage_args(
+        __doc__,
+        argv,
+        corpus_index="corpus_index.json (ground truth)",
+        variants_dir="folder of the variants (<variant>/variant_index.json)",
+        detections_dir="folder of the cnn layer's items",
+        filtered_dir="folder of the rf layer's items",
+        models_dir="folder of the models (<variant>/history.json)",
+        detect_dir="folder of the detection sets (<set>/metrics.json)",
+        metrics="headline metrics (numbers only)",
+        reports="folder of the tables, figures and plot data",
+    )
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_acoustic_report(
         cfg,

@@ -4,20 +4,22 @@ from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.records import RFFilterPaths
 from ethoflow.acoustic.stages import run_acoustic_rf_filter
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("variant", help="variant name (acoustic.variants)")
-    parser.add_argument("setting", help="prediction setting (acoustic.predict.settings)")
-    parser.add_argument("--detections", required=True, help="the item's detections.parquet")
-    parser.add_argument("--features", required=True, help="the item's features.parquet")
-    parser.add_argument("--model", required=True, help="the item's rf.pkl")
-    parser.add_argument("--corpus-index", required=True, help="corpus_index.json (ground truth)")
-    parser.add_argument("--variant-index", required=True, help="the variant's variant_index.json")
-    parser.add_argument("--out", required=True, help="folder of the rf layer")
-    args = parser.parse_args(argv)
+    args = stage_args(
+        __doc__,
+        argv,
+        ("variant", "variant name (acoustic.variants)"),
+        ("setting", "prediction setting (acoustic.predict.settings)"),
+        detections="the item's detections.parquet",
+        features="the item's features.parquet",
+        model="the item's rf.pkl",
+        corpus_index="corpus_index.json (ground truth)",
+        variant_index="the variant's variant_index.json",
+        out="folder of the rf layer",
+    )
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_acoustic_rf_filter(
         cfg,

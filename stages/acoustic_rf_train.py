@@ -4,19 +4,21 @@ from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.records import RFTrainPaths
 from ethoflow.acoustic.stages import run_acoustic_rf_train
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("variant", help="variant name (acoustic.variants)")
-    parser.add_argument("setting", help="prediction setting (acoustic.predict.settings)")
-    parser.add_argument("--detections", required=True, help="the item's detections.parquet")
-    parser.add_argument("--variant-index", required=True, help="the variant's variant_index.json")
-    parser.add_argument("--corpus-index", required=True, help="corpus_index.json (annotated calls of the val tapes)")
-    parser.add_argument("--features-out", required=True, help="folder of features.parquet")
-    parser.add_argument("--model-out", required=True, help="folder of rf.pkl and rf_summary.json")
-    args = parser.parse_args(argv)
+    args = stage_args(
+        __doc__,
+        argv,
+        ("variant", "variant name (acoustic.variants)"),
+        ("setting", "prediction setting (acoustic.predict.settings)"),
+        detections="the item's detections.parquet",
+        variant_index="the variant's variant_index.json",
+        corpus_index="corpus_index.json (annotated calls of the val tapes)",
+        features_out="folder of features.parquet",
+        model_out="folder of rf.pkl and rf_summary.json",
+    )
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_acoustic_rf_train(
         cfg,

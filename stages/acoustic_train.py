@@ -3,18 +3,18 @@
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.stages import run_acoustic_train
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("variant", help="variant name (acoustic.variants)")
-    parser.add_argument("--variant-dir", required=True, help="the variant's folder (acoustic_variants)")
-    parser.add_argument("--corpus-index", required=True, help="corpus_index.json (frame labels of the framewise model)")
-    parser.add_argument(
-        "--out", required=True, help="model folder: model.pt, history.json, train_summary.json, dvclive/"
+    args = stage_args(
+        __doc__,
+        argv,
+        ("variant", "variant name (acoustic.variants)"),
+        variant_dir="the variant's folder (acoustic_variants)",
+        corpus_index="corpus_index.json (frame labels of the framewise model)",
+        out="model folder: model.pt, history.json, train_summary.json, dvclive/",
     )
-    args = parser.parse_args(argv)
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_acoustic_train(
         cfg,

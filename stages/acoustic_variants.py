@@ -3,15 +3,17 @@
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.stages import run_acoustic_variants
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("variant", help="variant name (acoustic.variants)")
-    parser.add_argument("--corpus-index", required=True, help="corpus_index.json")
-    parser.add_argument("--out", required=True, help="the variant's folder")
-    args = parser.parse_args(argv)
+    args = stage_args(
+        __doc__,
+        argv,
+        ("variant", "variant name (acoustic.variants)"),
+        corpus_index="corpus_index.json",
+        out="the variant's folder",
+    )
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_acoustic_variants(
         cfg, variant=args.variant, corpus_index=args.corpus_index, out=args.out, params_path=args.params

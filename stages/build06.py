@@ -3,20 +3,22 @@
 from ethoflow.build06.params import Build06Params
 from ethoflow.build06.stages import run_build06
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("--df02", required=True, help="df02 Parquet/CSV")
-    parser.add_argument("--latents", required=True, help="latent store folder <latents_root>/<model_name>")
-    parser.add_argument("--model-name", required=True, help="the VAE whose latents are merged (sidecar)")
-    parser.add_argument("--out", required=True, help="df03 Parquet")
-    parser.add_argument("--csv", required=True, help="df03 CSV")
-    parser.add_argument("--sidecar", required=True, help="df03 sidecar JSON")
-    parser.add_argument("--coverage", required=True, help="coverage report JSON")
-    parser.add_argument("--metrics", required=True, help="headline metrics (numbers only)")
-    args = parser.parse_args(argv)
+    args = stage_args(
+        __doc__,
+        argv,
+        df02="df02 Parquet/CSV",
+        latents="latent store folder <latents_root>/<model_name>",
+        model_name="the VAE whose latents are merged (sidecar)",
+        out="df03 Parquet",
+        csv="df03 CSV",
+        sidecar="df03 sidecar JSON",
+        coverage="coverage report JSON",
+        metrics="headline metrics (numbers only)",
+    )
     cfg = load_section("build06", Build06Params, args.params)
     run_build06(
         cfg,

@@ -2,15 +2,17 @@
 
 from ethoflow.acoustic.params import AcousticParams
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 from ethoflow.demo.acoustic import run_demo_acoustic
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("--out", required=True, help="folder of the demo tapes")
-    parser.add_argument("--heldout", required=True, help="folder of the detection demo's held-out tape and its truth")
-    args = parser.parse_args(argv)
+    args = stage_args(
+        __doc__,
+        argv,
+        out="folder of the demo tapes",
+        heldout="folder of the detection demo's held-out tape and its truth",
+    )
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_demo_acoustic(cfg, out=args.out, heldout=args.heldout)
 

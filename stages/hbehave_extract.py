@@ -6,22 +6,22 @@ z-score stats, ``normalise``) and converted into ``--work-dir`` first.
 """
 
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 from ethoflow.hbehave.params import HBehaveParams
 from ethoflow.hbehave.stages import run_hbehave_extract
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("--agg", required=True, help="aggregation name from hbehave.extract.aggregations")
-    parser.add_argument("--model", required=True, help="checkpoint (hbehave.extract.model)")
-    parser.add_argument("--store", required=True, help="the activity Zarr store")
-    parser.add_argument("--out", required=True, help="folder of the embeddings")
-    parser.add_argument("--summary", required=True, help="metrics JSON")
-    parser.add_argument(
-        "--work-dir", required=True, help="where a BehaveMAE checkpoint is converted (readable by Slurm array tasks)"
+    args = stage_args(
+        __doc__,
+        argv,
+        agg="aggregation name from hbehave.extract.aggregations",
+        model="checkpoint (hbehave.extract.model)",
+        store="the activity Zarr store",
+        out="folder of the embeddings",
+        summary="metrics JSON",
+        work_dir="where a BehaveMAE checkpoint is converted (readable by Slurm array tasks)",
     )
-    args = parser.parse_args(argv)
     cfg = load_section("hbehave", HBehaveParams, args.params)
     run_hbehave_extract(
         cfg,

@@ -1,16 +1,13 @@
 """hbehave_zarr: raw activity (Digital Ventilated Cage CSVs + summary, or DAM files) -> Zarr store + ingest report."""
 
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 from ethoflow.hbehave.params import HBehaveParams
 from ethoflow.hbehave.stages import run_hbehave_zarr
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("--out", required=True, help="the activity Zarr store")
-    parser.add_argument("--report", required=True, help="ingest report JSON")
-    args = parser.parse_args(argv)
+    args = stage_args(__doc__, argv, out="the activity Zarr store", report="ingest report JSON")
     cfg = load_section("hbehave", HBehaveParams, args.params)
     run_hbehave_zarr(cfg, out=args.out, report=args.report)
 

@@ -1,24 +1,26 @@
 """moseq_results: reindex syllables, extract results (h5 + csv), summary metrics and plots."""
 
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.stages import run_moseq_results
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("--arhmm-dir", required=True, help="moseq_arhmm's folder")
-    parser.add_argument("--full-dir", required=True, help="moseq_full's folder")
-    parser.add_argument("--seeds-dir", required=True, help="moseq_seeds' folder (the chosen seed's model)")
-    parser.add_argument("--keypoints", required=True, help="cleaned keypoints.p (grid movies)")
-    parser.add_argument("--grid-movies", required=True, help="folder of the grid movies per syllable")
-    parser.add_argument("--pca-summary", required=True, help="PCA summary JSON")
-    parser.add_argument("--out", required=True, help="results folder")
-    parser.add_argument("--summary", required=True, help="summary JSON")
-    parser.add_argument("--plots", required=True, help="figures folder")
-    parser.add_argument("--metrics", required=True, help="headline metrics JSON (numbers only)")
-    args = parser.parse_args(argv)
+    args = stage_args(
+        __doc__,
+        argv,
+        arhmm_dir="moseq_arhmm's folder",
+        full_dir="moseq_full's folder",
+        seeds_dir="moseq_seeds' folder (the chosen seed's model)",
+        keypoints="cleaned keypoints.p (grid movies)",
+        grid_movies="folder of the grid movies per syllable",
+        pca_summary="PCA summary JSON",
+        out="results folder",
+        summary="summary JSON",
+        plots="figures folder",
+        metrics="headline metrics JSON (numbers only)",
+    )
     cfg = load_section("moseq", MoseqParams, args.params)
     run_moseq_results(
         cfg,

@@ -1,21 +1,23 @@
 """moseq_seeds: fit the final model from n_seeds seeds (a job array), keep the highest EML; EML and confusion figures."""
 
 from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.core.stage import run_stage, stage_args
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.stages import run_moseq_seeds
 
 
 def main(argv=None):
-    parser = stage_parser(__doc__)
-    parser.add_argument("--keypoints", required=True, help="cleaned keypoints.p")
-    parser.add_argument("--pca-dir", required=True, help="moseq_pca's folder")
-    parser.add_argument("--arhmm-dir", required=True, help="moseq_arhmm's folder (AR-HMM kappa)")
-    parser.add_argument("--full-dir", required=True, help="moseq_full's folder (full-model kappa)")
-    parser.add_argument("--out", required=True, help="one model per seed and seeds.json (persist)")
-    parser.add_argument("--eml-plot", required=True, help="EML score per seed (PNG)")
-    parser.add_argument("--confusion-plot", required=True, help="chosen vs runner-up syllables (PNG)")
-    args = parser.parse_args(argv)
+    args = stage_args(
+        __doc__,
+        argv,
+        keypoints="cleaned keypoints.p",
+        pca_dir="moseq_pca's folder",
+        arhmm_dir="moseq_arhmm's folder (AR-HMM kappa)",
+        full_dir="moseq_full's folder (full-model kappa)",
+        out="one model per seed and seeds.json (persist)",
+        eml_plot="EML score per seed (PNG)",
+        confusion_plot="chosen vs runner-up syllables (PNG)",
+    )
     cfg = load_section("moseq", MoseqParams, args.params)
     run_moseq_seeds(
         cfg,

@@ -90,6 +90,60 @@ def _params() -> dict:
     return yaml.safe_load((REPO / "params.yaml").read_text())
 
 
+def _resolved() -> dict:
+    """dvc.yaml as DVC resolves it (``vars``' paths and ``${...}`` filled): stages, plots, artifacts."""
+    from ethoflow.core.stage import resolved_dvc_yaml
+
+    return resolved_dvc_yaml(REPO / "dvc.yaml")
+
+
+#: a path in dvc.yaml: under data/, models/, reports/, metrics/ (not a params key, not a ${...} reference)
+_PATH = re.compile(r"(?<![\w$/{.-])((?:data|models|reports|metrics)/[^\s:'\"]*)")
+
+
+def _literal_paths(text: str) -> list[str]:
+    """The literal paths written in dvc.yaml's YAML (comments left out), one entry per occurrence."""
+    found = []
+    for line in text.splitlines():
+        code = "" if line.lstrip().startswith("#") else line.split(" #")[0]
+        found += _PATH.findall(code)
+    return found
+
+
+def test_each_path_is_written_once():
+    """Each path a stage names (in its cmd, outs, a downstream stage's deps, plots, artifacts) is written
+    once, in the top-level ``vars`` ``paths`` mapping, and referenced as ``${paths.<pipeline>.<name>}``."""
+    import collections
+
+    text = (REPO / "dvc.yaml").read_text()
+    counts = collections.Counter(_literal_paths(text))
+    twice = sorted(p for p, n in counts.items() if n > 1)
+    assert not twice, f"paths written more than once in dvc.yaml (declare them in vars' paths): {twice}"
+    declared = yaml.safe_load(text)["vars"][0]["paths"]
+    values: list[str] = []
+
+    def walk(d):
+        for v in d.values():
+            walk(v) if isinstance(v, dict) else values.append(v)
+
+    walk(declared)
+    assert len(values) == len(set(values)), "a path declared under two names"
+    assert all(counts[v] == 1 for v in values if "/" in v)
+
+
+def test_the_path_check_fails_when_a_path_is_written_twice():
+    """The check can fail: a stage that writes a declared path literally is reported."""
+    text = (REPO / "dvc.yaml").read_text() + "\n  extra:\n    cmd: x --out data/interim/acoustic/corpus\n"
+    assert "data/interim/acoustic/corpus" in [p for p in _literal_paths(text) if _literal_paths(text).count(p) > 1]
+
+
+def test_vars_keep_params_yaml_in_the_templating_context():
+    """``vars`` does not replace params.yaml: the stages still read ``${acoustic...}`` from it."""
+    stages = _resolved()["stages"]
+    assert _params()["acoustic"]["corpus"]["data_dir"] in stages["acoustic_corpus"]["deps"]
+    assert stages["acoustic_corpus"]["outs"] == ["data/interim/acoustic/corpus"]
+
+
 def _get(d: dict, dotted: str):
     for part in dotted.split("."):
         d = d[part]
@@ -201,7 +255,7 @@ def test_every_plot_reads_a_single_file_out_or_whole_folder_outs(stages):
     folder ("failed to load directory"), so every source is a file out of its own, or a whole folder out
     (or a folder holding only folder outs: hbehave's heatmaps per aggregation), which DVC skips with a
     warning while it is missing."""
-    spec = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    spec = _resolved()
     outs = {o for st in stages.values() for o in st["outs"]}
     for pid, sources in _plot_sources(spec).items():
         for src in sources:
@@ -217,7 +271,7 @@ def test_plots_show_writes_one_page_with_every_named_plot(tmp_path):
     import subprocess
     import sys
 
-    spec = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    spec = _resolved()
     proj = tmp_path / "p"
     proj.mkdir()
     shutil.copy(REPO / "dvc.yaml", proj / "dvc.yaml")

@@ -1,10 +1,11 @@
 """Every stage script has the one shape (issue #15): parse arguments, load params, make one library call.
 
-Read from the source with ``ast`` (nothing is run): a module docstring; ``main(argv=None)`` that builds
-its parser with ``stage_parser(__doc__)``, adds arguments, parses them, loads its params section with
+Read from the source with ``ast`` (nothing is run): a module docstring; ``main(argv=None)`` that declares
+and parses its arguments in one ``stage_args(__doc__, argv, ...)`` call, loads its params section with
 ``load_section`` and then makes exactly one call, into an ``ethoflow.<pkg>`` function (its arguments may
 build a typed record of the stage's paths, ``<Name>Paths`` of ``ethoflow.<pkg>.records``); no dispatching in
-the script; no path literals (paths come from dvc.yaml's ``cmd``) and no string defaults on arguments.
+the script; no path literals (paths come from dvc.yaml's ``cmd``) and no string defaults on arguments;
+the options it declares are exactly those its stages' resolved ``cmd`` in dvc.yaml gives it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((REPO / "stages").glob("*.py"))
 
 #: calls ``main`` may make besides its one library call
-HELPERS = {"stage_parser", "load_section", "add_argument", "parse_args"}
+HELPERS = {"stage_args", "load_section"}
 #: a string that looks like a path: a/b, or a file name with a data extension
 PATHLIKE = re.compile(r"^[\w.{}$-]+(/[\w.{}$-]+)+/?$|^[\w.{}$-]+\.(json|csv|parquet|pt|pkl|zarr|png|h5|npz|yaml|wav)$")
 
@@ -70,7 +71,7 @@ def test_main_parses_loads_params_and_makes_one_library_call(script):
     main = _main(tree)
     calls = [n for n in ast.walk(main) if isinstance(n, ast.Call)]
     names = [_name(c) for c in calls]
-    assert "stage_parser" in names and "parse_args" in names, "main builds its parser with stage_parser"
+    assert "stage_args" in names, "main declares and parses its arguments with stage_args"
     assert "load_section" in names, "main loads its params section with load_section"
     imports = _imported(tree)
     library = [c for c in calls if _name(c) not in HELPERS and not _is_paths_record(c, imports)]
@@ -101,6 +102,17 @@ def test_no_path_literals_and_no_string_defaults(script):
     tree = _tree(script)
     doc = ast.get_docstring(tree, clean=False)
     helps = {id(k.value) for n in ast.walk(tree) if isinstance(n, ast.Call) for k in n.keywords if k.arg == "help"}
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call) and _name(n) == "stage_args"):
+        # help texts: an option's string, a dict's "help", a positional's (name, help) pair
+        helps |= {id(v) for v in ast.walk(call) if isinstance(v, ast.Constant) and isinstance(v.value, str)}
+        helps -= {id(v) for k in call.keywords if isinstance(k.value, ast.Dict) for v in k.value.values}
+        helps |= {
+            id(v)
+            for k in call.keywords
+            if isinstance(k.value, ast.Dict)
+            for key, v in zip(k.value.keys, k.value.values)
+            if ast.literal_eval(key) == "help"
+        }
     paths = [
         n.value
         for n in ast.walk(tree)
@@ -112,9 +124,11 @@ def test_no_path_literals_and_no_string_defaults(script):
     ]
     assert not paths, f"path literals (write them in dvc.yaml's cmd): {paths}"
     defaults = [
-        ast.unparse(n.args[0]) if n.args else "?"
+        k.arg
         for n in ast.walk(tree)
-        if isinstance(n, ast.Call) and _name(n) == "add_argument" and any(k.arg == "default" for k in n.keywords)
+        if isinstance(n, ast.Call) and _name(n) == "stage_args"
+        for k in n.keywords
+        if isinstance(k.value, ast.Dict) and "default" in [ast.literal_eval(d) for d in k.value.keys]
     ]
     assert not defaults, f"arguments with defaults (paths come from dvc.yaml's cmd): {defaults}"
 
@@ -125,12 +139,10 @@ def test_the_structural_check_catches_a_script_with_logic(tmp_path):
     bad.write_text(
         '"""acoustic_x: old shape."""\n'
         "from ethoflow.core import load_section, write_json\n"
-        "from ethoflow.core.stage import stage_parser\n"
+        "from ethoflow.core.stage import stage_args\n"
         "from ethoflow.acoustic.data.corpus import build_corpus\n\n"
         "def main(argv=None):\n"
-        "    parser = stage_parser(__doc__)\n"
-        '    parser.add_argument("--out", default="data/interim/x")\n'
-        "    args = parser.parse_args(argv)\n"
+        '    args = stage_args(__doc__, argv, out={"help": "x", "default": "data/interim/x"})\n'
         '    cfg = load_section("acoustic", object, args.params)\n'
         "    index, report = build_corpus(cfg.corpus)\n"
         '    write_json(f"{args.out}/corpus_index.json", index)\n'
@@ -139,3 +151,28 @@ def test_the_structural_check_catches_a_script_with_logic(tmp_path):
         test_main_parses_loads_params_and_makes_one_library_call(bad)
     with pytest.raises(AssertionError, match="path literals"):
         test_no_path_literals_and_no_string_defaults(bad)
+
+
+def _declared_options(script: Path) -> list[str]:
+    """The ``--options`` a script's ``stage_args`` call declares (keyword ``a_b`` is ``--a-b``)."""
+    calls = [n for n in ast.walk(_tree(script)) if isinstance(n, ast.Call) and _name(n) == "stage_args"]
+    return sorted("--" + k.arg.replace("_", "-") for c in calls for k in c.keywords)
+
+
+def test_every_stage_gives_its_script_exactly_the_options_it_declares():
+    """Each resolved dvc.yaml cmd (every foreach/matrix item) passes its script every option the script
+    declares and no other: a path is written in dvc.yaml, the script only names it."""
+    import shlex
+
+    from ethoflow.core.stage import resolved_stages
+
+    seen = set()
+    for name, body in resolved_stages(REPO / "dvc.yaml").items():
+        argv = shlex.split(body["cmd"])
+        script = REPO / argv[1]
+        seen.add(script)
+        given = sorted(a for a in argv[2:] if a.startswith("--"))
+        assert given == _declared_options(script), (
+            f"{name}: cmd gives {given}, {argv[1]} declares {_declared_options(script)}"
+        )
+    assert not seen - set(SCRIPTS)

@@ -52,9 +52,10 @@ def jax_cache(monkeypatch):
 def stage_argv(stage: str, key: str | None = None) -> list[str]:
     """The arguments ``dvc.yaml`` gives ``stage``'s script (paths are written there only); ``key``:
     the item of a ``foreach`` stage."""
-    st = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
-    cmd = st["cmd"] if key is None else st["do"]["cmd"].replace("${key}", key)
-    return shlex.split(cmd)[2:]
+    from ethoflow.core.stage import resolved_stages
+
+    name = stage if key is None else f"{stage}@{key}"
+    return shlex.split(resolved_stages(REPO / "dvc.yaml", "params.yaml", prefix=stage)[name]["cmd"])[2:]
 
 
 def _check_outputs(root: Path, n_sessions: int) -> dict:

@@ -19,10 +19,8 @@ def test_stage_paths_are_required_and_given_by_dvc_yaml(script):
     tree = ast.parse(script.read_text())
     options = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and ast.unparse(node.func) == "parser.add_argument":
-            kw = {k.arg: ast.unparse(k.value) for k in node.keywords}
-            assert "default" not in kw and kw.get("required") == "True", ast.unparse(node)
-            options.append(node.args[0].value)
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "stage_args":  # every option is required
+            options += ["--" + k.arg.replace("_", "-") for k in node.keywords]
     st = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][script.stem]
     cmd = st["cmd"] if "cmd" in st else st["do"]["cmd"]  # foreach stages: the cmd of every item
     given = [a for a in shlex.split(cmd) if a.startswith("--")]

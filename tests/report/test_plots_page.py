@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ethoflow.core.errors import EthoflowError
 from ethoflow.report.browser import dump_dom, vega_draw_counts
@@ -74,8 +73,9 @@ def test_revisions_get_their_own_point_shape_and_dash(name):
 
 
 def _plot_paths() -> list[str]:
-    doc = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    return [e if isinstance(e, str) else next(iter(e)) for e in doc["plots"]]
+    from ethoflow.core.stage import resolved_dvc_yaml
+
+    return [e if isinstance(e, str) else next(iter(e)) for e in resolved_dvc_yaml(REPO / "dvc.yaml")["plots"]]
 
 
 #: figures the guides name that are not plots, and why

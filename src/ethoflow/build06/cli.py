@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from pathlib import Path
 
 from ethoflow.build06.build import TrainJoin, build_df03_with_embeddings
@@ -119,32 +118,24 @@ def _need(value, what: str, how: str):
 
 
 def dvc_out_paths(project: str | os.PathLike = ".") -> list[Path]:
-    """The outs of every stage of ``<project>/dvc.yaml`` (``${a.b}`` filled from params.yaml), resolved.
+    """The outs of every stage of ``<project>/dvc.yaml`` (``vars`` and ``${a.b}`` filled from params.yaml,
+    as DVC resolves them: :func:`ethoflow.core.stage.resolved_stages`), as absolute paths.
 
     Used to refuse generating latents into a folder DVC owns. No dvc.yaml: an empty list.
+
+    Raises:
+        EthoflowError: ``dvc.yaml`` does not resolve.
     """
-    import yaml
+    from ethoflow.core.stage import resolved_stages  # imports DVC: only when generating latents
 
     project = Path(project)
     if not (project / "dvc.yaml").exists():
         return []
-    stages = (yaml.safe_load((project / "dvc.yaml").read_text()) or {}).get("stages") or {}
-    params = load_params(project / "params.yaml") if (project / "params.yaml").exists() else {}
-
-    def fill(text: str) -> str:
-        def value(m: re.Match) -> str:
-            v: object = params
-            for part in m.group(1).split("."):
-                v = v.get(part) if isinstance(v, dict) else None
-            return str(v)
-
-        return re.sub(r"\$\{([^}]+)\}", value, text)
-
     outs = []
-    for stage in stages.values():
-        for o in (stage or {}).get("outs") or []:
+    for stage in resolved_stages(project / "dvc.yaml").values():
+        for o in stage.get("outs") or []:
             name = next(iter(o)) if isinstance(o, dict) else o
-            outs.append((project / fill(str(name))).resolve())
+            outs.append((project / str(name)).resolve())
     return outs
 
 

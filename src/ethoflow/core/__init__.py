@@ -17,6 +17,7 @@ _EXPORTS = {
     "atomic_write_text": "ethoflow.core.io",
     "check_overwrite": "ethoflow.core.io",
     "load_torch": "ethoflow.core.io",
+    "save_torch": "ethoflow.core.io",
     "output_error": "ethoflow.core.io",
     "output_set": "ethoflow.core.io",
     "read_json": "ethoflow.core.io",

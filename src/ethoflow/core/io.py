@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import io
 import json
 import math
 import os
@@ -416,10 +417,36 @@ def check_overwrite(paths: list[str | os.PathLike] | str | os.PathLike, overwrit
         raise OverwriteError("refusing to overwrite existing output(s) without overwrite=true: " + ", ".join(existing))
 
 
+def save_torch(path: str | os.PathLike, obj: Any, *, records_named_after_file: bool = False) -> Path:
+    """``torch.save`` of ``obj`` to ``path``, atomically; the same ``obj`` gives the same bytes on every run.
+
+    The one recipe for writing a torch file (its reader: :func:`load_torch`). ``torch.save`` writes a zip
+    whose records sit in a folder named after the file it writes to (``archive/`` for a buffer). By
+    default ``obj`` is saved to memory (records under ``archive/``), then written with
+    :func:`atomic_write_bytes`. ``records_named_after_file``: saved straight to :func:`atomic_path`'s
+    deterministic temporary file, so the records sit under ``.<stem>.partial/`` (the acoustic model
+    files' layout, kept so that their bytes do not change).
+
+    Raises:
+        OutputError: (default mode) the system refuses the write, naming ``path`` and the cause.
+        OSError: (``records_named_after_file``) the system refuses the write.
+    """
+    import torch  # local: torch takes seconds to import, and most callers of this module never need it
+
+    if records_named_after_file:
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+        return Path(path)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def load_torch(
     path: str | os.PathLike,
     what: str = "checkpoint",
     hint: str = "re-create it (rerun the stage that writes it) or restore it",
+    wrap_errors: bool = True,
     **load_kw: Any,
 ) -> Any:
     """``torch.load`` that turns a missing, empty, truncated or corrupt file into one line.
@@ -428,6 +455,9 @@ def load_torch(
     ``OSError: [Errno 22] Invalid argument`` or an ``UnpicklingError`` traceback, name no file).
     ``what`` names the kind of file in the message ("VAE model file", "resume checkpoint", ...);
     ``hint`` says what to do about a corrupt file; ``load_kw`` go to ``torch.load`` (``map_location``, ``weights_only``).
+    The one recipe for reading a torch file (its writer: :func:`save_torch`). ``wrap_errors=False``: no
+    checks, torch's own exception passes through, for a caller that words the problem itself (a lab's
+    ANIMAL-SPOT or BehaveMAE file).
     """
     import pickle
     import zipfile
@@ -435,6 +465,8 @@ def load_torch(
     import torch
 
     path = Path(path)
+    if not wrap_errors:
+        return torch.load(path, **load_kw)
     if not path.is_file():
         raise InputError(f"{path}: {what} not found")
     if path.stat().st_size == 0:

@@ -3,7 +3,7 @@
 A stage script looks like::
 
     def main(argv=None):
-        args = stage_parser(__doc__).parse_args(argv)
+        args = stage_args(__doc__, argv, ("variant", "variant name"), out="the model folder")
         cfg = load_section("vae", VAEParams, args.params)
         ...one library call...
 
@@ -28,6 +28,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from ethoflow.core.errors import EthoflowError
 from ethoflow.core.io import read_yaml, write_yaml
@@ -43,6 +44,34 @@ def stage_parser(description: str | None = None) -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="show the traceback of an error (or set ETHOFLOW_DEBUG=1)"
     )
     return parser
+
+
+def stage_args(
+    description: str | None,
+    argv: list[str] | None,
+    *positionals: tuple[str, str],
+    **options: str | dict[str, Any],
+) -> argparse.Namespace:
+    """Parse a stage script's command line: :func:`stage_parser`'s ``--params``/``-v`` plus the stage's own
+    arguments, declared in one call.
+
+    ``positionals``: ``(name, help)`` pairs, in order (``("variant", "variant name (acoustic.variants)")``).
+    ``options``: one required ``--option`` per keyword, ``_`` written ``-`` on the command line
+    (``variant_dir="the variant's folder"`` is ``--variant-dir``, read back as ``args.variant_dir``); the
+    value is the help text, or a dict of further ``add_argument`` keywords with its ``help``
+    (``{"help": "...", "type": int}``, ``{"help": "...", "nargs": "+"}``). No option has a default: every
+    path comes from the stage's ``cmd`` in dvc.yaml.
+
+    Raises:
+        SystemExit: (argparse) a missing or unknown argument, or ``-h``.
+    """
+    parser = stage_parser(description)
+    for name, help_text in positionals:
+        parser.add_argument(name, help=help_text)
+    for name, spec in options.items():
+        kw = {"help": spec} if isinstance(spec, str) else dict(spec)
+        parser.add_argument("--" + name.replace("_", "-"), required=True, **kw)
+    return parser.parse_args(argv)
 
 
 #: errors raised inside these libraries are reported as one line (traceback under -v / ETHOFLOW_DEBUG=1)
@@ -114,6 +143,72 @@ def run_stage(main: Callable[[], object]) -> None:
     sys.exit(0)
 
 
+def resolved_dvc_yaml(
+    dvc_yaml: str | os.PathLike,
+    params_file: str | os.PathLike | None = None,
+    sections: dict[str, type] | None = None,
+    prefix: str | None = None,
+) -> dict[str, Any]:
+    """``dvc.yaml`` as DVC resolves it: ``{"stages": {name: body}, "plots": [...], "artifacts": {...}}``.
+
+    Resolved by DVC's own parser (``dvc.parsing.DataResolver``: ``vars`` (the ``paths`` mapping),
+    ``foreach``/``matrix`` items and ``${...}`` expanded exactly as ``dvc repro`` does). Each stage body
+    holds its ``cmd``, ``deps``, ``params``, ``outs``, ``metrics`` as written after interpolation (an out
+    with options stays a one-key mapping ``{path: {cache: false}}``); stage names are DVC's addressing
+    (``acoustic_train@v1``, ``acoustic_predict@v1-default``), in file order.
+
+    ``params_file``: the params ``${...}`` is filled from (default: ``params.yaml`` beside ``dvc.yaml``);
+    its sections named in ``sections`` (section -> params model) are first validated and completed with
+    their defaults, so a tiny params file names only what it changes. ``prefix``: resolve only the stages
+    whose name starts with it, and neither plots nor artifacts (which may name params the tiny file
+    lacks). Code that reads ``dvc.yaml`` reads it through this function (or :func:`resolved_stages`),
+    never as raw text with ``${...}`` in it.
+
+    Raises:
+        ParamsError: a section is invalid. EthoflowError: ``dvc.yaml`` does not resolve (the reason named).
+    """
+    from dvc.fs import LocalFileSystem
+    from dvc.parsing import DataResolver, EntryDefinition
+
+    from ethoflow.core.params import load_section
+
+    dvc_yaml = Path(dvc_yaml)
+    params_file = Path(params_file) if params_file is not None else dvc_yaml.parent / "params.yaml"
+    raw = (read_yaml(params_file) or {}) if params_file.exists() else {}
+    for name, model in (sections or {}).items():
+        raw[name] = load_section(name, model, params_file).model_dump(mode="json")
+    out: dict[str, Any] = {"stages": {}, "plots": [], "artifacts": {}}
+    what = "" if prefix is None else f" the {prefix}* stages"
+    with tempfile.TemporaryDirectory(prefix="ethoflow-dvcyaml-") as tmp:
+        write_yaml(Path(tmp) / "params.yaml", raw)
+        try:
+            resolver = DataResolver(SimpleNamespace(fs=LocalFileSystem(), config={}), tmp, read_yaml(dvc_yaml))
+            for name, definition in resolver.definitions.items():
+                if name.startswith(prefix or ""):
+                    resolved = (
+                        definition.resolve() if isinstance(definition, EntryDefinition) else definition.resolve_all()
+                    )
+                    # a foreach/matrix over an empty mapping (e.g. no acoustic.external) resolves to None
+                    out["stages"].update(resolved or {})
+            if prefix is None:
+                out["plots"] = resolver.resolve_plots() or []
+                out["artifacts"] = resolver.resolve_artifacts() or {}
+        except Exception as exc:  # DVC's ResolveError and friends: one line naming dvc.yaml
+            raise EthoflowError(f"{dvc_yaml}: cannot resolve{what}: {exc}") from None
+    return out
+
+
+def resolved_stages(
+    dvc_yaml: str | os.PathLike,
+    params_file: str | os.PathLike | None = None,
+    prefix: str = "",
+    sections: dict[str, type] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """``{stage name: resolved body}`` of the ``dvc.yaml`` stages whose name starts with ``prefix``, in
+    file order (only those are resolved). See :func:`resolved_dvc_yaml` (arguments, errors)."""
+    return resolved_dvc_yaml(dvc_yaml, params_file, sections, prefix=prefix)["stages"]
+
+
 def stage_commands(
     dvc_yaml: str | os.PathLike,
     params_file: str | os.PathLike,
@@ -130,26 +225,4 @@ def stage_commands(
     Raises:
         ParamsError: a section is invalid. EthoflowError: ``dvc.yaml`` does not resolve (the reason named).
     """
-    from dvc.fs import LocalFileSystem
-    from dvc.parsing import DataResolver, EntryDefinition
-
-    from ethoflow.core.params import load_section
-
-    raw = read_yaml(params_file) or {}
-    for name, model in (sections or {}).items():
-        raw[name] = load_section(name, model, params_file).model_dump(mode="json")
-    out: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="ethoflow-dvcyaml-") as tmp:
-        write_yaml(Path(tmp) / "params.yaml", raw)
-        try:
-            resolver = DataResolver(SimpleNamespace(fs=LocalFileSystem(), config={}), tmp, read_yaml(dvc_yaml))
-            for name, definition in resolver.definitions.items():
-                if name.startswith(prefix):
-                    resolved = (
-                        definition.resolve() if isinstance(definition, EntryDefinition) else definition.resolve_all()
-                    )
-                    # a foreach/matrix over an empty mapping (e.g. no acoustic.external) resolves to None
-                    out.update({stage: body["cmd"] for stage, body in (resolved or {}).items()})
-        except Exception as exc:  # DVC's ResolveError and friends: one line naming dvc.yaml
-            raise EthoflowError(f"{dvc_yaml}: cannot resolve the {prefix}* stages: {exc}") from None
-    return out
+    return {name: body["cmd"] for name, body in resolved_stages(dvc_yaml, params_file, prefix, sections).items()}

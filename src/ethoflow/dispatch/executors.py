@@ -11,7 +11,7 @@ from ethoflow.core.logging import get_logger
 from ethoflow.core.numerics import slurm_setup
 from ethoflow.core.paths import state_dir
 from ethoflow.dispatch.params import EXECUTORS, ComputeParams, DispatchError
-from ethoflow.dispatch.slurm import TERMINAL_STATES, _base_state, _final_state, _tail, failure_message
+from ethoflow.dispatch.slurm import TERMINAL_STATES, base_state, failure_message, final_state, log_tail
 
 log = get_logger("ethoflow.dispatch")
 
@@ -61,7 +61,7 @@ def make_executor(stage: str, compute: ComputeParams, executor: str | None = Non
 
 def _log_text(job: Any, n: int = 200) -> str:
     """The last ``n`` lines of the job's stderr and stdout (where slurmstepd and submitit say how it ended)."""
-    return "\n".join(_tail(p, n) for p in (job.paths.stderr, job.paths.stdout))
+    return "\n".join(log_tail(p, n) for p in (job.paths.stderr, job.paths.stdout))
 
 
 def _job_error_line(exc: Exception) -> str:
@@ -73,21 +73,21 @@ def _job_error_line(exc: Exception) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
-def _result(job: Any, stage: str) -> Any:
+def job_result(job: Any, stage: str) -> Any:
     """``job.result()``, with failures turned into :class:`DispatchError` (job id + stderr tail)."""
     from submitit.core.utils import FailedJobError, UncompletedJobError
 
     is_debug = type(job).__name__ == "DebugJob"
     if not is_debug and not job.paths.result_pickle.exists():
-        tail = _tail(job.paths.stderr)
-        state = _final_state(job.job_id, _log_text(job))
+        tail = log_tail(job.paths.stderr)
+        state = final_state(job.job_id, _log_text(job))
         raise DispatchError(
             failure_message(
                 stage,
                 job.job_id,
                 state,
                 "it ended without a result (killed by Slurm: time limit, memory limit, cancellation or node failure)"
-                if _base_state(state) not in TERMINAL_STATES
+                if base_state(state) not in TERMINAL_STATES
                 else "it ended without a result",
                 job.paths.stderr,
                 tail,
@@ -105,13 +105,13 @@ def _result(job: Any, stage: str) -> Any:
         return job.results()[0]
     except (FailedJobError, UncompletedJobError) as exc:
         line = _job_error_line(exc)
-        state = _final_state(job.job_id, line + "\n" + _log_text(job))
+        state = final_state(job.job_id, line + "\n" + _log_text(job))
         raise DispatchError(
-            failure_message(stage, job.job_id, state, line, job.paths.stderr, _tail(job.paths.stderr))
+            failure_message(stage, job.job_id, state, line, job.paths.stderr, log_tail(job.paths.stderr))
         ) from None
 
 
-def _submit(stage: str, submit: Callable[[], Any]) -> Any:
+def submit_job(stage: str, submit: Callable[[], Any]) -> Any:
     """Call ``submit``; an ``sbatch`` rejection becomes a :class:`DispatchError` naming the params."""
     from submitit.core.utils import FailedJobError
 
@@ -126,6 +126,7 @@ def _submit(stage: str, submit: Callable[[], Any]) -> Any:
         ) from None
 
 
-def _log_submitted(jobs: list[Any], stage: str) -> None:
+def log_submitted(jobs: list[Any], stage: str) -> None:
+    """Log one line per submitted job: its id and its stdout/stderr log files."""
     for j in jobs:
         log.info("stage %s: submitted job %s; logs: %s, %s", stage, j.job_id, j.paths.stdout, j.paths.stderr)

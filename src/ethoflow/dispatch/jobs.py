@@ -13,9 +13,9 @@ from typing import Any
 
 from ethoflow.core.logging import get_logger
 from ethoflow.core.params import DEFAULT_PARAMS
-from ethoflow.dispatch.executors import _log_submitted, _result, _submit, make_executor
+from ethoflow.dispatch.executors import job_result, log_submitted, make_executor, submit_job
 from ethoflow.dispatch.params import ComputeParams, DispatchError, load_compute
-from ethoflow.dispatch.slurm import _wait
+from ethoflow.dispatch.slurm import wait_for_jobs
 
 log = get_logger("ethoflow.dispatch")
 
@@ -55,12 +55,12 @@ def run(
         log.debug("stage %s: running in-process", stage)
         return fn(*args, **kwargs)
     # the job applies compute.numerics (its batch script exports the variables, see make_executor)
-    job = _submit(stage, lambda: executor.submit(in_mode(fn, compute), *args, **kwargs))
+    job = submit_job(stage, lambda: executor.submit(in_mode(fn, compute), *args, **kwargs))
     if kind == "debug":
-        return _result(job, stage)
-    _log_submitted([job], stage)
-    _wait([job], stage, poll_s)
-    return _result(job, stage)
+        return job_result(job, stage)
+    log_submitted([job], stage)
+    wait_for_jobs([job], stage, poll_s)
+    return job_result(job, stage)
 
 
 def map_array(
@@ -84,14 +84,14 @@ def map_array(
     executor = make_executor(stage, compute, kind)
     if executor is None:
         return [fn(*xs) for xs in zip(*iterables)]
-    jobs = _submit(stage, lambda: executor.map_array(in_mode(fn, compute), *iterables))
+    jobs = submit_job(stage, lambda: executor.map_array(in_mode(fn, compute), *iterables))
     if kind != "debug":
-        _log_submitted(jobs, stage)
-        _wait(jobs, stage, poll_s)
+        log_submitted(jobs, stage)
+        wait_for_jobs(jobs, stage, poll_s)
     results, errors = [], []
     for job in jobs:
         try:
-            results.append(_result(job, stage))
+            results.append(job_result(job, stage))
         except DispatchError as exc:
             errors.append(str(exc))
     if errors:

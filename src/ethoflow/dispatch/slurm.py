@@ -16,7 +16,8 @@ from ethoflow.dispatch.params import DispatchError
 log = get_logger("ethoflow.dispatch")
 
 
-def _tail(path: Path | None, n: int = 40) -> str:
+def log_tail(path: Path | None, n: int = 40) -> str:
+    """The last ``n`` lines of a job's log file, or ``"(no log file)"`` when there is none."""
     if path is None or not Path(path).exists():
         return "(no log file)"
     lines = Path(path).read_text(errors="replace").splitlines()
@@ -90,7 +91,7 @@ _LOG_STATES = (
 )
 
 
-def _base_state(state: str) -> str:
+def base_state(state: str) -> str:
     """``"FAILED (NonZeroExitCode)"`` -> ``"FAILED"``; ``"CANCELLED by 1000"`` -> ``"CANCELLED"``."""
     return state.split()[0] if state.strip() else "UNKNOWN"
 
@@ -103,7 +104,7 @@ def state_from_log(text: str) -> str | None:
     return None
 
 
-def _final_state(job_id: str, log_text: str, wait_s: float = 10.0, poll_s: float = 0.5) -> str:
+def final_state(job_id: str, log_text: str, wait_s: float = 10.0, poll_s: float = 0.5) -> str:
     """How the job ended: its log's word where it has one (the truer cause), else Slurm's terminal state.
 
     Without accounting (``sacct``) Slurm may still say RUNNING or COMPLETING for a moment after the job's
@@ -115,10 +116,10 @@ def _final_state(job_id: str, log_text: str, wait_s: float = 10.0, poll_s: float
         return from_log
     deadline = time.time() + wait_s
     state = _scontrol_state(job_id)
-    while _base_state(state) not in TERMINAL_STATES and _base_state(state) != "UNKNOWN" and time.time() < deadline:
+    while base_state(state) not in TERMINAL_STATES and base_state(state) != "UNKNOWN" and time.time() < deadline:
         time.sleep(poll_s)
         state = _scontrol_state(job_id)
-    base = _base_state(state)
+    base = base_state(state)
     if base in TERMINAL_STATES:
         return state
     if base == "UNKNOWN":
@@ -138,7 +139,7 @@ def failure_message(stage: str, job_id: str, state: str, detail: str, stderr_pat
         "CANCELLED": "it was cancelled (scancel, or an administrator)",
         "NODE_FAIL": "its node failed; rerun the stage",
         "PREEMPTED": "it was preempted by a job of higher priority; rerun the stage",
-    }.get(_base_state(state))
+    }.get(base_state(state))
     head = f"stage {stage}: job {job_id} failed (state {state}): {detail}"
     if hint:
         head += f"; {hint}"
@@ -206,7 +207,7 @@ def _finished(job: Any, stage: str, seen: dict[str, tuple[str, str]]) -> bool:
     return False
 
 
-def _wait(jobs: list[Any], stage: str, poll_s: float, grace_s: float = 5.0) -> None:
+def wait_for_jobs(jobs: list[Any], stage: str, poll_s: float, grace_s: float = 5.0) -> None:
     """Block until every job is finished, streaming logs; cancel all on Ctrl-C."""
     streamers = [_LogStreamer([j.paths.stdout, j.paths.stderr], prefix=f"[{stage} job {j.job_id}] ") for j in jobs]
     seen: dict[str, tuple[str, str]] = {}

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from ethoflow.core.errors import InputError, ParamsError
-from ethoflow.core.io import sha256_file
+from ethoflow.core.io import load_torch, sha256_file
 from ethoflow.core.logging import get_logger
 from ethoflow.hbehave.params import ModelParams, PretrainedParams, parse_q_strides
 
@@ -84,7 +84,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise InputError(f"{path}: checkpoint not found")
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
-            ck = torch.load(path, map_location="cpu", weights_only=True)
+            ck = load_torch(path, wrap_errors=False, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling error is a bad input file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable PyTorch checkpoint ({first})") from None

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ethoflow.core.errors import EthoflowError, InputError
-from ethoflow.core.io import atomic_write_bytes, load_torch, to_plain, write_json
+from ethoflow.core.io import load_torch, save_torch, to_plain, write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.core.training import EpochLoader, EpochSampler, TrainingModule, ddp_world, fit
 from ethoflow.hbehave.model import Architecture, HBehaveMAE, build_architecture, build_model, describe
@@ -149,13 +149,9 @@ def fingerprint(model: ModelParams, train: TrainParams, store: str | os.PathLike
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` to memory, then an atomic write (the archive name no longer depends on the
-    temporary file name, so the same payload gives the same bytes)."""
-    import io
-
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    """``torch.save`` to memory, then an atomic write (:func:`ethoflow.core.io.save_torch`: the same
+    payload gives the same bytes)."""
+    save_torch(path, payload)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

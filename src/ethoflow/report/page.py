@@ -104,6 +104,14 @@ def lock_revision(root: Path) -> dict[str, str]:
     }
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """``yaml.safe_dump`` without anchors: a value params.yaml shares by a YAML alias (``*name``) is
+    written out in full at each key, as the page showed it before the aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _belongs(name: str, pipeline: str) -> bool:
     return name.startswith(f"{pipeline}_") or f"reports/{pipeline}/" in name or f"/{pipeline}/" in name
 
@@ -185,7 +193,7 @@ def build_page(root: str | os.PathLike, pipeline: str, max_images_per_plot: int 
     more = (
         f"<p>Not shown: {html.escape('; '.join(skipped))} (all in <code>dvc plots show</code>).</p>" if skipped else ""
     )
-    section = yaml.safe_dump({pipeline: params[pipeline]}, sort_keys=False, default_flow_style=None)
+    section = yaml.dump({pipeline: params[pipeline]}, Dumper=_PlainDumper, sort_keys=False, default_flow_style=None)
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>ethoflow review: {pipeline}</title>
 {offline_scripts()}

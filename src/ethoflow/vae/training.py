@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ import pandas as pd
 import torch
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import atomic_write_bytes, load_torch, sha256_file, to_plain, write_json
+from ethoflow.core.io import load_torch, save_torch, sha256_file, to_plain, write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.core.seed import seed_everything
 from ethoflow.hbehave.store import normalise, read_store_attrs
@@ -104,14 +103,6 @@ def run_key(df02_path: str | os.PathLike, params: VAEParams) -> str:
         {"df02": sha256_file(df02_path), "p": to_plain(params.model_dump(exclude={"embed"}))}, sort_keys=True
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def _save(path: Path, obj: dict[str, Any]) -> None:
-    """``torch.save`` through memory, then an atomic write: saving straight to the temporary file
-    would put its random name inside the zip archive and change the bytes from run to run."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 #: a latent dimension whose KL to the prior (nats, mean per snip) is below this carries no information
@@ -261,7 +252,7 @@ def train_vae(
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the resume checkpoint is no longer needed
     best = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     out = Path(model_dir) / "model.pt"
-    _save(
+    save_torch(
         out,
         {
             "format": CHECKPOINT_FORMAT,

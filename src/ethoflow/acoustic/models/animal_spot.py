@@ -60,7 +60,7 @@ import torch
 from torch import nn
 
 from ethoflow.acoustic.models.model import BasicBlock, Bottleneck
-from ethoflow.core import InputError, get_logger
+from ethoflow.core import InputError, get_logger, load_torch
 
 log = get_logger(__name__)
 
@@ -243,7 +243,7 @@ def _classes(path: Path, ck: dict[str, Any], n_out: int) -> list[str]:
 def _torch_load(path: Path) -> Any:
     # weights_only: an ANIMAL-SPOT file holds only dicts, numbers, strings and tensors; a lab's file
     # must not be able to run code on load
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_torch(path, wrap_errors=False, map_location="cpu", weights_only=True)
 
 
 def _load_problem(exc: Exception) -> str:

@@ -23,7 +23,7 @@ from torch import nn
 
 from ethoflow.acoustic.models.framewise import EPS, IGNORE, FramewiseNet, frame_labels, predict_frames
 from ethoflow.acoustic.params import FeatureParams, TrainParams
-from ethoflow.core import atomic_path, get_logger, read_json, write_json
+from ethoflow.core import get_logger, read_json, save_torch, write_json
 from ethoflow.core.errors import InputError
 from ethoflow.core.training import EpochSampler, TrainingModule, fit
 
@@ -235,18 +235,18 @@ def train_framewise(
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "model.pt") as tmp:
-        torch.save(
-            {
-                "arch": "framewise",
-                "state_dict": model.state_dict(),
-                "model": model.config,
-                "classes": classes,
-                "features": features.model_dump(),
-                "best_epoch": tr["best_epoch"],
-            },
-            tmp,
-        )
+    save_torch(
+        out / "model.pt",
+        {
+            "arch": "framewise",
+            "state_dict": model.state_dict(),
+            "model": model.config,
+            "classes": classes,
+            "features": features.model_dump(),
+            "best_epoch": tr["best_epoch"],
+        },
+        records_named_after_file=True,
+    )
     write_json(summary_path or out / "train_summary.json", summary)
     write_json(out / "history.json", tr["history"])
     return summary

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.acoustic.params import FeatureParams, TrainParams
-from ethoflow.core import InputError, atomic_path, get_logger, load_torch, write_json
+from ethoflow.core import InputError, get_logger, load_torch, save_torch, write_json
 
 log = get_logger(__name__)
 
@@ -281,17 +281,17 @@ def train_model(
         "n_segments": {s: len(d) for s, d in data.items()},
     }
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "model.pt") as tmp:
-        torch.save(
-            {
-                "state_dict": model.state_dict(),
-                "model": model.config,
-                "classes": classes,
-                "features": features.model_dump(),
-                "best_epoch": tr["best_epoch"],
-            },
-            tmp,
-        )
+    save_torch(
+        out / "model.pt",
+        {
+            "state_dict": model.state_dict(),
+            "model": model.config,
+            "classes": classes,
+            "features": features.model_dump(),
+            "best_epoch": tr["best_epoch"],
+        },
+        records_named_after_file=True,
+    )
     write_json(summary_path or out / "train_summary.json", summary)
     write_json(out / "history.json", history)
     return summary
