@@ -14,6 +14,7 @@ from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json, write_json, write_metrics
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
+from ethoflow.moseq.durations import duration_stats, syllable_durations
 from ethoflow.moseq.kappa import STATE_FILE
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.search import SearchState, read_state
@@ -24,24 +25,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 MODEL_NAME = "model"
-
-
-def run_lengths(labels: np.ndarray) -> np.ndarray:
-    """Lengths (frames) of the runs of equal values in a 1-D label sequence."""
-    labels = np.asarray(labels)
-    if labels.size == 0:
-        return np.zeros(0, dtype=int)
-    change = np.flatnonzero(np.diff(labels) != 0) + 1
-    edges = np.concatenate([[0], change, [labels.size]])
-    return np.diff(edges)
-
-
-def syllable_durations(res: dict[str, dict]) -> np.ndarray:
-    """Every syllable's duration (frames): run lengths of ``res[session]["syllable"]`` (kpms
-    ``extract_results`` layout), sessions in sorted order, concatenated."""
-    if not res:
-        raise InputError("no sessions in the results: cannot compute syllable durations")
-    return np.concatenate([run_lengths(np.asarray(res[name]["syllable"])) for name in sorted(res)])
 
 
 def results_status(summary: dict[str, Any], window_ms: tuple[float, float]) -> tuple[str, str]:
@@ -89,22 +72,6 @@ def results_status(summary: dict[str, Any], window_ms: tuple[float, float]) -> t
         f"{full['status']}: the search did not reach {lo:g}-{hi:g} ms; the results model ({which}) has "
         f"a median syllable duration of {median:.1f} ms"
     )
-
-
-def duration_stats(durations: np.ndarray, fps: float) -> dict[str, float]:
-    """Distribution of syllable durations (run lengths in frames): quartiles in ms (numpy's linear
-    interpolation) and the fraction of syllables lasting a single frame ("spiky" syllables)."""
-    d = np.asarray(durations, dtype=float)
-    if d.size == 0:
-        raise InputError("no syllables: cannot compute the duration distribution")
-    q25, q50, q75 = (float(v) for v in np.percentile(d, [25, 50, 75]))
-    to_ms = 1000.0 / fps
-    return {
-        "q25_ms": round(q25 * to_ms, 3),
-        "median_ms": round(q50 * to_ms, 3),
-        "q75_ms": round(q75 * to_ms, 3),
-        "one_frame_fraction": round(float(np.mean(d == 1)), 6),
-    }
 
 
 def search_outcome(state: SearchState, fps: float) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json, write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io, search
+from ethoflow.moseq.durations import syllable_durations
 from ethoflow.moseq.fit import fingerprint, target_frames
 from ethoflow.moseq.params import MoseqParams
 
@@ -241,8 +242,6 @@ def seed_median_duration(checkpoint: str | os.PathLike) -> float:
     """Median syllable duration (frames) of a seed's model, counted as ``moseq_results`` counts it:
     run lengths of the per-frame syllables of ``keypoint_moseq.extract_results``, every session."""
     import keypoint_moseq as kpms
-
-    from ethoflow.moseq.results import syllable_durations
 
     model, _, metadata, _ = kpms.load_checkpoint(path=str(checkpoint))
     return float(np.median(syllable_durations(kpms.extract_results(model, metadata, save_results=False))))

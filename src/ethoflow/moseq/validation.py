@@ -30,6 +30,7 @@ import numpy as np
 from ethoflow.core.errors import InputError, ParamsError
 from ethoflow.core.io import atomic_path
 from ethoflow.core.logging import get_logger
+from ethoflow.moseq.durations import run_lengths
 
 log = get_logger(__name__)
 
@@ -347,7 +348,6 @@ def duration_figure(
     import keypoint_moseq as kpms
 
     from ethoflow.core.io import save_figure
-    from ethoflow.moseq.results import run_lengths
 
     durations = np.concatenate([run_lengths(np.asarray(r["syllable"])) for r in results.values()])
     lim = int(np.percentile(durations, 95))
