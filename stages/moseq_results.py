@@ -2,6 +2,7 @@
 
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
+from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.stages import run_moseq_results
 
@@ -22,12 +23,14 @@ def main(argv=None):
     cfg = load_section("moseq", MoseqParams, args.params)
     run_moseq_results(
         cfg,
-        arhmm_dir=args.arhmm_dir,
-        full_dir=args.full_dir,
-        seeds_dir=args.seeds_dir,
-        keypoints=args.keypoints,
+        inputs=MoseqInputs.of(
+            args.arhmm_dir,
+            args.full_dir,
+            seeds_dir=args.seeds_dir,
+            keypoints=args.keypoints,
+            pca_summary=args.pca_summary,
+        ),
         grid_movies=args.grid_movies,
-        pca_summary=args.pca_summary,
         out=args.out,
         summary=args.summary,
         plots=args.plots,

@@ -13,6 +13,7 @@ from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json
 from ethoflow.dispatch import ComputeParams
 from ethoflow.moseq import fit, seeds, stages
+from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.params import MoseqParams
 
 
@@ -107,10 +108,9 @@ def project(in_tmp, monkeypatch):
 def _run(p, cfg):
     return stages.run_moseq_seeds(
         cfg,
-        keypoints=p["root"] / "keypoints.p",
-        pca_dir=p["dirs"]["pca"],
-        arhmm_dir=p["dirs"]["arhmm"],
-        full_dir=p["dirs"]["full"],
+        inputs=MoseqInputs.of(
+            p["dirs"]["arhmm"], p["dirs"]["full"], keypoints=p["root"] / "keypoints.p", pca_dir=p["dirs"]["pca"]
+        ),
         out=p["root"] / "seeds",
         eml_plot=p["root"] / "eml.png",
         confusion_plot=p["root"] / "confusion.png",

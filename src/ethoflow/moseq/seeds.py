@@ -47,6 +47,7 @@ from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io, search
 from ethoflow.moseq.durations import syllable_durations
 from ethoflow.moseq.fit import fingerprint, target_frames
+from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.params import MoseqParams
 
 log = get_logger(__name__)
@@ -120,23 +121,18 @@ class SeedSelection:
         return replace(self, base_spec=base, fit=int(fit), fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16])
 
 
-def new_selection(
-    cfg: MoseqParams,
-    keypoints: str | os.PathLike,
-    pca_dir: str | os.PathLike,
-    arhmm_dir: str | os.PathLike,
-    full_dir: str | os.PathLike,
-    out: str | os.PathLike,
-) -> SeedSelection:
-    """The selection for these inputs: kappas from the searches' configs (``arhmm_dir/config.yml``,
-    ``full_dir/config.yml``), the AR-HMM's ``num_states`` (its config), ``moseq.model.seg_length``,
-    iterations ``moseq.arhmm.arhmm_iters`` and ``moseq.full.full_iters``; the duration-vs-kappa slope
-    of the full-model search (``full_dir/search_state.json``; without it the search's prior slope).
+def new_selection(cfg: MoseqParams, inputs: MoseqInputs, out: str | os.PathLike) -> SeedSelection:
+    """The selection for these inputs (``inputs.keypoints`` and ``inputs.pca_dir`` the model's data):
+    kappas from the searches' configs (``arhmm_dir/config.yml``, ``full_dir/config.yml``), the AR-HMM's
+    ``num_states`` (its config), ``moseq.model.seg_length``, iterations ``moseq.arhmm.arhmm_iters`` and
+    ``moseq.full.full_iters``; the duration-vs-kappa slope of the full-model search
+    (``full_dir/search_state.json``; without it the search's prior slope). Seed fits go to ``out``.
 
     Raises:
         InputError: an input is missing.
     """
-    keypoints, pca_dir = Path(keypoints), Path(pca_dir)
+    keypoints, pca_dir = inputs.need("keypoints"), inputs.need("pca_dir")
+    arhmm_dir, full_dir = inputs.arhmm_dir, inputs.full_dir
     inputs = [keypoints, pca_dir / "pca.p", pca_dir / "config.yml"]
     for f in inputs:
         if not f.exists():

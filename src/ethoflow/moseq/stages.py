@@ -17,6 +17,7 @@ from ethoflow import dispatch
 from ethoflow.core.logging import get_logger
 from ethoflow.core.params import DEFAULT_PARAMS
 from ethoflow.moseq import fit, kappa, prepare, seeds
+from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.search import SearchState
 
@@ -66,12 +67,12 @@ def _search_and_fit(
     def fit_round(specs: list[dict[str, Any]]) -> list[tuple[float, str]]:
         specs = [{**s, **run_spec} for s in specs]
         if len(specs) == 1:  # one trial: recorded as soon as it is done
-            return [dispatch.run(fit.fit_trial, specs[0], stage=ks.stage, compute=compute)]
+            return [dispatch.run(fit.fit_trial, spec=specs[0], stage=ks.stage, compute=compute)]
         return dispatch.map_array(fit.fit_trial, specs, stage=ks.stage, compute=compute)
 
     state = kappa.run_kappa_search(ks, state, fit_round)
     spec = {**kappa.final_fit_spec(ks, state), **run_spec}
-    final = dispatch.run(fit.continue_fit, spec, stage=ks.stage, compute=compute)
+    final = dispatch.run(fit.continue_fit, spec=spec, stage=ks.stage, compute=compute)
     return kappa.finish_search(ks, state, final)
 
 
@@ -111,10 +112,7 @@ def run_moseq_full(
 def run_moseq_seeds(
     cfg: MoseqParams,
     *,
-    keypoints: PathLike,
-    pca_dir: PathLike,
-    arhmm_dir: PathLike,
-    full_dir: PathLike,
+    inputs: MoseqInputs,
     out: PathLike,
     eml_plot: PathLike,
     confusion_plot: PathLike,
@@ -122,12 +120,13 @@ def run_moseq_seeds(
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict[str, Any]:
     """moseq_seeds: the final model fitted from ``moseq.seeds.n_seeds`` seeds at the kappas of
-    ``arhmm_dir`` and ``full_dir`` (one :func:`ethoflow.moseq.fit.fit_seed` per seed, as one job
-    array through :func:`ethoflow.dispatch.map_array`; seeds already fitted for these inputs are
-    skipped), refitted at corrected kappas while no seed lands in the target window (within
-    ``moseq.seeds.max_final_fits``, :func:`ethoflow.moseq.seeds.closed_loop`), scored by EML; the
-    highest inside the window is chosen. Writes ``out/seed-NN/`` (a DVC persist out),
-    ``out/seeds.json`` and the two figures. See :mod:`ethoflow.moseq.seeds`.
+    ``inputs.arhmm_dir`` and ``inputs.full_dir`` on ``inputs.keypoints`` and ``inputs.pca_dir`` (one
+    :func:`ethoflow.moseq.fit.fit_seed` per seed, as one job array through
+    :func:`ethoflow.dispatch.map_array`; seeds already fitted for these inputs are skipped), refitted
+    at corrected kappas while no seed lands in the target window (within ``moseq.seeds.max_final_fits``,
+    :func:`ethoflow.moseq.seeds.closed_loop`), scored by EML; the highest inside the window is chosen.
+    Writes ``out/seed-NN/`` (a DVC persist out), ``out/seeds.json`` and the two figures. See
+    :mod:`ethoflow.moseq.seeds`.
 
     Raises:
         ethoflow.core.errors.ParamsError: bad ``compute.stages.moseq_seeds.options``.
@@ -136,7 +135,7 @@ def run_moseq_seeds(
     stage = "moseq_seeds"
     compute = compute or dispatch.load_compute(params_path)
     options = fit.check_options(compute.resources(stage).options, stage, params_path)
-    sel = seeds.new_selection(cfg, keypoints, pca_dir, arhmm_dir, full_dir, out)
+    sel = seeds.new_selection(cfg, inputs, out)
 
     def fit_seeds(selection: seeds.SeedSelection, todo: list[int]) -> None:
         specs = [{**selection.spec(s), "options": options, "root": str(Path.cwd())} for s in todo]
@@ -153,36 +152,28 @@ def run_moseq_seeds(
 def run_moseq_results(
     cfg: MoseqParams,
     *,
-    arhmm_dir: PathLike,
-    full_dir: PathLike,
-    pca_summary: PathLike,
+    inputs: MoseqInputs,
     out: PathLike,
     summary: PathLike,
     plots: PathLike,
     metrics: PathLike,
-    seeds_dir: PathLike | None = None,
-    keypoints: PathLike | None = None,
     grid_movies: PathLike | None = None,
 ) -> dict[str, Any]:
-    """moseq_results: the chosen seed's model of ``seeds_dir`` (or, without it, the final model in
-    ``full_dir``) -> reindexed model, per-frame syllables (HDF5 + CSV) in ``out``, ``summary`` JSON,
-    figures in ``plots``, headline ``metrics``, grid movies per syllable in ``grid_movies`` (from the
-    ``keypoints`` pickle and the videos named in params). See :func:`ethoflow.moseq.results.results`."""
+    """moseq_results: the chosen seed's model of ``inputs.seeds_dir`` (or, without it, the final model
+    in ``inputs.full_dir``) -> reindexed model, per-frame syllables (HDF5 + CSV) in ``out``, ``summary``
+    JSON, figures in ``plots``, headline ``metrics``, grid movies per syllable in ``grid_movies`` (from
+    the ``inputs.keypoints`` pickle and the videos named in params); ``inputs.pca_summary``: the PCA
+    summary JSON. See :func:`ethoflow.moseq.results.results`."""
     from ethoflow.moseq import results
 
-    return results.results(
-        cfg,
-        arhmm_dir,
-        full_dir,
-        pca_summary,
-        out,
-        summary,
-        plots,
-        metrics,
-        seeds_dir=seeds_dir,
-        keypoints=keypoints,
-        grid_movies_dir=grid_movies,
+    outputs = results.ResultsOutputs(
+        out=Path(out),
+        summary=Path(summary),
+        plots=Path(plots),
+        metrics=Path(metrics),
+        grid_movies=None if grid_movies is None else Path(grid_movies),
     )
+    return results.results(cfg, inputs, outputs)
 
 
 def run_moseq_apply(
@@ -206,14 +197,14 @@ def run_moseq_apply(
     options = fit.check_options(compute.resources(stage).options, stage, params_path)
     return dispatch.run(
         _apply_job,
-        cfg,
-        set_name,
-        str(model_dir),
-        str(out),
-        str(plots),
-        options,
-        str(Path.cwd()),
-        None if metrics is None else str(metrics),
+        cfg=cfg,
+        set_name=set_name,
+        model_dir=str(model_dir),
+        out=str(out),
+        plots=str(plots),
+        options=options,
+        root=str(Path.cwd()),
+        metrics=None if metrics is None else str(metrics),
         stage=stage,
         compute=compute,
     )
