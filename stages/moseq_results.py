@@ -2,7 +2,6 @@
 
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
-from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.stages import run_moseq_results
 
@@ -23,13 +22,13 @@ def main(argv=None):
     cfg = load_section("moseq", MoseqParams, args.params)
     run_moseq_results(
         cfg,
-        inputs=MoseqInputs.of(
-            args.arhmm_dir,
-            args.full_dir,
-            seeds_dir=args.seeds_dir,
-            keypoints=args.keypoints,
-            pca_summary=args.pca_summary,
-        ),
+        inputs={
+            "arhmm_dir": args.arhmm_dir,
+            "full_dir": args.full_dir,
+            "seeds_dir": args.seeds_dir,
+            "keypoints": args.keypoints,
+            "pca_summary": args.pca_summary,
+        },
         grid_movies=args.grid_movies,
         out=args.out,
         summary=args.summary,

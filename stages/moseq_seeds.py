@@ -2,7 +2,6 @@
 
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_parser
-from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.stages import run_moseq_seeds
 
@@ -20,7 +19,12 @@ def main(argv=None):
     cfg = load_section("moseq", MoseqParams, args.params)
     run_moseq_seeds(
         cfg,
-        inputs=MoseqInputs.of(args.arhmm_dir, args.full_dir, keypoints=args.keypoints, pca_dir=args.pca_dir),
+        inputs={
+            "keypoints": args.keypoints,
+            "pca_dir": args.pca_dir,
+            "arhmm_dir": args.arhmm_dir,
+            "full_dir": args.full_dir,
+        },
         out=args.out,
         eml_plot=args.eml_plot,
         confusion_plot=args.confusion_plot,

@@ -8,6 +8,7 @@ stage functions and the domain functions they call take one argument for them.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -51,6 +52,16 @@ class MoseqInputs:
             TypeError: an unknown keyword.
         """
         return cls(Path(arhmm_dir), Path(full_dir), **{k: None if v is None else Path(v) for k, v in others.items()})
+
+    @classmethod
+    def coerce(cls, value: MoseqInputs | Mapping[str, PathLike | None]) -> MoseqInputs:
+        """``value`` itself, or the record of a mapping of field names to paths (what a stage script
+        passes: its parsed arguments, ``{"arhmm_dir": ..., "full_dir": ..., ...}``).
+
+        Raises:
+            TypeError: a mapping with an unknown key or without ``arhmm_dir`` / ``full_dir``.
+        """
+        return value if isinstance(value, cls) else cls.of(**value)
 
     def need(self, name: str) -> Path:
         """The path ``name`` (a field), required by the reading stage.

@@ -10,6 +10,7 @@ trials (one Slurm job array per round on a cluster, one after another in-process
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ def run_moseq_full(
 def run_moseq_seeds(
     cfg: MoseqParams,
     *,
-    inputs: MoseqInputs,
+    inputs: MoseqInputs | Mapping[str, PathLike],
     out: PathLike,
     eml_plot: PathLike,
     confusion_plot: PathLike,
@@ -126,7 +127,8 @@ def run_moseq_seeds(
     at corrected kappas while no seed lands in the target window (within ``moseq.seeds.max_final_fits``,
     :func:`ethoflow.moseq.seeds.closed_loop`), scored by EML; the highest inside the window is chosen.
     Writes ``out/seed-NN/`` (a DVC persist out), ``out/seeds.json`` and the two figures. See
-    :mod:`ethoflow.moseq.seeds`.
+    :mod:`ethoflow.moseq.seeds`. ``inputs``: a :class:`~ethoflow.moseq.inputs.MoseqInputs` or a mapping
+    of its field names (the stage script's arguments).
 
     Raises:
         ethoflow.core.errors.ParamsError: bad ``compute.stages.moseq_seeds.options``.
@@ -135,7 +137,7 @@ def run_moseq_seeds(
     stage = "moseq_seeds"
     compute = compute or dispatch.load_compute(params_path)
     options = fit.check_options(compute.resources(stage).options, stage, params_path)
-    sel = seeds.new_selection(cfg, inputs, out)
+    sel = seeds.new_selection(cfg, MoseqInputs.coerce(inputs), out)
 
     def fit_seeds(selection: seeds.SeedSelection, todo: list[int]) -> None:
         specs = [{**selection.spec(s), "options": options, "root": str(Path.cwd())} for s in todo]
@@ -152,7 +154,7 @@ def run_moseq_seeds(
 def run_moseq_results(
     cfg: MoseqParams,
     *,
-    inputs: MoseqInputs,
+    inputs: MoseqInputs | Mapping[str, PathLike | None],
     out: PathLike,
     summary: PathLike,
     plots: PathLike,
@@ -163,7 +165,8 @@ def run_moseq_results(
     in ``inputs.full_dir``) -> reindexed model, per-frame syllables (HDF5 + CSV) in ``out``, ``summary``
     JSON, figures in ``plots``, headline ``metrics``, grid movies per syllable in ``grid_movies`` (from
     the ``inputs.keypoints`` pickle and the videos named in params); ``inputs.pca_summary``: the PCA
-    summary JSON. See :func:`ethoflow.moseq.results.results`."""
+    summary JSON (``inputs``: a :class:`~ethoflow.moseq.inputs.MoseqInputs` or a mapping of its field
+    names). See :func:`ethoflow.moseq.results.results`."""
     from ethoflow.moseq import results
 
     outputs = results.ResultsOutputs(
@@ -173,7 +176,7 @@ def run_moseq_results(
         metrics=Path(metrics),
         grid_movies=None if grid_movies is None else Path(grid_movies),
     )
-    return results.results(cfg, inputs, outputs)
+    return results.results(cfg, MoseqInputs.coerce(inputs), outputs)
 
 
 def run_moseq_apply(
