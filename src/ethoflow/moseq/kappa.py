@@ -1,9 +1,10 @@
-"""The kappa search of moseq_arhmm and moseq_full around the trial fits, in testable pieces.
+"""The kappa search of moseq_arhmm and moseq_full around the trial fits, read top-down.
 
 One search is a :class:`KappaSearch` (what it searches, from which inputs, into which folder),
 built by :func:`arhmm_search` or :func:`full_search` (the only places the two models differ).
-Then, with the trial fits and the final fit supplied as callables (the stage dispatches them, see
-:mod:`ethoflow.moseq.stages`):
+:func:`search_and_fit` then runs it, with the trial fits and the final fit supplied as callables
+(the stage dispatches them, see :mod:`ethoflow.moseq.stages`), as four steps defined below it in
+this order:
 
 1. :func:`open_search`: the saved state in ``<out>/search_state.json`` when it is for the same
    inputs and params, else a fresh one (stale outputs removed);
@@ -15,7 +16,11 @@ Then, with the trial fits and the final fit supplied as callables (the stage dis
 4. :func:`finish_search`: the final model's outcome (``found``/``drifted``/...), the chosen kappa in
    ``<out>/config.yml``, trial checkpoints removed, the state marked complete.
 
-The stage's folder is a DVC ``persist`` out, so a killed stage resumes from the state file.
+The search itself (its state record, the proposal rules, the resumable loop, the final model's
+outcome) is :mod:`ethoflow.moseq.search`, pure Python: this module calls it at four named points
+(:func:`~ethoflow.moseq.search.new_state`, :func:`~ethoflow.moseq.search.load_or_new`,
+:func:`~ethoflow.moseq.search.run_search`, :func:`~ethoflow.moseq.search.final_outcome`) and it never
+calls back. The stage's folder is a DVC ``persist`` out, so a killed stage resumes from the state file.
 """
 
 from __future__ import annotations
@@ -82,47 +87,6 @@ class KappaSearch:
         return f"moseq_{self.kind}"
 
 
-def _require(paths: Sequence[Path]) -> None:
-    for f in paths:
-        if not f.exists():
-            raise InputError(f"{f} missing: run the earlier moseq stages")
-
-
-def _new_search(
-    kind: str,
-    cfg: MoseqParams,
-    sp: SearchParams,
-    total: int,
-    out: str | os.PathLike,
-    config_src: Path,
-    inputs: list[Path],
-    bounds: tuple[float, float],
-    start: float | None,
-    model_inputs: dict[str, Any],
-    trans_updates: dict[str, Any] | None = None,
-) -> KappaSearch:
-    _require(inputs)
-    config = io.read_kpms_config(config_src)
-    fps = float(config["fps"])
-    fp_params = {"kind": kind, "search": sp.model_dump(), "seed": cfg.seed}
-    settings = {k: v for k, v in model_inputs.items() if k in ("num_states", "seg_length")}
-    if settings:  # the model settings the trials use (moseq.model), besides the input files' contents
-        fp_params["model"] = settings
-    fp = fingerprint(fp_params, inputs)
-    fresh = search.new_state(
-        sp.method,
-        target_frames(sp.target_duration_ms, fps),
-        bounds,
-        sp.max_trials,
-        start_log10=start,
-        per_round=sp.trials_per_round,
-        fingerprint=fp,
-    )
-    out = Path(out).resolve()
-    spec = {"kind": kind, "project_dir": str(out), "seed": cfg.seed, "iters": sp.trial_iters, **model_inputs}
-    return KappaSearch(kind, out, sp, total, config_src, config, fps, fresh, spec, dict(trans_updates or {}))
-
-
 def arhmm_search(
     cfg: MoseqParams, keypoints: str | os.PathLike, pca_dir: str | os.PathLike, out: str | os.PathLike
 ) -> KappaSearch:
@@ -175,6 +139,75 @@ def full_search(cfg: MoseqParams, arhmm_dir: str | os.PathLike, out: str | os.Pa
     bounds = (centre - sp.kappa_span_log10, centre + sp.kappa_span_log10)
     model_inputs = {"init_dir": str(arhmm_dir.resolve()), "init_name": "arhmm"}
     return _new_search("full", cfg, sp, sp.full_iters, out, arhmm_dir, inputs, bounds, centre, model_inputs)
+
+
+def _new_search(
+    kind: str,
+    cfg: MoseqParams,
+    sp: SearchParams,
+    total: int,
+    out: str | os.PathLike,
+    config_src: Path,
+    inputs: list[Path],
+    bounds: tuple[float, float],
+    start: float | None,
+    model_inputs: dict[str, Any],
+    trans_updates: dict[str, Any] | None = None,
+) -> KappaSearch:
+    _require(inputs)
+    config = io.read_kpms_config(config_src)
+    fps = float(config["fps"])
+    fp_params = {"kind": kind, "search": sp.model_dump(), "seed": cfg.seed}
+    settings = {k: v for k, v in model_inputs.items() if k in ("num_states", "seg_length")}
+    if settings:  # the model settings the trials use (moseq.model), besides the input files' contents
+        fp_params["model"] = settings
+    fp = fingerprint(fp_params, inputs)
+    fresh = search.new_state(
+        sp.method,
+        target_frames(sp.target_duration_ms, fps),
+        bounds,
+        sp.max_trials,
+        start_log10=start,
+        per_round=sp.trials_per_round,
+        fingerprint=fp,
+    )
+    out = Path(out).resolve()
+    spec = {"kind": kind, "project_dir": str(out), "seed": cfg.seed, "iters": sp.trial_iters, **model_inputs}
+    return KappaSearch(kind, out, sp, total, config_src, config, fps, fresh, spec, dict(trans_updates or {}))
+
+
+def _require(paths: Sequence[Path]) -> None:
+    for f in paths:
+        if not f.exists():
+            raise InputError(f"{f} missing: run the earlier moseq stages")
+
+
+def search_and_fit(
+    ks: KappaSearch,
+    fit_round: Callable[[list[dict[str, Any]]], list[tuple[float, str]]],
+    fit_final: Callable[[dict[str, Any]], dict[str, float]],
+) -> search.SearchState:
+    """Run (or resume) the search ``ks`` and its final fit: the four steps of the module docstring.
+
+    Args:
+        ks: the search (:func:`arhmm_search`, :func:`full_search`).
+        fit_round: fits the trials of one round, :func:`run_kappa_search`'s callable.
+        fit_final: fits the final model from :func:`final_fit_spec`'s spec
+            (:func:`ethoflow.moseq.fit.continue_fit`), returning its result (``duration`` in frames).
+
+    Returns:
+        The completed state (already complete: returned as saved, nothing fitted).
+
+    Raises:
+        search.SearchError: target unreachable and ``on_unreachable`` is ``error``.
+    """
+    state = open_search(ks)
+    if is_complete(state):
+        log.info("%s: search and final fit already complete (kappa %.4g)", ks.stage, state.extra["kappa"])
+        return state
+    state = run_kappa_search(ks, state, fit_round)
+    final = fit_final(final_fit_spec(ks, state))
+    return finish_search(ks, state, final)
 
 
 def open_search(ks: KappaSearch) -> search.SearchState:

@@ -56,14 +56,11 @@ def run_moseq_pca(
 def _search_and_fit(
     ks: kappa.KappaSearch, compute: dispatch.ComputeParams | None, params_path: PathLike
 ) -> SearchState:
-    """Run (or resume) a kappa search and its final fit, dispatching every fit."""
+    """Run (or resume) a kappa search and its final fit (:func:`ethoflow.moseq.kappa.search_and_fit`),
+    dispatching every fit: a round of trials as one job array, the final fit as one job."""
     compute = compute or dispatch.load_compute(params_path)
     options = fit.check_options(compute.resources(ks.stage).options, ks.stage, params_path)
     run_spec = {"options": options, "root": str(Path.cwd())}
-    state = kappa.open_search(ks)
-    if kappa.is_complete(state):
-        log.info("%s: search and final fit already complete (kappa %.4g)", ks.stage, state.extra["kappa"])
-        return state
 
     def fit_round(specs: list[dict[str, Any]]) -> list[tuple[float, str]]:
         specs = [{**s, **run_spec} for s in specs]
@@ -71,10 +68,10 @@ def _search_and_fit(
             return [dispatch.run(fit.fit_trial, spec=specs[0], stage=ks.stage, compute=compute)]
         return dispatch.map_array(fit.fit_trial, specs, stage=ks.stage, compute=compute)
 
-    state = kappa.run_kappa_search(ks, state, fit_round)
-    spec = {**kappa.final_fit_spec(ks, state), **run_spec}
-    final = dispatch.run(fit.continue_fit, spec=spec, stage=ks.stage, compute=compute)
-    return kappa.finish_search(ks, state, final)
+    def fit_final(spec: dict[str, Any]) -> dict[str, float]:
+        return dispatch.run(fit.continue_fit, spec={**spec, **run_spec}, stage=ks.stage, compute=compute)
+
+    return kappa.search_and_fit(ks, fit_round, fit_final)
 
 
 def run_moseq_arhmm(
