@@ -2,8 +2,8 @@
 model fits (resumable), results and summary.
 
 Modules: ``params`` (the ``moseq`` section), ``io`` (loading, cleaning, kpms config), ``prepare``
-(load, outlier removal, PCA), ``search`` (the search maths and its resumable state: pure Python),
-``kappa`` (one search around the trial fits, top-down), ``fit`` (the model fits: trial, final, per
+(load, outlier removal, PCA), ``search`` (the kappa maths: state record, proposals, outcome; pure
+Python), ``kappa`` (one search around the trial fits, top-down, with the resumable loop and state file), ``fit`` (the model fits: trial, final, per
 seed), ``durations`` (syllable run lengths), ``results`` (results and summary), ``validation`` and
 ``plots`` (figures, grid movies), ``jaxcache`` (persistent JAX compilation cache), ``stages`` (one
 ``run_<stage>`` per DVC stage: the wiring, and the only place fits are dispatched), ``seeds`` (model
@@ -29,10 +29,10 @@ _EXPORTS = {
     "SearchError": "ethoflow.moseq.search",
     "SearchState": "ethoflow.moseq.search",
     "Trial": "ethoflow.moseq.search",
-    "load_or_new": "ethoflow.moseq.search",
+    "load_or_new": "ethoflow.moseq.kappa",
     "new_state": "ethoflow.moseq.search",
     "propose": "ethoflow.moseq.search",
-    "run_search": "ethoflow.moseq.search",
+    "run_search": "ethoflow.moseq.kappa",
     "KappaSearch": "ethoflow.moseq.kappa",
     "run_lengths": "ethoflow.moseq.durations",
     "syllable_durations": "ethoflow.moseq.durations",

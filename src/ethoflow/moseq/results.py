@@ -17,9 +17,9 @@ from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
 from ethoflow.moseq.durations import duration_stats, syllable_durations
 from ethoflow.moseq.inputs import MoseqInputs
-from ethoflow.moseq.kappa import STATE_FILE
+from ethoflow.moseq.kappa import STATE_FILE, read_state
 from ethoflow.moseq.params import MoseqParams
-from ethoflow.moseq.search import SearchState, read_state
+from ethoflow.moseq.search import SearchState
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,7 +77,7 @@ def results_status(summary: dict[str, Any], window_ms: tuple[float, float]) -> t
 
 
 def search_outcome(state: SearchState, fps: float) -> dict[str, Any]:
-    """One search's outcome for ``summary.json`` from its state (:func:`ethoflow.moseq.search.read_state`):
+    """One search's outcome for ``summary.json`` from its state (:func:`ethoflow.moseq.kappa.read_state`):
     fits, method, status (of the final model, see :func:`ethoflow.moseq.search.final_outcome`),
     message, the chosen trial's and the final model's median duration (ms), the range bound when the
     kappa sits on one."""

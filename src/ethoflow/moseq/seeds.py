@@ -48,6 +48,7 @@ from ethoflow.moseq import io, search
 from ethoflow.moseq.durations import syllable_durations
 from ethoflow.moseq.fit import fingerprint, target_frames
 from ethoflow.moseq.inputs import MoseqInputs
+from ethoflow.moseq.kappa import read_state
 from ethoflow.moseq.params import MoseqParams
 
 log = get_logger(__name__)
@@ -156,7 +157,7 @@ def new_selection(cfg: MoseqParams, inputs: MoseqInputs, out: str | os.PathLike)
     fp = fingerprint({k: v for k, v in base.items() if k not in ("project_dir", "keypoints", "pca_dir")}, inputs)
     window = target_frames(cfg.full.target_duration_ms, fps)
     state_file = Path(full_dir) / "search_state.json"
-    slope = search.duration_slope(search.read_state(state_file)) if state_file.exists() else search.PRIOR_SLOPE
+    slope = search.duration_slope(read_state(state_file)) if state_file.exists() else search.PRIOR_SLOPE
     return SeedSelection(
         Path(out).resolve(),
         seeds,
