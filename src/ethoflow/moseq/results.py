@@ -161,17 +161,17 @@ def results(
     model_dir, model_name, seeds_summary = _chosen_model(inputs)
     model, res, it = export_model(model_dir, model_name, inputs.full_dir, Path(outputs.out))
     config = io.read_kpms_config(outputs.out)
-    fps = float(config["fps"])
     counts = syllable_counts(res, int(np.asarray(model["params"]["pi"]).shape[0]))
     states = {k: read_state(d / STATE_FILE) for k, d in (("arhmm", inputs.arhmm_dir), ("full", inputs.full_dir))}
-    summary = build_summary(cfg, res, counts, states, read_json(inputs.need("pca_summary")), fps, int(it))
+    syllables = ModelSyllables(res, counts, states, config)
+    summary = build_summary(cfg, syllables, read_json(inputs.need("pca_summary")), int(it))
     if seeds_summary is not None:
         summary["seeds"] = {k: seeds_summary[k] for k in SEEDS_SUMMARY_KEYS if k in seeds_summary}
     _judge(summary, cfg.full.target_duration_ms)
     write_json(outputs.summary, summary)
     if outputs.metrics is not None:
         write_metrics(outputs.metrics, headline_metrics(summary))
-    results_figures(cfg, res, counts, states, config, outputs.plots, inputs.keypoints)
+    results_figures(cfg, syllables, outputs.plots, inputs.keypoints)
     if outputs.grid_movies is not None:
         write_grid_movies(cfg, res, config, inputs.keypoints, outputs.grid_movies, root)
     log.info(
@@ -257,19 +257,34 @@ def syllable_counts(res: dict[str, dict], num_states: int) -> np.ndarray:
     return counts
 
 
-def build_summary(
-    cfg: MoseqParams,
-    res: dict[str, dict],
-    counts: np.ndarray,
-    states: dict[str, SearchState],
-    pca: dict[str, Any],
-    fps: float,
-    iterations: int,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ModelSyllables:
+    """The results model's syllables and where they came from (what the summary and figures read).
+
+    Attributes:
+        res: kpms results {session: {"syllable": (T,) int, ...}}, sessions sorted.
+        counts: frames per syllable, (num_states,).
+        states: the kappa search states {``"arhmm"``, ``"full"``: state}.
+        config: the model's kpms config (``fps``, ``bodyparts``, ...).
+    """
+
+    res: dict[str, dict]
+    counts: np.ndarray
+    states: dict[str, SearchState]
+    config: dict[str, Any]
+
+    @property
+    def fps(self) -> float:
+        """Frame rate (Hz) of the config."""
+        return float(self.config["fps"])
+
+
+def build_summary(cfg: MoseqParams, syllables: ModelSyllables, pca: dict[str, Any], iterations: int) -> dict[str, Any]:
     """The summary of the results model (before the seeds and the status are added): kappa and
     search outcome per search, median syllable duration (frames, ms), duration distribution, target,
     syllables covering 90% of frames, syllables used, PCA latent dim and variance (``pca``: moseq_pca's
     summary), fps, iterations, sessions."""
+    res, counts, states, fps = syllables.res, syllables.counts, syllables.states, syllables.fps
     dur = syllable_durations(res)
     freq = counts / counts.sum()
     median_frames = float(np.median(dur))
@@ -302,19 +317,19 @@ def _judge(summary: dict[str, Any], window_ms: tuple[float, float]) -> None:
 
 
 def results_figures(
-    cfg: MoseqParams,
-    res: dict[str, dict],
-    counts: np.ndarray,
-    states: dict[str, SearchState],
-    config: dict[str, Any],
-    plots_dir: str | os.PathLike,
-    keypoints: str | os.PathLike | None,
+    cfg: MoseqParams, syllables: ModelSyllables, plots_dir: str | os.PathLike, keypoints: str | os.PathLike | None
 ) -> None:
     """``plots_dir`` emptied, then: the kappa search table (CSV) and trajectory, syllable frequency,
     duration histogram and, with ``keypoints``, the similarity dendrogram and trajectory plot."""
     from ethoflow.moseq import plots, validation
 
-    fps = float(config["fps"])
+    res, counts, states, config, fps = (
+        syllables.res,
+        syllables.counts,
+        syllables.states,
+        syllables.config,
+        syllables.fps,
+    )
     plots_dir = Path(plots_dir)
     if plots_dir.exists():
         shutil.rmtree(plots_dir)

@@ -390,24 +390,19 @@ def update_status(state: SearchState) -> None:
             )
         return
     # a measured range bound still on the wrong side proves the target unreachable
+    # (bound, wrong side there, words): still too short at the largest kappa, too long at the smallest
+    wrong_at_bound = ((b, -1, "only", "largest", "lower"), (a, 1, "already", "smallest", "raise"))
     for t in state.trials:
         s = state.side(t.duration)
-        if abs(t.log10_kappa - b) < 1e-9 and s < 0:
-            state.status, state.chosen = "unreachable", t.index
-            state.message = (
-                f"target {state.target[0]:.3g}-{state.target[1]:.3g} frames unreachable: median duration "
-                f"is only {t.duration:.3g} frames at the largest kappa 10^{b:g}; widen the range or "
-                f"lower the target"
-            )
-            return
-        if abs(t.log10_kappa - a) < 1e-9 and s > 0:
-            state.status, state.chosen = "unreachable", t.index
-            state.message = (
-                f"target {state.target[0]:.3g}-{state.target[1]:.3g} frames unreachable: median duration "
-                f"is already {t.duration:.3g} frames at the smallest kappa 10^{a:g}; widen the range or "
-                f"raise the target"
-            )
-            return
+        for bound, wrong, still, end, fix in wrong_at_bound:
+            if abs(t.log10_kappa - bound) < 1e-9 and s == wrong:
+                state.status, state.chosen = "unreachable", t.index
+                state.message = (
+                    f"target {state.target[0]:.3g}-{state.target[1]:.3g} frames unreachable: median duration "
+                    f"is {still} {t.duration:.3g} frames at the {end} kappa 10^{bound:g}; widen the range or "
+                    f"{fix} the target"
+                )
+                return
     if x_hi - x_lo < MIN_BRACKET:
         best = state.best()
         state.status, state.chosen = "unreachable", best.index

@@ -53,13 +53,25 @@ def run_moseq_pca(
     return prepare.pca(cfg, outliers_dir, out, scree, metrics, pcs_png=pcs)
 
 
+def _compute_options(
+    stage: str, compute: dispatch.ComputeParams | None, params_path: PathLike
+) -> tuple[dispatch.ComputeParams, dict[str, Any]]:
+    """The ``compute`` params (read from ``params_path`` when ``None``) and ``stage``'s moseq compute
+    options, checked (:func:`ethoflow.moseq.fit.check_options`).
+
+    Raises:
+        ethoflow.core.errors.ParamsError: bad ``compute.stages.<stage>.options``.
+    """
+    compute = compute or dispatch.load_compute(params_path)
+    return compute, fit.check_options(compute.resources(stage).options, stage, params_path)
+
+
 def _search_and_fit(
     ks: kappa.KappaSearch, compute: dispatch.ComputeParams | None, params_path: PathLike
 ) -> SearchState:
     """Run (or resume) a kappa search and its final fit (:func:`ethoflow.moseq.kappa.search_and_fit`),
     dispatching every fit: a round of trials as one job array, the final fit as one job."""
-    compute = compute or dispatch.load_compute(params_path)
-    options = fit.check_options(compute.resources(ks.stage).options, ks.stage, params_path)
+    compute, options = _compute_options(ks.stage, compute, params_path)
     run_spec = {"options": options, "root": str(Path.cwd())}
 
     def fit_round(specs: list[dict[str, Any]]) -> list[tuple[float, str]]:
@@ -132,8 +144,7 @@ def run_moseq_seeds(
         ethoflow.core.errors.InputError: a missing input.
     """
     stage = "moseq_seeds"
-    compute = compute or dispatch.load_compute(params_path)
-    options = fit.check_options(compute.resources(stage).options, stage, params_path)
+    compute, options = _compute_options(stage, compute, params_path)
     sel = seeds.new_selection(cfg, MoseqInputs.coerce(inputs), out)
 
     def fit_seeds(selection: seeds.SeedSelection, todo: list[int]) -> None:
@@ -193,8 +204,7 @@ def run_moseq_apply(
     ``metrics``. See
     :func:`ethoflow.moseq.apply.apply_to_sessions` (dispatched as one job)."""
     stage = f"moseq_apply@{set_name}"
-    compute = compute or dispatch.load_compute(params_path)
-    options = fit.check_options(compute.resources(stage).options, stage, params_path)
+    compute, options = _compute_options(stage, compute, params_path)
     return dispatch.run(
         _apply_job,
         cfg=cfg,
