@@ -311,51 +311,69 @@ def closed_loop(
     """
     fits: list[dict[str, Any]] = []
     points: list[tuple[float, float]] = []
-    lo, hi = sel.window_frames
     current = sel
     for k in range(1, sel.max_final_fits + 1):
         if k > 1:
-            x = corrected_log10_kappa(points, sel.window_frames, sel.slope)
-            shift = x - math.log10(sel.kappas["full"])
-            current = sel.refit(k, sel.kappas["arhmm"] * 10.0**shift, sel.kappas["full"] * 10.0**shift)
-            log.info(
-                "moseq_seeds: final fit %d of %d: no seed inside the window, kappas moved by %+.2f decades "
-                "(arhmm %.4g, full %.4g; search slope %.3f ln/decade)",
-                k,
-                sel.max_final_fits,
-                shift,
-                current.kappas["arhmm"],
-                current.kappas["full"],
-                sel.slope,
-            )
+            current = _corrected(sel, k, points)
         todo = pending_seeds(current)
         if todo:
             log.info("moseq_seeds: final fit %d: fitting seeds %s (%d of %d)", k, todo, len(todo), len(sel.seeds))
             fit_seeds(current, todo)
         medians = np.array([seed_median_duration(current.checkpoint(s)) for s in sel.seeds])
-        kpms_medians = [_record_median(current, s) for s in sel.seeds]
-        ms = medians * 1000.0 / sel.fps
-        fits.append(
-            {
-                "fit": k,
-                "kappa": current.kappas,
-                "log10_kappa": {m: round(math.log10(v), 4) for m, v in current.kappas.items()},
-                "median_duration_ms": {str(s): round(float(v), 3) for s, v in zip(sel.seeds, ms)},
-                "kpms_median_duration_ms": {
-                    str(s): None if v is None else round(v * 1000.0 / sel.fps, 3)
-                    for s, v in zip(sel.seeds, kpms_medians)
-                },
-                "spread_ms": {
-                    "min": round(float(ms.min()), 3),
-                    "median": round(float(np.median(ms)), 3),
-                    "max": round(float(ms.max()), 3),
-                },
-                "seeds_in_window": int(((medians >= lo) & (medians <= hi)).sum()),
-            }
-        )
+        fits.append(_fit_entry(sel, current, k, medians))
         points.append((math.log10(current.kappas["full"]), float(np.median(medians))))
         if fits[-1]["seeds_in_window"]:
             break
+    loop = _loop_outcome(sel, fits)
+    return current, score_and_choose(current, medians, loop)
+
+
+def _corrected(sel: SeedSelection, k: int, points: list[tuple[float, float]]) -> SeedSelection:
+    """Final fit ``k`` of ``sel``: both kappas moved by the decades that take the full-model kappa to
+    :func:`corrected_log10_kappa` of the fits so far (``points``: (log10 full kappa, median frames))."""
+    x = corrected_log10_kappa(points, sel.window_frames, sel.slope)
+    shift = x - math.log10(sel.kappas["full"])
+    current = sel.refit(k, sel.kappas["arhmm"] * 10.0**shift, sel.kappas["full"] * 10.0**shift)
+    log.info(
+        "moseq_seeds: final fit %d of %d: no seed inside the window, kappas moved by %+.2f decades "
+        "(arhmm %.4g, full %.4g; search slope %.3f ln/decade)",
+        k,
+        sel.max_final_fits,
+        shift,
+        current.kappas["arhmm"],
+        current.kappas["full"],
+        sel.slope,
+    )
+    return current
+
+
+def _fit_entry(sel: SeedSelection, current: SeedSelection, k: int, medians: np.ndarray) -> dict[str, Any]:
+    """One final fit's entry of ``loop.fits``: its kappas, every seed's median duration (ms, ours from
+    ``medians`` in frames and kpms' from the completion records), their spread, seeds inside the window."""
+    lo, hi = sel.window_frames
+    kpms_medians = [_record_median(current, s) for s in sel.seeds]
+    ms = medians * 1000.0 / sel.fps
+    return {
+        "fit": k,
+        "kappa": current.kappas,
+        "log10_kappa": {m: round(math.log10(v), 4) for m, v in current.kappas.items()},
+        "median_duration_ms": {str(s): round(float(v), 3) for s, v in zip(sel.seeds, ms)},
+        "kpms_median_duration_ms": {
+            str(s): None if v is None else round(v * 1000.0 / sel.fps, 3) for s, v in zip(sel.seeds, kpms_medians)
+        },
+        "spread_ms": {
+            "min": round(float(ms.min()), 3),
+            "median": round(float(np.median(ms)), 3),
+            "max": round(float(ms.max()), 3),
+        },
+        "seeds_in_window": int(((medians >= lo) & (medians <= hi)).sum()),
+    }
+
+
+def _loop_outcome(sel: SeedSelection, fits: list[dict[str, Any]]) -> dict[str, Any]:
+    """The loop's summary (``seeds.json``'s ``loop``) from its final fits, logged: ``found`` (a seed
+    inside at the first fit), ``corrected`` (after corrections) or ``drifted`` (budget spent)."""
+    lo, hi = sel.window_frames
     n = len(fits)
     inside = fits[-1]["seeds_in_window"] > 0
     lo_ms, hi_ms = (round(v * 1000.0 / sel.fps, 3) for v in (lo, hi))
@@ -382,7 +400,7 @@ def closed_loop(
         "fits": fits,
     }
     (log.info if inside else log.warning)("moseq_seeds: %s: %s", status, message)
-    return current, score_and_choose(current, medians, loop)
+    return loop
 
 
 def score_and_choose(
