@@ -15,14 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ethoflow import dispatch
-from ethoflow.core.logging import get_logger
 from ethoflow.core.params import DEFAULT_PARAMS
 from ethoflow.moseq import fit, kappa, prepare, seeds
 from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.search import SearchState
-
-log = get_logger(__name__)
 
 PathLike = str | os.PathLike
 
