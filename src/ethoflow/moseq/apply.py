@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from ethoflow.core.io import write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
 from ethoflow.moseq.params import MoseqParams, SessionSet
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = get_logger(__name__)
 
@@ -289,7 +292,6 @@ def apply_to_sessions(
             :func:`load_new_sessions`).
     """
     import keypoint_moseq as kpms
-    from keypoint_moseq.io import save_hdf5
 
     if set_name not in cfg.apply.sets:
         raise InputError(f"moseq.apply.sets has no set {set_name!r} (sets: {sorted(cfg.apply.sets)})")
@@ -311,18 +313,9 @@ def apply_to_sessions(
     )
     res = {name: res[name] for name in sorted(res)}
     out, plots = Path(out_dir), Path(plots_dir)
-    for d in (out, plots):
-        if d.exists():
-            shutil.rmtree(d)
-    (out / MODEL_NAME).mkdir(parents=True)
-    plots.mkdir(parents=True)
-    save_hdf5(str(out / MODEL_NAME / "results.h5"), res)
-    kpms.save_results_as_csv(res, str(out), MODEL_NAME)
     num_states = int(np.asarray(model["params"]["pi"]).shape[0])
     groups = {name: sessions.groups.get(name, "default") for name in res}
-    per_session, per_group = syllable_frequencies(res, groups, num_states)
-    per_session.to_csv(out / "syllable_frequencies.csv", index=False, float_format="%.6f", lineterminator="\n")
-    per_group.to_csv(out / "group_frequencies.csv", index=False, float_format="%.6f", lineterminator="\n")
+    per_group = _write_results(res, groups, num_states, out, plots)
     _apply_figures(cfg, res, coords, config, out, groups, num_states, plots)
     summary = {
         "set": set_name,
@@ -367,6 +360,28 @@ def _model_data(
     coords, confs = io.to_float64(coords, confs)
     data, metadata = format_for_model(coords, confs, config, cfg.model.seg_length)
     return coords, data, metadata, report
+
+
+def _write_results(
+    res: dict[str, dict], groups: dict[str, str], num_states: int, out: Path, plots: Path
+) -> pd.DataFrame:
+    """``out`` and ``plots`` emptied; the per-frame syllables in ``out/model`` (``results.h5`` and
+    kpms' CSVs) and the syllable frequencies per session and per group (``groups``: {session: group})
+    as CSVs. Returns the per-group frequencies (:func:`syllable_frequencies`)."""
+    import keypoint_moseq as kpms
+    from keypoint_moseq.io import save_hdf5
+
+    for d in (out, plots):
+        if d.exists():
+            shutil.rmtree(d)
+    (out / MODEL_NAME).mkdir(parents=True)
+    plots.mkdir(parents=True)
+    save_hdf5(str(out / MODEL_NAME / "results.h5"), res)
+    kpms.save_results_as_csv(res, str(out), MODEL_NAME)
+    per_session, per_group = syllable_frequencies(res, groups, num_states)
+    per_session.to_csv(out / "syllable_frequencies.csv", index=False, float_format="%.6f", lineterminator="\n")
+    per_group.to_csv(out / "group_frequencies.csv", index=False, float_format="%.6f", lineterminator="\n")
+    return per_group
 
 
 def _apply_figures(

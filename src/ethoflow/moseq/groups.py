@@ -96,7 +96,6 @@ def group_analysis(
         InputError: missing results, or groups that cannot be compared (:func:`session_groups`).
     """
     import keypoint_moseq as kpms
-    import pandas as pd
 
     from ethoflow.moseq.validation import kpms_png
 
@@ -121,24 +120,13 @@ def group_analysis(
     syll_include, trans_mats, usages = group_transitions(
         labels, [group_of[n] for n in names], group_names, ga.min_frequency
     )
-    rows = [
-        {"group": g, "from": int(a), "to": int(b), "probability": float(tm[i, j])}
-        for g, tm in zip(group_names, trans_mats)
-        for i, a in enumerate(syll_include)
-        for j, b in enumerate(syll_include)
-    ]
+    rows = transition_rows(group_names, trans_mats, syll_include)
     out, plots = Path(out_dir), Path(plots_dir)
     for d in (out, plots):
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
-    table = pd.concat([t.assign(test=stat) for stat, t in tests.items()], ignore_index=True)
-    table = table[["test", "syllable", "statistic", "pvalue", "p_adj", "significant"]]
-    csv = {"index": False, "float_format": "%.6g", "lineterminator": "\n"}
-    table.to_csv(out / "kruskal.csv", **csv)
-    per_group.to_csv(out / "usage_duration.csv", **csv)
-    stats_df.to_csv(out / "per_session.csv", **csv)
-    pd.DataFrame(rows, columns=["group", "from", "to", "probability"]).to_csv(out / "transitions.csv", **csv)
+    write_tables(out, tests, per_group, stats_df, rows)
     kpms_png(
         lambda tmp: kpms.plot_transition_graph_difference(
             str(results_dir), MODEL_NAME, group_names, trans_mats, usages, syll_include, save_dir=tmp
@@ -167,6 +155,24 @@ def group_analysis(
     return summary
 
 
+def write_tables(
+    out: Path, tests: dict[str, Any], per_group: Any, stats_df: Any, transitions: list[dict[str, Any]]
+) -> None:
+    """moseq_groups' CSVs in ``out``: ``kruskal.csv`` (every test of ``tests``, :func:`kruskal_table`),
+    ``usage_duration.csv`` (``per_group``: mean and SEM per group and syllable), ``per_session.csv``
+    (``stats_df``: kpms' statistics per session) and ``transitions.csv`` (``transitions``: rows of
+    group, from, to, probability)."""
+    import pandas as pd
+
+    table = pd.concat([t.assign(test=stat) for stat, t in tests.items()], ignore_index=True)
+    table = table[["test", "syllable", "statistic", "pvalue", "p_adj", "significant"]]
+    csv = {"index": False, "float_format": "%.6g", "lineterminator": "\n"}
+    table.to_csv(out / "kruskal.csv", **csv)
+    per_group.to_csv(out / "usage_duration.csv", **csv)
+    stats_df.to_csv(out / "per_session.csv", **csv)
+    pd.DataFrame(transitions, columns=["group", "from", "to", "probability"]).to_csv(out / "transitions.csv", **csv)
+
+
 def group_transitions(
     labels: list[np.ndarray], groups: list[str], group_names: list[str], min_frequency: float
 ) -> tuple[np.ndarray, list[np.ndarray], list[Any]]:
@@ -186,6 +192,19 @@ def group_transitions(
     syll_include = np.flatnonzero(freqs > min_frequency)
     trans_mats, usages = kpms.get_group_trans_mats(labels, groups, group_names, syll_include, normalize="bigram")
     return syll_include, [np.nan_to_num(np.asarray(t, dtype=float)) for t in trans_mats], usages
+
+
+def transition_rows(
+    group_names: list[str], trans_mats: list[np.ndarray], syll_include: np.ndarray
+) -> list[dict[str, Any]]:
+    """The matrices of :func:`group_transitions` in long format: one row per group, from and to
+    syllable (``syll_include`` gives the matrices' syllables) with its probability."""
+    return [
+        {"group": g, "from": int(a), "to": int(b), "probability": float(tm[i, j])}
+        for g, tm in zip(group_names, trans_mats)
+        for i, a in enumerate(syll_include)
+        for j, b in enumerate(syll_include)
+    ]
 
 
 def group_summary(
