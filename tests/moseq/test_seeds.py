@@ -12,7 +12,7 @@ import pytest
 from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json
 from ethoflow.dispatch import ComputeParams
-from ethoflow.moseq import fit, seeds, stages
+from ethoflow.moseq import fit, plots, seeds, stages
 from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.params import MoseqParams
 
@@ -93,7 +93,7 @@ def project(in_tmp, monkeypatch):
     monkeypatch.setattr(seeds, "seed_median_duration", lambda path: medians[Path(path).parent.name])
     monkeypatch.setattr(fit, "fit_seed", fake_fit_seed)
     monkeypatch.setattr(kpms, "expected_marginal_likelihoods", fake_eml)
-    monkeypatch.setattr(seeds, "seed_figures", lambda *a, **k: None)
+    monkeypatch.setattr(plots, "seed_figures", lambda *a, **k: None)
     return {
         "root": in_tmp,
         "dirs": dirs,
@@ -274,8 +274,8 @@ def test_the_seed_confusion_plot_is_readable_at_any_number_of_syllables_and_warn
     b = (a * 7 + rng.integers(0, 2, a.size)) % n
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        C, rows, cols = seeds.confusion_matrix({"s": {"syllable": a}}, {"s": {"syllable": b}})
-        fig = seeds.confusion_figure({"s": {"syllable": a}}, {"s": {"syllable": b}}, "chosen", "runner-up")
+        C, rows, cols = plots.confusion_matrix({"s": {"syllable": a}}, {"s": {"syllable": b}})
+        fig = plots.confusion_figure({"s": {"syllable": a}}, {"s": {"syllable": b}}, "chosen", "runner-up")
     assert 2 not in rows and np.allclose(C.sum(axis=1), 1.0)
     renderer = FigureCanvasAgg(fig).get_renderer()
     fig.draw(renderer)

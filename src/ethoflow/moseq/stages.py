@@ -17,6 +17,7 @@ from typing import Any
 from ethoflow import dispatch
 from ethoflow.core.params import DEFAULT_PARAMS
 from ethoflow.moseq import fit, kappa, prepare, seeds
+from ethoflow.moseq import plots as moseq_plots
 from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.search import SearchState
@@ -152,7 +153,7 @@ def run_moseq_seeds(
 
     jaxcache.enable()
     sel, summary = seeds.closed_loop(sel, fit_seeds)
-    seeds.seed_figures(sel, summary, eml_plot, confusion_plot)
+    moseq_plots.seed_figures(sel, summary, eml_plot, confusion_plot)
     return summary
 
 
