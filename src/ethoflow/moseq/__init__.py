@@ -15,13 +15,13 @@ Public API: the names in ``__all__``, each imported from its module on first use
 ethoflow subpackage, :mod:`ethoflow.core.lazy`), so nothing heavy (jax, keypoint-moseq) is imported at
 package import.
 
-keypoint-moseq replaces ``warnings.formatwarning`` at import with one that prints the bare message.
-Importing this package installs :func:`~ethoflow.moseq.kpms_warnings.show_warning` as
-``warnings.showwarning``, so every warning names its category and source.
+keypoint-moseq replaces ``warnings.formatwarning`` at import with one that prints the bare message;
+every moseq process installs :func:`~ethoflow.moseq.kpms_warnings.show_warning` as
+``warnings.showwarning`` (see :mod:`ethoflow.moseq.kpms_warnings`), so every warning names its category
+and source.
 """
 
 from ethoflow.core.lazy import lazy_exports
-from ethoflow.moseq.kpms_warnings import install as _install_show_warning
 
 _EXPORTS = {
     "MoseqComputeOptions": "ethoflow.moseq.params",
@@ -51,5 +51,3 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-
-_install_show_warning()

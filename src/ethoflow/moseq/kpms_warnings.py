@@ -2,8 +2,11 @@
 
 keypoint-moseq replaces ``warnings.formatwarning`` at import with one that prints the bare message
 (no category, file or line: ``invalid value encountered in divide`` naming no source).
-:func:`show_warning`, installed as ``warnings.showwarning`` when :mod:`ethoflow.moseq` is imported,
-is called by Python whatever ``formatwarning`` is, so every warning names its category and source.
+:func:`show_warning`, installed as ``warnings.showwarning``, is called by Python whatever
+``formatwarning`` is, so every warning names its category and source. It is installed in every moseq
+process: a stage process when it imports :mod:`ethoflow.moseq.stages` (the one module every moseq
+stage script imports), a dispatched fit or apply job by :func:`ethoflow.moseq.jaxcache.enable`, which
+each of them calls before importing keypoint-moseq.
 """
 
 from __future__ import annotations

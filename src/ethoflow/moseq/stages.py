@@ -16,13 +16,16 @@ from typing import Any
 
 from ethoflow import dispatch
 from ethoflow.core.params import DEFAULT_PARAMS
-from ethoflow.moseq import fit, kappa, prepare, seeds
+from ethoflow.moseq import fit, kappa, kpms_warnings, prepare, seeds
 from ethoflow.moseq import plots as moseq_plots
 from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.search import SearchState
 
 PathLike = str | os.PathLike
+
+# a stage process: keypoint-moseq's warnings name their source (see ethoflow.moseq.kpms_warnings)
+kpms_warnings.install()
 
 
 def run_moseq_load(cfg: MoseqParams, *, out: PathLike, root: PathLike = ".") -> dict[str, Any]:
