@@ -28,8 +28,9 @@ import time
 from ethoflow.core import load_section
 from ethoflow.moseq.fit import fit_trial, target_frames
 from ethoflow.moseq.io import read_kpms_config
+from ethoflow.moseq.kappa import run_search
 from ethoflow.moseq.params import MoseqParams
-from ethoflow.moseq.search import HIT_STATUSES, new_state, run_search
+from ethoflow.moseq.search import HIT_STATUSES, new_state
 
 
 def main(argv=None) -> None:

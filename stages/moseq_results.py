@@ -24,12 +24,14 @@ def main(argv=None):
     cfg = load_section("moseq", MoseqParams, args.params)
     run_moseq_results(
         cfg,
-        arhmm_dir=args.arhmm_dir,
-        full_dir=args.full_dir,
-        seeds_dir=args.seeds_dir,
-        keypoints=args.keypoints,
+        inputs={
+            "arhmm_dir": args.arhmm_dir,
+            "full_dir": args.full_dir,
+            "seeds_dir": args.seeds_dir,
+            "keypoints": args.keypoints,
+            "pca_summary": args.pca_summary,
+        },
         grid_movies=args.grid_movies,
-        pca_summary=args.pca_summary,
         out=args.out,
         summary=args.summary,
         plots=args.plots,

@@ -21,10 +21,12 @@ def main(argv=None):
     cfg = load_section("moseq", MoseqParams, args.params)
     run_moseq_seeds(
         cfg,
-        keypoints=args.keypoints,
-        pca_dir=args.pca_dir,
-        arhmm_dir=args.arhmm_dir,
-        full_dir=args.full_dir,
+        inputs={
+            "keypoints": args.keypoints,
+            "pca_dir": args.pca_dir,
+            "arhmm_dir": args.arhmm_dir,
+            "full_dir": args.full_dir,
+        },
         out=args.out,
         eml_plot=args.eml_plot,
         confusion_plot=args.confusion_plot,

@@ -6,7 +6,7 @@ points drawn over the whole fit: early, middle and late.
   steps) with a tiny torch model (``train_worker.py``);
 - the moseq final fit's checkpoint (``ethoflow.moseq.fit``: keypoint-moseq's ``checkpoint.h5``
   snapshots), see :func:`test_moseq_final_fit_killed_anywhere_resumes_to_the_same_checkpoint`;
-- the kappa search's state file (``ethoflow.moseq.search``), with a synthetic duration curve, see
+- the kappa search's state file (``ethoflow.moseq.kappa``), with a synthetic duration curve, see
   :func:`test_kappa_search_killed_in_any_trial_resumes_to_the_same_state`.
 """
 
@@ -81,7 +81,7 @@ def test_moseq_final_fit_killed_anywhere_resumes_to_the_same_checkpoint(tmp_path
 
 
 def test_kappa_search_killed_in_any_trial_resumes_to_the_same_state(tmp_path):
-    """The kappa search (``ethoflow.moseq.search``: a state file rewritten atomically after every trial)
+    """The kappa search (``ethoflow.moseq.kappa.run_search``: a state file rewritten atomically after every trial)
     on a synthetic duration curve (``tests/moseq/search_worker.py``), SIGKILLed while its first, second
     and last trial is being fitted, each rerun: the state file has the bytes of the uninterrupted search,
     and no finished trial is fitted again."""

@@ -9,7 +9,8 @@ import os
 import sys
 import time
 
-from ethoflow.moseq.search import load_or_new, new_state, run_search
+from ethoflow.moseq.kappa import load_or_new, run_search
+from ethoflow.moseq.search import new_state
 
 
 def duration(x: float) -> float:

@@ -9,10 +9,11 @@ import yaml
 from ethoflow.core.errors import InputError, ParamsError
 from ethoflow.core.params import load_section
 from ethoflow.demo.moseq import generate
+from ethoflow.moseq.durations import run_lengths
 from ethoflow.moseq.io import clean_sessions, nan_fraction, to_float64, tracked_frames
 from ethoflow.moseq.params import DemoParams, MoseqComputeOptions, MoseqParams
 from ethoflow.moseq.prepare import choose_latent_dim
-from ethoflow.moseq.results import run_lengths, syllables_covering
+from ethoflow.moseq.results import syllables_covering
 
 
 def _session(T=100, K=4, nan_rows=(), nan_frac=0.0, seed=0):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ethoflow.moseq.results import duration_stats, headline_metrics, run_lengths, search_outcome
+from ethoflow.moseq.durations import duration_stats, run_lengths
+from ethoflow.moseq.results import headline_metrics, search_outcome
 
 
 def test_quartiles_and_one_frame_fraction_on_a_known_sequence():

@@ -13,15 +13,8 @@ from pathlib import Path
 import pytest
 
 from ethoflow.core.io import read_json
-from ethoflow.moseq.search import (
-    SearchError,
-    SearchState,
-    final_outcome,
-    load_or_new,
-    new_state,
-    propose,
-    run_search,
-)
+from ethoflow.moseq.kappa import load_or_new, run_search
+from ethoflow.moseq.search import SearchError, SearchState, final_outcome, new_state, propose
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
@@ -188,7 +181,8 @@ def test_state_file_is_validated_on_read_and_older_versions_are_discarded(tmp_pa
     the file and the key."""
     from ethoflow.core.errors import InputError
     from ethoflow.core.io import write_json
-    from ethoflow.moseq.search import STATE_VERSION, read_state
+    from ethoflow.moseq.kappa import read_state
+    from ethoflow.moseq.search import STATE_VERSION
 
     path = tmp_path / "search_state.json"
     fresh = new_state("secant", (9, 12), (3, 18), 30, fingerprint="a")

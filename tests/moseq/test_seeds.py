@@ -12,7 +12,8 @@ import pytest
 from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json
 from ethoflow.dispatch import ComputeParams
-from ethoflow.moseq import fit, seeds, stages
+from ethoflow.moseq import fit, plots, seeds, stages
+from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.params import MoseqParams
 from tests.fixtures.moseq import write_toy_kpms_config
 
@@ -84,7 +85,7 @@ def project(in_tmp, monkeypatch):
     monkeypatch.setattr(seeds, "seed_median_duration", lambda path: medians[Path(path).parent.name])
     monkeypatch.setattr(fit, "fit_seed", fake_fit_seed)
     monkeypatch.setattr(kpms, "expected_marginal_likelihoods", fake_eml)
-    monkeypatch.setattr(seeds, "seed_figures", lambda *a, **k: None)
+    monkeypatch.setattr(plots, "seed_figures", lambda *a, **k: None)
     return {
         "root": in_tmp,
         "dirs": dirs,
@@ -99,10 +100,9 @@ def project(in_tmp, monkeypatch):
 def _run(p, cfg):
     return stages.run_moseq_seeds(
         cfg,
-        keypoints=p["root"] / "keypoints.p",
-        pca_dir=p["dirs"]["pca"],
-        arhmm_dir=p["dirs"]["arhmm"],
-        full_dir=p["dirs"]["full"],
+        inputs=MoseqInputs.of(
+            p["dirs"]["arhmm"], p["dirs"]["full"], keypoints=p["root"] / "keypoints.p", pca_dir=p["dirs"]["pca"]
+        ),
         out=p["root"] / "seeds",
         eml_plot=p["root"] / "eml.png",
         confusion_plot=p["root"] / "confusion.png",
@@ -266,8 +266,8 @@ def test_the_seed_confusion_plot_is_readable_at_any_number_of_syllables_and_warn
     b = (a * 7 + rng.integers(0, 2, a.size)) % n
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        C, rows, cols = seeds.confusion_matrix({"s": {"syllable": a}}, {"s": {"syllable": b}})
-        fig = seeds.confusion_figure({"s": {"syllable": a}}, {"s": {"syllable": b}}, "chosen", "runner-up")
+        C, rows, cols = plots.confusion_matrix({"s": {"syllable": a}}, {"s": {"syllable": b}})
+        fig = plots.confusion_figure({"s": {"syllable": a}}, {"s": {"syllable": b}}, "chosen", "runner-up")
     assert 2 not in rows and np.allclose(C.sum(axis=1), 1.0)
     renderer = FigureCanvasAgg(fig).get_renderer()
     fig.draw(renderer)

@@ -2,48 +2,52 @@
 model fits (resumable), results and summary.
 
 Modules: ``params`` (the ``moseq`` section), ``io`` (loading, cleaning, kpms config), ``prepare``
-(load, outlier removal, PCA), ``search`` (pure kappa search), ``kappa`` (the search around the trial
-fits), ``fit`` (the model fits: trial, final, per seed), ``results`` (results and summary), ``plots``,
-``jaxcache`` (persistent JAX compilation cache), ``stages`` (one ``run_<stage>`` per DVC stage: the
-wiring, and the only place fits are dispatched), ``seeds`` (model selection and the closed kappa
-loop), ``apply``, ``groups`` (group analysis), ``framerate`` (a file's own frame rate checked),
-``calibration`` (noise calibration from labelled frames).
-Nothing heavy (jax, keypoint-moseq) is imported at package import.
+(load, outlier removal, PCA), ``search`` (the kappa maths: state record, proposals, outcome; pure
+Python), ``kappa`` (one search around the trial fits, top-down, with the resumable loop and state file), ``fit`` (the model fits: trial, final, per
+seed), ``durations`` (syllable run lengths), ``results`` (results and summary), ``validation`` and
+``plots`` (figures, grid movies), ``jaxcache`` (persistent JAX compilation cache), ``stages`` (one
+``run_<stage>`` per DVC stage: the wiring, and the only place fits are dispatched), ``seeds`` (model
+selection and the closed kappa loop), ``apply``, ``groups`` (group analysis), ``framerate`` (a file's
+own frame rate checked), ``calibration`` (noise calibration from labelled frames), ``records`` (the
+fit specs), ``kpms_warnings``.
 
-keypoint-moseq replaces ``warnings.formatwarning`` at import with one that prints the bare message
-(no category, file or line: ``invalid value encountered in divide`` naming no source). Importing this
-package installs :func:`show_warning` as ``warnings.showwarning``, which Python calls whatever
-``formatwarning`` is, so every warning names its category and source.
+Public API: the names in ``__all__``, each imported from its module on first use (the pattern of every
+ethoflow subpackage, :mod:`ethoflow.core.lazy`), so nothing heavy (jax, keypoint-moseq) is imported at
+package import.
+
+keypoint-moseq replaces ``warnings.formatwarning`` at import with one that prints the bare message;
+every moseq process installs :func:`~ethoflow.moseq.kpms_warnings.show_warning` as
+``warnings.showwarning`` (see :mod:`ethoflow.moseq.kpms_warnings`), so every warning names its category
+and source.
 """
 
-import sys
-import warnings
+from ethoflow.core.lazy import lazy_exports
 
-from ethoflow.moseq.params import MoseqComputeOptions, MoseqParams
-from ethoflow.moseq.search import SearchError, SearchState, Trial, load_or_new, new_state, propose, run_search
+_EXPORTS = {
+    "MoseqComputeOptions": "ethoflow.moseq.params",
+    "MoseqParams": "ethoflow.moseq.params",
+    "SearchError": "ethoflow.moseq.search",
+    "SearchState": "ethoflow.moseq.search",
+    "Trial": "ethoflow.moseq.search",
+    "load_or_new": "ethoflow.moseq.kappa",
+    "new_state": "ethoflow.moseq.search",
+    "propose": "ethoflow.moseq.search",
+    "run_search": "ethoflow.moseq.kappa",
+    "KappaSearch": "ethoflow.moseq.kappa",
+    "run_lengths": "ethoflow.moseq.durations",
+    "syllable_durations": "ethoflow.moseq.durations",
+    "show_warning": "ethoflow.moseq.kpms_warnings",
+    "run_moseq_load": "ethoflow.moseq.stages",
+    "run_moseq_outliers": "ethoflow.moseq.stages",
+    "run_moseq_pca": "ethoflow.moseq.stages",
+    "run_moseq_arhmm": "ethoflow.moseq.stages",
+    "run_moseq_full": "ethoflow.moseq.stages",
+    "run_moseq_seeds": "ethoflow.moseq.stages",
+    "run_moseq_results": "ethoflow.moseq.stages",
+    "run_moseq_apply": "ethoflow.moseq.stages",
+    "run_moseq_groups": "ethoflow.moseq.stages",
+    "run_moseq_calibrate": "ethoflow.moseq.stages",
+}
 
-
-def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """``warnings.showwarning`` that names the source: ``<file>:<line>: <Category>: <message>``."""
-    out = file if file is not None else sys.stderr
-    if out is None:
-        return
-    try:
-        out.write(f"{filename}:{lineno}: {category.__name__}: {message}\n")
-    except OSError:
-        pass
-
-
-warnings.showwarning = show_warning
-
-__all__ = [
-    "MoseqComputeOptions",
-    "MoseqParams",
-    "SearchError",
-    "SearchState",
-    "Trial",
-    "load_or_new",
-    "new_state",
-    "propose",
-    "run_search",
-]
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

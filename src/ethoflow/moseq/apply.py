@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from ethoflow.core.io import write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
 from ethoflow.moseq.params import MoseqParams, SessionSet
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = get_logger(__name__)
 
@@ -289,12 +292,6 @@ def apply_to_sessions(
             :func:`load_new_sessions`).
     """
     import keypoint_moseq as kpms
-    from keypoint_moseq.io import save_hdf5
-
-    from ethoflow.moseq.fit import format_for_model
-    from ethoflow.moseq.plots import syllable_frequency_plot
-    from ethoflow.moseq.prepare import remove_outliers
-    from ethoflow.moseq.validation import duration_figure, trajectory_figure
 
     if set_name not in cfg.apply.sets:
         raise InputError(f"moseq.apply.sets has no set {set_name!r} (sets: {sorted(cfg.apply.sets)})")
@@ -303,13 +300,7 @@ def apply_to_sessions(
     if not (model_dir / MODEL_NAME / "checkpoint.h5").exists():
         raise InputError(f"{model_dir / MODEL_NAME / 'checkpoint.h5'} missing: run moseq_results first")
     config = io.read_kpms_config(model_dir)
-    coords, confs = load_new_sessions(sessions, config, root)
-    bodyparts = [str(b) for b in config["bodyparts"]]
-    use_idx = [bodyparts.index(b) for b in config["use_bodyparts"]]
-    coords, confs, report = io.clean_sessions(coords, confs, cfg.load.min_frames, cfg.load.max_nan_fraction, use_idx)
-    coords, confs = remove_outliers(coords, confs, cfg.outliers.outlier_scale_factor, bodyparts)
-    coords, confs = io.to_float64(coords, confs)
-    data, metadata = format_for_model(coords, confs, config, cfg.model.seg_length)
+    coords, data, metadata, cleaned = _model_data(cfg, sessions, config, root)
     model, _, _, _ = kpms.load_checkpoint(str(model_dir), MODEL_NAME)
     res = kpms.apply_model(
         model,
@@ -322,30 +313,17 @@ def apply_to_sessions(
     )
     res = {name: res[name] for name in sorted(res)}
     out, plots = Path(out_dir), Path(plots_dir)
-    for d in (out, plots):
-        if d.exists():
-            shutil.rmtree(d)
-    (out / MODEL_NAME).mkdir(parents=True)
-    plots.mkdir(parents=True)
-    save_hdf5(str(out / MODEL_NAME / "results.h5"), res)
-    kpms.save_results_as_csv(res, str(out), MODEL_NAME)
     num_states = int(np.asarray(model["params"]["pi"]).shape[0])
     groups = {name: sessions.groups.get(name, "default") for name in res}
-    per_session, per_group = syllable_frequencies(res, groups, num_states)
-    per_session.to_csv(out / "syllable_frequencies.csv", index=False, float_format="%.6f", lineterminator="\n")
-    per_group.to_csv(out / "group_frequencies.csv", index=False, float_format="%.6f", lineterminator="\n")
-    transition_graph(out, groups, plots / "transition_graph.png")
-    counts = np.bincount(np.concatenate([np.asarray(r["syllable"]) for r in res.values()]), minlength=num_states)
-    syllable_frequency_plot(counts[:num_states], plots / "syllable_frequency.png")
-    duration_figure(res, float(config["fps"]), cfg.full.target_duration_ms, plots / "duration_histogram.png")
-    trajectory_figure(res, coords, config, cfg.skeleton, plots / "trajectories.png", seed=cfg.seed)
+    per_group = _write_results(res, groups, num_states, out, plots)
+    _apply_figures(cfg, res, coords, config, out, groups, num_states, plots)
     summary = {
         "set": set_name,
         "sessions": list(res),
         "groups": groups,
         "frames": {name: int(np.asarray(res[name]["syllable"]).size) for name in res},
-        "dropped_fragments": report.fragments,
-        "excluded_nan_sessions": report.nan_excluded,
+        "dropped_fragments": cleaned.fragments,
+        "excluded_nan_sessions": cleaned.nan_excluded,
         "num_iters": cfg.apply.num_iters,
         "syllables_used": int(per_group.loc[per_group["frames"] > 0, "syllable"].nunique()),
     }
@@ -353,7 +331,87 @@ def apply_to_sessions(
     report = usage_report(res, training, cfg.apply.max_syllable_fraction, cfg.apply.min_syllables_fraction)
     summary.update(report)
     write_json(out / "summary.json", summary)
-    log.info("moseq_apply@%s: %d sessions, %d syllables used", set_name, len(res), summary["syllables_used"])
+    _log_usage(set_name, summary, report)
+    if metrics_json is not None:
+        from ethoflow.core.io import write_metrics
+
+        write_metrics(metrics_json, apply_metrics(summary))
+    return summary
+
+
+def _model_data(
+    cfg: MoseqParams, sessions: SessionSet, config: dict[str, Any], root: str | os.PathLike
+) -> tuple[dict[str, np.ndarray], dict[str, Any], Any, io.LoadReport]:
+    """The new sessions read (:func:`load_new_sessions`), cleaned as ``moseq_load`` and
+    ``moseq_outliers`` clean (``moseq.load``, ``moseq.outliers``), in float64 and formatted for the
+    model (segments of ``moseq.model.seg_length``).
+
+    Returns:
+        (coordinates {session: (T, K, D)}, kpms data, kpms metadata, the cleaning report).
+    """
+    from ethoflow.moseq.fit import format_for_model
+    from ethoflow.moseq.prepare import remove_outliers
+
+    coords, confs = load_new_sessions(sessions, config, root)
+    bodyparts = [str(b) for b in config["bodyparts"]]
+    use_idx = [bodyparts.index(b) for b in config["use_bodyparts"]]
+    coords, confs, report = io.clean_sessions(coords, confs, cfg.load.min_frames, cfg.load.max_nan_fraction, use_idx)
+    coords, confs = remove_outliers(coords, confs, cfg.outliers.outlier_scale_factor, bodyparts)
+    coords, confs = io.to_float64(coords, confs)
+    data, metadata = format_for_model(coords, confs, config, cfg.model.seg_length)
+    return coords, data, metadata, report
+
+
+def _write_results(
+    res: dict[str, dict], groups: dict[str, str], num_states: int, out: Path, plots: Path
+) -> pd.DataFrame:
+    """``out`` and ``plots`` emptied; the per-frame syllables in ``out/model`` (``results.h5`` and
+    kpms' CSVs) and the syllable frequencies per session and per group (``groups``: {session: group})
+    as CSVs. Returns the per-group frequencies (:func:`syllable_frequencies`)."""
+    import keypoint_moseq as kpms
+    from keypoint_moseq.io import save_hdf5
+
+    for d in (out, plots):
+        if d.exists():
+            shutil.rmtree(d)
+    (out / MODEL_NAME).mkdir(parents=True)
+    plots.mkdir(parents=True)
+    save_hdf5(str(out / MODEL_NAME / "results.h5"), res)
+    kpms.save_results_as_csv(res, str(out), MODEL_NAME)
+    per_session, per_group = syllable_frequencies(res, groups, num_states)
+    per_session.to_csv(out / "syllable_frequencies.csv", index=False, float_format="%.6f", lineterminator="\n")
+    per_group.to_csv(out / "group_frequencies.csv", index=False, float_format="%.6f", lineterminator="\n")
+    return per_group
+
+
+def _apply_figures(
+    cfg: MoseqParams,
+    res: dict[str, dict],
+    coords: dict[str, np.ndarray],
+    config: dict[str, Any],
+    out: Path,
+    groups: dict[str, str],
+    num_states: int,
+    plots: Path,
+) -> None:
+    """The new sessions' figures in ``plots``: transition graph per group (from the results in ``out``
+    and the session ``groups``), syllable frequency (``num_states`` syllables), duration histogram (the
+    training target window shaded), trajectories (``coords``: {session: (T, K, D)})."""
+    from ethoflow.moseq.plots import syllable_frequency_plot
+    from ethoflow.moseq.validation import duration_figure, trajectory_figure
+
+    transition_graph(out, groups, plots / "transition_graph.png")
+    counts = np.bincount(np.concatenate([np.asarray(r["syllable"]) for r in res.values()]), minlength=num_states)
+    syllable_frequency_plot(counts[:num_states], plots / "syllable_frequency.png")
+    duration_figure(res, float(config["fps"]), cfg.full.target_duration_ms, plots / "duration_histogram.png")
+    trajectory_figure(res, coords, config, cfg.skeleton, plots / "trajectories.png", seed=cfg.seed)
+
+
+def _log_usage(set_name: str, summary: dict[str, Any], report: dict[str, Any]) -> None:
+    """Log the sessions and syllables used, the agreement with the training labels and the collapse warnings."""
+    log.info(
+        "moseq_apply@%s: %d sessions, %d syllables used", set_name, len(summary["sessions"]), summary["syllables_used"]
+    )
     if report["agreement"]:
         log.info(
             "moseq_apply@%s: agreement with the training labels %s (frames: %.1f%%)",
@@ -363,11 +421,6 @@ def apply_to_sessions(
         )
     for w in report["warnings"]:
         log.warning("moseq_apply@%s: %s: %s", set_name, w["name"], w["message"])
-    if metrics_json is not None:
-        from ethoflow.core.io import write_metrics
-
-        write_metrics(metrics_json, apply_metrics(summary))
-    return summary
 
 
 def apply_metrics(summary: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from ethoflow.core.errors import InputError
 from ethoflow.core.io import save_figure, write_json, write_metrics
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
-from ethoflow.moseq.params import MoseqParams
+from ethoflow.moseq.params import GroupAnalysisParams, MoseqParams
 
 log = get_logger(__name__)
 
@@ -96,7 +96,6 @@ def group_analysis(
         InputError: missing results, or groups that cannot be compared (:func:`session_groups`).
     """
     import keypoint_moseq as kpms
-    import pandas as pd
 
     from ethoflow.moseq.validation import kpms_png
 
@@ -118,30 +117,16 @@ def group_analysis(
     per_group.columns = ["_".join(c).strip("_") for c in per_group.columns]
     group_names = sorted(set(group_of.values()))
     labels = [np.asarray(res[n]["syllable"]) for n in names]
-    freqs = np.asarray(kpms.get_frequencies(labels))
-    syll_include = np.flatnonzero(freqs > ga.min_frequency)
-    trans_mats, usages = kpms.get_group_trans_mats(
-        labels, [group_of[n] for n in names], group_names, syll_include, normalize="bigram"
+    syll_include, trans_mats, usages = group_transitions(
+        labels, [group_of[n] for n in names], group_names, ga.min_frequency
     )
-    trans_mats = [np.nan_to_num(np.asarray(t, dtype=float)) for t in trans_mats]
-    rows = [
-        {"group": g, "from": int(a), "to": int(b), "probability": float(tm[i, j])}
-        for g, tm in zip(group_names, trans_mats)
-        for i, a in enumerate(syll_include)
-        for j, b in enumerate(syll_include)
-    ]
+    rows = transition_rows(group_names, trans_mats, syll_include)
     out, plots = Path(out_dir), Path(plots_dir)
     for d in (out, plots):
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
-    table = pd.concat([t.assign(test=stat) for stat, t in tests.items()], ignore_index=True)
-    table = table[["test", "syllable", "statistic", "pvalue", "p_adj", "significant"]]
-    csv = {"index": False, "float_format": "%.6g", "lineterminator": "\n"}
-    table.to_csv(out / "kruskal.csv", **csv)
-    per_group.to_csv(out / "usage_duration.csv", **csv)
-    stats_df.to_csv(out / "per_session.csv", **csv)
-    pd.DataFrame(rows, columns=["group", "from", "to", "probability"]).to_csv(out / "transitions.csv", **csv)
+    write_tables(out, tests, per_group, stats_df, rows)
     kpms_png(
         lambda tmp: kpms.plot_transition_graph_difference(
             str(results_dir), MODEL_NAME, group_names, trans_mats, usages, syll_include, save_dir=tmp
@@ -150,19 +135,7 @@ def group_analysis(
         plots / "transition_graph_difference.png",
     )
     usage_figure(per_group, tests["frequency"], plots / "usage.png")
-    summary = {
-        "groups": {g: [n for n in names if group_of[n] == g] for g in group_names},
-        "syllables_tested": [int(s) for s in tests["frequency"]["syllable"]],
-        "n_perm": ga.n_perm,
-        "alpha": ga.alpha,
-        "min_frequency": ga.min_frequency,
-        "fps": fps,
-    }
-    for stat, t in tests.items():
-        summary[stat] = {
-            "significant": [int(s) for s in t.loc[t["significant"], "syllable"]],
-            "p_adj": {str(int(s)): float(p) for s, p in zip(t["syllable"], t["p_adj"])},
-        }
+    summary = group_summary({g: [n for n in names if group_of[n] == g] for g in group_names}, tests, ga, fps)
     write_json(out / "summary.json", summary)
     if metrics_json is not None:
         write_metrics(
@@ -179,6 +152,80 @@ def group_analysis(
         )
         or "none",
     )
+    return summary
+
+
+def write_tables(
+    out: Path, tests: dict[str, Any], per_group: Any, stats_df: Any, transitions: list[dict[str, Any]]
+) -> None:
+    """moseq_groups' CSVs in ``out``: ``kruskal.csv`` (every test of ``tests``, :func:`kruskal_table`),
+    ``usage_duration.csv`` (``per_group``: mean and SEM per group and syllable), ``per_session.csv``
+    (``stats_df``: kpms' statistics per session) and ``transitions.csv`` (``transitions``: rows of
+    group, from, to, probability)."""
+    import pandas as pd
+
+    table = pd.concat([t.assign(test=stat) for stat, t in tests.items()], ignore_index=True)
+    table = table[["test", "syllable", "statistic", "pvalue", "p_adj", "significant"]]
+    csv = {"index": False, "float_format": "%.6g", "lineterminator": "\n"}
+    table.to_csv(out / "kruskal.csv", **csv)
+    per_group.to_csv(out / "usage_duration.csv", **csv)
+    stats_df.to_csv(out / "per_session.csv", **csv)
+    pd.DataFrame(transitions, columns=["group", "from", "to", "probability"]).to_csv(out / "transitions.csv", **csv)
+
+
+def group_transitions(
+    labels: list[np.ndarray], groups: list[str], group_names: list[str], min_frequency: float
+) -> tuple[np.ndarray, list[np.ndarray], list[Any]]:
+    """Bigram transition matrices per group (``keypoint_moseq.get_group_trans_mats``) between the
+    syllables above ``min_frequency`` of all frames (``keypoint_moseq.get_frequencies``).
+
+    Args:
+        labels: per session, its syllables (T,); groups: per session, its group.
+        group_names: the groups, in the order of the matrices.
+
+    Returns:
+        (the syllables included, one (S, S) matrix per group with NaN as 0, kpms' usages per group).
+    """
+    import keypoint_moseq as kpms
+
+    freqs = np.asarray(kpms.get_frequencies(labels))
+    syll_include = np.flatnonzero(freqs > min_frequency)
+    trans_mats, usages = kpms.get_group_trans_mats(labels, groups, group_names, syll_include, normalize="bigram")
+    return syll_include, [np.nan_to_num(np.asarray(t, dtype=float)) for t in trans_mats], usages
+
+
+def transition_rows(
+    group_names: list[str], trans_mats: list[np.ndarray], syll_include: np.ndarray
+) -> list[dict[str, Any]]:
+    """The matrices of :func:`group_transitions` in long format: one row per group, from and to
+    syllable (``syll_include`` gives the matrices' syllables) with its probability."""
+    return [
+        {"group": g, "from": int(a), "to": int(b), "probability": float(tm[i, j])}
+        for g, tm in zip(group_names, trans_mats)
+        for i, a in enumerate(syll_include)
+        for j, b in enumerate(syll_include)
+    ]
+
+
+def group_summary(
+    groups: dict[str, list[str]], tests: dict[str, Any], ga: GroupAnalysisParams, fps: float
+) -> dict[str, Any]:
+    """``summary.json`` of moseq_groups: ``groups`` ({group: sessions}), the syllables tested, the
+    method's settings (``ga``), ``fps``, and per statistic of ``tests`` ({statistic: Kruskal-Wallis
+    table, :func:`kruskal_table`}) the significant syllables and every syllable's ``p_adj``."""
+    summary = {
+        "groups": groups,
+        "syllables_tested": [int(s) for s in tests["frequency"]["syllable"]],
+        "n_perm": ga.n_perm,
+        "alpha": ga.alpha,
+        "min_frequency": ga.min_frequency,
+        "fps": fps,
+    }
+    for stat, t in tests.items():
+        summary[stat] = {
+            "significant": [int(s) for s in t.loc[t["significant"], "syllable"]],
+            "p_adj": {str(int(s)): float(p) for s, p in zip(t["syllable"], t["p_adj"])},
+        }
     return summary
 
 

@@ -26,6 +26,7 @@ import platform
 from pathlib import Path
 
 from ethoflow.core.logging import get_logger
+from ethoflow.moseq import kpms_warnings
 
 log = get_logger(__name__)
 
@@ -77,11 +78,14 @@ def cache_dir() -> Path:
 
 def enable(root: str | os.PathLike | None = None) -> Path:
     """Turn on JAX's persistent compilation cache in :func:`cache_dir` with :data:`SETTINGS`;
-    return the folder (created if missing). Idempotent within a process.
+    return the folder (created if missing). Idempotent within a process. Also installs
+    :func:`ethoflow.moseq.kpms_warnings.show_warning` (every moseq job calls this before importing
+    keypoint-moseq).
 
     ``root`` (the project root, which the fit specs carry) no longer chooses the folder and is
     ignored; it stays so that every caller keeps working unchanged."""
     global _enabled
+    kpms_warnings.install()  # a dispatched job's process: warnings name their source
     if _enabled is not None:
         return _enabled
     path = cache_dir()

@@ -1,25 +1,33 @@
-"""The kappa search of moseq_arhmm and moseq_full around the trial fits, in testable pieces.
+"""The kappa search of moseq_arhmm and moseq_full around the trial fits, read top-down.
 
 One search is a :class:`KappaSearch` (what it searches, from which inputs, into which folder),
 built by :func:`arhmm_search` or :func:`full_search` (the only places the two models differ).
-Then, with the trial fits and the final fit supplied as callables (the stage dispatches them, see
-:mod:`ethoflow.moseq.stages`):
+:func:`search_and_fit` then runs it, with the trial fits and the final fit supplied as callables
+(the stage dispatches them, see :mod:`ethoflow.moseq.stages`), as four steps defined below it in
+this order:
 
 1. :func:`open_search`: the saved state in ``<out>/search_state.json`` when it is for the same
    inputs and params, else a fresh one (stale outputs removed);
-2. :func:`run_kappa_search`: the search (:func:`ethoflow.moseq.search.run_search`) with a function
-   that fits a round of trials (:func:`ethoflow.moseq.fit.fit_trial` each);
+2. :func:`run_kappa_search`: the resumable search loop (:func:`run_search`) with a function that fits
+   a round of trials (:func:`ethoflow.moseq.fit.fit_trial` each);
 3. :func:`final_fit_spec`: what :func:`ethoflow.moseq.fit.continue_fit` needs to take the chosen
    trial on to all iterations (the final iteration is recorded in the state before the trial
    checkpoints may go);
 4. :func:`finish_search`: the final model's outcome (``found``/``drifted``/...), the chosen kappa in
    ``<out>/config.yml``, trial checkpoints removed, the state marked complete.
 
-The stage's folder is a DVC ``persist`` out, so a killed stage resumes from the state file.
+This module also holds the search's resumable state and loop: :func:`load_or_new` and
+:func:`read_state` (the state file), :func:`run_search` (rounds of proposals, fits and records until
+done; pure Python, the objective a callable). The kappa maths (the state record, the proposal rules,
+the status after a round, the final model's outcome) is :mod:`ethoflow.moseq.search`: this module calls
+it (:func:`~ethoflow.moseq.search.new_state`, :func:`~ethoflow.moseq.search.next_round`,
+:func:`~ethoflow.moseq.search.update_status`, :func:`~ethoflow.moseq.search.final_outcome`) and is never
+called back. The stage's folder is a DVC ``persist`` out, so a killed stage resumes from the state file.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -30,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ethoflow.core.errors import InputError
+from ethoflow.core.io import read_json
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io, search
 from ethoflow.moseq.fit import fingerprint, target_frames
@@ -80,47 +89,6 @@ class KappaSearch:
     @property
     def stage(self) -> str:
         return f"moseq_{self.kind}"
-
-
-def _require(paths: Sequence[Path]) -> None:
-    for f in paths:
-        if not f.exists():
-            raise InputError(f"{f} missing: run the earlier moseq stages")
-
-
-def _new_search(
-    kind: str,
-    cfg: MoseqParams,
-    sp: SearchParams,
-    total: int,
-    out: str | os.PathLike,
-    config_src: Path,
-    inputs: list[Path],
-    bounds: tuple[float, float],
-    start: float | None,
-    model_inputs: dict[str, Any],
-    trans_updates: dict[str, Any] | None = None,
-) -> KappaSearch:
-    _require(inputs)
-    config = io.read_kpms_config(config_src)
-    fps = float(config["fps"])
-    fp_params = {"kind": kind, "search": sp.model_dump(), "seed": cfg.seed}
-    settings = {k: v for k, v in model_inputs.items() if k in ("num_states", "seg_length")}
-    if settings:  # the model settings the trials use (moseq.model), besides the input files' contents
-        fp_params["model"] = settings
-    fp = fingerprint(fp_params, inputs)
-    fresh = search.new_state(
-        sp.method,
-        target_frames(sp.target_duration_ms, fps),
-        bounds,
-        sp.max_trials,
-        start_log10=start,
-        per_round=sp.trials_per_round,
-        fingerprint=fp,
-    )
-    out = Path(out).resolve()
-    spec = {"kind": kind, "project_dir": str(out), "seed": cfg.seed, "iters": sp.trial_iters, **model_inputs}
-    return KappaSearch(kind, out, sp, total, config_src, config, fps, fresh, spec, dict(trans_updates or {}))
 
 
 def arhmm_search(
@@ -177,10 +145,79 @@ def full_search(cfg: MoseqParams, arhmm_dir: str | os.PathLike, out: str | os.Pa
     return _new_search("full", cfg, sp, sp.full_iters, out, arhmm_dir, inputs, bounds, centre, model_inputs)
 
 
+def _new_search(
+    kind: str,
+    cfg: MoseqParams,
+    sp: SearchParams,
+    total: int,
+    out: str | os.PathLike,
+    config_src: Path,
+    inputs: list[Path],
+    bounds: tuple[float, float],
+    start: float | None,
+    model_inputs: dict[str, Any],
+    trans_updates: dict[str, Any] | None = None,
+) -> KappaSearch:
+    _require(inputs)
+    config = io.read_kpms_config(config_src)
+    fps = float(config["fps"])
+    fp_params = {"kind": kind, "search": sp.model_dump(), "seed": cfg.seed}
+    settings = {k: v for k, v in model_inputs.items() if k in ("num_states", "seg_length")}
+    if settings:  # the model settings the trials use (moseq.model), besides the input files' contents
+        fp_params["model"] = settings
+    fp = fingerprint(fp_params, inputs)
+    fresh = search.new_state(
+        sp.method,
+        target_frames(sp.target_duration_ms, fps),
+        bounds,
+        sp.max_trials,
+        start_log10=start,
+        per_round=sp.trials_per_round,
+        fingerprint=fp,
+    )
+    out = Path(out).resolve()
+    spec = {"kind": kind, "project_dir": str(out), "seed": cfg.seed, "iters": sp.trial_iters, **model_inputs}
+    return KappaSearch(kind, out, sp, total, config_src, config, fps, fresh, spec, dict(trans_updates or {}))
+
+
+def _require(paths: Sequence[Path]) -> None:
+    for f in paths:
+        if not f.exists():
+            raise InputError(f"{f} missing: run the earlier moseq stages")
+
+
+def search_and_fit(
+    ks: KappaSearch,
+    fit_round: Callable[[list[dict[str, Any]]], list[tuple[float, str]]],
+    fit_final: Callable[[dict[str, Any]], dict[str, float]],
+) -> search.SearchState:
+    """Run (or resume) the search ``ks`` and its final fit: the four steps of the module docstring.
+
+    Args:
+        ks: the search (:func:`arhmm_search`, :func:`full_search`).
+        fit_round: fits the trials of one round, :func:`run_kappa_search`'s callable.
+        fit_final: fits the final model from :func:`final_fit_spec`'s spec
+            (:func:`ethoflow.moseq.fit.continue_fit`), returning its result (``duration`` in frames).
+
+    Returns:
+        The completed state (already complete: returned as saved, nothing fitted).
+
+    Raises:
+        search.SearchError: target unreachable and ``on_unreachable`` is ``error``.
+    """
+    state = open_search(ks)
+    if is_complete(state):
+        log.info("%s: search and final fit already complete (kappa %.4g)", ks.stage, state.extra["kappa"])
+        return state
+    state = run_kappa_search(ks, state, fit_round)
+    final = fit_final(final_fit_spec(ks, state))
+    return finish_search(ks, state, final)
+
+
 def open_search(ks: KappaSearch) -> search.SearchState:
     """The saved state when it is for these inputs and params, else the fresh one (then the
     stage's folder is emptied: its outputs are for other inputs). ``config.yml`` is copied in."""
-    state = search.load_or_new(ks.state_path, ks.fresh)
+    state = load_or_new(ks.state_path, ks.fresh)
     if state is ks.fresh and ks.out.exists():
         shutil.rmtree(ks.out)  # stale outputs of other inputs
     ks.out.mkdir(parents=True, exist_ok=True)
@@ -189,6 +226,38 @@ def open_search(ks: KappaSearch) -> search.SearchState:
     if state.trials and not state.extra.get("complete"):
         log.info("%s: resuming from %s with %d finished trials", ks.stage, ks.state_path, len(state.trials))
     return state
+
+
+def load_or_new(path: str | Path, fresh: search.SearchState) -> search.SearchState:
+    """The saved state at ``path`` when it matches ``fresh``'s inputs, else ``fresh``.
+
+    A state written by another :data:`~ethoflow.moseq.search.STATE_VERSION` (another search method or status set) is
+    discarded, never mixed with this one's trials. A state of this version is validated
+    (:class:`~ethoflow.moseq.search.SearchState`); it matches when fingerprint, method, target, bounds, start, max_trials
+    and per_round agree; anything else (another params set, other data) means the saved trials do
+    not apply.
+
+    Raises:
+        InputError: the file is not JSON, or a state of this version has a missing or mistyped key
+            (file and key named; delete the file to start the search afresh).
+    """
+    path = Path(path)
+    if not path.exists():
+        return fresh
+    data = read_json(path)
+    version = data.get("version") if isinstance(data, dict) else None
+    if version != search.STATE_VERSION:
+        log.info("search state %s has version %s, not %d; starting afresh", path, version, search.STATE_VERSION)
+        return fresh
+    try:
+        saved = search.SearchState.from_dict(data, path)
+    except InputError as exc:
+        raise InputError(f"{exc} (delete the file to start the kappa search afresh)") from None
+    keys = ("fingerprint", "method", "target", "bounds", "start", "max_trials", "per_round", "version")
+    if any(getattr(saved, k) != getattr(fresh, k) for k in keys):
+        log.info("search state %s is for other inputs; starting afresh", path)
+        return fresh
+    return saved
 
 
 def is_complete(state: search.SearchState) -> bool:
@@ -214,7 +283,7 @@ def run_kappa_search(
     def evaluate(trials: Sequence[search.Trial]) -> list[tuple[float, str]]:
         return fit_round([{**ks.trial_spec, "name": t.checkpoint, "kappa": t.kappa} for t in trials])
 
-    state = search.run_search(evaluate, state, ks.state_path, name=lambda i, x: f"{ks.kind}-trial-{i:02d}")
+    state = run_search(evaluate, state, ks.state_path, name=lambda i, x: f"{ks.kind}-trial-{i:02d}")
     if state.status not in search.HIT_STATUSES:
         msg = f"{ks.stage}: {state.message}"
         if ks.params.on_unreachable == "error":
@@ -224,6 +293,79 @@ def run_kappa_search(
         log.warning("%s: %s", ks.stage, state.message)
     else:
         log.info("%s: %s", ks.stage, state.message)
+    return state
+
+
+def run_search(
+    evaluate: Callable[[Sequence[search.Trial]], Sequence[tuple[float, str]]],
+    state: search.SearchState,
+    state_path: str | Path | None,
+    name: Callable[[int, float], str] = lambda i, x: f"trial-{i:02d}",
+    on_trial: Callable[[search.SearchState, search.Trial], None] | None = None,
+) -> search.SearchState:
+    """Run (or resume) the search until a hit, an unreachable target or ``max_trials``.
+
+    Args:
+        evaluate: fits a round of trials; given the trials (index, log10_kappa, kappa, checkpoint
+            name set), returns ``(median duration in frames, checkpoint name)`` for each, in order.
+            It may be called with the rest of an interrupted round (``state.pending``).
+        state: a fresh state or one from :func:`load_or_new`.
+        state_path: the JSON state file, written atomically after every trial (``None``: not saved).
+        name: checkpoint name of trial ``i`` at ``log10 kappa x``.
+        on_trial: called after each recorded trial (logging, tests).
+
+    Returns:
+        The final state (``status`` ``found``, ``at_bound``, ``unreachable`` or ``max_trials``;
+        ``chosen`` the trial to continue from). The stage then records the final model's outcome
+        with :func:`ethoflow.moseq.search.final_outcome`.
+    """
+
+    def save() -> None:
+        if state_path is not None:
+            state.save(state_path)
+
+    search.update_status(state)
+    while not state.done:
+        if not state.pending:
+            xs = search.next_round(state)
+            if not xs:
+                best = state.best()
+                if best is None:
+                    raise search.SearchError("kappa search proposed nothing and has no trials")
+                state.status, state.chosen = "max_trials", best.index
+                state.message = f"nothing left to try; closest {best.duration:.3g} frames at kappa {best.kappa:.4g}"
+                break
+            base = len(state.trials)
+            state.pending = [
+                search.Trial(index=base + i, log10_kappa=x, kappa=float(10.0**x), checkpoint=name(base + i, x), why=why)
+                for i, (x, why) in enumerate(xs)
+            ]
+            save()
+        todo = list(state.pending)
+        results = list(evaluate(todo))
+        if len(results) != len(todo):
+            raise search.SearchError(f"evaluate returned {len(results)} results for {len(todo)} trials")
+        for trial, (duration, ckpt) in zip(todo, results):
+            if duration is None or not math.isfinite(float(duration)) or float(duration) <= 0:
+                raise search.SearchError(
+                    f"trial {trial.index} at kappa {trial.kappa:.4g} gave no valid duration ({duration})"
+                )
+            trial.duration, trial.checkpoint = float(duration), str(ckpt)
+            state.trials.append(trial)
+            state.pending = [p for p in state.pending if p.index != trial.index]
+            log.info(
+                "kappa trial %d: kappa %.4g -> median duration %.3g frames (target %.3g-%.3g)",
+                trial.index,
+                trial.kappa,
+                trial.duration,
+                *state.target,
+            )
+            save()
+            if on_trial is not None:
+                on_trial(state, trial)
+        search.update_status(state)
+        save()
+    save()
     return state
 
 
@@ -283,3 +425,17 @@ def finish_search(ks: KappaSearch, state: search.SearchState, final: dict[str, f
     )
     state.save(ks.state_path)
     return state
+
+
+def read_state(path: str | Path) -> search.SearchState:
+    """The search state in ``path`` (a stage's ``search_state.json``), validated.
+
+    Raises:
+        InputError: missing file, not JSON, written by another state version, or a missing/mistyped
+            key (file and key named).
+    """
+    data = read_json(path)
+    version = data.get("version") if isinstance(data, dict) else None
+    if version != search.STATE_VERSION:
+        raise InputError(f"{path}: search state version {version}, expected {search.STATE_VERSION}: rerun the stage")
+    return search.SearchState.from_dict(data, path)

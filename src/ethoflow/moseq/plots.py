@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ethoflow.core.io import save_figure
+
+if TYPE_CHECKING:
+    from ethoflow.moseq.seeds import SeedSelection
 
 DPI = 100
 
@@ -87,3 +91,84 @@ def search_trajectory_plot(searches: dict, fps: float, path: str | os.PathLike) 
     ax.set(xscale="log", yscale="log", xlabel="kappa", ylabel="median syllable duration (ms)")
     ax.legend(frameon=False, fontsize=8)
     _save(fig, path)
+
+
+def seed_figures(
+    sel: SeedSelection, summary: dict[str, Any], eml_png: str | os.PathLike, confusion_png: str | os.PathLike
+) -> None:
+    """moseq_seeds' figures (:mod:`ethoflow.moseq.seeds`): keypoint-moseq's ``plot_eml_scores`` (EML score +- standard error per seed) and the confusion
+    matrix of the chosen seed's syllables against the runner-up's (same frames; rows normalised;
+    :func:`confusion_figure`, kpms' ``plot_confusion_matrix`` computation drawn to stay readable), saved
+    with :func:`ethoflow.core.io.save_figure` (100 dpi)."""
+    import keypoint_moseq as kpms
+
+    seeds = list(sel.seeds)
+    scores = np.array([summary["eml"][str(s)] for s in seeds])
+    sems = np.array([summary["eml_sem"][str(s)] for s in seeds])
+    fig, _ = kpms.plot_eml_scores(scores, sems, [sel.name(s) for s in seeds])
+    save_figure(fig, eml_png, dpi=100)
+    order = sorted(seeds, key=lambda s: (-summary["eml"][str(s)], s))
+    results = []
+    for s in order[:2]:
+        model, _, metadata, _ = kpms.load_checkpoint(path=str(sel.checkpoint(s)))
+        res = kpms.extract_results(model, metadata, save_results=False)
+        results.append({k: res[k] for k in sorted(res)})
+    fig = confusion_figure(
+        results[0], results[1], f"{sel.name(order[0])} (chosen)", f"{sel.name(order[1])} (runner-up)"
+    )
+    save_figure(fig, confusion_png, dpi=100)
+
+
+def confusion_matrix(res1: dict, res2: dict, min_frequency: float = 0.005) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row-normalised confusion of two models' syllables on the same frames, as keypoint-moseq's
+    ``plot_confusion_matrix`` computes it (syllables above ``min_frequency`` of the frames in each
+    model; rows ordered by kpms' ``hierarchical_clustering_order``, columns by their row of maximum),
+    without dividing by empty rows (kpms warns ``invalid value encountered in divide`` there).
+
+    Returns:
+        (C (n1, n2) probabilities, the row syllables (n1,), the column syllables (n2,)).
+    """
+    from jax_moseq.utils import get_frequencies
+    from keypoint_moseq.viz import hierarchical_clustering_order
+
+    s1 = np.concatenate([np.asarray(res1[k]["syllable"]) for k in sorted(res1)])
+    s2 = np.concatenate([np.asarray(res2[k]["syllable"]) for k in sorted(res2)])
+    counts = np.zeros((s1.max() + 1, s2.max() + 1))
+    np.add.at(counts, (s1, s2), 1)
+    rows = counts.sum(axis=1, keepdims=True)
+    C = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    ix1 = np.flatnonzero(np.asarray(get_frequencies(s1)) > min_frequency)
+    ix2 = np.flatnonzero(np.asarray(get_frequencies(s2)) > min_frequency)
+    C = C[np.ix_(ix1, ix2)]
+    if len(ix1) > 1:
+        order = hierarchical_clustering_order(C)
+        C, ix1 = C[order], ix1[order]
+    cols = np.argsort(np.argmax(C, axis=0), kind="stable")
+    return C[:, cols], ix1, ix2[cols]
+
+
+def confusion_figure(res1: dict, res2: dict, label1: str, label2: str):
+    """The confusion matrix of :func:`confusion_matrix` as a figure readable at any number of
+    syllables: the figure grows with the matrix (0.22 inch per syllable, 4-14 inches), tick labels
+    shrink to fit (6-9 pt) and, past 40 syllables, only every k-th is labelled."""
+    from matplotlib.figure import Figure
+
+    C, ix1, ix2 = confusion_matrix(res1, res2)
+    n = max(len(ix1), len(ix2), 1)
+    side = float(np.clip(0.22 * n + 2.0, 4.0, 14.0))
+    fig = Figure(figsize=(side + 1.2, side))
+    ax = fig.subplots()
+    im = ax.imshow(C, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto", interpolation="nearest")
+    font = float(np.clip(9.0 - n / 10.0, 6.0, 9.0))
+    for ix, set_ticks in ((ix2, ax.set_xticks), (ix1, ax.set_yticks)):
+        step = max(1, int(np.ceil(len(ix) / 40)))
+        pos = np.arange(0, len(ix), step)
+        set_ticks(pos, [str(int(ix[i])) for i in pos], fontsize=font)
+    ax.tick_params(axis="x", labelrotation=90)
+    ax.set_xlabel(f"{label2}: syllable")
+    ax.set_ylabel(f"{label1}: syllable")
+    ax.set_title("syllable confusion (rows sum to 1)", fontsize=10)
+    cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    cbar.set_label("P(column syllable | row syllable)")
+    fig.tight_layout()
+    return fig

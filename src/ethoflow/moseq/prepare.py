@@ -13,7 +13,7 @@ from ethoflow.core.errors import InputError, ParamsError
 from ethoflow.core.io import write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
-from ethoflow.moseq.params import MoseqParams
+from ethoflow.moseq.params import LoadParams, MoseqParams
 
 log = get_logger(__name__)
 
@@ -37,31 +37,10 @@ def load(cfg: MoseqParams, out_dir: str | os.PathLike, root: str | os.PathLike =
         f"moseq.load.{k}": getattr(p, k) for k in ("use_bodyparts", "anterior_bodyparts", "posterior_bodyparts")
     }
     coords, confs, bodyparts = io.load_keypoint_files(paths, p.format, p.extension, required)
-    if p.bodyparts is not None and list(p.bodyparts) != bodyparts:
-        raise ParamsError(f"moseq.load.bodyparts {p.bodyparts} do not match the files' bodyparts {bodyparts}")
-    use = list(p.use_bodyparts) if p.use_bodyparts else list(bodyparts)
-    for key, names in (
-        ("use_bodyparts", use),
-        ("anterior_bodyparts", p.anterior_bodyparts),
-        ("posterior_bodyparts", p.posterior_bodyparts),
-    ):
-        bad = [n for n in names if n not in bodyparts]
-        if bad:
-            raise ParamsError(f"moseq.load.{key}: {bad} not among the files' bodyparts {bodyparts}")
-    for key, names in (("anterior_bodyparts", p.anterior_bodyparts), ("posterior_bodyparts", p.posterior_bodyparts)):
-        bad = [n for n in names if n not in use]
-        if bad:
-            raise ParamsError(f"moseq.load.{key}: {bad} must also be in use_bodyparts")
+    use = _used_bodyparts(p, bodyparts)
     use_idx = [bodyparts.index(b) for b in use]
     coords, confs, report = io.clean_sessions(coords, confs, p.min_frames, p.max_nan_fraction, use_idx)
-    if p.fps is not None:
-        fps, fps_source = float(p.fps), "params"
-    else:
-        vdir = p.video_dir if os.path.isabs(p.video_dir) else os.path.join(root, p.video_dir)
-        fps, fps_source = io.detect_fps(vdir), f"video in {p.video_dir}"
-    from ethoflow.moseq.framerate import file_frame_rates, reconcile
-
-    fps, fps_source, fps_notes = reconcile(fps, fps_source, file_frame_rates(paths, p.format), p.trust_fps)
+    fps, fps_source, fps_notes = _frame_rate(p, paths, root)
     out = Path(out_dir)
     if out.exists():
         shutil.rmtree(out)
@@ -103,6 +82,49 @@ def load(cfg: MoseqParams, out_dir: str | os.PathLike, root: str | os.PathLike =
         fps_source,
     )
     return summary
+
+
+def _used_bodyparts(p: LoadParams, bodyparts: list[str]) -> list[str]:
+    """The bodyparts the model uses (``moseq.load.use_bodyparts``, default: all the files'), checked
+    against the files' ``bodyparts``.
+
+    Raises:
+        ParamsError: ``moseq.load.bodyparts`` differ from the files', a named bodypart is not in the
+            files, or an anterior/posterior bodypart is not used.
+    """
+    if p.bodyparts is not None and list(p.bodyparts) != bodyparts:
+        raise ParamsError(f"moseq.load.bodyparts {p.bodyparts} do not match the files' bodyparts {bodyparts}")
+    use = list(p.use_bodyparts) if p.use_bodyparts else list(bodyparts)
+    for key, names in (
+        ("use_bodyparts", use),
+        ("anterior_bodyparts", p.anterior_bodyparts),
+        ("posterior_bodyparts", p.posterior_bodyparts),
+    ):
+        bad = [n for n in names if n not in bodyparts]
+        if bad:
+            raise ParamsError(f"moseq.load.{key}: {bad} not among the files' bodyparts {bodyparts}")
+    for key, names in (("anterior_bodyparts", p.anterior_bodyparts), ("posterior_bodyparts", p.posterior_bodyparts)):
+        bad = [n for n in names if n not in use]
+        if bad:
+            raise ParamsError(f"moseq.load.{key}: {bad} must also be in use_bodyparts")
+    return use
+
+
+def _frame_rate(p: LoadParams, paths: list[str], root: str | os.PathLike) -> tuple[float, str, list[str]]:
+    """(fps, its source, disagreements): ``moseq.load.fps`` or the videos' in ``moseq.load.video_dir``,
+    reconciled with the keypoint files' own rates (:func:`ethoflow.moseq.framerate.reconcile`).
+
+    Raises:
+        InputError: no fps, or files disagreeing with it beyond ``trust_fps`` (see ``reconcile``).
+    """
+    if p.fps is not None:
+        fps, fps_source = float(p.fps), "params"
+    else:
+        vdir = p.video_dir if os.path.isabs(p.video_dir) else os.path.join(root, p.video_dir)
+        fps, fps_source = io.detect_fps(vdir), f"video in {p.video_dir}"
+    from ethoflow.moseq.framerate import file_frame_rates, reconcile
+
+    return reconcile(fps, fps_source, file_frame_rates(paths, p.format), p.trust_fps)
 
 
 def _shrink_png(path: Path, limit: int = MAX_PLOT_BYTES) -> None:

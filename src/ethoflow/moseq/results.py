@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,9 +15,11 @@ from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json, write_json, write_metrics
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
-from ethoflow.moseq.kappa import STATE_FILE
+from ethoflow.moseq.durations import duration_stats, syllable_durations
+from ethoflow.moseq.inputs import MoseqInputs
+from ethoflow.moseq.kappa import STATE_FILE, read_state
 from ethoflow.moseq.params import MoseqParams
-from ethoflow.moseq.search import SearchState, read_state
+from ethoflow.moseq.search import SearchState
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,24 +27,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 MODEL_NAME = "model"
-
-
-def run_lengths(labels: np.ndarray) -> np.ndarray:
-    """Lengths (frames) of the runs of equal values in a 1-D label sequence."""
-    labels = np.asarray(labels)
-    if labels.size == 0:
-        return np.zeros(0, dtype=int)
-    change = np.flatnonzero(np.diff(labels) != 0) + 1
-    edges = np.concatenate([[0], change, [labels.size]])
-    return np.diff(edges)
-
-
-def syllable_durations(res: dict[str, dict]) -> np.ndarray:
-    """Every syllable's duration (frames): run lengths of ``res[session]["syllable"]`` (kpms
-    ``extract_results`` layout), sessions in sorted order, concatenated."""
-    if not res:
-        raise InputError("no sessions in the results: cannot compute syllable durations")
-    return np.concatenate([run_lengths(np.asarray(res[name]["syllable"])) for name in sorted(res)])
 
 
 def results_status(summary: dict[str, Any], window_ms: tuple[float, float]) -> tuple[str, str]:
@@ -91,24 +76,8 @@ def results_status(summary: dict[str, Any], window_ms: tuple[float, float]) -> t
     )
 
 
-def duration_stats(durations: np.ndarray, fps: float) -> dict[str, float]:
-    """Distribution of syllable durations (run lengths in frames): quartiles in ms (numpy's linear
-    interpolation) and the fraction of syllables lasting a single frame ("spiky" syllables)."""
-    d = np.asarray(durations, dtype=float)
-    if d.size == 0:
-        raise InputError("no syllables: cannot compute the duration distribution")
-    q25, q50, q75 = (float(v) for v in np.percentile(d, [25, 50, 75]))
-    to_ms = 1000.0 / fps
-    return {
-        "q25_ms": round(q25 * to_ms, 3),
-        "median_ms": round(q50 * to_ms, 3),
-        "q75_ms": round(q75 * to_ms, 3),
-        "one_frame_fraction": round(float(np.mean(d == 1)), 6),
-    }
-
-
 def search_outcome(state: SearchState, fps: float) -> dict[str, Any]:
-    """One search's outcome for ``summary.json`` from its state (:func:`ethoflow.moseq.search.read_state`):
+    """One search's outcome for ``summary.json`` from its state (:func:`ethoflow.moseq.kappa.read_state`):
     fits, method, status (of the final model, see :func:`ethoflow.moseq.search.final_outcome`),
     message, the chosen trial's and the final model's median duration (ms), the range bound when the
     kappa sits on one."""
@@ -141,64 +110,130 @@ def syllables_covering(freq: np.ndarray, fraction: float = 0.9) -> int:
     return int(np.searchsorted(cum, fraction - 1e-12) + 1)
 
 
+@dataclass(frozen=True)
+class ResultsOutputs:
+    """Where ``moseq_results`` writes.
+
+    Attributes:
+        out: the results folder (reindexed model, per-frame syllables as HDF5 and CSV, ``config.yml``).
+        summary: the summary JSON.
+        plots: the figures folder (emptied first).
+        metrics: the headline metrics JSON (``None``: not written).
+        grid_movies: the grid movies folder (``None``: no grid movies).
+    """
+
+    out: Path
+    summary: Path
+    plots: Path
+    metrics: Path | None = None
+    grid_movies: Path | None = None
+
+
 def results(
-    cfg: MoseqParams,
-    arhmm_dir: str | os.PathLike,
-    full_dir: str | os.PathLike,
-    pca_metrics: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    summary_json: str | os.PathLike,
-    plots_dir: str | os.PathLike,
-    metrics_json: str | os.PathLike | None = None,
-    seeds_dir: str | os.PathLike | None = None,
-    keypoints: str | os.PathLike | None = None,
-    grid_movies_dir: str | os.PathLike | None = None,
-    root: str | os.PathLike = ".",
+    cfg: MoseqParams, inputs: MoseqInputs, outputs: ResultsOutputs, root: str | os.PathLike = "."
 ) -> dict[str, Any]:
     """Reindex syllables by frequency (``reindex_syllables_in_checkpoint``), ``extract_results``
     with ``model_name``, ``save_results_as_csv``, a compact checkpoint (final snapshot only),
     ``summary.json`` and figures (syllable frequency ranked by frame count, duration histogram, kappa
-    search trajectory and, with ``keypoints``, the similarity dendrogram and the trajectory plot of kpms,
-    :func:`ethoflow.moseq.validation.trajectory_figure`); the duration figure is kpms'
+    search trajectory and, with ``inputs.keypoints``, the similarity dendrogram and the trajectory plot
+    of kpms, :func:`ethoflow.moseq.validation.trajectory_figure`); the duration figure is kpms'
     ``plot_duration_distribution`` with the target window shaded.
 
-    With ``grid_movies_dir``: one grid movie per syllable (:func:`ethoflow.moseq.validation.grid_movies`)
-    from the videos in ``moseq.results.grid_movies.video_paths`` and the keypoints in ``keypoints``
-    (the cleaned keypoints pickle), listed in ``grid_movies_dir/grid_movies.json`` (which says so when
+    With ``outputs.grid_movies``: one grid movie per syllable (:func:`ethoflow.moseq.validation.grid_movies`)
+    from the videos in ``moseq.results.grid_movies.video_paths`` and the keypoints in ``inputs.keypoints``
+    (the cleaned keypoints pickle), listed in ``grid_movies/grid_movies.json`` (which says so when
     no video is given).
 
-    The model is the chosen seed's of ``seeds_dir`` (moseq_seeds' ``seeds.json``; its EML scores go
-    into the summary and the headline metrics) or, when ``seeds_dir`` is ``None``, ``full_dir``'s
-    final model.
+    The model is the chosen seed's of ``inputs.seeds_dir`` (moseq_seeds' ``seeds.json``; its EML scores
+    go into the summary and the headline metrics) or, when ``seeds_dir`` is ``None``,
+    ``inputs.full_dir``'s final model. ``inputs.pca_summary`` gives the latent dimension and variance.
 
     Returns:
         The summary dict (kappa per stage, median duration in frames and ms, syllables covering 90%
         of frames, total syllables used, latent_dim, variance explained, fits per search).
+
+    Raises:
+        InputError: the chosen model's checkpoint or another input is missing.
     """
     from ethoflow.moseq import jaxcache
 
     jaxcache.enable()
+    model_dir, model_name, seeds_summary = _chosen_model(inputs)
+    model, res, it = export_model(model_dir, model_name, inputs.full_dir, Path(outputs.out))
+    config = io.read_kpms_config(outputs.out)
+    counts = syllable_counts(res, int(np.asarray(model["params"]["pi"]).shape[0]))
+    states = {k: read_state(d / STATE_FILE) for k, d in (("arhmm", inputs.arhmm_dir), ("full", inputs.full_dir))}
+    syllables = ModelSyllables(res, counts, states, config)
+    summary = build_summary(cfg, syllables, read_json(inputs.need("pca_summary")), int(it))
+    if seeds_summary is not None:
+        summary["seeds"] = {k: seeds_summary[k] for k in SEEDS_SUMMARY_KEYS if k in seeds_summary}
+    _judge(summary, cfg.full.target_duration_ms)
+    write_json(outputs.summary, summary)
+    if outputs.metrics is not None:
+        write_metrics(outputs.metrics, headline_metrics(summary))
+    results_figures(cfg, syllables, outputs.plots, inputs.keypoints)
+    if outputs.grid_movies is not None:
+        write_grid_movies(cfg, res, config, inputs.keypoints, outputs.grid_movies, root)
+    log.info(
+        "results: %d syllables (%d cover 90%% of frames), median duration %.1f ms",
+        summary["total_syllables"],
+        summary["syllables_90pct_frames"],
+        summary["median_duration_ms"],
+    )
+    return summary
+
+
+#: the keys of moseq_seeds' ``seeds.json`` copied into the summary's ``seeds``.
+SEEDS_SUMMARY_KEYS = (
+    "seeds",
+    "eml",
+    "eml_sem",
+    "chosen",
+    "rule",
+    "median_duration_ms",
+    "in_window",
+    "spread_ms",
+    "kappa",
+    "loop",
+)
+
+
+def _chosen_model(inputs: MoseqInputs) -> tuple[Path, str, dict[str, Any] | None]:
+    """(folder, model name, seeds summary) of the model the results come from: the chosen seed's of
+    ``inputs.seeds_dir``, else ``inputs.full_dir``'s final model (no seeds summary).
+
+    Raises:
+        InputError: its checkpoint is missing.
+    """
+    seeds_summary = None
+    if inputs.seeds_dir is not None:
+        from ethoflow.moseq.seeds import SUMMARY, chosen_checkpoint
+
+        model_dir, model_name = chosen_checkpoint(inputs.seeds_dir)
+        seeds_summary = read_json(Path(inputs.seeds_dir) / SUMMARY)
+    else:
+        model_dir, model_name = Path(inputs.full_dir), "full"
+    src = model_dir / model_name / "checkpoint.h5"
+    if not src.exists():
+        raise InputError(f"{src} missing: run {'moseq_seeds' if inputs.seeds_dir is not None else 'moseq_full'} first")
+    return model_dir, model_name, seeds_summary
+
+
+def export_model(model_dir: Path, model_name: str, full_dir: Path, out: Path) -> tuple[dict, dict[str, dict], int]:
+    """``out`` emptied, then: ``full_dir``'s ``config.yml``, the final snapshot of ``model_dir/model_name``
+    as ``out/model/checkpoint.h5`` with its syllables reindexed by frequency, the per-frame results
+    (``results.h5`` with sessions sorted, and kpms' CSVs).
+
+    Returns:
+        (reindexed model, results {session: {"syllable", ...}} in sorted session order, iteration).
+    """
     import keypoint_moseq as kpms
     from keypoint_moseq.io import save_hdf5
 
-    from ethoflow.moseq import plots, validation
-
-    arhmm_dir, full_dir, out = Path(arhmm_dir), Path(full_dir), Path(out_dir)
-    seeds_summary = None
-    if seeds_dir is not None:
-        from ethoflow.moseq.seeds import SUMMARY, chosen_checkpoint
-
-        model_dir, model_name = chosen_checkpoint(seeds_dir)
-        seeds_summary = read_json(Path(seeds_dir) / SUMMARY)
-    else:
-        model_dir, model_name = full_dir, "full"
-    src = model_dir / model_name / "checkpoint.h5"
-    if not src.exists():
-        raise InputError(f"{src} missing: run {'moseq_seeds' if seeds_dir is not None else 'moseq_full'} first")
     if out.exists():
         shutil.rmtree(out)
     (out / MODEL_NAME).mkdir(parents=True)
-    shutil.copy2(full_dir / "config.yml", out / "config.yml")
+    shutil.copy2(Path(full_dir) / "config.yml", out / "config.yml")
     model, data, metadata, it = kpms.load_checkpoint(str(model_dir), model_name)
     ckpt = out / MODEL_NAME / "checkpoint.h5"
     # the final snapshot only: the search's and the fit's intermediate snapshots stay behind
@@ -211,19 +246,49 @@ def results(
     res = {name: res[name] for name in sorted(res)}
     save_hdf5(str(out / MODEL_NAME / "results.h5"), res)
     kpms.save_results_as_csv(res, str(out), MODEL_NAME)
+    return model, res, it
 
-    config = io.read_kpms_config(out)
-    fps = float(config["fps"])
-    num_states = int(np.asarray(model["params"]["pi"]).shape[0])
+
+def syllable_counts(res: dict[str, dict], num_states: int) -> np.ndarray:
+    """Frames per syllable (``num_states``,), over the sessions of ``res`` in sorted order."""
     counts = np.zeros(num_states)
     for name in sorted(res):
         counts += np.bincount(np.asarray(res[name]["syllable"]), minlength=num_states)[:num_states]
+    return counts
+
+
+@dataclass(frozen=True)
+class ModelSyllables:
+    """The results model's syllables and where they came from (what the summary and figures read).
+
+    Attributes:
+        res: kpms results {session: {"syllable": (T,) int, ...}}, sessions sorted.
+        counts: frames per syllable, (num_states,).
+        states: the kappa search states {``"arhmm"``, ``"full"``: state}.
+        config: the model's kpms config (``fps``, ``bodyparts``, ...).
+    """
+
+    res: dict[str, dict]
+    counts: np.ndarray
+    states: dict[str, SearchState]
+    config: dict[str, Any]
+
+    @property
+    def fps(self) -> float:
+        """Frame rate (Hz) of the config."""
+        return float(self.config["fps"])
+
+
+def build_summary(cfg: MoseqParams, syllables: ModelSyllables, pca: dict[str, Any], iterations: int) -> dict[str, Any]:
+    """The summary of the results model (before the seeds and the status are added): kappa and
+    search outcome per search, median syllable duration (frames, ms), duration distribution, target,
+    syllables covering 90% of frames, syllables used, PCA latent dim and variance (``pca``: moseq_pca's
+    summary), fps, iterations, sessions."""
+    res, counts, states, fps = syllables.res, syllables.counts, syllables.states, syllables.fps
     dur = syllable_durations(res)
     freq = counts / counts.sum()
-    states = {k: read_state(d / STATE_FILE) for k, d in (("arhmm", arhmm_dir), ("full", full_dir))}
-    pca = read_json(pca_metrics)
     median_frames = float(np.median(dur))
-    summary = {
+    return {
         "kappa": {k: float(s.extra["kappa"]) for k, s in states.items()},
         "search": {k: search_outcome(s, fps) for k, s in states.items()},
         "median_duration_frames": median_frames,
@@ -235,33 +300,36 @@ def results(
         "latent_dim": int(pca["latent_dim"]),
         "variance_explained": float(pca["variance_explained"]),
         "fps": fps,
-        "iterations": int(it),
+        "iterations": iterations,
         "sessions": len(res),
     }
-    if seeds_summary is not None:
-        keys = (
-            "seeds",
-            "eml",
-            "eml_sem",
-            "chosen",
-            "rule",
-            "median_duration_ms",
-            "in_window",
-            "spread_ms",
-            "kappa",
-            "loop",
-        )
-        summary["seeds"] = {k: seeds_summary[k] for k in keys if k in seeds_summary}
-    lo, hi = cfg.full.target_duration_ms
+
+
+def _judge(summary: dict[str, Any], window_ms: tuple[float, float]) -> None:
+    """Add ``results_in_window``, ``status`` and ``message`` (:func:`results_status`) to ``summary``; log them."""
+    lo, hi = window_ms
     summary["results_in_window"] = bool(lo <= summary["median_duration_ms"] <= hi)
     summary["status"], summary["message"] = results_status(summary, (lo, hi))
     if summary["status"] == "found":
         log.info("results: %s", summary["message"])
     else:
         log.warning("results: %s", summary["message"])
-    write_json(summary_json, summary)
-    if metrics_json is not None:
-        write_metrics(metrics_json, headline_metrics(summary))
+
+
+def results_figures(
+    cfg: MoseqParams, syllables: ModelSyllables, plots_dir: str | os.PathLike, keypoints: str | os.PathLike | None
+) -> None:
+    """``plots_dir`` emptied, then: the kappa search table (CSV) and trajectory, syllable frequency,
+    duration histogram and, with ``keypoints``, the similarity dendrogram and trajectory plot."""
+    from ethoflow.moseq import plots, validation
+
+    res, counts, states, config, fps = (
+        syllables.res,
+        syllables.counts,
+        syllables.states,
+        syllables.config,
+        syllables.fps,
+    )
     plots_dir = Path(plots_dir)
     if plots_dir.exists():
         shutil.rmtree(plots_dir)
@@ -278,15 +346,6 @@ def results(
         coords, _, _ = io.load_keypoints_pickle(keypoints)
         validation.similarity_dendrogram(res, coords, config, plots_dir / "similarity_dendrogram.png")
         validation.trajectory_figure(res, coords, config, cfg.skeleton, plots_dir / "trajectories.png", seed=cfg.seed)
-    if grid_movies_dir is not None:
-        write_grid_movies(cfg, res, config, keypoints, grid_movies_dir, root)
-    log.info(
-        "results: %d syllables (%d cover 90%% of frames), median duration %.1f ms",
-        summary["total_syllables"],
-        summary["syllables_90pct_frames"],
-        summary["median_duration_ms"],
-    )
-    return summary
 
 
 def write_grid_movies(
@@ -325,11 +384,7 @@ def write_grid_movies(
         config,
         videos,
         out,
-        rows=gm.rows,
-        cols=gm.cols,
-        before_s=gm.before_s,
-        after_s=gm.after_s,
-        min_frequency=gm.min_frequency,
+        layout=gm,
         skeleton=skeleton,
         seed=cfg.seed,
     )

@@ -1,11 +1,15 @@
-"""Resumable search for the kappa that puts the median syllable duration in a target window.
+"""The kappa maths: the search for the kappa that puts the median syllable duration in a target window.
 
 Keypoint-MoSeq's stickiness hyperparameter kappa sets how long syllables last: the median syllable
 duration grows monotonically (up to sampling noise) with kappa (Wiltschko et al. 2015; Weinreb et al.
 2024, Nat. Methods). Its scale depends on the data, so kappa is searched in log10(kappa).
 
-This module is pure Python (no jax, no keypoint-moseq): the objective is a callable, so the search
-logic is unit-testable with a synthetic ``duration(kappa)``.
+This module is pure Python (no jax, no keypoint-moseq, no files read): the search state record, the
+proposal rules (:func:`next_round`), the status after each round (:func:`update_status`) and the final
+model's outcome (:func:`final_outcome`). The resumable loop that runs it against an objective callable
+and keeps the state file (:func:`ethoflow.moseq.kappa.run_search`, ``load_or_new``, ``read_state``) is
+:mod:`ethoflow.moseq.kappa`, which calls this module and is never called back, so the search logic is
+unit-testable with a synthetic ``duration(kappa)``.
 
 Methods (``x = log10 kappa``, ``f(x) = ln(median duration) - ln(target centre)``, target centre the
 geometric mean of the window):
@@ -35,14 +39,13 @@ restarted from its state file proposes the same kappas and ends at the same answ
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
-from ethoflow.core.errors import EthoflowError, InputError
-from ethoflow.core.io import read_json, write_json
+from ethoflow.core.errors import EthoflowError
+from ethoflow.core.io import write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.core.records import Record, validate_record
 
@@ -226,52 +229,6 @@ def new_state(
     )
 
 
-def read_state(path: str | Path) -> SearchState:
-    """The search state in ``path`` (a stage's ``search_state.json``), validated.
-
-    Raises:
-        InputError: missing file, not JSON, written by another state version, or a missing/mistyped
-            key (file and key named).
-    """
-    data = read_json(path)
-    version = data.get("version") if isinstance(data, dict) else None
-    if version != STATE_VERSION:
-        raise InputError(f"{path}: search state version {version}, expected {STATE_VERSION}: rerun the stage")
-    return SearchState.from_dict(data, path)
-
-
-def load_or_new(path: str | Path, fresh: SearchState) -> SearchState:
-    """The saved state at ``path`` when it matches ``fresh``'s inputs, else ``fresh``.
-
-    A state written by another :data:`STATE_VERSION` (another search method or status set) is
-    discarded, never mixed with this one's trials. A state of this version is validated
-    (:class:`SearchState`); it matches when fingerprint, method, target, bounds, start, max_trials
-    and per_round agree; anything else (another params set, other data) means the saved trials do
-    not apply.
-
-    Raises:
-        InputError: the file is not JSON, or a state of this version has a missing or mistyped key
-            (file and key named; delete the file to start the search afresh).
-    """
-    path = Path(path)
-    if not path.exists():
-        return fresh
-    data = read_json(path)
-    version = data.get("version") if isinstance(data, dict) else None
-    if version != STATE_VERSION:
-        log.info("search state %s has version %s, not %d; starting afresh", path, version, STATE_VERSION)
-        return fresh
-    try:
-        saved = SearchState.from_dict(data, path)
-    except InputError as exc:
-        raise InputError(f"{exc} (delete the file to start the kappa search afresh)") from None
-    keys = ("fingerprint", "method", "target", "bounds", "start", "max_trials", "per_round", "version")
-    if any(getattr(saved, k) != getattr(fresh, k) for k in keys):
-        log.info("search state %s is for other inputs; starting afresh", path)
-        return fresh
-    return saved
-
-
 # ---------------------------------------------------------------------- proposals
 def _bracket(state: SearchState, upto: int | None = None) -> tuple[float, float]:
     """(x_lo, x_hi): largest x measured too short (else lower bound), smallest measured too long
@@ -377,10 +334,15 @@ def propose(state: SearchState) -> list[float]:
     """
     if state.done:
         return []
+    return [x for x, _ in next_round(state)]
+
+
+def next_round(state: SearchState) -> list[tuple[float, str]]:
+    """The next round: (log10 kappa, the rule that proposed it) pairs, at most ``per_round`` and the
+    trials left (empty: nothing left to try). Deterministic: depends only on the recorded trials."""
     x_lo, x_hi = _bracket(state)
     room = state.max_trials - len(state.trials)
-    n = max(0, min(state.per_round, room))
-    return [x for x, _ in _proposals(state, x_lo, x_hi, n)]
+    return _proposals(state, x_lo, x_hi, max(0, min(state.per_round, room)))
 
 
 def _proposals(state: SearchState, x_lo: float, x_hi: float, n: int) -> list[tuple[float, str]]:
@@ -404,8 +366,8 @@ def _proposals(state: SearchState, x_lo: float, x_hi: float, n: int) -> list[tup
     return [(float(round(x, 12)), why) for x, why in out[:n]]
 
 
-def _update(state: SearchState) -> None:
-    """Recompute bracket and status after trials were recorded."""
+def update_status(state: SearchState) -> None:
+    """Recompute bracket, status, chosen trial and message after trials were recorded."""
     x_lo, x_hi = _bracket(state)
     state.bracket = (x_lo, x_hi)
     if not state.trials:
@@ -428,24 +390,19 @@ def _update(state: SearchState) -> None:
             )
         return
     # a measured range bound still on the wrong side proves the target unreachable
+    # (bound, wrong side there, words): still too short at the largest kappa, too long at the smallest
+    wrong_at_bound = ((b, -1, "only", "largest", "lower"), (a, 1, "already", "smallest", "raise"))
     for t in state.trials:
         s = state.side(t.duration)
-        if abs(t.log10_kappa - b) < 1e-9 and s < 0:
-            state.status, state.chosen = "unreachable", t.index
-            state.message = (
-                f"target {state.target[0]:.3g}-{state.target[1]:.3g} frames unreachable: median duration "
-                f"is only {t.duration:.3g} frames at the largest kappa 10^{b:g}; widen the range or "
-                f"lower the target"
-            )
-            return
-        if abs(t.log10_kappa - a) < 1e-9 and s > 0:
-            state.status, state.chosen = "unreachable", t.index
-            state.message = (
-                f"target {state.target[0]:.3g}-{state.target[1]:.3g} frames unreachable: median duration "
-                f"is already {t.duration:.3g} frames at the smallest kappa 10^{a:g}; widen the range or "
-                f"raise the target"
-            )
-            return
+        for bound, wrong, still, end, fix in wrong_at_bound:
+            if abs(t.log10_kappa - bound) < 1e-9 and s == wrong:
+                state.status, state.chosen = "unreachable", t.index
+                state.message = (
+                    f"target {state.target[0]:.3g}-{state.target[1]:.3g} frames unreachable: median duration "
+                    f"is {still} {t.duration:.3g} frames at the {end} kappa 10^{bound:g}; widen the range or "
+                    f"{fix} the target"
+                )
+                return
     if x_hi - x_lo < MIN_BRACKET:
         best = state.best()
         state.status, state.chosen = "unreachable", best.index
@@ -540,77 +497,4 @@ def final_outcome(state: SearchState, final_duration: float, fps: float | None =
     else:
         state.status = search_status
         state.message = f"{state.extra['search_message']}; final model's median duration {ms(final_duration)}"
-    return state
-
-
-def run_search(
-    evaluate: Callable[[Sequence[Trial]], Sequence[tuple[float, str]]],
-    state: SearchState,
-    state_path: str | Path | None,
-    name: Callable[[int, float], str] = lambda i, x: f"trial-{i:02d}",
-    on_trial: Callable[[SearchState, Trial], None] | None = None,
-) -> SearchState:
-    """Run (or resume) the search until a hit, an unreachable target or ``max_trials``.
-
-    Args:
-        evaluate: fits a round of trials; given the trials (index, log10_kappa, kappa, checkpoint
-            name set), returns ``(median duration in frames, checkpoint name)`` for each, in order.
-            It may be called with the rest of an interrupted round (``state.pending``).
-        state: a fresh state or one from :func:`load_or_new`.
-        state_path: the JSON state file, written atomically after every trial (``None``: not saved).
-        name: checkpoint name of trial ``i`` at ``log10 kappa x``.
-        on_trial: called after each recorded trial (logging, tests).
-
-    Returns:
-        The final state (``status`` ``found``, ``at_bound``, ``unreachable`` or ``max_trials``;
-        ``chosen`` the trial to continue from). The stage then records the final model's outcome
-        with :func:`final_outcome`.
-    """
-
-    def save() -> None:
-        if state_path is not None:
-            state.save(state_path)
-
-    _update(state)
-    while not state.done:
-        if not state.pending:
-            x_lo, x_hi = _bracket(state)
-            room = state.max_trials - len(state.trials)
-            xs = _proposals(state, x_lo, x_hi, max(0, min(state.per_round, room)))
-            if not xs:
-                best = state.best()
-                if best is None:
-                    raise SearchError("kappa search proposed nothing and has no trials")
-                state.status, state.chosen = "max_trials", best.index
-                state.message = f"nothing left to try; closest {best.duration:.3g} frames at kappa {best.kappa:.4g}"
-                break
-            base = len(state.trials)
-            state.pending = [
-                Trial(index=base + i, log10_kappa=x, kappa=float(10.0**x), checkpoint=name(base + i, x), why=why)
-                for i, (x, why) in enumerate(xs)
-            ]
-            save()
-        todo = list(state.pending)
-        results = list(evaluate(todo))
-        if len(results) != len(todo):
-            raise SearchError(f"evaluate returned {len(results)} results for {len(todo)} trials")
-        for trial, (duration, ckpt) in zip(todo, results):
-            if duration is None or not math.isfinite(float(duration)) or float(duration) <= 0:
-                raise SearchError(f"trial {trial.index} at kappa {trial.kappa:.4g} gave no valid duration ({duration})")
-            trial.duration, trial.checkpoint = float(duration), str(ckpt)
-            state.trials.append(trial)
-            state.pending = [p for p in state.pending if p.index != trial.index]
-            log.info(
-                "kappa trial %d: kappa %.4g -> median duration %.3g frames (target %.3g-%.3g)",
-                trial.index,
-                trial.kappa,
-                trial.duration,
-                *state.target,
-            )
-            save()
-            if on_trial is not None:
-                on_trial(state, trial)
-        _update(state)
-        save()
-    save()
     return state

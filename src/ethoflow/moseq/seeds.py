@@ -24,7 +24,8 @@ Resumable per seed: a finished seed leaves ``<out>/seed-NN/complete.json`` (corr
 ``seed-NN-fitK``; its fingerprint: the inputs, kappas and params that made it); a rerun fits only the
 seeds without a matching record, and a correction's kappas follow from the recorded medians, so a
 killed loop resumes where it stopped. The stage writes ``<out>/seeds.json`` (EML score and standard
-error per seed, the chosen seed, the loop's fits and status).
+error per seed, the chosen seed, the loop's fits and status); its figures (EML scores, the chosen seed's
+syllables against the runner-up's) are :func:`ethoflow.moseq.plots.seed_figures`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json, write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io, search
+from ethoflow.moseq.durations import syllable_durations
 from ethoflow.moseq.fit import fingerprint, target_frames
+from ethoflow.moseq.inputs import MoseqInputs
+from ethoflow.moseq.kappa import read_state
 from ethoflow.moseq.params import MoseqParams
 
 log = get_logger(__name__)
@@ -119,23 +123,18 @@ class SeedSelection:
         return replace(self, base_spec=base, fit=int(fit), fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16])
 
 
-def new_selection(
-    cfg: MoseqParams,
-    keypoints: str | os.PathLike,
-    pca_dir: str | os.PathLike,
-    arhmm_dir: str | os.PathLike,
-    full_dir: str | os.PathLike,
-    out: str | os.PathLike,
-) -> SeedSelection:
-    """The selection for these inputs: kappas from the searches' configs (``arhmm_dir/config.yml``,
-    ``full_dir/config.yml``), the AR-HMM's ``num_states`` (its config), ``moseq.model.seg_length``,
-    iterations ``moseq.arhmm.arhmm_iters`` and ``moseq.full.full_iters``; the duration-vs-kappa slope
-    of the full-model search (``full_dir/search_state.json``; without it the search's prior slope).
+def new_selection(cfg: MoseqParams, inputs: MoseqInputs, out: str | os.PathLike) -> SeedSelection:
+    """The selection for these inputs (``inputs.keypoints`` and ``inputs.pca_dir`` the model's data):
+    kappas from the searches' configs (``arhmm_dir/config.yml``, ``full_dir/config.yml``), the AR-HMM's
+    ``num_states`` (its config), ``moseq.model.seg_length``, iterations ``moseq.arhmm.arhmm_iters`` and
+    ``moseq.full.full_iters``; the duration-vs-kappa slope of the full-model search
+    (``full_dir/search_state.json``; without it the search's prior slope). Seed fits go to ``out``.
 
     Raises:
         InputError: an input is missing.
     """
-    keypoints, pca_dir = Path(keypoints), Path(pca_dir)
+    keypoints, pca_dir = inputs.need("keypoints"), inputs.need("pca_dir")
+    arhmm_dir, full_dir = inputs.arhmm_dir, inputs.full_dir
     inputs = [keypoints, pca_dir / "pca.p", pca_dir / "config.yml"]
     for f in inputs:
         if not f.exists():
@@ -159,7 +158,7 @@ def new_selection(
     fp = fingerprint({k: v for k, v in base.items() if k not in ("project_dir", "keypoints", "pca_dir")}, inputs)
     window = target_frames(cfg.full.target_duration_ms, fps)
     state_file = Path(full_dir) / "search_state.json"
-    slope = search.duration_slope(search.read_state(state_file)) if state_file.exists() else search.PRIOR_SLOPE
+    slope = search.duration_slope(read_state(state_file)) if state_file.exists() else search.PRIOR_SLOPE
     return SeedSelection(
         Path(out).resolve(),
         seeds,
@@ -242,8 +241,6 @@ def seed_median_duration(checkpoint: str | os.PathLike) -> float:
     run lengths of the per-frame syllables of ``keypoint_moseq.extract_results``, every session."""
     import keypoint_moseq as kpms
 
-    from ethoflow.moseq.results import syllable_durations
-
     model, _, metadata, _ = kpms.load_checkpoint(path=str(checkpoint))
     return float(np.median(syllable_durations(kpms.extract_results(model, metadata, save_results=False))))
 
@@ -315,51 +312,69 @@ def closed_loop(
     """
     fits: list[dict[str, Any]] = []
     points: list[tuple[float, float]] = []
-    lo, hi = sel.window_frames
     current = sel
     for k in range(1, sel.max_final_fits + 1):
         if k > 1:
-            x = corrected_log10_kappa(points, sel.window_frames, sel.slope)
-            shift = x - math.log10(sel.kappas["full"])
-            current = sel.refit(k, sel.kappas["arhmm"] * 10.0**shift, sel.kappas["full"] * 10.0**shift)
-            log.info(
-                "moseq_seeds: final fit %d of %d: no seed inside the window, kappas moved by %+.2f decades "
-                "(arhmm %.4g, full %.4g; search slope %.3f ln/decade)",
-                k,
-                sel.max_final_fits,
-                shift,
-                current.kappas["arhmm"],
-                current.kappas["full"],
-                sel.slope,
-            )
+            current = _corrected(sel, k, points)
         todo = pending_seeds(current)
         if todo:
             log.info("moseq_seeds: final fit %d: fitting seeds %s (%d of %d)", k, todo, len(todo), len(sel.seeds))
             fit_seeds(current, todo)
         medians = np.array([seed_median_duration(current.checkpoint(s)) for s in sel.seeds])
-        kpms_medians = [_record_median(current, s) for s in sel.seeds]
-        ms = medians * 1000.0 / sel.fps
-        fits.append(
-            {
-                "fit": k,
-                "kappa": current.kappas,
-                "log10_kappa": {m: round(math.log10(v), 4) for m, v in current.kappas.items()},
-                "median_duration_ms": {str(s): round(float(v), 3) for s, v in zip(sel.seeds, ms)},
-                "kpms_median_duration_ms": {
-                    str(s): None if v is None else round(v * 1000.0 / sel.fps, 3)
-                    for s, v in zip(sel.seeds, kpms_medians)
-                },
-                "spread_ms": {
-                    "min": round(float(ms.min()), 3),
-                    "median": round(float(np.median(ms)), 3),
-                    "max": round(float(ms.max()), 3),
-                },
-                "seeds_in_window": int(((medians >= lo) & (medians <= hi)).sum()),
-            }
-        )
+        fits.append(_fit_entry(sel, current, k, medians))
         points.append((math.log10(current.kappas["full"]), float(np.median(medians))))
         if fits[-1]["seeds_in_window"]:
             break
+    loop = _loop_outcome(sel, fits)
+    return current, score_and_choose(current, medians, loop)
+
+
+def _corrected(sel: SeedSelection, k: int, points: list[tuple[float, float]]) -> SeedSelection:
+    """Final fit ``k`` of ``sel``: both kappas moved by the decades that take the full-model kappa to
+    :func:`corrected_log10_kappa` of the fits so far (``points``: (log10 full kappa, median frames))."""
+    x = corrected_log10_kappa(points, sel.window_frames, sel.slope)
+    shift = x - math.log10(sel.kappas["full"])
+    current = sel.refit(k, sel.kappas["arhmm"] * 10.0**shift, sel.kappas["full"] * 10.0**shift)
+    log.info(
+        "moseq_seeds: final fit %d of %d: no seed inside the window, kappas moved by %+.2f decades "
+        "(arhmm %.4g, full %.4g; search slope %.3f ln/decade)",
+        k,
+        sel.max_final_fits,
+        shift,
+        current.kappas["arhmm"],
+        current.kappas["full"],
+        sel.slope,
+    )
+    return current
+
+
+def _fit_entry(sel: SeedSelection, current: SeedSelection, k: int, medians: np.ndarray) -> dict[str, Any]:
+    """One final fit's entry of ``loop.fits``: its kappas, every seed's median duration (ms, ours from
+    ``medians`` in frames and kpms' from the completion records), their spread, seeds inside the window."""
+    lo, hi = sel.window_frames
+    kpms_medians = [_record_median(current, s) for s in sel.seeds]
+    ms = medians * 1000.0 / sel.fps
+    return {
+        "fit": k,
+        "kappa": current.kappas,
+        "log10_kappa": {m: round(math.log10(v), 4) for m, v in current.kappas.items()},
+        "median_duration_ms": {str(s): round(float(v), 3) for s, v in zip(sel.seeds, ms)},
+        "kpms_median_duration_ms": {
+            str(s): None if v is None else round(v * 1000.0 / sel.fps, 3) for s, v in zip(sel.seeds, kpms_medians)
+        },
+        "spread_ms": {
+            "min": round(float(ms.min()), 3),
+            "median": round(float(np.median(ms)), 3),
+            "max": round(float(ms.max()), 3),
+        },
+        "seeds_in_window": int(((medians >= lo) & (medians <= hi)).sum()),
+    }
+
+
+def _loop_outcome(sel: SeedSelection, fits: list[dict[str, Any]]) -> dict[str, Any]:
+    """The loop's summary (``seeds.json``'s ``loop``) from its final fits, logged: ``found`` (a seed
+    inside at the first fit), ``corrected`` (after corrections) or ``drifted`` (budget spent)."""
+    lo, hi = sel.window_frames
     n = len(fits)
     inside = fits[-1]["seeds_in_window"] > 0
     lo_ms, hi_ms = (round(v * 1000.0 / sel.fps, 3) for v in (lo, hi))
@@ -386,7 +401,7 @@ def closed_loop(
         "fits": fits,
     }
     (log.info if inside else log.warning)("moseq_seeds: %s: %s", status, message)
-    return current, score_and_choose(current, medians, loop)
+    return loop
 
 
 def score_and_choose(
@@ -468,86 +483,3 @@ def chosen_checkpoint(seeds_dir: str | os.PathLike) -> tuple[Path, str]:
     if not path.exists():
         raise InputError(f"{path} missing: run moseq_seeds first")
     return Path(seeds_dir), read_json(path)["chosen"]["name"]
-
-
-def seed_figures(
-    sel: SeedSelection, summary: dict[str, Any], eml_png: str | os.PathLike, confusion_png: str | os.PathLike
-) -> None:
-    """keypoint-moseq's ``plot_eml_scores`` (EML score +- standard error per seed) and the confusion
-    matrix of the chosen seed's syllables against the runner-up's (same frames; rows normalised;
-    :func:`confusion_figure`, kpms' ``plot_confusion_matrix`` computation drawn to stay readable), saved
-    with :func:`ethoflow.core.io.save_figure` (100 dpi)."""
-    import keypoint_moseq as kpms
-
-    from ethoflow.core.io import save_figure
-
-    seeds = list(sel.seeds)
-    scores = np.array([summary["eml"][str(s)] for s in seeds])
-    sems = np.array([summary["eml_sem"][str(s)] for s in seeds])
-    fig, _ = kpms.plot_eml_scores(scores, sems, [sel.name(s) for s in seeds])
-    save_figure(fig, eml_png, dpi=100)
-    order = sorted(seeds, key=lambda s: (-summary["eml"][str(s)], s))
-    results = []
-    for s in order[:2]:
-        model, _, metadata, _ = kpms.load_checkpoint(path=str(sel.checkpoint(s)))
-        res = kpms.extract_results(model, metadata, save_results=False)
-        results.append({k: res[k] for k in sorted(res)})
-    fig = confusion_figure(
-        results[0], results[1], f"{sel.name(order[0])} (chosen)", f"{sel.name(order[1])} (runner-up)"
-    )
-    save_figure(fig, confusion_png, dpi=100)
-
-
-def confusion_matrix(res1: dict, res2: dict, min_frequency: float = 0.005) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row-normalised confusion of two models' syllables on the same frames, as keypoint-moseq's
-    ``plot_confusion_matrix`` computes it (syllables above ``min_frequency`` of the frames in each
-    model; rows ordered by kpms' ``hierarchical_clustering_order``, columns by their row of maximum),
-    without dividing by empty rows (kpms warns ``invalid value encountered in divide`` there).
-
-    Returns:
-        (C (n1, n2) probabilities, the row syllables (n1,), the column syllables (n2,)).
-    """
-    from jax_moseq.utils import get_frequencies
-    from keypoint_moseq.viz import hierarchical_clustering_order
-
-    s1 = np.concatenate([np.asarray(res1[k]["syllable"]) for k in sorted(res1)])
-    s2 = np.concatenate([np.asarray(res2[k]["syllable"]) for k in sorted(res2)])
-    counts = np.zeros((s1.max() + 1, s2.max() + 1))
-    np.add.at(counts, (s1, s2), 1)
-    rows = counts.sum(axis=1, keepdims=True)
-    C = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
-    ix1 = np.flatnonzero(np.asarray(get_frequencies(s1)) > min_frequency)
-    ix2 = np.flatnonzero(np.asarray(get_frequencies(s2)) > min_frequency)
-    C = C[np.ix_(ix1, ix2)]
-    if len(ix1) > 1:
-        order = hierarchical_clustering_order(C)
-        C, ix1 = C[order], ix1[order]
-    cols = np.argsort(np.argmax(C, axis=0), kind="stable")
-    return C[:, cols], ix1, ix2[cols]
-
-
-def confusion_figure(res1: dict, res2: dict, label1: str, label2: str):
-    """The confusion matrix of :func:`confusion_matrix` as a figure readable at any number of
-    syllables: the figure grows with the matrix (0.22 inch per syllable, 4-14 inches), tick labels
-    shrink to fit (6-9 pt) and, past 40 syllables, only every k-th is labelled."""
-    from matplotlib.figure import Figure
-
-    C, ix1, ix2 = confusion_matrix(res1, res2)
-    n = max(len(ix1), len(ix2), 1)
-    side = float(np.clip(0.22 * n + 2.0, 4.0, 14.0))
-    fig = Figure(figsize=(side + 1.2, side))
-    ax = fig.subplots()
-    im = ax.imshow(C, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto", interpolation="nearest")
-    font = float(np.clip(9.0 - n / 10.0, 6.0, 9.0))
-    for ix, set_ticks in ((ix2, ax.set_xticks), (ix1, ax.set_yticks)):
-        step = max(1, int(np.ceil(len(ix) / 40)))
-        pos = np.arange(0, len(ix), step)
-        set_ticks(pos, [str(int(ix[i])) for i in pos], fontsize=font)
-    ax.tick_params(axis="x", labelrotation=90)
-    ax.set_xlabel(f"{label2}: syllable")
-    ax.set_ylabel(f"{label1}: syllable")
-    ax.set_title("syllable confusion (rows sum to 1)", fontsize=10)
-    cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    cbar.set_label("P(column syllable | row syllable)")
-    fig.tight_layout()
-    return fig

@@ -10,19 +10,22 @@ trials (one Slurm job array per round on a cluster, one after another in-process
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ethoflow import dispatch
-from ethoflow.core.logging import get_logger
 from ethoflow.core.params import DEFAULT_PARAMS
-from ethoflow.moseq import fit, kappa, prepare, seeds
+from ethoflow.moseq import fit, kappa, kpms_warnings, prepare, seeds
+from ethoflow.moseq import plots as moseq_plots
+from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.search import SearchState
 
-log = get_logger(__name__)
-
 PathLike = str | os.PathLike
+
+# a stage process: keypoint-moseq's warnings name their source (see ethoflow.moseq.kpms_warnings)
+kpms_warnings.install()
 
 
 def run_moseq_load(cfg: MoseqParams, *, out: PathLike, root: PathLike = ".") -> dict[str, Any]:
@@ -51,28 +54,37 @@ def run_moseq_pca(
     return prepare.pca(cfg, outliers_dir, out, scree, metrics, pcs_png=pcs)
 
 
+def _compute_options(
+    stage: str, compute: dispatch.ComputeParams | None, params_path: PathLike
+) -> tuple[dispatch.ComputeParams, dict[str, Any]]:
+    """The ``compute`` params (read from ``params_path`` when ``None``) and ``stage``'s moseq compute
+    options, checked (:func:`ethoflow.moseq.fit.check_options`).
+
+    Raises:
+        ethoflow.core.errors.ParamsError: bad ``compute.stages.<stage>.options``.
+    """
+    compute = compute or dispatch.load_compute(params_path)
+    return compute, fit.check_options(compute.resources(stage).options, stage, params_path)
+
+
 def _search_and_fit(
     ks: kappa.KappaSearch, compute: dispatch.ComputeParams | None, params_path: PathLike
 ) -> SearchState:
-    """Run (or resume) a kappa search and its final fit, dispatching every fit."""
-    compute = compute or dispatch.load_compute(params_path)
-    options = fit.check_options(compute.resources(ks.stage).options, ks.stage, params_path)
+    """Run (or resume) a kappa search and its final fit (:func:`ethoflow.moseq.kappa.search_and_fit`),
+    dispatching every fit: a round of trials as one job array, the final fit as one job."""
+    compute, options = _compute_options(ks.stage, compute, params_path)
     run_spec = {"options": options, "root": str(Path.cwd())}
-    state = kappa.open_search(ks)
-    if kappa.is_complete(state):
-        log.info("%s: search and final fit already complete (kappa %.4g)", ks.stage, state.extra["kappa"])
-        return state
 
     def fit_round(specs: list[dict[str, Any]]) -> list[tuple[float, str]]:
         specs = [{**s, **run_spec} for s in specs]
         if len(specs) == 1:  # one trial: recorded as soon as it is done
-            return [dispatch.run(fit.fit_trial, specs[0], stage=ks.stage, compute=compute)]
+            return [dispatch.run(fit.fit_trial, spec=specs[0], stage=ks.stage, compute=compute)]
         return dispatch.map_array(fit.fit_trial, specs, stage=ks.stage, compute=compute)
 
-    state = kappa.run_kappa_search(ks, state, fit_round)
-    spec = {**kappa.final_fit_spec(ks, state), **run_spec}
-    final = dispatch.run(fit.continue_fit, spec, stage=ks.stage, compute=compute)
-    return kappa.finish_search(ks, state, final)
+    def fit_final(spec: dict[str, Any]) -> dict[str, float]:
+        return dispatch.run(fit.continue_fit, spec={**spec, **run_spec}, stage=ks.stage, compute=compute)
+
+    return kappa.search_and_fit(ks, fit_round, fit_final)
 
 
 def run_moseq_arhmm(
@@ -111,10 +123,7 @@ def run_moseq_full(
 def run_moseq_seeds(
     cfg: MoseqParams,
     *,
-    keypoints: PathLike,
-    pca_dir: PathLike,
-    arhmm_dir: PathLike,
-    full_dir: PathLike,
+    inputs: MoseqInputs | Mapping[str, PathLike],
     out: PathLike,
     eml_plot: PathLike,
     confusion_plot: PathLike,
@@ -122,21 +131,22 @@ def run_moseq_seeds(
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict[str, Any]:
     """moseq_seeds: the final model fitted from ``moseq.seeds.n_seeds`` seeds at the kappas of
-    ``arhmm_dir`` and ``full_dir`` (one :func:`ethoflow.moseq.fit.fit_seed` per seed, as one job
-    array through :func:`ethoflow.dispatch.map_array`; seeds already fitted for these inputs are
-    skipped), refitted at corrected kappas while no seed lands in the target window (within
-    ``moseq.seeds.max_final_fits``, :func:`ethoflow.moseq.seeds.closed_loop`), scored by EML; the
-    highest inside the window is chosen. Writes ``out/seed-NN/`` (a DVC persist out),
-    ``out/seeds.json`` and the two figures. See :mod:`ethoflow.moseq.seeds`.
+    ``inputs.arhmm_dir`` and ``inputs.full_dir`` on ``inputs.keypoints`` and ``inputs.pca_dir`` (one
+    :func:`ethoflow.moseq.fit.fit_seed` per seed, as one job array through
+    :func:`ethoflow.dispatch.map_array`; seeds already fitted for these inputs are skipped), refitted
+    at corrected kappas while no seed lands in the target window (within ``moseq.seeds.max_final_fits``,
+    :func:`ethoflow.moseq.seeds.closed_loop`), scored by EML; the highest inside the window is chosen.
+    Writes ``out/seed-NN/`` (a DVC persist out), ``out/seeds.json`` and the two figures. See
+    :mod:`ethoflow.moseq.seeds`. ``inputs``: a :class:`~ethoflow.moseq.inputs.MoseqInputs` or a mapping
+    of its field names (the stage script's arguments).
 
     Raises:
         ethoflow.core.errors.ParamsError: bad ``compute.stages.moseq_seeds.options``.
         ethoflow.core.errors.InputError: a missing input.
     """
     stage = "moseq_seeds"
-    compute = compute or dispatch.load_compute(params_path)
-    options = fit.check_options(compute.resources(stage).options, stage, params_path)
-    sel = seeds.new_selection(cfg, keypoints, pca_dir, arhmm_dir, full_dir, out)
+    compute, options = _compute_options(stage, compute, params_path)
+    sel = seeds.new_selection(cfg, MoseqInputs.coerce(inputs), out)
 
     def fit_seeds(selection: seeds.SeedSelection, todo: list[int]) -> None:
         specs = [{**selection.spec(s), "options": options, "root": str(Path.cwd())} for s in todo]
@@ -146,43 +156,36 @@ def run_moseq_seeds(
 
     jaxcache.enable()
     sel, summary = seeds.closed_loop(sel, fit_seeds)
-    seeds.seed_figures(sel, summary, eml_plot, confusion_plot)
+    moseq_plots.seed_figures(sel, summary, eml_plot, confusion_plot)
     return summary
 
 
 def run_moseq_results(
     cfg: MoseqParams,
     *,
-    arhmm_dir: PathLike,
-    full_dir: PathLike,
-    pca_summary: PathLike,
+    inputs: MoseqInputs | Mapping[str, PathLike | None],
     out: PathLike,
     summary: PathLike,
     plots: PathLike,
     metrics: PathLike,
-    seeds_dir: PathLike | None = None,
-    keypoints: PathLike | None = None,
     grid_movies: PathLike | None = None,
 ) -> dict[str, Any]:
-    """moseq_results: the chosen seed's model of ``seeds_dir`` (or, without it, the final model in
-    ``full_dir``) -> reindexed model, per-frame syllables (HDF5 + CSV) in ``out``, ``summary`` JSON,
-    figures in ``plots``, headline ``metrics``, grid movies per syllable in ``grid_movies`` (from the
-    ``keypoints`` pickle and the videos named in params). See :func:`ethoflow.moseq.results.results`."""
+    """moseq_results: the chosen seed's model of ``inputs.seeds_dir`` (or, without it, the final model
+    in ``inputs.full_dir``) -> reindexed model, per-frame syllables (HDF5 + CSV) in ``out``, ``summary``
+    JSON, figures in ``plots``, headline ``metrics``, grid movies per syllable in ``grid_movies`` (from
+    the ``inputs.keypoints`` pickle and the videos named in params); ``inputs.pca_summary``: the PCA
+    summary JSON (``inputs``: a :class:`~ethoflow.moseq.inputs.MoseqInputs` or a mapping of its field
+    names). See :func:`ethoflow.moseq.results.results`."""
     from ethoflow.moseq import results
 
-    return results.results(
-        cfg,
-        arhmm_dir,
-        full_dir,
-        pca_summary,
-        out,
-        summary,
-        plots,
-        metrics,
-        seeds_dir=seeds_dir,
-        keypoints=keypoints,
-        grid_movies_dir=grid_movies,
+    outputs = results.ResultsOutputs(
+        out=Path(out),
+        summary=Path(summary),
+        plots=Path(plots),
+        metrics=Path(metrics),
+        grid_movies=None if grid_movies is None else Path(grid_movies),
     )
+    return results.results(cfg, MoseqInputs.coerce(inputs), outputs)
 
 
 def run_moseq_apply(
@@ -202,18 +205,17 @@ def run_moseq_apply(
     ``metrics``. See
     :func:`ethoflow.moseq.apply.apply_to_sessions` (dispatched as one job)."""
     stage = f"moseq_apply@{set_name}"
-    compute = compute or dispatch.load_compute(params_path)
-    options = fit.check_options(compute.resources(stage).options, stage, params_path)
+    compute, options = _compute_options(stage, compute, params_path)
     return dispatch.run(
         _apply_job,
-        cfg,
-        set_name,
-        str(model_dir),
-        str(out),
-        str(plots),
-        options,
-        str(Path.cwd()),
-        None if metrics is None else str(metrics),
+        cfg=cfg,
+        set_name=set_name,
+        model_dir=str(model_dir),
+        out=str(out),
+        plots=str(plots),
+        options=options,
+        root=str(Path.cwd()),
+        metrics=None if metrics is None else str(metrics),
         stage=stage,
         compute=compute,
     )

@@ -30,6 +30,8 @@ import numpy as np
 from ethoflow.core.errors import InputError, ParamsError
 from ethoflow.core.io import atomic_path
 from ethoflow.core.logging import get_logger
+from ethoflow.moseq.durations import run_lengths
+from ethoflow.moseq.params import GridMovieParams
 
 log = get_logger(__name__)
 
@@ -70,11 +72,7 @@ def grid_movies(
     config: dict[str, Any],
     video_paths: dict[str, str],
     out_dir: str | os.PathLike,
-    rows: int = 2,
-    cols: int = 3,
-    before_s: float = 0.2,
-    after_s: float = 0.5,
-    min_frequency: float = 0.005,
+    layout: GridMovieParams | None = None,
     skeleton: list[list[str]] | None = None,
     seed: int = 0,
 ) -> list[Path]:
@@ -85,9 +83,11 @@ def grid_movies(
         coordinates: {session: (T, K, D)} keypoints (for the crops and the keypoint overlay).
         config: the model's kpms config (``fps``, ``bodyparts``, ``use_bodyparts``).
         video_paths: {session: video file}; every session of ``results`` needs one.
-        rows, cols: instances per movie; a syllable with fewer instances gets no movie (kpms).
-        before_s / after_s: seconds shown before / after each instance's onset.
-        min_frequency: syllables below this fraction of frames get no movie.
+        layout: the movies' layout (``moseq.results.grid_movies``; default: its defaults): ``rows``,
+            ``cols`` instances per movie (a syllable with fewer instances gets no movie, kpms);
+            ``before_s`` / ``after_s`` seconds shown before / after each instance's onset;
+            ``min_frequency``: syllables below this fraction of frames get no movie. Its
+            ``video_paths`` are not read (``video_paths`` gives the files).
         skeleton: bodypart pairs drawn over the keypoints (``None``: the config's).
         seed: kpms samples the instances with numpy's global generator; it is seeded with this.
 
@@ -109,17 +109,18 @@ def grid_movies(
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    layout = layout if layout is not None else GridMovieParams()
     np.random.seed(seed)  # kpms samples instances with numpy's global generator
     kpms.generate_grid_movies(
         results,
         output_dir=str(out),
         video_paths={k: str(video_paths[k]) for k in results},
         coordinates=coordinates,
-        rows=rows,
-        cols=cols,
-        before_onset_sec=before_s,
-        after_onset_sec=after_s,
-        min_frequency=min_frequency,
+        rows=layout.rows,
+        cols=layout.cols,
+        before_onset_sec=layout.before_s,
+        after_onset_sec=layout.after_s,
+        min_frequency=layout.min_frequency,
         fps=float(config["fps"]),
         bodyparts=config["bodyparts"],
         use_bodyparts=config["use_bodyparts"],
@@ -347,7 +348,6 @@ def duration_figure(
     import keypoint_moseq as kpms
 
     from ethoflow.core.io import save_figure
-    from ethoflow.moseq.results import run_lengths
 
     durations = np.concatenate([run_lengths(np.asarray(r["syllable"])) for r in results.values()])
     lim = int(np.percentile(durations, 95))
