@@ -26,7 +26,7 @@ log = get_logger(__name__)
 #: the per-item evaluation summary inside each layer's out folder
 LAYER_METRICS = "metrics.json"
 #: each rate comes with the held-out event count and its 95% interval (bootstrap over events,
-#: :func:`ethoflow.acoustic.evaluation.evaluate.event_intervals`): ``events``, ``f1_ci95_lo``, ``f1_ci95_hi``, ...
+#: :func:`ethoflow.acoustic.evaluation.matching.event_intervals`): ``events``, ``f1_ci95_lo``, ``f1_ci95_hi``, ...
 HEADLINE_KEYS = ("f1", "precision", "recall")
 INTERVAL_KEYS = ("events", *(f"{k}_ci95_{e}" for k in HEADLINE_KEYS for e in ("lo", "hi")))
 #: what each layer's metrics.json reports under ``chosen`` and the headline repeats: the post-processing
@@ -71,7 +71,7 @@ def confusion_rows(det: pd.DataFrame, gt: pd.DataFrame, tapes: set[str] | None) 
 def _layer_summary(m: dict[str, Any], head_group: str) -> dict[str, Any]:
     """One layer's summary entry from its ``metrics.json`` ``m``: the Hungarian scores of ``head_group``
     with their 95% intervals, greedy F1 and the ``chosen`` post-processing / RF counts."""
-    from ethoflow.acoustic.evaluation.evaluate import event_intervals
+    from ethoflow.acoustic.evaluation.matching import event_intervals
 
     hm = m["groups"][head_group].get("hungarian", {})
     gm = m["groups"][head_group].get("greedy", {})
@@ -144,7 +144,7 @@ def _headline(summary: dict[str, Any], detect_dir: str | Path | None, detect_set
     Raises:
         InputError: a detection set's ``metrics.json`` is missing.
     """
-    from ethoflow.acoustic.evaluation.evaluate import event_intervals
+    from ethoflow.acoustic.evaluation.matching import event_intervals
 
     headline: dict[str, Any] = {
         f"{v}-{s}": {
@@ -200,7 +200,7 @@ def build_report(
     Raises:
         InputError: an expected evaluation file is missing (run the evaluate/rf stages first).
     """
-    from ethoflow.acoustic.evaluation.evaluate import HELDOUT_ROLES, ground_truth
+    from ethoflow.acoustic.evaluation.matching import HELDOUT_ROLES, ground_truth
 
     index = read_json(corpus)
     got = _Collected()
