@@ -57,6 +57,7 @@ from ethoflow.acoustic.inference.resume import STATE, STATE_VERSION, content_sha
 from ethoflow.acoustic.inference.streaming import Detector, TapeReader, load_detector, stream_windows
 from ethoflow.acoustic.inference.truth import read_truth, score_against_truth
 from ethoflow.acoustic.params import AcousticParams, DetectSet, PredictSetting
+from ethoflow.acoustic.reporting.plots import timeline_png
 from ethoflow.core import InputError, atomic_path, get_logger, progress, write_json
 from ethoflow.core.io import release_freed_memory
 
@@ -134,34 +135,6 @@ def describe_detections(
             raise InputError(f"RF filter expects features {missing[:5]} that ethoflow does not compute")
         d["rf_prob"] = rf_probabilities(rf, X) if len(X) else np.zeros(0)
     return d
-
-
-def timeline_png(windows: pd.DataFrame, det: pd.DataFrame, threshold: float, title: str, path: str | Path) -> None:
-    """Window probability over time (max per pixel column for long tapes), detections shaded."""
-    import matplotlib.pyplot as plt
-
-    from ethoflow.core import save_figure
-
-    fig, ax = plt.subplots(figsize=(10, 2.4), dpi=100)
-    t = ((windows.start_s + windows.end_s) / 2).to_numpy(float)
-    p = windows.prob.to_numpy(float)
-    if len(t) > 4000:  # keep peaks visible: max over equal bins
-        edges = np.linspace(t[0], t[-1], 2001)
-        k = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, 1999)
-        pm = np.zeros(2000)
-        np.maximum.at(pm, k, p)
-        t, p = (edges[:-1] + edges[1:]) / 2, pm
-    ax.plot(t / 60 if t.size and t[-1] > 600 else t, p, lw=0.6, color="0.3")
-    scale = 60 if t.size and t[-1] > 600 else 1
-    for r in det.itertuples(index=False):
-        ax.axvspan(r.start_s / scale, r.end_s / scale, color="tab:orange", alpha=0.35, lw=0)
-    ax.axhline(threshold, color="tab:red", lw=0.6, ls="--")
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("time (min)" if scale == 60 else "time (s)")
-    ax.set_ylabel("P(call)")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, path)
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
