@@ -34,7 +34,7 @@ def read_truth(
     cfg: AcousticParams, ds: DetectSet, recs: list[tuple[str, Path]]
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Annotated target events of a detection set's recordings from its ``truth`` (any crowsetta format),
-    read by the corpus stage's readers (``ethoflow.acoustic.data.corpus._read_source``, crowsetta) and
+    read by the corpus stage's readers (:func:`ethoflow.acoustic.data.annotations.read_source`, crowsetta) and
     cleaned with ``acoustic.corpus``'s label map, overlap policy and merge gap (notes -> bouts).
 
     Returns:
@@ -42,7 +42,8 @@ def read_truth(
         covers (n may be 0 when all its labels map to non-targets); problems met while reading, each naming
         its file).
     """
-    from ethoflow.acoustic.data.corpus import Problems, _map_label, _read_source, merge_events, resolve_overlaps
+    from ethoflow.acoustic.data.annotations import Problems, read_source
+    from ethoflow.acoustic.data.corpus import _map_label, merge_events, resolve_overlaps
     from ethoflow.acoustic.params import SourceParams
 
     files = truth_files(ds.truth, ds.truth_format)
@@ -69,7 +70,7 @@ def read_truth(
                     label_column=ds.truth_label_column,
                 )
                 quiet = Problems()
-                for e in _read_source(src, Path("/"), quiet, cfg.corpus.bad_rows):
+                for e in read_source(src, Path("/"), quiet, cfg.corpus.bad_rows):
                     audio = Path(e["file"])
                     rid = by_stem.get(audio.stem)
                     key = (rid, str(e["annot"]), e["row"], e["start_s"])
