@@ -152,7 +152,7 @@ def finch_params(
 
 def split_and_merged(det, gt) -> tuple[int, int]:
     """(annotated bouts overlapped by >= 2 detections, detections overlapping >= 2 bouts), per recording."""
-    from ethoflow.acoustic.evaluation.evaluate import iou_matrix
+    from ethoflow.acoustic.evaluation.matching import iou_matrix
 
     split = merged = 0
     for rec, g in gt.groupby("recording"):
@@ -169,7 +169,9 @@ def score_modes(wd: Path, name: str, train_seed: int) -> list[dict]:
     """Held-out scores of one variant's predictions under every post-processing mode (:data:`MODES`)."""
     import pandas as pd
 
-    from ethoflow.acoustic.evaluation.evaluate import choose_postprocess, detect_all, evaluate_detections, ground_truth
+    from ethoflow.acoustic.evaluation.chaining import detect_all
+    from ethoflow.acoustic.evaluation.matching import evaluate_detections, ground_truth
+    from ethoflow.acoustic.evaluation.postprocess import choose_postprocess
     from ethoflow.acoustic.params import EvaluateParams
     from ethoflow.acoustic.records import read_variant_index
     from ethoflow.core import read_json

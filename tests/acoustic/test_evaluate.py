@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow.acoustic.evaluation.evaluate import (
-    chain_windows,
+from ethoflow.acoustic.evaluation.chaining import chain_windows
+from ethoflow.acoustic.evaluation.matching import (
     counts,
     evaluate_detections,
     iou_1d,
@@ -126,7 +126,7 @@ def test_evaluate_detections_groups_by_role():
 
 
 def test_event_intervals_give_the_event_count_and_a_seeded_95pct_interval_around_each_rate():
-    from ethoflow.acoustic.evaluation.evaluate import event_intervals
+    from ethoflow.acoustic.evaluation.matching import event_intervals
 
     small, large = event_intervals(14, 3, 5), event_intervals(140, 30, 50)
     assert small["events"] == 19 and large["events"] == 190

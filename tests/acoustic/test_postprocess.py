@@ -7,13 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow.acoustic.evaluation.evaluate import (
-    chain_windows,
-    choose_postprocess,
-    detection_postprocess,
-    match_hungarian,
-    merge_intervals,
-)
+from ethoflow.acoustic.evaluation.chaining import chain_windows, merge_intervals
+from ethoflow.acoustic.evaluation.matching import match_hungarian
+from ethoflow.acoustic.evaluation.postprocess import choose_postprocess, detection_postprocess
 from ethoflow.acoustic.frontend.spectrogram import window_starts
 from ethoflow.acoustic.params import AcousticParams, EvaluateParams
 from ethoflow.core import InputError, ParamsError, write_json

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import ethoflow.acoustic.inference.detect as detect_mod
+import ethoflow.acoustic.inference.resume as resume_mod
 from ethoflow.acoustic.inference.detect import detect_set
 from ethoflow.acoustic.inference.predict import predict_power, predict_recordings
 from ethoflow.acoustic.inference.streaming import TapeReader, load_detector, stream_windows
@@ -90,8 +90,8 @@ def test_detect_does_not_rehash_unchanged_recordings_and_records_stay_keyed_by_c
     model = shutil.copy(d / "model.pt", tmp_path / "model.pt")
     os.utime(model, ns=(OLD_NS, OLD_NS))
     cfg = _cfg(d, thr, data_dir=str(tmp_path), recordings=str(tapes), model=str(model))
-    hashed, real = [], detect_mod.sha256_file
-    monkeypatch.setattr(detect_mod, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    hashed, real = [], resume_mod.sha256_file
+    monkeypatch.setattr(resume_mod, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
 
     detect_set(cfg, "demo", tmp_path / "out")
     assert sorted(hashed) == ["H01.flac", "T01_r1.wav", "model.pt"]
@@ -119,8 +119,8 @@ def test_a_file_changed_just_now_is_not_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("ETHOFLOW_ROOT", str(tmp_path))
     f = tmp_path / "a.wav"
     f.write_bytes(b"x" * 100)
-    assert detect_mod._sha256(f) == detect_mod.sha256_file(f)
+    assert resume_mod.content_sha256(f) == resume_mod.sha256_file(f)
     assert not list((tmp_path / ".ethoflow" / "hash-cache").glob("*.json"))
     os.utime(f, ns=(time.time_ns() - 5 * 10**9,) * 2)
-    detect_mod._sha256(f)
+    resume_mod.content_sha256(f)
     assert len(list((tmp_path / ".ethoflow" / "hash-cache").glob("*.json"))) == 1

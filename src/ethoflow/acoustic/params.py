@@ -14,7 +14,7 @@ Layout::
       detect:     sets: name -> detection set on unannotated recordings; DVC ``foreach``
       external:   name -> an existing (ANIMAL-SPOT) model file evaluated beside the variants; DVC ``matrix``
 
-Over 500 lines on purpose: one model per subsection above, in that order, with the cross-field checks
+Why this module is long: one model per subsection above, in that order, with the cross-field checks
 between them, so the whole section reads in one file as ``params.yaml`` lays it out.
 """
 

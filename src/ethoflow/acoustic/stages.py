@@ -246,19 +246,12 @@ def run_acoustic_report(cfg: AcousticParams, paths: ReportPaths, params_path: st
     """
     from ethoflow.acoustic.reporting.report import build_report
 
-    detect_dir = paths.detect_dir
     return dispatch.run(
         build_report,
         variants=sorted(cfg.variants),
         settings=sorted(cfg.predict.settings),
-        metrics_json=str(paths.metrics),
-        out_reports=str(paths.reports),
-        corpus=str(paths.corpus_index),
-        variants_dir=str(paths.variants_dir),
-        layer_dirs={"cnn": str(paths.detections_dir), "rf": str(paths.filtered_dir)},
-        models_dir=str(paths.models_dir),
-        detect_dir=str(detect_dir) if detect_dir is not None else None,
-        detect_sets=sorted(cfg.detect.sets) if detect_dir is not None else (),
+        paths=paths,
+        detect_sets=sorted(cfg.detect.sets) if paths.detect_dir is not None else (),
         external={k: e.variant for k, e in cfg.external.items()},
         stage="acoustic_report",
         params_path=params_path,

@@ -202,7 +202,7 @@ def train_rf(cfg: AcousticParams, vindex: VariantIndex, detections: str, corpus_
 
     Returns ``{"features": DataFrame (one row per detection), "model", "threshold", "columns", "stats"}``.
     """
-    from ethoflow.acoustic.evaluation.evaluate import ground_truth
+    from ethoflow.acoustic.evaluation.matching import ground_truth
     from ethoflow.acoustic.frontend.features import detection_features
     from ethoflow.core import read_json
 
@@ -265,7 +265,7 @@ def rf_curve(
     ``det`` holds every CNN detection with ``rf_prob`` and its Hungarian match (``gt_hungarian``): the
     matching of a subset of detections keeps those pairs, so no re-matching is needed.
     """
-    from ethoflow.acoustic.evaluation.evaluate import HELDOUT_ROLES
+    from ethoflow.acoustic.evaluation.matching import HELDOUT_ROLES
 
     thresholds = np.round(np.arange(0.0, 1.0, 0.05), 2) if thresholds is None else thresholds
     held = {t for t, r in roles.items() if r in HELDOUT_ROLES}
@@ -329,7 +329,8 @@ def filter_layer(paths: RFFilterPaths, vindex: VariantIndex, variant: str, setti
     writes the ``cnn`` layer; metrics.json carries the filter's counts and pass-through under ``chosen``)
     plus pr_curve.csv. ``variant``, ``setting``: the item's names, for metrics.json. Top level, so a
     dispatched job pickles it by reference."""
-    from ethoflow.acoustic.evaluation.evaluate import evaluate_detections, ground_truth, layer_set, write_layer
+    from ethoflow.acoustic.evaluation.evaluate import layer_set, write_layer
+    from ethoflow.acoustic.evaluation.matching import evaluate_detections, ground_truth
     from ethoflow.core import read_json
 
     det = pd.read_parquet(str(paths.detections))

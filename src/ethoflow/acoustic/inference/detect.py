@@ -4,7 +4,7 @@ A detection set (``acoustic.detect.sets.<name>``) names recordings (a folder or 
 any sample rate, channels averaged), a model (a trained variant or a model file), a prediction
 setting (window length and hop), a threshold and optionally a random-forest filter. For each
 recording the window probabilities are computed **streamed in chunks** (bounded memory, see below),
-chained into detections as ``acoustic_evaluate`` does (:func:`ethoflow.acoustic.evaluation.evaluate.chain_windows`
+chained into detections as ``acoustic_evaluate`` does (:func:`ethoflow.acoustic.evaluation.chaining.chain_windows`
 with ``acoustic.evaluate``'s boundary/min_gap_s/min_dur_s), and each detection gets its frequency band
 (the 5 % and 95 % points of its energy over frequency, :func:`ethoflow.acoustic.frontend.features.energy_band`).
 
@@ -16,12 +16,15 @@ detections (``state/<recording>.windows.parquet``, ``.detections.parquet``) and 
 record (``state/<recording>.json``) holding a fingerprint of everything that decides its result (model
 file, setting, threshold, chaining params, RF file, the audio file's content hash); a rerun skips
 recordings whose record matches and computes the others. Content hashes are cached by file size and
-mtime outside the out folder (:func:`_sha256`), so a rerun does not read the recordings already done. The set-level outputs are rebuilt from the
-records at the end, so a killed and resumed run ends with the same files as an uninterrupted one.
+mtime outside the out folder (:func:`ethoflow.acoustic.inference.resume.content_sha256`), so a rerun does
+not read the recordings already done (the records: :mod:`ethoflow.acoustic.inference.resume`). The
+set-level outputs are rebuilt from the records at the end, so a killed and resumed run ends with the same
+files as an uninterrupted one.
 
 Bad input (``on_error``): a file that cannot be opened, holds no samples, or is truncated (a WAV whose
 data chunk is shorter than its header says; a FLAC that stops decoding) is reported per file and left
-out (``skip``), or stops the stage naming every such file (``fail``); a file is never silently shortened.
+out (``skip``), or stops the stage naming every such file (``fail``); a file is never silently shortened
+(listing and screening: :mod:`ethoflow.acoustic.inference.recordings`).
 
 Outputs in ``out``: ``selections/<recording>.Table.1.selections.txt`` (Raven Pro's columns: Selection,
 View, Channel, Begin Time (s), End Time (s), Low Freq (Hz), High Freq (Hz), Annotation, then
@@ -34,18 +37,14 @@ Hungarian matching; the summary names the unscored recordings) and ``state/``.
 
 Truth (``truth``, optional, only for scoring): annotations in any crowsetta format (``truth_format``:
 Raven, Audacity labels, ``Annotation.xml``, TextGrid, ...), read by the corpus stage's readers and cleaned
-with ``acoustic.corpus``'s label map and merge gap (:func:`read_truth`); it may lie anywhere
+with ``acoustic.corpus``'s label map and merge gap (:func:`ethoflow.acoustic.inference.truth.read_truth`); it may lie anywhere
 (``truth_dir``, an absolute path outside the repository if need be, is the set's DVC dependency for it).
 """
 
 from __future__ import annotations
 
-import glob as globlib
-import hashlib
-import json
 import os
 import shutil
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,14 +52,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ethoflow.acoustic.inference.recordings import audio_problem, list_recordings
+from ethoflow.acoustic.inference.resume import STATE, STATE_VERSION, content_sha256, fingerprint, recording_done
 from ethoflow.acoustic.inference.streaming import Detector, TapeReader, load_detector, stream_windows
-from ethoflow.acoustic.params import AUDIO_EXTENSIONS, AcousticParams, DetectSet, PredictSetting
-from ethoflow.core import InputError, atomic_path, get_logger, progress, read_json, write_json
-from ethoflow.core.io import release_freed_memory, sha256_file
+from ethoflow.acoustic.inference.truth import read_truth, score_against_truth
+from ethoflow.acoustic.params import AcousticParams, DetectSet, PredictSetting
+from ethoflow.acoustic.reporting.plots import timeline_png
+from ethoflow.core import InputError, atomic_path, get_logger, progress, write_json
+from ethoflow.core.io import release_freed_memory
 
 log = get_logger(__name__)
 
-__all__ = [  # Detector, TapeReader, load_detector, stream_windows: ethoflow.acoustic.inference.streaming's, re-exported
+__all__ = [  # re-exported: Detector, TapeReader, load_detector, stream_windows (.streaming), audio_problem, list_recordings (.recordings)
     "Detector",
     "TapeReader",
     "audio_problem",
@@ -71,7 +74,6 @@ __all__ = [  # Detector, TapeReader, load_detector, stream_windows: ethoflow.aco
     "stream_windows",
 ]
 
-STATE = "state"
 DET_COLUMNS = [
     "recording",
     "start_s",
@@ -83,86 +85,6 @@ DET_COLUMNS = [
     "cnn_logit_mean",
     "n_windows",
 ]
-STATE_VERSION = 2  # 2: recordings keyed by content hash, not mtime
-
-
-# ------------------------------------------------------------------------------------------ recordings
-
-
-def list_recordings(spec: str, root: str | Path = ".") -> list[tuple[str, Path]]:
-    """Recordings of a detection set: ``(recording id, path)`` sorted by id.
-
-    Args:
-        spec: a folder (every ``.wav``/``.flac`` file below it, recursively), one audio file, or a glob
-            (relative to ``root``); hidden files (``.name``: partial writes) are left out.
-    Returns:
-        ids are the path relative to the folder (the glob's static part) without the extension,
-        ``/`` replaced by ``__``.
-    Raises:
-        InputError: nothing matches, or two files give the same id (``a.wav`` and ``a.flac``).
-    """
-    from ethoflow.core.paths import glob_base
-
-    root = Path(root)
-    base = root / spec
-    if base.is_dir():
-        files = [p for p in base.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS]
-    elif base.is_file():
-        files, base = [base], base.parent
-    else:
-        files = [Path(p) for p in globlib.glob(str(base), recursive=True)]
-        files = [p for p in files if p.is_file()]
-        base = root / glob_base(spec)
-    files = [p for p in files if not p.name.startswith(".")]
-    if not files:
-        raise InputError(f"{spec}: no recordings (wav/flac files) found")
-    out: dict[str, Path] = {}
-    for p in sorted(files):
-        rid = str(p.relative_to(base).with_suffix("")).replace(os.sep, "__")
-        if rid in out:
-            raise InputError(f"{spec}: {out[rid]} and {p} both give recording id {rid!r}; rename one")
-        out[rid] = p
-    return sorted(out.items())
-
-
-def wav_declared_frames(path: str | Path) -> tuple[int | None, int | None]:
-    """(frames the WAV header declares, frames the file holds) from the RIFF chunks; ``(None, None)``
-    when the file is not a plain RIFF/WAVE or the header leaves the size open (0 or 0xFFFFFFFF)."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as fh:
-        head = fh.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None, None
-        block_align, pos = None, 12
-        while pos + 8 <= size:
-            fh.seek(pos)
-            cid, n = struct.unpack("<4sI", fh.read(8))
-            if cid == b"fmt ":
-                fmt = fh.read(min(n, 16))
-                if len(fmt) >= 14:
-                    block_align = struct.unpack("<H", fmt[12:14])[0]
-            elif cid == b"data":
-                if not block_align or n in (0, 0xFFFFFFFF):
-                    return None, None
-                return n // block_align, max(0, size - pos - 8) // block_align
-            pos += 8 + n + (n & 1)
-    return None, None
-
-
-def audio_problem(path: str | Path) -> str | None:
-    """Why a recording cannot be used (unreadable, empty, truncated WAV), or None when it can."""
-    import soundfile as sf
-
-    try:
-        info = sf.info(str(path))
-    except Exception as exc:
-        return f"unreadable ({' '.join(str(exc).split())[:160]})"
-    if info.frames <= 0:
-        return "empty (no samples)"
-    declared, held = wav_declared_frames(path)
-    if declared is not None and held is not None and held < declared:
-        return f"truncated: the WAV header declares {declared} frames, the file holds {held}"
-    return None
 
 
 # ------------------------------------------------------------------------------------------- models
@@ -213,220 +135,6 @@ def describe_detections(
             raise InputError(f"RF filter expects features {missing[:5]} that ethoflow does not compute")
         d["rf_prob"] = rf_probabilities(rf, X) if len(X) else np.zeros(0)
     return d
-
-
-HASH_CACHE = "hash-cache"  # <project>/.ethoflow/hash-cache/: machine-local, git-ignored, never a DVC out
-RACY_NS = 2_000_000_000  # files changed less than 2 s before hashing are not cached (mtime granularity)
-
-
-def _sha256(path: str | Path) -> str:
-    """SHA-256 of a file's content, read from a machine-local cache when the file's size and mtime (ns)
-    are those it had when it was last hashed, so recordings already done are not read again on a rerun.
-
-    The cache is one small JSON per file (``{path, size, mtime_ns, sha256}``) in
-    ``<project>/.ethoflow/hash-cache/`` (:func:`ethoflow.core.paths.state_dir`), outside the DVC out:
-    the completion records stay keyed by content alone, byte-identical across clones. As make and rsync,
-    it trusts size + mtime: a rewrite that keeps both (within the same nanosecond timestamp) is not seen.
-    A file changed less than 2 s before it is hashed is not cached (its mtime may still change within
-    the clock tick). An unwritable cache is skipped (the file is hashed).
-    """
-    import time
-
-    from ethoflow.core.paths import state_dir
-
-    path = Path(path)
-    st = path.stat()
-    real = str(path.resolve())
-    try:
-        entry = state_dir(HASH_CACHE) / f"{hashlib.sha1(real.encode()).hexdigest()}.json"
-        cached = read_json(entry) if entry.exists() else {}
-    except Exception:  # unreadable or unwritable cache: hash the file
-        entry, cached = None, {}
-    if cached.get("path") == real and cached.get("size") == st.st_size and cached.get("mtime_ns") == st.st_mtime_ns:
-        return str(cached["sha256"])
-    digest = sha256_file(path)
-    if entry is not None and time.time_ns() - st.st_mtime_ns > RACY_NS and path.stat().st_mtime_ns == st.st_mtime_ns:
-        try:
-            write_json(entry, {"path": real, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest})
-        except OSError:
-            pass
-    return digest
-
-
-def _fingerprint(common: dict[str, Any], path: Path) -> str:
-    """The completion record's key: the set's settings, the recording's path and its content hash (not its
-    mtime: a copy or a fresh clone of the same data must give the same records, which are DVC outs). The
-    hash comes from :func:`_sha256`'s size + mtime cache when the file is unchanged since it was hashed."""
-    blob = json.dumps({**common, "file": str(path), "sha256": _sha256(path)}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _done(state: Path, rid: str, fp: str) -> bool:
-    rec = state / f"{rid}.json"
-    if not rec.exists():
-        return False
-    try:
-        ok = read_json(rec).get("fingerprint") == fp
-    except Exception:
-        return False
-    return ok and (state / f"{rid}.windows.parquet").exists() and (state / f"{rid}.detections.parquet").exists()
-
-
-# ------------------------------------------------------------------------------------------ outputs
-
-
-def truth_files(truth: str, fmt: str) -> list[Path]:
-    """The annotation files of a detection set's ``truth``: the file itself, the glob's matches, or a
-    folder's files (recursively) with ``fmt``'s extension (crowsetta's ``ext``)."""
-    import crowsetta
-
-    p = Path(truth)
-    if p.is_file():
-        return [p]
-    if p.is_dir():
-        ext = crowsetta.formats.by_name(fmt).ext
-        exts = (ext,) if isinstance(ext, str) else tuple(ext)
-        return sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(exts) and not f.name.startswith("."))
-    return sorted(Path(f) for f in globlib.glob(truth, recursive=True) if Path(f).is_file())
-
-
-def read_truth(
-    cfg: AcousticParams, ds: DetectSet, recs: list[tuple[str, Path]]
-) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Annotated target events of a detection set's recordings from its ``truth`` (any crowsetta format),
-    read by the corpus stage's readers (``ethoflow.acoustic.data.corpus._read_source``, crowsetta) and
-    cleaned with ``acoustic.corpus``'s label map, overlap policy and merge gap (notes -> bouts).
-
-    Returns:
-        (recording id -> (n, 2) start/end (s) of its target events, for every recording some annotation file
-        covers (n may be 0 when all its labels map to non-targets); problems met while reading, each naming
-        its file).
-    """
-    from ethoflow.acoustic.data.corpus import Problems, _map_label, _read_source, merge_events, resolve_overlaps
-    from ethoflow.acoustic.params import SourceParams
-
-    files = truth_files(ds.truth, ds.truth_format)
-    if not files:
-        return {}, [f"{ds.truth}: no {ds.truth_format} annotation file found"]
-    folders = sorted({p.parent for _, p in recs}, key=str)
-    exts = sorted({p.suffix for _, p in recs}) if ds.truth_format != "birdsong-recognition-dataset" else [".wav"]
-    by_stem: dict[str, str] = {}
-    for rid, p in recs:
-        by_stem.setdefault(p.stem, rid)
-    problems = Problems()
-    covered: set[str] = set()
-    seen: set[tuple] = set()
-    events: list[dict[str, Any]] = []
-    for folder in folders:  # the readers pair an annotation with its audio file by name, in audio_dir
-        for ext in exts:
-            for f in files:
-                src = SourceParams(
-                    name="truth",
-                    format=ds.truth_format,
-                    annotations=glob_escape(str(f.resolve())),
-                    audio_dir=str(folder.resolve()),
-                    audio_ext=ext,
-                    label_column=ds.truth_label_column,
-                )
-                quiet = Problems()
-                for e in _read_source(src, Path("/"), quiet, cfg.corpus.bad_rows):
-                    audio = Path(e["file"])
-                    rid = by_stem.get(audio.stem)
-                    key = (rid, str(e["annot"]), e["row"], e["start_s"])
-                    if rid is None or key in seen or audio.resolve() != dict(recs)[rid].resolve():
-                        continue
-                    seen.add(key)
-                    covered.add(rid)
-                    label, role = _map_label(e["raw_label"], cfg.corpus)
-                    events.append(
-                        dict(
-                            recording=rid,
-                            role=role,
-                            label=label,
-                            start_s=float(e["start_s"]),
-                            end_s=float(e["end_s"]),
-                            low_hz=None,
-                            high_hz=None,
-                            quality=None,
-                            n_merged=1,
-                        )
-                    )
-                for it in quiet.items:
-                    if "do not exist" not in it["problem"]:  # other tapes' annotations (Annotation.xml)
-                        problems.add(it["file"], it["problem"])
-    events, _ = resolve_overlaps(events, cfg.corpus.overlaps)
-    if cfg.corpus.merge_gap_s is not None:
-        events = merge_events(events, cfg.corpus.merge_gap_s)
-    out = {rid: np.zeros((0, 2)) for rid in sorted(covered)}
-    for rid in out:
-        ev = sorted((e["start_s"], e["end_s"]) for e in events if e["recording"] == rid and e["role"] == "target")
-        out[rid] = np.asarray(ev, float).reshape(-1, 2)
-    msgs = sorted({f"{it['file']}: {it['problem']}" for it in problems.items})
-    return out, msgs
-
-
-def glob_escape(path: str) -> str:
-    """``path`` with glob's special characters escaped (a file name read as a literal glob)."""
-    return globlib.escape(path)
-
-
-def score_against_truth(
-    det: pd.DataFrame, truth: dict[str, np.ndarray], recordings: list[str], iou: float
-) -> dict[str, Any]:
-    """Precision/recall/F1 of the detections against ``truth`` (recording -> (n, 2) events, :func:`read_truth`;
-    Hungarian matching at ``iou``, per recording). Recordings without truth are left out, and counted
-    (``recordings_scored``, ``recordings_unscored``)."""
-    from ethoflow.acoustic.evaluation.evaluate import match_hungarian
-
-    tp = n_gt = n_pred = n_scored = 0
-    for rid in recordings:
-        gt = truth.get(rid)
-        if gt is None:
-            continue
-        d = det[det.recording == rid]
-        pairs = match_hungarian(gt, d[["start_s", "end_s"]].to_numpy(float), iou) if len(gt) and len(d) else []
-        tp, n_gt, n_pred, n_scored = tp + len(pairs), n_gt + len(gt), n_pred + len(d), n_scored + 1
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gt if n_gt else 0.0
-    return {
-        "precision": p,
-        "recall": r,
-        "f1": 2 * p * r / (p + r) if p + r else 0.0,
-        "tp": tp,
-        "fp": n_pred - tp,
-        "fn": n_gt - tp,
-        "n_gt": n_gt,
-        "recordings_scored": n_scored,
-        "recordings_unscored": len(recordings) - n_scored,
-    }
-
-
-def timeline_png(windows: pd.DataFrame, det: pd.DataFrame, threshold: float, title: str, path: str | Path) -> None:
-    """Window probability over time (max per pixel column for long tapes), detections shaded."""
-    import matplotlib.pyplot as plt
-
-    from ethoflow.core import save_figure
-
-    fig, ax = plt.subplots(figsize=(10, 2.4), dpi=100)
-    t = ((windows.start_s + windows.end_s) / 2).to_numpy(float)
-    p = windows.prob.to_numpy(float)
-    if len(t) > 4000:  # keep peaks visible: max over equal bins
-        edges = np.linspace(t[0], t[-1], 2001)
-        k = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, 1999)
-        pm = np.zeros(2000)
-        np.maximum.at(pm, k, p)
-        t, p = (edges[:-1] + edges[1:]) / 2, pm
-    ax.plot(t / 60 if t.size and t[-1] > 600 else t, p, lw=0.6, color="0.3")
-    scale = 60 if t.size and t[-1] > 600 else 1
-    for r in det.itertuples(index=False):
-        ax.axvspan(r.start_s / scale, r.end_s / scale, color="tab:orange", alpha=0.35, lw=0)
-    ax.axhline(threshold, color="tab:red", lw=0.6, ls="--")
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("time (min)" if scale == 60 else "time (s)")
-    ax.set_ylabel("P(call)")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, path)
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
@@ -494,12 +202,12 @@ def _state_common(cfg: AcousticParams, run: _SetRun) -> dict[str, Any]:
     recordings share): model and RF content hashes, setting, threshold, chaining values, batch size."""
     return {
         "version": STATE_VERSION,
-        "model": _sha256(run.mpath),
+        "model": content_sha256(run.mpath),
         "min_max_norm": run.ds.min_max_norm,
         "setting": run.setting.model_dump(),
         "threshold": run.threshold,
         "chain": {"boundary": cfg.evaluate.boundary, "min_gap_s": run.min_gap_s, "min_dur_s": run.min_dur_s},
-        "rf": _sha256(run.rf_path) if run.rf_path else None,
+        "rf": content_sha256(run.rf_path) if run.rf_path else None,
         "rf_params": cfg.rf.model_dump() if run.rf_path else None,
         "batch_size": cfg.detect.batch_size,
     }
@@ -529,7 +237,7 @@ def _write_recording_state(
 ) -> None:
     """Chain one recording's window probabilities into detections (with their frequency band and RF
     probability), write its windows and detections to ``state/`` and then its completion ``record``."""
-    from ethoflow.acoustic.evaluation.evaluate import chain_windows
+    from ethoflow.acoustic.evaluation.chaining import chain_windows
 
     d = chain_windows(win, run.threshold, run.setting.hop_s, cfg.evaluate.boundary, run.min_gap_s, run.min_dur_s)
     d = d.astype({"start_s": float, "end_s": float, "cnn_logit_mean": float, "prob_max": float, "n_windows": int})
@@ -554,7 +262,7 @@ def _detect_pending(
     (the others are done), streamed, with one progress bar over the set's audio seconds. A recording that
     fails while streaming is added to ``problems`` (``on_error: skip``) or stops the run (``fail``)."""
     ds = run.ds
-    todo = [(rid, p) for rid, p in good if not _done(run.state, rid, fps[rid])]
+    todo = [(rid, p) for rid, p in good if not recording_done(run.state, rid, fps[rid])]
     done_s = sum(durations[r] for r, _ in good) - sum(durations[r] for r, _ in todo)
     if len(todo) < len(good):
         log.info("resuming: %d of %d recordings already done", len(good) - len(todo), len(good))
@@ -710,7 +418,7 @@ def detect_set(
 ) -> dict[str, Any]:
     """Run detection set ``name`` into folder ``out`` (see the module docstring); resumes from ``out/state``.
     ``evaluations``: acoustic_evaluate's outs, read when the threshold or clean-up is ``auto``
-    (:func:`ethoflow.acoustic.evaluation.evaluate.detection_postprocess`).
+    (:func:`ethoflow.acoustic.evaluation.postprocess.detection_postprocess`).
 
     Returns:
         the summary dict written to ``out/summary.json``.
@@ -720,7 +428,7 @@ def detect_set(
     """
     import torch
 
-    from ethoflow.acoustic.evaluation.evaluate import detection_postprocess
+    from ethoflow.acoustic.evaluation.postprocess import detection_postprocess
     from ethoflow.core import write_metrics
 
     ds = cfg.detect_set(name, params_path)
@@ -741,7 +449,7 @@ def detect_set(
     # ---- per recording: screen, fingerprint, detect the ones not done yet
     problems = _screen_recordings(recs, ds, name)
     good = [(rid, p) for rid, p in recs if rid not in problems]
-    fps = {rid: _fingerprint(common, p) for rid, p in good}
+    fps = {rid: fingerprint(common, p) for rid, p in good}
     durations = _audio_seconds(good)
     _detect_pending(cfg, run, good, fps, durations, problems)
     # ---- set-level outputs, rebuilt from the completion records

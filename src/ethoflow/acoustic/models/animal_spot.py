@@ -1,7 +1,7 @@
 """Existing ANIMAL-SPOT models (Bergler et al. 2022) in ethoflow: load the trainer's model file, predict tapes.
 
-(Just over 500 lines: the network, its front end and the file checks belong together; whole recordings are
-predicted by :func:`ethoflow.acoustic.inference.predict.predict_recordings_animal_spot`.)
+Why this module is long: just over 500 lines, because the network, its front end and the file checks belong
+together; whole recordings are predicted by :func:`ethoflow.acoustic.inference.predict.predict_recordings_animal_spot`.
 
 An ANIMAL-SPOT model file is a ``torch.save`` dict with ``encoderOpts`` (``resnet_size``,
 ``input_channels``, ``conv_kernel_size``, ``max_pool``), ``classifierOpts`` (``input_channels``,

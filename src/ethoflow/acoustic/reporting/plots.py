@@ -1,4 +1,5 @@
-"""Figures: example spectrograms of a variant's segments (optional output of acoustic_variants)."""
+"""Figures: example spectrograms of a variant's segments (optional output of acoustic_variants), and a
+detection set's per-recording timelines (acoustic_detect's ``timelines/``)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,31 @@ def segment_pngs(df: pd.DataFrame, out_dir: str | Path, features: FeatureParams,
             fig.tight_layout()
             name = f"{split}_{r.kind}_{r.uid}".replace("/", "_").replace("#", "_").replace("~", "_")
             save_figure(fig, out / f"{name}.png")
+
+
+def timeline_png(windows: pd.DataFrame, det: pd.DataFrame, threshold: float, title: str, path: str | Path) -> None:
+    """Window probability over time (max per pixel column for long tapes), detections shaded."""
+    import matplotlib.pyplot as plt
+
+    from ethoflow.core import save_figure
+
+    fig, ax = plt.subplots(figsize=(10, 2.4), dpi=100)
+    t = ((windows.start_s + windows.end_s) / 2).to_numpy(float)
+    p = windows.prob.to_numpy(float)
+    if len(t) > 4000:  # keep peaks visible: max over equal bins
+        edges = np.linspace(t[0], t[-1], 2001)
+        k = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, 1999)
+        pm = np.zeros(2000)
+        np.maximum.at(pm, k, p)
+        t, p = (edges[:-1] + edges[1:]) / 2, pm
+    ax.plot(t / 60 if t.size and t[-1] > 600 else t, p, lw=0.6, color="0.3")
+    scale = 60 if t.size and t[-1] > 600 else 1
+    for r in det.itertuples(index=False):
+        ax.axvspan(r.start_s / scale, r.end_s / scale, color="tab:orange", alpha=0.35, lw=0)
+    ax.axhline(threshold, color="tab:red", lw=0.6, ls="--")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("time (min)" if scale == 60 else "time (s)")
+    ax.set_ylabel("P(call)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ethoflow.acoustic.records import read_history, read_variant_index
+from ethoflow.acoustic.records import ReportPaths, read_history, read_variant_index
 from ethoflow.core import InputError, atomic_path, get_logger, read_json, save_figure, write_json, write_metrics
 
 log = get_logger(__name__)
@@ -26,7 +26,7 @@ log = get_logger(__name__)
 #: the per-item evaluation summary inside each layer's out folder
 LAYER_METRICS = "metrics.json"
 #: each rate comes with the held-out event count and its 95% interval (bootstrap over events,
-#: :func:`ethoflow.acoustic.evaluation.evaluate.event_intervals`): ``events``, ``f1_ci95_lo``, ``f1_ci95_hi``, ...
+#: :func:`ethoflow.acoustic.evaluation.matching.event_intervals`): ``events``, ``f1_ci95_lo``, ``f1_ci95_hi``, ...
 HEADLINE_KEYS = ("f1", "precision", "recall")
 INTERVAL_KEYS = ("events", *(f"{k}_ci95_{e}" for k in HEADLINE_KEYS for e in ("lo", "hi")))
 #: what each layer's metrics.json reports under ``chosen`` and the headline repeats: the post-processing
@@ -71,7 +71,7 @@ def confusion_rows(det: pd.DataFrame, gt: pd.DataFrame, tapes: set[str] | None) 
 def _layer_summary(m: dict[str, Any], head_group: str) -> dict[str, Any]:
     """One layer's summary entry from its ``metrics.json`` ``m``: the Hungarian scores of ``head_group``
     with their 95% intervals, greedy F1 and the ``chosen`` post-processing / RF counts."""
-    from ethoflow.acoustic.evaluation.evaluate import event_intervals
+    from ethoflow.acoustic.evaluation.matching import event_intervals
 
     hm = m["groups"][head_group].get("hungarian", {})
     gm = m["groups"][head_group].get("greedy", {})
@@ -144,7 +144,7 @@ def _headline(summary: dict[str, Any], detect_dir: str | Path | None, detect_set
     Raises:
         InputError: a detection set's ``metrics.json`` is missing.
     """
-    from ethoflow.acoustic.evaluation.evaluate import event_intervals
+    from ethoflow.acoustic.evaluation.matching import event_intervals
 
     headline: dict[str, Any] = {
         f"{v}-{s}": {
@@ -168,14 +168,8 @@ def _headline(summary: dict[str, Any], detect_dir: str | Path | None, detect_set
 def build_report(
     variants: list[str],
     settings: list[str],
+    paths: ReportPaths,
     *,
-    metrics_json: str | Path,
-    out_reports: str | Path,
-    corpus: str | Path,
-    variants_dir: str | Path,
-    layer_dirs: dict[str, str | Path],
-    models_dir: str | Path,
-    detect_dir: str | Path | None = None,
     detect_sets: list[str] | tuple[str, ...] = (),
     external: dict[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -183,15 +177,15 @@ def build_report(
 
     Args:
         variants, settings: names from ``acoustic.variants`` and ``acoustic.predict.settings``.
-        metrics_json: the headline metrics file (numbers only: ``{variant-setting: {layer: {f1, precision,
-            recall}}}``).
-        out_reports: folder of the tables, figures and plot data.
-        corpus: the corpus index (ground truth).
-        variants_dir: ``<variants_dir>/<variant>/variant_index.json`` is each variant's index.
-        layer_dirs: layer (``cnn``, ``rf``) -> the folder of its per-item outs
-            (``<folder>/<variant>-<setting>/metrics.json``, detections.parquet, per_tape.csv, pr_curve.csv).
-        models_dir: ``<models_dir>/<variant>/history.json`` holds each variant's per-epoch training record.
-        detect_dir, detect_sets: names of ``acoustic.detect.sets``; each set's ``<detect_dir>/<name>/metrics.json``
+        paths: the stage's files (:class:`ethoflow.acoustic.records.ReportPaths`):
+            ``metrics``: the headline metrics file (numbers only: ``{variant-setting: {layer: {f1, precision,
+            recall}}}``); ``reports``: folder of the tables, figures and plot data; ``corpus_index``: the
+            corpus index (ground truth); ``variants_dir``: ``<variants_dir>/<variant>/variant_index.json`` is
+            each variant's index; ``detections_dir`` and ``filtered_dir``: the folders of the ``cnn`` and
+            ``rf`` layers' per-item outs (``<folder>/<variant>-<setting>/metrics.json``, detections.parquet,
+            per_tape.csv, pr_curve.csv); ``models_dir``: ``<models_dir>/<variant>/history.json`` holds each
+            variant's per-epoch training record; ``detect_dir``: the detection sets' folder (``None``: none).
+        detect_sets: names of ``acoustic.detect.sets``; each set's ``<paths.detect_dir>/<name>/metrics.json``
             (recordings, hours, detections, detections_per_min, and precision/recall/f1 when the set has
             a ``truth``) goes into the headline under ``detect.<name>``.
         external: external model name -> the variant it was evaluated on (``acoustic.external``); each
@@ -200,8 +194,12 @@ def build_report(
     Raises:
         InputError: an expected evaluation file is missing (run the evaluate/rf stages first).
     """
-    from ethoflow.acoustic.evaluation.evaluate import HELDOUT_ROLES, ground_truth
+    from ethoflow.acoustic.evaluation.matching import HELDOUT_ROLES, ground_truth
 
+    metrics_json, out_reports, corpus = str(paths.metrics), str(paths.reports), str(paths.corpus_index)
+    variants_dir, models_dir = str(paths.variants_dir), str(paths.models_dir)
+    layer_dirs = {"cnn": str(paths.detections_dir), "rf": str(paths.filtered_dir)}
+    detect_dir = str(paths.detect_dir) if paths.detect_dir is not None else None
     index = read_json(corpus)
     got = _Collected()
     models = [(v, v, dict(layer_dirs)) for v in variants]

@@ -23,9 +23,10 @@ from torch import nn
 
 from ethoflow.acoustic.models.framewise import EPS, IGNORE, FramewiseNet, frame_labels, predict_frames
 from ethoflow.acoustic.params import FeatureParams, TrainParams
-from ethoflow.core import get_logger, read_json, save_torch, write_json
+from ethoflow.acoustic.training.fitting import class_weights, fit_summary, fit_variant, write_trained
+from ethoflow.core import get_logger, read_json
 from ethoflow.core.errors import InputError
-from ethoflow.core.training import EpochSampler, TrainingModule, fit
+from ethoflow.core.training import EpochSampler, TrainingModule
 
 log = get_logger(__name__)
 
@@ -199,54 +200,20 @@ def train_framewise(
     model.scale_mean.copy_(torch.from_numpy(db.mean(1).astype(np.float32)))
     model.scale_std.copy_(torch.from_numpy(np.maximum(db.std(1), 1e-3).astype(np.float32)))
     model.db_floor.fill_(features.db_floor)
-    y_train = np.concatenate([r.labels for r in recs["train"]])
-    counts = np.bincount(y_train, minlength=len(classes) + 1).astype(np.float64)
-    weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(counts), dtype=torch.float32)
+    weight = class_weights(np.concatenate([r.labels for r in recs["train"]]), len(classes) + 1)
     crop = max(8, int(round(p.chunk_s * features.sr / features.hop_length)))
     lengths = [len(r.labels) for r in recs["train"]]
     sampler = EpochSampler(max(1, math.ceil(p.passes * sum(lengths) / crop)), t.seed, _crop_draw(lengths, crop))
     loader = torch.utils.data.DataLoader(_Crops(recs["train"], model, crop), batch_size=t.batch_size, sampler=sampler)
     module = FramewiseModule(model, t, weight, recs["val"])
-    tr = fit(
-        module,
-        loader,
-        epochs=t.epochs,
-        ckpt_dir=ckpt_dir,
-        fingerprint=fingerprint(variant_dir, features, t),
-        early_stopping_patience=t.early_stopping_patience_epochs,
-        live_dir=live_dir,
-    )
+    tr = fit_variant(module, loader, t, ckpt_dir, fingerprint(variant_dir, features, t), live_dir)
     model = module.net
     scores = {s: _evaluate(model, r, weight)[0] for s, r in recs.items() if r}
     summary = {
         "arch": "framewise",
-        "classes": classes,
-        "best_epoch": tr["best_epoch"],
-        "epochs_run": len(tr["history"]),
-        "stopped_early": tr["stopped_early"],
-        "resumed": tr["resumed"],
-        "metric": t.metric,
-        "best_val_metric": tr["best_metric"],
-        "best_val_loss": tr["best_loss"],
-        "final_train_loss": tr["history"][-1]["train_loss"] if tr["history"] else None,
-        "scores": scores,
+        **fit_summary(classes, tr, t.metric, scores),
         "n_frames": {s: int(sum(len(x.labels) for x in r)) for s, r in recs.items()},
         "context_frames": model.context_frames(),
     }
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_torch(
-        out / "model.pt",
-        {
-            "arch": "framewise",
-            "state_dict": model.state_dict(),
-            "model": model.config,
-            "classes": classes,
-            "features": features.model_dump(),
-            "best_epoch": tr["best_epoch"],
-        },
-        records_named_after_file=True,
-    )
-    write_json(summary_path or out / "train_summary.json", summary)
-    write_json(out / "history.json", tr["history"])
+    write_trained(out_dir, model, classes, features, tr, summary, summary_path, arch="framewise")
     return summary

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.acoustic.params import FeatureParams, TrainParams
-from ethoflow.core import InputError, get_logger, load_torch, save_torch, write_json
+from ethoflow.acoustic.training.fitting import class_weights, fit_summary, fit_variant, write_trained
+from ethoflow.core import InputError, get_logger, load_torch
 
 log = get_logger(__name__)
 
@@ -229,7 +230,7 @@ def train_model(
     from ethoflow.acoustic.models.model import CallClassifier
     from ethoflow.acoustic.records import read_variant_index
     from ethoflow.core import seed_everything
-    from ethoflow.core.training import EpochLoader, EpochSampler, fit
+    from ethoflow.core.training import EpochLoader, EpochSampler
 
     if training.num_threads:
         torch.set_num_threads(training.num_threads)
@@ -246,54 +247,18 @@ def train_model(
     seed_everything(training.seed)
     model = CallClassifier(len(classes) + 1, training.resnet, training.base_width)
     train = data["train"]
-    n_classes = len(classes) + 1
-    counts = np.bincount(train.y, minlength=n_classes).astype(np.float64)
-    weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / n_classes, dtype=torch.float32)
+    weight = class_weights(train.y, len(classes) + 1)
     n_batches = _n_batches(len(train), training.batch_size)
     if n_batches == 0:
         raise InputError(f"{vdir / 'train.csv'}: one training segment; batch norm needs at least two")
     sampler = EpochSampler(n_batches, training.seed, _batch_draw(len(train), training.batch_size))
     loader = EpochLoader(_TrainWindows(train, training), batch_size=None, sampler=sampler)
     module = _module(model, training, weight, data["val"])
-    tr = fit(
-        module,
-        loader,
-        epochs=training.epochs,
-        ckpt_dir=ckpt_dir,
-        fingerprint=fingerprint(vdir, features, training),
-        early_stopping_patience=training.early_stopping_patience_epochs,
-        live_dir=live_dir,
-    )
+    tr = fit_variant(module, loader, training, ckpt_dir, fingerprint(vdir, features, training), live_dir)
     model = module.net
     scores = {s: _evaluate(model, d, 64)[0] for s, d in data.items()}
-    history = tr["history"]
-    summary = {
-        "classes": classes,
-        "best_epoch": tr["best_epoch"],
-        "epochs_run": len(history),
-        "stopped_early": tr["stopped_early"],
-        "resumed": tr["resumed"],
-        "metric": training.metric,
-        "best_val_metric": tr["best_metric"],
-        "best_val_loss": tr["best_loss"],
-        "final_train_loss": history[-1]["train_loss"] if history else None,
-        "scores": scores,
-        "n_segments": {s: len(d) for s, d in data.items()},
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    save_torch(
-        out / "model.pt",
-        {
-            "state_dict": model.state_dict(),
-            "model": model.config,
-            "classes": classes,
-            "features": features.model_dump(),
-            "best_epoch": tr["best_epoch"],
-        },
-        records_named_after_file=True,
-    )
-    write_json(summary_path or out / "train_summary.json", summary)
-    write_json(out / "history.json", history)
+    summary = {**fit_summary(classes, tr, training.metric, scores), "n_segments": {s: len(d) for s, d in data.items()}}
+    write_trained(out, model, classes, features, tr, summary, summary_path)
     return summary
 
 
