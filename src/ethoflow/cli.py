@@ -16,8 +16,10 @@ import os
 import platform
 import sys
 
+from ethoflow.core import selftest
 from ethoflow.core.errors import EthoflowError
 from ethoflow.core.logging import get_logger, setup_logging
+from ethoflow.dispatch import ComputeParams, DispatchError, StageResources, load_compute, run, slurm_available
 
 #: subcommand name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -68,13 +70,13 @@ def doctor_report() -> list[tuple[str, str]]:
 
     :func:`doctor_problems` picks the rows that say something is wrong (``ethoflow doctor`` then exits 1).
     """
-    from ethoflow.dispatch import DispatchError, load_compute, slurm_available
 
     rows = [("python", platform.python_version() + f" ({sys.executable})")]
     for dist in ("ethoflow", "torch", "jax", "jaxlib", "keypoint-moseq", "dvc", "dvclive", "submitit", "zarr"):
         rows.append((dist, _version(dist)))
     rows.append(("slurm", "answers (sinfo lists a usable node)" if slurm_available() else "not reachable"))
     try:
+        # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         import torch
 
         gpu = torch.cuda.is_available()
@@ -82,6 +84,7 @@ def doctor_report() -> list[tuple[str, str]]:
     except Exception as exc:  # noqa: BLE001 - report, never crash the doctor
         rows.append(("torch GPU", f"error: {exc}"))
     try:
+        # local: jax is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         import jax
 
         devs = jax.devices()
@@ -89,6 +92,7 @@ def doctor_report() -> list[tuple[str, str]]:
     except Exception as exc:  # noqa: BLE001
         rows.append(("jax devices", f"error: {exc}"))
     try:
+        # local: keeps ethoflow.cli importable without numpy
         from ethoflow.config import load_project_params
 
         load_project_params()
@@ -112,8 +116,6 @@ def doctor_report() -> list[tuple[str, str]]:
 
 def slurm_check() -> str:
     """Submit one tiny job through ``ethoflow.dispatch`` to Slurm and describe where it ran."""
-    from ethoflow.core import selftest
-    from ethoflow.dispatch import ComputeParams, StageResources, run
 
     compute = ComputeParams(executor="slurm", default=StageResources(cpus=1, mem_gb=1, timeout_min=5))
     out = run(selftest.hello, 6, stage="doctor", compute=compute, poll_s=0.5)
@@ -130,6 +132,7 @@ def check_params(path: str = "params.yaml") -> int:
         0 when valid (one line on stdout); 2 when not, with one line per problem on stderr, each
         naming the file and the dotted key (``params.yaml: hbehave.heatmaps.dpii: unknown key ...``).
     """
+    # local: keeps ethoflow.cli importable without numpy
     from ethoflow.config import load_project_params
 
     try:
@@ -199,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = build_parser().parse_args(argv)
         runner = args.func
+    # local: keeps ethoflow.cli importable without yaml
     from ethoflow.core.stage import debug_enabled, error_line
 
     log = get_logger("ethoflow.cli")

@@ -47,6 +47,7 @@ def metric_rows(
     Raises:
         EthoflowError: DVC could not read a metrics file (its message names the file and revision).
     """
+    # local: dvc is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from dvc.repo import Repo
 
     with Repo(root) as repo:

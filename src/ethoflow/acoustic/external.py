@@ -36,6 +36,7 @@ def evaluate_external(
     Raises:
         InputError: unreadable model file or recordings.
     """
+    # local: keeps ethoflow.acoustic.external importable without pandas
     from ethoflow.acoustic.evaluation.evaluate import evaluate_predictions
     from ethoflow.acoustic.inference.predict import predict_recordings_animal_spot
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from ethoflow.core.params import StrictModel
+from ethoflow.core import ParamsError
+from ethoflow.core.params import StrictModel, load_section
 from ethoflow.core.paths import path_within
 
 ANNOTATION_FORMATS = (
@@ -671,7 +672,6 @@ class AcousticParams(StrictModel):
 
     def variant(self, name: str, params_path: str = "params.yaml") -> VariantParams:
         """The variant ``name`` (raises ``ParamsError`` naming the missing key)."""
-        from ethoflow.core import ParamsError
 
         if name not in self.variants:
             raise ParamsError(
@@ -682,9 +682,6 @@ class AcousticParams(StrictModel):
     def variant_features(self, name: str, params_path: str = "params.yaml") -> FeatureParams:
         """``acoustic.features`` with variant ``name``'s ``features`` overrides applied (validated again:
         ``ParamsError`` naming the variant when, e.g., ``fmax`` is above the new ``sr``'s Nyquist)."""
-        from pydantic import ValidationError
-
-        from ethoflow.core import ParamsError
 
         over = self.variant(name, params_path).features
         if over is None:
@@ -703,7 +700,6 @@ class AcousticParams(StrictModel):
 
     def setting(self, name: str, params_path: str = "params.yaml") -> PredictSetting:
         """The prediction setting ``name`` (raises ``ParamsError`` naming the missing key)."""
-        from ethoflow.core import ParamsError
 
         if name not in self.predict.settings:
             raise ParamsError(
@@ -715,7 +711,6 @@ class AcousticParams(StrictModel):
     def detect_set(self, name: str, params_path: str = "params.yaml") -> DetectSet:
         """The detection set ``name``, its ``setting`` and a variant ``model`` checked (``ParamsError``
         naming the missing key)."""
-        from ethoflow.core import ParamsError
 
         if name not in self.detect.sets:
             raise ParamsError(
@@ -728,6 +723,5 @@ class AcousticParams(StrictModel):
 
 def load_acoustic(path: str = "params.yaml") -> AcousticParams:
     """Load and validate the ``acoustic`` section (raises ``ParamsError`` naming file and key)."""
-    from ethoflow.core.params import load_section
 
     return load_section("acoustic", AcousticParams, path)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ethoflow.acoustic.params import AcousticParams
 from ethoflow.core import EthoflowError, get_logger
 from ethoflow.core.stage import stage_commands
 
@@ -42,7 +43,6 @@ def run_pipeline(
     for step in (start, until, *skip):
         if step not in ORDER:
             raise ValueError(f"unknown acoustic step {step!r}; one of {', '.join(ORDER)}")
-    from ethoflow.acoustic.params import AcousticParams
 
     workdir = Path(workdir)
     commands = stage_commands(REPO / "dvc.yaml", workdir / "params.yaml", "acoustic_", {"acoustic": AcousticParams})

@@ -18,8 +18,18 @@ from pathlib import Path
 import pandas as pd
 
 from ethoflow import dispatch
+from ethoflow.acoustic.data.corpus import build_corpus
+from ethoflow.acoustic.data.variants import build_variant, write_variant
+from ethoflow.acoustic.evaluation.evaluate import evaluate_predictions
+from ethoflow.acoustic.evaluation.rf import filter_layer, write_rf_train
+from ethoflow.acoustic.external import evaluate_external
+from ethoflow.acoustic.inference.detect import detect_set
+from ethoflow.acoustic.inference.predict import predict_recordings
 from ethoflow.acoustic.params import AcousticParams, PredictSetting
 from ethoflow.acoustic.records import ReportPaths, RFFilterPaths, RFTrainPaths, read_variant_index
+from ethoflow.acoustic.reporting.report import build_report
+from ethoflow.acoustic.training.learning_curve import run_point, summarise
+from ethoflow.acoustic.training.train import train_model
 from ethoflow.core import ParamsError, atomic_path, output_set, read_json, state_dir, write_json
 from ethoflow.core.io import write_metrics
 
@@ -56,7 +66,6 @@ def run_acoustic_corpus(cfg: AcousticParams, out: PathLike) -> None:
     Raises:
         InputError: see :func:`ethoflow.acoustic.data.corpus.build_corpus`.
     """
-    from ethoflow.acoustic.data.corpus import build_corpus
 
     index, report = build_corpus(cfg.corpus)
     with output_set([Path(out) / "corpus_index.json", Path(out) / "report.json"]) as (tmp_index, tmp_report):
@@ -72,7 +81,6 @@ def run_acoustic_variants(
     Raises:
         ParamsError: ``variant`` is not in ``acoustic.variants``.
     """
-    from ethoflow.acoustic.data.variants import build_variant, write_variant
 
     spec = cfg.variant(variant, params_path)
     features = cfg.variant_features(variant, params_path)  # the variant's own front end, if it sets one
@@ -102,6 +110,7 @@ def run_acoustic_train(
     ckpt = str(state_dir("checkpoints", "acoustic_train", variant))
     live = str(Path(out) / "dvclive")
     if training.arch == "framewise":
+        # local: ethoflow.acoustic.training.framewise_training imports torch (slow to import)
         from ethoflow.acoustic.training.framewise_training import train_framewise
 
         return dispatch.run(
@@ -116,7 +125,6 @@ def run_acoustic_train(
             stage=f"acoustic_train@{variant}",
             params_path=params_path,
         )
-    from ethoflow.acoustic.training.train import train_model
 
     return dispatch.run(
         train_model,
@@ -141,7 +149,6 @@ def run_acoustic_predict(
     params_path: str = "params.yaml",
 ) -> dict:
     """``acoustic_predict@<variant>-<setting>``: per-window call probabilities -> ``out/predictions.parquet``."""
-    from ethoflow.acoustic.inference.predict import predict_recordings
 
     name, s = _item(cfg, variant, setting, params_path)
     vindex = read_variant_index(variant_index)
@@ -176,7 +183,6 @@ def run_acoustic_evaluate(
     (see :func:`ethoflow.acoustic.evaluation.evaluate.write_layer`) and pr_curve.csv.
     """
     name, _ = _item(cfg, variant, setting, params_path)
-    from ethoflow.acoustic.evaluation.evaluate import evaluate_predictions
 
     dispatch.run(
         evaluate_predictions,
@@ -200,7 +206,6 @@ def run_acoustic_rf_train(
     its threshold chosen there (``paths.model_out/rf.pkl``, ``paths.model_out/rf_summary.json``); see
     :mod:`ethoflow.acoustic.evaluation.rf`.
     """
-    from ethoflow.acoustic.evaluation.rf import write_rf_train
 
     name, _ = _item(cfg, variant, setting, params_path)
     dispatch.run(
@@ -223,7 +228,6 @@ def run_acoustic_rf_filter(
     ``rf.pkl``) accepts; the ``rf`` layer into ``paths.out`` as ``acoustic_evaluate`` writes the ``cnn`` layer,
     plus pr_curve.csv (:func:`ethoflow.acoustic.evaluation.rf.filter_layer`).
     """
-    from ethoflow.acoustic.evaluation.rf import filter_layer
 
     name, _ = _item(cfg, variant, setting, params_path)
     dispatch.run(
@@ -244,7 +248,6 @@ def run_acoustic_report(cfg: AcousticParams, paths: ReportPaths, params_path: st
     the detection sets' metrics (``<paths.detect_dir>/<set>/metrics.json``); see
     :func:`ethoflow.acoustic.reporting.report.build_report`.
     """
-    from ethoflow.acoustic.reporting.report import build_report
 
     return dispatch.run(
         build_report,
@@ -275,7 +278,6 @@ def run_acoustic_external(
     Raises:
         ParamsError: unknown external model or setting.
     """
-    from ethoflow.acoustic.external import evaluate_external
 
     if name not in cfg.external:
         raise ParamsError(f"{params_path}: acoustic.external has no model '{name}' (have: {sorted(cfg.external)})")
@@ -310,7 +312,6 @@ def run_acoustic_detect(
     Raises:
         ParamsError: unknown set/setting (before anything is dispatched).
     """
-    from ethoflow.acoustic.inference.detect import detect_set
 
     if name not in cfg.detect.sets:
         raise ParamsError(f"{params_path}: acoustic.detect.sets has no set '{name}' (have: {sorted(cfg.detect.sets)})")
@@ -338,7 +339,6 @@ def run_acoustic_lc(
     """``acoustic_lc@<duration>-<seed>``: one learning-curve point (train on ``duration`` s of the variant's
     training audio, predict and evaluate the held-out tapes) into ``out``, dispatched
     (:func:`ethoflow.acoustic.training.learning_curve.run_point`)."""
-    from ethoflow.acoustic.training.learning_curve import run_point
 
     lc = cfg.learning_curve
     cfg.variant(lc.variant, params_path)
@@ -362,7 +362,6 @@ def run_acoustic_learning_curve(
     """``acoustic_learning_curve``: every point under ``points`` -> ``out`` (curve.csv, learning_curve.png),
     ``evaluation/index.json`` (``index``: every evaluation folder in ``evaluations`` and the points, with
     files and held-out numbers) and the headline ``metrics`` (F1 mean, sd, min, max per duration)."""
-    from ethoflow.acoustic.training.learning_curve import summarise
 
     headline = summarise(points, out, index, evaluations)
     write_metrics(metrics, headline)

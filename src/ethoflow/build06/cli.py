@@ -38,6 +38,7 @@ from ethoflow.build06.layout import (
 from ethoflow.build06.params import Build06Params
 from ethoflow.core.errors import InputError, ParamsError
 from ethoflow.core.params import load_params, load_section, validate_section
+from ethoflow.core.stage import resolved_stages
 
 DATA_ROOT_ENV = "MORPHSEQ_DATA_ROOT"
 
@@ -126,7 +127,6 @@ def dvc_out_paths(project: str | os.PathLike = ".") -> list[Path]:
     Raises:
         EthoflowError: ``dvc.yaml`` does not resolve.
     """
-    from ethoflow.core.stage import resolved_stages  # imports DVC: only when generating latents
 
     project = Path(project)
     if not (project / "dvc.yaml").exists():
@@ -158,6 +158,7 @@ def _generator(args, latents_dir: Path, df02: Path, model_name: str):
         raise InputError(f"{checkpoint}: VAE checkpoint not found")
 
     def generate(missing: list[str]) -> None:
+        # local: ethoflow.vae.embed imports torch (slow to import)
         from ethoflow.vae.embed import embed_experiments  # torch only when generating
 
         embed_experiments(checkpoint, df02, store, latents_dir, missing)

@@ -39,6 +39,7 @@ def read_table(path: str | os.PathLike, what: str = "table") -> pa.Table:
             except pa.ArrowInvalid:
                 # Arrow infers column types from the first block; a column that changes type further
                 # down (common in hand-kept metadata tables) gets pandas' whole-column inference.
+                # local: keeps ethoflow.build06.tables importable without pandas
                 import pandas as pd
 
                 return pa.Table.from_pandas(pd.read_csv(path, low_memory=False), preserve_index=False)

@@ -20,7 +20,9 @@ Only numpy and soundfile are imported, lazily.
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ethoflow.core.errors import InputError
+from ethoflow.core.logging import get_logger
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -97,6 +100,7 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
         InputError: missing, empty (0 bytes), not a readable sound file (libsndfile's reason), no audio
             samples (header only), or truncated (declared vs present length).
     """
+    # local: keeps ethoflow.core.inputs importable without numpy
     import soundfile as sf
 
     path = check_file(path, "audio file")
@@ -143,6 +147,7 @@ def check_finite_audio(y: Any, path: str | os.PathLike, sr: float, offset: int =
     Raises:
         InputError: naming the file, the time (s) and frame of the first bad sample and how many there are.
     """
+    # local: keeps ethoflow.core.inputs importable without numpy
     import numpy as np
 
     bad = ~np.isfinite(y)
@@ -199,8 +204,8 @@ def check_hdf5(path: str | os.PathLike, what: str = "keypoint file") -> Path:
         head = fh.read(8)
     if head != HDF5_SIGNATURE:
         raise InputError(f"{path}: {what} is not an HDF5 file (it starts with {head!r}); wrong format or damaged")
-    import re
 
+    # local: h5py is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import h5py
 
     try:
@@ -233,6 +238,7 @@ def check_pose_sessions(
             NaN (no keypoint tracked)``); a file whose bodyparts differ from the first file's (names
             both files, the missing and the extra bodyparts).
     """
+    # local: keeps ethoflow.core.inputs importable without numpy
     import numpy as np
 
     files = files or {}
@@ -275,7 +281,6 @@ def warn_checkpoint_overrides(
         one line per differing key: ``<path>: the model file's n_fft=512 overrides params
         acoustic.features.n_fft=2048 (the file's value is used)``; each is also logged as a warning.
     """
-    from ethoflow.core.logging import get_logger
 
     log = get_logger("ethoflow.checkpoint")
     lines = []
@@ -387,7 +392,6 @@ def check_last_row(path: str | os.PathLike, what: str = "table", sep: str = ",")
         InputError: ``<path>: <what> is truncated: its last line (line N) has k of the m fields of the
             header and no line end``.
     """
-    import csv
 
     path = Path(path)
     with open(path, "rb") as fh:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import hashlib
 import io
 import json
 import math
 import os
+import pickle
 import shutil
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -229,6 +232,7 @@ def to_plain(obj: Any) -> Any:
     Pydantic models are dumped with ``model_dump()``.
     """
     try:
+        # local: keeps ethoflow.core.io importable without numpy
         import numpy as np
     except ImportError:  # pragma: no cover - numpy is a hard dependency
         np = None  # type: ignore[assignment]
@@ -291,6 +295,7 @@ def save_figure(fig: Any, path: str | os.PathLike, **savefig_kw: Any) -> Path:
     another install would hash differently in DVC). ``savefig_kw`` go to ``Figure.savefig``
     (``dpi``, ``format``, ...). Returns ``path``.
     """
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import matplotlib.pyplot as plt
 
     path = Path(path)
@@ -347,6 +352,7 @@ def write_live_curves(
     Raises:
         InputError: none of the curves exists (DVCLive wrote nothing under ``live_dir``).
     """
+    # local: keeps ethoflow.core.io importable without pandas
     import pandas as pd
 
     frames = []
@@ -374,7 +380,6 @@ def write_yaml(path: str | os.PathLike, obj: Any) -> Path:
 
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file's content, read in 1 MiB blocks (constant memory for long recordings)."""
-    import hashlib
 
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -459,9 +464,8 @@ def load_torch(
     checks, torch's own exception passes through, for a caller that words the problem itself (a lab's
     ANIMAL-SPOT or BehaveMAE file).
     """
-    import pickle
-    import zipfile
 
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     path = Path(path)
@@ -502,6 +506,7 @@ def release_freed_memory() -> None:
     """Hand the C heap's freed pages back to the operating system (glibc ``malloc_trim(0)``; a no-op
     elsewhere). Long stages call it between large transient steps (a streamed tape, then its figures), so
     the peak resident memory of the next step does not stack on pages the previous one already freed."""
+    # local: the name is rebound in this function
     import ctypes
     import ctypes.util
 

@@ -30,7 +30,9 @@ variables in its batch script and :func:`apply_runtime` before the stage's funct
 
 from __future__ import annotations
 
+import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -121,9 +123,11 @@ def mode_from_params(params_path: str | os.PathLike) -> tuple[str, int]:
     Raises:
         ParamsError: the ``compute`` section is invalid (the key named).
     """
+    # local: keeps ethoflow.core.numerics importable without pydantic
     from ethoflow.dispatch.params import load_compute
 
     if not Path(params_path).is_file():
+        # local: keeps ethoflow.core.numerics importable without pydantic
         from ethoflow.dispatch.params import ComputeParams
 
         c = ComputeParams()
@@ -140,7 +144,6 @@ def ensure(mode: str, threads: int, argv: Sequence[str] | None = None) -> None:
     """
     if applied(mode, threads):
         return
-    import logging
 
     for h in logging.getLogger().handlers:
         h.flush()
@@ -156,6 +159,7 @@ def apply_runtime(mode: str, threads: int) -> None:
     if mode != "portable":
         return
     try:
+        # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency
         return
@@ -172,7 +176,6 @@ def call_in_mode(mode: str, threads: int, fn: Callable[..., Any], /, *args: Any,
 
 def slurm_setup(mode: str, threads: int) -> list[str]:
     """``export`` lines for a Slurm batch script that put the job in ``mode`` before Python starts."""
-    import shlex
 
     env = environment(mode, threads, base={})
     return [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]

@@ -77,6 +77,7 @@ def parse_params_text(text: str, path: str | os.PathLike = DEFAULT_PARAMS) -> An
     Raises:
         ParamsError: the text is not valid YAML (file, line and column named).
     """
+    # local: keeps ethoflow.core.params importable without ruamel
     from ruamel.yaml import YAML, YAMLError
 
     try:

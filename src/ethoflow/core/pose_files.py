@@ -26,6 +26,8 @@ Formats (what is checked):
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -54,6 +56,7 @@ def _short(exc: BaseException, n: int = 160) -> str:
 
 
 def _check_dlc_columns(path: Path, columns, n_rows: int, numeric: bool) -> list[str]:
+    # local: keeps ethoflow.core.pose_files importable without pandas
     import pandas as pd
 
     if not isinstance(columns, pd.MultiIndex) or "bodyparts" not in (columns.names or []):
@@ -83,6 +86,7 @@ def _check_dlc_columns(path: Path, columns, n_rows: int, numeric: bool) -> list[
 
 
 def _dlc_h5(path: Path) -> list[str]:
+    # local: keeps ethoflow.core.pose_files importable without pandas
     import pandas as pd
 
     check_hdf5(path)
@@ -97,9 +101,8 @@ def _dlc_h5(path: Path) -> list[str]:
 
 
 def _dlc_csv(path: Path) -> list[str]:
-    import csv
-    import io
 
+    # local: keeps ethoflow.core.pose_files importable without numpy
     import numpy as np
     import pandas as pd
 
@@ -147,6 +150,7 @@ def _dlc_csv(path: Path) -> list[str]:
 
 
 def _sleap_slp(path: Path) -> list[str]:
+    # local: h5py is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import h5py
 
     check_hdf5(path)
@@ -170,6 +174,7 @@ def _sleap_slp(path: Path) -> list[str]:
 
 
 def _sleap_h5(path: Path) -> list[str]:
+    # local: h5py is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import h5py
 
     check_hdf5(path)
@@ -189,6 +194,7 @@ def _sleap_h5(path: Path) -> list[str]:
 
 
 def _nwb(path: Path) -> list[str]:
+    # local: h5py is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import h5py
 
     check_hdf5(path)

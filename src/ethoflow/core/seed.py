@@ -18,6 +18,7 @@ def seed_everything(seed: int, deterministic_torch: bool = True) -> np.random.Ge
     np.random.seed(seed % (2**32))
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
     try:
+        # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         import torch
     except ImportError:  # pragma: no cover
         torch = None

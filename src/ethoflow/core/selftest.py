@@ -30,6 +30,7 @@ def sleep(seconds: float) -> float:
 
 def write_digest(path: str, seed: int, n: int = 1000) -> str:
     """Write ``n`` seeded float64 numbers to ``path`` (npy) and return the file's sha256."""
+    # local: keeps ethoflow.core.selftest importable without numpy
     import numpy as np
 
     from ethoflow.core.io import atomic_path

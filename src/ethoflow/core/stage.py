@@ -31,9 +31,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from ethoflow.core.errors import EthoflowError
-from ethoflow.core.io import read_yaml, write_yaml
+from ethoflow.core.io import _OS_CAUSES, read_yaml, write_yaml
 from ethoflow.core.logging import get_logger, setup_logging
-from ethoflow.core.params import DEFAULT_PARAMS
+from ethoflow.core.params import DEFAULT_PARAMS, load_section
 
 
 def stage_parser(description: str | None = None) -> argparse.ArgumentParser:
@@ -92,7 +92,6 @@ def error_line(exc: BaseException) -> str | None:
     names it ("no space left on device", "permission denied", ...). Library errors:
     ``<library> error: <Type>: <message>`` (first 300 characters, on one line).
     """
-    from ethoflow.core.io import _OS_CAUSES
 
     if isinstance(exc, OSError):
         cause = _OS_CAUSES.get(exc.errno or -1)
@@ -118,6 +117,7 @@ def run_stage(main: Callable[[], object]) -> None:
     log = get_logger("ethoflow.stage")
     debug = debug_enabled()
     try:
+        # local: imported only on the branch that needs it
         from ethoflow.core import numerics
 
         mode, threads = numerics.mode_from_params(numerics.params_path_from_argv(sys.argv[1:], DEFAULT_PARAMS))
@@ -167,10 +167,9 @@ def resolved_dvc_yaml(
     Raises:
         ParamsError: a section is invalid. EthoflowError: ``dvc.yaml`` does not resolve (the reason named).
     """
+    # local: dvc is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from dvc.fs import LocalFileSystem
     from dvc.parsing import DataResolver, EntryDefinition
-
-    from ethoflow.core.params import load_section
 
     dvc_yaml = Path(dvc_yaml)
     params_file = Path(params_file) if params_file is not None else dvc_yaml.parent / "params.yaml"

@@ -152,6 +152,7 @@ def generate(out_dir: str | Path, params: DemoParams) -> dict:
     Raises:
         ValueError: params that cannot place a call (recording too short for ``call_dur_s``).
     """
+    # local: keeps ethoflow.demo.acoustic importable without soundfile
     import soundfile as sf
 
     if params.recording_s < params.call_dur_s[1] + 1.0:
@@ -190,6 +191,7 @@ def generate_heldout(out_dir: str | Path, params: DemoParams) -> dict:
     change with it. Returns a summary dict (files, calls, seconds); nothing is written when
     ``heldout_s`` is 0.
     """
+    # local: keeps ethoflow.demo.acoustic importable without soundfile
     import soundfile as sf
 
     if params.heldout_s <= 0:

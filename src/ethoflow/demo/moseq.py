@@ -118,6 +118,7 @@ def to_dlc_frame(xy: np.ndarray, likelihood: np.ndarray, bodyparts: list[str]) -
 def _write_dlc_h5(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """``df.to_hdf`` in DeepLabCut's (fixed) format without HDF5 object timestamps, so the same
     data give the same bytes (pandas does not expose PyTables' ``track_times`` for this format)."""
+    # local: keeps ethoflow.demo.moseq importable without packaging
     import tables
 
     orig = {name: getattr(tables.File, name) for name in ("create_array", "create_carray", "create_earray")}

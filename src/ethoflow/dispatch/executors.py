@@ -23,6 +23,7 @@ def jobs_dir(stage: str) -> Path:
 
 def make_executor(stage: str, compute: ComputeParams, executor: str | None = None) -> Any:
     """A submitit executor for ``stage`` with its resources (``None`` for the ``local`` executor)."""
+    # local: submitit is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import submitit
 
     kind = executor or compute.effective_executor()
@@ -75,6 +76,7 @@ def _job_error_line(exc: Exception) -> str:
 
 def job_result(job: Any, stage: str) -> Any:
     """``job.result()``, with failures turned into :class:`DispatchError` (job id + stderr tail)."""
+    # local: submitit is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from submitit.core.utils import FailedJobError, UncompletedJobError
 
     is_debug = type(job).__name__ == "DebugJob"
@@ -113,6 +115,7 @@ def job_result(job: Any, stage: str) -> Any:
 
 def submit_job(stage: str, submit: Callable[[], Any]) -> Any:
     """Call ``submit``; an ``sbatch`` rejection becomes a :class:`DispatchError` naming the params."""
+    # local: submitit is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from submitit.core.utils import FailedJobError
 
     try:

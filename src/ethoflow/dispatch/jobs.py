@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ethoflow.core.logging import get_logger
+from ethoflow.core.numerics import call_in_mode
 from ethoflow.core.params import DEFAULT_PARAMS
 from ethoflow.dispatch.executors import job_result, log_submitted, make_executor, submit_job
 from ethoflow.dispatch.params import ComputeParams, DispatchError, load_compute
@@ -22,7 +23,6 @@ log = get_logger("ethoflow.dispatch")
 
 def in_mode(fn: Callable[..., Any], compute: ComputeParams) -> Callable[..., Any]:
     """``fn`` wrapped to apply ``compute.numerics`` first in the job (picklable)."""
-    from ethoflow.core.numerics import call_in_mode
 
     return functools.partial(call_in_mode, compute.numerics, compute.threads, fn)
 

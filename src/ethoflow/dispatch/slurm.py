@@ -4,6 +4,8 @@ log), streaming job logs while a stage waits, clear failure messages, cancelling
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -49,7 +51,6 @@ class _LogStreamer:
 
 def _scontrol_state(job_id: str) -> str:
     """The job's state from ``scontrol`` (``UNKNOWN`` once Slurm has forgotten the job)."""
-    import subprocess
 
     try:
         out = subprocess.run(
@@ -160,7 +161,6 @@ HOPELESS_REASONS = (
 
 def _queue_state(job_id: str) -> tuple[str, str] | None:
     """``(state, reason)`` from ``squeue`` while Slurm lists the job, else ``None``."""
-    import subprocess
 
     try:
         out = subprocess.run(
@@ -239,8 +239,6 @@ def slurm_available(timeout_s: float = 5.0, attempts: int = 3, wait_s: float = 2
     ``timeout_s`` seconds), before Slurm is declared absent: a busy controller sometimes misses one
     answer and gives the next. False at once when no ``sinfo`` is on ``PATH``.
     """
-    import shutil
-    import subprocess
 
     if shutil.which("sinfo") is None:
         return False

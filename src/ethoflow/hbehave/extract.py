@@ -27,6 +27,7 @@ Cages are independent: :func:`plan_extract` makes one task per cage, which the s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -64,6 +65,7 @@ def load_model(model_path: str | os.PathLike, model_params: ModelParams | None =
         ParamsError: the checkpoint's architecture differs from ``model_params`` (keys listed).
         InputError: missing or unreadable checkpoint.
     """
+    # local: ethoflow.hbehave.model imports torch (slow to import)
     from ethoflow.hbehave.model import HBehaveMAE, architecture_from_dict, build_architecture
     from ethoflow.hbehave.train import load_checkpoint
 
@@ -111,8 +113,8 @@ def spread_tokens(tokens: np.ndarray, minutes_per_token: int, start: int, sums: 
 
 
 def _autocast(device, precision: str):
-    import contextlib
 
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
@@ -145,6 +147,7 @@ def embed_cage(
     Returns:
         One float32 array (M, D_level) per level: mean over covering windows of the covering token.
     """
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     model.check_window(window)
@@ -178,6 +181,7 @@ def embed_cage_to_file(
 
     Uses the checkpoint's normalisation statistics (the ones the model was trained with).
     """
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     cfg = ExtractParams(**params)
@@ -266,6 +270,7 @@ def collect_extract(plan: ExtractPlan) -> dict[str, Any]:
     Returns:
         Metrics: ``cages``, ``rows``, ``dims`` per level, ``windows`` (the wall time is logged, not returned).
     """
+    # local: keeps ethoflow.hbehave.extract importable without pandas
     import pandas as pd
 
     names, store, cages, parts = plan.names, plan.store, plan.cages, plan.parts

@@ -529,6 +529,7 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 def count_flops(model: HBehaveMAE, device: str = "meta") -> dict[str, int]:
     """FLOPs of one window: ``encoder_full`` (all units, as at extraction) and ``train_step_forward``
     (masked encoder + decoder), counted by ``torch.utils.flop_counter`` (a multiply-add = 2 FLOPs)."""
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from torch.utils.flop_counter import FlopCounterMode
 
     T, H, W = model.arch.input_size

@@ -39,6 +39,7 @@ from ethoflow.core.params import check_light_phase
 from ethoflow.core.progress import progress
 from ethoflow.hbehave.extract import load_embeddings
 from ethoflow.hbehave.params import ActogramParams, HeatmapParams
+from ethoflow.hbehave.store import list_cages, read_cage
 
 log = get_logger(__name__)
 
@@ -116,6 +117,7 @@ def plot_cage(
     cfg: HeatmapParams,
 ) -> None:
     """Write the light-phase and dark-phase heatmaps of one cage and level; ``emb`` (minutes, dim)."""
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import matplotlib.pyplot as plt
 
     dims, e = _zscored_dims(emb, valid, cfg.max_dims)
@@ -145,11 +147,13 @@ def heatmaps(emb_dir: str | os.PathLike, agg: str, cfg: HeatmapParams, out_dir: 
     Returns:
         Metrics: ``cages``, ``figures``, ``rows``, ``minutes_covered``, ``fraction_valid`` (overall).
     """
+    # local: keeps ethoflow.hbehave.plots importable without pandas
     import pandas as pd
 
     emb_dir, out_dir = Path(emb_dir), Path(out_dir)
     files = sorted(emb_dir.glob(f"embeddings_{agg}_*.npz"))
     if not files:
+        # local: imported only on the branch that needs it
         from ethoflow.core.errors import InputError
 
         raise InputError(f"{emb_dir}: no embeddings_{agg}_*.npz (run hbehave_extract@{agg})")
@@ -322,6 +326,7 @@ def plot_actogram(
     title: str | None = None,
 ) -> None:
     """Write the double-plotted actogram of :func:`actogram_data` as a PNG (deterministic bytes)."""
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
@@ -429,9 +434,8 @@ def actograms(
     Returns:
         Metrics: ``cages``, ``figures``, ``minutes``, ``invalid_minutes``.
     """
+    # local: keeps ethoflow.hbehave.plots importable without pandas
     import pandas as pd
-
-    from ethoflow.hbehave.store import list_cages, read_cage
 
     is_day(np.array([], "datetime64[m]"), day_start_hour, day_end_hour)  # check the hours before drawing
     out_dir = Path(out_dir)

@@ -77,6 +77,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         InputError: missing, unreadable, or not a dict.
     """
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     path = Path(path)
@@ -105,6 +106,7 @@ def checkpoint_format(ck: dict[str, Any]) -> str:
 
 
 def _is_tensor(v) -> bool:
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     return isinstance(v, torch.Tensor)
@@ -194,6 +196,7 @@ def behavemae_architecture(arguments: dict[str, Any], where: str = "hbehave.pret
     Raises:
         ParamsError: inconsistent arguments (lengths, divisibility; the key is named).
     """
+    # local: ethoflow.hbehave.model imports torch (slow to import)
     from ethoflow.hbehave.model import build_architecture
 
     n = len(arguments["stages"])
@@ -291,6 +294,7 @@ def convert_state(state: dict[str, Any], arch, path: str | os.PathLike) -> tuple
         InputError: one line naming ``path`` with the counts and the first differing keys and shapes
             (missing keys, keys of another shape, keys this architecture does not have).
     """
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     from ethoflow.hbehave.model import build_model
@@ -451,6 +455,7 @@ def convert_checkpoint(
         ParamsError: architecture arguments missing or contradicting the checkpoint's args; stats not
             set while ``normalise`` is true.
     """
+    # local: ethoflow.hbehave.train imports torch (slow to import)
     from ethoflow.hbehave.train import save_checkpoint
 
     path = Path(path)

@@ -79,6 +79,7 @@ def minute_labels(
     """Label per minute of one cage (object array, ``None`` where no row covers the minute)."""
     out = np.full(len(timestamps), None, dtype=object)
     if label == LIGHT_PHASE and table is None:
+        # local: keeps ethoflow.hbehave.probe importable without pydantic
         from ethoflow.hbehave.plots import is_day
 
         return np.where(is_day(timestamps, *day_window), "light", "dark").astype(object)
@@ -116,6 +117,7 @@ def probe_level(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg) -> dict[s
     Raises:
         InputError: fewer than two classes or two cages with labelled bins.
     """
+    # local: sklearn is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict, permutation_test_score
@@ -152,9 +154,11 @@ def probe_level(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg) -> dict[s
 
 
 def _plot(table: pd.DataFrame, title: str, path: Path) -> None:
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import matplotlib
 
     matplotlib.use("Agg")
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
@@ -184,6 +188,7 @@ def run_probe(embeddings: str | os.PathLike, agg: str, cfg, day_window: tuple[fl
         InputError: labels table problems (:func:`read_labels`), missing embeddings, too few classes/cages.
         ParamsError: ``label`` is not ``light_phase`` and no ``labels_file`` is given.
     """
+    # local: keeps ethoflow.hbehave.probe importable without pydantic
     from ethoflow.hbehave.extract import load_embeddings
 
     if cfg.labels_file is None and cfg.label != LIGHT_PHASE:

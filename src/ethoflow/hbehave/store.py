@@ -70,6 +70,7 @@ class CageRecord:
 
 
 def _zarr():
+    # local: zarr is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import zarr
 
     return zarr
@@ -90,6 +91,7 @@ def create_store(path: str | os.PathLike, channels: list[str], attrs: dict[str, 
 def write_cage(path: str | os.PathLike, record: CageRecord, chunk_minutes: int = CHUNK_MINUTES) -> None:
     """Add ``record`` as ``cages/<cage_id>`` to the store at ``path``."""
     zarr = _zarr()
+    # local: zarr is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from zarr.codecs import BloscCodec, Crc32cCodec
 
     # the checksum is checked before Blosc reads a chunk, so a truncated chunk is always an error

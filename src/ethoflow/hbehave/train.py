@@ -179,6 +179,7 @@ def _export_slurm_world() -> None:
     LOCAL_RANK, LOCAL_WORLD_SIZE) for :func:`ethoflow.core.training.fit`'s DDP strategy."""
     if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "RANK" not in os.environ:
         try:
+            # local: submitit is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
             import submitit
 
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
@@ -241,6 +242,7 @@ def train_model(
     args = (model_params, train_params, store, out_model, live_dir, ckpt_dir)
     kwargs: dict[str, Any] = {}
     if nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1 and int(os.environ.get("SLURM_NTASKS", "1")) == 1:
+        # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         import torch.multiprocessing as mp
 
         try:
@@ -248,6 +250,7 @@ def train_model(
         except mp.ProcessRaisedException as exc:  # a rank's error, as one line (the stage prints it)
             lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
             raise EthoflowError(f"DDP training failed in a worker process: {lines[-1] if lines else exc}") from None
+        # local: imported only on the branch that needs it
         from ethoflow.hbehave.records import read_train_summary
 
         return read_train_summary(Path(ckpt_dir) / "summary.json")
@@ -313,6 +316,7 @@ class HBehaveModule(TrainingModule):
         self.started_at_step = self.global_step
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _idx: int) -> torch.Tensor:
+        # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         import torch.distributed as dist
 
         tp, step = self.tp, self.global_step
@@ -352,6 +356,7 @@ class HBehaveModule(TrainingModule):
 
     def on_train_end(self) -> None:
         if self.world > 1:  # DDP keeps replicas identical; check it rather than trust it
+            # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
             import torch.distributed as dist
 
             with torch.no_grad():

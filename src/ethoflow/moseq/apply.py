@@ -24,7 +24,12 @@ from ethoflow.core.errors import InputError
 from ethoflow.core.io import write_json
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
+from ethoflow.moseq.fit import format_for_model
+from ethoflow.moseq.framerate import file_frame_rates, reconcile
 from ethoflow.moseq.params import MoseqParams, SessionSet
+from ethoflow.moseq.plots import syllable_frequency_plot
+from ethoflow.moseq.prepare import remove_outliers
+from ethoflow.moseq.validation import duration_figure, kpms_png, trajectory_figure
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,9 +59,8 @@ def load_new_sessions(
             that differs from the set's fps (NWB, SLEAP; :func:`ethoflow.moseq.framerate.reconcile`
             with the set's ``trust_fps``), or the set's fps differs from the model's (the files are named).
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
-
-    from ethoflow.moseq.framerate import file_frame_rates, reconcile
 
     model_fps = float(config["fps"])
     paths = io.resolve_paths(sessions.paths, root)
@@ -209,6 +213,7 @@ def syllable_frequencies(res: dict[str, dict], groups: dict[str, str], num_state
         ``frames`` and ``fraction`` (of that session's / group's frames); syllables with no frame
         in any session are left out.
     """
+    # local: keeps ethoflow.moseq.apply importable without pandas
     import pandas as pd
 
     counts = {name: np.bincount(np.asarray(res[name]["syllable"]), minlength=num_states) for name in sorted(res)}
@@ -232,10 +237,9 @@ def transition_graph(out: Path, groups: dict[str, str], png: str | os.PathLike, 
     above 0.5% of frames; rows of syllables never left count as no transitions), saved as ``png``
     through :func:`ethoflow.moseq.validation.kpms_png` (kpms's PDF beside it is dropped). When kpms
     cannot draw it, ``png`` says why instead (a warning is logged)."""
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
     import pandas as pd
-
-    from ethoflow.moseq.validation import kpms_png
 
     names = sorted(kpms.load_results(str(out), MODEL_NAME))
     index = pd.DataFrame({"name": names, "group": [groups.get(n, "default") for n in names]})
@@ -253,6 +257,7 @@ def transition_graph(out: Path, groups: dict[str, str], png: str | os.PathLike, 
             max_bytes,
         )
     except (ValueError, ZeroDivisionError) as exc:  # e.g. a group whose syllables have no usage
+        # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         from matplotlib.figure import Figure
 
         from ethoflow.core.io import save_figure
@@ -291,6 +296,7 @@ def apply_to_sessions(
         InputError: unknown set, missing model, or new sessions that do not fit it (see
             :func:`load_new_sessions`).
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     if set_name not in cfg.apply.sets:
@@ -333,6 +339,7 @@ def apply_to_sessions(
     write_json(out / "summary.json", summary)
     _log_usage(set_name, summary, report)
     if metrics_json is not None:
+        # local: imported only on the branch that needs it
         from ethoflow.core.io import write_metrics
 
         write_metrics(metrics_json, apply_metrics(summary))
@@ -349,8 +356,6 @@ def _model_data(
     Returns:
         (coordinates {session: (T, K, D)}, kpms data, kpms metadata, the cleaning report).
     """
-    from ethoflow.moseq.fit import format_for_model
-    from ethoflow.moseq.prepare import remove_outliers
 
     coords, confs = load_new_sessions(sessions, config, root)
     bodyparts = [str(b) for b in config["bodyparts"]]
@@ -368,6 +373,7 @@ def _write_results(
     """``out`` and ``plots`` emptied; the per-frame syllables in ``out/model`` (``results.h5`` and
     kpms' CSVs) and the syllable frequencies per session and per group (``groups``: {session: group})
     as CSVs. Returns the per-group frequencies (:func:`syllable_frequencies`)."""
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
     from keypoint_moseq.io import save_hdf5
 
@@ -397,8 +403,6 @@ def _apply_figures(
     """The new sessions' figures in ``plots``: transition graph per group (from the results in ``out``
     and the session ``groups``), syllable frequency (``num_states`` syllables), duration histogram (the
     training target window shaded), trajectories (``coords``: {session: (T, K, D)})."""
-    from ethoflow.moseq.plots import syllable_frequency_plot
-    from ethoflow.moseq.validation import duration_figure, trajectory_figure
 
     transition_graph(out, groups, plots / "transition_graph.png")
     counts = np.bincount(np.concatenate([np.asarray(r["syllable"]) for r in res.values()]), minlength=num_states)

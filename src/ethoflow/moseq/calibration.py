@@ -44,6 +44,7 @@ def sleap_labelled_pairs(path: str | os.PathLike) -> dict[str, np.ndarray]:
     Raises:
         InputError: the file has no user-labelled instance on a frame with predictions (names it).
     """
+    # local: sleap_io is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import sleap_io as sio
 
     labels = sio.load_slp(str(path), open_videos=False)
@@ -114,6 +115,7 @@ def fit_error_model(
 
 def calibration_figure(pairs: dict[str, np.ndarray], fit: dict[str, float], png: str | os.PathLike) -> None:
     """log10(error + 1) against log10(confidence) of every labelled keypoint, with the fitted line."""
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from matplotlib.figure import Figure
 
     x = np.log10(pairs["confidence"] + fit["conf_pseudocount"])

@@ -26,7 +26,7 @@ from ethoflow.core.errors import InputError, ParamsError
 from ethoflow.core.io import sha256_file
 from ethoflow.core.logging import get_logger
 from ethoflow.core.params import format_validation_error
-from ethoflow.moseq import io
+from ethoflow.moseq import io, jaxcache
 from ethoflow.moseq.params import MoseqComputeOptions
 from ethoflow.moseq.records import FinalFitSpec, SeedSpec, TrialSpec, read_spec
 
@@ -38,6 +38,7 @@ _DATA_CACHE: dict[tuple, tuple] = {}
 def median_duration(z: np.ndarray, mask: np.ndarray) -> float:
     """Median syllable duration in frames from state sequences ``z`` (B, T') and ``mask`` (B, >=T')
     (keypoint-moseq's run lengths, ``jax_moseq.utils.get_durations``)."""
+    # local: jax is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from jax_moseq.utils import get_durations
 
     d = np.asarray(get_durations(np.asarray(z), np.asarray(mask)))
@@ -49,6 +50,7 @@ def median_duration(z: np.ndarray, mask: np.ndarray) -> float:
 def apply_options(options: dict[str, Any] | None) -> MoseqComputeOptions:
     """Validate ``compute.stages.<stage>.options`` and set the jax-moseq memory levers."""
     opts = MoseqComputeOptions(**(options or {}))
+    # local: jax is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from jax_moseq.utils import set_mixed_map_iters
 
     set_mixed_map_iters(opts.mixed_map_iters or 1)
@@ -89,6 +91,7 @@ def format_for_model(
     Raises:
         ParamsError: ``seg_length`` leaves a segment too short for kpms (the last piece of a session).
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     try:
@@ -104,6 +107,7 @@ def init_arhmm(
     hyperparameters (its ``conf_threshold`` included) with ``kappa`` and ``num_states`` (the most
     states the model may use, ``moseq.model.num_states``) in ``trans_hypparams``; PRNG key from
     ``seed``."""
+    # local: jax is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import jax.random as jr
     import keypoint_moseq as kpms
 
@@ -137,10 +141,10 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
     ``init_dir`` and ``init_name`` (the AR-HMM checkpoint, reloaded for every trial).
     Top-level and picklable: runs in a Slurm array task as well as in-process.
     """
-    from ethoflow.moseq import jaxcache
 
     spec = read_spec(spec, TrialSpec, "fit_trial spec")
     jaxcache.enable(spec.root)
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     opts = apply_options(spec.options)
@@ -178,6 +182,7 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
 def _snapshot_iters(checkpoint: Path) -> list[int]:
     """The iterations of the model snapshots in a keypoint-moseq ``checkpoint.h5``, sorted; ``[]`` when
     the file cannot be read (a kill during its very first write)."""
+    # local: h5py is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import h5py
 
     try:
@@ -194,6 +199,7 @@ def atomic_snapshots():
     ``save_hdf5`` of ``keypoint_moseq.fitting`` writes a copy (``.checkpoint.h5.partial``) and renames it
     over the checkpoint: a killed fit leaves the last whole snapshot. The bytes are those of the in-place
     append (the copy is byte for byte, then the same append)."""
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq.fitting as kf
 
     original = kf.save_hdf5
@@ -232,10 +238,10 @@ def continue_fit(spec: dict[str, Any]) -> dict[str, float]:
     Snapshots are written atomically (:func:`atomic_snapshots`); an unreadable final checkpoint is
     started over from the trial.
     """
-    from ethoflow.moseq import jaxcache
 
     spec = read_spec(spec, FinalFitSpec, "continue_fit spec")
     jaxcache.enable(spec.root)
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     opts = apply_options(spec.options)
@@ -270,6 +276,7 @@ def continue_fit(spec: dict[str, Any]) -> dict[str, float]:
                 parallel_message_passing=opts.parallel_message_passing,
             )
             if end not in _snapshot_iters(final_ckpt):  # resumed at end itself: fit_model saves after start only
+                # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
                 import keypoint_moseq.fitting as kf
 
                 kf.save_hdf5(str(final_ckpt), model, f"model_snapshots/{end}", exist_ok=True)
@@ -294,10 +301,10 @@ def fit_seed(spec: dict[str, Any]) -> dict[str, Any]:
     Returns:
         ``{"seed", "name", "iterations", "median_duration"}`` (frames, :func:`median_duration`).
     """
-    from ethoflow.moseq import jaxcache
 
     spec = read_spec(spec, SeedSpec, "fit_seed spec")
     jaxcache.enable(spec.root)
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     opts = apply_options(spec.options)
@@ -333,6 +340,7 @@ def fit_seed(spec: dict[str, Any]) -> dict[str, Any]:
         "median_duration": median_duration(model["states"]["z"], data["mask"]),
     }
     if spec.record:
+        # local: imported only on the branch that needs it
         from ethoflow.core.io import write_json
 
         write_json(spec.record, {**result, "fingerprint": spec.fingerprint})

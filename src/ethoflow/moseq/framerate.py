@@ -33,6 +33,7 @@ def nwb_frame_rate(path: str | os.PathLike) -> tuple[float, str] | None:
     Raises:
         InputError: the pose series disagree with each other.
     """
+    # local: zarr is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from pynwb import NWBHDF5IO
 
     rates: dict[str, tuple[float, str]] = {}
@@ -57,6 +58,7 @@ def nwb_frame_rate(path: str | os.PathLike) -> tuple[float, str] | None:
 def sleap_frame_rate(path: str | os.PathLike) -> tuple[float, str] | None:
     """(rate in Hz, source) of the videos a SLEAP file names (sleap-io ``Video.fps``: the container's
     rate when the video opens, else the file's video metadata); ``None`` when unknown."""
+    # local: sleap_io is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import sleap_io as sio
 
     labels = sio.load_slp(str(path), open_videos=True)

@@ -34,6 +34,7 @@ from ethoflow.core.io import save_figure, write_json, write_metrics
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq import io
 from ethoflow.moseq.params import GroupAnalysisParams, MoseqParams
+from ethoflow.moseq.validation import kpms_png
 
 log = get_logger(__name__)
 
@@ -66,6 +67,7 @@ def kruskal_table(stats_df, statistic: str, n_perm: int, seed: int, alpha: float
     stats table: one row per syllable (the stats table's syllables, sorted) with ``syllable``,
     ``statistic`` (H), ``pvalue`` (scipy's chi-squared p), ``p_adj`` (permutation p, FDR-BH) and
     ``significant`` (``p_adj < alpha``)."""
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     syllables = sorted(int(s) for s in stats_df["syllable"].unique())
@@ -95,9 +97,8 @@ def group_analysis(
     Raises:
         InputError: missing results, or groups that cannot be compared (:func:`session_groups`).
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
-
-    from ethoflow.moseq.validation import kpms_png
 
     results_dir = Path(results_dir)
     if not (results_dir / MODEL_NAME / "results.h5").exists():
@@ -162,6 +163,7 @@ def write_tables(
     ``usage_duration.csv`` (``per_group``: mean and SEM per group and syllable), ``per_session.csv``
     (``stats_df``: kpms' statistics per session) and ``transitions.csv`` (``transitions``: rows of
     group, from, to, probability)."""
+    # local: keeps ethoflow.moseq.groups importable without pandas
     import pandas as pd
 
     table = pd.concat([t.assign(test=stat) for stat, t in tests.items()], ignore_index=True)
@@ -186,6 +188,7 @@ def group_transitions(
     Returns:
         (the syllables included, one (S, S) matrix per group with NaN as 0, kpms' usages per group).
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     freqs = np.asarray(kpms.get_frequencies(labels))
@@ -232,6 +235,7 @@ def group_summary(
 def usage_figure(per_group, kruskal, png: str | os.PathLike) -> None:
     """Mean syllable frequency per group (bars, SEM over sessions), syllables with an FDR-corrected
     Kruskal-Wallis p below alpha starred."""
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from matplotlib.figure import Figure
 
     syllables = sorted(per_group["syllable"].unique())

@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 
 from ethoflow.core.errors import InputError
+from ethoflow.core.inputs import check_pose_sessions, walk_input_files
 from ethoflow.core.io import atomic_path, to_plain
 from ethoflow.core.logging import get_logger
+from ethoflow.core.pose_files import FORMAT_EXTENSIONS, check_bodyparts, check_keypoint_file
 
 log = get_logger(__name__)
 
@@ -164,8 +166,6 @@ def load_keypoint_files(
         InputError: one line naming the file and what is wrong (see above); files with different
             bodyparts; a session name in two files; an all-NaN session.
     """
-    from ethoflow.core.inputs import check_pose_sessions, walk_input_files
-    from ethoflow.core.pose_files import FORMAT_EXTENSIONS, check_bodyparts, check_keypoint_file
 
     exts = [extension] if extension else list(FORMAT_EXTENSIONS.get(fmt, ()))
     files = walk_input_files(paths, exts, what="keypoint file") if exts else [Path(p) for p in paths]
@@ -174,6 +174,7 @@ def load_keypoint_files(
     per_file = {str(f): check_keypoint_file(f, fmt) for f in files}
     check_bodyparts(per_file, required_bodyparts)
 
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     coords: dict = {}
@@ -213,6 +214,7 @@ def detect_fps(video_dir: str | os.PathLike) -> float:
     Raises:
         InputError: no video, unreadable fps, or videos with different frame rates.
     """
+    # local: h5py is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from vidio.read import OpenCVReader
 
     folder = Path(video_dir)
@@ -233,6 +235,7 @@ def detect_fps(video_dir: str | os.PathLike) -> float:
 def write_kpms_config(project_dir: str | os.PathLike, **options: Any) -> dict:
     """Write a keypoint-moseq ``config.yml`` in ``project_dir`` with ``options`` (plain types) and
     return it loaded (with kpms's derived indexes)."""
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     plain = to_plain(options)
@@ -243,6 +246,7 @@ def write_kpms_config(project_dir: str | os.PathLike, **options: Any) -> dict:
 
 def read_kpms_config(project_dir: str | os.PathLike) -> dict:
     """A keypoint-moseq config (with derived indexes); ``InputError`` when missing."""
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     if not (Path(project_dir) / "config.yml").exists():
@@ -252,6 +256,7 @@ def read_kpms_config(project_dir: str | os.PathLike) -> dict:
 
 def update_kpms_config(project_dir: str | os.PathLike, **updates: Any) -> dict:
     """Update ``config.yml`` in place (plain types) and return it loaded."""
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     kpms.update_config(str(project_dir), **to_plain(updates))

@@ -90,6 +90,7 @@ def enable(root: str | os.PathLike | None = None) -> Path:
         return _enabled
     path = cache_dir()
     path.mkdir(parents=True, exist_ok=True)
+    # local: jax is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import jax
 
     jax.config.update("jax_compilation_cache_dir", str(path))

@@ -379,6 +379,7 @@ def final_fit_spec(ks: KappaSearch, state: search.SearchState) -> dict[str, Any]
     chosen = state.trials[state.chosen]
     sp = ks.params
     if "end_iter" not in state.extra:
+        # local: h5py is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         import h5py
 
         with h5py.File(ks.out / chosen.checkpoint / "checkpoint.h5", "r") as f:

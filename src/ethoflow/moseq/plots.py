@@ -17,6 +17,7 @@ DPI = 100
 
 def _fig(figsize=(4.5, 3.0)):
     """A figure and its axes, made without pyplot (no backend is chosen or switched)."""
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=figsize)
@@ -100,6 +101,7 @@ def seed_figures(
     matrix of the chosen seed's syllables against the runner-up's (same frames; rows normalised;
     :func:`confusion_figure`, kpms' ``plot_confusion_matrix`` computation drawn to stay readable), saved
     with :func:`ethoflow.core.io.save_figure` (100 dpi)."""
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     seeds = list(sel.seeds)
@@ -128,6 +130,7 @@ def confusion_matrix(res1: dict, res2: dict, min_frequency: float = 0.005) -> tu
     Returns:
         (C (n1, n2) probabilities, the row syllables (n1,), the column syllables (n2,)).
     """
+    # local: jax is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from jax_moseq.utils import get_frequencies
     from keypoint_moseq.viz import hierarchical_clustering_order
 
@@ -151,6 +154,7 @@ def confusion_figure(res1: dict, res2: dict, label1: str, label2: str):
     """The confusion matrix of :func:`confusion_matrix` as a figure readable at any number of
     syllables: the figure grows with the matrix (0.22 inch per syllable, 4-14 inches), tick labels
     shrink to fit (6-9 pt) and, past 40 syllables, only every k-th is labelled."""
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from matplotlib.figure import Figure
 
     C, ix1, ix2 = confusion_matrix(res1, res2)

@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 
 from ethoflow.core.errors import InputError, ParamsError
-from ethoflow.core.io import write_json
+from ethoflow.core.io import save_figure, write_json
 from ethoflow.core.logging import get_logger
-from ethoflow.moseq import io
+from ethoflow.moseq import io, jaxcache
+from ethoflow.moseq.framerate import file_frame_rates, reconcile
 from ethoflow.moseq.params import LoadParams, MoseqParams
+from ethoflow.moseq.plots import scree_plot
 
 log = get_logger(__name__)
 
@@ -122,13 +124,13 @@ def _frame_rate(p: LoadParams, paths: list[str], root: str | os.PathLike) -> tup
     else:
         vdir = p.video_dir if os.path.isabs(p.video_dir) else os.path.join(root, p.video_dir)
         fps, fps_source = io.detect_fps(vdir), f"video in {p.video_dir}"
-    from ethoflow.moseq.framerate import file_frame_rates, reconcile
 
     return reconcile(fps, fps_source, file_frame_rates(paths, p.format), p.trust_fps)
 
 
 def _shrink_png(path: Path, limit: int = MAX_PLOT_BYTES) -> None:
     """Downscale a PNG in place until it is under ``limit`` bytes (kpms saves QA plots at 300 dpi)."""
+    # local: keeps ethoflow.moseq.prepare importable without PIL
     from PIL import Image
 
     while path.stat().st_size >= limit:
@@ -155,6 +157,7 @@ def outlier_qa_figure(
         mask: (T, K) bool, positions interpolated (outliers or missing).
         thresholds: (K,) distance thresholds (pixels).
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from keypoint_moseq.util import get_distance_to_medoid, plot_keypoint_traces
 
     return plot_keypoint_traces(
@@ -187,9 +190,8 @@ def remove_outliers(
     Returns:
         (coordinates, confidences) with outliers and missing positions interpolated / set to 0.
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from keypoint_moseq.util import find_medoid_distance_outliers, interpolate_keypoints
-
-    from ethoflow.core.io import save_figure
 
     coords_out, confs_out = {}, {}
     for name in coordinates:
@@ -213,7 +215,6 @@ def outliers(
     Returns:
         {session: fraction of keypoint positions interpolated} (also ``out_dir/outliers.json``).
     """
-    from ethoflow.moseq import jaxcache
 
     jaxcache.enable()
 
@@ -275,12 +276,10 @@ def pca(
     ``pca.p`` and a scree plot; the kpms config in ``out_dir`` gets ``latent_dim`` and
     ``conf_threshold`` (the later stages start from it). With ``pcs_png``: kpms' ``plot_pcs`` (the
     mean pose and its perturbation along each PC, ``moseq.skeleton`` drawn)."""
-    from ethoflow.moseq import jaxcache
 
     jaxcache.enable()
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
-
-    from ethoflow.moseq.plots import scree_plot
 
     coords, confs, _ = io.load_keypoints_pickle(Path(outliers_dir) / KEYPOINTS)
     out = Path(out_dir)
@@ -301,6 +300,7 @@ def pca(
     config = io.update_kpms_config(out, latent_dim=latent_dim)
     scree_plot(ratio, latent_dim, cfg.pca.variance_threshold, scree_png)
     if pcs_png is not None:
+        # local: imported only on the branch that needs it
         from ethoflow.moseq.validation import pcs_figure
 
         pcs_figure(model, config, cfg.skeleton, pcs_png)

@@ -14,12 +14,13 @@ import numpy as np
 from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json, write_json, write_metrics
 from ethoflow.core.logging import get_logger
-from ethoflow.moseq import io
+from ethoflow.moseq import io, jaxcache, plots, validation
 from ethoflow.moseq.durations import duration_stats, syllable_durations
 from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.kappa import STATE_FILE, read_state
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.search import SearchState
+from ethoflow.moseq.validation import check_skeleton, grid_movies
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -155,7 +156,6 @@ def results(
     Raises:
         InputError: the chosen model's checkpoint or another input is missing.
     """
-    from ethoflow.moseq import jaxcache
 
     jaxcache.enable()
     model_dir, model_name, seeds_summary = _chosen_model(inputs)
@@ -207,6 +207,7 @@ def _chosen_model(inputs: MoseqInputs) -> tuple[Path, str, dict[str, Any] | None
     """
     seeds_summary = None
     if inputs.seeds_dir is not None:
+        # local: imported only on the branch that needs it
         from ethoflow.moseq.seeds import SUMMARY, chosen_checkpoint
 
         model_dir, model_name = chosen_checkpoint(inputs.seeds_dir)
@@ -227,6 +228,7 @@ def export_model(model_dir: Path, model_name: str, full_dir: Path, out: Path) ->
     Returns:
         (reindexed model, results {session: {"syllable", ...}} in sorted session order, iteration).
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
     from keypoint_moseq.io import save_hdf5
 
@@ -321,7 +323,6 @@ def results_figures(
 ) -> None:
     """``plots_dir`` emptied, then: the kappa search table (CSV) and trajectory, syllable frequency,
     duration histogram and, with ``keypoints``, the similarity dendrogram and trajectory plot."""
-    from ethoflow.moseq import plots, validation
 
     res, counts, states, config, fps = (
         syllables.res,
@@ -363,7 +364,6 @@ def write_grid_movies(
     Raises:
         InputError: videos given but no ``keypoints`` pickle, or a session without a video.
     """
-    from ethoflow.moseq.validation import check_skeleton, grid_movies
 
     gm = cfg.results.grid_movies
     out = Path(out_dir)
@@ -427,6 +427,7 @@ def headline_metrics(summary: dict[str, Any]) -> dict[str, Any]:
 def kappa_search_table(states: dict[str, SearchState], fps: float) -> pd.DataFrame:
     """Every kappa-search trial in long format for a DVC plot (``series`` = ``arhmm`` / ``full``):
     trial index, log10 kappa and the median syllable duration in ms (trials still pending are left out)."""
+    # local: keeps ethoflow.moseq.results importable without pandas
     import pandas as pd
 
     rows = [

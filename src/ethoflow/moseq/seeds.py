@@ -239,6 +239,7 @@ def choose_seed(
 def seed_median_duration(checkpoint: str | os.PathLike) -> float:
     """Median syllable duration (frames) of a seed's model, counted as ``moseq_results`` counts it:
     run lengths of the per-frame syllables of ``keypoint_moseq.extract_results``, every session."""
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     model, _, metadata, _ = kpms.load_checkpoint(path=str(checkpoint))
@@ -422,6 +423,7 @@ def score_and_choose(
     Raises:
         InputError: fewer than two seeds (EML compares models).
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     if len(sel.seeds) < 2:

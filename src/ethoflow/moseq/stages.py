@@ -15,10 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from ethoflow import dispatch
+from ethoflow.core.errors import InputError
 from ethoflow.core.params import DEFAULT_PARAMS
-from ethoflow.moseq import fit, kappa, kpms_warnings, prepare, seeds
+from ethoflow.moseq import fit, jaxcache, kappa, kpms_warnings, prepare, results, seeds
 from ethoflow.moseq import plots as moseq_plots
+from ethoflow.moseq.apply import apply_to_sessions
+from ethoflow.moseq.calibration import calibrate
+from ethoflow.moseq.groups import group_analysis
 from ethoflow.moseq.inputs import MoseqInputs
+from ethoflow.moseq.io import resolve_paths
 from ethoflow.moseq.params import MoseqParams
 from ethoflow.moseq.search import SearchState
 
@@ -152,8 +157,6 @@ def run_moseq_seeds(
         specs = [{**selection.spec(s), "options": options, "root": str(Path.cwd())} for s in todo]
         dispatch.map_array(fit.fit_seed, specs, stage=stage, compute=compute)  # each writes its record
 
-    from ethoflow.moseq import jaxcache
-
     jaxcache.enable()
     sel, summary = seeds.closed_loop(sel, fit_seeds)
     moseq_plots.seed_figures(sel, summary, eml_plot, confusion_plot)
@@ -176,7 +179,6 @@ def run_moseq_results(
     the ``inputs.keypoints`` pickle and the videos named in params); ``inputs.pca_summary``: the PCA
     summary JSON (``inputs``: a :class:`~ethoflow.moseq.inputs.MoseqInputs` or a mapping of its field
     names). See :func:`ethoflow.moseq.results.results`."""
-    from ethoflow.moseq import results
 
     outputs = results.ResultsOutputs(
         out=Path(out),
@@ -223,8 +225,6 @@ def run_moseq_apply(
 
 def _apply_job(cfg, set_name, model_dir, out, plots, options, root, metrics=None):
     """The apply job (top-level, picklable): JAX cache and compute options, then the apply."""
-    from ethoflow.moseq import jaxcache
-    from ethoflow.moseq.apply import apply_to_sessions
 
     jaxcache.enable(root)
     opts = fit.apply_options(options)
@@ -246,7 +246,6 @@ def run_moseq_groups(
     """moseq_groups: the groups of ``moseq.groups`` compared on the chosen model's syllables in
     ``results_dir`` (usage and duration per group, Kruskal-Wallis with FDR, transition matrices and
     their difference graph). See :func:`ethoflow.moseq.groups.group_analysis`."""
-    from ethoflow.moseq.groups import group_analysis
 
     return group_analysis(cfg, results_dir, out, plots, metrics)
 
@@ -262,9 +261,6 @@ def run_moseq_calibrate(
     Raises:
         ethoflow.core.errors.InputError: unknown set, or files without labelled frames.
     """
-    from ethoflow.core.errors import InputError
-    from ethoflow.moseq.calibration import calibrate
-    from ethoflow.moseq.io import resolve_paths
 
     if set_name not in cfg.calibration:
         raise InputError(f"moseq.calibration has no set {set_name!r} (sets: {sorted(cfg.calibration)})")

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ethoflow.core.errors import InputError, ParamsError
-from ethoflow.core.io import atomic_path
+from ethoflow.core.io import atomic_path, save_figure
 from ethoflow.core.logging import get_logger
 from ethoflow.moseq.durations import run_lengths
 from ethoflow.moseq.params import GridMovieParams
@@ -44,6 +44,7 @@ def kpms_png(draw: Callable[[str], Any], name: str, png: str | os.PathLike, max_
     Raises:
         InputError: the plot function wrote no ``<name>.png``.
     """
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import matplotlib.pyplot as plt
     from PIL import Image
 
@@ -97,6 +98,7 @@ def grid_movies(
     Raises:
         InputError: a session has no video, or a video file is missing.
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     missing = sorted(set(results) - set(video_paths))
@@ -148,6 +150,7 @@ def similarity_dendrogram(
         results: {session: kpms results}; coordinates: {session: (T, K, D)}; config: the model's
             kpms config (``fps``, ``bodyparts``, ``use_bodyparts``).
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     def draw(tmp: str) -> None:
@@ -165,6 +168,7 @@ def similarity_dendrogram(
         kpms_png(draw, "similarity_dendrogram", png)
         return True
     except (ValueError, IndexError, InputError) as exc:  # too few syllables to cluster
+        # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         from matplotlib.figure import Figure
 
         from ethoflow.core.io import save_figure
@@ -201,9 +205,8 @@ def _used_edges(skeleton: list, use_bodyparts: list[str]) -> list[list[str]]:
 
 def _note_figure(png: str | os.PathLike, text: str) -> None:
     """A small PNG that says why a figure could not be drawn (the out exists either way)."""
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from matplotlib.figure import Figure
-
-    from ethoflow.core.io import save_figure
 
     fig = Figure(figsize=(4.5, 1.5))
     fig.text(0.5, 0.5, text[:160], ha="center", va="center", fontsize=8, wrap=True)
@@ -219,6 +222,7 @@ def _kpms_figure(draw: Callable[[str], Any], png: str | os.PathLike, max_bytes: 
     Raises:
         InputError: the call opened no figure.
     """
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import matplotlib.pyplot as plt
 
     before = set(plt.get_fignums())
@@ -255,6 +259,7 @@ def pcs_figure(pca: Any, config: dict[str, Any], skeleton: list, png: str | os.P
     Raises:
         ParamsError: a skeleton name that is not a bodypart.
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     edges = _used_edges(check_skeleton(skeleton, config["bodyparts"]), config["use_bodyparts"])
@@ -297,6 +302,7 @@ def trajectory_figure(
     Raises:
         ParamsError: a skeleton name that is not a bodypart.
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
 
     edges = _used_edges(check_skeleton(skeleton, config["bodyparts"]), config["use_bodyparts"])
@@ -345,9 +351,8 @@ def duration_figure(
         results: {session: {"syllable": (T,) int, ...}}; fps: frame rate (Hz).
         window_ms: (low, high) target window of the median duration in ms; ``None``: not shaded.
     """
+    # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms
-
-    from ethoflow.core.io import save_figure
 
     durations = np.concatenate([run_lengths(np.asarray(r["syllable"])) for r in results.values()])
     lim = int(np.percentile(durations, 95))

@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """0 on success; a missing page raises :class:`EthoflowError` naming the stage to run."""
     if args.report_command == "plots-template":
+        # local: keeps ethoflow.report.cli importable without yaml
         from ethoflow.report.vega import write_plots_template
 
         print(write_plots_template(args.source, args.out))

@@ -26,6 +26,7 @@ import yaml
 from ethoflow.core.errors import InputError
 from ethoflow.core.io import atomic_write_text
 from ethoflow.core.logging import get_logger
+from ethoflow.report.vega import offline_scripts
 
 log = get_logger(__name__)
 
@@ -118,6 +119,7 @@ def _belongs(name: str, pipeline: str) -> bool:
 
 def figures(root: Path, pipeline: str, max_images_per_plot: int) -> tuple[list[str], list[str]]:
     """(HTML blocks, ids of plots not available yet) for the pipeline's DVC plots in ``root``'s workspace."""
+    # local: dvc is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from dvc.render.match import match_defs_renderers
     from dvc.repo import Repo
 
@@ -173,7 +175,6 @@ def build_page(root: str | os.PathLike, pipeline: str, max_images_per_plot: int 
         InputError: no headline metrics file for the pipeline, a metrics file unreadable, or
             ``params.yaml`` without the pipeline's section.
     """
-    from ethoflow.report.vega import offline_scripts
 
     root = Path(root)
     files = sorted((root / "metrics").glob(f"{pipeline}.json")) + sorted((root / "metrics").glob(f"{pipeline}_*.json"))

@@ -88,6 +88,7 @@ def embed_experiments(
     """
     model, ck = load_vae(checkpoint, "cuda" if torch.cuda.is_available() else "cpu")
     if model_params is not None:
+        # local: imported only on the branch that needs it
         from ethoflow.core.inputs import warn_checkpoint_overrides
 
         warn_checkpoint_overrides(checkpoint, ck["config"], dict(model_params), "vae.model")

@@ -11,6 +11,7 @@ to parsing the CSV. Only pyarrow is imported here (no torch).
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import zlib
@@ -20,6 +21,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ethoflow.core.errors import InputError
+from ethoflow.core.inputs import check_file
 from ethoflow.core.io import output_error, output_set
 
 LATENT_FILE = "morph_latents_{experiment}.csv"
@@ -97,10 +100,6 @@ def latent_header(csv_path: str | os.PathLike) -> list[str]:
     Raises:
         InputError: the file is missing (a broken symlink included), empty, or its header is not UTF-8 text.
     """
-    import csv
-
-    from ethoflow.core.errors import InputError
-    from ethoflow.core.inputs import check_file
 
     check_file(csv_path, "latent file")
     try:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.core.errors import InputError
+from ethoflow.core.inputs import check_file, check_last_row
 from ethoflow.core.io import output_set
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
@@ -197,7 +198,6 @@ def read_df02(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: df02 not found")
-    from ethoflow.core.inputs import check_file, check_last_row
 
     check_file(path, "df02")
     if path.suffix == ".csv":

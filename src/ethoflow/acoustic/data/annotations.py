@@ -9,6 +9,7 @@ by name. Bad input is collected per file (:class:`Problems`), never raised past 
 from __future__ import annotations
 
 import glob
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,8 +84,8 @@ def read_raven_table(
     Raises:
         InputError: no rows, a missing Raven column, or (``bad_rows: fail``) a bad cell.
     """
-    import io
 
+    # local: keeps ethoflow.acoustic.data.annotations importable without pandas
     import pandas as pd
     from crowsetta.formats.bbox.raven import Raven, RavenSchema
 
@@ -177,6 +178,7 @@ def _read_raven(
 def _read_birdsong(p: Path, src: SourceParams, root: Path, problems: Problems, events: list[dict[str, Any]]) -> None:
     """Append the raw events of a BirdsongRecognition ``Annotation.xml`` ``p`` to ``events``; notes of
     missing or unreadable audio files are skipped, each such file named once in ``problems``."""
+    # local: crowsetta is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import crowsetta
 
     wav_dir = root / src.audio_dir if src.audio_dir else p.parent / "Wave"
@@ -211,6 +213,7 @@ def _read_birdsong(p: Path, src: SourceParams, root: Path, problems: Problems, e
 def _read_crowsetta(p: Path, src: SourceParams, root: Path, events: list[dict[str, Any]]) -> None:
     """Append the raw events of annotation file ``p`` in any other crowsetta format (sequences or bounding
     boxes) to ``events``, paired with their audio file by :func:`_pair_audio`."""
+    # local: crowsetta is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import crowsetta
     import numpy as np
 

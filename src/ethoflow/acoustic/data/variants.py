@@ -31,6 +31,7 @@ import pandas as pd
 
 from ethoflow.acoustic.params import VariantParams
 from ethoflow.core import InputError, atomic_write_text, get_logger, write_json
+from ethoflow.core.io import atomic_dir
 
 log = get_logger(__name__)
 
@@ -375,7 +376,6 @@ def write_variant(
 ) -> None:
     """Write CSVs, ``variant_index.json``, selection tables and optional spectrogram PNGs into ``out``,
     all-or-nothing (a failure leaves the previous folder as it was)."""
-    from ethoflow.core.io import atomic_dir
 
     # annotated events keep their Low/High Freq in the tables (mined noise has none: 0.0, as Raven)
     band = {e["uid"]: (e.get("low_hz"), e.get("high_hz")) for e in index["events"]}
@@ -388,6 +388,7 @@ def write_variant(
         write_json(tmp / "variant_index.json", vindex)
         write_tables(tab, tmp / "selections", [r["recording"] for r in index["recordings"]], extra=["split", "kind"])
         if n_pngs and features is not None:
+            # local: imported only on the branch that needs it
             from ethoflow.acoustic.reporting.plots import segment_pngs
 
             segment_pngs(df, tmp / "spectrograms", features, n_pngs, seed)

@@ -34,7 +34,8 @@ from ethoflow.acoustic.evaluation.chaining import detect_all
 from ethoflow.acoustic.evaluation.matching import HELDOUT_ROLES, evaluate_detections, ground_truth, match_detections
 from ethoflow.acoustic.evaluation.postprocess import POSTPROCESS_FILE, choose_postprocess
 from ethoflow.core import atomic_path, read_json, write_json
-from ethoflow.core.io import atomic_dir
+from ethoflow.core.io import atomic_dir, output_set
+from ethoflow.core.progress import progress
 
 if TYPE_CHECKING:
     from ethoflow.acoustic.params import AcousticParams
@@ -62,7 +63,6 @@ def pr_curve(
     p = pred[pred.tape.isin(held)] if held else pred
     g = gt[gt.tape.isin(held)] if held else gt
     rows = []
-    from ethoflow.core.progress import progress
 
     for thr in progress(thresholds, desc="pr curve", unit="thr"):
         det = detect_all(p, roles, float(thr), hop_s, boundary, min_gap_s, min_dur_s)
@@ -81,6 +81,7 @@ def write_layer(
     out_dir: str | Path, metrics_path: str | Path, layer: str, result: dict[str, Any], meta: dict[str, Any]
 ) -> None:
     """Write one layer's (``cnn`` or ``rf``) detections.parquet, per_tape.csv, selection tables and metrics JSON."""
+    # local: keeps ethoflow.acoustic.evaluation.evaluate importable without pydantic
     from ethoflow.acoustic.data.variants import write_tables
 
     out = Path(out_dir)
@@ -108,7 +109,6 @@ def layer_set(out_dir: str | Path, metrics_path: str | Path) -> Iterator[tuple[P
     Yields (temporary folder, where to write the metrics JSON): inside the temporary folder when
     ``metrics_path`` lies in ``out_dir``, else a temporary sibling of ``metrics_path`` renamed with the folder.
     """
-    from ethoflow.core.io import output_set
 
     out, metrics = Path(out_dir), Path(metrics_path)
     try:
@@ -141,6 +141,7 @@ def evaluate_predictions(
     (a trained variant or an external model); ``vindex`` is the variant whose recordings were predicted.
     Top level, so a dispatched job pickles it by reference.
     """
+    # local: keeps ethoflow.acoustic.evaluation.evaluate importable without pydantic
     from ethoflow.acoustic.frontend.features import detection_bands
 
     ev, s = cfg.evaluate, cfg.predict.settings[setting]

@@ -55,6 +55,7 @@ def match_greedy(gt: np.ndarray, det: np.ndarray, thr: float) -> list[tuple[int,
 
 def match_hungarian(gt: np.ndarray, det: np.ndarray, thr: float) -> list[tuple[int, int, float]]:
     """Optimal matching: the most pairs with IoU >= thr (then the largest IoU sum), via linear_sum_assignment."""
+    # local: scipy is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from scipy.optimize import linear_sum_assignment
 
     M = iou_matrix(gt, det)

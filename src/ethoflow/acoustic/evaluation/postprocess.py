@@ -20,7 +20,7 @@ import pandas as pd
 
 from ethoflow.acoustic.evaluation.chaining import merge_intervals, window_intervals
 from ethoflow.acoustic.evaluation.matching import match_hungarian
-from ethoflow.core import get_logger, read_json
+from ethoflow.core import InputError, ParamsError, get_logger, read_json
 
 if TYPE_CHECKING:
     from ethoflow.acoustic.params import AcousticParams, EvaluateParams
@@ -270,7 +270,6 @@ def choose_postprocess(
         ParamsError: an ``auto`` key and no validation tape (e.g. a ``random`` split, whose tapes are
             ``mixed``), naming the key.
     """
-    from ethoflow.core import ParamsError
 
     auto = ev.auto_keys()
     val = sorted(t for t, r in roles.items() if r == VAL_ROLE)
@@ -309,7 +308,6 @@ def read_postprocess(path: str | Path) -> dict[str, Any]:
     Raises:
         InputError: missing file (run ``acoustic_evaluate`` first) or a file without the three values.
     """
-    from ethoflow.core import InputError
 
     path = Path(path)
     if not path.is_file():
@@ -335,7 +333,6 @@ def detection_postprocess(
         ParamsError: an ``auto`` for a set whose model is a file (no validation tapes), or whose variant's
             evaluation did not choose that value (naming the key). InputError: postprocess.json missing.
     """
-    from ethoflow.core import ParamsError
 
     ds = cfg.detect.sets[name]
     ev = cfg.evaluate

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ethoflow.acoustic.evaluation.evaluate import layer_set, write_layer
+from ethoflow.acoustic.evaluation.matching import HELDOUT_ROLES, evaluate_detections, ground_truth
 from ethoflow.acoustic.params import RFParams
-from ethoflow.core import InputError, atomic_write_bytes, get_logger
+from ethoflow.core import InputError, atomic_write_bytes, get_logger, output_set, read_json, write_json
 
 if TYPE_CHECKING:
     from ethoflow.acoustic.params import AcousticParams
@@ -91,6 +93,7 @@ def choose_threshold(prob: np.ndarray, y: np.ndarray, n_gt: int, params: RFParam
 
 
 def _make_forest(params: RFParams) -> Any:
+    # local: sklearn is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from sklearn.ensemble import RandomForestClassifier
 
     return RandomForestClassifier(
@@ -115,6 +118,7 @@ def fit_filter(
     the rows hold a single class; a fitted model that passes through when there are fewer than two
     groups (no out-of-fold check possible) or no threshold helps.
     """
+    # local: sklearn is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from sklearn.model_selection import GroupKFold
 
     y = np.asarray(y, int)
@@ -159,6 +163,7 @@ def load_external_filter(path: str | Path, columns: list[str]) -> tuple[Any, lis
         InputError: missing/unreadable file, no ``predict_proba``, classes other than {0, 1}, no feature
             names, or missing/extra features (both lists named).
     """
+    # local: keeps ethoflow.acoustic.evaluation.rf importable without joblib
     import joblib
 
     path = Path(path)
@@ -202,9 +207,8 @@ def train_rf(cfg: AcousticParams, vindex: VariantIndex, detections: str, corpus_
 
     Returns ``{"features": DataFrame (one row per detection), "model", "threshold", "columns", "stats"}``.
     """
-    from ethoflow.acoustic.evaluation.matching import ground_truth
+    # local: resolved at call time: tests patch this name on its module
     from ethoflow.acoustic.frontend.features import detection_features
-    from ethoflow.core import read_json
 
     files = {r.recording: r.file for r in vindex.recordings}
     det = pd.read_parquet(detections)
@@ -265,7 +269,6 @@ def rf_curve(
     ``det`` holds every CNN detection with ``rf_prob`` and its Hungarian match (``gt_hungarian``): the
     matching of a subset of detections keeps those pairs, so no re-matching is needed.
     """
-    from ethoflow.acoustic.evaluation.matching import HELDOUT_ROLES
 
     thresholds = np.round(np.arange(0.0, 1.0, 0.05), 2) if thresholds is None else thresholds
     held = {t for t, r in roles.items() if r in HELDOUT_ROLES}
@@ -297,7 +300,6 @@ def write_rf_train(
     """``acoustic_rf_train``: :func:`train_rf`, then ``features_out/features.parquet``, ``model_out/rf.pkl``
     and ``model_out/rf_summary.json`` (the counts it learned from, threshold, pass-through), all-or-nothing.
     Top level, so a dispatched job pickles it by reference."""
-    from ethoflow.core import output_set, write_json
 
     res = train_rf(cfg, vindex, detections, corpus_index)
     targets = [Path(features_out) / "features.parquet", Path(model_out) / "rf.pkl", Path(model_out) / "rf_summary.json"]
@@ -329,9 +331,6 @@ def filter_layer(paths: RFFilterPaths, vindex: VariantIndex, variant: str, setti
     writes the ``cnn`` layer; metrics.json carries the filter's counts and pass-through under ``chosen``)
     plus pr_curve.csv. ``variant``, ``setting``: the item's names, for metrics.json. Top level, so a
     dispatched job pickles it by reference."""
-    from ethoflow.acoustic.evaluation.evaluate import layer_set, write_layer
-    from ethoflow.acoustic.evaluation.matching import evaluate_detections, ground_truth
-    from ethoflow.core import read_json
 
     det = pd.read_parquet(str(paths.detections))
     flt = load_filter(str(paths.model))

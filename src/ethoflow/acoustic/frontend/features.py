@@ -24,6 +24,7 @@ import pandas as pd
 
 from ethoflow.acoustic.params import RFParams
 from ethoflow.core import get_logger, progress
+from ethoflow.core.inputs import audio_info, check_finite_audio
 
 log = get_logger(__name__)
 
@@ -45,6 +46,7 @@ def segment_features(y: np.ndarray, sr: int, params: RFParams) -> dict[str, floa
     Segments shorter than ``n_fft`` use the largest power of two that fits (at least 64 samples;
     shorter segments are zero-padded to 64).
     """
+    # local: librosa is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import librosa
 
     y = np.asarray(y, dtype=np.float32)
@@ -108,11 +110,11 @@ def segment_features(y: np.ndarray, sr: int, params: RFParams) -> dict[str, floa
 def detection_features(det: pd.DataFrame, files: dict[str, str], params: RFParams) -> pd.DataFrame:
     """Feature table (one row per detection, same order) for detections (``recording, start_s, end_s,
     cnn_logit_mean``); ``files`` maps recording -> audio path. Audio is read once per recording."""
+    # local: keeps ethoflow.acoustic.frontend.features importable without soundfile
     import soundfile as sf
 
     rows: list[dict[str, Any]] = [dict() for _ in range(len(det))]
     det = det.reset_index(drop=True)
-    from ethoflow.core.inputs import audio_info, check_finite_audio
 
     for rec, g in progress(det.groupby("recording", sort=True), desc="features"):
         audio_info(files[rec])  # truncated/empty/non-audio named as such
@@ -197,6 +199,7 @@ def file_energy_band(fh: Any, a: int, b: int, fmin: float, fmax: float, n_fft: i
 def detection_bands(det: pd.DataFrame, files: dict[str, str], fmin: float, fmax: float) -> pd.DataFrame:
     """``det`` with ``low_hz``/``high_hz``: each detection's :func:`energy_band` in ``[fmin, fmax]``, from
     its own samples (read from ``files[recording]`` at the file's rate, channels averaged)."""
+    # local: keeps ethoflow.acoustic.frontend.features importable without soundfile
     import soundfile as sf
 
     det = det.copy()

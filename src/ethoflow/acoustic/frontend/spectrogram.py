@@ -23,6 +23,7 @@ import numpy as np
 
 from ethoflow.acoustic.params import AugmentParams, FeatureParams
 from ethoflow.core import InputError
+from ethoflow.core.inputs import audio_info, check_finite_audio
 
 EPS = 1e-12
 
@@ -34,9 +35,8 @@ def load_audio(path: str | Path, sr: int) -> np.ndarray:
         InputError: the file is missing, empty, truncated or unreadable (see ``core.inputs.audio_info``), or
             holds a NaN/infinite sample (naming its time; ``core.inputs.check_finite_audio``).
     """
+    # local: keeps ethoflow.acoustic.frontend.spectrogram importable without soundfile
     import soundfile as sf
-
-    from ethoflow.core.inputs import audio_info, check_finite_audio
 
     audio_info(path)
     try:
@@ -46,6 +46,7 @@ def load_audio(path: str | Path, sr: int) -> np.ndarray:
     check_finite_audio(y, path, file_sr)
     y = y.mean(axis=1)
     if file_sr != sr:
+        # local: scipy is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         from scipy.signal import resample_poly
 
         g = np.gcd(int(file_sr), int(sr))
@@ -57,6 +58,7 @@ def load_audio(path: str | Path, sr: int) -> np.ndarray:
 def _filterbank(sr: int, n_fft: int, n_bins: int, fmin: float, fmax: float, kind: str) -> np.ndarray:
     n_stft = n_fft // 2 + 1
     if kind == "mel":
+        # local: librosa is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         import librosa
 
         return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_bins, fmin=fmin, fmax=fmax, htk=True).astype(np.float32)
@@ -74,6 +76,7 @@ def _filterbank(sr: int, n_fft: int, n_bins: int, fmin: float, fmax: float, kind
 def power_spectrogram(y: np.ndarray, features: FeatureParams) -> np.ndarray:
     """Compressed power spectrogram of samples ``y`` (already at ``f.sr``). Shape (n_freq_bins, n_frames),
     ``n_frames = 1 + len(y) // hop_length``."""
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     y = np.asarray(y, dtype=np.float32)
@@ -111,6 +114,7 @@ def filterbank_product(fb: np.ndarray, power: np.ndarray) -> np.ndarray:
     One thread makes the result bit-identical whatever the process's BLAS threads (a Slurm job with one
     CPU vs a local run with all cores): a multithreaded product sums in another order for large ``T``.
     """
+    # local: keeps ethoflow.acoustic.frontend.spectrogram importable without threadpoolctl
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):

@@ -52,13 +52,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ethoflow.acoustic.evaluation.chaining import chain_windows
+from ethoflow.acoustic.evaluation.postprocess import detection_postprocess
+from ethoflow.acoustic.evaluation.rf import load_filter
+from ethoflow.acoustic.frontend.features import file_energy_band, segment_features
 from ethoflow.acoustic.inference.recordings import audio_problem, list_recordings
 from ethoflow.acoustic.inference.resume import STATE, STATE_VERSION, content_sha256, fingerprint, recording_done
 from ethoflow.acoustic.inference.streaming import Detector, TapeReader, load_detector, stream_windows
 from ethoflow.acoustic.inference.truth import read_truth, score_against_truth
 from ethoflow.acoustic.params import AcousticParams, DetectSet, PredictSetting
 from ethoflow.acoustic.reporting.plots import timeline_png
-from ethoflow.core import InputError, atomic_path, get_logger, progress, write_json
+from ethoflow.core import InputError, atomic_path, atomic_write_text, get_logger, progress, write_json, write_metrics
 from ethoflow.core.io import release_freed_memory
 
 log = get_logger(__name__)
@@ -106,9 +110,8 @@ def describe_detections(
     """Add each detection's band (``low_hz``/``high_hz``: 5 %/95 % energy points in ``[fmin, fmax]``)
     and, with an RF filter (``rf``: what :func:`ethoflow.acoustic.evaluation.rf.load_filter` returns), ``rf_prob``.
     Reads only each detection's samples from ``path`` (at the file's own rate)."""
+    # local: keeps ethoflow.acoustic.inference.detect importable without soundfile
     import soundfile as sf
-
-    from ethoflow.acoustic.frontend.features import file_energy_band, segment_features
 
     d = d.copy()
     lo, hi, feats = [], [], []
@@ -127,6 +130,7 @@ def describe_detections(
     d["low_hz"] = np.asarray(lo, float)
     d["high_hz"] = np.asarray(hi, float)
     if rf is not None:
+        # local: imported only on the branch that needs it
         from ethoflow.acoustic.evaluation.rf import rf_probabilities
 
         X = pd.DataFrame(feats)
@@ -189,7 +193,6 @@ def _load_rf(ds: DetectSet, name: str) -> tuple[dict[str, Any] | None, Path | No
     """
     if ds.rf is None:
         return None, None
-    from ethoflow.acoustic.evaluation.rf import load_filter
 
     rf_path = Path(ds.rf) if "/" in ds.rf else Path("models/acoustic/rf") / ds.rf / "rf.pkl"
     if not rf_path.is_file():
@@ -237,7 +240,6 @@ def _write_recording_state(
 ) -> None:
     """Chain one recording's window probabilities into detections (with their frequency band and RF
     probability), write its windows and detections to ``state/`` and then its completion ``record``."""
-    from ethoflow.acoustic.evaluation.chaining import chain_windows
 
     d = chain_windows(win, run.threshold, run.setting.hop_s, cfg.evaluate.boundary, run.min_gap_s, run.min_dur_s)
     d = d.astype({"start_s": float, "end_s": float, "cnn_logit_mean": float, "prob_max": float, "n_windows": int})
@@ -302,8 +304,8 @@ def _write_set_outputs(
     """Rebuild the set-level outputs from the completion records of the recordings ``ok``: the Raven
     selection tables and timelines (each folder replaced whole) and ``detections.parquet`` (RF-rejected
     detections left out). Returns all detections and the per-recording summary rows."""
+    # local: resolved at call time: tests patch this name on its module
     from ethoflow.acoustic.data.variants import raven_selection_table
-    from ethoflow.core import atomic_write_text
 
     rf = run.rf
     frames, per_rec = [], []
@@ -400,6 +402,7 @@ def _set_summary(
 
 def _audio_seconds(recs: list[tuple[str, Path]]) -> dict[str, float]:
     """Recording id -> its duration (s), from the file's header."""
+    # local: keeps ethoflow.acoustic.inference.detect importable without soundfile
     import soundfile as sf
 
     durations = {}
@@ -426,10 +429,8 @@ def detect_set(
         ParamsError: unknown set or setting. InputError: no recordings; missing/unreadable model or RF
         file; with ``on_error: fail``, the bad recordings (each named with its problem).
     """
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
-
-    from ethoflow.acoustic.evaluation.postprocess import detection_postprocess
-    from ethoflow.core import write_metrics
 
     ds = cfg.detect_set(name, params_path)
     setting = cfg.setting(ds.setting, params_path)

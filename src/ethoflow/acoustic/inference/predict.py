@@ -12,15 +12,17 @@ writes the same rows for an existing ANIMAL-SPOT model file, with ANIMAL-SPOT's 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ethoflow.acoustic.frontend.spectrogram import window_starts
+from ethoflow.acoustic.frontend.spectrogram import window_batch, window_starts
 from ethoflow.acoustic.params import FeatureParams, PredictSetting
 from ethoflow.core import get_logger, progress
+from ethoflow.core.inputs import audio_info
 
 log = get_logger(__name__)
 
@@ -38,9 +40,10 @@ def predict_power(
 
     Returns a DataFrame with ``start_s, end_s, prob, logit, label_idx`` (one row per window).
     """
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
-    from ethoflow.acoustic.frontend.spectrogram import window_batch
+    # local: ethoflow.acoustic.models.model imports torch (slow to import)
     from ethoflow.acoustic.models.model import target_logit
 
     starts = window_starts(duration_s, seq_len_s, hop_s)
@@ -96,19 +99,19 @@ def predict_recordings(
     Raises:
         InputError: a recording is missing, empty, unreadable or truncated (named, with the problem).
     """
-    import time
 
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     from ethoflow.acoustic.inference.streaming import Detector, stream_recordings
     from ethoflow.acoustic.training.train import load_model
-    from ethoflow.core.inputs import audio_info
 
     if num_threads:
         torch.set_num_threads(num_threads)
     model, meta = load_model(model_path)
     f = FeatureParams(**meta["features"])
     if features is not None:
+        # local: imported only on the branch that needs it
         from ethoflow.core.inputs import warn_checkpoint_overrides
 
         warn_checkpoint_overrides(model_path, meta["features"], dict(features), "acoustic.features")
@@ -150,11 +153,11 @@ def predict_recordings_animal_spot(
     Raises:
         InputError: unreadable model file; a recording missing, empty, unreadable or truncated.
     """
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     from ethoflow.acoustic.inference.streaming import Detector, stream_recordings
     from ethoflow.acoustic.models.animal_spot import load_animal_spot
-    from ethoflow.core.inputs import audio_info
 
     if num_threads:
         torch.set_num_threads(num_threads)
@@ -186,6 +189,7 @@ def naive_predict(
     Returns the window log-odds, shape (n_windows,), same windows as :func:`predict_power`. Used by
     ``benchmarks/acoustic_predict.py``; not part of the pipeline.
     """
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     from ethoflow.acoustic.frontend.spectrogram import (

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ethoflow.acoustic.params import AUDIO_EXTENSIONS
 from ethoflow.core import InputError
+from ethoflow.core.paths import glob_base
 
 
 def list_recordings(spec: str, root: str | Path = ".") -> list[tuple[str, Path]]:
@@ -28,7 +29,6 @@ def list_recordings(spec: str, root: str | Path = ".") -> list[tuple[str, Path]]
     Raises:
         InputError: nothing matches, or two files give the same id (``a.wav`` and ``a.flac``).
     """
-    from ethoflow.core.paths import glob_base
 
     root = Path(root)
     base = root / spec
@@ -78,6 +78,7 @@ def wav_declared_frames(path: str | Path) -> tuple[int | None, int | None]:
 
 def audio_problem(path: str | Path) -> str | None:
     """Why a recording cannot be used (unreadable, empty, truncated WAV), or None when it can."""
+    # local: keeps ethoflow.acoustic.inference.recordings importable without numpy
     import soundfile as sf
 
     try:

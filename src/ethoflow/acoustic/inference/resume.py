@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from ethoflow.core import read_json, write_json
 from ethoflow.core.io import sha256_file
+from ethoflow.core.paths import state_dir
 
 STATE = "state"
 STATE_VERSION = 2  # 2: recordings keyed by content hash, not mtime
@@ -35,9 +37,6 @@ def content_sha256(path: str | Path) -> str:
     A file changed less than 2 s before it is hashed is not cached (its mtime may still change within
     the clock tick). An unwritable cache is skipped (the file is hashed).
     """
-    import time
-
-    from ethoflow.core.paths import state_dir
 
     path = Path(path)
     st = path.stat()

@@ -30,7 +30,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ethoflow.acoustic.frontend.spectrogram import (
+    _filterbank,
+    filterbank_product,
+    frames_per_window,
+    power_spectrogram,
+    to_input,
+    window_starts,
+)
 from ethoflow.acoustic.params import FeatureParams, PredictSetting
+from ethoflow.acoustic.training.train import load_model
 from ethoflow.core import InputError, atomic_path
 from ethoflow.core.inputs import check_finite_audio
 
@@ -54,6 +63,7 @@ class TapeReader:
     """
 
     def __init__(self, path: str | Path, sr: int):
+        # local: keeps ethoflow.acoustic.inference.streaming importable without soundfile
         import soundfile as sf
 
         self.path = Path(path)
@@ -95,6 +105,7 @@ class TapeReader:
         if self.up == self.down:
             out[lo - a : hi - a] = self._raw(lo, hi)
             return out
+        # local: scipy is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         from scipy.signal import resample_poly
 
         s = max(0, (lo // self.up) * self.down - self.margin)  # on the grid: output index s * up / down
@@ -127,6 +138,7 @@ def load_detector(path: str | Path, min_max_norm: bool = False) -> Detector:
     Raises:
         InputError: missing or unreadable file, or neither kind of model file.
     """
+    # local: ethoflow.acoustic.models.animal_spot imports torch (slow to import)
     from ethoflow.acoustic.models.animal_spot import is_animal_spot_file, load_animal_spot
 
     path = Path(path)
@@ -135,7 +147,6 @@ def load_detector(path: str | Path, min_max_norm: bool = False) -> Detector:
     if is_animal_spot_file(path):
         model, fe, classes = load_animal_spot(path, min_max_norm=min_max_norm)
         return Detector("animal_spot", model, classes, fe.sr, fe.fmin, fe.fmax, fe=fe)
-    from ethoflow.acoustic.training.train import load_model
 
     try:
         model, meta = load_model(path)
@@ -152,6 +163,7 @@ def load_detector(path: str | Path, min_max_norm: bool = False) -> Detector:
 
 def _classify(model: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
     """Target log-odds (float64) and most likely target class index of an ethoflow model's batch."""
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     from ethoflow.acoustic.models.model import target_logit
@@ -164,9 +176,8 @@ def _classify(model: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
 def _power_frames(reader: TapeReader, f: FeatureParams, f0: int, f1: int, n_total: int) -> np.ndarray:
     """Frames ``[f0, f1)`` of the whole tape's :func:`~ethoflow.acoustic.frontend.spectrogram.power_spectrogram`
     (zero power from frame ``n_total`` on), computed from the samples those frames use. (F, f1 - f0)."""
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
-
-    from ethoflow.acoustic.frontend.spectrogram import _filterbank, filterbank_product
 
     H, N = f.hop_length, f.n_fft
     fc = min(f1, n_total)
@@ -216,9 +227,8 @@ def stream_windows(
         return _stream_framewise(det, reader, hop_s, chunk_s, on_chunk)
     if det.kind == "animal_spot":
         return _stream_animal_spot(det, reader, seq_len_s, hop_s, batch_size, per_chunk, on_chunk)
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
-
-    from ethoflow.acoustic.frontend.spectrogram import frames_per_window, to_input, window_starts
 
     f = det.features
     model = det.model.to(memory_format=torch.channels_last)
@@ -227,6 +237,7 @@ def stream_windows(
     T = frames_per_window(seq_len_s, f)
     n_total = 1 + max(reader.n, f.n_fft) // f.hop_length
     if reader.n < f.n_fft:  # shorter than one FFT: the whole-tape path pads the samples; tiny anyway
+        # local: imported only on the branch that needs it
         from ethoflow.acoustic.frontend.spectrogram import power_spectrogram
 
         P_all = power_spectrogram(reader.read(0, reader.n), f)
@@ -320,9 +331,10 @@ def _stream_framewise(det: Detector, reader: TapeReader, hop_s: float, chunk_s: 
     (:meth:`~ethoflow.acoustic.models.framewise.FramewiseNet.context_frames`) on both sides, so the per-frame
     probabilities equal one pass over the whole tape's spectrogram; pooled into ``hop_s`` cells
     (:func:`~ethoflow.acoustic.models.framewise.frames_to_cells`). Rows: ``start_s, end_s, prob, logit, label``."""
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
-    from ethoflow.acoustic.frontend.spectrogram import power_spectrogram
+    # local: ethoflow.acoustic.models.framewise imports torch (slow to import)
     from ethoflow.acoustic.models.framewise import frames_to_cells
 
     f, model = det.features, det.model.eval()
@@ -356,6 +368,7 @@ def _stream_framewise(det: Detector, reader: TapeReader, hop_s: float, chunk_s: 
 def _stream_animal_spot(
     det: Detector, reader: TapeReader, seq_len_s: float, hop_s: float, batch_size: int, per_chunk: int, on_chunk: Any
 ) -> pd.DataFrame:
+    # local: ethoflow.acoustic.models.animal_spot imports torch (slow to import)
     from ethoflow.acoustic.models.animal_spot import predict_samples, window_samples
 
     starts, L, hop = window_samples(reader.n, seq_len_s, hop_s, det.sr)

@@ -12,12 +12,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ethoflow.acoustic.params import AcousticParams, DetectSet
+from ethoflow.acoustic.data.annotations import Problems, read_source
+from ethoflow.acoustic.data.corpus import _map_label, merge_events, resolve_overlaps
+from ethoflow.acoustic.evaluation.matching import match_hungarian
+from ethoflow.acoustic.params import AcousticParams, DetectSet, SourceParams
 
 
 def truth_files(truth: str, fmt: str) -> list[Path]:
     """The annotation files of a detection set's ``truth``: the file itself, the glob's matches, or a
     folder's files (recursively) with ``fmt``'s extension (crowsetta's ``ext``)."""
+    # local: crowsetta is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import crowsetta
 
     p = Path(truth)
@@ -42,9 +46,6 @@ def read_truth(
         covers (n may be 0 when all its labels map to non-targets); problems met while reading, each naming
         its file).
     """
-    from ethoflow.acoustic.data.annotations import Problems, read_source
-    from ethoflow.acoustic.data.corpus import _map_label, merge_events, resolve_overlaps
-    from ethoflow.acoustic.params import SourceParams
 
     files = truth_files(ds.truth, ds.truth_format)
     if not files:
@@ -117,7 +118,6 @@ def score_against_truth(
     """Precision/recall/F1 of the detections against ``truth`` (recording -> (n, 2) events, :func:`read_truth`;
     Hungarian matching at ``iou``, per recording). Recordings without truth are left out, and counted
     (``recordings_scored``, ``recordings_unscored``)."""
-    from ethoflow.acoustic.evaluation.matching import match_hungarian
 
     tp = n_gt = n_pred = n_scored = 0
     for rid in recordings:

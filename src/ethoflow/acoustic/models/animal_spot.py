@@ -352,6 +352,7 @@ def is_animal_spot_file(path: str | Path) -> bool:
 @lru_cache(maxsize=16)
 def _linear_bins(sr: int, n_fft: int, n_bins: int, fmin: float, fmax: float) -> np.ndarray:
     """STFT bin of each output bin for ``linear`` compression: band crop, then torch's nearest resize."""
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch.nn.functional as F
 
     lo = int(max(0, math.floor(n_fft * fmin / sr)))
@@ -507,6 +508,7 @@ def predict_tape(
     Same windows and probabilities as ANIMAL-SPOT's ``predict.py --sequence_len seq_len_s --hop hop_s``
     (with ``--min_max_norm`` iff ``fe.min_max_norm``) for a file at the model's rate.
     """
+    # local: keeps ethoflow.acoustic.models.animal_spot importable without pydantic
     from ethoflow.acoustic.frontend.spectrogram import load_audio
 
     return predict_samples(model, fe, classes, load_audio(file, fe.sr), seq_len_s, hop_s, batch_size)

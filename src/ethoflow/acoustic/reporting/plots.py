@@ -15,6 +15,7 @@ from ethoflow.core import save_figure
 def segment_pngs(df: pd.DataFrame, out_dir: str | Path, features: FeatureParams, n_per_split: int, seed: int) -> None:
     """Write ``n_per_split`` spectrogram PNGs per split (``<split>_<kind>_<uid>.png``), segments drawn
     with ``seed``; each shows the segment with 0.25 s of context, its edges marked."""
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import matplotlib.pyplot as plt
 
     from ethoflow.acoustic.frontend.spectrogram import load_audio, power_spectrogram, to_input
@@ -50,9 +51,8 @@ def segment_pngs(df: pd.DataFrame, out_dir: str | Path, features: FeatureParams,
 
 def timeline_png(windows: pd.DataFrame, det: pd.DataFrame, threshold: float, title: str, path: str | Path) -> None:
     """Window probability over time (max per pixel column for long tapes), detections shaded."""
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import matplotlib.pyplot as plt
-
-    from ethoflow.core import save_figure
 
     fig, ax = plt.subplots(figsize=(10, 2.4), dpi=100)
     t = ((windows.start_s + windows.end_s) / 2).to_numpy(float)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ethoflow.acoustic.evaluation.matching import HELDOUT_ROLES, event_intervals, ground_truth
 from ethoflow.acoustic.records import ReportPaths, read_history, read_variant_index
 from ethoflow.core import InputError, atomic_path, get_logger, read_json, save_figure, write_json, write_metrics
 
@@ -71,7 +72,6 @@ def confusion_rows(det: pd.DataFrame, gt: pd.DataFrame, tapes: set[str] | None) 
 def _layer_summary(m: dict[str, Any], head_group: str) -> dict[str, Any]:
     """One layer's summary entry from its ``metrics.json`` ``m``: the Hungarian scores of ``head_group``
     with their 95% intervals, greedy F1 and the ``chosen`` post-processing / RF counts."""
-    from ethoflow.acoustic.evaluation.matching import event_intervals
 
     hm = m["groups"][head_group].get("hungarian", {})
     gm = m["groups"][head_group].get("greedy", {})
@@ -144,7 +144,6 @@ def _headline(summary: dict[str, Any], detect_dir: str | Path | None, detect_set
     Raises:
         InputError: a detection set's ``metrics.json`` is missing.
     """
-    from ethoflow.acoustic.evaluation.matching import event_intervals
 
     headline: dict[str, Any] = {
         f"{v}-{s}": {
@@ -194,7 +193,6 @@ def build_report(
     Raises:
         InputError: an expected evaluation file is missing (run the evaluate/rf stages first).
     """
-    from ethoflow.acoustic.evaluation.matching import HELDOUT_ROLES, ground_truth
 
     metrics_json, out_reports, corpus = str(paths.metrics), str(paths.reports), str(paths.corpus_index)
     variants_dir, models_dir = str(paths.variants_dir), str(paths.models_dir)
@@ -252,6 +250,7 @@ def training_curves(variants: list[str], models_dir: str | Path) -> pd.DataFrame
 
 
 def _plots(curves: pd.DataFrame, confusions: dict[str, pd.DataFrame], out: Path) -> None:
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4), dpi=100)

@@ -25,6 +25,7 @@ def class_weights(y: np.ndarray, n_classes: int) -> Any:
     Returns:
         a float32 ``torch.Tensor`` of shape ``(n_classes,)``.
     """
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
@@ -47,6 +48,7 @@ def fit_variant(
     Raises:
         InputError: a corrupt resume checkpoint.
     """
+    # local: ethoflow.core.training imports torch (slow to import)
     from ethoflow.core.training import fit
 
     return fit(

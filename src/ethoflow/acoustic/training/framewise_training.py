@@ -24,7 +24,7 @@ from torch import nn
 from ethoflow.acoustic.models.framewise import EPS, IGNORE, FramewiseNet, frame_labels, predict_frames
 from ethoflow.acoustic.params import FeatureParams, TrainParams
 from ethoflow.acoustic.training.fitting import class_weights, fit_summary, fit_variant, write_trained
-from ethoflow.core import get_logger, read_json
+from ethoflow.core import get_logger, read_json, seed_everything
 from ethoflow.core.errors import InputError
 from ethoflow.core.training import EpochSampler, TrainingModule
 
@@ -51,6 +51,7 @@ def load_split(
     Raises:
         InputError: the variant has no train or no val recording, or an event's label is not a class.
     """
+    # local: resolved at call time: tests patch this name on its module
     from ethoflow.acoustic.frontend.spectrogram import recording_power
 
     vidx = read_json(Path(variant_dir) / "variant_index.json")
@@ -186,7 +187,6 @@ def train_framewise(
     Raises:
         InputError: no train or val recording in the variant, or a corrupt resume checkpoint.
     """
-    from ethoflow.core import seed_everything
 
     t, p = train, train.framewise
     if t.num_threads:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ethoflow.acoustic.evaluation.evaluate import evaluate_predictions
 from ethoflow.core.errors import InputError
 from ethoflow.core.io import atomic_dir, read_json, write_json
 from ethoflow.core.logging import get_logger
@@ -93,7 +94,7 @@ def run_point(cfg, variant: str, duration: str, seed: int, variant_dir, corpus_i
     """One learning-curve point into ``out`` (all-or-nothing): ``point.json`` (duration asked and used,
     recordings, segments, seed, held-out scores), ``model/`` (model.pt, history, summary) and
     ``evaluation/`` (as ``acoustic_evaluate`` writes it). In-process: the caller dispatches."""
-    from ethoflow.acoustic.evaluation.evaluate import evaluate_predictions
+    # local: keeps ethoflow.acoustic.training.learning_curve importable without pydantic
     from ethoflow.acoustic.inference.predict import predict_recordings
     from ethoflow.acoustic.records import read_variant_index
     from ethoflow.acoustic.training.train import train_model
@@ -202,9 +203,11 @@ def summarise(points_root, out, index_path, evaluations: list[str]) -> dict[str,
 
 
 def _plot(table: pd.DataFrame, agg: pd.DataFrame, path: Path) -> None:
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import matplotlib
 
     matplotlib.use("Agg")
+    # local: matplotlib is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.5), dpi=100)

@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ethoflow.acoustic.frontend.spectrogram import augment_window, slice_frames, to_input
 from ethoflow.acoustic.params import FeatureParams, TrainParams
+from ethoflow.acoustic.records import read_variant_index
 from ethoflow.acoustic.training.fitting import class_weights, fit_summary, fit_variant, write_trained
-from ethoflow.core import InputError, get_logger, load_torch
+from ethoflow.core import InputError, get_logger, load_torch, seed_everything
 
 log = get_logger(__name__)
 
@@ -41,6 +43,7 @@ class SegmentData:
     """
 
     def __init__(self, rows: pd.DataFrame, classes: list[str], f: FeatureParams, cache: dict[str, np.ndarray]):
+        # local: resolved at call time: tests patch this name on its module
         from ethoflow.acoustic.frontend.spectrogram import recording_power
 
         self.rows = rows.reset_index(drop=True)
@@ -75,7 +78,6 @@ class SegmentData:
         noise_pool: SegmentData | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Inputs (B, 1, F, T) and labels (B,) for rows ``idx``; ``rng`` given: random offsets (+ ``aug``)."""
-        from ethoflow.acoustic.frontend.spectrogram import augment_window, slice_frames, to_input
 
         f = self.f
         wins = []
@@ -127,6 +129,7 @@ def _scores(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def _evaluate(model: Any, data: SegmentData, batch_size: int) -> tuple[dict[str, float], float]:
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     model.eval()
@@ -167,6 +170,7 @@ class _TrainWindows:
         self.data, self.aug = data, training.augment
 
     def __getitem__(self, key: tuple[list[int], int]) -> tuple[Any, Any]:
+        # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         import torch
 
         rows, seed = key
@@ -176,6 +180,7 @@ class _TrainWindows:
 
 def _module(model: Any, training: TrainParams, weight: Any, val: SegmentData) -> Any:
     """The window classifier's Lightning module (class weighted cross-entropy, Adam, plateau schedule)."""
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     from ethoflow.core.training import TrainingModule
@@ -225,11 +230,12 @@ def train_model(
         InputError: empty train or val split, labels outside the variant's classes, or a corrupt
             resume checkpoint.
     """
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
     from ethoflow.acoustic.models.model import CallClassifier
-    from ethoflow.acoustic.records import read_variant_index
-    from ethoflow.core import seed_everything
+
+    # local: ethoflow.core.training imports torch (slow to import)
     from ethoflow.core.training import EpochLoader, EpochSampler
 
     if training.num_threads:
@@ -272,12 +278,14 @@ def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
         InputError: the file is missing, truncated or corrupt.
     """
 
+    # local: ethoflow.acoustic.models.model imports torch (slow to import)
     from ethoflow.acoustic.models.model import CallClassifier
 
     if not Path(path).exists():
         raise InputError(f"{path}: model file not found (run acoustic_train first)")
     ck = load_torch(path, "acoustic model file", weights_only=False)
     if ck.get("arch") == "framewise":
+        # local: ethoflow.acoustic.models.framewise imports torch (slow to import)
         from ethoflow.acoustic.models.framewise import load_framewise
 
         return load_framewise(ck), ck
