@@ -19,7 +19,6 @@ import sys
 from ethoflow.core import selftest
 from ethoflow.core.errors import EthoflowError
 from ethoflow.core.logging import get_logger, setup_logging
-from ethoflow.dispatch import ComputeParams, DispatchError, StageResources, load_compute, run, slurm_available
 
 #: subcommand name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -70,6 +69,8 @@ def doctor_report() -> list[tuple[str, str]]:
 
     :func:`doctor_problems` picks the rows that say something is wrong (``ethoflow doctor`` then exits 1).
     """
+    # local: keeps ethoflow.cli importable without pydantic
+    from ethoflow.dispatch import DispatchError, load_compute, slurm_available
 
     rows = [("python", platform.python_version() + f" ({sys.executable})")]
     for dist in ("ethoflow", "torch", "jax", "jaxlib", "keypoint-moseq", "dvc", "dvclive", "submitit", "zarr"):
@@ -116,6 +117,8 @@ def doctor_report() -> list[tuple[str, str]]:
 
 def slurm_check() -> str:
     """Submit one tiny job through ``ethoflow.dispatch`` to Slurm and describe where it ran."""
+    # local: keeps ethoflow.cli importable without pydantic
+    from ethoflow.dispatch import ComputeParams, StageResources, run
 
     compute = ComputeParams(executor="slurm", default=StageResources(cpus=1, mem_gb=1, timeout_min=5))
     out = run(selftest.hello, 6, stage="doctor", compute=compute, poll_s=0.5)

@@ -158,7 +158,7 @@ def _generator(args, latents_dir: Path, df02: Path, model_name: str):
         raise InputError(f"{checkpoint}: VAE checkpoint not found")
 
     def generate(missing: list[str]) -> None:
-        # local: ethoflow.vae.embed imports torch (slow to import)
+        # local: ethoflow.vae.embed:embed_experiments imports torch (slow to import)
         from ethoflow.vae.embed import embed_experiments  # torch only when generating
 
         embed_experiments(checkpoint, df02, store, latents_dir, missing)

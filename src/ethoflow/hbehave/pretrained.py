@@ -196,7 +196,7 @@ def behavemae_architecture(arguments: dict[str, Any], where: str = "hbehave.pret
     Raises:
         ParamsError: inconsistent arguments (lengths, divisibility; the key is named).
     """
-    # local: ethoflow.hbehave.model imports torch (slow to import)
+    # local: ethoflow.hbehave.model:build_architecture imports torch (slow to import)
     from ethoflow.hbehave.model import build_architecture
 
     n = len(arguments["stages"])
@@ -455,7 +455,7 @@ def convert_checkpoint(
         ParamsError: architecture arguments missing or contradicting the checkpoint's args; stats not
             set while ``normalise`` is true.
     """
-    # local: ethoflow.hbehave.train imports torch (slow to import)
+    # local: ethoflow.hbehave.train:save_checkpoint imports torch (slow to import)
     from ethoflow.hbehave.train import save_checkpoint
 
     path = Path(path)

@@ -48,7 +48,7 @@ def fit_variant(
     Raises:
         InputError: a corrupt resume checkpoint.
     """
-    # local: ethoflow.core.training imports torch (slow to import)
+    # local: ethoflow.core.training:fit imports torch (slow to import)
     from ethoflow.core.training import fit
 
     return fit(
