@@ -429,3 +429,189 @@ def test_hbehave_io_is_a_package_with_one_module_per_format():
     assert (hbehave / "io" / "__init__.py").is_file(), "src/ethoflow/hbehave/io/ is not a package"
     readers = [p for p in (hbehave / "io").glob("*.py") if p.name != "__init__.py"]
     assert len(readers) >= 2, "src/ethoflow/hbehave/io/ should hold one module per input format"
+
+
+# --- function-local imports ---------------------------------------------------------------------------
+
+# Libraries a function imports where it needs them: each is slow to import, and the stage scripts import
+# their `ethoflow.<pkg>.stages` module before the stage runner applies the compute mode (which must come
+# before torch, jax and BLAS load, see ethoflow.core.numerics). Seconds: `python -X importtime -c "import X"`
+# (cumulative, the module named) on the 2-core development machine, December 2026.
+HEAVY_IMPORTS = {
+    "torch": 1.15,
+    "keypoint_moseq": 5.4,  # jax, jax_moseq, matplotlib, h5py ...
+    "jax": 0.46,
+    "jaxlib": 0.4,  # with jax
+    "jax_moseq": 2.5,
+    "sklearn": 1.2,  # sklearn.ensemble
+    "matplotlib": 0.43,  # matplotlib.pyplot
+    "dvc": 0.22,  # dvc.repo
+    "dvclive": 0.5,
+    "lightning": 3.9,
+    "submitit": 0.08,  # and it is only needed on Slurm
+    "h5py": 0.15,
+    "crowsetta": 0.65,
+    "zarr": 0.23,
+    "sleap_io": 0.37,  # sleap_io.io.main
+    "pynwb": 0.89,
+    "librosa": 1.0,  # lazy at import; its first function call loads scipy.signal (0.77) and numba
+    "scipy": 0.77,  # scipy.signal
+    "numba": 0.2,
+}
+
+# Modules a stage script, the CLI or the compute-mode code imports before the compute mode is applied.
+ENTRY_POINTS = [
+    "ethoflow.cli",
+    "ethoflow.core",
+    "ethoflow.core.stage",
+    "ethoflow.core.numerics",
+    "ethoflow.dispatch",
+    *sorted(f"ethoflow.{p.parent.name}.stages" for p in PACKAGE.glob("*/stages.py")),
+]
+# Of those, the ones that do not load numpy or pandas either (baseline of December 2026; numpy before the
+# mode is harmless, since ensure() replaces the process, but it costs start-up time twice).
+NUMPY_FREE_ENTRY_POINTS = {
+    "ethoflow.cli",
+    "ethoflow.core",
+    "ethoflow.core.stage",
+    "ethoflow.core.numerics",
+    "ethoflow.dispatch",
+    "ethoflow.hbehave.stages",
+    "ethoflow.report.stages",
+    "ethoflow.vae.stages",
+}
+LOCAL_MARKER = "# local:"
+
+
+def _loaded_after_import(name: str) -> set[str]:
+    """Top-level packages in ``sys.modules`` after importing ``name`` in a fresh interpreter."""
+    import json
+    import subprocess
+    import sys
+
+    code = f"import importlib, json, sys; importlib.import_module({name!r}); print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=None)
+    return {m.split(".")[0] for m in json.loads(out.stdout.splitlines()[-1])}
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_entry_points_load_no_heavy_library(name):
+    loaded = _loaded_after_import(name)
+    heavy = sorted(loaded & set(HEAVY_IMPORTS))
+    assert not heavy, f"importing {name} loads {', '.join(heavy)}: import it inside the function that uses it"
+    if name in NUMPY_FREE_ENTRY_POINTS:
+        assert not loaded & {"numpy", "pandas"}, f"importing {name} loads numpy/pandas"
+
+
+def _module_level_imports(importer: Module, module: ast.Module) -> set[str]:
+    """Top-level names of what ``module`` imports at module level (ethoflow: dotted module names)."""
+    skipped = _type_checking_nodes(module)
+    out: set[str] = set()
+    for node in module.body:
+        for sub in ast.walk(node):
+            if id(sub) in skipped or isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                break
+            if isinstance(sub, ast.Import):
+                out.update(a.name if a.name.startswith("ethoflow") else a.name.split(".")[0] for a in sub.names)
+            elif isinstance(sub, ast.ImportFrom):
+                base = _absolute(importer, sub.level, sub.module)
+                if base.startswith("ethoflow"):
+                    table = (lazy_exports_table(base) if base in modules() else None) or {}
+                    for a in sub.names:
+                        full = f"{base}.{a.name}"
+                        out.add(full if full in modules() else table.get(a.name, base))
+                else:
+                    out.add(base.split(".")[0])
+    return out
+
+
+@cache
+def heavy_ethoflow_modules() -> frozenset[str]:
+    """ethoflow modules that load a library of HEAVY_IMPORTS at import (through module-level imports)."""
+    direct = {name: _module_level_imports(m, tree(name)) for name, m in modules().items()}
+    heavy = {name for name, deps in direct.items() if deps & set(HEAVY_IMPORTS)}
+    changed = True
+    while changed:
+        changed = False
+        for name, deps in direct.items():
+            if name not in heavy and {_target(d) for d in deps if d.startswith("ethoflow")} & heavy:
+                heavy.add(name)
+                changed = True
+    return frozenset(heavy)
+
+
+def local_import_problems(importer: Module, module: ast.Module, lines: list[str]) -> list[str]:
+    """Function-local imports that are neither of HEAVY_IMPORTS, nor of a heavy ethoflow module, nor under a
+    ``# local:`` comment (on the import's line, the line above, or above the run of imports it ends)."""
+    problems = []
+    heavy = heavy_ethoflow_modules()
+
+    def commented(stmt: ast.stmt) -> bool:
+        above = lines[stmt.lineno - 2].strip() if stmt.lineno >= 2 else ""
+        return LOCAL_MARKER in lines[stmt.lineno - 1] or above.startswith(LOCAL_MARKER)
+
+    def targets(stmt: ast.Import | ast.ImportFrom) -> list[str]:
+        if isinstance(stmt, ast.Import):
+            return [a.name for a in stmt.names]
+        base = _absolute(importer, stmt.level, stmt.module)
+        table = (lazy_exports_table(base) if base in modules() else None) or {}
+        return [f"{base}.{a.name}" if f"{base}.{a.name}" in modules() else table.get(a.name, base) for a in stmt.names]
+
+    def needs_no_reason(stmt: ast.Import | ast.ImportFrom) -> bool:
+        for t in targets(stmt):
+            if t.split(".")[0] in HEAVY_IMPORTS:
+                continue
+            if t.startswith("ethoflow") and _target(t) in heavy:
+                continue
+            return False
+        return True
+
+    for fn in ast.walk(module):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for block in ast.walk(fn):
+            for field in ("body", "orelse", "finalbody"):
+                body = getattr(block, field, None)
+                if not isinstance(body, list) or (
+                    block is not fn and isinstance(block, (ast.FunctionDef, ast.AsyncFunctionDef))
+                ):
+                    continue
+                covered = False
+                for stmt in body:
+                    if not isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                        covered = False
+                        continue
+                    covered = covered or commented(stmt)
+                    if not covered and not needs_no_reason(stmt):
+                        problems.append(f"{importer.rel}:{stmt.lineno} {ast.unparse(stmt)}")
+    return sorted(set(problems))
+
+
+def test_local_import_checker_accepts_heavy_and_commented_and_rejects_the_rest():
+    importer = Module("ethoflow.core.example", PACKAGE / "core" / "example.py", False)
+    source = """
+def f():
+    import torch
+    import json
+    # local: keeps this module importable without numpy
+    import numpy as np
+    from ethoflow.core.training import fit
+    import pandas as pd  # local: only this function reads tables
+    from ethoflow.core import io
+    return torch, json, np, fit, pd, io
+"""
+    problems = local_import_problems(importer, ast.parse(source), source.splitlines())
+    assert problems == [
+        "ethoflow/core/example.py:4 import json",
+        "ethoflow/core/example.py:9 from ethoflow.core import io",
+    ]
+
+
+def test_every_function_local_import_says_why():
+    problems = []
+    for name, m in modules().items():
+        problems += local_import_problems(m, tree(name), m.path.read_text(encoding="utf-8").splitlines())
+    assert not problems, (
+        "function-local imports of light modules (import them at module level, or say why on a "
+        f"'{LOCAL_MARKER}' line above): \n" + "\n".join(problems)
+    )
