@@ -597,13 +597,18 @@ def f():
     import numpy as np
     from ethoflow.core.training import fit
     import pandas as pd  # local: only this function reads tables
+    return torch, json, np, fit, pd
+
+
+def g():
     from ethoflow.core import io
-    return torch, json, np, fit, pd, io
+
+    return io
 """
     problems = local_import_problems(importer, ast.parse(source), source.splitlines())
     assert problems == [
+        "ethoflow/core/example.py:13 from ethoflow.core import io",
         "ethoflow/core/example.py:4 import json",
-        "ethoflow/core/example.py:9 from ethoflow.core import io",
     ]
 
 
