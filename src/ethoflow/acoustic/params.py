@@ -672,7 +672,6 @@ class AcousticParams(StrictModel):
 
     def variant(self, name: str, params_path: str = "params.yaml") -> VariantParams:
         """The variant ``name`` (raises ``ParamsError`` naming the missing key)."""
-
         if name not in self.variants:
             raise ParamsError(
                 f"{params_path}: acoustic.variants has no variant '{name}' (have: {sorted(self.variants)})"
@@ -682,7 +681,6 @@ class AcousticParams(StrictModel):
     def variant_features(self, name: str, params_path: str = "params.yaml") -> FeatureParams:
         """``acoustic.features`` with variant ``name``'s ``features`` overrides applied (validated again:
         ``ParamsError`` naming the variant when, e.g., ``fmax`` is above the new ``sr``'s Nyquist)."""
-
         over = self.variant(name, params_path).features
         if over is None:
             return self.features
@@ -700,7 +698,6 @@ class AcousticParams(StrictModel):
 
     def setting(self, name: str, params_path: str = "params.yaml") -> PredictSetting:
         """The prediction setting ``name`` (raises ``ParamsError`` naming the missing key)."""
-
         if name not in self.predict.settings:
             raise ParamsError(
                 f"{params_path}: acoustic.predict.settings has no setting '{name}' "
@@ -711,7 +708,6 @@ class AcousticParams(StrictModel):
     def detect_set(self, name: str, params_path: str = "params.yaml") -> DetectSet:
         """The detection set ``name``, its ``setting`` and a variant ``model`` checked (``ParamsError``
         naming the missing key)."""
-
         if name not in self.detect.sets:
             raise ParamsError(
                 f"{params_path}: acoustic.detect.sets has no set '{name}' (have: {sorted(self.detect.sets)})"
@@ -723,5 +719,4 @@ class AcousticParams(StrictModel):
 
 def load_acoustic(path: str = "params.yaml") -> AcousticParams:
     """Load and validate the ``acoustic`` section (raises ``ParamsError`` naming file and key)."""
-
     return load_section("acoustic", AcousticParams, path)

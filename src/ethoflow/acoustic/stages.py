@@ -66,7 +66,6 @@ def run_acoustic_corpus(cfg: AcousticParams, out: PathLike) -> None:
     Raises:
         InputError: see :func:`ethoflow.acoustic.data.corpus.build_corpus`.
     """
-
     index, report = build_corpus(cfg.corpus)
     with output_set([Path(out) / "corpus_index.json", Path(out) / "report.json"]) as (tmp_index, tmp_report):
         write_json(tmp_index, index)  # all-or-nothing: the index and its bad-input report together
@@ -81,7 +80,6 @@ def run_acoustic_variants(
     Raises:
         ParamsError: ``variant`` is not in ``acoustic.variants``.
     """
-
     spec = cfg.variant(variant, params_path)
     features = cfg.variant_features(variant, params_path)  # the variant's own front end, if it sets one
     index = read_json(corpus_index)
@@ -149,7 +147,6 @@ def run_acoustic_predict(
     params_path: str = "params.yaml",
 ) -> dict:
     """``acoustic_predict@<variant>-<setting>``: per-window call probabilities -> ``out/predictions.parquet``."""
-
     name, s = _item(cfg, variant, setting, params_path)
     vindex = read_variant_index(variant_index)
     return dispatch.run(
@@ -206,7 +203,6 @@ def run_acoustic_rf_train(
     its threshold chosen there (``paths.model_out/rf.pkl``, ``paths.model_out/rf_summary.json``); see
     :mod:`ethoflow.acoustic.evaluation.rf`.
     """
-
     name, _ = _item(cfg, variant, setting, params_path)
     dispatch.run(
         write_rf_train,
@@ -228,7 +224,6 @@ def run_acoustic_rf_filter(
     ``rf.pkl``) accepts; the ``rf`` layer into ``paths.out`` as ``acoustic_evaluate`` writes the ``cnn`` layer,
     plus pr_curve.csv (:func:`ethoflow.acoustic.evaluation.rf.filter_layer`).
     """
-
     name, _ = _item(cfg, variant, setting, params_path)
     dispatch.run(
         filter_layer,
@@ -248,7 +243,6 @@ def run_acoustic_report(cfg: AcousticParams, paths: ReportPaths, params_path: st
     the detection sets' metrics (``<paths.detect_dir>/<set>/metrics.json``); see
     :func:`ethoflow.acoustic.reporting.report.build_report`.
     """
-
     return dispatch.run(
         build_report,
         variants=sorted(cfg.variants),
@@ -278,7 +272,6 @@ def run_acoustic_external(
     Raises:
         ParamsError: unknown external model or setting.
     """
-
     if name not in cfg.external:
         raise ParamsError(f"{params_path}: acoustic.external has no model '{name}' (have: {sorted(cfg.external)})")
     cfg.setting(setting, params_path)
@@ -312,7 +305,6 @@ def run_acoustic_detect(
     Raises:
         ParamsError: unknown set/setting (before anything is dispatched).
     """
-
     if name not in cfg.detect.sets:
         raise ParamsError(f"{params_path}: acoustic.detect.sets has no set '{name}' (have: {sorted(cfg.detect.sets)})")
     cfg.detect_set(name, params_path)
@@ -339,7 +331,6 @@ def run_acoustic_lc(
     """``acoustic_lc@<duration>-<seed>``: one learning-curve point (train on ``duration`` s of the variant's
     training audio, predict and evaluate the held-out tapes) into ``out``, dispatched
     (:func:`ethoflow.acoustic.training.learning_curve.run_point`)."""
-
     lc = cfg.learning_curve
     cfg.variant(lc.variant, params_path)
     return dispatch.run(
@@ -362,7 +353,6 @@ def run_acoustic_learning_curve(
     """``acoustic_learning_curve``: every point under ``points`` -> ``out`` (curve.csv, learning_curve.png),
     ``evaluation/index.json`` (``index``: every evaluation folder in ``evaluations`` and the points, with
     files and held-out numbers) and the headline ``metrics`` (F1 mean, sd, min, max per duration)."""
-
     headline = summarise(points, out, index, evaluations)
     write_metrics(metrics, headline)
     return headline

@@ -127,7 +127,6 @@ def dvc_out_paths(project: str | os.PathLike = ".") -> list[Path]:
     Raises:
         EthoflowError: ``dvc.yaml`` does not resolve.
     """
-
     project = Path(project)
     if not (project / "dvc.yaml").exists():
         return []

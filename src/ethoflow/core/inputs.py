@@ -281,7 +281,6 @@ def warn_checkpoint_overrides(
         one line per differing key: ``<path>: the model file's n_fft=512 overrides params
         acoustic.features.n_fft=2048 (the file's value is used)``; each is also logged as a warning.
     """
-
     log = get_logger("ethoflow.checkpoint")
     lines = []
     for key in sorted(set(stored) & set(params)):
@@ -392,7 +391,6 @@ def check_last_row(path: str | os.PathLike, what: str = "table", sep: str = ",")
         InputError: ``<path>: <what> is truncated: its last line (line N) has k of the m fields of the
             header and no line end``.
     """
-
     path = Path(path)
     with open(path, "rb") as fh:
         head = fh.readline()

@@ -380,7 +380,6 @@ def write_yaml(path: str | os.PathLike, obj: Any) -> Path:
 
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file's content, read in 1 MiB blocks (constant memory for long recordings)."""
-
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

@@ -176,7 +176,6 @@ def call_in_mode(mode: str, threads: int, fn: Callable[..., Any], /, *args: Any,
 
 def slurm_setup(mode: str, threads: int) -> list[str]:
     """``export`` lines for a Slurm batch script that put the job in ``mode`` before Python starts."""
-
     env = environment(mode, threads, base={})
     return [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]
 

@@ -92,7 +92,6 @@ def error_line(exc: BaseException) -> str | None:
     names it ("no space left on device", "permission denied", ...). Library errors:
     ``<library> error: <Type>: <message>`` (first 300 characters, on one line).
     """
-
     if isinstance(exc, OSError):
         cause = _OS_CAUSES.get(exc.errno or -1)
         if cause == "parent folder missing":

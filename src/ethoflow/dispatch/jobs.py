@@ -23,7 +23,6 @@ log = get_logger("ethoflow.dispatch")
 
 def in_mode(fn: Callable[..., Any], compute: ComputeParams) -> Callable[..., Any]:
     """``fn`` wrapped to apply ``compute.numerics`` first in the job (picklable)."""
-
     return functools.partial(call_in_mode, compute.numerics, compute.threads, fn)
 
 

@@ -51,7 +51,6 @@ class _LogStreamer:
 
 def _scontrol_state(job_id: str) -> str:
     """The job's state from ``scontrol`` (``UNKNOWN`` once Slurm has forgotten the job)."""
-
     try:
         out = subprocess.run(
             ["scontrol", "show", "job", "-o", str(job_id)], capture_output=True, text=True, timeout=30, check=False
@@ -161,7 +160,6 @@ HOPELESS_REASONS = (
 
 def _queue_state(job_id: str) -> tuple[str, str] | None:
     """``(state, reason)`` from ``squeue`` while Slurm lists the job, else ``None``."""
-
     try:
         out = subprocess.run(
             ["squeue", "-h", "-j", str(job_id), "-o", "%T|%r"], capture_output=True, text=True, timeout=30, check=False
@@ -239,7 +237,6 @@ def slurm_available(timeout_s: float = 5.0, attempts: int = 3, wait_s: float = 2
     ``timeout_s`` seconds), before Slurm is declared absent: a busy controller sometimes misses one
     answer and gives the next. False at once when no ``sinfo`` is on ``PATH``.
     """
-
     if shutil.which("sinfo") is None:
         return False
     for attempt in range(max(1, attempts)):

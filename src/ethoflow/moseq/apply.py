@@ -356,7 +356,6 @@ def _model_data(
     Returns:
         (coordinates {session: (T, K, D)}, kpms data, kpms metadata, the cleaning report).
     """
-
     coords, confs = load_new_sessions(sessions, config, root)
     bodyparts = [str(b) for b in config["bodyparts"]]
     use_idx = [bodyparts.index(b) for b in config["use_bodyparts"]]
@@ -403,7 +402,6 @@ def _apply_figures(
     """The new sessions' figures in ``plots``: transition graph per group (from the results in ``out``
     and the session ``groups``), syllable frequency (``num_states`` syllables), duration histogram (the
     training target window shaded), trajectories (``coords``: {session: (T, K, D)})."""
-
     transition_graph(out, groups, plots / "transition_graph.png")
     counts = np.bincount(np.concatenate([np.asarray(r["syllable"]) for r in res.values()]), minlength=num_states)
     syllable_frequency_plot(counts[:num_states], plots / "syllable_frequency.png")

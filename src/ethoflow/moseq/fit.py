@@ -141,7 +141,6 @@ def fit_trial(spec: dict[str, Any]) -> tuple[float, str]:
     ``init_dir`` and ``init_name`` (the AR-HMM checkpoint, reloaded for every trial).
     Top-level and picklable: runs in a Slurm array task as well as in-process.
     """
-
     spec = read_spec(spec, TrialSpec, "fit_trial spec")
     jaxcache.enable(spec.root)
     # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
@@ -238,7 +237,6 @@ def continue_fit(spec: dict[str, Any]) -> dict[str, float]:
     Snapshots are written atomically (:func:`atomic_snapshots`); an unreadable final checkpoint is
     started over from the trial.
     """
-
     spec = read_spec(spec, FinalFitSpec, "continue_fit spec")
     jaxcache.enable(spec.root)
     # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
@@ -301,7 +299,6 @@ def fit_seed(spec: dict[str, Any]) -> dict[str, Any]:
     Returns:
         ``{"seed", "name", "iterations", "median_duration"}`` (frames, :func:`median_duration`).
     """
-
     spec = read_spec(spec, SeedSpec, "fit_seed spec")
     jaxcache.enable(spec.root)
     # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)

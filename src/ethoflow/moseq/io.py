@@ -166,7 +166,6 @@ def load_keypoint_files(
         InputError: one line naming the file and what is wrong (see above); files with different
             bodyparts; a session name in two files; an all-NaN session.
     """
-
     exts = [extension] if extension else list(FORMAT_EXTENSIONS.get(fmt, ()))
     files = walk_input_files(paths, exts, what="keypoint file") if exts else [Path(p) for p in paths]
     if not files:

@@ -215,7 +215,6 @@ def outliers(
     Returns:
         {session: fraction of keypoint positions interpolated} (also ``out_dir/outliers.json``).
     """
-
     jaxcache.enable()
 
     coords, confs, bodyparts = io.load_keypoints_pickle(Path(load_dir) / KEYPOINTS)
@@ -276,7 +275,6 @@ def pca(
     ``pca.p`` and a scree plot; the kpms config in ``out_dir`` gets ``latent_dim`` and
     ``conf_threshold`` (the later stages start from it). With ``pcs_png``: kpms' ``plot_pcs`` (the
     mean pose and its perturbation along each PC, ``moseq.skeleton`` drawn)."""
-
     jaxcache.enable()
     # local: keypoint_moseq is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import keypoint_moseq as kpms

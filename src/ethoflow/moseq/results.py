@@ -156,7 +156,6 @@ def results(
     Raises:
         InputError: the chosen model's checkpoint or another input is missing.
     """
-
     jaxcache.enable()
     model_dir, model_name, seeds_summary = _chosen_model(inputs)
     model, res, it = export_model(model_dir, model_name, inputs.full_dir, Path(outputs.out))
@@ -323,7 +322,6 @@ def results_figures(
 ) -> None:
     """``plots_dir`` emptied, then: the kappa search table (CSV) and trajectory, syllable frequency,
     duration histogram and, with ``keypoints``, the similarity dendrogram and trajectory plot."""
-
     res, counts, states, config, fps = (
         syllables.res,
         syllables.counts,
@@ -364,7 +362,6 @@ def write_grid_movies(
     Raises:
         InputError: videos given but no ``keypoints`` pickle, or a session without a video.
     """
-
     gm = cfg.results.grid_movies
     out = Path(out_dir)
     if not gm.video_paths:

@@ -179,7 +179,6 @@ def run_moseq_results(
     the ``inputs.keypoints`` pickle and the videos named in params); ``inputs.pca_summary``: the PCA
     summary JSON (``inputs``: a :class:`~ethoflow.moseq.inputs.MoseqInputs` or a mapping of its field
     names). See :func:`ethoflow.moseq.results.results`."""
-
     outputs = results.ResultsOutputs(
         out=Path(out),
         summary=Path(summary),
@@ -225,7 +224,6 @@ def run_moseq_apply(
 
 def _apply_job(cfg, set_name, model_dir, out, plots, options, root, metrics=None):
     """The apply job (top-level, picklable): JAX cache and compute options, then the apply."""
-
     jaxcache.enable(root)
     opts = fit.apply_options(options)
     return apply_to_sessions(
@@ -246,7 +244,6 @@ def run_moseq_groups(
     """moseq_groups: the groups of ``moseq.groups`` compared on the chosen model's syllables in
     ``results_dir`` (usage and duration per group, Kruskal-Wallis with FDR, transition matrices and
     their difference graph). See :func:`ethoflow.moseq.groups.group_analysis`."""
-
     return group_analysis(cfg, results_dir, out, plots, metrics)
 
 
@@ -261,7 +258,6 @@ def run_moseq_calibrate(
     Raises:
         ethoflow.core.errors.InputError: unknown set, or files without labelled frames.
     """
-
     if set_name not in cfg.calibration:
         raise InputError(f"moseq.calibration has no set {set_name!r} (sets: {sorted(cfg.calibration)})")
     paths = resolve_paths(cfg.calibration[set_name].paths, root)

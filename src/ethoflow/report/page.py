@@ -175,7 +175,6 @@ def build_page(root: str | os.PathLike, pipeline: str, max_images_per_plot: int 
         InputError: no headline metrics file for the pipeline, a metrics file unreadable, or
             ``params.yaml`` without the pipeline's section.
     """
-
     root = Path(root)
     files = sorted((root / "metrics").glob(f"{pipeline}.json")) + sorted((root / "metrics").glob(f"{pipeline}_*.json"))
     if not files:

@@ -100,7 +100,6 @@ def latent_header(csv_path: str | os.PathLike) -> list[str]:
     Raises:
         InputError: the file is missing (a broken symlink included), empty, or its header is not UTF-8 text.
     """
-
     check_file(csv_path, "latent file")
     try:
         with open(csv_path, newline="", encoding="utf-8") as fh:

@@ -109,7 +109,6 @@ def layer_set(out_dir: str | Path, metrics_path: str | Path) -> Iterator[tuple[P
     Yields (temporary folder, where to write the metrics JSON): inside the temporary folder when
     ``metrics_path`` lies in ``out_dir``, else a temporary sibling of ``metrics_path`` renamed with the folder.
     """
-
     out, metrics = Path(out_dir), Path(metrics_path)
     try:
         rel = metrics.resolve().relative_to(out.resolve())

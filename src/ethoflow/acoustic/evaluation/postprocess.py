@@ -270,7 +270,6 @@ def choose_postprocess(
         ParamsError: an ``auto`` key and no validation tape (e.g. a ``random`` split, whose tapes are
             ``mixed``), naming the key.
     """
-
     auto = ev.auto_keys()
     val = sorted(t for t, r in roles.items() if r == VAL_ROLE)
     fixed = {k: getattr(ev, k) for k in _POSTPROCESS_KEYS}
@@ -308,7 +307,6 @@ def read_postprocess(path: str | Path) -> dict[str, Any]:
     Raises:
         InputError: missing file (run ``acoustic_evaluate`` first) or a file without the three values.
     """
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: missing; run acoustic_evaluate for this variant and setting first")
@@ -333,7 +331,6 @@ def detection_postprocess(
         ParamsError: an ``auto`` for a set whose model is a file (no validation tapes), or whose variant's
             evaluation did not choose that value (naming the key). InputError: postprocess.json missing.
     """
-
     ds = cfg.detect.sets[name]
     ev = cfg.evaluate
     want = {

@@ -269,7 +269,6 @@ def rf_curve(
     ``det`` holds every CNN detection with ``rf_prob`` and its Hungarian match (``gt_hungarian``): the
     matching of a subset of detections keeps those pairs, so no re-matching is needed.
     """
-
     thresholds = np.round(np.arange(0.0, 1.0, 0.05), 2) if thresholds is None else thresholds
     held = {t for t, r in roles.items() if r in HELDOUT_ROLES}
     d = det[det.tape.isin(held)] if held else det
@@ -300,7 +299,6 @@ def write_rf_train(
     """``acoustic_rf_train``: :func:`train_rf`, then ``features_out/features.parquet``, ``model_out/rf.pkl``
     and ``model_out/rf_summary.json`` (the counts it learned from, threshold, pass-through), all-or-nothing.
     Top level, so a dispatched job pickles it by reference."""
-
     res = train_rf(cfg, vindex, detections, corpus_index)
     targets = [Path(features_out) / "features.parquet", Path(model_out) / "rf.pkl", Path(model_out) / "rf_summary.json"]
     with output_set(targets) as (t_features, t_model, t_summary):  # all-or-nothing
@@ -331,7 +329,6 @@ def filter_layer(paths: RFFilterPaths, vindex: VariantIndex, variant: str, setti
     writes the ``cnn`` layer; metrics.json carries the filter's counts and pass-through under ``chosen``)
     plus pr_curve.csv. ``variant``, ``setting``: the item's names, for metrics.json. Top level, so a
     dispatched job pickles it by reference."""
-
     det = pd.read_parquet(str(paths.detections))
     flt = load_filter(str(paths.model))
     det["rf_prob"] = rf_probabilities(flt, pd.read_parquet(str(paths.features)))

@@ -240,7 +240,6 @@ def _write_recording_state(
 ) -> None:
     """Chain one recording's window probabilities into detections (with their frequency band and RF
     probability), write its windows and detections to ``state/`` and then its completion ``record``."""
-
     d = chain_windows(win, run.threshold, run.setting.hop_s, cfg.evaluate.boundary, run.min_gap_s, run.min_dur_s)
     d = d.astype({"start_s": float, "end_s": float, "cnn_logit_mean": float, "prob_max": float, "n_windows": int})
     d.insert(0, "recording", rid)

@@ -29,7 +29,6 @@ def list_recordings(spec: str, root: str | Path = ".") -> list[tuple[str, Path]]
     Raises:
         InputError: nothing matches, or two files give the same id (``a.wav`` and ``a.flac``).
     """
-
     root = Path(root)
     base = root / spec
     if base.is_dir():

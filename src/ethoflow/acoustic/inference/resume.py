@@ -37,7 +37,6 @@ def content_sha256(path: str | Path) -> str:
     A file changed less than 2 s before it is hashed is not cached (its mtime may still change within
     the clock tick). An unwritable cache is skipped (the file is hashed).
     """
-
     path = Path(path)
     st = path.stat()
     real = str(path.resolve())

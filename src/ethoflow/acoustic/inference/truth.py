@@ -46,7 +46,6 @@ def read_truth(
         covers (n may be 0 when all its labels map to non-targets); problems met while reading, each naming
         its file).
     """
-
     files = truth_files(ds.truth, ds.truth_format)
     if not files:
         return {}, [f"{ds.truth}: no {ds.truth_format} annotation file found"]
@@ -118,7 +117,6 @@ def score_against_truth(
     """Precision/recall/F1 of the detections against ``truth`` (recording -> (n, 2) events, :func:`read_truth`;
     Hungarian matching at ``iou``, per recording). Recordings without truth are left out, and counted
     (``recordings_scored``, ``recordings_unscored``)."""
-
     tp = n_gt = n_pred = n_scored = 0
     for rid in recordings:
         gt = truth.get(rid)

@@ -72,7 +72,6 @@ def confusion_rows(det: pd.DataFrame, gt: pd.DataFrame, tapes: set[str] | None) 
 def _layer_summary(m: dict[str, Any], head_group: str) -> dict[str, Any]:
     """One layer's summary entry from its ``metrics.json`` ``m``: the Hungarian scores of ``head_group``
     with their 95% intervals, greedy F1 and the ``chosen`` post-processing / RF counts."""
-
     hm = m["groups"][head_group].get("hungarian", {})
     gm = m["groups"][head_group].get("greedy", {})
     return {
@@ -144,7 +143,6 @@ def _headline(summary: dict[str, Any], detect_dir: str | Path | None, detect_set
     Raises:
         InputError: a detection set's ``metrics.json`` is missing.
     """
-
     headline: dict[str, Any] = {
         f"{v}-{s}": {
             layer: {k: m[k] for k in (*HEADLINE_KEYS, *INTERVAL_KEYS, *CHOSEN_KEYS) if m.get(k) is not None}
@@ -193,7 +191,6 @@ def build_report(
     Raises:
         InputError: an expected evaluation file is missing (run the evaluate/rf stages first).
     """
-
     metrics_json, out_reports, corpus = str(paths.metrics), str(paths.reports), str(paths.corpus_index)
     variants_dir, models_dir = str(paths.variants_dir), str(paths.models_dir)
     layer_dirs = {"cnn": str(paths.detections_dir), "rf": str(paths.filtered_dir)}

@@ -187,7 +187,6 @@ def train_framewise(
     Raises:
         InputError: no train or val recording in the variant, or a corrupt resume checkpoint.
     """
-
     t, p = train, train.framewise
     if t.num_threads:
         torch.set_num_threads(t.num_threads)

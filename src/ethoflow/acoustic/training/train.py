@@ -78,7 +78,6 @@ class SegmentData:
         noise_pool: SegmentData | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Inputs (B, 1, F, T) and labels (B,) for rows ``idx``; ``rng`` given: random offsets (+ ``aug``)."""
-
         f = self.f
         wins = []
         for i in idx:
