@@ -9,6 +9,8 @@ pandas scalars converted to plain Python types, so the same data always gives th
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import datetime as _dt
 import errno
 import hashlib
@@ -505,10 +507,6 @@ def release_freed_memory() -> None:
     """Hand the C heap's freed pages back to the operating system (glibc ``malloc_trim(0)``; a no-op
     elsewhere). Long stages call it between large transient steps (a streamed tape, then its figures), so
     the peak resident memory of the next step does not stack on pages the previous one already freed."""
-    # local: the name is rebound in this function
-    import ctypes
-    import ctypes.util
-
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.malloc_trim(0)
