@@ -23,7 +23,7 @@ import numpy as np
 from ethoflow.core.errors import InputError
 from ethoflow.core.logging import get_logger
 from ethoflow.core.progress import progress
-from ethoflow.hbehave.io import ROW_PROBLEMS, read_dam, read_summary, read_ventilated_cage_csv
+from ethoflow.hbehave.io import ROW_PROBLEMS, DamOptions, read_dam, read_summary, read_ventilated_cage_csv
 from ethoflow.hbehave.params import ZarrParams
 from ethoflow.hbehave.store import CageRecord, create_store, update_store_attrs, write_cage
 
@@ -163,19 +163,22 @@ def read_inputs(cfg: ZarrParams) -> tuple[list[CageRecord], dict[str, Any]]:
         files = sorted(root.glob(cfg.dam_glob))
         if not files:
             raise InputError(f"{root}: no DAM files matching {cfg.dam_glob!r}")
+        dam_options = DamOptions(
+            interval_min=cfg.dam_interval_min,
+            interval_s=cfg.dam_interval_s,
+            duplicates=cfg.duplicates,
+            data_type=cfg.dam_data_type,
+            max_count=cfg.dam_max_count,
+            min_valid_fraction=cfg.dam_min_valid_fraction,
+        )
         for f in progress(files, desc="DAM files"):
             recs, rep = read_dam(
                 f,
                 layout=cfg.dam_layout,
-                interval_min=cfg.dam_interval_min,
-                interval_s=cfg.dam_interval_s,
-                duplicates=cfg.duplicates,
                 summary=summary,
-                data_type=cfg.dam_data_type,
-                max_count=cfg.dam_max_count,
                 on_bad_row=cfg.dam_on_bad_row,
                 on_duplicate=cfg.dam_on_duplicate,
-                min_valid_fraction=cfg.dam_min_valid_fraction,
+                options=dam_options,
             )
             report["files"][f.name] = rep
             for r in recs:
