@@ -25,7 +25,7 @@ from ethoflow.acoustic.framewise import EPS, IGNORE, FramewiseNet, frame_labels,
 from ethoflow.acoustic.params import FeatureParams, TrainParams
 from ethoflow.core import atomic_path, get_logger, read_json, write_json
 from ethoflow.core.errors import InputError
-from ethoflow.core.training import EpochSampler, TrainingModule, fit
+from ethoflow.core.training import EpochSampler, LoopSettings, TrainingModule, fit
 
 log = get_logger(__name__)
 
@@ -213,7 +213,7 @@ def train_framewise(
         epochs=t.epochs,
         ckpt_dir=ckpt_dir,
         fingerprint=fingerprint(variant_dir, features, t),
-        early_stopping_patience=t.early_stopping_patience_epochs,
+        loop=LoopSettings(early_stopping_patience=t.early_stopping_patience_epochs),
         live_dir=live_dir,
     )
     model = module.net

@@ -229,7 +229,7 @@ def train_model(
     from ethoflow.acoustic.model import CallClassifier
     from ethoflow.acoustic.records import read_variant_index
     from ethoflow.core import seed_everything
-    from ethoflow.core.training import EpochLoader, EpochSampler, fit
+    from ethoflow.core.training import EpochLoader, EpochSampler, LoopSettings, fit
 
     if training.num_threads:
         torch.set_num_threads(training.num_threads)
@@ -261,7 +261,7 @@ def train_model(
         epochs=training.epochs,
         ckpt_dir=ckpt_dir,
         fingerprint=fingerprint(vdir, features, training),
-        early_stopping_patience=training.early_stopping_patience_epochs,
+        loop=LoopSettings(early_stopping_patience=training.early_stopping_patience_epochs),
         live_dir=live_dir,
     )
     model = module.net

@@ -35,7 +35,7 @@ import torch
 
 from ethoflow.core.errors import InputError
 from ethoflow.core.logging import get_logger
-from ethoflow.core.training import EpochSampler, TrainingModule, fit
+from ethoflow.core.training import EpochSampler, LoopSettings, TrainingModule, fit
 from ethoflow.vae.losses import beta_at, vae_loss
 from ethoflow.vae.model import TimeSeriesVAE
 
@@ -392,10 +392,8 @@ def train(
             epochs=epochs,
             ckpt_dir=ckpt_dir,
             fingerprint=h.hexdigest()[:16],
-            early_stopping_patience=None,
+            loop=LoopSettings(accelerator=accelerator, gradient_clip_val=grad_clip or None),
             live_dir=live_dir,
-            accelerator=accelerator,
-            gradient_clip_val=grad_clip or None,
         )
     finally:
         if tmp is not None:
