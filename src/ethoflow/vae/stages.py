@@ -53,7 +53,7 @@ def run_vae_train(
     Raises:
         InputError: see :func:`ethoflow.vae.training.train_vae`. DispatchError: the job failed.
     """
-    from ethoflow.vae.training import headline_metrics, train_vae
+    from ethoflow.vae.training import FigurePaths, headline_metrics, train_vae
 
     result = dispatch.run(
         train_vae,
@@ -64,8 +64,7 @@ def run_vae_train(
         str(live_dir),
         str(summary),
         str(state_dir("checkpoints", "vae_train")),
-        figure_path=str(figure),
-        traversal_path=str(traversal) if traversal else None,
+        figures=FigurePaths(str(figure), str(traversal) if traversal else None),
         stage="vae_train",
         params_path=params_path,
     )
