@@ -32,6 +32,7 @@ _EXPORTS = {
     "split_datasets": "ethoflow.vae.fitting",
     "KL_SCHEDULES": "ethoflow.vae.fitting",
     "plot_latent_traversal": "ethoflow.vae.plots",
+    "TraversalGrid": "ethoflow.vae.plots",
     "train_vae": "ethoflow.vae.training",
     "FigurePaths": "ethoflow.vae.training",
     "load_vae": "ethoflow.vae.training",
