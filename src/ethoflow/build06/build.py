@@ -158,15 +158,7 @@ def build_df03_with_embeddings(
 
     files = _latent_files(plan, latents_dir, opts.generate, allow_partial=cfg.allow_partial)
     latents, z_cols = load_latents(files, cfg.z_schema, cfg.z_dtype)
-    table, exp_col = plan.table, experiment_strings(plan.table, cfg.experiment_column, df02)
-    all_ids = table["snip_id"]  # "unmatched" means in no df02 row, whichever experiments are merged
-    if cfg.experiments is not None:
-        keep = pc.is_in(exp_col, value_set=pa.array(plan.experiments, pa.string()))
-        table, exp_col = table.filter(keep), exp_col.filter(keep)
-    df03, matched = merge_df02_with_embeddings(table, latents, z_cols, df02)
-    cov = coverage_report(exp_col, matched, plan.experiments, files, cfg.coverage_warn)
-    _count_unmatched(cov, latents, all_ids, df02)
-    run_info = {"git_commit": git_commit(), "timestamp": utc_timestamp()} if opts.provenance else {}
+    df03, exp_col, cov = _merge(cfg, plan, df02, files, (latents, z_cols))
     sidecar = Df03Sidecar(
         model_name=model_name,
         latent_store=str(latents_dir),
@@ -181,9 +173,8 @@ def build_df03_with_embeddings(
         unmatched_latents=cov["unmatched_latents"],
         missing_latent_files=cov["missing_latent_files"],
         outputs=plan.writes,
-        **run_info,
+        **({"git_commit": git_commit(), "timestamp": utc_timestamp()} if opts.provenance else {}),
     )
-
     outputs: dict[Path, pa.Table | str] = {out.parquet: df03}
     if out.csv:
         outputs[out.csv] = df03
@@ -192,9 +183,7 @@ def build_df03_with_embeddings(
     if analysis_dir:
         outputs.update(export_df03_copies_by_experiment(df03, exp_col, plan.experiments, analysis_dir))
     if train:
-        outputs[train.out] = merge_train_with_embeddings(
-            read_table(train.metadata, "training metadata"), latents, z_cols, train.metadata
-        )
+        outputs[train.out] = _train_join(train, latents, z_cols)
     write_output_set(outputs)
     log.info(
         "build06: df03 %d rows, %d z columns, coverage %.1f%% -> %s",
@@ -297,6 +286,35 @@ def _latent_files(
             latents_dir / LATENT_FILE.format(experiment=e),
         )
     return files
+
+
+def _merge(
+    cfg: Build06Params,
+    plan: _Plan,
+    df02: Path,
+    files: dict[str, Path | None],
+    loaded: tuple[pa.Table, list[str]],
+) -> tuple[pa.Table, pa.ChunkedArray, dict[str, Any]]:
+    """Join df02 (``cfg.experiments``' rows) with the ``loaded`` latents and their z columns.
+
+    Returns:
+        ``(df03, experiment of each df03 row, coverage report with unmatched latents)``.
+    """
+    latents, z_cols = loaded
+    table, exp_col = plan.table, experiment_strings(plan.table, cfg.experiment_column, df02)
+    all_ids = table["snip_id"]  # "unmatched" means in no df02 row, whichever experiments are merged
+    if cfg.experiments is not None:
+        keep = pc.is_in(exp_col, value_set=pa.array(plan.experiments, pa.string()))
+        table, exp_col = table.filter(keep), exp_col.filter(keep)
+    df03, matched = merge_df02_with_embeddings(table, latents, z_cols, df02)
+    cov = coverage_report(exp_col, matched, plan.experiments, files, cfg.coverage_warn)
+    _count_unmatched(cov, latents, all_ids, df02)
+    return df03, exp_col, cov
+
+
+def _train_join(train: TrainJoin, latents: pa.Table, z_cols: list[str]) -> pa.Table:
+    """The training run's metadata table joined with the latents (:func:`merge_train_with_embeddings`)."""
+    return merge_train_with_embeddings(read_table(train.metadata, "training metadata"), latents, z_cols, train.metadata)
 
 
 def _count_unmatched(cov: dict[str, Any], latents: pa.Table, all_ids: Any, df02: Path) -> None:

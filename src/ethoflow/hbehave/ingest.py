@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ethoflow.core.errors import InputError
 from ethoflow.core.logging import get_logger
@@ -123,6 +124,59 @@ def dam_rows_summary(files: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _read_dam_files(
+    root: Path, cfg: ZarrParams, summary: pd.DataFrame | None, report: dict[str, Any]
+) -> list[CageRecord]:
+    """Every DAM file of ``root`` matching ``cfg.dam_glob`` (:func:`~ethoflow.hbehave.io.read_dam`); fills
+    ``report``'s ``files``, ``cages`` and ``dam_rows`` (also logged).
+
+    Raises:
+        InputError: no DAM file, or a file's error (see :func:`~ethoflow.hbehave.io.read_dam`).
+    """
+    records: list[CageRecord] = []
+    files = sorted(root.glob(cfg.dam_glob))
+    if not files:
+        raise InputError(f"{root}: no DAM files matching {cfg.dam_glob!r}")
+    dam_options = DamOptions(
+        interval_min=cfg.dam_interval_min,
+        interval_s=cfg.dam_interval_s,
+        duplicates=cfg.duplicates,
+        data_type=cfg.dam_data_type,
+        max_count=cfg.dam_max_count,
+        min_valid_fraction=cfg.dam_min_valid_fraction,
+    )
+    for f in progress(files, desc="DAM files"):
+        recs, rep = read_dam(
+            f,
+            layout=cfg.dam_layout,
+            summary=summary,
+            on_bad_row=cfg.dam_on_bad_row,
+            on_duplicate=cfg.dam_on_duplicate,
+            options=dam_options,
+        )
+        report["files"][f.name] = rep
+        for r in recs:
+            records.append(r)
+            report["cages"][r.cage_id] = {
+                "minutes": r.n_minutes,
+                "valid_fraction": float(r.valid.mean()),
+                "source_file": str(f),
+            }
+    report["dam_rows"] = dam_rows_summary(report["files"])
+    dr = report["dam_rows"]
+    log.info(
+        "DAM rows: %d files, %d readings read (%s); %d rows skipped%s; %d count values left out%s",
+        len(files),
+        dr["readings"],
+        ", ".join(f"{n} {fmt}" for fmt, n in dr["formats"].items()),
+        dr["skipped_rows"],
+        f" ({_kinds(dr['skipped_rows_by_problem'])})" if dr["skipped_rows"] else "",
+        dr["skipped_values"],
+        f" ({_kinds(dr['skipped_values_by_problem'])})" if dr["skipped_values"] else "",
+    )
+    return records
+
+
 def read_inputs(cfg: ZarrParams) -> tuple[list[CageRecord], dict[str, Any]]:
     """Read every cage of ``cfg.input_dir`` with the rules of :mod:`ethoflow.hbehave.io`.
 
@@ -160,46 +214,7 @@ def read_inputs(cfg: ZarrParams) -> tuple[list[CageRecord], dict[str, Any]]:
             records.append(rec)
             report["cages"][rec.cage_id] = rep
     else:
-        files = sorted(root.glob(cfg.dam_glob))
-        if not files:
-            raise InputError(f"{root}: no DAM files matching {cfg.dam_glob!r}")
-        dam_options = DamOptions(
-            interval_min=cfg.dam_interval_min,
-            interval_s=cfg.dam_interval_s,
-            duplicates=cfg.duplicates,
-            data_type=cfg.dam_data_type,
-            max_count=cfg.dam_max_count,
-            min_valid_fraction=cfg.dam_min_valid_fraction,
-        )
-        for f in progress(files, desc="DAM files"):
-            recs, rep = read_dam(
-                f,
-                layout=cfg.dam_layout,
-                summary=summary,
-                on_bad_row=cfg.dam_on_bad_row,
-                on_duplicate=cfg.dam_on_duplicate,
-                options=dam_options,
-            )
-            report["files"][f.name] = rep
-            for r in recs:
-                records.append(r)
-                report["cages"][r.cage_id] = {
-                    "minutes": r.n_minutes,
-                    "valid_fraction": float(r.valid.mean()),
-                    "source_file": str(f),
-                }
-        report["dam_rows"] = dam_rows_summary(report["files"])
-        dr = report["dam_rows"]
-        log.info(
-            "DAM rows: %d files, %d readings read (%s); %d rows skipped%s; %d count values left out%s",
-            len(files),
-            dr["readings"],
-            ", ".join(f"{n} {fmt}" for fmt, n in dr["formats"].items()),
-            dr["skipped_rows"],
-            f" ({_kinds(dr['skipped_rows_by_problem'])})" if dr["skipped_rows"] else "",
-            dr["skipped_values"],
-            f" ({_kinds(dr['skipped_values_by_problem'])})" if dr["skipped_values"] else "",
-        )
+        records = _read_dam_files(root, cfg, summary, report)
     ids = [r.cage_id for r in records]
     dup = sorted({c for c in ids if ids.count(c) > 1})
     if dup:
