@@ -44,6 +44,7 @@ from ethoflow.hbehave.io.dam_readings import (
     read_dam_readings,
 )
 from ethoflow.hbehave.io.grid import grid_from_rows, resample_to_minutes
+from ethoflow.hbehave.io.inputs import dam_rows_summary, read_inputs
 from ethoflow.hbehave.io.summary import read_summary
 from ethoflow.hbehave.io.ventilated_cage import read_ventilated_cage_csv
 
@@ -56,10 +57,12 @@ __all__ = [
     "DamProblem",
     "DamReadings",
     "check_duplicate_readings",
+    "dam_rows_summary",
     "grid_from_rows",
     "parse_dam_datetime",
     "read_dam",
     "read_dam_readings",
+    "read_inputs",
     "read_summary",
     "read_ventilated_cage_csv",
     "resample_to_minutes",
