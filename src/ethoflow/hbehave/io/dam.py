@@ -71,7 +71,7 @@ def read_dam(
     type in column 8 (``CT`` counts, ``C1``-``C4``, ``D1``-``D4``, ``Pn``, 32 ``TA`` rows): only the
     ``data_type`` rows are read (:func:`read_dam_readings` validates the rows).
 
-    The reading interval (``interval_s``, else ``interval_min``, else the median step between valid
+    The reading interval (``options.interval_s``, else ``options.interval_min``, else the median step between valid
     readings, in seconds; a detected step within 1 s of whole minutes counts as whole minutes)
     chooses the placement. A whole number of minutes: each reading goes to its
     minute (seconds floored, counted in ``off_minute_rows``), and an interval of N > 1 minutes spreads
@@ -87,7 +87,7 @@ def read_dam(
         on_bad_row: ``fail`` or ``skip`` (see :func:`read_dam_readings`).
         on_duplicate: two readings with the same time stamp and different counts or status
             (:func:`check_duplicate_readings`): ``fail`` raises naming both lines; ``mean``, ``first``
-            or ``last`` merges them that way (and overrides ``duplicates``), logged with the counts.
+            or ``last`` merges them that way (and overrides ``options.duplicates``), logged with the counts.
             Identical repeated readings are merged in every mode and counted.
         options: interval, duplicate rule, DAM5 data type, count limit, minute coverage
             (:class:`DamOptions`; ``None``: its defaults).
