@@ -131,6 +131,42 @@ def grid_from_rows(
     return activity, valid, ts, report
 
 
+def _spread_by_overlap(
+    t: np.ndarray, v: np.ndarray, ok: np.ndarray, interval_s: int
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Spread sorted, unique readings (``t`` int64 (n,) end stamps, ``v`` (n, C), ``ok`` bool (n, C))
+    over grid minutes by the overlap of each reading's span with each minute.
+
+    Returns:
+        ``(first grid minute, counts per minute float64 (M, C), valid seconds per minute int64 (M, C),
+        seconds covered by any reading int64 (M,))``.
+    """
+    start = t - int(interval_s)
+    start[1:] = np.maximum(start[1:], t[:-1])
+    length = t - start
+    m_first = start // 60 + 1  # grid minute m holds seconds [60 (m - 1), 60 m)
+    m_last = (t - 1) // 60 + 1
+    g0, g1 = int(m_first[0]), int(m_last[-1]) + 1
+    m_total = g1 - g0
+    c = v.shape[1]
+    acc = np.zeros((m_total, c))
+    cov_s = np.zeros((m_total, c), np.int64)
+    any_s = np.zeros(m_total, np.int64)
+    vz = np.where(ok, v, 0.0)
+    for k in range(int((m_last - m_first).max()) + 1):
+        m = m_first + k
+        use = m <= m_last
+        if not use.any():
+            continue
+        mu = m[use]
+        ov = np.minimum(t[use], mu * 60) - np.maximum(start[use], (mu - 1) * 60)
+        idx = mu - g0
+        np.add.at(any_s, idx, ov)
+        np.add.at(acc, idx, vz[use] * (ov / length[use])[:, None])
+        np.add.at(cov_s, idx, ok[use] * ov[:, None])
+    return g0, acc, cov_s, any_s
+
+
 def resample_to_minutes(
     seconds: np.ndarray,
     values: np.ndarray,
@@ -185,29 +221,8 @@ def resample_to_minutes(
     report["duplicate_rows"] = n_dup
     report["conflicting_duplicates"] = conflicting
     ok = ok & np.isfinite(v)
-    start = t - int(interval_s)
-    start[1:] = np.maximum(start[1:], t[:-1])
-    length = t - start
-    m_first = start // 60 + 1  # grid minute m holds seconds [60 (m - 1), 60 m)
-    m_last = (t - 1) // 60 + 1
-    g0, g1 = int(m_first[0]), int(m_last[-1]) + 1
-    m_total = g1 - g0
-    c = v.shape[1]
-    acc = np.zeros((m_total, c))
-    cov_s = np.zeros((m_total, c), np.int64)
-    any_s = np.zeros(m_total, np.int64)
-    vz = np.where(ok, v, 0.0)
-    for k in range(int((m_last - m_first).max()) + 1):
-        m = m_first + k
-        use = m <= m_last
-        if not use.any():
-            continue
-        mu = m[use]
-        ov = np.minimum(t[use], mu * 60) - np.maximum(start[use], (mu - 1) * 60)
-        idx = mu - g0
-        np.add.at(any_s, idx, ov)
-        np.add.at(acc, idx, vz[use] * (ov / length[use])[:, None])
-        np.add.at(cov_s, idx, ok[use] * ov[:, None])
+    g0, acc, cov_s, any_s = _spread_by_overlap(t, v, ok, interval_s)
+    m_total = len(any_s)
     coverage = cov_s / 60.0
     valid = (cov_s > 0) & (coverage >= min_valid_fraction - 1e-9)
     with np.errstate(invalid="ignore", divide="ignore"):
