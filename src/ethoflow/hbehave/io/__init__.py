@@ -31,39 +31,27 @@ plus a per-cage report of what the rules did. The rules (documented in ``docs/hb
   leaves the row (a bad count: that tube's value) out and reports it (:func:`read_dam_readings`).
 """
 
-from ethoflow.hbehave.io.dam import DamOptions, read_dam
-from ethoflow.hbehave.io.dam_readings import (
-    DAM5_DATA_TYPES,
-    DAM_CHANNELS,
-    ROW_PROBLEMS,
-    VALUE_PROBLEMS,
-    DamProblem,
-    DamReadings,
-    check_duplicate_readings,
-    parse_dam_datetime,
-    read_dam_readings,
-)
-from ethoflow.hbehave.io.grid import grid_from_rows, resample_to_minutes
-from ethoflow.hbehave.io.inputs import dam_rows_summary, read_inputs
-from ethoflow.hbehave.io.summary import read_summary
-from ethoflow.hbehave.io.ventilated_cage import read_ventilated_cage_csv
+from ethoflow.core.lazy import lazy_exports
 
-__all__ = [
-    "DAM5_DATA_TYPES",
-    "DAM_CHANNELS",
-    "ROW_PROBLEMS",
-    "VALUE_PROBLEMS",
-    "DamOptions",
-    "DamProblem",
-    "DamReadings",
-    "check_duplicate_readings",
-    "dam_rows_summary",
-    "grid_from_rows",
-    "parse_dam_datetime",
-    "read_dam",
-    "read_dam_readings",
-    "read_inputs",
-    "read_summary",
-    "read_ventilated_cage_csv",
-    "resample_to_minutes",
-]
+_EXPORTS = {
+    "DamOptions": "ethoflow.hbehave.io.dam",
+    "read_dam": "ethoflow.hbehave.io.dam",
+    "DAM5_DATA_TYPES": "ethoflow.hbehave.io.dam_readings",
+    "DAM_CHANNELS": "ethoflow.hbehave.io.dam_readings",
+    "ROW_PROBLEMS": "ethoflow.hbehave.io.dam_readings",
+    "VALUE_PROBLEMS": "ethoflow.hbehave.io.dam_readings",
+    "DamProblem": "ethoflow.hbehave.io.dam_readings",
+    "DamReadings": "ethoflow.hbehave.io.dam_readings",
+    "check_duplicate_readings": "ethoflow.hbehave.io.dam_readings",
+    "parse_dam_datetime": "ethoflow.hbehave.io.dam_readings",
+    "read_dam_readings": "ethoflow.hbehave.io.dam_readings",
+    "grid_from_rows": "ethoflow.hbehave.io.grid",
+    "resample_to_minutes": "ethoflow.hbehave.io.grid",
+    "dam_rows_summary": "ethoflow.hbehave.io.inputs",
+    "read_inputs": "ethoflow.hbehave.io.inputs",
+    "read_summary": "ethoflow.hbehave.io.summary",
+    "read_ventilated_cage_csv": "ethoflow.hbehave.io.ventilated_cage",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
