@@ -11,31 +11,16 @@ ethoflow subpackage, :mod:`ethoflow.core.lazy`).
 from ethoflow.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "Build06Params": "ethoflow.build06.params",
-    "Build06Result": "ethoflow.build06.build",
-    "RunOptions": "ethoflow.build06.build",
-    "TrainJoin": "ethoflow.build06.build",
-    "build_df03_with_embeddings": "ethoflow.build06.build",
-    "coverage_report": "ethoflow.build06.coverage",
-    "headline_metrics": "ethoflow.build06.coverage",
-    "export_df03_copies_by_experiment": "ethoflow.build06.export",
-    "write_output_set": "ethoflow.build06.export",
-    "ensure_latents_for_experiments": "ethoflow.build06.latents",
-    "find_latent_files": "ethoflow.build06.latents",
-    "load_latents": "ethoflow.build06.latents",
-    "select_z_columns": "ethoflow.build06.latents",
-    "Df03Paths": "ethoflow.build06.layout",
-    "resolve_model_dir": "ethoflow.build06.layout",
-    "merge_df02_with_embeddings": "ethoflow.build06.merge",
-    "merge_train_with_embeddings": "ethoflow.build06.merge",
-    "unmatched_latents": "ethoflow.build06.merge",
-    "Df03Sidecar": "ethoflow.build06.sidecar",
-    "read_sidecar": "ethoflow.build06.sidecar",
-    "run_build06": "ethoflow.build06.stages",
-    "normalise_snip_ids": "ethoflow.build06.tables",
-    "read_table": "ethoflow.build06.tables",
-    "resolve_experiments": "ethoflow.build06.tables",
+    "params": ("Build06Params",),
+    "build": ("Build06Result", "RunOptions", "TrainJoin", "build_df03_with_embeddings"),
+    "coverage": ("coverage_report", "headline_metrics"),
+    "export": ("export_df03_copies_by_experiment", "write_output_set"),
+    "latents": ("ensure_latents_for_experiments", "find_latent_files", "load_latents", "select_z_columns"),
+    "layout": ("Df03Paths", "resolve_model_dir"),
+    "merge": ("merge_df02_with_embeddings", "merge_train_with_embeddings", "unmatched_latents"),
+    "sidecar": ("Df03Sidecar", "read_sidecar"),
+    "stages": ("run_build06",),
+    "tables": ("normalise_snip_ids", "read_table", "resolve_experiments"),
 }
 
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -34,24 +34,22 @@ plus a per-cage report of what the rules did. The rules (documented in ``docs/hb
 from ethoflow.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "DamOptions": "ethoflow.hbehave.io.dam",
-    "read_dam": "ethoflow.hbehave.io.dam",
-    "DAM5_DATA_TYPES": "ethoflow.hbehave.io.dam_readings",
-    "DAM_CHANNELS": "ethoflow.hbehave.io.dam_readings",
-    "ROW_PROBLEMS": "ethoflow.hbehave.io.dam_readings",
-    "VALUE_PROBLEMS": "ethoflow.hbehave.io.dam_readings",
-    "DamProblem": "ethoflow.hbehave.io.dam_readings",
-    "DamReadings": "ethoflow.hbehave.io.dam_readings",
-    "check_duplicate_readings": "ethoflow.hbehave.io.dam_readings",
-    "parse_dam_datetime": "ethoflow.hbehave.io.dam_readings",
-    "read_dam_readings": "ethoflow.hbehave.io.dam_readings",
-    "grid_from_rows": "ethoflow.hbehave.io.grid",
-    "resample_to_minutes": "ethoflow.hbehave.io.grid",
-    "dam_rows_summary": "ethoflow.hbehave.io.inputs",
-    "read_inputs": "ethoflow.hbehave.io.inputs",
-    "read_summary": "ethoflow.hbehave.io.summary",
-    "read_ventilated_cage_csv": "ethoflow.hbehave.io.ventilated_cage",
+    "dam": ("DamOptions", "read_dam"),
+    "dam_readings": (
+        "DAM5_DATA_TYPES",
+        "DAM_CHANNELS",
+        "ROW_PROBLEMS",
+        "VALUE_PROBLEMS",
+        "DamProblem",
+        "DamReadings",
+        "check_duplicate_readings",
+        "parse_dam_datetime",
+        "read_dam_readings",
+    ),
+    "grid": ("grid_from_rows", "resample_to_minutes"),
+    "inputs": ("dam_rows_summary", "read_inputs"),
+    "summary": ("read_summary",),
+    "ventilated_cage": ("read_ventilated_cage_csv",),
 }
 
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
