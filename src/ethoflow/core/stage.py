@@ -147,8 +147,9 @@ def _add_option(parser: argparse.ArgumentParser, name: str, hint: Any, required:
     parser.add_argument("--" + name.replace("_", "-"), **kw)
 
 
-def stage_options(run: Callable[..., Any]) -> list[str]:
-    """The ``--options`` of the stage whose library call is ``run`` (see :func:`stage_main`), in order."""
+def stage_options(run: Callable[..., Any], required: bool = False) -> list[str]:
+    """The ``--options`` of the stage whose library call is ``run`` (see :func:`stage_main`), in order;
+    with ``required``, only those without a default."""
     names: list[str] = []
     hints = typing.get_type_hints(run)
     signature = inspect.signature(run)
@@ -156,11 +157,31 @@ def stage_options(run: Callable[..., Any]) -> list[str]:
         if i == 0 or name == "params_path":
             continue
         record = _record_type(hints.get(name))
-        if record is not None and signature.parameters[name].default is not inspect.Parameter.empty:
+        has_default = signature.parameters[name].default is not inspect.Parameter.empty
+        if record is not None and has_default:
             continue  # an optional record (e.g. ``compute``) keeps its default: not on the command line
-        fields = [f for f, _, _ in _record_fields(record)] if record is not None else [name]
-        names += ["--" + f.replace("_", "-") for f in fields]
+        if record is not None:
+            names += ["--" + f.replace("_", "-") for f, _, req in _record_fields(record) if req or not required]
+        elif not (required and has_default):
+            names.append("--" + name.replace("_", "-"))
     return names
+
+
+def stage_option_help(run: Callable[..., Any]) -> dict[str, str]:
+    """``--option -> help`` of the stage whose library call is ``run``: the ``Args:`` line of ``run``'s
+    docstring (or of its record's) that names each option's parameter (empty when none does)."""
+    hints = typing.get_type_hints(run)
+    docs = _doc_args(run)
+    out = {}
+    for name in list(inspect.signature(run).parameters)[1:]:
+        record = _record_type(hints.get(name))
+        if record is not None:
+            record_docs = _doc_args(record)
+            for f, _, _ in _record_fields(record):
+                out["--" + f.replace("_", "-")] = record_docs.get(f, docs.get(f, ""))
+        else:
+            out["--" + name.replace("_", "-")] = docs.get(name, "")
+    return {o: out.get(o, "") for o in stage_options(run)}
 
 
 def stage_main(run: Callable[..., Any], description: str | None = None) -> Callable[[list[str] | None], Any]:
@@ -184,7 +205,7 @@ def stage_main(run: Callable[..., Any], description: str | None = None) -> Calla
     signature = inspect.signature(run)
     hints = typing.get_type_hints(run)
     first, *rest = signature.parameters
-    section = run.__module__.split(".")[1]
+    section = hints[first].__module__.split(".")[1]  # ethoflow.<section>.params
     docs = _doc_args(run)
 
     def main(argv: list[str] | None = None) -> Any:
