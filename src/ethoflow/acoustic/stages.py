@@ -108,7 +108,7 @@ def run_acoustic_train(
     ckpt = str(state_dir("checkpoints", "acoustic_train", variant))
     live = str(Path(out) / "dvclive")
     if training.arch == "framewise":
-        # local: ethoflow.acoustic.training.framewise_training:train_framewise imports torch (slow to import)
+        # local: ethoflow.acoustic.training.framewise_training.train_framewise imports torch (slow to import)
         from ethoflow.acoustic.training.framewise_training import train_framewise
 
         return dispatch.run(

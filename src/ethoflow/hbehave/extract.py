@@ -65,7 +65,7 @@ def load_model(model_path: str | os.PathLike, model_params: ModelParams | None =
         ParamsError: the checkpoint's architecture differs from ``model_params`` (keys listed).
         InputError: missing or unreadable checkpoint.
     """
-    # local: ethoflow.hbehave.model:HBehaveMAE imports torch (slow to import)
+    # local: ethoflow.hbehave.model.HBehaveMAE imports torch (slow to import)
     from ethoflow.hbehave.model import HBehaveMAE, architecture_from_dict, build_architecture
     from ethoflow.hbehave.train import load_checkpoint
 

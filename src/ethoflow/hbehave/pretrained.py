@@ -24,6 +24,9 @@ Names: ``patch_embed.proj`` -> ``patch_embed``; ``blocks.{i}`` -> ``stages.{s}.{
 D)``; ``pos_embed_temporal`` -> ``pos_t``; ``pos_embed_spatial`` -> ``pos_hw``. Every expected key must be
 present with the expected shape, else :class:`~ethoflow.core.errors.InputError` names the file and the
 first differing keys and shapes.
+
+Why this module is long: one conversion, end to end: reading a BehaveMAE checkpoint, its config, the
+key and shape mapping above and the check of every expected key belong to one audited table.
 """
 
 from __future__ import annotations
@@ -196,7 +199,7 @@ def behavemae_architecture(arguments: dict[str, Any], where: str = "hbehave.pret
     Raises:
         ParamsError: inconsistent arguments (lengths, divisibility; the key is named).
     """
-    # local: ethoflow.hbehave.model:build_architecture imports torch (slow to import)
+    # local: ethoflow.hbehave.model.build_architecture imports torch (slow to import)
     from ethoflow.hbehave.model import build_architecture
 
     n = len(arguments["stages"])
@@ -455,7 +458,7 @@ def convert_checkpoint(
         ParamsError: architecture arguments missing or contradicting the checkpoint's args; stats not
             set while ``normalise`` is true.
     """
-    # local: ethoflow.hbehave.train:save_checkpoint imports torch (slow to import)
+    # local: ethoflow.hbehave.train.save_checkpoint imports torch (slow to import)
     from ethoflow.hbehave.train import save_checkpoint
 
     path = Path(path)

@@ -43,7 +43,7 @@ def predict_power(
     # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
-    # local: ethoflow.acoustic.models.model:target_logit imports torch (slow to import)
+    # local: ethoflow.acoustic.models.model.target_logit imports torch (slow to import)
     from ethoflow.acoustic.models.model import target_logit
 
     starts = window_starts(duration_s, seq_len_s, hop_s)

@@ -138,7 +138,7 @@ def load_detector(path: str | Path, min_max_norm: bool = False) -> Detector:
     Raises:
         InputError: missing or unreadable file, or neither kind of model file.
     """
-    # local: ethoflow.acoustic.models.animal_spot:is_animal_spot_file imports torch (slow to import)
+    # local: ethoflow.acoustic.models.animal_spot.is_animal_spot_file imports torch (slow to import)
     from ethoflow.acoustic.models.animal_spot import is_animal_spot_file, load_animal_spot
 
     path = Path(path)
@@ -334,7 +334,7 @@ def _stream_framewise(det: Detector, reader: TapeReader, hop_s: float, chunk_s: 
     # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
-    # local: ethoflow.acoustic.models.framewise:frames_to_cells imports torch (slow to import)
+    # local: ethoflow.acoustic.models.framewise.frames_to_cells imports torch (slow to import)
     from ethoflow.acoustic.models.framewise import frames_to_cells
 
     f, model = det.features, det.model.eval()
@@ -368,7 +368,7 @@ def _stream_framewise(det: Detector, reader: TapeReader, hop_s: float, chunk_s: 
 def _stream_animal_spot(
     det: Detector, reader: TapeReader, seq_len_s: float, hop_s: float, batch_size: int, per_chunk: int, on_chunk: Any
 ) -> pd.DataFrame:
-    # local: ethoflow.acoustic.models.animal_spot:predict_samples imports torch (slow to import)
+    # local: ethoflow.acoustic.models.animal_spot.predict_samples imports torch (slow to import)
     from ethoflow.acoustic.models.animal_spot import predict_samples, window_samples
 
     starts, L, hop = window_samples(reader.n, seq_len_s, hop_s, det.sr)

@@ -48,8 +48,8 @@ def fit_variant(
     Raises:
         InputError: a corrupt resume checkpoint.
     """
-    # local: ethoflow.core.training:fit imports torch (slow to import)
-    from ethoflow.core.training import fit
+    # local: ethoflow.core.training.fit imports torch (slow to import)
+    from ethoflow.core.training import LoopSettings, fit
 
     return fit(
         module,
@@ -57,7 +57,7 @@ def fit_variant(
         epochs=training.epochs,
         ckpt_dir=ckpt_dir,
         fingerprint=fingerprint,
-        early_stopping_patience=training.early_stopping_patience_epochs,
+        loop=LoopSettings(early_stopping_patience=training.early_stopping_patience_epochs),
         live_dir=live_dir,
     )
 

@@ -234,7 +234,7 @@ def train_model(
 
     from ethoflow.acoustic.models.model import CallClassifier
 
-    # local: ethoflow.core.training:EpochLoader imports torch (slow to import)
+    # local: ethoflow.core.training.EpochLoader imports torch (slow to import)
     from ethoflow.core.training import EpochLoader, EpochSampler
 
     if training.num_threads:
@@ -277,14 +277,14 @@ def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
         InputError: the file is missing, truncated or corrupt.
     """
 
-    # local: ethoflow.acoustic.models.model:CallClassifier imports torch (slow to import)
+    # local: ethoflow.acoustic.models.model.CallClassifier imports torch (slow to import)
     from ethoflow.acoustic.models.model import CallClassifier
 
     if not Path(path).exists():
         raise InputError(f"{path}: model file not found (run acoustic_train first)")
     ck = load_torch(path, "acoustic model file", weights_only=False)
     if ck.get("arch") == "framewise":
-        # local: ethoflow.acoustic.models.framewise:load_framewise imports torch (slow to import)
+        # local: ethoflow.acoustic.models.framewise.load_framewise imports torch (slow to import)
         from ethoflow.acoustic.models.framewise import load_framewise
 
         return load_framewise(ck), ck
