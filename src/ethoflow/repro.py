@@ -108,6 +108,7 @@ def make_plan(targets: Sequence[str] = (), root: str | os.PathLike | None = None
     Raises:
         ReproError: unknown target, invalid ``dvc.yaml`` or the repo lock is taken (one line).
     """
+    # local: keeps ethoflow.repro importable without networkx
     import networkx as nx
     from dvc.dvcfile import PROJECT_FILE
     from dvc.exceptions import DvcException
@@ -362,6 +363,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Plan, print and run; 0 when every stage succeeded (or nothing was stale)."""
+    # local: dvc is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from dvc.repo import Repo
 
     if args.jobs < 1:

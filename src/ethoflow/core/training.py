@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +42,11 @@ import lightning as L
 import numpy as np
 import torch
 
+from ethoflow.core.errors import InputError
+from ethoflow.core.io import unreadable_file_error
 from ethoflow.core.logging import get_logger
-from ethoflow.core.records import Record
+from ethoflow.core.progress import progress_enabled
+from ethoflow.core.records import Record, validate_record
 
 log = get_logger(__name__)
 
@@ -203,6 +207,7 @@ class TrainingModule(L.LightningModule):
         """What DVCLive records for the epoch (numbers only; names become the curves' files). By default
         the record's numbers with a ``train_``/``val_`` prefix turned into a folder, as DVCLive names
         Lightning's metrics (``val_f1`` -> ``val/f1``, ``train_loss`` -> ``train/loss``; ``lr`` stays)."""
+        # local: dvc is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         from dvclive.utils import standardize_metric_name
 
         return {
@@ -247,8 +252,6 @@ class TrainingModule(L.LightningModule):
         checkpoint["ethoflow"] = self.track
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        from ethoflow.core.records import validate_record
-
         source = f"{self.trainer.ckpt_path}: ethoflow" if self._trainer is not None else "checkpoint: ethoflow"
         validate_record(checkpoint.get("ethoflow"), TrainingTrack, source)
         self.track.update(checkpoint["ethoflow"])
@@ -273,6 +276,7 @@ class _Curves(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, module: TrainingModule) -> None:
         if trainer.global_rank == 0:
+            # local: dvc is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
             from dvclive import Live
 
             self.live = Live(str(self.live_dir), dvcyaml=False, save_dvc_exp=False)
@@ -361,9 +365,6 @@ def fit(
     Raises:
         InputError: the resume checkpoint is empty, truncated or corrupt (one line naming it).
     """
-    from ethoflow.core.errors import InputError
-    from ethoflow.core.io import unreadable_file_error
-
     loop = loop or LoopSettings()
     rank, world, local_world = ddp_world()
     ckdir = Path(ckpt_dir)
@@ -403,8 +404,6 @@ def _resume_checkpoint(last: Path, stamp: Path, fingerprint: str, *, rank: int, 
     Raises:
         InputError: this run's checkpoint is empty (0 bytes).
     """
-    from ethoflow.core.errors import InputError
-
     resume = None
     if last.exists():
         if stamp.is_file() and stamp.read_text() == fingerprint:
@@ -448,8 +447,6 @@ def _loop_callbacks(
 
 def _quiet_lightning() -> None:
     """Lightning's per-epoch info lines and the hints that do not apply here, silenced."""
-    import warnings
-
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # the module logs each epoch itself
     # Lightning's hints that do not apply here: a Slurm job that is not DDP, and a torch deprecation
     warnings.filterwarnings("ignore", message=r"The `srun` command is available")
@@ -461,9 +458,8 @@ def _trainer(
     epochs: int, ckdir: Path, loop: LoopSettings, callbacks: list[Any], *, world: tuple[int, int, int]
 ) -> L.Trainer:
     """Lightning's ``Trainer`` on one device, or DDP over the launcher's ``world`` (rank, size, local size)."""
+    # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from lightning.fabric.plugins.environments import LightningEnvironment
-
-    from ethoflow.core.progress import progress_enabled
 
     rank, world_size, local_world = world
     # the environment is always Lightning's own (never Slurm's task layout read as a DDP world): one

@@ -35,6 +35,7 @@ def run_hbehave_zarr(cfg: HBehaveParams, out: PathLike, report: PathLike) -> dic
     Raises:
         InputError: see :func:`ethoflow.hbehave.ingest.build_store`.
     """
+    # local: keeps ethoflow.hbehave.stages importable without pandas
     from ethoflow.hbehave.ingest import build_store
 
     with output_set([out, report]) as (tmp_store, tmp_report):  # all-or-nothing: store and report together
@@ -46,6 +47,7 @@ def run_hbehave_zarr(cfg: HBehaveParams, out: PathLike, report: PathLike) -> dic
 def run_hbehave_actograms(cfg: HBehaveParams, store: PathLike, out: PathLike, summary: PathLike) -> dict[str, Any]:
     """``hbehave_actograms``: a double-plotted actogram per cage of ``store`` into ``out`` (light phase from
     ``hbehave.heatmaps``' day window) and the metrics JSON ``summary``."""
+    # local: keeps ethoflow.hbehave.stages importable without numpy
     from ethoflow.hbehave.plots import actograms
 
     metrics = actograms(store, cfg.actogram, out, cfg.heatmaps.day_start_hour, cfg.heatmaps.day_end_hour)
@@ -73,6 +75,7 @@ def run_hbehave_train(
     Raises:
         DispatchError: the job failed (job id and stderr tail).
     """
+    # local: ethoflow.hbehave.train.headline_metrics imports torch (slow to import)
     from ethoflow.hbehave.train import headline_metrics, stable_metrics, train_model
 
     compute = dispatch.load_compute(params_path)
@@ -117,6 +120,7 @@ def run_hbehave_extract(
     Raises:
         ParamsError: unknown aggregation, architecture mismatch. DispatchError: a task failed.
     """
+    # local: keeps ethoflow.hbehave.stages importable without numpy
     from ethoflow.hbehave.extract import collect_extract, embed_cage_to_file, plan_extract
     from ethoflow.hbehave.pretrained import resolve_model
     from ethoflow.hbehave.store import read_store_attrs
@@ -146,6 +150,7 @@ def run_hbehave_heatmaps(
 ) -> dict[str, Any]:
     """``hbehave_heatmaps@<agg>``: day/night heatmaps of the embeddings per cage and level into ``out``,
     the coverage table ``out/summary.csv`` and the metrics JSON ``summary``."""
+    # local: keeps ethoflow.hbehave.stages importable without numpy
     from ethoflow.hbehave.plots import heatmaps
 
     metrics = heatmaps(embeddings, agg, cfg.heatmaps, out)
@@ -157,6 +162,7 @@ def run_hbehave_probe(cfg: HBehaveParams, agg: str, embeddings: PathLike, out: P
     """``hbehave_probe@<agg>``: :func:`ethoflow.hbehave.probe.run_probe` with ``cfg.probe`` and the light
     phase of ``cfg.heatmaps``; ``out`` gets ``probe.csv``/``probe.png``, the headline ``metrics`` JSON per
     level accuracy (and its sd over folds), macro-F1, both chance levels, the p-value and the bin count."""
+    # local: keeps ethoflow.hbehave.stages importable without pandas
     from ethoflow.hbehave.probe import run_probe
 
     results = run_probe(embeddings, agg, cfg.probe, (cfg.heatmaps.day_start_hour, cfg.heatmaps.day_end_hour), out)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ def import_h5(
         InputError: the file is missing or not HDF5, a dataset is missing (names the datasets present),
             or the shapes are wrong.
     """
+    # local: h5py is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import h5py
 
     path = Path(path)
@@ -378,8 +380,6 @@ def train(
     Raises:
         InputError: bad shapes, an unknown schedule or loss, or snips that do not fit the model.
     """
-    import tempfile
-
     st = settings or TrainSettings()
     st.check()
     tr_data = as_snips(train_data)

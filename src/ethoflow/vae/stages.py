@@ -23,6 +23,7 @@ PathLike = str | os.PathLike
 def run_vae_snips(cfg: VAEParams, store: PathLike, out: PathLike, csv: PathLike, summary: PathLike) -> dict[str, Any]:
     """``vae_snips``: cut the activity ``store`` into snips; df02 as Parquet (``out``) and CSV (``csv``),
     snip counts as ``summary`` JSON."""
+    # local: keeps ethoflow.vae.stages importable without pandas
     from ethoflow.vae.snips import build_df02, snips_summary, write_df02
 
     df = build_df02(store, cfg.snips)
@@ -53,6 +54,7 @@ def run_vae_train(
     Raises:
         InputError: see :func:`ethoflow.vae.training.train_vae`. DispatchError: the job failed.
     """
+    # local: ethoflow.vae.training.FigurePaths imports torch (slow to import)
     from ethoflow.vae.training import FigurePaths, headline_metrics, train_vae
 
     result = dispatch.run(
@@ -90,6 +92,7 @@ def run_vae_embed(
     Raises:
         InputError: see :func:`ethoflow.vae.embed.embed_experiments`. DispatchError: the job failed.
     """
+    # local: ethoflow.vae.embed.embed_experiments imports torch (slow to import)
     from ethoflow.vae.embed import embed_experiments
     from ethoflow.vae.plots import plot_latents
     from ethoflow.vae.snips import read_df02

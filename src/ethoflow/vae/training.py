@@ -212,11 +212,13 @@ def train_vae(
     Raises:
         InputError: no training snips, or df02 and the store do not match.
     """
+    # local: ethoflow.vae.fitting.SnipData imports torch (slow to import)
     from ethoflow.vae.fitting import SnipData, train
 
     p = VAEParams.model_validate(params)
     seed_everything(p.seed)
     if p.train.num_threads:
+        # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         import torch
 
         torch.set_num_threads(p.train.num_threads)
@@ -265,6 +267,7 @@ def train_vae(
 
 def train_settings(p: VAEParams) -> TrainSettings:
     """The ``vae.train`` params and ``vae.seed`` as :class:`~ethoflow.vae.fitting.TrainSettings`."""
+    # local: ethoflow.vae.fitting.TrainSettings imports torch (slow to import)
     from ethoflow.vae.fitting import TrainSettings  # Lightning loads on use (see the imports above)
 
     t = p.train
@@ -363,6 +366,7 @@ def _draw_figures(model: TimeSeriesVAE, d: _TrainingSnips, figures: FigurePaths)
     x, mask, channels, df = d.x, d.mask, d.channels, d.df
     pool = d.va if len(d.va) else d.tr
     if figures.reconstruction:
+        # local: imported only on the branch that needs it
         from ethoflow.vae.plots import plot_reconstructions
 
         pick = pool[np.linspace(0, len(pool) - 1, num=min(4, len(pool))).round().astype(int)]
@@ -378,6 +382,7 @@ def _draw_figures(model: TimeSeriesVAE, d: _TrainingSnips, figures: FigurePaths)
             channels or None,
         )
     if figures.traversal:
+        # local: imported only on the branch that needs it
         from ethoflow.vae.plots import plot_latent_traversal
 
         plot_latent_traversal(model, x[pool], mask[pool], figures.traversal, channels or None)

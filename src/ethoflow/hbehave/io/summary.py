@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.core.errors import InputError
+from ethoflow.core.inputs import check_file, check_last_row
 
 
 def read_input_csv(path: Path, what: str, **kw: Any) -> pd.DataFrame:
     """``pd.read_csv`` with an empty, header-only or malformed file named as such (``InputError``)."""
-    from ethoflow.core.inputs import check_file, check_last_row
-
     check_file(path, what)
     check_last_row(path, what)
     try:
