@@ -39,6 +39,7 @@ _EXPORTS = {
     "Record": "ethoflow.core.records",
     "read_record": "ethoflow.core.records",
     "validate_record": "ethoflow.core.records",
+    "write_record": "ethoflow.core.records",
     "seed_everything": "ethoflow.core.seed",
     "run_stage": "ethoflow.core.stage",
     "stage_commands": "ethoflow.core.stage",
