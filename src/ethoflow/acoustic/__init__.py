@@ -47,6 +47,8 @@ _EXPORTS = {
     "run_pipeline": "ethoflow.acoustic.pipeline",
     "VariantIndex": "ethoflow.acoustic.records",
     "TrainSummary": "ethoflow.acoustic.records",
+    "FitSummary": "ethoflow.acoustic.records",
+    "FramewiseTrainSummary": "ethoflow.acoustic.records",
     "read_variant_index": "ethoflow.acoustic.records",
     "read_history": "ethoflow.acoustic.records",
     "run_acoustic_corpus": "ethoflow.acoustic.stages",

@@ -23,6 +23,7 @@ from torch import nn
 
 from ethoflow.acoustic.models.framewise import EPS, IGNORE, FramewiseNet, frame_labels, predict_frames
 from ethoflow.acoustic.params import FeatureParams, TrainParams
+from ethoflow.acoustic.records import FramewiseTrainSummary
 from ethoflow.acoustic.training.fitting import class_weights, fit_summary, fit_variant, write_trained
 from ethoflow.core import get_logger, read_json
 from ethoflow.core.errors import InputError
@@ -215,5 +216,7 @@ def train_framewise(
         "n_frames": {s: int(sum(len(x.labels) for x in r)) for s, r in recs.items()},
         "context_frames": model.context_frames(),
     }
-    write_trained(out_dir, model, classes, features, tr, summary, summary_path, arch="framewise")
+    write_trained(
+        out_dir, model, classes, features, tr, FramewiseTrainSummary(**summary), summary_path, arch="framewise"
+    )
     return summary

@@ -228,7 +228,7 @@ def train_model(
     import torch
 
     from ethoflow.acoustic.models.model import CallClassifier
-    from ethoflow.acoustic.records import read_variant_index
+    from ethoflow.acoustic.records import TrainSummary, read_variant_index
     from ethoflow.core import seed_everything
     from ethoflow.core.training import EpochLoader, EpochSampler
 
@@ -258,7 +258,7 @@ def train_model(
     model = module.net
     scores = {s: _evaluate(model, d, 64)[0] for s, d in data.items()}
     summary = {**fit_summary(classes, tr, training.metric, scores), "n_segments": {s: len(d) for s, d in data.items()}}
-    write_trained(out, model, classes, features, tr, summary, summary_path)
+    write_trained(out, model, classes, features, tr, TrainSummary(**summary), summary_path)
     return summary
 
 
