@@ -89,6 +89,7 @@ def run_acoustic_train(
     variant_dir: PathLike,
     corpus_index: PathLike,
     out: PathLike,
+    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
     """``acoustic_train@<variant>``: the variant's model (``acoustic.train.arch``, or the variant's ``arch``)
@@ -116,6 +117,7 @@ def run_acoustic_train(
             ckpt_dir=ckpt,
             live_dir=live,
             stage=f"acoustic_train@{variant}",
+            compute=compute,
             params_path=params_path,
         )
     from ethoflow.acoustic.training.train import train_model
@@ -129,6 +131,7 @@ def run_acoustic_train(
         ckpt_dir=ckpt,
         live_dir=live,
         stage=f"acoustic_train@{variant}",
+        compute=compute,
         params_path=params_path,
     )
 
@@ -141,6 +144,7 @@ def run_acoustic_predict(
     model: PathLike,
     variant_index: PathLike,
     out: PathLike,
+    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
     """``acoustic_predict@<variant>-<setting>``: per-window call probabilities -> ``out/predictions.parquet``."""
@@ -159,6 +163,7 @@ def run_acoustic_predict(
         features=cfg.variant_features(variant, params_path).model_dump(),  # warns if the model file differs
         chunk_s=cfg.predict.chunk_s,
         stage=f"acoustic_predict@{name}",
+        compute=compute,
         params_path=params_path,
     )
 
@@ -172,6 +177,7 @@ def run_acoustic_evaluate(
     corpus_index: PathLike,
     variant_index: PathLike,
     out: PathLike,
+    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> None:
     """``acoustic_evaluate@<variant>-<setting>``: window probabilities -> detections -> IoU matching.
@@ -192,12 +198,19 @@ def run_acoustic_evaluate(
         corpus_index=str(corpus_index),
         out=str(out),
         stage=f"acoustic_evaluate@{name}",
+        compute=compute,
         params_path=params_path,
     )
 
 
 def run_acoustic_rf_train(
-    cfg: AcousticParams, *, variant: str, setting: str, paths: RFTrainPaths, params_path: PathLike = DEFAULT_PARAMS
+    cfg: AcousticParams,
+    *,
+    variant: str,
+    setting: str,
+    paths: RFTrainPaths,
+    compute: dispatch.ComputeParams | None = None,
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> None:
     """``acoustic_rf_train@<variant>-<setting>``: librosa features of every detection (``paths.detections``)
     into ``paths.features_out/features.parquet`` and the random forest on the validation tapes' detections,
@@ -216,12 +229,19 @@ def run_acoustic_rf_train(
         features_out=str(paths.features_out),
         model_out=str(paths.model_out),
         stage=f"acoustic_rf_train@{name}",
+        compute=compute,
         params_path=params_path,
     )
 
 
 def run_acoustic_rf_filter(
-    cfg: AcousticParams, *, variant: str, setting: str, paths: RFFilterPaths, params_path: PathLike = DEFAULT_PARAMS
+    cfg: AcousticParams,
+    *,
+    variant: str,
+    setting: str,
+    paths: RFFilterPaths,
+    compute: dispatch.ComputeParams | None = None,
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> None:
     """``acoustic_rf_filter@<variant>-<setting>``: keep the detections the forest (``paths.model``, an
     ``rf.pkl``) accepts; the ``rf`` layer into ``paths.out`` as ``acoustic_evaluate`` writes the ``cnn`` layer,
@@ -238,11 +258,18 @@ def run_acoustic_rf_filter(
         setting=setting,
         iou=cfg.evaluate.iou,
         stage=f"acoustic_rf_filter@{name}",
+        compute=compute,
         params_path=params_path,
     )
 
 
-def run_acoustic_report(cfg: AcousticParams, *, paths: ReportPaths, params_path: PathLike = DEFAULT_PARAMS) -> dict:
+def run_acoustic_report(
+    cfg: AcousticParams,
+    *,
+    paths: ReportPaths,
+    compute: dispatch.ComputeParams | None = None,
+    params_path: PathLike = DEFAULT_PARAMS,
+) -> dict:
     """``acoustic_report``: headline metrics (``paths.metrics``) and the tables, figures and plot data
     (``paths.reports``) of every variant x setting x layer, the external models (``acoustic.external``) and
     the detection sets' metrics (``<paths.detect_dir>/<set>/metrics.json``); see
@@ -258,6 +285,7 @@ def run_acoustic_report(cfg: AcousticParams, *, paths: ReportPaths, params_path:
         detect_sets=sorted(cfg.detect.sets) if paths.detect_dir is not None else (),
         external={k: e.variant for k, e in cfg.external.items()},
         stage="acoustic_report",
+        compute=compute,
         params_path=params_path,
     )
 
@@ -271,6 +299,7 @@ def run_acoustic_external(
     predictions: PathLike,
     corpus_index: PathLike,
     out: PathLike,
+    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> None:
     """``acoustic_external@<name>-<setting>``: an existing ANIMAL-SPOT model file (``acoustic.external.<name>``)
@@ -296,6 +325,7 @@ def run_acoustic_external(
         corpus_index=str(corpus_index),
         out_dir=str(out),
         stage=f"acoustic_external@{name}-{setting}",
+        compute=compute,
         params_path=params_path,
     )
 
@@ -306,6 +336,7 @@ def run_acoustic_detect(
     name: str,
     out: PathLike,
     evaluations: PathLike | None = None,
+    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
     """``acoustic_detect@<name>``: the detection set ``acoustic.detect.sets.<name>`` on its unannotated
@@ -328,6 +359,7 @@ def run_acoustic_detect(
         out=str(out),
         evaluations=str(evaluations) if evaluations is not None else None,
         stage=f"acoustic_detect@{name}",
+        compute=compute,
         params_path=params_path,
     )
 
@@ -340,6 +372,7 @@ def run_acoustic_lc(
     variant_dir: PathLike,
     corpus_index: PathLike,
     out: PathLike,
+    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
     """``acoustic_lc@<duration>-<seed>``: one learning-curve point (train on ``duration`` s of the variant's
@@ -359,6 +392,7 @@ def run_acoustic_lc(
         corpus_index=str(corpus_index),
         out=str(out),
         stage=f"acoustic_lc@{duration}-{seed}",
+        compute=compute,
         params_path=params_path,
     )
 
