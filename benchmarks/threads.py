@@ -32,12 +32,12 @@ REPO = Path(__file__).resolve().parents[1]
 TRAIN_CHILD = r"""
 import sys, numpy as np, torch
 torch.set_num_threads(int(sys.argv[1]))
-from ethoflow.vae import TimeSeriesVAE, VAEConfig, train
+from ethoflow.vae import TimeSeriesVAE, TrainSettings, VAEConfig, train
 rng = np.random.default_rng(0)
 x = rng.normal(size=(512, 60, 4)).astype(np.float32)
 torch.manual_seed(0)
 model = TimeSeriesVAE(VAEConfig(seq_len=60, channels=4, latent_dim=8, hidden_dim=32, num_layers=2))
-train(model, x[:448], x[448:], epochs=3, batch_size=32, warmup_epochs=1, seed=0)
+train(model, x[:448], x[448:], TrainSettings(epochs=3, batch_size=32, warmup_epochs=1, seed=0))
 """
 
 

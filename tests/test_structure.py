@@ -71,7 +71,8 @@ def tree(name: str) -> ast.Module:
 
 
 def lazy_exports_table(name: str, module: ast.Module | None = None) -> dict[str, str] | None:
-    """A package's ``_EXPORTS`` literal (public name -> defining module), or None when it has none."""
+    """A package's ``_EXPORTS`` literal as public name -> fully qualified defining module (the table itself
+    maps each module, relative to the package or absolute, to the names it defines), or None."""
     for node in (module or tree(name)).body:
         if (
             isinstance(node, ast.Assign)
@@ -79,9 +80,16 @@ def lazy_exports_table(name: str, module: ast.Module | None = None) -> dict[str,
             and isinstance(node.value, ast.Dict)
         ):
             try:
-                return ast.literal_eval(node.value)
+                table = ast.literal_eval(node.value)
             except ValueError:
                 return None
+            if not all(isinstance(names, tuple | list) for names in table.values()):
+                return None
+            return {
+                public: mod if mod.startswith("ethoflow.") else f"{name}.{mod}"
+                for mod, names in table.items()
+                for public in names
+            }
     return None
 
 
@@ -348,9 +356,8 @@ def export_pattern_problems(name: str, module: ast.Module | None = None) -> list
 
         from ethoflow.core.lazy import lazy_exports
 
-        _EXPORTS = {"public_name": "ethoflow.<pkg>.<module>", ...}   # a literal table
-        __all__ = sorted(_EXPORTS)
-        __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+        _EXPORTS = {"<module>": ("public_name", ...), ...}   # a literal table, modules relative to the package
+        __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
 
     and nothing else (no import of a submodule, no code run at import); every module in the table lies
     inside the package and defines the name. A package with no package-level API (its modules are imported
@@ -365,12 +372,12 @@ def export_pattern_problems(name: str, module: ast.Module | None = None) -> list
         return []  # docstring only: no package-level API
     problems = []
     expected_head = "from ethoflow.core.lazy import lazy_exports"
-    expected_tail = ["__all__ = sorted(_EXPORTS)", "__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)"]
+    expected_tail = ["__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)"]
     table = lazy_exports_table(name, module)
-    if len(statements) != 4 or statements[0] != expected_head or statements[2:] != expected_tail or table is None:
+    if len(statements) != 3 or statements[0] != expected_head or statements[2:] != expected_tail or table is None:
         problems.append(
-            "is not 'from ethoflow.core.lazy import lazy_exports; _EXPORTS = {...}; __all__ = sorted(_EXPORTS); "
-            "__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)' (first statements: "
+            "is not 'from ethoflow.core.lazy import lazy_exports; _EXPORTS = {<module>: (names...)}; "
+            "__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)' (first statements: "
             + "; ".join(s.splitlines()[0] for s in statements[:3])
             + ")"
         )
@@ -389,17 +396,14 @@ def test_export_pattern_checker_accepts_the_pattern_and_rejects_eager_imports_an
 
 from ethoflow.core.lazy import lazy_exports
 
-_EXPORTS = {"load_section": "ethoflow.core.params"}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+_EXPORTS = {"params": ("load_section",)}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
 """
     assert export_pattern_problems("ethoflow.core", ast.parse(lazy)) == []
     assert export_pattern_problems("ethoflow.core", ast.parse('"""Doc only."""')) == []
     eager = '"""Doc."""\nfrom ethoflow.core.params import load_section\n__all__ = ["load_section"]\n'
     assert len(export_pattern_problems("ethoflow.core", ast.parse(eager))) == 1
-    wrong = lazy.replace('"ethoflow.core.params"', '"ethoflow.core.io"').replace(
-        "{", '{"run": "ethoflow.dispatch.jobs", '
-    )
+    wrong = lazy.replace('"params"', '"io"').replace("{", '{"ethoflow.dispatch.jobs": ("run",), ')
     assert export_pattern_problems("ethoflow.core", ast.parse(wrong)) == [
         "'run' comes from ethoflow.dispatch.jobs, outside the package",
         "'load_section' is not defined in ethoflow.core.io",

@@ -20,11 +20,12 @@ from typing import Any
 from ethoflow.core.errors import EthoflowError
 
 
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+def flatten_metrics(data: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested metrics dict as ``{"a.b.c": value}`` (dotted keys, as ``dvc metrics show`` names them)."""
     if isinstance(data, dict):
         out: dict[str, Any] = {}
         for key, value in data.items():
-            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+            out.update(flatten_metrics(value, f"{prefix}.{key}" if prefix else str(key)))
         return out
     return {prefix: data}
 
@@ -60,7 +61,7 @@ def metric_rows(
                             rows.append([path, "(no file yet: dvc repro)", "-"])
                             continue
                         raise EthoflowError(f"{path}: cannot read metrics in {rev}: {entry['error']}")
-                    for key, value in sorted(_flatten(entry.get("data", {})).items()):
+                    for key, value in sorted(flatten_metrics(entry.get("data", {})).items()):
                         rows.append([path, key, _fmt(value)])
             return rows
         diff = repo.metrics.diff(a_rev=diff_rev, targets=targets or None, all=True)

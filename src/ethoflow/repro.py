@@ -174,6 +174,15 @@ class _Running:
     t0: float
 
 
+@dataclass(frozen=True)
+class ChildProcess:
+    """Where and how :func:`schedule` runs each stage's command: working folder and environment
+    (``None``: the caller's)."""
+
+    cwd: str | os.PathLike | None = None
+    env: Mapping[str, str] | None = None
+
+
 def schedule(
     order: Sequence[str],
     waits_for: Mapping[str, set[str] | frozenset[str]],
@@ -181,8 +190,7 @@ def schedule(
     jobs: int,
     log_dir: str | os.PathLike,
     *,
-    cwd: str | os.PathLike | None = None,
-    env: Mapping[str, str] | None = None,
+    child: ChildProcess | None = None,
     poll_s: float = 0.2,
     out: IO[str] | None = None,
 ) -> list[Outcome]:
@@ -190,103 +198,137 @@ def schedule(
 
     A stage starts when every stage it ``waits_for`` has succeeded (exit status 0); among ready
     stages the earlier in ``order`` starts first. After the first failure no stage starts; the
-    running ones are waited for. Each stage's stdout and stderr go to ``log_dir/<stage>.log``.
+    running ones are waited for. Each stage's stdout and stderr go to ``log_dir/<stage>.log``; each
+    command runs in ``child.cwd`` with ``child.env`` (:class:`ChildProcess`; ``None``: the caller's).
+    Progress lines go to ``out`` (stdout by default); running stages are polled every ``poll_s`` s.
     Returns one :class:`Outcome` per stage of ``order`` (in ``order``). Ctrl-C sends SIGINT to the
     running stages, waits for them and re-raises.
+
+    Raises:
+        ReproError: ``jobs < 1``, a stage waits for one that is not planned, or no stage can start
+            (a dependency cycle).
     """
     if jobs < 1:
         raise ReproError(f"-j must be at least 1 (got {jobs})")
     unknown = {d for s in order for d in waits_for.get(s, ()) if d not in order}
     if unknown:
         raise ReproError(f"stages wait for stages that are not planned: {', '.join(sorted(unknown))}")
-    out = out or sys.stdout
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
-    t_start = time.monotonic()
-    outcomes: dict[str, Outcome] = {s: Outcome(s, "not started") for s in order}
-    pending = list(order)
-    running: dict[str, _Running] = {}
-    done_ok: set[str] = set()
-    failed = False
+    run = _Schedule(order, waits_for, command, log_dir, child or ChildProcess(), out or sys.stdout)
+    try:
+        run.loop(jobs, poll_s)
+    except KeyboardInterrupt:
+        run.interrupt()
+        raise
+    return [run.outcomes[s] for s in order]
 
-    def say(msg: str) -> None:
-        el = int(time.monotonic() - t_start)
-        out.write(f"[{el // 60:02d}:{el % 60:02d}] {msg}\n")
-        out.flush()
 
-    def start(stage: str) -> None:
-        path = log_dir / log_name(stage)
+class _Schedule:
+    """The state of one :func:`schedule` run: stages pending, running and done, their outcomes."""
+
+    def __init__(
+        self,
+        order: Sequence[str],
+        waits_for: Mapping[str, set[str] | frozenset[str]],
+        command: Callable[[str], list[str]],
+        log_dir: Path,
+        child: ChildProcess,
+        out: IO[str],
+    ):
+        self.waits_for, self.command, self.log_dir, self.child, self.out = waits_for, command, log_dir, child, out
+        self.t_start = time.monotonic()
+        self.outcomes: dict[str, Outcome] = {s: Outcome(s, "not started") for s in order}
+        self.pending = list(order)
+        self.running: dict[str, _Running] = {}
+        self.done_ok: set[str] = set()
+        self.failed = False
+
+    def say(self, msg: str) -> None:
+        el = int(time.monotonic() - self.t_start)
+        self.out.write(f"[{el // 60:02d}:{el % 60:02d}] {msg}\n")
+        self.out.flush()
+
+    def loop(self, jobs: int, poll_s: float) -> None:
+        """Start ready stages (up to ``jobs`` running) and poll the running ones until none is left.
+
+        Raises:
+            ReproError: stages are pending but none can start (a dependency cycle).
+        """
+        while True:
+            if not self.failed:
+                for stage in [s for s in self.pending if set(self.waits_for.get(s, ())) <= self.done_ok]:
+                    if len(self.running) >= jobs:
+                        break
+                    self.pending.remove(stage)
+                    self.start(stage)
+            if not self.running:
+                if self.pending and not self.failed:
+                    raise ReproError(f"no stage can start (dependency cycle?): {', '.join(self.pending)}")
+                break
+            time.sleep(poll_s)
+            for stage in list(self.running):
+                rc = self.running[stage].proc.poll()
+                if rc is not None:
+                    self.finish(stage, rc)
+                    self.failed = self.failed or rc != 0
+
+    def start(self, stage: str) -> None:
+        path = self.log_dir / log_name(stage)
         fh = open(path, "wb")  # noqa: SIM115 - closed when the stage ends
         now = time.time()
-        cmd = command(stage)
+        cmd = self.command(stage)
         fh.write(f"# ethoflow repro: {stage} started {_iso(now)}\n# $ {' '.join(cmd)}\n".encode())
         fh.flush()
+        env = self.child.env
         proc = subprocess.Popen(
             cmd,
             stdout=fh,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            cwd=cwd,
+            cwd=self.child.cwd,
             env=dict(env) if env is not None else None,
             start_new_session=True,
         )
-        running[stage] = _Running(proc, fh, now, time.monotonic())
-        outcomes[stage] = Outcome(stage, "running", log=path, started=now)
-        waiting = len(pending)
-        say(f"started  {stage} ({len(running)} running, {waiting} waiting)")
+        self.running[stage] = _Running(proc, fh, now, time.monotonic())
+        self.outcomes[stage] = Outcome(stage, "running", log=path, started=now)
+        waiting = len(self.pending)
+        self.say(f"started  {stage} ({len(self.running)} running, {waiting} waiting)")
 
-    def finish(stage: str, rc: int) -> None:
-        r = running.pop(stage)
+    def finish(self, stage: str, rc: int) -> None:
+        r = self.running.pop(stage)
         now = time.time()
         r.fh.write(f"# ethoflow repro: {stage} ended {_iso(now)} with exit status {rc}\n".encode())
         r.fh.close()
-        o = outcomes[stage]
+        o = self.outcomes[stage]
         o.returncode, o.ended, o.elapsed_s = rc, now, time.monotonic() - r.t0
         text = o.log.read_text(errors="replace") if o.log else ""
         o.job_ids = list(dict.fromkeys(_SUBMITTED.findall(text)))
         jobs_note = f"; Slurm job {', '.join(o.job_ids)}" if o.job_ids else ""
         if rc == 0:
             o.status = "unchanged" if _UNCHANGED.search(text) else "ran"
-            done_ok.add(stage)
-            say(f"finished {stage} in {o.elapsed_s:.1f}s{' (unchanged)' if o.status == 'unchanged' else ''}{jobs_note}")
+            self.done_ok.add(stage)
+            unchanged = " (unchanged)" if o.status == "unchanged" else ""
+            self.say(f"finished {stage} in {o.elapsed_s:.1f}s{unchanged}{jobs_note}")
         else:
             o.status = "failed"
-            say(f"FAILED   {stage} after {o.elapsed_s:.1f}s (exit {rc}{jobs_note}); log: {o.log}")
+            self.say(f"FAILED   {stage} after {o.elapsed_s:.1f}s (exit {rc}{jobs_note}); log: {o.log}")
 
-    try:
-        while True:
-            if not failed:
-                for stage in [s for s in pending if set(waits_for.get(s, ())) <= done_ok]:
-                    if len(running) >= jobs:
-                        break
-                    pending.remove(stage)
-                    start(stage)
-            if not running:
-                if pending and not failed:
-                    raise ReproError(f"no stage can start (dependency cycle?): {', '.join(pending)}")
-                break
-            time.sleep(poll_s)
-            for stage in list(running):
-                rc = running[stage].proc.poll()
-                if rc is not None:
-                    finish(stage, rc)
-                    failed = failed or rc != 0
-    except KeyboardInterrupt:
-        say(f"interrupted: stopping {', '.join(running) or 'nothing'}")
-        for r in running.values():
+    def interrupt(self) -> None:
+        """Ctrl-C: SIGINT to every running stage's process group, then wait (SIGKILL after 120 s)."""
+        self.say(f"interrupted: stopping {', '.join(self.running) or 'nothing'}")
+        for r in self.running.values():
             try:
                 os.killpg(r.proc.pid, signal.SIGINT)
             except ProcessLookupError:
                 pass
-        for stage, r in list(running.items()):
+        for stage, r in list(self.running.items()):
             try:
                 rc = r.proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 os.killpg(r.proc.pid, signal.SIGKILL)
                 rc = r.proc.wait()
-            finish(stage, rc)
-        raise
-    return [outcomes[s] for s in order]
+            self.finish(stage, rc)
 
 
 def failure_message(outcomes: Sequence[Outcome], root: str | os.PathLike | None = None) -> str | None:
@@ -339,7 +381,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {s}  (waits for: {waits})")
         return 0
     outcomes = schedule(
-        plan.order, plan.waits_for, dvc_command, args.jobs, root / ".ethoflow" / "repro", cwd=root, env=_child_env()
+        plan.order,
+        plan.waits_for,
+        dvc_command,
+        args.jobs,
+        root / ".ethoflow" / "repro",
+        child=ChildProcess(cwd=root, env=_child_env()),
     )
     msg = failure_message(outcomes, root)
     if msg:

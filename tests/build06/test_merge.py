@@ -9,7 +9,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ethoflow.build06 import Build06Params, Df03Paths, TrainJoin, build_df03_with_embeddings, normalise_snip_ids
+from ethoflow.build06 import (
+    Build06Params,
+    Df03Paths,
+    RunOptions,
+    TrainJoin,
+    build_df03_with_embeddings,
+    normalise_snip_ids,
+)
 from ethoflow.core.errors import InputError, OverwriteError
 
 
@@ -67,9 +74,11 @@ def cfg_for(tmp, **kw):
         model_name="m1",
         out=Df03Paths.beside(tmp / "out" / "df03.parquet"),
     )
-    for k in ("analysis_dir", "train", "overwrite", "dry_run", "provenance", "out", "df02"):
+    for k in ("analysis_dir", "train", "out", "df02"):
         if k in kw:
             paths[k] = kw.pop(k)
+    options = {k: kw.pop(k) for k in ("overwrite", "dry_run", "provenance") if k in kw}
+    paths["options"] = RunOptions(**options)
     kw.setdefault("allow_partial", True)
     return Build06Params(**kw), paths
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ethoflow.build06 import Build06Params, Df03Paths, build_df03_with_embeddings, read_sidecar
+from ethoflow.build06 import Build06Params, Df03Paths, RunOptions, build_df03_with_embeddings, read_sidecar
 from ethoflow.core.errors import InputError, OutputError
 from tests.build06.test_merge import df02_frame, write_latents
 
@@ -39,7 +39,7 @@ def run(tmp, overwrite=False, **cfg):
         model_name="m1",
         out=Df03Paths.beside(tmp / "out" / "df03.parquet"),
         analysis_dir=tmp / "analysis",
-        overwrite=overwrite,
+        options=RunOptions(overwrite=overwrite),
     )
 
 
@@ -84,7 +84,7 @@ KILLED_RUN = """
 import sys, time
 from pathlib import Path
 import ethoflow.build06.export as export
-from ethoflow.build06 import Build06Params, Df03Paths, build_df03_with_embeddings
+from ethoflow.build06 import Build06Params, Df03Paths, RunOptions, build_df03_with_embeddings
 
 tmp = Path(sys.argv[1])
 real = export.write_csv
@@ -96,7 +96,7 @@ export.write_csv = slow_csv
 build_df03_with_embeddings(
     Build06Params(z_dtype=sys.argv[2]), df02=tmp / "df02.csv", latents_dir=tmp / "latents" / "m1",
     model_name="m1", out=Df03Paths.beside(tmp / "out" / "df03.parquet"), analysis_dir=tmp / "analysis",
-    overwrite=sys.argv[3] == "1",
+    options=RunOptions(overwrite=sys.argv[3] == "1"),
 )
 """
 

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import torch
 
-from ethoflow.core.training import EpochLoader, EpochSampler, TrainingModule, fit
+from ethoflow.core.training import EpochLoader, EpochSampler, LoopSettings, TrainingModule, fit
 
 torch.set_num_threads(1)
 N, BATCH, EPOCHS = 48, 8, 4  # 6 steps per epoch, 24 in all
@@ -82,7 +82,7 @@ def train(out_dir: str, die_at: int | float | None = None) -> None:
         epochs=EPOCHS,
         ckpt_dir=os.path.join(out_dir, "ck"),
         fingerprint="tiny",
-        checkpoint_every_steps=2,
+        loop=LoopSettings(checkpoint_every_steps=2),
     )
     torch.save(module.net.state_dict(), os.path.join(out_dir, "model.pt"))
     with open(os.path.join(out_dir, "history.json"), "w") as fh:

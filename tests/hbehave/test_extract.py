@@ -190,13 +190,14 @@ def test_reduced_precision_close_to_fp32(precision, tol):
 def test_extract_stage_runs_cages_as_a_job_array_through_submitit(trained, tiny_store, in_tmp):
     """The stage sends one task per cage through dispatch.map_array; the debug executor pickles each
     task like Slurm would, and the result equals the in-process extraction."""
-    from ethoflow.dispatch import ComputeParams
     from ethoflow.hbehave.params import HBehaveParams
     from ethoflow.hbehave.stages import run_hbehave_extract
 
     model_path, mp = trained
     cfg = ExtractParams(aggregations={"4h": 240}, window_stride_min=240)
     local = extract(model_path, tiny_store, "4h", cfg, in_tmp / "a", model_params=mp)
+    params = in_tmp / "compute.yaml"
+    params.write_text("compute:\n  executor: debug\n")
     dbg = run_hbehave_extract(
         HBehaveParams(model=mp, extract=cfg),
         "4h",
@@ -205,7 +206,7 @@ def test_extract_stage_runs_cages_as_a_job_array_through_submitit(trained, tiny_
         in_tmp / "b",
         in_tmp / "b" / "summary.json",
         in_tmp / "work",
-        compute=ComputeParams(executor="debug"),
+        params_path=str(params),
     )
     assert local["rows"] == dbg["rows"] == 4320 and dbg["model"]["format"] == "ethoflow"
     assert list((in_tmp / ".ethoflow" / "jobs").iterdir()), "tasks went through submitit"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ethoflow.core.errors import InputError
-from ethoflow.vae import TimeSeriesVAE, VAEConfig, import_h5, split_datasets, train
+from ethoflow.vae import TimeSeriesVAE, TrainSettings, VAEConfig, import_h5, split_datasets, train
 from ethoflow.vae.plots import plot_latent_traversal
 
 torch.set_num_threads(1)
@@ -56,7 +56,8 @@ def test_train_on_a_plain_array_improves_the_elbo_and_keeps_the_best_weights(tmp
     parts = split_datasets(_sines(), val_fraction=0.25, seed=0)
     torch.manual_seed(0)
     model = TimeSeriesVAE(VAEConfig(seq_len=20, channels=2, latent_dim=2, hidden_dim=8, num_layers=1))
-    res = train(model, parts["train"], parts["val"], epochs=6, lr=0.01, batch_size=8, warmup_epochs=2, seed=0)
+    settings = TrainSettings(epochs=6, lr=0.01, batch_size=8, warmup_epochs=2, seed=0)
+    res = train(model, parts["train"], parts["val"], settings)
     val_elbo = [h["val"]["elbo"] for h in res.history]
     assert len(res.history) == 6 and val_elbo[-1] > val_elbo[0]
     assert 1 <= res.best_epoch <= 5 and not res.resumed
@@ -65,9 +66,9 @@ def test_train_on_a_plain_array_improves_the_elbo_and_keeps_the_best_weights(tmp
         mu, _ = model.encode(torch.from_numpy(parts["val"].x), torch.from_numpy(parts["val"].mask))
     assert mu.shape == (len(parts["val"]), 2)
     with pytest.raises(InputError, match=r"the model expects \(20, 2\)"):
-        train(model, _sines(t=10), epochs=1)
+        train(model, _sines(t=10), settings=TrainSettings(epochs=1))
     with pytest.raises(InputError, match="kl_schedule must be one of constant, linear, step"):
-        train(model, parts["train"], kl_schedule="cyclic")
+        train(model, parts["train"], settings=TrainSettings(kl_schedule="cyclic"))
 
 
 def test_latent_traversal_figure(tmp_path):

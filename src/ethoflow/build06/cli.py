@@ -24,7 +24,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ethoflow.build06.build import TrainJoin, build_df03_with_embeddings
+from ethoflow.build06.build import RunOptions, TrainJoin, build_df03_with_embeddings
 from ethoflow.build06.layout import (
     CHECKPOINT,
     Df03Paths,
@@ -207,9 +207,7 @@ def run(args: argparse.Namespace) -> int:
         out=out,
         analysis_dir=analysis_dir,
         train=train,
-        overwrite=args.overwrite,
-        dry_run=args.dry_run,
-        generate=generate,
+        options=RunOptions(overwrite=args.overwrite, dry_run=args.dry_run, generate=generate),
     )
     if res.dry_run:
         print("dry run: nothing written")

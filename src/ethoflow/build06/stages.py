@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ethoflow.build06.build import Build06Result, build_df03_with_embeddings
+from ethoflow.build06.build import Build06Result, RunOptions, build_df03_with_embeddings
 from ethoflow.build06.coverage import headline_metrics
 from ethoflow.build06.layout import Df03Paths
 from ethoflow.build06.params import Build06Params
@@ -42,8 +42,7 @@ def run_build06(
         latents_dir=latents,
         model_name=model_name,
         out=Df03Paths(parquet=Path(out), csv=Path(csv), sidecar=Path(sidecar), coverage=Path(coverage)),
-        overwrite=True,
-        provenance=False,
+        options=RunOptions(overwrite=True, provenance=False),
     )
     write_metrics(metrics, headline_metrics(res.coverage))
     return res

@@ -4,6 +4,10 @@ Every file a stage writes goes through :func:`atomic_path` (or the helpers built
 written to a temporary file in the destination folder and renamed over the target, so a killed stage
 never leaves a half-written output. JSON and YAML are written with sorted keys and with numpy and
 pandas scalars converted to plain Python types, so the same data always gives the same bytes.
+
+Why this module is long: every write ethoflow makes (JSON, YAML, Parquet, bytes, torch files, output
+sets) is built on :func:`atomic_path` and shares one table of OS error causes; together they are the
+one place that says how a file is written.
 """
 
 from __future__ import annotations

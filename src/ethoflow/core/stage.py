@@ -34,10 +34,15 @@ on the stage's command line or ``ETHOFLOW_DEBUG=1`` in the environment.
 from __future__ import annotations
 
 import argparse
+import collections.abc
+import dataclasses
+import inspect
 import os
+import re
 import sys
 import tempfile
 import traceback
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -46,7 +51,7 @@ from typing import Any
 from ethoflow.core.errors import EthoflowError
 from ethoflow.core.io import read_yaml, write_yaml
 from ethoflow.core.logging import get_logger, setup_logging
-from ethoflow.core.params import DEFAULT_PARAMS
+from ethoflow.core.params import DEFAULT_PARAMS, load_section
 
 
 def stage_parser(description: str | None = None) -> argparse.ArgumentParser:
@@ -85,6 +90,173 @@ def stage_args(
         kw = {"help": spec} if isinstance(spec, str) else dict(spec)
         parser.add_argument("--" + name.replace("_", "-"), required=True, **kw)
     return parser.parse_args(argv)
+
+
+def _doc_args(obj: Any) -> dict[str, str]:
+    """``name -> text`` from the ``Args:`` (or ``Attributes:``) section of ``obj``'s docstring (Google style:
+    ``name: text`` one indent in, continuation lines further in); ``a, b: text`` documents both."""
+    lines = inspect.cleandoc(getattr(obj, "__doc__", None) or "").splitlines()
+    out: dict[str, str] = {}
+    current: list[str] = []
+    indent = None
+    in_section = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped in ("Args:", "Attributes:"):
+            in_section, indent, current = True, None, []
+            continue
+        if not in_section:
+            continue
+        if not stripped:
+            continue
+        lead = len(line) - len(line.lstrip())
+        if lead == 0:
+            in_section = False
+            continue
+        indent = lead if indent is None else indent
+        m = re.match(r"^([\w.]+(?:, [\w.]+)*): (.*)$", stripped) if lead == indent else None
+        if m:
+            current = [m.group(2)]
+            for name in m.group(1).split(", "):
+                out[name] = current  # shared list: continuation lines extend every name documented together
+        elif current:
+            current.append(stripped)
+    return {name: " ".join(text) for name, text in out.items()}
+
+
+def _record_type(hint: Any) -> type | None:
+    """The dataclass or pydantic record in a parameter's type hint (``Paths``, ``Paths | Mapping``), or None."""
+    for candidate in (hint, *typing.get_args(hint)):
+        if isinstance(candidate, type) and (dataclasses.is_dataclass(candidate) or hasattr(candidate, "model_fields")):
+            return candidate
+    return None
+
+
+def _record_fields(record: type) -> list[tuple[str, Any, bool]]:
+    """``(name, type hint, required)`` of a dataclass's or pydantic model's fields, in order."""
+    if dataclasses.is_dataclass(record):
+        hints = typing.get_type_hints(record)
+        return [
+            (f.name, hints.get(f.name), f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+            for f in dataclasses.fields(record)
+        ]
+    return [(name, f.annotation, f.is_required()) for name, f in record.model_fields.items()]
+
+
+def _add_option(parser: argparse.ArgumentParser, name: str, hint: Any, required: bool, default: Any, help_text: str):
+    """One ``--name`` option (``_`` written ``-``) typed from its hint: int, float, a list (one or more
+    values) or text."""
+    kw: dict[str, Any] = {"help": help_text or None, "required": required, "dest": name}
+    base = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) is not None else [hint]
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple, collections.abc.Sequence) or any(typing.get_origin(b) is list for b in base):
+        kw["nargs"] = "+"
+    elif int in base and str not in base:
+        kw["type"] = int
+    elif float in base and str not in base:
+        kw["type"] = float
+    if not required:
+        kw["default"] = default
+    parser.add_argument("--" + name.replace("_", "-"), **kw)
+
+
+def stage_options(run: Callable[..., Any], required: bool = False) -> list[str]:
+    """The ``--options`` of the stage whose library call is ``run`` (see :func:`stage_main`), in order;
+    with ``required``, only those without a default."""
+    names: list[str] = []
+    hints = typing.get_type_hints(run)
+    signature = inspect.signature(run)
+    for i, name in enumerate(signature.parameters):
+        if i == 0 or name == "params_path":
+            continue
+        record = _record_type(hints.get(name))
+        has_default = signature.parameters[name].default is not inspect.Parameter.empty
+        if record is not None and has_default:
+            continue  # an optional record (e.g. ``compute``) keeps its default: not on the command line
+        if record is not None:
+            names += ["--" + f.replace("_", "-") for f, _, req in _record_fields(record) if req or not required]
+        elif not (required and has_default):
+            names.append("--" + name.replace("_", "-"))
+    return names
+
+
+def stage_option_help(run: Callable[..., Any]) -> dict[str, str]:
+    """``--option -> help`` of the stage whose library call is ``run``: the ``Args:`` line of ``run``'s
+    docstring (or of its record's) that names each option's parameter (empty when none does)."""
+    hints = typing.get_type_hints(run)
+    docs = _doc_args(run)
+    out = {}
+    for name in list(inspect.signature(run).parameters)[1:]:
+        record = _record_type(hints.get(name))
+        if record is not None:
+            record_docs = _doc_args(record)
+            for f, _, _ in _record_fields(record):
+                out["--" + f.replace("_", "-")] = record_docs.get(f, docs.get(f, ""))
+        else:
+            out["--" + name.replace("_", "-")] = docs.get(name, "")
+    return {o: out.get(o, "") for o in stage_options(run)}
+
+
+def stage_main(run: Callable[..., Any], description: str | None = None) -> Callable[[list[str] | None], Any]:
+    """The ``main(argv=None)`` of a stage script whose one library call is ``run``; its command line is read
+    from ``run`` itself, so that a stage's inputs are declared once (in ``run``'s signature and docstring)
+    and its paths once (in dvc.yaml's ``cmd``).
+
+    The convention of every ``run_<stage>`` in ``ethoflow.<pkg>.stages``: the first parameter is the
+    pipeline's params section (a pydantic model, loaded from ``--params`` with :func:`load_section`,
+    section = ``<pkg>``); a parameter ``params_path`` receives ``--params``; every other parameter is one
+    ``--option`` (``variant_dir`` is ``--variant-dir``; required unless it has a default; typed int, float
+    or a list from its annotation), except a parameter typed as a record (a dataclass or pydantic model,
+    e.g. a ``<Name>Paths`` of the stage's paths), whose fields are the options; a record parameter with a
+    default (``compute=None``) is not on the command line. Each option's help is the
+    line of ``run``'s (or the record's) docstring ``Args:`` section that names it.
+
+    Raises (from the returned ``main``):
+        SystemExit: (argparse) a missing or unknown argument, or ``-h``.
+        ParamsError: the params file or section is invalid.
+    """
+    signature = inspect.signature(run)
+    hints = typing.get_type_hints(run)
+    first, *rest = signature.parameters
+    section = hints[first].__module__.split(".")[1]  # ethoflow.<section>.params
+    docs = _doc_args(run)
+
+    def main(argv: list[str] | None = None) -> Any:
+        parser = stage_parser(description or run.__doc__)
+        records: dict[str, tuple[type, list[str]]] = {}
+        for name in rest:
+            if name == "params_path":
+                continue
+            param = signature.parameters[name]
+            record = _record_type(hints.get(name))
+            if record is not None and param.default is not inspect.Parameter.empty:
+                continue  # an optional record (e.g. ``compute``) keeps its default
+            if record is not None:
+                fields = _record_fields(record)
+                records[name] = (record, [f for f, _, _ in fields])
+                record_docs = _doc_args(record)
+                for field, hint, required in fields:
+                    _add_option(parser, field, hint, required, None, record_docs.get(field, docs.get(field, "")))
+                continue
+            required = param.default is inspect.Parameter.empty
+            _add_option(parser, name, hints.get(name), required, param.default, docs.get(name, ""))
+        args = vars(parser.parse_args(argv))
+        cfg = load_section(section, hints[first], args["params"])
+        kwargs: dict[str, Any] = {}
+        for name in rest:
+            if name == "params_path":
+                kwargs[name] = args["params"]
+            elif name not in args and name not in records:
+                continue  # an optional record left at its default
+            elif name in records:
+                record, fields = records[name]
+                kwargs[name] = record(**{f: args[f] for f in fields if args[f] is not None})
+            else:
+                kwargs[name] = args[name]
+        return run(cfg, **kwargs)
+
+    main.__doc__ = f"Command line of :func:`{run.__module__}.{run.__name__}` (see :func:`stage_main`)."
+    return main
 
 
 #: errors raised inside these libraries are reported as one line (traceback under -v / ETHOFLOW_DEBUG=1)

@@ -33,6 +33,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +309,27 @@ def ddp_world() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
 
 
+@dataclass(frozen=True)
+class LoopSettings:
+    """How :func:`fit`'s loop runs, beyond the epochs: early stopping, step checkpoints, device, numerics.
+
+    Attributes:
+        early_stopping_patience: epochs without improvement of ``val_<metric>`` before stopping
+            (``None``/0: never stops early).
+        checkpoint_every_steps: also write ``last.ckpt`` every that many optimisation steps inside an
+            epoch (``None``: at each epoch's end only; resuming mid-epoch needs an :class:`EpochLoader`).
+        accelerator: Lightning's accelerator (``auto``, ``cpu``, ``gpu``).
+        precision: Lightning's precision, e.g. ``"bf16-mixed"`` (autocast); ``None``: 32-bit.
+        gradient_clip_val: clip the gradients' norm to this value (``None``: no clipping).
+    """
+
+    early_stopping_patience: int | None = None
+    checkpoint_every_steps: int | None = None
+    accelerator: str = "auto"
+    precision: str | None = None
+    gradient_clip_val: float | None = None
+
+
 def fit(
     module: TrainingModule,
     train_loader: torch.utils.data.DataLoader,
@@ -315,24 +337,23 @@ def fit(
     epochs: int,
     ckpt_dir: str | os.PathLike,
     fingerprint: str,
-    early_stopping_patience: int | None = None,
-    checkpoint_every_steps: int | None = None,
+    loop: LoopSettings | None = None,
     live_dir: str | os.PathLike | None = None,
-    accelerator: str = "auto",
-    precision: str | None = None,
-    gradient_clip_val: float | None = None,
     callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Train ``module`` for up to ``epochs`` epochs, resuming from ``ckpt_dir/last.ckpt`` when it is
     this run's (same ``fingerprint``); end with the best epoch's weights in ``module.net`` (the last
     epoch's when ``module.select_best`` is false), on the CPU, in eval mode.
 
-    ``last.ckpt`` is written after every epoch and, with ``checkpoint_every_steps``, every that many
+    ``last.ckpt`` is written after every epoch and, with ``loop.checkpoint_every_steps``, every that many
     optimisation steps inside an epoch (resuming there needs an :class:`EpochLoader`). When the
     environment describes a DDP world (``WORLD_SIZE`` > 1, set by the launcher: ``mp.spawn`` workers,
     the tasks of a Slurm job through submitit, torchrun), every process calls ``fit`` and Lightning's
     DDP strategy joins them (gloo on CPU, NCCL on GPU); the loader gives each rank its share (Lightning
-    does not replace its sampler). ``precision``: Lightning's, e.g. ``"bf16-mixed"`` (autocast).
+    does not replace its sampler). ``loop``: early stopping, step checkpoints, accelerator, precision
+    (Lightning's, e.g. ``"bf16-mixed"``: autocast) and gradient clipping (:class:`LoopSettings`;
+    ``None``: its defaults). ``live_dir``: DVCLive curves (``None``: none). ``callbacks``: further
+    Lightning callbacks.
 
     Returns the module's track: ``best_metric``, ``best_loss``, ``best_epoch``, ``history`` (one
     dict per epoch: train_loss, val_loss, lr, val_<score>...), plus ``resumed`` and ``stopped_early``.
@@ -340,79 +361,21 @@ def fit(
     Raises:
         InputError: the resume checkpoint is empty, truncated or corrupt (one line naming it).
     """
-    import warnings
-
-    from lightning.fabric.plugins.environments import LightningEnvironment
-
     from ethoflow.core.errors import InputError
     from ethoflow.core.io import unreadable_file_error
-    from ethoflow.core.progress import progress_enabled
 
+    loop = loop or LoopSettings()
     rank, world, local_world = ddp_world()
     ckdir = Path(ckpt_dir)
     last, stamp = ckdir / "last.ckpt", ckdir / "fingerprint.txt"
     hint = "delete it to train from the start"
-    resume = None
-    if last.exists():
-        if stamp.is_file() and stamp.read_text() == fingerprint:
-            if last.stat().st_size == 0:
-                raise InputError(f"{last}: resume checkpoint is empty (0 bytes); {hint}")
-            resume = str(last)
-            log.info("resuming from %s", last)
-        elif rank == 0:
-            log.info("ignoring stale checkpoint %s (inputs or params changed)", last)
-            last.unlink()
+    resume = _resume_checkpoint(last, stamp, fingerprint, rank=rank, hint=hint)
     if rank == 0:
         ckdir.mkdir(parents=True, exist_ok=True)
         stamp.write_text(fingerprint)
-    # one file, last.ckpt, replaced after every epoch (Lightning writes it atomically: temp file + move)
-    cbs: list[Any] = [
-        L.pytorch.callbacks.ModelCheckpoint(
-            dirpath=ckdir, filename="last", monitor=None, save_top_k=1, every_n_epochs=1, enable_version_counter=False
-        )
-    ]
-    if checkpoint_every_steps:
-        cbs.append(_StepCheckpoint(last, checkpoint_every_steps))
-    if early_stopping_patience:
-        cbs.append(
-            L.pytorch.callbacks.EarlyStopping(
-                monitor=f"val_{module.metric}", mode="max", patience=early_stopping_patience, min_delta=1e-9
-            )
-        )
-    if live_dir:
-        cbs.append(_Curves(live_dir))
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # the module logs each epoch itself
-    # Lightning's hints that do not apply here: a Slurm job that is not DDP, and a torch deprecation
-    warnings.filterwarnings("ignore", message=r"The `srun` command is available")
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")  # fingerprint.txt
-    # the environment is always Lightning's own (never Slurm's task layout read as a DDP world): one
-    # process, or the world the launcher exported (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT)
-    if world > 1:
-        os.environ.setdefault("NODE_RANK", str(rank // local_world))
-        strategy: Any = L.pytorch.strategies.DDPStrategy(cluster_environment=LightningEnvironment())
-        devices, nodes, plugins = local_world, world // local_world, []
-    else:
-        strategy, devices, nodes, plugins = "auto", 1, 1, [LightningEnvironment()]
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        accelerator=accelerator,
-        devices=devices,
-        num_nodes=nodes,
-        strategy=strategy,
-        precision=precision,
-        gradient_clip_val=gradient_clip_val,
-        # deterministic algorithms; "warn": an op without one on a GPU warns instead of failing the run
-        deterministic="warn",
-        logger=False,
-        callbacks=[*cbs, *callbacks],
-        enable_progress_bar=progress_enabled() and rank == 0,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        default_root_dir=str(ckdir),
-        plugins=plugins,
-        use_distributed_sampler=False,
-    )
+    cbs = _loop_callbacks(module, last, loop, live_dir)
+    _quiet_lightning()
+    trainer = _trainer(epochs, ckdir, loop, [*cbs, *callbacks], world=(rank, world, local_world))
     try:
         trainer.fit(module, train_loader, torch.utils.data.DataLoader([0]), ckpt_path=resume)
     except InputError:
@@ -431,3 +394,102 @@ def fit(
     out["resumed"] = resume is not None
     out["stopped_early"] = len(out["history"]) < epochs
     return out
+
+
+def _resume_checkpoint(last: Path, stamp: Path, fingerprint: str, *, rank: int, hint: str) -> str | None:
+    """``last`` when it is this run's checkpoint (``stamp`` holds ``fingerprint``), else ``None``; rank 0
+    removes a stale one.
+
+    Raises:
+        InputError: this run's checkpoint is empty (0 bytes).
+    """
+    from ethoflow.core.errors import InputError
+
+    resume = None
+    if last.exists():
+        if stamp.is_file() and stamp.read_text() == fingerprint:
+            if last.stat().st_size == 0:
+                raise InputError(f"{last}: resume checkpoint is empty (0 bytes); {hint}")
+            resume = str(last)
+            log.info("resuming from %s", last)
+        elif rank == 0:
+            log.info("ignoring stale checkpoint %s (inputs or params changed)", last)
+            last.unlink()
+    return resume
+
+
+def _loop_callbacks(
+    module: TrainingModule, last: Path, loop: LoopSettings, live_dir: str | os.PathLike | None
+) -> list[Any]:
+    """The engine's callbacks: ``last.ckpt`` each epoch (and every N steps), early stopping, curves."""
+    # one file, last.ckpt, replaced after every epoch (Lightning writes it atomically: temp file + move)
+    cbs: list[Any] = [
+        L.pytorch.callbacks.ModelCheckpoint(
+            dirpath=last.parent,
+            filename="last",
+            monitor=None,
+            save_top_k=1,
+            every_n_epochs=1,
+            enable_version_counter=False,
+        )
+    ]
+    if loop.checkpoint_every_steps:
+        cbs.append(_StepCheckpoint(last, loop.checkpoint_every_steps))
+    if loop.early_stopping_patience:
+        cbs.append(
+            L.pytorch.callbacks.EarlyStopping(
+                monitor=f"val_{module.metric}", mode="max", patience=loop.early_stopping_patience, min_delta=1e-9
+            )
+        )
+    if live_dir:
+        cbs.append(_Curves(live_dir))
+    return cbs
+
+
+def _quiet_lightning() -> None:
+    """Lightning's per-epoch info lines and the hints that do not apply here, silenced."""
+    import warnings
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # the module logs each epoch itself
+    # Lightning's hints that do not apply here: a Slurm job that is not DDP, and a torch deprecation
+    warnings.filterwarnings("ignore", message=r"The `srun` command is available")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")  # fingerprint.txt
+
+
+def _trainer(
+    epochs: int, ckdir: Path, loop: LoopSettings, callbacks: list[Any], *, world: tuple[int, int, int]
+) -> L.Trainer:
+    """Lightning's ``Trainer`` on one device, or DDP over the launcher's ``world`` (rank, size, local size)."""
+    from lightning.fabric.plugins.environments import LightningEnvironment
+
+    from ethoflow.core.progress import progress_enabled
+
+    rank, world_size, local_world = world
+    # the environment is always Lightning's own (never Slurm's task layout read as a DDP world): one
+    # process, or the world the launcher exported (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT)
+    if world_size > 1:
+        os.environ.setdefault("NODE_RANK", str(rank // local_world))
+        strategy: Any = L.pytorch.strategies.DDPStrategy(cluster_environment=LightningEnvironment())
+        devices, nodes, plugins = local_world, world_size // local_world, []
+    else:
+        strategy, devices, nodes, plugins = "auto", 1, 1, [LightningEnvironment()]
+    return L.Trainer(
+        max_epochs=epochs,
+        accelerator=loop.accelerator,
+        devices=devices,
+        num_nodes=nodes,
+        strategy=strategy,
+        precision=loop.precision,
+        gradient_clip_val=loop.gradient_clip_val,
+        # deterministic algorithms; "warn": an op without one on a GPU warns instead of failing the run
+        deterministic="warn",
+        logger=False,
+        callbacks=callbacks,
+        enable_progress_bar=progress_enabled() and rank == 0,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=str(ckdir),
+        plugins=plugins,
+        use_distributed_sampler=False,
+    )

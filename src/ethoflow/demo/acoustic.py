@@ -17,22 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ethoflow.acoustic.data.annotations import RAVEN_COLUMNS
 from ethoflow.acoustic.params import AcousticParams, DemoParams
 from ethoflow.core import atomic_path, atomic_write_text, get_logger
 
 log = get_logger(__name__)
 
-RAVEN_HEADER = [
-    "Selection",
-    "View",
-    "Channel",
-    "Begin Time (s)",
-    "End Time (s)",
-    "Low Freq (Hz)",
-    "High Freq (Hz)",
-    "Annotation",
-    "Quality",
-]
+RAVEN_HEADER = [*RAVEN_COLUMNS, "Quality"]
 
 
 def coloured_noise(rng: np.random.Generator, n_samples: int, exponent: float) -> np.ndarray:

@@ -30,21 +30,18 @@ public API is the names in ``__all__`` (``from ethoflow import dispatch; dispatc
 from ethoflow.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "DEFAULT_RESOURCES": "ethoflow.dispatch.params",
-    "ENV_EXECUTOR": "ethoflow.dispatch.params",
-    "EXECUTORS": "ethoflow.dispatch.params",
-    "ComputeParams": "ethoflow.dispatch.params",
-    "DispatchError": "ethoflow.dispatch.params",
-    "StageResources": "ethoflow.dispatch.params",
-    "load_compute": "ethoflow.dispatch.params",
-    "jobs_dir": "ethoflow.dispatch.executors",
-    "make_executor": "ethoflow.dispatch.executors",
-    "failure_message": "ethoflow.dispatch.slurm",
-    "slurm_available": "ethoflow.dispatch.slurm",
-    "state_from_log": "ethoflow.dispatch.slurm",
-    "map_array": "ethoflow.dispatch.jobs",
-    "run": "ethoflow.dispatch.jobs",
+    "params": (
+        "DEFAULT_RESOURCES",
+        "ENV_EXECUTOR",
+        "EXECUTORS",
+        "ComputeParams",
+        "DispatchError",
+        "StageResources",
+        "load_compute",
+    ),
+    "executors": ("jobs_dir", "make_executor"),
+    "slurm": ("failure_message", "slurm_available", "state_from_log"),
+    "jobs": ("map_array", "run"),
 }
 
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

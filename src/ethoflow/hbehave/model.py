@@ -22,6 +22,10 @@ Shapes. One sample is a window ``(T, H, W)`` = (minutes, 1, electrodes), fed as 
   predicts each unit's pixels (``prod(mu * patch_kernel)`` values).
 - **Loss**: MSE on the masked units only, weighted by the pixel validity mask (gaps do not count),
   optionally on per-patch normalised targets (``norm_pix_loss``).
+
+Why this module is long: one network whose parts (patching, mask units, the Hiera stages with their
+q-pooling, the level projections, the decoders and the masked loss) share the token-layout and shape
+conventions written above; split, each part would have to restate them.
 """
 
 from __future__ import annotations

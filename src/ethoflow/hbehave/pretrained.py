@@ -24,6 +24,9 @@ Names: ``patch_embed.proj`` -> ``patch_embed``; ``blocks.{i}`` -> ``stages.{s}.{
 D)``; ``pos_embed_temporal`` -> ``pos_t``; ``pos_embed_spatial`` -> ``pos_hw``. Every expected key must be
 present with the expected shape, else :class:`~ethoflow.core.errors.InputError` names the file and the
 first differing keys and shapes.
+
+Why this module is long: one conversion, end to end: reading a BehaveMAE checkpoint, its config, the
+key and shape mapping above and the check of every expected key belong to one audited table.
 """
 
 from __future__ import annotations

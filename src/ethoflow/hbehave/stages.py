@@ -62,30 +62,29 @@ def run_hbehave_train(
     metrics: PathLike,
     curves: PathLike | None = None,
     params_path: str = "params.yaml",
-    compute: dispatch.ComputeParams | None = None,
 ) -> dict[str, Any]:
     """``hbehave_train``: hBehaveMAE on ``store`` -> checkpoint ``out``; DVCLive folder ``live``, the training
     ``summary`` JSON (without run info), headline ``metrics`` and the long-format loss ``curves`` CSV.
 
     Dispatched as one job (``compute.stages.hbehave_train``); ``options.nproc`` > 1 trains with that many
-    local DDP processes, a multi-task Slurm job with one rank per task. Resumes from
-    ``.ethoflow/hbehave_train``.
+    local DDP processes, a multi-task Slurm job with one rank per task (the ``compute`` section of
+    ``params_path``). Resumes from ``.ethoflow/hbehave_train``.
 
     Raises:
         DispatchError: the job failed (job id and stderr tail).
     """
     from ethoflow.hbehave.train import headline_metrics, stable_metrics, train_model
 
-    compute = compute or dispatch.load_compute(params_path)
+    compute = dispatch.load_compute(params_path)
     nproc = int((compute.resources("hbehave_train").options or {}).get("nproc", 1))  # local DDP processes
     result = dispatch.run(
         train_model,
-        cfg.model,
-        cfg.train,
-        str(store),
-        str(out),
-        str(live),
-        str(state_dir("hbehave_train")),
+        model_params=cfg.model,
+        train_params=cfg.train,
+        store=str(store),
+        out_model=str(out),
+        live_dir=str(live),
+        ckpt_dir=str(state_dir("hbehave_train")),
         nproc=nproc,
         stage="hbehave_train",
         compute=compute,
@@ -107,13 +106,13 @@ def run_hbehave_extract(
     summary: PathLike,
     work_dir: PathLike,
     params_path: str = "params.yaml",
-    compute: dispatch.ComputeParams | None = None,
 ) -> dict[str, Any]:
     """``hbehave_extract@<agg>``: per-minute hierarchical embeddings of every cage into ``out`` + ``summary``.
 
     ``model`` is an ethoflow checkpoint (``hbehave_train``'s) or one of the authors' BehaveMAE code,
     converted into ``work_dir`` first (see :func:`ethoflow.hbehave.pretrained.resolve_model`; ``work_dir``
-    must be readable by Slurm array tasks). The cages run as one job array (one task per cage).
+    must be readable by Slurm array tasks). The cages run as one job array (one task per cage; the
+    ``compute`` section of ``params_path`` says where).
 
     Raises:
         ParamsError: unknown aggregation, architecture mismatch. DispatchError: a task failed.
@@ -132,7 +131,6 @@ def run_hbehave_extract(
             embed_cage_to_file,
             *zip(*plan.tasks),
             stage=f"hbehave_extract@{agg}",
-            compute=compute,
             params_path=params_path,
         )
         metrics = collect_extract(plan)

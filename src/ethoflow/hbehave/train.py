@@ -33,7 +33,7 @@ from ethoflow.core.errors import EthoflowError, InputError
 from ethoflow.core.io import load_torch, save_torch, to_plain
 from ethoflow.core.logging import get_logger
 from ethoflow.core.records import write_record
-from ethoflow.core.training import EpochLoader, EpochSampler, TrainingModule, ddp_world, fit
+from ethoflow.core.training import EpochLoader, EpochSampler, LoopSettings, TrainingModule, ddp_world, fit
 from ethoflow.hbehave.model import Architecture, HBehaveMAE, build_architecture, build_model, describe
 from ethoflow.hbehave.params import ModelParams, TrainParams
 from ethoflow.hbehave.records import TrainSummary
@@ -417,9 +417,8 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir) -> 
         epochs=tp.epochs,
         ckpt_dir=ckpt_dir,
         fingerprint=f"{fingerprint(model_params, train_params, store)}-world{world}",
-        checkpoint_every_steps=tp.checkpoint_every,
+        loop=LoopSettings(checkpoint_every_steps=tp.checkpoint_every, precision="bf16-mixed" if bf16 else None),
         live_dir=live_dir if rank == 0 else None,
-        precision="bf16-mixed" if bf16 else None,
     )
     history = tr["history"]
     steps = module.trainer.global_step

@@ -24,30 +24,23 @@ and source.
 from ethoflow.core.lazy import lazy_exports
 
 _EXPORTS = {
-    "MoseqComputeOptions": "ethoflow.moseq.params",
-    "MoseqParams": "ethoflow.moseq.params",
-    "SearchError": "ethoflow.moseq.search",
-    "SearchState": "ethoflow.moseq.search",
-    "Trial": "ethoflow.moseq.search",
-    "load_or_new": "ethoflow.moseq.kappa",
-    "new_state": "ethoflow.moseq.search",
-    "propose": "ethoflow.moseq.search",
-    "run_search": "ethoflow.moseq.kappa",
-    "KappaSearch": "ethoflow.moseq.kappa",
-    "run_lengths": "ethoflow.moseq.durations",
-    "syllable_durations": "ethoflow.moseq.durations",
-    "show_warning": "ethoflow.moseq.kpms_warnings",
-    "run_moseq_load": "ethoflow.moseq.stages",
-    "run_moseq_outliers": "ethoflow.moseq.stages",
-    "run_moseq_pca": "ethoflow.moseq.stages",
-    "run_moseq_arhmm": "ethoflow.moseq.stages",
-    "run_moseq_full": "ethoflow.moseq.stages",
-    "run_moseq_seeds": "ethoflow.moseq.stages",
-    "run_moseq_results": "ethoflow.moseq.stages",
-    "run_moseq_apply": "ethoflow.moseq.stages",
-    "run_moseq_groups": "ethoflow.moseq.stages",
-    "run_moseq_calibrate": "ethoflow.moseq.stages",
+    "params": ("MoseqComputeOptions", "MoseqParams"),
+    "search": ("SearchError", "SearchState", "Trial", "new_state", "propose"),
+    "kappa": ("load_or_new", "run_search", "KappaSearch"),
+    "durations": ("run_lengths", "syllable_durations"),
+    "kpms_warnings": ("show_warning",),
+    "stages": (
+        "run_moseq_load",
+        "run_moseq_outliers",
+        "run_moseq_pca",
+        "run_moseq_arhmm",
+        "run_moseq_full",
+        "run_moseq_seeds",
+        "run_moseq_results",
+        "run_moseq_apply",
+        "run_moseq_groups",
+        "run_moseq_calibrate",
+    ),
 }
 
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

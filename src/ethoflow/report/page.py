@@ -26,19 +26,11 @@ import yaml
 from ethoflow.core.errors import InputError
 from ethoflow.core.io import atomic_write_text
 from ethoflow.core.logging import get_logger
+from ethoflow.metrics_view import flatten_metrics
 
 log = get_logger(__name__)
 
 UNCERTAINTY_SUFFIXES = ("_sd", "_sd_folds", "_std", "_sem", "_ci95_lo", "_ci95_hi", "_ci_low", "_ci_high", "_ci")
-
-
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: data}
 
 
 def _fmt(v: Any) -> str:
@@ -55,7 +47,7 @@ def metric_rows(files: list[Path]) -> list[dict[str, str]]:
     rows = []
     for f in files:
         try:
-            flat = _flatten(json.loads(f.read_text(encoding="utf-8")))
+            flat = flatten_metrics(json.loads(f.read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"{f}: unreadable metrics file ({exc})") from exc
         # a dict {value/estimate, ci: [lo, hi]} is one number with its interval

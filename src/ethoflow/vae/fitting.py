@@ -3,13 +3,13 @@
 The way compact time-series VAE packages are used (load an array, split it, train, look at the
 latents), written for ethoflow::
 
-    from ethoflow.vae import TimeSeriesVAE, VAEConfig, import_h5, split_datasets, train
+    from ethoflow.vae import TimeSeriesVAE, TrainSettings, VAEConfig, import_h5, split_datasets, train
 
     x, mask = import_h5("recordings.h5", "snips")               # (N, T, C), mask (N, T, C) or None
     parts = split_datasets(x, mask, val_fraction=0.2, seed=0)     # {"train": SnipData, "val": SnipData}
     model = TimeSeriesVAE(VAEConfig(seq_len=x.shape[1], channels=x.shape[2], latent_dim=8))
-    result = train(model, parts["train"], parts["val"], epochs=50, lr=1e-3, batch_size=64,
-                   kl_schedule="linear", warmup_epochs=10)
+    settings = TrainSettings(epochs=50, lr=1e-3, batch_size=64, kl_schedule="linear", warmup_epochs=10)
+    result = train(model, parts["train"], parts["val"], settings)
     result.history[-1]["val"]["elbo"]; result.best_epoch          # model holds the best epoch's weights
 
 The loss is the negative ELBO with a scheduled KL weight (:mod:`ethoflow.vae.losses`: masked MSE or
@@ -35,7 +35,7 @@ import torch
 
 from ethoflow.core.errors import InputError
 from ethoflow.core.logging import get_logger
-from ethoflow.core.training import EpochSampler, TrainingModule, fit
+from ethoflow.core.training import EpochSampler, LoopSettings, TrainingModule, fit
 from ethoflow.vae.losses import beta_at, vae_loss
 from ethoflow.vae.model import TimeSeriesVAE
 
@@ -297,24 +297,65 @@ class VAEModule(TrainingModule):
         return out
 
 
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyperparameters of :func:`train` (the ``vae.train`` params and the seed, as plain values).
+
+    Attributes:
+        epochs, lr, batch_size, weight_decay: AdamW training; ``grad_clip`` > 0 clips the gradient norm.
+        kl_schedule, beta, warmup_epochs: KL weight ``constant`` / ``linear`` / ``step`` up to ``beta``
+            over ``warmup_epochs`` epochs (per batch within an epoch).
+        recon, huber_delta: masked ``mse`` or ``huber`` reconstruction.
+        patience, min_delta: stop after ``patience`` epochs after the warm-up without an improvement
+            of more than ``min_delta``.
+        seed: everything random (initial weights are the caller's; batches and sampling here).
+    """
+
+    epochs: int = 100
+    lr: float = 1e-3
+    batch_size: int = 64
+    kl_schedule: str = "linear"
+    beta: float = 1.0
+    warmup_epochs: int = 10
+    weight_decay: float = 0.0
+    recon: str = "mse"
+    huber_delta: float = 1.0
+    grad_clip: float = 0.0
+    patience: int = 10
+    min_delta: float = 0.0
+    seed: int = 0
+
+    def check(self) -> None:
+        """Raises InputError: an unknown KL schedule or reconstruction loss."""
+        if self.kl_schedule not in KL_SCHEDULES:
+            raise InputError(f"kl_schedule must be one of {', '.join(KL_SCHEDULES)} (got {self.kl_schedule!r})")
+        if self.recon not in ("mse", "huber"):
+            raise InputError(f"recon must be 'mse' or 'huber' (got {self.recon!r})")
+
+    def module_hp(self) -> dict[str, Any]:
+        """The hyperparameters :class:`VAEModule` reads (also hashed into the resume fingerprint)."""
+        return dict(
+            seed=self.seed,
+            epochs=self.epochs,
+            lr=self.lr,
+            beta=self.beta,
+            kl_schedule=self.kl_schedule,
+            warmup_epochs=self.warmup_epochs,
+            weight_decay=self.weight_decay,
+            recon=self.recon,
+            huber_delta=self.huber_delta,
+            patience=self.patience,
+            min_delta=self.min_delta,
+            eval_batch_size=max(self.batch_size, 256),
+        )
+
+
 def train(
     model: TimeSeriesVAE,
     train_data: SnipData | np.ndarray | tuple[np.ndarray, np.ndarray | None],
     val_data: SnipData | np.ndarray | tuple[np.ndarray, np.ndarray | None] | None = None,
+    settings: TrainSettings | None = None,
     *,
-    epochs: int = 100,
-    lr: float = 1e-3,
-    batch_size: int = 64,
-    kl_schedule: str = "linear",
-    beta: float = 1.0,
-    warmup_epochs: int = 10,
-    weight_decay: float = 0.0,
-    recon: str = "mse",
-    huber_delta: float = 1.0,
-    grad_clip: float = 0.0,
-    patience: int = 10,
-    min_delta: float = 0.0,
-    seed: int = 0,
     ckpt_dir: str | os.PathLike | None = None,
     live_dir: str | os.PathLike | None = None,
     accelerator: str = "auto",
@@ -324,16 +365,12 @@ def train(
     Args:
         val_data: validation snips; early stopping and the best epoch use their negative ELBO at the
             final ``beta`` (the training loss when None).
-        epochs, lr, batch_size, weight_decay: AdamW training; ``grad_clip`` > 0 clips the gradient norm.
-        kl_schedule, beta, warmup_epochs: KL weight ``constant`` / ``linear`` / ``step`` up to ``beta``
-            over ``warmup_epochs`` epochs (per batch within an epoch).
-        recon, huber_delta: masked ``mse`` or ``huber`` reconstruction.
-        patience, min_delta: stop after ``patience`` epochs after the warm-up without an improvement
-            of more than ``min_delta``.
-        seed: everything random (initial weights are the caller's; batches and sampling here).
+        settings: epochs, AdamW, KL schedule, reconstruction loss, early stopping and seed
+            (:class:`TrainSettings`; ``None``: its defaults).
         ckpt_dir: folder for the resume checkpoint (a rerun after a kill continues from the last
             finished epoch, with the same result); None: a temporary folder.
         live_dir: DVCLive folder for the curves (``train/elbo``, ``val/kl``, ``train/kl_dim/00``, ...).
+        accelerator: Lightning's accelerator (``auto``, ``cpu``, ``gpu``).
 
     Returns:
         :class:`TrainResult`; ``model`` holds the best epoch's weights (on the CPU, eval mode).
@@ -343,44 +380,17 @@ def train(
     """
     import tempfile
 
-    if kl_schedule not in KL_SCHEDULES:
-        raise InputError(f"kl_schedule must be one of {', '.join(KL_SCHEDULES)} (got {kl_schedule!r})")
-    if recon not in ("mse", "huber"):
-        raise InputError(f"recon must be 'mse' or 'huber' (got {recon!r})")
+    st = settings or TrainSettings()
+    st.check()
     tr_data = as_snips(train_data)
     va_data = as_snips(val_data) if val_data is not None else None
-    cfg = model.cfg
-    for name, d in (("train", tr_data), ("val", va_data)):
-        if d is not None and d.x.shape[1:] != (cfg.seq_len, cfg.channels):
-            raise InputError(
-                f"{name} snips are {d.x.shape[1:]} (T, C); the model expects ({cfg.seq_len}, {cfg.channels})"
-            )
-    if len(tr_data) == 0:
-        raise InputError("no training snips")
-    hp = dict(
-        seed=seed,
-        epochs=epochs,
-        lr=lr,
-        beta=beta,
-        kl_schedule=kl_schedule,
-        warmup_epochs=warmup_epochs,
-        weight_decay=weight_decay,
-        recon=recon,
-        huber_delta=huber_delta,
-        patience=patience,
-        min_delta=min_delta,
-        eval_batch_size=max(batch_size, 256),
-    )
-    n_batches = max(1, math.ceil(len(tr_data) / batch_size))
+    _check_shapes(model, tr_data, va_data)
+    hp = st.module_hp()
+    n_batches = max(1, math.ceil(len(tr_data) / st.batch_size))
     loader = torch.utils.data.DataLoader(
-        _Snips(tr_data), batch_size=batch_size, sampler=EpochSampler(len(tr_data), seed)
+        _Snips(tr_data), batch_size=st.batch_size, sampler=EpochSampler(len(tr_data), st.seed)
     )
     module = VAEModule(model, va_data, n_batches, **hp)
-    h = hashlib.sha256()
-    for arr in (tr_data.x, tr_data.mask, *((va_data.x, va_data.mask) if va_data is not None else ())):
-        h.update(np.ascontiguousarray(arr).tobytes())
-    h.update(repr(sorted(hp.items())).encode() + repr((epochs, batch_size, grad_clip, cfg.to_dict())).encode())
-    h.update(b"".join(v.detach().cpu().numpy().tobytes() for v in model.state_dict().values()))
     tmp = None
     if ckpt_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="ethoflow-vae-")
@@ -389,13 +399,11 @@ def train(
         track = fit(
             module,
             loader,
-            epochs=epochs,
+            epochs=st.epochs,
             ckpt_dir=ckpt_dir,
-            fingerprint=h.hexdigest()[:16],
-            early_stopping_patience=None,
+            fingerprint=_fingerprint(model, tr_data, va_data, st, hp),
+            loop=LoopSettings(accelerator=accelerator, gradient_clip_val=st.grad_clip or None),
             live_dir=live_dir,
-            accelerator=accelerator,
-            gradient_clip_val=grad_clip or None,
         )
     finally:
         if tmp is not None:
@@ -410,3 +418,30 @@ def train(
         stopped_early=track["stopped_early"],
         resumed=track["resumed"],
     )
+
+
+def _check_shapes(model: TimeSeriesVAE, tr_data: SnipData, va_data: SnipData | None) -> None:
+    """Raises InputError: snips whose (T, C) differ from the model's, or no training snips."""
+    cfg = model.cfg
+    for name, d in (("train", tr_data), ("val", va_data)):
+        if d is not None and d.x.shape[1:] != (cfg.seq_len, cfg.channels):
+            raise InputError(
+                f"{name} snips are {d.x.shape[1:]} (T, C); the model expects ({cfg.seq_len}, {cfg.channels})"
+            )
+    if len(tr_data) == 0:
+        raise InputError("no training snips")
+
+
+def _fingerprint(
+    model: TimeSeriesVAE, tr_data: SnipData, va_data: SnipData | None, st: TrainSettings, hp: dict[str, Any]
+) -> str:
+    """16 hex digits over the snips, the hyperparameters, the architecture and the initial weights: a
+    resume checkpoint is used only by the run that wrote it."""
+    h = hashlib.sha256()
+    for arr in (tr_data.x, tr_data.mask, *((va_data.x, va_data.mask) if va_data is not None else ())):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(
+        repr(sorted(hp.items())).encode() + repr((st.epochs, st.batch_size, st.grad_clip, model.cfg.to_dict())).encode()
+    )
+    h.update(b"".join(v.detach().cpu().numpy().tobytes() for v in model.state_dict().values()))
+    return h.hexdigest()[:16]

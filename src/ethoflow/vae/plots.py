@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -108,24 +109,33 @@ def plot_reconstructions(
     return save_figure(fig, out)
 
 
+@dataclass(frozen=True)
+class TraversalGrid:
+    """What :func:`plot_latent_traversal` draws: ``steps`` values of each dimension over
+    ``[-span_sd, span_sd]`` standard deviations, at most ``max_dims`` panels, decoded channel ``channel``."""
+
+    steps: int = 7
+    span_sd: float = 2.0
+    max_dims: int = 8
+    channel: int = 0
+
+
 def plot_latent_traversal(
     model,
     x: np.ndarray,
     mask: np.ndarray,
     out: str | os.PathLike,
     channels: list[str] | None = None,
-    steps: int = 7,
-    span_sd: float = 2.0,
-    max_dims: int = 8,
-    channel: int = 0,
+    grid: TraversalGrid | None = None,
 ) -> Path:
     """Latent traversal: what each latent dimension encodes (Higgins et al. 2017's figure).
 
     The snips ``x`` (N, T, C) with ``mask`` are encoded (z = mu); starting from the mean of their
-    latents, each dimension d in turn is set to ``mean_d + s * sd_d`` for ``steps`` values of s in
-    ``[-span_sd, span_sd]`` and decoded. One panel per dimension (at most ``max_dims``), the decoded
-    channel ``channel`` over the snip's minutes, one line per step (colour from low to high), titled
-    with the dimension's spread; a dimension that does not change the output is inactive.
+    latents, each dimension d in turn is set to ``mean_d + s * sd_d`` for ``grid.steps`` values of s in
+    ``[-grid.span_sd, grid.span_sd]`` and decoded. One panel per dimension (at most ``grid.max_dims``),
+    the decoded channel ``grid.channel`` over the snip's minutes, one line per step (colour from low to
+    high), titled with the dimension's spread; a dimension that does not change the output is inactive.
+    ``grid``: :class:`TraversalGrid` (``None``: 7 steps over +-2 sd, 8 dimensions, channel 0).
 
     Returns the PNG path (written atomically through ``save_figure``).
     """
@@ -133,6 +143,8 @@ def plot_latent_traversal(
     from matplotlib import cm
     from matplotlib.figure import Figure
 
+    g = grid or TraversalGrid()
+    steps, span_sd, max_dims, channel = g.steps, g.span_sd, g.max_dims, g.channel
     model.eval()
     with torch.no_grad():
         mu, _ = model.encode(torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(mask, bool)))

@@ -53,19 +53,18 @@ def run_vae_train(
     Raises:
         InputError: see :func:`ethoflow.vae.training.train_vae`. DispatchError: the job failed.
     """
-    from ethoflow.vae.training import headline_metrics, train_vae
+    from ethoflow.vae.training import FigurePaths, headline_metrics, train_vae
 
     result = dispatch.run(
         train_vae,
-        str(df02),
-        str(store),
-        cfg.model_dump(),
-        str(model_dir),
-        str(live_dir),
-        str(summary),
-        str(state_dir("checkpoints", "vae_train")),
-        figure_path=str(figure),
-        traversal_path=str(traversal) if traversal else None,
+        df02_path=str(df02),
+        store_path=str(store),
+        params=cfg.model_dump(),
+        model_dir=str(model_dir),
+        live_dir=str(live_dir),
+        metrics_path=str(summary),
+        checkpoint_root=str(state_dir("checkpoints", "vae_train")),
+        figures=FigurePaths(str(figure), str(traversal) if traversal else None),
         stage="vae_train",
         params_path=params_path,
     )
@@ -97,10 +96,10 @@ def run_vae_embed(
 
     files = dispatch.run(
         embed_experiments,
-        str(model),
-        str(df02),
-        str(store),
-        str(latents),
+        checkpoint=str(model),
+        df02_path=str(df02),
+        store_path=str(store),
+        out_dir=str(latents),
         batch_size=cfg.embed.batch_size,
         model_params=cfg.model.model_dump(),  # warns when the model file's architecture differs
         stage="vae_embed",

@@ -18,8 +18,9 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,9 @@ from ethoflow.hbehave.store import normalise, read_store_attrs
 from ethoflow.vae.model import TimeSeriesVAE, VAEConfig, count_parameters
 from ethoflow.vae.params import VAEParams
 from ethoflow.vae.snips import load_snip_arrays, read_df02
+
+if TYPE_CHECKING:  # fitting imports Lightning: vae_embed, which imports this module, does not need it
+    from ethoflow.vae.fitting import TrainResult, TrainSettings
 
 log = get_logger(__name__)
 
@@ -161,6 +165,20 @@ def cage_nmse(x: np.ndarray, x_hat: np.ndarray, mask: np.ndarray, cages: np.ndar
     return float(np.mean(vals)) if vals else None
 
 
+@dataclass(frozen=True)
+class FigurePaths:
+    """The figures :func:`train_vae` draws with the best weights (``None``: that figure is not drawn).
+
+    Attributes:
+        reconstruction: PNG of input vs reconstruction for four validation snips (training snips when
+            there is no validation cage).
+        traversal: the latent-traversal PNG (:func:`ethoflow.vae.plots.plot_latent_traversal`).
+    """
+
+    reconstruction: str | None = None
+    traversal: str | None = None
+
+
 def train_vae(
     df02_path: str,
     store_path: str,
@@ -169,8 +187,7 @@ def train_vae(
     live_dir: str,
     metrics_path: str,
     checkpoint_root: str,
-    figure_path: str | None = None,
-    traversal_path: str | None = None,
+    figures: FigurePaths | None = None,
 ) -> dict[str, Any]:
     """Train the VAE on df02's snips of the activity store; write ``model_dir/model.pt``, DVCLive curves
     and the summary ``metrics_path``. One caller of the library API :func:`ethoflow.vae.fitting.train`.
@@ -186,9 +203,8 @@ def train_vae(
         metrics_path: summary JSON (best epoch, its validation losses, parameter count).
         checkpoint_root: where per-run resumable checkpoints live (outside DVC's outs); a killed run
             resumes from ``<checkpoint_root>/<model_name>-<key>/last.ckpt``.
-        figure_path: when set, a PNG of input vs reconstruction for four validation snips (training
-            snips when there is no validation cage), with the best weights.
-        traversal_path: when set, the latent-traversal PNG (:func:`ethoflow.vae.plots.plot_latent_traversal`).
+        figures: the reconstruction and latent-traversal PNGs drawn with the best weights
+            (:class:`FigurePaths`; ``None``: none).
 
     Returns:
         the summary written to ``metrics_path``.
@@ -204,35 +220,55 @@ def train_vae(
         import torch
 
         torch.set_num_threads(p.train.num_threads)
-    df = read_df02(df02_path)
-    if p.train.only_flagged:
-        df = df[df["use_snip_flag"].astype(bool)].reset_index(drop=True)
-    if df.empty:
-        raise InputError(f"{df02_path}: no snip has use_snip_flag (loosen vae.snips QC thresholds)")
-    channels = list(read_store_attrs(store_path).get("channels", []))
-    x_raw, mask = load_snip_arrays(store_path, df, p.snips.snip_len, channels or None)
-    tr, va = split_by_cage(df, p.train.val_fraction, p.seed)
-    if len(va) == 0:
-        log.warning("vae_train: no validation cage (one cage or val_fraction=0): early stopping on training loss")
-    stats = fit_normaliser(x_raw[tr], mask[tr])
-    x = apply_normaliser(x_raw, mask, stats)
-    cfg = config_from_params(p, p.snips.snip_len, x.shape[-1])
+    d = _training_snips(df02_path, store_path, p)
+    cfg = config_from_params(p, p.snips.snip_len, d.x.shape[-1])
     model = TimeSeriesVAE(cfg)
     n_params = count_parameters(model)
     log.info(
         "vae_train: %d train snips (%d cages), %d val snips, %s encoder, %d parameters",
-        len(tr),
-        df.iloc[tr]["cage_id"].nunique(),
-        len(va),
+        len(d.tr),
+        d.df.iloc[d.tr]["cage_id"].nunique(),
+        len(d.va),
         cfg.encoder,
         n_params,
     )
-    t = p.train
     ckpt_dir = Path(checkpoint_root) / f"{p.model_name}-{run_key(df02_path, p)}"
     result = train(
         model,
-        SnipData(x[tr], mask[tr]),
-        SnipData(x[va], mask[va]) if len(va) else None,
+        SnipData(d.x[d.tr], d.mask[d.tr]),
+        SnipData(d.x[d.va], d.mask[d.va]) if len(d.va) else None,
+        train_settings(p),
+        ckpt_dir=ckpt_dir,
+        live_dir=live_dir,
+    )
+    shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the resume checkpoint is no longer needed
+    best = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    out = Path(model_dir) / "model.pt"
+    save_torch(
+        out,
+        {
+            "format": CHECKPOINT_FORMAT,
+            "config": cfg.to_dict(),
+            "state_dict": best,
+            "normaliser": d.stats,
+            "channels": d.channels,
+            "snip_len": p.snips.snip_len,
+            "model_name": p.model_name,
+            "best_epoch": result.best_epoch,
+        },
+    )
+    summary = _train_summary(model, d, result, p.model_name, n_params)
+    write_json(metrics_path, summary)
+    _draw_figures(model, d, figures or FigurePaths())
+    return summary
+
+
+def train_settings(p: VAEParams) -> TrainSettings:
+    """The ``vae.train`` params and ``vae.seed`` as :class:`~ethoflow.vae.fitting.TrainSettings`."""
+    from ethoflow.vae.fitting import TrainSettings  # Lightning loads on use (see the imports above)
+
+    t = p.train
+    return TrainSettings(
         epochs=t.epochs,
         lr=t.lr,
         batch_size=t.batch_size,
@@ -246,29 +282,54 @@ def train_vae(
         patience=t.patience,
         min_delta=t.min_delta,
         seed=p.seed,
-        ckpt_dir=ckpt_dir,
-        live_dir=live_dir,
     )
-    shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the resume checkpoint is no longer needed
-    best = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    out = Path(model_dir) / "model.pt"
-    save_torch(
-        out,
-        {
-            "format": CHECKPOINT_FORMAT,
-            "config": cfg.to_dict(),
-            "state_dict": best,
-            "normaliser": stats,
-            "channels": channels,
-            "snip_len": p.snips.snip_len,
-            "model_name": p.model_name,
-            "best_epoch": result.best_epoch,
-        },
-    )
+
+
+@dataclass
+class _TrainingSnips:
+    """df02's training snips, normalised: ``x``/``mask`` (N, T, C), the train/val row indices (split by
+    cage), the normaliser ``stats`` and the store's ``channels``."""
+
+    df: pd.DataFrame
+    channels: list[str]
+    x: np.ndarray
+    mask: np.ndarray
+    tr: np.ndarray
+    va: np.ndarray
+    stats: dict[str, Any]
+
+
+def _training_snips(df02_path: str, store_path: str, p: VAEParams) -> _TrainingSnips:
+    """Read df02's (flagged) snips from the store, split them by cage and normalise with the training
+    snips' statistics.
+
+    Raises:
+        InputError: no snip has ``use_snip_flag``; df02 and the store do not match.
+    """
+    df = read_df02(df02_path)
+    if p.train.only_flagged:
+        df = df[df["use_snip_flag"].astype(bool)].reset_index(drop=True)
+    if df.empty:
+        raise InputError(f"{df02_path}: no snip has use_snip_flag (loosen vae.snips QC thresholds)")
+    channels = list(read_store_attrs(store_path).get("channels", []))
+    x_raw, mask = load_snip_arrays(store_path, df, p.snips.snip_len, channels or None)
+    tr, va = split_by_cage(df, p.train.val_fraction, p.seed)
+    if len(va) == 0:
+        log.warning("vae_train: no validation cage (one cage or val_fraction=0): early stopping on training loss")
+    stats = fit_normaliser(x_raw[tr], mask[tr])
+    x = apply_normaliser(x_raw, mask, stats)
+    return _TrainingSnips(df, channels, x, mask, tr, va, stats)
+
+
+def _train_summary(
+    model: TimeSeriesVAE, d: _TrainingSnips, result: TrainResult, model_name: str, n_params: int
+) -> dict[str, Any]:
+    """The summary of a run: best epoch, its losses, active dims, per-cage reconstruction NMSE, collapse."""
+    tr, va, df, x, mask = d.tr, d.va, d.df, d.x, d.mask
     best_rec = result.history[result.best_epoch]
     ref = best_rec["val"] or best_rec["train"]
     summary = {
-        "model_name": p.model_name,
+        "model_name": model_name,
         "n_parameters": n_params,
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,
@@ -294,9 +355,14 @@ def train_vae(
     summary["posterior_collapse"] = collapse_warning(ref["kl_per_dim"]) is not None
     if summary["posterior_collapse"]:
         log.warning("vae_train: %s", collapse_warning(ref["kl_per_dim"]))
-    write_json(metrics_path, summary)
-    pool = va if len(va) else tr
-    if figure_path:
+    return summary
+
+
+def _draw_figures(model: TimeSeriesVAE, d: _TrainingSnips, figures: FigurePaths) -> None:
+    """The reconstruction and latent-traversal figures of the validation snips (training snips without)."""
+    x, mask, channels, df = d.x, d.mask, d.channels, d.df
+    pool = d.va if len(d.va) else d.tr
+    if figures.reconstruction:
         from ethoflow.vae.plots import plot_reconstructions
 
         pick = pool[np.linspace(0, len(pool) - 1, num=min(4, len(pool))).round().astype(int)]
@@ -308,14 +374,13 @@ def train_vae(
             mask[pick],
             x_hat.numpy(),
             df["snip_id"].iloc[pick].astype(str).tolist(),
-            figure_path,
+            figures.reconstruction,
             channels or None,
         )
-    if traversal_path:
+    if figures.traversal:
         from ethoflow.vae.plots import plot_latent_traversal
 
-        plot_latent_traversal(model, x[pool], mask[pool], traversal_path, channels or None)
-    return summary
+        plot_latent_traversal(model, x[pool], mask[pool], figures.traversal, channels or None)
 
 
 def load_vae(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[TimeSeriesVAE, dict[str, Any]]:

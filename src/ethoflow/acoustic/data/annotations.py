@@ -59,6 +59,8 @@ def _pair_audio(annot_path: Path, src: SourceParams, root: Path) -> Path:
 
 #: the numeric columns of a Raven selection table (crowsetta's RavenSchema needs the first four)
 RAVEN_NUMERIC = ("Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)")
+#: the columns of a Raven Pro selection table that ethoflow writes, in order (extra columns follow)
+RAVEN_COLUMNS = ("Selection", "View", "Channel", *RAVEN_NUMERIC, "Annotation")
 _COMMA_DECIMAL = re.compile(r"^\s*[-+]?\d*,\d+(?:[eE][-+]?\d+)?\s*$")
 
 

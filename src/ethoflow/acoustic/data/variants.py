@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ethoflow.acoustic.data.annotations import RAVEN_COLUMNS
 from ethoflow.acoustic.params import VariantParams
 from ethoflow.acoustic.records import VariantIndex
 from ethoflow.core import InputError, atomic_write_text, get_logger, write_record
@@ -326,17 +327,7 @@ def _subtract(gaps: list[tuple[float, float]], used: list[tuple[float, float]]) 
 def raven_selection_table(df: pd.DataFrame, extra: list[str] | None = None) -> str:
     """Raven Pro selection table text for segments (``start_s``, ``end_s``, ``label`` [+ ``extra`` columns])."""
     extra = extra or []
-    header = [
-        "Selection",
-        "View",
-        "Channel",
-        "Begin Time (s)",
-        "End Time (s)",
-        "Low Freq (Hz)",
-        "High Freq (Hz)",
-        "Annotation",
-        *extra,
-    ]
+    header = [*RAVEN_COLUMNS, *extra]
     lines = ["\t".join(header)]
     for k, r in enumerate(df.itertuples(index=False), 1):
         d = r._asdict()

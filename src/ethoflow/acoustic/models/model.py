@@ -12,6 +12,13 @@ from torch import nn
 BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
 
+def _shortcut(c_in: int, c_out: int, stride: int) -> nn.Module:
+    """A residual block's shortcut: identity, or a strided 1x1 conv-BN projection when the shape changes."""
+    if stride != 1 or c_in != c_out:
+        return nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+    return nn.Identity()
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers with an identity (or 1x1 projection) shortcut."""
 
@@ -21,11 +28,7 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
-        self.short = (
-            nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-            if stride != 1 or c_in != c_out
-            else nn.Identity()
-        )
+        self.short = _shortcut(c_in, c_out, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = torch.relu(self.bn1(self.conv1(x)))
@@ -49,11 +52,7 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_mid)
         self.conv3 = nn.Conv2d(c_mid, c_out, 1, 1, 0, bias=False)
         self.bn3 = nn.BatchNorm2d(c_out)
-        self.short = (
-            nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-            if stride != 1 or c_in != c_out
-            else nn.Identity()
-        )
+        self.short = _shortcut(c_in, c_out, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = torch.relu(self.bn1(self.conv1(x)))

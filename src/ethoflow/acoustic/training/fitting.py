@@ -48,7 +48,7 @@ def fit_variant(
     Raises:
         InputError: a corrupt resume checkpoint.
     """
-    from ethoflow.core.training import fit
+    from ethoflow.core.training import LoopSettings, fit
 
     return fit(
         module,
@@ -56,7 +56,7 @@ def fit_variant(
         epochs=training.epochs,
         ckpt_dir=ckpt_dir,
         fingerprint=fingerprint,
-        early_stopping_patience=training.early_stopping_patience_epochs,
+        loop=LoopSettings(early_stopping_patience=training.early_stopping_patience_epochs),
         live_dir=live_dir,
     )
 
