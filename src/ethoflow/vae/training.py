@@ -27,12 +27,14 @@ import pandas as pd
 import torch
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import load_torch, save_torch, sha256_file, to_plain, write_json
+from ethoflow.core.io import load_torch, save_torch, sha256_file, to_plain
 from ethoflow.core.logging import get_logger
+from ethoflow.core.records import write_record
 from ethoflow.core.seed import seed_everything
 from ethoflow.hbehave.store import normalise, read_store_attrs
 from ethoflow.vae.model import TimeSeriesVAE, VAEConfig, count_parameters
 from ethoflow.vae.params import VAEParams
+from ethoflow.vae.records import TrainSummary
 from ethoflow.vae.snips import load_snip_arrays, read_df02
 
 if TYPE_CHECKING:  # fitting imports Lightning: vae_embed, which imports this module, does not need it
@@ -258,7 +260,7 @@ def train_vae(
         },
     )
     summary = _train_summary(model, d, result, p.model_name, n_params)
-    write_json(metrics_path, summary)
+    write_record(metrics_path, TrainSummary(**summary))
     _draw_figures(model, d, figures or FigurePaths())
     return summary
 
