@@ -89,7 +89,6 @@ def run_acoustic_train(
     variant_dir: PathLike,
     corpus_index: PathLike,
     out: PathLike,
-    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
     """``acoustic_train@<variant>``: the variant's model (``acoustic.train.arch``, or the variant's ``arch``)
@@ -117,7 +116,6 @@ def run_acoustic_train(
             ckpt_dir=ckpt,
             live_dir=live,
             stage=f"acoustic_train@{variant}",
-            compute=compute,
             params_path=params_path,
         )
     from ethoflow.acoustic.training.train import train_model
@@ -131,7 +129,6 @@ def run_acoustic_train(
         ckpt_dir=ckpt,
         live_dir=live,
         stage=f"acoustic_train@{variant}",
-        compute=compute,
         params_path=params_path,
     )
 
@@ -144,7 +141,6 @@ def run_acoustic_predict(
     model: PathLike,
     variant_index: PathLike,
     out: PathLike,
-    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
     """``acoustic_predict@<variant>-<setting>``: per-window call probabilities -> ``out/predictions.parquet``."""
@@ -163,7 +159,6 @@ def run_acoustic_predict(
         features=cfg.variant_features(variant, params_path).model_dump(),  # warns if the model file differs
         chunk_s=cfg.predict.chunk_s,
         stage=f"acoustic_predict@{name}",
-        compute=compute,
         params_path=params_path,
     )
 
@@ -177,7 +172,6 @@ def run_acoustic_evaluate(
     corpus_index: PathLike,
     variant_index: PathLike,
     out: PathLike,
-    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> None:
     """``acoustic_evaluate@<variant>-<setting>``: window probabilities -> detections -> IoU matching.
@@ -198,7 +192,6 @@ def run_acoustic_evaluate(
         corpus_index=str(corpus_index),
         out=str(out),
         stage=f"acoustic_evaluate@{name}",
-        compute=compute,
         params_path=params_path,
     )
 
@@ -209,7 +202,6 @@ def run_acoustic_rf_train(
     variant: str,
     setting: str,
     paths: RFTrainPaths,
-    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> None:
     """``acoustic_rf_train@<variant>-<setting>``: librosa features of every detection (``paths.detections``)
@@ -229,7 +221,6 @@ def run_acoustic_rf_train(
         features_out=str(paths.features_out),
         model_out=str(paths.model_out),
         stage=f"acoustic_rf_train@{name}",
-        compute=compute,
         params_path=params_path,
     )
 
@@ -240,7 +231,6 @@ def run_acoustic_rf_filter(
     variant: str,
     setting: str,
     paths: RFFilterPaths,
-    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> None:
     """``acoustic_rf_filter@<variant>-<setting>``: keep the detections the forest (``paths.model``, an
@@ -258,7 +248,6 @@ def run_acoustic_rf_filter(
         setting=setting,
         iou=cfg.evaluate.iou,
         stage=f"acoustic_rf_filter@{name}",
-        compute=compute,
         params_path=params_path,
     )
 
@@ -267,7 +256,6 @@ def run_acoustic_report(
     cfg: AcousticParams,
     *,
     paths: ReportPaths,
-    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
     """``acoustic_report``: headline metrics (``paths.metrics``) and the tables, figures and plot data
@@ -285,7 +273,6 @@ def run_acoustic_report(
         detect_sets=sorted(cfg.detect.sets) if paths.detect_dir is not None else (),
         external={k: e.variant for k, e in cfg.external.items()},
         stage="acoustic_report",
-        compute=compute,
         params_path=params_path,
     )
 
@@ -299,7 +286,6 @@ def run_acoustic_external(
     predictions: PathLike,
     corpus_index: PathLike,
     out: PathLike,
-    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> None:
     """``acoustic_external@<name>-<setting>``: an existing ANIMAL-SPOT model file (``acoustic.external.<name>``)
@@ -325,7 +311,6 @@ def run_acoustic_external(
         corpus_index=str(corpus_index),
         out_dir=str(out),
         stage=f"acoustic_external@{name}-{setting}",
-        compute=compute,
         params_path=params_path,
     )
 
@@ -336,7 +321,6 @@ def run_acoustic_detect(
     name: str,
     out: PathLike,
     evaluations: PathLike | None = None,
-    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
     """``acoustic_detect@<name>``: the detection set ``acoustic.detect.sets.<name>`` on its unannotated
@@ -359,7 +343,6 @@ def run_acoustic_detect(
         out=str(out),
         evaluations=str(evaluations) if evaluations is not None else None,
         stage=f"acoustic_detect@{name}",
-        compute=compute,
         params_path=params_path,
     )
 
@@ -372,7 +355,6 @@ def run_acoustic_lc(
     variant_dir: PathLike,
     corpus_index: PathLike,
     out: PathLike,
-    compute: dispatch.ComputeParams | None = None,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
     """``acoustic_lc@<duration>-<seed>``: one learning-curve point (train on ``duration`` s of the variant's
@@ -392,7 +374,6 @@ def run_acoustic_lc(
         corpus_index=str(corpus_index),
         out=str(out),
         stage=f"acoustic_lc@{duration}-{seed}",
-        compute=compute,
         params_path=params_path,
     )
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ethoflow import dispatch
 from ethoflow.core import state_dir, write_json, write_live_curves, write_metrics
+from ethoflow.core.params import DEFAULT_PARAMS
 from ethoflow.vae.params import VAEParams
 
 __all__ = ["run_vae_embed", "run_vae_snips", "run_vae_train"]
@@ -20,7 +21,9 @@ __all__ = ["run_vae_embed", "run_vae_snips", "run_vae_train"]
 PathLike = str | os.PathLike
 
 
-def run_vae_snips(cfg: VAEParams, store: PathLike, out: PathLike, csv: PathLike, summary: PathLike) -> dict[str, Any]:
+def run_vae_snips(
+    cfg: VAEParams, *, store: PathLike, out: PathLike, csv: PathLike, summary: PathLike
+) -> dict[str, Any]:
     """``vae_snips``: cut the activity ``store`` into snips; df02 as Parquet (``out``) and CSV (``csv``),
     snip counts as ``summary`` JSON."""
     from ethoflow.vae.snips import build_df02, snips_summary, write_df02
@@ -34,6 +37,7 @@ def run_vae_snips(cfg: VAEParams, store: PathLike, out: PathLike, csv: PathLike,
 
 def run_vae_train(
     cfg: VAEParams,
+    *,
     df02: PathLike,
     store: PathLike,
     model_dir: PathLike,
@@ -43,7 +47,7 @@ def run_vae_train(
     figure: PathLike,
     curves: PathLike | None = None,
     traversal: PathLike | None = None,
-    params_path: str = "params.yaml",
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict[str, Any]:
     """``vae_train``: the time-series VAE on df02's snips -> ``model_dir/model.pt``, DVCLive ``live_dir``,
     training ``summary`` JSON, headline ``metrics``, the reconstruction ``figure``, the latent ``traversal``
@@ -77,12 +81,13 @@ def run_vae_train(
 
 def run_vae_embed(
     cfg: VAEParams,
+    *,
     model: PathLike,
     df02: PathLike,
     store: PathLike,
     latents: PathLike,
     plot: PathLike,
-    params_path: str = "params.yaml",
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> list[Path]:
     """``vae_embed``: latent means of every df02 snip -> ``latents/morph_latents_{experiment}.csv`` (the
     model's folder of the latent store), dispatched; the PCA scatter of the latents as ``plot``.
