@@ -14,14 +14,15 @@ A stage script looks like::
 The one library call is the stage function ``ethoflow.<pkg>.stages.run_<stage>``; every one has the same
 signature::
 
-    run_<stage>(cfg, *, <item names>, <paths>, compute=None, params_path=DEFAULT_PARAMS)
+    run_<stage>(cfg, *, <item names>, <paths>, params_path=DEFAULT_PARAMS)
 
 ``cfg`` (the params section, a pydantic model) is the only positional argument. After it, by keyword
 only: the item names of a ``foreach`` stage (``variant``, ``setting``, ``name``), the input and output
 paths (one by one, or one frozen paths record when a stage has many, e.g.
-:class:`ethoflow.acoustic.records.ReportPaths`), ``compute`` (the ``compute`` params; ``None`` reads
-them from ``params_path``, as :func:`ethoflow.dispatch.run` does; only stages that dispatch) and
-``params_path`` (the params file, named in errors; left out by a stage that reads nothing else from it).
+:class:`ethoflow.acoustic.records.ReportPaths`), then ``params_path`` (the params file: named in errors,
+and where :func:`ethoflow.dispatch.run` reads the ``compute`` section; left out by a stage that reads
+nothing else from it). The moseq stages that dispatch also take an optional ``compute`` (the
+``compute`` params, ``None``: read from ``params_path``) just before ``params_path``.
 
 :func:`run_stage` sets up logging, turns an :class:`~ethoflow.core.errors.EthoflowError` into one
 clear error line and exit status 1 (no traceback), and Ctrl-C into exit status 130. An ``OSError`` that
