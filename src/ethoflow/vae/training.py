@@ -86,9 +86,9 @@ def split_by_cage(df: pd.DataFrame, val_fraction: float, seed: int) -> tuple[np.
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
-def config_from_params(p: VAEParams, seq_len: int, channels: int) -> VAEConfig:
+def config_from_params(params: VAEParams, seq_len: int, channels: int) -> VAEConfig:
     """The :class:`VAEConfig` for ``vae.model`` params and the data's shape."""
-    m = p.model
+    m = params.model
     return VAEConfig(
         seq_len=seq_len,
         channels=channels,
@@ -265,11 +265,11 @@ def train_vae(
     return summary
 
 
-def train_settings(p: VAEParams) -> TrainSettings:
+def train_settings(params: VAEParams) -> TrainSettings:
     """The ``vae.train`` params and ``vae.seed`` as :class:`~ethoflow.vae.fitting.TrainSettings`."""
     from ethoflow.vae.fitting import TrainSettings  # Lightning loads on use (see the imports above)
 
-    t = p.train
+    t = params.train
     return TrainSettings(
         epochs=t.epochs,
         lr=t.lr,
@@ -283,7 +283,7 @@ def train_settings(p: VAEParams) -> TrainSettings:
         grad_clip=t.grad_clip,
         patience=t.patience,
         min_delta=t.min_delta,
-        seed=p.seed,
+        seed=params.seed,
     )
 
 
