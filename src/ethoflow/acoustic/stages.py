@@ -197,12 +197,7 @@ def run_acoustic_evaluate(
 
 
 def run_acoustic_rf_train(
-    cfg: AcousticParams,
-    *,
-    variant: str,
-    setting: str,
-    paths: RFTrainPaths,
-    params_path: PathLike = DEFAULT_PARAMS,
+    cfg: AcousticParams, *, variant: str, setting: str, paths: RFTrainPaths, params_path: PathLike = DEFAULT_PARAMS
 ) -> None:
     """``acoustic_rf_train@<variant>-<setting>``: librosa features of every detection (``paths.detections``)
     into ``paths.features_out/features.parquet`` and the random forest on the validation tapes' detections,
@@ -226,12 +221,7 @@ def run_acoustic_rf_train(
 
 
 def run_acoustic_rf_filter(
-    cfg: AcousticParams,
-    *,
-    variant: str,
-    setting: str,
-    paths: RFFilterPaths,
-    params_path: PathLike = DEFAULT_PARAMS,
+    cfg: AcousticParams, *, variant: str, setting: str, paths: RFFilterPaths, params_path: PathLike = DEFAULT_PARAMS
 ) -> None:
     """``acoustic_rf_filter@<variant>-<setting>``: keep the detections the forest (``paths.model``, an
     ``rf.pkl``) accepts; the ``rf`` layer into ``paths.out`` as ``acoustic_evaluate`` writes the ``cnn`` layer,
@@ -252,12 +242,7 @@ def run_acoustic_rf_filter(
     )
 
 
-def run_acoustic_report(
-    cfg: AcousticParams,
-    *,
-    paths: ReportPaths,
-    params_path: PathLike = DEFAULT_PARAMS,
-) -> dict:
+def run_acoustic_report(cfg: AcousticParams, *, paths: ReportPaths, params_path: PathLike = DEFAULT_PARAMS) -> dict:
     """``acoustic_report``: headline metrics (``paths.metrics``) and the tables, figures and plot data
     (``paths.reports``) of every variant x setting x layer, the external models (``acoustic.external``) and
     the detection sets' metrics (``<paths.detect_dir>/<set>/metrics.json``); see
