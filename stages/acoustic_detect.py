@@ -15,7 +15,7 @@ def main(argv=None):
         out="output folder of the set (a DVC persist out)",
     )
     cfg = load_section("acoustic", AcousticParams, args.params)
-    run_acoustic_detect(cfg, args.name, out=args.out, evaluations=args.evaluations, params_path=args.params)
+    run_acoustic_detect(cfg, name=args.name, out=args.out, evaluations=args.evaluations, params_path=args.params)
 
 
 if __name__ == "__main__":

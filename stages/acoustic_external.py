@@ -20,8 +20,8 @@ def main(argv=None):
     cfg = load_section("acoustic", AcousticParams, args.params)
     run_acoustic_external(
         cfg,
-        args.name,
-        args.setting,
+        name=args.name,
+        setting=args.setting,
         variants_dir=args.variants_dir,
         predictions=args.predictions,
         corpus_index=args.corpus_index,

@@ -1,6 +1,7 @@
 """build06: df02 + the vae_embed latent store -> df03 Parquet/CSV, sidecar and coverage (all or nothing)."""
 
 from ethoflow.build06.params import Build06Params
+from ethoflow.build06.records import Build06Paths
 from ethoflow.build06.stages import run_build06
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_args
@@ -22,14 +23,16 @@ def main(argv=None):
     cfg = load_section("build06", Build06Params, args.params)
     run_build06(
         cfg,
-        df02=args.df02,
-        latents=args.latents,
         model_name=args.model_name,
-        out=args.out,
-        csv=args.csv,
-        sidecar=args.sidecar,
-        coverage=args.coverage,
-        metrics=args.metrics,
+        paths=Build06Paths(
+            df02=args.df02,
+            latents=args.latents,
+            out=args.out,
+            csv=args.csv,
+            sidecar=args.sidecar,
+            coverage=args.coverage,
+            metrics=args.metrics,
+        ),
         params_path=args.params,
     )
 

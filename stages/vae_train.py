@@ -3,6 +3,7 @@
 from ethoflow.core import load_section
 from ethoflow.core.stage import run_stage, stage_args
 from ethoflow.vae.params import VAEParams
+from ethoflow.vae.records import TrainPaths
 from ethoflow.vae.stages import run_vae_train
 
 
@@ -23,15 +24,17 @@ def main(argv=None):
     cfg = load_section("vae", VAEParams, args.params)
     run_vae_train(
         cfg,
-        df02=args.df02,
-        store=args.store,
-        model_dir=args.model_dir,
-        live_dir=args.live_dir,
-        summary=args.summary,
-        metrics=args.metrics,
-        figure=args.figure,
-        curves=args.curves,
-        traversal=args.traversal,
+        paths=TrainPaths(
+            df02=args.df02,
+            store=args.store,
+            model_dir=args.model_dir,
+            live_dir=args.live_dir,
+            summary=args.summary,
+            metrics=args.metrics,
+            figure=args.figure,
+            curves=args.curves,
+            traversal=args.traversal,
+        ),
         params_path=args.params,
     )
 

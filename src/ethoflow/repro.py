@@ -158,13 +158,13 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
-def tail(path: Path, n: int = 30) -> str:
-    """The last ``n`` lines of ``path`` (or a note when it cannot be read)."""
+def tail(path: Path, n_lines: int = 30) -> str:
+    """The last ``n_lines`` lines of ``path`` (or a note when it cannot be read)."""
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError:
         return "(no log)"
-    return "\n".join(lines[-n:])
+    return "\n".join(lines[-n_lines:])
 
 
 @dataclass

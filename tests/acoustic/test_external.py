@@ -9,7 +9,7 @@ from ethoflow.acoustic.data.variants import build_variant
 from ethoflow.acoustic.external import evaluate_external
 from ethoflow.acoustic.params import AcousticParams, VariantParams
 from ethoflow.acoustic.records import read_variant_index
-from ethoflow.core import read_json, write_json
+from ethoflow.core import read_json, write_json, write_record
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def as_model(shared_data):
 def test_animal_spot_model_is_predicted_and_evaluated_like_a_variant(demo_index, as_model, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _, vindex = build_variant(demo_index, VariantParams(split="tape_exclusive"), 0.4)
-    write_json("data/interim/acoustic/variants/v1/variant_index.json", vindex)
+    write_record("data/interim/acoustic/variants/v1/variant_index.json", vindex)
     write_json("corpus_index.json", demo_index)
     cfg = AcousticParams(
         external={"lab_model": {"file": str(as_model), "variant": "v1"}},
@@ -33,7 +33,7 @@ def test_animal_spot_model_is_predicted_and_evaluated_like_a_variant(demo_index,
     evaluate_external(cfg, "lab_model", "default", vi, "pred.parquet", "corpus_index.json", "det")
     pred = pd.read_parquet("pred.parquet")
     assert list(pred.columns) == ["tape", "recording", "start_s", "end_s", "prob", "logit", "label"]
-    assert set(pred.recording) == {r["recording"] for r in vindex["recordings"]}
+    assert set(pred.recording) == set(vindex.recording_names())
     m = read_json("det/metrics.json")
     assert m["variant"] == "lab_model" and m["layer"] == "cnn" and "hungarian" in m["groups"]["all"]
     assert (tmp_path / "det" / "pr_curve.csv").is_file() and (tmp_path / "det" / "per_tape.csv").is_file()

@@ -145,12 +145,19 @@ def test_a_framewise_variant_trains_and_predicts_through_the_stages(fw_variant, 
         train=dict(TINY_FW_TRAIN, arch="resnet", epochs=1),  # the variant's arch wins
         predict={"settings": {"default": {"seq_len_s": 0.4, "hop_s": 0.1}}, "num_threads": 1},
     )
-    summary = run_acoustic_train(cfg, "fw", vdir, corpus, tmp_path / "m")
+    summary = run_acoustic_train(cfg, variant="fw", variant_dir=vdir, corpus_index=corpus, out=tmp_path / "m")
     assert (
         summary["arch"] == "framewise"
         and torch.load(tmp_path / "m" / "model.pt", weights_only=False)["arch"] == "framewise"
     )
-    run_acoustic_predict(cfg, "fw", "default", tmp_path / "m" / "model.pt", vdir / "variant_index.json", tmp_path / "p")
+    run_acoustic_predict(
+        cfg,
+        variant="fw",
+        setting="default",
+        model=tmp_path / "m" / "model.pt",
+        variant_index=vdir / "variant_index.json",
+        out=tmp_path / "p",
+    )
     pred = pd.read_parquet(tmp_path / "p" / "predictions.parquet")
     assert list(pred.columns) == ["tape", "recording", "start_s", "end_s", "prob", "logit", "label"]
     one = pred[pred.recording == pred.recording.iloc[0]]

@@ -63,7 +63,7 @@ def test_noise_falls_back_to_other_recording_of_the_same_tape(demo_index):
     mined_for = df[(df.kind == "noise") & df.source_uid.str.startswith(rec + "#")]
     assert len(mined_for) > 0
     assert (mined_for.recording != rec).all() and (mined_for.tape == tape).all()
-    assert vi["noise"]["n_from_other_recording"] >= len(mined_for)
+    assert vi.noise["n_from_other_recording"] >= len(mined_for)
 
 
 def test_fractional_noise_per_target_is_a_bernoulli_draw(demo_index):
@@ -93,7 +93,7 @@ def test_tape_exclusive_never_leaks_a_tape(demo_index, seed):
     # noise rows stay on their target's tape and split
     for s in SPLITS:
         assert set(df[(df.split == s) & (df.kind == "noise")].tape) <= tapes[s]
-    assert {vi["tape_roles"][t] for t in tapes["test"]} == {"test"}
+    assert {vi.tape_roles[t] for t in tapes["test"]} == {"test"}
 
 
 def test_benchmark_tapes_are_in_no_split(demo_index):
@@ -101,7 +101,7 @@ def test_benchmark_tapes_are_in_no_split(demo_index):
     for split in ("random", "quality_balanced", "tape_exclusive"):
         df, vi = build_variant(demo_index, VariantParams(split=split, benchmark_tapes=[bench]), 0.4)
         assert bench not in set(df.tape)
-        assert vi["tape_roles"][bench] == "benchmark"
+        assert vi.tape_roles[bench] == "benchmark"
     with pytest.raises(InputError, match="benchmark_tapes not in the corpus"):
         build_variant(demo_index, VariantParams(benchmark_tapes=["nope"]), 0.4)
 

@@ -200,12 +200,12 @@ def test_extract_stage_runs_cages_as_a_job_array_through_submitit(trained, tiny_
     params.write_text("compute:\n  executor: debug\n")
     dbg = run_hbehave_extract(
         HBehaveParams(model=mp, extract=cfg),
-        "4h",
-        model_path,
-        tiny_store,
-        in_tmp / "b",
-        in_tmp / "b" / "summary.json",
-        in_tmp / "work",
+        agg="4h",
+        model=model_path,
+        store=tiny_store,
+        out=in_tmp / "b",
+        summary=in_tmp / "b" / "summary.json",
+        work_dir=in_tmp / "work",
         params_path=str(params),
     )
     assert local["rows"] == dbg["rows"] == 4320 and dbg["model"]["format"] == "ethoflow"

@@ -31,7 +31,14 @@ _EXPORTS = {
     "evaluation.rf": ("fit_filter", "train_rf", "load_external_filter", "filter_detections"),
     "reporting.report": ("build_report",),
     "pipeline": ("run_pipeline",),
-    "records": ("VariantIndex", "TrainSummary", "read_variant_index", "read_history"),
+    "records": (
+        "VariantIndex",
+        "TrainSummary",
+        "FitSummary",
+        "FramewiseTrainSummary",
+        "read_variant_index",
+        "read_history",
+    ),
     "stages": (
         "run_acoustic_corpus",
         "run_acoustic_variants",

@@ -2,11 +2,13 @@
 
 - :class:`VariantIndex`: ``variant_index.json`` (``acoustic_variants`` -> train, predict, evaluate, rf, report).
 - :class:`EpochRecord`: one line of ``history.json`` (``acoustic_train`` -> ``acoustic_report``).
-- :class:`TrainSummary`: ``train_summary.json`` (``acoustic_train``).
+- :class:`TrainSummary`: ``train_summary.json`` of the segment classifier (``acoustic_train``);
+  :class:`FramewiseTrainSummary`: the same file of the framewise model. Both share :class:`FitSummary`.
 - :class:`RFTrainPaths`, :class:`RFFilterPaths`, :class:`ReportPaths`: the files a stage reads and writes,
   built by its stage script from ``dvc.yaml``'s ``cmd`` (frozen dataclasses, not files).
 
-A file that does not match raises :class:`~ethoflow.core.errors.InputError` naming the file and key.
+The writing stage builds the record and writes it with :func:`ethoflow.core.records.write_record`;
+a file that does not match raises :class:`~ethoflow.core.errors.InputError` naming the file and key.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from ethoflow.core.records import Record, read_record
 
 __all__ = [
     "EpochRecord",
+    "FitSummary",
+    "FramewiseTrainSummary",
     "RFFilterPaths",
     "RFTrainPaths",
     "ReportPaths",
@@ -75,8 +79,10 @@ class EpochRecord(Record):
     lr: float
 
 
-class TrainSummary(Record):
-    """``train_summary.json``: best epoch, epochs run, scores per split (val/test), segment counts."""
+class FitSummary(Record):
+    """What every acoustic training summary holds (:func:`ethoflow.acoustic.training.fitting.fit_summary`):
+    classes, best epoch, epochs run, early stop, resume flag, monitored metric and its best value, best
+    validation loss and last training loss (``None`` when no epoch ran), scores per split."""
 
     classes: list[str]
     best_epoch: int
@@ -88,7 +94,21 @@ class TrainSummary(Record):
     best_val_loss: float | None
     final_train_loss: float | None
     scores: dict[str, dict[str, float]]
+
+
+class TrainSummary(FitSummary):
+    """``train_summary.json`` of the segment classifier: :class:`FitSummary` and the segment count per split."""
+
     n_segments: dict[str, int]
+
+
+class FramewiseTrainSummary(FitSummary):
+    """``train_summary.json`` of the framewise model: :class:`FitSummary`, ``arch`` (``framewise``), the
+    frame count per split and the model's context (frames each side of a frame it scores)."""
+
+    arch: str
+    n_frames: dict[str, int]
+    context_frames: int
 
 
 PathLike = str | os.PathLike

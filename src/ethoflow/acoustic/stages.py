@@ -32,6 +32,7 @@ from ethoflow.acoustic.training.learning_curve import run_point, summarise
 from ethoflow.acoustic.training.train import train_model
 from ethoflow.core import ParamsError, atomic_path, output_set, read_json, state_dir, write_json
 from ethoflow.core.io import write_metrics
+from ethoflow.core.params import DEFAULT_PARAMS
 
 __all__ = [
     "run_acoustic_corpus",
@@ -60,7 +61,7 @@ def _item(cfg: AcousticParams, variant: str, setting: str, params_path: str) -> 
     return f"{variant}-{setting}", cfg.setting(setting, params_path)
 
 
-def run_acoustic_corpus(cfg: AcousticParams, out: PathLike) -> None:
+def run_acoustic_corpus(cfg: AcousticParams, *, out: PathLike) -> None:
     """``acoustic_corpus``: ``out/corpus_index.json`` and ``out/report.json`` (bad inputs) from ``acoustic.corpus``.
 
     Raises:
@@ -73,7 +74,7 @@ def run_acoustic_corpus(cfg: AcousticParams, out: PathLike) -> None:
 
 
 def run_acoustic_variants(
-    cfg: AcousticParams, variant: str, corpus_index: PathLike, out: PathLike, params_path: str = "params.yaml"
+    cfg: AcousticParams, *, variant: str, corpus_index: PathLike, out: PathLike, params_path: PathLike = DEFAULT_PARAMS
 ) -> None:
     """``acoustic_variants@<variant>``: train/val/test segments, noise mining, selection tables into ``out``.
 
@@ -89,11 +90,12 @@ def run_acoustic_variants(
 
 def run_acoustic_train(
     cfg: AcousticParams,
+    *,
     variant: str,
     variant_dir: PathLike,
     corpus_index: PathLike,
     out: PathLike,
-    params_path: str = "params.yaml",
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
     """``acoustic_train@<variant>``: the variant's model (``acoustic.train.arch``, or the variant's ``arch``)
     on ``variant_dir`` -> ``out`` (model.pt, history.json, train_summary.json, dvclive/), dispatched;
@@ -139,12 +141,13 @@ def run_acoustic_train(
 
 def run_acoustic_predict(
     cfg: AcousticParams,
+    *,
     variant: str,
     setting: str,
     model: PathLike,
     variant_index: PathLike,
     out: PathLike,
-    params_path: str = "params.yaml",
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
     """``acoustic_predict@<variant>-<setting>``: per-window call probabilities -> ``out/predictions.parquet``."""
     name, s = _item(cfg, variant, setting, params_path)
@@ -166,13 +169,14 @@ def run_acoustic_predict(
 
 def run_acoustic_evaluate(
     cfg: AcousticParams,
+    *,
     variant: str,
     setting: str,
     predictions: PathLike,
     corpus_index: PathLike,
     variant_index: PathLike,
     out: PathLike,
-    params_path: str = "params.yaml",
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> None:
     """``acoustic_evaluate@<variant>-<setting>``: window probabilities -> detections -> IoU matching.
 
@@ -196,7 +200,7 @@ def run_acoustic_evaluate(
 
 
 def run_acoustic_rf_train(
-    cfg: AcousticParams, variant: str, setting: str, paths: RFTrainPaths, params_path: str = "params.yaml"
+    cfg: AcousticParams, *, variant: str, setting: str, paths: RFTrainPaths, params_path: PathLike = DEFAULT_PARAMS
 ) -> None:
     """``acoustic_rf_train@<variant>-<setting>``: librosa features of every detection (``paths.detections``)
     into ``paths.features_out/features.parquet`` and the random forest on the validation tapes' detections,
@@ -218,7 +222,7 @@ def run_acoustic_rf_train(
 
 
 def run_acoustic_rf_filter(
-    cfg: AcousticParams, variant: str, setting: str, paths: RFFilterPaths, params_path: str = "params.yaml"
+    cfg: AcousticParams, *, variant: str, setting: str, paths: RFFilterPaths, params_path: PathLike = DEFAULT_PARAMS
 ) -> None:
     """``acoustic_rf_filter@<variant>-<setting>``: keep the detections the forest (``paths.model``, an
     ``rf.pkl``) accepts; the ``rf`` layer into ``paths.out`` as ``acoustic_evaluate`` writes the ``cnn`` layer,
@@ -237,7 +241,7 @@ def run_acoustic_rf_filter(
     )
 
 
-def run_acoustic_report(cfg: AcousticParams, paths: ReportPaths, params_path: str = "params.yaml") -> dict:
+def run_acoustic_report(cfg: AcousticParams, *, paths: ReportPaths, params_path: PathLike = DEFAULT_PARAMS) -> dict:
     """``acoustic_report``: headline metrics (``paths.metrics``) and the tables, figures and plot data
     (``paths.reports``) of every variant x setting x layer, the external models (``acoustic.external``) and
     the detection sets' metrics (``<paths.detect_dir>/<set>/metrics.json``); see
@@ -257,13 +261,14 @@ def run_acoustic_report(cfg: AcousticParams, paths: ReportPaths, params_path: st
 
 def run_acoustic_external(
     cfg: AcousticParams,
+    *,
     name: str,
     setting: str,
     variants_dir: PathLike,
     predictions: PathLike,
     corpus_index: PathLike,
     out: PathLike,
-    params_path: str = "params.yaml",
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> None:
     """``acoustic_external@<name>-<setting>``: an existing ANIMAL-SPOT model file (``acoustic.external.<name>``)
     predicts the recordings of the variant it names (``<variants_dir>/<variant>/variant_index.json``) into
@@ -292,10 +297,11 @@ def run_acoustic_external(
 
 def run_acoustic_detect(
     cfg: AcousticParams,
+    *,
     name: str,
     out: PathLike,
     evaluations: PathLike | None = None,
-    params_path: str = "params.yaml",
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
     """``acoustic_detect@<name>``: the detection set ``acoustic.detect.sets.<name>`` on its unannotated
     recordings into ``out`` (:func:`ethoflow.acoustic.inference.detect.detect_set`, dispatched; resumable).
@@ -321,12 +327,13 @@ def run_acoustic_detect(
 
 def run_acoustic_lc(
     cfg: AcousticParams,
+    *,
     duration: str,
     seed: int,
     variant_dir: PathLike,
     corpus_index: PathLike,
     out: PathLike,
-    params_path: str = "params.yaml",
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
     """``acoustic_lc@<duration>-<seed>``: one learning-curve point (train on ``duration`` s of the variant's
     training audio, predict and evaluate the held-out tapes) into ``out``, dispatched
@@ -348,7 +355,7 @@ def run_acoustic_lc(
 
 
 def run_acoustic_learning_curve(
-    cfg: AcousticParams, points: PathLike, out: PathLike, index: PathLike, metrics: PathLike, evaluations: list[str]
+    cfg: AcousticParams, *, points: PathLike, out: PathLike, index: PathLike, metrics: PathLike, evaluations: list[str]
 ) -> dict:
     """``acoustic_learning_curve``: every point under ``points`` -> ``out`` (curve.csv, learning_curve.png),
     ``evaluation/index.json`` (``index``: every evaluation folder in ``evaluations`` and the points, with

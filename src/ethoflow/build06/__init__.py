@@ -18,6 +18,7 @@ _EXPORTS = {
     "latents": ("ensure_latents_for_experiments", "find_latent_files", "load_latents", "select_z_columns"),
     "layout": ("Df03Paths", "resolve_model_dir"),
     "merge": ("merge_df02_with_embeddings", "merge_train_with_embeddings", "unmatched_latents"),
+    "records": ("Build06Paths",),
     "sidecar": ("Df03Sidecar", "read_sidecar"),
     "stages": ("run_build06",),
     "tables": ("normalise_snip_ids", "read_table", "resolve_experiments"),

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ethoflow.core.errors import InputError
 from ethoflow.core.io import dumps_json, read_json
+from ethoflow.core.records import record_dict
 
 
 class _Record(BaseModel):
@@ -60,7 +61,7 @@ class Df03Sidecar(_Record):
 
     def to_json(self) -> str:
         """Stable JSON text (sorted keys); ``git_commit``/``timestamp`` only when they were given."""
-        return dumps_json(self.model_dump(exclude_unset=True))
+        return dumps_json(record_dict(self))
 
 
 def read_sidecar(path: str | os.PathLike) -> Df03Sidecar:

@@ -9,25 +9,21 @@ from ethoflow.build06.build import Build06Result, RunOptions, build_df03_with_em
 from ethoflow.build06.coverage import headline_metrics
 from ethoflow.build06.layout import Df03Paths
 from ethoflow.build06.params import Build06Params
+from ethoflow.build06.records import Build06Paths
 from ethoflow.core.io import write_metrics
 
 
 def run_build06(
     cfg: Build06Params,
     *,
-    df02: str | os.PathLike,
-    latents: str | os.PathLike,
     model_name: str,
-    out: str | os.PathLike,
-    csv: str | os.PathLike,
-    sidecar: str | os.PathLike,
-    coverage: str | os.PathLike,
-    metrics: str | os.PathLike,
+    paths: Build06Paths,
     params_path: str | os.PathLike | None = None,
 ) -> Build06Result:
-    """Stage ``build06``: df02 + the latent store vae_embed wrote -> df03 set + headline metrics.
+    """Stage ``build06``: df02 + the latent store vae_embed wrote for ``model_name`` -> df03 set + headline
+    metrics (files in ``paths``, :class:`~ethoflow.build06.records.Build06Paths`).
 
-    Reads only its DVC deps (``df02``, the ``latents`` folder) and writes only its outs: it never
+    Reads only its DVC deps (``paths.df02``, the ``paths.latents`` folder) and writes only its outs: it never
     generates latents (vae_embed covers every df02 experiment) and replaces its outs, which DVC owns,
     without an overwrite flag. The sidecar carries no timestamp, so a rerun is byte-identical.
 
@@ -38,11 +34,13 @@ def run_build06(
     del params_path  # the section is already loaded; kept for the shared stage signature
     res = build_df03_with_embeddings(
         cfg,
-        df02=df02,
-        latents_dir=latents,
+        df02=paths.df02,
+        latents_dir=paths.latents,
         model_name=model_name,
-        out=Df03Paths(parquet=Path(out), csv=Path(csv), sidecar=Path(sidecar), coverage=Path(coverage)),
+        out=Df03Paths(
+            parquet=Path(paths.out), csv=Path(paths.csv), sidecar=Path(paths.sidecar), coverage=Path(paths.coverage)
+        ),
         options=RunOptions(overwrite=True, provenance=False),
     )
-    write_metrics(metrics, headline_metrics(res.coverage))
+    write_metrics(paths.metrics, headline_metrics(res.coverage))
     return res

@@ -32,7 +32,7 @@ _EXPORTS = {
     "params": ("load_params", "load_section"),
     "paths": ("project_root", "state_dir"),
     "progress": ("progress",),
-    "records": ("Record", "read_record", "validate_record"),
+    "records": ("Record", "read_record", "validate_record", "write_record"),
     "seed": ("seed_everything",),
     "stage": ("run_stage", "stage_commands", "stage_parser"),
 }

@@ -28,14 +28,14 @@ def sleep(seconds: float) -> float:
     return seconds
 
 
-def write_digest(path: str, seed: int, n: int = 1000) -> str:
-    """Write ``n`` seeded float64 numbers to ``path`` (npy) and return the file's sha256."""
+def write_digest(path: str, seed: int, count: int = 1000) -> str:
+    """Write ``count`` seeded float64 numbers to ``path`` (npy) and return the file's sha256."""
     # local: keeps ethoflow.core.selftest importable without numpy
     import numpy as np
 
     from ethoflow.core.io import atomic_path
 
-    data = np.random.default_rng(seed).standard_normal(n)
+    data = np.random.default_rng(seed).standard_normal(count)
     with atomic_path(path) as tmp:
         np.save(tmp, data)
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

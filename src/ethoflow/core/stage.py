@@ -3,12 +3,26 @@
 A stage script looks like::
 
     def main(argv=None):
-        args = stage_args(__doc__, argv, ("variant", "variant name"), out="the model folder")
-        cfg = load_section("vae", VAEParams, args.params)
-        ...one library call...
+        args = stage_args(__doc__, argv, ("variant", "variant name"), variant_dir="...", out="the model folder")
+        cfg = load_section("acoustic", AcousticParams, args.params)
+        run_acoustic_train(cfg, variant=args.variant, variant_dir=args.variant_dir, out=args.out,
+                           params_path=args.params)
 
     if __name__ == "__main__":
         run_stage(main)
+
+The one library call is the stage function ``ethoflow.<pkg>.stages.run_<stage>``; every one has the same
+signature::
+
+    run_<stage>(cfg, *, <item names>, <paths>, params_path=DEFAULT_PARAMS)
+
+``cfg`` (the params section, a pydantic model) is the only positional argument. After it, by keyword
+only: the item names of a ``foreach`` stage (``variant``, ``setting``, ``name``), the input and output
+paths (one by one, or one frozen paths record when a stage has many, e.g.
+:class:`ethoflow.acoustic.records.ReportPaths`), then ``params_path`` (the params file: named in errors,
+and where :func:`ethoflow.dispatch.run` reads the ``compute`` section; left out by a stage that reads
+nothing else from it). The moseq stages that dispatch also take an optional ``compute`` (the
+``compute`` params, ``None``: read from ``params_path``) just before ``params_path``.
 
 :func:`run_stage` sets up logging, turns an :class:`~ethoflow.core.errors.EthoflowError` into one
 clear error line and exit status 1 (no traceback), and Ctrl-C into exit status 130. An ``OSError`` that

@@ -165,11 +165,11 @@ class TrainingModule(L.LightningModule):
         """``(scores, val_loss)`` of the current weights on the validation set."""
         raise NotImplementedError
 
-    def add_train_loss(self, loss: torch.Tensor | float, n: int) -> None:
-        """Accumulate a batch's mean training loss over ``n`` items (for the epoch's train_loss)."""
+    def add_train_loss(self, loss: torch.Tensor | float, n_items: int) -> None:
+        """Accumulate a batch's mean training loss over ``n_items`` items (for the epoch's train_loss)."""
         acc = self.track["epoch_loss"]
-        acc[0] += float(loss.detach() if isinstance(loss, torch.Tensor) else loss) * n
-        acc[1] += n
+        acc[0] += float(loss.detach() if isinstance(loss, torch.Tensor) else loss) * n_items
+        acc[1] += n_items
 
     def on_train_epoch_start(self) -> None:  # not called when a run resumes inside an epoch
         self.track["epoch_loss"] = [0.0, 0]

@@ -26,15 +26,15 @@ log = get_logger(__name__)
 RAVEN_HEADER = [*RAVEN_COLUMNS, "Quality"]
 
 
-def coloured_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
-    """Noise with power spectrum ~ 1/f**exponent (1: pink, 2: brown), unit RMS. Shape (n,)."""
-    white = rng.standard_normal(n)
+def coloured_noise(rng: np.random.Generator, n_samples: int, exponent: float) -> np.ndarray:
+    """Noise with power spectrum ~ 1/f**exponent (1: pink, 2: brown), unit RMS. Shape (n_samples,)."""
+    white = rng.standard_normal(n_samples)
     spec = np.fft.rfft(white)
     f = np.arange(spec.size, dtype=float)
     f[0] = 1.0
     spec /= f ** (exponent / 2)
     spec[0] = 0.0
-    x = np.fft.irfft(spec, n)
+    x = np.fft.irfft(spec, n_samples)
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
@@ -69,47 +69,47 @@ def harmonic_call(
     return sig, float(f0.min() * 0.9), float(min(f0.max() * n_harm * 1.1, sr / 2))
 
 
-def synth_recording(rng: np.random.Generator, p: DemoParams) -> tuple[np.ndarray, list[dict]]:
+def synth_recording(rng: np.random.Generator, params: DemoParams) -> tuple[np.ndarray, list[dict]]:
     """One recording: (int16-range float signal (n,), list of annotated call dicts)."""
-    sr, dur = p.sr, p.recording_s
+    sr, dur = params.sr, params.recording_s
     n = int(dur * sr)
     bg = 0.6 * coloured_noise(rng, n, 1.0) + 0.8 * coloured_noise(rng, n, 2.0)
     level = 1 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.02, 0.1) * np.arange(n) / sr + rng.uniform(0, 6.3))
     x = bg * level * 0.02
     bg_rms = 0.02
     # distractors: clicks (broadband transients) and pure-tone whistles
-    for _ in range(rng.poisson(p.clicks_per_minute * dur / 60)):
+    for _ in range(rng.poisson(params.clicks_per_minute * dur / 60)):
         i = int(rng.integers(0, n - sr // 50))
         m = int(rng.integers(sr // 2000, sr // 200))
         x[i : i + m] += bg_rms * rng.uniform(3, 15) * rng.standard_normal(m) * np.exp(-np.arange(m) / (m / 4))
-    for _ in range(rng.poisson(p.whistles_per_minute * dur / 60)):
+    for _ in range(rng.poisson(params.whistles_per_minute * dur / 60)):
         m = int(rng.uniform(0.1, 0.6) * sr)
         i = int(rng.integers(0, n - m))
         f = rng.uniform(2500, 3800)
         x[i : i + m] += bg_rms * rng.uniform(1, 4) * np.sin(2 * np.pi * f * np.arange(m) / sr) * np.hanning(m)
     # other species: harmonic FM sounds in a higher band, not annotated (false-alarm bait for the CNN)
-    for _ in range(rng.poisson(p.others_per_minute * dur / 60)):
+    for _ in range(rng.poisson(params.others_per_minute * dur / 60)):
         d = float(rng.uniform(0.1, 0.5))
-        sig, _, _ = harmonic_call(rng, d, sr, p.other_f0_hz)
+        sig, _, _ = harmonic_call(rng, d, sr, params.other_f0_hz)
         i = int(rng.integers(0, n - sig.size))
-        x[i : i + sig.size] += sig * bg_rms * 10 ** (rng.uniform(*p.snr_db) / 20)
+        x[i : i + sig.size] += sig * bg_rms * 10 ** (rng.uniform(*params.snr_db) / 20)
     # calls: Poisson count, placed without overlap
-    n_calls = max(1, int(rng.poisson(p.calls_per_minute * dur / 60)))
+    n_calls = max(1, int(rng.poisson(params.calls_per_minute * dur / 60)))
     calls: list[dict] = []
     occupied: list[tuple[float, float]] = []
     for _ in range(n_calls * 4):
         if len(calls) >= n_calls:
             break
-        d = float(rng.uniform(*p.call_dur_s))
+        d = float(rng.uniform(*params.call_dur_s))
         s = float(rng.uniform(0.2, dur - d - 0.2))
         if any(s < b + 0.3 and s + d > a - 0.3 for a, b in occupied):
             continue
-        sig, lo, hi = harmonic_call(rng, d, sr, p.f0_hz)
-        snr = rng.uniform(*p.snr_db)
+        sig, lo, hi = harmonic_call(rng, d, sr, params.f0_hz)
+        snr = rng.uniform(*params.snr_db)
         i = int(s * sr)
         x[i : i + sig.size] += sig * bg_rms * 10 ** (snr / 20)
         occupied.append((s, s + d))
-        quality = 1 + int(snr > np.mean(p.snr_db)) + int(snr > p.snr_db[1] - 2)
+        quality = 1 + int(snr > np.mean(params.snr_db)) + int(snr > params.snr_db[1] - 2)
         calls.append({"start": s, "end": s + sig.size / sr, "low": lo, "high": hi, "quality": quality})
     calls.sort(key=lambda c: c["start"])
     return x, calls

@@ -52,41 +52,41 @@ def session_group(index: int) -> str:
     return GROUPS[index % 2]
 
 
-def group_transitions(trans: np.ndarray, p: DemoParams, group: str) -> np.ndarray:
-    """The motif transition matrix of ``group``'s sessions: with ``a = p.group_motif`` and its partner
-    ``b = (a + 1) % n_motifs``, from every other motif the fraction ``p.group_effect`` of the
+def group_transitions(trans: np.ndarray, params: DemoParams, group: str) -> np.ndarray:
+    """The motif transition matrix of ``group``'s sessions: with ``a = params.group_motif`` and its partner
+    ``b = (a + 1) % n_motifs``, from every other motif the fraction ``params.group_effect`` of the
     transitions into ``b`` goes to ``a`` instead in ``treated`` sessions, and the fraction
-    ``p.group_effect`` of those into ``a`` goes to ``b`` in ``control`` sessions. No transition that
+    ``params.group_effect`` of those into ``a`` goes to ``b`` in ``control`` sessions. No transition that
     ``trans`` lacks is created (no self-transitions), so one movement occurs much more often in
     treated sessions, its partner less, the rest about as often (the demo: motif 0 in 13% -> 35% of
     bouts, motif 1 36% -> 9%; benchmarks/moseq_groups_demo.py)."""
     if group not in GROUPS:
         raise ValueError(f"group {group!r} is not one of {GROUPS}")
-    a, b = p.group_motif, (p.group_motif + 1) % p.n_motifs
+    a, b = params.group_motif, (params.group_motif + 1) % params.n_motifs
     if group == "control":
         a, b = b, a
     out = trans.copy()
-    for r in range(p.n_motifs):
+    for r in range(params.n_motifs):
         if r not in (a, b):
-            out[r, a] += out[r, b] * p.group_effect
-            out[r, b] *= 1.0 - p.group_effect
+            out[r, a] += out[r, b] * params.group_effect
+            out[r, b] *= 1.0 - params.group_effect
     return out
 
 
 def simulate_session(
-    rng: np.random.Generator, p: DemoParams, motifs: dict[str, np.ndarray], trans: np.ndarray
+    rng: np.random.Generator, params: DemoParams, motifs: dict[str, np.ndarray], trans: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """One session: keypoints (T, K, 2) in pixels and the true motif per frame (T,), motifs following
     the transition matrix ``trans``."""
-    T, K, fps = p.n_frames, p.n_keypoints, p.fps
+    T, K, fps = params.n_frames, params.n_keypoints, params.fps
     labels = np.empty(T, dtype=np.int64)
-    t, m = 0, int(rng.integers(p.n_motifs))
-    mean_len = p.motif_duration_s * fps
+    t, m = 0, int(rng.integers(params.n_motifs))
+    mean_len = params.motif_duration_s * fps
     while t < T:
         n = max(2, int(round(rng.gamma(8.0, mean_len / 8.0))))
         labels[t : t + n] = m
         t += n
-        m = int(rng.choice(p.n_motifs, p=trans[m]))
+        m = int(rng.choice(params.n_motifs, p=trans[m]))
     dt = 1.0 / fps
     time = np.arange(T) * dt
     heading = np.cumsum(motifs["turn"][labels] * dt) + rng.uniform(0, 2 * np.pi)
@@ -101,7 +101,7 @@ def simulate_session(
     steps = 6.0 * np.stack([np.cos(angles), np.sin(angles)], -1)  # (T, K-1, 2)
     body = np.concatenate([np.zeros((T, 1, 2)), np.cumsum(steps, axis=1)], axis=1)
     body -= body.mean(axis=1, keepdims=True)
-    xy = centre[:, None, :] + body + rng.normal(0, p.noise_px, size=(T, K, 2))
+    xy = centre[:, None, :] + body + rng.normal(0, params.noise_px, size=(T, K, 2))
     return xy, labels
 
 
@@ -139,23 +139,25 @@ def _write_dlc_h5(df: pd.DataFrame, path: str | os.PathLike) -> None:
             setattr(tables.File, name, fn)
 
 
-def generate(p: DemoParams, out_dir: str | os.PathLike, heldout_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Write ``p.n_sessions`` DeepLabCut ``.h5`` files and ``motifs.tsv`` to ``out_dir`` and, when
-    ``heldout_dir`` is given, ``p.n_heldout`` more sessions (drawn after the training ones, so
+def generate(
+    params: DemoParams, out_dir: str | os.PathLike, heldout_dir: str | os.PathLike | None = None
+) -> list[Path]:
+    """Write ``params.n_sessions`` DeepLabCut ``.h5`` files and ``motifs.tsv`` to ``out_dir`` and, when
+    ``heldout_dir`` is given, ``params.n_heldout`` more sessions (drawn after the training ones, so
     these stay the same) with their own ``motifs.tsv`` to ``heldout_dir``.
 
     Deterministic: the same params give the same files.
     """
-    rng = np.random.default_rng(p.seed)
-    motifs = _motif_table(rng, p.n_motifs)
-    trans = rng.uniform(0.2, 1.0, (p.n_motifs, p.n_motifs))
+    rng = np.random.default_rng(params.seed)
+    motifs = _motif_table(rng, params.n_motifs)
+    trans = rng.uniform(0.2, 1.0, (params.n_motifs, params.n_motifs))
     np.fill_diagonal(trans, 0.0)
     trans /= trans.sum(1, keepdims=True)
-    bodyparts = ["head"] + [f"spine{i}" for i in range(1, p.n_keypoints - 1)] + ["tail"]
-    files = _write_sessions(rng, p, motifs, trans, bodyparts, range(p.n_sessions), out_dir)
+    bodyparts = ["head"] + [f"spine{i}" for i in range(1, params.n_keypoints - 1)] + ["tail"]
+    files = _write_sessions(rng, params, motifs, trans, bodyparts, range(params.n_sessions), out_dir)
     if heldout_dir is not None:
-        n = p.n_sessions
-        files += _write_sessions(rng, p, motifs, trans, bodyparts, range(n, n + p.n_heldout), heldout_dir)
+        n = params.n_sessions
+        files += _write_sessions(rng, params, motifs, trans, bodyparts, range(n, n + params.n_heldout), heldout_dir)
     return files
 
 

@@ -18,12 +18,12 @@ from ethoflow.dispatch.params import DispatchError
 log = get_logger("ethoflow.dispatch")
 
 
-def log_tail(path: Path | None, n: int = 40) -> str:
-    """The last ``n`` lines of a job's log file, or ``"(no log file)"`` when there is none."""
+def log_tail(path: Path | None, n_lines: int = 40) -> str:
+    """The last ``n_lines`` lines of a job's log file, or ``"(no log file)"`` when there is none."""
     if path is None or not Path(path).exists():
         return "(no log file)"
     lines = Path(path).read_text(errors="replace").splitlines()
-    return "\n".join(lines[-n:]) if lines else "(empty)"
+    return "\n".join(lines[-n_lines:]) if lines else "(empty)"
 
 
 class _LogStreamer:

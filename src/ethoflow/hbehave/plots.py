@@ -250,12 +250,12 @@ class ActogramData:
     def n_rows(self) -> int:
         return len(self.days)
 
-    def row(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Row ``n`` double-plotted: ``(bins, invalid minutes, recorded minutes)`` of days n and n + 1."""
+    def row(self, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row ``day`` double-plotted: ``(bins, invalid minutes, recorded minutes)`` of days ``day`` and ``day + 1``."""
         return (
-            np.concatenate([self.activity[n], self.activity[n + 1]]),
-            np.concatenate([self.invalid[n], self.invalid[n + 1]]),
-            np.concatenate([self.recorded[n], self.recorded[n + 1]]),
+            np.concatenate([self.activity[day], self.activity[day + 1]]),
+            np.concatenate([self.invalid[day], self.invalid[day + 1]]),
+            np.concatenate([self.recorded[day], self.recorded[day + 1]]),
         )
 
 

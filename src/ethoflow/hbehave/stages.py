@@ -15,6 +15,7 @@ from typing import Any
 
 from ethoflow import dispatch
 from ethoflow.core.io import output_set, write_json, write_live_curves, write_metrics
+from ethoflow.core.params import DEFAULT_PARAMS
 from ethoflow.core.paths import state_dir
 from ethoflow.hbehave.params import HBehaveParams
 
@@ -29,7 +30,7 @@ __all__ = [
 PathLike = str | os.PathLike
 
 
-def run_hbehave_zarr(cfg: HBehaveParams, out: PathLike, report: PathLike) -> dict[str, Any]:
+def run_hbehave_zarr(cfg: HBehaveParams, *, out: PathLike, report: PathLike) -> dict[str, Any]:
     """``hbehave_zarr``: raw activity (``hbehave.zarr.input_dir``) -> the Zarr store ``out`` + ingest ``report``.
 
     Raises:
@@ -44,7 +45,7 @@ def run_hbehave_zarr(cfg: HBehaveParams, out: PathLike, report: PathLike) -> dic
     return result
 
 
-def run_hbehave_actograms(cfg: HBehaveParams, store: PathLike, out: PathLike, summary: PathLike) -> dict[str, Any]:
+def run_hbehave_actograms(cfg: HBehaveParams, *, store: PathLike, out: PathLike, summary: PathLike) -> dict[str, Any]:
     """``hbehave_actograms``: a double-plotted actogram per cage of ``store`` into ``out`` (light phase from
     ``hbehave.heatmaps``' day window) and the metrics JSON ``summary``."""
     # local: keeps ethoflow.hbehave.stages importable without numpy
@@ -57,13 +58,14 @@ def run_hbehave_actograms(cfg: HBehaveParams, store: PathLike, out: PathLike, su
 
 def run_hbehave_train(
     cfg: HBehaveParams,
+    *,
     store: PathLike,
     out: PathLike,
     live: PathLike,
     summary: PathLike,
     metrics: PathLike,
     curves: PathLike | None = None,
-    params_path: str = "params.yaml",
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict[str, Any]:
     """``hbehave_train``: hBehaveMAE on ``store`` -> checkpoint ``out``; DVCLive folder ``live``, the training
     ``summary`` JSON (without run info), headline ``metrics`` and the long-format loss ``curves`` CSV.
@@ -102,13 +104,14 @@ def run_hbehave_train(
 
 def run_hbehave_extract(
     cfg: HBehaveParams,
+    *,
     agg: str,
     model: PathLike,
     store: PathLike,
     out: PathLike,
     summary: PathLike,
     work_dir: PathLike,
-    params_path: str = "params.yaml",
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict[str, Any]:
     """``hbehave_extract@<agg>``: per-minute hierarchical embeddings of every cage into ``out`` + ``summary``.
 
@@ -146,7 +149,7 @@ def run_hbehave_extract(
 
 
 def run_hbehave_heatmaps(
-    cfg: HBehaveParams, agg: str, embeddings: PathLike, out: PathLike, summary: PathLike
+    cfg: HBehaveParams, *, agg: str, embeddings: PathLike, out: PathLike, summary: PathLike
 ) -> dict[str, Any]:
     """``hbehave_heatmaps@<agg>``: day/night heatmaps of the embeddings per cage and level into ``out``,
     the coverage table ``out/summary.csv`` and the metrics JSON ``summary``."""
@@ -158,7 +161,7 @@ def run_hbehave_heatmaps(
     return metrics
 
 
-def run_hbehave_probe(cfg: HBehaveParams, agg: str, embeddings: PathLike, out: PathLike, metrics: PathLike) -> dict:
+def run_hbehave_probe(cfg: HBehaveParams, *, agg: str, embeddings: PathLike, out: PathLike, metrics: PathLike) -> dict:
     """``hbehave_probe@<agg>``: :func:`ethoflow.hbehave.probe.run_probe` with ``cfg.probe`` and the light
     phase of ``cfg.heatmaps``; ``out`` gets ``probe.csv``/``probe.png``, the headline ``metrics`` JSON per
     level accuracy (and its sd over folds), macro-F1, both chance levels, the p-value and the bin count."""

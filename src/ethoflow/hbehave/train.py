@@ -30,11 +30,13 @@ import numpy as np
 import torch
 
 from ethoflow.core.errors import EthoflowError, InputError
-from ethoflow.core.io import load_torch, save_torch, to_plain, write_json
+from ethoflow.core.io import load_torch, save_torch, to_plain
 from ethoflow.core.logging import get_logger
+from ethoflow.core.records import write_record
 from ethoflow.core.training import EpochLoader, EpochSampler, LoopSettings, TrainingModule, ddp_world, fit
 from ethoflow.hbehave.model import Architecture, HBehaveMAE, build_architecture, build_model, describe
 from ethoflow.hbehave.params import ModelParams, TrainParams
+from ethoflow.hbehave.records import TrainSummary
 from ethoflow.hbehave.store import list_cages, normalise, read_cage, read_normalisation, read_split, read_store_attrs
 
 log = get_logger(__name__)
@@ -457,7 +459,7 @@ def _train(model_params, train_params, store, out_model, live_dir, ckpt_dir) -> 
             "summary": stable_metrics(summary),
         }
         save_checkpoint(Path(out_model), payload)  # same bytes per run
-        write_json(ckpt_dir / "summary.json", summary)
+        write_record(ckpt_dir / "summary.json", TrainSummary(**summary))
         log.info(
             "training finished in %.1f s%s",
             summary["seconds"],

@@ -35,13 +35,13 @@ log = get_logger(__name__)
 _DATA_CACHE: dict[tuple, tuple] = {}
 
 
-def median_duration(z: np.ndarray, mask: np.ndarray) -> float:
-    """Median syllable duration in frames from state sequences ``z`` (B, T') and ``mask`` (B, >=T')
+def median_duration(states: np.ndarray, mask: np.ndarray) -> float:
+    """Median syllable duration in frames from state sequences ``states`` (B, T') and ``mask`` (B, >=T')
     (keypoint-moseq's run lengths, ``jax_moseq.utils.get_durations``)."""
     # local: jax is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     from jax_moseq.utils import get_durations
 
-    d = np.asarray(get_durations(np.asarray(z), np.asarray(mask)))
+    d = np.asarray(get_durations(np.asarray(states), np.asarray(mask)))
     if d.size == 0:
         raise InputError("model has no syllables (empty state sequences)")
     return float(np.median(d))

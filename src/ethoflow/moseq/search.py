@@ -143,13 +143,13 @@ class SearchState(Record):
         return self.model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str | Path = "search state") -> SearchState:
-        """The state validated from ``d`` (``source`` names it in the error).
+    def from_dict(cls, data: dict[str, Any], source: str | Path = "search state") -> SearchState:
+        """The state validated from ``data`` (``source`` names it in the error).
 
         Raises:
             InputError: a missing or mistyped key (``source`` and the key named).
         """
-        return validate_record(d, cls, source)
+        return validate_record(data, cls, source)
 
     def save(self, path: str | Path) -> None:
         """Write the state atomically (temp file + rename)."""

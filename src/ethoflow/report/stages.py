@@ -8,7 +8,9 @@ from pathlib import Path
 from ethoflow.report.params import ReportParams
 
 
-def run_report_review(cfg: ReportParams, pipeline: str, out: str | os.PathLike, root: str | os.PathLike = ".") -> Path:
+def run_report_review(
+    cfg: ReportParams, *, pipeline: str, out: str | os.PathLike, root: str | os.PathLike = "."
+) -> Path:
     """``report_review@<pipeline>``: the pipeline's self-contained review page ``out``
     (:func:`ethoflow.report.page.write_page`), opened by ``ethoflow report open <pipeline>``."""
     # local: keeps ethoflow.report.stages importable without yaml

@@ -17,7 +17,7 @@ _EXPORTS = {
     "training": ("train_vae", "FigurePaths", "load_vae", "fit_normaliser", "split_by_cage"),
     "embed": ("embed_experiments", "latent_columns"),
     "latent_store": ("latent_path",),
-    "records": ("TrainSummary",),
+    "records": ("TrainPaths", "TrainSummary"),
     "stages": ("run_vae_snips", "run_vae_train", "run_vae_embed"),
 }
 

@@ -2,7 +2,10 @@
 
 (The resumable training state is the training engine's Lightning checkpoint, ``ethoflow.core.training``.)
 
-- :class:`TrainSummary`: ``train_summary.json`` (``vae_train``; read by ``read_train_summary``).
+- :class:`TrainSummary`: ``train_summary.json`` (``vae_train``, written with
+  :func:`ethoflow.core.records.write_record`; read by ``read_train_summary``).
+- :class:`TrainPaths`: the files ``vae_train`` reads and writes, built by its stage script from
+  ``dvc.yaml``'s ``cmd`` (a frozen dataclass, not a file).
 
 A record that does not match raises :class:`~ethoflow.core.errors.InputError` naming the file and key.
 """
@@ -10,12 +13,15 @@ A record that does not match raises :class:`~ethoflow.core.errors.InputError` na
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from ethoflow.core.io import read_json
 from ethoflow.core.records import Record, validate_record
 
-__all__ = ["TrainSummary", "read_train_summary"]
+__all__ = ["TrainPaths", "TrainSummary", "read_train_summary"]
+
+PathLike = str | os.PathLike
 
 
 class TrainSummary(Record):
@@ -42,6 +48,33 @@ class TrainSummary(Record):
     recon_nmse_val: float | None = None
     recon_nmse_train: float | None = None
     posterior_collapse: bool
+
+
+@dataclass(frozen=True)
+class TrainPaths:
+    """Files of ``vae_train``.
+
+    Attributes:
+        df02: df02 Parquet (``vae_snips``).
+        store: the activity Zarr store.
+        model_dir: model folder (``model.pt``; written).
+        live_dir: DVCLive folder (per-epoch curves; written).
+        summary: training summary JSON (:class:`TrainSummary`; written).
+        metrics: headline metrics (numbers only; written).
+        figure: reconstructions PNG (written).
+        curves: long-format ELBO/KL/reconstruction curves CSV (train/val; written); ``None``: not written.
+        traversal: latent-traversal PNG (what each latent dim encodes; written); ``None``: not drawn.
+    """
+
+    df02: PathLike
+    store: PathLike
+    model_dir: PathLike
+    live_dir: PathLike
+    summary: PathLike
+    metrics: PathLike
+    figure: PathLike
+    curves: PathLike | None = None
+    traversal: PathLike | None = None
 
 
 def read_train_summary(path: str | os.PathLike) -> dict[str, Any]:

@@ -13,14 +13,18 @@ from typing import Any
 
 from ethoflow import dispatch
 from ethoflow.core import state_dir, write_json, write_live_curves, write_metrics
+from ethoflow.core.params import DEFAULT_PARAMS
 from ethoflow.vae.params import VAEParams
+from ethoflow.vae.records import TrainPaths
 
 __all__ = ["run_vae_embed", "run_vae_snips", "run_vae_train"]
 
 PathLike = str | os.PathLike
 
 
-def run_vae_snips(cfg: VAEParams, store: PathLike, out: PathLike, csv: PathLike, summary: PathLike) -> dict[str, Any]:
+def run_vae_snips(
+    cfg: VAEParams, *, store: PathLike, out: PathLike, csv: PathLike, summary: PathLike
+) -> dict[str, Any]:
     """``vae_snips``: cut the activity ``store`` into snips; df02 as Parquet (``out``) and CSV (``csv``),
     snip counts as ``summary`` JSON."""
     # local: keeps ethoflow.vae.stages importable without pandas
@@ -35,21 +39,15 @@ def run_vae_snips(cfg: VAEParams, store: PathLike, out: PathLike, csv: PathLike,
 
 def run_vae_train(
     cfg: VAEParams,
-    df02: PathLike,
-    store: PathLike,
-    model_dir: PathLike,
-    live_dir: PathLike,
-    summary: PathLike,
-    metrics: PathLike,
-    figure: PathLike,
-    curves: PathLike | None = None,
-    traversal: PathLike | None = None,
-    params_path: str = "params.yaml",
+    *,
+    paths: TrainPaths,
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict[str, Any]:
-    """``vae_train``: the time-series VAE on df02's snips -> ``model_dir/model.pt``, DVCLive ``live_dir``,
-    training ``summary`` JSON, headline ``metrics``, the reconstruction ``figure``, the latent ``traversal``
-    figure and the long-format
-    ELBO/KL/reconstruction ``curves`` CSV. Dispatched as one job; resumes from ``.ethoflow/checkpoints/vae_train``.
+    """``vae_train``: the time-series VAE on ``paths.df02``'s snips of ``paths.store`` ->
+    ``paths.model_dir/model.pt``, DVCLive ``paths.live_dir``, training ``paths.summary`` JSON, headline
+    ``paths.metrics``, the reconstruction ``paths.figure``, the latent ``paths.traversal`` figure and the
+    long-format ELBO/KL/reconstruction ``paths.curves`` CSV (see :class:`~ethoflow.vae.records.TrainPaths`).
+    Dispatched as one job; resumes from ``.ethoflow/checkpoints/vae_train``.
 
     Raises:
         InputError: see :func:`ethoflow.vae.training.train_vae`. DispatchError: the job failed.
@@ -59,32 +57,33 @@ def run_vae_train(
 
     result = dispatch.run(
         train_vae,
-        df02_path=str(df02),
-        store_path=str(store),
+        df02_path=str(paths.df02),
+        store_path=str(paths.store),
         params=cfg.model_dump(),
-        model_dir=str(model_dir),
-        live_dir=str(live_dir),
-        metrics_path=str(summary),
+        model_dir=str(paths.model_dir),
+        live_dir=str(paths.live_dir),
+        metrics_path=str(paths.summary),
         checkpoint_root=str(state_dir("checkpoints", "vae_train")),
-        figures=FigurePaths(str(figure), str(traversal) if traversal else None),
+        figures=FigurePaths(str(paths.figure), str(paths.traversal) if paths.traversal else None),
         stage="vae_train",
         params_path=params_path,
     )
     if not result.get("interrupted"):
-        write_metrics(metrics, headline_metrics(result))
-        if curves:
-            write_live_curves(live_dir, ["elbo", "recon", "kl"], curves)
+        write_metrics(paths.metrics, headline_metrics(result))
+        if paths.curves:
+            write_live_curves(paths.live_dir, ["elbo", "recon", "kl"], paths.curves)
     return result
 
 
 def run_vae_embed(
     cfg: VAEParams,
+    *,
     model: PathLike,
     df02: PathLike,
     store: PathLike,
     latents: PathLike,
     plot: PathLike,
-    params_path: str = "params.yaml",
+    params_path: PathLike = DEFAULT_PARAMS,
 ) -> list[Path]:
     """``vae_embed``: latent means of every df02 snip -> ``latents/morph_latents_{experiment}.csv`` (the
     model's folder of the latent store), dispatched; the PCA scatter of the latents as ``plot``.

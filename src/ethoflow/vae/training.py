@@ -27,12 +27,14 @@ import pandas as pd
 import torch
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import load_torch, save_torch, sha256_file, to_plain, write_json
+from ethoflow.core.io import load_torch, save_torch, sha256_file, to_plain
 from ethoflow.core.logging import get_logger
+from ethoflow.core.records import write_record
 from ethoflow.core.seed import seed_everything
 from ethoflow.hbehave.store import normalise, read_store_attrs
 from ethoflow.vae.model import TimeSeriesVAE, VAEConfig, count_parameters
 from ethoflow.vae.params import VAEParams
+from ethoflow.vae.records import TrainSummary
 from ethoflow.vae.snips import load_snip_arrays, read_df02
 
 if TYPE_CHECKING:  # fitting imports Lightning: vae_embed, which imports this module, does not need it
@@ -84,9 +86,9 @@ def split_by_cage(df: pd.DataFrame, val_fraction: float, seed: int) -> tuple[np.
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
-def config_from_params(p: VAEParams, seq_len: int, channels: int) -> VAEConfig:
+def config_from_params(params: VAEParams, seq_len: int, channels: int) -> VAEConfig:
     """The :class:`VAEConfig` for ``vae.model`` params and the data's shape."""
-    m = p.model
+    m = params.model
     return VAEConfig(
         seq_len=seq_len,
         channels=channels,
@@ -260,17 +262,17 @@ def train_vae(
         },
     )
     summary = _train_summary(model, d, result, p.model_name, n_params)
-    write_json(metrics_path, summary)
+    write_record(metrics_path, TrainSummary(**summary))
     _draw_figures(model, d, figures or FigurePaths())
     return summary
 
 
-def train_settings(p: VAEParams) -> TrainSettings:
+def train_settings(params: VAEParams) -> TrainSettings:
     """The ``vae.train`` params and ``vae.seed`` as :class:`~ethoflow.vae.fitting.TrainSettings`."""
     # local: ethoflow.vae.fitting.TrainSettings imports torch (slow to import)
     from ethoflow.vae.fitting import TrainSettings  # Lightning loads on use (see the imports above)
 
-    t = p.train
+    t = params.train
     return TrainSettings(
         epochs=t.epochs,
         lr=t.lr,
@@ -284,7 +286,7 @@ def train_settings(p: VAEParams) -> TrainSettings:
         grad_clip=t.grad_clip,
         patience=t.patience,
         min_delta=t.min_delta,
-        seed=p.seed,
+        seed=params.seed,
     )
 
 

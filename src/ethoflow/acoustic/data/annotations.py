@@ -267,11 +267,11 @@ def read_source(src: SourceParams, root: Path, problems: Problems, bad_rows: str
     return events
 
 
-def project_relpath(p: Path, root: Path) -> str:
+def project_relpath(path: Path, root: Path) -> str:
     """Paths configured as absolute stay absolute; relative ones are kept relative to the project root."""
-    if Path(p).is_absolute():
-        return str(p)
+    if Path(path).is_absolute():
+        return str(path)
     try:
-        return str(Path(p).resolve().relative_to(root.resolve()))
+        return str(Path(path).resolve().relative_to(root.resolve()))
     except ValueError:
-        return str(p)
+        return str(path)

@@ -31,7 +31,8 @@ import pandas as pd
 
 from ethoflow.acoustic.data.annotations import RAVEN_COLUMNS
 from ethoflow.acoustic.params import VariantParams
-from ethoflow.core import InputError, atomic_write_text, get_logger, write_json
+from ethoflow.acoustic.records import VariantIndex
+from ethoflow.core import InputError, atomic_write_text, get_logger, write_record
 from ethoflow.core.io import atomic_dir
 
 log = get_logger(__name__)
@@ -221,8 +222,8 @@ def _variant_index(
     recs: dict[str, dict[str, Any]],
     noise_min: float,
     miner: _NoiseMiner,
-) -> dict[str, Any]:
-    """``variant_index.json``'s content: counts per split, tape roles, noise-mining statistics, recordings."""
+) -> VariantIndex:
+    """``variant_index.json``'s record: counts per split, tape roles, noise-mining statistics, recordings."""
     counts = {
         s: {
             "n": int((df.split == s).sum()),
@@ -231,13 +232,13 @@ def _variant_index(
         }
         for s in SPLITS
     }
-    return {
-        "strategy": spec.split,
-        "seed": spec.seed,
-        "classes": list(classes),
-        "counts": counts,
-        "tape_roles": dict(sorted(roles.items())),
-        "noise": {
+    return VariantIndex(
+        strategy=spec.split,
+        seed=spec.seed,
+        classes=list(classes),
+        counts=counts,
+        tape_roles=dict(sorted(roles.items())),
+        noise={
             "per_target": spec.noise_per_target,
             "margin_s": spec.margin_s,
             "min_len_s": noise_min,
@@ -246,19 +247,20 @@ def _variant_index(
             "n_from_other_recording": miner.n_fallback,
             "n_unavailable": miner.n_unavailable,
         },
-        "recordings": [
+        recordings=[
             {k: recs[r][k] for k in ("recording", "tape", "file", "sr", "duration_s")}
             | {"role": roles[recs[r]["tape"]]}
             for r in sorted(recs)
         ],
-    }
+    )
 
 
-def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) -> tuple[pd.DataFrame, dict[str, Any]]:
+def build_variant(index: dict[str, Any], spec: VariantParams, seq_len_s: float) -> tuple[pd.DataFrame, VariantIndex]:
     """Build one variant's segment table and index from the corpus ``index``.
 
     Returns:
-        (rows DataFrame with :data:`COLUMNS`, variant_index dict).
+        (rows DataFrame with :data:`COLUMNS`, the ``variant_index.json`` record
+        (:class:`~ethoflow.acoustic.records.VariantIndex`)).
     Raises:
         InputError: unknown benchmark tapes or classes, or no target left for training.
     """
@@ -359,14 +361,15 @@ def write_tables(df: pd.DataFrame, folder: Path, recordings: list[str], extra: l
 def write_variant(
     out: str | Path,
     df: pd.DataFrame,
-    vindex: dict[str, Any],
+    vindex: VariantIndex,
     index: dict[str, Any],
     n_pngs: int = 0,
     features: Any = None,
     seed: int = 0,
 ) -> None:
-    """Write CSVs, ``variant_index.json``, selection tables and optional spectrogram PNGs into ``out``,
-    all-or-nothing (a failure leaves the previous folder as it was)."""
+    """Write CSVs, ``variant_index.json`` (the record ``vindex``, read back by
+    :func:`~ethoflow.acoustic.records.read_variant_index`), selection tables and optional spectrogram PNGs
+    into ``out``, all-or-nothing (a failure leaves the previous folder as it was)."""
 
     # annotated events keep their Low/High Freq in the tables (mined noise has none: 0.0, as Raven)
     band = {e["uid"]: (e.get("low_hz"), e.get("high_hz")) for e in index["events"]}
@@ -376,7 +379,7 @@ def write_variant(
     with atomic_dir(out) as tmp:  # all-or-nothing: the folder appears only when every file is written
         for s in SPLITS:
             df[df.split == s].to_csv(tmp / f"{s}.csv", index=False, float_format="%.6f", lineterminator="\n")
-        write_json(tmp / "variant_index.json", vindex)
+        write_record(tmp / "variant_index.json", vindex)
         write_tables(tab, tmp / "selections", [r["recording"] for r in index["recordings"]], extra=["split", "kind"])
         if n_pngs and features is not None:
             # local: imported only on the branch that needs it

@@ -17,23 +17,23 @@ DET_COLUMNS = ["tape", "recording", "role", "start_s", "end_s", "cnn_logit_mean"
 
 
 def merge_intervals(
-    s: np.ndarray, e: np.ndarray, min_gap_s: float = 0.0, min_dur_s: float = 0.0
+    start_s: np.ndarray, end_s: np.ndarray, min_gap_s: float = 0.0, min_dur_s: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Chain intervals ``(s[k], e[k])`` (seconds, shape (n,), in time order) into events: an interval joins
+    """Chain intervals ``(start_s[k], end_s[k])`` (seconds, shape (n,), in time order) into events: an interval joins
     the current event when it starts at most ``min_gap_s`` after the event's end (overlapping and touching
     intervals always join); events shorter than ``min_dur_s`` are then dropped (TweetyNet's clean-up:
     merge short gaps first, then remove short segments).
 
     Returns (starts (m,), ends (m,), event index of each interval (n,), -1 for intervals of dropped events).
     """
-    s, e = np.asarray(s, float), np.asarray(e, float)
-    if not len(s):
+    start_s, end_s = np.asarray(start_s, float), np.asarray(end_s, float)
+    if not len(start_s):
         return np.zeros(0), np.zeros(0), np.zeros(0, int)
-    run_end = np.maximum.accumulate(e)
-    new = np.ones(len(s), bool)
-    new[1:] = s[1:] > run_end[:-1] + min_gap_s + 1e-9
+    run_end = np.maximum.accumulate(end_s)
+    new = np.ones(len(start_s), bool)
+    new[1:] = start_s[1:] > run_end[:-1] + min_gap_s + 1e-9
     first = np.flatnonzero(new)
-    starts, ends = s[first], np.maximum.reduceat(e, first)
+    starts, ends = start_s[first], np.maximum.reduceat(end_s, first)
     group = np.cumsum(new) - 1
     keep = ends - starts >= min_dur_s
     renum = np.where(keep, np.cumsum(keep) - 1, -1)

@@ -18,10 +18,10 @@ import pandas as pd
 HELDOUT_ROLES = ("benchmark", "test")
 
 
-def iou_1d(a: tuple[float, float], b: tuple[float, float]) -> float:
+def iou_1d(first: tuple[float, float], second: tuple[float, float]) -> float:
     """Intersection over union of two time intervals (start, end) in seconds (0 when disjoint)."""
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
+    inter = max(0.0, min(first[1], second[1]) - max(first[0], second[0]))
+    union = max(first[1], second[1]) - min(first[0], second[0])
     return inter / union if union > 0 else 0.0
 
 

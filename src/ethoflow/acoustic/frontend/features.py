@@ -175,22 +175,26 @@ def energy_band(y: np.ndarray, sr: int, fmin: float, fmax: float, n_fft: int = 1
     return _band_points(_power_sum(y, n_fft), sr, n_fft, fmin, fmax)
 
 
-def file_energy_band(fh: Any, a: int, b: int, fmin: float, fmax: float, n_fft: int = 1024) -> tuple[float, float]:
-    """:func:`energy_band` of frames ``[a, b)`` of an open ``soundfile.SoundFile`` (channels averaged),
+def file_energy_band(
+    fh: Any, start_frame: int, end_frame: int, fmin: float, fmax: float, n_fft: int = 1024
+) -> tuple[float, float]:
+    """:func:`energy_band` of frames ``[start_frame, end_frame)`` of an open ``soundfile.SoundFile`` (channels averaged),
     read in blocks of :data:`BAND_BLOCK_FRAMES` STFT frames, so a detection hours long needs no more
     memory than a short one (same frames; the sum is accumulated per block)."""
-    b = min(b, fh.frames)
-    a = min(a, b)
-    n_fft = _band_fft(b - a, n_fft)
-    if b - a <= n_fft * 2:
-        fh.seek(a)
-        return energy_band(fh.read(b - a, dtype="float32", always_2d=True).mean(axis=1), fh.samplerate, fmin, fmax)
+    end_frame = min(end_frame, fh.frames)
+    start_frame = min(start_frame, end_frame)
+    n_fft = _band_fft(end_frame - start_frame, n_fft)
+    if end_frame - start_frame <= n_fft * 2:
+        fh.seek(start_frame)
+        return energy_band(
+            fh.read(end_frame - start_frame, dtype="float32", always_2d=True).mean(axis=1), fh.samplerate, fmin, fmax
+        )
     hop = max(1, n_fft // 2)
-    n_frames = 1 + (b - a - n_fft) // hop
+    n_frames = 1 + (end_frame - start_frame - n_fft) // hop
     S = np.zeros(n_fft // 2 + 1)
     for f0 in range(0, n_frames, BAND_BLOCK_FRAMES):
         f1 = min(f0 + BAND_BLOCK_FRAMES, n_frames)
-        fh.seek(a + f0 * hop)
+        fh.seek(start_frame + f0 * hop)
         y = fh.read((f1 - 1 - f0) * hop + n_fft, dtype="float32", always_2d=True).mean(axis=1)
         S += _power_sum(y, n_fft)
     return _band_points(S, fh.samplerate, n_fft, fmin, fmax)

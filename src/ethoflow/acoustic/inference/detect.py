@@ -105,7 +105,7 @@ def model_file(ds: DetectSet, cfg: AcousticParams, models_dir: str | Path = "mod
 
 
 def describe_detections(
-    d: pd.DataFrame, path: str | Path, fmin: float, fmax: float, rf: dict[str, Any] | None, rf_params: Any
+    detections: pd.DataFrame, path: str | Path, fmin: float, fmax: float, rf: dict[str, Any] | None, rf_params: Any
 ) -> pd.DataFrame:
     """Add each detection's band (``low_hz``/``high_hz``: 5 %/95 % energy points in ``[fmin, fmax]``)
     and, with an RF filter (``rf``: what :func:`ethoflow.acoustic.evaluation.rf.load_filter` returns), ``rf_prob``.
@@ -113,11 +113,11 @@ def describe_detections(
     # local: keeps ethoflow.acoustic.inference.detect importable without soundfile
     import soundfile as sf
 
-    d = d.copy()
+    detections = detections.copy()
     lo, hi, feats = [], [], []
     with sf.SoundFile(str(path)) as fh:
         sr = fh.samplerate
-        for r in d.itertuples(index=False):
+        for r in detections.itertuples(index=False):
             a = int(r.start_s * sr)
             b = max(int(r.end_s * sr), a + 1)
             band = file_energy_band(fh, a, b, fmin, fmax)  # in blocks: bounded memory on long detections
@@ -127,8 +127,8 @@ def describe_detections(
                 fh.seek(min(a, fh.frames))
                 y = fh.read(b - a, dtype="float32", always_2d=True).mean(axis=1)
                 feats.append(segment_features(y, sr, rf_params) | {"cnn_logit_mean": float(r.cnn_logit_mean)})
-    d["low_hz"] = np.asarray(lo, float)
-    d["high_hz"] = np.asarray(hi, float)
+    detections["low_hz"] = np.asarray(lo, float)
+    detections["high_hz"] = np.asarray(hi, float)
     if rf is not None:
         # local: imported only on the branch that needs it
         from ethoflow.acoustic.evaluation.rf import rf_probabilities
@@ -137,8 +137,8 @@ def describe_detections(
         missing = [c for c in rf["columns"] if c not in X.columns] if len(X) else []
         if missing:
             raise InputError(f"RF filter expects features {missing[:5]} that ethoflow does not compute")
-        d["rf_prob"] = rf_probabilities(rf, X) if len(X) else np.zeros(0)
-    return d
+        detections["rf_prob"] = rf_probabilities(rf, X) if len(X) else np.zeros(0)
+    return detections
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:

@@ -97,13 +97,13 @@ class TapeReader:
         check_finite_audio(y, self.path, self.file_sr, a)
         return y.mean(axis=1)
 
-    def read(self, a: int, b: int) -> np.ndarray:
-        out = np.zeros(max(b - a, 0), dtype=np.float32)
-        lo, hi = max(a, 0), min(b, self.n)
+    def read(self, start: int, end: int) -> np.ndarray:
+        out = np.zeros(max(end - start, 0), dtype=np.float32)
+        lo, hi = max(start, 0), min(end, self.n)
         if hi <= lo:
             return out
         if self.up == self.down:
-            out[lo - a : hi - a] = self._raw(lo, hi)
+            out[lo - start : hi - start] = self._raw(lo, hi)
             return out
         # local: scipy is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
         from scipy.signal import resample_poly
@@ -112,7 +112,7 @@ class TapeReader:
         e = min(self.n_in, -(-hi // self.up) * self.down + self.margin)
         y = resample_poly(self._raw(s, e), self.up, self.down).astype(np.float32)
         o = s // self.down * self.up
-        out[lo - a : hi - a] = y[lo - o : hi - o]
+        out[lo - start : hi - start] = y[lo - o : hi - o]
         return out
 
 

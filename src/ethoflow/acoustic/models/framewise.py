@@ -120,17 +120,17 @@ class FramewiseNet(nn.Module):
         return self.head(self.blocks(z))
 
 
-def frame_times(n_frames: int, f: FeatureParams) -> np.ndarray:
+def frame_times(n_frames: int, features: FeatureParams) -> np.ndarray:
     """Centre time (seconds) of each spectrogram frame: ``k * hop_length / sr`` (STFT ``center=True``). Shape (T,)."""
-    return np.arange(n_frames) * (f.hop_length / f.sr)
+    return np.arange(n_frames) * (features.hop_length / features.sr)
 
 
-def frame_labels(n_frames: int, events: list[tuple[float, float, int]], f: FeatureParams) -> np.ndarray:
+def frame_labels(n_frames: int, events: list[tuple[float, float, int]], features: FeatureParams) -> np.ndarray:
     """Class index per frame: ``c`` where the frame centre lies in an event ``(start_s, end_s, c)``, else 0.
 
     Overlapping events: the later one in the list wins. Shape (T,), int64.
     """
-    t = frame_times(n_frames, f)
+    t = frame_times(n_frames, features)
     y = np.zeros(n_frames, dtype=np.int64)
     for start, end, c in events:
         y[(t >= start) & (t < end)] = c
@@ -158,7 +158,7 @@ def predict_frames(model: FramewiseNet, power: np.ndarray, chunk_frames: int = 4
     return np.concatenate(out) if out else np.zeros((0, model.config["n_classes"]))
 
 
-def frames_to_cells(probs: np.ndarray, f: FeatureParams, duration_s: float, hop_s: float) -> pd.DataFrame:
+def frames_to_cells(probs: np.ndarray, features: FeatureParams, duration_s: float, hop_s: float) -> pd.DataFrame:
     """Pool per-frame probabilities ``(T, C)`` into cells ``[k*hop_s, (k+1)*hop_s)`` covering the recording.
 
     Each cell's ``prob`` is the mean over its frames of P(any target class) (1 - P(noise)), ``logit``
@@ -168,14 +168,14 @@ def frames_to_cells(probs: np.ndarray, f: FeatureParams, duration_s: float, hop_
     """
     n_cells = max(1, int(math.ceil(duration_s / hop_s - 1e-9)))
     starts = np.round(np.arange(n_cells) * hop_s, 6)
-    t = frame_times(len(probs), f)
+    t = frame_times(len(probs), features)
     cell = np.minimum((t / hop_s + 1e-9).astype(int), n_cells - 1)
     target = 1.0 - probs[:, 0]
     sums = np.bincount(cell, weights=target, minlength=n_cells)
     counts = np.bincount(cell, minlength=n_cells)
     empty = counts == 0
     if empty.any():  # nearest frame to the cell centre
-        centre = (starts + hop_s / 2) * f.sr / f.hop_length
+        centre = (starts + hop_s / 2) * features.sr / features.hop_length
         near = np.clip(np.round(centre).astype(int), 0, len(probs) - 1)
         sums[empty], counts[empty] = target[near[empty]], 1
     prob = np.clip(sums / counts, 1e-7, 1 - 1e-7)
@@ -193,10 +193,10 @@ def frames_to_cells(probs: np.ndarray, f: FeatureParams, duration_s: float, hop_
 
 
 def predict_power_framewise(
-    model: FramewiseNet, power: np.ndarray, f: FeatureParams, duration_s: float, hop_s: float
+    model: FramewiseNet, power: np.ndarray, features: FeatureParams, duration_s: float, hop_s: float
 ) -> pd.DataFrame:
     """:func:`predict_frames` then :func:`frames_to_cells`: the framewise model's prediction table."""
-    return frames_to_cells(predict_frames(model, power), f, duration_s, hop_s)
+    return frames_to_cells(predict_frames(model, power), features, duration_s, hop_s)
 
 
 def load_framewise(ck: dict[str, Any]) -> FramewiseNet:

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from ethoflow.acoustic.params import FeatureParams, TrainParams
-from ethoflow.core import save_torch, write_json
+from ethoflow.acoustic.records import FitSummary
+from ethoflow.core import save_torch, write_json, write_record
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> Any:
@@ -87,13 +88,14 @@ def write_trained(
     classes: list[str],
     features: FeatureParams,
     tr: dict[str, Any],
-    summary: dict[str, Any],
+    summary: FitSummary,
     summary_path: str | os.PathLike | None = None,
     arch: str | None = None,
 ) -> None:
     """Write ``out_dir/model.pt`` (:func:`ethoflow.core.io.save_torch` of ``{arch (when given), state_dict, model (the
     model's config), classes, features, best_epoch}``), the summary (``summary_path``, default
-    ``out_dir/train_summary.json``) and ``out_dir/history.json`` (``tr["history"]``)."""
+    ``out_dir/train_summary.json``; the record ``summary``, written with :func:`ethoflow.core.records.write_record`)
+    and ``out_dir/history.json`` (``tr["history"]``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     head = {"arch": arch} if arch is not None else {}
@@ -109,5 +111,5 @@ def write_trained(
         },
         records_named_after_file=True,
     )
-    write_json(summary_path or out / "train_summary.json", summary)
+    write_record(summary_path or out / "train_summary.json", summary)
     write_json(out / "history.json", tr["history"])

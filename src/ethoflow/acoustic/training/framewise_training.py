@@ -23,6 +23,7 @@ from torch import nn
 
 from ethoflow.acoustic.models.framewise import EPS, IGNORE, FramewiseNet, frame_labels, predict_frames
 from ethoflow.acoustic.params import FeatureParams, TrainParams
+from ethoflow.acoustic.records import FramewiseTrainSummary
 from ethoflow.acoustic.training.fitting import class_weights, fit_summary, fit_variant, write_trained
 from ethoflow.core import get_logger, read_json, seed_everything
 from ethoflow.core.errors import InputError
@@ -42,7 +43,7 @@ class Recording:
 
 
 def load_split(
-    variant_dir: str | os.PathLike, corpus_index: str | os.PathLike, f: FeatureParams
+    variant_dir: str | os.PathLike, corpus_index: str | os.PathLike, features: FeatureParams
 ) -> tuple[list[str], dict[str, list[Recording]]]:
     """The variant's recordings by role, with frame labels from the corpus events.
 
@@ -67,9 +68,9 @@ def load_split(
         role = rec.get("role")
         if role not in out:
             continue
-        power = recording_power(rec["file"], f)
+        power = recording_power(rec["file"], features)
         out[role].append(
-            Recording(rec["recording"], power, frame_labels(power.shape[1], events.get(rec["recording"], []), f))
+            Recording(rec["recording"], power, frame_labels(power.shape[1], events.get(rec["recording"], []), features))
         )
     for role in ("train", "val"):
         if not out[role]:
@@ -134,10 +135,10 @@ def _evaluate(model: FramewiseNet, recs: list[Recording], weight: torch.Tensor) 
 
 
 # ------------------------------------------------------------------------------------------ training
-def fingerprint(variant_dir: str | os.PathLike, f: FeatureParams, t: TrainParams) -> str:
+def fingerprint(variant_dir: str | os.PathLike, features: FeatureParams, training: TrainParams) -> str:
     """Hash of the variant index and the front-end and training params: a checkpoint from other inputs is not resumed."""
     h = hashlib.sha256((Path(variant_dir) / "variant_index.json").read_bytes())
-    h.update(json.dumps([f.model_dump(), t.model_dump()], sort_keys=True, default=str).encode())
+    h.update(json.dumps([features.model_dump(), training.model_dump()], sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
 
@@ -214,5 +215,7 @@ def train_framewise(
         "n_frames": {s: int(sum(len(x.labels) for x in r)) for s, r in recs.items()},
         "context_frames": model.context_frames(),
     }
-    write_trained(out_dir, model, classes, features, tr, summary, summary_path, arch="framewise")
+    write_trained(
+        out_dir, model, classes, features, tr, FramewiseTrainSummary(**summary), summary_path, arch="framewise"
+    )
     return summary

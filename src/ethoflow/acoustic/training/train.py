@@ -26,7 +26,7 @@ import pandas as pd
 
 from ethoflow.acoustic.frontend.spectrogram import augment_window, slice_frames, to_input
 from ethoflow.acoustic.params import FeatureParams, TrainParams
-from ethoflow.acoustic.records import read_variant_index
+from ethoflow.acoustic.records import TrainSummary, read_variant_index
 from ethoflow.acoustic.training.fitting import class_weights, fit_summary, fit_variant, write_trained
 from ethoflow.core import InputError, get_logger, load_torch, seed_everything
 
@@ -233,8 +233,6 @@ def train_model(
     import torch
 
     from ethoflow.acoustic.models.model import CallClassifier
-
-    # local: ethoflow.core.training.EpochLoader imports torch (slow to import)
     from ethoflow.core.training import EpochLoader, EpochSampler
 
     if training.num_threads:
@@ -263,7 +261,7 @@ def train_model(
     model = module.net
     scores = {s: _evaluate(model, d, 64)[0] for s, d in data.items()}
     summary = {**fit_summary(classes, tr, training.metric, scores), "n_segments": {s: len(d) for s, d in data.items()}}
-    write_trained(out, model, classes, features, tr, summary, summary_path)
+    write_trained(out, model, classes, features, tr, TrainSummary(**summary), summary_path)
     return summary
 
 
