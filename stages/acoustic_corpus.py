@@ -1,16 +1,9 @@
 """acoustic_corpus: read recordings and annotations (crowsetta) into the corpus index and a bad-input report."""
 
-from ethoflow.acoustic.params import AcousticParams
 from ethoflow.acoustic.stages import run_acoustic_corpus
-from ethoflow.core import load_section
-from ethoflow.core.stage import run_stage, stage_args
+from ethoflow.core.stage import run_stage, stage_main
 
-
-def main(argv=None):
-    args = stage_args(__doc__, argv, out="folder of corpus_index.json and report.json")
-    cfg = load_section("acoustic", AcousticParams, args.params)
-    run_acoustic_corpus(cfg, out=args.out)
-
+main = stage_main(run_acoustic_corpus, __doc__)
 
 if __name__ == "__main__":
     run_stage(main)

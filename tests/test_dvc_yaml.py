@@ -56,6 +56,19 @@ def _imported_modules(tree: ast.AST) -> set[str]:
     return {n for n in names if n.split(".")[0] == "ethoflow"}
 
 
+def _lazy_export_modules(tree: ast.Module, path: Path) -> set[str]:
+    """The modules of a package ``__init__``'s lazy export table (``_EXPORTS = {"<module>": (names...)}``,
+    modules relative to the package unless they start with ``ethoflow.``)."""
+    if path.name != "__init__.py":
+        return set()
+    package = ".".join(path.parent.relative_to(SRC).parts)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["_EXPORTS"]:
+            keys = ast.literal_eval(node.value).keys()
+            return {k if k.startswith("ethoflow.") else f"{package}.{k}" for k in keys}
+    return set()
+
+
 def code_files(script: Path) -> set[str]:
     """Every file (repo-relative) that running ``script`` can import from ethoflow, plus the script."""
     seen: set[Path] = set()
@@ -65,7 +78,8 @@ def code_files(script: Path) -> set[str]:
         if path in seen:
             continue
         seen.add(path)
-        for name in _imported_modules(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for name in _imported_modules(tree) | _lazy_export_modules(tree, path):
             parts = name.split(".")
             for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__, a/b/__init__ too
                 found = _module_file(".".join(parts[:i]))

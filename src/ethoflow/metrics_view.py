@@ -18,16 +18,7 @@ import os
 from typing import Any
 
 from ethoflow.core.errors import EthoflowError
-
-
-def flatten_metrics(data: Any, prefix: str = "") -> dict[str, Any]:
-    """A nested metrics dict as ``{"a.b.c": value}`` (dotted keys, as ``dvc metrics show`` names them)."""
-    if isinstance(data, dict):
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(flatten_metrics(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: data}
+from ethoflow.core.io import flatten_metrics
 
 
 def _fmt(value: Any) -> str:

@@ -64,6 +64,9 @@ def _item(cfg: AcousticParams, variant: str, setting: str, params_path: str) -> 
 def run_acoustic_corpus(cfg: AcousticParams, *, out: PathLike) -> None:
     """``acoustic_corpus``: ``out/corpus_index.json`` and ``out/report.json`` (bad inputs) from ``acoustic.corpus``.
 
+    Args:
+        out: folder of corpus_index.json and report.json.
+
     Raises:
         InputError: see :func:`ethoflow.acoustic.data.corpus.build_corpus`.
     """
@@ -77,6 +80,11 @@ def run_acoustic_variants(
     cfg: AcousticParams, *, variant: str, corpus_index: PathLike, out: PathLike, params_path: PathLike = DEFAULT_PARAMS
 ) -> None:
     """``acoustic_variants@<variant>``: train/val/test segments, noise mining, selection tables into ``out``.
+
+    Args:
+        variant: variant name (acoustic.variants).
+        corpus_index: corpus_index.json.
+        out: the variant's folder.
 
     Raises:
         ParamsError: ``variant`` is not in ``acoustic.variants``.
@@ -103,6 +111,12 @@ def run_acoustic_train(
     variant's segments (:func:`ethoflow.acoustic.training.train.train_model`); the framewise detector on its
     recordings, framed by the corpus's annotated events (``corpus_index``;
     :func:`ethoflow.acoustic.training.framewise_training.train_framewise`).
+
+    Args:
+        variant: variant name (acoustic.variants).
+        variant_dir: the variant's folder (acoustic_variants).
+        corpus_index: corpus_index.json (frame labels of the framewise model).
+        out: model folder: model.pt, history.json, train_summary.json, dvclive/.
     """
     cfg.variant(variant, params_path)
     training = cfg.variant_train(variant, params_path)
@@ -149,7 +163,15 @@ def run_acoustic_predict(
     out: PathLike,
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> dict:
-    """``acoustic_predict@<variant>-<setting>``: per-window call probabilities -> ``out/predictions.parquet``."""
+    """``acoustic_predict@<variant>-<setting>``: per-window call probabilities -> ``out/predictions.parquet``.
+
+    Args:
+        variant: variant name (acoustic.variants).
+        setting: prediction setting (acoustic.predict.settings).
+        model: the variant's model.pt.
+        variant_index: the variant's variant_index.json.
+        out: folder of predictions.parquet.
+    """
     name, s = _item(cfg, variant, setting, params_path)
     vindex = read_variant_index(variant_index)
     return dispatch.run(
@@ -182,6 +204,14 @@ def run_acoustic_evaluate(
 
     Writes the ``cnn`` layer into ``out``: detections.parquet, per_tape.csv, selections/, metrics.json
     (see :func:`ethoflow.acoustic.evaluation.evaluate.write_layer`) and pr_curve.csv.
+
+    Args:
+        variant: variant name (acoustic.variants).
+        setting: prediction setting (acoustic.predict.settings).
+        predictions: the item's predictions.parquet.
+        corpus_index: corpus_index.json (ground truth).
+        variant_index: the variant's variant_index.json.
+        out: folder of the cnn layer (detections, tables, metrics.json).
     """
     name, _ = _item(cfg, variant, setting, params_path)
 
@@ -206,6 +236,10 @@ def run_acoustic_rf_train(
     into ``paths.features_out/features.parquet`` and the random forest on the validation tapes' detections,
     its threshold chosen there (``paths.model_out/rf.pkl``, ``paths.model_out/rf_summary.json``); see
     :mod:`ethoflow.acoustic.evaluation.rf`.
+
+    Args:
+        variant: variant name (acoustic.variants).
+        setting: prediction setting (acoustic.predict.settings).
     """
     name, _ = _item(cfg, variant, setting, params_path)
     dispatch.run(
@@ -227,6 +261,10 @@ def run_acoustic_rf_filter(
     """``acoustic_rf_filter@<variant>-<setting>``: keep the detections the forest (``paths.model``, an
     ``rf.pkl``) accepts; the ``rf`` layer into ``paths.out`` as ``acoustic_evaluate`` writes the ``cnn`` layer,
     plus pr_curve.csv (:func:`ethoflow.acoustic.evaluation.rf.filter_layer`).
+
+    Args:
+        variant: variant name (acoustic.variants).
+        setting: prediction setting (acoustic.predict.settings).
     """
     name, _ = _item(cfg, variant, setting, params_path)
     dispatch.run(
@@ -274,6 +312,14 @@ def run_acoustic_external(
     predicts the recordings of the variant it names (``<variants_dir>/<variant>/variant_index.json``) into
     ``predictions``, evaluated into ``out`` as a trained variant is (:func:`ethoflow.acoustic.external.evaluate_external`).
 
+    Args:
+        name: external model (a key of acoustic.external).
+        setting: prediction setting (a key of acoustic.predict.settings).
+        variants_dir: folder of the variants (<variant>/variant_index.json).
+        predictions: window probabilities (Parquet) to write.
+        corpus_index: corpus_index.json (ground truth).
+        out: evaluation folder (detections, tables, metrics.json).
+
     Raises:
         ParamsError: unknown external model or setting.
     """
@@ -308,6 +354,11 @@ def run_acoustic_detect(
     ``evaluations``: the folder of ``acoustic_evaluate``'s outs, where an ``auto`` threshold or clean-up
     reads the values chosen on the model variant's validation tapes (``<variant>-<setting>/postprocess.json``).
 
+    Args:
+        name: detection set (a key of acoustic.detect.sets).
+        evaluations: acoustic_evaluate's outs (<variant>-<setting>/postprocess.json).
+        out: output folder of the set (a DVC persist out).
+
     Raises:
         ParamsError: unknown set/setting (before anything is dispatched).
     """
@@ -337,7 +388,15 @@ def run_acoustic_lc(
 ) -> dict:
     """``acoustic_lc@<duration>-<seed>``: one learning-curve point (train on ``duration`` s of the variant's
     training audio, predict and evaluate the held-out tapes) into ``out``, dispatched
-    (:func:`ethoflow.acoustic.training.learning_curve.run_point`)."""
+    (:func:`ethoflow.acoustic.training.learning_curve.run_point`).
+
+    Args:
+        duration: seconds of training audio, or all.
+        seed: .
+        variant_dir: the variant's folder (acoustic_variants).
+        corpus_index: corpus_index.json (ground truth).
+        out: the point's folder (point.json, model/, evaluation/).
+    """
     lc = cfg.learning_curve
     cfg.variant(lc.variant, params_path)
     return dispatch.run(
@@ -359,7 +418,15 @@ def run_acoustic_learning_curve(
 ) -> dict:
     """``acoustic_learning_curve``: every point under ``points`` -> ``out`` (curve.csv, learning_curve.png),
     ``evaluation/index.json`` (``index``: every evaluation folder in ``evaluations`` and the points, with
-    files and held-out numbers) and the headline ``metrics`` (F1 mean, sd, min, max per duration)."""
+    files and held-out numbers) and the headline ``metrics`` (F1 mean, sd, min, max per duration).
+
+    Args:
+        points: folder of the acoustic_lc points.
+        out: folder: curve.csv, learning_curve.png.
+        index: evaluation/index.json to write.
+        metrics: headline metrics JSON.
+        evaluations: evaluation folders to index.
+    """
     headline = summarise(points, out, index, evaluations)
     write_metrics(metrics, headline)
     return headline

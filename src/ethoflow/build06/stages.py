@@ -27,6 +27,9 @@ def run_build06(
     generates latents (vae_embed covers every df02 experiment) and replaces its outs, which DVC owns,
     without an overwrite flag. The sidecar carries no timestamp, so a rerun is byte-identical.
 
+    Args:
+        model_name: the VAE whose latents are merged (sidecar).
+
     Raises:
         InputError: bad inputs, or an experiment without latents and ``allow_partial`` false.
         OutputError: the outputs cannot be written (the previous ones are kept).

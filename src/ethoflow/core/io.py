@@ -316,6 +316,16 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, dumps_json(obj))
 
 
+def flatten_metrics(data: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested metrics dict as ``{"a.b.c": value}`` (dotted keys, as ``dvc metrics show`` names them)."""
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(flatten_metrics(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: data}
+
+
 def write_metrics(path: str | os.PathLike, metrics: dict[str, Any]) -> Path:
     """Write a pipeline's headline metrics (``metrics/<pipeline>.json``) for ``dvc metrics diff``.
 

@@ -1,15 +1,16 @@
-"""Helpers that keep ``stages/*.py`` short: an argument parser with ``--params`` and a runner.
+"""What keeps ``stages/*.py`` to one line of code: :func:`stage_main` and :func:`run_stage`.
 
-A stage script looks like::
+A stage script is its docstring (``<stage>: what it does``) and::
 
-    def main(argv=None):
-        args = stage_args(__doc__, argv, ("variant", "variant name"), variant_dir="...", out="the model folder")
-        cfg = load_section("acoustic", AcousticParams, args.params)
-        run_acoustic_train(cfg, variant=args.variant, variant_dir=args.variant_dir, out=args.out,
-                           params_path=args.params)
+    from ethoflow.acoustic.stages import run_acoustic_train
+    from ethoflow.core.stage import run_stage, stage_main
+
+    main = stage_main(run_acoustic_train, __doc__)
 
     if __name__ == "__main__":
         run_stage(main)
+
+:func:`stage_main` reads the command line from the run function (its signature and docstring ``Args:``).
 
 The one library call is the stage function ``ethoflow.<pkg>.stages.run_<stage>``; every one has the same
 signature::
@@ -63,34 +64,6 @@ def stage_parser(description: str | None = None) -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="show the traceback of an error (or set ETHOFLOW_DEBUG=1)"
     )
     return parser
-
-
-def stage_args(
-    description: str | None,
-    argv: list[str] | None,
-    *positionals: tuple[str, str],
-    **options: str | dict[str, Any],
-) -> argparse.Namespace:
-    """Parse a stage script's command line: :func:`stage_parser`'s ``--params``/``-v`` plus the stage's own
-    arguments, declared in one call.
-
-    ``positionals``: ``(name, help)`` pairs, in order (``("variant", "variant name (acoustic.variants)")``).
-    ``options``: one required ``--option`` per keyword, ``_`` written ``-`` on the command line
-    (``variant_dir="the variant's folder"`` is ``--variant-dir``, read back as ``args.variant_dir``); the
-    value is the help text, or a dict of further ``add_argument`` keywords with its ``help``
-    (``{"help": "...", "type": int}``, ``{"help": "...", "nargs": "+"}``). No option has a default: every
-    path comes from the stage's ``cmd`` in dvc.yaml.
-
-    Raises:
-        SystemExit: (argparse) a missing or unknown argument, or ``-h``.
-    """
-    parser = stage_parser(description)
-    for name, help_text in positionals:
-        parser.add_argument(name, help=help_text)
-    for name, spec in options.items():
-        kw = {"help": spec} if isinstance(spec, str) else dict(spec)
-        parser.add_argument("--" + name.replace("_", "-"), required=True, **kw)
-    return parser.parse_args(argv)
 
 
 def _doc_args(obj: Any) -> dict[str, str]:

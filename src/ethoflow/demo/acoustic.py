@@ -205,7 +205,12 @@ def generate_heldout(out_dir: str | Path, params: DemoParams) -> dict:
 def run_demo_acoustic(cfg: AcousticParams, out: str | Path, heldout: str | Path | None = None) -> dict:
     """Stage ``demo_acoustic``: the demo tapes of ``cfg.demo`` (the ``acoustic`` params) into ``out`` and,
     when ``heldout`` is given, the detection demo's held-out tape and its hidden truth there
-    (:func:`generate_heldout`)."""
+    (:func:`generate_heldout`).
+
+    Args:
+        out: folder of the demo tapes.
+        heldout: folder of the detection demo's held-out tape and its truth.
+    """
     summary = generate(out, cfg.demo)
     if heldout is not None:
         summary["heldout"] = generate_heldout(heldout, cfg.demo)

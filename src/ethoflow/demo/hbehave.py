@@ -153,5 +153,9 @@ def generate(params: DemoParams, out_dir: str | os.PathLike) -> dict:
 
 
 def run_demo_hbehave(cfg: HBehaveParams, out: str | os.PathLike) -> dict:
-    """Stage ``demo_hbehave``: the demo cages of ``cfg.demo`` (the ``hbehave`` params) into ``out``."""
+    """Stage ``demo_hbehave``: the demo cages of ``cfg.demo`` (the ``hbehave`` params) into ``out``.
+
+    Args:
+        out: folder of the demo activity files.
+    """
     return generate(cfg.demo, out)

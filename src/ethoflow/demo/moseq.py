@@ -203,5 +203,10 @@ def _write_sessions(rng, p: DemoParams, motifs, trans, bodyparts, indices, out_d
 
 def run_demo_moseq(cfg: MoseqParams, out: str | os.PathLike, heldout_out: str | os.PathLike) -> list[Path]:
     """Stage ``demo_moseq``: the demo sessions of ``cfg.demo`` (the ``moseq`` params) into ``out``, and the
-    held-back sessions (``cfg.demo.n_heldout``, for ``moseq_apply``) into ``heldout_out``."""
+    held-back sessions (``cfg.demo.n_heldout``, for ``moseq_apply``) into ``heldout_out``.
+
+    Args:
+        out: folder of the demo pose files.
+        heldout_out: folder of the held-back sessions (moseq_apply).
+    """
     return generate(cfg.demo, out, heldout_out)

@@ -33,6 +33,10 @@ PathLike = str | os.PathLike
 def run_hbehave_zarr(cfg: HBehaveParams, *, out: PathLike, report: PathLike) -> dict[str, Any]:
     """``hbehave_zarr``: raw activity (``hbehave.zarr.input_dir``) -> the Zarr store ``out`` + ingest ``report``.
 
+    Args:
+        out: the activity Zarr store.
+        report: ingest report JSON.
+
     Raises:
         InputError: see :func:`ethoflow.hbehave.ingest.build_store`.
     """
@@ -47,7 +51,13 @@ def run_hbehave_zarr(cfg: HBehaveParams, *, out: PathLike, report: PathLike) -> 
 
 def run_hbehave_actograms(cfg: HBehaveParams, *, store: PathLike, out: PathLike, summary: PathLike) -> dict[str, Any]:
     """``hbehave_actograms``: a double-plotted actogram per cage of ``store`` into ``out`` (light phase from
-    ``hbehave.heatmaps``' day window) and the metrics JSON ``summary``."""
+    ``hbehave.heatmaps``' day window) and the metrics JSON ``summary``.
+
+    Args:
+        store: the activity Zarr store.
+        out: folder of the actograms and summary.csv.
+        summary: metrics JSON.
+    """
     # local: keeps ethoflow.hbehave.stages importable without numpy
     from ethoflow.hbehave.plots import actograms
 
@@ -73,6 +83,14 @@ def run_hbehave_train(
     Dispatched as one job (``compute.stages.hbehave_train``); ``options.nproc`` > 1 trains with that many
     local DDP processes, a multi-task Slurm job with one rank per task (the ``compute`` section of
     ``params_path``). Resumes from ``.ethoflow/hbehave_train``.
+
+    Args:
+        store: the activity Zarr store.
+        out: the final checkpoint.
+        live: DVCLive folder.
+        summary: training summary JSON.
+        metrics: headline metrics (numbers only).
+        curves: long-format loss curves CSV for DVC plots (train/val).
 
     Raises:
         DispatchError: the job failed (job id and stderr tail).
@@ -120,6 +138,14 @@ def run_hbehave_extract(
     must be readable by Slurm array tasks). The cages run as one job array (one task per cage; the
     ``compute`` section of ``params_path`` says where).
 
+    Args:
+        agg: aggregation name from hbehave.extract.aggregations.
+        model: checkpoint (hbehave.extract.model).
+        store: the activity Zarr store.
+        out: folder of the embeddings.
+        summary: metrics JSON.
+        work_dir: where a BehaveMAE checkpoint is converted (readable by Slurm array tasks).
+
     Raises:
         ParamsError: unknown aggregation, architecture mismatch. DispatchError: a task failed.
     """
@@ -152,7 +178,14 @@ def run_hbehave_heatmaps(
     cfg: HBehaveParams, *, agg: str, embeddings: PathLike, out: PathLike, summary: PathLike
 ) -> dict[str, Any]:
     """``hbehave_heatmaps@<agg>``: day/night heatmaps of the embeddings per cage and level into ``out``,
-    the coverage table ``out/summary.csv`` and the metrics JSON ``summary``."""
+    the coverage table ``out/summary.csv`` and the metrics JSON ``summary``.
+
+    Args:
+        agg: aggregation name from hbehave.extract.aggregations.
+        embeddings: folder of the aggregation's embeddings.
+        out: folder of the heatmaps and summary.csv.
+        summary: metrics JSON.
+    """
     # local: keeps ethoflow.hbehave.stages importable without numpy
     from ethoflow.hbehave.plots import heatmaps
 
@@ -164,7 +197,14 @@ def run_hbehave_heatmaps(
 def run_hbehave_probe(cfg: HBehaveParams, *, agg: str, embeddings: PathLike, out: PathLike, metrics: PathLike) -> dict:
     """``hbehave_probe@<agg>``: :func:`ethoflow.hbehave.probe.run_probe` with ``cfg.probe`` and the light
     phase of ``cfg.heatmaps``; ``out`` gets ``probe.csv``/``probe.png``, the headline ``metrics`` JSON per
-    level accuracy (and its sd over folds), macro-F1, both chance levels, the p-value and the bin count."""
+    level accuracy (and its sd over folds), macro-F1, both chance levels, the p-value and the bin count.
+
+    Args:
+        agg: aggregation name from hbehave.extract.aggregations.
+        embeddings: folder of the aggregation's embeddings.
+        out: folder of probe.csv and probe.png.
+        metrics: headline metrics JSON.
+    """
     # local: keeps ethoflow.hbehave.stages importable without pandas
     from ethoflow.hbehave.probe import run_probe
 

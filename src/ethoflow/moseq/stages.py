@@ -35,13 +35,24 @@ kpms_warnings.install()
 
 def run_moseq_load(cfg: MoseqParams, *, out: PathLike, root: PathLike = ".") -> dict[str, Any]:
     """moseq_load: keypoint files named in ``moseq.load`` -> ``out`` (``keypoints.p``, kpms
-    ``config.yml``, ``load_report.json``). See :func:`ethoflow.moseq.prepare.load`."""
+    ``config.yml``, ``load_report.json``). See :func:`ethoflow.moseq.prepare.load`.
+
+    Args:
+        out: keypoints.p, config.yml and load_report.json.
+        root: the project folder that relative paths in ``moseq.load`` are read from (default: the working folder).
+    """
     return prepare.load(cfg, out, root=root)
 
 
 def run_moseq_outliers(cfg: MoseqParams, *, load_dir: PathLike, out: PathLike, plots: PathLike) -> dict[str, float]:
     """moseq_outliers: ``load_dir`` -> cleaned keypoints in ``out``, QA plots in ``plots``.
-    See :func:`ethoflow.moseq.prepare.outliers`."""
+    See :func:`ethoflow.moseq.prepare.outliers`.
+
+    Args:
+        load_dir: moseq_load's folder.
+        out: cleaned keypoints.p and config.yml.
+        plots: QA plots folder.
+    """
     return prepare.outliers(cfg, load_dir, out, plots)
 
 
@@ -55,7 +66,15 @@ def run_moseq_pca(
     pcs: PathLike | None = None,
 ) -> dict[str, Any]:
     """moseq_pca: ``outliers_dir`` -> ``pca.p`` and config in ``out``, the scree plot, the PCA
-    summary JSON ``metrics``, kpms' PC plot ``pcs``. See :func:`ethoflow.moseq.prepare.pca`."""
+    summary JSON ``metrics``, kpms' PC plot ``pcs``. See :func:`ethoflow.moseq.prepare.pca`.
+
+    Args:
+        outliers_dir: moseq_outliers' folder.
+        out: pca.p and config.yml.
+        scree: scree plot PNG.
+        metrics: PCA summary JSON.
+        pcs: PC plot PNG (kpms plot_pcs).
+    """
     return prepare.pca(cfg, outliers_dir, out, scree, metrics, pcs_png=pcs)
 
 
@@ -105,6 +124,11 @@ def run_moseq_arhmm(
     out: ``search_state.json``, ``arhmm/checkpoint.h5``, ``config.yml`` with the chosen kappa).
     ``compute``: the ``compute`` params (read from ``params_path`` when ``None``).
 
+    Args:
+        keypoints: cleaned keypoints.p.
+        pca_dir: moseq_pca's folder.
+        out: search state, final AR-HMM, config.yml (persist).
+
     Raises:
         ethoflow.moseq.search.SearchError: unreachable target with ``on_unreachable: error``.
         ethoflow.core.errors.ParamsError: bad ``compute.stages.moseq_arhmm.options``.
@@ -121,7 +145,12 @@ def run_moseq_full(
     params_path: PathLike = DEFAULT_PARAMS,
 ) -> SearchState:
     """moseq_full: kappa search for the full model warm-started from ``arhmm_dir``'s AR-HMM, then
-    its final fit, into ``out`` (as :func:`run_moseq_arhmm`, final model ``full/checkpoint.h5``)."""
+    its final fit, into ``out`` (as :func:`run_moseq_arhmm`, final model ``full/checkpoint.h5``).
+
+    Args:
+        arhmm_dir: moseq_arhmm's folder.
+        out: search state, final full model, config.yml (persist).
+    """
     return _search_and_fit(kappa.full_search(cfg, arhmm_dir, out), compute, params_path)
 
 
@@ -144,6 +173,11 @@ def run_moseq_seeds(
     Writes ``out/seed-NN/`` (a DVC persist out), ``out/seeds.json`` and the two figures. See
     :mod:`ethoflow.moseq.seeds`. ``inputs``: a :class:`~ethoflow.moseq.inputs.MoseqInputs` or a mapping
     of its field names (the stage script's arguments).
+
+    Args:
+        out: one model per seed and seeds.json (persist).
+        eml_plot: EML score per seed (PNG).
+        confusion_plot: chosen vs runner-up syllables (PNG).
 
     Raises:
         ethoflow.core.errors.ParamsError: bad ``compute.stages.moseq_seeds.options``.
@@ -178,7 +212,15 @@ def run_moseq_results(
     JSON, figures in ``plots``, headline ``metrics``, grid movies per syllable in ``grid_movies`` (from
     the ``inputs.keypoints`` pickle and the videos named in params); ``inputs.pca_summary``: the PCA
     summary JSON (``inputs``: a :class:`~ethoflow.moseq.inputs.MoseqInputs` or a mapping of its field
-    names). See :func:`ethoflow.moseq.results.results`."""
+    names). See :func:`ethoflow.moseq.results.results`.
+
+    Args:
+        grid_movies: folder of the grid movies per syllable.
+        out: results folder.
+        summary: summary JSON.
+        plots: figures folder.
+        metrics: headline metrics JSON (numbers only).
+    """
     outputs = results.ResultsOutputs(
         out=Path(out),
         summary=Path(summary),
@@ -204,7 +246,15 @@ def run_moseq_apply(
     the new sessions of ``moseq.apply.sets[set_name]``: per-frame syllables and frequencies in
     ``out``, the transition graph per group in ``plots``, usage, agreement and collapse warnings in
     ``metrics``. See
-    :func:`ethoflow.moseq.apply.apply_to_sessions` (dispatched as one job)."""
+    :func:`ethoflow.moseq.apply.apply_to_sessions` (dispatched as one job).
+
+    Args:
+        set_name: name of the session set in moseq.apply.sets.
+        model_dir: moseq_results' folder (the chosen model).
+        out: syllables per frame, frequencies, summary.
+        plots: figures folder (transition graph per group).
+        metrics: optional headline metrics JSON (syllable usage, agreement, collapse warnings).
+    """
     stage = f"moseq_apply@{set_name}"
     compute, options = _compute_options(stage, compute, params_path)
     return dispatch.run(
@@ -243,7 +293,14 @@ def run_moseq_groups(
 ) -> dict[str, Any]:
     """moseq_groups: the groups of ``moseq.groups`` compared on the chosen model's syllables in
     ``results_dir`` (usage and duration per group, Kruskal-Wallis with FDR, transition matrices and
-    their difference graph). See :func:`ethoflow.moseq.groups.group_analysis`."""
+    their difference graph). See :func:`ethoflow.moseq.groups.group_analysis`.
+
+    Args:
+        results_dir: moseq_results' folder (the chosen model's syllables).
+        out: tables and summary.json.
+        plots: figures folder (difference graph, usage per group).
+        metrics: optional headline metrics JSON of the group analysis.
+    """
     return group_analysis(cfg, results_dir, out, plots, metrics)
 
 
@@ -254,6 +311,12 @@ def run_moseq_calibrate(
     frames of ``moseq.calibration[set_name]``, written to ``out/error_estimator.json`` (the values to
     copy into ``moseq.model.error_estimator``) with the plot ``plot``. See
     :func:`ethoflow.moseq.calibration.calibrate`.
+
+    Args:
+        set_name: name of the labelled set in moseq.calibration.
+        out: folder for error_estimator.json.
+        plot: error vs confidence with the fitted line (PNG).
+        root: the project folder that relative paths in ``moseq.calibration`` are read from (default: the working folder).
 
     Raises:
         ethoflow.core.errors.InputError: unknown set, or files without labelled frames.

@@ -24,9 +24,8 @@ from typing import Any
 import yaml
 
 from ethoflow.core.errors import InputError
-from ethoflow.core.io import atomic_write_text
+from ethoflow.core.io import atomic_write_text, flatten_metrics
 from ethoflow.core.logging import get_logger
-from ethoflow.metrics_view import flatten_metrics
 from ethoflow.report.vega import offline_scripts
 
 log = get_logger(__name__)

@@ -12,7 +12,13 @@ def run_report_review(
     cfg: ReportParams, *, pipeline: str, out: str | os.PathLike, root: str | os.PathLike = "."
 ) -> Path:
     """``report_review@<pipeline>``: the pipeline's self-contained review page ``out``
-    (:func:`ethoflow.report.page.write_page`), opened by ``ethoflow report open <pipeline>``."""
+    (:func:`ethoflow.report.page.write_page`), opened by ``ethoflow report open <pipeline>``.
+
+    Args:
+        pipeline: a pipeline named in report.pipelines.
+        out: the HTML page.
+        root: the project folder holding dvc.yaml, params.yaml and the outputs (default: the working folder).
+    """
     # local: keeps ethoflow.report.stages importable without yaml
     from ethoflow.report.page import write_page
 

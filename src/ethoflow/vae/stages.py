@@ -26,7 +26,14 @@ def run_vae_snips(
     cfg: VAEParams, *, store: PathLike, out: PathLike, csv: PathLike, summary: PathLike
 ) -> dict[str, Any]:
     """``vae_snips``: cut the activity ``store`` into snips; df02 as Parquet (``out``) and CSV (``csv``),
-    snip counts as ``summary`` JSON."""
+    snip counts as ``summary`` JSON.
+
+    Args:
+        store: the activity Zarr store.
+        out: df02 Parquet.
+        csv: df02 CSV.
+        summary: snip counts JSON.
+    """
     # local: keeps ethoflow.vae.stages importable without pandas
     from ethoflow.vae.snips import build_df02, snips_summary, write_df02
 
@@ -87,6 +94,13 @@ def run_vae_embed(
 ) -> list[Path]:
     """``vae_embed``: latent means of every df02 snip -> ``latents/morph_latents_{experiment}.csv`` (the
     model's folder of the latent store), dispatched; the PCA scatter of the latents as ``plot``.
+
+    Args:
+        model: the trained model.pt.
+        df02: df02 Parquet.
+        store: the activity Zarr store.
+        latents: the model's folder of the latent store.
+        plot: PNG of the latents' first two principal components.
 
     Raises:
         InputError: see :func:`ethoflow.vae.embed.embed_experiments`. DispatchError: the job failed.
