@@ -55,13 +55,16 @@ class MoseqInputs:
 
     @classmethod
     def coerce(cls, value: MoseqInputs | Mapping[str, PathLike | None]) -> MoseqInputs:
-        """``value`` itself, or the record of a mapping of field names to paths (what a stage script
-        passes: its parsed arguments, ``{"arhmm_dir": ..., "full_dir": ..., ...}``).
+        """The record of ``value`` with every path a :class:`~pathlib.Path`: ``value`` may be a record
+        (:func:`ethoflow.core.stage.stage_main` builds it from the command line's strings) or a mapping of
+        field names to paths (``{"arhmm_dir": ..., "full_dir": ..., ...}``).
 
         Raises:
             TypeError: a mapping with an unknown key or without ``arhmm_dir`` / ``full_dir``.
         """
-        return value if isinstance(value, cls) else cls.of(**value)
+        if isinstance(value, cls):
+            value = {f.name: getattr(value, f.name) for f in fields(value)}
+        return cls.of(**value)
 
     def need(self, name: str) -> Path:
         """The path ``name`` (a field), required by the reading stage.
