@@ -1,4 +1,4 @@
-"""Compute mode: ``portable`` (the same bytes on any x86-64 CPU) or ``fast`` (the libraries' own choice).
+"""Compute mode: ``portable`` (every CPU kernel choice we found pinned) or ``fast`` (the libraries' own choice).
 
 Trained results depend on which CPU kernels run: ATen picks AVX-512/AVX2/plain kernels at start,
 oneDNN (mkldnn) picks its own, MKL and OpenBLAS pick code paths per CPU model, XLA compiles for the
@@ -17,8 +17,12 @@ same seed then gives different weights on two machines (and on one machine under
 - ``compute.threads`` threads for OpenMP, MKL, OpenBLAS and torch (the split of a reduction, hence its
   rounding, follows the thread count, not the machine's core count).
 
-``fast`` changes nothing: each library uses the widest ISA and all cores of the machine it runs on;
-results are repeatable on one machine, not across machines.
+What ``portable`` gives, measured: the same bytes on one machine whatever its dispatch settings
+(``tests/core/test_numerics.py``; a fresh clone's ``make repro`` with ``ATEN_CPU_CAPABILITY=avx2`` set
+outside); across two machines every stage before training was byte-identical, every trained out
+differed in its last bits (README, "What is reproducible, and where"): something in the stack still
+follows the machine. ``fast`` changes nothing: each library uses the widest ISA and all cores of the
+machine it runs on; results are repeatable on one machine, not across machines.
 
 The variables must be in the environment before torch, numpy or jax load, so they are set by
 :func:`ensure`, which the stage runner (:func:`ethoflow.core.stage.run_stage`) and the test suite's
