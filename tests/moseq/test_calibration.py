@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 from ethoflow.core.errors import InputError
-from ethoflow.moseq.calibration import calibrate, fit_error_model, sleap_labelled_pairs
+from ethoflow.moseq.calibration import (
+    calibrate,
+    dlc_labelled_frames,
+    dlc_labelled_pairs,
+    fit_error_model,
+    sleap_labelled_pairs,
+)
 
 SLOPE, INTERCEPT = -0.5, 0.3
 
@@ -57,3 +63,140 @@ def test_the_fit_recovers_the_confidence_to_error_line_and_writes_the_values_kpm
 def test_too_few_points_are_an_error():
     with pytest.raises(InputError, match="3 or more points"):
         fit_error_model(np.array([1.0, 2.0]), np.array([0.5, 0.9]))
+
+
+# --- DeepLabCut: labelled-data folders next to analyze_videos output -------------------------------
+#
+# A small DeepLabCut project written the way DeepLabCut lays it out: predictions
+# ``videos/<video>DLC_resnet50_calShuffle1_1000.h5`` (200 frames, 4 bodyparts, likelihood spread over
+# 0.01-1) and ``labeled-data/<video>/CollectedData_me.h5`` on 30 of its frames, each labelled point
+# displaced from the predicted one by the error a known line gives for its likelihood (5% jitter).
+
+DLC_SLOPE, DLC_INTERCEPT = -0.6, 0.4
+BODYPARTS = ["snout", "left_ear", "right_ear", "tailbase"]
+N_FRAMES = 200
+
+
+def _line_error(conf, rng):
+    err = 10 ** (DLC_SLOPE * np.log10(conf + 1e-3) + DLC_INTERCEPT) - 1.0
+    return err * rng.uniform(0.95, 1.05, err.shape)
+
+
+def _columns(scorer, individuals, coords):
+    pd = pytest.importorskip("pandas")
+    if individuals is None:
+        tuples = [(scorer, b, c) for b in BODYPARTS for c in coords]
+        return pd.MultiIndex.from_tuples(tuples, names=["scorer", "bodyparts", "coords"])
+    tuples = [(scorer, i, b, c) for i in individuals for b in BODYPARTS for c in coords]
+    return pd.MultiIndex.from_tuples(tuples, names=["scorer", "individuals", "bodyparts", "coords"])
+
+
+def write_dlc_project(root, video, individuals=None, seed=0, frames=None, swap=False, index="path", csv=False):
+    """Predictions (N_FRAMES, I, K) and labels on ``frames`` with the known line; ``swap``: the
+    predictions list the individuals in the other order (a tracker's identity swap); ``index``:
+    ``path`` (one string per image), ``levels`` (DeepLabCut >= 2.2's three levels)."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("tables")
+    rng = np.random.default_rng(seed)
+    n_ind = 1 if individuals is None else len(individuals)
+    centre = np.array([[100.0 + 400.0 * i, 200.0] for i in range(n_ind)])  # animals 400 px apart
+    pxy = centre[None, :, None, :] + rng.normal(0, 20, (N_FRAMES, n_ind, len(BODYPARTS), 2))
+    conf = rng.uniform(0.01, 1.0, (N_FRAMES, n_ind, len(BODYPARTS)))
+    pred = np.concatenate([pxy, conf[..., None]], -1)
+    if swap:
+        pred = pred[:, ::-1]
+    (root / "videos").mkdir(parents=True, exist_ok=True)
+    pdf = pd.DataFrame(
+        pred.reshape(N_FRAMES, -1),
+        columns=_columns("DLC_resnet50_calShuffle1_1000", individuals, ["x", "y", "likelihood"]),
+    )
+    pred_path = root / "videos" / f"{video}DLC_resnet50_calShuffle1_1000.h5"
+    pdf.to_hdf(pred_path, key="df_with_missing", mode="w", format="fixed")
+
+    frames = np.sort(rng.choice(N_FRAMES, 30, replace=False)) if frames is None else np.asarray(frames)
+    err = _line_error(conf[frames], rng)
+    angle = rng.uniform(0, 2 * np.pi, err.shape)
+    lxy = pxy[frames] + np.stack([np.cos(angle), np.sin(angle)], -1) * err[..., None]
+    lxy[0, 0, 1] = np.nan  # one bodypart not labelled on one frame
+    names = [f"img{f:04d}.png" for f in frames]
+    if index == "levels":
+        idx = pd.MultiIndex.from_tuples([("labeled-data", video, n) for n in names])
+    else:
+        idx = pd.Index([f"labeled-data/{video}/{n}" for n in names])
+    ldf = pd.DataFrame(lxy.reshape(len(frames), -1), index=idx, columns=_columns("me", individuals, ["x", "y"]))
+    folder = root / "labeled-data" / video
+    folder.mkdir(parents=True, exist_ok=True)
+    labelled = folder / ("CollectedData_me.csv" if csv else "CollectedData_me.h5")
+    if csv:
+        ldf.to_csv(labelled)
+    else:
+        ldf.to_hdf(labelled, key="keypoints", mode="w")
+    return labelled, pred_path
+
+
+def test_dlc_single_animal_labelled_data_recovers_the_line_and_writes_the_values(tmp_path):
+    from ethoflow.core.io import read_json
+
+    a, pa = write_dlc_project(tmp_path, "mouseA", seed=1)
+    b, pb = write_dlc_project(tmp_path, "mouseB", seed=2, index="levels", csv=True)  # DeepLabCut >= 2.2 CSV
+    pairs = dlc_labelled_pairs([str(a), str(b)], [str(pa), str(pb)])
+    assert pairs["error"].size == 2 * 30 * 4 - 2  # one unlabelled point per video
+    assert set(pairs["node"]) == set(BODYPARTS)
+    result = calibrate(
+        [str(a), str(b)],
+        tmp_path / "cal" / "error_estimator.json",
+        tmp_path / "cal" / "fit.png",
+        0.5,
+        "deeplabcut",
+        [str(pa), str(pb)],
+    )
+    assert result["error_estimator"]["slope"] == pytest.approx(DLC_SLOPE, abs=0.02)
+    assert result["error_estimator"]["intercept"] == pytest.approx(DLC_INTERCEPT, abs=0.02)
+    assert result["r"] < -0.95
+    assert result["files"] == [a.name, pa.name, b.name, pb.name]
+    assert read_json(tmp_path / "cal" / "error_estimator.json")["error_estimator"] == result["error_estimator"]
+    assert 0 < (tmp_path / "cal" / "fit.png").stat().st_size < 1_000_000
+
+
+def test_dlc_multi_animal_pairs_each_labelled_animal_with_the_nearest_predicted_one(tmp_path):
+    labelled, pred = write_dlc_project(tmp_path, "pair", individuals=["m1", "m2"], seed=3, swap=True)
+    frames, _ = dlc_labelled_frames(labelled)
+    assert frames["pair"][1].shape == (30, 2, 4, 2)  # (frames, individuals, bodyparts, xy)
+    pairs = dlc_labelled_pairs([str(labelled)], [str(pred)])
+    assert pairs["error"].size == 30 * 2 * 4 - 1
+    assert pairs["error"].max() < 60  # the identity swap is not paired across the 400 px
+    fit = fit_error_model(pairs["error"], pairs["confidence"])
+    assert fit["slope"] == pytest.approx(DLC_SLOPE, abs=0.03)
+    assert fit["intercept"] == pytest.approx(DLC_INTERCEPT, abs=0.03)
+
+
+def test_dlc_errors_name_the_files_bodyparts_and_rows(tmp_path):
+    pd = pytest.importorskip("pandas")
+    labelled, pred = write_dlc_project(tmp_path, "mouseA", frames=[10, 20, 30])
+    # no frames in common: labels of frames past the 200 the predictions cover
+    late = tmp_path / "late" / "CollectedData_me.h5"
+    late.parent.mkdir()
+    df = pd.read_hdf(labelled)
+    df.index = pd.Index([f"labeled-data/mouseA/img{f:04d}.png" for f in (205, 209, 300)])
+    df.to_hdf(late, key="keypoints", mode="w")
+    with pytest.raises(
+        InputError, match=rf"{late}: no labelled frame of video 'mouseA'.* among the 200 frames of {pred}"
+    ):
+        dlc_labelled_pairs([str(late)], [str(pred)])
+    # no predictions for the labelled video: named
+    with pytest.raises(InputError, match=rf"{labelled}: video 'mouseA': no predictions file named mouseADLC_"):
+        dlc_labelled_pairs([str(labelled)], [str(tmp_path / "otherDLC_x.h5")])
+    # bodyparts that differ: named on both sides
+    df = pd.read_hdf(labelled).rename(columns={"tailbase": "tail_base"}, level="bodyparts")
+    df.to_hdf(labelled, key="keypoints", mode="w")
+    with pytest.raises(InputError, match=r"only labelled \['tail_base'\], only predicted \['tailbase'\]"):
+        dlc_labelled_pairs([str(labelled)], [str(pred)])
+    # an image name without a frame number: the file and row named
+    df.index = pd.Index(
+        ["labeled-data/mouseA/img0010.png", "labeled-data/mouseA/frame.png", "labeled-data/mouseA/img0030.png"]
+    )
+    df.to_hdf(labelled, key="keypoints", mode="w")
+    with pytest.raises(
+        InputError, match=rf"{labelled}: row 1: image name 'labeled-data/mouseA/frame.png' has no frame number"
+    ):
+        dlc_labelled_frames(labelled)

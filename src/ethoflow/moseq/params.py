@@ -370,20 +370,33 @@ class CalibrationSet(StrictModel):
     """Labelled frames for noise calibration (``moseq_calibrate@<name>``).
 
     Attributes:
-        format: ``sleap`` (user-labelled instances next to predicted ones on the same frames).
-        input_dir: the folder DVC tracks as the stage's dependency; ``paths`` must lie inside it.
-        paths: files or glob patterns (relative to the project root).
+        format: ``sleap`` (user-labelled instances next to predicted ones on the same frames) or
+            ``deeplabcut`` (a project's labelled frames next to ``analyze_videos`` output).
+        input_dir: the folder DVC tracks as the stage's dependency; ``paths`` and ``predictions``
+            must lie inside it.
+        paths: files or glob patterns (relative to the project root): ``.slp`` files (sleap), or
+            DeepLabCut's ``labeled-data/<video>/CollectedData_<scorer>.h5`` (or ``.csv``).
+        predictions: deeplabcut only (required there): files or glob patterns of the network's
+            predictions, ``<video>DLC_<scorer>....h5`` (or ``.csv``); each labelled video is paired
+            with the one file whose name starts with ``<video>DLC``.
     """
 
-    format: Literal["sleap"] = "sleap"
+    format: Literal["sleap", "deeplabcut"] = "sleap"
     input_dir: str
     paths: list[str] = Field(min_length=1)
+    predictions: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _inputs_tracked(self) -> CalibrationSet:
-        outside = [p for p in self.paths if not path_within(p, self.input_dir)]
+        outside = [p for p in self.paths + self.predictions if not path_within(p, self.input_dir)]
         if outside:
             raise ValueError(f"paths {outside} lie outside input_dir {self.input_dir!r} (the stage's DVC dependency)")
+        if self.format == "deeplabcut" and not self.predictions:
+            raise ValueError("format deeplabcut needs predictions (the analyze_videos files of the labelled videos)")
+        if self.format == "sleap" and self.predictions:
+            raise ValueError(
+                "format sleap takes no predictions (a .slp file holds both the user and predicted instances)"
+            )
         return self
 
 

@@ -319,9 +319,14 @@ def run_moseq_calibrate(
         root: the project folder that relative paths in ``moseq.calibration`` are read from (default: the working folder).
 
     Raises:
-        ethoflow.core.errors.InputError: unknown set, or files without labelled frames.
+        ethoflow.core.errors.InputError: unknown set, files without labelled frames, or (deeplabcut)
+            labelled videos without their predictions file.
     """
     if set_name not in cfg.calibration:
         raise InputError(f"moseq.calibration has no set {set_name!r} (sets: {sorted(cfg.calibration)})")
-    paths = resolve_paths(cfg.calibration[set_name].paths, root)
-    return calibrate(paths, Path(out) / "error_estimator.json", plot, cfg.model.conf_threshold)
+    spec = cfg.calibration[set_name]
+    paths = resolve_paths(spec.paths, root)
+    predictions = resolve_paths(spec.predictions, root) if spec.predictions else None
+    return calibrate(
+        paths, Path(out) / "error_estimator.json", plot, cfg.model.conf_threshold, spec.format, predictions
+    )
