@@ -200,3 +200,29 @@ def test_dlc_errors_name_the_files_bodyparts_and_rows(tmp_path):
         InputError, match=rf"{labelled}: row 1: image name 'labeled-data/mouseA/frame.png' has no frame number"
     ):
         dlc_labelled_frames(labelled)
+
+
+def test_the_stage_reads_a_deeplabcut_set_from_params(tmp_path):
+    from ethoflow.moseq.params import MoseqParams
+    from ethoflow.moseq.stages import run_moseq_calibrate
+
+    pd = pytest.importorskip("pandas")
+    a, _ = write_dlc_project(tmp_path / "data" / "dlc", "mouseA", seed=4)
+    pd.read_hdf(a).to_csv(a.with_suffix(".csv"))  # DeepLabCut writes both: read once
+    write_dlc_project(tmp_path / "data" / "dlc", "mouseB", seed=5, csv=True)
+    spec = {
+        "format": "deeplabcut",
+        "input_dir": "data/dlc",
+        "paths": ["data/dlc/labeled-data/*/CollectedData_*.*"],
+        "predictions": ["data/dlc/videos/*DLC_*.h5"],
+    }
+    cfg = MoseqParams(calibration={"lab": spec})
+    result = run_moseq_calibrate(cfg, set_name="lab", out=tmp_path / "out", plot=tmp_path / "lab.png", root=tmp_path)
+    assert result["n"] == 2 * (30 * 4 - 1)
+    assert result["error_estimator"]["slope"] == pytest.approx(DLC_SLOPE, abs=0.02)
+    assert result["conf_threshold"] == cfg.model.conf_threshold
+    # a deeplabcut set needs its predictions; a sleap set takes none
+    with pytest.raises(ValueError, match="format deeplabcut needs predictions"):
+        MoseqParams(calibration={"lab": {**spec, "predictions": []}})
+    with pytest.raises(ValueError, match="format sleap takes no predictions"):
+        MoseqParams(calibration={"lab": {**spec, "format": "sleap"}})
