@@ -186,6 +186,11 @@ def test_dlc_errors_name_the_files_bodyparts_and_rows(tmp_path):
     # no predictions for the labelled video: named
     with pytest.raises(InputError, match=rf"{labelled}: video 'mouseA': no predictions file named mouseADLC_"):
         dlc_labelled_pairs([str(labelled)], [str(tmp_path / "otherDLC_x.h5")])
+    # two predictions files of the video (filtered and unfiltered): named, one wanted
+    filtered = pred.with_name(pred.stem + "_filtered.h5")
+    filtered.write_bytes(pred.read_bytes())
+    with pytest.raises(InputError, match=rf"2 predictions files \['{pred.name}', '{filtered.name}'\]"):
+        dlc_labelled_pairs([str(labelled)], [str(pred), str(filtered)])
     # bodyparts that differ: named on both sides
     df = pd.read_hdf(labelled).rename(columns={"tailbase": "tail_base"}, level="bodyparts")
     df.to_hdf(labelled, key="keypoints", mode="w")
@@ -226,3 +231,9 @@ def test_the_stage_reads_a_deeplabcut_set_from_params(tmp_path):
         MoseqParams(calibration={"lab": {**spec, "predictions": []}})
     with pytest.raises(ValueError, match="format sleap takes no predictions"):
         MoseqParams(calibration={"lab": {**spec, "format": "sleap"}})
+
+
+def test_labels_identical_to_the_predictions_are_an_error_not_a_flat_line():
+    # DeepLabCut's own example projects hold labels equal to the predictions: no line to fit
+    with pytest.raises(InputError, match="all 4 labelled keypoints lie 0 px from the predicted ones"):
+        fit_error_model(np.zeros(4), np.array([0.2, 0.5, 0.9, 0.99]))

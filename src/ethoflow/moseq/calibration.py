@@ -211,11 +211,15 @@ def _unique_tables(paths: list[str]) -> list[Path]:
 def _dlc_predictions_for(video: str, labelled: Path, predictions: list[Path]) -> Path:
     """The one predictions file of ``video`` (DeepLabCut names it ``<video>DLC_<scorer>...``)."""
     hits = [p for p in predictions if p.name.startswith(f"{video}DLC")]
-    if len(hits) != 1:
-        what = "no predictions file" if not hits else f"{len(hits)} predictions files {[str(h) for h in hits]}"
+    if not hits:
         raise InputError(
-            f"{labelled}: video {video!r}: {what} named {video}DLC_<scorer>... among the predictions "
-            f"{[p.name for p in predictions]} (one analyze_videos output per labelled video)"
+            f"{labelled}: video {video!r}: no predictions file named {video}DLC_<scorer>... among "
+            f"{[p.name for p in predictions]} (run analyze_videos on every labelled video)"
+        )
+    if len(hits) > 1:
+        raise InputError(
+            f"{labelled}: video {video!r}: {len(hits)} predictions files {[p.name for p in hits]} "
+            "(e.g. filtered and unfiltered): narrow the predictions pattern to one per video"
         )
     return hits[0]
 
@@ -225,14 +229,14 @@ def _dlc_predictions(path: Path, bodyparts: list[str]) -> tuple[np.ndarray, np.n
     bodyparts in the labelled file's order; the layout checked first
     (:func:`ethoflow.core.pose_files.check_keypoint_file`). Read with pandas, not keypoint-moseq's
     loader: kpms 0.8.1 returns a multi-animal file's bodyparts as a set, in no fixed order."""
-    predicted = check_keypoint_file(path, "deeplabcut") or []
+    check_keypoint_file(path, "deeplabcut")
+    values, predicted = _dlc_array(path, _read_dlc_table(path), ("x", "y", "likelihood"))
     if set(predicted) != set(bodyparts):
         raise InputError(
             f"{path}: bodyparts differ from the labelled data: only labelled "
             f"{sorted(set(bodyparts) - set(predicted))}, only predicted {sorted(set(predicted) - set(bodyparts))}"
         )
-    values, names = _dlc_array(path, _read_dlc_table(path), ("x", "y", "likelihood"))
-    order = [names.index(b) for b in bodyparts]
+    order = [predicted.index(b) for b in bodyparts]
     return values[:, :, order, :2], values[:, :, order, 2]
 
 
@@ -311,13 +315,19 @@ def fit_error_model(
         the two logs), ``conf_pseudocount``.
 
     Raises:
-        InputError: fewer than 3 points, mismatched lengths, or confidences all equal.
+        InputError: fewer than 3 points, mismatched lengths, confidences all equal, or errors all
+            equal (labels copied from the predictions).
     """
     e, c = np.asarray(error, dtype=float).ravel(), np.asarray(confidence, dtype=float).ravel()
     ok = np.isfinite(e) & np.isfinite(c) & (c >= 0)
     e, c = e[ok], c[ok]
     if e.size < 3 or e.size != c.size or np.ptp(c) == 0:
         raise InputError(f"calibration needs 3 or more points with varying confidence, got {e.size}")
+    if np.ptp(e) == 0:
+        raise InputError(
+            f"all {e.size} labelled keypoints lie {e[0]:g} px from the predicted ones: nothing to fit "
+            "(labels copied from the predictions, e.g. machine labels accepted unchanged?)"
+        )
     x, y = np.log10(c + conf_pseudocount), np.log10(e + 1.0)
     slope, intercept = np.polyfit(x, y, 1)
     return {
@@ -382,7 +392,10 @@ def calibrate(
         files = paths
     else:
         raise InputError(f"calibration format {fmt!r}: expected 'sleap' or 'deeplabcut'")
-    fit = fit_error_model(pairs["error"], pairs["confidence"])
+    try:
+        fit = fit_error_model(pairs["error"], pairs["confidence"])
+    except InputError as exc:
+        raise InputError(f"{', '.join(map(str, files))}: {exc}") from None
     nodes, counts = np.unique(pairs["node"], return_counts=True)
     result = {
         "error_estimator": {"slope": fit["slope"], "intercept": fit["intercept"]},
