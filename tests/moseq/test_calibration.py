@@ -226,6 +226,12 @@ def test_the_stage_reads_a_deeplabcut_set_from_params(tmp_path):
     assert result["n"] == 2 * (30 * 4 - 1)
     assert result["error_estimator"]["slope"] == pytest.approx(DLC_SLOPE, abs=0.02)
     assert result["conf_threshold"] == cfg.model.conf_threshold
+    # a pattern that matches nothing names its params key
+    cfg = MoseqParams(calibration={"lab": {**spec, "predictions": ["data/dlc/videos/*.csv"]}})
+    with pytest.raises(
+        InputError, match=r"moseq.calibration.lab.predictions: 'data/dlc/videos/\*.csv' matches no file"
+    ):
+        run_moseq_calibrate(cfg, set_name="lab", out=tmp_path / "out", plot=tmp_path / "lab.png", root=tmp_path)
     # a deeplabcut set needs its predictions; a sleap set takes none
     with pytest.raises(ValueError, match="format deeplabcut needs predictions"):
         MoseqParams(calibration={"lab": {**spec, "predictions": []}})

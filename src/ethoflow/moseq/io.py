@@ -124,8 +124,11 @@ def clean_sessions(
     return out_c, out_p, report
 
 
-def resolve_paths(patterns: list[str], root: str | os.PathLike = ".") -> list[str]:
+def resolve_paths(patterns: list[str], root: str | os.PathLike = ".", key: str = "moseq.load.paths") -> list[str]:
     """Files and folders matching ``patterns`` (relative to ``root``), sorted.
+
+    Args:
+        key: the params key the patterns come from (named in the error).
 
     Raises:
         InputError: a pattern matches nothing.
@@ -135,7 +138,7 @@ def resolve_paths(patterns: list[str], root: str | os.PathLike = ".") -> list[st
         full = pat if os.path.isabs(pat) else os.path.join(root, pat)
         hits = sorted(glob.glob(full, recursive=True))
         if not hits:
-            raise InputError(f"moseq.load.paths: {pat!r} matches no file or folder")
+            raise InputError(f"{key}: {pat!r} matches no file or folder")
         out.extend(hits)
     return out
 

@@ -325,8 +325,9 @@ def run_moseq_calibrate(
     if set_name not in cfg.calibration:
         raise InputError(f"moseq.calibration has no set {set_name!r} (sets: {sorted(cfg.calibration)})")
     spec = cfg.calibration[set_name]
-    paths = resolve_paths(spec.paths, root)
-    predictions = resolve_paths(spec.predictions, root) if spec.predictions else None
+    key = f"moseq.calibration.{set_name}"
+    paths = resolve_paths(spec.paths, root, f"{key}.paths")
+    predictions = resolve_paths(spec.predictions, root, f"{key}.predictions") if spec.predictions else None
     return calibrate(
         paths, Path(out) / "error_estimator.json", plot, cfg.model.conf_threshold, spec.format, predictions
     )
