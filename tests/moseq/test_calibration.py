@@ -243,3 +243,15 @@ def test_labels_identical_to_the_predictions_are_an_error_not_a_flat_line():
     # DeepLabCut's own example projects hold labels equal to the predictions: no line to fit
     with pytest.raises(InputError, match="all 4 labelled keypoints lie 0 px from the predicted ones"):
         fit_error_model(np.zeros(4), np.array([0.2, 0.5, 0.9, 0.99]))
+
+
+def test_image_names_give_video_and_frame_in_every_layout_deeplabcut_writes(tmp_path):
+    pd = pytest.importorskip("pandas")
+    labelled, _ = write_dlc_project(tmp_path, "mouseA", frames=[7, 42, 150])
+    df = pd.read_hdf(labelled)
+    # a project labelled on Windows: backslashes; and a bare image name (the folder is the video)
+    df.index = pd.Index(["labeled-data\\mouseA\\img007.png", "labeled-data\\mouseA\\img042.png", "img150.png"])
+    df.to_hdf(labelled, key="keypoints", mode="w")
+    videos, bodyparts = dlc_labelled_frames(labelled)
+    assert list(videos) == ["mouseA"] and bodyparts == BODYPARTS
+    assert videos["mouseA"][0].tolist() == [7, 42, 150]
