@@ -240,7 +240,7 @@ def _dlc_predictions(path: Path, bodyparts: list[str]) -> tuple[np.ndarray, np.n
     return values[:, :, order, :2], values[:, :, order, 2]
 
 
-def dlc_labelled_pairs(paths: list[str], predictions: list[str]) -> dict[str, np.ndarray]:
+def dlc_labelled_pairs(paths: list[str], predictions: list[str]) -> dict[str, Any]:
     """Every keypoint both labelled in a DeepLabCut project and predicted by ``analyze_videos`` on the
     same video frame (:func:`dlc_labelled_frames`; a ``.csv`` next to its ``.h5`` read once).
 
