@@ -46,10 +46,11 @@ def _digest(arrays) -> str:
 
 
 def _torch_train(model, batch_fn, loss_fn, steps: int) -> str:
-    """``steps`` Adam steps on ``batch_fn(step)``; sha256 of the parameters and the last loss."""
-    import torch
+    """``steps`` steps of ethoflow's optimiser (:func:`ethoflow.core.training.adam`) on ``batch_fn(step)``;
+    sha256 of the parameters and the last loss."""
+    from ethoflow.core.training import adam
 
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    opt = adam(model.parameters(), lr=1e-2)
     model.train()
     loss = None
     for step in range(steps):

@@ -128,3 +128,31 @@ def test_demo_is_deterministic_dlc_h5(tmp_path):
     assert df.shape == (120, 4 * 3)
     c = generate(DemoParams(n_sessions=2, n_frames=120, n_keypoints=4, seed=1), tmp_path / "c")
     assert a[0].read_bytes() != c[0].read_bytes()
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".csv"])
+def test_multi_animal_deeplabcut_bodyparts_keep_the_files_column_order(tmp_path, suffix):
+    """keypoint-moseq's multi-animal DeepLabCut reader returns the names as a set; the arrays follow the
+    file's columns, so each name must come back with its own column's values."""
+    import pandas as pd
+
+    from ethoflow.moseq.io import load_keypoint_files
+
+    bodyparts = ["tailbase", "snout", "neck", "earL", "earR", "spine"]
+    cols = pd.MultiIndex.from_tuples(
+        [("dlc", ind, bp, c) for ind in ("mouse1", "mouse2") for bp in bodyparts for c in ("x", "y", "likelihood")],
+        names=["scorer", "individuals", "bodyparts", "coords"],
+    )
+    frames = 40
+    values = np.zeros((frames, len(cols)))
+    for j, (_, ind, bp, c) in enumerate(cols):  # x = 10 * (index of the bodypart) + individual, y = frame
+        k = bodyparts.index(bp)
+        values[:, j] = {"x": 10.0 * k + (ind == "mouse2"), "y": np.arange(frames), "likelihood": 0.9}[c]
+    path = tmp_path / f"sessionA{suffix}"
+    df = pd.DataFrame(values, columns=cols)
+    df.to_hdf(path, key="df_with_missing") if suffix == ".h5" else df.to_csv(path)
+
+    coords, _, names = load_keypoint_files([path], "deeplabcut")
+    assert names == bodyparts
+    for k, name in enumerate(names):
+        np.testing.assert_array_equal(coords["sessionA_mouse1"][:, k, 0], 10.0 * bodyparts.index(name))

@@ -17,12 +17,17 @@ same seed then gives different weights on two machines (and on one machine under
 - ``compute.threads`` threads for OpenMP, MKL, OpenBLAS and torch (the split of a reduction, hence its
   rounding, follows the thread count, not the machine's core count).
 
-What ``portable`` gives, measured: the same bytes on one machine whatever its dispatch settings
-(``tests/core/test_numerics.py``; a fresh clone's ``make repro`` with ``ATEN_CPU_CAPABILITY=avx2`` set
-outside); across two machines every stage before training was byte-identical, every trained out
-differed in its last bits (README, "What is reproducible, and where"): something in the stack still
-follows the machine. ``fast`` changes nothing: each library uses the widest ISA and all cores of the
-machine it runs on; results are repeatable on one machine, not across machines.
+Two kernels follow the CPU whatever the variables say, and portable mode avoids them: NNPACK (torch's
+convolution once oneDNN is off; it runs only on CPUs with AVX2, so it is switched off in
+:func:`apply_runtime`), and MKL's vector square root, whose SSE path uses the CPU's approximate
+reciprocal square root (Intel and AMD round it differently; MKL takes that path on every AMD CPU):
+ethoflow's optimiser is torch's fused Adam (:func:`ethoflow.core.training.adam`), whose square root is
+exact. What ``portable`` gives, measured (docs/decisions.md, "Portable numbers across CPU vendors"):
+a short training of every pipeline's model gives the same bytes under this machine's dispatch
+settings, and on an Intel CPU natively and under an emulated AMD EPYC and an emulated pre-AVX2 CPU
+(``benchmarks/numerics.py cross-cpu``, ``tests/core/test_numerics.py``). ``fast`` changes nothing:
+each library uses the widest ISA and all cores of the machine it runs on; results are repeatable on
+one machine, not across machines.
 
 The variables must be in the environment before torch, numpy or jax load, so they are set by
 :func:`ensure`, which the stage runner (:func:`ethoflow.core.stage.run_stage`) and the test suite's
@@ -159,7 +164,11 @@ def ensure(mode: str, threads: int, argv: Sequence[str] | None = None) -> None:
 
 def apply_runtime(mode: str, threads: int) -> None:
     """The settings of ``mode`` that are not environment variables (torch installed): in portable mode
-    oneDNN off and ``torch.set_num_threads(threads)``. ``fast``: nothing."""
+    oneDNN and NNPACK off and ``torch.set_num_threads(threads)``. ``fast``: nothing.
+
+    NNPACK (torch's convolution for batches of 16 or more once oneDNN is off) runs only on CPUs with
+    AVX2 and FMA: elsewhere torch falls back to its own convolution, with other bytes (measured under
+    an emulated pre-AVX2 CPU, docs/decisions.md)."""
     if mode != "portable":
         return
     try:
@@ -168,8 +177,18 @@ def apply_runtime(mode: str, threads: int) -> None:
     except ImportError:  # pragma: no cover - torch is a dependency
         return
     torch.backends.mkldnn.enabled = False
+    torch.backends.nnpack.set_flags(False)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+
+
+def apply_inherited(threads: int | None = None) -> None:
+    """In a process a stage started itself (an ``mp.spawn`` DDP worker): :func:`apply_runtime` for the
+    mode whose environment it inherited (the :data:`ENV_APPLIED` marker), with ``threads`` threads
+    (``None``: the marker's). Nothing when the marker is absent or names ``fast``."""
+    mode, _, marked = os.environ.get(ENV_APPLIED, "").partition(":")
+    if mode == "portable":
+        apply_runtime(mode, threads if threads is not None else int(marked or 1))
 
 
 def call_in_mode(mode: str, threads: int, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:

@@ -21,10 +21,9 @@ Every torch model in ethoflow trains through :func:`fit` with a :class:`Training
   lower validation loss; ``select_best = False``: the last epoch's) and the per-epoch history; both
   travel in the checkpoint (:class:`TrainingTrack`).
 
-Measured (``docs/decisions.md``, "Training engine"): Lightning keeps the exact-resume and
-byte-identity properties of the hand-written loops it replaced; each model has a kill -9 test
-(a real SIGKILL) and a byte-identity test (``tests/acoustic/test_framewise.py``,
-``tests/acoustic/test_train.py``, ``tests/hbehave/test_train.py``, ``tests/vae/test_train_embed.py``).
+Measured (``docs/decisions.md``, "Training engine"): exact resume and byte identity hold; kill -9 and
+byte-identity tests in ``tests/acoustic/test_{framewise,train}.py``, ``tests/hbehave/test_train.py``,
+``tests/vae/test_train_embed.py``, ``tests/faults/test_resume.py``.
 """
 
 from __future__ import annotations
@@ -311,6 +310,16 @@ def ddp_world() -> tuple[int, int, int]:
     workers); ``(0, 1, 1)`` for one process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+
+
+def adam(
+    params: Any, *, lr: float, weight_decay: float = 0.0, betas: Sequence[float] = (0.9, 0.999), decoupled: bool = False
+):
+    """Adam (Kingma & Ba 2015) or, ``decoupled``, AdamW (Loshchilov & Hutter 2019), torch's fused kernel: the
+    default kernel's ``sqrt`` goes through MKL's vector maths, whose SSE path (MKL's on AMD CPUs) uses the CPU's
+    approximate reciprocal square root (docs/decisions.md, "Portable numbers across CPU vendors")."""
+    cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+    return cls(params, lr=lr, weight_decay=weight_decay, betas=tuple(betas), fused=True)
 
 
 @dataclass(frozen=True)

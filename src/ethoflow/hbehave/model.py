@@ -513,7 +513,9 @@ class HBehaveMAE(nn.Module):
         if self.arch.norm_pix_loss:
             mean = target.mean(-1, keepdim=True)
             var = target.var(-1, keepdim=True, unbiased=False)
-            target = (target - mean) / (var + 1e-6).sqrt()
+            # rsqrt: ATen's own kernel; torch's sqrt goes through MKL's vector math, whose last bits
+            # follow the CPU vendor (see ethoflow.core.training.adam)
+            target = (target - mean) * torch.rsqrt(var + 1e-6)
         target = target.reshape(pred.shape)
         w = self.pixels_per_unit(valid.to(x.dtype)).reshape(pred.shape) if valid is not None else torch.ones_like(pred)
         w = w * mask[:, :, None].to(pred.dtype)

@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ethoflow.core import numerics
 from ethoflow.core.errors import EthoflowError, InputError
 from ethoflow.core.io import load_torch, save_torch, to_plain
 from ethoflow.core.logging import get_logger
 from ethoflow.core.records import write_record
-from ethoflow.core.training import EpochLoader, EpochSampler, LoopSettings, TrainingModule, ddp_world, fit
+from ethoflow.core.training import EpochLoader, EpochSampler, LoopSettings, TrainingModule, adam, ddp_world, fit
 from ethoflow.hbehave.model import Architecture, HBehaveMAE, build_architecture, build_model, describe
 from ethoflow.hbehave.params import ModelParams, TrainParams
 from ethoflow.hbehave.records import TrainSummary
@@ -206,6 +207,8 @@ def _spawn_worker(local_rank: int, nproc: int, port: int, args: tuple, kwargs: d
             "LOCAL_WORLD_SIZE": str(nproc),
         }
     )
+    # the stage's compute mode (oneDNN and NNPACK off in portable mode) with this rank's thread count
+    numerics.apply_inherited(max(1, int(os.environ.get("ETHOFLOW_THREADS_PER_RANK", "1"))))
     torch.set_num_threads(max(1, int(os.environ.get("ETHOFLOW_THREADS_PER_RANK", "1"))))
     _train(*args, **kwargs)
 
@@ -354,7 +357,7 @@ class HBehaveModule(TrainingModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         tp = self.tp
-        return torch.optim.AdamW(self.net.parameters(), lr=tp.lr, weight_decay=tp.weight_decay, betas=tuple(tp.betas))
+        return adam(self.net.parameters(), lr=tp.lr, weight_decay=tp.weight_decay, betas=tp.betas, decoupled=True)
 
     def on_train_end(self) -> None:
         if self.world > 1:  # DDP keeps replicas identical; check it rather than trust it

@@ -189,6 +189,8 @@ def load_keypoint_files(
             c, p, bps = kpms.load_keypoints(path, fmt, extension=extension)
         except Exception as exc:  # kpms raises assorted errors on bad files
             raise InputError(f"{path}: cannot load keypoints as {fmt!r}: {exc}") from exc
+        if isinstance(bps, (set, frozenset)):  # kpms' multi-animal DeepLabCut reader returns a set
+            bps = dlc_bodypart_order(path)
         bps = [str(b) for b in bps]
         loaded[path] = bps
         check_pose_sessions({}, loaded)  # a file whose bodyparts differ: the missing/extra ones named
@@ -263,6 +265,31 @@ def update_kpms_config(project_dir: str | os.PathLike, **updates: Any) -> dict:
 
     kpms.update_config(str(project_dir), **to_plain(updates))
     return kpms.load_config(str(project_dir))
+
+
+def dlc_bodypart_order(path: str | os.PathLike) -> list[str]:
+    """The bodyparts of a multi-animal DeepLabCut file (``.h5`` or ``.csv``) in the order of its columns:
+    the order of keypoint-moseq's arrays, which its DeepLabCut reader returns with the names as an
+    unordered set (keypoint-moseq 0.8; the first individual other than ``single``, as its reader).
+
+    Raises:
+        InputError: the file has no ``individuals``/``bodyparts`` column levels.
+    """
+    # local: pandas is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
+    import pandas as pd
+
+    path = str(path)
+    if path.endswith(".csv"):
+        cols = pd.read_csv(path, header=[0, 1, 2, 3], index_col=0, nrows=0).columns
+    else:
+        cols = pd.read_hdf(path).columns
+    if not {"individuals", "bodyparts"} <= set(cols.names):
+        raise InputError(f"{path}: no 'individuals' and 'bodyparts' column levels (columns {list(cols.names)})")
+    inds = [i for i in cols.get_level_values("individuals").unique() if i != "single"]
+    if not inds:
+        raise InputError(f"{path}: no individual other than 'single'")
+    first = cols[cols.get_level_values("individuals") == inds[0]]
+    return [str(b) for b in first.get_level_values("bodyparts").unique()]
 
 
 def save_keypoints(path: str | os.PathLike, coordinates: dict, confidences: dict, bodyparts: list[str]) -> None:

@@ -36,7 +36,7 @@ import torch
 
 from ethoflow.core.errors import InputError
 from ethoflow.core.logging import get_logger
-from ethoflow.core.training import EpochSampler, LoopSettings, TrainingModule, fit
+from ethoflow.core.training import EpochSampler, LoopSettings, TrainingModule, adam, fit
 from ethoflow.vae.losses import beta_at, vae_loss
 from ethoflow.vae.model import TimeSeriesVAE
 
@@ -238,7 +238,7 @@ class VAEModule(TrainingModule):
         return t.loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.net.parameters(), lr=self.hp["lr"], weight_decay=self.hp["weight_decay"])
+        return adam(self.net.parameters(), lr=self.hp["lr"], weight_decay=self.hp["weight_decay"], decoupled=True)
 
     def epoch_record(self) -> dict[str, Any]:
         s = self._sums

@@ -27,7 +27,7 @@ from ethoflow.acoustic.records import FramewiseTrainSummary
 from ethoflow.acoustic.training.fitting import class_weights, fit_summary, fit_variant, write_trained
 from ethoflow.core import get_logger, read_json, seed_everything
 from ethoflow.core.errors import InputError
-from ethoflow.core.training import EpochSampler, TrainingModule
+from ethoflow.core.training import EpochSampler, TrainingModule, adam
 
 log = get_logger(__name__)
 
@@ -162,7 +162,7 @@ class FramewiseModule(TrainingModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         t = self.params
-        opt = torch.optim.Adam(self.net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        opt = adam(self.net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.plateau_scheduler(opt, t.lr_decay_factor, t.lr_patience_epochs)
         return opt
 

@@ -182,7 +182,7 @@ def _module(model: Any, training: TrainParams, weight: Any, val: SegmentData) ->
     # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
-    from ethoflow.core.training import TrainingModule
+    from ethoflow.core.training import TrainingModule, adam
 
     class WindowClassifierModule(TrainingModule):
         def __init__(self) -> None:
@@ -200,7 +200,7 @@ def _module(model: Any, training: TrainParams, weight: Any, val: SegmentData) ->
             return _evaluate(self.net, val, max(training.batch_size, 64))
 
         def configure_optimizers(self) -> Any:
-            opt = torch.optim.Adam(self.net.parameters(), lr=training.lr, weight_decay=training.weight_decay)
+            opt = adam(self.net.parameters(), lr=training.lr, weight_decay=training.weight_decay)
             self.plateau_scheduler(opt, training.lr_decay_factor, training.lr_patience_epochs)
             return opt
 
