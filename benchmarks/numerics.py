@@ -8,10 +8,19 @@ with :func:`ethoflow.core.numerics.ensure`, exactly as a stage does.
 
     python benchmarks/numerics.py probe --mode portable --size tiny   # sha256 of each model's result (JSON)
     python benchmarks/numerics.py bench --repeats 3 --size bench      # wall time, portable vs fast
+    python benchmarks/numerics.py cross-cpu --cpus EPYC-Rome Nehalem   # same bytes on emulated CPUs?
 
 ``bench`` runs portable and fast alternately (interleaved repeats, one fresh process per run) and prints
 the median training wall time per pipeline side by side with the ratio. The test
 ``tests/core/test_numerics.py`` runs ``probe`` under different CPU dispatch settings.
+
+``cross-cpu`` runs ``probe`` natively and under QEMU's user-mode emulation of other CPU models
+(``qemu-x86_64 -cpu <model>``, Debian package ``qemu-user``): another vendor (``EPYC-Rome``: AMD, AVX2,
+other cache sizes), a CPU without AVX (``Nehalem``). The emulated CPU answers ``cpuid`` as that model,
+so every library picks the code path it would pick there, and QEMU computes the approximate
+instructions (``rsqrtps``, ``rcpps``) differently from Intel's hardware, as AMD's hardware does: a
+kernel that uses them shows up as a difference. ``sqrt_reference`` (torch's ``sqrt``, which goes
+through MKL's vector maths) is the control that differs.
 """
 
 from __future__ import annotations
@@ -29,12 +38,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.fixtures.tiny: the tiny model configurations
 PIPELINES = ("acoustic_resnet", "acoustic_framewise", "hbehave", "vae", "moseq")
+#: what ``probe`` can run: the pipelines and the ``cross-cpu`` control
+PROBES = (*PIPELINES, "sqrt_reference")
 
 #: per size: Adam steps, batch, ResNet window side (bins), Gibbs sweeps, and whether the sweeps resample
 #: the AR parameters too (their jit compile is most of a tiny run's time); ``tiny`` for the test
 SIZES = {
     "tiny": {"steps": 3, "batch": 2, "hw": 16, "iters": 2, "ar": False},
     "bench": {"steps": 20, "batch": 8, "hw": 32, "iters": 100, "ar": True},
+    # batches of 16: torch's NNPACK convolution (16 or more) would run; AR parameters resampled
+    "cross": {"steps": 3, "batch": 16, "hw": 16, "iters": 3, "ar": True},
 }
 
 
@@ -166,6 +179,15 @@ def moseq(size: dict) -> str:
     return _digest(np.asarray(a) for a in (Ab, Q, z))
 
 
+def sqrt_reference(size: dict) -> str:
+    """Control for ``cross-cpu``: ``torch.sqrt`` of 4096 positive floats, which torch computes with MKL's
+    vector maths (its SSE path rounds through the CPU's approximate reciprocal square root)."""
+    import torch
+
+    torch.manual_seed(0)
+    return _digest([(torch.randn(4096) * 3).abs().sqrt().numpy()])
+
+
 def probe(mode: str, threads: int, size: str, pipelines=PIPELINES) -> dict[str, object]:
     """Put this process in ``mode`` (may replace it, see ``ensure``), train each of ``pipelines``;
     ``{pipeline: sha256, pipeline + "_s": wall seconds, "numerics": describe()}``."""
@@ -205,6 +227,50 @@ def run_probe(
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def run_emulated(cpu: str | None, mode: str, size: str, pipelines, threads: int = 2) -> dict:
+    """``probe`` of ``pipelines`` in ``mode`` in a fresh process: natively (``cpu`` None) or under
+    ``qemu-x86_64 -cpu <cpu>``; its JSON result. The mode's environment is set beforehand, so the probe
+    does not re-execute itself (QEMU's user mode would run a re-executed process natively)."""
+    from ethoflow.core import numerics
+
+    base = {k: v for k, v in os.environ.items() if k not in numerics.portable_variables(1)}
+    base.pop(numerics.ENV_APPLIED, None)
+    env = numerics.environment(mode, threads, base=base)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "probe", "--mode", mode, "--size", size]
+    cmd += ["--threads", str(threads), "--pipelines", *pipelines]
+    if cpu is not None:
+        cmd = ["qemu-x86_64", "-cpu", cpu, *cmd]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800, cwd=REPO)
+    if res.returncode != 0:
+        raise RuntimeError(f"probe on {cpu or 'native'} failed ({res.returncode}): {res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def cross_cpu(cpus, modes, size: str, pipelines) -> None:
+    """Print each pipeline's sha256 (first 12 hex digits) natively and on each emulated CPU, per mode."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    runs = [(mode, cpu) for mode in modes for cpu in (None, *cpus)]
+    with ThreadPoolExecutor(2) as pool:
+        results = dict(zip(runs, pool.map(lambda r: run_emulated(r[1], r[0], size, pipelines), runs)))
+    print(f"# size={size}; native CPU: {_cpu_name()}; emulated: qemu-x86_64 -cpu {' / '.join(cpus)}")
+    for mode in modes:
+        print(f"{mode:<9} {'pipeline':<20} {'native':<13}" + "".join(f"{c:<22}" for c in cpus))
+        for p in pipelines:
+            here = results[(mode, None)][p]
+            cells = [
+                f"{results[(mode, c)][p][:12]} {'same' if results[(mode, c)][p] == here else 'DIFF'}" for c in cpus
+            ]
+            print(f"{'':<9} {p:<20} {here[:12]:<13}" + "".join(f"{c:<22}" for c in cells))
+
+
+def _cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
 def bench(repeats: int, size: str, threads: int) -> None:
     """Interleaved portable/fast runs; median training seconds per pipeline, side by side."""
     times: dict[str, dict[str, list[float]]] = {m: {p: [] for p in PIPELINES} for m in ("portable", "fast")}
@@ -227,14 +293,23 @@ def main(argv=None) -> None:
     p.add_argument("--mode", choices=("portable", "fast"), default="portable")
     p.add_argument("--size", choices=sorted(SIZES), default="tiny")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--pipelines", nargs="+", choices=PIPELINES, default=list(PIPELINES))
+    p.add_argument("--pipelines", nargs="+", choices=PROBES, default=list(PIPELINES))
     b = sub.add_parser("bench", help="portable vs fast wall time per pipeline")
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--size", choices=sorted(SIZES), default="bench")
     b.add_argument("--threads", type=int, default=2)
+    c = sub.add_parser("cross-cpu", help="probe natively and on CPUs emulated by qemu-x86_64 (qemu-user)")
+    c.add_argument(
+        "--cpus", nargs="+", default=["EPYC-Rome", "Nehalem"], help="QEMU CPU models (qemu-x86_64 -cpu help)"
+    )
+    c.add_argument("--modes", nargs="+", choices=("portable", "fast"), default=["portable"])
+    c.add_argument("--size", choices=sorted(SIZES), default="cross")
+    c.add_argument("--pipelines", nargs="+", choices=PROBES, default=list(PROBES))
     args = ap.parse_args(argv)
     if args.cmd == "probe":
         print(json.dumps(probe(args.mode, args.threads, args.size, args.pipelines)))
+    elif args.cmd == "cross-cpu":
+        cross_cpu(args.cpus, args.modes, args.size, args.pipelines)
     else:
         bench(args.repeats, args.size, args.threads)
 

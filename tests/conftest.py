@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,8 @@ def pytest_runtest_setup(item):
     """Tests marked ``slurm`` skip with the reason when no Slurm answers, or fail under
     ``ETHOFLOW_REQUIRE_SLURM=1`` (set by .ci/run), where the real-cluster tests must run.
     Likewise tests marked ``sshd`` when no OpenSSH server is installed (``ETHOFLOW_REQUIRE_SSHD=1``), and
-    tests marked ``chromium`` when no Chromium is on PATH (``ETHOFLOW_REQUIRE_CHROMIUM=1``)."""
+    tests marked ``chromium`` when no Chromium is on PATH (``ETHOFLOW_REQUIRE_CHROMIUM=1``), and tests
+    marked ``qemu`` when no ``qemu-x86_64`` is (``ETHOFLOW_REQUIRE_QEMU=1``)."""
     if item.get_closest_marker("sshd") is not None:
         from tests.integration.sshd import SSHD_REASON, sshd_path
 
@@ -109,6 +111,11 @@ def pytest_runtest_setup(item):
             if os.environ.get("ETHOFLOW_REQUIRE_CHROMIUM") == "1":
                 pytest.fail(f"ETHOFLOW_REQUIRE_CHROMIUM=1 but {reason}")
             pytest.skip(reason)
+    if item.get_closest_marker("qemu") is not None and shutil.which("qemu-x86_64") is None:
+        reason = "no qemu-x86_64 on PATH (apt-get install qemu-user): the emulated-CPU checks need it"
+        if os.environ.get("ETHOFLOW_REQUIRE_QEMU") == "1":
+            pytest.fail(f"ETHOFLOW_REQUIRE_QEMU=1 but {reason}")
+        pytest.skip(reason)
     if item.get_closest_marker("slurm") is None:
         return
     if slurm_answers():

@@ -139,3 +139,21 @@ def test_portable_training_of_every_pipelines_model_gives_the_same_bytes_under_o
     assert fast_other["numerics"]["torch_cpu_capability"] == "AVX2"
     # fast mode follows the dispatch (the convolutions of both acoustic models at least, on any CPU with AVX2)
     assert {"acoustic_resnet", "acoustic_framewise"} <= set(changed), changed
+
+
+@pytest.mark.qemu
+def test_portable_training_gives_the_same_bytes_on_an_emulated_cpu_of_another_vendor():
+    """The same short trainings (acoustic framewise CNN with batches of 16, hBehaveMAE, VAE) in portable mode,
+    natively and under ``qemu-x86_64 -cpu EPYC-Rome`` (an AMD CPU: its cpuid, so MKL's non-Intel code path,
+    AVX2 without AVX-512, other cache sizes; approximate instructions computed unlike Intel's hardware):
+    identical sha256. The control, torch's own ``sqrt`` (MKL's vector maths, which trained weights went
+    through before ethoflow's optimiser became torch's fused Adam), differs there: the emulation has teeth.
+    ``benchmarks/numerics.py cross-cpu`` runs every pipeline, moseq included, and a CPU without AVX."""
+    pipelines = ("acoustic_framewise", "hbehave", "vae", "sqrt_reference")
+    with ThreadPoolExecutor(2) as pool:
+        native, amd = pool.map(
+            lambda cpu: numerics_bench.run_emulated(cpu, "portable", "cross", pipelines), (None, "EPYC-Rome")
+        )
+    assert native["sqrt_reference"] != amd["sqrt_reference"]
+    for name in pipelines[:-1]:
+        assert native[name] == amd[name], name
