@@ -192,3 +192,16 @@ def test_auto_for_a_model_file_or_a_fixed_evaluation_is_an_error_naming_the_key(
     )
     with pytest.raises(ParamsError, match=r"acoustic\.detect\.sets\.lab\.threshold: auto .* fixed there \(0\.5\)"):
         detection_postprocess(_detect_cfg("auto"), "lab", tmp_path)
+
+
+def test_the_validation_f1_carries_its_event_count_and_a_95_percent_interval():
+    """Validation rates are headline numbers too (``metrics/acoustic.json``): each has its bootstrap interval."""
+    from ethoflow.acoustic.evaluation.postprocess import _postprocess_result
+
+    pick = {"threshold": 0.5, "min_gap_s": 0.1, "min_dur_s": 0.05, "tot": (12, 15, 14), "n_units": 2}
+    pick |= {"mean": 0.8, "sd": 0.1, "se": 0.07}
+    out = _postprocess_result(pick, pick, [], "fixed", {}, ["a", "b"], True)
+    assert out["val_n_gt"] == 14 and out["val_f1"] == pytest.approx(24 / 29)
+    for rate in ("f1", "precision", "recall"):
+        lo, hi = out[f"val_{rate}_ci95_lo"], out[f"val_{rate}_ci95_hi"]
+        assert 0.0 <= lo < out[f"val_{rate}"] < hi <= 1.0

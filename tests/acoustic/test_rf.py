@@ -29,6 +29,8 @@ def test_threshold_maximises_event_f1_counting_calls_the_cnn_missed():
     thr, st = choose_threshold(prob, y, 5, RFParams(target="f1"))
     assert thr == 0.4 and not st["pass_through"]
     assert st["val_f1_cnn"] == pytest.approx(6 / 11) and st["val_f1_rf"] == pytest.approx(0.6)
+    for name in ("val_f1_cnn", "val_f1_rf"):  # each validation F1 with its bootstrap interval over events
+        assert 0.0 <= st[f"{name}_ci95_lo"] < st[name] < st[f"{name}_ci95_hi"] <= 1.0
     # a filter that can only drop true calls (recall counts the calls the CNN missed): pass through
     thr, st = choose_threshold(np.array([0.9, 0.8, 0.7]), np.array([0, 1, 1]), 2, RFParams(target="f1"))
     assert thr == 0.0 and st["pass_through"] and st["val_f1_rf"] == st["val_f1_cnn"] == pytest.approx(0.8)

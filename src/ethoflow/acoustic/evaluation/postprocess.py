@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.acoustic.evaluation.chaining import merge_intervals, window_intervals
-from ethoflow.acoustic.evaluation.matching import match_hungarian
+from ethoflow.acoustic.evaluation.matching import event_intervals, match_hungarian
 from ethoflow.core import InputError, ParamsError, get_logger, read_json
 
 if TYPE_CHECKING:
@@ -196,6 +196,8 @@ def _postprocess_result(
         "val_precision": pr,
         "val_recall": rc,
         "val_f1": f1,
+        # 95% intervals of the pooled validation rates (bootstrap over validation events)
+        **{f"val_{k}": v for k, v in event_intervals(tp, n_pred - tp, n_gt - tp).items() if k != "events"},
         "val_f1_mean": pick["mean"],
         "val_f1_sd": pick["sd"],
         "val_f1_se": pick["se"],

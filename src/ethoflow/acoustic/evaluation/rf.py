@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.acoustic.evaluation.evaluate import layer_set, write_layer
-from ethoflow.acoustic.evaluation.matching import HELDOUT_ROLES, evaluate_detections, ground_truth
+from ethoflow.acoustic.evaluation.matching import HELDOUT_ROLES, evaluate_detections, event_intervals, ground_truth
 from ethoflow.acoustic.params import RFParams
 from ethoflow.core import InputError, atomic_write_bytes, get_logger, output_set, read_json, write_json
 
@@ -58,7 +58,9 @@ def choose_threshold(prob: np.ndarray, y: np.ndarray, n_gt: int, params: RFParam
 
     Returns:
         (threshold, stats): ``pass_through`` (bool), ``val_f1_cnn``, ``val_f1_rf``, ``val_precision_rf``,
-        ``val_recall_rf``, ``val_kept``.
+        ``val_recall_rf``, ``val_kept``, and the 95% intervals ``val_f1_cnn_ci95_lo``/``_hi``,
+        ``val_f1_rf_ci95_lo``/``_hi`` (bootstrap over validation events,
+        :func:`~ethoflow.acoustic.evaluation.matching.event_intervals`).
     """
     prob, y = np.asarray(prob, float), np.asarray(y, int)
     _, _, f1_cnn, _ = _scores(int(y.sum()), len(y), n_gt)
@@ -82,10 +84,15 @@ def choose_threshold(prob: np.ndarray, y: np.ndarray, n_gt: int, params: RFParam
     if passing:
         thr, p, r, f1 = 0.0, *_scores(int(y.sum()), len(y), n_gt)[:3]
         keep = prob >= thr
+    n_cnn, tp = int(y.sum()), int((keep & (y == 1)).sum())
+    ci_cnn = event_intervals(n_cnn, len(y) - n_cnn, n_gt - n_cnn)
+    ci_rf = event_intervals(tp, int(keep.sum()) - tp, n_gt - tp)
     return thr, {
         "pass_through": bool(passing),
         "val_f1_cnn": f1_cnn,
+        **{f"val_f1_cnn_{k}": ci_cnn[f"f1_{k}"] for k in ("ci95_lo", "ci95_hi") if f"f1_{k}" in ci_cnn},
         "val_f1_rf": f1,
+        **{f"val_f1_rf_{k}": ci_rf[f"f1_{k}"] for k in ("ci95_lo", "ci95_hi") if f"f1_{k}" in ci_rf},
         "val_precision_rf": p,
         "val_recall_rf": r,
         "val_kept": int(keep.sum()),

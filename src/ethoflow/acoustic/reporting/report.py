@@ -37,6 +37,8 @@ CHOSEN_KEYS = (
     "min_gap_s",
     "min_dur_s",
     "val_f1",
+    "val_f1_ci95_lo",
+    "val_f1_ci95_hi",
     "val_f1_mean",
     "val_f1_sd",
     "val_n_gt",
@@ -46,7 +48,11 @@ CHOSEN_KEYS = (
     "rf_n_pos",
     "rf_n_neg",
     "val_f1_cnn",
+    "val_f1_cnn_ci95_lo",
+    "val_f1_cnn_ci95_hi",
     "val_f1_rf",
+    "val_f1_rf_ci95_lo",
+    "val_f1_rf_ci95_hi",
 )
 METRIC_COLS = ["n_gt", "n_pred", "tp", "fp", "fn", "precision", "recall", "f1", "start_offset_ms", "end_offset_ms"]
 
