@@ -8,7 +8,7 @@ with :func:`ethoflow.core.numerics.ensure`, exactly as a stage does.
 
     python benchmarks/numerics.py probe --mode portable --size tiny   # sha256 of each model's result (JSON)
     python benchmarks/numerics.py bench --repeats 3 --size bench      # wall time, portable vs fast
-    python benchmarks/numerics.py cross-cpu --cpus EPYC-Rome Nehalem   # same bytes on emulated CPUs?
+    python benchmarks/numerics.py cross-cpu --cpus EPYC-Rome SandyBridge   # same bytes on emulated CPUs?
 
 ``bench`` runs portable and fast alternately (interleaved repeats, one fresh process per run) and prints
 the median training wall time per pipeline side by side with the ratio. The test
@@ -16,7 +16,7 @@ the median training wall time per pipeline side by side with the ratio. The test
 
 ``cross-cpu`` runs ``probe`` natively and under QEMU's user-mode emulation of other CPU models
 (``qemu-x86_64 -cpu <model>``, Debian package ``qemu-user``): another vendor (``EPYC-Rome``: AMD, AVX2,
-other cache sizes), a CPU without AVX (``Nehalem``). The emulated CPU answers ``cpuid`` as that model,
+other cache sizes), a CPU with AVX but without AVX2 and FMA (``SandyBridge``; jaxlib needs AVX). The emulated CPU answers ``cpuid`` as that model,
 so every library picks the code path it would pick there, and QEMU computes the approximate
 instructions (``rsqrtps``, ``rcpps``) differently from Intel's hardware, as AMD's hardware does: a
 kernel that uses them shows up as a difference. ``sqrt_reference`` (torch's ``sqrt``, which goes
@@ -300,7 +300,7 @@ def main(argv=None) -> None:
     b.add_argument("--threads", type=int, default=2)
     c = sub.add_parser("cross-cpu", help="probe natively and on CPUs emulated by qemu-x86_64 (qemu-user)")
     c.add_argument(
-        "--cpus", nargs="+", default=["EPYC-Rome", "Nehalem"], help="QEMU CPU models (qemu-x86_64 -cpu help)"
+        "--cpus", nargs="+", default=["EPYC-Rome", "SandyBridge"], help="QEMU CPU models (qemu-x86_64 -cpu help)"
     )
     c.add_argument("--modes", nargs="+", choices=("portable", "fast"), default=["portable"])
     c.add_argument("--size", choices=sorted(SIZES), default="cross")
