@@ -97,3 +97,15 @@ def test_trajectory_plot_and_duration_distribution_are_written(tiny):
 def _keypoints(tiny):
     coords, confs, _ = io.load_keypoints_pickle(tiny["keypoints"])
     return coords, confs
+
+
+def test_outliers_without_a_plots_folder_clean_the_same_keypoints_and_draw_nothing(tiny):
+    """``plots_dir`` None (library use; the real-fit tests, where the QA plots cost ~1 s per session):
+    byte-identical cleaned keypoints, and no plot written anywhere."""
+    root = tiny["root"]
+    before = sorted(p.relative_to(root) for p in root.rglob("*.png"))
+    frac = prepare.outliers(tiny["cfg"], root / "load", root / "outliers-noplots", None)
+    assert set(frac) == {"session_0", "session_1"}
+    assert (root / "outliers-noplots" / "keypoints.p").read_bytes() == (root / "outliers" / "keypoints.p").read_bytes()
+    assert sorted(p.relative_to(root) for p in root.rglob("*.png")) == before
+    assert len(list((root / "qa").glob("*.png"))) == 2

@@ -1,6 +1,7 @@
 """Model selection across seeds (moseq_seeds) with the fits replaced by cheap fakes: the highest EML
 is chosen, a killed selection refits only the seeds without a completion record, other inputs refit
-everything. The real tiny fits are in tests/integration/test_moseq_pipeline.py."""
+everything. The real tiny fits are in tests/integration/test_moseq_real_fits.py (the closed loop:
+found, corrected) and tests/integration/test_moseq_pipeline.py (the whole DAG)."""
 
 from __future__ import annotations
 

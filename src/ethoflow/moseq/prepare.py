@@ -207,10 +207,14 @@ def remove_outliers(
 
 
 def outliers(
-    cfg: MoseqParams, load_dir: str | os.PathLike, out_dir: str | os.PathLike, plots_dir: str | os.PathLike
+    cfg: MoseqParams,
+    load_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    plots_dir: str | os.PathLike | None,
 ) -> dict[str, Any]:
     """moseq_outliers: :func:`remove_outliers` (keypoint-moseq's medoid-distance outliers
-    interpolated, their confidences set to 0) with QA plots kept under 1 MB each.
+    interpolated, their confidences set to 0) with QA plots kept under 1 MB each (``plots_dir``
+    ``None``: no plots; they take ~1 s per recording, the removal itself milliseconds).
 
     Returns:
         {session: fraction of keypoint positions interpolated} (also ``out_dir/outliers.json``).
@@ -219,8 +223,8 @@ def outliers(
 
     coords, confs, bodyparts = io.load_keypoints_pickle(Path(load_dir) / KEYPOINTS)
     io.read_kpms_config(load_dir)  # validates the project config before any work
-    out, plots = Path(out_dir), Path(plots_dir)
-    for d in (out, plots):
+    out, plots = Path(out_dir), None if plots_dir is None else Path(plots_dir)
+    for d in [p for p in (out, plots) if p is not None]:
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
@@ -228,7 +232,7 @@ def outliers(
     coords2, confs2 = remove_outliers(
         coords, confs, cfg.outliers.outlier_scale_factor, bodyparts, plots, cfg.outliers.plot_dpi
     )
-    for png in sorted(plots.glob("*.png")):
+    for png in sorted(plots.glob("*.png")) if plots is not None else ():
         _shrink_png(png)
     coords2, confs2 = io.to_float64(coords2, confs2)
     io.save_keypoints(out / KEYPOINTS, coords2, confs2, bodyparts)

@@ -44,14 +44,16 @@ def run_moseq_load(cfg: MoseqParams, *, out: PathLike, root: PathLike = ".") -> 
     return prepare.load(cfg, out, root=root)
 
 
-def run_moseq_outliers(cfg: MoseqParams, *, load_dir: PathLike, out: PathLike, plots: PathLike) -> dict[str, float]:
+def run_moseq_outliers(
+    cfg: MoseqParams, *, load_dir: PathLike, out: PathLike, plots: PathLike | None
+) -> dict[str, float]:
     """moseq_outliers: ``load_dir`` -> cleaned keypoints in ``out``, QA plots in ``plots``.
     See :func:`ethoflow.moseq.prepare.outliers`.
 
     Args:
         load_dir: moseq_load's folder.
         out: cleaned keypoints.p and config.yml.
-        plots: QA plots folder.
+        plots: QA plots folder (``None``: no plots; library use and tests).
     """
     return prepare.outliers(cfg, load_dir, out, plots)
 
