@@ -98,15 +98,19 @@ def _assert_inside(summary: dict[str, Any]) -> None:
 
 
 def _assert_corrections_follow_the_search_line(loop: dict[str, Any], fps: float) -> None:
-    """Each correction of ``loop`` (seeds.json) is the step :func:`ethoflow.moseq.seeds.corrected_log10_kappa`
-    takes from the fits before it with the full-model search's slope; both kappas move by the same decades."""
-    from ethoflow.moseq import seeds
+    """Each correction of ``loop`` (seeds.json) is the step :func:`ethoflow.moseq.correction.corrected_log10_kappa`
+    takes from the fits before it with the slope it records (the first: the full-model search's; later
+    ones: the final fits' own when usable); both kappas move by the same decades."""
+    from ethoflow.moseq import correction
 
     window = tuple(v * fps / 1000.0 for v in WINDOW_MS)
     points = []
     for before, after in zip(loop["fits"], loop["fits"][1:]):
         points.append((before["log10_kappa"]["full"], before["spread_ms"]["median"] * fps / 1000.0))
-        x = seeds.corrected_log10_kappa(points, window, loop["slope"])
+        used = after["correction"]
+        if len(points) == 1:
+            assert used["source"] == "search" and used["slope"] == pytest.approx(loop["slope"])
+        x = correction.corrected_log10_kappa(points, window, used["slope"])
         assert after["log10_kappa"]["full"] == pytest.approx(x, abs=1e-3)
         shift = {k: after["log10_kappa"][k] - before["log10_kappa"][k] for k in ("arhmm", "full")}
         assert shift["arhmm"] == pytest.approx(shift["full"], abs=2e-4)

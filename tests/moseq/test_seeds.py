@@ -13,7 +13,7 @@ import pytest
 from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json
 from ethoflow.dispatch import ComputeParams
-from ethoflow.moseq import fit, plots, seeds, stages
+from ethoflow.moseq import correction, fit, plots, seeds, stages
 from ethoflow.moseq.inputs import MoseqInputs
 from ethoflow.moseq.params import MoseqParams
 from tests.fixtures.moseq import write_toy_kpms_config
@@ -169,18 +169,57 @@ def test_a_seed_outside_the_window_loses_to_the_best_one_inside(project):
 def test_kappa_correction_follows_the_search_line_and_stays_inside_the_bracket():
     window = (9.0, 12.0)  # frames; centre sqrt(108) = 10.39
     # one fit, twice the centre, slope 0.3 ln/decade: ln 2 / 0.3 = 2.31 decades down
-    x = seeds.corrected_log10_kappa([(4.0, 2 * 108**0.5)], window, 0.3)
+    x = correction.corrected_log10_kappa([(4.0, 2 * 108**0.5)], window, 0.3)
     assert x == pytest.approx(4.0 - np.log(2) / 0.3)
     # too long at 4, too short at 3.5: a root beyond the bracket is replaced by its midpoint
-    assert seeds.corrected_log10_kappa([(4.0, 13.0), (3.5, 8.9)], window, 0.01) == pytest.approx(3.75)
+    assert correction.corrected_log10_kappa([(4.0, 13.0), (3.5, 8.9)], window, 0.01) == pytest.approx(3.75)
     with pytest.raises(InputError):
-        seeds.corrected_log10_kappa([], window, 0.3)
+        correction.corrected_log10_kappa([], window, 0.3)
 
 
-def _kappa_dependent_medians(project, monkeypatch, d0=20.0):
-    """Median (frames) = d0 * factor(seed) * exp(0.3 * (log10 full kappa - 4)): the search's prior slope
-    (the fixture has no search_state.json); at the searched kappa 1e4 every seed is too long."""
-    factor = {10: 1.0, 11: 1.5, 12: 0.8}
+def test_the_final_fits_own_slope_is_used_from_the_second_correction_when_it_is_usable():
+    """Least squares over the final fits (the secant through two); the search's slope otherwise, and
+    seeds.json says which and why."""
+    window, c = (9.0, 12.0), 108**0.5  # frames; centre 10.39
+    two = [(4.0, 2 * c), (2.0, 2 * c * np.exp(-0.3))]  # 0.15 ln per decade: half the search's 0.3
+    assert correction.correction_slope(two, window, 0.3) == {
+        "source": "final_fits",
+        "slope": pytest.approx(0.15),
+        "final_fits_slope": 0.15,
+        "fallback": None,
+    }
+    xs, noise = np.array([4.0, 3.0, 1.5]), np.array([0.05, -0.04, 0.02])
+    three = [(x, 2 * c * np.exp(0.2 * (x - 4.0) + e)) for x, e in zip(xs, noise)]
+    expected = np.polyfit(xs, 0.2 * (xs - 4.0) + noise, 1)[0]
+    assert correction.correction_slope(three, window, 0.3)["slope"] == pytest.approx(expected)
+    # a saturated fit (1000 frames: over 8x the centre) is left out of the line, as the search leaves it out
+    assert correction.final_fit_slope([(6.0, 1000.0), *two], window)[0] == pytest.approx(0.15)
+
+
+@pytest.mark.parametrize(
+    "fits, reason, own",
+    [
+        ([(4.0, 20.0)], "one final fit", None),
+        ([(4.0, 1000.0), (2.0, 20.0)], "one final fit", None),  # the first fit saturated
+        ([(4.0, 20.0), (4.0, 15.0)], "same kappa", None),
+        ([(4.0, 20.0), (2.0, 20.0)], "no change in median", None),
+        ([(4.0, 20.0), (2.0, 25.0)], "wrong sign", -0.111572),  # shorter at higher kappa
+        ([(4.0, 20.0), (2.0, 19.5)], "too flat", 0.01266),  # under a quarter of the search's 0.3
+    ],
+)
+def test_an_unusable_final_fit_slope_falls_back_to_the_search_slope(fits, reason, own):
+    used = correction.correction_slope(fits, (9.0, 12.0), 0.3)
+    assert used["source"] == "search" and used["slope"] == 0.3 and used["fallback"] == reason
+    assert used["final_fits_slope"] == (None if own is None else pytest.approx(own, abs=1e-5))
+    with pytest.raises(InputError, match="positive"):
+        correction.correction_slope(fits, (9.0, 12.0), 0.0)
+
+
+def _kappa_dependent_medians(project, monkeypatch, d0=20.0, slope=0.3, factor=None):
+    """Median (frames) = d0 * factor(seed) * exp(slope * (log10 full kappa - 4)); ``slope`` 0.3: the
+    search's prior slope (the fixture has no search_state.json); at the searched kappa 1e4 every seed
+    is too long."""
+    factor = factor or {10: 1.0, 11: 1.5, 12: 0.8}
     fake_fit = fit.fit_seed
 
     def fit_seed(spec):  # the fake model file holds its full-model kappa
@@ -190,7 +229,7 @@ def _kappa_dependent_medians(project, monkeypatch, d0=20.0):
 
     def median(path):
         seed, k = int(Path(path).parent.name.split("-")[1]), float(Path(path).read_text())
-        return d0 * factor[seed] * float(np.exp(0.3 * (np.log10(k) - 4.0)))
+        return d0 * factor[seed] * float(np.exp(slope * (np.log10(k) - 4.0)))
 
     monkeypatch.setattr(fit, "fit_seed", fit_seed)
     monkeypatch.setattr(seeds, "seed_median_duration", median)
@@ -239,6 +278,33 @@ def test_a_final_fit_outside_the_window_is_corrected_and_refitted_until_a_seed_l
     assert summary["kappa"]["full"] == pytest.approx(f1)
     _run(project, cfg)  # complete: nothing refitted
     assert len(project["calls"]) == 6
+
+
+def test_final_fits_responding_at_half_the_search_slope_land_inside_after_the_second_correction(project, monkeypatch):
+    """The final models respond at 0.15 ln per decade, the search's line says 0.3 (as real final fits
+    moved ~half as far as the line predicted): the first correction (search's slope) falls short
+    (1000 -> 589 ms); the second, along the final fits' own slope, lands every seed inside. Along the
+    search's slope (the final fits' slope judged too flat) the third fit is still outside: drifted."""
+    factor = {10: 1.0, 11: 1.1, 12: 0.9}
+    _kappa_dependent_medians(project, monkeypatch, d0=30.0, slope=0.15, factor=factor)
+    cfg = MoseqParams(seed=10, seeds={"n_seeds": 3, "max_final_fits": 3})
+    loop = _run(project, cfg)["loop"]
+    assert loop["status"] == "corrected" and loop["corrections"] == 2 and loop["slope"] == 0.3
+    first, second, third = loop["fits"]
+    assert first["correction"] is None
+    assert second["correction"]["source"] == "search" and second["correction"]["slope"] == 0.3
+    assert second["correction"]["fallback"] == "one final fit"
+    assert second["spread_ms"]["median"] == pytest.approx(588.6, abs=0.1)  # the search's line predicted 346.4
+    assert third["correction"]["source"] == "final_fits" and third["correction"]["slope"] == pytest.approx(0.15)
+    assert third["spread_ms"] == {"min": 311.769, "median": 346.41, "max": 381.051}
+    assert third["log10_kappa"]["full"] == pytest.approx(4.0 - np.log(30.0 / 108**0.5) / 0.15, abs=1e-4)
+    assert third["seeds_in_window"] == 3
+    # the same fits along the search's slope only: the third fit falls short again
+    monkeypatch.setattr(correction, "MIN_SLOPE_FRACTION", 0.6)
+    loop = _run(project, cfg)["loop"]
+    assert len(project["calls"]) == 12, "only the third fit is refitted"
+    assert loop["status"] == "drifted" and loop["fits"][2]["correction"]["fallback"] == "too flat"
+    assert loop["fits"][2]["spread_ms"]["median"] == pytest.approx(476.6, abs=0.1)
 
 
 def test_a_loop_without_budget_reports_drifted_and_a_first_fit_inside_reports_found(project, monkeypatch):

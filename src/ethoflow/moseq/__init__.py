@@ -7,7 +7,7 @@ Python), ``kappa`` (one search around the trial fits, top-down, with the resumab
 seed), ``durations`` (syllable run lengths), ``results`` (results and summary), ``validation`` and
 ``plots`` (figures, grid movies), ``jaxcache`` (persistent JAX compilation cache), ``stages`` (one
 ``run_<stage>`` per DVC stage: the wiring, and the only place fits are dispatched), ``seeds`` (model
-selection and the closed kappa loop), ``apply``, ``groups`` (group analysis), ``framerate`` (a file's
+selection and the closed kappa loop), ``correction`` (the loop's kappa steps and their slope), ``apply``, ``groups`` (group analysis), ``framerate`` (a file's
 own frame rate checked), ``calibration`` (noise calibration from labelled frames), ``records`` (the
 fit specs), ``kpms_warnings``.
 

@@ -11,10 +11,11 @@ parameters and transition matrix; Weinreb et al. 2024). Here the seeds are ``mos
 Closed loop (:func:`closed_loop`): the final model is a measurement too. The searches measure
 trials at trial length and one seed; the final model runs longer and from other seeds, so its median
 syllable duration can land outside ``moseq.full.target_duration_ms``. When no seed of a final fit is
-inside, both kappas move by the decades the full-model search's own duration-vs-kappa line
-(:func:`ethoflow.moseq.search.duration_slope`) says separate the seeds' median from the window's
-centre (:func:`corrected_log10_kappa`), and every seed is refitted, within ``moseq.seeds.max_final_fits``
-final fits. The loop's status: ``found`` (a seed inside in the first final fit), ``corrected`` (inside
+inside, both kappas move by the decades a duration-vs-kappa line says separate the seeds' median
+from the window's centre (:mod:`ethoflow.moseq.correction`): for the first correction the full-model
+search's line (:func:`ethoflow.moseq.search.duration_slope`), from the second on the final fits' own
+slope (the search's when theirs is unusable), and every seed is refitted, within
+``moseq.seeds.max_final_fits`` final fits. The loop's status: ``found`` (a seed inside in the first final fit), ``corrected`` (inside
 after N corrections), ``drifted`` (none inside after the budget). Durations are measured on each
 seed's per-frame syllables as ``moseq_results`` reports them (:func:`seed_median_duration`); the
 measure keypoint-moseq's kappa scan plots (``plot_kappa_scan``: ``np.median(get_durations(z, mask))``
@@ -45,7 +46,7 @@ import numpy as np
 from ethoflow.core.errors import InputError
 from ethoflow.core.io import read_json, write_json
 from ethoflow.core.logging import get_logger
-from ethoflow.moseq import io, search
+from ethoflow.moseq import correction, io, search
 from ethoflow.moseq.durations import syllable_durations
 from ethoflow.moseq.fit import fingerprint, target_frames
 from ethoflow.moseq.inputs import MoseqInputs
@@ -246,47 +247,6 @@ def seed_median_duration(checkpoint: str | os.PathLike) -> float:
     return float(np.median(syllable_durations(kpms.extract_results(model, metadata, save_results=False))))
 
 
-def corrected_log10_kappa(fits: list[tuple[float, float]], window: tuple[float, float], slope: float) -> float:
-    """The full-model log10 kappa of the next final fit, from the fits so far.
-
-    ``fits``: (log10 kappa, median over seeds of the median syllable duration in frames) of every
-    final fit, in order; ``window`` (frames); ``slope``: d ln(duration) / d log10(kappa) of the
-    full-model search's line (:func:`ethoflow.moseq.search.duration_slope`). As the search's secant
-    step (:mod:`ethoflow.moseq.search`): each fit predicts the root ``x - f / slope`` (``f``: ln of
-    its median over the window's geometric centre, capped at ``search.F_CAP``), averaged with
-    weights ``1 / (f^2 + ROOT_NOISE^2)``, at most ``MAX_STEP`` decades from the last fit; kept
-    strictly inside the bracket of fits measured too short / too long (its midpoint otherwise).
-
-    Raises:
-        InputError: no fit, or a bad window or slope.
-    """
-    lo, hi = (float(v) for v in window)
-    if not fits or not 0 < lo < hi or not slope > 0:
-        raise InputError(f"cannot correct kappa from fits {fits}, window {window}, slope {slope}")
-    centre = 0.5 * (math.log(lo) + math.log(hi))
-    num = den = 0.0
-    x_lo, x_hi = -math.inf, math.inf
-    for x, d in fits:
-        f = max(-search.F_CAP, min(search.F_CAP, math.log(max(d, 1e-9)) - centre))
-        w = 1.0 / (f * f + search.ROOT_NOISE**2)
-        num += w * (x - f / slope)
-        den += w
-        if d < lo:
-            x_lo = max(x_lo, x)
-        elif d > hi:
-            x_hi = min(x_hi, x)
-    last = fits[-1][0]
-    root = min(max(num / den, last - search.MAX_STEP), last + search.MAX_STEP)
-    if not x_lo < root < x_hi:
-        if math.isfinite(x_lo) and math.isfinite(x_hi):
-            root = 0.5 * (x_lo + x_hi)
-        elif math.isfinite(x_lo):
-            root = x_lo + search.RESOLUTION
-        else:
-            root = x_hi - search.RESOLUTION
-    return float(root)
-
-
 def _record_median(sel: SeedSelection, seed: int) -> float | None:
     rec = sel.out / sel.name(seed) / COMPLETE
     value = read_json(rec).get("median_duration") if rec.exists() else None
@@ -302,27 +262,31 @@ def closed_loop(
     ``fit_seeds(selection, seeds)`` fits the given seeds of a final fit (each writes its completion
     record); seeds already fitted for these inputs and kappas are not passed (:func:`pending_seeds`).
     After a fit with no seed inside, both kappas move by the same decades, to
-    :func:`corrected_log10_kappa` of the full-model kappa (the AR-HMM kappa keeps its distance from
-    it in decades).
+    :func:`~ethoflow.moseq.correction.corrected_log10_kappa` of the full-model kappa (the AR-HMM
+    kappa keeps its distance from it in decades), along the slope
+    :func:`~ethoflow.moseq.correction.correction_slope` picks.
 
     Returns:
         (the selection of the last fit, the summary written to ``out/seeds.json``, with ``loop``:
         ``status`` (``found`` | ``corrected`` | ``drifted``), ``message``, ``final_fits``,
-        ``corrections``, ``budget``, ``slope`` and per fit its kappas, the median duration per seed
-        (ms; ``kpms_median_duration_ms``: keypoint-moseq's kappa-scan measure) and their spread).
+        ``corrections``, ``budget``, ``slope`` (the full-model search's) and per fit its kappas, the
+        median duration per seed (ms; ``kpms_median_duration_ms``: keypoint-moseq's kappa-scan
+        measure), their spread and ``correction`` (None for the first fit; else the slope it moved
+        along: ``source`` ``search`` | ``final_fits``, ``slope``, ``final_fits_slope``, ``fallback``,
+        ``shift_decades``)).
     """
     fits: list[dict[str, Any]] = []
     points: list[tuple[float, float]] = []
-    current = sel
+    current, record = sel, None
     for k in range(1, sel.max_final_fits + 1):
         if k > 1:
-            current = _corrected(sel, k, points)
+            current, record = _corrected(sel, k, points)
         todo = pending_seeds(current)
         if todo:
             log.info("moseq_seeds: final fit %d: fitting seeds %s (%d of %d)", k, todo, len(todo), len(sel.seeds))
             fit_seeds(current, todo)
         medians = np.array([seed_median_duration(current.checkpoint(s)) for s in sel.seeds])
-        fits.append(_fit_entry(sel, current, k, medians))
+        fits.append({**_fit_entry(sel, current, k, medians), "correction": record})
         points.append((math.log10(current.kappas["full"]), float(np.median(medians))))
         if fits[-1]["seeds_in_window"]:
             break
@@ -330,23 +294,29 @@ def closed_loop(
     return current, score_and_choose(current, medians, loop)
 
 
-def _corrected(sel: SeedSelection, k: int, points: list[tuple[float, float]]) -> SeedSelection:
-    """Final fit ``k`` of ``sel``: both kappas moved by the decades that take the full-model kappa to
-    :func:`corrected_log10_kappa` of the fits so far (``points``: (log10 full kappa, median frames))."""
-    x = corrected_log10_kappa(points, sel.window_frames, sel.slope)
+def _corrected(sel: SeedSelection, k: int, points: list[tuple[float, float]]) -> tuple[SeedSelection, dict[str, Any]]:
+    """Final fit ``k`` of ``sel`` and its correction record: both kappas moved by the decades that take
+    the full-model kappa to :func:`~ethoflow.moseq.correction.corrected_log10_kappa` of the fits so far
+    (``points``: (log10 full kappa, median frames)), along the slope
+    :func:`~ethoflow.moseq.correction.correction_slope` picks (the search's, or the final fits' own)."""
+    used = correction.correction_slope(points, sel.window_frames, sel.slope)
+    x = correction.corrected_log10_kappa(points, sel.window_frames, used["slope"])
     shift = x - math.log10(sel.kappas["full"])
     current = sel.refit(k, sel.kappas["arhmm"] * 10.0**shift, sel.kappas["full"] * 10.0**shift)
     log.info(
         "moseq_seeds: final fit %d of %d: no seed inside the window, kappas moved by %+.2f decades "
-        "(arhmm %.4g, full %.4g; search slope %.3f ln/decade)",
+        "(arhmm %.4g, full %.4g; %s slope %.3f ln/decade%s)",
         k,
         sel.max_final_fits,
         shift,
         current.kappas["arhmm"],
         current.kappas["full"],
-        sel.slope,
+        used["source"].replace("_", " "),
+        used["slope"],
+        f"; final fits' slope not used: {used['fallback']}" if used["fallback"] and k > 2 else "",
     )
-    return current
+    record = {**used, "slope": round(used["slope"], 6), "shift_decades": round(shift, 4)}
+    return current, record
 
 
 def _fit_entry(sel: SeedSelection, current: SeedSelection, k: int, medians: np.ndarray) -> dict[str, Any]:
