@@ -270,8 +270,9 @@ class SeedsParams(StrictModel):
         max_final_fits: budget of final fits (rounds of ``n_seeds`` fits each, the first included).
             The final model is a measurement: when no seed's median syllable duration is inside
             ``moseq.full.target_duration_ms``, both kappas are moved by the decades the full-model
-            search's duration-vs-kappa line says and every seed is refitted, at most
-            ``max_final_fits - 1`` times (``1``: no correction; see :mod:`ethoflow.moseq.seeds`).
+            search's duration-vs-kappa line says (from the second correction on, the final fits' own
+            slope) and every seed is refitted, at most ``max_final_fits - 1`` times (``1``: no
+            correction; see :mod:`ethoflow.moseq.seeds`, :mod:`ethoflow.moseq.correction`).
     """
 
     n_seeds: int = Field(3, ge=2)
