@@ -14,6 +14,9 @@ imports and model loading, as a user meets it), interleaved, ``--repeats`` times
   windows and front end, batches of 64, ``torch.inference_mode``), window 0.4 s every ``--hop`` s.
 - ``as-model-fold``: as ``as-model`` with every BatchNorm folded into the convolution before it
   (:func:`fold_batchnorm`, benchmark-only: measured, not in the pipeline).
+- ``as-model-jit``: as ``as-model-fold``, the folded network then traced, frozen and optimised for
+  inference by TorchScript (:func:`jit_inference`: oneDNN convolutions with prepacked weights and fused
+  ReLU/residual adds), the conversion inside the timed compute.
 - ``as-model-loop``: the same model file and windows through a **benchmark-only** re-implementation of
   ``predict.py``'s per-window loop (:func:`as_model_loop`: per window its own spectrogram and a batch of
   one), the like-for-like baseline when no ANIMAL-SPOT checkout is at hand; the ratio of the two and
@@ -52,7 +55,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ETHOFLOW_SHARED_DATA", REPO.parent / "shared" / "data"))  # as tests/conftest.py
 AS_MODEL = SHARED_DATA / "audio" / "animal-spot" / "model.pk"
-METHODS = ("exact", "framewise", "as-loop", "as-model", "as-model-fold", "as-model-loop")
+METHODS = ("exact", "framewise", "as-loop", "as-model", "as-model-fold", "as-model-jit", "as-model-loop")
 
 
 def as_model_loop(model, fe, classes, y, seq_len_s: float, hop_s: float, only=None):
@@ -100,6 +103,15 @@ def fold_batchnorm(model):
                 if isinstance(mod[i], torch.nn.Conv2d) and isinstance(mod[i + 1], torch.nn.BatchNorm2d):
                     mod[i], mod[i + 1] = fuse_conv_bn_eval(mod[i], mod[i + 1]), torch.nn.Identity()
     return model
+
+
+def jit_inference(model, x):
+    """Benchmark-only: ``fold_batchnorm(model)`` traced on the example batch ``x``, frozen and passed through
+    ``torch.jit.optimize_for_inference`` (any batch size runs afterwards)."""
+    import torch
+
+    with torch.no_grad():
+        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(fold_batchnorm(model), x)))
 
 
 def network_macs(model, x) -> int:
@@ -150,6 +162,9 @@ def child(method: str, tape: str, model_path: str, hop: float, threads: int, loo
             prob = predict_samples(model, fe, classes, y, 0.4, hop, 64).prob.to_numpy()
         elif method == "as-model-fold":
             prob = predict_samples(fold_batchnorm(model), fe, classes, y, 0.4, hop, 64).prob.to_numpy()
+        elif method == "as-model-jit":
+            jit = jit_inference(model, window_inputs(y[None, :L].repeat(64, 0), fe))
+            prob = predict_samples(jit, fe, classes, y, 0.4, hop, 64).prob.to_numpy()
         else:
             prob = as_model_loop(model, fe, classes, y, 0.4, hop, idx)
         dt = time.perf_counter() - t0
@@ -228,7 +243,7 @@ def _like_for_like(tmp: Path, cmds: dict, compute: dict, whole: dict, rows: dict
         f"like for like (ANIMAL-SPOT model file {AS_MODEL.name}, {macs['as-model-loop'] / 1e6:.1f}M MACs per window; "
         f"loop on {sample}): as-model-loop {ms_loop:.2f} ms/window ({gf / ms_loop:.1f} GFLOP/s)"
     )
-    for m in [m for m in cmds if m in ("as-model", "as-model-fold")]:
+    for m in [m for m in cmds if m in ("as-model", "as-model-fold", "as-model-jit")]:
         p = np.load(tmp / f"{m}.npy")
         ms = 1000 * statistics.median(compute[m]) / rows[m]
         line = (
