@@ -13,6 +13,9 @@ ms per window. Options (all benchmark-only; the pipeline runs ``base``):
 - ``fold+cl`` / ``fold b128`` / ``fold b256``: channels-last memory layout; larger batches.
 - ``mkldnn``: oneDNN's blocked layout kept between layers (``torch.utils.mkldnn.to_mkldnn``).
 - ``jit``: TorchScript trace, freeze and ``optimize_for_inference`` (conv/BN/ReLU fusion, prepacked weights).
+- ``fused``: the same fusions in eager mode (:class:`FusedResNet`, ANIMAL-SPOT's ResNet-18/34 only):
+  oneDNN convolutions (``torch.ops.mkldnn._convolution_pointwise``) with weights reordered once, ReLU and
+  the residual add + ReLU fused into them, channels-last activations.
 - ``nnpack``: NNPACK's convolution (``torch._nnpack_spatial_convolution``, Winograd for 3x3) for every
   3x3 stride-1 convolution. ``winograd``: F(2x2, 3x3) Winograd (Lavin & Gray 2016) written with torch
   tensor ops for the same convolutions (weights transformed once, in float64).
@@ -101,6 +104,36 @@ class MkldnnNet(torch.nn.Module):
         return self.m.classifier(self.m.encoder(x.to_mkldnn()).to_dense())
 
 
+class FusedResNet(torch.nn.Module):
+    """ANIMAL-SPOT's basic-block ResNet (BatchNorm folded) as fused oneDNN convolutions: conv1 + ReLU, then per
+    block conv1 + ReLU and conv2 + residual add + ReLU (the shortcut a 1x1 conv when it has one)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        f = fold_batchnorm(model)
+        e, self.classifier = f.encoder, f.classifier
+
+        def conv(c):
+            p, s = list(c.padding), list(c.stride)
+            w = torch.ops.mkldnn._reorder_convolution_weight(c.weight.detach(), p, s, [1, 1], c.groups, None)
+            return w, c.bias.detach() if c.bias is not None else None, p, s, [1, 1], c.groups
+
+        self.stem = conv(e.conv1)
+        self.blocks = [
+            (conv(b.conv1), conv(b.conv2), conv(b.short[0]) if isinstance(b.short, torch.nn.Sequential) else None)
+            for layer in (e.layer1, e.layer2, e.layer3, e.layer4)
+            for b in layer
+        ]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        op = torch.ops.mkldnn._convolution_pointwise
+        x = op(x.contiguous(memory_format=torch.channels_last), *self.stem, "relu", [], "")
+        for c1, c2, short in self.blocks:
+            r = x if short is None else op(x, *short, "none", [], "")
+            x = op.binary(op(x, *c1, "relu", [], ""), r, *c2, "add", 1.0, "relu", [], "")
+        return self.classifier(x)
+
+
 def replace_3x3(model: torch.nn.Module, make) -> torch.nn.Module:
     """A copy of ``model`` with every 3x3 stride-1 Conv2d replaced by ``make(conv)``."""
     model = copy.deepcopy(model)
@@ -148,6 +181,7 @@ def main() -> None:
             torch.jit.freeze(torch.jit.trace(copy.deepcopy(folded), window_inputs(segs[:64], fe)))
         )
     nnp, wino, mk = replace_3x3(folded, NnpackConv), replace_3x3(folded, WinogradConv), MkldnnNet(folded)
+    fused = FusedResNet(model)
     options = {
         "loop": loop,
         "base": lambda s: batched(model, s),
@@ -157,6 +191,7 @@ def main() -> None:
         "fold b256": lambda s: batched(folded, s, 256),
         "mkldnn": lambda s: batched(mk, s),
         "jit": lambda s: batched(jit, s),
+        "fused": lambda s: batched(fused, s),
         "nnpack": lambda s: batched(nnp, s),
         "winograd": lambda s: batched(wino, s),
     }

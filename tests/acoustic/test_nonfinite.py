@@ -52,14 +52,14 @@ def _windows(model: Path, file: Path, nonfinite: str, chunk_s: float) -> tuple[p
 def test_fail_names_the_first_bad_sample_and_skip_leaves_out_the_windows_touching_the_span(tapes, kind):
     """Streamed (chunks of 0.4 s) and in one chunk (the whole tape): ``fail`` names the file and the time of
     the first NaN; ``skip`` reports the span (3.0-3.25 s, 4000 samples), leaves out exactly the windows
-    whose samples (half an FFT beyond them included) touch it, and every other window is as on the clean tape
+    whose samples (half an FFT and a hop beyond them included) touch it, and every other window is as on the clean tape
     (framewise: beyond the network's context), with nothing NaN."""
     d, sr, model, fw = tapes
     path = model if kind == "window classifier" else fw
     with pytest.raises(InputError, match=r"bad\.wav: NaN sample at 3\.000000 s \(frame 48000;"):
         _windows(path, d / "bad.wav", "fail", 0.4)
     clean, _ = _windows(path, d / "tapes" / "clean.wav", "fail", 1000.0)
-    reach = (512 // 2 + 1) / sr
+    reach = (512 // 2 + 256 + 1) / sr  # half an FFT, a hop (the first frame is rounded), the pre-emphasis sample
     touch = (clean.start_s - reach < SPAN[1]) & (clean.end_s + reach > SPAN[0])
     far = (clean.end_s < SPAN[0] - 1.0) | (clean.start_s > SPAN[1] + 1.0)  # beyond the framewise context
     for chunk_s in (0.4, 1000.0):

@@ -258,9 +258,10 @@ def stream_windows(
         df = _stream_ethoflow(det, reader, seq_len_s, hop_s, batch_size, per_chunk, on_chunk)
     if not reader.spans:
         return df
-    # a window's frames are centred STFT frames: they reach half an FFT (plus the pre-emphasis sample) past
-    # it; ANIMAL-SPOT computes each window from its own samples only
-    reach = 0.0 if det.kind == "animal_spot" else (det.features.n_fft // 2 + 1) / det.sr
+    # a window's frames are centred STFT frames, its first frame rounded to the nearest hop: they reach half an
+    # FFT plus up to a hop (and the pre-emphasis sample) past it; ANIMAL-SPOT uses each window's own samples
+    f = det.features
+    reach = 0.0 if det.kind == "animal_spot" else (f.n_fft // 2 + f.hop_length + 1) / det.sr
     return leave_out_spans(df, reader.skipped_spans(), reach)
 
 
