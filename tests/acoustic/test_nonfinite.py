@@ -88,6 +88,7 @@ def test_predict_reports_each_skipped_span_per_recording(tapes, tmp_path):
     assert s["nonfinite_skipped"] == 1
     assert s["nonfinite_spans"] == {"bad": [{"start_s": 3.0, "end_s": 3.25, "samples": 4000}]}
     df = pd.read_parquet(out)
+    assert df.attrs["nonfinite_spans"] == s["nonfinite_spans"]  # for acoustic_evaluate's metrics
     assert not df.isna().any().any() and (df.recording == "clean").sum() == 79 > (df.recording == "bad").sum()
 
 

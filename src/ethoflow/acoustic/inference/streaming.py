@@ -348,7 +348,8 @@ def stream_recordings(
     ``acoustic.corpus.nonfinite`` (``skip``: windows touching NaN/infinite samples are left out, each
     span logged as a warning and returned).
 
-    Writes the rows of all recordings, ``tape, recording`` first, to Parquet ``out_path`` (atomically).
+    Writes the rows of all recordings, ``tape, recording`` first, to Parquet ``out_path`` (atomically), the
+    skipped spans in its metadata (``pandas.read_parquet(out_path).attrs["nonfinite_spans"]``).
 
     Returns:
         the table written, each recording's number of samples at ``det.sr``, and recording -> its skipped
@@ -382,6 +383,7 @@ def stream_recordings(
             log_skipped_spans(rec["file"], skipped[rec["recording"]])
     bar.close()
     out = pd.concat(frames, ignore_index=True)
+    out.attrs["nonfinite_spans"] = skipped  # kept in the Parquet file's metadata: acoustic_evaluate reports them
     with atomic_path(out_path) as tmp:
         out.to_parquet(tmp, index=False)
     return out, samples, skipped
