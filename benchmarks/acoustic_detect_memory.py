@@ -38,7 +38,7 @@ t0 = time.perf_counter()
 import torch
 from ethoflow.acoustic.inference.detect import detect_set
 from ethoflow.acoustic.params import AcousticParams
-from ethoflow.acoustic.inference.predict import predict_recordings
+from ethoflow.acoustic.inference.predict import StreamOptions, predict_recordings
 job = json.loads(sys.argv[1])
 cfg = AcousticParams.model_validate(job["cfg"])
 t1 = time.perf_counter()
@@ -47,7 +47,7 @@ if job["stage"] == "detect":
 else:
     s = cfg.predict.settings["bench"]
     n = predict_recordings(job["model"], [job["recording"]], s, job["out"] + ".parquet",
-                           cfg.predict.batch_size, cfg.predict.num_threads, chunk_s=cfg.predict.chunk_s)["n_windows"]
+                           cfg.predict.batch_size, cfg.predict.num_threads, stream=StreamOptions(cfg.predict.chunk_s))["n_windows"]
 t2 = time.perf_counter()
 print("RESULT " + json.dumps({
     "import_s": t1 - t0, "run_s": t2 - t1, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -12,10 +12,17 @@ imports and model loading, as a user meets it), interleaved, ``--repeats`` times
 - ``as-model``: the lab's ANIMAL-SPOT model file (``../shared/data/audio/animal-spot/model.pk``,
   ResNet-18 without max pool, 11.2M parameters) through ethoflow (``predict_samples``: ANIMAL-SPOT's
   windows and front end, batches of 64, ``torch.inference_mode``), window 0.4 s every ``--hop`` s.
+- ``as-model-fold``: as ``as-model`` with every BatchNorm folded into the convolution before it
+  (:func:`fold_batchnorm`, benchmark-only: measured, not in the pipeline).
+- ``as-model-jit``: as ``as-model-fold``, the folded network then traced, frozen and optimised for
+  inference by TorchScript (:func:`jit_inference`: oneDNN convolutions with prepacked weights and fused
+  ReLU/residual adds), the conversion inside the timed compute.
 - ``as-model-loop``: the same model file and windows through a **benchmark-only** re-implementation of
   ``predict.py``'s per-window loop (:func:`as_model_loop`: per window its own spectrogram and a batch of
   one), the like-for-like baseline when no ANIMAL-SPOT checkout is at hand; the ratio of the two and
-  their largest probability difference are printed.
+  their largest probability difference are printed. ``--loop-windows N`` runs the loop on N evenly spaced
+  windows only (a long tape); the like-for-like ratio is then per window, and the probability
+  difference is over those windows.
 - ``animal-spot`` (with ``--animal-spot DIR``, a checkout of ANIMAL-SPOT outside this repo): its own
   ``predict.py``, unchanged, as the shared data's README ran it (``--batch_size 1 --num_workers 0
   --no_cuda --min_max_norm``) on ``../shared/data/audio/animal-spot/model.pk`` (ANIMAL-SPOT's
@@ -46,18 +53,20 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-AS_MODEL = REPO.parent / "shared" / "data" / "audio" / "animal-spot" / "model.pk"
-METHODS = ("exact", "framewise", "as-loop", "as-model", "as-model-loop")
+SHARED_DATA = Path(os.environ.get("ETHOFLOW_SHARED_DATA", REPO.parent / "shared" / "data"))  # as tests/conftest.py
+AS_MODEL = SHARED_DATA / "audio" / "animal-spot" / "model.pk"
+METHODS = ("exact", "framewise", "as-loop", "as-model", "as-model-fold", "as-model-jit", "as-model-loop")
 
 
-def as_model_loop(model, fe, classes, y, seq_len_s: float, hop_s: float):
+def as_model_loop(model, fe, classes, y, seq_len_s: float, hop_s: float, only=None):
     """Benchmark baseline only (not ANIMAL-SPOT's code, not part of the pipeline): a faithful
     re-implementation of ANIMAL-SPOT ``predict.py``'s per-window loop for its own model file, as the
     shared data's README ran it (``--batch_size 1 --num_workers 0 --no_cuda``): the recording loaded
     once, then for every window (its strided dataset: ANIMAL-SPOT's windows) its own samples ->
     spectrogram -> a batch of one through the network -> softmax. The front end and network are
     ethoflow's re-implementations (``ethoflow.acoustic.models.animal_spot``, parity 3.2e-7 with ``predict.py``),
-    so the loop structure is the only difference from ``as-model``. Returns P(target) per window."""
+    so the loop structure is the only difference from ``as-model``. Returns P(target) per window (``only``:
+    the indices of the windows to run, default all)."""
     import numpy as np
     import torch
 
@@ -66,13 +75,66 @@ def as_model_loop(model, fe, classes, y, seq_len_s: float, hop_s: float):
     starts, L, _ = window_samples(len(y), seq_len_s, hop_s, fe.sr)
     out = []
     with torch.no_grad():
-        for s in starts:
+        for s in starts if only is None else starts[only]:
             x = window_inputs(y[None, int(s) : int(s) + L], fe)
             out.append(float(torch.softmax(model(x), dim=1)[0, 1]))
     return np.asarray(out)
 
 
-def child(method: str, tape: str, model_path: str, hop: float, threads: int) -> None:
+def fold_batchnorm(model):
+    """Benchmark-only: a copy of an eval-mode network with every BatchNorm2d folded into the Conv2d before it
+    (``torch.nn.utils.fusion.fuse_conv_bn_eval``: attribute pairs ``convN``/``bnN``, and a Sequential's
+    conv followed by its BN), the BN replaced by an identity. Same function up to float32 rounding."""
+    import copy
+
+    import torch
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model = copy.deepcopy(model).eval()
+    for mod in list(model.modules()):
+        kids = dict(mod.named_children())
+        for name, conv in kids.items():
+            bn = kids.get("bn" + name[4:]) if name.startswith("conv") else None
+            if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
+                setattr(mod, name, fuse_conv_bn_eval(conv, bn))
+                setattr(mod, "bn" + name[4:], torch.nn.Identity())
+        if isinstance(mod, torch.nn.Sequential):
+            for i in range(len(mod) - 1):
+                if isinstance(mod[i], torch.nn.Conv2d) and isinstance(mod[i + 1], torch.nn.BatchNorm2d):
+                    mod[i], mod[i + 1] = fuse_conv_bn_eval(mod[i], mod[i + 1]), torch.nn.Identity()
+    return model
+
+
+def jit_inference(model, x):
+    """Benchmark-only: ``fold_batchnorm(model)`` traced on the example batch ``x``, frozen and passed through
+    ``torch.jit.optimize_for_inference`` (any batch size runs afterwards)."""
+    import torch
+
+    with torch.no_grad():
+        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(fold_batchnorm(model), x)))
+
+
+def network_macs(model, x) -> int:
+    """Multiply-accumulates of one forward pass of ``model`` on a batch of one ``x`` (Conv2d and Linear layers)."""
+    import torch
+
+    macs = [0]
+
+    def hook(m, _inp, out):
+        if isinstance(m, torch.nn.Conv2d):
+            macs[0] += out[0].numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, torch.nn.Linear):
+            macs[0] += m.in_features * m.out_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return macs[0]
+
+
+def child(method: str, tape: str, model_path: str, hop: float, threads: int, loop_windows: int = 0) -> None:
     """One timed prediction in this process; prints ``{"compute_s": ..., "rows": ...}`` as JSON."""
     import torch
 
@@ -80,19 +142,34 @@ def child(method: str, tape: str, model_path: str, hop: float, threads: int) -> 
         import numpy as np
 
         from ethoflow.acoustic.frontend.spectrogram import load_audio
-        from ethoflow.acoustic.models.animal_spot import load_animal_spot, predict_samples
+        from ethoflow.acoustic.models.animal_spot import (
+            load_animal_spot,
+            predict_samples,
+            window_inputs,
+            window_samples,
+        )
 
         torch.set_num_threads(threads)
         model, fe, classes = load_animal_spot(model_path, min_max_norm=True)
         y = load_audio(tape, fe.sr)
+        starts, L, _ = window_samples(len(y), 0.4, hop, fe.sr)
+        idx = np.arange(len(starts))
+        if method == "as-model-loop" and 0 < loop_windows < len(starts):  # a sample of windows (long tapes)
+            idx = np.unique(np.linspace(0, len(starts) - 1, loop_windows).round().astype(int))
+        macs = network_macs(model, window_inputs(y[None, :L], fe))
         t0 = time.perf_counter()
         if method == "as-model":
             prob = predict_samples(model, fe, classes, y, 0.4, hop, 64).prob.to_numpy()
+        elif method == "as-model-fold":
+            prob = predict_samples(fold_batchnorm(model), fe, classes, y, 0.4, hop, 64).prob.to_numpy()
+        elif method == "as-model-jit":
+            jit = jit_inference(model, window_inputs(y[None, :L].repeat(64, 0), fe))
+            prob = predict_samples(jit, fe, classes, y, 0.4, hop, 64).prob.to_numpy()
         else:
-            prob = as_model_loop(model, fe, classes, y, 0.4, hop)
+            prob = as_model_loop(model, fe, classes, y, 0.4, hop, idx)
         dt = time.perf_counter() - t0
-        np.save(Path(tape).with_name(f"{method}.npy"), prob)
-        print(json.dumps({"compute_s": dt, "rows": len(prob), "audio_s": len(y) / fe.sr}))
+        np.save(Path(tape).with_name(f"{method}.npy"), np.stack([idx, prob]) if method == "as-model-loop" else prob)
+        print(json.dumps({"compute_s": dt, "rows": len(prob), "audio_s": len(y) / fe.sr, "macs": macs}))
         return
 
     from ethoflow.acoustic.frontend.spectrogram import load_audio, recording_power
@@ -149,6 +226,43 @@ def _as_pythonpath(tmp: Path) -> str:
     return os.pathsep.join(filter(None, [str(tmp / "stub"), os.environ.get("PYTHONPATH", "")]))
 
 
+def _like_for_like(tmp: Path, cmds: dict, compute: dict, whole: dict, rows: dict, macs: dict, args) -> None:
+    """Print each ANIMAL-SPOT-model method against the per-window loop: ms per window (compute medians), the
+    ratio per window, the network's GFLOP/s (2 x MACs per window / time per window), the largest probability
+    difference over the windows both ran; whole-process ratio when the loop ran every window."""
+    import numpy as np
+
+    loop = np.load(tmp / "as-model-loop.npy")
+    idx, p_loop = loop[0].astype(int), loop[1]
+    ms_loop = 1000 * statistics.median(compute["as-model-loop"]) / rows["as-model-loop"]
+    gf = 2 * macs["as-model-loop"] / 1e6
+    sample = (
+        f"a sample of {len(idx)} evenly spaced windows" if len(idx) < rows.get("as-model", len(idx)) else "every window"
+    )
+    print(
+        f"like for like (ANIMAL-SPOT model file {AS_MODEL.name}, {macs['as-model-loop'] / 1e6:.1f}M MACs per window; "
+        f"loop on {sample}): as-model-loop {ms_loop:.2f} ms/window ({gf / ms_loop:.1f} GFLOP/s)"
+    )
+    for m in [m for m in cmds if m in ("as-model", "as-model-fold", "as-model-jit")]:
+        p = np.load(tmp / f"{m}.npy")
+        ms = 1000 * statistics.median(compute[m]) / rows[m]
+        line = (
+            f"  {m}: {ms:.2f} ms/window ({gf / ms:.1f} GFLOP/s), {rows[m]} windows; per window {ms_loop / ms:.2f}x the loop; "
+            f"largest probability difference to the loop {np.abs(p[idx] - p_loop).max():.1e}"
+        )
+        if len(idx) == rows[m]:
+            line += (
+                f"; compute {statistics.median(compute['as-model-loop']) / statistics.median(compute[m]):.2f}x, "
+                f"whole process {statistics.median(whole['as-model-loop']) / statistics.median(whole[m]):.2f}x"
+            )
+        print(line)
+    if args.animal_spot and "as-model" in cmds:
+        print(
+            f"ethoflow on the model file vs ANIMAL-SPOT's predict.py (whole process): "
+            f"{statistics.median(whole['animal-spot']) / statistics.median(whole['as-model']):.2f}x"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the benchmark tape (s)")
@@ -157,12 +271,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="interleaved runs of each method; medians reported")
     ap.add_argument("--animal-spot", type=Path, default=None, help="ANIMAL-SPOT folder holding predict.py")
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=None, help="default: all")
+    ap.add_argument(
+        "--loop-windows", type=int, default=0, help="as-model-loop: only this many evenly spaced windows (0: all)"
+    )
     ap.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     ap.add_argument("--tape", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.tape, args.model, args.hop, args.threads)
+        child(args.child, args.tape, args.model, args.hop, args.threads, args.loop_windows)
         return
 
     from ethoflow.acoustic.params import DemoParams
@@ -180,7 +297,7 @@ def main() -> None:
         for m in METHODS if args.methods is None else args.methods:
             model = AS_MODEL if m.startswith("as-model") else models["framewise" if m == "framewise" else "resnet"]
             cmd = [sys.executable, __file__, "--child", m, "--tape", str(tape), "--model", str(model)]
-            cmds[m] = (cmd + ["--hop", str(args.hop), "--threads", n], env)
+            cmds[m] = (cmd + ["--hop", str(args.hop), "--threads", n, "--loop-windows", str(args.loop_windows)], env)
         if args.animal_spot:
             script = args.animal_spot / "predict.py"
             if not script.is_file() or not AS_MODEL.is_file():
@@ -192,6 +309,7 @@ def main() -> None:
         whole: dict[str, list[float]] = {m: [] for m in cmds}
         compute: dict[str, list[float]] = {m: [] for m in cmds}
         rows: dict[str, int] = {}
+        macs: dict[str, int] = {}
         for _ in range(args.repeats):
             for m, (cmd, e) in cmds.items():
                 t0 = time.perf_counter()
@@ -203,23 +321,11 @@ def main() -> None:
                     out = json.loads(res.stdout.strip().splitlines()[-1])
                     compute[m].append(out["compute_s"])
                     rows[m] = out["rows"]
+                    macs[m] = out.get("macs", 0)
                 else:
                     rows[m] = sum("time=" in line for line in (res.stdout + res.stderr).splitlines())
-        if "as-model" in cmds and "as-model-loop" in cmds:  # like for like: same model file, same windows
-            import numpy as np
-
-            a, b = np.load(tmp / "as-model.npy"), np.load(tmp / "as-model-loop.npy")
-            print(
-                f"like for like (ANIMAL-SPOT model file {AS_MODEL.name}, {len(a)} windows): ethoflow / per-window loop "
-                f"compute {statistics.median(compute['as-model-loop']) / statistics.median(compute['as-model']):.2f}x, "
-                f"whole process {statistics.median(whole['as-model-loop']) / statistics.median(whole['as-model']):.2f}x; "
-                f"largest probability difference {np.abs(a - b).max():.1e}"
-            )
-            if args.animal_spot:
-                print(
-                    f"ethoflow on the model file vs ANIMAL-SPOT's predict.py (whole process): "
-                    f"{statistics.median(whole['animal-spot']) / statistics.median(whole['as-model']):.2f}x"
-                )
+        if "as-model-loop" in cmds:
+            _like_for_like(tmp, cmds, compute, whole, rows, macs, args)
     ref = "animal-spot" if args.animal_spot else ("as-loop" if "as-loop" in cmds else next(iter(cmds)))
     ref_whole = statistics.median(whole[ref])
     print(
@@ -229,6 +335,10 @@ def main() -> None:
     print(
         f"{'method':<12} {'rows':>6} {'whole: s':>9} {'audio s/s':>10} {'compute: s':>11} {'audio s/s':>10} {'ratio':>7}"
     )
+    if "as-model-loop" in cmds and rows["as-model-loop"] < rows.get("as-model", 0):
+        print(
+            "(as-model-loop ran a sample of the windows: its times here are for that sample; see the per-window line)"
+        )
     for m in cmds:
         w = statistics.median(whole[m])
         c = statistics.median(compute[m]) if compute[m] else float("nan")

@@ -148,7 +148,9 @@ def _variant_case(tmp_path):
 
 def test_train_rf_learns_only_from_validation_tape_detections(tmp_path, monkeypatch):
     vindex, feats = _variant_case(tmp_path)
-    monkeypatch.setattr("ethoflow.acoustic.frontend.features.detection_features", lambda det, files, p: feats.copy())
+    monkeypatch.setattr(
+        "ethoflow.acoustic.frontend.features.detection_features", lambda det, files, p, nonfinite: feats.copy()
+    )
     cfg = AcousticParams(rf={"n_estimators": 20, "n_folds": 2})
     res = train_rf(cfg, vindex, str(tmp_path / "detections.parquet"), str(tmp_path / "corpus_index.json"))
     st = res["stats"]
@@ -159,7 +161,7 @@ def test_train_rf_learns_only_from_validation_tape_detections(tmp_path, monkeypa
     scrambled = feats.copy()
     scrambled.loc[det.tape == "T", "center_freq"] = 0.0
     monkeypatch.setattr(
-        "ethoflow.acoustic.frontend.features.detection_features", lambda det, files, p: scrambled.copy()
+        "ethoflow.acoustic.frontend.features.detection_features", lambda det, files, p, nonfinite: scrambled.copy()
     )
     res2 = train_rf(cfg, vindex, str(tmp_path / "detections.parquet"), str(tmp_path / "corpus_index.json"))
     assert res2["threshold"] == res["threshold"] and res2["stats"] == st
@@ -169,7 +171,9 @@ def test_a_labs_classifier_file_is_used_after_its_features_are_checked(tmp_path,
     from sklearn.ensemble import RandomForestClassifier
 
     vindex, feats = _variant_case(tmp_path)
-    monkeypatch.setattr("ethoflow.acoustic.frontend.features.detection_features", lambda det, files, p: feats.copy())
+    monkeypatch.setattr(
+        "ethoflow.acoustic.frontend.features.detection_features", lambda det, files, p, nonfinite: feats.copy()
+    )
     y = (pd.read_parquet(tmp_path / "detections.parquet").gt_hungarian != "").to_numpy(int)
     lab = RandomForestClassifier(n_estimators=10, random_state=0).fit(feats[["cnn_logit_mean", "center_freq"]], y)
     joblib.dump(lab, tmp_path / "lab_rf.joblib")
@@ -201,7 +205,9 @@ def test_rf_stage_outputs_report_counts_and_the_filter_layer_carries_them(tmp_pa
     from ethoflow.core import read_json
 
     vindex, feats = _variant_case(tmp_path)
-    monkeypatch.setattr("ethoflow.acoustic.frontend.features.detection_features", lambda det, files, p: feats.copy())
+    monkeypatch.setattr(
+        "ethoflow.acoustic.frontend.features.detection_features", lambda det, files, p, nonfinite: feats.copy()
+    )
     cfg = AcousticParams(rf={"n_estimators": 20, "n_folds": 2})
     det, corpus = str(tmp_path / "detections.parquet"), str(tmp_path / "corpus_index.json")
     write_rf_train(cfg, vindex, det, corpus, str(tmp_path / "feat"), str(tmp_path / "rf"))

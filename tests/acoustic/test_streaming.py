@@ -14,7 +14,7 @@ import pytest
 
 import ethoflow.acoustic.inference.resume as resume_mod
 from ethoflow.acoustic.inference.detect import detect_set
-from ethoflow.acoustic.inference.predict import predict_power, predict_recordings
+from ethoflow.acoustic.inference.predict import StreamOptions, predict_power, predict_recordings
 from ethoflow.acoustic.inference.streaming import TapeReader, load_detector, stream_windows
 from ethoflow.acoustic.params import PredictSetting
 
@@ -60,7 +60,12 @@ def test_predict_streams_chunks_equal_to_the_whole_tape_for_both_architectures(d
     monkeypatch.setattr(spec, "load_audio", no_whole_tape)
     monkeypatch.setattr(spec, "recording_power", no_whole_tape)
     summary = predict_recordings(
-        str(model), recs, PredictSetting(seq_len_s=0.4, hop_s=0.1), str(tmp_path / "p.parquet"), 4, chunk_s=0.4
+        str(model),
+        recs,
+        PredictSetting(seq_len_s=0.4, hop_s=0.1),
+        str(tmp_path / "p.parquet"),
+        4,
+        stream=StreamOptions(0.4),
     )
     got = pd.read_parquet(tmp_path / "p.parquet")
     assert list(got.columns) == ["tape", "recording", "start_s", "end_s", "prob", "logit", "label"]

@@ -38,7 +38,7 @@ def evaluate_external(
     """
     # local: keeps ethoflow.acoustic.external importable without pandas
     from ethoflow.acoustic.evaluation.evaluate import evaluate_predictions
-    from ethoflow.acoustic.inference.predict import predict_recordings_animal_spot
+    from ethoflow.acoustic.inference.predict import StreamOptions, predict_recordings_animal_spot
 
     ext = cfg.external[name]
     setting = cfg.predict.settings[setting_name]
@@ -50,6 +50,6 @@ def evaluate_external(
         cfg.predict.batch_size,
         cfg.predict.num_threads,
         min_max_norm=ext.min_max_norm,
-        chunk_s=cfg.predict.chunk_s,
+        stream=StreamOptions(cfg.predict.chunk_s, cfg.corpus.nonfinite),
     )
     evaluate_predictions(cfg, name, setting_name, vindex, predictions, corpus_index, out_dir)

@@ -136,6 +136,12 @@ class CorpusParams(StrictModel):
         bad_rows: a Raven table row with a cell that is not a number: ``fail`` (the table is bad, its
             problem names the row and column; then ``on_error`` applies) or ``skip`` (only that row is left
             out, and reported). Latin-1 files and decimal commas are read either way.
+        nonfinite: a NaN or infinite audio sample (float WAV/FLAC), wherever recordings are read for
+            prediction (``acoustic_predict``, ``acoustic_external``, the learning curve), detection
+            (``acoustic_detect``) and the RF features: ``fail`` (an error naming the file and the time of the
+            first one) or ``skip`` (every window or framewise cell whose samples touch a run of them is left
+            out, so no probability is NaN and no detection starts inside it; the samples are read as 0 for
+            the rest, and each span is reported with its start/end (s) and sample count).
         overlaps: what to do with annotations of one class in one recording that overlap or nest
             (counted in the corpus report and warned either way): ``keep`` both, ``merge`` them into one
             event spanning both, or ``drop`` the later (or the nested) one.
@@ -149,6 +155,7 @@ class CorpusParams(StrictModel):
     merge_gap_s: float | None = Field(None, ge=0)
     on_error: Literal["skip", "fail"] = "skip"
     bad_rows: Literal["fail", "skip"] = "fail"
+    nonfinite: Literal["fail", "skip"] = "fail"
     overlaps: Literal["keep", "merge", "drop"] = "keep"
 
     @model_validator(mode="after")

@@ -24,7 +24,7 @@ from ethoflow.acoustic.evaluation.evaluate import evaluate_predictions
 from ethoflow.acoustic.evaluation.rf import filter_layer, write_rf_train
 from ethoflow.acoustic.external import evaluate_external
 from ethoflow.acoustic.inference.detect import detect_set
-from ethoflow.acoustic.inference.predict import predict_recordings
+from ethoflow.acoustic.inference.predict import StreamOptions, predict_recordings
 from ethoflow.acoustic.params import AcousticParams, PredictSetting
 from ethoflow.acoustic.records import ReportPaths, RFFilterPaths, RFTrainPaths, read_variant_index
 from ethoflow.acoustic.reporting.report import build_report
@@ -183,7 +183,7 @@ def run_acoustic_predict(
         batch_size=cfg.predict.batch_size,
         num_threads=cfg.predict.num_threads,
         features=cfg.variant_features(variant, params_path).model_dump(),  # warns if the model file differs
-        chunk_s=cfg.predict.chunk_s,
+        stream=StreamOptions(cfg.predict.chunk_s, cfg.corpus.nonfinite),
         stage=f"acoustic_predict@{name}",
         params_path=params_path,
     )

@@ -164,6 +164,52 @@ def check_finite_audio(y: Any, path: str | os.PathLike, sr: float, offset: int =
     )
 
 
+def nonfinite_spans(y: Any) -> list[tuple[int, int]]:
+    """The runs of frames of ``y`` (shape (n,) or (n, channels)) holding a NaN or infinite sample in any
+    channel: a list of ``(first, end)`` frame indices (``end`` exclusive), in order. Empty when all are finite."""
+    # local: keeps ethoflow.core.inputs importable without numpy
+    import numpy as np
+
+    bad = ~np.isfinite(y)
+    if bad.ndim > 1:
+        bad = bad.any(axis=1)
+    if not bad.any():
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], bad.astype(np.int8), [0]))))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def screen_nonfinite(
+    y: Any, path: str | os.PathLike, sr: float, offset: int = 0, nonfinite: str = "fail"
+) -> tuple[Any, list[tuple[int, int]]]:
+    """Apply the ``nonfinite`` rule (``acoustic.corpus.nonfinite``) to audio samples ``y`` (shape (n,) or
+    (n, channels), read from ``path`` starting at file frame ``offset``, rate ``sr`` Hz).
+
+    ``fail``: :func:`check_finite_audio` (an error naming the time of the first bad sample). ``skip``: every
+    frame with a NaN/infinite sample in any channel is set to 0 in all channels (so nothing computed from
+    it is NaN; the caller leaves out every window touching those frames) and the runs of such frames are
+    returned as ``(first, end)`` file frames (``end`` exclusive, ``offset`` added).
+
+    Returns:
+        ``(y, spans)``: ``y`` itself when all samples are finite, else a copy with the bad frames zeroed.
+
+    Raises:
+        InputError: ``fail`` and a sample is not finite; ``nonfinite`` neither ``fail`` nor ``skip``.
+    """
+    if nonfinite not in ("fail", "skip"):
+        raise InputError(f"nonfinite must be 'fail' or 'skip', got {nonfinite!r}")
+    if nonfinite == "fail":
+        check_finite_audio(y, path, sr, offset)
+        return y, []
+    spans = nonfinite_spans(y)
+    if not spans:
+        return y, []
+    y = y.copy()
+    for a, b in spans:
+        y[a:b] = 0.0
+    return y, [(a + offset, b + offset) for a, b in spans]
+
+
 def _declared_frames(info: Any, declared_bytes: int) -> int:
     """Frames the WAV header declares: declared bytes over bytes per frame (from the subtype)."""
     bits = {"PCM_U8": 8, "PCM_S8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}

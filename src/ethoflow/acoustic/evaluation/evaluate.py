@@ -135,7 +135,8 @@ def evaluate_predictions(
     (threshold, chaining, clean-up) with their frequency bands -> IoU matching against the corpus's
     ground truth, with the post-processing of :func:`.postprocess.choose_postprocess` (``auto`` values chosen on the
     validation tapes). Writes the ``cnn`` layer into ``out`` (:func:`write_layer`: detections.parquet,
-    per_tape.csv, selections/, metrics.json with the values used under ``chosen``), ``out/pr_curve.csv``
+    per_tape.csv, selections/, metrics.json with the values used under ``chosen`` and the non-finite spans
+    ``acoustic_predict`` left out, ``nonfinite_skipped``/``nonfinite_spans``), ``out/pr_curve.csv``
     and ``out/postprocess.json``. ``variant`` names the item's model
     (a trained variant or an external model); ``vindex`` is the variant whose recordings were predicted.
     Top level, so a dispatched job pickles it by reference.
@@ -167,6 +168,9 @@ def evaluate_predictions(
         "postprocess": post,
         "chosen": chosen,
         "recordings": vindex.recording_names(),
+        # acoustic.corpus.nonfinite: skip: the spans whose windows acoustic_predict left out (its file's metadata)
+        "nonfinite_skipped": sum(len(v) for v in pred.attrs.get("nonfinite_spans", {}).values()),
+        "nonfinite_spans": pred.attrs.get("nonfinite_spans", {}),
     }
     curve = pr_curve(pred, gt, roles, s.hop_s, ev.boundary, gap, dur, ev.iou)
     with layer_set(out, Path(out) / "metrics.json") as (tmp, tmp_metrics):  # all-or-nothing

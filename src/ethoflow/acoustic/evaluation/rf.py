@@ -219,7 +219,8 @@ def train_rf(cfg: AcousticParams, vindex: VariantIndex, detections: str, corpus_
 
     files = {r.recording: r.file for r in vindex.recordings}
     det = pd.read_parquet(detections)
-    features = detection_features(det, files, cfg.rf)
+    features = detection_features(det, files, cfg.rf, cfg.corpus.nonfinite)
+    skipped = features.attrs.get("nonfinite_spans", {})
     if features.empty:
         features = pd.DataFrame(index=range(len(det)))
     rows = det.role.isin(TRAIN_ROLES).to_numpy()
@@ -244,6 +245,8 @@ def train_rf(cfg: AcousticParams, vindex: VariantIndex, detections: str, corpus_
         groups = tapes if len(set(tapes)) >= 2 else det.recording[rows].to_numpy()
         model, thr, stats = fit_filter(Xv, yv, groups, n_gt, cfg.rf)
     stats["threshold"] = thr
+    stats["nonfinite_spans"] = sum(len(v) for v in skipped.values())  # nonfinite: skip; read as 0
+    stats["nonfinite_spans_by_recording"] = skipped
     return {"features": features, "model": model, "threshold": thr, "columns": columns, "stats": stats}
 
 
@@ -316,7 +319,8 @@ def write_rf_train(
 
 def chosen_metrics(stats: dict[str, Any]) -> dict[str, float | int]:
     """The numbers of an RF summary that go to the headline metrics: ``rf_threshold``, ``rf_pass_through``
-    (1/0), ``rf_n_pos`` / ``rf_n_neg`` (the detections it learned from), ``val_f1_cnn`` / ``val_f1_rf``."""
+    (1/0), ``rf_n_pos`` / ``rf_n_neg`` (the detections it learned from), ``val_f1_cnn`` / ``val_f1_rf``,
+    ``rf_nonfinite_spans`` (non-finite audio spans read as 0 for its features, ``acoustic.corpus.nonfinite: skip``)."""
     out: dict[str, float | int] = {
         "rf_threshold": float(stats.get("threshold", 0.0)),
         "rf_pass_through": int(bool(stats.get("pass_through", False))),
@@ -326,6 +330,8 @@ def chosen_metrics(stats: dict[str, Any]) -> dict[str, float | int]:
     for k in ("val_f1_cnn", "val_f1_rf"):
         if k in stats:
             out[k] = float(stats[k])
+    if "nonfinite_spans" in stats:
+        out["rf_nonfinite_spans"] = int(stats["nonfinite_spans"])
     return out
 
 

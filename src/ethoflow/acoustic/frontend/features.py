@@ -24,7 +24,7 @@ import pandas as pd
 
 from ethoflow.acoustic.params import RFParams
 from ethoflow.core import get_logger, progress
-from ethoflow.core.inputs import audio_info, check_finite_audio
+from ethoflow.core.inputs import audio_info, screen_nonfinite
 
 log = get_logger(__name__)
 
@@ -107,25 +107,45 @@ def segment_features(y: np.ndarray, sr: int, params: RFParams) -> dict[str, floa
     return out
 
 
-def detection_features(det: pd.DataFrame, files: dict[str, str], params: RFParams) -> pd.DataFrame:
+def detection_features(
+    det: pd.DataFrame, files: dict[str, str], params: RFParams, nonfinite: str = "fail"
+) -> pd.DataFrame:
     """Feature table (one row per detection, same order) for detections (``recording, start_s, end_s,
-    cnn_logit_mean``); ``files`` maps recording -> audio path. Audio is read once per recording."""
+    cnn_logit_mean``); ``files`` maps recording -> audio path. Audio is read once per recording.
+
+    ``nonfinite`` (``acoustic.corpus.nonfinite``): ``fail`` raises on a NaN/infinite sample (naming the file
+    and time); ``skip`` reads such samples as 0 (no feature is NaN) and records each run of them in the
+    table's ``attrs["nonfinite_spans"]`` (recording -> ``start_s``/``end_s``/``samples``), each logged.
+
+    Raises:
+        InputError: a file is missing, truncated or unreadable, or (``fail``) holds a NaN/infinite sample.
+    """
     # local: keeps ethoflow.acoustic.frontend.features importable without soundfile
     import soundfile as sf
 
     rows: list[dict[str, Any]] = [dict() for _ in range(len(det))]
     det = det.reset_index(drop=True)
+    skipped: dict[str, list[dict[str, Any]]] = {}
 
     for rec, g in progress(det.groupby("recording", sort=True), desc="features"):
         audio_info(files[rec])  # truncated/empty/non-audio named as such
         y, sr = sf.read(files[rec], dtype="float32", always_2d=True)
-        check_finite_audio(y, files[rec], sr)
+        y, spans = screen_nonfinite(y, files[rec], sr, 0, nonfinite)
+        if spans:
+            skipped[rec] = [
+                {"start_s": round(a / sr, 6), "end_s": round(b / sr, 6), "samples": b - a} for a, b in spans
+            ]
+            log.warning(
+                "%s: %d non-finite span(s) read as 0 for the RF features (nonfinite: skip)", files[rec], len(spans)
+            )
         y = y.mean(axis=1)
         for i, r in g.iterrows():
             a, b = int(r.start_s * sr), max(int(r.end_s * sr), int(r.start_s * sr) + 1)
             rows[i] = segment_features(y[a:b], sr, params) | {"cnn_logit_mean": float(r.cnn_logit_mean)}
     cols = list(rows[0]) if rows else []
-    return pd.DataFrame(rows, columns=cols)
+    out = pd.DataFrame(rows, columns=cols)
+    out.attrs["nonfinite_spans"] = skipped
+    return out
 
 
 BAND_BLOCK_FRAMES = 4096  # STFT frames per block: bounds the memory of a band estimate on long detections
@@ -175,6 +195,18 @@ def energy_band(y: np.ndarray, sr: int, fmin: float, fmax: float, n_fft: int = 1
     return _band_points(_power_sum(y, n_fft), sr, n_fft, fmin, fmax)
 
 
+def finite_samples(y: np.ndarray) -> np.ndarray:
+    """``y`` (samples, (n,) or (n, channels)) with every frame holding a NaN/infinite sample set to 0 (a
+    copy only when some are): a detection merged across a span that ``acoustic.corpus.nonfinite: skip``
+    left out reads it as silence (with ``fail`` the recording never gets this far)."""
+    bad = ~np.isfinite(y)
+    if not bad.any():
+        return y
+    y = y.copy()
+    y[bad.any(axis=1) if y.ndim > 1 else bad] = 0.0
+    return y
+
+
 def file_energy_band(
     fh: Any, start_frame: int, end_frame: int, fmin: float, fmax: float, n_fft: int = 1024
 ) -> tuple[float, float]:
@@ -186,17 +218,16 @@ def file_energy_band(
     n_fft = _band_fft(end_frame - start_frame, n_fft)
     if end_frame - start_frame <= n_fft * 2:
         fh.seek(start_frame)
-        return energy_band(
-            fh.read(end_frame - start_frame, dtype="float32", always_2d=True).mean(axis=1), fh.samplerate, fmin, fmax
-        )
+        y = fh.read(end_frame - start_frame, dtype="float32", always_2d=True)
+        return energy_band(finite_samples(y).mean(axis=1), fh.samplerate, fmin, fmax)
     hop = max(1, n_fft // 2)
     n_frames = 1 + (end_frame - start_frame - n_fft) // hop
     S = np.zeros(n_fft // 2 + 1)
     for f0 in range(0, n_frames, BAND_BLOCK_FRAMES):
         f1 = min(f0 + BAND_BLOCK_FRAMES, n_frames)
         fh.seek(start_frame + f0 * hop)
-        y = fh.read((f1 - 1 - f0) * hop + n_fft, dtype="float32", always_2d=True).mean(axis=1)
-        S += _power_sum(y, n_fft)
+        y = fh.read((f1 - 1 - f0) * hop + n_fft, dtype="float32", always_2d=True)
+        S += _power_sum(finite_samples(y).mean(axis=1), n_fft)
     return _band_points(S, fh.samplerate, n_fft, fmin, fmax)
 
 

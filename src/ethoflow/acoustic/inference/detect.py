@@ -24,14 +24,18 @@ files as an uninterrupted one.
 Bad input (``on_error``): a file that cannot be opened, holds no samples, or is truncated (a WAV whose
 data chunk is shorter than its header says; a FLAC that stops decoding) is reported per file and left
 out (``skip``), or stops the stage naming every such file (``fail``); a file is never silently shortened
-(listing and screening: :mod:`ethoflow.acoustic.inference.recordings`).
+(listing and screening: :mod:`ethoflow.acoustic.inference.recordings`). A NaN/infinite sample stops the
+recording with an error naming its time (``acoustic.corpus.nonfinite: fail``, reported per ``on_error``), or
+(``skip``) every window touching a span of them is left out (no detection starts inside it) and each
+span is named in ``summary.json`` (the recording's ``nonfinite_spans``: start_s, end_s, samples) and
+counted in ``metrics.json`` (``nonfinite_spans``).
 
 Outputs in ``out``: ``selections/<recording>.Table.1.selections.txt`` (Raven Pro's columns: Selection,
 View, Channel, Begin Time (s), End Time (s), Low Freq (Hz), High Freq (Hz), Annotation, then
 ``prob_max``, ``cnn_logit_mean`` and ``rf_prob`` when an RF is used), ``detections.parquet`` (all
 recordings), ``timelines/<recording>.png`` (window probability over time, detections shaded),
 ``summary.json`` (per recording and totals, problems, the run's settings), ``metrics.json`` (numbers
-only: recordings, hours, detections, detections_per_min, skipped, and with ``truth`` precision, recall,
+only: recordings, hours, detections, detections_per_min, skipped, nonfinite_spans, and with ``truth`` precision, recall,
 f1, tp, fp, fn, n_gt, recordings_scored and recordings_unscored at ``acoustic.evaluate.iou`` with
 Hungarian matching; the summary names the unscored recordings) and ``state/``.
 
@@ -55,14 +59,23 @@ import pandas as pd
 from ethoflow.acoustic.evaluation.chaining import chain_windows
 from ethoflow.acoustic.evaluation.postprocess import detection_postprocess
 from ethoflow.acoustic.evaluation.rf import load_filter
-from ethoflow.acoustic.frontend.features import file_energy_band, segment_features
+from ethoflow.acoustic.frontend.features import file_energy_band, finite_samples, segment_features
 from ethoflow.acoustic.inference.recordings import audio_problem, list_recordings
 from ethoflow.acoustic.inference.resume import STATE, STATE_VERSION, content_sha256, fingerprint, recording_done
-from ethoflow.acoustic.inference.streaming import Detector, TapeReader, load_detector, stream_windows
+from ethoflow.acoustic.inference.streaming import Detector, TapeReader, load_detector, log_skipped_spans, stream_windows
 from ethoflow.acoustic.inference.truth import read_truth, score_against_truth
 from ethoflow.acoustic.params import AcousticParams, DetectSet, PredictSetting
 from ethoflow.acoustic.reporting.plots import timeline_png
-from ethoflow.core import InputError, atomic_path, atomic_write_text, get_logger, progress, write_json, write_metrics
+from ethoflow.core import (
+    InputError,
+    atomic_path,
+    atomic_write_text,
+    get_logger,
+    progress,
+    read_json,
+    write_json,
+    write_metrics,
+)
 from ethoflow.core.io import release_freed_memory
 
 log = get_logger(__name__)
@@ -125,7 +138,7 @@ def describe_detections(
             hi.append(band[1])
             if rf is not None:  # the RF's features need the whole segment (as acoustic_rf_train computes them)
                 fh.seek(min(a, fh.frames))
-                y = fh.read(b - a, dtype="float32", always_2d=True).mean(axis=1)
+                y = finite_samples(fh.read(b - a, dtype="float32", always_2d=True)).mean(axis=1)
                 feats.append(segment_features(y, sr, rf_params) | {"cnn_logit_mean": float(r.cnn_logit_mean)})
     detections["low_hz"] = np.asarray(lo, float)
     detections["high_hz"] = np.asarray(hi, float)
@@ -213,6 +226,7 @@ def _state_common(cfg: AcousticParams, run: _SetRun) -> dict[str, Any]:
         "rf": content_sha256(run.rf_path) if run.rf_path else None,
         "rf_params": cfg.rf.model_dump() if run.rf_path else None,
         "batch_size": cfg.detect.batch_size,
+        "nonfinite": cfg.corpus.nonfinite,
     }
 
 
@@ -271,7 +285,7 @@ def _detect_pending(
         total=round(sum(durations.values()), 1), initial=round(done_s, 1), desc=f"detect {run.name}", unit="s"
     )
     for rid, path in todo:
-        reader = TapeReader(path, run.det_model.sr)
+        reader = TapeReader(path, run.det_model.sr, cfg.corpus.nonfinite)
         try:
             win = stream_windows(
                 run.det_model,
@@ -292,6 +306,8 @@ def _detect_pending(
             reader.close()
             release_freed_memory()  # the streamed chunks' pages: peak RSS flat in tape length
         record = {"fingerprint": fps[rid], "file": str(path), "audio_s": durations[rid]}
+        record["nonfinite_spans"] = reader.skipped_spans()  # nonfinite: skip; their windows were left out
+        log_skipped_spans(path, record["nonfinite_spans"])
         _write_recording_state(cfg, run, rid, path, win, record)
     bar.close()
     release_freed_memory()
@@ -327,6 +343,7 @@ def _write_set_outputs(
                 "audio_s": round(durations[rid], 6),
                 "detections": len(d),
                 "rf_rejected": n_all - len(d),
+                "nonfinite_spans": read_json(run.state / f"{rid}.json").get("nonfinite_spans", []),
             }
         )
     _replace_dir(sel_dir, out / "selections")
@@ -463,6 +480,7 @@ def detect_set(
         "detections": len(det),
         "detections_per_min": len(det) / (audio_s / 60) if audio_s else 0.0,
         "skipped": len(problems),
+        "nonfinite_spans": sum(len(r["nonfinite_spans"]) for r in per_rec),
     }
     scores, unscored, truth_problems = _score_set(cfg, run, det, ok, files)
     metrics |= scores

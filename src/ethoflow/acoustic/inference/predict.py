@@ -13,6 +13,7 @@ writes the same rows for an existing ANIMAL-SPOT model file, with ANIMAL-SPOT's 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,15 @@ from ethoflow.core import get_logger, progress
 from ethoflow.core.inputs import audio_info
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """How a recording is streamed: ``chunk_s`` seconds of audio per chunk (memory, never results) and the
+    ``nonfinite`` rule for NaN/infinite samples (``acoustic.corpus.nonfinite``: ``fail`` | ``skip``)."""
+
+    chunk_s: float = 300.0
+    nonfinite: str = "fail"
 
 
 def predict_power(
@@ -75,7 +85,7 @@ def predict_recordings(
     batch_size: int = 64,
     num_threads: int = 0,
     features: dict[str, Any] | None = None,
-    chunk_s: float = 300.0,
+    stream: StreamOptions = StreamOptions(),
 ) -> dict[str, Any]:
     """Predict every recording (dicts with recording, tape, file, duration_s); write Parquet ``out_path``.
 
@@ -83,7 +93,7 @@ def predict_recordings(
     entry).
 
     Each recording is **streamed** (:func:`ethoflow.acoustic.inference.streaming.stream_windows`): read and
-    classified ``chunk_s`` seconds of audio at a time (rounded to whole batches of windows), with the
+    classified ``stream.chunk_s`` seconds of audio at a time (rounded to whole batches of windows), with the
     overlap that makes the rows equal to :func:`predict_power` on the whole tape's spectrogram, so
     memory does not grow with a recording's length (one row per window does). Progress: one bar over
     seconds of audio.
@@ -94,10 +104,15 @@ def predict_recordings(
     A framewise model (``arch: framewise``) ignores ``setting.seq_len_s``: its rows are cells of ``setting.hop_s`` seconds
     (:func:`ethoflow.acoustic.models.framewise.predict_power_framewise`), the same columns as windows.
 
-    Returns a summary (recordings, windows, seconds of audio).
+    ``stream.nonfinite`` (``acoustic.corpus.nonfinite``): ``fail`` stops at a NaN/infinite sample (naming the file
+    and its time); ``skip`` leaves out every window (cell) touching one, and reports each span.
+
+    Returns a summary (recordings, windows, seconds of audio; ``nonfinite_spans``: recording -> its skipped
+    spans, ``start_s``/``end_s``/``samples``; ``nonfinite_skipped``: how many).
 
     Raises:
-        InputError: a recording is missing, empty, unreadable or truncated (named, with the problem).
+        InputError: a recording is missing, empty, unreadable or truncated, or (``fail``) holds a NaN/infinite
+            sample (named, with the problem).
     """
 
     # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
@@ -121,12 +136,20 @@ def predict_recordings(
     for rec in recordings:  # missing, empty, unreadable or truncated: InputError naming the file, before any work
         audio_info(rec["file"])
     bar = progress(total=round(sum(float(r["duration_s"]) for r in recordings), 1), desc="predict", unit="s")
-    out, _ = stream_recordings(det, recordings, setting, out_path, batch_size, chunk_s, bar)
+    out, _, skipped = stream_recordings(
+        det, recordings, setting, out_path, batch_size, stream.chunk_s, bar, stream.nonfinite
+    )
     for rec in recordings:
         audio_s += rec["duration_s"]
     secs = time.perf_counter() - t0
     log.info("predicted %d windows of %d recordings (%.0f s audio) in %.1f s", len(out), len(recordings), audio_s, secs)
-    return {"n_recordings": len(recordings), "n_windows": len(out), "audio_s": audio_s}
+    return {"n_recordings": len(recordings), "n_windows": len(out), "audio_s": audio_s} | _nonfinite_summary(skipped)
+
+
+def _nonfinite_summary(skipped: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The summary keys of the non-finite spans left out: ``nonfinite_spans`` (recording -> spans) and
+    ``nonfinite_skipped`` (their number)."""
+    return {"nonfinite_spans": skipped, "nonfinite_skipped": sum(len(v) for v in skipped.values())}
 
 
 def predict_recordings_animal_spot(
@@ -137,21 +160,22 @@ def predict_recordings_animal_spot(
     batch_size: int = 64,
     num_threads: int = 0,
     min_max_norm: bool = False,
-    chunk_s: float = 300.0,
+    stream: StreamOptions = StreamOptions(),
 ) -> dict[str, Any]:
-    """As :func:`predict_recordings`, for an ANIMAL-SPOT model file
+    """As :func:`predict_recordings` (``stream`` too), for an ANIMAL-SPOT model file
     (:mod:`ethoflow.acoustic.models.animal_spot`); ``setting``: window length and hop (s).
 
     ``recordings``: dicts with ``recording``, ``tape``, ``file``. Writes Parquet ``out_path`` with the
     same columns (``tape, recording, start_s, end_s, prob, logit, label``); returns the same summary
     (``n_recordings``, ``n_windows``, ``audio_s``). Windows follow ANIMAL-SPOT
-    (:func:`ethoflow.acoustic.models.animal_spot.window_samples`). Recordings are streamed ``chunk_s``
+    (:func:`ethoflow.acoustic.models.animal_spot.window_samples`). Recordings are streamed ``stream.chunk_s``
     seconds at a time (:func:`ethoflow.acoustic.inference.streaming.stream_windows`, equal to
     :func:`ethoflow.acoustic.models.animal_spot.predict_samples` on the whole tape); progress is one bar
     over seconds of audio.
 
     Raises:
-        InputError: unreadable model file; a recording missing, empty, unreadable or truncated.
+        InputError: unreadable model file; a recording missing, empty, unreadable or truncated, or (``fail``)
+            holding a NaN/infinite sample.
     """
     # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
@@ -165,7 +189,9 @@ def predict_recordings_animal_spot(
     det = Detector("animal_spot", model, classes, fe.sr, fe.fmin, fe.fmax, fe=fe)
     infos = [audio_info(rec["file"]) for rec in recordings]  # bad files stop before any work, named
     bar = progress(total=round(sum(i.duration_s for i in infos), 1), desc="predict", unit="s")
-    out, samples = stream_recordings(det, recordings, setting, out_path, batch_size, chunk_s, bar)
+    out, samples, skipped = stream_recordings(
+        det, recordings, setting, out_path, batch_size, stream.chunk_s, bar, stream.nonfinite
+    )
     audio_s = 0.0
     for n in samples:
         audio_s += n / fe.sr
@@ -176,7 +202,7 @@ def predict_recordings_animal_spot(
         len(recordings),
         audio_s,
     )
-    return {"n_recordings": len(recordings), "n_windows": len(out), "audio_s": audio_s}
+    return {"n_recordings": len(recordings), "n_windows": len(out), "audio_s": audio_s} | _nonfinite_summary(skipped)
 
 
 def naive_predict(

@@ -40,10 +40,12 @@ from ethoflow.acoustic.frontend.spectrogram import (
 )
 from ethoflow.acoustic.params import FeatureParams, PredictSetting
 from ethoflow.acoustic.training.train import load_model
-from ethoflow.core import InputError, atomic_path
-from ethoflow.core.inputs import check_finite_audio
+from ethoflow.core import InputError, atomic_path, get_logger
+from ethoflow.core.inputs import screen_nonfinite
 
-__all__ = ["Detector", "TapeReader", "load_detector", "stream_windows"]
+log = get_logger(__name__)
+
+__all__ = ["Detector", "TapeReader", "leave_out_spans", "load_detector", "stream_windows"]
 
 
 class TapeReader:
@@ -55,14 +57,19 @@ class TapeReader:
     input sample of the common grid and has a margin of ``margin`` input samples (many times the
     polyphase filter's half-length) on both sides.
 
+    ``nonfinite`` (``acoustic.corpus.nonfinite``): ``fail`` raises on a NaN/infinite sample; ``skip`` reads
+    such frames as 0 and records them (:attr:`spans`, :meth:`skipped_spans`), so that
+    :func:`stream_windows` leaves out every window touching them.
+
     Attributes:
-        file_sr: the file's rate (Hz); n_in: its frames; n: samples at ``sr``; duration_s: n_in / file_sr.
+        file_sr: the file's rate (Hz); n_in: its frames; n: samples at ``sr``; duration_s: n_in / file_sr;
+        spans: the runs of non-finite file frames read so far, ``{first: end}`` (end exclusive).
     Raises:
-        InputError: the file stops early or fails to decode while reading (truncated/corrupt), or a sample
-            read is NaN or infinite (naming the time of the first; :func:`ethoflow.core.inputs.check_finite_audio`).
+        InputError: the file stops early or fails to decode while reading (truncated/corrupt), or (``fail``) a
+            sample read is NaN or infinite (naming the time of the first; :func:`ethoflow.core.inputs.check_finite_audio`).
     """
 
-    def __init__(self, path: str | Path, sr: int):
+    def __init__(self, path: str | Path, sr: int, nonfinite: str = "fail"):
         # local: keeps ethoflow.acoustic.inference.streaming importable without soundfile
         import soundfile as sf
 
@@ -74,7 +81,20 @@ class TapeReader:
         self.n = self.n_in if self.up == self.down else -(-self.n_in * self.up // self.down)
         self.duration_s = round(self.n_in / self.file_sr, 6)
         self.margin = self.down * max(64, -(-8192 // self.down))
+        self.nonfinite, self.spans = nonfinite, {}
         self._fh = sf.SoundFile(str(path))
+
+    def skipped_spans(self) -> list[dict[str, float | int]]:
+        """The non-finite spans read (``skip``), merged, in time order: ``start_s``, ``end_s`` (file seconds,
+        end exclusive) and ``samples`` (file frames)."""
+        merged: list[list[int]] = []
+        for a, b in sorted(self.spans.items()):
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        r = self.file_sr
+        return [{"start_s": round(a / r, 6), "end_s": round(b / r, 6), "samples": b - a} for a, b in merged]
 
     def close(self) -> None:
         self._fh.close()
@@ -94,7 +114,9 @@ class TapeReader:
                 f"{self.path}: truncated: {len(y)} of {b - a} frames readable from {a / self.file_sr:.1f} s "
                 f"(the header declares {self.n_in} frames)"
             )
-        check_finite_audio(y, self.path, self.file_sr, a)
+        y, spans = screen_nonfinite(y, self.path, self.file_sr, a, self.nonfinite)
+        for s0, s1 in spans:  # chunks overlap: the same span may be read twice
+            self.spans[s0] = max(s1, self.spans.get(s0, s1))
         return y.mean(axis=1)
 
     def read(self, start: int, end: int) -> np.ndarray:
@@ -219,14 +241,46 @@ def stream_windows(
     models) or ``ethoflow.acoustic.models.animal_spot.predict_samples`` on its samples (ANIMAL-SPOT models),
     whatever ``chunk_s``. ``on_chunk(seconds)`` is called after each chunk (progress).
 
+    With ``reader.nonfinite == "skip"``, every window (framewise: cell) whose samples touch a non-finite
+    span (:meth:`TapeReader.skipped_spans`) is left out (:func:`leave_out_spans`): no row, so no
+    detection starts inside the span and no probability is NaN; the rest are computed from the tape
+    with the span read as zeros.
+
     Returns:
         one row per window: ``start_s, end_s, prob, logit, label``.
     """
     per_chunk = max(1, int(round(chunk_s / hop_s / batch_size))) * batch_size  # whole batches
     if det.kind == "framewise":
-        return _stream_framewise(det, reader, hop_s, chunk_s, on_chunk)
-    if det.kind == "animal_spot":
-        return _stream_animal_spot(det, reader, seq_len_s, hop_s, batch_size, per_chunk, on_chunk)
+        df = _stream_framewise(det, reader, hop_s, chunk_s, on_chunk)
+    elif det.kind == "animal_spot":
+        df = _stream_animal_spot(det, reader, seq_len_s, hop_s, batch_size, per_chunk, on_chunk)
+    else:
+        df = _stream_ethoflow(det, reader, seq_len_s, hop_s, batch_size, per_chunk, on_chunk)
+    if not reader.spans:
+        return df
+    # a window's frames are centred STFT frames, its first frame rounded to the nearest hop: they reach half an
+    # FFT plus up to a hop (and the pre-emphasis sample) past it; ANIMAL-SPOT uses each window's own samples
+    f = det.features
+    reach = 0.0 if det.kind == "animal_spot" else (f.n_fft // 2 + f.hop_length + 1) / det.sr
+    return leave_out_spans(df, reader.skipped_spans(), reach)
+
+
+def leave_out_spans(rows: pd.DataFrame, spans: list[dict[str, Any]], reach_s: float = 0.0) -> pd.DataFrame:
+    """``rows`` (``start_s``, ``end_s`` in seconds) without those whose samples, ``reach_s`` seconds beyond
+    either end included, touch a span (``start_s``/``end_s``, end exclusive): ``acoustic.corpus.nonfinite:
+    skip``. The index is reset."""
+    s, e = rows.start_s.to_numpy(float) - reach_s, rows.end_s.to_numpy(float) + reach_s
+    touch = np.zeros(len(rows), bool)
+    for sp in spans:
+        touch |= (s < sp["end_s"]) & (e > sp["start_s"])
+    return rows[~touch].reset_index(drop=True)
+
+
+def _stream_ethoflow(
+    det: Detector, reader: TapeReader, seq_len_s: float, hop_s: float, batch_size: int, per_chunk: int, on_chunk: Any
+) -> pd.DataFrame:
+    """ethoflow's window classifier on a tape, ``per_chunk`` windows (whole batches) at a time, each chunk's
+    frames computed from exactly the samples the whole-tape STFT uses for them (see :func:`stream_windows`)."""
     # local: torch is slow to import (see tests/test_structure.py HEAVY_IMPORTS)
     import torch
 
@@ -286,22 +340,28 @@ def stream_recordings(
     batch_size: int,
     chunk_s: float,
     bar: Any,
-) -> tuple[pd.DataFrame, list[int]]:
+    nonfinite: str = "fail",
+) -> tuple[pd.DataFrame, list[int], dict[str, list[dict[str, Any]]]]:
     """:func:`stream_windows` over every recording (dicts with ``recording``, ``tape``, ``file``), read at
     ``det.sr`` Hz, windows of ``setting.seq_len_s`` every ``setting.hop_s`` seconds; ``bar`` (a progress bar
-    over seconds of audio) is advanced after each chunk and closed at the end.
+    over seconds of audio) is advanced after each chunk and closed at the end. ``nonfinite``:
+    ``acoustic.corpus.nonfinite`` (``skip``: windows touching NaN/infinite samples are left out, each
+    span logged as a warning and returned).
 
-    Writes the rows of all recordings, ``tape, recording`` first, to Parquet ``out_path`` (atomically).
+    Writes the rows of all recordings, ``tape, recording`` first, to Parquet ``out_path`` (atomically), the
+    skipped spans in its metadata (``pandas.read_parquet(out_path).attrs["nonfinite_spans"]``).
 
     Returns:
-        the table written and each recording's number of samples at ``det.sr``.
+        the table written, each recording's number of samples at ``det.sr``, and recording -> its skipped
+        non-finite spans (:meth:`TapeReader.skipped_spans`; only recordings that have some).
 
     Raises:
-        InputError: a recording is unreadable or truncated (see :class:`TapeReader`).
+        InputError: a recording is unreadable or truncated (see :class:`TapeReader`), or (``fail``) holds a
+            NaN/infinite sample.
     """
-    frames, samples = [], []
+    frames, samples, skipped = [], [], {}
     for rec in recordings:
-        reader = TapeReader(rec["file"], det.sr)
+        reader = TapeReader(rec["file"], det.sr, nonfinite)
         try:
             df = stream_windows(
                 det,
@@ -318,11 +378,27 @@ def stream_recordings(
         df.insert(0, "tape", rec["tape"])
         frames.append(df)
         samples.append(reader.n)
+        if reader.spans:
+            skipped[rec["recording"]] = reader.skipped_spans()
+            log_skipped_spans(rec["file"], skipped[rec["recording"]])
     bar.close()
     out = pd.concat(frames, ignore_index=True)
+    out.attrs["nonfinite_spans"] = skipped  # kept in the Parquet file's metadata: acoustic_evaluate reports them
     with atomic_path(out_path) as tmp:
         out.to_parquet(tmp, index=False)
-    return out, samples
+    return out, samples, skipped
+
+
+def log_skipped_spans(path: str | Path, spans: list[dict[str, Any]]) -> None:
+    """A warning per non-finite span left out of ``path``'s windows (``acoustic.corpus.nonfinite: skip``)."""
+    for sp in spans:
+        log.warning(
+            "%s: non-finite samples %.6f-%.6f s (%d samples): windows touching them skipped (nonfinite: skip)",
+            path,
+            sp["start_s"],
+            sp["end_s"],
+            sp["samples"],
+        )
 
 
 def _stream_framewise(det: Detector, reader: TapeReader, hop_s: float, chunk_s: float, on_chunk: Any) -> pd.DataFrame:

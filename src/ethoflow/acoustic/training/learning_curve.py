@@ -95,7 +95,7 @@ def run_point(cfg, variant: str, duration: str, seed: int, variant_dir, corpus_i
     recordings, segments, seed, held-out scores), ``model/`` (model.pt, history, summary) and
     ``evaluation/`` (as ``acoustic_evaluate`` writes it). In-process: the caller dispatches."""
     # local: keeps ethoflow.acoustic.training.learning_curve importable without pydantic
-    from ethoflow.acoustic.inference.predict import predict_recordings
+    from ethoflow.acoustic.inference.predict import StreamOptions, predict_recordings
     from ethoflow.acoustic.records import read_variant_index
     from ethoflow.acoustic.training.train import train_model
 
@@ -123,7 +123,7 @@ def run_point(cfg, variant: str, duration: str, seed: int, variant_dir, corpus_i
             cfg.predict.batch_size,
             cfg.predict.num_threads,
             features=features.model_dump(),
-            chunk_s=cfg.predict.chunk_s,
+            stream=StreamOptions(cfg.predict.chunk_s, cfg.corpus.nonfinite),
         )
         evaluate_predictions(
             cfg,
