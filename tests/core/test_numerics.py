@@ -157,3 +157,29 @@ def test_portable_training_gives_the_same_bytes_on_an_emulated_cpu_of_another_ve
     assert native["sqrt_reference"] != amd["sqrt_reference"]
     for name in pipelines[:-1]:
         assert native[name] == amd[name], name
+
+
+def test_a_worker_process_applies_the_mode_it_inherited(monkeypatch):
+    """An ``mp.spawn`` DDP worker gets the stage's environment but not its runtime settings: it applies
+    them from the inherited marker (oneDNN and NNPACK off in portable mode), with its own thread count."""
+    import torch
+
+    monkeypatch.setenv(numerics.ENV_APPLIED, numerics.marker("portable", 2))
+    before = (torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled(), torch.get_num_threads())
+    try:
+        torch.backends.mkldnn.enabled = True
+        torch.backends.nnpack.set_flags(True)
+        numerics.apply_inherited(1)
+        assert (torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled(), torch.get_num_threads()) == (
+            False,
+            False,
+            1,
+        )
+        monkeypatch.setenv(numerics.ENV_APPLIED, numerics.marker("fast", 2))
+        torch.backends.nnpack.set_flags(True)
+        numerics.apply_inherited(1)  # fast: nothing changed
+        assert torch._C._get_nnpack_enabled() is True
+    finally:
+        torch.backends.mkldnn.enabled = before[0]
+        torch.backends.nnpack.set_flags(before[1])
+        torch.set_num_threads(before[2])
