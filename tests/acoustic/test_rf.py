@@ -227,5 +227,7 @@ def test_rf_stage_outputs_report_counts_and_the_filter_layer_carries_them(tmp_pa
     m = read_json(out / "metrics.json")
     assert m["layer"] == "rf" and m["chosen"]["rf_n_pos"] == 40 and m["chosen"]["rf_n_neg"] == 20
     assert m["chosen"]["rf_pass_through"] == 0 and m["chosen"]["val_f1_rf"] > m["chosen"]["val_f1_cnn"]
+    for k in ("val_f1_cnn", "val_f1_rf"):  # with their intervals, as in metrics/acoustic.json
+        assert m["chosen"][f"{k}_ci95_lo"] <= m["chosen"][k] <= m["chosen"][f"{k}_ci95_hi"]
     held = m["groups"]["heldout"]["hungarian"]
     assert held["fp"] == 0 and held["tp"] == 20  # the test tape's false alarms are gone, its calls kept

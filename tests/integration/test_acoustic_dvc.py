@@ -52,6 +52,8 @@ def test_repro_writes_every_output(project):
     # threshold and clean-up chosen on the validation tape; the RF's counts and pass-through flag
     for layers in headline.values():
         assert {"threshold", "min_gap_s", "min_dur_s", "val_f1"} <= set(layers["cnn"])
+        cnn = layers["cnn"]  # the validation F1 with its interval too (bootstrap over validation events)
+        assert cnn["val_f1_ci95_lo"] <= cnn["val_f1"] <= cnn["val_f1_ci95_hi"], cnn
         assert {"rf_threshold", "rf_pass_through", "rf_n_pos", "rf_n_neg"} <= set(layers["rf"])
     post = json.loads((project / "data/processed/acoustic/detections/v1-default/postprocess.json").read_text())
     assert post["auto"] == ["threshold", "min_gap_s", "min_dur_s"] and post["val_tapes"]

@@ -155,7 +155,7 @@ def evaluate_predictions(
     det = detection_bands(det, files, cfg.features.fmin, cfg.features.fmax)  # Raven Low/High Freq
     result = evaluate_detections(det, gt, roles, ev.iou)
     chosen = {"threshold": thr, "min_gap_s": gap, "min_dur_s": dur}
-    for k in ("val_n_gt", "val_f1", "val_f1_mean", "val_f1_sd", "val_n_units"):
+    for k in ("val_n_gt", "val_f1", "val_f1_ci95_lo", "val_f1_ci95_hi", "val_f1_mean", "val_f1_sd", "val_n_units"):
         if k in post:  # the validation evidence of the chosen values
             chosen[k] = post[k]
     meta = {

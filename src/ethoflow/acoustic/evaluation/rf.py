@@ -319,15 +319,15 @@ def write_rf_train(
 
 def chosen_metrics(stats: dict[str, Any]) -> dict[str, float | int]:
     """The numbers of an RF summary that go to the headline metrics: ``rf_threshold``, ``rf_pass_through``
-    (1/0), ``rf_n_pos`` / ``rf_n_neg`` (the detections it learned from), ``val_f1_cnn`` / ``val_f1_rf``,
-    ``rf_nonfinite_spans`` (non-finite audio spans read as 0 for its features, ``acoustic.corpus.nonfinite: skip``)."""
+    (1/0), ``rf_n_pos`` / ``rf_n_neg`` (the detections it learned from), ``val_f1_cnn`` / ``val_f1_rf`` with
+    their 95% intervals (``*_ci95_lo`` / ``*_ci95_hi``), ``rf_nonfinite_spans`` (non-finite audio spans read as 0 for its features, ``acoustic.corpus.nonfinite: skip``)."""
     out: dict[str, float | int] = {
         "rf_threshold": float(stats.get("threshold", 0.0)),
         "rf_pass_through": int(bool(stats.get("pass_through", False))),
         "rf_n_pos": int(stats.get("n_pos", 0)),
         "rf_n_neg": int(stats.get("n_neg", 0)),
     }
-    for k in ("val_f1_cnn", "val_f1_rf"):
+    for k in (f"{f}{ci}" for f in ("val_f1_cnn", "val_f1_rf") for ci in ("", "_ci95_lo", "_ci95_hi")):
         if k in stats:
             out[k] = float(stats[k])
     if "nonfinite_spans" in stats:
