@@ -6,11 +6,13 @@ windows, and its largest window-probability difference is printed against ANIMAL
 predictions (``tape_predict_output.log``) and against the per-window loop (a batch of one per window,
 torch defaults: the like-for-like baseline of ``benchmarks/acoustic_predict.py``); then the options are
 timed on the first 128 windows (the loop on 64), ``--repeats`` interleaved rounds, medians and minima in
-ms per window. Options (all benchmark-only; the pipeline runs ``base``):
+ms per window. Options (benchmark-only apart from ``pipeline``, what the pipeline runs):
 
-- ``loop``: the per-window loop (batch 1). ``base``: ethoflow's ``predict_samples`` path (batches of 64).
-- ``fold``: BatchNorm folded into the convolutions (``torch.nn.utils.fusion.fuse_conv_bn_eval``).
-- ``fold+cl`` / ``fold b128`` / ``fold b256``: channels-last memory layout; larger batches.
+- ``loop``: the per-window loop (batch 1, the file's layers). ``unfolded``: batches of 64, the file's
+  layers. ``pipeline``: what ``acoustic_predict``/``acoustic_detect`` run (``load_animal_spot``: BatchNorm
+  folded into the convolutions by :func:`~ethoflow.acoustic.models.animal_spot.fold_batchnorm`,
+  channels-last; batches of 64).
+- ``fold``: folded, contiguous (not channels-last) activations; ``fold b128`` / ``fold b256``: larger batches.
 - ``mkldnn``: oneDNN's blocked layout kept between layers (``torch.utils.mkldnn.to_mkldnn``).
 - ``jit``: TorchScript trace, freeze and ``optimize_for_inference`` (conv/BN/ReLU fusion, prepacked weights).
 - ``fused``: the same fusions in eager mode (:class:`FusedResNet`, ANIMAL-SPOT's ResNet-18/34 only):
@@ -21,6 +23,10 @@ ms per window. Options (all benchmark-only; the pipeline runs ``base``):
   tensor ops for the same convolutions (weights transformed once, in float64).
 - ``bf16``: oneDNN convolutions with bf16 arithmetic (``torch.backends.mkldnn.conv.fp32_precision``),
   run last because it is a process-wide switch.
+
+Also printed: this core's float32 matrix-multiply rate (``torch.mm`` of two 2048 x 2048 matrices, one
+thread, the best of ``--repeats``), the practical ceiling of any direct convolution, and what 4x the
+loop's rate would ask of it.
 
     ETHOFLOW_SHARED_DATA=../shared/data PYTHONPATH=src python benchmarks/acoustic_as_kernels.py --repeats 7
 """
@@ -40,7 +46,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from acoustic_predict import fold_batchnorm, network_macs  # noqa: E402
+from acoustic_predict import network_macs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 AS_DIR = Path(os.environ.get("ETHOFLOW_SHARED_DATA", REPO.parent / "shared" / "data")) / "audio" / "animal-spot"
@@ -110,7 +116,9 @@ class FusedResNet(torch.nn.Module):
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
-        f = fold_batchnorm(model)
+        from ethoflow.acoustic.models.animal_spot import fold_batchnorm
+
+        f = fold_batchnorm(copy.deepcopy(model))
         e, self.classifier = f.encoder, f.classifier
 
         def conv(c):
@@ -150,9 +158,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     from ethoflow.acoustic.frontend.spectrogram import load_audio
-    from ethoflow.acoustic.models.animal_spot import load_animal_spot, window_inputs, window_samples
+    from ethoflow.acoustic.models.animal_spot import fold_batchnorm, load_animal_spot, window_inputs, window_samples
 
-    model, fe, _ = load_animal_spot(AS_DIR / "model.pk", min_max_norm=True)
+    model, fe, _ = load_animal_spot(AS_DIR / "model.pk", min_max_norm=True, fold=False)
+    pipeline, _, _ = load_animal_spot(AS_DIR / "model.pk", min_max_norm=True)
     y = load_audio(AS_DIR / "tape.wav", fe.sr)
     starts, L, _ = window_samples(len(y), 0.4, 0.05, fe.sr)
     segs = y[starts[:, None] + np.arange(L)[None, :]]
@@ -174,8 +183,7 @@ def main() -> None:
         with torch.no_grad():
             return np.array([float(torch.softmax(model(window_inputs(w[None], fe)), 1)[0, 1]) for w in s])
 
-    folded = fold_batchnorm(model)
-    folded_cl = copy.deepcopy(folded).to(memory_format=torch.channels_last)
+    folded = fold_batchnorm(copy.deepcopy(model)).to(memory_format=torch.contiguous_format)
     with torch.no_grad():
         jit = torch.jit.optimize_for_inference(
             torch.jit.freeze(torch.jit.trace(copy.deepcopy(folded), window_inputs(segs[:64], fe)))
@@ -184,9 +192,9 @@ def main() -> None:
     fused = FusedResNet(model)
     options = {
         "loop": loop,
-        "base": lambda s: batched(model, s),
+        "unfolded": lambda s: batched(model, s),
+        "pipeline": lambda s: batched(pipeline, s, cl=True),
         "fold": lambda s: batched(folded, s),
-        "fold+cl": lambda s: batched(folded_cl, s, cl=True),
         "fold b128": lambda s: batched(folded, s, 128),
         "fold b256": lambda s: batched(folded, s, 256),
         "mkldnn": lambda s: batched(mk, s),
@@ -214,6 +222,7 @@ def main() -> None:
         t0 = time.perf_counter()
         batched(folded, segs[:128])
         times["bf16"].append(1000 * (time.perf_counter() - t0) / 128)
+    gemm = sgemm_gflops(args.repeats)
     loop_ms = statistics.median(times["loop"])
     print(f"{'option':<10} {'ms/window':>9} {'min':>6} {'GFLOP/s':>8} {'loop/this':>9} {'|p-log|':>8} {'|p-loop|':>8}")
     for k, v in times.items():
@@ -222,6 +231,23 @@ def main() -> None:
             f"{k:<10} {med:9.2f} {min(v):6.2f} {2 * macs / 1e6 / med:8.1f} {loop_ms / med:8.2f}x "
             f"{diffs[k][0]:8.1e} {diffs[k][1]:8.1e}"
         )
+    need = 4 * 2 * macs / 1e6 / loop_ms
+    print(
+        f"one-thread float32 matrix multiply (2048^3): {gemm:.1f} GFLOP/s; 4x the loop's rate would be "
+        f"{need:.1f} GFLOP/s = {need / gemm:.2f}x this core's matrix-multiply rate"
+    )
+
+
+def sgemm_gflops(repeats: int, n: int = 2048) -> float:
+    """Best float32 ``torch.mm`` rate of two ``n`` x ``n`` matrices on the current thread count (GFLOP/s)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(max(repeats, 3)):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
 
 
 if __name__ == "__main__":

@@ -10,16 +10,16 @@ imports and model loading, as a user meets it), interleaved, ``--repeats`` times
 - ``as-loop``: a reference that reproduces ANIMAL-SPOT's predictor (``naive_predict``: per window,
   its samples' spectrogram and a batch of one) with the same ResNet-18.
 - ``as-model``: the lab's ANIMAL-SPOT model file (``../shared/data/audio/animal-spot/model.pk``,
-  ResNet-18 without max pool, 11.2M parameters) through ethoflow (``predict_samples``: ANIMAL-SPOT's
-  windows and front end, batches of 64, ``torch.inference_mode``), window 0.4 s every ``--hop`` s.
-- ``as-model-fold``: as ``as-model`` with every BatchNorm folded into the convolution before it
-  (:func:`fold_batchnorm`, benchmark-only: measured, not in the pipeline).
-- ``as-model-jit``: as ``as-model-fold``, the folded network then traced, frozen and optimised for
+  ResNet-18 without max pool, 11.2M parameters) through ethoflow as the pipeline runs it
+  (``load_animal_spot``: BatchNorm folded into the convolutions, channels-last; ``predict_samples``:
+  ANIMAL-SPOT's windows and front end, batches of 64, ``torch.inference_mode``), window 0.4 s every
+  ``--hop`` s.
+- ``as-model-jit``: as ``as-model``, the folded network then traced, frozen and optimised for
   inference by TorchScript (:func:`jit_inference`: oneDNN convolutions with prepacked weights and fused
   ReLU/residual adds), the conversion inside the timed compute.
 - ``as-model-loop``: the same model file and windows through a **benchmark-only** re-implementation of
   ``predict.py``'s per-window loop (:func:`as_model_loop`: per window its own spectrogram and a batch of
-  one), the like-for-like baseline when no ANIMAL-SPOT checkout is at hand; the ratio of the two and
+  one, the file's layers unfolded), the like-for-like baseline when no ANIMAL-SPOT checkout is at hand; the ratio of the two and
   their largest probability difference are printed. ``--loop-windows N`` runs the loop on N evenly spaced
   windows only (a long tape); the like-for-like ratio is then per window, and the probability
   difference is over those windows.
@@ -55,7 +55,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ETHOFLOW_SHARED_DATA", REPO.parent / "shared" / "data"))  # as tests/conftest.py
 AS_MODEL = SHARED_DATA / "audio" / "animal-spot" / "model.pk"
-METHODS = ("exact", "framewise", "as-loop", "as-model", "as-model-fold", "as-model-jit", "as-model-loop")
+METHODS = ("exact", "framewise", "as-loop", "as-model", "as-model-jit", "as-model-loop")
 
 
 def as_model_loop(model, fe, classes, y, seq_len_s: float, hop_s: float, only=None):
@@ -81,37 +81,13 @@ def as_model_loop(model, fe, classes, y, seq_len_s: float, hop_s: float, only=No
     return np.asarray(out)
 
 
-def fold_batchnorm(model):
-    """Benchmark-only: a copy of an eval-mode network with every BatchNorm2d folded into the Conv2d before it
-    (``torch.nn.utils.fusion.fuse_conv_bn_eval``: attribute pairs ``convN``/``bnN``, and a Sequential's
-    conv followed by its BN), the BN replaced by an identity. Same function up to float32 rounding."""
-    import copy
-
-    import torch
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    model = copy.deepcopy(model).eval()
-    for mod in list(model.modules()):
-        kids = dict(mod.named_children())
-        for name, conv in kids.items():
-            bn = kids.get("bn" + name[4:]) if name.startswith("conv") else None
-            if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
-                setattr(mod, name, fuse_conv_bn_eval(conv, bn))
-                setattr(mod, "bn" + name[4:], torch.nn.Identity())
-        if isinstance(mod, torch.nn.Sequential):
-            for i in range(len(mod) - 1):
-                if isinstance(mod[i], torch.nn.Conv2d) and isinstance(mod[i + 1], torch.nn.BatchNorm2d):
-                    mod[i], mod[i + 1] = fuse_conv_bn_eval(mod[i], mod[i + 1]), torch.nn.Identity()
-    return model
-
-
 def jit_inference(model, x):
-    """Benchmark-only: ``fold_batchnorm(model)`` traced on the example batch ``x``, frozen and passed through
-    ``torch.jit.optimize_for_inference`` (any batch size runs afterwards)."""
+    """Benchmark-only: ``model`` (BatchNorm already folded by the loader) traced on the example batch ``x``,
+    frozen and passed through ``torch.jit.optimize_for_inference`` (any batch size runs afterwards)."""
     import torch
 
     with torch.no_grad():
-        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(fold_batchnorm(model), x)))
+        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))
 
 
 def network_macs(model, x) -> int:
@@ -150,7 +126,8 @@ def child(method: str, tape: str, model_path: str, hop: float, threads: int, loo
         )
 
         torch.set_num_threads(threads)
-        model, fe, classes = load_animal_spot(model_path, min_max_norm=True)
+        # the loop runs the file's layers as ANIMAL-SPOT does; ethoflow's methods load as the pipeline does
+        model, fe, classes = load_animal_spot(model_path, min_max_norm=True, fold=method != "as-model-loop")
         y = load_audio(tape, fe.sr)
         starts, L, _ = window_samples(len(y), 0.4, hop, fe.sr)
         idx = np.arange(len(starts))
@@ -160,8 +137,6 @@ def child(method: str, tape: str, model_path: str, hop: float, threads: int, loo
         t0 = time.perf_counter()
         if method == "as-model":
             prob = predict_samples(model, fe, classes, y, 0.4, hop, 64).prob.to_numpy()
-        elif method == "as-model-fold":
-            prob = predict_samples(fold_batchnorm(model), fe, classes, y, 0.4, hop, 64).prob.to_numpy()
         elif method == "as-model-jit":
             jit = jit_inference(model, window_inputs(y[None, :L].repeat(64, 0), fe))
             prob = predict_samples(jit, fe, classes, y, 0.4, hop, 64).prob.to_numpy()
@@ -243,7 +218,7 @@ def _like_for_like(tmp: Path, cmds: dict, compute: dict, whole: dict, rows: dict
         f"like for like (ANIMAL-SPOT model file {AS_MODEL.name}, {macs['as-model-loop'] / 1e6:.1f}M MACs per window; "
         f"loop on {sample}): as-model-loop {ms_loop:.2f} ms/window ({gf / ms_loop:.1f} GFLOP/s)"
     )
-    for m in [m for m in cmds if m in ("as-model", "as-model-fold", "as-model-jit")]:
+    for m in [m for m in cmds if m in ("as-model", "as-model-jit")]:
         p = np.load(tmp / f"{m}.npy")
         ms = 1000 * statistics.median(compute[m]) / rows[m]
         line = (

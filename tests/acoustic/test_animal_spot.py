@@ -13,6 +13,7 @@ from ethoflow.acoustic.inference.predict import predict_recordings_animal_spot
 from ethoflow.acoustic.models.animal_spot import (
     AnimalSpotFrontEnd,
     AnimalSpotNet,
+    fold_batchnorm,
     is_animal_spot_file,
     load_animal_spot,
     predict_samples,
@@ -192,6 +193,44 @@ def test_mel_filters_are_triangles_between_fmin_and_fmax():
     assert fb[: int(8000 / 48000 * 2049) + 2].sum() == pytest.approx(fb.sum())  # nothing above fmax
     peaks = fb.argmax(axis=0)
     assert (np.diff(peaks) > 0).all()
+
+
+@pytest.mark.parametrize("resnet_size,max_pool", [(18, 2), (34, 1), (50, 0)])
+def test_batchnorm_folding_keeps_the_network_function(resnet_size, max_pool):
+    """Every BatchNorm (stem, blocks, projection shortcuts) folds away; logits equal to float32 rounding."""
+    import copy
+
+    net = _tiny_net(resnet_size, max_pool)
+    gen = torch.Generator().manual_seed(1)
+    for m in net.modules():  # statistics and affine terms away from the identity, so folding has work to do
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+    folded = fold_batchnorm(copy.deepcopy(net))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.rand(3, 1, 17, 64, generator=gen)
+    with torch.inference_mode():
+        a, b = net(x), folded(x.contiguous(memory_format=torch.channels_last))
+    assert float((a - b).abs().max()) < 1e-4 * max(1.0, float(a.abs().max()))
+    with pytest.raises(ValueError, match="training mode"):
+        fold_batchnorm(copy.deepcopy(net).train())
+
+
+def test_folded_model_file_matches_the_files_layers(as_dir):
+    """The pipeline's folded network against the file's own layers on the shared tape: probabilities within 2e-6."""
+    from ethoflow.acoustic.frontend.spectrogram import load_audio
+
+    model, fe, classes = load_animal_spot(as_dir / "model.pk", min_max_norm=True)
+    plain, _, _ = load_animal_spot(as_dir / "model.pk", min_max_norm=True, fold=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    y = load_audio(as_dir / "tape.wav", fe.sr)
+    p = predict_samples(model, fe, classes, y, 0.4, 0.05).prob.to_numpy()
+    q = predict_samples(plain, fe, classes, y, 0.4, 0.05).prob.to_numpy()
+    print(f"max |folded - unfolded| over {len(p)} windows: {np.abs(p - q).max():.3g}")
+    assert len(p) == 193 and np.abs(p - q).max() < 2e-6
 
 
 @pytest.mark.parametrize("resnet_size,max_pool", [(34, 1), (50, 0)])
