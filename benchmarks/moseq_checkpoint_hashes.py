@@ -46,12 +46,16 @@ def main() -> None:
     hashes = dataset_hashes(args.checkpoint)
     if args.write:
         args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(json.dumps({"machine": args.machine, "datasets": hashes}, indent=1, sort_keys=True) + "\n")
+        args.write.write_text(
+            json.dumps({"machine": args.machine, "datasets": hashes}, indent=1, sort_keys=True) + "\n"
+        )
     if args.compare:
         ref = json.loads(args.compare.read_text())
         other = ref["datasets"]
         diff = sorted(k for k in set(hashes) | set(other) if hashes.get(k) != other.get(k))
-        print(f"{len(hashes)} datasets here, {len(other)} in {args.compare} ({ref.get('machine', '')}); {len(diff)} differ")
+        print(
+            f"{len(hashes)} datasets here, {len(other)} in {args.compare} ({ref.get('machine', '')}); {len(diff)} differ"
+        )
         for k in diff:
             print(f"  {k}: {hashes.get(k)} here, {other.get(k)} there")
     if not args.write and not args.compare:
